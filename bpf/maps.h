@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Every map of bpfredir. Each BPF object includes this file; the loader pins the maps by
+ * name in the pin dir and makes every later object reuse them, so TC, XDP and the socket
+ * hooks all read one rule set.
+ */
+#ifndef BPFREDIR_MAPS_H
+#define BPFREDIR_MAPS_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "bpfredir.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BPFREDIR_MAX_RULES);
+	__type(key, struct redir_rule_key);
+	__type(value, struct redir_rule);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BPFREDIR_MAX_RULES);
+	__type(key, struct redir_hidden_key);
+	__type(value, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} hidden SEC(".maps");
+
+/* Sized by the loader (load --flows N) before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, BPFREDIR_DEFAULT_FLOWS);
+	__type(key, struct redir_flow_key);
+	__type(value, struct redir_flow);
+} flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BPFREDIR_MAX_LOCAL_ADDRS);
+	__type(key, struct redir_local_addr);
+	__type(value, __u8);
+} local_addrs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STAT__MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+static __always_inline void stat_inc(enum redir_stat idx)
+{
+	__u32 key = idx;
+	__u64 *count = bpf_map_lookup_elem(&stats, &key);
+
+	if (count)
+		*count += 1;
+}
+
+#endif /* BPFREDIR_MAPS_H */

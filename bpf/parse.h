@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The one packet parser, over data/data_end, shared by every packet hook.
+ *
+ * Policy for shapes that could hide a port from us (documented in README.md):
+ * - up to two VLAN tags (802.1Q, 802.1ad) in the frame are skipped; tags the driver moved
+ *   into skb metadata are already gone from the frame;
+ * - IPv4 options are skipped using ihl;
+ * - IPv6 extension headers are walked up to IPV6_MAX_EXT_HDRS; a longer chain is malformed,
+ *   because we cannot prove it is not aimed at a hidden port;
+ * - non-first fragments carry no ports and are passed: without their first fragment, which
+ *   we do see and judge, they never reassemble;
+ * - a TCP/UDP packet (or first fragment) too short to hold its base L4 header is malformed.
+ */
+#ifndef BPFREDIR_PARSE_H
+#define BPFREDIR_PARSE_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_endian.h>
+
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define ETH_P_8021Q 0x8100
+#define ETH_P_8021AD 0x88A8
+#define IP_MF 0x2000
+#define IP_OFFSET 0x1FFF
+#define IPV6_FRAG_OFFSET_MASK 0xFFF8
+#define IPV6_MAX_EXT_HDRS 8
+#define VLAN_MAX_DEPTH 2
+
+/* The IPv6 extension header numbers are #defines in uapi, so vmlinux.h lacks them. */
+#define IPPROTO_HOPOPTS 0
+#define IPPROTO_ROUTING 43
+#define IPPROTO_FRAGMENT 44
+#define IPPROTO_DSTOPTS 60
+
+#define TCP_FLAG_FIN 0x01
+#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_RST 0x04
+#define TCP_FLAG_ACK 0x10
+#define TCP_FLAGS_OFF 13
+#define TCP_CSUM_OFF 16
+#define UDP_CSUM_OFF 6
+
+enum parse_result {
+	PARSE_PORTS,	 /* TCP or UDP with readable ports */
+	PARSE_NO_PORTS,	 /* not IP, not TCP/UDP, or a non-first fragment */
+	PARSE_MALFORMED, /* claims to carry ports we cannot read */
+};
+
+struct pkt {
+	__u8 saddr[BPFREDIR_ADDR_LEN]; /* v4 as ::ffff:a.b.c.d */
+	__u8 daddr[BPFREDIR_ADDR_LEN];
+	__u32 l4_off; /* from data to the TCP/UDP header */
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 tcp_flags;
+	__u8 is_ipv6;
+	__u8 pad;
+};
+
+static __always_inline void addr_from_v4(__u8 *dst, __be32 v4)
+{
+	__builtin_memset(dst, 0, 10);
+	dst[10] = 0xff;
+	dst[11] = 0xff;
+	__builtin_memcpy(dst + 12, &v4, 4);
+}
+
+static __always_inline int parse_l4(void *l4, void *data, void *data_end, __u8 proto,
+				    struct pkt *p)
+{
+	/* One bounds check per protocol, each right before its reads: the verifier does not
+	 * carry a shared, protocol-dependent length into the branches. */
+	if (proto == IPPROTO_TCP) {
+		struct tcphdr *th = l4;
+
+		if ((void *)(th + 1) > data_end)
+			return PARSE_MALFORMED;
+		p->sport = th->source;
+		p->dport = th->dest;
+		p->tcp_flags = ((__u8 *)th)[TCP_FLAGS_OFF];
+	} else {
+		struct udphdr *uh = l4;
+
+		if ((void *)(uh + 1) > data_end)
+			return PARSE_MALFORMED;
+		p->sport = uh->source;
+		p->dport = uh->dest;
+		p->tcp_flags = 0;
+	}
+	p->proto = proto;
+	p->l4_off = l4 - data;
+	return PARSE_PORTS;
+}
+
+static __always_inline int parse_ipv4(void *cursor, void *data, void *data_end, struct pkt *p)
+{
+	struct iphdr *iph = cursor;
+	__u32 hdr_len;
+
+	if (cursor + sizeof(*iph) > data_end)
+		return PARSE_MALFORMED;
+	/* Read version/ihl as a byte: bitfield order is an ABI detail we do not want here. */
+	if ((*(__u8 *)iph >> 4) != 4)
+		return PARSE_MALFORMED;
+	hdr_len = (*(__u8 *)iph & 0xF) * 4;
+	if (hdr_len < sizeof(*iph))
+		return PARSE_MALFORMED;
+	if (cursor + hdr_len > data_end)
+		return PARSE_MALFORMED;
+	if (iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_UDP)
+		return PARSE_NO_PORTS;
+	if (iph->frag_off & bpf_htons(IP_OFFSET))
+		return PARSE_NO_PORTS;
+	addr_from_v4(p->saddr, iph->saddr);
+	addr_from_v4(p->daddr, iph->daddr);
+	p->is_ipv6 = 0;
+	return parse_l4(cursor + hdr_len, data, data_end, iph->protocol, p);
+}
+
+static __always_inline int parse_ipv6(void *cursor, void *data, void *data_end, struct pkt *p)
+{
+	struct ipv6hdr *ip6h = cursor;
+	__u8 nexthdr;
+	int i;
+
+	if (cursor + sizeof(*ip6h) > data_end)
+		return PARSE_MALFORMED;
+	if ((*(__u8 *)ip6h >> 4) != 6)
+		return PARSE_MALFORMED;
+	__builtin_memcpy(p->saddr, &ip6h->saddr, BPFREDIR_ADDR_LEN);
+	__builtin_memcpy(p->daddr, &ip6h->daddr, BPFREDIR_ADDR_LEN);
+	p->is_ipv6 = 1;
+	nexthdr = ip6h->nexthdr;
+	cursor += sizeof(*ip6h);
+
+#pragma unroll
+	for (i = 0; i < IPV6_MAX_EXT_HDRS; i++) {
+		struct ipv6_opt_hdr *opt = cursor;
+		struct frag_hdr *frag = cursor;
+
+		switch (nexthdr) {
+		case IPPROTO_TCP:
+		case IPPROTO_UDP:
+			return parse_l4(cursor, data, data_end, nexthdr, p);
+		case IPPROTO_HOPOPTS:
+		case IPPROTO_ROUTING:
+		case IPPROTO_DSTOPTS:
+			if (cursor + sizeof(*opt) > data_end)
+				return PARSE_MALFORMED;
+			nexthdr = opt->nexthdr;
+			cursor += (opt->hdrlen + 1) * 8;
+			break;
+		case IPPROTO_AH:
+			if (cursor + sizeof(*opt) > data_end)
+				return PARSE_MALFORMED;
+			nexthdr = opt->nexthdr;
+			cursor += (opt->hdrlen + 2) * 4;
+			break;
+		case IPPROTO_FRAGMENT:
+			if (cursor + sizeof(*frag) > data_end)
+				return PARSE_MALFORMED;
+			if (frag->frag_off & bpf_htons(IPV6_FRAG_OFFSET_MASK))
+				return PARSE_NO_PORTS;
+			nexthdr = frag->nexthdr;
+			cursor += sizeof(*frag);
+			break;
+		default:
+			/* No next header, ESP, ICMPv6, ...: nothing with ports we could rewrite. */
+			return PARSE_NO_PORTS;
+		}
+	}
+	/* The chain may still lead to TCP/UDP: refuse to guess. */
+	if (nexthdr == IPPROTO_TCP || nexthdr == IPPROTO_UDP || nexthdr == IPPROTO_HOPOPTS ||
+	    nexthdr == IPPROTO_ROUTING || nexthdr == IPPROTO_DSTOPTS || nexthdr == IPPROTO_AH ||
+	    nexthdr == IPPROTO_FRAGMENT)
+		return PARSE_MALFORMED;
+	return PARSE_NO_PORTS;
+}
+
+static __always_inline int parse_packet(void *data, void *data_end, struct pkt *p)
+{
+	struct ethhdr *eth = data;
+	void *cursor = data + sizeof(*eth);
+	__be16 h_proto;
+	int i;
+
+	if (cursor > data_end)
+		return PARSE_NO_PORTS;
+	h_proto = eth->h_proto;
+
+#pragma unroll
+	for (i = 0; i < VLAN_MAX_DEPTH; i++) {
+		struct vlan_hdr *vh = cursor;
+
+		if (h_proto != bpf_htons(ETH_P_8021Q) && h_proto != bpf_htons(ETH_P_8021AD))
+			break;
+		if (cursor + sizeof(*vh) > data_end)
+			return PARSE_MALFORMED;
+		h_proto = vh->h_vlan_encapsulated_proto;
+		cursor += sizeof(*vh);
+	}
+
+	if (h_proto == bpf_htons(ETH_P_IP))
+		return parse_ipv4(cursor, data, data_end, p);
+	if (h_proto == bpf_htons(ETH_P_IPV6))
+		return parse_ipv6(cursor, data, data_end, p);
+	if (h_proto == bpf_htons(ETH_P_8021Q) || h_proto == bpf_htons(ETH_P_8021AD))
+		return PARSE_MALFORMED; /* deeper tag stack than we walk */
+	return PARSE_NO_PORTS;
+}
+
+#endif /* BPFREDIR_PARSE_H */

@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* TC entry points: ingress translates public -> target and hides the target; egress puts
+ * the public port back on replies. All decisions live in policy.h. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "bpfredir.h"
+#include "maps.h"
+#include "parse.h"
+#include "policy.h"
+
+#define TC_ACT_OK 0
+#define TC_ACT_SHOT 2
+
+/* Enough for two VLAN tags, IPv6 with a few extension headers and a TCP header. */
+#define TC_PULL_LEN 256
+
+/* Headers usually sit in the linear area; when they do not, the parser sees a truncated
+ * packet, so pull once and look again rather than pulling every packet. */
+static __always_inline int tc_parse(struct __sk_buff *skb, struct pkt *p)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	int parsed = parse_packet(data, data_end, p);
+	__u32 len;
+
+	if (parsed != PARSE_MALFORMED || data_end - data >= skb->len)
+		return parsed;
+	len = skb->len < TC_PULL_LEN ? skb->len : TC_PULL_LEN;
+	if (bpf_skb_pull_data(skb, len))
+		return PARSE_MALFORMED;
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	return parse_packet(data, data_end, p);
+}
+
+/* Through the skb helpers, not a direct store: the helper knows the skb's checksum state
+ * (CHECKSUM_PARTIAL replies must keep only the pseudo-header sum in the field) and keeps a
+ * zero UDP checksum zero. */
+static __always_inline int tc_rewrite_port(struct __sk_buff *skb, const struct pkt *p,
+					   bool dest, __be16 new_port)
+{
+	__be16 old_port = dest ? p->dport : p->sport;
+	__u32 port_off = p->l4_off + (dest ? offsetof(struct tcphdr, dest) : 0);
+	__u32 csum_off = p->l4_off + (p->proto == IPPROTO_TCP ? TCP_CSUM_OFF : UDP_CSUM_OFF);
+	__u64 csum_flags = sizeof(__be16);
+
+	if (p->proto == IPPROTO_UDP)
+		csum_flags |= BPF_F_MARK_MANGLED_0;
+	if (bpf_l4_csum_replace(skb, csum_off, old_port, new_port, csum_flags))
+		return -1;
+	return bpf_skb_store_bytes(skb, port_off, &new_port, sizeof(new_port), 0);
+}
+
+static __always_inline int tc_apply(struct __sk_buff *skb, const struct pkt *p, int verdict,
+				    bool ingress, __be16 new_port)
+{
+	switch (verdict) {
+	case VERDICT_REWRITE:
+		if (tc_rewrite_port(skb, p, ingress, new_port)) {
+			stat_inc(STAT_MALFORMED_DROPPED);
+			return TC_ACT_SHOT;
+		}
+		stat_inc(ingress ? STAT_REWRITTEN : STAT_REVERSE_REWRITTEN);
+		return TC_ACT_OK;
+	case VERDICT_DROP_HIDDEN:
+		stat_inc(STAT_HIDDEN_DROPPED);
+		return TC_ACT_SHOT;
+	case VERDICT_DROP_MALFORMED:
+		stat_inc(STAT_MALFORMED_DROPPED);
+		return TC_ACT_SHOT;
+	default:
+		if (ingress)
+			stat_inc(STAT_PASSED);
+		return TC_ACT_OK;
+	}
+}
+
+SEC("tcx/ingress")
+int bpfredir_tc_in(struct __sk_buff *skb)
+{
+	struct pkt p = {};
+	__be16 new_port = 0;
+	int verdict = ingress_policy(tc_parse(skb, &p), &p, &new_port);
+
+	return tc_apply(skb, &p, verdict, true, new_port);
+}
+
+SEC("tcx/egress")
+int bpfredir_tc_eg(struct __sk_buff *skb)
+{
+	struct pkt p = {};
+	__be16 new_port = 0;
+	int verdict = egress_policy(tc_parse(skb, &p), &p, &new_port);
+
+	return tc_apply(skb, &p, verdict, false, new_port);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

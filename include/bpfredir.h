@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The one header shared by the BPF programs and the loader: map layouts, flags and counter
+ * indices. Every struct here crosses the user/kernel boundary, so each has explicit padding
+ * and a size assertion; user space never re-declares any of them.
+ */
+#ifndef BPFREDIR_H
+#define BPFREDIR_H
+
+#ifndef __BPF__
+#include <linux/types.h>
+#endif
+
+#define BPFREDIR_MAX_RULES 4096
+#define BPFREDIR_MAX_LOCAL_ADDRS 1024
+#define BPFREDIR_DEFAULT_FLOWS 65536
+
+/* IPv4 addresses are stored as IPv4-mapped IPv6 (::ffff:a.b.c.d) so v4, v6 and v4-mapped
+ * sockets share one key layout. */
+#define BPFREDIR_ADDR_LEN 16
+
+/* rules: what a packet to PUBLIC_PORT/proto becomes. */
+struct redir_rule_key {
+	__be16 public_port;
+	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 pad;
+};
+
+enum redir_rule_flags {
+	/* The target port is unreachable from outside while this rule exists. */
+	REDIR_F_HIDE = 1 << 0,
+};
+
+struct redir_rule {
+	__be16 target_port;
+	__u16 flags; /* enum redir_rule_flags */
+};
+
+/* hidden: target ports that external packets may not reach directly. The value counts the
+ * rules hiding the port, so a port shared by several public ports stays hidden until the
+ * last of them is deleted. */
+struct redir_hidden_key {
+	__be16 port;
+	__u8 proto;
+	__u8 pad;
+};
+
+enum redir_flow_dir {
+	/* Keyed by the client's packet as it arrives (local port = public port). */
+	FLOW_DIR_IN = 1,
+	/* Keyed by the service's reply as it leaves (local port = target port). */
+	FLOW_DIR_OUT = 2,
+};
+
+/* flows: one IN and one OUT entry per translated connection, so replies are rewritten
+ * exactly and connections outlive the rule that created them. */
+struct redir_flow_key {
+	__u8 remote_addr[BPFREDIR_ADDR_LEN];
+	__u8 local_addr[BPFREDIR_ADDR_LEN];
+	__be16 remote_port;
+	__be16 local_port;
+	__u8 proto;
+	__u8 dir; /* enum redir_flow_dir */
+	__u8 pad[2];
+};
+
+struct redir_flow {
+	__be16 port; /* IN: the target port; OUT: the public port */
+	__u16 pad;
+};
+
+/* local_addrs: this host's own addresses, for the socket hooks, which cannot ask the FIB
+ * whether a destination is local. */
+struct redir_local_addr {
+	__u8 addr[BPFREDIR_ADDR_LEN];
+};
+
+/* stats: per-CPU array, one slot per verdict. */
+enum redir_stat {
+	STAT_REWRITTEN,		/* ingress: public port rewritten to the target */
+	STAT_REVERSE_REWRITTEN, /* egress: reply's source port rewritten back */
+	STAT_HIDDEN_DROPPED,	/* ingress: dropped, aimed at a hidden port */
+	STAT_MALFORMED_DROPPED, /* ingress: dropped, headers could not be trusted */
+	STAT_PASSED,		/* ingress: not ours, passed untouched */
+	STAT_SOCK_REDIRECTED,	/* local connect() redirected */
+	STAT__MAX,
+};
+
+_Static_assert(sizeof(struct redir_rule_key) == 4, "redir_rule_key layout");
+_Static_assert(sizeof(struct redir_rule) == 4, "redir_rule layout");
+_Static_assert(sizeof(struct redir_hidden_key) == 4, "redir_hidden_key layout");
+_Static_assert(sizeof(struct redir_flow_key) == 40, "redir_flow_key layout");
+_Static_assert(sizeof(struct redir_flow) == 4, "redir_flow layout");
+_Static_assert(sizeof(struct redir_local_addr) == 16, "redir_local_addr layout");
+
+#endif /* BPFREDIR_H */

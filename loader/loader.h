@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Loader-internal declarations: shared by the verbs in loader/. */
+#ifndef BPFREDIR_LOADER_H
+#define BPFREDIR_LOADER_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <linux/types.h>
+#include "bpfredir.h"
+
+#define BPFREDIR_DEFAULT_PIN_DIR "/sys/fs/bpf/bpfredir"
+#define BPFFS_DEFAULT_MOUNT "/sys/fs/bpf"
+
+/* Exit codes. */
+#define EXIT_OK 0
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+
+struct cmd {
+	const char *name;
+	int (*func)(int argc, char **argv);
+	const char *usage;
+};
+
+extern bool verbose;
+extern const char *pin_dir;
+extern const struct cmd *cur_cmd; /* the verb being run, for its messages and --help */
+
+/* One-line diagnostics; both return the exit code to pass up. */
+int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Options every verb takes; put COMMON_LONG_OPTS in each verb's option table and pass
+ * the options a verb does not know itself to common_opt(). Option strings start with
+ * ':' so a missing argument is told apart from an unknown option. */
+enum {
+	OPT_PIN_DIR = 0x100,
+	OPT_JSON,
+	OPT_PROTO,
+	OPT_NO_HIDE,
+	OPT_FLOWS,
+};
+#define COMMON_SHORT_OPTS "vh"
+#define COMMON_LONG_OPTS                                                                           \
+	{ "pin-dir", required_argument, NULL, OPT_PIN_DIR },                                       \
+	{ "verbose", no_argument, NULL, 'v' },                                                     \
+	{ "help", no_argument, NULL, 'h' }
+/* Returns -1 when the verb should go on, or the exit code it should return now. */
+int common_opt(int opt, char **argv);
+
+int parse_port(const char *text, __u16 *port);
+int parse_proto(const char *text, __u8 *proto);
+const char *proto_name(__u8 proto);
+int require_root(void);
+
+/* Pin dir layout: DIR/maps/<map name>, DIR/links/<hook>_<ifindex or cgroup id>. */
+int pin_path(char *buf, size_t size, const char *sub, const char *name);
+int ensure_bpffs(const char *dir);
+bool is_loaded(void);
+int lock_pin_dir(void);
+
+struct pinned_maps {
+	int rules;
+	int hidden;
+	int flows;
+	int local_addrs;
+	int stats;
+};
+
+int open_pinned_maps(struct pinned_maps *maps);
+void close_pinned_maps(struct pinned_maps *maps);
+int sync_hidden(const struct pinned_maps *maps);
+int sync_local_addrs(int map_fd);
+
+/* Minimal JSON writer for --json output. */
+void json_string(FILE *out, const char *s);
+
+int do_load(int argc, char **argv);
+int do_unload(int argc, char **argv);
+int do_add(int argc, char **argv);
+int do_del(int argc, char **argv);
+int do_list(int argc, char **argv);
+
+#endif /* BPFREDIR_LOADER_H */

@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* bpfredir: move the port a service is reached on, and hide the old one, with eBPF. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/libbpf.h>
+#include "loader.h"
+
+bool verbose;
+const char *pin_dir = BPFREDIR_DEFAULT_PIN_DIR;
+const struct cmd *cur_cmd;
+
+static const struct cmd cmds[] = {
+	{ "load", do_load,
+	  "load --iface IFACE [--iface IFACE ...] [--cgroup PATH] [--flows N] [--pin-dir DIR]\n"
+	  "  Load the programs, pin them under DIR and attach TC ingress/egress to each IFACE\n"
+	  "  and, with --cgroup, the connect4 hook to the cgroup2 directory PATH.\n"
+	  "  --flows N sizes the connection table (default 65536).\n" },
+	{ "add", do_add,
+	  "add PUBLIC_PORT TARGET_PORT [--proto tcp|udp] [--no-hide] [--pin-dir DIR]\n"
+	  "  Make the service on TARGET_PORT reachable on PUBLIC_PORT and, unless --no-hide,\n"
+	  "  drop external packets sent straight to TARGET_PORT.\n" },
+	{ "del", do_del,
+	  "del PUBLIC_PORT [--proto tcp|udp] [--pin-dir DIR]\n"
+	  "  Remove the rule for PUBLIC_PORT. Established connections keep working.\n" },
+	{ "list", do_list,
+	  "list [--json] [--pin-dir DIR]\n"
+	  "  Show the rules and the datapath counters.\n" },
+	{ "unload", do_unload,
+	  "unload [--pin-dir DIR]\n"
+	  "  Detach everything and remove every pin under DIR.\n" },
+};
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static void print_usage(FILE *out)
+{
+	size_t i;
+
+	fprintf(out, "Usage: bpfredir [-v] VERB [OPTIONS]\n\n");
+	for (i = 0; i < ARRAY_SIZE(cmds); i++)
+		fprintf(out, "bpfredir %s\n", cmds[i].usage);
+	fprintf(out, "Common options: --pin-dir DIR (default %s), -v/--verbose (libbpf messages),\n"
+		     "-h/--help. Exit status: 0 ok, 1 failure, 2 usage error.\n",
+		BPFREDIR_DEFAULT_PIN_DIR);
+}
+
+static int vmsg(const char *fmt, va_list ap)
+{
+	fprintf(stderr, "bpfredir%s%s: ", cur_cmd ? " " : "", cur_cmd ? cur_cmd->name : "");
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	return 0;
+}
+
+int fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+	return EXIT_FAIL;
+}
+
+int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+	return EXIT_USAGE;
+}
+
+static const char *bad_option(char **argv)
+{
+	static char short_opt[3] = "-?";
+	const char *arg = optind > 0 ? argv[optind - 1] : "";
+
+	if (!strncmp(arg, "--", 2))
+		return arg;
+	if (optopt && optopt < 0x100) {
+		short_opt[1] = optopt;
+		return short_opt;
+	}
+	return arg;
+}
+
+int common_opt(int opt, char **argv)
+{
+	switch (opt) {
+	case 'v':
+		verbose = true;
+		return -1;
+	case OPT_PIN_DIR:
+		if (optarg[0] != '/')
+			return usage_error("--pin-dir must be an absolute path, got '%s'", optarg);
+		pin_dir = optarg;
+		return -1;
+	case 'h':
+		printf("Usage: bpfredir %s", cur_cmd->usage);
+		return EXIT_OK;
+	case ':':
+		return usage_error("option '%s' needs an argument", bad_option(argv));
+	default:
+		return usage_error("unknown option '%s' (see 'bpfredir %s --help')", bad_option(argv),
+				   cur_cmd->name);
+	}
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (!verbose)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{},
+	};
+	const char *verb;
+	int opt, verb_idx;
+	size_t i;
+
+	libbpf_set_print(libbpf_print);
+	opterr = 0; /* every message is ours, one line each */
+	while ((opt = getopt_long(argc, argv, "+vhV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'v':
+			verbose = true;
+			break;
+		case 'h':
+			print_usage(stdout);
+			return EXIT_OK;
+		case 'V':
+			printf("bpfredir (libbpf %s)\n", libbpf_version_string());
+			return EXIT_OK;
+		default:
+			return usage_error("unknown option '%s' (see 'bpfredir --help')",
+					   bad_option(argv));
+		}
+	}
+	if (optind >= argc)
+		return usage_error("missing verb; one of load, add, del, list, unload "
+				   "(see 'bpfredir --help')");
+	verb_idx = optind;
+	verb = argv[verb_idx];
+	for (i = 0; i < ARRAY_SIZE(cmds); i++) {
+		if (strcmp(cmds[i].name, verb))
+			continue;
+		cur_cmd = &cmds[i];
+		optind = 0; /* restart getopt for the verb's own options */
+		return cmds[i].func(argc - verb_idx, argv + verb_idx);
+	}
+	return usage_error("unknown verb '%s'; one of load, add, del, list, unload", verb);
+}
