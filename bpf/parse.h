@@ -172,10 +172,12 @@ static __always_inline int parse_ipv6(void *cursor, void *data, void *data_end, 
 			return PARSE_NO_PORTS;
 		}
 	}
-	/* The chain may still lead to TCP/UDP: refuse to guess. */
-	if (nexthdr == IPPROTO_TCP || nexthdr == IPPROTO_UDP || nexthdr == IPPROTO_HOPOPTS ||
-	    nexthdr == IPPROTO_ROUTING || nexthdr == IPPROTO_DSTOPTS || nexthdr == IPPROTO_AH ||
-	    nexthdr == IPPROTO_FRAGMENT)
+	/* Exactly IPV6_MAX_EXT_HDRS headers used every pass on them. */
+	if (nexthdr == IPPROTO_TCP || nexthdr == IPPROTO_UDP)
+		return parse_l4(cursor, data, data_end, nexthdr, p);
+	/* The chain goes on and may still lead to TCP/UDP: refuse to guess. */
+	if (nexthdr == IPPROTO_HOPOPTS || nexthdr == IPPROTO_ROUTING ||
+	    nexthdr == IPPROTO_DSTOPTS || nexthdr == IPPROTO_AH || nexthdr == IPPROTO_FRAGMENT)
 		return PARSE_MALFORMED;
 	return PARSE_NO_PORTS;
 }
