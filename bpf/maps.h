@@ -22,7 +22,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, BPFREDIR_MAX_RULES);
-	__type(key, struct redir_hidden_key);
+	__type(key, struct redir_port_key);
 	__type(value, __u32);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } hidden SEC(".maps");
@@ -49,6 +49,14 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
+/* Entries are made by the loader; the datapath only counts into them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 2 * BPFREDIR_MAX_RULES);
+	__type(key, struct redir_port_key);
+	__type(value, struct redir_port_stats);
+} port_stats SEC(".maps");
+
 static __always_inline void stat_inc(enum redir_stat idx)
 {
 	__u32 key = idx;
@@ -56,6 +64,15 @@ static __always_inline void stat_inc(enum redir_stat idx)
 
 	if (count)
 		*count += 1;
+}
+
+static __always_inline void port_stat_inc(__be16 port, __u8 proto, enum redir_port_stat idx)
+{
+	struct redir_port_key key = { .port = port, .proto = proto };
+	struct redir_port_stats *stats = bpf_map_lookup_elem(&port_stats, &key);
+
+	if (stats && idx < PORT_STAT__MAX)
+		stats->count[idx] += 1;
 }
 
 #endif /* BPFREDIR_MAPS_H */

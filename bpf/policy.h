@@ -47,10 +47,55 @@ static __always_inline void flow_record(const struct pkt *p, __be16 target_port)
 	bpf_map_update_elem(&flows, &k, &v, BPF_ANY);
 }
 
-static __always_inline int ingress_policy(int parsed, const struct pkt *p, __be16 *new_dport)
+#define AF_INET 2
+#define AF_INET6 10
+
+/* Is the packet for this host (rather than forwarded through it)? Ask the FIB as the stack
+ * will: a local route is not forwarded. A host that does not forward at all delivers or
+ * drops everything it receives, so that counts as ours too. ctx is an skb or an xdp_md. */
+static __always_inline bool dest_is_local(void *ctx, __u32 ifindex, const struct pkt *p)
+{
+	struct bpf_fib_lookup fib = {};
+	long ret;
+
+	fib.l4_protocol = p->proto;
+	fib.sport = p->sport;
+	fib.dport = p->dport;
+	fib.ifindex = ifindex;
+	if (p->is_ipv6) {
+		fib.family = AF_INET6;
+		__builtin_memcpy(fib.ipv6_src, p->saddr, BPFREDIR_ADDR_LEN);
+		__builtin_memcpy(fib.ipv6_dst, p->daddr, BPFREDIR_ADDR_LEN);
+	} else {
+		fib.family = AF_INET;
+		__builtin_memcpy(&fib.ipv4_src, p->saddr + 12, 4);
+		__builtin_memcpy(&fib.ipv4_dst, p->daddr + 12, 4);
+	}
+	ret = bpf_fib_lookup(ctx, &fib, sizeof(fib), BPF_FIB_LOOKUP_SKIP_NEIGH);
+	return ret != BPF_FIB_LKUP_RET_SUCCESS && ret != BPF_FIB_LKUP_RET_NO_NEIGH &&
+	       ret != BPF_FIB_LKUP_RET_FRAG_NEEDED;
+}
+
+static __always_inline bool addr_eq(const __u8 *a, const __u8 *b)
+{
+	const __u32 *x = (const void *)a, *y = (const void *)b;
+
+	return !((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]));
+}
+
+static __always_inline bool rule_applies(void *ctx, __u32 ifindex, const struct pkt *p,
+					 const struct redir_rule *rule)
+{
+	if (rule->flags & REDIR_F_ADDR)
+		return addr_eq(p->daddr, rule->addr);
+	return dest_is_local(ctx, ifindex, p);
+}
+
+static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed,
+					  const struct pkt *p, __be16 *new_dport)
 {
 	struct redir_rule_key rk = {};
-	struct redir_hidden_key hk = {};
+	struct redir_port_key hk = {};
 	struct redir_flow_key fk;
 	struct redir_rule *rule;
 	struct redir_flow *flow;
@@ -77,7 +122,7 @@ static __always_inline int ingress_policy(int parsed, const struct pkt *p, __be1
 	rk.public_port = p->dport;
 	rk.proto = p->proto;
 	rule = bpf_map_lookup_elem(&rules, &rk);
-	if (rule) {
+	if (rule && rule_applies(ctx, ifindex, p, rule)) {
 		*new_dport = rule->target_port;
 		flow_record(p, rule->target_port);
 		return VERDICT_REWRITE;
@@ -85,7 +130,7 @@ static __always_inline int ingress_policy(int parsed, const struct pkt *p, __be1
 
 	hk.port = p->dport;
 	hk.proto = p->proto;
-	if (bpf_map_lookup_elem(&hidden, &hk))
+	if (bpf_map_lookup_elem(&hidden, &hk) && dest_is_local(ctx, ifindex, p))
 		return VERDICT_DROP_HIDDEN;
 	return VERDICT_PASS;
 }
@@ -103,6 +148,34 @@ static __always_inline int egress_policy(int parsed, const struct pkt *p, __be16
 		return VERDICT_PASS;
 	*new_sport = flow->port;
 	return VERDICT_REWRITE;
+}
+
+
+/* Counters for a verdict the hook has carried out. */
+static __always_inline void account(const struct pkt *p, int verdict, bool ingress,
+				    __be16 new_port)
+{
+	switch (verdict) {
+	case VERDICT_REWRITE:
+		if (ingress) {
+			stat_inc(STAT_REWRITTEN);
+			port_stat_inc(p->dport, p->proto, PORT_STAT_REWRITTEN);
+		} else {
+			stat_inc(STAT_REVERSE_REWRITTEN);
+			port_stat_inc(new_port, p->proto, PORT_STAT_REVERSE_REWRITTEN);
+		}
+		break;
+	case VERDICT_DROP_HIDDEN:
+		stat_inc(STAT_HIDDEN_DROPPED);
+		port_stat_inc(p->dport, p->proto, PORT_STAT_HIDDEN_DROPPED);
+		break;
+	case VERDICT_DROP_MALFORMED:
+		stat_inc(STAT_MALFORMED_DROPPED);
+		break;
+	default:
+		if (ingress)
+			stat_inc(STAT_PASSED);
+	}
 }
 
 #endif /* BPFREDIR_POLICY_H */

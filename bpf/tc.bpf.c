@@ -52,28 +52,15 @@ static __always_inline int tc_rewrite_port(struct __sk_buff *skb, const struct p
 	return bpf_skb_store_bytes(skb, port_off, &new_port, sizeof(new_port), 0);
 }
 
+/* Carry out the policy's verdict; a rewrite the skb refuses becomes a malformed drop. */
 static __always_inline int tc_apply(struct __sk_buff *skb, const struct pkt *p, int verdict,
 				    bool ingress, __be16 new_port)
 {
-	switch (verdict) {
-	case VERDICT_REWRITE:
-		if (tc_rewrite_port(skb, p, ingress, new_port)) {
-			stat_inc(STAT_MALFORMED_DROPPED);
-			return TC_ACT_SHOT;
-		}
-		stat_inc(ingress ? STAT_REWRITTEN : STAT_REVERSE_REWRITTEN);
-		return TC_ACT_OK;
-	case VERDICT_DROP_HIDDEN:
-		stat_inc(STAT_HIDDEN_DROPPED);
-		return TC_ACT_SHOT;
-	case VERDICT_DROP_MALFORMED:
-		stat_inc(STAT_MALFORMED_DROPPED);
-		return TC_ACT_SHOT;
-	default:
-		if (ingress)
-			stat_inc(STAT_PASSED);
-		return TC_ACT_OK;
-	}
+	if (verdict == VERDICT_REWRITE && tc_rewrite_port(skb, p, ingress, new_port))
+		verdict = VERDICT_DROP_MALFORMED;
+	account(p, verdict, ingress, new_port);
+	return verdict == VERDICT_DROP_HIDDEN || verdict == VERDICT_DROP_MALFORMED ? TC_ACT_SHOT
+										  : TC_ACT_OK;
 }
 
 SEC("tcx/ingress")
@@ -81,7 +68,8 @@ int bpfredir_tc_in(struct __sk_buff *skb)
 {
 	struct pkt p = {};
 	__be16 new_port = 0;
-	int verdict = ingress_policy(tc_parse(skb, &p), &p, &new_port);
+	int parsed = tc_parse(skb, &p);
+	int verdict = ingress_policy(skb, skb->ifindex, parsed, &p, &new_port);
 
 	return tc_apply(skb, &p, verdict, true, new_port);
 }

@@ -29,21 +29,26 @@ struct redir_rule_key {
 enum redir_rule_flags {
 	/* The target port is unreachable from outside while this rule exists. */
 	REDIR_F_HIDE = 1 << 0,
+	/* Only packets to addr are translated (like iptables -d); else any local address. */
+	REDIR_F_ADDR = 1 << 1,
 };
 
 struct redir_rule {
 	__be16 target_port;
 	__u16 flags; /* enum redir_rule_flags */
+	__u8 addr[BPFREDIR_ADDR_LEN];
 };
 
-/* hidden: target ports that external packets may not reach directly. The value counts the
- * rules hiding the port, so a port shared by several public ports stays hidden until the
- * last of them is deleted. */
-struct redir_hidden_key {
+/* A port of one protocol: the key of hidden and port_stats. */
+struct redir_port_key {
 	__be16 port;
 	__u8 proto;
 	__u8 pad;
 };
+
+/* hidden (redir_port_key -> __u32): target ports that external packets may not reach
+ * directly. The value counts the rules hiding the port, so a port shared by several public
+ * ports stays hidden until the last of them is deleted. */
 
 enum redir_flow_dir {
 	/* Keyed by the client's packet as it arrives (local port = public port). */
@@ -75,6 +80,19 @@ struct redir_local_addr {
 	__u8 addr[BPFREDIR_ADDR_LEN];
 };
 
+/* port_stats: per-CPU counters per port, created by the loader for every public port (the
+ * translations it saw) and every hidden port (the drops aimed at it). */
+enum redir_port_stat {
+	PORT_STAT_REWRITTEN,	     /* on a public port: connections' packets translated */
+	PORT_STAT_REVERSE_REWRITTEN, /* on a public port: replies given it back */
+	PORT_STAT_HIDDEN_DROPPED,    /* on a hidden port: external packets dropped */
+	PORT_STAT__MAX,
+};
+
+struct redir_port_stats {
+	__u64 count[PORT_STAT__MAX];
+};
+
 /* stats: per-CPU array, one slot per verdict. */
 enum redir_stat {
 	STAT_REWRITTEN,		/* ingress: public port rewritten to the target */
@@ -87,8 +105,9 @@ enum redir_stat {
 };
 
 _Static_assert(sizeof(struct redir_rule_key) == 4, "redir_rule_key layout");
-_Static_assert(sizeof(struct redir_rule) == 4, "redir_rule layout");
-_Static_assert(sizeof(struct redir_hidden_key) == 4, "redir_hidden_key layout");
+_Static_assert(sizeof(struct redir_rule) == 20, "redir_rule layout");
+_Static_assert(sizeof(struct redir_port_key) == 4, "redir_port_key layout");
+_Static_assert(sizeof(struct redir_port_stats) == 24, "redir_port_stats layout");
 _Static_assert(sizeof(struct redir_flow_key) == 40, "redir_flow_key layout");
 _Static_assert(sizeof(struct redir_flow) == 4, "redir_flow layout");
 _Static_assert(sizeof(struct redir_local_addr) == 16, "redir_local_addr layout");

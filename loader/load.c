@@ -245,7 +245,7 @@ static int sync_new_maps(void)
 
 	if (open_pinned_maps(&maps))
 		return -1;
-	err = sync_local_addrs(maps.local_addrs);
+	err = sync_derived(&maps);
 	close_pinned_maps(&maps);
 	if (err)
 		return fail("cannot record local addresses: %s", strerror(-err));

@@ -39,6 +39,7 @@ enum {
 	OPT_PROTO,
 	OPT_NO_HIDE,
 	OPT_FLOWS,
+	OPT_ADDR,
 };
 #define COMMON_SHORT_OPTS "vh"
 #define COMMON_LONG_OPTS                                                                           \
@@ -65,12 +66,16 @@ struct pinned_maps {
 	int flows;
 	int local_addrs;
 	int stats;
+	int port_stats;
 };
 
 int open_pinned_maps(struct pinned_maps *maps);
 void close_pinned_maps(struct pinned_maps *maps);
-int sync_hidden(const struct pinned_maps *maps);
-int sync_local_addrs(int map_fd);
+/* Bring the maps derived from the rules and the host (hidden ports, per-port counters,
+ * local addresses) in line with them. */
+int sync_derived(const struct pinned_maps *maps);
+int parse_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN]);
+void format_addr(const __u8 addr[BPFREDIR_ADDR_LEN], char *buf, size_t size);
 
 /* Minimal JSON writer for --json output. */
 void json_string(FILE *out, const char *s);

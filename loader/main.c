@@ -20,9 +20,10 @@ static const struct cmd cmds[] = {
 	  "  and, with --cgroup, the connect4 hook to the cgroup2 directory PATH.\n"
 	  "  --flows N sizes the connection table (default 65536).\n" },
 	{ "add", do_add,
-	  "add PUBLIC_PORT TARGET_PORT [--proto tcp|udp] [--no-hide] [--pin-dir DIR]\n"
+	  "add PUBLIC_PORT TARGET_PORT [--proto tcp|udp] [--no-hide] [--addr IP] [--pin-dir DIR]\n"
 	  "  Make the service on TARGET_PORT reachable on PUBLIC_PORT and, unless --no-hide,\n"
-	  "  drop external packets sent straight to TARGET_PORT.\n" },
+	  "  drop external packets sent straight to TARGET_PORT. The rule applies to packets\n"
+	  "  for this host's own addresses, or with --addr only to packets for IP.\n" },
 	{ "del", do_del,
 	  "del PUBLIC_PORT [--proto tcp|udp] [--pin-dir DIR]\n"
 	  "  Remove the rule for PUBLIC_PORT. Established connections keep working.\n" },

@@ -18,6 +18,8 @@ struct rule_args {
 	__u8 proto;
 	bool no_hide;
 	bool json;
+	bool has_addr;
+	__u8 addr[BPFREDIR_ADDR_LEN];
 };
 
 /* Parse a verb's options and exactly n_ports positional ports. Returns -1 to go on. */
@@ -27,6 +29,7 @@ static int parse_rule_args(int argc, char **argv, int n_ports, bool rule_opts, b
 	static const struct option opts[] = {
 		{ "proto", required_argument, NULL, OPT_PROTO },
 		{ "no-hide", no_argument, NULL, OPT_NO_HIDE },
+		{ "addr", required_argument, NULL, OPT_ADDR },
 		{ "json", no_argument, NULL, OPT_JSON },
 		COMMON_LONG_OPTS,
 		{},
@@ -41,9 +44,14 @@ static int parse_rule_args(int argc, char **argv, int n_ports, bool rule_opts, b
 				return EXIT_USAGE;
 		} else if (opt == OPT_NO_HIDE && rule_opts && n_ports == 2) {
 			args->no_hide = true;
+		} else if (opt == OPT_ADDR && rule_opts && n_ports == 2) {
+			if (parse_addr(optarg, args->addr))
+				return EXIT_USAGE;
+			args->has_addr = true;
 		} else if (opt == OPT_JSON && json_opt) {
 			args->json = true;
-		} else if (opt == OPT_PROTO || opt == OPT_NO_HIDE || opt == OPT_JSON) {
+		} else if (opt == OPT_PROTO || opt == OPT_NO_HIDE || opt == OPT_JSON ||
+			   opt == OPT_ADDR) {
 			return usage_error("option '%s' does not apply to '%s'", argv[optind - 1],
 					   cur_cmd->name);
 		} else {
@@ -135,9 +143,14 @@ int do_add(int argc, char **argv)
 	key = rule_key(args.public_port, args.proto);
 	rule.target_port = htons(args.target_port);
 	rule.flags = args.no_hide ? 0 : REDIR_F_HIDE;
+	if (args.has_addr) {
+		rule.flags |= REDIR_F_ADDR;
+		memcpy(rule.addr, args.addr, sizeof(rule.addr));
+	}
 	if (!bpf_map_lookup_elem(maps.rules, &key, &existing)) {
 		if (memcmp(&existing, &rule, sizeof(rule)))
-			ret = fail("port %u/%s already redirects to %u; 'bpfredir del %u' first",
+			ret = fail("port %u/%s already redirects to %u (with other options); "
+				   "'bpfredir del %u' first",
 				   args.public_port, proto_name(args.proto),
 				   ntohs(existing.target_port), args.public_port);
 		goto out; /* the same rule again: nothing to do */
@@ -150,13 +163,11 @@ int do_add(int argc, char **argv)
 			   errno == E2BIG ? "rule table full" : strerror(errno));
 		goto out;
 	}
-	err = sync_hidden(&maps);
-	if (!err)
-		err = sync_local_addrs(maps.local_addrs);
+	err = sync_derived(&maps);
 	if (err) {
 		/* Leave the rule set as it was: no rule without its hidden port. */
 		bpf_map_delete_elem(maps.rules, &key);
-		sync_hidden(&maps);
+		sync_derived(&maps);
 		ret = fail("cannot add rule %u/%s: %s", args.public_port, proto_name(args.proto),
 			   strerror(-err));
 	}
@@ -187,9 +198,7 @@ int do_del(int argc, char **argv)
 					     proto_name(args.proto), strerror(errno));
 		goto out;
 	}
-	err = sync_hidden(&maps);
-	if (!err)
-		err = sync_local_addrs(maps.local_addrs);
+	err = sync_derived(&maps);
 	if (err)
 		ret = fail("rule %u/%s deleted, but updating the hidden ports failed: %s",
 			   args.public_port, proto_name(args.proto), strerror(-err));
@@ -207,32 +216,38 @@ static const char *const stat_names[STAT__MAX] = {
 	[STAT_SOCK_REDIRECTED] = "sock_redirected",
 };
 
-static int read_stats(int fd, __u64 totals[STAT__MAX])
+static const char *const port_stat_names[PORT_STAT__MAX] = {
+	[PORT_STAT_REWRITTEN] = "rewritten",
+	[PORT_STAT_REVERSE_REWRITTEN] = "reverse_rewritten",
+	[PORT_STAT_HIDDEN_DROPPED] = "hidden_dropped",
+};
+
+/* Sum a per-CPU value made of n __u64 counters into totals. Missing entries read as 0. */
+static int sum_per_cpu(int fd, const void *key, __u64 *totals, size_t n)
 {
 	int n_cpus = libbpf_num_possible_cpus();
-	__u64 *per_cpu;
-	__u32 idx;
+	__u64 *values;
+	size_t i;
 	int cpu;
 
+	memset(totals, 0, n * sizeof(*totals));
 	if (n_cpus < 0)
 		return n_cpus;
-	per_cpu = calloc(n_cpus, sizeof(*per_cpu));
-	if (!per_cpu)
+	values = calloc((size_t)n_cpus * n, sizeof(*values));
+	if (!values)
 		return -ENOMEM;
-	for (idx = 0; idx < STAT__MAX; idx++) {
-		totals[idx] = 0;
-		if (bpf_map_lookup_elem(fd, &idx, per_cpu))
-			continue;
+	if (!bpf_map_lookup_elem(fd, key, values))
 		for (cpu = 0; cpu < n_cpus; cpu++)
-			totals[idx] += per_cpu[cpu];
-	}
-	free(per_cpu);
+			for (i = 0; i < n; i++)
+				totals[i] += values[cpu * n + i];
+	free(values);
 	return 0;
 }
 
 struct listed_rule {
 	struct redir_rule_key key;
 	struct redir_rule rule;
+	__u64 counts[PORT_STAT__MAX];
 };
 
 static int cmp_listed(const void *a, const void *b)
@@ -244,8 +259,49 @@ static int cmp_listed(const void *a, const void *b)
 	return x->key.proto - y->key.proto;
 }
 
+/* Counters of one rule: translations on its public port, drops on its (hidden) target. */
+static int read_rule_counts(int fd, struct listed_rule *r)
+{
+	struct redir_port_key pub = { .port = r->key.public_port, .proto = r->key.proto };
+	struct redir_port_key tgt = { .port = r->rule.target_port, .proto = r->key.proto };
+	__u64 counts[PORT_STAT__MAX];
+	int err;
+
+	err = sum_per_cpu(fd, &pub, r->counts, PORT_STAT__MAX);
+	if (err)
+		return err;
+	r->counts[PORT_STAT_HIDDEN_DROPPED] = 0;
+	if (!(r->rule.flags & REDIR_F_HIDE))
+		return 0;
+	err = sum_per_cpu(fd, &tgt, counts, PORT_STAT__MAX);
+	r->counts[PORT_STAT_HIDDEN_DROPPED] = counts[PORT_STAT_HIDDEN_DROPPED];
+	return err;
+}
+
+static void print_rule_json(const struct listed_rule *r)
+{
+	char addr[INET6_ADDRSTRLEN];
+	int s;
+
+	printf("{\"public_port\":%u,\"target_port\":%u,\"proto\":\"%s\",\"hide\":%s,\"addr\":",
+	       ntohs(r->key.public_port), ntohs(r->rule.target_port), proto_name(r->key.proto),
+	       r->rule.flags & REDIR_F_HIDE ? "true" : "false");
+	if (r->rule.flags & REDIR_F_ADDR) {
+		format_addr(r->rule.addr, addr, sizeof(addr));
+		json_string(stdout, addr);
+	} else {
+		printf("null");
+	}
+	printf(",\"stats\":{");
+	for (s = 0; s < PORT_STAT__MAX; s++)
+		printf("%s\"%s\":%llu", s ? "," : "", port_stat_names[s],
+		       (unsigned long long)r->counts[s]);
+	printf("}}");
+}
+
 static void print_list(const struct listed_rule *rules, size_t n, const __u64 *stats, bool json)
 {
+	char addr[INET6_ADDRSTRLEN];
 	size_t i;
 	int s;
 
@@ -253,12 +309,10 @@ static void print_list(const struct listed_rule *rules, size_t n, const __u64 *s
 		printf("{\"pin_dir\":");
 		json_string(stdout, pin_dir);
 		printf(",\"rules\":[");
-		for (i = 0; i < n; i++)
-			printf("%s{\"public_port\":%u,\"target_port\":%u,\"proto\":\"%s\","
-			       "\"hide\":%s}",
-			       i ? "," : "", ntohs(rules[i].key.public_port),
-			       ntohs(rules[i].rule.target_port), proto_name(rules[i].key.proto),
-			       rules[i].rule.flags & REDIR_F_HIDE ? "true" : "false");
+		for (i = 0; i < n; i++) {
+			printf("%s", i ? "," : "");
+			print_rule_json(&rules[i]);
+		}
 		printf("],\"stats\":{");
 		for (s = 0; s < STAT__MAX; s++)
 			printf("%s\"%s\":%llu", s ? "," : "", stat_names[s],
@@ -266,11 +320,22 @@ static void print_list(const struct listed_rule *rules, size_t n, const __u64 *s
 		printf("}}\n");
 		return;
 	}
-	printf("%-8s %-8s %-6s %s\n", "PUBLIC", "TARGET", "PROTO", "HIDE");
-	for (i = 0; i < n; i++)
-		printf("%-8u %-8u %-6s %s\n", ntohs(rules[i].key.public_port),
-		       ntohs(rules[i].rule.target_port), proto_name(rules[i].key.proto),
-		       rules[i].rule.flags & REDIR_F_HIDE ? "yes" : "no");
+	printf("%-7s %-7s %-5s %-4s %-16s %12s %12s %12s\n", "PUBLIC", "TARGET", "PROTO", "HIDE",
+	       "ADDR", "REWRITTEN", "REPLIES", "HIDDEN_DROP");
+	for (i = 0; i < n; i++) {
+		const struct listed_rule *r = &rules[i];
+
+		if (r->rule.flags & REDIR_F_ADDR)
+			format_addr(r->rule.addr, addr, sizeof(addr));
+		else
+			snprintf(addr, sizeof(addr), "local");
+		printf("%-7u %-7u %-5s %-4s %-16s %12llu %12llu %12llu\n", ntohs(r->key.public_port),
+		       ntohs(r->rule.target_port), proto_name(r->key.proto),
+		       r->rule.flags & REDIR_F_HIDE ? "yes" : "no", addr,
+		       (unsigned long long)r->counts[PORT_STAT_REWRITTEN],
+		       (unsigned long long)r->counts[PORT_STAT_REVERSE_REWRITTEN],
+		       (unsigned long long)r->counts[PORT_STAT_HIDDEN_DROPPED]);
+	}
 	printf("\n");
 	for (s = 0; s < STAT__MAX; s++)
 		printf("%-18s %llu\n", stat_names[s], (unsigned long long)stats[s]);
@@ -283,7 +348,8 @@ int do_list(int argc, char **argv)
 	struct rule_args args = {};
 	__u64 stats[STAT__MAX];
 	struct pinned_maps maps;
-	size_t n = 0;
+	__u32 idx;
+	size_t n = 0, i;
 	int ret;
 
 	ret = parse_rule_args(argc, argv, 0, false, true, &args);
@@ -293,13 +359,17 @@ int do_list(int argc, char **argv)
 		return EXIT_FAIL;
 	if (open_pinned_maps(&maps))
 		return EXIT_FAIL;
+	ret = 0;
 	while (n < BPFREDIR_MAX_RULES && !bpf_map_get_next_key(maps.rules, prev, &key)) {
 		prev = &key;
 		rules[n].key = key;
 		if (!bpf_map_lookup_elem(maps.rules, &key, &rules[n].rule))
 			n++;
 	}
-	ret = read_stats(maps.stats, stats);
+	for (i = 0; i < n && !ret; i++)
+		ret = read_rule_counts(maps.port_stats, &rules[i]);
+	for (idx = 0; idx < STAT__MAX && !ret; idx++)
+		ret = sum_per_cpu(maps.stats, &idx, &stats[idx], 1);
 	close_pinned_maps(&maps);
 	if (ret)
 		return fail("cannot read counters: %s", strerror(-ret));

@@ -15,6 +15,7 @@
 #include <sys/statfs.h>
 #include <linux/magic.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include "loader.h"
 
 int parse_port(const char *text, __u16 *port)
@@ -128,7 +129,7 @@ int open_pinned_maps(struct pinned_maps *maps)
 	} want[] = {
 		{ "rules", &maps->rules },	       { "hidden", &maps->hidden },
 		{ "flows", &maps->flows },	       { "local_addrs", &maps->local_addrs },
-		{ "stats", &maps->stats },
+		{ "stats", &maps->stats },	       { "port_stats", &maps->port_stats },
 	};
 	char path[PATH_MAX];
 	size_t i;
@@ -153,8 +154,8 @@ int open_pinned_maps(struct pinned_maps *maps)
 
 void close_pinned_maps(struct pinned_maps *maps)
 {
-	int *fds[] = { &maps->rules, &maps->hidden, &maps->flows, &maps->local_addrs,
-		       &maps->stats };
+	int *fds[] = { &maps->rules,	   &maps->hidden, &maps->flows,
+		       &maps->local_addrs, &maps->stats,  &maps->port_stats };
 	size_t i;
 
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
@@ -164,10 +165,11 @@ void close_pinned_maps(struct pinned_maps *maps)
 	}
 }
 
-/* Make a derived map hold exactly n keys, with values[i * value_stride] for keys[i]. New
- * entries go in before stale ones come out, so a key that stays never blinks out. */
+/* Make a derived map hold exactly n keys, with values[i * value_stride] for keys[i] (only
+ * for new keys when keep_values, so counters survive). New entries go in before stale ones
+ * come out, so a key that stays never blinks out. */
 static int map_set_exactly(int fd, const void *keys, size_t key_size, const void *values,
-			   size_t value_stride, size_t n)
+			   size_t value_stride, size_t n, bool keep_values)
 {
 	static __u8 stale[BPFREDIR_MAX_RULES * sizeof(struct redir_local_addr)];
 	__u8 key[sizeof(struct redir_local_addr)], prev[sizeof(key)];
@@ -178,7 +180,9 @@ static int map_set_exactly(int fd, const void *keys, size_t key_size, const void
 		return -EINVAL;
 	for (i = 0; i < n; i++)
 		if (bpf_map_update_elem(fd, (const __u8 *)keys + i * key_size,
-					(const __u8 *)values + i * value_stride, BPF_ANY))
+					(const __u8 *)values + i * value_stride,
+					keep_values ? BPF_NOEXIST : BPF_ANY) &&
+		    !(keep_values && errno == EEXIST))
 			return -errno;
 	while (!bpf_map_get_next_key(fd, first ? NULL : prev, key)) {
 		first = false;
@@ -195,46 +199,79 @@ static int map_set_exactly(int fd, const void *keys, size_t key_size, const void
 	return 0;
 }
 
-/* The hidden map is derived: each hiding rule's target, with the number of rules hiding it.
- * Recomputing it from the rules, rather than counting up and down, cannot drift whatever
- * failed before. */
-int sync_hidden(const struct pinned_maps *maps)
+static int port_key_index(const struct redir_port_key *keys, size_t n, __be16 port, __u8 proto)
 {
-	static struct redir_hidden_key keys[BPFREDIR_MAX_RULES];
-	static __u32 counts[BPFREDIR_MAX_RULES];
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (keys[i].port == port && keys[i].proto == proto)
+			return i;
+	return -1;
+}
+
+/* hidden: each hiding rule's target, with the number of rules hiding it; port_stats: an
+ * entry for every public and every hidden port. Both are recomputed from the rules rather
+ * than counted up and down, so they cannot drift whatever failed before. */
+static int sync_rule_derived(const struct pinned_maps *maps)
+{
+	static struct redir_port_key hidden[BPFREDIR_MAX_RULES], counted[2 * BPFREDIR_MAX_RULES];
+	static __u32 hiding[BPFREDIR_MAX_RULES];
 	struct redir_rule_key rk, *prev = NULL;
+	size_t n_hidden = 0, n_counted = 0;
 	struct redir_rule rule;
-	size_t n = 0, i;
+	void *zero_stats;
+	int i, n_cpus, err;
 
 	while (!bpf_map_get_next_key(maps->rules, prev, &rk)) {
 		prev = &rk;
-		if (bpf_map_lookup_elem(maps->rules, &rk, &rule) || !(rule.flags & REDIR_F_HIDE))
+		if (bpf_map_lookup_elem(maps->rules, &rk, &rule))
 			continue;
-		for (i = 0; i < n; i++)
-			if (keys[i].port == rule.target_port && keys[i].proto == rk.proto)
-				break;
-		if (i == n) {
-			if (n == BPFREDIR_MAX_RULES)
-				return -E2BIG;
-			memset(&keys[n], 0, sizeof(keys[n]));
-			keys[n].port = rule.target_port;
-			keys[n].proto = rk.proto;
-			counts[n++] = 0;
+		if (n_counted + 2 > 2 * BPFREDIR_MAX_RULES)
+			return -E2BIG;
+		if (port_key_index(counted, n_counted, rk.public_port, rk.proto) < 0)
+			counted[n_counted++] = (struct redir_port_key){ .port = rk.public_port, .proto = rk.proto };
+		if (!(rule.flags & REDIR_F_HIDE))
+			continue;
+		if (port_key_index(counted, n_counted, rule.target_port, rk.proto) < 0)
+			counted[n_counted++] = (struct redir_port_key){ .port = rule.target_port, .proto = rk.proto };
+		i = port_key_index(hidden, n_hidden, rule.target_port, rk.proto);
+		if (i < 0) {
+			i = n_hidden++;
+			hidden[i] = (struct redir_port_key){ .port = rule.target_port, .proto = rk.proto };
+			hiding[i] = 0;
 		}
-		counts[i]++;
+		hiding[i]++;
 	}
-	return map_set_exactly(maps->hidden, keys, sizeof(keys[0]), counts, sizeof(counts[0]), n);
+	err = map_set_exactly(maps->hidden, hidden, sizeof(hidden[0]), hiding, sizeof(hiding[0]),
+			      n_hidden, false);
+	if (err)
+		return err;
+	n_cpus = libbpf_num_possible_cpus();
+	if (n_cpus < 0)
+		return n_cpus;
+	zero_stats = calloc(n_cpus, sizeof(struct redir_port_stats));
+	if (!zero_stats)
+		return -ENOMEM;
+	err = map_set_exactly(maps->port_stats, counted, sizeof(counted[0]), zero_stats, 0,
+			      n_counted, true);
+	free(zero_stats);
+	return err;
+}
+
+/* IPv4 is kept as ::ffff:a.b.c.d, the form a v4-mapped AF_INET6 socket uses too. */
+static void addr_map_v4(__u8 addr[BPFREDIR_ADDR_LEN], const struct in_addr *v4)
+{
+	memset(addr, 0, BPFREDIR_ADDR_LEN);
+	addr[10] = 0xff;
+	addr[11] = 0xff;
+	memcpy(&addr[12], v4, sizeof(*v4));
 }
 
 static int addr_from_sockaddr(const struct sockaddr *sa, struct redir_local_addr *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *sin = (const void *)sa;
-
-		out->addr[10] = 0xff;
-		out->addr[11] = 0xff;
-		memcpy(&out->addr[12], &sin->sin_addr, 4);
+		addr_map_v4(out->addr, &((const struct sockaddr_in *)(const void *)sa)->sin_addr);
 		return 0;
 	}
 	if (sa->sa_family == AF_INET6) {
@@ -248,7 +285,7 @@ static int addr_from_sockaddr(const struct sockaddr *sa, struct redir_local_addr
 
 /* The socket hooks cannot ask the FIB whether an address is ours, so they read this copy of
  * the host's addresses (in the loader's netns), refreshed by every bpfredir invocation. */
-int sync_local_addrs(int map_fd)
+static int sync_local_addrs(int map_fd)
 {
 	static struct redir_local_addr addrs[BPFREDIR_MAX_LOCAL_ADDRS];
 	struct ifaddrs *ifa_list, *ifa;
@@ -267,7 +304,38 @@ int sync_local_addrs(int map_fd)
 			n++;
 	}
 	freeifaddrs(ifa_list);
-	return map_set_exactly(map_fd, addrs, sizeof(addrs[0]), &present, 0, n);
+	return map_set_exactly(map_fd, addrs, sizeof(addrs[0]), &present, 0, n, false);
+}
+
+int sync_derived(const struct pinned_maps *maps)
+{
+	int err = sync_rule_derived(maps);
+
+	return err ? err : sync_local_addrs(maps->local_addrs);
+}
+
+int parse_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN])
+{
+	struct in_addr v4;
+
+	memset(addr, 0, BPFREDIR_ADDR_LEN);
+	if (inet_pton(AF_INET, text, &v4) == 1) {
+		addr_map_v4(addr, &v4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, text, addr) == 1)
+		return 0;
+	return usage_error("invalid address '%s' (expected an IPv4 or IPv6 address)", text);
+}
+
+void format_addr(const __u8 addr[BPFREDIR_ADDR_LEN], char *buf, size_t size)
+{
+	static const __u8 v4_mapped[12] = { [10] = 0xff, [11] = 0xff };
+
+	if (!memcmp(addr, v4_mapped, sizeof(v4_mapped)))
+		inet_ntop(AF_INET, addr + 12, buf, size);
+	else
+		inet_ntop(AF_INET6, addr, buf, size);
 }
 
 void json_string(FILE *out, const char *s)

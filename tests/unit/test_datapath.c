@@ -218,7 +218,7 @@ static int rules_install(const struct tcase *c)
 		struct redir_rule_key rk = {.public_port = htons(r->pub), .proto = r->proto};
 		struct redir_rule rv = {.target_port = htons(r->tgt),
 					.flags = r->hide ? REDIR_F_HIDE : 0};
-		struct redir_hidden_key hk = {.port = htons(r->tgt), .proto = r->proto};
+		struct redir_port_key hk = {.port = htons(r->tgt), .proto = r->proto};
 
 		if (bpf_map_update_elem(bpf_map__fd(skel->maps.rules), &rk, &rv, BPF_ANY))
 			return -errno;
