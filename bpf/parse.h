@@ -68,6 +68,14 @@ static __always_inline void addr_from_v4(__u8 *dst, __be32 v4)
 	__builtin_memcpy(dst + 12, &v4, 4);
 }
 
+/* Both must be 4-byte aligned; clang has no inline memcmp for BPF. */
+static __always_inline bool addr_eq(const __u8 *a, const __u8 *b)
+{
+	const __u32 *x = (const void *)a, *y = (const void *)b;
+
+	return !((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]));
+}
+
 static __always_inline int parse_l4(void *l4, void *data, void *data_end, __u8 proto,
 				    struct pkt *p)
 {

@@ -76,13 +76,6 @@ static __always_inline bool dest_is_local(void *ctx, __u32 ifindex, const struct
 	       ret != BPF_FIB_LKUP_RET_FRAG_NEEDED;
 }
 
-static __always_inline bool addr_eq(const __u8 *a, const __u8 *b)
-{
-	const __u32 *x = (const void *)a, *y = (const void *)b;
-
-	return !((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]));
-}
-
 static __always_inline bool rule_applies(void *ctx, __u32 ifindex, const struct pkt *p,
 					 const struct redir_rule *rule)
 {

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* cgroup sock_addr entry points: local clients are redirected at connect() time, since
- * their packets never cross the TC hooks of the external interface. */
+/*
+ * cgroup sock_addr entry points. Local clients' packets never cross the TC hooks of the
+ * external interface, so they are redirected where the socket picks its peer: connect()
+ * (TCP, connected UDP, TCP Fast Open) and sendmsg() (unconnected UDP). Then recvmsg() and
+ * getpeername() show the public port again, so the client cannot tell.
+ */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -9,9 +13,10 @@
 #include "parse.h"
 
 #define SOCK_ALLOW 1
-#define AF_INET 2
+#define SOCK_REJECT 0
 #define SOCK_STREAM 1
 #define SOCK_DGRAM 2
+#define ECONNREFUSED 111
 
 /* cgroup hooks see every netns the cgroup's processes use; rules belong to the one the
  * loader ran in. Set at load time. */
@@ -26,38 +31,150 @@ static __always_inline __u8 sock_proto(const struct bpf_sock_addr *ctx)
 	return 0;
 }
 
-/* Only this host's own addresses: a connect() to 8445 on another machine is not ours. */
-static __always_inline bool is_local_v4(__be32 addr)
+/* The peer address in the one form every map uses (v4 as ::ffff:a.b.c.d). A v4-mapped
+ * address on an AF_INET6 socket thus lands on the same key as plain IPv4. */
+static __always_inline void sock_peer_addr(const struct bpf_sock_addr *ctx, bool v6, __u8 *addr)
 {
+	__u32 *words = (void *)addr;
+
+	if (!v6) {
+		addr_from_v4(addr, ctx->user_ip4);
+		return;
+	}
+	words[0] = ctx->user_ip6[0];
+	words[1] = ctx->user_ip6[1];
+	words[2] = ctx->user_ip6[2];
+	words[3] = ctx->user_ip6[3];
+}
+
+/* Only this host's own addresses: a connect() to 8445 on another machine is not ours. */
+static __always_inline bool addr_is_local(const __u8 *addr)
+{
+	const __u32 *words = (const void *)addr;
 	struct redir_local_addr key;
 
-	if ((bpf_ntohl(addr) >> 24) == 127)
+	/* ::ffff:127.0.0.0/104 and ::1 */
+	if (!words[0] && !words[1] && words[2] == bpf_htonl(0xffff) && addr[12] == 127)
 		return true;
-	addr_from_v4(key.addr, addr);
+	if (!words[0] && !words[1] && !words[2] && words[3] == bpf_htonl(1))
+		return true;
+	__builtin_memcpy(key.addr, addr, BPFREDIR_ADDR_LEN);
 	return bpf_map_lookup_elem(&local_addrs, &key) != NULL;
 }
 
-static __always_inline void redirect_local_v4(struct bpf_sock_addr *ctx)
+static __always_inline void sock_key_fill(struct redir_sock_key *key, const struct bpf_sock_addr *ctx,
+					  const __u8 *addr, __be16 port, __u8 proto)
 {
+	__builtin_memset(key, 0, sizeof(*key));
+	key->cookie = bpf_get_socket_cookie((void *)ctx);
+	__builtin_memcpy(key->addr, addr, BPFREDIR_ADDR_LEN);
+	key->port = port;
+	key->proto = proto;
+}
+
+/* connect() and sendmsg(): point the socket at the target port, remember the public one. */
+static __always_inline int redirect_peer(struct bpf_sock_addr *ctx, bool v6)
+{
+	struct redir_port_key hk = {};
 	struct redir_rule_key rk = {};
+	struct redir_sock_key sk_key;
+	struct redir_flow public = {};
+	__u8 addr[BPFREDIR_ADDR_LEN];
 	struct redir_rule *rule;
+	__u32 *refuse;
 
 	rk.proto = sock_proto(ctx);
-	rk.public_port = (__be16)ctx->user_port;
 	if (!rk.proto || bpf_get_netns_cookie(ctx) != netns_cookie)
-		return;
+		return SOCK_ALLOW;
+	rk.public_port = (__be16)ctx->user_port;
+	sock_peer_addr(ctx, v6, addr);
+
 	rule = bpf_map_lookup_elem(&rules, &rk);
-	if (!rule || !is_local_v4(ctx->user_ip4))
-		return;
-	ctx->user_port = rule->target_port;
-	stat_inc(STAT_SOCK_REDIRECTED);
+	if (rule && (rule->flags & REDIR_F_ADDR ? addr_eq(addr, rule->addr) : addr_is_local(addr))) {
+		ctx->user_port = rule->target_port;
+		sock_key_fill(&sk_key, ctx, addr, rule->target_port, rk.proto);
+		public.port = rk.public_port;
+		bpf_map_update_elem(&sock_rev, &sk_key, &public, BPF_ANY);
+		stat_inc(STAT_SOCK_REDIRECTED);
+		return SOCK_ALLOW;
+	}
+
+	hk.port = rk.public_port;
+	hk.proto = rk.proto;
+	refuse = bpf_map_lookup_elem(&hidden_local, &hk);
+	if (refuse && addr_is_local(addr)) {
+		/* What a port with no listener answers, rather than the EPERM of a bare reject. */
+		bpf_set_retval(-ECONNREFUSED);
+		stat_inc(STAT_SOCK_REFUSED);
+		return SOCK_REJECT;
+	}
+	return SOCK_ALLOW;
+}
+
+/* recvmsg() and getpeername(): the peer shows as the public port it was reached on. */
+static __always_inline int restore_peer(struct bpf_sock_addr *ctx, bool v6)
+{
+	struct redir_sock_key sk_key;
+	__u8 addr[BPFREDIR_ADDR_LEN];
+	struct redir_flow *public;
+	__u8 proto = sock_proto(ctx);
+
+	if (!proto)
+		return SOCK_ALLOW;
+	sock_peer_addr(ctx, v6, addr);
+	sock_key_fill(&sk_key, ctx, addr, (__be16)ctx->user_port, proto);
+	public = bpf_map_lookup_elem(&sock_rev, &sk_key);
+	if (public)
+		ctx->user_port = public->port;
+	return SOCK_ALLOW;
 }
 
 SEC("cgroup/connect4")
 int bpfredir_conn4(struct bpf_sock_addr *ctx)
 {
-	redirect_local_v4(ctx);
-	return SOCK_ALLOW;
+	return redirect_peer(ctx, false);
+}
+
+SEC("cgroup/connect6")
+int bpfredir_conn6(struct bpf_sock_addr *ctx)
+{
+	return redirect_peer(ctx, true);
+}
+
+SEC("cgroup/sendmsg4")
+int bpfredir_send4(struct bpf_sock_addr *ctx)
+{
+	return redirect_peer(ctx, false);
+}
+
+SEC("cgroup/sendmsg6")
+int bpfredir_send6(struct bpf_sock_addr *ctx)
+{
+	return redirect_peer(ctx, true);
+}
+
+SEC("cgroup/recvmsg4")
+int bpfredir_recv4(struct bpf_sock_addr *ctx)
+{
+	return restore_peer(ctx, false);
+}
+
+SEC("cgroup/recvmsg6")
+int bpfredir_recv6(struct bpf_sock_addr *ctx)
+{
+	return restore_peer(ctx, true);
+}
+
+SEC("cgroup/getpeername4")
+int bpfredir_peer4(struct bpf_sock_addr *ctx)
+{
+	return restore_peer(ctx, false);
+}
+
+SEC("cgroup/getpeername6")
+int bpfredir_peer6(struct bpf_sock_addr *ctx)
+{
+	return restore_peer(ctx, true);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

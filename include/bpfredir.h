@@ -31,6 +31,8 @@ enum redir_rule_flags {
 	REDIR_F_HIDE = 1 << 0,
 	/* Only packets to addr are translated (like iptables -d); else any local address. */
 	REDIR_F_ADDR = 1 << 1,
+	/* Local clients connecting straight to the hidden target are refused too. */
+	REDIR_F_HIDE_LOCAL = 1 << 2,
 };
 
 struct redir_rule {
@@ -74,6 +76,19 @@ struct redir_flow {
 	__u16 pad;
 };
 
+/* hidden_local (redir_port_key -> __u32): the hidden ports that local clients may not reach
+ * either, with the number of rules asking for it. */
+
+/* sock_rev: for a socket whose connect() or sendmsg() was redirected, the public port to show
+ * it in place of the target port (getpeername, recvfrom). */
+struct redir_sock_key {
+	__u64 cookie; /* socket cookie */
+	__u8 addr[BPFREDIR_ADDR_LEN];
+	__be16 port; /* the target port the socket really talks to */
+	__u8 proto;
+	__u8 pad[5];
+};
+
 /* local_addrs: this host's own addresses, for the socket hooks, which cannot ask the FIB
  * whether a destination is local. */
 struct redir_local_addr {
@@ -100,7 +115,8 @@ enum redir_stat {
 	STAT_HIDDEN_DROPPED,	/* ingress: dropped, aimed at a hidden port */
 	STAT_MALFORMED_DROPPED, /* ingress: dropped, headers could not be trusted */
 	STAT_PASSED,		/* ingress: not ours, passed untouched */
-	STAT_SOCK_REDIRECTED,	/* local connect() redirected */
+	STAT_SOCK_REDIRECTED,	/* local connect()/sendmsg() redirected */
+	STAT_SOCK_REFUSED,	/* local connect()/sendmsg() to a hidden port refused */
 	STAT__MAX,
 };
 
@@ -111,5 +127,6 @@ _Static_assert(sizeof(struct redir_port_stats) == 24, "redir_port_stats layout")
 _Static_assert(sizeof(struct redir_flow_key) == 40, "redir_flow_key layout");
 _Static_assert(sizeof(struct redir_flow) == 4, "redir_flow layout");
 _Static_assert(sizeof(struct redir_local_addr) == 16, "redir_local_addr layout");
+_Static_assert(sizeof(struct redir_sock_key) == 32, "redir_sock_key layout");
 
 #endif /* BPFREDIR_H */

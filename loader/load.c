@@ -12,8 +12,6 @@
 #include <net/if.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
-#include <linux/magic.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "loader.h"
@@ -25,31 +23,31 @@
 #endif
 
 #define MAX_IFACES 64
-#define MAX_LINKS (MAX_IFACES * 2 + 1)
 #define MIN_FLOWS 1024
 #define MAX_FLOWS (1U << 24)
+
+static const char *const pin_subdirs[] = { "links", "progs", "maps" };
 
 struct load_ctx {
 	const char *ifnames[MAX_IFACES];
 	int ifindexes[MAX_IFACES];
 	int n_ifaces;
-	const char *cgroup;
+	bool want_cgroup;
+	const char *cgroup; /* NULL with want_cgroup: the cgroup2 root */
 	__u32 flows;
 
+	char cgroup_path[PATH_MAX];
 	int cgroup_fd;
+	__u64 cgroup_id;
 	struct tc_bpf *tc;
 	struct sock_bpf *sock;
-	struct bpf_link *links[MAX_LINKS];
-	char link_pins[MAX_LINKS][PATH_MAX];
-	int n_links;
-	bool made_pin_dir;
 };
 
 static int parse_load_args(int argc, char **argv, struct load_ctx *ctx)
 {
 	static const struct option opts[] = {
 		{ "iface", required_argument, NULL, 'i' },
-		{ "cgroup", required_argument, NULL, 'c' },
+		{ "cgroup", optional_argument, NULL, 'c' },
 		{ "flows", required_argument, NULL, OPT_FLOWS },
 		COMMON_LONG_OPTS,
 		{},
@@ -58,7 +56,7 @@ static int parse_load_args(int argc, char **argv, struct load_ctx *ctx)
 	char *end;
 	int opt, ret, i;
 
-	while ((opt = getopt_long(argc, argv, ":i:c:" COMMON_SHORT_OPTS, opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":i:c::" COMMON_SHORT_OPTS, opts, NULL)) != -1) {
 		switch (opt) {
 		case 'i':
 			if (ctx->n_ifaces == MAX_IFACES)
@@ -69,10 +67,11 @@ static int parse_load_args(int argc, char **argv, struct load_ctx *ctx)
 			ctx->ifnames[ctx->n_ifaces++] = optarg;
 			break;
 		case 'c':
-			if (ctx->cgroup)
-				return usage_error("--cgroup given twice; use 'bpfredir attach' for "
-						   "more cgroups");
-			ctx->cgroup = optarg;
+			if (ctx->want_cgroup)
+				return usage_error("--cgroup given twice; 'bpfredir attach' adds more "
+						   "cgroups");
+			ctx->want_cgroup = true;
+			ctx->cgroup = optional_path_arg(argc, argv);
 			break;
 		case OPT_FLOWS:
 			errno = 0;
@@ -98,7 +97,6 @@ static int parse_load_args(int argc, char **argv, struct load_ctx *ctx)
 
 static int check_targets(struct load_ctx *ctx)
 {
-	struct statfs st;
 	int i;
 
 	for (i = 0; i < ctx->n_ifaces; i++) {
@@ -106,17 +104,15 @@ static int check_targets(struct load_ctx *ctx)
 		if (!ctx->ifindexes[i])
 			return fail("unknown interface '%s'", ctx->ifnames[i]);
 	}
-	if (!ctx->cgroup)
+	if (!ctx->want_cgroup)
 		return 0;
-	ctx->cgroup_fd = open(ctx->cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (ctx->cgroup_fd < 0 || fstatfs(ctx->cgroup_fd, &st) || st.f_type != CGROUP2_SUPER_MAGIC)
-		return fail("no cgroup2 at %s", ctx->cgroup);
-	return 0;
+	return open_cgroup(ctx->cgroup, ctx->cgroup_path, sizeof(ctx->cgroup_path),
+			   &ctx->cgroup_fd, &ctx->cgroup_id);
 }
 
 /* Every object's maps are pinned by name in DIR/maps: the first load creates and pins them,
  * later objects reuse the same maps. */
-static int set_map_pins(struct bpf_object *obj)
+static int set_map_pins(struct bpf_object *obj, struct bpf_map *flows, __u32 n_flows)
 {
 	char path[PATH_MAX];
 	struct bpf_map *map;
@@ -131,7 +127,7 @@ static int set_map_pins(struct bpf_object *obj)
 		if (err)
 			return err;
 	}
-	return 0;
+	return bpf_map__set_max_entries(flows, n_flows);
 }
 
 static int netns_cookie(__u64 *cookie)
@@ -148,93 +144,88 @@ static int netns_cookie(__u64 *cookie)
 	return err;
 }
 
-static int pin_link(struct load_ctx *ctx, struct bpf_link *link, const char *hook,
-		    unsigned long long where)
-{
-	char name[NAME_MAX];
-	char *path = ctx->link_pins[ctx->n_links];
-	int err;
-
-	ctx->links[ctx->n_links] = link;
-	path[0] = '\0';
-	ctx->n_links++;
-	/* bpffs reserves '.' in names, so no interface name (eth0.100) goes in here. */
-	snprintf(name, sizeof(name), "%s_%llu", hook, where);
-	err = pin_path(path, PATH_MAX, "links", name);
-	if (!err)
-		err = bpf_link__pin(link, path);
-	if (err)
-		path[0] = '\0';
-	return err;
-}
-
-static int attach_all(struct load_ctx *ctx)
-{
-	struct bpf_link *link;
-	struct stat st;
-	int i;
-
-	for (i = 0; i < ctx->n_ifaces; i++) {
-		link = bpf_program__attach_tcx(ctx->tc->progs.bpfredir_tc_in, ctx->ifindexes[i],
-					       NULL);
-		if (!link)
-			return fail("cannot attach tcx ingress on %s: %s", ctx->ifnames[i],
-				    strerror(errno));
-		if (pin_link(ctx, link, "tcx_ingress", ctx->ifindexes[i]))
-			return fail("cannot pin link for %s: %s", ctx->ifnames[i], strerror(errno));
-		link = bpf_program__attach_tcx(ctx->tc->progs.bpfredir_tc_eg, ctx->ifindexes[i],
-					       NULL);
-		if (!link)
-			return fail("cannot attach tcx egress on %s: %s", ctx->ifnames[i],
-				    strerror(errno));
-		if (pin_link(ctx, link, "tcx_egress", ctx->ifindexes[i]))
-			return fail("cannot pin link for %s: %s", ctx->ifnames[i], strerror(errno));
-	}
-	if (!ctx->sock)
-		return 0;
-	link = bpf_program__attach_cgroup(ctx->sock->progs.bpfredir_conn4, ctx->cgroup_fd);
-	if (!link)
-		return fail("cannot attach connect4 to cgroup %s: %s", ctx->cgroup, strerror(errno));
-	/* On cgroup2 the directory's inode number is the cgroup id: stable and unique. */
-	if (fstat(ctx->cgroup_fd, &st))
-		return fail("cannot stat cgroup %s: %s", ctx->cgroup, strerror(errno));
-	if (pin_link(ctx, link, "cgroup_connect4", st.st_ino))
-		return fail("cannot pin link for cgroup %s: %s", ctx->cgroup, strerror(errno));
-	return 0;
-}
-
 static int load_objects(struct load_ctx *ctx)
 {
 	int err;
 
 	ctx->tc = tc_bpf__open();
-	if (!ctx->tc)
-		return fail("cannot open the TC program: %s", strerror(errno));
-	err = set_map_pins(ctx->tc->obj);
-	if (!err)
-		err = bpf_map__set_max_entries(ctx->tc->maps.flows, ctx->flows);
+	ctx->sock = sock_bpf__open();
+	if (!ctx->tc || !ctx->sock)
+		return fail("cannot open the BPF programs: %s", strerror(errno));
+	err = set_map_pins(ctx->tc->obj, ctx->tc->maps.flows, ctx->flows);
 	if (!err)
 		err = tc_bpf__load(ctx->tc);
 	if (err)
-		return fail("cannot load the TC program: %s%s", strerror(-err),
+		return fail("cannot load the TC programs: %s%s", strerror(-err),
 			    verbose ? "" : " (-v shows the verifier log)");
-	if (!ctx->cgroup)
-		return 0;
 
-	ctx->sock = sock_bpf__open();
-	if (!ctx->sock)
-		return fail("cannot open the socket program: %s", strerror(errno));
 	err = netns_cookie((__u64 *)&ctx->sock->rodata->netns_cookie);
 	if (err)
 		return fail("cannot read this network namespace's cookie: %s", strerror(-err));
-	err = set_map_pins(ctx->sock->obj);
-	if (!err)
-		err = bpf_map__set_max_entries(ctx->sock->maps.flows, ctx->flows);
+	err = set_map_pins(ctx->sock->obj, ctx->sock->maps.flows, ctx->flows);
 	if (!err)
 		err = sock_bpf__load(ctx->sock);
 	if (err)
-		return fail("cannot load the socket program: %s%s", strerror(-err),
+		return fail("cannot load the socket programs: %s%s", strerror(-err),
 			    verbose ? "" : " (-v shows the verifier log)");
+	return 0;
+}
+
+/* The socket programs stay pinned so 'attach' can link them to more cgroups later. */
+static int pin_sock_progs(struct load_ctx *ctx, int prog_fds[N_SOCK_HOOKS])
+{
+	struct bpf_program *prog;
+	char path[PATH_MAX];
+	int i;
+
+	for (i = 0; i < N_SOCK_HOOKS; i++) {
+		prog = bpf_object__find_program_by_name(ctx->sock->obj, sock_hooks[i].prog);
+		if (!prog || pin_path(path, sizeof(path), "progs", sock_hooks[i].prog) ||
+		    bpf_program__pin(prog, path))
+			return fail("cannot pin program %s: %s", sock_hooks[i].prog,
+				    strerror(errno));
+		prog_fds[i] = bpf_program__fd(prog);
+	}
+	return 0;
+}
+
+static int attach_tc(struct load_ctx *ctx, int i, struct bpf_program *prog, const char *hook)
+{
+	char path[PATH_MAX], name[NAME_MAX];
+	struct bpf_link *link;
+	int err;
+
+	link = bpf_program__attach_tcx(prog, ctx->ifindexes[i], NULL);
+	if (!link)
+		return fail("cannot attach %s on %s: %s", hook, ctx->ifnames[i], strerror(errno));
+	/* bpffs reserves '.' in names, so the ifindex stands in for names like eth0.100. */
+	snprintf(name, sizeof(name), "%s_%d", hook, ctx->ifindexes[i]);
+	err = pin_path(path, sizeof(path), "links", name);
+	if (!err)
+		err = bpf_link__pin(link, path);
+	/* With the pin holding it, closing our fd leaves the link attached. */
+	bpf_link__destroy(link);
+	if (err)
+		return fail("cannot pin %s link for %s: %s", hook, ctx->ifnames[i], strerror(-err));
+	return 0;
+}
+
+static int attach_all(struct load_ctx *ctx)
+{
+	int prog_fds[N_SOCK_HOOKS], i, err;
+
+	for (i = 0; i < ctx->n_ifaces; i++) {
+		if (attach_tc(ctx, i, ctx->tc->progs.bpfredir_tc_in, "tcx_ingress") ||
+		    attach_tc(ctx, i, ctx->tc->progs.bpfredir_tc_eg, "tcx_egress"))
+			return EXIT_FAIL;
+	}
+	if (pin_sock_progs(ctx, prog_fds))
+		return EXIT_FAIL;
+	if (!ctx->want_cgroup)
+		return 0;
+	err = attach_cgroup(ctx->cgroup_fd, ctx->cgroup_id, prog_fds);
+	if (err)
+		return fail("cannot attach to cgroup %s: %s", ctx->cgroup_path, strerror(-err));
 	return 0;
 }
 
@@ -244,7 +235,7 @@ static int sync_new_maps(void)
 	int err;
 
 	if (open_pinned_maps(&maps))
-		return -1;
+		return EXIT_FAIL;
 	err = sync_derived(&maps);
 	close_pinned_maps(&maps);
 	if (err)
@@ -252,39 +243,23 @@ static int sync_new_maps(void)
 	return 0;
 }
 
-static void remove_pin_dir(void)
+static int make_pin_dirs(void)
 {
 	char path[PATH_MAX];
+	size_t i;
 
-	if (!pin_path(path, sizeof(path), "links", NULL))
-		rmdir(path);
-	if (!pin_path(path, sizeof(path), "maps", NULL))
-		rmdir(path);
-	rmdir(pin_dir);
-}
-
-/* Undo a load that failed midway: nothing of it may stay pinned or attached. */
-static void rollback(struct load_ctx *ctx)
-{
-	struct bpf_map *map;
-	int i;
-
-	for (i = 0; i < ctx->n_links; i++)
-		if (ctx->link_pins[i][0])
-			unlink(ctx->link_pins[i]);
-	if (ctx->tc)
-		bpf_object__for_each_map(map, ctx->tc->obj)
-			if (bpf_map__pin_path(map))
-				unlink(bpf_map__pin_path(map));
-	if (ctx->made_pin_dir)
-		remove_pin_dir();
+	for (i = 0; i < sizeof(pin_subdirs) / sizeof(pin_subdirs[0]); i++)
+		if (pin_path(path, sizeof(path), pin_subdirs[i], NULL) ||
+		    (mkdir(path, 0700) && errno != EEXIST))
+			return fail("cannot create %s: %s", path, strerror(errno));
+	return 0;
 }
 
 int do_load(int argc, char **argv)
 {
 	struct load_ctx ctx = { .cgroup_fd = -1, .flows = BPFREDIR_DEFAULT_FLOWS };
-	char path[PATH_MAX];
-	int ret, lock_fd = -1, i;
+	bool made_pins = false;
+	int ret, lock_fd = -1;
 
 	ret = parse_load_args(argc, argv, &ctx);
 	if (ret >= 0)
@@ -301,35 +276,28 @@ int do_load(int argc, char **argv)
 		ret = fail("cannot create pin dir %s: %s", pin_dir, strerror(errno));
 		goto cleanup;
 	}
-	ctx.made_pin_dir = true;
 	lock_fd = lock_pin_dir();
 	if (lock_fd < 0) {
 		ret = fail("cannot lock %s: %s", pin_dir, strerror(-lock_fd));
 		goto cleanup;
 	}
 	if (is_loaded()) {
-		ctx.made_pin_dir = false;
 		ret = fail("already loaded at %s (run 'bpfredir unload' first)", pin_dir);
 		goto cleanup;
 	}
-	if (pin_path(path, sizeof(path), "maps", NULL) || (mkdir(path, 0700) && errno != EEXIST) ||
-	    pin_path(path, sizeof(path), "links", NULL) || (mkdir(path, 0700) && errno != EEXIST)) {
-		ret = fail("cannot create %s: %s", path, strerror(errno));
-		goto cleanup;
-	}
-
-	ret = load_objects(&ctx);
+	made_pins = true;
+	ret = make_pin_dirs();
+	if (!ret)
+		ret = load_objects(&ctx);
 	if (!ret)
 		ret = attach_all(&ctx);
 	if (!ret)
-		ret = sync_new_maps() ? EXIT_FAIL : 0;
+		ret = sync_new_maps();
 
 cleanup:
-	if (ret)
-		rollback(&ctx);
-	/* Closing our link fds leaves pinned links attached; unpinned ones detach here. */
-	for (i = 0; i < ctx.n_links; i++)
-		bpf_link__destroy(ctx.links[i]);
+	/* A load that failed midway leaves nothing pinned, so nothing stays attached. */
+	if (ret && made_pins)
+		remove_all_pins();
 	sock_bpf__destroy(ctx.sock);
 	tc_bpf__destroy(ctx.tc);
 	if (ctx.cgroup_fd >= 0)
@@ -352,13 +320,31 @@ static int unlink_pins_in(const char *sub)
 	if (!dir)
 		return errno == ENOENT ? 0 : -errno;
 	while ((de = readdir(dir))) {
-		if (de->d_name[0] == '.')
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (pin_path(path, sizeof(path), sub, de->d_name) || unlink(path))
+		if (pin_path(path, sizeof(path), sub, de->d_name))
+			err = -ENAMETOOLONG;
+		else if (unlink(path))
 			err = -errno;
 	}
 	closedir(dir);
-	return err ? err : rmdir(dir_path) ? -errno : 0;
+	if (!err && rmdir(dir_path))
+		err = -errno;
+	return err;
+}
+
+/* Links first: removing a link's pin, its last reference, detaches the program at once. */
+int remove_all_pins(void)
+{
+	size_t i;
+	int err;
+
+	for (i = 0; i < sizeof(pin_subdirs) / sizeof(pin_subdirs[0]); i++) {
+		err = unlink_pins_in(pin_subdirs[i]);
+		if (err)
+			return err;
+	}
+	return rmdir(pin_dir) ? -errno : 0;
 }
 
 int do_unload(int argc, char **argv)
@@ -381,12 +367,7 @@ int do_unload(int argc, char **argv)
 			close(lock_fd);
 		return fail("not loaded at %s", pin_dir);
 	}
-	/* Links first: unpinning the last reference detaches the program at once. */
-	err = unlink_pins_in("links");
-	if (!err)
-		err = unlink_pins_in("maps");
-	if (!err && rmdir(pin_dir))
-		err = -errno;
+	err = remove_all_pins();
 	close(lock_fd);
 	if (err)
 		return fail("cannot remove everything under %s: %s", pin_dir, strerror(-err));

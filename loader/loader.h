@@ -40,6 +40,7 @@ enum {
 	OPT_NO_HIDE,
 	OPT_FLOWS,
 	OPT_ADDR,
+	OPT_HIDE_LOCAL,
 };
 #define COMMON_SHORT_OPTS "vh"
 #define COMMON_LONG_OPTS                                                                           \
@@ -67,6 +68,7 @@ struct pinned_maps {
 	int local_addrs;
 	int stats;
 	int port_stats;
+	int hidden_local;
 };
 
 int open_pinned_maps(struct pinned_maps *maps);
@@ -77,6 +79,25 @@ int sync_derived(const struct pinned_maps *maps);
 int parse_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN]);
 void format_addr(const __u8 addr[BPFREDIR_ADDR_LEN], char *buf, size_t size);
 
+/* The socket hooks, attached as one set per cgroup. */
+#define N_SOCK_HOOKS 8
+struct sock_hook {
+	const char *prog;   /* BPF program name, also its pin name in DIR/progs */
+	const char *suffix; /* in the link's pin name: links/cgroup_<id>_<suffix> */
+	int type;	    /* enum bpf_attach_type */
+};
+extern const struct sock_hook sock_hooks[N_SOCK_HOOKS];
+
+/* NULL path: the cgroup2 root. Prints the error itself. */
+int open_cgroup(const char *path, char *resolved, size_t size, int *fd, __u64 *id);
+int attach_cgroup(int cgroup_fd, __u64 cgroup_id, const int prog_fds[N_SOCK_HOOKS]);
+int detach_cgroup(__u64 cgroup_id);
+bool cgroup_attached(__u64 cgroup_id);
+/* For an option with an optional path: --opt=PATH, --opt PATH, or --opt alone (NULL). */
+const char *optional_path_arg(int argc, char **argv);
+/* Remove every pin bpfredir makes under the pin dir, and the dir itself. */
+int remove_all_pins(void);
+
 /* Minimal JSON writer for --json output. */
 void json_string(FILE *out, const char *s);
 
@@ -85,5 +106,7 @@ int do_unload(int argc, char **argv);
 int do_add(int argc, char **argv);
 int do_del(int argc, char **argv);
 int do_list(int argc, char **argv);
+int do_attach(int argc, char **argv);
+int do_detach(int argc, char **argv);
 
 #endif /* BPFREDIR_LOADER_H */

@@ -15,21 +15,31 @@ const struct cmd *cur_cmd;
 
 static const struct cmd cmds[] = {
 	{ "load", do_load,
-	  "load --iface IFACE [--iface IFACE ...] [--cgroup PATH] [--flows N] [--pin-dir DIR]\n"
+	  "load --iface IFACE [--iface IFACE ...] [--cgroup [PATH]] [--flows N] [--pin-dir DIR]\n"
 	  "  Load the programs, pin them under DIR and attach TC ingress/egress to each IFACE\n"
-	  "  and, with --cgroup, the connect4 hook to the cgroup2 directory PATH.\n"
+	  "  and, with --cgroup, the socket hooks to the cgroup2 directory PATH (default: the\n"
+	  "  cgroup2 root), as 'attach' does.\n"
 	  "  --flows N sizes the connection table (default 65536).\n" },
 	{ "add", do_add,
-	  "add PUBLIC_PORT TARGET_PORT [--proto tcp|udp] [--no-hide] [--addr IP] [--pin-dir DIR]\n"
+	  "add PUBLIC_PORT TARGET_PORT [--proto tcp|udp] [--no-hide] [--hide-local] [--addr IP]\n"
+	  "    [--pin-dir DIR]\n"
 	  "  Make the service on TARGET_PORT reachable on PUBLIC_PORT and, unless --no-hide,\n"
-	  "  drop external packets sent straight to TARGET_PORT. The rule applies to packets\n"
-	  "  for this host's own addresses, or with --addr only to packets for IP.\n" },
+	  "  drop external packets sent straight to TARGET_PORT; --hide-local also refuses\n"
+	  "  local clients' connections to it. The rule applies to packets for this host's own\n"
+	  "  addresses, or with --addr only to packets for IP.\n" },
 	{ "del", do_del,
 	  "del PUBLIC_PORT [--proto tcp|udp] [--pin-dir DIR]\n"
 	  "  Remove the rule for PUBLIC_PORT. Established connections keep working.\n" },
 	{ "list", do_list,
 	  "list [--json] [--pin-dir DIR]\n"
 	  "  Show the rules and the datapath counters.\n" },
+	{ "attach", do_attach,
+	  "attach --cgroup [PATH] [--pin-dir DIR]\n"
+	  "  Redirect local clients in the cgroup2 directory PATH (default: the cgroup2 root)\n"
+	  "  and its descendants: connect, sendmsg, recvmsg and getpeername hooks.\n" },
+	{ "detach", do_detach,
+	  "detach --cgroup [PATH] [--pin-dir DIR]\n"
+	  "  Stop redirecting local clients in PATH; other cgroups are untouched.\n" },
 	{ "unload", do_unload,
 	  "unload [--pin-dir DIR]\n"
 	  "  Detach everything and remove every pin under DIR.\n" },
@@ -113,6 +123,15 @@ int common_opt(int opt, char **argv)
 	}
 }
 
+const char *optional_path_arg(int argc, char **argv)
+{
+	if (optarg)
+		return optarg;
+	if (optind < argc && argv[optind][0] != '-')
+		return argv[optind++];
+	return NULL;
+}
+
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	if (!verbose)
@@ -151,7 +170,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		return usage_error("missing verb; one of load, add, del, list, unload "
+		return usage_error("missing verb; one of load, add, del, list, attach, detach, unload "
 				   "(see 'bpfredir --help')");
 	verb_idx = optind;
 	verb = argv[verb_idx];
@@ -162,5 +181,6 @@ int main(int argc, char **argv)
 		optind = 0; /* restart getopt for the verb's own options */
 		return cmds[i].func(argc - verb_idx, argv + verb_idx);
 	}
-	return usage_error("unknown verb '%s'; one of load, add, del, list, unload", verb);
+	return usage_error("unknown verb '%s'; one of load, add, del, list, attach, detach, unload",
+			   verb);
 }

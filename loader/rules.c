@@ -17,6 +17,7 @@ struct rule_args {
 	__u16 target_port;
 	__u8 proto;
 	bool no_hide;
+	bool hide_local;
 	bool json;
 	bool has_addr;
 	__u8 addr[BPFREDIR_ADDR_LEN];
@@ -30,6 +31,7 @@ static int parse_rule_args(int argc, char **argv, int n_ports, bool rule_opts, b
 		{ "proto", required_argument, NULL, OPT_PROTO },
 		{ "no-hide", no_argument, NULL, OPT_NO_HIDE },
 		{ "addr", required_argument, NULL, OPT_ADDR },
+		{ "hide-local", no_argument, NULL, OPT_HIDE_LOCAL },
 		{ "json", no_argument, NULL, OPT_JSON },
 		COMMON_LONG_OPTS,
 		{},
@@ -44,6 +46,8 @@ static int parse_rule_args(int argc, char **argv, int n_ports, bool rule_opts, b
 				return EXIT_USAGE;
 		} else if (opt == OPT_NO_HIDE && rule_opts && n_ports == 2) {
 			args->no_hide = true;
+		} else if (opt == OPT_HIDE_LOCAL && rule_opts && n_ports == 2) {
+			args->hide_local = true;
 		} else if (opt == OPT_ADDR && rule_opts && n_ports == 2) {
 			if (parse_addr(optarg, args->addr))
 				return EXIT_USAGE;
@@ -51,7 +55,7 @@ static int parse_rule_args(int argc, char **argv, int n_ports, bool rule_opts, b
 		} else if (opt == OPT_JSON && json_opt) {
 			args->json = true;
 		} else if (opt == OPT_PROTO || opt == OPT_NO_HIDE || opt == OPT_JSON ||
-			   opt == OPT_ADDR) {
+			   opt == OPT_ADDR || opt == OPT_HIDE_LOCAL) {
 			return usage_error("option '%s' does not apply to '%s'", argv[optind - 1],
 					   cur_cmd->name);
 		} else {
@@ -69,6 +73,9 @@ static int parse_rule_args(int argc, char **argv, int n_ports, bool rule_opts, b
 	for (i = 0; i < n_ports; i++)
 		if (parse_port(argv[optind + i], ports[i]))
 			return EXIT_USAGE;
+	if (args->hide_local && args->no_hide)
+		return usage_error("--hide-local hides the target from local clients too; it "
+				   "cannot go with --no-hide");
 	if (n_ports == 2 && args->public_port == args->target_port)
 		return usage_error("public and target port are both %u", args->public_port);
 	return -1;
@@ -143,6 +150,8 @@ int do_add(int argc, char **argv)
 	key = rule_key(args.public_port, args.proto);
 	rule.target_port = htons(args.target_port);
 	rule.flags = args.no_hide ? 0 : REDIR_F_HIDE;
+	if (args.hide_local)
+		rule.flags |= REDIR_F_HIDE_LOCAL;
 	if (args.has_addr) {
 		rule.flags |= REDIR_F_ADDR;
 		memcpy(rule.addr, args.addr, sizeof(rule.addr));
@@ -214,6 +223,7 @@ static const char *const stat_names[STAT__MAX] = {
 	[STAT_MALFORMED_DROPPED] = "malformed_dropped",
 	[STAT_PASSED] = "passed",
 	[STAT_SOCK_REDIRECTED] = "sock_redirected",
+	[STAT_SOCK_REFUSED] = "sock_refused",
 };
 
 static const char *const port_stat_names[PORT_STAT__MAX] = {
@@ -283,9 +293,11 @@ static void print_rule_json(const struct listed_rule *r)
 	char addr[INET6_ADDRSTRLEN];
 	int s;
 
-	printf("{\"public_port\":%u,\"target_port\":%u,\"proto\":\"%s\",\"hide\":%s,\"addr\":",
+	printf("{\"public_port\":%u,\"target_port\":%u,\"proto\":\"%s\",\"hide\":%s,"
+	       "\"hide_local\":%s,\"addr\":",
 	       ntohs(r->key.public_port), ntohs(r->rule.target_port), proto_name(r->key.proto),
-	       r->rule.flags & REDIR_F_HIDE ? "true" : "false");
+	       r->rule.flags & REDIR_F_HIDE ? "true" : "false",
+	       r->rule.flags & REDIR_F_HIDE_LOCAL ? "true" : "false");
 	if (r->rule.flags & REDIR_F_ADDR) {
 		format_addr(r->rule.addr, addr, sizeof(addr));
 		json_string(stdout, addr);
@@ -331,7 +343,10 @@ static void print_list(const struct listed_rule *rules, size_t n, const __u64 *s
 			snprintf(addr, sizeof(addr), "local");
 		printf("%-7u %-7u %-5s %-4s %-16s %12llu %12llu %12llu\n", ntohs(r->key.public_port),
 		       ntohs(r->rule.target_port), proto_name(r->key.proto),
-		       r->rule.flags & REDIR_F_HIDE ? "yes" : "no", addr,
+		       r->rule.flags & REDIR_F_HIDE_LOCAL ? "all"
+		       : r->rule.flags & REDIR_F_HIDE	  ? "yes"
+							  : "no",
+		       addr,
 		       (unsigned long long)r->counts[PORT_STAT_REWRITTEN],
 		       (unsigned long long)r->counts[PORT_STAT_REVERSE_REWRITTEN],
 		       (unsigned long long)r->counts[PORT_STAT_HIDDEN_DROPPED]);

@@ -130,6 +130,7 @@ int open_pinned_maps(struct pinned_maps *maps)
 		{ "rules", &maps->rules },	       { "hidden", &maps->hidden },
 		{ "flows", &maps->flows },	       { "local_addrs", &maps->local_addrs },
 		{ "stats", &maps->stats },	       { "port_stats", &maps->port_stats },
+		{ "hidden_local", &maps->hidden_local },
 	};
 	char path[PATH_MAX];
 	size_t i;
@@ -154,8 +155,8 @@ int open_pinned_maps(struct pinned_maps *maps)
 
 void close_pinned_maps(struct pinned_maps *maps)
 {
-	int *fds[] = { &maps->rules,	   &maps->hidden, &maps->flows,
-		       &maps->local_addrs, &maps->stats,  &maps->port_stats };
+	int *fds[] = { &maps->rules,	   &maps->hidden, &maps->flows,	    &maps->local_addrs,
+		       &maps->stats,	   &maps->port_stats, &maps->hidden_local };
 	size_t i;
 
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
@@ -215,9 +216,10 @@ static int port_key_index(const struct redir_port_key *keys, size_t n, __be16 po
 static int sync_rule_derived(const struct pinned_maps *maps)
 {
 	static struct redir_port_key hidden[BPFREDIR_MAX_RULES], counted[2 * BPFREDIR_MAX_RULES];
-	static __u32 hiding[BPFREDIR_MAX_RULES];
+	static struct redir_port_key refused[BPFREDIR_MAX_RULES];
+	static __u32 hiding[BPFREDIR_MAX_RULES], refusing[BPFREDIR_MAX_RULES];
 	struct redir_rule_key rk, *prev = NULL;
-	size_t n_hidden = 0, n_counted = 0;
+	size_t n_hidden = 0, n_counted = 0, n_refused = 0;
 	struct redir_rule rule;
 	void *zero_stats;
 	int i, n_cpus, err;
@@ -241,9 +243,21 @@ static int sync_rule_derived(const struct pinned_maps *maps)
 			hiding[i] = 0;
 		}
 		hiding[i]++;
+		if (!(rule.flags & REDIR_F_HIDE_LOCAL))
+			continue;
+		i = port_key_index(refused, n_refused, rule.target_port, rk.proto);
+		if (i < 0) {
+			i = n_refused++;
+			refused[i] = (struct redir_port_key){ .port = rule.target_port, .proto = rk.proto };
+			refusing[i] = 0;
+		}
+		refusing[i]++;
 	}
 	err = map_set_exactly(maps->hidden, hidden, sizeof(hidden[0]), hiding, sizeof(hiding[0]),
 			      n_hidden, false);
+	if (!err)
+		err = map_set_exactly(maps->hidden_local, refused, sizeof(refused[0]), refusing,
+				      sizeof(refusing[0]), n_refused, false);
 	if (err)
 		return err;
 	n_cpus = libbpf_num_possible_cpus();

@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* attach and detach: the socket hooks per cgroup, so a container host can redirect the
+ * clients of each container independently. Links are multi-attach: programs others have
+ * attached to the same cgroup keep running beside ours. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <mntent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
+#include <bpf/bpf.h>
+#include "loader.h"
+
+const struct sock_hook sock_hooks[N_SOCK_HOOKS] = {
+	{ "bpfredir_conn4", "conn4", BPF_CGROUP_INET4_CONNECT },
+	{ "bpfredir_conn6", "conn6", BPF_CGROUP_INET6_CONNECT },
+	{ "bpfredir_send4", "send4", BPF_CGROUP_UDP4_SENDMSG },
+	{ "bpfredir_send6", "send6", BPF_CGROUP_UDP6_SENDMSG },
+	{ "bpfredir_recv4", "recv4", BPF_CGROUP_UDP4_RECVMSG },
+	{ "bpfredir_recv6", "recv6", BPF_CGROUP_UDP6_RECVMSG },
+	{ "bpfredir_peer4", "peer4", BPF_CGROUP_INET4_GETPEERNAME },
+	{ "bpfredir_peer6", "peer6", BPF_CGROUP_INET6_GETPEERNAME },
+};
+
+/* The cgroup2 mount, wherever this system has it (unified or hybrid layout). */
+static int cgroup2_root(char *buf, size_t size)
+{
+	struct mntent *ent;
+	FILE *mounts = setmntent("/proc/self/mounts", "r");
+	int err = -ENOENT;
+
+	if (!mounts)
+		return -errno;
+	while ((ent = getmntent(mounts))) {
+		if (strcmp(ent->mnt_type, "cgroup2"))
+			continue;
+		err = snprintf(buf, size, "%s", ent->mnt_dir) >= (int)size ? -ENAMETOOLONG : 0;
+		break;
+	}
+	endmntent(mounts);
+	return err;
+}
+
+int open_cgroup(const char *path, char *resolved, size_t size, int *fd, __u64 *id)
+{
+	struct statfs sfs;
+	struct stat st;
+	int err;
+
+	if (!path) {
+		err = cgroup2_root(resolved, size);
+		if (err)
+			return fail("no cgroup2 mount found in /proc/self/mounts");
+		path = resolved;
+	} else if (snprintf(resolved, size, "%s", path) >= (int)size) {
+		return fail("cgroup path too long: %s", path);
+	}
+	*fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*fd < 0 || fstatfs(*fd, &sfs) || sfs.f_type != CGROUP2_SUPER_MAGIC || fstat(*fd, &st)) {
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+		return fail("no cgroup2 at %s", path);
+	}
+	/* On cgroup2 the directory's inode number is the cgroup id: stable and unique. */
+	*id = st.st_ino;
+	return 0;
+}
+
+static int hook_pin_path(char *buf, size_t size, __u64 cgroup_id, const struct sock_hook *hook)
+{
+	char name[NAME_MAX];
+
+	/* bpffs reserves '.' in names, hence '_' throughout. */
+	snprintf(name, sizeof(name), "cgroup_%llu_%s", (unsigned long long)cgroup_id, hook->suffix);
+	return pin_path(buf, size, "links", name);
+}
+
+bool cgroup_attached(__u64 cgroup_id)
+{
+	char path[PATH_MAX];
+
+	return !hook_pin_path(path, sizeof(path), cgroup_id, &sock_hooks[0]) && !access(path, F_OK);
+}
+
+int detach_cgroup(__u64 cgroup_id)
+{
+	char path[PATH_MAX];
+	int i, err = 0;
+
+	for (i = 0; i < N_SOCK_HOOKS; i++) {
+		if (hook_pin_path(path, sizeof(path), cgroup_id, &sock_hooks[i]))
+			return -ENAMETOOLONG;
+		/* The pin is the link's last reference: removing it detaches the program. */
+		if (unlink(path) && errno != ENOENT)
+			err = -errno;
+	}
+	return err;
+}
+
+/* All hooks or none: a cgroup with connect4 but no getpeername4 would show clients the
+ * target port. */
+int attach_cgroup(int cgroup_fd, __u64 cgroup_id, const int prog_fds[N_SOCK_HOOKS])
+{
+	char path[PATH_MAX];
+	int i, link_fd, err = 0;
+
+	for (i = 0; i < N_SOCK_HOOKS && !err; i++) {
+		link_fd = bpf_link_create(prog_fds[i], cgroup_fd, sock_hooks[i].type, NULL);
+		if (link_fd < 0) {
+			err = -errno;
+			break;
+		}
+		err = hook_pin_path(path, sizeof(path), cgroup_id, &sock_hooks[i]);
+		if (!err && bpf_obj_pin(link_fd, path))
+			err = -errno;
+		close(link_fd);
+	}
+	if (err)
+		detach_cgroup(cgroup_id);
+	return err;
+}
+
+static int open_pinned_progs(int prog_fds[N_SOCK_HOOKS])
+{
+	char path[PATH_MAX];
+	int i;
+
+	for (i = 0; i < N_SOCK_HOOKS; i++)
+		prog_fds[i] = -1;
+	for (i = 0; i < N_SOCK_HOOKS; i++) {
+		if (pin_path(path, sizeof(path), "progs", sock_hooks[i].prog))
+			return -ENAMETOOLONG;
+		prog_fds[i] = bpf_obj_get(path);
+		if (prog_fds[i] < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+static void close_fds(int *fds, int n)
+{
+	while (n--)
+		if (fds[n] >= 0)
+			close(fds[n]);
+}
+
+/* Shared by attach and detach: --cgroup [PATH] and nothing else. */
+static int parse_cgroup_args(int argc, char **argv, const char **cgroup)
+{
+	static const struct option opts[] = {
+		{ "cgroup", optional_argument, NULL, 'c' },
+		COMMON_LONG_OPTS,
+		{},
+	};
+	bool given = false;
+	int opt, ret;
+
+	while ((opt = getopt_long(argc, argv, ":c::" COMMON_SHORT_OPTS, opts, NULL)) != -1) {
+		if (opt == 'c') {
+			given = true;
+			*cgroup = optional_path_arg(argc, argv);
+			continue;
+		}
+		ret = common_opt(opt, argv);
+		if (ret >= 0)
+			return ret;
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (!given)
+		return usage_error("--cgroup is required (see 'bpfredir %s --help')", cur_cmd->name);
+	return -1;
+}
+
+int do_attach(int argc, char **argv)
+{
+	int prog_fds[N_SOCK_HOOKS], cgroup_fd = -1, lock_fd = -1, ret, err;
+	const char *cgroup = NULL;
+	char resolved[PATH_MAX];
+	__u64 cgroup_id;
+
+	ret = parse_cgroup_args(argc, argv, &cgroup);
+	if (ret >= 0)
+		return ret;
+	if (require_root())
+		return EXIT_FAIL;
+	lock_fd = lock_pin_dir();
+	if (lock_fd < 0 || !is_loaded()) {
+		ret = fail("not loaded at %s (run 'bpfredir load' first)", pin_dir);
+		goto out;
+	}
+	ret = open_cgroup(cgroup, resolved, sizeof(resolved), &cgroup_fd, &cgroup_id);
+	if (ret)
+		goto out;
+	if (cgroup_attached(cgroup_id)) {
+		ret = fail("already attached to cgroup %s", resolved);
+		goto out;
+	}
+	err = open_pinned_progs(prog_fds);
+	if (!err)
+		err = attach_cgroup(cgroup_fd, cgroup_id, prog_fds);
+	close_fds(prog_fds, N_SOCK_HOOKS);
+	if (err)
+		ret = fail("cannot attach to cgroup %s: %s", resolved, strerror(-err));
+out:
+	if (cgroup_fd >= 0)
+		close(cgroup_fd);
+	if (lock_fd >= 0)
+		close(lock_fd);
+	return ret;
+}
+
+int do_detach(int argc, char **argv)
+{
+	int cgroup_fd = -1, lock_fd = -1, ret, err;
+	const char *cgroup = NULL;
+	char resolved[PATH_MAX];
+	__u64 cgroup_id;
+
+	ret = parse_cgroup_args(argc, argv, &cgroup);
+	if (ret >= 0)
+		return ret;
+	if (require_root())
+		return EXIT_FAIL;
+	lock_fd = lock_pin_dir();
+	if (lock_fd < 0 || !is_loaded()) {
+		ret = fail("not loaded at %s", pin_dir);
+		goto out;
+	}
+	ret = open_cgroup(cgroup, resolved, sizeof(resolved), &cgroup_fd, &cgroup_id);
+	if (ret)
+		goto out;
+	if (!cgroup_attached(cgroup_id)) {
+		ret = fail("not attached to cgroup %s", resolved);
+		goto out;
+	}
+	err = detach_cgroup(cgroup_id);
+	if (err)
+		ret = fail("cannot detach from cgroup %s: %s", resolved, strerror(-err));
+out:
+	if (cgroup_fd >= 0)
+		close(cgroup_fd);
+	if (lock_fd >= 0)
+		close(lock_fd);
+	return ret;
+}
