@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include "loader.h"
 #include "tc.skel.h"
 #include "sock.skel.h"
+#include "addrwatch.skel.h"
 
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71
@@ -41,6 +43,7 @@ struct load_ctx {
 	__u64 cgroup_id;
 	struct tc_bpf *tc;
 	struct sock_bpf *sock;
+	struct addrwatch_bpf *addrwatch;
 };
 
 static int parse_load_args(int argc, char **argv, struct load_ctx *ctx)
@@ -150,6 +153,7 @@ static int load_objects(struct load_ctx *ctx)
 
 	ctx->tc = tc_bpf__open();
 	ctx->sock = sock_bpf__open();
+	ctx->addrwatch = addrwatch_bpf__open();
 	if (!ctx->tc || !ctx->sock)
 		return fail("cannot open the BPF programs: %s", strerror(errno));
 	err = set_map_pins(ctx->tc->obj, ctx->tc->maps.flows, ctx->flows);
@@ -210,6 +214,43 @@ static int attach_tc(struct load_ctx *ctx, int i, struct bpf_program *prog, cons
 	return 0;
 }
 
+/* Optional: without it local addresses are still refreshed by every bpfredir command, so a
+ * kernel whose notification functions cannot be traced only loses liveness. */
+static void watch_addresses(struct load_ctx *ctx)
+{
+	struct bpf_program *progs[] = { ctx->addrwatch ? ctx->addrwatch->progs.bpfredir_addr4 : NULL,
+					ctx->addrwatch ? ctx->addrwatch->progs.bpfredir_addr6 : NULL };
+	const char *names[] = { "addrwatch_v4", "addrwatch_v6" };
+	char path[PATH_MAX];
+	struct bpf_link *link;
+	int err = 0;
+	size_t i;
+
+	if (!ctx->addrwatch)
+		err = -errno;
+	else
+		err = netns_cookie((__u64 *)&ctx->addrwatch->rodata->netns_cookie);
+	if (!err)
+		err = set_map_pins(ctx->addrwatch->obj, ctx->addrwatch->maps.flows, ctx->flows);
+	if (!err)
+		err = addrwatch_bpf__load(ctx->addrwatch);
+	for (i = 0; i < 2 && !err; i++) {
+		link = bpf_program__attach_trace(progs[i]);
+		if (!link) {
+			err = -errno;
+			break;
+		}
+		err = pin_path(path, sizeof(path), "links", names[i]);
+		if (!err)
+			err = bpf_link__pin(link, path);
+		bpf_link__destroy(link);
+	}
+	if (err && verbose)
+		fprintf(stderr, "bpfredir load: cannot follow address changes (%s); local "
+				"addresses are refreshed by each bpfredir command instead\n",
+			strerror(-err));
+}
+
 static int attach_all(struct load_ctx *ctx)
 {
 	int prog_fds[N_SOCK_HOOKS], i, err;
@@ -221,6 +262,7 @@ static int attach_all(struct load_ctx *ctx)
 	}
 	if (pin_sock_progs(ctx, prog_fds))
 		return EXIT_FAIL;
+	watch_addresses(ctx);
 	if (!ctx->want_cgroup)
 		return 0;
 	err = attach_cgroup(ctx->cgroup_fd, ctx->cgroup_id, prog_fds);
@@ -298,6 +340,7 @@ cleanup:
 	/* A load that failed midway leaves nothing pinned, so nothing stays attached. */
 	if (ret && made_pins)
 		remove_all_pins();
+	addrwatch_bpf__destroy(ctx.addrwatch);
 	sock_bpf__destroy(ctx.sock);
 	tc_bpf__destroy(ctx.tc);
 	if (ctx.cgroup_fd >= 0)
