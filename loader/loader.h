@@ -41,6 +41,9 @@ enum {
 	OPT_FLOWS,
 	OPT_ADDR,
 	OPT_HIDE_LOCAL,
+	OPT_PROMETHEUS,
+	OPT_INTERVAL,
+	OPT_COUNT,
 };
 #define COMMON_SHORT_OPTS "vh"
 #define COMMON_LONG_OPTS                                                                           \
@@ -79,6 +82,21 @@ int sync_derived(const struct pinned_maps *maps);
 int parse_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN]);
 void format_addr(const __u8 addr[BPFREDIR_ADDR_LEN], char *buf, size_t size);
 
+/* A rule with its counters, and all rules with the global counters, as read at one time. */
+struct listed_rule {
+	struct redir_rule_key key;
+	struct redir_rule rule;
+	__u64 counts[PORT_STAT__MAX];
+};
+
+struct snapshot {
+	struct listed_rule rules[BPFREDIR_MAX_RULES];
+	size_t n;
+	__u64 stats[STAT__MAX];
+};
+
+int take_snapshot(const struct pinned_maps *maps, struct snapshot *snap);
+
 /* The socket hooks, attached as one set per cgroup. */
 #define N_SOCK_HOOKS 8
 struct sock_hook {
@@ -106,6 +124,8 @@ int do_unload(int argc, char **argv);
 int do_add(int argc, char **argv);
 int do_del(int argc, char **argv);
 int do_list(int argc, char **argv);
+int do_stats(int argc, char **argv);
+int do_status(int argc, char **argv);
 int do_attach(int argc, char **argv);
 int do_detach(int argc, char **argv);
 

@@ -33,6 +33,14 @@ static const struct cmd cmds[] = {
 	{ "list", do_list,
 	  "list [--json] [--pin-dir DIR]\n"
 	  "  Show the rules and the datapath counters.\n" },
+	{ "status", do_status,
+	  "status [--json] [--pin-dir DIR]\n"
+	  "  What is loaded where: interfaces and attach mode, cgroups, flow-table use, and\n"
+	  "  every program at the same hooks in run order (foreign ones marked).\n" },
+	{ "stats", do_stats,
+	  "stats [--json | --prometheus] [--interval S [--count N]] [--pin-dir DIR]\n"
+	  "  Show the counters; with --interval, rates per second every S seconds (N times, or\n"
+	  "  until interrupted); --prometheus prints the text format for node-exporter.\n" },
 	{ "attach", do_attach,
 	  "attach --cgroup [PATH] [--pin-dir DIR]\n"
 	  "  Redirect local clients in the cgroup2 directory PATH (default: the cgroup2 root)\n"
@@ -170,7 +178,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		return usage_error("missing verb; one of load, add, del, list, attach, detach, unload "
+		return usage_error("missing verb; one of load, add, del, list, status, stats, attach, detach, unload "
 				   "(see 'bpfredir --help')");
 	verb_idx = optind;
 	verb = argv[verb_idx];
@@ -181,6 +189,6 @@ int main(int argc, char **argv)
 		optind = 0; /* restart getopt for the verb's own options */
 		return cmds[i].func(argc - verb_idx, argv + verb_idx);
 	}
-	return usage_error("unknown verb '%s'; one of load, add, del, list, attach, detach, unload",
+	return usage_error("unknown verb '%s'; one of load, add, del, list, status, stats, attach, detach, unload",
 			   verb);
 }

@@ -18,21 +18,18 @@ struct rule_args {
 	__u8 proto;
 	bool no_hide;
 	bool hide_local;
-	bool json;
 	bool has_addr;
 	__u8 addr[BPFREDIR_ADDR_LEN];
 };
 
-/* Parse a verb's options and exactly n_ports positional ports. Returns -1 to go on. */
-static int parse_rule_args(int argc, char **argv, int n_ports, bool rule_opts, bool json_opt,
-			   struct rule_args *args)
+/* add (2 ports) and del (1 port): options and positional ports. Returns -1 to go on. */
+static int parse_rule_args(int argc, char **argv, int n_ports, struct rule_args *args)
 {
 	static const struct option opts[] = {
 		{ "proto", required_argument, NULL, OPT_PROTO },
 		{ "no-hide", no_argument, NULL, OPT_NO_HIDE },
 		{ "addr", required_argument, NULL, OPT_ADDR },
 		{ "hide-local", no_argument, NULL, OPT_HIDE_LOCAL },
-		{ "json", no_argument, NULL, OPT_JSON },
 		COMMON_LONG_OPTS,
 		{},
 	};
@@ -41,21 +38,18 @@ static int parse_rule_args(int argc, char **argv, int n_ports, bool rule_opts, b
 
 	args->proto = IPPROTO_TCP;
 	while ((opt = getopt_long(argc, argv, ":" COMMON_SHORT_OPTS, opts, NULL)) != -1) {
-		if (opt == OPT_PROTO && rule_opts) {
+		if (opt == OPT_PROTO) {
 			if (parse_proto(optarg, &args->proto))
 				return EXIT_USAGE;
-		} else if (opt == OPT_NO_HIDE && rule_opts && n_ports == 2) {
+		} else if (opt == OPT_NO_HIDE && n_ports == 2) {
 			args->no_hide = true;
-		} else if (opt == OPT_HIDE_LOCAL && rule_opts && n_ports == 2) {
+		} else if (opt == OPT_HIDE_LOCAL && n_ports == 2) {
 			args->hide_local = true;
-		} else if (opt == OPT_ADDR && rule_opts && n_ports == 2) {
+		} else if (opt == OPT_ADDR && n_ports == 2) {
 			if (parse_addr(optarg, args->addr))
 				return EXIT_USAGE;
 			args->has_addr = true;
-		} else if (opt == OPT_JSON && json_opt) {
-			args->json = true;
-		} else if (opt == OPT_PROTO || opt == OPT_NO_HIDE || opt == OPT_JSON ||
-			   opt == OPT_ADDR || opt == OPT_HIDE_LOCAL) {
+		} else if (opt == OPT_NO_HIDE || opt == OPT_ADDR || opt == OPT_HIDE_LOCAL) {
 			return usage_error("option '%s' does not apply to '%s'", argv[optind - 1],
 					   cur_cmd->name);
 		} else {
@@ -140,7 +134,7 @@ int do_add(int argc, char **argv)
 	struct pinned_maps maps;
 	int ret, lock_fd, err;
 
-	ret = parse_rule_args(argc, argv, 2, true, false, &args);
+	ret = parse_rule_args(argc, argv, 2, &args);
 	if (ret >= 0)
 		return ret;
 	ret = open_locked(&maps, &lock_fd);
@@ -192,7 +186,7 @@ int do_del(int argc, char **argv)
 	struct pinned_maps maps;
 	int ret, lock_fd, err;
 
-	ret = parse_rule_args(argc, argv, 1, true, false, &args);
+	ret = parse_rule_args(argc, argv, 1, &args);
 	if (ret >= 0)
 		return ret;
 	ret = open_locked(&maps, &lock_fd);
@@ -214,181 +208,4 @@ int do_del(int argc, char **argv)
 out:
 	close_locked(&maps, lock_fd);
 	return ret;
-}
-
-static const char *const stat_names[STAT__MAX] = {
-	[STAT_REWRITTEN] = "rewritten",
-	[STAT_REVERSE_REWRITTEN] = "reverse_rewritten",
-	[STAT_HIDDEN_DROPPED] = "hidden_dropped",
-	[STAT_MALFORMED_DROPPED] = "malformed_dropped",
-	[STAT_PASSED] = "passed",
-	[STAT_SOCK_REDIRECTED] = "sock_redirected",
-	[STAT_SOCK_REFUSED] = "sock_refused",
-};
-
-static const char *const port_stat_names[PORT_STAT__MAX] = {
-	[PORT_STAT_REWRITTEN] = "rewritten",
-	[PORT_STAT_REVERSE_REWRITTEN] = "reverse_rewritten",
-	[PORT_STAT_HIDDEN_DROPPED] = "hidden_dropped",
-};
-
-/* Sum a per-CPU value made of n __u64 counters into totals. Missing entries read as 0. */
-static int sum_per_cpu(int fd, const void *key, __u64 *totals, size_t n)
-{
-	int n_cpus = libbpf_num_possible_cpus();
-	__u64 *values;
-	size_t i;
-	int cpu;
-
-	memset(totals, 0, n * sizeof(*totals));
-	if (n_cpus < 0)
-		return n_cpus;
-	values = calloc((size_t)n_cpus * n, sizeof(*values));
-	if (!values)
-		return -ENOMEM;
-	if (!bpf_map_lookup_elem(fd, key, values))
-		for (cpu = 0; cpu < n_cpus; cpu++)
-			for (i = 0; i < n; i++)
-				totals[i] += values[cpu * n + i];
-	free(values);
-	return 0;
-}
-
-struct listed_rule {
-	struct redir_rule_key key;
-	struct redir_rule rule;
-	__u64 counts[PORT_STAT__MAX];
-};
-
-static int cmp_listed(const void *a, const void *b)
-{
-	const struct listed_rule *x = a, *y = b;
-
-	if (x->key.public_port != y->key.public_port)
-		return ntohs(x->key.public_port) - ntohs(y->key.public_port);
-	return x->key.proto - y->key.proto;
-}
-
-/* Counters of one rule: translations on its public port, drops on its (hidden) target. */
-static int read_rule_counts(int fd, struct listed_rule *r)
-{
-	struct redir_port_key pub = { .port = r->key.public_port, .proto = r->key.proto };
-	struct redir_port_key tgt = { .port = r->rule.target_port, .proto = r->key.proto };
-	__u64 counts[PORT_STAT__MAX];
-	int err;
-
-	err = sum_per_cpu(fd, &pub, r->counts, PORT_STAT__MAX);
-	if (err)
-		return err;
-	r->counts[PORT_STAT_HIDDEN_DROPPED] = 0;
-	if (!(r->rule.flags & REDIR_F_HIDE))
-		return 0;
-	err = sum_per_cpu(fd, &tgt, counts, PORT_STAT__MAX);
-	r->counts[PORT_STAT_HIDDEN_DROPPED] = counts[PORT_STAT_HIDDEN_DROPPED];
-	return err;
-}
-
-static void print_rule_json(const struct listed_rule *r)
-{
-	char addr[INET6_ADDRSTRLEN];
-	int s;
-
-	printf("{\"public_port\":%u,\"target_port\":%u,\"proto\":\"%s\",\"hide\":%s,"
-	       "\"hide_local\":%s,\"addr\":",
-	       ntohs(r->key.public_port), ntohs(r->rule.target_port), proto_name(r->key.proto),
-	       r->rule.flags & REDIR_F_HIDE ? "true" : "false",
-	       r->rule.flags & REDIR_F_HIDE_LOCAL ? "true" : "false");
-	if (r->rule.flags & REDIR_F_ADDR) {
-		format_addr(r->rule.addr, addr, sizeof(addr));
-		json_string(stdout, addr);
-	} else {
-		printf("null");
-	}
-	printf(",\"stats\":{");
-	for (s = 0; s < PORT_STAT__MAX; s++)
-		printf("%s\"%s\":%llu", s ? "," : "", port_stat_names[s],
-		       (unsigned long long)r->counts[s]);
-	printf("}}");
-}
-
-static void print_list(const struct listed_rule *rules, size_t n, const __u64 *stats, bool json)
-{
-	char addr[INET6_ADDRSTRLEN];
-	size_t i;
-	int s;
-
-	if (json) {
-		printf("{\"pin_dir\":");
-		json_string(stdout, pin_dir);
-		printf(",\"rules\":[");
-		for (i = 0; i < n; i++) {
-			printf("%s", i ? "," : "");
-			print_rule_json(&rules[i]);
-		}
-		printf("],\"stats\":{");
-		for (s = 0; s < STAT__MAX; s++)
-			printf("%s\"%s\":%llu", s ? "," : "", stat_names[s],
-			       (unsigned long long)stats[s]);
-		printf("}}\n");
-		return;
-	}
-	printf("%-7s %-7s %-5s %-4s %-16s %12s %12s %12s\n", "PUBLIC", "TARGET", "PROTO", "HIDE",
-	       "ADDR", "REWRITTEN", "REPLIES", "HIDDEN_DROP");
-	for (i = 0; i < n; i++) {
-		const struct listed_rule *r = &rules[i];
-
-		if (r->rule.flags & REDIR_F_ADDR)
-			format_addr(r->rule.addr, addr, sizeof(addr));
-		else
-			snprintf(addr, sizeof(addr), "local");
-		printf("%-7u %-7u %-5s %-4s %-16s %12llu %12llu %12llu\n", ntohs(r->key.public_port),
-		       ntohs(r->rule.target_port), proto_name(r->key.proto),
-		       r->rule.flags & REDIR_F_HIDE_LOCAL ? "all"
-		       : r->rule.flags & REDIR_F_HIDE	  ? "yes"
-							  : "no",
-		       addr,
-		       (unsigned long long)r->counts[PORT_STAT_REWRITTEN],
-		       (unsigned long long)r->counts[PORT_STAT_REVERSE_REWRITTEN],
-		       (unsigned long long)r->counts[PORT_STAT_HIDDEN_DROPPED]);
-	}
-	printf("\n");
-	for (s = 0; s < STAT__MAX; s++)
-		printf("%-18s %llu\n", stat_names[s], (unsigned long long)stats[s]);
-}
-
-int do_list(int argc, char **argv)
-{
-	static struct listed_rule rules[BPFREDIR_MAX_RULES];
-	struct redir_rule_key key, *prev = NULL;
-	struct rule_args args = {};
-	__u64 stats[STAT__MAX];
-	struct pinned_maps maps;
-	__u32 idx;
-	size_t n = 0, i;
-	int ret;
-
-	ret = parse_rule_args(argc, argv, 0, false, true, &args);
-	if (ret >= 0)
-		return ret;
-	if (require_root())
-		return EXIT_FAIL;
-	if (open_pinned_maps(&maps))
-		return EXIT_FAIL;
-	ret = 0;
-	while (n < BPFREDIR_MAX_RULES && !bpf_map_get_next_key(maps.rules, prev, &key)) {
-		prev = &key;
-		rules[n].key = key;
-		if (!bpf_map_lookup_elem(maps.rules, &key, &rules[n].rule))
-			n++;
-	}
-	for (i = 0; i < n && !ret; i++)
-		ret = read_rule_counts(maps.port_stats, &rules[i]);
-	for (idx = 0; idx < STAT__MAX && !ret; idx++)
-		ret = sum_per_cpu(maps.stats, &idx, &stats[idx], 1);
-	close_pinned_maps(&maps);
-	if (ret)
-		return fail("cannot read counters: %s", strerror(-ret));
-	qsort(rules, n, sizeof(rules[0]), cmp_listed);
-	print_list(rules, n, stats, args.json);
-	return EXIT_OK;
 }

@@ -1,0 +1,384 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* list and stats: the rules with their counters, as a table, JSON, live rates or
+ * Prometheus text format. Read-only: no lock, nothing changed. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "loader.h"
+
+static const char *const stat_names[STAT__MAX] = {
+	[STAT_REWRITTEN] = "rewritten",
+	[STAT_REVERSE_REWRITTEN] = "reverse_rewritten",
+	[STAT_HIDDEN_DROPPED] = "hidden_dropped",
+	[STAT_MALFORMED_DROPPED] = "malformed_dropped",
+	[STAT_PASSED] = "passed",
+	[STAT_SOCK_REDIRECTED] = "sock_redirected",
+	[STAT_SOCK_REFUSED] = "sock_refused",
+};
+
+static const char *const port_stat_names[PORT_STAT__MAX] = {
+	[PORT_STAT_REWRITTEN] = "rewritten",
+	[PORT_STAT_REVERSE_REWRITTEN] = "reverse_rewritten",
+	[PORT_STAT_HIDDEN_DROPPED] = "hidden_dropped",
+};
+
+/* Sum a per-CPU value made of n __u64 counters into totals. Missing entries read as 0. */
+static int sum_per_cpu(int fd, const void *key, __u64 *totals, size_t n)
+{
+	int n_cpus = libbpf_num_possible_cpus();
+	__u64 *values;
+	size_t i;
+	int cpu;
+
+	memset(totals, 0, n * sizeof(*totals));
+	if (n_cpus < 0)
+		return n_cpus;
+	values = calloc((size_t)n_cpus * n, sizeof(*values));
+	if (!values)
+		return -ENOMEM;
+	if (!bpf_map_lookup_elem(fd, key, values))
+		for (cpu = 0; cpu < n_cpus; cpu++)
+			for (i = 0; i < n; i++)
+				totals[i] += values[cpu * n + i];
+	free(values);
+	return 0;
+}
+
+static int cmp_listed(const void *a, const void *b)
+{
+	const struct listed_rule *x = a, *y = b;
+
+	if (x->key.public_port != y->key.public_port)
+		return ntohs(x->key.public_port) - ntohs(y->key.public_port);
+	return x->key.proto - y->key.proto;
+}
+
+/* Counters of one rule: translations on its public port, drops on its (hidden) target. */
+static int read_rule_counts(int fd, struct listed_rule *r)
+{
+	struct redir_port_key pub = { .port = r->key.public_port, .proto = r->key.proto };
+	struct redir_port_key tgt = { .port = r->rule.target_port, .proto = r->key.proto };
+	__u64 counts[PORT_STAT__MAX];
+	int err;
+
+	err = sum_per_cpu(fd, &pub, r->counts, PORT_STAT__MAX);
+	if (err)
+		return err;
+	r->counts[PORT_STAT_HIDDEN_DROPPED] = 0;
+	if (!(r->rule.flags & REDIR_F_HIDE))
+		return 0;
+	err = sum_per_cpu(fd, &tgt, counts, PORT_STAT__MAX);
+	r->counts[PORT_STAT_HIDDEN_DROPPED] = counts[PORT_STAT_HIDDEN_DROPPED];
+	return err;
+}
+
+int take_snapshot(const struct pinned_maps *maps, struct snapshot *snap)
+{
+	struct redir_rule_key key, *prev = NULL;
+	size_t i;
+	__u32 idx;
+	int err = 0;
+
+	snap->n = 0;
+	while (snap->n < BPFREDIR_MAX_RULES && !bpf_map_get_next_key(maps->rules, prev, &key)) {
+		prev = &key;
+		snap->rules[snap->n].key = key;
+		if (!bpf_map_lookup_elem(maps->rules, &key, &snap->rules[snap->n].rule))
+			snap->n++;
+	}
+	for (i = 0; i < snap->n && !err; i++)
+		err = read_rule_counts(maps->port_stats, &snap->rules[i]);
+	for (idx = 0; idx < STAT__MAX && !err; idx++)
+		err = sum_per_cpu(maps->stats, &idx, &snap->stats[idx], 1);
+	qsort(snap->rules, snap->n, sizeof(snap->rules[0]), cmp_listed);
+	return err;
+}
+
+static const char *hide_name(const struct redir_rule *rule)
+{
+	if (rule->flags & REDIR_F_HIDE_LOCAL)
+		return "all";
+	return rule->flags & REDIR_F_HIDE ? "yes" : "no";
+}
+
+static void rule_addr(const struct redir_rule *rule, char *buf, size_t size)
+{
+	if (rule->flags & REDIR_F_ADDR)
+		format_addr(rule->addr, buf, size);
+	else
+		snprintf(buf, size, "local");
+}
+
+static void print_counters_json(const char *const *names, const __u64 *values, int n)
+{
+	int i;
+
+	printf("{");
+	for (i = 0; i < n; i++)
+		printf("%s\"%s\":%llu", i ? "," : "", names[i], (unsigned long long)values[i]);
+	printf("}");
+}
+
+static void print_rule_json(const struct listed_rule *r)
+{
+	char addr[INET6_ADDRSTRLEN];
+
+	printf("{\"public_port\":%u,\"target_port\":%u,\"proto\":\"%s\",\"hide\":%s,"
+	       "\"hide_local\":%s,\"addr\":",
+	       ntohs(r->key.public_port), ntohs(r->rule.target_port), proto_name(r->key.proto),
+	       r->rule.flags & REDIR_F_HIDE ? "true" : "false",
+	       r->rule.flags & REDIR_F_HIDE_LOCAL ? "true" : "false");
+	if (r->rule.flags & REDIR_F_ADDR) {
+		format_addr(r->rule.addr, addr, sizeof(addr));
+		json_string(stdout, addr);
+	} else {
+		printf("null");
+	}
+	printf(",\"stats\":");
+	print_counters_json(port_stat_names, r->counts, PORT_STAT__MAX);
+	printf("}");
+}
+
+static void print_snapshot_json(const struct snapshot *snap)
+{
+	size_t i;
+
+	printf("{\"pin_dir\":");
+	json_string(stdout, pin_dir);
+	printf(",\"rules\":[");
+	for (i = 0; i < snap->n; i++) {
+		printf("%s", i ? "," : "");
+		print_rule_json(&snap->rules[i]);
+	}
+	printf("],\"stats\":");
+	print_counters_json(stat_names, snap->stats, STAT__MAX);
+	printf("}\n");
+}
+
+static void print_snapshot_table(const struct snapshot *snap)
+{
+	char addr[INET6_ADDRSTRLEN];
+	size_t i;
+	int s;
+
+	printf("%-7s %-7s %-5s %-4s %-16s %12s %12s %12s\n", "PUBLIC", "TARGET", "PROTO", "HIDE",
+	       "ADDR", "REWRITTEN", "REPLIES", "HIDDEN_DROP");
+	for (i = 0; i < snap->n; i++) {
+		const struct listed_rule *r = &snap->rules[i];
+
+		rule_addr(&r->rule, addr, sizeof(addr));
+		printf("%-7u %-7u %-5s %-4s %-16s %12llu %12llu %12llu\n",
+		       ntohs(r->key.public_port), ntohs(r->rule.target_port),
+		       proto_name(r->key.proto), hide_name(&r->rule), addr,
+		       (unsigned long long)r->counts[PORT_STAT_REWRITTEN],
+		       (unsigned long long)r->counts[PORT_STAT_REVERSE_REWRITTEN],
+		       (unsigned long long)r->counts[PORT_STAT_HIDDEN_DROPPED]);
+	}
+	printf("\n");
+	for (s = 0; s < STAT__MAX; s++)
+		printf("%-18s %llu\n", stat_names[s], (unsigned long long)snap->stats[s]);
+}
+
+/* Prometheus text exposition format, for node-exporter's textfile collector. */
+static void print_snapshot_prometheus(const struct snapshot *snap)
+{
+	size_t i;
+	int s;
+
+	printf("# HELP bpfredir_packets_total Packets and socket calls by datapath verdict.\n"
+	       "# TYPE bpfredir_packets_total counter\n");
+	for (s = 0; s < STAT__MAX; s++)
+		printf("bpfredir_packets_total{verdict=\"%s\"} %llu\n", stat_names[s],
+		       (unsigned long long)snap->stats[s]);
+	printf("# HELP bpfredir_rule_packets_total Packets per rule: translated, replies "
+	       "rewritten back, dropped at the hidden target.\n"
+	       "# TYPE bpfredir_rule_packets_total counter\n");
+	for (i = 0; i < snap->n; i++)
+		for (s = 0; s < PORT_STAT__MAX; s++)
+			printf("bpfredir_rule_packets_total{public_port=\"%u\",target_port=\"%u\","
+			       "proto=\"%s\",counter=\"%s\"} %llu\n",
+			       ntohs(snap->rules[i].key.public_port),
+			       ntohs(snap->rules[i].rule.target_port),
+			       proto_name(snap->rules[i].key.proto), port_stat_names[s],
+			       (unsigned long long)snap->rules[i].counts[s]);
+	printf("# HELP bpfredir_rules Rules loaded.\n# TYPE bpfredir_rules gauge\n"
+	       "bpfredir_rules %zu\n",
+	       snap->n);
+}
+
+enum report_format { FORMAT_TABLE, FORMAT_JSON, FORMAT_PROMETHEUS };
+
+struct report_args {
+	enum report_format format;
+	unsigned int interval; /* seconds; 0: one snapshot */
+	unsigned long count;   /* reports with --interval; 0: until interrupted */
+};
+
+static int parse_uint(const char *opt, const char *text, unsigned long min, unsigned long max,
+		      unsigned long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoul(text, &end, 10);
+	if (!*text || *end || errno || text[0] == '-' || *out < min || *out > max)
+		return usage_error("invalid %s '%s' (expected %lu-%lu)", opt, text, min, max);
+	return 0;
+}
+
+static int parse_report_args(int argc, char **argv, bool live, struct report_args *args)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "prometheus", no_argument, NULL, OPT_PROMETHEUS },
+		{ "interval", required_argument, NULL, OPT_INTERVAL },
+		{ "count", required_argument, NULL, OPT_COUNT },
+		COMMON_LONG_OPTS,
+		{},
+	};
+	unsigned long val;
+	int opt, ret;
+
+	while ((opt = getopt_long(argc, argv, ":" COMMON_SHORT_OPTS, opts, NULL)) != -1) {
+		if (opt == OPT_JSON || (live && opt == OPT_PROMETHEUS)) {
+			if (args->format != FORMAT_TABLE)
+				return usage_error("--json and --prometheus exclude each other");
+			args->format = opt == OPT_JSON ? FORMAT_JSON : FORMAT_PROMETHEUS;
+		} else if (live && opt == OPT_INTERVAL) {
+			if (parse_uint("--interval", optarg, 1, 3600, &val))
+				return EXIT_USAGE;
+			args->interval = val;
+		} else if (live && opt == OPT_COUNT) {
+			if (parse_uint("--count", optarg, 1, 1000000, &args->count))
+				return EXIT_USAGE;
+		} else if (opt == OPT_PROMETHEUS || opt == OPT_INTERVAL || opt == OPT_COUNT) {
+			return usage_error("option '%s' does not apply to '%s'", argv[optind - 1],
+					   cur_cmd->name);
+		} else {
+			ret = common_opt(opt, argv);
+			if (ret >= 0)
+				return ret;
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (args->count && !args->interval)
+		return usage_error("--count goes with --interval");
+	if (args->interval && args->format == FORMAT_PROMETHEUS)
+		return usage_error("--prometheus prints one snapshot; drop --interval");
+	return -1;
+}
+
+static void print_snapshot(const struct snapshot *snap, enum report_format format)
+{
+	if (format == FORMAT_JSON)
+		print_snapshot_json(snap);
+	else if (format == FORMAT_PROMETHEUS)
+		print_snapshot_prometheus(snap);
+	else
+		print_snapshot_table(snap);
+}
+
+static double rate(__u64 now, __u64 before, unsigned int interval)
+{
+	return now >= before ? (double)(now - before) / interval : 0;
+}
+
+/* Counters per second over the last interval; a rule new since then counts from 0. */
+static void print_rates(const struct snapshot *now, const struct snapshot *before,
+			unsigned int interval, enum report_format format)
+{
+	static const __u64 zero[PORT_STAT__MAX];
+	const __u64 *prev;
+	size_t i, j;
+	int s;
+
+	if (format == FORMAT_JSON)
+		printf("{\"time\":%lld,\"interval\":%u,\"rules\":[", (long long)time(NULL),
+		       interval);
+	else
+		printf("%-7s %-7s %-5s %14s %14s %14s\n", "PUBLIC", "TARGET", "PROTO",
+		       "REWRITTEN/s", "REPLIES/s", "HIDDEN_DROP/s");
+	for (i = 0; i < now->n; i++) {
+		const struct listed_rule *r = &now->rules[i];
+
+		prev = zero;
+		for (j = 0; j < before->n; j++)
+			if (!memcmp(&before->rules[j].key, &r->key, sizeof(r->key)))
+				prev = before->rules[j].counts;
+		if (format == FORMAT_JSON) {
+			printf("%s{\"public_port\":%u,\"target_port\":%u,\"proto\":\"%s\",\"rates\":{",
+			       i ? "," : "", ntohs(r->key.public_port),
+			       ntohs(r->rule.target_port), proto_name(r->key.proto));
+			for (s = 0; s < PORT_STAT__MAX; s++)
+				printf("%s\"%s\":%.1f", s ? "," : "", port_stat_names[s],
+				       rate(r->counts[s], prev[s], interval));
+			printf("}}");
+			continue;
+		}
+		printf("%-7u %-7u %-5s %14.1f %14.1f %14.1f\n", ntohs(r->key.public_port),
+		       ntohs(r->rule.target_port), proto_name(r->key.proto),
+		       rate(r->counts[0], prev[0], interval), rate(r->counts[1], prev[1], interval),
+		       rate(r->counts[2], prev[2], interval));
+	}
+	if (format == FORMAT_JSON) {
+		printf("],\"rates\":{");
+		for (s = 0; s < STAT__MAX; s++)
+			printf("%s\"%s\":%.1f", s ? "," : "", stat_names[s],
+			       rate(now->stats[s], before->stats[s], interval));
+		printf("}}\n");
+	} else {
+		for (s = 0; s < STAT__MAX; s++)
+			printf("%-18s %12.1f/s\n", stat_names[s],
+			       rate(now->stats[s], before->stats[s], interval));
+		printf("\n");
+	}
+	fflush(stdout);
+}
+
+static int report(int argc, char **argv, bool live)
+{
+	static struct snapshot snaps[2];
+	struct report_args args = {};
+	struct pinned_maps maps;
+	unsigned long done = 0;
+	int ret, cur = 0;
+
+	ret = parse_report_args(argc, argv, live, &args);
+	if (ret >= 0)
+		return ret;
+	if (require_root() || open_pinned_maps(&maps))
+		return EXIT_FAIL;
+	ret = take_snapshot(&maps, &snaps[cur]);
+	if (!ret && !args.interval)
+		print_snapshot(&snaps[cur], args.format);
+	while (!ret && args.interval && (!args.count || done < args.count)) {
+		sleep(args.interval);
+		cur ^= 1;
+		ret = take_snapshot(&maps, &snaps[cur]);
+		if (!ret)
+			print_rates(&snaps[cur], &snaps[cur ^ 1], args.interval, args.format);
+		done++;
+	}
+	close_pinned_maps(&maps);
+	if (ret)
+		return fail("cannot read counters: %s", strerror(-ret));
+	return EXIT_OK;
+}
+
+int do_list(int argc, char **argv)
+{
+	return report(argc, argv, false);
+}
+
+int do_stats(int argc, char **argv)
+{
+	return report(argc, argv, true);
+}

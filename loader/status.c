@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* status: what is loaded where, read back from the pins and the kernel, and what else is
+ * attached at the same hooks and could see packets before ours. */
+#define _XOPEN_SOURCE 700 /* nftw */
+#define _DEFAULT_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <sys/stat.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "loader.h"
+
+#define MAX_QUERY_PROGS 64
+
+struct status_out {
+	bool json;
+	bool first; /* first element of the JSON array being printed */
+};
+
+static void prog_name(__u32 id, char *buf, size_t size)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+	int fd = bpf_prog_get_fd_by_id(id);
+
+	snprintf(buf, size, "?");
+	if (fd < 0)
+		return;
+	if (!bpf_prog_get_info_by_fd(fd, &info, &len))
+		snprintf(buf, size, "%s", info.name);
+	close(fd);
+}
+
+static bool is_ours(const char *name)
+{
+	return !strncmp(name, "bpfredir_", strlen("bpfredir_"));
+}
+
+/* Every program at the hook, in run order, so a foreign one ahead of ours stands out. */
+static void print_hook_progs(struct status_out *out, int target, enum bpf_attach_type type,
+			     __u32 query_flags)
+{
+	__u32 ids[MAX_QUERY_PROGS];
+	LIBBPF_OPTS(bpf_prog_query_opts, opts, .prog_ids = ids, .count = MAX_QUERY_PROGS,
+		    .query_flags = query_flags);
+	char name[BPF_OBJ_NAME_LEN];
+	__u32 i;
+
+	if (bpf_prog_query_opts(target, type, &opts))
+		opts.count = 0;
+	for (i = 0; i < opts.count; i++) {
+		prog_name(ids[i], name, sizeof(name));
+		if (out->json)
+			printf("%s{\"id\":%u,\"name\":\"%s\",\"ours\":%s}", i ? "," : "", ids[i], name,
+			       is_ours(name) ? "true" : "false");
+		else
+			printf("%s%u:%s%s", i ? ", " : "", ids[i], name, is_ours(name) ? "" : " (foreign)");
+	}
+}
+
+static int link_info(const char *sub, const char *name, struct bpf_link_info *info)
+{
+	char path[PATH_MAX];
+	__u32 len = sizeof(*info);
+	int fd, err = 0;
+
+	memset(info, 0, sizeof(*info));
+	if (pin_path(path, sizeof(path), sub, name))
+		return -ENAMETOOLONG;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -errno;
+	if (bpf_link_get_info_by_fd(fd, info, &len))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+static void print_interface(struct status_out *out, int ifindex)
+{
+	static const struct {
+		const char *hook;
+		enum bpf_attach_type type;
+	} hooks[] = { { "ingress", BPF_TCX_INGRESS }, { "egress", BPF_TCX_EGRESS } };
+	LIBBPF_OPTS(bpf_xdp_query_opts, xdp);
+	char ifname[IF_NAMESIZE] = "?";
+	size_t i;
+
+	if_indextoname(ifindex, ifname);
+	if (bpf_xdp_query(ifindex, 0, &xdp))
+		xdp.prog_id = 0;
+	if (out->json) {
+		printf("%s{\"ifindex\":%d,\"name\":", out->first ? "" : ",", ifindex);
+		json_string(stdout, ifname);
+		printf(",\"mode\":\"tcx\",\"xdp_prog_id\":%u", xdp.prog_id);
+	} else {
+		printf("  %s (ifindex %d): tcx", ifname, ifindex);
+		if (xdp.prog_id)
+			printf("; XDP program %u runs before TC", xdp.prog_id);
+		printf("\n");
+	}
+	for (i = 0; i < 2; i++) {
+		printf(out->json ? ",\"%s\":[" : "    %s, in run order: ", hooks[i].hook);
+		print_hook_progs(out, ifindex, hooks[i].type, 0);
+		printf(out->json ? "]" : "\n");
+	}
+	if (out->json)
+		printf("}");
+	out->first = false;
+}
+
+static __u64 wanted_cgroup_id;
+static char found_cgroup[PATH_MAX];
+
+static int match_cgroup(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	if (flag != FTW_D || st->st_ino != wanted_cgroup_id)
+		return 0;
+	snprintf(found_cgroup, sizeof(found_cgroup), "%s", path);
+	return 1;
+}
+
+/* Links know the cgroup by id only; on cgroup2 that is the directory's inode number. */
+static const char *cgroup_path_of(__u64 id)
+{
+	char root[PATH_MAX];
+	int fd;
+	__u64 root_id;
+
+	found_cgroup[0] = '\0';
+	if (open_cgroup(NULL, root, sizeof(root), &fd, &root_id))
+		return NULL;
+	close(fd);
+	wanted_cgroup_id = id;
+	if (nftw(root, match_cgroup, 32, FTW_PHYS | FTW_MOUNT) != 1)
+		return NULL;
+	return found_cgroup;
+}
+
+static void print_cgroup(struct status_out *out, __u64 id)
+{
+	const char *path = cgroup_path_of(id);
+	int fd = path ? open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+
+	if (out->json) {
+		printf("%s{\"id\":%llu,\"path\":", out->first ? "" : ",", (unsigned long long)id);
+		if (path)
+			json_string(stdout, path);
+		else
+			printf("null");
+		printf(",\"connect4\":[");
+	} else {
+		printf("  %s (id %llu)\n    connect4, this cgroup's own: ", path ? path : "?",
+		       (unsigned long long)id);
+	}
+	if (fd >= 0) {
+		print_hook_progs(out, fd, BPF_CGROUP_INET4_CONNECT, 0);
+		close(fd);
+	}
+	printf(out->json ? "]}" : "\n");
+	out->first = false;
+}
+
+/* Walk links/ for one kind of link and print each distinct interface or cgroup once. */
+static int print_links(struct status_out *out, const char *prefix)
+{
+	char links_dir[PATH_MAX];
+	struct bpf_link_info info;
+	__u64 seen[256];
+	int n_seen = 0, i;
+	struct dirent *de;
+	DIR *dir;
+
+	if (pin_path(links_dir, sizeof(links_dir), "links", NULL))
+		return -ENAMETOOLONG;
+	dir = opendir(links_dir);
+	if (!dir)
+		return -errno;
+	out->first = true;
+	while ((de = readdir(dir))) {
+		__u64 where;
+
+		if (strncmp(de->d_name, prefix, strlen(prefix)) || link_info("links", de->d_name, &info))
+			continue;
+		where = info.type == BPF_LINK_TYPE_TCX ? info.tcx.ifindex : info.cgroup.cgroup_id;
+		for (i = 0; i < n_seen && seen[i] != where; i++)
+			;
+		if (i < n_seen || n_seen == 256)
+			continue;
+		seen[n_seen++] = where;
+		if (info.type == BPF_LINK_TYPE_TCX)
+			print_interface(out, where);
+		else
+			print_cgroup(out, where);
+	}
+	closedir(dir);
+	return 0;
+}
+
+static void flow_usage(__u32 *used, __u32 *max)
+{
+	struct redir_flow_key key, *prev = NULL;
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	struct pinned_maps maps;
+
+	*used = *max = 0;
+	if (open_pinned_maps(&maps))
+		return;
+	if (!bpf_map_get_info_by_fd(maps.flows, &info, &len))
+		*max = info.max_entries;
+	while (!bpf_map_get_next_key(maps.flows, prev, &key)) {
+		prev = &key;
+		(*used)++;
+	}
+	close_pinned_maps(&maps);
+}
+
+static bool pinned(const char *sub, const char *name)
+{
+	char path[PATH_MAX];
+
+	return !pin_path(path, sizeof(path), sub, name) && !access(path, F_OK);
+}
+
+int do_status(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, OPT_JSON },
+		COMMON_LONG_OPTS,
+		{},
+	};
+	struct status_out out = {};
+	bool addr_watch;
+	__u32 used, max;
+	int opt, ret;
+
+	while ((opt = getopt_long(argc, argv, ":" COMMON_SHORT_OPTS, opts, NULL)) != -1) {
+		if (opt == OPT_JSON) {
+			out.json = true;
+			continue;
+		}
+		ret = common_opt(opt, argv);
+		if (ret >= 0)
+			return ret;
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (require_root())
+		return EXIT_FAIL;
+	if (!is_loaded())
+		return fail("not loaded at %s", pin_dir);
+
+	flow_usage(&used, &max);
+	addr_watch = pinned("links", "addrwatch_v4") && pinned("links", "addrwatch_v6");
+	if (out.json) {
+		printf("{\"pin_dir\":");
+		json_string(stdout, pin_dir);
+		printf(",\"flows\":{\"used\":%u,\"max\":%u},\"features\":{\"tcx\":true,"
+		       "\"address_watch\":%s},\"interfaces\":[",
+		       used, max, addr_watch ? "true" : "false");
+		print_links(&out, "tcx_ingress_");
+		printf("],\"cgroups\":[");
+		print_links(&out, "cgroup_");
+		printf("]}\n");
+		return EXIT_OK;
+	}
+	printf("pin dir:    %s\n", pin_dir);
+	printf("flows:      %u of %u entries in use\n", used, max);
+	printf("addresses:  %s\n", addr_watch ? "followed by the kernel (fentry)"
+					      : "refreshed by each bpfredir command");
+	printf("interfaces:\n");
+	print_links(&out, "tcx_ingress_");
+	printf("cgroups:\n");
+	print_links(&out, "cgroup_");
+	return EXIT_OK;
+}
