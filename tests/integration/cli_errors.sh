@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# The loader's error contract: exit 2 for usage errors, 1 for failures, one line on stderr
+# each time, and a failed load leaves nothing behind.
+set -uo pipefail
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+
+t_init cli_errors
+t_topology
+cgroup_add CG errors
+pin_dir PIN errors
+P=(--pin-dir "$PIN")
+
+# usage_error ARGS...: exit 2 and a one-line message, whether or not anything is loaded.
+usage_error() {
+	expect_cli_error "usage error: bpfredir $*" 2 . server "$@"
+}
+
+# nothing_left WHAT: a failed load created no pin dir and no program.
+nothing_left() {
+	check "$1: no pin dir left" "$PIN exists" test ! -e "$PIN"
+	check "$1: no program left" "new programs: $(new_bpfredir_progs | paste -sd' ' -)" \
+		wait_for 5 no_new_bpfredir_progs
+}
+
+check_usage_errors() {
+	local port
+	for port in 0 65536 abc 8445x 1.5 ''; do
+		expect_cli_error "usage error: add '$port' 8443 ($1)" 2 'port' server add "$port" 8443 "${P[@]}"
+		expect_cli_error "usage error: add 8445 '$port' ($1)" 2 'port' server add 8445 "$port" "${P[@]}"
+	done
+	expect_cli_error "usage error: del 65536 ($1)" 2 'port' server del 65536 "${P[@]}"
+	usage_error add -1 8443 "${P[@]}"
+	usage_error add 8445 "${P[@]}"
+	usage_error add "${P[@]}"
+	usage_error del "${P[@]}"
+	usage_error add 8445 8443 8446 "${P[@]}"
+	usage_error load "${P[@]}"
+	usage_error list --bogus "${P[@]}"
+	usage_error load --iface "$SERVER_IF" --frobnicate "${P[@]}"
+	usage_error frobnicate
+	usage_error
+}
+
+check_usage_errors "not loaded"
+
+# --- verbs that need an instance, before load ---
+expect_cli_error "add before load" 1 'not loaded' server add 8445 8443 "${P[@]}"
+expect_cli_error "del before load" 1 'not loaded' server del 8445 "${P[@]}"
+expect_cli_error "list before load" 1 'not loaded' server list "${P[@]}"
+expect_cli_error "unload before load" 1 'not loaded' server unload "${P[@]}"
+
+# --- failed loads ---
+expect_cli_error "load --iface of another namespace" 1 'nosuch0|interface' \
+	server load --iface nosuch0 "${P[@]}"
+nothing_left "unknown iface"
+expect_cli_error "load --iface $CLIENT_IF (exists only in the client namespace)" 1 "$CLIENT_IF|interface" \
+	server load --iface "$CLIENT_IF" "${P[@]}"
+nothing_left "iface of another namespace"
+mkdir "$T_TMP/not-a-cgroup"
+expect_cli_error "load --cgroup on a plain directory" 1 'cgroup' \
+	server load --iface "$SERVER_IF" --cgroup "$T_TMP/not-a-cgroup" "${P[@]}"
+nothing_left "plain directory as cgroup"
+expect_cli_error "load --cgroup on a missing path" 1 'cgroup|no such' \
+	server load --iface "$SERVER_IF" --cgroup "$T_TMP/missing" "${P[@]}"
+nothing_left "missing cgroup"
+V1=$(awk '$3 == "cgroup" { print $2; exit }' /proc/self/mounts)
+if [[ -n $V1 ]]; then
+	expect_cli_error "load --cgroup on a cgroup v1 hierarchy ($V1)" 1 'cgroup' \
+		server load --iface "$SERVER_IF" --cgroup "$V1" "${P[@]}"
+	nothing_left "cgroup v1 path"
+fi
+
+# --- loaded ---
+expect_cli_ok "load" server load --iface "$SERVER_IF" --cgroup "$CG" "${P[@]}"
+expect_cli_error "load twice" 1 'already loaded' server load --iface "$SERVER_IF" --cgroup "$CG" "${P[@]}"
+expect_cli_error "load twice, other options" 1 'already loaded' server load --iface "$SERVER_IF" "${P[@]}"
+check_usage_errors "loaded"
+expect_cli_ok "add 8445 8443" server add 8445 8443 "${P[@]}"
+expect_cli_error "add of a public port already redirected elsewhere" 1 '8445' server add 8445 9000 "${P[@]}"
+expect_cli_error "add with a target as public port" 1 '8443' server add 8443 9000 "${P[@]}"
+expect_cli_error "add with a public port as target" 1 '8445' server add 9000 8445 "${P[@]}"
+expect_cli_error "del of a port without a rule" 1 '9999|no rule|not found|no such' server del 9999 "${P[@]}"
+expect_rules "failed commands changed no rule" server "$PIN" "8445 8443 tcp true"
+expect_cli_ok "list (table)" server list "${P[@]}"
+check "list table names the rule" "list printed: $CLI_OUT" grep -Eq '8445.*8443' <<<"$CLI_OUT"
+cli server list --json "${P[@]}"
+# shellcheck disable=SC2016 # jq variables
+check "list --json is one JSON object with pin_dir, rules, stats" "list --json printed: $CLI_OUT" \
+	json_matches --arg pin "$PIN" '.pin_dir == $pin and (.rules | length) == 1 and
+		(.rules[0] | has("public_port") and has("target_port") and has("proto") and has("hide")) and
+		(.stats | has("rewritten") and has("reverse_rewritten") and has("hidden_dropped") and
+			has("malformed_dropped") and has("passed") and has("sock_redirected"))'
+check "list --json prints exactly one line" "printed $(grep -c '' <<<"$CLI_OUT") lines" \
+	test "$(grep -c '' <<<"$CLI_OUT")" -eq 1
+expect_cli_ok "unload" server unload "${P[@]}"
+expect_cli_error "unload twice" 1 'not loaded' server unload "${P[@]}"
+expect_cli_error "add after unload" 1 'not loaded' server add 8445 8443 "${P[@]}"
+
+t_finish

@@ -1,0 +1,500 @@
+# shellcheck shell=bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# Shared helpers for the integration tests and the demo. Source it, then call t_init.
+#
+# Test hosts are network namespaces joined by veth pairs, on documentation addresses only.
+# Commands run in them through nsenter --net (never `ip netns exec`, which remounts /sys and
+# so hides bpffs and cgroup2). Everything a test makes (namespaces, cgroups, pin dirs,
+# background servers, temp files) is registered here and removed by the EXIT trap, even
+# when the test fails or is killed.
+#
+# Reporting: every check prints exactly `PASS: <name>` or `FAIL: <name>: <detail>`.
+
+T_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BPFREDIR=${BPFREDIR:-$T_REPO/build/bpfredir}
+# Unique per process; tests/run.sh exports BPFREDIR_TEST_PREFIX to tag a whole run.
+T_PREFIX="${BPFREDIR_TEST_PREFIX:-bpfredir-test}-$$"
+T_CLI_TIMEOUT=30
+
+# Topology of t_topology: one client, one server with two addresses. Used by the scripts
+# that source this file.
+CLIENT_IF=cli0
+SERVER_IF=srv0
+CLIENT_ADDR=192.0.2.1
+SERVER_ADDR=192.0.2.2
+SERVER_ADDR2=192.0.2.3
+# shellcheck disable=SC2034
+PUBLIC_PORT=8445
+TARGET_PORT=8443
+
+T_PASSED=0
+T_FAILED=0
+T_NETNS=()
+T_CGROUPS=()
+T_PIN_DIRS=()
+T_PIDS=()
+T_TMP=
+
+# --- reporting -------------------------------------------------------------------------
+
+pass() {
+	printf 'PASS: %s\n' "$1"
+	T_PASSED=$((T_PASSED + 1))
+}
+
+# fail NAME DETAIL...: the detail is squeezed onto the one line.
+fail() {
+	local name=$1
+	shift
+	printf 'FAIL: %s: %s\n' "$name" "$(printf '%s' "$*" | tr '\n' ' ' | sed 's/ *$//')"
+	T_FAILED=$((T_FAILED + 1))
+}
+
+# check NAME DETAIL CMD...: PASS when CMD succeeds, else FAIL with DETAIL.
+check() {
+	local name=$1 detail=$2
+	shift 2
+	if "$@"; then
+		pass "$name"
+	else
+		fail "$name" "$detail"
+	fi
+}
+
+# A test that cannot run fails loudly; it never skips.
+t_abort() {
+	fail "$T_NAME" "$*"
+	exit 1
+}
+
+# Exit status of a test script: non-zero when any check failed or none ran.
+t_finish() {
+	printf '%s: %d passed, %d failed\n' "$T_NAME" "$T_PASSED" "$T_FAILED" >&2
+	((T_FAILED == 0 && T_PASSED > 0))
+}
+
+# --- setup and cleanup -------------------------------------------------------------------
+
+cgroup2_root() {
+	awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts
+}
+
+# t_require TOOL...: every tool must be there, else the test fails.
+t_require() {
+	local tool missing=()
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null || missing+=("$tool")
+	done
+	((${#missing[@]} == 0)) || t_abort "missing tools: ${missing[*]} (run: sudo make deps)"
+}
+
+# t_init NAME: root, tools, loader binary, temp dir and cleanup trap.
+t_init() {
+	T_NAME=$1
+	[[ $EUID -eq 0 ]] || t_abort "must be run as root (sudo make test, sudo make demo)"
+	t_require ip nsenter curl openssl lwp-request jq bpftool ss timeout awk pgrep
+	[[ -x $BPFREDIR ]] || t_abort "loader not built: $BPFREDIR (run: make)"
+	CGROUP2=$(cgroup2_root)
+	[[ -n $CGROUP2 ]] || t_abort "no cgroup2 mount in /proc/self/mounts"
+	T_TMP=$(mktemp -d "/tmp/$T_PREFIX.XXXXXX")
+	trap t_cleanup EXIT
+	trap 'exit 130' INT TERM HUP
+	T_BASE_PROGS=$(bpfredir_prog_ids)
+}
+
+t_cleanup() {
+	local rc=$? pid dir ns cg
+	trap - EXIT INT TERM HUP
+	for pid in "${T_PIDS[@]}"; do
+		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	done
+	for dir in "${T_PIN_DIRS[@]}"; do
+		[[ -e $dir ]] || continue
+		timeout "$T_CLI_TIMEOUT" "$BPFREDIR" unload --pin-dir "$dir" >/dev/null 2>&1
+		rm -rf "$dir"
+	done
+	for ns in "${T_NETNS[@]}"; do
+		ip netns del "$ns" 2>/dev/null
+	done
+	for cg in "${T_CGROUPS[@]}"; do
+		[[ -d $cg ]] || continue
+		# Anything still in it goes back to the root cgroup, so the directory can go.
+		while read -r pid; do
+			echo "$pid" >"$CGROUP2/cgroup.procs" 2>/dev/null
+		done <"$cg/cgroup.procs"
+		rmdir "$cg" 2>/dev/null || sleep 0.5
+		[[ ! -d $cg ]] || rmdir "$cg" || echo "warning: could not remove cgroup $cg" >&2
+	done
+	[[ -z $T_TMP ]] || rm -rf "$T_TMP"
+	exit "$rc"
+}
+
+# ns NAME: the full name of this test's namespace NAME; ns_path NAME: its nsfs file.
+ns() { printf '%s-%s' "$T_PREFIX" "$1"; }
+ns_path() { printf '/run/netns/%s' "$(ns "$1")"; }
+
+# netns_add NAME: a namespace with loopback up, deleted at cleanup.
+netns_add() {
+	local full
+	full=$(ns "$1")
+	ip netns add "$full" || t_abort "ip netns add $full failed"
+	T_NETNS+=("$full")
+	ip -n "$full" link set lo up
+}
+
+# in_ns NAME CMD...: run CMD in namespace NAME (same mounts, so bpffs and cgroup2 stay).
+in_ns() {
+	local path
+	path=$(ns_path "$1")
+	shift
+	nsenter --net="$path" -- "$@"
+}
+
+# veth NS1 IF1 ADDR1/LEN NS2 IF2 ADDR2/LEN: join two namespaces.
+veth() {
+	if ! { ip -n "$(ns "$1")" link add "$2" type veth peer name "$5" netns "$(ns "$4")" &&
+		ip -n "$(ns "$1")" addr add "$3" dev "$2" &&
+		ip -n "$(ns "$4")" addr add "$6" dev "$5" &&
+		ip -n "$(ns "$1")" link set "$2" up &&
+		ip -n "$(ns "$4")" link set "$5" up; }; then
+		t_abort "could not join $1 and $4 with a veth pair"
+	fi
+}
+
+# cgroup_add VAR NAME: make a fresh cgroup2 directory, removed at cleanup; its path goes
+# in VAR. (Not through $(...): the registration must happen in this shell.)
+cgroup_add() {
+	local path="$CGROUP2/$T_PREFIX-$2"
+	mkdir "$path" || t_abort "mkdir $path failed"
+	T_CGROUPS+=("$path")
+	printf -v "$1" '%s' "$path"
+}
+
+# pin_dir VAR NAME: a unique pin dir path, in VAR; whatever is there is unloaded and
+# removed at cleanup.
+pin_dir() {
+	local path="/sys/fs/bpf/$T_PREFIX-$2"
+	T_PIN_DIRS+=("$path")
+	printf -v "$1" '%s' "$path"
+}
+
+# t_topology: namespaces `client` and `server` joined by cli0/srv0 on 192.0.2.0/24; the
+# server has a second address. Also a certificate for the server's addresses.
+t_topology() {
+	netns_add client
+	netns_add server
+	veth client "$CLIENT_IF" "$CLIENT_ADDR/24" server "$SERVER_IF" "$SERVER_ADDR/24"
+	ip -n "$(ns server)" addr add "$SERVER_ADDR2/24" dev "$SERVER_IF"
+	make_cert
+}
+
+# make_cert: a self-signed certificate, valid for every address the tests use, so clients
+# that verify (lwp-request) can trust it by file.
+make_cert() {
+	CERT="$T_TMP/cert.pem"
+	KEY="$T_TMP/key.pem"
+	[[ -e $CERT ]] && return 0
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+		-subj /CN=bpfredir-test -keyout "$KEY" -out "$CERT" \
+		-addext "subjectAltName=IP:127.0.0.1,IP:192.0.2.2,IP:192.0.2.3,IP:198.51.100.2" \
+		>/dev/null 2>&1 || t_abort "openssl could not make a certificate"
+}
+
+# wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
+wait_for() {
+	local tries=$(($1 * 10))
+	shift
+	while ! "$@"; do
+		((--tries > 0)) || return 1
+		sleep 0.1
+	done
+}
+
+# listening NS PORT [tcp|udp]: a socket is bound to PORT in NS.
+listening() {
+	local flags=-Hltn
+	[[ ${3:-tcp} == tcp ]] || flags=-Hlun
+	[[ -n $(in_ns "$1" ss "$flags" "sport = :$2") ]]
+}
+
+# server NS PORT PROTO CMD...: start the server CMD in NS in the background, wait until it
+# listens on PORT/PROTO; it is killed at cleanup.
+server() {
+	local ns_name=$1 port=$2 proto=$3
+	shift 3
+	# nsenter execs CMD, so $! is the server itself.
+	nsenter --net="$(ns_path "$ns_name")" -- "$@" </dev/null >>"$T_TMP/server-$ns_name-$port.log" 2>&1 &
+	T_PIDS+=("$!")
+	wait_for 5 listening "$ns_name" "$port" "$proto" || t_abort "$1 did not listen on $ns_name:$port/$proto"
+}
+
+# https_server NS [PORT]: openssl s_server -www on PORT (default 8443) in NS.
+https_server() {
+	server "$1" "${2:-$TARGET_PORT}" tcp \
+		openssl s_server -accept "${2:-$TARGET_PORT}" -www -quiet -cert "$CERT" -key "$KEY"
+}
+
+# in_cgroup NS CGROUP CMD...: run CMD in namespace NS as a member of CGROUP.
+in_cgroup() {
+	local ns_name=$1 cg=$2
+	shift 2
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	in_ns "$ns_name" bash -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' in-cgroup "$cg" "$@"
+}
+
+# --- clients -----------------------------------------------------------------------------
+
+# probe URL [RUNNER...]: one HTTPS GET with curl, run through RUNNER (e.g. in_ns client).
+# Sets PROBE_RC (curl's exit status: 0 ok, 7 refused, 28 timed out) and PROBE_HTTP.
+probe() {
+	local url=$1
+	shift
+	PROBE_HTTP=$("$@" curl -ksS --noproxy '*' --connect-timeout 2 --max-time 8 -o "$T_TMP/body" \
+		-w '%{http_code}' "$url" 2>"$T_TMP/curl.err")
+	PROBE_RC=$?
+}
+
+# The page openssl s_server -www serves.
+served_page() { grep -q 's_server' "$T_TMP/body"; }
+
+# probe_matches WANT: did the last probe give WANT (ok, refused or dropped)?
+probe_matches() {
+	case $1 in
+	ok) [[ $PROBE_RC -eq 0 && $PROBE_HTTP == 200 ]] && served_page ;;
+	refused) [[ $PROBE_RC -eq 7 ]] ;;
+	dropped) [[ $PROBE_RC -eq 28 ]] ;;
+	*) return 1 ;;
+	esac
+}
+
+probe_result() {
+	printf 'curl exit %s, HTTP %s, %s' "$PROBE_RC" "${PROBE_HTTP:-none}" \
+		"$(head -c 200 "$T_TMP/curl.err" | tr '\n' ' ')"
+}
+
+# expect NAME WANT URL [RUNNER...]: check that curl to URL gives WANT: ok (HTTP 200 and the
+# s_server page), refused (exit 7) or dropped (time out, exit 28).
+expect() {
+	local name=$1 want=$2 url=$3
+	shift 3
+	probe "$url" "$@"
+	if probe_matches "$want"; then
+		pass "$name"
+	else
+		fail "$name" "expected $want, got $(probe_result)"
+	fi
+}
+
+# lwp_get URL [RUNNER...]: GET with lwp-request, trusting the test certificate. Prints the
+# status line; returns lwp-request's status.
+lwp_get() {
+	local url=$1
+	shift
+	"$@" env PERL_LWP_SSL_CA_FILE="$CERT" HTTPS_CA_FILE="$CERT" \
+		timeout 15 lwp-request -P -t 5 -m GET -s -d "$url" 2>&1
+}
+
+# expect_lwp NAME URL [RUNNER...]: lwp-request gets 200 from URL.
+expect_lwp() {
+	local name=$1 url=$2 out
+	shift 2
+	out=$(lwp_get "$url" "$@")
+	if [[ $? -eq 0 && $out == 200* ]]; then
+		pass "$name"
+	else
+		fail "$name" "expected 200, got: $out"
+	fi
+}
+
+# --- the loader --------------------------------------------------------------------------
+
+# cli NS ARGS...: run the loader in namespace NS (or in the current one when NS is -).
+# Sets CLI_RC, CLI_OUT and CLI_ERR.
+cli() {
+	local ns_name=$1
+	shift
+	local runner=()
+	[[ $ns_name == - ]] || runner=(in_ns "$ns_name")
+	CLI_OUT=$("${runner[@]}" timeout "$T_CLI_TIMEOUT" "$BPFREDIR" "$@" 2>"$T_TMP/cli.err")
+	CLI_RC=$?
+	CLI_ERR=$(cat "$T_TMP/cli.err")
+}
+
+cli_result() {
+	printf 'exit %s, stderr: %s' "$CLI_RC" "$(printf '%s' "$CLI_ERR" | head -c 300)"
+}
+
+# expect_cli_ok NAME NS ARGS...: the command succeeds.
+expect_cli_ok() {
+	local name=$1
+	shift
+	cli "$@"
+	if [[ $CLI_RC -eq 0 ]]; then
+		pass "$name"
+	else
+		fail "$name" "bpfredir ${*:2}: expected exit 0, got $(cli_result)"
+	fi
+}
+
+# expect_cli_error NAME RC PATTERN NS ARGS...: the command exits RC with exactly one line
+# on stderr matching the extended regex PATTERN (case-insensitive), and nothing on stdout.
+expect_cli_error() {
+	local name=$1 want=$2 pattern=$3 lines
+	shift 3
+	cli "$@"
+	lines=$(printf '%s' "$CLI_ERR" | grep -c '')
+	if [[ $CLI_RC -ne $want ]]; then
+		fail "$name" "bpfredir ${*:2}: expected exit $want, got $(cli_result)"
+	elif [[ $lines -ne 1 ]]; then
+		fail "$name" "bpfredir ${*:2}: expected one line on stderr, got $lines: $CLI_ERR"
+	elif ! grep -Eqi -- "$pattern" <<<"$CLI_ERR"; then
+		fail "$name" "bpfredir ${*:2}: stderr does not match /$pattern/: $CLI_ERR"
+	elif [[ -n $CLI_OUT ]]; then
+		fail "$name" "bpfredir ${*:2}: unexpected output on stdout: $CLI_OUT"
+	else
+		pass "$name"
+	fi
+}
+
+# json_matches [JQ OPTIONS] FILTER: the last loader output (CLI_OUT) is JSON for which
+# FILTER is true.
+json_matches() { jq -e "$@" <<<"$CLI_OUT" >/dev/null 2>&1; }
+
+# json_get [JQ OPTIONS] FILTER: prints FILTER applied to the last loader output.
+json_get() { jq -r "$@" <<<"$CLI_OUT" 2>/dev/null; }
+
+# list_json NS PIN: run `list --json` on the instance; the result is in CLI_OUT.
+list_json() { cli "$1" list --json --pin-dir "$2"; }
+
+# stat_of NAME: one counter of the last `list --json` (empty when there is none).
+# shellcheck disable=SC2016 # a jq variable
+stat_of() { json_get --arg c "$1" '.stats[$c] // empty'; }
+
+# counter NS PIN NAME: prints one counter of the instance.
+counter() {
+	list_json "$1" "$2"
+	stat_of "$3"
+}
+
+# rules_of: the rules of the last `list --json` as "public target proto hide" lines, sorted.
+rules_of() {
+	json_get '.rules[] | "\(.public_port) \(.target_port) \(.proto) \(.hide)"' | sort
+}
+
+# expect_rules NAME NS PIN WANT: the rule set equals WANT (lines as printed by rules_of).
+expect_rules() {
+	local got
+	list_json "$2" "$3"
+	got=$(rules_of)
+	if [[ $got == "$4" ]]; then
+		pass "$1"
+	else
+		fail "$1" "expected rules [$4], got [$got] (list: $(cli_result))"
+	fi
+}
+
+# expect_stat_grew NAME NS PIN COUNTER BEFORE: the counter is now above BEFORE.
+expect_stat_grew() {
+	local now
+	list_json "$2" "$3"
+	now=$(stat_of "$4")
+	if [[ $now =~ ^[0-9]+$ && $now -gt $5 ]]; then
+		pass "$1"
+	else
+		fail "$1" "expected $4 > $5, got '${now}' (list: $(cli_result))"
+	fi
+}
+
+# --- BPF objects -------------------------------------------------------------------------
+
+# IDs of loaded programs named bpfredir_*, sorted, one per line.
+bpfredir_prog_ids() {
+	bpftool -j prog show 2>/dev/null |
+		jq -r '.[] | select((.name // "") | startswith("bpfredir_")) | .id' | sort -n
+}
+
+# link_ids_of PROG_ID...: IDs of the links that hold those programs.
+link_ids_of() {
+	local ids
+	ids=$(printf '%s,' "$@")
+	bpftool -j link show 2>/dev/null |
+		jq -r --arg ids "${ids%,}" '($ids | split(",")) as $p | .[]
+			| select(.prog_id | tostring | IN($p[])) | .id' | sort -n
+}
+
+# Programs named bpfredir_* that were not there when the test started.
+new_bpfredir_progs() {
+	comm -13 <(printf '%s\n' "$T_BASE_PROGS" | sort) <(bpfredir_prog_ids | sort) | grep .
+}
+
+no_new_bpfredir_progs() { ! new_bpfredir_progs >/dev/null; }
+
+# attached_progs NS IFACE [CGROUP]: the programs attached to IFACE (TC, in NS) and to
+# CGROUP, as "hook:name:prog_id" lines, e.g. tcx/ingress:bpfredir_tc_in:42.
+attached_progs() {
+	in_ns "$1" bpftool -j net show dev "$2" 2>/dev/null |
+		jq -r '.[] | (.tc // [])[] | "\(.kind):\(.name):\(.prog_id)"' 2>/dev/null
+	[[ -z ${3:-} ]] || bpftool -j cgroup show "$3" 2>/dev/null |
+		jq -r '.[] | "\(.attach_type):\(.name):\(.id)"' 2>/dev/null
+}
+
+# map_ids_of PROG_ID...: IDs of the maps those programs use.
+map_ids_of() {
+	local id
+	for id in "$@"; do
+		bpftool -j prog show id "$id" 2>/dev/null | jq -r '.map_ids[]?'
+	done | sort -un
+}
+
+# gone_ids KIND ID...: none of the IDs is still a loaded prog/map/link (KIND).
+gone_ids() {
+	local kind=$1 id
+	shift
+	for id in "$@"; do
+		bpftool "$kind" show id "$id" >/dev/null 2>&1 && return 1
+	done
+	return 0
+}
+
+# no_loader_running PIN: no bpfredir process works on PIN (the datapath runs on its own).
+no_loader_running() { ! pgrep -f -- "--pin-dir $1" >/dev/null; }
+
+# --- raw packets -------------------------------------------------------------------------
+
+# Debian's python3, which has scapy (a pyenv or venv python3 earlier in PATH may not).
+SCAPY_PYTHON=${SCAPY_PYTHON:-/usr/bin/python3}
+
+# t_require_scapy: the raw-packet helpers can run.
+t_require_scapy() {
+	"$SCAPY_PYTHON" -c 'import scapy.all' >/dev/null 2>&1 ||
+		t_abort "$SCAPY_PYTHON cannot import scapy (run: sudo make deps)"
+}
+
+# syn_reply NS DST PORT [SPORT]: send one bare SYN from NS with scapy (from SPORT, else a
+# random port); prints the reply's "sport flags" (e.g. "8445 SA"), or "none".
+syn_reply() {
+	in_ns "$1" timeout 30 "$SCAPY_PYTHON" - "$2" "$3" "${4:-0}" <<'PY'
+import sys
+import logging
+logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
+from scapy.all import IP, TCP, RandShort, conf, sr1
+conf.verb = 0
+sport = int(sys.argv[3]) or RandShort()
+reply = sr1(IP(dst=sys.argv[1]) / TCP(sport=sport, dport=int(sys.argv[2]), flags="S"),
+            timeout=3)
+print(f"{reply[TCP].sport} {reply[TCP].flags}" if reply and TCP in reply else "none")
+PY
+}
+
+# expect_syn_reply NAME NS DST PORT WANT [SPORT]: the SYN to DST:PORT is answered with
+# WANT ("sport flags").
+expect_syn_reply() {
+	local got
+	got=$(syn_reply "$2" "$3" "$4" "${6:-}" 2>&1)
+	if [[ $got == "$5" ]]; then
+		pass "$1"
+	else
+		fail "$1" "SYN to $3:$4: expected reply '$5', got '$got'"
+	fi
+}
