@@ -52,7 +52,9 @@ static __always_inline void flow_record(const struct pkt *p, __be16 target_port)
 
 /* Is the packet for this host (rather than forwarded through it)? Ask the FIB as the stack
  * will: a local route is not forwarded. A host that does not forward at all delivers or
- * drops everything it receives, so that counts as ours too. ctx is an skb or an xdp_md. */
+ * drops everything it receives, so that counts as ours too. UNSUPP_LWT is a unicast route
+ * that encapsulates (IP tunnel, SRv6, MPLS, ...), which the helper does not resolve but the
+ * stack forwards. ctx is an skb or an xdp_md. */
 static __always_inline bool dest_is_local(void *ctx, __u32 ifindex, const struct pkt *p)
 {
 	struct bpf_fib_lookup fib = {};
@@ -73,7 +75,7 @@ static __always_inline bool dest_is_local(void *ctx, __u32 ifindex, const struct
 	}
 	ret = bpf_fib_lookup(ctx, &fib, sizeof(fib), BPF_FIB_LOOKUP_SKIP_NEIGH);
 	return ret != BPF_FIB_LKUP_RET_SUCCESS && ret != BPF_FIB_LKUP_RET_NO_NEIGH &&
-	       ret != BPF_FIB_LKUP_RET_FRAG_NEEDED;
+	       ret != BPF_FIB_LKUP_RET_FRAG_NEEDED && ret != BPF_FIB_LKUP_RET_UNSUPP_LWT;
 }
 
 static __always_inline bool rule_applies(void *ctx, __u32 ifindex, const struct pkt *p,
@@ -125,6 +127,14 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed,
 	hk.proto = p->proto;
 	if (bpf_map_lookup_elem(&hidden, &hk) && dest_is_local(ctx, ifindex, p))
 		return VERDICT_DROP_HIDDEN;
+	/* A new connection straight to this port (a --no-hide target, or one whose rules are
+	 * gone) from a tuple an earlier translated connection used: that connection's OUT flow
+	 * would turn this one's replies into the public port's. A dropped SYN keeps it. */
+	if (new_connection) {
+		flow_key_fill(&fk, p->saddr, p->daddr, p->sport, p->dport, p->proto, FLOW_DIR_OUT);
+		if (bpf_map_lookup_elem(&flows, &fk))
+			bpf_map_delete_elem(&flows, &fk);
+	}
 	return VERDICT_PASS;
 }
 

@@ -26,6 +26,7 @@ enum pkt_host {
 	HOST_CLIENT,
 	HOST_SERVER,
 	HOST_STRANGER,
+	HOST_TUNNELED, /* another host, reached through a tunnel (netns.h) */
 	HOST__MAX,
 };
 
@@ -70,6 +71,8 @@ static inline const struct pkt_host_addrs *pkt_host(enum pkt_host h)
 		[HOST_SERVER] = {{198, 51, 100, 1}, {PKT_DB8, 0, 1, [15] = 0x01}},
 		/* 203.0.113.99, 2001:db8:2::99 */
 		[HOST_STRANGER] = {{203, 0, 113, 99}, {PKT_DB8, 0, 2, [15] = 0x99}},
+		/* 203.0.113.200, 2001:db8:3::200 */
+		[HOST_TUNNELED] = {{203, 0, 113, 200}, {PKT_DB8, 0, 3, [14] = 0x02}},
 	};
 #undef PKT_DB8
 

@@ -4,8 +4,14 @@
  * rules/hidden maps, optionally runs a priming ingress packet (and then deletes the rules),
  * runs one frame through ingress or egress, and checks the verdict, the output frame byte
  * for byte against one built independently, the TCP/UDP checksum by full recomputation,
- * the stats deltas and the flows map.
+ * the stats and port_stats deltas and the flows map.
+ *
+ * The binary runs in network namespaces of its own (netns.h): the first table in one that
+ * does not forward, where every destination is this host's; the scope table in one that
+ * forwards the stranger's prefixes (and the tunneled host's, through encapsulating routes),
+ * where only the server's addresses are local.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +23,7 @@
 #include "bpfredir.h"
 #include "tc.skel.h"
 #include "pktbuild.h"
+#include "netns.h"
 
 #define TC_ACT_OK 0
 #define TC_ACT_SHOT 2
@@ -24,6 +31,7 @@
 #define MAX_RULES 2
 
 #define PUB 8445
+#define PUB2 8446
 #define TGT 8443
 #define UPUB 5353
 #define UTGT 5354
@@ -33,6 +41,7 @@ struct rule_spec {
 	__u16 pub, tgt; /* host order; pub == 0 ends the list */
 	__u8 proto;
 	bool hide;
+	const char *addr; /* REDIR_F_ADDR: only packets to this address (v4 or v6) */
 };
 
 struct tcase {
@@ -40,12 +49,15 @@ struct tcase {
 	struct rule_spec rules[MAX_RULES];
 	const struct pkt_spec *prime; /* ingress packet run first, must pass */
 	bool drop_rules;	      /* then empty the rules and hidden maps */
+	const struct pkt_spec *then;  /* then this ingress packet, whatever its verdict */
 	bool egress;
 	struct pkt_spec pkt;
 	__u16 exp_sport, exp_dport; /* ports in the expected output, 0 = unchanged */
 	__u32 retval;
 	int stat;  /* the one counter expected to go up by one, or NO_STAT */
 	int flows; /* entries in the flows map afterwards */
+	/* Create no port_stats entries: the datapath must not create any either. */
+	bool no_port_stats;
 };
 
 /* clang-format off */
@@ -53,19 +65,42 @@ struct tcase {
 #define TO_SERVER(l3_, proto_, dport_, flags_)                                                  \
 	.l3 = (l3_), .proto = (proto_), .src = HOST_CLIENT, .dst = HOST_SERVER, .sport = CPORT, \
 	.dport = (dport_), .tcp_flags = (flags_)
-#define REPLY(l3_, dst_)                                                                   \
-	.l3 = (l3_), .proto = IPPROTO_TCP, .src = HOST_SERVER, .dst = (dst_), .sport = TGT, \
+#define TO_HOST(l3_, proto_, dst_, dport_, flags_)                                         \
+	.l3 = (l3_), .proto = (proto_), .src = HOST_CLIENT, .dst = (dst_), .sport = CPORT, \
+	.dport = (dport_), .tcp_flags = (flags_)
+#define REPLY_FROM(l3_, src_, dst_)                                                     \
+	.l3 = (l3_), .proto = IPPROTO_TCP, .src = (src_), .dst = (dst_), .sport = TGT, \
 	.dport = CPORT, .tcp_flags = PKT_TCP_FLAG_SYN | PKT_TCP_FLAG_ACK
+#define REPLY(l3_, dst_) REPLY_FROM(l3_, HOST_SERVER, dst_)
 #define SYN PKT_TCP_FLAG_SYN
 #define ACK PKT_TCP_FLAG_ACK
 #define TCP_RULE { .pub = PUB, .tgt = TGT, .proto = IPPROTO_TCP, .hide = true }
 #define UDP_RULE { .pub = UPUB, .tgt = UTGT, .proto = IPPROTO_UDP, .hide = true }
+/* The TCP rule with --no-hide. */
+#define TCP_RULE_OPEN { .pub = PUB, .tgt = TGT, .proto = IPPROTO_TCP }
+/* A second public port for the TCP target. */
+#define TCP_RULE2 { .pub = PUB2, .tgt = TGT, .proto = IPPROTO_TCP, .hide = true }
+/* The TCP rule's port numbers, for UDP. */
+#define UDP_SAME_PORTS_RULE { .pub = PUB, .tgt = TGT, .proto = IPPROTO_UDP, .hide = true }
+/* The TCP rule, narrowed to one destination address. */
+#define TCP_RULE_ADDR(addr_) \
+	{ .pub = PUB, .tgt = TGT, .proto = IPPROTO_TCP, .hide = true, .addr = (addr_) }
+#define STRANGER4 "203.0.113.99" /* HOST_STRANGER, in the forwarded prefix */
+#define STRANGER6 "2001:db8:2::99"
 /* The client's SYN went through, then the rule and its hidden entry were deleted. */
 #define AFTER_DELETE .prime = &syn4, .drop_rules = true
 #define DSTOPTS8 60, 60, 60, 60, 60, 60, 60, 60
 
 static const struct pkt_spec syn4 = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) };
 static const struct pkt_spec syn6 = { TO_SERVER(ETH_P_IPV6, IPPROTO_TCP, PUB, SYN) };
+/* The same client port straight to the target. */
+static const struct pkt_spec syn4_tgt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) };
+static const struct pkt_spec syn6_tgt = { TO_SERVER(ETH_P_IPV6, IPPROTO_TCP, TGT, SYN) };
+static const struct pkt_spec syn4_pub2 = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB2, SYN) };
+static const struct pkt_spec syn4_stranger = {
+	TO_HOST(ETH_P_IP, IPPROTO_TCP, HOST_STRANGER, PUB, SYN) };
+static const struct pkt_spec syn6_stranger = {
+	TO_HOST(ETH_P_IPV6, IPPROTO_TCP, HOST_STRANGER, PUB, SYN) };
 
 static const struct tcase cases[] = {
 	{ "v4 tcp syn to public port rewritten", { TCP_RULE },
@@ -148,8 +183,149 @@ static const struct tcase cases[] = {
 	  .exp_dport = TGT, .stat = STAT_REWRITTEN, .flows = 2 },
 	{ "fresh syn not rewritten after rule deleted", { TCP_RULE }, AFTER_DELETE,
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) }, .stat = STAT_PASSED, .flows = 2 },
+	/* The direct SYN removes the OUT flow its tuple had from the translated one. */
 	{ "target reachable after rule and hidden deleted", { TCP_RULE }, AFTER_DELETE,
-	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) }, .stat = STAT_PASSED, .flows = 2 },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) }, .stat = STAT_PASSED, .flows = 1 },
+	/* A translated connection leaves nothing that bites a direct one from the same client
+	 * port: its replies keep the target port. */
+	{ "egress reply to direct syn after rule deleted untouched", { TCP_RULE }, AFTER_DELETE,
+	  .then = &syn4_tgt, .egress = true,
+	  .pkt = { REPLY(ETH_P_IP, HOST_CLIENT) }, .stat = NO_STAT, .flows = 1 },
+	{ "direct syn to --no-hide target passed, drops the stale reply flow", { TCP_RULE_OPEN },
+	  .prime = &syn4,
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) }, .stat = STAT_PASSED, .flows = 1 },
+	{ "egress v6 reply to direct syn to --no-hide target untouched", { TCP_RULE_OPEN },
+	  .prime = &syn6, .then = &syn6_tgt, .egress = true,
+	  .pkt = { REPLY(ETH_P_IPV6, HOST_CLIENT) }, .stat = NO_STAT, .flows = 1 },
+	{ "non-syn straight to --no-hide target keeps the reply flow", { TCP_RULE_OPEN },
+	  .prime = &syn4,
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) }, .stat = STAT_PASSED, .flows = 2 },
+	/* A SYN the hidden port drops never reaches the service: a spoofed one must not cut
+	 * the live connection's replies. */
+	{ "dropped syn to hidden target keeps the reply flow", { TCP_RULE }, .prime = &syn4,
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED, .flows = 2 },
+	{ "egress reply after dropped direct syn still rewritten", { TCP_RULE }, .prime = &syn4,
+	  .then = &syn4_tgt, .egress = true,
+	  .pkt = { REPLY(ETH_P_IP, HOST_CLIENT) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, .flows = 2 },
+	/* Without forwarding every destination is ours, even one the scope table forwards. */
+	{ "not forwarding: v4 to any address on public port rewritten", { TCP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IP, IPPROTO_TCP, HOST_STRANGER, PUB, SYN) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, .flows = 2 },
+	{ "not forwarding: v6 to any address on hidden port dropped", { TCP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IPV6, IPPROTO_TCP, HOST_STRANGER, TGT, SYN) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
+	{ "not forwarding: rule with another address leaves the packet alone",
+	  { TCP_RULE_ADDR(STRANGER4) },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) }, .stat = STAT_PASSED },
+	/* Every case checks port_stats (see port_stats_expected); these single out sharing. */
+	{ "port_stats: syn to the second public port counted under it", { TCP_RULE, TCP_RULE2 },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB2, SYN) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, .flows = 2 },
+	{ "port_stats: reply counted under the public port the client used",
+	  { TCP_RULE, TCP_RULE2 }, .prime = &syn4_pub2, .egress = true,
+	  .pkt = { REPLY(ETH_P_IP, HOST_CLIENT) },
+	  .exp_sport = PUB2, .stat = STAT_REVERSE_REWRITTEN, .flows = 2 },
+	{ "port_stats: drop counted under the shared hidden port", { TCP_RULE, TCP_RULE2 },
+	  .pkt = { TO_SERVER(ETH_P_IPV6, IPPROTO_TCP, TGT, ACK) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
+	{ "port_stats: udp counted under the udp entry, not the tcp one",
+	  { TCP_RULE, UDP_SAME_PORTS_RULE },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_UDP, PUB, 0) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, .flows = 2 },
+	{ "port_stats: udp drop counted under the udp entry", { TCP_RULE, UDP_SAME_PORTS_RULE },
+	  .pkt = { TO_SERVER(ETH_P_IPV6, IPPROTO_UDP, TGT, 0) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
+	{ "port_stats: established flow after rule deleted counted under public port",
+	  { TCP_RULE }, AFTER_DELETE,
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, ACK) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, .flows = 2 },
+	{ "port_stats: rewrite without an entry creates none", { TCP_RULE },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, .flows = 2, .no_port_stats = true },
+	{ "port_stats: hidden drop without an entry creates none", { TCP_RULE },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED, .no_port_stats = true },
+};
+
+/* Run in a namespace that forwards: HOST_SERVER's addresses are on lo, HOST_STRANGER's
+ * prefixes are routed out of a veth pair (netns_setup_scope). */
+static const struct tcase scope_cases[] = {
+	{ "scope: v4 to local address on public port rewritten", { TCP_RULE },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, .flows = 2 },
+	{ "scope: v6 to local address on public port rewritten", { TCP_RULE },
+	  .pkt = { TO_SERVER(ETH_P_IPV6, IPPROTO_TCP, PUB, SYN) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, .flows = 2 },
+	{ "scope: v4 udp to local address on public port rewritten", { UDP_RULE },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_UDP, UPUB, 0) },
+	  .exp_dport = UTGT, .stat = STAT_REWRITTEN, .flows = 2 },
+	{ "scope: v4 to forwarded address on public port passed", { TCP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IP, IPPROTO_TCP, HOST_STRANGER, PUB, SYN) },
+	  .stat = STAT_PASSED },
+	{ "scope: v6 to forwarded address on public port passed", { TCP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IPV6, IPPROTO_TCP, HOST_STRANGER, PUB, SYN) },
+	  .stat = STAT_PASSED },
+	{ "scope: v6 udp to forwarded address on public port passed", { UDP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IPV6, IPPROTO_UDP, HOST_STRANGER, UPUB, 0) },
+	  .stat = STAT_PASSED },
+	{ "scope: v4 to local address on hidden port dropped", { TCP_RULE },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
+	{ "scope: v6 to local address on hidden port dropped", { TCP_RULE },
+	  .pkt = { TO_SERVER(ETH_P_IPV6, IPPROTO_TCP, TGT, SYN) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
+	{ "scope: v4 to forwarded address on hidden port passed, not dropped", { TCP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IP, IPPROTO_TCP, HOST_STRANGER, TGT, SYN) },
+	  .stat = STAT_PASSED },
+	{ "scope: v6 to forwarded address on hidden port passed, not dropped", { TCP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IPV6, IPPROTO_TCP, HOST_STRANGER, TGT, SYN) },
+	  .stat = STAT_PASSED },
+	{ "scope: v4 udp to forwarded address on hidden port passed, not dropped", { UDP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IP, IPPROTO_UDP, HOST_STRANGER, UTGT, 0) },
+	  .stat = STAT_PASSED },
+	/* The FIB lookup cannot resolve encapsulating routes (UNSUPP_LWT), but they forward. */
+	{ "scope: v4 to address behind an encap route on public port passed", { TCP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IP, IPPROTO_TCP, HOST_TUNNELED, PUB, SYN) },
+	  .stat = STAT_PASSED },
+	{ "scope: v6 to address behind an encap route on public port passed", { TCP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IPV6, IPPROTO_TCP, HOST_TUNNELED, PUB, SYN) },
+	  .stat = STAT_PASSED },
+	{ "scope: v4 to address behind an encap route on hidden port passed", { TCP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IP, IPPROTO_TCP, HOST_TUNNELED, TGT, SYN) },
+	  .stat = STAT_PASSED },
+	{ "scope: v6 udp to address behind an encap route on hidden port passed", { UDP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IPV6, IPPROTO_UDP, HOST_TUNNELED, UTGT, 0) },
+	  .stat = STAT_PASSED },
+	{ "scope: v4 rule with --addr of a forwarded address rewrites it",
+	  { TCP_RULE_ADDR(STRANGER4) },
+	  .pkt = { TO_HOST(ETH_P_IP, IPPROTO_TCP, HOST_STRANGER, PUB, SYN) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, .flows = 2 },
+	{ "scope: v6 rule with --addr of a forwarded address rewrites it",
+	  { TCP_RULE_ADDR(STRANGER6) },
+	  .pkt = { TO_HOST(ETH_P_IPV6, IPPROTO_TCP, HOST_STRANGER, PUB, SYN) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, .flows = 2 },
+	{ "scope: v4 rule with --addr leaves another local address alone",
+	  { TCP_RULE_ADDR(STRANGER4) },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) }, .stat = STAT_PASSED },
+	{ "scope: v6 rule with --addr does not match the v4 address", { TCP_RULE_ADDR(STRANGER6) },
+	  .pkt = { TO_HOST(ETH_P_IP, IPPROTO_TCP, HOST_STRANGER, PUB, SYN) }, .stat = STAT_PASSED },
+	{ "scope: hidden port of an --addr rule passed to the forwarded address",
+	  { TCP_RULE_ADDR(STRANGER4) },
+	  .pkt = { TO_HOST(ETH_P_IP, IPPROTO_TCP, HOST_STRANGER, TGT, SYN) }, .stat = STAT_PASSED },
+	{ "scope: hidden port of an --addr rule dropped to a local address",
+	  { TCP_RULE_ADDR(STRANGER4) },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
+	{ "scope: v4 established flow to --addr address rewritten after rule deleted",
+	  { TCP_RULE_ADDR(STRANGER4) }, .prime = &syn4_stranger, .drop_rules = true,
+	  .pkt = { TO_HOST(ETH_P_IP, IPPROTO_TCP, HOST_STRANGER, PUB, ACK) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, .flows = 2 },
+	{ "scope: egress v6 reply from --addr address rewritten", { TCP_RULE_ADDR(STRANGER6) },
+	  .prime = &syn6_stranger, .egress = true,
+	  .pkt = { REPLY_FROM(ETH_P_IPV6, HOST_STRANGER, HOST_CLIENT) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, .flows = 2 },
 };
 /* clang-format on */
 
@@ -165,6 +341,22 @@ static const char *const stat_names[STAT__MAX] = {
 static struct tc_bpf *skel;
 static int ncpus;
 static __u64 *percpu;
+static struct redir_port_stats *percpu_ports;
+
+#define MAX_PORT_KEYS 8
+
+/* The port_stats entries a case creates, and their summed counters. */
+struct port_counts {
+	int n;
+	struct redir_port_key key[MAX_PORT_KEYS];
+	__u64 count[MAX_PORT_KEYS][PORT_STAT__MAX];
+};
+
+static const char *const port_stat_names[PORT_STAT__MAX] = {
+	[PORT_STAT_REWRITTEN] = "rewritten",
+	[PORT_STAT_REVERSE_REWRITTEN] = "reverse_rewritten",
+	[PORT_STAT_HIDDEN_DROPPED] = "hidden_dropped",
+};
 
 static int fail(char *why, size_t n, const char *fmt, ...)
 {
@@ -209,6 +401,17 @@ static int stats_read(__u64 sum[STAT__MAX])
 	return 0;
 }
 
+/* ADDR (v4 or v6 text) as the rules map stores it: v4 as ::ffff:a.b.c.d. */
+static int rule_addr(__u8 *dst, const char *addr)
+{
+	memset(dst, 0, BPFREDIR_ADDR_LEN);
+	if (inet_pton(AF_INET6, addr, dst) == 1)
+		return 0;
+	dst[10] = 0xff;
+	dst[11] = 0xff;
+	return inet_pton(AF_INET, addr, dst + 12) == 1 ? 0 : -EINVAL;
+}
+
 static int rules_install(const struct tcase *c)
 {
 	const struct rule_spec *r;
@@ -220,11 +423,125 @@ static int rules_install(const struct tcase *c)
 					.flags = r->hide ? REDIR_F_HIDE : 0};
 		struct redir_port_key hk = {.port = htons(r->tgt), .proto = r->proto};
 
+		if (r->addr) {
+			rv.flags |= REDIR_F_ADDR;
+			if (rule_addr(rv.addr, r->addr))
+				return -EINVAL;
+		}
 		if (bpf_map_update_elem(bpf_map__fd(skel->maps.rules), &rk, &rv, BPF_ANY))
 			return -errno;
 		if (r->hide && bpf_map_update_elem(bpf_map__fd(skel->maps.hidden), &hk, &one, 0))
 			return -errno;
 	}
+	return 0;
+}
+
+static void port_key_add(struct port_counts *pc, __u16 port, __u8 proto)
+{
+	struct redir_port_key k = {.port = htons(port), .proto = proto};
+	int i;
+
+	if (!port || !proto)
+		return;
+	for (i = 0; i < pc->n; i++)
+		if (!memcmp(&pc->key[i], &k, sizeof(k)))
+			return;
+	if (pc->n < MAX_PORT_KEYS)
+		pc->key[pc->n++] = k;
+}
+
+/* As the loader does, one zeroed entry per public and hidden port of the case's rules;
+ * also the packet's own ports (before and after), so a count in the wrong place shows. */
+static int port_stats_create(const struct tcase *c, struct port_counts *pc)
+{
+	const struct rule_spec *r;
+	int i;
+
+	memset(pc, 0, sizeof(*pc));
+	map_clear(skel->maps.port_stats);
+	if (c->no_port_stats)
+		return 0;
+	for (r = c->rules; r < c->rules + MAX_RULES && r->pub; r++) {
+		port_key_add(pc, r->pub, r->proto);
+		port_key_add(pc, r->tgt, r->proto);
+	}
+	port_key_add(pc, c->pkt.sport, c->pkt.proto);
+	port_key_add(pc, c->pkt.dport, c->pkt.proto);
+	port_key_add(pc, c->exp_sport, c->pkt.proto);
+	port_key_add(pc, c->exp_dport, c->pkt.proto);
+	memset(percpu_ports, 0, ncpus * sizeof(*percpu_ports));
+	for (i = 0; i < pc->n; i++)
+		if (bpf_map_update_elem(bpf_map__fd(skel->maps.port_stats), &pc->key[i],
+					percpu_ports, BPF_NOEXIST))
+			return -errno;
+	return 0;
+}
+
+static int port_stats_read(struct port_counts *pc)
+{
+	int i, j, cpu;
+
+	for (i = 0; i < pc->n; i++) {
+		if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.port_stats), &pc->key[i],
+					percpu_ports))
+			return -errno;
+		for (j = 0; j < PORT_STAT__MAX; j++)
+			for (pc->count[i][j] = 0, cpu = 0; cpu < ncpus; cpu++)
+				pc->count[i][j] += percpu_ports[cpu].count[j];
+	}
+	return 0;
+}
+
+/* Where the datapath must count the case's packet: translations and replies under the
+ * public port (the one the client used), drops under the hidden target port. */
+static bool port_stat_expected(const struct tcase *c, struct redir_port_key *k, int *idx)
+{
+	memset(k, 0, sizeof(*k));
+	k->proto = c->pkt.proto;
+	switch (c->stat) {
+	case STAT_REWRITTEN:
+		k->port = htons(c->pkt.dport);
+		*idx = PORT_STAT_REWRITTEN;
+		return true;
+	case STAT_REVERSE_REWRITTEN:
+		k->port = htons(c->exp_sport);
+		*idx = PORT_STAT_REVERSE_REWRITTEN;
+		return true;
+	case STAT_HIDDEN_DROPPED:
+		k->port = htons(c->pkt.dport);
+		*idx = PORT_STAT_HIDDEN_DROPPED;
+		return true;
+	default:
+		return false;
+	}
+}
+
+static int port_stats_check(const struct tcase *c, const struct port_counts *before,
+			    const struct port_counts *after, char *why, size_t n)
+{
+	struct redir_port_key want_key;
+	int i, j, want_idx = -1, entries;
+	bool want = port_stat_expected(c, &want_key, &want_idx);
+
+	for (i = 0; i < after->n; i++) {
+		bool here = want && !memcmp(&after->key[i], &want_key, sizeof(want_key));
+
+		for (j = 0; j < PORT_STAT__MAX; j++) {
+			__u64 exp = here && j == want_idx ? 1 : 0;
+			__u64 got = after->count[i][j] - before->count[i][j];
+
+			if (got != exp)
+				return fail(why, n,
+					    "port_stats %u/%u %s delta: expected %llu got %llu",
+					    ntohs(after->key[i].port), after->key[i].proto,
+					    port_stat_names[j], (unsigned long long)exp,
+					    (unsigned long long)got);
+		}
+	}
+	entries = map_count(skel->maps.port_stats);
+	if (entries != after->n)
+		return fail(why, n, "port_stats entries: expected %d (made by the test) got %d",
+			    after->n, entries);
 	return 0;
 }
 
@@ -311,6 +628,7 @@ static int csum_check(const struct tcase *c, const struct frame *exp, const __u8
 static int case_run(const struct tcase *c, char *why, size_t n)
 {
 	__u64 before[STAT__MAX], after[STAT__MAX];
+	struct port_counts ports_before, ports_after;
 	struct pkt_spec exp_spec = c->pkt;
 	struct frame in, exp;
 	__u8 out[PKT_MAX];
@@ -323,6 +641,9 @@ static int case_run(const struct tcase *c, char *why, size_t n)
 	err = rules_install(c);
 	if (err)
 		return fail(why, n, "installing rules: %s", strerror(-err));
+	err = port_stats_create(c, &ports_before);
+	if (err)
+		return fail(why, n, "creating port_stats entries: %s", strerror(-err));
 	if (c->prime) {
 		pkt_build(&in, c->prime);
 		err = prog_run(false, &in, out, &out_len, &ret);
@@ -333,18 +654,25 @@ static int case_run(const struct tcase *c, char *why, size_t n)
 		map_clear(skel->maps.rules);
 		map_clear(skel->maps.hidden);
 	}
+	if (c->then) {
+		pkt_build(&in, c->then);
+		err = prog_run(false, &in, out, &out_len, &ret);
+		if (err)
+			return fail(why, n, "second packet: BPF_PROG_TEST_RUN: %s", strerror(-err));
+	}
 
 	pkt_build(&in, &c->pkt);
 	exp_spec.sport = c->exp_sport ?: c->pkt.sport;
 	exp_spec.dport = c->exp_dport ?: c->pkt.dport;
 	pkt_build(&exp, &exp_spec);
 
-	if (stats_read(before))
+	ports_after = ports_before;
+	if (stats_read(before) || port_stats_read(&ports_before))
 		return fail(why, n, "reading stats: %s", strerror(errno));
 	err = prog_run(c->egress, &in, out, &out_len, &ret);
 	if (err)
 		return fail(why, n, "BPF_PROG_TEST_RUN: %s", strerror(-err));
-	if (stats_read(after))
+	if (stats_read(after) || port_stats_read(&ports_after))
 		return fail(why, n, "reading stats: %s", strerror(errno));
 
 	if (ret != c->retval)
@@ -359,6 +687,8 @@ static int case_run(const struct tcase *c, char *why, size_t n)
 				    (unsigned long long)want,
 				    (unsigned long long)(after[i] - before[i]));
 	}
+	if (port_stats_check(c, &ports_before, &ports_after, why, n))
+		return -1;
 	flows = map_count(skel->maps.flows);
 	if (flows != c->flows)
 		return fail(why, n, "flows entries: expected %d got %d", c->flows, flows);
@@ -367,32 +697,55 @@ static int case_run(const struct tcase *c, char *why, size_t n)
 	return 0;
 }
 
-int main(void)
+static int table_run(const struct tcase *table, size_t n_cases)
 {
 	char why[256];
 	size_t i;
 	int failed = 0;
 
+	for (i = 0; i < n_cases; i++) {
+		if (case_run(&table[i], why, sizeof(why))) {
+			printf("FAIL: %s: %s\n", table[i].name, why);
+			failed = 1;
+		} else {
+			printf("PASS: %s\n", table[i].name);
+		}
+	}
+	return failed;
+}
+
+int main(void)
+{
+	char why[256];
+	int failed = 0;
+
+	if (netns_enter_fresh(why, sizeof(why))) {
+		printf("FAIL: setup: network namespace: %s\n", why);
+		return 1;
+	}
 	ncpus = libbpf_num_possible_cpus();
 	if (ncpus <= 0) {
 		printf("FAIL: setup: libbpf_num_possible_cpus: %d\n", ncpus);
 		return 1;
 	}
 	percpu = calloc(ncpus, sizeof(*percpu));
+	percpu_ports = calloc(ncpus, sizeof(*percpu_ports));
 	skel = tc_bpf__open_and_load();
-	if (!percpu || !skel) {
+	if (!percpu || !percpu_ports || !skel) {
 		printf("FAIL: setup: cannot open and load the TC skeleton: %s\n", strerror(errno));
 		return 1;
 	}
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		if (case_run(&cases[i], why, sizeof(why))) {
-			printf("FAIL: %s: %s\n", cases[i].name, why);
-			failed = 1;
-		} else {
-			printf("PASS: %s\n", cases[i].name);
-		}
+	failed |= table_run(cases, sizeof(cases) / sizeof(cases[0]));
+
+	if (netns_enter_fresh(why, sizeof(why)) || netns_setup_scope(why, sizeof(why))) {
+		printf("FAIL: setup: forwarding network namespace: %s\n", why);
+		failed = 1;
+	} else {
+		failed |= table_run(scope_cases, sizeof(scope_cases) / sizeof(scope_cases[0]));
+		netns_teardown_scope();
 	}
 	tc_bpf__destroy(skel);
+	free(percpu_ports);
 	free(percpu);
 	return failed;
 }

@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Network namespaces for the unit tests. Under BPF_PROG_TEST_RUN the skb's device is the
+ * loopback of the calling task's network namespace, so the FIB that dest_is_local() asks is
+ * that namespace's. Each test binary therefore runs in namespaces of its own:
+ *
+ * - netns_enter_fresh(): a new, empty namespace with lo up. It does not forward, so the FIB
+ *   lookup answers FWD_DISABLED and every destination counts as this host's;
+ * - netns_setup_scope(), after it: forwarding on, the server addresses of pktbuild.h
+ *   (198.51.100.1, 2001:db8:1::1) on lo, and the prefixes of the stranger
+ *   (203.0.113.0/24, 2001:db8:2::/64) routed out of a veth pair, so they are forwarded;
+ *   so are the tunneled host's (203.0.113.192/26, 2001:db8:3::/64), through routes with
+ *   lightweight-tunnel encapsulation (IP tunnel metadata, SRv6), for which the FIB lookup
+ *   answers UNSUPP_LWT. Any other destination has no route and still counts as local.
+ *
+ * Nothing here outlives the process: the namespaces are anonymous (never named under
+ * /run/netns) and the veth pair lives inside one, so both vanish with the last task in it.
+ * netns_teardown_scope() deletes the veth pair early anyway.
+ *
+ * Needs _GNU_SOURCE (unshare) defined before the first include of the test.
+ */
+#ifndef NETNS_H
+#define NETNS_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#define NETNS_LOCAL_V4 "198.51.100.1"	   /* HOST_SERVER of pktbuild.h */
+#define NETNS_LOCAL_V6 "2001:db8:1::1"	   /* HOST_SERVER of pktbuild.h */
+#define NETNS_FWD_V4 "203.0.113.0/24"	   /* holds HOST_STRANGER of pktbuild.h */
+#define NETNS_FWD_V6 "2001:db8:2::/64"	   /* holds HOST_STRANGER of pktbuild.h */
+#define NETNS_TUNNEL_V4 "203.0.113.192/26" /* holds HOST_TUNNELED of pktbuild.h */
+#define NETNS_TUNNEL_V6 "2001:db8:3::/64"  /* holds HOST_TUNNELED of pktbuild.h */
+#define NETNS_VETH "bpfredir-fw0"
+#define NETNS_VETH_PEER "bpfredir-fw1"
+
+static inline int netns_fail(char *why, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static inline int netns_write(const char *path, const char *val, char *why, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t len = strlen(val);
+
+	if (fd < 0)
+		return netns_fail(why, n, "open %s: %s", path, strerror(errno));
+	if (write(fd, val, len) != len) {
+		int err = errno;
+
+		close(fd);
+		return netns_fail(why, n, "write %s to %s: %s", val, path, strerror(err));
+	}
+	return close(fd) ? netns_fail(why, n, "close %s: %s", path, strerror(errno)) : 0;
+}
+
+/* Run CMD (iproute2) in the current namespace, quietly; its stderr goes into WHY on error. */
+static inline int netns_run(const char *cmd, char *why, size_t n)
+{
+	char line[512], err[160] = "";
+	FILE *f;
+	int rc;
+
+	snprintf(line, sizeof(line), "%s 2>&1 >/dev/null", cmd);
+	f = popen(line, "r");
+	if (!f)
+		return netns_fail(why, n, "popen %s: %s", cmd, strerror(errno));
+	if (!fgets(err, sizeof(err), f))
+		err[0] = '\0';
+	while (fgets(line, sizeof(line), f))
+		;
+	rc = pclose(f);
+	if (rc) {
+		err[strcspn(err, "\n")] = '\0';
+		return netns_fail(why, n, "'%s' failed (status %d): %s", cmd, rc, err);
+	}
+	return 0;
+}
+
+static inline int netns_link_up(const char *ifname, char *why, size_t n)
+{
+	struct ifreq ifr = {};
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int ret = 0;
+
+	if (fd < 0)
+		return netns_fail(why, n, "socket: %s", strerror(errno));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr)) {
+		ret = netns_fail(why, n, "SIOCGIFFLAGS %s: %s", ifname, strerror(errno));
+	} else {
+		ifr.ifr_flags |= IFF_UP;
+		if (ioctl(fd, SIOCSIFFLAGS, &ifr))
+			ret = netns_fail(why, n, "SIOCSIFFLAGS %s: %s", ifname, strerror(errno));
+	}
+	close(fd);
+	return ret;
+}
+
+/* Leave the current network namespace for a new, empty one with lo up; forwarding is off
+ * there. The namespace left behind goes away with its last user. */
+static inline int netns_enter_fresh(char *why, size_t n)
+{
+	if (unshare(CLONE_NEWNET))
+		return netns_fail(why, n, "unshare(CLONE_NEWNET): %s", strerror(errno));
+	return netns_link_up("lo", why, n);
+}
+
+/* In a namespace from netns_enter_fresh(): see the top of this file. */
+static inline int netns_setup_scope(char *why, size_t n)
+{
+	static const char *const cmds[] = {
+		"ip addr add " NETNS_LOCAL_V4 "/32 dev lo",
+		"ip -6 addr add " NETNS_LOCAL_V6 "/128 dev lo nodad",
+		"ip link add " NETNS_VETH " type veth peer name " NETNS_VETH_PEER,
+		"ip link set " NETNS_VETH " up",
+		"ip link set " NETNS_VETH_PEER " up",
+		"ip route add " NETNS_FWD_V4 " dev " NETNS_VETH,
+		"ip -6 route add " NETNS_FWD_V6 " dev " NETNS_VETH,
+		"ip route add " NETNS_TUNNEL_V4 " encap ip id 100 dst 192.0.2.1 dev " NETNS_VETH,
+		"ip -6 route add " NETNS_TUNNEL_V6
+		" encap seg6 mode encap segs 2001:db8:2::1 dev " NETNS_VETH,
+	};
+	size_t i;
+
+	if (netns_write("/proc/sys/net/ipv4/ip_forward", "1", why, n) ||
+	    netns_write("/proc/sys/net/ipv6/conf/all/forwarding", "1", why, n))
+		return -1;
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (netns_run(cmds[i], why, n))
+			return -1;
+	return 0;
+}
+
+/* Best effort: the pair would vanish with the namespace anyway. */
+static inline void netns_teardown_scope(void)
+{
+	char why[256];
+
+	netns_run("ip link del " NETNS_VETH, why, sizeof(why));
+}
+
+#endif /* NETNS_H */

@@ -1,0 +1,1538 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Randomized differential test of the TC programs. Random frames, and mutations of them, go
+ * through ingress and egress with BPF_PROG_TEST_RUN; every result is compared with a
+ * reference model written here, from the documented policy rather than from the BPF code:
+ * the packet-shape policy at the top of bpf/parse.h (and README.md), and the rules of
+ * bpf/policy.h as the header comments and include/bpfredir.h state them.
+ *
+ * Compared for every packet: the verdict, the whole output frame (the model rewrites the
+ * port and updates the checksum per RFC 1624), the output checksum by full recomputation
+ * when the input's was valid, the global counters and the port counter the model names,
+ * and, after a translation, the two flows it records. Every CHECK_EVERY packets and at the
+ * end the whole flows map and every port_stats entry are compared with the model's.
+ *
+ * Two phases, each in a network namespace of its own (netns.h): one that does not forward
+ * (every destination is ours) and one that forwards 203.0.113.0/24, 2001:db8:2::/64 and,
+ * through encapsulating routes, 2001:db8:3::/64. The rule set changes now and then during a
+ * phase, as `bpfredir add/del` would change it.
+ *
+ * BPF_PROG_TEST_RUN is the only way in, so every frame is linear: the pull of a frame whose
+ * headers are not all in the linear area is beyond this test.
+ *
+ * The seed is fixed unless BPFREDIR_SEED is set (decimal or 0x hex); BPFREDIR_PACKETS sets
+ * the packets per phase. A mismatch prints the seed, phase, packet index and hex dumps as
+ * `#` lines; the run stops after MAX_MISMATCHES of them.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "bpfredir.h"
+#include "tc.skel.h"
+#include "pktbuild.h"
+#include "netns.h"
+
+#define TC_ACT_OK 0
+#define TC_ACT_SHOT 2
+
+#define DEFAULT_SEED 20261124ULL
+#define DEFAULT_PACKETS 100000 /* per phase; two phases */
+#define MAX_MISMATCHES 5
+#define CHECK_EVERY 1000      /* full flows and port_stats comparison */
+#define CHURN_EVERY 200	      /* maybe change the rule set */
+#define MODEL_FLOWS_MAX 16000 /* then empty both tables: far below the LRU's size */
+#define BUF_MAX 1024
+#define RING 64
+
+/* What the documented policy names; none of it is taken from bpf/. */
+#define ETH_HDR 14
+#define TPID_8021Q 0x8100
+#define TPID_8021AD 0x88a8
+#define ETYPE_IPV4 0x0800
+#define ETYPE_IPV6 0x86dd
+#define MAX_TAGS 2
+#define MAX_EXT 8
+#define EXT_HOPOPTS 0
+#define EXT_ROUTING 43
+#define EXT_FRAGMENT 44
+#define EXT_AH 51
+#define EXT_DSTOPTS 60
+#define F_FIN 0x01
+#define F_SYN 0x02
+#define F_RST 0x04
+#define F_PSH 0x08
+#define F_ACK 0x10
+
+enum m_parse { M_PORTS, M_NO_PORTS, M_MALFORMED };
+
+/* --- random numbers (splitmix64) --------------------------------------------------------- */
+
+static __u64 rng;
+
+static __u64 rnd64(void)
+{
+	__u64 z = (rng += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static __u32 below(__u32 n)
+{
+	return n ? rnd64() % n : 0;
+}
+
+static bool chance(__u32 pct)
+{
+	return below(100) < pct;
+}
+
+static int fail(char *why, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static __u16 get16(const __u8 *p)
+{
+	return p[0] << 8 | p[1];
+}
+
+/* --- addresses, ports, rules -------------------------------------------------------------- */
+
+struct host {
+	const char *v4, *v6;
+	__u8 a4[BPFREDIR_ADDR_LEN], a6[BPFREDIR_ADDR_LEN]; /* as the maps store them */
+};
+
+static struct host clients[] = {
+	{.v4 = "192.0.2.10", .v6 = "2001:db8::10"},
+	{.v4 = "192.0.2.11", .v6 = "2001:db8::11"},
+	{.v4 = "192.0.2.12", .v6 = "2001:db8::12"},
+	/* v4-mapped IPv6: shares the v4 client's flow keys (the maps store v4 mapped) */
+	{.v4 = "192.0.2.10", .v6 = "::ffff:192.0.2.10"},
+};
+
+/* Destinations: on lo (in the forwarding phase), loopback, two in the forwarded prefixes,
+ * one behind the encapsulating routes, one without any route. */
+static struct host servers[] = {
+	{.v4 = NETNS_LOCAL_V4, .v6 = NETNS_LOCAL_V6},
+	{.v4 = "127.0.0.1", .v6 = "::1"},
+	{.v4 = "203.0.113.99", .v6 = "2001:db8:2::99"},
+	{.v4 = "203.0.113.7", .v6 = "2001:db8:2::7"},
+	{.v4 = "203.0.113.200", .v6 = "2001:db8:3::200"},
+	{.v4 = "10.1.2.3", .v6 = "2001:db8:99::3"},
+	/* v4-mapped IPv6 into the forwarded v4 prefix: an IPv6 lookup, without a route */
+	{.v4 = "203.0.113.98", .v6 = "::ffff:203.0.113.98"},
+};
+
+struct cand {
+	__u16 pub, tgt;
+	__u8 proto;
+	__u16 flags;
+	const char *addr;
+	__u8 a[BPFREDIR_ADDR_LEN];
+};
+
+/* The rules a phase switches between. Entries with the same public port and protocol are
+ * alternatives (one rule key); no port is public in one rule and target of another. */
+/* clang-format off */
+#define CAND(pub_, tgt_, proto_, flags_, addr_) \
+	{.pub = (pub_), .tgt = (tgt_), .proto = (proto_), .flags = (flags_), .addr = (addr_)}
+#define HIDE REDIR_F_HIDE
+#define ADDR REDIR_F_ADDR
+
+static struct cand cands[] = {
+	CAND(8445, 8443, IPPROTO_TCP, HIDE, NULL),
+	CAND(8446, 8443, IPPROTO_TCP, HIDE, NULL),
+	CAND(8445, 8444, IPPROTO_TCP, HIDE, NULL),
+	CAND(5353, 5354, IPPROTO_UDP, HIDE, NULL),
+	CAND(5355, 5356, IPPROTO_UDP, 0, NULL),
+	CAND(9000, 9001, IPPROTO_TCP, 0, NULL),
+	CAND(7000, 7001, IPPROTO_TCP, HIDE | ADDR, NETNS_LOCAL_V4),
+	CAND(7002, 7003, IPPROTO_TCP, HIDE | ADDR, "2001:db8:2::99"),
+	CAND(7100, 7101, IPPROTO_UDP, ADDR, "203.0.113.99"),
+	CAND(7100, 7102, IPPROTO_UDP, HIDE | ADDR, NETNS_LOCAL_V6),
+};
+#define N_CANDS (int)(sizeof(cands) / sizeof(cands[0]))
+static const bool initially_active[N_CANDS] = {1, 1, 0, 1, 1, 1, 1, 1, 1, 0};
+/* clang-format on */
+
+static const __u16 client_ports[] = {40000, 40001, 40002, 40003};
+static const __u16 misc_ports[] = {0, 22, 80, 443, 65535};
+
+/* port_stats entries made at the start of a phase, as the loader makes them. */
+#define MAX_PORT_KEYS 64
+static struct redir_port_key port_keys[MAX_PORT_KEYS];
+static int n_port_keys;
+
+static int to_mapped(__u8 *dst, const char *text)
+{
+	memset(dst, 0, BPFREDIR_ADDR_LEN);
+	if (inet_pton(AF_INET6, text, dst) == 1)
+		return 0;
+	dst[10] = 0xff;
+	dst[11] = 0xff;
+	return inet_pton(AF_INET, text, dst + 12) == 1 ? 0 : -1;
+}
+
+static int port_key_find(__u16 port, __u8 proto)
+{
+	int i;
+
+	for (i = 0; i < n_port_keys; i++)
+		if (ntohs(port_keys[i].port) == port && port_keys[i].proto == proto)
+			return i;
+	return -1;
+}
+
+static void port_key_add(__u16 port, __u8 proto)
+{
+	if (port_key_find(port, proto) < 0 && n_port_keys < MAX_PORT_KEYS) {
+		port_keys[n_port_keys].port = htons(port);
+		port_keys[n_port_keys].proto = proto;
+		n_port_keys++;
+	}
+}
+
+static int tables_init(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(clients) / sizeof(clients[0]); i++)
+		if (to_mapped(clients[i].a4, clients[i].v4) ||
+		    to_mapped(clients[i].a6, clients[i].v6))
+			return -1;
+	for (i = 0; i < sizeof(servers) / sizeof(servers[0]); i++)
+		if (to_mapped(servers[i].a4, servers[i].v4) ||
+		    to_mapped(servers[i].a6, servers[i].v6))
+			return -1;
+	for (i = 0; i < (size_t)N_CANDS; i++) {
+		if (cands[i].addr && to_mapped(cands[i].a, cands[i].addr))
+			return -1;
+		/* Both protocols: a count under the wrong protocol's entry must show. */
+		port_key_add(cands[i].pub, IPPROTO_TCP);
+		port_key_add(cands[i].pub, IPPROTO_UDP);
+		port_key_add(cands[i].tgt, IPPROTO_TCP);
+		port_key_add(cands[i].tgt, IPPROTO_UDP);
+	}
+	port_key_add(client_ports[0], IPPROTO_TCP);
+	port_key_add(22, IPPROTO_TCP);
+	return 0;
+}
+
+/* --- the reference model ------------------------------------------------------------------- */
+
+struct m_pkt {
+	bool v6;
+	__u8 proto, flags;
+	__u16 sport, dport;
+	__u32 l3_off, l4_off;
+	__u8 saddr[BPFREDIR_ADDR_LEN], daddr[BPFREDIR_ADDR_LEN]; /* v4 as ::ffff:a.b.c.d */
+};
+
+struct m_flow {
+	struct redir_flow_key key;
+	__u16 port; /* host order */
+	bool used;  /* the slot holds key (probing goes on past it) */
+	bool live;  /* false: deleted, a tombstone */
+};
+
+#define FLOW_SLOTS (1 << 16)
+
+struct model {
+	bool forwarding;
+	bool active[N_CANDS];
+	struct m_flow *flows; /* open addressing with tombstones, emptied as a whole */
+	int n_flows;	      /* live ones */
+	__u64 port_counts[MAX_PORT_KEYS][PORT_STAT__MAX];
+};
+
+/* What the model says a packet does. */
+struct m_expect {
+	__u32 retval;
+	int stat;      /* global counter that goes up by one, or -1 */
+	int port_key;  /* port_stats entry that goes up, or -1 */
+	int port_stat; /* and which of its counters */
+	bool rewrite, dest;
+	__u16 new_port;
+	bool record; /* flows recorded: IN and OUT of this packet */
+	bool forget; /* flow removed: OUT of this packet's own tuple */
+	int why;     /* for coverage: enum below */
+};
+
+enum m_why {
+	W_MALFORMED,
+	W_NO_PORTS,
+	W_BY_FLOW,
+	W_BY_RULE,
+	W_BY_ADDR_RULE,
+	W_HIDDEN,
+	W_OTHER_ADDR, /* a rule for another destination address */
+	W_FORWARDED,  /* a rule or hidden port, but the packet is forwarded */
+	W_PASSED,
+	W_EG_REWRITTEN,
+	W_EG_PASSED,
+	W__MAX,
+};
+
+static const char *const why_names[W__MAX] = {
+	[W_MALFORMED] = "malformed",
+	[W_NO_PORTS] = "no-ports",
+	[W_BY_FLOW] = "by-flow",
+	[W_BY_RULE] = "by-rule",
+	[W_BY_ADDR_RULE] = "by-addr-rule",
+	[W_HIDDEN] = "hidden",
+	[W_OTHER_ADDR] = "other-addr",
+	[W_FORWARDED] = "forwarded",
+	[W_PASSED] = "passed",
+	[W_EG_REWRITTEN] = "egress-rewritten",
+	[W_EG_PASSED] = "egress-passed",
+};
+
+static int m_l4(const __u8 *b, __u32 len, __u32 off, __u8 proto, struct m_pkt *p)
+{
+	/* A TCP/UDP header that is not all there is malformed. */
+	if (off + (proto == IPPROTO_TCP ? 20 : 8) > len)
+		return M_MALFORMED;
+	p->proto = proto;
+	p->l4_off = off;
+	p->sport = get16(b + off);
+	p->dport = get16(b + off + 2);
+	p->flags = proto == IPPROTO_TCP ? b[off + 13] : 0;
+	return M_PORTS;
+}
+
+static void m_mapped(__u8 *dst, const __u8 *v4)
+{
+	memset(dst, 0, 10);
+	dst[10] = 0xff;
+	dst[11] = 0xff;
+	memcpy(dst + 12, v4, 4);
+}
+
+static bool m_is_ext(__u8 nh)
+{
+	return nh == EXT_HOPOPTS || nh == EXT_ROUTING || nh == EXT_DSTOPTS || nh == EXT_AH ||
+	       nh == EXT_FRAGMENT;
+}
+
+/* The shape policy: parse.h's header comment and README's "Packet shapes" table. */
+static int m_parse(const __u8 *b, __u32 len, struct m_pkt *p)
+{
+	__u32 off = ETH_HDR, cur;
+	__u16 type;
+	int tags = 0, n;
+	__u8 nh;
+
+	memset(p, 0, sizeof(*p));
+	if (len < ETH_HDR)
+		return M_NO_PORTS;
+	type = get16(b + 12);
+	while (type == TPID_8021Q || type == TPID_8021AD) {
+		if (tags == MAX_TAGS)
+			return M_MALFORMED; /* a deeper stack than the policy skips */
+		if (off + 4 > len)
+			return M_MALFORMED;
+		type = get16(b + off + 2);
+		off += 4;
+		tags++;
+	}
+	p->l3_off = off;
+	if (type == ETYPE_IPV4) {
+		__u32 hlen;
+
+		if (off + 20 > len || b[off] >> 4 != 4)
+			return M_MALFORMED;
+		hlen = (b[off] & 0xf) * 4;
+		if (hlen < 20 || off + hlen > len)
+			return M_MALFORMED;
+		if (b[off + 9] != IPPROTO_TCP && b[off + 9] != IPPROTO_UDP)
+			return M_NO_PORTS;
+		if (get16(b + off + 6) & 0x1fff)
+			return M_NO_PORTS; /* non-first fragment */
+		m_mapped(p->saddr, b + off + 12);
+		m_mapped(p->daddr, b + off + 16);
+		return m_l4(b, len, off + hlen, b[off + 9], p);
+	}
+	if (type != ETYPE_IPV6)
+		return M_NO_PORTS;
+	if (off + 40 > len || b[off] >> 4 != 6)
+		return M_MALFORMED;
+	p->v6 = true;
+	memcpy(p->saddr, b + off + 8, 16);
+	memcpy(p->daddr, b + off + 24, 16);
+	nh = b[off + 6];
+	cur = off + 40;
+	for (n = 0;; n++) {
+		__u32 hlen;
+
+		if (nh == IPPROTO_TCP || nh == IPPROTO_UDP)
+			return m_l4(b, len, cur, nh, p);
+		if (!m_is_ext(nh))
+			return M_NO_PORTS;
+		if (n == MAX_EXT)
+			return M_MALFORMED; /* a longer chain may still hide a port */
+		if (nh == EXT_FRAGMENT) {
+			if (cur + 8 > len)
+				return M_MALFORMED;
+			if (get16(b + cur + 2) & 0xfff8)
+				return M_NO_PORTS; /* non-first fragment */
+			hlen = 8;
+		} else {
+			if (cur + 2 > len)
+				return M_MALFORMED;
+			hlen = nh == EXT_AH ? (b[cur + 1] + 2) * 4 : (b[cur + 1] + 1) * 8;
+		}
+		nh = b[cur];
+		cur += hlen;
+	}
+}
+
+static __u32 flow_hash(const struct redir_flow_key *k)
+{
+	const __u8 *p = (const void *)k;
+	__u32 h = 2166136261u;
+	size_t i;
+
+	for (i = 0; i < sizeof(*k); i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
+}
+
+static struct m_flow *m_flow_slot(struct model *m, const struct redir_flow_key *k)
+{
+	__u32 i = flow_hash(k) & (FLOW_SLOTS - 1);
+
+	while (m->flows[i].used && memcmp(&m->flows[i].key, k, sizeof(*k)))
+		i = (i + 1) & (FLOW_SLOTS - 1);
+	return &m->flows[i];
+}
+
+static void m_flow_key(struct redir_flow_key *k, const __u8 *remote, const __u8 *local, __u16 rport,
+		       __u16 lport, __u8 proto, __u8 dir)
+{
+	memset(k, 0, sizeof(*k));
+	memcpy(k->remote_addr, remote, BPFREDIR_ADDR_LEN);
+	memcpy(k->local_addr, local, BPFREDIR_ADDR_LEN);
+	k->remote_port = htons(rport);
+	k->local_port = htons(lport);
+	k->proto = proto;
+	k->dir = dir;
+}
+
+static const struct m_flow *m_flow_get(struct model *m, const struct redir_flow_key *k)
+{
+	struct m_flow *f = m_flow_slot(m, k);
+
+	return f->live ? f : NULL;
+}
+
+static void m_flow_put(struct model *m, const struct redir_flow_key *k, __u16 port)
+{
+	struct m_flow *f = m_flow_slot(m, k);
+
+	if (!f->live)
+		m->n_flows++;
+	f->used = true;
+	f->live = true;
+	f->key = *k;
+	f->port = port;
+}
+
+static unsigned long m_flows_forgotten; /* coverage: live flows the model removed */
+
+static void m_flow_del(struct model *m, const struct redir_flow_key *k)
+{
+	struct m_flow *f = m_flow_slot(m, k);
+
+	if (f->live) {
+		f->live = false;
+		m->n_flows--;
+		m_flows_forgotten++;
+	}
+}
+
+static void m_flows_clear(struct model *m)
+{
+	memset(m->flows, 0, FLOW_SLOTS * sizeof(*m->flows));
+	m->n_flows = 0;
+}
+
+/* The FIB of the phase's namespace. Without forwarding every destination is ours. With it,
+ * only the stranger's prefixes (203.0.113.0/24, 2001:db8:2::/64) and the tunneled host's
+ * (203.0.113.192/26, 2001:db8:3::/64, routes that encapsulate) are forwarded; every other
+ * destination has a local route or no route, which both count as ours. A v4-mapped IPv6
+ * destination is an IPv6 lookup. */
+static bool m_is_local(const struct model *m, const struct m_pkt *p)
+{
+	static const __u8 fwd6[8] = {0x20, 0x01, 0x0d, 0xb8, 0, 2, 0, 0};
+	static const __u8 tun6[8] = {0x20, 0x01, 0x0d, 0xb8, 0, 3, 0, 0};
+	static const __u8 fwd4[3] = {203, 0, 113};
+
+	if (!m->forwarding)
+		return true;
+	if (p->v6)
+		return memcmp(p->daddr, fwd6, sizeof(fwd6)) && memcmp(p->daddr, tun6, sizeof(tun6));
+	return memcmp(p->daddr + 12, fwd4, sizeof(fwd4)) != 0;
+}
+
+static const struct cand *m_rule(const struct model *m, __u16 port, __u8 proto)
+{
+	int i;
+
+	for (i = 0; i < N_CANDS; i++)
+		if (m->active[i] && cands[i].pub == port && cands[i].proto == proto)
+			return &cands[i];
+	return NULL;
+}
+
+/* A target port stays hidden while any rule hiding it exists. */
+static bool m_hidden(const struct model *m, __u16 port, __u8 proto)
+{
+	int i;
+
+	for (i = 0; i < N_CANDS; i++)
+		if (m->active[i] && (cands[i].flags & REDIR_F_HIDE) && cands[i].tgt == port &&
+		    cands[i].proto == proto)
+			return true;
+	return false;
+}
+
+static void m_count(struct model *m, struct m_expect *e, __u16 port, __u8 proto, int idx)
+{
+	e->port_key = port_key_find(port, proto);
+	e->port_stat = idx;
+	if (e->port_key >= 0)
+		m->port_counts[e->port_key][idx]++;
+}
+
+static void m_ingress(struct model *m, int parsed, const struct m_pkt *p, struct m_expect *e)
+{
+	struct redir_flow_key k;
+	const struct m_flow *f;
+	const struct cand *r;
+
+	memset(e, 0, sizeof(*e));
+	e->stat = STAT_PASSED;
+	e->port_key = -1;
+	e->dest = true;
+	if (parsed == M_MALFORMED) {
+		e->retval = TC_ACT_SHOT;
+		e->stat = STAT_MALFORMED_DROPPED;
+		e->why = W_MALFORMED;
+		return;
+	}
+	if (parsed == M_NO_PORTS) {
+		e->why = W_NO_PORTS;
+		return;
+	}
+	/* An established connection keeps its translation, whatever the rules say now; a bare
+	 * SYN opens a new one, which only a rule may translate. */
+	if (p->proto != IPPROTO_TCP || (p->flags & (F_SYN | F_ACK)) != F_SYN) {
+		m_flow_key(&k, p->saddr, p->daddr, p->sport, p->dport, p->proto, FLOW_DIR_IN);
+		f = m_flow_get(m, &k);
+		if (f) {
+			e->rewrite = true;
+			e->new_port = f->port;
+			e->stat = STAT_REWRITTEN;
+			e->why = W_BY_FLOW;
+			m_count(m, e, p->dport, p->proto, PORT_STAT_REWRITTEN);
+			return;
+		}
+	}
+	r = m_rule(m, p->dport, p->proto);
+	if (r && ((r->flags & REDIR_F_ADDR) ? !memcmp(p->daddr, r->a, BPFREDIR_ADDR_LEN)
+					    : m_is_local(m, p))) {
+		e->rewrite = true;
+		e->new_port = r->tgt;
+		e->record = true;
+		e->stat = STAT_REWRITTEN;
+		e->why = r->flags & REDIR_F_ADDR ? W_BY_ADDR_RULE : W_BY_RULE;
+		m_count(m, e, p->dport, p->proto, PORT_STAT_REWRITTEN);
+		m_flow_key(&k, p->saddr, p->daddr, p->sport, p->dport, p->proto, FLOW_DIR_IN);
+		m_flow_put(m, &k, r->tgt);
+		m_flow_key(&k, p->saddr, p->daddr, p->sport, r->tgt, p->proto, FLOW_DIR_OUT);
+		m_flow_put(m, &k, p->dport);
+		return;
+	}
+	if (m_hidden(m, p->dport, p->proto) && m_is_local(m, p)) {
+		e->retval = TC_ACT_SHOT;
+		e->stat = STAT_HIDDEN_DROPPED;
+		e->why = W_HIDDEN;
+		m_count(m, e, p->dport, p->proto, PORT_STAT_HIDDEN_DROPPED);
+		return;
+	}
+	/* A bare SYN straight to a port that lets it through opens a direct connection: a reply
+	 * flow left on its tuple by an earlier translated one must not apply to it. */
+	if (p->proto == IPPROTO_TCP && (p->flags & (F_SYN | F_ACK)) == F_SYN) {
+		e->forget = true;
+		m_flow_key(&k, p->saddr, p->daddr, p->sport, p->dport, p->proto, FLOW_DIR_OUT);
+		m_flow_del(m, &k);
+	}
+	if (r && (r->flags & REDIR_F_ADDR))
+		e->why = W_OTHER_ADDR;
+	else if (r || m_hidden(m, p->dport, p->proto))
+		e->why = W_FORWARDED;
+	else
+		e->why = W_PASSED;
+}
+
+/* Egress never drops; it gives a reply of a translated connection its public port back. */
+static void m_egress(struct model *m, int parsed, const struct m_pkt *p, struct m_expect *e)
+{
+	struct redir_flow_key k;
+	const struct m_flow *f;
+
+	memset(e, 0, sizeof(*e));
+	e->stat = -1;
+	e->port_key = -1;
+	e->why = W_EG_PASSED;
+	if (parsed != M_PORTS)
+		return;
+	m_flow_key(&k, p->daddr, p->saddr, p->dport, p->sport, p->proto, FLOW_DIR_OUT);
+	f = m_flow_get(m, &k);
+	if (!f)
+		return;
+	e->rewrite = true;
+	e->new_port = f->port;
+	e->stat = STAT_REVERSE_REWRITTEN;
+	e->why = W_EG_REWRITTEN;
+	m_count(m, e, f->port, p->proto, PORT_STAT_REVERSE_REWRITTEN);
+}
+
+static unsigned long m_udp_csum_zero; /* coverage: rewrites whose UDP checksum came out 0 */
+
+/* The expected output: the port replaced, the checksum updated incrementally (RFC 1624,
+ * eqn. 3), a UDP "no checksum" (0) left alone and a computed 0 sent as 0xffff (RFC 768). */
+static void m_output(__u8 *b, const struct m_pkt *p, const struct m_expect *e)
+{
+	__u32 port_off = p->l4_off + (e->dest ? 2 : 0);
+	__u32 csum_off = p->l4_off + (p->proto == IPPROTO_TCP ? 16 : 6);
+	__u16 old_port = get16(b + port_off), hc = get16(b + csum_off);
+	__u32 sum;
+
+	if (!e->rewrite)
+		return;
+	pkt_put16(b + port_off, e->new_port);
+	if (p->proto == IPPROTO_UDP && !hc)
+		return;
+	sum = (__u16)~hc + (__u16)~old_port + e->new_port;
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	hc = ~sum;
+	if (p->proto == IPPROTO_UDP && !hc) {
+		hc = 0xffff;
+		m_udp_csum_zero++;
+	}
+	pkt_put16(b + csum_off, hc);
+}
+
+/* Full recomputation over the pseudo-header and everything after the L4 header's start. */
+static bool l4_csum_ok(const __u8 *b, __u32 len, const struct m_pkt *p)
+{
+	__u32 l4_len = len - p->l4_off;
+	__u32 sum = p->proto + l4_len;
+
+	if (p->v6)
+		sum = pkt_csum_add(sum, b + p->l3_off + 8, 32);
+	else
+		sum = pkt_csum_add(sum, b + p->l3_off + 12, 8);
+	return pkt_csum_fold(pkt_csum_add(sum, b + p->l4_off, l4_len)) == 0xffff;
+}
+
+/* --- the generator ------------------------------------------------------------------------- */
+
+struct tuple {
+	bool v6;
+	__u8 proto;
+	const __u8 *src, *dst; /* mapped */
+	__u16 sport, dport;
+	/* UDP: the port this side may become; sometimes the payload makes the checksum come
+	 * out 0 with it, to exercise the 0 -> 0xffff rule. */
+	__u16 alt_port;
+	bool alt_is_sport; /* egress; ingress translates dport */
+};
+
+struct frame_meta {
+	__u32 etype_off, l3_off, l4_off; /* l4_off: 0 when there is none */
+	bool ip, v6;
+};
+
+static struct tuple ring[RING];
+static int ring_n;
+
+static __u8 rnd_flags(void)
+{
+	static const __u8 common[] = {
+		F_SYN, F_SYN | F_ACK, F_ACK, F_PSH | F_ACK, F_FIN | F_ACK, F_RST, F_RST | F_ACK,
+	};
+
+	return chance(85) ? common[below(sizeof(common))] : (__u8)rnd64();
+}
+
+static const __u8 *rnd_addr(const struct host *pool, size_t n, bool v6)
+{
+	const struct host *h = &pool[below(n)];
+
+	return v6 ? h->a6 : h->a4;
+}
+
+static void gen_ingress_tuple(struct tuple *t)
+{
+	const struct cand *c;
+	int i;
+
+	if (ring_n && chance(30)) {
+		bool straight = chance(30);
+
+		*t = ring[below(ring_n < RING ? ring_n : RING)];
+		/* Now and then the same client port straight to the target. */
+		for (i = 0; i < N_CANDS && straight; i++)
+			if (cands[i].pub == t->dport && cands[i].proto == t->proto) {
+				t->dport = cands[i].tgt;
+				t->alt_port = 0;
+				break;
+			}
+		return;
+	}
+	t->v6 = chance(50);
+	t->proto = chance(60) ? IPPROTO_TCP : IPPROTO_UDP;
+	t->src = rnd_addr(clients, sizeof(clients) / sizeof(clients[0]), t->v6);
+	t->dst = rnd_addr(servers, sizeof(servers) / sizeof(servers[0]), t->v6);
+	t->sport = chance(85) ? client_ports[below(4)] : (__u16)rnd64();
+	c = &cands[below(N_CANDS)];
+	switch (below(20)) {
+	case 0 ... 8:
+		t->dport = c->pub;
+		if (chance(75))
+			t->proto = c->proto;
+		if (c->addr && chance(60)) {
+			t->v6 = !c->a[10]; /* not ::ffff:a.b.c.d */
+			t->src = rnd_addr(clients, sizeof(clients) / sizeof(clients[0]), t->v6);
+			t->dst = c->a;
+		}
+		break;
+	case 9 ... 12:
+		t->dport = c->tgt;
+		if (chance(75))
+			t->proto = c->proto;
+		break;
+	case 13 ... 14:
+		t->dport = misc_ports[below(5)];
+		break;
+	case 15:
+		t->dport = client_ports[below(4)];
+		break;
+	default:
+		t->dport = rnd64();
+	}
+	t->alt_port = 0;
+	t->alt_is_sport = false;
+	for (i = 0; i < N_CANDS; i++)
+		if (cands[i].pub == t->dport && cands[i].proto == IPPROTO_UDP)
+			t->alt_port = cands[i].tgt;
+	ring[ring_n++ % RING] = *t;
+}
+
+static void gen_egress_tuple(struct tuple *t)
+{
+	int i, n = 0, pick[N_CANDS];
+
+	if (ring_n && chance(55)) {
+		const struct tuple *in = &ring[below(ring_n < RING ? ring_n : RING)];
+
+		/* A reply from the service: from its target port, or now and then not. */
+		t->v6 = in->v6;
+		t->proto = in->proto;
+		t->src = in->dst;
+		t->dst = in->src;
+		t->dport = in->sport;
+		for (i = 0; i < N_CANDS; i++)
+			if (cands[i].pub == in->dport)
+				pick[n++] = i;
+		t->sport = n && chance(85) ? cands[pick[below(n)]].tgt : in->dport;
+		t->alt_port = in->dport;
+		t->alt_is_sport = true;
+		return;
+	}
+	t->alt_port = 0;
+	t->v6 = chance(50);
+	t->proto = chance(60) ? IPPROTO_TCP : IPPROTO_UDP;
+	t->src = rnd_addr(servers, sizeof(servers) / sizeof(servers[0]), t->v6);
+	t->dst = rnd_addr(clients, sizeof(clients) / sizeof(clients[0]), t->v6);
+	t->dport = chance(80) ? client_ports[below(4)] : (__u16)rnd64();
+	switch (below(10)) {
+	case 0 ... 5:
+		t->sport = cands[below(N_CANDS)].tgt;
+		break;
+	case 6 ... 7:
+		t->sport = cands[below(N_CANDS)].pub;
+		break;
+	default:
+		t->sport = rnd64();
+	}
+}
+
+static void rnd_fill(__u8 *p, __u32 n)
+{
+	while (n--)
+		*p++ = rnd64();
+}
+
+/* IPv6 extension headers of random kinds and lengths; returns the new offset. */
+static __u32 gen_ext_chain(__u8 *b, __u32 off, __u8 *first_nh, __u8 last_nh)
+{
+	static const __u8 kinds[] = {EXT_HOPOPTS, EXT_ROUTING, EXT_DSTOPTS, EXT_AH, EXT_FRAGMENT};
+	__u32 r = below(100), n, i, hdrlen, hlen;
+	__u8 *prev_nh = first_nh;
+
+	n = r < 45 ? 0 : r < 80 ? 1 + below(4) : r < 94 ? 5 + below(4) : 9 + below(2);
+	for (i = 0; i < n; i++) {
+		__u8 kind = kinds[below(sizeof(kinds))];
+		__u8 *h = b + off;
+
+		*prev_nh = kind;
+		prev_nh = h;
+		if (kind == EXT_FRAGMENT) {
+			__u16 fo = chance(80) ? 0 : (1 + below(0x1fff)) << 3;
+
+			hlen = 8;
+			h[1] = 0;
+			pkt_put16(h + 2, fo | (chance(50) ? 1 : 0));
+			rnd_fill(h + 4, 4);
+		} else if (kind == EXT_AH) {
+			hdrlen = 1 + below(4);
+			hlen = (hdrlen + 2) * 4;
+			h[1] = hdrlen;
+			h[2] = h[3] = 0;
+			rnd_fill(h + 4, hlen - 4);
+		} else {
+			hdrlen = below(3);
+			hlen = (hdrlen + 1) * 8;
+			h[1] = hdrlen;
+			h[2] = 1; /* PadN */
+			h[3] = hlen - 4;
+			memset(h + 4, 0, hlen - 4);
+		}
+		off += hlen;
+	}
+	*prev_nh = last_nh;
+	return off;
+}
+
+static __u32 gen_frame(__u8 *b, const struct tuple *t, struct frame_meta *fm)
+{
+	static const __u8 macs[12] = {2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2};
+	static const __u8 other_l4[] = {
+		IPPROTO_ICMP, IPPROTO_GRE, IPPROTO_ESP, IPPROTO_ICMPV6, IPPROTO_SCTP, 59,
+	};
+	__u32 off = 12, r = below(100), ntags, i, l4_len, hlen;
+	__u8 l4proto = t->proto, *ip;
+	bool l4_ok = chance(93);
+
+	memset(fm, 0, sizeof(*fm));
+	memcpy(b, macs, sizeof(macs));
+	ntags = r < 65 ? 0 : r < 82 ? 1 : r < 95 ? 2 : 3;
+	for (i = 0; i < ntags; i++, off += 4) {
+		pkt_put16(b + off, chance(50) ? TPID_8021Q : TPID_8021AD);
+		pkt_put16(b + off + 2, rnd64() & 0xfff);
+	}
+	fm->etype_off = off;
+	if (chance(4)) {
+		static const __u16 others[] = {0x0806, 0x88cc, 0x8847, 0x86dd ^ 1};
+
+		pkt_put16(b + off, chance(75) ? others[below(4)] : (__u16)rnd64());
+		l4_len = 28 + below(40);
+		rnd_fill(b + off + 2, l4_len);
+		return off + 2 + l4_len;
+	}
+	pkt_put16(b + off, t->v6 ? ETYPE_IPV6 : ETYPE_IPV4);
+	off += 2;
+	fm->ip = true;
+	fm->v6 = t->v6;
+	fm->l3_off = off;
+	ip = b + off;
+	if (!l4_ok)
+		l4proto = other_l4[below(sizeof(other_l4))];
+	if (t->v6) {
+		ip[0] = 0x60 | (rnd64() & 0xf);
+		rnd_fill(ip + 1, 3);
+		ip[7] = 64;
+		memcpy(ip + 8, t->src, 16);
+		memcpy(ip + 24, t->dst, 16);
+		off = gen_ext_chain(b, off + 40, ip + 6, l4proto);
+	} else {
+		__u32 fr = below(100);
+		__u16 frag = 0;
+
+		if (fr >= 92) /* non-first, maybe with MF */
+			frag = (1 + below(0x1fff)) | (chance(50) ? 0x2000 : 0);
+		else if (fr >= 85) /* first, MF */
+			frag = 0x2000;
+		else if (fr >= 75) /* DF */
+			frag = 0x4000;
+
+		hlen = chance(70) ? 20 : 24 + 4 * below(10);
+		ip[0] = 0x40 | hlen / 4;
+		ip[1] = rnd64();
+		pkt_put16(ip + 4, rnd64());
+		pkt_put16(ip + 6, frag);
+		ip[8] = 64;
+		ip[9] = l4proto;
+		memcpy(ip + 12, t->src + 12, 4);
+		memcpy(ip + 16, t->dst + 12, 4);
+		if (chance(50)) {
+			memset(ip + 20, 1, hlen - 20); /* NOPs, then EOL */
+			if (hlen > 20)
+				ip[hlen - 1] = 0;
+		} else {
+			rnd_fill(ip + 20, hlen - 20);
+		}
+		off += hlen;
+	}
+	fm->l4_off = off;
+
+	if (l4proto == IPPROTO_TCP) {
+		__u32 doff = chance(80) ? 5 : 6 + below(11);
+
+		pkt_put16(b + off, t->sport);
+		pkt_put16(b + off + 2, t->dport);
+		rnd_fill(b + off + 4, 8);
+		b[off + 12] = doff << 4;
+		b[off + 13] = rnd_flags();
+		pkt_put16(b + off + 14, rnd64());
+		pkt_put16(b + off + 16, 0);
+		pkt_put16(b + off + 18, 0);
+		memset(b + off + 20, 1, doff * 4 - 20);
+		l4_len = doff * 4;
+	} else if (l4proto == IPPROTO_UDP) {
+		pkt_put16(b + off, t->sport);
+		pkt_put16(b + off + 2, t->dport);
+		pkt_put16(b + off + 6, 0);
+		l4_len = 8;
+	} else {
+		l4_len = 0;
+	}
+	hlen = below(48); /* payload */
+	rnd_fill(b + off + l4_len, hlen);
+	l4_len += hlen;
+	if (l4proto == IPPROTO_UDP)
+		pkt_put16(b + off + 4, l4_len);
+
+	if (t->v6) {
+		pkt_put16(ip + 4, off + l4_len - fm->l3_off - 40);
+	} else {
+		pkt_put16(ip + 2, off + l4_len - fm->l3_off);
+		pkt_put16(ip + 10, ~pkt_csum_fold(pkt_csum_add(0, ip, (ip[0] & 0xf) * 4)));
+	}
+	if (l4proto == IPPROTO_TCP || l4proto == IPPROTO_UDP) {
+		__u32 csum_off = off + (l4proto == IPPROTO_TCP ? 16 : 6);
+		__u32 sum = l4proto + l4_len;
+		__u16 csum;
+
+		sum = t->v6 ? pkt_csum_add(sum, ip + 8, 32) : pkt_csum_add(sum, ip + 12, 8);
+		if (l4proto == IPPROTO_UDP && t->alt_port && hlen >= 2 && chance(25)) {
+			/* The first payload word (16-bit aligned), chosen so that the sum comes
+			 * out 0 once the port is alt_port. */
+			__u32 port_off = off + (t->alt_is_sport ? 0 : 2);
+			__u16 port = get16(b + port_off);
+
+			pkt_put16(b + port_off, t->alt_port);
+			pkt_put16(b + off + 8, 0);
+			pkt_put16(b + off + 8, ~pkt_csum_fold(pkt_csum_add(sum, b + off, l4_len)));
+			pkt_put16(b + port_off, port);
+		}
+		csum = ~pkt_csum_fold(pkt_csum_add(sum, b + off, l4_len));
+		if (l4proto == IPPROTO_UDP && !csum)
+			csum = 0xffff;
+		if (l4proto == IPPROTO_UDP && chance(8))
+			csum = 0; /* none */
+		else if (chance(3))
+			csum = rnd64(); /* wrong: the update must carry the error along */
+		pkt_put16(b + csum_off, csum);
+	}
+	return off + l4_len;
+}
+
+/* Mutations: a cut anywhere, flipped header bytes, a wrong version, a short ihl, a garbage
+ * ethertype, protocol or next header, a wild IPv4 ihl or extension header length. */
+static __u32 mutate(__u8 *b, __u32 len, const struct frame_meta *fm)
+{
+	__u32 n = 1 + below(2), hdr_end = fm->l4_off ? fm->l4_off + 24 : len, i, pos, r;
+
+	if (hdr_end > len)
+		hdr_end = len;
+	while (n--) {
+		switch (below(fm->ip ? 7 : 3)) {
+		case 0: /* truncation: in the IP headers, near the L4 header, or anywhere */
+			r = below(3);
+			if (r == 0 && fm->l4_off)
+				pos = fm->l3_off + below(fm->l4_off - fm->l3_off);
+			else if (r == 1 && fm->l4_off)
+				pos = fm->l4_off - 12 + below(36);
+			else
+				pos = ETH_HDR + below(len - ETH_HDR + 1);
+			/* BPF_PROG_TEST_RUN refuses less than an Ethernet header */
+			if (pos < ETH_HDR)
+				pos = ETH_HDR;
+			if (pos < len)
+				len = pos;
+			if (hdr_end > len)
+				hdr_end = len;
+			break;
+		case 1: /* byte flips in the headers */
+			for (i = 1 + below(3); i; i--) {
+				pos = below(hdr_end);
+				b[pos] = chance(50) ? (__u8)rnd64() : b[pos] ^ (1 << below(8));
+			}
+			break;
+		case 2: /* garbage ethertype, or one more tag */
+			if (fm->etype_off + 2 <= len)
+				pkt_put16(b + fm->etype_off,
+					  chance(30) ? TPID_8021Q : (__u16)rnd64());
+			break;
+		case 3: /* wrong version nibble */
+			if (fm->l3_off < len)
+				b[fm->l3_off] = (b[fm->l3_off] & 0xf) |
+						(((b[fm->l3_off] >> 4) + 1 + below(15)) & 0xf) << 4;
+			break;
+		case 4: /* ihl < 5 */
+			if (!fm->v6 && fm->l3_off < len)
+				b[fm->l3_off] = 0x40 | below(5);
+			break;
+		case 5: /* garbage protocol or first next header */
+			pos = fm->l3_off + (fm->v6 ? 6 : 9);
+			if (pos < len)
+				b[pos] = chance(50) ? (__u8)rnd64() : EXT_DSTOPTS;
+			break;
+		default: /* a wild IPv4 ihl, or first extension header length */
+			pos = fm->l3_off + (fm->v6 ? 41 : 0);
+			if (pos < len)
+				b[pos] = fm->v6 ? (__u8)rnd64() : 0x40 | (5 + below(11));
+		}
+	}
+	return len;
+}
+
+/* BPF_PROG_TEST_RUN refuses a frame shorter than an Ethernet header, and an untagged
+ * IPv4/IPv6 frame without its whole fixed IP header (it looks at the IP header itself).
+ * Such shapes still reach the model and the programs behind a VLAN tag, which it does not
+ * look through. */
+static bool test_run_accepts(const __u8 *b, __u32 len)
+{
+	if (len < ETH_HDR)
+		return false;
+	if (get16(b + 12) == ETYPE_IPV4)
+		return len >= ETH_HDR + 20;
+	if (get16(b + 12) == ETYPE_IPV6)
+		return len >= ETH_HDR + 40;
+	return true;
+}
+
+/* --- running and comparing --------------------------------------------------------------- */
+
+struct run {
+	struct tc_bpf *skel;
+	struct model m;
+	const char *phase;
+	__u64 seed;
+	unsigned long idx;
+	int mismatches;
+	int ncpus;
+	__u64 *percpu;
+	struct redir_port_stats *percpu_ports;
+	__u64 stats[STAT__MAX]; /* the kernel's, after the last packet */
+	unsigned long why[W__MAX], mutated;
+};
+
+static void hexdump(const char *label, const __u8 *b, __u32 len)
+{
+	__u32 i;
+
+	for (i = 0; i < len; i++) {
+		if (i % 16 == 0)
+			printf("%s# %s %04x:", i ? "\n" : "", label, i);
+		printf(" %02x", b[i]);
+	}
+	if (len)
+		printf("\n");
+}
+
+/* Reports one disagreement as `#` lines; DUMPS is input, kernel output, model output. */
+static void mismatch(struct run *r, bool egress, const __u8 *const dumps[3], __u32 len,
+		     __u32 out_len, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->mismatches++;
+	printf("# mismatch %d: seed %llu, phase %s, packet %lu (%s): ", r->mismatches,
+	       (unsigned long long)r->seed, r->phase, r->idx, egress ? "egress" : "ingress");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	if (dumps && dumps[0])
+		hexdump("in   ", dumps[0], len);
+	if (dumps && dumps[1])
+		hexdump("out  ", dumps[1], out_len);
+	if (dumps && dumps[2])
+		hexdump("model", dumps[2], len);
+}
+
+static int map_fd(struct bpf_map *map)
+{
+	return bpf_map__fd(map);
+}
+
+static void map_clear(struct bpf_map *map)
+{
+	__u8 key[64];
+
+	while (!bpf_map_get_next_key(map_fd(map), NULL, key))
+		if (bpf_map_delete_elem(map_fd(map), key))
+			break;
+}
+
+static int stats_read(struct run *r, __u64 sum[STAT__MAX])
+{
+	__u32 i;
+	int cpu;
+
+	for (i = 0; i < STAT__MAX; i++) {
+		if (bpf_map_lookup_elem(map_fd(r->skel->maps.stats), &i, r->percpu))
+			return -errno;
+		for (sum[i] = 0, cpu = 0; cpu < r->ncpus; cpu++)
+			sum[i] += r->percpu[cpu];
+	}
+	return 0;
+}
+
+static int port_stat_read(struct run *r, int key, __u64 sum[PORT_STAT__MAX])
+{
+	int j, cpu;
+
+	if (bpf_map_lookup_elem(map_fd(r->skel->maps.port_stats), &port_keys[key], r->percpu_ports))
+		return -errno;
+	for (j = 0; j < PORT_STAT__MAX; j++)
+		for (sum[j] = 0, cpu = 0; cpu < r->ncpus; cpu++)
+			sum[j] += r->percpu_ports[cpu].count[j];
+	return 0;
+}
+
+/* The kernel's rules and hidden maps from the model's active candidates, kept the way the
+ * loader keeps them: hidden counts the rules hiding a port. */
+static int rules_sync(struct run *r)
+{
+	int fd_rules = map_fd(r->skel->maps.rules), fd_hidden = map_fd(r->skel->maps.hidden);
+	int i, j;
+
+	for (i = 0; i < N_CANDS; i++) {
+		const struct cand *c = &cands[i];
+		struct redir_rule_key rk = {.public_port = htons(c->pub), .proto = c->proto};
+		struct redir_rule rv = {.target_port = htons(c->tgt), .flags = c->flags};
+		struct redir_port_key hk = {.port = htons(c->tgt), .proto = c->proto};
+		__u32 hiders = 0;
+
+		memcpy(rv.addr, c->a, sizeof(rv.addr));
+		if (r->m.active[i] && bpf_map_update_elem(fd_rules, &rk, &rv, BPF_ANY))
+			return -errno;
+		if (!m_rule(&r->m, c->pub, c->proto))
+			bpf_map_delete_elem(fd_rules, &rk);
+		for (j = 0; j < N_CANDS; j++)
+			hiders += r->m.active[j] && (cands[j].flags & REDIR_F_HIDE) &&
+				  cands[j].tgt == c->tgt && cands[j].proto == c->proto;
+		if (hiders && bpf_map_update_elem(fd_hidden, &hk, &hiders, BPF_ANY))
+			return -errno;
+		if (!hiders)
+			bpf_map_delete_elem(fd_hidden, &hk);
+	}
+	return 0;
+}
+
+/* `bpfredir del`, or `bpfredir add` (replacing the rule of the same key). */
+static int churn(struct run *r)
+{
+	int i, c = below(N_CANDS);
+
+	if (r->m.active[c]) {
+		r->m.active[c] = false;
+	} else {
+		for (i = 0; i < N_CANDS; i++)
+			if (cands[i].pub == cands[c].pub && cands[i].proto == cands[c].proto)
+				r->m.active[i] = false;
+		r->m.active[c] = true;
+	}
+	return rules_sync(r);
+}
+
+static void flows_clear(struct run *r)
+{
+	map_clear(r->skel->maps.flows);
+	m_flows_clear(&r->m);
+}
+
+/* Both flows a translation records, read back from the kernel. */
+static int flows_recorded_check(struct run *r, const struct m_pkt *p, __u16 target, char *why,
+				size_t n)
+{
+	struct redir_flow_key k[2];
+	__u16 want[2] = {target, p->dport};
+	struct redir_flow v;
+	int i;
+
+	m_flow_key(&k[0], p->saddr, p->daddr, p->sport, p->dport, p->proto, FLOW_DIR_IN);
+	m_flow_key(&k[1], p->saddr, p->daddr, p->sport, target, p->proto, FLOW_DIR_OUT);
+	for (i = 0; i < 2; i++) {
+		if (bpf_map_lookup_elem(map_fd(r->skel->maps.flows), &k[i], &v))
+			return fail(why, n, "flow %s %u missing", i ? "OUT" : "IN",
+				    ntohs(k[i].local_port));
+		if (ntohs(v.port) != want[i])
+			return fail(why, n, "flow %s %u: port %u, model %u", i ? "OUT" : "IN",
+				    ntohs(k[i].local_port), ntohs(v.port), want[i]);
+	}
+	return 0;
+}
+
+/* The whole flows map and every port_stats entry against the model. */
+static void full_check(struct run *r)
+{
+	struct redir_flow_key key, next;
+	__u64 got[PORT_STAT__MAX];
+	struct redir_flow v;
+	int n = 0, i, j;
+
+	while (!bpf_map_get_next_key(map_fd(r->skel->maps.flows), n ? &key : NULL, &next)) {
+		const struct m_flow *f = m_flow_get(&r->m, &next);
+
+		key = next;
+		n++;
+		if (bpf_map_lookup_elem(map_fd(r->skel->maps.flows), &key, &v) || !f ||
+		    f->port != ntohs(v.port)) {
+			mismatch(r, false, NULL, 0, 0,
+				 "full check: flows map entry %s local port %u -> %u: model %s",
+				 key.dir == FLOW_DIR_IN ? "IN" : "OUT", ntohs(key.local_port),
+				 ntohs(v.port), f ? "has another port" : "has no such flow");
+			flows_clear(r);
+			return;
+		}
+	}
+	if (n != r->m.n_flows) {
+		mismatch(r, false, NULL, 0, 0, "full check: flows map has %d entries, model %d", n,
+			 r->m.n_flows);
+		flows_clear(r);
+	}
+	for (i = 0; i < n_port_keys; i++) {
+		if (port_stat_read(r, i, got)) {
+			mismatch(r, false, NULL, 0, 0, "full check: port_stats %u/%u: %s",
+				 ntohs(port_keys[i].port), port_keys[i].proto, strerror(errno));
+			continue;
+		}
+		for (j = 0; j < PORT_STAT__MAX; j++) {
+			if (got[j] == r->m.port_counts[i][j])
+				continue;
+			mismatch(r, false, NULL, 0, 0,
+				 "full check: port_stats %u/%u counter %d is %llu, model %llu "
+				 "(counted within the last %d packets)",
+				 ntohs(port_keys[i].port), port_keys[i].proto, j,
+				 (unsigned long long)got[j],
+				 (unsigned long long)r->m.port_counts[i][j], CHECK_EVERY);
+			r->m.port_counts[i][j] = got[j];
+		}
+	}
+}
+
+static void one_packet(struct run *r, bool egress)
+{
+	struct bpf_program *prog =
+		egress ? r->skel->progs.bpfredir_tc_eg : r->skel->progs.bpfredir_tc_in;
+	__u8 in[BUF_MAX], want[BUF_MAX], out[BUF_MAX];
+	const __u8 *const dumps[3] = {in, out, want};
+	__u64 after[STAT__MAX], pc[PORT_STAT__MAX];
+	struct frame_meta fm;
+	struct m_expect e;
+	struct m_pkt p;
+	struct tuple t;
+	bool csum_valid, mutated;
+	int parsed, i, err;
+	char why[160];
+	__u32 len;
+
+	do {
+		if (egress)
+			gen_egress_tuple(&t);
+		else
+			gen_ingress_tuple(&t);
+		len = gen_frame(in, &t, &fm);
+		mutated = chance(30);
+		if (mutated)
+			len = mutate(in, len, &fm);
+	} while (!test_run_accepts(in, len));
+	r->mutated += mutated;
+
+	parsed = m_parse(in, len, &p);
+	if (egress)
+		m_egress(&r->m, parsed, &p, &e);
+	else
+		m_ingress(&r->m, parsed, &p, &e);
+	r->why[e.why]++;
+	memcpy(want, in, len);
+	m_output(want, &p, &e);
+	csum_valid = parsed == M_PORTS && l4_csum_ok(in, len, &p) &&
+		     (p.proto == IPPROTO_TCP || get16(in + p.l4_off + 6));
+
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = len, .data_out = out,
+		    .data_size_out = sizeof(out), .repeat = 1);
+	err = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts);
+	if (err) {
+		mismatch(r, egress, dumps, len, 0, "BPF_PROG_TEST_RUN: %s", strerror(-err));
+		return;
+	}
+	if (opts.retval != e.retval) {
+		mismatch(r, egress, dumps, len, opts.data_size_out, "verdict %u, model %u (%s)",
+			 opts.retval, e.retval, why_names[e.why]);
+		goto resync;
+	}
+	if (opts.data_size_out != len || memcmp(out, want, len)) {
+		for (i = 0; i < (int)len && out[i] == want[i]; i++)
+			;
+		mismatch(r, egress, dumps, len, opts.data_size_out,
+			 "output differs from the model's (%s): length %u, model %u, first byte %d",
+			 why_names[e.why], opts.data_size_out, len, i);
+		goto resync;
+	}
+	if (e.rewrite && csum_valid && !l4_csum_ok(out, len, &p))
+		mismatch(r, egress, dumps, len, len, "output L4 checksum invalid (%s)",
+			 why_names[e.why]);
+
+	if (stats_read(r, after)) {
+		mismatch(r, egress, NULL, 0, 0, "reading stats: %s", strerror(errno));
+		return;
+	}
+	for (i = 0; i < STAT__MAX; i++) {
+		__u64 d = after[i] - r->stats[i], w = i == e.stat;
+
+		if (d != w) {
+			mismatch(r, egress, dumps, len, 0,
+				 "stat %d went up by %llu, model %llu (%s)", i,
+				 (unsigned long long)d, (unsigned long long)w, why_names[e.why]);
+			break;
+		}
+	}
+	memcpy(r->stats, after, sizeof(after));
+	if (e.port_key >= 0) {
+		__u64 *mc = &r->m.port_counts[e.port_key][e.port_stat];
+
+		if (port_stat_read(r, e.port_key, pc))
+			pc[e.port_stat] = ~0ULL;
+		if (pc[e.port_stat] != *mc) {
+			mismatch(r, egress, dumps, len, 0,
+				 "port_stats %u/%u counter %d: %llu, model %llu",
+				 ntohs(port_keys[e.port_key].port), port_keys[e.port_key].proto,
+				 e.port_stat, (unsigned long long)pc[e.port_stat],
+				 (unsigned long long)*mc);
+			*mc = pc[e.port_stat];
+		}
+	}
+	if (e.record && flows_recorded_check(r, &p, e.new_port, why, sizeof(why))) {
+		mismatch(r, egress, dumps, len, 0, "%s", why);
+		goto resync;
+	}
+	if (e.forget) {
+		struct redir_flow_key k;
+		struct redir_flow v;
+
+		m_flow_key(&k, p.saddr, p.daddr, p.sport, p.dport, p.proto, FLOW_DIR_OUT);
+		if (!bpf_map_lookup_elem(map_fd(r->skel->maps.flows), &k, &v)) {
+			mismatch(r, egress, dumps, len, 0, "flow OUT %u -> %u still there", p.dport,
+				 ntohs(v.port));
+			goto resync;
+		}
+	}
+	return;
+resync:
+	/* One disagreement would cascade through the connection table and the counters: start
+	 * the table afresh, take the kernel's counters. */
+	flows_clear(r);
+	stats_read(r, r->stats);
+	for (i = 0; i < n_port_keys; i++)
+		if (port_stat_read(r, i, pc) == 0)
+			memcpy(r->m.port_counts[i], pc, sizeof(pc));
+}
+
+/* A phase: fresh maps, the initial rule set, PACKETS packets, then the final comparison. */
+static int phase_run(struct run *r, unsigned long packets, char *why, size_t n)
+{
+	int i;
+
+	map_clear(r->skel->maps.rules);
+	map_clear(r->skel->maps.hidden);
+	map_clear(r->skel->maps.port_stats);
+	flows_clear(r);
+	memset(r->m.port_counts, 0, sizeof(r->m.port_counts));
+	memset(r->why, 0, sizeof(r->why));
+	r->mutated = 0;
+	m_udp_csum_zero = 0;
+	m_flows_forgotten = 0;
+	memcpy(r->m.active, initially_active, sizeof(r->m.active));
+	ring_n = 0;
+	if (rules_sync(r))
+		return fail(why, n, "installing rules: %s", strerror(errno));
+	memset(r->percpu_ports, 0, r->ncpus * sizeof(*r->percpu_ports));
+	for (i = 0; i < n_port_keys; i++)
+		if (bpf_map_update_elem(map_fd(r->skel->maps.port_stats), &port_keys[i],
+					r->percpu_ports, BPF_NOEXIST))
+			return fail(why, n, "creating port_stats: %s", strerror(errno));
+	if (stats_read(r, r->stats))
+		return fail(why, n, "reading stats: %s", strerror(errno));
+
+	for (r->idx = 0; r->idx < packets && r->mismatches < MAX_MISMATCHES; r->idx++) {
+		if (r->idx && r->idx % CHURN_EVERY == 0 && chance(40) && churn(r))
+			return fail(why, n, "changing rules: %s", strerror(errno));
+		if (r->m.n_flows > MODEL_FLOWS_MAX)
+			flows_clear(r);
+		one_packet(r, chance(45));
+		if ((r->idx + 1) % CHECK_EVERY == 0)
+			full_check(r);
+	}
+	if (r->mismatches < MAX_MISMATCHES)
+		full_check(r);
+	return 0;
+}
+
+/* Each outcome must have come up often enough for the comparison to mean something. */
+static int coverage_check(const struct run *r, bool forwarding, char *why, size_t n)
+{
+	int i;
+
+	printf("# phase %s: %lu mutated, %lu udp checksums updated to 0, %lu flows forgotten;",
+	       r->phase, r->mutated, m_udp_csum_zero, m_flows_forgotten);
+	for (i = 0; i < W__MAX; i++)
+		printf(" %s %lu", why_names[i], r->why[i]);
+	printf("\n");
+	if (m_udp_csum_zero < r->idx / 10000)
+		return fail(why, n, "only %lu udp checksums updated to 0", m_udp_csum_zero);
+	if (m_flows_forgotten < r->idx / 10000)
+		return fail(why, n, "only %lu flows forgotten", m_flows_forgotten);
+	for (i = 0; i < W__MAX; i++) {
+		unsigned long min = r->idx / 1000;
+
+		if (i == W_FORWARDED && !forwarding)
+			continue;
+		if (r->why[i] < min)
+			return fail(why, n, "only %lu packets %s (want %lu)", r->why[i],
+				    why_names[i], min);
+	}
+	return 0;
+}
+
+static unsigned long env_ulong(const char *name, unsigned long dflt)
+{
+	const char *s = getenv(name);
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s)
+		return dflt;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	return errno || *end ? dflt : v;
+}
+
+int main(void)
+{
+	static const struct {
+		const char *name;
+		bool forwarding;
+	} phases[] = {{"not forwarding", false}, {"forwarding", true}};
+	struct run r = {};
+	unsigned long packets = env_ulong("BPFREDIR_PACKETS", DEFAULT_PACKETS);
+	struct timespec t0, t1;
+	int failed = 0, mismatches_before;
+	char why[256];
+	size_t i;
+
+	r.seed = env_ulong("BPFREDIR_SEED", DEFAULT_SEED);
+	rng = r.seed;
+	r.ncpus = libbpf_num_possible_cpus();
+	r.percpu = calloc(r.ncpus > 0 ? r.ncpus : 1, sizeof(*r.percpu));
+	r.percpu_ports = calloc(r.ncpus > 0 ? r.ncpus : 1, sizeof(*r.percpu_ports));
+	r.m.flows = calloc(FLOW_SLOTS, sizeof(*r.m.flows));
+	if (r.ncpus <= 0 || !r.percpu || !r.percpu_ports || !r.m.flows || tables_init()) {
+		printf("FAIL: random: setup: %s\n", strerror(errno));
+		return 1;
+	}
+	if (netns_enter_fresh(why, sizeof(why))) {
+		printf("FAIL: random: setup: network namespace: %s\n", why);
+		return 1;
+	}
+	r.skel = tc_bpf__open_and_load();
+	if (!r.skel) {
+		printf("FAIL: random: setup: cannot open and load the TC skeleton: %s\n",
+		       strerror(errno));
+		return 1;
+	}
+
+	for (i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {
+		const char *name = phases[i].name;
+
+		r.phase = name;
+		r.m.forwarding = phases[i].forwarding;
+		if (r.mismatches >= MAX_MISMATCHES) {
+			printf("# phase %s not run: stopped after %d mismatches\n", name,
+			       MAX_MISMATCHES);
+			continue;
+		}
+		mismatches_before = r.mismatches;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		if ((i && netns_enter_fresh(why, sizeof(why))) ||
+		    (r.m.forwarding && netns_setup_scope(why, sizeof(why))) ||
+		    phase_run(&r, packets, why, sizeof(why))) {
+			printf("FAIL: random ingress/egress, %s: setup: %s (seed %llu)\n", name,
+			       why, (unsigned long long)r.seed);
+			failed = 1;
+			continue;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		printf("# phase %s: %lu packets in %.1f s\n", name, r.idx,
+		       (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+		if (r.mismatches > mismatches_before) {
+			int n = r.mismatches - mismatches_before;
+
+			printf("FAIL: random ingress/egress, %s: %d mismatch%s with the model%s "
+			       "(seed %llu; rerun with BPFREDIR_SEED=%llu)\n",
+			       name, n, n > 1 ? "es" : "",
+			       r.mismatches >= MAX_MISMATCHES ? ", stopped" : "",
+			       (unsigned long long)r.seed, (unsigned long long)r.seed);
+			failed = 1;
+		} else if (coverage_check(&r, r.m.forwarding, why, sizeof(why))) {
+			printf("FAIL: random ingress/egress, %s: coverage: %s (seed %llu)\n", name,
+			       why, (unsigned long long)r.seed);
+			failed = 1;
+		} else {
+			printf("PASS: random ingress/egress, %s: %lu packets match the model "
+			       "(seed %llu)\n",
+			       name, r.idx, (unsigned long long)r.seed);
+		}
+		if (r.m.forwarding)
+			netns_teardown_scope();
+	}
+	tc_bpf__destroy(r.skel);
+	free(r.m.flows);
+	free(r.percpu_ports);
+	free(r.percpu);
+	return failed;
+}
