@@ -115,8 +115,10 @@ static int check_targets(struct load_ctx *ctx)
 
 /* Every object's maps are pinned by name in DIR/maps: the first load creates and pins them,
  * later objects reuse the same maps. */
-static int set_map_pins(struct bpf_object *obj, struct bpf_map *flows, __u32 n_flows)
+static int set_map_pins(struct bpf_object *obj, struct bpf_map *flows, struct bpf_map *pending,
+			__u32 n_flows)
 {
+	__u32 n_pending = n_flows / 4 > BPFREDIR_MIN_PENDING ? n_flows / 4 : BPFREDIR_MIN_PENDING;
 	char path[PATH_MAX];
 	struct bpf_map *map;
 	int err;
@@ -130,7 +132,8 @@ static int set_map_pins(struct bpf_object *obj, struct bpf_map *flows, __u32 n_f
 		if (err)
 			return err;
 	}
-	return bpf_map__set_max_entries(flows, n_flows);
+	err = bpf_map__set_max_entries(flows, n_flows);
+	return err ? err : bpf_map__set_max_entries(pending, n_pending);
 }
 
 static int netns_cookie(__u64 *cookie)
@@ -156,7 +159,7 @@ static int load_objects(struct load_ctx *ctx)
 	ctx->addrwatch = addrwatch_bpf__open();
 	if (!ctx->tc || !ctx->sock)
 		return fail("cannot open the BPF programs: %s", strerror(errno));
-	err = set_map_pins(ctx->tc->obj, ctx->tc->maps.flows, ctx->flows);
+	err = set_map_pins(ctx->tc->obj, ctx->tc->maps.flows, ctx->tc->maps.pending, ctx->flows);
 	if (!err)
 		err = tc_bpf__load(ctx->tc);
 	if (err)
@@ -166,7 +169,8 @@ static int load_objects(struct load_ctx *ctx)
 	err = netns_cookie((__u64 *)&ctx->sock->rodata->netns_cookie);
 	if (err)
 		return fail("cannot read this network namespace's cookie: %s", strerror(-err));
-	err = set_map_pins(ctx->sock->obj, ctx->sock->maps.flows, ctx->flows);
+	err = set_map_pins(ctx->sock->obj, ctx->sock->maps.flows, ctx->sock->maps.pending,
+			   ctx->flows);
 	if (!err)
 		err = sock_bpf__load(ctx->sock);
 	if (err)
@@ -231,7 +235,8 @@ static void watch_addresses(struct load_ctx *ctx)
 	else
 		err = netns_cookie((__u64 *)&ctx->addrwatch->rodata->netns_cookie);
 	if (!err)
-		err = set_map_pins(ctx->addrwatch->obj, ctx->addrwatch->maps.flows, ctx->flows);
+		err = set_map_pins(ctx->addrwatch->obj, ctx->addrwatch->maps.flows,
+				   ctx->addrwatch->maps.pending, ctx->flows);
 	if (!err)
 		err = addrwatch_bpf__load(ctx->addrwatch);
 	for (i = 0; i < 2 && !err; i++) {
@@ -268,6 +273,20 @@ static int attach_all(struct load_ctx *ctx)
 	err = attach_cgroup(ctx->cgroup_fd, ctx->cgroup_id, prog_fds);
 	if (err)
 		return fail("cannot attach to cgroup %s: %s", ctx->cgroup_path, strerror(-err));
+	return 0;
+}
+
+/* The policy map starts with an empty slot: give it an empty rule set. */
+static int install_first_set(struct load_ctx *ctx)
+{
+	int set_fd = policy_set_create(), err;
+
+	if (set_fd < 0)
+		return fail("cannot create the rule set: %s", strerror(-set_fd));
+	err = policy_set_install(bpf_map__fd(ctx->tc->maps.policy), set_fd);
+	close(set_fd);
+	if (err)
+		return fail("cannot install the rule set: %s", strerror(-err));
 	return 0;
 }
 
@@ -331,6 +350,8 @@ int do_load(int argc, char **argv)
 	ret = make_pin_dirs();
 	if (!ret)
 		ret = load_objects(&ctx);
+	if (!ret)
+		ret = install_first_set(&ctx);
 	if (!ret)
 		ret = attach_all(&ctx);
 	if (!ret)

@@ -65,26 +65,31 @@ bool is_loaded(void);
 int lock_pin_dir(void);
 
 struct pinned_maps {
-	int rules;
-	int hidden;
+	int policy; /* the outer map */
+	int rules;  /* the live rule set in its slot: public and hidden entries */
 	int flows;
 	int local_addrs;
 	int stats;
 	int port_stats;
-	int hidden_local;
+	int pending;
 };
 
 int open_pinned_maps(struct pinned_maps *maps);
 void close_pinned_maps(struct pinned_maps *maps);
-/* Bring the maps derived from the rules and the host (hidden ports, per-port counters,
- * local addresses) in line with them. */
+/* Bring what is derived from the rules and the host (the set's hidden entries, per-port
+ * counters, local addresses) in line with them. */
 int sync_derived(const struct pinned_maps *maps);
+int sync_rule_derived(int set_fd, int port_stats_fd);
+/* A new, empty rule set, and putting a set live in the policy map in one update. */
+int policy_set_create(void);
+int policy_set_install(int policy_fd, int set_fd);
+struct redir_policy_key public_key(__u16 port, __u8 proto);
 int parse_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN]);
 void format_addr(const __u8 addr[BPFREDIR_ADDR_LEN], char *buf, size_t size);
 
 /* A rule with its counters, and all rules with the global counters, as read at one time. */
 struct listed_rule {
-	struct redir_rule_key key;
+	struct redir_policy_key key; /* kind POLICY_PUBLIC */
 	struct redir_rule rule;
 	__u64 counts[PORT_STAT__MAX];
 };
