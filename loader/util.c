@@ -18,28 +18,45 @@
 #include <bpf/libbpf.h>
 #include "loader.h"
 
-int parse_port(const char *text, __u16 *port)
+bool scan_uint(const char *text, unsigned long min, unsigned long max, unsigned long *out)
 {
-	unsigned long val;
 	char *end;
 
 	errno = 0;
-	val = strtoul(text, &end, 10);
-	if (!*text || *end || errno || val < 1 || val > 65535 || text[0] == '-' || text[0] == '+')
-		return usage_error("invalid port '%s' (expected 1-65535)", text);
-	*port = val;
-	return 0;
+	*out = strtoul(text, &end, 10);
+	return *text && !*end && !errno && text[0] != '-' && text[0] != '+' && *out >= min &&
+	       *out <= max;
 }
 
-int parse_proto(const char *text, __u8 *proto)
+bool scan_port(const char *text, __u16 *port)
+{
+	unsigned long val;
+
+	if (!scan_uint(text, 1, 65535, &val))
+		return false;
+	*port = val;
+	return true;
+}
+
+bool scan_proto(const char *text, __u8 *proto)
 {
 	if (!strcmp(text, "tcp"))
 		*proto = IPPROTO_TCP;
 	else if (!strcmp(text, "udp"))
 		*proto = IPPROTO_UDP;
 	else
-		return usage_error("invalid protocol '%s' (expected tcp or udp)", text);
-	return 0;
+		return false;
+	return true;
+}
+
+int parse_port(const char *text, __u16 *port)
+{
+	return scan_port(text, port) ? 0 : usage_error("invalid port '%s' (expected %s)", text, PORT_FORM);
+}
+
+int parse_proto(const char *text, __u8 *proto)
+{
+	return scan_proto(text, proto) ? 0 : usage_error("invalid protocol '%s' (expected %s)", text, PROTO_FORM);
 }
 
 const char *proto_name(__u8 proto)
@@ -332,7 +349,7 @@ static int addr_from_sockaddr(const struct sockaddr *sa, struct redir_local_addr
 
 /* The socket hooks cannot ask the FIB whether an address is ours, so they read this copy of
  * the host's addresses (in the loader's netns), refreshed by every bpfredir invocation. */
-static int sync_local_addrs(int map_fd)
+int sync_local_addrs(int map_fd)
 {
 	static struct redir_local_addr addrs[BPFREDIR_MAX_LOCAL_ADDRS];
 	struct ifaddrs *ifa_list, *ifa;
@@ -361,18 +378,21 @@ int sync_derived(const struct pinned_maps *maps)
 	return err ? err : sync_local_addrs(maps->local_addrs);
 }
 
-int parse_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN])
+bool scan_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN])
 {
 	struct in_addr v4;
 
 	memset(addr, 0, BPFREDIR_ADDR_LEN);
 	if (inet_pton(AF_INET, text, &v4) == 1) {
 		addr_map_v4(addr, &v4);
-		return 0;
+		return true;
 	}
-	if (inet_pton(AF_INET6, text, addr) == 1)
-		return 0;
-	return usage_error("invalid address '%s' (expected an IPv4 or IPv6 address)", text);
+	return inet_pton(AF_INET6, text, addr) == 1;
+}
+
+int parse_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN])
+{
+	return scan_addr(text, addr) ? 0 : usage_error("invalid address '%s' (expected %s)", text, ADDR_FORM);
 }
 
 void format_addr(const __u8 addr[BPFREDIR_ADDR_LEN], char *buf, size_t size)
