@@ -11,23 +11,24 @@
 #include <bpf/bpf_helpers.h>
 #include "bpfredir.h"
 
-struct {
+/* The live rule set; see redir_policy_key. The loader creates the set and fills the slot.
+ * Sizes rather than types: clang leaves types this deep as forward declarations in BTF. */
+struct policy_set {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, BPFREDIR_MAX_RULES);
-	__type(key, struct redir_rule_key);
-	__type(value, struct redir_rule);
+	__uint(max_entries, BPFREDIR_POLICY_ENTRIES);
+	__uint(key_size, sizeof(struct redir_policy_key));
+	__uint(value_size, sizeof(struct redir_rule));
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-} rules SEC(".maps");
+};
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, BPFREDIR_MAX_RULES);
-	__type(key, struct redir_port_key);
-	__type(value, __u32);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-} hidden SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct policy_set);
+} policy SEC(".maps");
 
-/* Sized by the loader (load --flows N) before load. */
+/* Both sized by the loader (load --flows N) before load. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, BPFREDIR_DEFAULT_FLOWS);
@@ -36,12 +37,11 @@ struct {
 } flows SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, BPFREDIR_MAX_RULES);
-	__type(key, struct redir_port_key);
-	__type(value, __u32);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-} hidden_local SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, BPFREDIR_DEFAULT_FLOWS / 4);
+	__type(key, struct redir_flow_key);
+	__type(value, struct redir_flow);
+} pending SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -71,6 +71,18 @@ struct {
 	__type(key, struct redir_port_key);
 	__type(value, struct redir_port_stats);
 } port_stats SEC(".maps");
+
+/* The live rule set's entry for port/proto of one kind, or NULL. */
+static __always_inline struct redir_rule *policy_lookup(__be16 port, __u8 proto, __u8 kind)
+{
+	struct redir_policy_key key = { .port = port, .proto = proto, .kind = kind };
+	__u32 slot = 0;
+	void *set = bpf_map_lookup_elem(&policy, &slot);
+
+	if (!set)
+		return NULL;
+	return bpf_map_lookup_elem(set, &key);
+}
 
 static __always_inline void stat_inc(enum redir_stat idx)
 {

@@ -30,21 +30,56 @@ static __always_inline void flow_key_fill(struct redir_flow_key *k, const __u8 *
 	k->pad[1] = 0;
 }
 
-/* Remember both directions of a translated connection: IN keeps the connection on its
- * target after its rule is deleted, OUT lets the reply be rewritten without guessing which
- * public port (several may share a target) the client used. */
-static __always_inline void flow_record(const struct pkt *p, __be16 target_port)
+/* Remember both directions of a translated connection, in `table` (pending or flows): IN
+ * keeps the connection on its target after its rule is deleted, OUT lets the reply be
+ * rewritten without guessing which public port (several may share a target) the client
+ * used. remote/local are as seen from this host. */
+static __always_inline void flow_record(void *table, const __u8 *remote_addr,
+					const __u8 *local_addr, __be16 remote_port,
+					__be16 public_port, __be16 target_port, __u8 proto)
 {
 	struct redir_flow_key k;
 	struct redir_flow v = {};
 
-	flow_key_fill(&k, p->saddr, p->daddr, p->sport, p->dport, p->proto, FLOW_DIR_IN);
+	flow_key_fill(&k, remote_addr, local_addr, remote_port, public_port, proto, FLOW_DIR_IN);
 	v.port = target_port;
-	bpf_map_update_elem(&flows, &k, &v, BPF_ANY);
+	bpf_map_update_elem(table, &k, &v, BPF_ANY);
 
-	flow_key_fill(&k, p->saddr, p->daddr, p->sport, target_port, p->proto, FLOW_DIR_OUT);
-	v.port = p->dport;
-	bpf_map_update_elem(&flows, &k, &v, BPF_ANY);
+	flow_key_fill(&k, remote_addr, local_addr, remote_port, target_port, proto, FLOW_DIR_OUT);
+	v.port = public_port;
+	bpf_map_update_elem(table, &k, &v, BPF_ANY);
+}
+
+static __always_inline void flow_forget_key(struct redir_flow_key *k)
+{
+	if (bpf_map_lookup_elem(&flows, k))
+		bpf_map_delete_elem(&flows, k);
+	if (bpf_map_lookup_elem(&pending, k))
+		bpf_map_delete_elem(&pending, k);
+}
+
+/* A fresh SYN from a client port ends whatever connection that port had with us before:
+ * forget the old entries that would translate the new connection's packets (IN, for the
+ * port it asks for) or its replies (OUT, for the port that will answer). */
+static __always_inline void flow_forget(const struct pkt *p, __be16 answering_port)
+{
+	struct redir_flow_key k;
+
+	flow_key_fill(&k, p->saddr, p->daddr, p->sport, p->dport, p->proto, FLOW_DIR_IN);
+	flow_forget_key(&k);
+	flow_key_fill(&k, p->saddr, p->daddr, p->sport, answering_port, p->proto, FLOW_DIR_OUT);
+	flow_forget_key(&k);
+}
+
+/* Established first, then pending. */
+static __always_inline struct redir_flow *flow_lookup(struct redir_flow_key *k, bool *is_pending)
+{
+	struct redir_flow *flow = bpf_map_lookup_elem(&flows, k);
+
+	*is_pending = !flow;
+	if (!flow)
+		flow = bpf_map_lookup_elem(&pending, k);
+	return flow;
 }
 
 #define AF_INET 2
@@ -89,12 +124,10 @@ static __always_inline bool rule_applies(void *ctx, __u32 ifindex, const struct 
 static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed,
 					  const struct pkt *p, __be16 *new_dport)
 {
-	struct redir_rule_key rk = {};
-	struct redir_port_key hk = {};
 	struct redir_flow_key fk;
-	struct redir_rule *rule;
 	struct redir_flow *flow;
-	bool new_connection;
+	struct redir_rule *rule;
+	bool new_connection, is_pending, applies;
 
 	if (parsed == PARSE_MALFORMED)
 		return VERDICT_DROP_MALFORMED;
@@ -107,25 +140,26 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed,
 			 (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
 	if (!new_connection) {
 		flow_key_fill(&fk, p->saddr, p->daddr, p->sport, p->dport, p->proto, FLOW_DIR_IN);
-		flow = bpf_map_lookup_elem(&flows, &fk);
+		flow = flow_lookup(&fk, &is_pending);
 		if (flow) {
 			*new_dport = flow->port;
 			return VERDICT_REWRITE;
 		}
 	}
 
-	rk.public_port = p->dport;
-	rk.proto = p->proto;
-	rule = bpf_map_lookup_elem(&rules, &rk);
-	if (rule && rule_applies(ctx, ifindex, p, rule)) {
+	rule = policy_lookup(p->dport, p->proto, POLICY_PUBLIC);
+	applies = rule && rule_applies(ctx, ifindex, p, rule);
+	if (new_connection)
+		flow_forget(p, applies ? rule->target_port : p->dport);
+	if (applies) {
 		*new_dport = rule->target_port;
-		flow_record(p, rule->target_port);
+		flow_record(&pending, p->saddr, p->daddr, p->sport, p->dport, rule->target_port,
+			    p->proto);
 		return VERDICT_REWRITE;
 	}
 
-	hk.port = p->dport;
-	hk.proto = p->proto;
-	if (bpf_map_lookup_elem(&hidden, &hk) && dest_is_local(ctx, ifindex, p))
+	rule = policy_lookup(p->dport, p->proto, POLICY_HIDDEN);
+	if (rule && (rule->flags & REDIR_F_HIDE) && dest_is_local(ctx, ifindex, p))
 		return VERDICT_DROP_HIDDEN;
 	/* A new connection straight to this port (a --no-hide target, or one whose rules are
 	 * gone) from a tuple an earlier translated connection used: that connection's OUT flow
@@ -142,17 +176,25 @@ static __always_inline int egress_policy(int parsed, const struct pkt *p, __be16
 {
 	struct redir_flow_key fk;
 	struct redir_flow *flow;
+	bool is_pending;
 
 	if (parsed != PARSE_PORTS)
 		return VERDICT_PASS;
 	flow_key_fill(&fk, p->daddr, p->saddr, p->dport, p->sport, p->proto, FLOW_DIR_OUT);
-	flow = bpf_map_lookup_elem(&flows, &fk);
+	flow = flow_lookup(&fk, &is_pending);
 	if (!flow)
 		return VERDICT_PASS;
 	*new_sport = flow->port;
+	/* The service answers a spoofed SYN with SYN-ACK and a stray packet with RST; anything
+	 * else it sends only to a real peer, so the connection has earned its place. */
+	if (is_pending && !(p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_RST))) {
+		flow_record(&flows, p->daddr, p->saddr, p->dport, flow->port, p->sport, p->proto);
+		bpf_map_delete_elem(&pending, &fk);
+		flow_key_fill(&fk, p->daddr, p->saddr, p->dport, *new_sport, p->proto, FLOW_DIR_IN);
+		bpf_map_delete_elem(&pending, &fk);
+	}
 	return VERDICT_REWRITE;
 }
-
 
 /* Counters for a verdict the hook has carried out. */
 static __always_inline void account(const struct pkt *p, int verdict, bool ingress,

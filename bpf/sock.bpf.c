@@ -75,34 +75,29 @@ static __always_inline void sock_key_fill(struct redir_sock_key *key, const stru
 /* connect() and sendmsg(): point the socket at the target port, remember the public one. */
 static __always_inline int redirect_peer(struct bpf_sock_addr *ctx, bool v6)
 {
-	struct redir_port_key hk = {};
-	struct redir_rule_key rk = {};
+	__u8 proto = sock_proto(ctx);
+	__be16 port = (__be16)ctx->user_port;
 	struct redir_sock_key sk_key;
 	struct redir_flow public = {};
 	__u8 addr[BPFREDIR_ADDR_LEN];
 	struct redir_rule *rule;
-	__u32 *refuse;
 
-	rk.proto = sock_proto(ctx);
-	if (!rk.proto || bpf_get_netns_cookie(ctx) != netns_cookie)
+	if (!proto || bpf_get_netns_cookie(ctx) != netns_cookie)
 		return SOCK_ALLOW;
-	rk.public_port = (__be16)ctx->user_port;
 	sock_peer_addr(ctx, v6, addr);
 
-	rule = bpf_map_lookup_elem(&rules, &rk);
+	rule = policy_lookup(port, proto, POLICY_PUBLIC);
 	if (rule && (rule->flags & REDIR_F_ADDR ? addr_eq(addr, rule->addr) : addr_is_local(addr))) {
 		ctx->user_port = rule->target_port;
-		sock_key_fill(&sk_key, ctx, addr, rule->target_port, rk.proto);
-		public.port = rk.public_port;
+		sock_key_fill(&sk_key, ctx, addr, rule->target_port, proto);
+		public.port = port;
 		bpf_map_update_elem(&sock_rev, &sk_key, &public, BPF_ANY);
 		stat_inc(STAT_SOCK_REDIRECTED);
 		return SOCK_ALLOW;
 	}
 
-	hk.port = rk.public_port;
-	hk.proto = rk.proto;
-	refuse = bpf_map_lookup_elem(&hidden_local, &hk);
-	if (refuse && addr_is_local(addr)) {
+	rule = policy_lookup(port, proto, POLICY_HIDDEN);
+	if (rule && (rule->flags & REDIR_F_HIDE_LOCAL) && addr_is_local(addr)) {
 		/* What a port with no listener answers, rather than the EPERM of a bare reject. */
 		bpf_set_retval(-ECONNREFUSED);
 		stat_inc(STAT_SOCK_REFUSED);

@@ -14,16 +14,33 @@
 #define BPFREDIR_MAX_RULES 4096
 #define BPFREDIR_MAX_LOCAL_ADDRS 1024
 #define BPFREDIR_DEFAULT_FLOWS 65536
+/* pending is a quarter of flows, but never smaller than this. */
+#define BPFREDIR_MIN_PENDING 1024
 
 /* IPv4 addresses are stored as IPv4-mapped IPv6 (::ffff:a.b.c.d) so v4, v6 and v4-mapped
  * sockets share one key layout. */
 #define BPFREDIR_ADDR_LEN 16
 
-/* rules: what a packet to PUBLIC_PORT/proto becomes. */
-struct redir_rule_key {
-	__be16 public_port;
+/*
+ * policy: an ARRAY_OF_MAPS whose one slot holds the live rule set, a hash map of
+ * redir_policy_key -> redir_rule. `apply` builds a whole new set aside and swaps it in with
+ * one update, so a packet sees either the old set or the new, never half of each; add and
+ * del change the live set one entry at a time.
+ */
+#define BPFREDIR_POLICY_ENTRIES (2 * BPFREDIR_MAX_RULES)
+
+enum redir_policy_kind {
+	/* A rule: packets to port become packets to rule.target_port. */
+	POLICY_PUBLIC = 1,
+	/* A hidden target: rule.flags says hidden from outside (HIDE) and maybe from local
+	 * clients too (HIDE_LOCAL); target_port and addr are unused. */
+	POLICY_HIDDEN = 2,
+};
+
+struct redir_policy_key {
+	__be16 port;
 	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP */
-	__u8 pad;
+	__u8 kind;  /* enum redir_policy_kind */
 };
 
 enum redir_rule_flags {
@@ -41,16 +58,12 @@ struct redir_rule {
 	__u8 addr[BPFREDIR_ADDR_LEN];
 };
 
-/* A port of one protocol: the key of hidden and port_stats. */
+/* A port of one protocol: the key of port_stats. */
 struct redir_port_key {
 	__be16 port;
 	__u8 proto;
 	__u8 pad;
 };
-
-/* hidden (redir_port_key -> __u32): target ports that external packets may not reach
- * directly. The value counts the rules hiding the port, so a port shared by several public
- * ports stays hidden until the last of them is deleted. */
 
 enum redir_flow_dir {
 	/* Keyed by the client's packet as it arrives (local port = public port). */
@@ -59,8 +72,13 @@ enum redir_flow_dir {
 	FLOW_DIR_OUT = 2,
 };
 
-/* flows: one IN and one OUT entry per translated connection, so replies are rewritten
- * exactly and connections outlive the rule that created them. */
+/*
+ * flows and pending: one IN and one OUT entry per translated connection, so replies are
+ * rewritten exactly and connections outlive the rule that created them. A new connection
+ * starts in `pending` and moves to `flows` once the local service sends it something other
+ * than a SYN-ACK or RST, which it only does for a real peer: a flood of spoofed SYNs churns
+ * `pending` but cannot evict established connections from `flows`.
+ */
 struct redir_flow_key {
 	__u8 remote_addr[BPFREDIR_ADDR_LEN];
 	__u8 local_addr[BPFREDIR_ADDR_LEN];
@@ -75,9 +93,6 @@ struct redir_flow {
 	__be16 port; /* IN: the target port; OUT: the public port */
 	__u16 pad;
 };
-
-/* hidden_local (redir_port_key -> __u32): the hidden ports that local clients may not reach
- * either, with the number of rules asking for it. */
 
 /* sock_rev: for a socket whose connect() or sendmsg() was redirected, the public port to show
  * it in place of the target port (getpeername, recvfrom). */
@@ -120,7 +135,7 @@ enum redir_stat {
 	STAT__MAX,
 };
 
-_Static_assert(sizeof(struct redir_rule_key) == 4, "redir_rule_key layout");
+_Static_assert(sizeof(struct redir_policy_key) == 4, "redir_policy_key layout");
 _Static_assert(sizeof(struct redir_rule) == 20, "redir_rule layout");
 _Static_assert(sizeof(struct redir_port_key) == 4, "redir_port_key layout");
 _Static_assert(sizeof(struct redir_port_stats) == 24, "redir_port_stats layout");

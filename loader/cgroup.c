@@ -127,7 +127,7 @@ int attach_cgroup(int cgroup_fd, __u64 cgroup_id, const int prog_fds[N_SOCK_HOOK
 	return err;
 }
 
-static int open_pinned_progs(int prog_fds[N_SOCK_HOOKS])
+int open_pinned_progs(int prog_fds[N_SOCK_HOOKS])
 {
 	char path[PATH_MAX];
 	int i;

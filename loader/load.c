@@ -24,29 +24,21 @@
 #define SO_NETNS_COOKIE 71
 #endif
 
-#define MAX_IFACES 64
-#define MIN_FLOWS 1024
-#define MAX_FLOWS (1U << 24)
 
 static const char *const pin_subdirs[] = { "links", "progs", "maps" };
 
 struct load_ctx {
-	const char *ifnames[MAX_IFACES];
+	const struct load_request *req;
 	int ifindexes[MAX_IFACES];
-	int n_ifaces;
-	bool want_cgroup;
-	const char *cgroup; /* NULL with want_cgroup: the cgroup2 root */
-	__u32 flows;
-
-	char cgroup_path[PATH_MAX];
-	int cgroup_fd;
-	__u64 cgroup_id;
+	int cgroup_fds[MAX_CGROUPS];
+	__u64 cgroup_ids[MAX_CGROUPS];
+	char cgroup_paths[MAX_CGROUPS][PATH_MAX];
 	struct tc_bpf *tc;
 	struct sock_bpf *sock;
 	struct addrwatch_bpf *addrwatch;
 };
 
-static int parse_load_args(int argc, char **argv, struct load_ctx *ctx)
+static int parse_load_args(int argc, char **argv, struct load_request *req)
 {
 	static const struct option opts[] = {
 		{ "iface", required_argument, NULL, 'i' },
@@ -56,34 +48,29 @@ static int parse_load_args(int argc, char **argv, struct load_ctx *ctx)
 		{},
 	};
 	unsigned long flows;
-	char *end;
 	int opt, ret, i;
 
 	while ((opt = getopt_long(argc, argv, ":i:c::" COMMON_SHORT_OPTS, opts, NULL)) != -1) {
 		switch (opt) {
 		case 'i':
-			if (ctx->n_ifaces == MAX_IFACES)
+			if (req->n_ifaces == MAX_IFACES)
 				return usage_error("at most %d --iface options", MAX_IFACES);
-			for (i = 0; i < ctx->n_ifaces; i++)
-				if (!strcmp(ctx->ifnames[i], optarg))
+			for (i = 0; i < req->n_ifaces; i++)
+				if (!strcmp(req->ifnames[i], optarg))
 					return usage_error("interface '%s' given twice", optarg);
-			ctx->ifnames[ctx->n_ifaces++] = optarg;
+			req->ifnames[req->n_ifaces++] = optarg;
 			break;
 		case 'c':
-			if (ctx->want_cgroup)
+			if (req->n_cgroups)
 				return usage_error("--cgroup given twice; 'bpfredir attach' adds more "
 						   "cgroups");
-			ctx->want_cgroup = true;
-			ctx->cgroup = optional_path_arg(argc, argv);
+			req->cgroups[req->n_cgroups++] = optional_path_arg(argc, argv);
 			break;
 		case OPT_FLOWS:
-			errno = 0;
-			flows = strtoul(optarg, &end, 10);
-			if (!*optarg || *end || errno || optarg[0] == '-' || flows < MIN_FLOWS ||
-			    flows > MAX_FLOWS)
+			if (!scan_uint(optarg, BPFREDIR_MIN_FLOWS, BPFREDIR_MAX_FLOWS, &flows))
 				return usage_error("invalid --flows '%s' (expected %u-%u)", optarg,
-						   MIN_FLOWS, MAX_FLOWS);
-			ctx->flows = flows;
+						   BPFREDIR_MIN_FLOWS, BPFREDIR_MAX_FLOWS);
+			req->flows = flows;
 			break;
 		default:
 			ret = common_opt(opt, argv);
@@ -93,8 +80,8 @@ static int parse_load_args(int argc, char **argv, struct load_ctx *ctx)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
-	if (!ctx->n_ifaces)
-		return usage_error("--iface is required (see 'bpfredir load --help')");
+	if (!req->n_ifaces && !req->n_cgroups)
+		return usage_error("--iface or --cgroup is required (see 'bpfredir load --help')");
 	return -1;
 }
 
@@ -102,21 +89,24 @@ static int check_targets(struct load_ctx *ctx)
 {
 	int i;
 
-	for (i = 0; i < ctx->n_ifaces; i++) {
-		ctx->ifindexes[i] = if_nametoindex(ctx->ifnames[i]);
+	for (i = 0; i < ctx->req->n_ifaces; i++) {
+		ctx->ifindexes[i] = if_nametoindex(ctx->req->ifnames[i]);
 		if (!ctx->ifindexes[i])
-			return fail("unknown interface '%s'", ctx->ifnames[i]);
+			return fail("unknown interface '%s'", ctx->req->ifnames[i]);
 	}
-	if (!ctx->want_cgroup)
-		return 0;
-	return open_cgroup(ctx->cgroup, ctx->cgroup_path, sizeof(ctx->cgroup_path),
-			   &ctx->cgroup_fd, &ctx->cgroup_id);
+	for (i = 0; i < ctx->req->n_cgroups; i++)
+		if (open_cgroup(ctx->req->cgroups[i], ctx->cgroup_paths[i], PATH_MAX,
+				&ctx->cgroup_fds[i], &ctx->cgroup_ids[i]))
+			return EXIT_FAIL;
+	return 0;
 }
 
 /* Every object's maps are pinned by name in DIR/maps: the first load creates and pins them,
  * later objects reuse the same maps. */
-static int set_map_pins(struct bpf_object *obj, struct bpf_map *flows, __u32 n_flows)
+static int set_map_pins(struct bpf_object *obj, struct bpf_map *flows, struct bpf_map *pending,
+			__u32 n_flows)
 {
+	__u32 n_pending = n_flows / 4 > BPFREDIR_MIN_PENDING ? n_flows / 4 : BPFREDIR_MIN_PENDING;
 	char path[PATH_MAX];
 	struct bpf_map *map;
 	int err;
@@ -130,7 +120,8 @@ static int set_map_pins(struct bpf_object *obj, struct bpf_map *flows, __u32 n_f
 		if (err)
 			return err;
 	}
-	return bpf_map__set_max_entries(flows, n_flows);
+	err = bpf_map__set_max_entries(flows, n_flows);
+	return err ? err : bpf_map__set_max_entries(pending, n_pending);
 }
 
 static int netns_cookie(__u64 *cookie)
@@ -156,7 +147,7 @@ static int load_objects(struct load_ctx *ctx)
 	ctx->addrwatch = addrwatch_bpf__open();
 	if (!ctx->tc || !ctx->sock)
 		return fail("cannot open the BPF programs: %s", strerror(errno));
-	err = set_map_pins(ctx->tc->obj, ctx->tc->maps.flows, ctx->flows);
+	err = set_map_pins(ctx->tc->obj, ctx->tc->maps.flows, ctx->tc->maps.pending, ctx->req->flows);
 	if (!err)
 		err = tc_bpf__load(ctx->tc);
 	if (err)
@@ -166,7 +157,8 @@ static int load_objects(struct load_ctx *ctx)
 	err = netns_cookie((__u64 *)&ctx->sock->rodata->netns_cookie);
 	if (err)
 		return fail("cannot read this network namespace's cookie: %s", strerror(-err));
-	err = set_map_pins(ctx->sock->obj, ctx->sock->maps.flows, ctx->flows);
+	err = set_map_pins(ctx->sock->obj, ctx->sock->maps.flows, ctx->sock->maps.pending,
+			   ctx->req->flows);
 	if (!err)
 		err = sock_bpf__load(ctx->sock);
 	if (err)
@@ -193,24 +185,58 @@ static int pin_sock_progs(struct load_ctx *ctx, int prog_fds[N_SOCK_HOOKS])
 	return 0;
 }
 
-static int attach_tc(struct load_ctx *ctx, int i, struct bpf_program *prog, const char *hook)
+static int tc_link_path(char *buf, size_t size, const char *hook, int ifindex)
 {
-	char path[PATH_MAX], name[NAME_MAX];
-	struct bpf_link *link;
-	int err;
+	char name[NAME_MAX];
 
-	link = bpf_program__attach_tcx(prog, ctx->ifindexes[i], NULL);
-	if (!link)
-		return fail("cannot attach %s on %s: %s", hook, ctx->ifnames[i], strerror(errno));
 	/* bpffs reserves '.' in names, so the ifindex stands in for names like eth0.100. */
-	snprintf(name, sizeof(name), "%s_%d", hook, ctx->ifindexes[i]);
-	err = pin_path(path, sizeof(path), "links", name);
-	if (!err)
-		err = bpf_link__pin(link, path);
-	/* With the pin holding it, closing our fd leaves the link attached. */
-	bpf_link__destroy(link);
-	if (err)
-		return fail("cannot pin %s link for %s: %s", hook, ctx->ifnames[i], strerror(-err));
+	snprintf(name, sizeof(name), "%s_%d", hook, ifindex);
+	return pin_path(buf, size, "links", name);
+}
+
+bool iface_attached(int ifindex)
+{
+	char path[PATH_MAX];
+
+	return !tc_link_path(path, sizeof(path), "tcx_ingress", ifindex) && !access(path, F_OK);
+}
+
+void detach_iface(int ifindex)
+{
+	char path[PATH_MAX];
+
+	/* Removing a link's pin, its last reference, detaches the program. */
+	if (!tc_link_path(path, sizeof(path), "tcx_ingress", ifindex))
+		unlink(path);
+	if (!tc_link_path(path, sizeof(path), "tcx_egress", ifindex))
+		unlink(path);
+}
+
+/* Ingress and egress, or neither. */
+int attach_iface(int ifindex, const char *ifname, const int tc_prog_fds[2])
+{
+	static const struct {
+		const char *hook;
+		enum bpf_attach_type type;
+	} hooks[] = { { "tcx_ingress", BPF_TCX_INGRESS }, { "tcx_egress", BPF_TCX_EGRESS } };
+	char path[PATH_MAX];
+	int i, link_fd, err = 0;
+
+	for (i = 0; i < 2 && !err; i++) {
+		link_fd = bpf_link_create(tc_prog_fds[i], ifindex, hooks[i].type, NULL);
+		if (link_fd < 0) {
+			err = -errno;
+			break;
+		}
+		err = tc_link_path(path, sizeof(path), hooks[i].hook, ifindex);
+		if (!err && bpf_obj_pin(link_fd, path))
+			err = -errno;
+		close(link_fd);
+	}
+	if (err) {
+		detach_iface(ifindex);
+		return fail("cannot attach to interface %s: %s", ifname, strerror(-err));
+	}
 	return 0;
 }
 
@@ -231,7 +257,8 @@ static void watch_addresses(struct load_ctx *ctx)
 	else
 		err = netns_cookie((__u64 *)&ctx->addrwatch->rodata->netns_cookie);
 	if (!err)
-		err = set_map_pins(ctx->addrwatch->obj, ctx->addrwatch->maps.flows, ctx->flows);
+		err = set_map_pins(ctx->addrwatch->obj, ctx->addrwatch->maps.flows,
+				   ctx->addrwatch->maps.pending, ctx->req->flows);
 	if (!err)
 		err = addrwatch_bpf__load(ctx->addrwatch);
 	for (i = 0; i < 2 && !err; i++) {
@@ -251,23 +278,53 @@ static void watch_addresses(struct load_ctx *ctx)
 			strerror(-err));
 }
 
+/* The TC programs stay pinned too, so 'apply' can attach them to more interfaces later. */
+static int pin_tc_progs(struct load_ctx *ctx, int tc_prog_fds[2])
+{
+	struct bpf_program *progs[] = { ctx->tc->progs.bpfredir_tc_in, ctx->tc->progs.bpfredir_tc_eg };
+	char path[PATH_MAX];
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if (pin_path(path, sizeof(path), "progs", bpf_program__name(progs[i])) ||
+		    bpf_program__pin(progs[i], path))
+			return fail("cannot pin program %s: %s", bpf_program__name(progs[i]),
+				    strerror(errno));
+		tc_prog_fds[i] = bpf_program__fd(progs[i]);
+	}
+	return 0;
+}
+
 static int attach_all(struct load_ctx *ctx)
 {
-	int prog_fds[N_SOCK_HOOKS], i, err;
+	int prog_fds[N_SOCK_HOOKS], tc_prog_fds[2], i, err;
 
-	for (i = 0; i < ctx->n_ifaces; i++) {
-		if (attach_tc(ctx, i, ctx->tc->progs.bpfredir_tc_in, "tcx_ingress") ||
-		    attach_tc(ctx, i, ctx->tc->progs.bpfredir_tc_eg, "tcx_egress"))
-			return EXIT_FAIL;
-	}
-	if (pin_sock_progs(ctx, prog_fds))
+	if (pin_tc_progs(ctx, tc_prog_fds) || pin_sock_progs(ctx, prog_fds))
 		return EXIT_FAIL;
+	for (i = 0; i < ctx->req->n_ifaces; i++)
+		if (attach_iface(ctx->ifindexes[i], ctx->req->ifnames[i], tc_prog_fds))
+			return EXIT_FAIL;
 	watch_addresses(ctx);
-	if (!ctx->want_cgroup)
-		return 0;
-	err = attach_cgroup(ctx->cgroup_fd, ctx->cgroup_id, prog_fds);
+	for (i = 0; i < ctx->req->n_cgroups; i++) {
+		err = attach_cgroup(ctx->cgroup_fds[i], ctx->cgroup_ids[i], prog_fds);
+		if (err)
+			return fail("cannot attach to cgroup %s: %s", ctx->cgroup_paths[i],
+				    strerror(-err));
+	}
+	return 0;
+}
+
+/* The policy map starts with an empty slot: give it an empty rule set. */
+static int install_first_set(struct load_ctx *ctx)
+{
+	int set_fd = policy_set_create(), err;
+
+	if (set_fd < 0)
+		return fail("cannot create the rule set: %s", strerror(-set_fd));
+	err = policy_set_install(bpf_map__fd(ctx->tc->maps.policy), set_fd);
+	close(set_fd);
 	if (err)
-		return fail("cannot attach to cgroup %s: %s", ctx->cgroup_path, strerror(-err));
+		return fail("cannot install the rule set: %s", strerror(-err));
 	return 0;
 }
 
@@ -297,57 +354,71 @@ static int make_pin_dirs(void)
 	return 0;
 }
 
-int do_load(int argc, char **argv)
+/* Bpffs mounted, the pin dir made and locked. Returns the lock's fd or -1 (error printed). */
+int prepare_pin_dir(void)
 {
-	struct load_ctx ctx = { .cgroup_fd = -1, .flows = BPFREDIR_DEFAULT_FLOWS };
-	bool made_pins = false;
-	int ret, lock_fd = -1;
+	int lock_fd;
 
-	ret = parse_load_args(argc, argv, &ctx);
-	if (ret >= 0)
-		return ret;
-	ret = require_root();
-	if (!ret)
-		ret = check_targets(&ctx);
-	if (!ret)
-		ret = ensure_bpffs(pin_dir);
-	if (ret)
-		goto cleanup;
-
-	if (mkdir(pin_dir, 0700) && errno != EEXIST) {
-		ret = fail("cannot create pin dir %s: %s", pin_dir, strerror(errno));
-		goto cleanup;
-	}
+	if (ensure_bpffs(pin_dir))
+		return -1;
+	if (mkdir(pin_dir, 0700) && errno != EEXIST)
+		return fail("cannot create pin dir %s: %s", pin_dir, strerror(errno)), -1;
 	lock_fd = lock_pin_dir();
-	if (lock_fd < 0) {
-		ret = fail("cannot lock %s: %s", pin_dir, strerror(-lock_fd));
-		goto cleanup;
-	}
-	if (is_loaded()) {
-		ret = fail("already loaded at %s (run 'bpfredir unload' first)", pin_dir);
-		goto cleanup;
-	}
-	made_pins = true;
-	ret = make_pin_dirs();
+	if (lock_fd < 0)
+		return fail("cannot lock %s: %s", pin_dir, strerror(-lock_fd)), -1;
+	return lock_fd;
+}
+
+int load_locked(const struct load_request *req)
+{
+	struct load_ctx ctx = { .req = req };
+	int ret, i;
+
+	for (i = 0; i < MAX_CGROUPS; i++)
+		ctx.cgroup_fds[i] = -1;
+	ret = check_targets(&ctx);
+	if (!ret)
+		ret = make_pin_dirs();
 	if (!ret)
 		ret = load_objects(&ctx);
+	if (!ret)
+		ret = install_first_set(&ctx);
 	if (!ret)
 		ret = attach_all(&ctx);
 	if (!ret)
 		ret = sync_new_maps();
 
-cleanup:
 	/* A load that failed midway leaves nothing pinned, so nothing stays attached. */
-	if (ret && made_pins)
+	if (ret)
 		remove_all_pins();
 	addrwatch_bpf__destroy(ctx.addrwatch);
 	sock_bpf__destroy(ctx.sock);
 	tc_bpf__destroy(ctx.tc);
-	if (ctx.cgroup_fd >= 0)
-		close(ctx.cgroup_fd);
-	if (lock_fd >= 0)
-		close(lock_fd);
+	for (i = 0; i < req->n_cgroups; i++)
+		if (ctx.cgroup_fds[i] >= 0)
+			close(ctx.cgroup_fds[i]);
 	return ret ? EXIT_FAIL : EXIT_OK;
+}
+
+int do_load(int argc, char **argv)
+{
+	struct load_request req = { .flows = BPFREDIR_DEFAULT_FLOWS };
+	int ret, lock_fd;
+
+	ret = parse_load_args(argc, argv, &req);
+	if (ret >= 0)
+		return ret;
+	if (require_root())
+		return EXIT_FAIL;
+	lock_fd = prepare_pin_dir();
+	if (lock_fd < 0)
+		return EXIT_FAIL;
+	if (is_loaded())
+		ret = fail("already loaded at %s (run 'bpfredir unload' first)", pin_dir);
+	else
+		ret = load_locked(&req);
+	close(lock_fd);
+	return ret;
 }
 
 static int unlink_pins_in(const char *sub)

@@ -44,6 +44,7 @@ enum {
 	OPT_PROMETHEUS,
 	OPT_INTERVAL,
 	OPT_COUNT,
+	OPT_DRY_RUN,
 };
 #define COMMON_SHORT_OPTS "vh"
 #define COMMON_LONG_OPTS                                                                           \
@@ -53,6 +54,15 @@ enum {
 /* Returns -1 when the verb should go on, or the exit code it should return now. */
 int common_opt(int opt, char **argv);
 
+/* scan_*: is text a valid value (and what)? parse_*: the same for a command-line argument,
+ * with the usage error printed. The *_FORM strings say what is expected. */
+#define PORT_FORM "1-65535"
+#define PROTO_FORM "tcp or udp"
+#define ADDR_FORM "an IPv4 or IPv6 address"
+bool scan_uint(const char *text, unsigned long min, unsigned long max, unsigned long *out);
+bool scan_port(const char *text, __u16 *port);
+bool scan_proto(const char *text, __u8 *proto);
+bool scan_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN]);
 int parse_port(const char *text, __u16 *port);
 int parse_proto(const char *text, __u8 *proto);
 const char *proto_name(__u8 proto);
@@ -65,26 +75,32 @@ bool is_loaded(void);
 int lock_pin_dir(void);
 
 struct pinned_maps {
-	int rules;
-	int hidden;
+	int policy; /* the outer map */
+	int rules;  /* the live rule set in its slot: public and hidden entries */
 	int flows;
 	int local_addrs;
 	int stats;
 	int port_stats;
-	int hidden_local;
+	int pending;
 };
 
 int open_pinned_maps(struct pinned_maps *maps);
 void close_pinned_maps(struct pinned_maps *maps);
-/* Bring the maps derived from the rules and the host (hidden ports, per-port counters,
- * local addresses) in line with them. */
+/* Bring what is derived from the rules and the host (the set's hidden entries, per-port
+ * counters, local addresses) in line with them. */
 int sync_derived(const struct pinned_maps *maps);
+int sync_rule_derived(int set_fd, int port_stats_fd);
+int sync_local_addrs(int map_fd);
+/* A new, empty rule set, and putting a set live in the policy map in one update. */
+int policy_set_create(void);
+int policy_set_install(int policy_fd, int set_fd);
+struct redir_policy_key public_key(__u16 port, __u8 proto);
 int parse_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN]);
 void format_addr(const __u8 addr[BPFREDIR_ADDR_LEN], char *buf, size_t size);
 
 /* A rule with its counters, and all rules with the global counters, as read at one time. */
 struct listed_rule {
-	struct redir_rule_key key;
+	struct redir_policy_key key; /* kind POLICY_PUBLIC */
 	struct redir_rule rule;
 	__u64 counts[PORT_STAT__MAX];
 };
@@ -96,6 +112,26 @@ struct snapshot {
 };
 
 int take_snapshot(const struct pinned_maps *maps, struct snapshot *snap);
+
+/* What load attaches; apply builds one from its file. */
+#define MAX_IFACES 64
+#define MAX_CGROUPS 64
+#define BPFREDIR_MIN_FLOWS 1024
+#define BPFREDIR_MAX_FLOWS (1U << 24)
+struct load_request {
+	const char *ifnames[MAX_IFACES];
+	int n_ifaces;
+	const char *cgroups[MAX_CGROUPS]; /* NULL: the cgroup2 root */
+	int n_cgroups;
+	__u32 flows;
+};
+
+int prepare_pin_dir(void);
+/* The pin dir locked and not loaded: load everything, or nothing. */
+int load_locked(const struct load_request *req);
+int attach_iface(int ifindex, const char *ifname, const int tc_prog_fds[2]);
+void detach_iface(int ifindex);
+bool iface_attached(int ifindex);
 
 /* The socket hooks, attached as one set per cgroup. */
 #define N_SOCK_HOOKS 8
@@ -111,6 +147,7 @@ int open_cgroup(const char *path, char *resolved, size_t size, int *fd, __u64 *i
 int attach_cgroup(int cgroup_fd, __u64 cgroup_id, const int prog_fds[N_SOCK_HOOKS]);
 int detach_cgroup(__u64 cgroup_id);
 bool cgroup_attached(__u64 cgroup_id);
+int open_pinned_progs(int prog_fds[N_SOCK_HOOKS]);
 /* For an option with an optional path: --opt=PATH, --opt PATH, or --opt alone (NULL). */
 const char *optional_path_arg(int argc, char **argv);
 /* Remove every pin bpfredir makes under the pin dir, and the dir itself. */
@@ -127,6 +164,7 @@ int do_list(int argc, char **argv);
 int do_stats(int argc, char **argv);
 int do_status(int argc, char **argv);
 int do_attach(int argc, char **argv);
+int do_apply(int argc, char **argv);
 int do_detach(int argc, char **argv);
 
 #endif /* BPFREDIR_LOADER_H */

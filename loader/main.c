@@ -33,6 +33,10 @@ static const struct cmd cmds[] = {
 	{ "list", do_list,
 	  "list [--json] [--pin-dir DIR]\n"
 	  "  Show the rules and the datapath counters.\n" },
+	{ "apply", do_apply,
+	  "apply -f FILE [--dry-run] [--pin-dir DIR]\n"
+	  "  Bring the host to exactly FILE's interfaces, cgroups and rules (loading if needed);\n"
+	  "  the rule set switches in one step. --dry-run prints the plan and changes nothing.\n" },
 	{ "status", do_status,
 	  "status [--json] [--pin-dir DIR]\n"
 	  "  What is loaded where: interfaces and attach mode, cgroups, flow-table use, and\n"
@@ -178,7 +182,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		return usage_error("missing verb; one of load, add, del, list, status, stats, attach, detach, unload "
+		return usage_error("missing verb; one of load, add, del, list, apply, status, stats, attach, detach, unload "
 				   "(see 'bpfredir --help')");
 	verb_idx = optind;
 	verb = argv[verb_idx];
@@ -189,6 +193,6 @@ int main(int argc, char **argv)
 		optind = 0; /* restart getopt for the verb's own options */
 		return cmds[i].func(argc - verb_idx, argv + verb_idx);
 	}
-	return usage_error("unknown verb '%s'; one of load, add, del, list, status, stats, attach, detach, unload",
+	return usage_error("unknown verb '%s'; one of load, add, del, list, apply, status, stats, attach, detach, unload",
 			   verb);
 }

@@ -55,15 +55,15 @@ static int cmp_listed(const void *a, const void *b)
 {
 	const struct listed_rule *x = a, *y = b;
 
-	if (x->key.public_port != y->key.public_port)
-		return ntohs(x->key.public_port) - ntohs(y->key.public_port);
+	if (x->key.port != y->key.port)
+		return ntohs(x->key.port) - ntohs(y->key.port);
 	return x->key.proto - y->key.proto;
 }
 
 /* Counters of one rule: translations on its public port, drops on its (hidden) target. */
 static int read_rule_counts(int fd, struct listed_rule *r)
 {
-	struct redir_port_key pub = { .port = r->key.public_port, .proto = r->key.proto };
+	struct redir_port_key pub = { .port = r->key.port, .proto = r->key.proto };
 	struct redir_port_key tgt = { .port = r->rule.target_port, .proto = r->key.proto };
 	__u64 counts[PORT_STAT__MAX];
 	int err;
@@ -81,7 +81,7 @@ static int read_rule_counts(int fd, struct listed_rule *r)
 
 int take_snapshot(const struct pinned_maps *maps, struct snapshot *snap)
 {
-	struct redir_rule_key key, *prev = NULL;
+	struct redir_policy_key key, *prev = NULL;
 	size_t i;
 	__u32 idx;
 	int err = 0;
@@ -89,6 +89,8 @@ int take_snapshot(const struct pinned_maps *maps, struct snapshot *snap)
 	snap->n = 0;
 	while (snap->n < BPFREDIR_MAX_RULES && !bpf_map_get_next_key(maps->rules, prev, &key)) {
 		prev = &key;
+		if (key.kind != POLICY_PUBLIC)
+			continue;
 		snap->rules[snap->n].key = key;
 		if (!bpf_map_lookup_elem(maps->rules, &key, &snap->rules[snap->n].rule))
 			snap->n++;
@@ -132,7 +134,7 @@ static void print_rule_json(const struct listed_rule *r)
 
 	printf("{\"public_port\":%u,\"target_port\":%u,\"proto\":\"%s\",\"hide\":%s,"
 	       "\"hide_local\":%s,\"addr\":",
-	       ntohs(r->key.public_port), ntohs(r->rule.target_port), proto_name(r->key.proto),
+	       ntohs(r->key.port), ntohs(r->rule.target_port), proto_name(r->key.proto),
 	       r->rule.flags & REDIR_F_HIDE ? "true" : "false",
 	       r->rule.flags & REDIR_F_HIDE_LOCAL ? "true" : "false");
 	if (r->rule.flags & REDIR_F_ADDR) {
@@ -175,7 +177,7 @@ static void print_snapshot_table(const struct snapshot *snap)
 
 		rule_addr(&r->rule, addr, sizeof(addr));
 		printf("%-7u %-7u %-5s %-4s %-16s %12llu %12llu %12llu\n",
-		       ntohs(r->key.public_port), ntohs(r->rule.target_port),
+		       ntohs(r->key.port), ntohs(r->rule.target_port),
 		       proto_name(r->key.proto), hide_name(&r->rule), addr,
 		       (unsigned long long)r->counts[PORT_STAT_REWRITTEN],
 		       (unsigned long long)r->counts[PORT_STAT_REVERSE_REWRITTEN],
@@ -204,7 +206,7 @@ static void print_snapshot_prometheus(const struct snapshot *snap)
 		for (s = 0; s < PORT_STAT__MAX; s++)
 			printf("bpfredir_rule_packets_total{public_port=\"%u\",target_port=\"%u\","
 			       "proto=\"%s\",counter=\"%s\"} %llu\n",
-			       ntohs(snap->rules[i].key.public_port),
+			       ntohs(snap->rules[i].key.port),
 			       ntohs(snap->rules[i].rule.target_port),
 			       proto_name(snap->rules[i].key.proto), port_stat_names[s],
 			       (unsigned long long)snap->rules[i].counts[s]);
@@ -315,7 +317,7 @@ static void print_rates(const struct snapshot *now, const struct snapshot *befor
 				prev = before->rules[j].counts;
 		if (format == FORMAT_JSON) {
 			printf("%s{\"public_port\":%u,\"target_port\":%u,\"proto\":\"%s\",\"rates\":{",
-			       i ? "," : "", ntohs(r->key.public_port),
+			       i ? "," : "", ntohs(r->key.port),
 			       ntohs(r->rule.target_port), proto_name(r->key.proto));
 			for (s = 0; s < PORT_STAT__MAX; s++)
 				printf("%s\"%s\":%.1f", s ? "," : "", port_stat_names[s],
@@ -323,7 +325,7 @@ static void print_rates(const struct snapshot *now, const struct snapshot *befor
 			printf("}}");
 			continue;
 		}
-		printf("%-7u %-7u %-5s %14.1f %14.1f %14.1f\n", ntohs(r->key.public_port),
+		printf("%-7u %-7u %-5s %14.1f %14.1f %14.1f\n", ntohs(r->key.port),
 		       ntohs(r->rule.target_port), proto_name(r->key.proto),
 		       rate(r->counts[0], prev[0], interval), rate(r->counts[1], prev[1], interval),
 		       rate(r->counts[2], prev[2], interval));

@@ -96,33 +96,21 @@ static void close_locked(struct pinned_maps *maps, int lock_fd)
 	close(lock_fd);
 }
 
-static struct redir_rule_key rule_key(__u16 port, __u8 proto)
-{
-	struct redir_rule_key key = { .public_port = htons(port), .proto = proto };
-
-	return key;
-}
-
 /* A port may be public in one rule or a target in another, never both: a packet to it could
  * not be both translated and hidden. */
 static int check_conflicts(const struct pinned_maps *maps, const struct rule_args *args)
 {
-	struct redir_rule_key key, *prev = NULL, other;
+	struct redir_policy_key key = public_key(args->target_port, args->proto);
 	struct redir_rule rule;
 
-	other = rule_key(args->target_port, args->proto);
-	if (!bpf_map_lookup_elem(maps->rules, &other, &rule))
+	if (!bpf_map_lookup_elem(maps->rules, &key, &rule))
 		return fail("target %u/%s is itself the public port of a rule (to %u)",
 			    args->target_port, proto_name(args->proto), ntohs(rule.target_port));
-	while (!bpf_map_get_next_key(maps->rules, prev, &key)) {
-		prev = &key;
-		if (key.proto != args->proto || bpf_map_lookup_elem(maps->rules, &key, &rule))
-			continue;
-		if (ntohs(rule.target_port) == args->public_port)
-			return fail("public port %u/%s is already the target of rule %u",
-				    args->public_port, proto_name(args->proto),
-				    ntohs(key.public_port));
-	}
+	key.port = htons(args->public_port);
+	key.kind = POLICY_HIDDEN;
+	if (!bpf_map_lookup_elem(maps->rules, &key, &rule))
+		return fail("public port %u/%s is already the target of a rule",
+			    args->public_port, proto_name(args->proto));
 	return 0;
 }
 
@@ -130,7 +118,7 @@ int do_add(int argc, char **argv)
 {
 	struct rule_args args = {};
 	struct redir_rule rule = {}, existing;
-	struct redir_rule_key key;
+	struct redir_policy_key key;
 	struct pinned_maps maps;
 	int ret, lock_fd, err;
 
@@ -141,7 +129,7 @@ int do_add(int argc, char **argv)
 	if (ret)
 		return ret;
 
-	key = rule_key(args.public_port, args.proto);
+	key = public_key(args.public_port, args.proto);
 	rule.target_port = htons(args.target_port);
 	rule.flags = args.no_hide ? 0 : REDIR_F_HIDE;
 	if (args.hide_local)
@@ -182,7 +170,7 @@ out:
 int do_del(int argc, char **argv)
 {
 	struct rule_args args = {};
-	struct redir_rule_key key;
+	struct redir_policy_key key;
 	struct pinned_maps maps;
 	int ret, lock_fd, err;
 
@@ -193,7 +181,7 @@ int do_del(int argc, char **argv)
 	if (ret)
 		return ret;
 
-	key = rule_key(args.public_port, args.proto);
+	key = public_key(args.public_port, args.proto);
 	if (bpf_map_delete_elem(maps.rules, &key)) {
 		ret = errno == ENOENT ? fail("no rule for port %u/%s", args.public_port,
 					     proto_name(args.proto))

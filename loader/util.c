@@ -18,28 +18,45 @@
 #include <bpf/libbpf.h>
 #include "loader.h"
 
-int parse_port(const char *text, __u16 *port)
+bool scan_uint(const char *text, unsigned long min, unsigned long max, unsigned long *out)
 {
-	unsigned long val;
 	char *end;
 
 	errno = 0;
-	val = strtoul(text, &end, 10);
-	if (!*text || *end || errno || val < 1 || val > 65535 || text[0] == '-' || text[0] == '+')
-		return usage_error("invalid port '%s' (expected 1-65535)", text);
-	*port = val;
-	return 0;
+	*out = strtoul(text, &end, 10);
+	return *text && !*end && !errno && text[0] != '-' && text[0] != '+' && *out >= min &&
+	       *out <= max;
 }
 
-int parse_proto(const char *text, __u8 *proto)
+bool scan_port(const char *text, __u16 *port)
+{
+	unsigned long val;
+
+	if (!scan_uint(text, 1, 65535, &val))
+		return false;
+	*port = val;
+	return true;
+}
+
+bool scan_proto(const char *text, __u8 *proto)
 {
 	if (!strcmp(text, "tcp"))
 		*proto = IPPROTO_TCP;
 	else if (!strcmp(text, "udp"))
 		*proto = IPPROTO_UDP;
 	else
-		return usage_error("invalid protocol '%s' (expected tcp or udp)", text);
-	return 0;
+		return false;
+	return true;
+}
+
+int parse_port(const char *text, __u16 *port)
+{
+	return scan_port(text, port) ? 0 : usage_error("invalid port '%s' (expected %s)", text, PORT_FORM);
+}
+
+int parse_proto(const char *text, __u8 *proto)
+{
+	return scan_proto(text, proto) ? 0 : usage_error("invalid protocol '%s' (expected %s)", text, PROTO_FORM);
 }
 
 const char *proto_name(__u8 proto)
@@ -101,11 +118,12 @@ bool is_loaded(void)
 {
 	char path[PATH_MAX];
 
-	return !pin_path(path, sizeof(path), "maps", "rules") && !access(path, F_OK);
+	return !pin_path(path, sizeof(path), "maps", "policy") && !access(path, F_OK);
 }
 
-/* Serialises bpfredir invocations on one pin dir: the hidden and local-address maps are
- * recomputed from the rules, and two writers must not interleave. The lock dies with us. */
+/* Serialises bpfredir invocations on one pin dir: hidden entries and local addresses are
+ * recomputed from the rules and the host, and two writers must not interleave. The lock
+ * dies with us. */
 int lock_pin_dir(void)
 {
 	int fd = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -127,16 +145,17 @@ int open_pinned_maps(struct pinned_maps *maps)
 		const char *name;
 		int *fd;
 	} want[] = {
-		{ "rules", &maps->rules },	       { "hidden", &maps->hidden },
-		{ "flows", &maps->flows },	       { "local_addrs", &maps->local_addrs },
-		{ "stats", &maps->stats },	       { "port_stats", &maps->port_stats },
-		{ "hidden_local", &maps->hidden_local },
+		{ "policy", &maps->policy },	 { "flows", &maps->flows },
+		{ "pending", &maps->pending },	 { "local_addrs", &maps->local_addrs },
+		{ "stats", &maps->stats },	 { "port_stats", &maps->port_stats },
 	};
+	__u32 slot = 0, set_id;
 	char path[PATH_MAX];
 	size_t i;
 
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		*want[i].fd = -1;
+	maps->rules = -1;
 	if (!is_loaded())
 		return fail("not loaded at %s (run 'bpfredir load' first)", pin_dir);
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
@@ -150,13 +169,18 @@ int open_pinned_maps(struct pinned_maps *maps)
 			return fail("cannot open pinned map %s: %s", path, strerror(err));
 		}
 	}
+	if (bpf_map_lookup_elem(maps->policy, &slot, &set_id) ||
+	    (maps->rules = bpf_map_get_fd_by_id(set_id)) < 0) {
+		close_pinned_maps(maps);
+		return fail("no rule set in %s/maps/policy: %s", pin_dir, strerror(errno));
+	}
 	return 0;
 }
 
 void close_pinned_maps(struct pinned_maps *maps)
 {
-	int *fds[] = { &maps->rules,	   &maps->hidden, &maps->flows,	    &maps->local_addrs,
-		       &maps->stats,	   &maps->port_stats, &maps->hidden_local };
+	int *fds[] = { &maps->policy, &maps->rules,	 &maps->flows,	    &maps->pending,
+		       &maps->local_addrs, &maps->stats, &maps->port_stats };
 	size_t i;
 
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
@@ -167,10 +191,12 @@ void close_pinned_maps(struct pinned_maps *maps)
 }
 
 /* Make a derived map hold exactly n keys, with values[i * value_stride] for keys[i] (only
- * for new keys when keep_values, so counters survive). New entries go in before stale ones
- * come out, so a key that stays never blinks out. */
+ * for new keys when keep_values, so counters survive). Only keys that owned() accepts (all,
+ * without it) may be removed. New entries go in before stale ones come out, so a key that
+ * stays never blinks out. */
 static int map_set_exactly(int fd, const void *keys, size_t key_size, const void *values,
-			   size_t value_stride, size_t n, bool keep_values)
+			   size_t value_stride, size_t n, bool keep_values,
+			   bool (*owned)(const void *key))
 {
 	static __u8 stale[BPFREDIR_MAX_RULES * sizeof(struct redir_local_addr)];
 	__u8 key[sizeof(struct redir_local_addr)], prev[sizeof(key)];
@@ -191,7 +217,7 @@ static int map_set_exactly(int fd, const void *keys, size_t key_size, const void
 		for (i = 0; i < n; i++)
 			if (!memcmp((const __u8 *)keys + i * key_size, key, key_size))
 				break;
-		if (i == n && (n_stale + 1) * key_size <= sizeof(stale))
+		if (i == n && (!owned || owned(key)) && (n_stale + 1) * key_size <= sizeof(stale))
 			memcpy(&stale[n_stale++ * key_size], key, key_size);
 	}
 	for (i = 0; i < n_stale; i++)
@@ -210,54 +236,61 @@ static int port_key_index(const struct redir_port_key *keys, size_t n, __be16 po
 	return -1;
 }
 
-/* hidden: each hiding rule's target, with the number of rules hiding it; port_stats: an
- * entry for every public and every hidden port. Both are recomputed from the rules rather
- * than counted up and down, so they cannot drift whatever failed before. */
-static int sync_rule_derived(const struct pinned_maps *maps)
+struct redir_policy_key public_key(__u16 port, __u8 proto)
 {
-	static struct redir_port_key hidden[BPFREDIR_MAX_RULES], counted[2 * BPFREDIR_MAX_RULES];
-	static struct redir_port_key refused[BPFREDIR_MAX_RULES];
-	static __u32 hiding[BPFREDIR_MAX_RULES], refusing[BPFREDIR_MAX_RULES];
-	struct redir_rule_key rk, *prev = NULL;
-	size_t n_hidden = 0, n_counted = 0, n_refused = 0;
+	struct redir_policy_key key = { .port = htons(port), .proto = proto, .kind = POLICY_PUBLIC };
+
+	return key;
+}
+
+static bool is_hidden_entry(const void *key)
+{
+	return ((const struct redir_policy_key *)key)->kind == POLICY_HIDDEN;
+}
+
+/* In a rule set, the hidden entries: each hiding rule's target, hidden from local clients
+ * too when any of its rules asks. In port_stats: an entry for every public and every hidden
+ * port. Both are recomputed from the set's rules rather than counted up and down, so they
+ * cannot drift whatever failed before. */
+int sync_rule_derived(int set_fd, int port_stats_fd)
+{
+	static struct redir_policy_key hidden[BPFREDIR_MAX_RULES];
+	static struct redir_rule hiding[BPFREDIR_MAX_RULES];
+	static struct redir_port_key counted[2 * BPFREDIR_MAX_RULES];
+	struct redir_policy_key key, *prev = NULL;
+	size_t n_hidden = 0, n_counted = 0, i;
 	struct redir_rule rule;
 	void *zero_stats;
-	int i, n_cpus, err;
+	int n_cpus, err;
 
-	while (!bpf_map_get_next_key(maps->rules, prev, &rk)) {
-		prev = &rk;
-		if (bpf_map_lookup_elem(maps->rules, &rk, &rule))
+	while (!bpf_map_get_next_key(set_fd, prev, &key)) {
+		prev = &key;
+		if (key.kind != POLICY_PUBLIC || bpf_map_lookup_elem(set_fd, &key, &rule))
 			continue;
 		if (n_counted + 2 > 2 * BPFREDIR_MAX_RULES)
 			return -E2BIG;
-		if (port_key_index(counted, n_counted, rk.public_port, rk.proto) < 0)
-			counted[n_counted++] = (struct redir_port_key){ .port = rk.public_port, .proto = rk.proto };
+		if (port_key_index(counted, n_counted, key.port, key.proto) < 0)
+			counted[n_counted++] = (struct redir_port_key){ .port = key.port,
+									.proto = key.proto };
 		if (!(rule.flags & REDIR_F_HIDE))
 			continue;
-		if (port_key_index(counted, n_counted, rule.target_port, rk.proto) < 0)
-			counted[n_counted++] = (struct redir_port_key){ .port = rule.target_port, .proto = rk.proto };
-		i = port_key_index(hidden, n_hidden, rule.target_port, rk.proto);
-		if (i < 0) {
-			i = n_hidden++;
-			hidden[i] = (struct redir_port_key){ .port = rule.target_port, .proto = rk.proto };
-			hiding[i] = 0;
+		if (port_key_index(counted, n_counted, rule.target_port, key.proto) < 0)
+			counted[n_counted++] = (struct redir_port_key){ .port = rule.target_port,
+									.proto = key.proto };
+		for (i = 0; i < n_hidden; i++)
+			if (hidden[i].port == rule.target_port && hidden[i].proto == key.proto)
+				break;
+		if (i == n_hidden) {
+			hidden[i] = (struct redir_policy_key){ .port = rule.target_port,
+							       .proto = key.proto,
+							       .kind = POLICY_HIDDEN };
+			memset(&hiding[i], 0, sizeof(hiding[i]));
+			n_hidden++;
 		}
-		hiding[i]++;
-		if (!(rule.flags & REDIR_F_HIDE_LOCAL))
-			continue;
-		i = port_key_index(refused, n_refused, rule.target_port, rk.proto);
-		if (i < 0) {
-			i = n_refused++;
-			refused[i] = (struct redir_port_key){ .port = rule.target_port, .proto = rk.proto };
-			refusing[i] = 0;
-		}
-		refusing[i]++;
+		hiding[i].flags |= rule.flags & (REDIR_F_HIDE | REDIR_F_HIDE_LOCAL);
 	}
-	err = map_set_exactly(maps->hidden, hidden, sizeof(hidden[0]), hiding, sizeof(hiding[0]),
-			      n_hidden, false);
-	if (!err)
-		err = map_set_exactly(maps->hidden_local, refused, sizeof(refused[0]), refusing,
-				      sizeof(refusing[0]), n_refused, false);
+	err = map_set_exactly(set_fd, hidden, sizeof(hidden[0]), hiding, sizeof(hiding[0]),
+			      n_hidden, false, is_hidden_entry);
 	if (err)
 		return err;
 	n_cpus = libbpf_num_possible_cpus();
@@ -266,10 +299,27 @@ static int sync_rule_derived(const struct pinned_maps *maps)
 	zero_stats = calloc(n_cpus, sizeof(struct redir_port_stats));
 	if (!zero_stats)
 		return -ENOMEM;
-	err = map_set_exactly(maps->port_stats, counted, sizeof(counted[0]), zero_stats, 0,
-			      n_counted, true);
+	err = map_set_exactly(port_stats_fd, counted, sizeof(counted[0]), zero_stats, 0,
+			      n_counted, true, NULL);
 	free(zero_stats);
 	return err;
+}
+
+int policy_set_create(void)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+	int fd = bpf_map_create(BPF_MAP_TYPE_HASH, "policy_set", sizeof(struct redir_policy_key),
+				sizeof(struct redir_rule), BPFREDIR_POLICY_ENTRIES, &opts);
+
+	return fd < 0 ? -errno : fd;
+}
+
+/* One update of one slot: readers see the old set or the new one, never a mix. */
+int policy_set_install(int policy_fd, int set_fd)
+{
+	__u32 slot = 0;
+
+	return bpf_map_update_elem(policy_fd, &slot, &set_fd, BPF_ANY) ? -errno : 0;
 }
 
 /* IPv4 is kept as ::ffff:a.b.c.d, the form a v4-mapped AF_INET6 socket uses too. */
@@ -299,7 +349,7 @@ static int addr_from_sockaddr(const struct sockaddr *sa, struct redir_local_addr
 
 /* The socket hooks cannot ask the FIB whether an address is ours, so they read this copy of
  * the host's addresses (in the loader's netns), refreshed by every bpfredir invocation. */
-static int sync_local_addrs(int map_fd)
+int sync_local_addrs(int map_fd)
 {
 	static struct redir_local_addr addrs[BPFREDIR_MAX_LOCAL_ADDRS];
 	struct ifaddrs *ifa_list, *ifa;
@@ -318,28 +368,31 @@ static int sync_local_addrs(int map_fd)
 			n++;
 	}
 	freeifaddrs(ifa_list);
-	return map_set_exactly(map_fd, addrs, sizeof(addrs[0]), &present, 0, n, false);
+	return map_set_exactly(map_fd, addrs, sizeof(addrs[0]), &present, 0, n, false, NULL);
 }
 
 int sync_derived(const struct pinned_maps *maps)
 {
-	int err = sync_rule_derived(maps);
+	int err = sync_rule_derived(maps->rules, maps->port_stats);
 
 	return err ? err : sync_local_addrs(maps->local_addrs);
 }
 
-int parse_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN])
+bool scan_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN])
 {
 	struct in_addr v4;
 
 	memset(addr, 0, BPFREDIR_ADDR_LEN);
 	if (inet_pton(AF_INET, text, &v4) == 1) {
 		addr_map_v4(addr, &v4);
-		return 0;
+		return true;
 	}
-	if (inet_pton(AF_INET6, text, addr) == 1)
-		return 0;
-	return usage_error("invalid address '%s' (expected an IPv4 or IPv6 address)", text);
+	return inet_pton(AF_INET6, text, addr) == 1;
+}
+
+int parse_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN])
+{
+	return scan_addr(text, addr) ? 0 : usage_error("invalid address '%s' (expected %s)", text, ADDR_FORM);
 }
 
 void format_addr(const __u8 addr[BPFREDIR_ADDR_LEN], char *buf, size_t size)
