@@ -127,7 +127,7 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed,
 	struct redir_flow_key fk;
 	struct redir_flow *flow;
 	struct redir_rule *rule;
-	bool new_connection, is_pending, applies;
+	bool new_connection, is_pending;
 
 	if (parsed == PARSE_MALFORMED)
 		return VERDICT_DROP_MALFORMED;
@@ -148,10 +148,9 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed,
 	}
 
 	rule = policy_lookup(p->dport, p->proto, POLICY_PUBLIC);
-	applies = rule && rule_applies(ctx, ifindex, p, rule);
-	if (new_connection)
-		flow_forget(p, applies ? rule->target_port : p->dport);
-	if (applies) {
+	if (rule && rule_applies(ctx, ifindex, p, rule)) {
+		if (new_connection)
+			flow_forget(p, rule->target_port);
 		*new_dport = rule->target_port;
 		flow_record(&pending, p->saddr, p->daddr, p->sport, p->dport, rule->target_port,
 			    p->proto);
@@ -161,14 +160,10 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed,
 	rule = policy_lookup(p->dport, p->proto, POLICY_HIDDEN);
 	if (rule && (rule->flags & REDIR_F_HIDE) && dest_is_local(ctx, ifindex, p))
 		return VERDICT_DROP_HIDDEN;
-	/* A new connection straight to this port (a --no-hide target, or one whose rules are
-	 * gone) from a tuple an earlier translated connection used: that connection's OUT flow
-	 * would turn this one's replies into the public port's. A dropped SYN keeps it. */
-	if (new_connection) {
-		flow_key_fill(&fk, p->saddr, p->daddr, p->sport, p->dport, p->proto, FLOW_DIR_OUT);
-		if (bpf_map_lookup_elem(&flows, &fk))
-			bpf_map_delete_elem(&flows, &fk);
-	}
+	/* Only a SYN that goes through forgets: a spoofed one aimed at a hidden port must not
+	 * cut a live connection's replies. */
+	if (new_connection)
+		flow_forget(p, p->dport);
 	return VERDICT_PASS;
 }
 
