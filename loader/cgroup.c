@@ -118,9 +118,10 @@ int attach_cgroup(int cgroup_fd, __u64 cgroup_id, const int prog_fds[N_SOCK_HOOK
 			break;
 		}
 		err = hook_pin_path(path, sizeof(path), cgroup_id, &sock_hooks[i]);
-		if (!err && bpf_obj_pin(link_fd, path))
-			err = -errno;
-		close(link_fd);
+		if (err)
+			close(link_fd);
+		else
+			err = pin_link_fd(link_fd, path);
 	}
 	if (err)
 		detach_cgroup(cgroup_id);

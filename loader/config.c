@@ -575,7 +575,7 @@ static int apply_fresh(const struct config *cfg, bool dry_run)
 	if (!ret)
 		close_pinned_maps(&maps);
 	if (ret)
-		remove_all_pins(); /* nothing half-applied: the load goes too */
+		remove_pins(false); /* nothing half-applied: the load goes too */
 	return ret;
 }
 

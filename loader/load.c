@@ -112,7 +112,8 @@ static int set_map_pins(struct bpf_object *obj, struct bpf_map *flows, struct bp
 	int err;
 
 	bpf_object__for_each_map(map, obj) {
-		if (bpf_map__is_internal(map))
+		/* policy is pinned last, by hand: its pin marks the instance as loaded. */
+		if (bpf_map__is_internal(map) || !strcmp(bpf_map__name(map), "policy"))
 			continue;
 		if (pin_path(path, sizeof(path), "maps", bpf_map__name(map)))
 			return -ENAMETOOLONG;
@@ -159,6 +160,8 @@ static int load_objects(struct load_ctx *ctx)
 		return fail("cannot read this network namespace's cookie: %s", strerror(-err));
 	err = set_map_pins(ctx->sock->obj, ctx->sock->maps.flows, ctx->sock->maps.pending,
 			   ctx->req->flows);
+	if (!err)
+		err = bpf_map__reuse_fd(ctx->sock->maps.policy, bpf_map__fd(ctx->tc->maps.policy));
 	if (!err)
 		err = sock_bpf__load(ctx->sock);
 	if (err)
@@ -229,9 +232,10 @@ int attach_iface(int ifindex, const char *ifname, const int tc_prog_fds[2])
 			break;
 		}
 		err = tc_link_path(path, sizeof(path), hooks[i].hook, ifindex);
-		if (!err && bpf_obj_pin(link_fd, path))
-			err = -errno;
-		close(link_fd);
+		if (err)
+			close(link_fd);
+		else
+			err = pin_link_fd(link_fd, path);
 	}
 	if (err) {
 		detach_iface(ifindex);
@@ -260,6 +264,9 @@ static void watch_addresses(struct load_ctx *ctx)
 		err = set_map_pins(ctx->addrwatch->obj, ctx->addrwatch->maps.flows,
 				   ctx->addrwatch->maps.pending, ctx->req->flows);
 	if (!err)
+		err = bpf_map__reuse_fd(ctx->addrwatch->maps.policy,
+					bpf_map__fd(ctx->tc->maps.policy));
+	if (!err)
 		err = addrwatch_bpf__load(ctx->addrwatch);
 	for (i = 0; i < 2 && !err; i++) {
 		link = bpf_program__attach_trace(progs[i]);
@@ -269,7 +276,7 @@ static void watch_addresses(struct load_ctx *ctx)
 		}
 		err = pin_path(path, sizeof(path), "links", names[i]);
 		if (!err)
-			err = bpf_link__pin(link, path);
+			err = pin_link_fd(dup(bpf_link__fd(link)), path);
 		bpf_link__destroy(link);
 	}
 	if (err && verbose)
@@ -328,17 +335,23 @@ static int install_first_set(struct load_ctx *ctx)
 	return 0;
 }
 
-static int sync_new_maps(void)
+/* The last step: link pins, then the policy map's pin, which makes the instance loaded.
+ * Killed before this, the load leaves no marker and the next command cleans up. */
+static int commit(struct load_ctx *ctx)
 {
-	struct pinned_maps maps;
+	char path[PATH_MAX];
 	int err;
 
-	if (open_pinned_maps(&maps))
-		return EXIT_FAIL;
-	err = sync_derived(&maps);
-	close_pinned_maps(&maps);
+	err = sync_local_addrs(bpf_map__fd(ctx->tc->maps.local_addrs));
 	if (err)
 		return fail("cannot record local addresses: %s", strerror(-err));
+	err = commit_deferred_pins();
+	if (!err)
+		err = pin_path(path, sizeof(path), "maps", "policy");
+	if (!err && bpf_obj_pin(bpf_map__fd(ctx->tc->maps.policy), path))
+		err = -errno;
+	if (err)
+		return fail("cannot pin under %s: %s", pin_dir, strerror(-err));
 	return 0;
 }
 
@@ -354,6 +367,97 @@ static int make_pin_dirs(void)
 	return 0;
 }
 
+static int unlink_pins_in(const char *sub)
+{
+	char dir_path[PATH_MAX], path[PATH_MAX];
+	struct dirent *de;
+	int err = 0;
+	DIR *dir;
+
+	if (pin_path(dir_path, sizeof(dir_path), sub, NULL))
+		return -ENAMETOOLONG;
+	dir = opendir(dir_path);
+	if (!dir)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(dir))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (pin_path(path, sizeof(path), sub, de->d_name))
+			err = -ENAMETOOLONG;
+		else if (unlink(path))
+			err = -errno;
+	}
+	closedir(dir);
+	if (!err && rmdir(dir_path))
+		err = -errno;
+	return err;
+}
+
+/* The marker first, so an unload cut short reads as not loaded and is finished by the next
+ * command; then links, whose pins are their last references, so they detach at once. */
+int remove_pins(bool keep_dir)
+{
+	char path[PATH_MAX];
+	size_t i;
+	int err;
+
+	if (!pin_path(path, sizeof(path), "maps", "policy") && unlink(path) && errno != ENOENT)
+		return -errno;
+	for (i = 0; i < sizeof(pin_subdirs) / sizeof(pin_subdirs[0]); i++) {
+		err = unlink_pins_in(pin_subdirs[i]);
+		if (err)
+			return err;
+	}
+	return keep_dir || !rmdir(pin_dir) ? 0 : -errno;
+}
+
+/* Anything in the pin dir that bpfredir did not make: refuse to touch or share it. */
+static int check_foreign(void)
+{
+	struct dirent *de;
+	size_t i;
+	DIR *dir = opendir(pin_dir);
+
+	if (!dir)
+		return fail("cannot read %s: %s", pin_dir, strerror(errno));
+	while ((de = readdir(dir))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		for (i = 0; i < sizeof(pin_subdirs) / sizeof(pin_subdirs[0]); i++)
+			if (!strcmp(de->d_name, pin_subdirs[i]))
+				break;
+		if (i == sizeof(pin_subdirs) / sizeof(pin_subdirs[0])) {
+			closedir(dir);
+			return fail("%s holds '%s', which bpfredir did not make; refusing to use it",
+				    pin_dir, de->d_name);
+		}
+	}
+	closedir(dir);
+	return 0;
+}
+
+/* Pins without the marker are what a load or unload that was killed left: finish it. */
+int finish_interrupted(void)
+{
+	char path[PATH_MAX];
+	size_t i;
+	int err;
+
+	if (is_loaded())
+		return 0;
+	for (i = 0; i < sizeof(pin_subdirs) / sizeof(pin_subdirs[0]); i++)
+		if (!pin_path(path, sizeof(path), pin_subdirs[i], NULL) && !access(path, F_OK))
+			break;
+	if (i == sizeof(pin_subdirs) / sizeof(pin_subdirs[0]))
+		return 0;
+	err = remove_pins(true);
+	if (err)
+		return fail("cannot clean up after an interrupted run in %s: %s", pin_dir,
+			    strerror(-err));
+	fprintf(stderr, "bpfredir: removed what an interrupted run left in %s\n", pin_dir);
+	return 0;
+}
+
 /* Bpffs mounted, the pin dir made and locked. Returns the lock's fd or -1 (error printed). */
 int prepare_pin_dir(void)
 {
@@ -363,9 +467,16 @@ int prepare_pin_dir(void)
 		return -1;
 	if (mkdir(pin_dir, 0700) && errno != EEXIST)
 		return fail("cannot create pin dir %s: %s", pin_dir, strerror(errno)), -1;
+	/* mkdir honours the umask; the pin dir must be root's alone whatever it is. */
+	if (chmod(pin_dir, 0700))
+		return fail("cannot set mode 0700 on %s: %s", pin_dir, strerror(errno)), -1;
 	lock_fd = lock_pin_dir();
 	if (lock_fd < 0)
 		return fail("cannot lock %s: %s", pin_dir, strerror(-lock_fd)), -1;
+	if (check_foreign() || finish_interrupted()) {
+		close(lock_fd);
+		return -1;
+	}
 	return lock_fd;
 }
 
@@ -376,6 +487,7 @@ int load_locked(const struct load_request *req)
 
 	for (i = 0; i < MAX_CGROUPS; i++)
 		ctx.cgroup_fds[i] = -1;
+	defer_pins(true);
 	ret = check_targets(&ctx);
 	if (!ret)
 		ret = make_pin_dirs();
@@ -386,11 +498,12 @@ int load_locked(const struct load_request *req)
 	if (!ret)
 		ret = attach_all(&ctx);
 	if (!ret)
-		ret = sync_new_maps();
+		ret = commit(&ctx);
 
 	/* A load that failed midway leaves nothing pinned, so nothing stays attached. */
 	if (ret)
-		remove_all_pins();
+		remove_pins(false);
+	defer_pins(false);
 	addrwatch_bpf__destroy(ctx.addrwatch);
 	sock_bpf__destroy(ctx.sock);
 	tc_bpf__destroy(ctx.tc);
@@ -421,46 +534,6 @@ int do_load(int argc, char **argv)
 	return ret;
 }
 
-static int unlink_pins_in(const char *sub)
-{
-	char dir_path[PATH_MAX], path[PATH_MAX];
-	struct dirent *de;
-	int err = 0;
-	DIR *dir;
-
-	if (pin_path(dir_path, sizeof(dir_path), sub, NULL))
-		return -ENAMETOOLONG;
-	dir = opendir(dir_path);
-	if (!dir)
-		return errno == ENOENT ? 0 : -errno;
-	while ((de = readdir(dir))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (pin_path(path, sizeof(path), sub, de->d_name))
-			err = -ENAMETOOLONG;
-		else if (unlink(path))
-			err = -errno;
-	}
-	closedir(dir);
-	if (!err && rmdir(dir_path))
-		err = -errno;
-	return err;
-}
-
-/* Links first: removing a link's pin, its last reference, detaches the program at once. */
-int remove_all_pins(void)
-{
-	size_t i;
-	int err;
-
-	for (i = 0; i < sizeof(pin_subdirs) / sizeof(pin_subdirs[0]); i++) {
-		err = unlink_pins_in(pin_subdirs[i]);
-		if (err)
-			return err;
-	}
-	return rmdir(pin_dir) ? -errno : 0;
-}
-
 int do_unload(int argc, char **argv)
 {
 	static const struct option opts[] = { COMMON_LONG_OPTS, {} };
@@ -476,12 +549,19 @@ int do_unload(int argc, char **argv)
 	if (require_root())
 		return EXIT_FAIL;
 	lock_fd = lock_pin_dir();
-	if (lock_fd < 0 || !is_loaded()) {
-		if (lock_fd >= 0)
-			close(lock_fd);
+	if (lock_fd < 0)
 		return fail("not loaded at %s", pin_dir);
+	if (check_foreign()) {
+		close(lock_fd);
+		return EXIT_FAIL;
 	}
-	err = remove_all_pins();
+	if (!is_loaded()) {
+		/* What a killed load or unload left is removed; nothing else was loaded. */
+		ret = finish_interrupted() ? EXIT_FAIL : fail("not loaded at %s", pin_dir);
+		close(lock_fd);
+		return ret;
+	}
+	err = remove_pins(false);
 	close(lock_fd);
 	if (err)
 		return fail("cannot remove everything under %s: %s", pin_dir, strerror(-err));

@@ -116,6 +116,7 @@ int take_snapshot(const struct pinned_maps *maps, struct snapshot *snap);
 /* What load attaches; apply builds one from its file. */
 #define MAX_IFACES 64
 #define MAX_CGROUPS 64
+#define N_SOCK_HOOKS_MAX 8
 #define BPFREDIR_MIN_FLOWS 1024
 #define BPFREDIR_MAX_FLOWS (1U << 24)
 struct load_request {
@@ -126,6 +127,13 @@ struct load_request {
 	__u32 flows;
 };
 
+/* Link pins made through pin_link_fd() wait for commit_deferred_pins() while deferring;
+ * defer_pins(false) drops (and so detaches) whatever was not committed. */
+#define MAX_DEFERRED_PINS (2 * MAX_IFACES + N_SOCK_HOOKS_MAX * MAX_CGROUPS + 2)
+void defer_pins(bool on);
+int pin_link_fd(int fd, const char *path);
+int commit_deferred_pins(void);
+
 int prepare_pin_dir(void);
 /* The pin dir locked and not loaded: load everything, or nothing. */
 int load_locked(const struct load_request *req);
@@ -134,7 +142,7 @@ void detach_iface(int ifindex);
 bool iface_attached(int ifindex);
 
 /* The socket hooks, attached as one set per cgroup. */
-#define N_SOCK_HOOKS 8
+#define N_SOCK_HOOKS N_SOCK_HOOKS_MAX
 struct sock_hook {
 	const char *prog;   /* BPF program name, also its pin name in DIR/progs */
 	const char *suffix; /* in the link's pin name: links/cgroup_<id>_<suffix> */
@@ -150,8 +158,9 @@ bool cgroup_attached(__u64 cgroup_id);
 int open_pinned_progs(int prog_fds[N_SOCK_HOOKS]);
 /* For an option with an optional path: --opt=PATH, --opt PATH, or --opt alone (NULL). */
 const char *optional_path_arg(int argc, char **argv);
-/* Remove every pin bpfredir makes under the pin dir, and the dir itself. */
-int remove_all_pins(void);
+/* Remove every pin bpfredir makes under the pin dir, and the dir itself unless keep_dir. */
+int remove_pins(bool keep_dir);
+int finish_interrupted(void);
 
 /* Minimal JSON writer for --json output. */
 void json_string(FILE *out, const char *s);

@@ -121,6 +121,60 @@ bool is_loaded(void)
 	return !pin_path(path, sizeof(path), "maps", "policy") && !access(path, F_OK);
 }
 
+/* While load runs, links are held open and pinned only once everything else worked: if the
+ * loader dies before, the kernel closes their fds and so detaches them. */
+struct pin_batch {
+	int fds[MAX_DEFERRED_PINS];
+	char *paths[MAX_DEFERRED_PINS];
+	int n;
+};
+
+static struct pin_batch batch;
+static bool deferring;
+
+void defer_pins(bool on)
+{
+	int i;
+
+	deferring = on;
+	if (on)
+		return;
+	for (i = 0; i < batch.n; i++) {
+		close(batch.fds[i]);
+		free(batch.paths[i]);
+	}
+	batch.n = 0;
+}
+
+/* Takes ownership of fd. */
+int pin_link_fd(int fd, const char *path)
+{
+	int err = 0;
+
+	if (!deferring) {
+		if (bpf_obj_pin(fd, path))
+			err = -errno;
+		close(fd);
+		return err;
+	}
+	if (batch.n == MAX_DEFERRED_PINS || !(batch.paths[batch.n] = strdup(path))) {
+		close(fd);
+		return -ENOMEM;
+	}
+	batch.fds[batch.n++] = fd;
+	return 0;
+}
+
+int commit_deferred_pins(void)
+{
+	int i;
+
+	for (i = 0; i < batch.n; i++)
+		if (bpf_obj_pin(batch.fds[i], batch.paths[i]))
+			return -errno;
+	return 0;
+}
+
 /* Serialises bpfredir invocations on one pin dir: hidden entries and local addresses are
  * recomputed from the rules and the host, and two writers must not interleave. The lock
  * dies with us. */
