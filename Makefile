@@ -40,7 +40,16 @@ else
 	MAKEFLAGS += --no-print-directory
 endif
 
-.PHONY: all deps test demo vmlinux clean check-libbpf tests-build
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/bpfredir
+SYSCONFDIR ?= /etc
+UNITDIR ?= /lib/systemd/system
+INSTALLED := $(SBINDIR)/bpfredir $(MANDIR)/man8/bpfredir.8 $(UNITDIR)/bpfredir.service \
+	$(DOCDIR)/bpfredir.conf.example
+
+.PHONY: all deps test demo vmlinux clean check-libbpf tests-build install uninstall
 
 all: $(BUILD)/bpfredir
 
@@ -93,6 +102,24 @@ vmlinux:
 	$(Q)mkdir -p $(dir $(VMLINUX))
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $(VMLINUX).tmp && \
 		mv $(VMLINUX).tmp $(VMLINUX)
+
+# The unit points at the installed binary and config; DESTDIR stages a package.
+install: $(BUILD)/bpfredir
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)install -D -m 0755 $(BUILD)/bpfredir $(DESTDIR)$(SBINDIR)/bpfredir
+	$(Q)install -D -m 0644 scripts/dist/bpfredir.8 $(DESTDIR)$(MANDIR)/man8/bpfredir.8
+	$(Q)install -D -m 0644 scripts/dist/bpfredir.conf.example \
+		$(DESTDIR)$(DOCDIR)/bpfredir.conf.example
+	$(Q)mkdir -p $(DESTDIR)$(UNITDIR)
+	$(Q)sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		scripts/dist/bpfredir.service > $(DESTDIR)$(UNITDIR)/bpfredir.service
+	$(Q)chmod 0644 $(DESTDIR)$(UNITDIR)/bpfredir.service
+
+# Leaves /etc/bpfredir.conf alone: it is the admin's.
+uninstall:
+	$(call msg,UNINSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	$(Q)rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
 
 clean:
 	$(call msg,CLEAN)

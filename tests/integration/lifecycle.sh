@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# The operator's tool: apply (dry run, idempotence, bad files, atomic switch under traffic),
+# status and stats, the lock under concurrent invocations, loads killed midway, foreign pin
+# dirs, --help for every verb, and make install/uninstall into a DESTDIR.
+set -uo pipefail
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+
+t_init lifecycle
+t_topology
+https_server server
+cgroup_add CG a
+pin_dir PIN apply
+SRV=https://$SERVER_ADDR
+client=(in_ns client)
+
+# conf NAME RULE...: a config file for srv0 and the test cgroup with these rule lines.
+conf() {
+	local file="$T_TMP/$1.conf" rule
+	shift
+	{
+		echo "# written by lifecycle.sh"
+		echo "interface $SERVER_IF"
+		echo "cgroup $CG"
+		echo "flows 4096"
+		for rule in "$@"; do
+			echo "rule $rule"
+		done
+	} >"$file"
+	printf '%s' "$file"
+}
+
+link_ids() { bpftool -j link show 2>/dev/null | jq -r '.[].id' | sort -n | tr '\n' ' '; }
+
+# --- apply -------------------------------------------------------------------------------
+A=$(conf a "8445 8443")
+cli server apply -f "$A" --dry-run --pin-dir "$PIN"
+check "apply --dry-run on an empty host prints the load" "$(cli_result) out: $CLI_OUT" \
+	grep -q "^+ load" <<<"$CLI_OUT"
+check "apply --dry-run creates no pin dir" "$PIN exists" test ! -e "$PIN"
+
+expect_cli_ok "apply loads and sets the rules" server apply -f "$A" --pin-dir "$PIN"
+expect_rules "apply: the file's rule is live" server "$PIN" "8445 8443 tcp true"
+expect "apply: client reaches 8443 through 8445" ok "$SRV:8445" "${client[@]}"
+expect "apply: 8443 is dropped" dropped "$SRV:8443" "${client[@]}"
+check "apply: pin dir is mode 0700" "mode $(stat -c %a "$PIN")" test "$(stat -c %a "$PIN")" = 700
+
+before=$(link_ids)
+cli server apply -f "$A" --pin-dir "$PIN"
+check "second apply changes nothing" "$(cli_result) out: $CLI_OUT" \
+	test "$CLI_RC" -eq 0 -a "$CLI_OUT" = "nothing to change"
+check "second apply keeps every link" "before: $before after: $(link_ids)" test "$before" = "$(link_ids)"
+
+printf 'interface %s\nflows 4096\nrule 8445 84x3\n' "$SERVER_IF" >"$T_TMP/bad.conf"
+expect_cli_error "bad file: line and column named" 1 "bad.conf:3:11: invalid port '84x3'" \
+	server apply -f "$T_TMP/bad.conf" --pin-dir "$PIN"
+printf 'interface %s\nrule 8445 8443 colour blue\n' "$SERVER_IF" >"$T_TMP/bad2.conf"
+expect_cli_error "bad file: unknown rule option" 1 "bad2.conf:2:16: unknown rule option 'colour'" \
+	server apply -f "$T_TMP/bad2.conf" --pin-dir "$PIN"
+expect_rules "bad files changed nothing" server "$PIN" "8445 8443 tcp true"
+expect_cli_error "apply without -f" 2 "-f FILE is required" server apply --pin-dir "$PIN"
+expect_cli_error "apply of a missing file" 1 "cannot read" server apply -f "$T_TMP/none.conf" --pin-dir "$PIN"
+
+B=$(conf b "8446 8443")
+cli server apply -f "$B" --dry-run --pin-dir "$PIN"
+check "dry run prints the switch" "out: $CLI_OUT" \
+	grep -qx -- "- rule 8445 8443 proto tcp" <<<"$CLI_OUT"
+expect_rules "dry run changed nothing" server "$PIN" "8445 8443 tcp true"
+expect_cli_ok "apply switches to 8446" server apply -f "$B" --pin-dir "$PIN"
+expect "after the switch: 8446 works" ok "$SRV:8446" "${client[@]}"
+expect "after the switch: 8445 refused" refused "$SRV:8445" "${client[@]}"
+
+# --- atomic switch under traffic ---------------------------------------------------------
+# Both sets translate 8445 and hide 8443; the second adds 8446 on the same target. A switch
+# that went through a half state would refuse 8445 or open 8443 for a moment.
+S1=$(conf s1 "8445 8443")
+S2=$(conf s2 "8445 8443" "8446 8443")
+FLIPS=1000
+expect_cli_ok "switch to the first set before the traffic starts" server apply -f "$S1" --pin-dir "$PIN"
+(
+	for ((i = 0; i < FLIPS; i++)); do
+		f=$S2
+		((i % 2)) && f=$S1
+		in_ns server "$BPFREDIR" apply -f "$f" --pin-dir "$PIN" >/dev/null 2>>"$T_TMP/flip.err" ||
+			echo "apply $i failed" >>"$T_TMP/flip.err"
+	done
+	touch "$T_TMP/flips.done"
+) &
+flipper=$!
+# Connections through 8445 as fast as they go (a completed handshake needs both the
+# rewrite and the reply's rewrite back), a full HTTPS request now and then, and a try at
+# 8443 now and then, until the switching is done.
+ok=0 broken=0 https_ok=0 https_broken=0 leaked=0 n=0
+while [[ ! -e $T_TMP/flips.done ]]; do
+	n=$((n + 1))
+	if ((n % 20 == 0)); then
+		if "${client[@]}" curl -ksS --noproxy '*' --connect-timeout 2 --max-time 5 \
+			-o /dev/null "$SRV:8445" 2>>"$T_TMP/flip-curl.err"; then
+			https_ok=$((https_ok + 1))
+		else
+			https_broken=$((https_broken + 1))
+		fi
+	elif "${client[@]}" timeout 2 bash -c "exec 3<>/dev/tcp/$SERVER_ADDR/8445" \
+		2>>"$T_TMP/flip-tcp.err"; then
+		ok=$((ok + 1))
+	else
+		echo "connect $n: exit $?" >>"$T_TMP/flip-tcp.err"
+		broken=$((broken + 1))
+	fi
+	if ((n % 10 == 0)); then
+		"${client[@]}" timeout 0.3 bash -c "exec 3<>/dev/tcp/$SERVER_ADDR/8443" 2>/dev/null &&
+			leaked=$((leaked + 1))
+	fi
+done
+wait "$flipper"
+check "1000 rule-set switches all applied" "$(head -c 300 "$T_TMP/flip.err")" test ! -s "$T_TMP/flip.err"
+check "connections during the switches: none broken" \
+	"$ok ok, $broken broken: $(tail -c 300 "$T_TMP/flip-tcp.err")" \
+	test "$broken" -eq 0 -a "$ok" -gt 100
+check "HTTPS requests during the switches: none broken" \
+	"$https_ok ok, $https_broken broken: $(head -c 300 "$T_TMP/flip-curl.err")" \
+	test "$https_broken" -eq 0 -a "$https_ok" -gt 5
+check "connections during the switches: 8443 never reachable" "$leaked connected to 8443" \
+	test "$leaked" -eq 0
+echo "# $FLIPS switches; during them through 8445: $ok TCP connections ($broken broken)," \
+	"$https_ok HTTPS requests ($https_broken broken)"
+
+# --- status and stats --------------------------------------------------------------------
+cli server status --json --pin-dir "$PIN"
+check "status --json: srv0 by tcx, the cgroup, flow-table size" "$(cli_result) $CLI_OUT" \
+	json_matches --arg cg "$CG" '.interfaces[0].name == "srv0" and .interfaces[0].mode == "tcx"
+		and (.interfaces[0].ingress | map(.name) | index("bpfredir_tc_in") != null)
+		and .cgroups[0].path == $cg and .flows.max == 4096'
+cli server status --pin-dir "$PIN"
+check "status: human-readable" "$(cli_result) $CLI_OUT" grep -q "srv0 (ifindex [0-9]*): tcx" <<<"$CLI_OUT"
+cli server stats --prometheus --pin-dir "$PIN"
+check "stats --prometheus: counters per verdict and per rule" "$(cli_result) $CLI_OUT" \
+	grep -q '^bpfredir_rule_packets_total{public_port="8445",target_port="8443",proto="tcp",counter="rewritten"} [1-9]' <<<"$CLI_OUT"
+cli server stats --json --interval 1 --count 2 --pin-dir "$PIN"
+check "stats --interval 1 --count 2 --json: two JSON lines of rates" "$(cli_result) $CLI_OUT" \
+	test "$(jq -c '.rates.rewritten' <<<"$CLI_OUT" 2>/dev/null | grep -c '')" -eq 2
+expect_cli_error "stats --count needs --interval" 2 "--count goes with --interval" \
+	server stats --count 2 --pin-dir "$PIN"
+expect_cli_error "stats --interval 0" 2 "invalid --interval '0'" server stats --interval 0 --pin-dir "$PIN"
+
+# --- concurrent invocations --------------------------------------------------------------
+# Only these: a bare `wait` would wait for the background servers too.
+par=()
+for port in $(seq 9001 9020); do
+	in_ns server "$BPFREDIR" add "$port" $((port + 100)) --pin-dir "$PIN" 2>>"$T_TMP/par.err" &
+	par+=($!)
+done
+wait "${par[@]}"
+list_json server "$PIN"
+check "20 concurrent adds: all 20 rules there" "$(head -c 200 "$T_TMP/par.err") $(rules_of | wc -l) rules" \
+	test "$(rules_of | grep -c ' 91[0-2][0-9] tcp')" -eq 20
+par=()
+for port in $(seq 9001 9020); do
+	in_ns server "$BPFREDIR" del "$port" --pin-dir "$PIN" 2>>"$T_TMP/par.err" &
+	par+=($!)
+done
+wait "${par[@]}"
+expect_rules "20 concurrent dels: back to the file's rules" server "$PIN" "$(printf '8445 8443 tcp true\n8446 8443 tcp true')"
+expect_cli_ok "unload the applied instance" server unload --pin-dir "$PIN"
+
+# --- loads killed midway -----------------------------------------------------------------
+pin_dir PINK kill
+# ingress_progs: the bpfredir programs at srv0's tcx ingress, as status lists them.
+ingress_progs() {
+	cli server status --json --pin-dir "$PINK"
+	json_get '[.interfaces[].ingress[] | select(.ours)] | length'
+}
+for delay in 0 0.002 0.005 0.01 0.02 0.05 0.1; do
+	in_ns server "$BPFREDIR" load --iface "$SERVER_IF" --cgroup "$CG" --pin-dir "$PINK" \
+		>/dev/null 2>&1 &
+	sleep "$delay"
+	kill -9 $! 2>/dev/null
+	wait $! 2>/dev/null
+	cli server status --json --pin-dir "$PINK"
+	if [[ $CLI_RC -eq 0 ]]; then
+		state=loaded
+	else
+		state=absent
+	fi
+	# Whatever the kill left, load (or the state it found) must end with exactly one of ours.
+	[[ $state == loaded ]] || cli server load --iface "$SERVER_IF" --cgroup "$CG" --pin-dir "$PINK"
+	check "load killed after ${delay}s: $state, then exactly one program at ingress" \
+		"$(cli_result) ingress: $(ingress_progs)" test "$(ingress_progs)" = 1
+	expect "load killed after ${delay}s: redirect works once loaded" refused "$SRV:8445" "${client[@]}"
+	cli server unload --pin-dir "$PINK"
+	check "load killed after ${delay}s: unload leaves no pin dir" "$(cli_result)" test ! -e "$PINK"
+done
+cli server load --iface "$SERVER_IF" --pin-dir "$PINK"
+bpftool map show pinned "$PINK/maps/policy" >/dev/null 2>&1 && rm "$PINK/maps/policy"
+expect_cli_error "a load cut short before its marker reads as not loaded" 1 "not loaded" \
+	server list --pin-dir "$PINK"
+cli server load --iface "$SERVER_IF" --pin-dir "$PINK"
+check "the next load cleans up and loads" "$(cli_result)" \
+	grep -q "removed what an interrupted run left" <<<"$CLI_ERR"
+check "after the cleanup: exactly one program at ingress" "ingress: $(ingress_progs)" \
+	test "$(ingress_progs)" = 1
+expect_cli_ok "unload after the cleanup" server unload --pin-dir "$PINK"
+
+# --- foreign pin dir ---------------------------------------------------------------------
+pin_dir PINF foreign
+mkdir -p "$PINF/not-ours"
+expect_cli_error "a pin dir with foreign entries is refused" 1 "holds 'not-ours'.*refusing" \
+	server load --iface "$SERVER_IF" --pin-dir "$PINF"
+check "the refused pin dir is untouched" "$(ls "$PINF")" test "$(ls "$PINF")" = not-ours
+rmdir "$PINF/not-ours" "$PINF"
+
+# --- help ----------------------------------------------------------------------------------
+for verb in load add del list apply status stats attach detach unload; do
+	cli - "$verb" --help
+	check "$verb --help: exit 0 and its usage" "$(cli_result) $CLI_OUT" \
+		grep -q "^Usage: bpfredir $verb" <<<"$CLI_OUT"
+done
+cli - --help
+check "--help lists every verb" "$CLI_OUT" test "$(grep -cE '^bpfredir (load|add|del|list|apply|status|stats|attach|detach|unload) ' <<<"$CLI_OUT")" -eq 10
+
+# --- install / uninstall -----------------------------------------------------------------
+DEST="$T_TMP/dest"
+make -s -C "$T_REPO" install DESTDIR="$DEST" PREFIX=/usr >"$T_TMP/install.log" 2>&1
+check "make install: binary, man page, unit, example config" "$(cat "$T_TMP/install.log")" \
+	test -x "$DEST/usr/sbin/bpfredir" -a -f "$DEST/usr/share/man/man8/bpfredir.8" \
+	-a -f "$DEST/lib/systemd/system/bpfredir.service" \
+	-a -f "$DEST/usr/share/doc/bpfredir/bpfredir.conf.example"
+check "the unit applies /etc/bpfredir.conf and unloads on stop" "$(grep Exec "$DEST/lib/systemd/system/bpfredir.service")" \
+	grep -qx "ExecStart=/usr/sbin/bpfredir apply -f /etc/bpfredir.conf" "$DEST/lib/systemd/system/bpfredir.service"
+check "the unit is oneshot with RemainAfterExit" "" \
+	grep -q "^RemainAfterExit=yes" "$DEST/lib/systemd/system/bpfredir.service"
+check "the man page renders without warnings" "$(groff -man -Tutf8 -ww "$DEST/usr/share/man/man8/bpfredir.8" 2>&1 >/dev/null)" \
+	test -z "$(groff -man -Tutf8 -ww "$DEST/usr/share/man/man8/bpfredir.8" 2>&1 >/dev/null)"
+# The example names eth0 and a systemd cgroup; point those at this test's, keep the rest.
+sed -e "s/^interface eth0/interface $SERVER_IF/" -e "s|^cgroup .*|cgroup $CG|" \
+	"$DEST/usr/share/doc/bpfredir/bpfredir.conf.example" >"$T_TMP/example.conf"
+expect_cli_ok "the example config is valid (dry run)" server apply -f "$T_TMP/example.conf" \
+	--dry-run --pin-dir "$T_TMP/none"
+make -s -C "$T_REPO" uninstall DESTDIR="$DEST" PREFIX=/usr >>"$T_TMP/install.log" 2>&1
+check "make uninstall removes every file" "$(find "$DEST" -type f)" test -z "$(find "$DEST" -type f)"
+
+t_finish
