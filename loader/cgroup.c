@@ -173,16 +173,17 @@ static int parse_cgroup_args(int argc, char **argv, const char **cgroup)
 		if (ret >= 0)
 			return ret;
 	}
-	if (optind < argc)
-		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (extra_args(argc, argv) >= 0)
+		return EXIT_USAGE;
 	if (!given)
 		return usage_error("--cgroup is required (see 'bpfredir %s --help')", cur_cmd->name);
 	return -1;
 }
 
-int do_attach(int argc, char **argv)
+/* attach and detach share everything but the middle. */
+static int cgroup_verb(int argc, char **argv, bool attach)
 {
-	int prog_fds[N_SOCK_HOOKS], cgroup_fd = -1, lock_fd = -1, ret, err;
+	int prog_fds[N_SOCK_HOOKS], cgroup_fd = -1, lock_fd, ret, err;
 	const char *cgroup = NULL;
 	char resolved[PATH_MAX];
 	__u64 cgroup_id;
@@ -200,16 +201,21 @@ int do_attach(int argc, char **argv)
 	ret = open_cgroup(cgroup, resolved, sizeof(resolved), &cgroup_fd, &cgroup_id);
 	if (ret)
 		goto out;
-	if (cgroup_attached(cgroup_id)) {
-		ret = fail("already attached to cgroup %s", resolved);
+	if (cgroup_attached(cgroup_id) == attach) {
+		ret = fail("%s attached to cgroup %s", attach ? "already" : "not", resolved);
 		goto out;
 	}
-	err = open_pinned_progs(prog_fds);
-	if (!err)
-		err = attach_cgroup(cgroup_fd, cgroup_id, prog_fds);
-	close_fds(prog_fds, N_SOCK_HOOKS);
+	if (attach) {
+		err = open_pinned_progs(prog_fds);
+		if (!err)
+			err = attach_cgroup(cgroup_fd, cgroup_id, prog_fds);
+		close_fds(prog_fds, N_SOCK_HOOKS);
+	} else {
+		err = detach_cgroup(cgroup_id);
+	}
 	if (err)
-		ret = fail("cannot attach to cgroup %s: %s", resolved, strerror(-err));
+		ret = fail("cannot %s cgroup %s: %s", attach ? "attach to" : "detach from", resolved,
+			   strerror(-err));
 out:
 	if (cgroup_fd >= 0)
 		close(cgroup_fd);
@@ -218,37 +224,12 @@ out:
 	return ret;
 }
 
+int do_attach(int argc, char **argv)
+{
+	return cgroup_verb(argc, argv, true);
+}
+
 int do_detach(int argc, char **argv)
 {
-	int cgroup_fd = -1, lock_fd = -1, ret, err;
-	const char *cgroup = NULL;
-	char resolved[PATH_MAX];
-	__u64 cgroup_id;
-
-	ret = parse_cgroup_args(argc, argv, &cgroup);
-	if (ret >= 0)
-		return ret;
-	if (require_root())
-		return EXIT_FAIL;
-	lock_fd = lock_pin_dir();
-	if (lock_fd < 0 || !is_loaded()) {
-		ret = fail("not loaded at %s", pin_dir);
-		goto out;
-	}
-	ret = open_cgroup(cgroup, resolved, sizeof(resolved), &cgroup_fd, &cgroup_id);
-	if (ret)
-		goto out;
-	if (!cgroup_attached(cgroup_id)) {
-		ret = fail("not attached to cgroup %s", resolved);
-		goto out;
-	}
-	err = detach_cgroup(cgroup_id);
-	if (err)
-		ret = fail("cannot detach from cgroup %s: %s", resolved, strerror(-err));
-out:
-	if (cgroup_fd >= 0)
-		close(cgroup_fd);
-	if (lock_fd >= 0)
-		close(lock_fd);
-	return ret;
+	return cgroup_verb(argc, argv, false);
 }

@@ -603,8 +603,8 @@ int do_apply(int argc, char **argv)
 				return ret;
 		}
 	}
-	if (optind < argc)
-		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (extra_args(argc, argv) >= 0)
+		return EXIT_USAGE;
 	if (!cfg.path)
 		return usage_error("-f FILE is required (see 'bpfredir apply --help')");
 	for (i = 0; i < MAX_CGROUPS; i++)

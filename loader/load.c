@@ -78,8 +78,8 @@ static int parse_load_args(int argc, char **argv, struct load_request *req)
 				return ret;
 		}
 	}
-	if (optind < argc)
-		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (extra_args(argc, argv) >= 0)
+		return EXIT_USAGE;
 	if (!req->n_ifaces && !req->n_cgroups)
 		return usage_error("--iface or --cgroup is required (see 'bpfredir load --help')");
 	return -1;
@@ -544,8 +544,8 @@ int do_unload(int argc, char **argv)
 		if (ret >= 0)
 			return ret;
 	}
-	if (optind < argc)
-		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (extra_args(argc, argv) >= 0)
+		return EXIT_USAGE;
 	if (require_root())
 		return EXIT_FAIL;
 	lock_fd = lock_pin_dir();

@@ -156,6 +156,8 @@ int attach_cgroup(int cgroup_fd, __u64 cgroup_id, const int prog_fds[N_SOCK_HOOK
 int detach_cgroup(__u64 cgroup_id);
 bool cgroup_attached(__u64 cgroup_id);
 int open_pinned_progs(int prog_fds[N_SOCK_HOOKS]);
+/* After a verb's options: a usage error for anything left over, else -1. */
+int extra_args(int argc, char **argv);
 /* For an option with an optional path: --opt=PATH, --opt PATH, or --opt alone (NULL). */
 const char *optional_path_arg(int argc, char **argv);
 /* Remove every pin bpfredir makes under the pin dir, and the dir itself unless keep_dir. */

@@ -135,6 +135,14 @@ int common_opt(int opt, char **argv)
 	}
 }
 
+int extra_args(int argc, char **argv)
+{
+	if (optind < argc)
+		return usage_error("unexpected argument '%s' (see 'bpfredir %s --help')",
+				   argv[optind], cur_cmd->name);
+	return -1;
+}
+
 const char *optional_path_arg(int argc, char **argv)
 {
 	if (optarg)

@@ -223,18 +223,6 @@ struct report_args {
 	unsigned long count;   /* reports with --interval; 0: until interrupted */
 };
 
-static int parse_uint(const char *opt, const char *text, unsigned long min, unsigned long max,
-		      unsigned long *out)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtoul(text, &end, 10);
-	if (!*text || *end || errno || text[0] == '-' || *out < min || *out > max)
-		return usage_error("invalid %s '%s' (expected %lu-%lu)", opt, text, min, max);
-	return 0;
-}
-
 static int parse_report_args(int argc, char **argv, bool live, struct report_args *args)
 {
 	static const struct option opts[] = {
@@ -254,12 +242,12 @@ static int parse_report_args(int argc, char **argv, bool live, struct report_arg
 				return usage_error("--json and --prometheus exclude each other");
 			args->format = opt == OPT_JSON ? FORMAT_JSON : FORMAT_PROMETHEUS;
 		} else if (live && opt == OPT_INTERVAL) {
-			if (parse_uint("--interval", optarg, 1, 3600, &val))
-				return EXIT_USAGE;
+			if (!scan_uint(optarg, 1, 3600, &val))
+				return usage_error("invalid --interval '%s' (expected 1-3600)", optarg);
 			args->interval = val;
 		} else if (live && opt == OPT_COUNT) {
-			if (parse_uint("--count", optarg, 1, 1000000, &args->count))
-				return EXIT_USAGE;
+			if (!scan_uint(optarg, 1, 1000000, &args->count))
+				return usage_error("invalid --count '%s' (expected 1-1000000)", optarg);
 		} else if (opt == OPT_PROMETHEUS || opt == OPT_INTERVAL || opt == OPT_COUNT) {
 			return usage_error("option '%s' does not apply to '%s'", argv[optind - 1],
 					   cur_cmd->name);
@@ -269,8 +257,8 @@ static int parse_report_args(int argc, char **argv, bool live, struct report_arg
 				return ret;
 		}
 	}
-	if (optind < argc)
-		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (extra_args(argc, argv) >= 0)
+		return EXIT_USAGE;
 	if (args->count && !args->interval)
 		return usage_error("--count goes with --interval");
 	if (args->interval && args->format == FORMAT_PROMETHEUS)

@@ -252,8 +252,8 @@ int do_status(int argc, char **argv)
 		if (ret >= 0)
 			return ret;
 	}
-	if (optind < argc)
-		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (extra_args(argc, argv) >= 0)
+		return EXIT_USAGE;
 	if (require_root())
 		return EXIT_FAIL;
 	if (!is_loaded())
