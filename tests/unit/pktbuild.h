@@ -18,7 +18,10 @@
 #define PKT_MAX 512
 #define PKT_MAX_EXT 12
 #define PKT_PAYLOAD_LEN 12 /* even, so the last payload word is 16-bit aligned */
+#define PKT_TCP_FLAG_FIN 0x01
 #define PKT_TCP_FLAG_SYN 0x02
+#define PKT_TCP_FLAG_RST 0x04
+#define PKT_TCP_FLAG_PSH 0x08
 #define PKT_TCP_FLAG_ACK 0x10
 #define PKT_IPV6_FRAGMENT 44
 

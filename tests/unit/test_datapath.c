@@ -1,15 +1,19 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Table-driven test of the TC programs through BPF_PROG_TEST_RUN. Each case fills the
- * rules/hidden maps, optionally runs a priming ingress packet (and then deletes the rules),
- * runs one frame through ingress or egress, and checks the verdict, the output frame byte
- * for byte against one built independently, the TCP/UDP checksum by full recomputation,
- * the stats and port_stats deltas and the flows map.
+ * Table-driven test of the TC programs through BPF_PROG_TEST_RUN. Each case builds a rule
+ * set (a hash map of policy entries, made and filled the way the loader does) and installs
+ * it in the policy map's slot, runs a few steps (packets through ingress or egress, each
+ * checked byte for byte; deleting the rules; swapping in a second set; emptying the slot),
+ * then runs one frame through ingress or egress and checks the verdict, the output frame
+ * byte for byte against one built independently, the TCP/UDP checksum by full
+ * recomputation, the stats and port_stats deltas, and the exact contents of the flows and
+ * pending maps.
  *
  * The binary runs in network namespaces of its own (netns.h): the first table in one that
  * does not forward, where every destination is this host's; the scope table in one that
  * forwards the stranger's prefixes (and the tunneled host's, through encapsulating routes),
- * where only the server's addresses are local.
+ * where only the server's addresses are local. A last test loads a skeleton with a small
+ * pending map and floods it with spoofed SYNs.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -17,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -29,57 +34,100 @@
 #define TC_ACT_SHOT 2
 #define NO_STAT (-1)
 #define MAX_RULES 2
+#define MAX_STEPS 8
+#define MAX_ENTRIES 6
 
 #define PUB 8445
 #define PUB2 8446
 #define TGT 8443
+#define TGT2 8447
 #define UPUB 5353
 #define UTGT 5354
 #define CPORT 40000
+#define CPORT2 40001
 
 struct rule_spec {
 	__u16 pub, tgt; /* host order; pub == 0 ends the list */
 	__u8 proto;
-	bool hide;
+	bool hide, hide_local;
 	const char *addr; /* REDIR_F_ADDR: only packets to this address (v4 or v6) */
+};
+
+enum step_op {
+	STEP_END,
+	STEP_IN,	 /* pkt through ingress */
+	STEP_OUT,	 /* pkt through egress */
+	STEP_DEL_RULES,	 /* delete every entry of the live set, as `del` does one by one */
+	STEP_SWAP,	 /* install a new set made of the case's swap rules, as `apply` does */
+	STEP_EMPTY_SLOT, /* leave the policy slot empty, as right after load */
+};
+
+struct step {
+	enum step_op op;
+	const struct pkt_spec *pkt;
+	__u32 retval; /* the verdict pkt must get */
+	__u16 port;   /* the port the rewrite must give it (dport in, sport out); 0: untouched */
+};
+
+enum table { T_END, T_FLOWS, T_PENDING };
+
+/* One entry of flows or pending. Its key is the case's tuple: remote = the source of the
+ * case's first ingress packet (a step or the packet under test) with port `remote` (0: that
+ * packet's source port), local = that packet's destination, same family and protocol. */
+struct entry {
+	enum table table;
+	__u8 dir;
+	__u16 local, port; /* key's local port; value's port */
+	__u16 remote;
 };
 
 struct tcase {
 	const char *name;
 	struct rule_spec rules[MAX_RULES];
-	const struct pkt_spec *prime; /* ingress packet run first, must pass */
-	bool drop_rules;	      /* then empty the rules and hidden maps */
-	const struct pkt_spec *then;  /* then this ingress packet, whatever its verdict */
+	struct step pre[MAX_STEPS];
+	struct rule_spec swap[MAX_RULES]; /* the set STEP_SWAP installs (may be empty) */
 	bool egress;
 	struct pkt_spec pkt;
 	__u16 exp_sport, exp_dport; /* ports in the expected output, 0 = unchanged */
 	__u32 retval;
-	int stat;  /* the one counter expected to go up by one, or NO_STAT */
-	int flows; /* entries in the flows map afterwards */
+	int stat; /* the one counter expected to go up by one, or NO_STAT */
+	/* Exactly what flows and pending hold afterwards, nothing more. */
+	struct entry tables[MAX_ENTRIES];
 	/* Create no port_stats entries: the datapath must not create any either. */
 	bool no_port_stats;
 };
 
 /* clang-format off */
+#define PKT(l3_, proto_, src_, dst_, sport_, dport_, flags_)                                  \
+	.l3 = (l3_), .proto = (proto_), .src = (src_), .dst = (dst_), .sport = (sport_),     \
+	.dport = (dport_), .tcp_flags = (flags_)
 /* Client -> server on ingress; server -> DST_ on egress. */
-#define TO_SERVER(l3_, proto_, dport_, flags_)                                                  \
-	.l3 = (l3_), .proto = (proto_), .src = HOST_CLIENT, .dst = HOST_SERVER, .sport = CPORT, \
-	.dport = (dport_), .tcp_flags = (flags_)
-#define TO_HOST(l3_, proto_, dst_, dport_, flags_)                                         \
-	.l3 = (l3_), .proto = (proto_), .src = HOST_CLIENT, .dst = (dst_), .sport = CPORT, \
-	.dport = (dport_), .tcp_flags = (flags_)
-#define REPLY_FROM(l3_, src_, dst_)                                                     \
-	.l3 = (l3_), .proto = IPPROTO_TCP, .src = (src_), .dst = (dst_), .sport = TGT, \
-	.dport = CPORT, .tcp_flags = PKT_TCP_FLAG_SYN | PKT_TCP_FLAG_ACK
+#define TO_SERVER(l3_, proto_, dport_, flags_) \
+	PKT(l3_, proto_, HOST_CLIENT, HOST_SERVER, CPORT, dport_, flags_)
+#define TO_HOST(l3_, proto_, dst_, dport_, flags_) \
+	PKT(l3_, proto_, HOST_CLIENT, dst_, CPORT, dport_, flags_)
+#define REPLY_FROM(l3_, src_, dst_) PKT(l3_, IPPROTO_TCP, src_, dst_, TGT, CPORT, SYN | ACK)
 #define REPLY(l3_, dst_) REPLY_FROM(l3_, HOST_SERVER, dst_)
+/* The service (or another port of the server) answering the client. */
+#define FROM_SERVER(l3_, proto_, sport_, flags_) \
+	PKT(l3_, proto_, HOST_SERVER, HOST_CLIENT, sport_, CPORT, flags_)
 #define SYN PKT_TCP_FLAG_SYN
 #define ACK PKT_TCP_FLAG_ACK
+#define RST PKT_TCP_FLAG_RST
+#define PSH PKT_TCP_FLAG_PSH
+#define FIN PKT_TCP_FLAG_FIN
 #define TCP_RULE { .pub = PUB, .tgt = TGT, .proto = IPPROTO_TCP, .hide = true }
 #define UDP_RULE { .pub = UPUB, .tgt = UTGT, .proto = IPPROTO_UDP, .hide = true }
 /* The TCP rule with --no-hide. */
 #define TCP_RULE_OPEN { .pub = PUB, .tgt = TGT, .proto = IPPROTO_TCP }
+#define UDP_RULE_OPEN { .pub = UPUB, .tgt = UTGT, .proto = IPPROTO_UDP }
+/* The TCP rule with --hide-local. */
+#define TCP_RULE_HIDE_LOCAL \
+	{ .pub = PUB, .tgt = TGT, .proto = IPPROTO_TCP, .hide = true, .hide_local = true }
 /* A second public port for the TCP target. */
 #define TCP_RULE2 { .pub = PUB2, .tgt = TGT, .proto = IPPROTO_TCP, .hide = true }
+/* Another public port to another target: what a swapped-in set holds. */
+#define TCP_RULE_NEW { .pub = PUB2, .tgt = TGT2, .proto = IPPROTO_TCP, .hide = true }
 /* The TCP rule's port numbers, for UDP. */
 #define UDP_SAME_PORTS_RULE { .pub = PUB, .tgt = TGT, .proto = IPPROTO_UDP, .hide = true }
 /* The TCP rule, narrowed to one destination address. */
@@ -87,25 +135,69 @@ struct tcase {
 	{ .pub = PUB, .tgt = TGT, .proto = IPPROTO_TCP, .hide = true, .addr = (addr_) }
 #define STRANGER4 "203.0.113.99" /* HOST_STRANGER, in the forwarded prefix */
 #define STRANGER6 "2001:db8:2::99"
-/* The client's SYN went through, then the rule and its hidden entry were deleted. */
-#define AFTER_DELETE .prime = &syn4, .drop_rules = true
 #define DSTOPTS8 60, 60, 60, 60, 60, 60, 60, 60
+
+/* Steps. */
+#define IN(pkt_, port_) { .op = STEP_IN, .pkt = &(pkt_), .port = (port_) }
+#define IN_DROPPED(pkt_) { .op = STEP_IN, .pkt = &(pkt_), .retval = TC_ACT_SHOT }
+#define OUT(pkt_, port_) { .op = STEP_OUT, .pkt = &(pkt_), .port = (port_) }
+#define DEL_RULES { .op = STEP_DEL_RULES }
+#define SWAP { .op = STEP_SWAP }
+#define EMPTY_SLOT { .op = STEP_EMPTY_SLOT }
+/* The client's SYN went through (and is pending), then the rule and its hidden entry were
+ * deleted. */
+#define AFTER_DELETE .pre = { IN(syn4, TGT), DEL_RULES }
+/* A whole handshake and the service's first ACK: the connection is promoted to flows. */
+#define ESTABLISH4 IN(syn4, TGT), OUT(synack4, PUB), IN(ack4, TGT), OUT(ackout4, PUB)
+#define ESTABLISH6 IN(syn6, TGT), OUT(synack6, PUB), IN(ack6, TGT), OUT(ackout6, PUB)
+#define AFTER_DELETE_ESTABLISHED .pre = { ESTABLISH4, DEL_RULES }
+
+/* Table entries. */
+#define FLOW(dir_, local_, port_) { T_FLOWS, FLOW_DIR_##dir_, (local_), (port_) }
+#define PEND(dir_, local_, port_) { T_PENDING, FLOW_DIR_##dir_, (local_), (port_) }
+#define PEND_FROM(rport_, dir_, local_, port_) \
+	{ T_PENDING, FLOW_DIR_##dir_, (local_), (port_), (rport_) }
+#define PENDING_PAIR(pub_, tgt_) PEND(IN, pub_, tgt_), PEND(OUT, tgt_, pub_)
+#define FLOWS_PAIR(pub_, tgt_) FLOW(IN, pub_, tgt_), FLOW(OUT, tgt_, pub_)
+#define PENDING .tables = { PENDING_PAIR(PUB, TGT) }
+#define UPENDING .tables = { PENDING_PAIR(UPUB, UTGT) }
+#define ESTABLISHED .tables = { FLOWS_PAIR(PUB, TGT) }
 
 static const struct pkt_spec syn4 = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) };
 static const struct pkt_spec syn6 = { TO_SERVER(ETH_P_IPV6, IPPROTO_TCP, PUB, SYN) };
+static const struct pkt_spec ack4 = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, ACK) };
+static const struct pkt_spec ack6 = { TO_SERVER(ETH_P_IPV6, IPPROTO_TCP, PUB, ACK) };
+static const struct pkt_spec synack4 = { REPLY(ETH_P_IP, HOST_CLIENT) };
+static const struct pkt_spec synack6 = { REPLY(ETH_P_IPV6, HOST_CLIENT) };
+static const struct pkt_spec ackout4 = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) };
+static const struct pkt_spec ackout6 = { FROM_SERVER(ETH_P_IPV6, IPPROTO_TCP, TGT, ACK) };
+static const struct pkt_spec udp4 = { TO_SERVER(ETH_P_IP, IPPROTO_UDP, UPUB, 0) };
+static const struct pkt_spec udp6 = { TO_SERVER(ETH_P_IPV6, IPPROTO_UDP, UPUB, 0) };
+static const struct pkt_spec udp_tgt4 = { TO_SERVER(ETH_P_IP, IPPROTO_UDP, UTGT, 0) };
+static const struct pkt_spec udp_reply4 = { FROM_SERVER(ETH_P_IP, IPPROTO_UDP, UTGT, 0) };
 /* The same client port straight to the target. */
 static const struct pkt_spec syn4_tgt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) };
 static const struct pkt_spec syn6_tgt = { TO_SERVER(ETH_P_IPV6, IPPROTO_TCP, TGT, SYN) };
 static const struct pkt_spec syn4_pub2 = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB2, SYN) };
+static const struct pkt_spec ack4_pub2 = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB2, ACK) };
+/* Another client port of the same client. */
+static const struct pkt_spec syn4_c2 = {
+	PKT(ETH_P_IP, IPPROTO_TCP, HOST_CLIENT, HOST_SERVER, CPORT2, PUB, SYN) };
 static const struct pkt_spec syn4_stranger = {
 	TO_HOST(ETH_P_IP, IPPROTO_TCP, HOST_STRANGER, PUB, SYN) };
+static const struct pkt_spec synack4_stranger = {
+	REPLY_FROM(ETH_P_IP, HOST_STRANGER, HOST_CLIENT) };
+static const struct pkt_spec ack4_stranger = {
+	TO_HOST(ETH_P_IP, IPPROTO_TCP, HOST_STRANGER, PUB, ACK) };
+static const struct pkt_spec ackout4_stranger = {
+	PKT(ETH_P_IP, IPPROTO_TCP, HOST_STRANGER, HOST_CLIENT, TGT, CPORT, ACK) };
 static const struct pkt_spec syn6_stranger = {
 	TO_HOST(ETH_P_IPV6, IPPROTO_TCP, HOST_STRANGER, PUB, SYN) };
 
 static const struct tcase cases[] = {
-	{ "v4 tcp syn to public port rewritten", { TCP_RULE },
+	{ "v4 tcp syn to public port rewritten, recorded in pending", { TCP_RULE },
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) },
-	  .exp_dport = TGT, .stat = STAT_REWRITTEN, .flows = 2 },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
 	{ "v4 tcp to hidden port dropped", { TCP_RULE },
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
 	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
@@ -124,95 +216,319 @@ static const struct tcase cases[] = {
 	  .stat = STAT_PASSED },
 	{ "v4 first fragment (MF) to public port rewritten", { TCP_RULE },
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN), .frag_off = 0x2000 },
-	  .exp_dport = TGT, .stat = STAT_REWRITTEN, .flows = 2 },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
 	{ "v4 with options rewritten", { TCP_RULE },
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN), .ip_opt_len = 12 },
-	  .exp_dport = TGT, .stat = STAT_REWRITTEN, .flows = 2 },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
 	{ "v4 802.1q tagged rewritten", { TCP_RULE },
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN), .vlans = 1 },
-	  .exp_dport = TGT, .stat = STAT_REWRITTEN, .flows = 2 },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
 	{ "v4 802.1ad+802.1q tagged to hidden port dropped", { TCP_RULE },
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN), .vlans = 2 },
 	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
 	{ "v6 tcp rewritten", { TCP_RULE },
 	  .pkt = { TO_SERVER(ETH_P_IPV6, IPPROTO_TCP, PUB, SYN) },
-	  .exp_dport = TGT, .stat = STAT_REWRITTEN, .flows = 2 },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
 	{ "v6 tcp to hidden port dropped", { TCP_RULE },
 	  .pkt = { TO_SERVER(ETH_P_IPV6, IPPROTO_TCP, TGT, SYN) },
 	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
 	{ "v6 hop-by-hop + dest-opts chain rewritten", { TCP_RULE },
 	  .pkt = { TO_SERVER(ETH_P_IPV6, IPPROTO_TCP, PUB, SYN), .n_ext = 2, .ext = { 0, 60 } },
-	  .exp_dport = TGT, .stat = STAT_REWRITTEN, .flows = 2 },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
 	/* parse.h walks chains of up to IPV6_MAX_EXT_HDRS (8); only longer ones are malformed. */
 	{ "v6 chain of exactly 8 ext headers rewritten", { TCP_RULE },
 	  .pkt = { TO_SERVER(ETH_P_IPV6, IPPROTO_TCP, PUB, SYN), .n_ext = 8, .ext = { DSTOPTS8 } },
-	  .exp_dport = TGT, .stat = STAT_REWRITTEN, .flows = 2 },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
 	{ "v6 chain of 9 ext headers dropped", { TCP_RULE },
 	  .pkt = { TO_SERVER(ETH_P_IPV6, IPPROTO_TCP, PUB, SYN), .n_ext = 9,
 		   .ext = { DSTOPTS8, 60 } },
 	  .retval = TC_ACT_SHOT, .stat = STAT_MALFORMED_DROPPED },
-	{ "v4 udp rewritten", { UDP_RULE },
+	{ "v4 udp rewritten, recorded in pending", { UDP_RULE },
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_UDP, UPUB, 0) },
-	  .exp_dport = UTGT, .stat = STAT_REWRITTEN, .flows = 2 },
-	{ "v6 udp rewritten", { UDP_RULE },
+	  .exp_dport = UTGT, .stat = STAT_REWRITTEN, UPENDING },
+	{ "v6 udp rewritten, recorded in pending", { UDP_RULE },
 	  .pkt = { TO_SERVER(ETH_P_IPV6, IPPROTO_UDP, UPUB, 0) },
-	  .exp_dport = UTGT, .stat = STAT_REWRITTEN, .flows = 2 },
+	  .exp_dport = UTGT, .stat = STAT_REWRITTEN, UPENDING },
 	{ "v4 udp zero checksum stays zero", { UDP_RULE },
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_UDP, UPUB, 0), .udp_no_csum = true },
-	  .exp_dport = UTGT, .stat = STAT_REWRITTEN, .flows = 2 },
+	  .exp_dport = UTGT, .stat = STAT_REWRITTEN, UPENDING },
 	{ "v4 udp checksum computing to zero sent as 0xffff", { UDP_RULE },
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_UDP, UPUB, 0), .zero_csum_dport = UTGT },
-	  .exp_dport = UTGT, .stat = STAT_REWRITTEN, .flows = 2 },
+	  .exp_dport = UTGT, .stat = STAT_REWRITTEN, UPENDING },
 	{ "udp to hidden tcp port passed", { TCP_RULE },
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_UDP, TGT, 0) }, .stat = STAT_PASSED },
 	{ "udp to tcp-only public port passed", { TCP_RULE },
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_UDP, PUB, 0) }, .stat = STAT_PASSED },
-	{ "egress v4 reply sport rewritten to public", { TCP_RULE }, .prime = &syn4, .egress = true,
+	{ "hide-local rule: target dropped from outside too", { TCP_RULE_HIDE_LOCAL },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
+	{ "hide-local rule: public port rewritten", { TCP_RULE_HIDE_LOCAL },
+	  .pkt = { TO_SERVER(ETH_P_IPV6, IPPROTO_TCP, PUB, SYN) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
+	/* A SYN-ACK from the service does not promote: it answers spoofed SYNs too. */
+	{ "egress v4 syn-ack sport rewritten to public, still pending", { TCP_RULE },
+	  .pre = { IN(syn4, TGT) }, .egress = true,
 	  .pkt = { REPLY(ETH_P_IP, HOST_CLIENT) },
-	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, .flows = 2 },
-	{ "egress v6 reply sport rewritten to public", { TCP_RULE }, .prime = &syn6, .egress = true,
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, PENDING },
+	{ "egress v6 syn-ack sport rewritten to public, still pending", { TCP_RULE },
+	  .pre = { IN(syn6, TGT) }, .egress = true,
 	  .pkt = { REPLY(ETH_P_IPV6, HOST_CLIENT) },
-	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, .flows = 2 },
-	{ "egress reply to unknown client untouched", { TCP_RULE }, .prime = &syn4, .egress = true,
-	  .pkt = { REPLY(ETH_P_IP, HOST_STRANGER) }, .stat = NO_STAT, .flows = 2 },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, PENDING },
+	{ "egress reply to unknown client untouched", { TCP_RULE }, .pre = { IN(syn4, TGT) },
+	  .egress = true, .pkt = { REPLY(ETH_P_IP, HOST_STRANGER) }, .stat = NO_STAT, PENDING },
+	{ "egress ack to unknown client untouched, promotes nothing", { TCP_RULE },
+	  .pre = { IN(syn4, TGT) }, .egress = true,
+	  .pkt = { PKT(ETH_P_IP, IPPROTO_TCP, HOST_SERVER, HOST_STRANGER, TGT, CPORT, ACK) },
+	  .stat = NO_STAT, PENDING },
+	{ "egress ack from another port of the server untouched, promotes nothing", { TCP_RULE },
+	  .pre = { IN(syn4, TGT) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, 22, ACK) }, .stat = NO_STAT, PENDING },
 	{ "egress reply rewritten after rule deleted", { TCP_RULE }, AFTER_DELETE, .egress = true,
 	  .pkt = { REPLY(ETH_P_IP, HOST_CLIENT) },
-	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, .flows = 2 },
-	{ "established flow rewritten after rule deleted", { TCP_RULE }, AFTER_DELETE,
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, PENDING },
+	{ "pending connection rewritten after rule deleted", { TCP_RULE }, AFTER_DELETE,
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, ACK) },
-	  .exp_dport = TGT, .stat = STAT_REWRITTEN, .flows = 2 },
-	{ "fresh syn not rewritten after rule deleted", { TCP_RULE }, AFTER_DELETE,
-	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) }, .stat = STAT_PASSED, .flows = 2 },
-	/* The direct SYN removes the OUT flow its tuple had from the translated one. */
-	{ "target reachable after rule and hidden deleted", { TCP_RULE }, AFTER_DELETE,
-	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) }, .stat = STAT_PASSED, .flows = 1 },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
+	{ "established flow rewritten after rule deleted", { TCP_RULE }, AFTER_DELETE_ESTABLISHED,
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, ACK) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, ESTABLISHED },
+	{ "established flow's reply rewritten after rule deleted", { TCP_RULE },
+	  AFTER_DELETE_ESTABLISHED, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK | PSH) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, ESTABLISHED },
+	/* Passed untranslated, the SYN forgets IN(its dport) and OUT(its dport). */
+	{ "fresh syn not rewritten after rule deleted, forgets pending IN", { TCP_RULE },
+	  AFTER_DELETE, .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) },
+	  .stat = STAT_PASSED, .tables = { PEND(OUT, TGT, PUB) } },
+	{ "fresh syn not rewritten after rule deleted, forgets established IN", { TCP_RULE },
+	  AFTER_DELETE_ESTABLISHED, .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) },
+	  .stat = STAT_PASSED, .tables = { FLOW(OUT, TGT, PUB) } },
+	{ "target reachable after rule and hidden deleted, forgets pending OUT", { TCP_RULE },
+	  AFTER_DELETE, .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
+	  .stat = STAT_PASSED, .tables = { PEND(IN, PUB, TGT) } },
+	{ "target reachable after rule and hidden deleted, forgets established OUT",
+	  { TCP_RULE }, AFTER_DELETE_ESTABLISHED,
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
+	  .stat = STAT_PASSED, .tables = { FLOW(IN, PUB, TGT) } },
 	/* A translated connection leaves nothing that bites a direct one from the same client
 	 * port: its replies keep the target port. */
-	{ "egress reply to direct syn after rule deleted untouched", { TCP_RULE }, AFTER_DELETE,
-	  .then = &syn4_tgt, .egress = true,
-	  .pkt = { REPLY(ETH_P_IP, HOST_CLIENT) }, .stat = NO_STAT, .flows = 1 },
-	{ "direct syn to --no-hide target passed, drops the stale reply flow", { TCP_RULE_OPEN },
-	  .prime = &syn4,
-	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) }, .stat = STAT_PASSED, .flows = 1 },
+	{ "egress reply to direct syn after rule deleted untouched", { TCP_RULE },
+	  .pre = { IN(syn4, TGT), DEL_RULES, IN(syn4_tgt, 0) }, .egress = true,
+	  .pkt = { REPLY(ETH_P_IP, HOST_CLIENT) }, .stat = NO_STAT,
+	  .tables = { PEND(IN, PUB, TGT) } },
+	{ "egress ack to direct syn after established and deleted untouched", { TCP_RULE },
+	  .pre = { ESTABLISH4, DEL_RULES, IN(syn4_tgt, 0) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) }, .stat = NO_STAT,
+	  .tables = { FLOW(IN, PUB, TGT) } },
+	{ "direct syn to --no-hide target passed, drops the stale pending OUT", { TCP_RULE_OPEN },
+	  .pre = { IN(syn4, TGT) },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) }, .stat = STAT_PASSED,
+	  .tables = { PEND(IN, PUB, TGT) } },
+	{ "direct syn to --no-hide target passed, drops the established OUT", { TCP_RULE_OPEN },
+	  .pre = { ESTABLISH4 },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) }, .stat = STAT_PASSED,
+	  .tables = { FLOW(IN, PUB, TGT) } },
 	{ "egress v6 reply to direct syn to --no-hide target untouched", { TCP_RULE_OPEN },
-	  .prime = &syn6, .then = &syn6_tgt, .egress = true,
-	  .pkt = { REPLY(ETH_P_IPV6, HOST_CLIENT) }, .stat = NO_STAT, .flows = 1 },
-	{ "non-syn straight to --no-hide target keeps the reply flow", { TCP_RULE_OPEN },
-	  .prime = &syn4,
-	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) }, .stat = STAT_PASSED, .flows = 2 },
+	  .pre = { IN(syn6, TGT), IN(syn6_tgt, 0) }, .egress = true,
+	  .pkt = { REPLY(ETH_P_IPV6, HOST_CLIENT) }, .stat = NO_STAT,
+	  .tables = { PEND(IN, PUB, TGT) } },
+	{ "non-syn straight to --no-hide target keeps the pending entries", { TCP_RULE_OPEN },
+	  .pre = { IN(syn4, TGT) },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) }, .stat = STAT_PASSED, PENDING },
+	{ "non-syn straight to --no-hide target keeps the established flows", { TCP_RULE_OPEN },
+	  .pre = { ESTABLISH4 },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) },
+	  .stat = STAT_PASSED, ESTABLISHED },
+	{ "udp straight to --no-hide target forgets nothing", { UDP_RULE_OPEN },
+	  .pre = { IN(udp4, UTGT) },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_UDP, UTGT, 0) }, .stat = STAT_PASSED, UPENDING },
 	/* A SYN the hidden port drops never reaches the service: a spoofed one must not cut
 	 * the live connection's replies. */
-	{ "dropped syn to hidden target keeps the reply flow", { TCP_RULE }, .prime = &syn4,
+	{ "dropped syn to hidden target keeps the pending entries", { TCP_RULE },
+	  .pre = { IN(syn4, TGT) },
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
-	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED, .flows = 2 },
-	{ "egress reply after dropped direct syn still rewritten", { TCP_RULE }, .prime = &syn4,
-	  .then = &syn4_tgt, .egress = true,
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED, PENDING },
+	{ "dropped syn to hidden target keeps the established flows", { TCP_RULE },
+	  .pre = { ESTABLISH4 },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED, ESTABLISHED },
+	{ "dropped syn leaves flows and pending untouched (its tuple established)", { TCP_RULE },
+	  .pre = { ESTABLISH4, IN(syn4_c2, TGT) },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED,
+	  .tables = { FLOWS_PAIR(PUB, TGT), PEND_FROM(CPORT2, IN, PUB, TGT),
+		      PEND_FROM(CPORT2, OUT, TGT, PUB) } },
+	{ "dropped syn leaves flows and pending untouched (its tuple pending)", { TCP_RULE },
+	  .pre = { ESTABLISH4, IN(syn4_c2, TGT) },
+	  .pkt = { PKT(ETH_P_IP, IPPROTO_TCP, HOST_CLIENT, HOST_SERVER, CPORT2, TGT, SYN) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED,
+	  .tables = { FLOWS_PAIR(PUB, TGT), PEND_FROM(CPORT2, IN, PUB, TGT),
+		      PEND_FROM(CPORT2, OUT, TGT, PUB) } },
+	{ "egress reply after dropped direct syn still rewritten", { TCP_RULE },
+	  .pre = { IN(syn4, TGT), IN_DROPPED(syn4_tgt) }, .egress = true,
 	  .pkt = { REPLY(ETH_P_IP, HOST_CLIENT) },
-	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, .flows = 2 },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, PENDING },
+	{ "egress ack after dropped direct syn still rewritten, established", { TCP_RULE },
+	  .pre = { ESTABLISH4, IN_DROPPED(syn4_tgt) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, ESTABLISHED },
+
+	/* Promotion: from pending to flows on the service's first packet that is neither a
+	 * SYN nor a RST. */
+	{ "promotion: client ack rewritten via pending, still pending", { TCP_RULE },
+	  .pre = { IN(syn4, TGT), OUT(synack4, PUB) },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, ACK) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
+	{ "promotion: service ack moves the connection to flows", { TCP_RULE },
+	  .pre = { IN(syn4, TGT), OUT(synack4, PUB), IN(ack4, TGT) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, ESTABLISHED },
+	{ "promotion: v6 service ack moves the connection to flows", { TCP_RULE },
+	  .pre = { IN(syn6, TGT), OUT(synack6, PUB), IN(ack6, TGT) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IPV6, IPPROTO_TCP, TGT, ACK) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, ESTABLISHED },
+	{ "promotion: service data (psh-ack) promotes", { TCP_RULE },
+	  .pre = { IN(syn4, TGT), OUT(synack4, PUB) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK | PSH) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, ESTABLISHED },
+	{ "promotion: service fin-ack promotes", { TCP_RULE }, .pre = { IN(syn4, TGT) },
+	  .egress = true, .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK | FIN) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, ESTABLISHED },
+	{ "promotion: service rst rewritten, not promoted", { TCP_RULE },
+	  .pre = { IN(syn4, TGT) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, RST) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, PENDING },
+	{ "promotion: service rst-ack rewritten, not promoted", { TCP_RULE },
+	  .pre = { IN(syn4, TGT), OUT(synack4, PUB), IN(ack4, TGT) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, RST | ACK) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, PENDING },
+	{ "promotion: service bare syn rewritten, not promoted", { TCP_RULE },
+	  .pre = { IN(syn4, TGT) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, PENDING },
+	{ "promotion: established client packets rewritten via flows", { TCP_RULE },
+	  .pre = { ESTABLISH4 }, .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, ACK) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, ESTABLISHED },
+	{ "promotion: established v6 replies rewritten via flows", { TCP_RULE },
+	  .pre = { ESTABLISH6 }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IPV6, IPPROTO_TCP, TGT, RST | ACK) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, ESTABLISHED },
+	/* flows is looked up before pending, and what is found in flows is only used. */
+	{ "promotion: non-syn through the rule recorded in pending, forgets nothing",
+	  { TCP_RULE, TCP_RULE2 }, .pre = { ESTABLISH4 },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB2, ACK) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN,
+	  .tables = { FLOWS_PAIR(PUB, TGT), PENDING_PAIR(PUB2, TGT) } },
+	{ "promotion: established reply takes flows' public port over pending's",
+	  { TCP_RULE, TCP_RULE2 }, .pre = { ESTABLISH4, IN(ack4_pub2, TGT) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN,
+	  .tables = { FLOWS_PAIR(PUB, TGT), PENDING_PAIR(PUB2, TGT) } },
+	{ "promotion: established reply writes nothing back", { TCP_RULE },
+	  .pre = { ESTABLISH4, DEL_RULES, IN(syn4, 0) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, .tables = { FLOW(OUT, TGT, PUB) } },
+	{ "promotion: reply after rule deleted still promotes", { TCP_RULE }, AFTER_DELETE,
+	  .egress = true, .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, ESTABLISHED },
+	{ "promotion: through the second public port of a shared target",
+	  { TCP_RULE, TCP_RULE2 }, .pre = { IN(syn4_pub2, TGT) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) },
+	  .exp_sport = PUB2, .stat = STAT_REVERSE_REWRITTEN,
+	  .tables = { FLOWS_PAIR(PUB2, TGT) } },
+	{ "promotion: udp reply promotes", { UDP_RULE }, .pre = { IN(udp4, UTGT) },
+	  .egress = true, .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_UDP, UTGT, 0) },
+	  .exp_sport = UPUB, .stat = STAT_REVERSE_REWRITTEN,
+	  .tables = { FLOWS_PAIR(UPUB, UTGT) } },
+	{ "promotion: v6 udp reply promotes", { UDP_RULE }, .pre = { IN(udp6, UTGT) },
+	  .egress = true, .pkt = { FROM_SERVER(ETH_P_IPV6, IPPROTO_UDP, UTGT, 0) },
+	  .exp_sport = UPUB, .stat = STAT_REVERSE_REWRITTEN,
+	  .tables = { FLOWS_PAIR(UPUB, UTGT) } },
+	{ "promotion: udp datagrams before the reply rewritten via pending", { UDP_RULE },
+	  .pre = { IN(udp4, UTGT) }, .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_UDP, UPUB, 0) },
+	  .exp_dport = UTGT, .stat = STAT_REWRITTEN, UPENDING },
+	{ "promotion: udp datagrams after the reply rewritten via flows", { UDP_RULE },
+	  .pre = { IN(udp4, UTGT), OUT(udp_reply4, UPUB), DEL_RULES },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_UDP, UPUB, 0) },
+	  .exp_dport = UTGT, .stat = STAT_REWRITTEN, .tables = { FLOWS_PAIR(UPUB, UTGT) } },
+
+	/* Forgetting: a translated fresh SYN forgets IN(public) and OUT(target) of its tuple
+	 * from both tables before it records in pending; in pending those keys are the ones it
+	 * writes, so only what it forgets from flows shows. */
+	{ "forget: fresh syn through the rule forgets the established flows", { TCP_RULE },
+	  .pre = { ESTABLISH4 }, .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
+	{ "forget: fresh syn to the second public port forgets the target's established OUT",
+	  { TCP_RULE, TCP_RULE2 }, .pre = { ESTABLISH4 },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB2, SYN) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN,
+	  .tables = { FLOW(IN, PUB, TGT), PENDING_PAIR(PUB2, TGT) } },
+	{ "forget: then the reply takes the second public port and promotes it",
+	  { TCP_RULE, TCP_RULE2 }, .pre = { ESTABLISH4, IN(syn4_pub2, TGT) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) },
+	  .exp_sport = PUB2, .stat = STAT_REVERSE_REWRITTEN,
+	  .tables = { FLOW(IN, PUB, TGT), FLOWS_PAIR(PUB2, TGT) } },
+	{ "forget: syn a rule does not apply to forgets the established IN", { TCP_RULE },
+	  .pre = { ESTABLISH4, SWAP }, .swap = { TCP_RULE_ADDR(STRANGER4) },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) }, .stat = STAT_PASSED,
+	  .tables = { FLOW(OUT, TGT, PUB) } },
+	{ "forget: ingress syn-ack is no fresh syn, rewritten via flows", { TCP_RULE },
+	  AFTER_DELETE_ESTABLISHED, .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN | ACK) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, ESTABLISHED },
+	{ "forget: fresh syn from another client port forgets nothing of this one", { TCP_RULE },
+	  .pre = { ESTABLISH4 }, .pkt = { PKT(ETH_P_IP, IPPROTO_TCP, HOST_CLIENT, HOST_SERVER,
+					       CPORT2, PUB, SYN) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN,
+	  .tables = { FLOWS_PAIR(PUB, TGT), PEND_FROM(CPORT2, IN, PUB, TGT),
+		      PEND_FROM(CPORT2, OUT, TGT, PUB) } },
+
+	/* The rule set is swapped whole: one update of the policy slot. */
+	{ "swap: the old rule's port passes at once", { TCP_RULE }, .swap = { TCP_RULE_NEW },
+	  .pre = { IN(syn4, TGT), SWAP },
+	  .pkt = { PKT(ETH_P_IP, IPPROTO_TCP, HOST_CLIENT, HOST_SERVER, CPORT2, PUB, SYN) },
+	  .stat = STAT_PASSED, PENDING },
+	{ "swap: the new rule's port is rewritten at once", { TCP_RULE }, .swap = { TCP_RULE_NEW },
+	  .pre = { IN(syn4, TGT), SWAP },
+	  .pkt = { PKT(ETH_P_IP, IPPROTO_TCP, HOST_CLIENT, HOST_SERVER, CPORT2, PUB2, SYN) },
+	  .exp_dport = TGT2, .stat = STAT_REWRITTEN,
+	  .tables = { PENDING_PAIR(PUB, TGT), PEND_FROM(CPORT2, IN, PUB2, TGT2),
+		      PEND_FROM(CPORT2, OUT, TGT2, PUB2) } },
+	{ "swap: the old hidden target is reachable at once", { TCP_RULE },
+	  .swap = { TCP_RULE_NEW }, .pre = { IN_DROPPED(syn4_tgt), SWAP },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) }, .stat = STAT_PASSED },
+	{ "swap: the new hidden target is dropped at once", { TCP_RULE },
+	  .swap = { TCP_RULE_NEW }, .pre = { SWAP },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT2, SYN) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
+	{ "swap: a connection of the old set keeps its translation", { TCP_RULE },
+	  .swap = { TCP_RULE_NEW }, .pre = { IN(syn4, TGT), SWAP },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, ACK) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
+	{ "swap: an empty set passes the old rule's port", { TCP_RULE }, .pre = { SWAP },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) }, .stat = STAT_PASSED },
+
+	/* No set in the slot: no rules, nothing hidden; recorded connections still work. */
+	{ "empty slot: syn to public port passed", { TCP_RULE }, .pre = { EMPTY_SLOT },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) }, .stat = STAT_PASSED },
+	{ "empty slot: syn to hidden port passed, not dropped", { TCP_RULE },
+	  .pre = { EMPTY_SLOT }, .pkt = { TO_SERVER(ETH_P_IPV6, IPPROTO_TCP, TGT, SYN) },
+	  .stat = STAT_PASSED },
+	{ "empty slot: udp to public and hidden ports passed", { UDP_RULE },
+	  .pre = { EMPTY_SLOT, IN(udp_tgt4, 0) },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_UDP, UPUB, 0) }, .stat = STAT_PASSED },
+	{ "empty slot: pending connection still rewritten", { TCP_RULE },
+	  .pre = { IN(syn4, TGT), EMPTY_SLOT },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, ACK) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
+	{ "empty slot: reply still rewritten and promoted", { TCP_RULE },
+	  .pre = { IN(syn4, TGT), EMPTY_SLOT }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, ESTABLISHED },
+
 	/* Without forwarding every destination is ours, even one the scope table forwards. */
 	{ "not forwarding: v4 to any address on public port rewritten", { TCP_RULE },
 	  .pkt = { TO_HOST(ETH_P_IP, IPPROTO_TCP, HOST_STRANGER, PUB, SYN) },
-	  .exp_dport = TGT, .stat = STAT_REWRITTEN, .flows = 2 },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
 	{ "not forwarding: v6 to any address on hidden port dropped", { TCP_RULE },
 	  .pkt = { TO_HOST(ETH_P_IPV6, IPPROTO_TCP, HOST_STRANGER, TGT, SYN) },
 	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
@@ -222,28 +538,34 @@ static const struct tcase cases[] = {
 	/* Every case checks port_stats (see port_stats_expected); these single out sharing. */
 	{ "port_stats: syn to the second public port counted under it", { TCP_RULE, TCP_RULE2 },
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB2, SYN) },
-	  .exp_dport = TGT, .stat = STAT_REWRITTEN, .flows = 2 },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, .tables = { PENDING_PAIR(PUB2, TGT) } },
 	{ "port_stats: reply counted under the public port the client used",
-	  { TCP_RULE, TCP_RULE2 }, .prime = &syn4_pub2, .egress = true,
+	  { TCP_RULE, TCP_RULE2 }, .pre = { IN(syn4_pub2, TGT) }, .egress = true,
 	  .pkt = { REPLY(ETH_P_IP, HOST_CLIENT) },
-	  .exp_sport = PUB2, .stat = STAT_REVERSE_REWRITTEN, .flows = 2 },
+	  .exp_sport = PUB2, .stat = STAT_REVERSE_REWRITTEN,
+	  .tables = { PENDING_PAIR(PUB2, TGT) } },
 	{ "port_stats: drop counted under the shared hidden port", { TCP_RULE, TCP_RULE2 },
 	  .pkt = { TO_SERVER(ETH_P_IPV6, IPPROTO_TCP, TGT, ACK) },
 	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
 	{ "port_stats: udp counted under the udp entry, not the tcp one",
 	  { TCP_RULE, UDP_SAME_PORTS_RULE },
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_UDP, PUB, 0) },
-	  .exp_dport = TGT, .stat = STAT_REWRITTEN, .flows = 2 },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
 	{ "port_stats: udp drop counted under the udp entry", { TCP_RULE, UDP_SAME_PORTS_RULE },
 	  .pkt = { TO_SERVER(ETH_P_IPV6, IPPROTO_UDP, TGT, 0) },
 	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
 	{ "port_stats: established flow after rule deleted counted under public port",
-	  { TCP_RULE }, AFTER_DELETE,
+	  { TCP_RULE }, AFTER_DELETE_ESTABLISHED,
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, ACK) },
-	  .exp_dport = TGT, .stat = STAT_REWRITTEN, .flows = 2 },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, ESTABLISHED },
+	{ "port_stats: promoting reply counted under the public port", { TCP_RULE, TCP_RULE2 },
+	  .pre = { IN(syn4_pub2, TGT), DEL_RULES }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) },
+	  .exp_sport = PUB2, .stat = STAT_REVERSE_REWRITTEN,
+	  .tables = { FLOWS_PAIR(PUB2, TGT) } },
 	{ "port_stats: rewrite without an entry creates none", { TCP_RULE },
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) },
-	  .exp_dport = TGT, .stat = STAT_REWRITTEN, .flows = 2, .no_port_stats = true },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING, .no_port_stats = true },
 	{ "port_stats: hidden drop without an entry creates none", { TCP_RULE },
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
 	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED, .no_port_stats = true },
@@ -254,13 +576,13 @@ static const struct tcase cases[] = {
 static const struct tcase scope_cases[] = {
 	{ "scope: v4 to local address on public port rewritten", { TCP_RULE },
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) },
-	  .exp_dport = TGT, .stat = STAT_REWRITTEN, .flows = 2 },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
 	{ "scope: v6 to local address on public port rewritten", { TCP_RULE },
 	  .pkt = { TO_SERVER(ETH_P_IPV6, IPPROTO_TCP, PUB, SYN) },
-	  .exp_dport = TGT, .stat = STAT_REWRITTEN, .flows = 2 },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
 	{ "scope: v4 udp to local address on public port rewritten", { UDP_RULE },
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_UDP, UPUB, 0) },
-	  .exp_dport = UTGT, .stat = STAT_REWRITTEN, .flows = 2 },
+	  .exp_dport = UTGT, .stat = STAT_REWRITTEN, UPENDING },
 	{ "scope: v4 to forwarded address on public port passed", { TCP_RULE },
 	  .pkt = { TO_HOST(ETH_P_IP, IPPROTO_TCP, HOST_STRANGER, PUB, SYN) },
 	  .stat = STAT_PASSED },
@@ -301,11 +623,11 @@ static const struct tcase scope_cases[] = {
 	{ "scope: v4 rule with --addr of a forwarded address rewrites it",
 	  { TCP_RULE_ADDR(STRANGER4) },
 	  .pkt = { TO_HOST(ETH_P_IP, IPPROTO_TCP, HOST_STRANGER, PUB, SYN) },
-	  .exp_dport = TGT, .stat = STAT_REWRITTEN, .flows = 2 },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
 	{ "scope: v6 rule with --addr of a forwarded address rewrites it",
 	  { TCP_RULE_ADDR(STRANGER6) },
 	  .pkt = { TO_HOST(ETH_P_IPV6, IPPROTO_TCP, HOST_STRANGER, PUB, SYN) },
-	  .exp_dport = TGT, .stat = STAT_REWRITTEN, .flows = 2 },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
 	{ "scope: v4 rule with --addr leaves another local address alone",
 	  { TCP_RULE_ADDR(STRANGER4) },
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) }, .stat = STAT_PASSED },
@@ -318,14 +640,24 @@ static const struct tcase scope_cases[] = {
 	  { TCP_RULE_ADDR(STRANGER4) },
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
 	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
-	{ "scope: v4 established flow to --addr address rewritten after rule deleted",
-	  { TCP_RULE_ADDR(STRANGER4) }, .prime = &syn4_stranger, .drop_rules = true,
+	{ "scope: v4 pending connection to --addr address rewritten after rule deleted",
+	  { TCP_RULE_ADDR(STRANGER4) }, .pre = { IN(syn4_stranger, TGT), DEL_RULES },
 	  .pkt = { TO_HOST(ETH_P_IP, IPPROTO_TCP, HOST_STRANGER, PUB, ACK) },
-	  .exp_dport = TGT, .stat = STAT_REWRITTEN, .flows = 2 },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
+	{ "scope: v4 established flow to --addr address rewritten after rule deleted",
+	  { TCP_RULE_ADDR(STRANGER4) },
+	  .pre = { IN(syn4_stranger, TGT), OUT(synack4_stranger, PUB), IN(ack4_stranger, TGT),
+		   OUT(ackout4_stranger, PUB), DEL_RULES },
+	  .pkt = { TO_HOST(ETH_P_IP, IPPROTO_TCP, HOST_STRANGER, PUB, ACK) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, ESTABLISHED },
 	{ "scope: egress v6 reply from --addr address rewritten", { TCP_RULE_ADDR(STRANGER6) },
-	  .prime = &syn6_stranger, .egress = true,
+	  .pre = { IN(syn6_stranger, TGT) }, .egress = true,
 	  .pkt = { REPLY_FROM(ETH_P_IPV6, HOST_STRANGER, HOST_CLIENT) },
-	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, .flows = 2 },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, PENDING },
+	{ "scope: egress v4 ack from --addr address promotes", { TCP_RULE_ADDR(STRANGER4) },
+	  .pre = { IN(syn4_stranger, TGT), OUT(synack4_stranger, PUB) }, .egress = true,
+	  .pkt = { PKT(ETH_P_IP, IPPROTO_TCP, HOST_STRANGER, HOST_CLIENT, TGT, CPORT, ACK) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, ESTABLISHED },
 };
 /* clang-format on */
 
@@ -336,14 +668,16 @@ static const char *const stat_names[STAT__MAX] = {
 	[STAT_MALFORMED_DROPPED] = "malformed_dropped",
 	[STAT_PASSED] = "passed",
 	[STAT_SOCK_REDIRECTED] = "sock_redirected",
+	[STAT_SOCK_REFUSED] = "sock_refused",
 };
 
 static struct tc_bpf *skel;
 static int ncpus;
 static __u64 *percpu;
 static struct redir_port_stats *percpu_ports;
+static int live_set = -1; /* the rule set in the policy slot, or -1 */
 
-#define MAX_PORT_KEYS 8
+#define MAX_PORT_KEYS 12
 
 /* The port_stats entries a case creates, and their summed counters. */
 struct port_counts {
@@ -358,6 +692,11 @@ static const char *const port_stat_names[PORT_STAT__MAX] = {
 	[PORT_STAT_HIDDEN_DROPPED] = "hidden_dropped",
 };
 
+static const char *const table_names[] = {
+	[T_FLOWS] = "flows",
+	[T_PENDING] = "pending",
+};
+
 static int fail(char *why, size_t n, const char *fmt, ...)
 {
 	va_list ap;
@@ -368,13 +707,18 @@ static int fail(char *why, size_t n, const char *fmt, ...)
 	return -1;
 }
 
-static void map_clear(struct bpf_map *map)
+static void map_fd_clear(int fd)
 {
 	__u8 key[64];
 
-	while (!bpf_map_get_next_key(bpf_map__fd(map), NULL, key))
-		if (bpf_map_delete_elem(bpf_map__fd(map), key))
+	while (!bpf_map_get_next_key(fd, NULL, key))
+		if (bpf_map_delete_elem(fd, key))
 			break;
+}
+
+static void map_clear(struct bpf_map *map)
+{
+	map_fd_clear(bpf_map__fd(map));
 }
 
 static int map_count(struct bpf_map *map)
@@ -385,6 +729,11 @@ static int map_count(struct bpf_map *map)
 	for (; !bpf_map_get_next_key(bpf_map__fd(map), n ? key : NULL, next); n++)
 		memcpy(key, next, sizeof(key));
 	return n;
+}
+
+static struct bpf_map *table_map(enum table t)
+{
+	return t == T_FLOWS ? skel->maps.flows : skel->maps.pending;
 }
 
 static int stats_read(__u64 sum[STAT__MAX])
@@ -401,7 +750,9 @@ static int stats_read(__u64 sum[STAT__MAX])
 	return 0;
 }
 
-/* ADDR (v4 or v6 text) as the rules map stores it: v4 as ::ffff:a.b.c.d. */
+/* --- rule sets, made the way the loader makes them ---------------------------------------- */
+
+/* ADDR (v4 or v6 text) as a rule stores it: v4 as ::ffff:a.b.c.d. */
 static int rule_addr(__u8 *dst, const char *addr)
 {
 	memset(dst, 0, BPFREDIR_ADDR_LEN);
@@ -412,29 +763,86 @@ static int rule_addr(__u8 *dst, const char *addr)
 	return inet_pton(AF_INET, addr, dst + 12) == 1 ? 0 : -EINVAL;
 }
 
-static int rules_install(const struct tcase *c)
+/* A new, empty rule set. */
+static int set_create(void)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+	int fd = bpf_map_create(BPF_MAP_TYPE_HASH, "test_set", sizeof(struct redir_policy_key),
+				sizeof(struct redir_rule), BPFREDIR_POLICY_ENTRIES, &opts);
+
+	return fd < 0 ? -errno : fd;
+}
+
+/* One PUBLIC entry per rule; one HIDDEN entry per target of any hiding rule, with HIDE, and
+ * HIDE_LOCAL when one of those rules asks for it. */
+static int set_fill(int fd, const struct rule_spec *rules)
 {
 	const struct rule_spec *r;
-	__u32 one = 1;
 
-	for (r = c->rules; r < c->rules + MAX_RULES && r->pub; r++) {
-		struct redir_rule_key rk = {.public_port = htons(r->pub), .proto = r->proto};
-		struct redir_rule rv = {.target_port = htons(r->tgt),
-					.flags = r->hide ? REDIR_F_HIDE : 0};
-		struct redir_port_key hk = {.port = htons(r->tgt), .proto = r->proto};
+	for (r = rules; r < rules + MAX_RULES && r->pub; r++) {
+		struct redir_policy_key key = {
+			.port = htons(r->pub), .proto = r->proto, .kind = POLICY_PUBLIC};
+		struct redir_rule rule = {.target_port = htons(r->tgt)};
 
+		if (r->hide)
+			rule.flags |= REDIR_F_HIDE;
+		if (r->hide_local)
+			rule.flags |= REDIR_F_HIDE_LOCAL;
 		if (r->addr) {
-			rv.flags |= REDIR_F_ADDR;
-			if (rule_addr(rv.addr, r->addr))
+			rule.flags |= REDIR_F_ADDR;
+			if (rule_addr(rule.addr, r->addr))
 				return -EINVAL;
 		}
-		if (bpf_map_update_elem(bpf_map__fd(skel->maps.rules), &rk, &rv, BPF_ANY))
+		if (bpf_map_update_elem(fd, &key, &rule, BPF_NOEXIST))
 			return -errno;
-		if (r->hide && bpf_map_update_elem(bpf_map__fd(skel->maps.hidden), &hk, &one, 0))
+	}
+	for (r = rules; r < rules + MAX_RULES && r->pub; r++) {
+		struct redir_policy_key key = {
+			.port = htons(r->tgt), .proto = r->proto, .kind = POLICY_HIDDEN};
+		struct redir_rule hidden = {};
+
+		if (!r->hide)
+			continue;
+		if (bpf_map_lookup_elem(fd, &key, &hidden) && errno != ENOENT)
+			return -errno;
+		hidden.flags |= REDIR_F_HIDE | (r->hide_local ? REDIR_F_HIDE_LOCAL : 0);
+		if (bpf_map_update_elem(fd, &key, &hidden, BPF_ANY))
 			return -errno;
 	}
 	return 0;
 }
+
+/* Put set FD in the policy slot with one update (FD < 0: empty the slot); the test keeps
+ * the live set's fd, for deleting rules from it. */
+static int set_install(int fd)
+{
+	int policy_fd = bpf_map__fd(skel->maps.policy);
+	__u32 slot = 0;
+
+	if (fd < 0 ? bpf_map_delete_elem(policy_fd, &slot) && errno != ENOENT
+		   : bpf_map_update_elem(policy_fd, &slot, &fd, BPF_ANY))
+		return -errno;
+	if (live_set >= 0)
+		close(live_set);
+	live_set = fd;
+	return 0;
+}
+
+static int set_make(const struct rule_spec *rules)
+{
+	int fd = set_create(), err;
+
+	if (fd < 0)
+		return fd;
+	err = set_fill(fd, rules);
+	if (!err)
+		err = set_install(fd);
+	if (err)
+		close(fd);
+	return err;
+}
+
+/* --- port_stats --------------------------------------------------------------------------- */
 
 static void port_key_add(struct port_counts *pc, __u16 port, __u8 proto)
 {
@@ -450,8 +858,9 @@ static void port_key_add(struct port_counts *pc, __u16 port, __u8 proto)
 		pc->key[pc->n++] = k;
 }
 
-/* As the loader does, one zeroed entry per public and hidden port of the case's rules;
- * also the packet's own ports (before and after), so a count in the wrong place shows. */
+/* As the loader does, one zeroed entry per public and hidden port of the case's rules (both
+ * sets); also the packet's own ports (before and after), so a count in the wrong place
+ * shows. */
 static int port_stats_create(const struct tcase *c, struct port_counts *pc)
 {
 	const struct rule_spec *r;
@@ -462,6 +871,10 @@ static int port_stats_create(const struct tcase *c, struct port_counts *pc)
 	if (c->no_port_stats)
 		return 0;
 	for (r = c->rules; r < c->rules + MAX_RULES && r->pub; r++) {
+		port_key_add(pc, r->pub, r->proto);
+		port_key_add(pc, r->tgt, r->proto);
+	}
+	for (r = c->swap; r < c->swap + MAX_RULES && r->pub; r++) {
 		port_key_add(pc, r->pub, r->proto);
 		port_key_add(pc, r->tgt, r->proto);
 	}
@@ -545,6 +958,8 @@ static int port_stats_check(const struct tcase *c, const struct port_counts *bef
 	return 0;
 }
 
+/* --- packets ------------------------------------------------------------------------------ */
+
 static int prog_run(bool egress, const struct frame *in, __u8 *out, __u32 *out_len, __u32 *ret)
 {
 	struct bpf_program *prog = egress ? skel->progs.bpfredir_tc_eg : skel->progs.bpfredir_tc_in;
@@ -555,44 +970,6 @@ static int prog_run(bool egress, const struct frame *in, __u8 *out, __u32 *out_l
 	*out_len = opts.data_size_out;
 	*ret = opts.retval;
 	return err;
-}
-
-/* The mapped (::ffff:a.b.c.d for v4) address of host H, as the flows map stores it. */
-static void flow_addr(__u8 *dst, enum pkt_host h, bool v6)
-{
-	static const __u8 v4_mapped[12] = {[10] = 0xff, [11] = 0xff};
-
-	if (v6) {
-		memcpy(dst, pkt_host(h)->v6, BPFREDIR_ADDR_LEN);
-		return;
-	}
-	memcpy(dst, v4_mapped, sizeof(v4_mapped));
-	memcpy(dst + 12, pkt_host(h)->v4, 4);
-}
-
-/* The IN entry (public -> target) and OUT entry (target -> public) of an ingress rewrite. */
-static int flows_check(const struct tcase *c, char *why, size_t n)
-{
-	const struct pkt_spec *s = &c->pkt;
-	__u16 local[2] = {s->dport, c->exp_dport}, want[2] = {c->exp_dport, s->dport};
-	int i;
-
-	for (i = 0; i < 2; i++) {
-		struct redir_flow_key k = {.remote_port = htons(s->sport),
-					   .local_port = htons(local[i]),
-					   .proto = s->proto,
-					   .dir = i ? FLOW_DIR_OUT : FLOW_DIR_IN};
-		struct redir_flow v;
-
-		flow_addr(k.remote_addr, s->src, s->l3 == ETH_P_IPV6);
-		flow_addr(k.local_addr, s->dst, s->l3 == ETH_P_IPV6);
-		if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.flows), &k, &v))
-			return fail(why, n, "flow %s %u missing", i ? "OUT" : "IN", local[i]);
-		if (ntohs(v.port) != want[i])
-			return fail(why, n, "flow %s %u: expected port %u got %u", i ? "OUT" : "IN",
-				    local[i], want[i], ntohs(v.port));
-	}
-	return 0;
 }
 
 static int frames_compare(const struct frame *exp, const __u8 *out, __u32 out_len, char *why,
@@ -607,6 +984,139 @@ static int frames_compare(const struct frame *exp, const __u8 *out, __u32 out_le
 			return fail(why, n, "output byte %u: expected 0x%02x got 0x%02x", i,
 				    exp->buf[i], out[i]);
 	return 0;
+}
+
+/* Run SPEC through ingress or egress: it must get RETVAL and come out as SPEC with PORT for
+ * its dport (ingress) or sport (egress), or unchanged when PORT is 0. */
+static int packet_check(bool egress, const struct pkt_spec *spec, __u16 port, __u32 retval,
+			char *why, size_t n)
+{
+	struct pkt_spec exp_spec = *spec;
+	struct frame in, exp;
+	__u8 out[PKT_MAX];
+	__u32 out_len, ret;
+	int err;
+
+	if (port && egress)
+		exp_spec.sport = port;
+	else if (port)
+		exp_spec.dport = port;
+	pkt_build(&in, spec);
+	pkt_build(&exp, &exp_spec);
+	err = prog_run(egress, &in, out, &out_len, &ret);
+	if (err)
+		return fail(why, n, "BPF_PROG_TEST_RUN: %s", strerror(-err));
+	if (ret != retval)
+		return fail(why, n, "retval: expected %u got %u", retval, ret);
+	return frames_compare(&exp, out, out_len, why, n);
+}
+
+/* The mapped (::ffff:a.b.c.d for v4) address of host H, as the flow maps store it. */
+static void flow_addr(__u8 *dst, enum pkt_host h, bool v6)
+{
+	static const __u8 v4_mapped[12] = {[10] = 0xff, [11] = 0xff};
+
+	if (v6) {
+		memcpy(dst, pkt_host(h)->v6, BPFREDIR_ADDR_LEN);
+		return;
+	}
+	memcpy(dst, v4_mapped, sizeof(v4_mapped));
+	memcpy(dst + 12, pkt_host(h)->v4, 4);
+}
+
+/* --- flows and pending -------------------------------------------------------------------- */
+
+/* The packet whose tuple the case's entries are keyed by: its first ingress packet. */
+static const struct pkt_spec *case_client(const struct tcase *c)
+{
+	const struct step *st;
+
+	for (st = c->pre; st < c->pre + MAX_STEPS && st->op != STEP_END; st++)
+		if (st->op == STEP_IN)
+			return st->pkt;
+	return c->egress ? NULL : &c->pkt;
+}
+
+static void entry_key(struct redir_flow_key *k, const struct pkt_spec *s, const struct entry *e)
+{
+	memset(k, 0, sizeof(*k));
+	flow_addr(k->remote_addr, s->src, s->l3 == ETH_P_IPV6);
+	flow_addr(k->local_addr, s->dst, s->l3 == ETH_P_IPV6);
+	k->remote_port = htons(e->remote ?: s->sport);
+	k->local_port = htons(e->local);
+	k->proto = s->proto;
+	k->dir = e->dir;
+}
+
+static const char *dir_name(__u8 dir)
+{
+	return dir == FLOW_DIR_IN ? "IN" : dir == FLOW_DIR_OUT ? "OUT" : "?";
+}
+
+/* Is KEY one of the entries the case expects in table T? */
+static bool entry_expected(const struct tcase *c, const struct pkt_spec *s, enum table t,
+			   const struct redir_flow_key *key)
+{
+	const struct entry *e;
+
+	for (e = c->tables; s && e < c->tables + MAX_ENTRIES && e->table; e++) {
+		struct redir_flow_key k;
+
+		entry_key(&k, s, e);
+		if (e->table == t && !memcmp(&k, key, sizeof(k)))
+			return true;
+	}
+	return false;
+}
+
+/* Table T holds exactly the case's entries for it. */
+static int table_check(const struct tcase *c, enum table t, char *why, size_t n)
+{
+	enum table other = t == T_FLOWS ? T_PENDING : T_FLOWS;
+	const struct pkt_spec *s = case_client(c);
+	int fd = bpf_map__fd(table_map(t)), want = 0, got;
+	struct redir_flow_key key, next;
+	const struct entry *e;
+	struct redir_flow v;
+
+	for (e = c->tables; e < c->tables + MAX_ENTRIES && e->table; e++) {
+		if (e->table != t)
+			continue;
+		if (!s)
+			return fail(why, n, "bad case: entries, but no ingress packet to key them");
+		want++;
+		entry_key(&key, s, e);
+		if (bpf_map_lookup_elem(fd, &key, &v))
+			return fail(why, n, "%s: %s %u (client port %u) missing%s", table_names[t],
+				    dir_name(e->dir), e->local, ntohs(key.remote_port),
+				    bpf_map_lookup_elem(bpf_map__fd(table_map(other)), &key, &v)
+					    ? ""
+				    : other == T_FLOWS ? " (flows has the key)"
+						       : " (pending has the key)");
+		if (ntohs(v.port) != e->port)
+			return fail(why, n, "%s: %s %u: expected port %u got %u", table_names[t],
+				    dir_name(e->dir), e->local, e->port, ntohs(v.port));
+	}
+	got = map_count(table_map(t));
+	if (got == want)
+		return 0;
+	/* Name one entry that should not be there. */
+	for (got = 0; !bpf_map_get_next_key(fd, got ? &key : NULL, &next); got++) {
+		key = next;
+		if (!entry_expected(c, s, t, &key) && !bpf_map_lookup_elem(fd, &key, &v))
+			return fail(why, n,
+				    "%s entries: expected %d, has more: %s %u -> %u "
+				    "(client port %u)",
+				    table_names[t], want, dir_name(key.dir), ntohs(key.local_port),
+				    ntohs(v.port), ntohs(key.remote_port));
+	}
+	return fail(why, n, "%s entries: expected %d got %d", table_names[t], want, got);
+}
+
+/* flows and pending hold exactly the case's entries. */
+static int tables_check(const struct tcase *c, char *why, size_t n)
+{
+	return table_check(c, T_FLOWS, why, n) || table_check(c, T_PENDING, why, n) ? -1 : 0;
 }
 
 /* Output checksum, recomputed in full, unless there is no whole L4 segment to sum. */
@@ -625,6 +1135,46 @@ static int csum_check(const struct tcase *c, const struct frame *exp, const __u8
 	return 0;
 }
 
+static int steps_run(const struct tcase *c, char *why, size_t n)
+{
+	char step_why[200];
+	int i, err;
+
+	for (i = 0; i < MAX_STEPS && c->pre[i].op != STEP_END; i++) {
+		const struct step *st = &c->pre[i];
+
+		switch (st->op) {
+		case STEP_IN:
+		case STEP_OUT:
+			if (packet_check(st->op == STEP_OUT, st->pkt, st->port, st->retval,
+					 step_why, sizeof(step_why)))
+				return fail(why, n, "step %d (%s packet): %s", i + 1,
+					    st->op == STEP_OUT ? "egress" : "ingress", step_why);
+			break;
+		case STEP_DEL_RULES:
+			if (live_set < 0)
+				return fail(why, n, "step %d: no live set", i + 1);
+			map_fd_clear(live_set);
+			break;
+		case STEP_SWAP:
+			err = set_make(c->swap);
+			if (err)
+				return fail(why, n, "step %d: swapping sets: %s", i + 1,
+					    strerror(-err));
+			break;
+		case STEP_EMPTY_SLOT:
+			err = set_install(-1);
+			if (err)
+				return fail(why, n, "step %d: emptying the slot: %s", i + 1,
+					    strerror(-err));
+			break;
+		default:
+			return fail(why, n, "step %d: bad op %d", i + 1, st->op);
+		}
+	}
+	return 0;
+}
+
 static int case_run(const struct tcase *c, char *why, size_t n)
 {
 	__u64 before[STAT__MAX], after[STAT__MAX];
@@ -633,42 +1183,27 @@ static int case_run(const struct tcase *c, char *why, size_t n)
 	struct frame in, exp;
 	__u8 out[PKT_MAX];
 	__u32 out_len, ret;
-	int i, err, flows;
+	int i, err;
 
-	map_clear(skel->maps.rules);
-	map_clear(skel->maps.hidden);
 	map_clear(skel->maps.flows);
-	err = rules_install(c);
+	map_clear(skel->maps.pending);
+	err = set_make(c->rules);
 	if (err)
 		return fail(why, n, "installing rules: %s", strerror(-err));
 	err = port_stats_create(c, &ports_before);
 	if (err)
 		return fail(why, n, "creating port_stats entries: %s", strerror(-err));
-	if (c->prime) {
-		pkt_build(&in, c->prime);
-		err = prog_run(false, &in, out, &out_len, &ret);
-		if (err || ret != TC_ACT_OK)
-			return fail(why, n, "priming packet: err %d retval %u", err, ret);
-	}
-	if (c->drop_rules) {
-		map_clear(skel->maps.rules);
-		map_clear(skel->maps.hidden);
-	}
-	if (c->then) {
-		pkt_build(&in, c->then);
-		err = prog_run(false, &in, out, &out_len, &ret);
-		if (err)
-			return fail(why, n, "second packet: BPF_PROG_TEST_RUN: %s", strerror(-err));
-	}
+	if (steps_run(c, why, n))
+		return -1;
 
 	pkt_build(&in, &c->pkt);
 	exp_spec.sport = c->exp_sport ?: c->pkt.sport;
 	exp_spec.dport = c->exp_dport ?: c->pkt.dport;
 	pkt_build(&exp, &exp_spec);
 
-	ports_after = ports_before;
 	if (stats_read(before) || port_stats_read(&ports_before))
 		return fail(why, n, "reading stats: %s", strerror(errno));
+	ports_after = ports_before;
 	err = prog_run(c->egress, &in, out, &out_len, &ret);
 	if (err)
 		return fail(why, n, "BPF_PROG_TEST_RUN: %s", strerror(-err));
@@ -689,12 +1224,7 @@ static int case_run(const struct tcase *c, char *why, size_t n)
 	}
 	if (port_stats_check(c, &ports_before, &ports_after, why, n))
 		return -1;
-	flows = map_count(skel->maps.flows);
-	if (flows != c->flows)
-		return fail(why, n, "flows entries: expected %d got %d", c->flows, flows);
-	if (!c->egress && c->exp_dport)
-		return flows_check(c, why, n);
-	return 0;
+	return tables_check(c, why, n);
 }
 
 static int table_run(const struct tcase *table, size_t n_cases)
@@ -714,10 +1244,168 @@ static int table_run(const struct tcase *table, size_t n_cases)
 	return failed;
 }
 
+/* --- a SYN flood -------------------------------------------------------------------------- */
+
+#define FLOOD_PENDING 1024
+#define FLOOD_SYNS 20000
+
+static __u64 flood_rng = 0x5eed2026;
+
+static __u32 flood_rand(void)
+{
+	flood_rng ^= flood_rng << 13;
+	flood_rng ^= flood_rng >> 7;
+	flood_rng ^= flood_rng << 17;
+	return flood_rng >> 16;
+}
+
+/* Put ADDR (4 or 16 bytes, by the frame's family) in F's source or destination and redo the
+ * checksums it is part of. */
+static void frame_set_addr(struct frame *f, bool dst, const __u8 *addr)
+{
+	__u8 *ip = f->buf + f->l3_off, *l4 = f->buf + f->l4_off;
+	__u32 csum_off = f->proto == IPPROTO_TCP ? 16 : 6;
+
+	if (f->v6) {
+		memcpy(ip + (dst ? 24 : 8), addr, 16);
+	} else {
+		memcpy(ip + (dst ? 16 : 12), addr, 4);
+		pkt_put16(ip + 10, 0);
+		pkt_put16(ip + 10, ~pkt_csum_fold(pkt_csum_add(0, ip, f->l4_off - f->l3_off)));
+	}
+	pkt_put16(l4 + csum_off, 0);
+	pkt_put16(l4 + csum_off, ~pkt_l4_sum(f->buf, f));
+}
+
+/* One spoofed SYN to the public port, from ADDR:SPORT, and the service's SYN-ACK to it:
+ * both translated, the checksum still right. */
+static int flood_pair(bool v6, const __u8 *addr, __u16 sport, char *why, size_t n)
+{
+	struct pkt_spec syn = {PKT(v6 ? ETH_P_IPV6 : ETH_P_IP, IPPROTO_TCP, HOST_STRANGER,
+				   HOST_SERVER, sport, PUB, SYN)};
+	struct pkt_spec synack = {PKT(v6 ? ETH_P_IPV6 : ETH_P_IP, IPPROTO_TCP, HOST_SERVER,
+				      HOST_STRANGER, TGT, sport, SYN | ACK)};
+	struct frame f;
+	__u8 out[PKT_MAX];
+	__u32 out_len, ret;
+	int i, err;
+
+	for (i = 0; i < 2; i++) {
+		pkt_build(&f, i ? &synack : &syn);
+		frame_set_addr(&f, i, addr);
+		err = prog_run(i, &f, out, &out_len, &ret);
+		if (err || ret != TC_ACT_OK || out_len != f.len)
+			return fail(why, n, "%s: err %d retval %u length %u", i ? "syn-ack" : "syn",
+				    err, ret, out_len);
+		if (((out[f.l4_off + 2 * !i] << 8) | out[f.l4_off + 2 * !i + 1]) != (i ? PUB : TGT))
+			return fail(why, n, "%s not translated", i ? "syn-ack" : "syn");
+		if (pkt_l4_sum(out, &f) != 0xffff)
+			return fail(why, n, "%s: output checksum invalid", i ? "syn-ack" : "syn");
+	}
+	return 0;
+}
+
+/*
+ * A connection that made it to flows survives a flood of spoofed SYNs to its public port:
+ * pending (here FLOOD_PENDING entries) churns, flows keeps it, and its packets and replies
+ * are still translated afterwards. One that was only pending is pushed out.
+ */
+static int flood_run(char *why, size_t n)
+{
+	static const struct rule_spec rules[MAX_RULES] = {TCP_RULE};
+	static const struct step script[] = {ESTABLISH4, IN(syn4_c2, TGT)};
+	/* What the maps hold before the flood: the established connection from CPORT, and
+	 * the one from CPORT2 still pending (keyed as syn4's tuple, see case_client). */
+	static const struct tcase before = {
+		.pre = {IN(syn4, TGT)},
+		.tables = {FLOWS_PAIR(PUB, TGT), PEND_FROM(CPORT2, IN, PUB, TGT),
+			   PEND_FROM(CPORT2, OUT, TGT, PUB)},
+	};
+	static const struct tcase established = {.pre = {IN(syn4, TGT)}, ESTABLISHED};
+	static const struct entry c2_out = PEND_FROM(CPORT2, OUT, TGT, PUB);
+	static const struct entry c2_in = PEND_FROM(CPORT2, IN, PUB, TGT);
+	static const struct pkt_spec ackout4_c2 = {
+		PKT(ETH_P_IP, IPPROTO_TCP, HOST_SERVER, HOST_CLIENT, TGT, CPORT2, ACK)};
+	struct tc_bpf *flood_skel;
+	struct redir_flow_key k;
+	struct redir_flow v;
+	char sub[200];
+	int i, err, pending;
+
+	flood_skel = tc_bpf__open();
+	if (!flood_skel)
+		return fail(why, n, "tc_bpf__open: %s", strerror(errno));
+	err = bpf_map__set_max_entries(flood_skel->maps.pending, FLOOD_PENDING);
+	if (!err)
+		err = tc_bpf__load(flood_skel);
+	if (err) {
+		tc_bpf__destroy(flood_skel);
+		return fail(why, n, "loading with a small pending map: %s", strerror(-err));
+	}
+	set_install(-1); /* the old skeleton's set */
+	tc_bpf__destroy(skel);
+	skel = flood_skel;
+	err = set_make(rules);
+	if (err)
+		return fail(why, n, "installing rules: %s", strerror(-err));
+
+	for (i = 0; i < (int)(sizeof(script) / sizeof(script[0])); i++)
+		if (packet_check(script[i].op == STEP_OUT, script[i].pkt, script[i].port, 0, sub,
+				 sizeof(sub)))
+			return fail(why, n, "before the flood, packet %d: %s", i + 1, sub);
+	if (tables_check(&before, sub, sizeof(sub)))
+		return fail(why, n, "before the flood: %s", sub);
+
+	for (i = 0; i < FLOOD_SYNS; i++) {
+		__u8 addr[16] = {0x20, 0x01, 0x0d, 0xb8, 0xf1};
+		bool v6 = flood_rand() & 1;
+		__u32 r = flood_rand();
+
+		if (v6) {
+			memcpy(addr + 12, &r, 4);
+		} else {
+			addr[0] = 10;
+			memcpy(addr + 1, &r, 3);
+		}
+		if (flood_pair(v6, addr, 1024 + flood_rand() % 64000, sub, sizeof(sub)))
+			return fail(why, n, "spoofed SYN %d: %s", i + 1, sub);
+	}
+
+	pending = map_count(skel->maps.pending);
+	printf("# syn flood: pending holds %d entries after %d spoofed SYNs\n", pending,
+	       FLOOD_SYNS);
+	if (pending > FLOOD_PENDING || pending < FLOOD_PENDING / 2)
+		return fail(why, n, "pending holds %d entries after the flood, want %d..%d",
+			    pending, FLOOD_PENDING / 2, FLOOD_PENDING);
+	/* flows holds the established connection, and nothing of the flood. */
+	if (table_check(&established, T_FLOWS, sub, sizeof(sub)))
+		return fail(why, n, "after the flood: %s", sub);
+	/* The connection from CPORT2 was only pending: pushed out, its reply untranslated. */
+	entry_key(&k, &syn4, &c2_out);
+	if (!bpf_map_lookup_elem(bpf_map__fd(skel->maps.pending), &k, &v))
+		return fail(why, n, "the pending connection's OUT survived %d spoofed SYNs",
+			    FLOOD_SYNS);
+	entry_key(&k, &syn4, &c2_in);
+	if (!bpf_map_lookup_elem(bpf_map__fd(skel->maps.pending), &k, &v))
+		return fail(why, n, "the pending connection's IN survived %d spoofed SYNs",
+			    FLOOD_SYNS);
+	if (packet_check(true, &ackout4_c2, 0, 0, sub, sizeof(sub)))
+		return fail(why, n, "after the flood, the pending connection's reply: %s", sub);
+	/* The established connection goes on, both ways, and stays in flows. */
+	if (packet_check(false, &ack4, TGT, 0, sub, sizeof(sub)))
+		return fail(why, n, "after the flood, the client's ack: %s", sub);
+	if (packet_check(true, &ackout4, PUB, 0, sub, sizeof(sub)))
+		return fail(why, n, "after the flood, the service's ack: %s", sub);
+	if (table_check(&established, T_FLOWS, sub, sizeof(sub)))
+		return fail(why, n, "at the end: %s", sub);
+	return 0;
+}
+
 int main(void)
 {
 	char why[256];
 	int failed = 0;
+	__u32 slot = 0, id;
 
 	if (netns_enter_fresh(why, sizeof(why))) {
 		printf("FAIL: setup: network namespace: %s\n", why);
@@ -735,6 +1423,12 @@ int main(void)
 		printf("FAIL: setup: cannot open and load the TC skeleton: %s\n", strerror(errno));
 		return 1;
 	}
+	if (!bpf_map_lookup_elem(bpf_map__fd(skel->maps.policy), &slot, &id) || errno != ENOENT) {
+		printf("FAIL: policy slot empty after load: %s\n", strerror(errno));
+		failed = 1;
+	} else {
+		printf("PASS: policy slot empty after load\n");
+	}
 	failed |= table_run(cases, sizeof(cases) / sizeof(cases[0]));
 
 	if (netns_enter_fresh(why, sizeof(why)) || netns_setup_scope(why, sizeof(why))) {
@@ -744,6 +1438,16 @@ int main(void)
 		failed |= table_run(scope_cases, sizeof(scope_cases) / sizeof(scope_cases[0]));
 		netns_teardown_scope();
 	}
+
+	if (netns_enter_fresh(why, sizeof(why)) || flood_run(why, sizeof(why))) {
+		printf("FAIL: syn flood: %s\n", why);
+		failed = 1;
+	} else {
+		printf("PASS: syn flood: an established flow survives %d spoofed SYNs and their "
+		       "SYN-ACKs with pending at %d entries\n",
+		       FLOOD_SYNS, FLOOD_PENDING);
+	}
+	set_install(-1);
 	tc_bpf__destroy(skel);
 	free(percpu_ports);
 	free(percpu);

@@ -9,13 +9,16 @@
  * Compared for every packet: the verdict, the whole output frame (the model rewrites the
  * port and updates the checksum per RFC 1624), the output checksum by full recomputation
  * when the input's was valid, the global counters and the port counter the model names,
- * and, after a translation, the two flows it records. Every CHECK_EVERY packets and at the
- * end the whole flows map and every port_stats entry are compared with the model's.
+ * and, in both connection tables (flows and pending), every key the packet looked up, wrote
+ * or removed, and the keys a SYN dropped at a hidden port must not remove. Every
+ * CHECK_EVERY packets and at the end the whole flows and pending maps and every port_stats
+ * entry are compared with the model's.
  *
  * Two phases, each in a network namespace of its own (netns.h): one that does not forward
  * (every destination is ours) and one that forwards 203.0.113.0/24, 2001:db8:2::/64 and,
  * through encapsulating routes, 2001:db8:3::/64. The rule set changes now and then during a
- * phase, as `bpfredir add/del` would change it.
+ * phase: edited in place, as `bpfredir add/del` change the live set; replaced whole by a new
+ * set swapped into the policy slot, as `apply` does; or taken out, leaving the slot empty.
  *
  * BPF_PROG_TEST_RUN is the only way in, so every frame is linear: the pull of a frame whose
  * headers are not all in the linear area is beyond this test.
@@ -32,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -46,9 +50,12 @@
 #define DEFAULT_SEED 20261124ULL
 #define DEFAULT_PACKETS 100000 /* per phase; two phases */
 #define MAX_MISMATCHES 5
-#define CHECK_EVERY 1000      /* full flows and port_stats comparison */
-#define CHURN_EVERY 200	      /* maybe change the rule set */
-#define MODEL_FLOWS_MAX 16000 /* then empty both tables: far below the LRU's size */
+#define CHECK_EVERY 1000 /* full flows and port_stats comparison */
+#define CHURN_EVERY 200	 /* maybe change the rule set */
+/* Then empty both tables: far below the LRU maps' sizes (flows 65536, pending 16384), so
+ * that neither evicts anything, and below the model's slots. */
+#define MODEL_FLOWS_MAX 16000
+#define MODEL_PENDING_MAX 4000
 #define BUF_MAX 1024
 #define RING 64
 
@@ -154,10 +161,11 @@ struct cand {
 	{.pub = (pub_), .tgt = (tgt_), .proto = (proto_), .flags = (flags_), .addr = (addr_)}
 #define HIDE REDIR_F_HIDE
 #define ADDR REDIR_F_ADDR
+#define HIDE_LOCAL REDIR_F_HIDE_LOCAL
 
 static struct cand cands[] = {
 	CAND(8445, 8443, IPPROTO_TCP, HIDE, NULL),
-	CAND(8446, 8443, IPPROTO_TCP, HIDE, NULL),
+	CAND(8446, 8443, IPPROTO_TCP, HIDE | HIDE_LOCAL, NULL),
 	CAND(8445, 8444, IPPROTO_TCP, HIDE, NULL),
 	CAND(5353, 5354, IPPROTO_UDP, HIDE, NULL),
 	CAND(5355, 5356, IPPROTO_UDP, 0, NULL),
@@ -165,7 +173,7 @@ static struct cand cands[] = {
 	CAND(7000, 7001, IPPROTO_TCP, HIDE | ADDR, NETNS_LOCAL_V4),
 	CAND(7002, 7003, IPPROTO_TCP, HIDE | ADDR, "2001:db8:2::99"),
 	CAND(7100, 7101, IPPROTO_UDP, ADDR, "203.0.113.99"),
-	CAND(7100, 7102, IPPROTO_UDP, HIDE | ADDR, NETNS_LOCAL_V6),
+	CAND(7100, 7102, IPPROTO_UDP, HIDE | ADDR | HIDE_LOCAL, NETNS_LOCAL_V6),
 };
 #define N_CANDS (int)(sizeof(cands) / sizeof(cands[0]))
 static const bool initially_active[N_CANDS] = {1, 1, 0, 1, 1, 1, 1, 1, 1, 0};
@@ -253,13 +261,24 @@ struct m_flow {
 
 #define FLOW_SLOTS (1 << 16)
 
+/* A connection table of the model: open addressing with tombstones, emptied as a whole. */
+struct m_table {
+	const char *name;
+	struct m_flow *slots;
+	int n;			 /* live entries */
+	int used;		 /* slots holding a key, live or not */
+	unsigned long forgotten; /* coverage: live entries a fresh SYN removed */
+};
+
 struct model {
 	bool forwarding;
 	bool active[N_CANDS];
-	struct m_flow *flows; /* open addressing with tombstones, emptied as a whole */
-	int n_flows;	      /* live ones */
+	bool slot_empty; /* no rule set in the policy slot: no rules, nothing hidden */
+	struct m_table flows, pending;
 	__u64 port_counts[MAX_PORT_KEYS][PORT_STAT__MAX];
 };
+
+#define MAX_TOUCHED 4
 
 /* What the model says a packet does. */
 struct m_expect {
@@ -269,22 +288,26 @@ struct m_expect {
 	int port_stat; /* and which of its counters */
 	bool rewrite, dest;
 	__u16 new_port;
-	bool record; /* flows recorded: IN and OUT of this packet */
-	bool forget; /* flow removed: OUT of this packet's own tuple */
-	int why;     /* for coverage: enum below */
+	/* Keys to compare in both tables after the packet. */
+	struct redir_flow_key touched[MAX_TOUCHED];
+	int n_touched;
+	int why; /* for coverage: enum below */
 };
 
 enum m_why {
 	W_MALFORMED,
 	W_NO_PORTS,
-	W_BY_FLOW,
+	W_BY_FLOW,    /* an established connection's (flows) */
+	W_BY_PENDING, /* a new connection's (pending) */
 	W_BY_RULE,
 	W_BY_ADDR_RULE,
 	W_HIDDEN,
 	W_OTHER_ADDR, /* a rule for another destination address */
 	W_FORWARDED,  /* a rule or hidden port, but the packet is forwarded */
 	W_PASSED,
-	W_EG_REWRITTEN,
+	W_EG_REWRITTEN, /* by flows */
+	W_EG_PENDING,	/* by pending, a SYN or RST: not promoted */
+	W_EG_PROMOTED,	/* by pending, anything else: promoted to flows */
 	W_EG_PASSED,
 	W__MAX,
 };
@@ -293,6 +316,7 @@ static const char *const why_names[W__MAX] = {
 	[W_MALFORMED] = "malformed",
 	[W_NO_PORTS] = "no-ports",
 	[W_BY_FLOW] = "by-flow",
+	[W_BY_PENDING] = "by-pending",
 	[W_BY_RULE] = "by-rule",
 	[W_BY_ADDR_RULE] = "by-addr-rule",
 	[W_HIDDEN] = "hidden",
@@ -300,6 +324,8 @@ static const char *const why_names[W__MAX] = {
 	[W_FORWARDED] = "forwarded",
 	[W_PASSED] = "passed",
 	[W_EG_REWRITTEN] = "egress-rewritten",
+	[W_EG_PENDING] = "egress-pending",
+	[W_EG_PROMOTED] = "egress-promoted",
 	[W_EG_PASSED] = "egress-passed",
 };
 
@@ -413,13 +439,13 @@ static __u32 flow_hash(const struct redir_flow_key *k)
 	return h;
 }
 
-static struct m_flow *m_flow_slot(struct model *m, const struct redir_flow_key *k)
+static struct m_flow *m_slot(struct m_table *t, const struct redir_flow_key *k)
 {
 	__u32 i = flow_hash(k) & (FLOW_SLOTS - 1);
 
-	while (m->flows[i].used && memcmp(&m->flows[i].key, k, sizeof(*k)))
+	while (t->slots[i].used && memcmp(&t->slots[i].key, k, sizeof(*k)))
 		i = (i + 1) & (FLOW_SLOTS - 1);
-	return &m->flows[i];
+	return &t->slots[i];
 }
 
 static void m_flow_key(struct redir_flow_key *k, const __u8 *remote, const __u8 *local, __u16 rport,
@@ -434,42 +460,42 @@ static void m_flow_key(struct redir_flow_key *k, const __u8 *remote, const __u8 
 	k->dir = dir;
 }
 
-static const struct m_flow *m_flow_get(struct model *m, const struct redir_flow_key *k)
+static const struct m_flow *m_get(struct m_table *t, const struct redir_flow_key *k)
 {
-	struct m_flow *f = m_flow_slot(m, k);
+	struct m_flow *f = m_slot(t, k);
 
 	return f->live ? f : NULL;
 }
 
-static void m_flow_put(struct model *m, const struct redir_flow_key *k, __u16 port)
+static void m_put(struct m_table *t, const struct redir_flow_key *k, __u16 port)
 {
-	struct m_flow *f = m_flow_slot(m, k);
+	struct m_flow *f = m_slot(t, k);
 
-	if (!f->live)
-		m->n_flows++;
+	t->n += !f->live;
+	t->used += !f->used;
 	f->used = true;
 	f->live = true;
 	f->key = *k;
 	f->port = port;
 }
 
-static unsigned long m_flows_forgotten; /* coverage: live flows the model removed */
-
-static void m_flow_del(struct model *m, const struct redir_flow_key *k)
+/* Whether there was a live entry to remove. */
+static bool m_del(struct m_table *t, const struct redir_flow_key *k)
 {
-	struct m_flow *f = m_flow_slot(m, k);
+	struct m_flow *f = m_slot(t, k);
 
-	if (f->live) {
-		f->live = false;
-		m->n_flows--;
-		m_flows_forgotten++;
-	}
+	if (!f->live)
+		return false;
+	f->live = false;
+	t->n--;
+	return true;
 }
 
-static void m_flows_clear(struct model *m)
+static void m_table_clear(struct m_table *t)
 {
-	memset(m->flows, 0, FLOW_SLOTS * sizeof(*m->flows));
-	m->n_flows = 0;
+	memset(t->slots, 0, FLOW_SLOTS * sizeof(*t->slots));
+	t->n = 0;
+	t->used = 0;
 }
 
 /* The FIB of the phase's namespace. Without forwarding every destination is ours. With it,
@@ -520,11 +546,29 @@ static void m_count(struct model *m, struct m_expect *e, __u16 port, __u8 proto,
 		m->port_counts[e->port_key][idx]++;
 }
 
+static unsigned long m_promoted;      /* coverage: connections moved from pending to flows */
+static unsigned long m_hidden_spared; /* coverage: dropped SYNs whose tuple had entries */
+
+static void m_touch(struct m_expect *e, const struct redir_flow_key *k)
+{
+	if (e->n_touched < MAX_TOUCHED)
+		e->touched[e->n_touched++] = *k;
+}
+
+/* A fresh SYN that goes through starts a new connection from its client port: what that
+ * port's earlier connections left under key K, established or not, no longer applies. */
+static void m_forget(struct model *m, const struct redir_flow_key *k)
+{
+	m->flows.forgotten += m_del(&m->flows, k);
+	m->pending.forgotten += m_del(&m->pending, k);
+}
+
 static void m_ingress(struct model *m, int parsed, const struct m_pkt *p, struct m_expect *e)
 {
-	struct redir_flow_key k;
+	struct redir_flow_key in_key, out_key, tgt_key;
 	const struct m_flow *f;
 	const struct cand *r;
+	bool fresh_syn;
 
 	memset(e, 0, sizeof(*e));
 	e->stat = STAT_PASSED;
@@ -540,62 +584,85 @@ static void m_ingress(struct model *m, int parsed, const struct m_pkt *p, struct
 		e->why = W_NO_PORTS;
 		return;
 	}
-	/* An established connection keeps its translation, whatever the rules say now; a bare
-	 * SYN opens a new one, which only a rule may translate. */
-	if (p->proto != IPPROTO_TCP || (p->flags & (F_SYN | F_ACK)) != F_SYN) {
-		m_flow_key(&k, p->saddr, p->daddr, p->sport, p->dport, p->proto, FLOW_DIR_IN);
-		f = m_flow_get(m, &k);
+	/* The tuple's entries for the port it asks for (IN) and for replies from that port
+	 * (OUT). */
+	m_flow_key(&in_key, p->saddr, p->daddr, p->sport, p->dport, p->proto, FLOW_DIR_IN);
+	m_flow_key(&out_key, p->saddr, p->daddr, p->sport, p->dport, p->proto, FLOW_DIR_OUT);
+	m_touch(e, &in_key);
+	m_touch(e, &out_key);
+	fresh_syn = p->proto == IPPROTO_TCP && (p->flags & (F_SYN | F_ACK)) == F_SYN;
+
+	/* A recorded connection keeps its translation, whatever the rules say now: an
+	 * established one, else a new one; a fresh SYN opens a new connection, which only a
+	 * rule may translate. */
+	if (!fresh_syn) {
+		f = m_get(&m->flows, &in_key);
+		e->why = W_BY_FLOW;
+		if (!f) {
+			f = m_get(&m->pending, &in_key);
+			e->why = W_BY_PENDING;
+		}
 		if (f) {
 			e->rewrite = true;
 			e->new_port = f->port;
 			e->stat = STAT_REWRITTEN;
-			e->why = W_BY_FLOW;
 			m_count(m, e, p->dport, p->proto, PORT_STAT_REWRITTEN);
 			return;
 		}
 	}
-	r = m_rule(m, p->dport, p->proto);
+	r = m->slot_empty ? NULL : m_rule(m, p->dport, p->proto);
 	if (r && ((r->flags & REDIR_F_ADDR) ? !memcmp(p->daddr, r->a, BPFREDIR_ADDR_LEN)
 					    : m_is_local(m, p))) {
+		m_flow_key(&tgt_key, p->saddr, p->daddr, p->sport, r->tgt, p->proto, FLOW_DIR_OUT);
+		m_touch(e, &tgt_key);
+		if (fresh_syn) {
+			m_forget(m, &in_key);
+			m_forget(m, &tgt_key);
+		}
+		/* A new connection: pending until the service answers it for real. */
+		m_put(&m->pending, &in_key, r->tgt);
+		m_put(&m->pending, &tgt_key, p->dport);
 		e->rewrite = true;
 		e->new_port = r->tgt;
-		e->record = true;
 		e->stat = STAT_REWRITTEN;
 		e->why = r->flags & REDIR_F_ADDR ? W_BY_ADDR_RULE : W_BY_RULE;
 		m_count(m, e, p->dport, p->proto, PORT_STAT_REWRITTEN);
-		m_flow_key(&k, p->saddr, p->daddr, p->sport, p->dport, p->proto, FLOW_DIR_IN);
-		m_flow_put(m, &k, r->tgt);
-		m_flow_key(&k, p->saddr, p->daddr, p->sport, r->tgt, p->proto, FLOW_DIR_OUT);
-		m_flow_put(m, &k, p->dport);
 		return;
 	}
-	if (m_hidden(m, p->dport, p->proto) && m_is_local(m, p)) {
+	if (!m->slot_empty && m_hidden(m, p->dport, p->proto) && m_is_local(m, p)) {
+		/* Never reaches the service, so it forgets nothing: a spoofed SYN must not cut a
+		 * live connection's replies. */
 		e->retval = TC_ACT_SHOT;
 		e->stat = STAT_HIDDEN_DROPPED;
 		e->why = W_HIDDEN;
 		m_count(m, e, p->dport, p->proto, PORT_STAT_HIDDEN_DROPPED);
+		if (fresh_syn && (m_get(&m->flows, &in_key) || m_get(&m->flows, &out_key) ||
+				  m_get(&m->pending, &in_key) || m_get(&m->pending, &out_key)))
+			m_hidden_spared++;
 		return;
 	}
-	/* A bare SYN straight to a port that lets it through opens a direct connection: a reply
-	 * flow left on its tuple by an earlier translated one must not apply to it. */
-	if (p->proto == IPPROTO_TCP && (p->flags & (F_SYN | F_ACK)) == F_SYN) {
-		e->forget = true;
-		m_flow_key(&k, p->saddr, p->daddr, p->sport, p->dport, p->proto, FLOW_DIR_OUT);
-		m_flow_del(m, &k);
+	/* Passed untranslated: a direct connection to dport, whose replies leave from dport. */
+	if (fresh_syn) {
+		m_forget(m, &in_key);
+		m_forget(m, &out_key);
 	}
 	if (r && (r->flags & REDIR_F_ADDR))
 		e->why = W_OTHER_ADDR;
-	else if (r || m_hidden(m, p->dport, p->proto))
+	else if (r || (!m->slot_empty && m_hidden(m, p->dport, p->proto)))
 		e->why = W_FORWARDED;
 	else
 		e->why = W_PASSED;
 }
 
-/* Egress never drops; it gives a reply of a translated connection its public port back. */
+/* Egress never drops; it gives a reply of a translated connection its public port back, and
+ * moves a new connection to flows once the service sends it something only a real peer
+ * gets: neither a SYN(-ACK), which it sends to any SYN, nor a RST. */
 static void m_egress(struct model *m, int parsed, const struct m_pkt *p, struct m_expect *e)
 {
-	struct redir_flow_key k;
+	struct redir_flow_key out_key, in_key;
 	const struct m_flow *f;
+	bool established;
+	__u16 pub;
 
 	memset(e, 0, sizeof(*e));
 	e->stat = -1;
@@ -603,15 +670,35 @@ static void m_egress(struct model *m, int parsed, const struct m_pkt *p, struct 
 	e->why = W_EG_PASSED;
 	if (parsed != M_PORTS)
 		return;
-	m_flow_key(&k, p->daddr, p->saddr, p->dport, p->sport, p->proto, FLOW_DIR_OUT);
-	f = m_flow_get(m, &k);
+	m_flow_key(&out_key, p->daddr, p->saddr, p->dport, p->sport, p->proto, FLOW_DIR_OUT);
+	m_touch(e, &out_key);
+	f = m_get(&m->flows, &out_key);
+	established = f;
+	if (!f)
+		f = m_get(&m->pending, &out_key);
 	if (!f)
 		return;
+	pub = f->port;
 	e->rewrite = true;
-	e->new_port = f->port;
+	e->new_port = pub;
 	e->stat = STAT_REVERSE_REWRITTEN;
-	e->why = W_EG_REWRITTEN;
-	m_count(m, e, f->port, p->proto, PORT_STAT_REVERSE_REWRITTEN);
+	m_count(m, e, pub, p->proto, PORT_STAT_REVERSE_REWRITTEN);
+	if (established) {
+		e->why = W_EG_REWRITTEN;
+		return;
+	}
+	m_flow_key(&in_key, p->daddr, p->saddr, p->dport, pub, p->proto, FLOW_DIR_IN);
+	m_touch(e, &in_key);
+	if (p->proto == IPPROTO_TCP && (p->flags & (F_SYN | F_RST))) {
+		e->why = W_EG_PENDING;
+		return;
+	}
+	m_put(&m->flows, &out_key, pub);
+	m_put(&m->flows, &in_key, p->sport);
+	m_del(&m->pending, &out_key);
+	m_del(&m->pending, &in_key);
+	e->why = W_EG_PROMOTED;
+	m_promoted++;
 }
 
 static unsigned long m_udp_csum_zero; /* coverage: rewrites whose UDP checksum came out 0 */
@@ -1057,6 +1144,9 @@ struct run {
 	struct redir_port_stats *percpu_ports;
 	__u64 stats[STAT__MAX]; /* the kernel's, after the last packet */
 	unsigned long why[W__MAX], mutated;
+	int set_fd;			     /* the rule set in the policy slot, or -1 */
+	unsigned long edits, swaps, empties; /* rule set changes, by kind */
+	int peak_flows, peak_pending;	     /* the most entries the model's tables held */
 };
 
 static void hexdump(const char *label, const __u8 *b, __u32 len)
@@ -1133,37 +1223,75 @@ static int port_stat_read(struct run *r, int key, __u64 sum[PORT_STAT__MAX])
 	return 0;
 }
 
-/* The kernel's rules and hidden maps from the model's active candidates, kept the way the
- * loader keeps them: hidden counts the rules hiding a port. */
-static int rules_sync(struct run *r)
+/* Make rule set FD hold the model's active candidates the way the loader keeps a set: a
+ * PUBLIC entry per rule; a HIDDEN entry per target that rules hide, with HIDE and, when one
+ * of them asks, HIDE_LOCAL. Entries of inactive candidates are removed. */
+static int set_write(struct run *r, int fd)
 {
-	int fd_rules = map_fd(r->skel->maps.rules), fd_hidden = map_fd(r->skel->maps.hidden);
 	int i, j;
 
 	for (i = 0; i < N_CANDS; i++) {
 		const struct cand *c = &cands[i];
-		struct redir_rule_key rk = {.public_port = htons(c->pub), .proto = c->proto};
+		struct redir_policy_key pk = {
+			.port = htons(c->pub), .proto = c->proto, .kind = POLICY_PUBLIC};
+		struct redir_policy_key hk = {
+			.port = htons(c->tgt), .proto = c->proto, .kind = POLICY_HIDDEN};
 		struct redir_rule rv = {.target_port = htons(c->tgt), .flags = c->flags};
-		struct redir_port_key hk = {.port = htons(c->tgt), .proto = c->proto};
-		__u32 hiders = 0;
+		struct redir_rule hv = {};
 
 		memcpy(rv.addr, c->a, sizeof(rv.addr));
-		if (r->m.active[i] && bpf_map_update_elem(fd_rules, &rk, &rv, BPF_ANY))
+		if (r->m.active[i] && bpf_map_update_elem(fd, &pk, &rv, BPF_ANY))
 			return -errno;
 		if (!m_rule(&r->m, c->pub, c->proto))
-			bpf_map_delete_elem(fd_rules, &rk);
+			bpf_map_delete_elem(fd, &pk);
 		for (j = 0; j < N_CANDS; j++)
-			hiders += r->m.active[j] && (cands[j].flags & REDIR_F_HIDE) &&
-				  cands[j].tgt == c->tgt && cands[j].proto == c->proto;
-		if (hiders && bpf_map_update_elem(fd_hidden, &hk, &hiders, BPF_ANY))
+			if (r->m.active[j] && (cands[j].flags & REDIR_F_HIDE) &&
+			    cands[j].tgt == c->tgt && cands[j].proto == c->proto)
+				hv.flags |= cands[j].flags & (REDIR_F_HIDE | REDIR_F_HIDE_LOCAL);
+		if (hv.flags && bpf_map_update_elem(fd, &hk, &hv, BPF_ANY))
 			return -errno;
-		if (!hiders)
-			bpf_map_delete_elem(fd_hidden, &hk);
+		if (!hv.flags)
+			bpf_map_delete_elem(fd, &hk);
 	}
 	return 0;
 }
 
-/* `bpfredir del`, or `bpfredir add` (replacing the rule of the same key). */
+/* Put set FD (< 0: none) in the policy slot, with one update. */
+static int set_install(struct run *r, int fd)
+{
+	int policy_fd = map_fd(r->skel->maps.policy);
+	__u32 slot = 0;
+
+	if (fd < 0 ? bpf_map_delete_elem(policy_fd, &slot) && errno != ENOENT
+		   : bpf_map_update_elem(policy_fd, &slot, &fd, BPF_ANY))
+		return -errno;
+	if (r->set_fd >= 0)
+		close(r->set_fd);
+	r->set_fd = fd;
+	r->m.slot_empty = fd < 0;
+	return 0;
+}
+
+/* `apply`: a whole new set, built aside and swapped in. */
+static int set_swap(struct run *r)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+	int fd = bpf_map_create(BPF_MAP_TYPE_HASH, "test_set", sizeof(struct redir_policy_key),
+				sizeof(struct redir_rule), BPFREDIR_POLICY_ENTRIES, &opts);
+	int err;
+
+	if (fd < 0)
+		return -errno;
+	err = set_write(r, fd);
+	if (!err)
+		err = set_install(r, fd);
+	if (err)
+		close(fd);
+	return err;
+}
+
+/* A rule deleted or added (replacing the rule of the same key), then the set changed: in
+ * place, as `bpfredir del/add` do; whole, as `apply` does; or taken out of the slot. */
 static int churn(struct run *r)
 {
 	int i, c = below(N_CANDS);
@@ -1176,65 +1304,94 @@ static int churn(struct run *r)
 				r->m.active[i] = false;
 		r->m.active[c] = true;
 	}
-	return rules_sync(r);
+	if (!r->m.slot_empty && chance(8)) {
+		r->empties++;
+		return set_install(r, -1);
+	}
+	if (r->m.slot_empty || chance(35)) {
+		r->swaps++;
+		return set_swap(r);
+	}
+	r->edits++;
+	return set_write(r, r->set_fd);
 }
 
 static void flows_clear(struct run *r)
 {
 	map_clear(r->skel->maps.flows);
-	m_flows_clear(&r->m);
+	map_clear(r->skel->maps.pending);
+	m_table_clear(&r->m.flows);
+	m_table_clear(&r->m.pending);
 }
 
-/* Both flows a translation records, read back from the kernel. */
-static int flows_recorded_check(struct run *r, const struct m_pkt *p, __u16 target, char *why,
-				size_t n)
+static struct bpf_map *table_map(struct run *r, const struct m_table *t)
 {
-	struct redir_flow_key k[2];
-	__u16 want[2] = {target, p->dport};
-	struct redir_flow v;
-	int i;
+	return t == &r->m.flows ? r->skel->maps.flows : r->skel->maps.pending;
+}
 
-	m_flow_key(&k[0], p->saddr, p->daddr, p->sport, p->dport, p->proto, FLOW_DIR_IN);
-	m_flow_key(&k[1], p->saddr, p->daddr, p->sport, target, p->proto, FLOW_DIR_OUT);
-	for (i = 0; i < 2; i++) {
-		if (bpf_map_lookup_elem(map_fd(r->skel->maps.flows), &k[i], &v))
-			return fail(why, n, "flow %s %u missing", i ? "OUT" : "IN",
-				    ntohs(k[i].local_port));
-		if (ntohs(v.port) != want[i])
-			return fail(why, n, "flow %s %u: port %u, model %u", i ? "OUT" : "IN",
-				    ntohs(k[i].local_port), ntohs(v.port), want[i]);
+/* After a packet: each key it touched, in both tables, as the model has it. */
+static int touched_check(struct run *r, const struct m_expect *e, char *why, size_t n)
+{
+	struct m_table *tables[2] = {&r->m.flows, &r->m.pending};
+	int i, j;
+
+	for (i = 0; i < e->n_touched; i++) {
+		const struct redir_flow_key *k = &e->touched[i];
+
+		for (j = 0; j < 2; j++) {
+			const struct m_flow *f = m_get(tables[j], k);
+			struct redir_flow v;
+			bool there = !bpf_map_lookup_elem(map_fd(table_map(r, tables[j])), k, &v);
+
+			if (there == !!f && (!f || f->port == ntohs(v.port)))
+				continue;
+			return fail(why, n, "%s %s %u (remote port %u): kernel %s%u, model %s%u",
+				    tables[j]->name, k->dir == FLOW_DIR_IN ? "IN" : "OUT",
+				    ntohs(k->local_port), ntohs(k->remote_port),
+				    there ? "-> " : "none ", there ? ntohs(v.port) : 0,
+				    f ? "-> " : "none ", f ? f->port : 0);
+		}
 	}
 	return 0;
 }
 
-/* The whole flows map and every port_stats entry against the model. */
-static void full_check(struct run *r)
+/* A whole table against the model's; false on a mismatch. */
+static bool table_full_check(struct run *r, struct m_table *t)
 {
 	struct redir_flow_key key, next;
-	__u64 got[PORT_STAT__MAX];
+	int fd = map_fd(table_map(r, t)), n = 0;
 	struct redir_flow v;
-	int n = 0, i, j;
 
-	while (!bpf_map_get_next_key(map_fd(r->skel->maps.flows), n ? &key : NULL, &next)) {
-		const struct m_flow *f = m_flow_get(&r->m, &next);
+	while (!bpf_map_get_next_key(fd, n ? &key : NULL, &next)) {
+		const struct m_flow *f = m_get(t, &next);
 
 		key = next;
 		n++;
-		if (bpf_map_lookup_elem(map_fd(r->skel->maps.flows), &key, &v) || !f ||
-		    f->port != ntohs(v.port)) {
+		if (bpf_map_lookup_elem(fd, &key, &v) || !f || f->port != ntohs(v.port)) {
 			mismatch(r, false, NULL, 0, 0,
-				 "full check: flows map entry %s local port %u -> %u: model %s",
-				 key.dir == FLOW_DIR_IN ? "IN" : "OUT", ntohs(key.local_port),
-				 ntohs(v.port), f ? "has another port" : "has no such flow");
-			flows_clear(r);
-			return;
+				 "full check: %s map entry %s local port %u -> %u: model %s",
+				 t->name, key.dir == FLOW_DIR_IN ? "IN" : "OUT",
+				 ntohs(key.local_port), ntohs(v.port),
+				 f ? "has another port" : "has no such entry");
+			return false;
 		}
 	}
-	if (n != r->m.n_flows) {
-		mismatch(r, false, NULL, 0, 0, "full check: flows map has %d entries, model %d", n,
-			 r->m.n_flows);
-		flows_clear(r);
+	if (n != t->n) {
+		mismatch(r, false, NULL, 0, 0, "full check: %s map has %d entries, model %d",
+			 t->name, n, t->n);
+		return false;
 	}
+	return true;
+}
+
+/* Both connection maps and every port_stats entry against the model. */
+static void full_check(struct run *r)
+{
+	__u64 got[PORT_STAT__MAX];
+	int i, j;
+
+	if (!table_full_check(r, &r->m.flows) || !table_full_check(r, &r->m.pending))
+		flows_clear(r);
 	for (i = 0; i < n_port_keys; i++) {
 		if (port_stat_read(r, i, got)) {
 			mismatch(r, false, NULL, 0, 0, "full check: port_stats %u/%u: %s",
@@ -1347,20 +1504,9 @@ static void one_packet(struct run *r, bool egress)
 			*mc = pc[e.port_stat];
 		}
 	}
-	if (e.record && flows_recorded_check(r, &p, e.new_port, why, sizeof(why))) {
-		mismatch(r, egress, dumps, len, 0, "%s", why);
+	if (touched_check(r, &e, why, sizeof(why))) {
+		mismatch(r, egress, dumps, len, 0, "%s (%s)", why, why_names[e.why]);
 		goto resync;
-	}
-	if (e.forget) {
-		struct redir_flow_key k;
-		struct redir_flow v;
-
-		m_flow_key(&k, p.saddr, p.daddr, p.sport, p.dport, p.proto, FLOW_DIR_OUT);
-		if (!bpf_map_lookup_elem(map_fd(r->skel->maps.flows), &k, &v)) {
-			mismatch(r, egress, dumps, len, 0, "flow OUT %u -> %u still there", p.dport,
-				 ntohs(v.port));
-			goto resync;
-		}
 	}
 	return;
 resync:
@@ -1378,18 +1524,20 @@ static int phase_run(struct run *r, unsigned long packets, char *why, size_t n)
 {
 	int i;
 
-	map_clear(r->skel->maps.rules);
-	map_clear(r->skel->maps.hidden);
 	map_clear(r->skel->maps.port_stats);
 	flows_clear(r);
 	memset(r->m.port_counts, 0, sizeof(r->m.port_counts));
 	memset(r->why, 0, sizeof(r->why));
 	r->mutated = 0;
+	r->edits = r->swaps = r->empties = 0;
+	r->peak_flows = r->peak_pending = 0;
 	m_udp_csum_zero = 0;
-	m_flows_forgotten = 0;
+	m_promoted = 0;
+	m_hidden_spared = 0;
+	r->m.flows.forgotten = r->m.pending.forgotten = 0;
 	memcpy(r->m.active, initially_active, sizeof(r->m.active));
 	ring_n = 0;
-	if (rules_sync(r))
+	if (set_swap(r))
 		return fail(why, n, "installing rules: %s", strerror(errno));
 	memset(r->percpu_ports, 0, r->ncpus * sizeof(*r->percpu_ports));
 	for (i = 0; i < n_port_keys; i++)
@@ -1402,9 +1550,14 @@ static int phase_run(struct run *r, unsigned long packets, char *why, size_t n)
 	for (r->idx = 0; r->idx < packets && r->mismatches < MAX_MISMATCHES; r->idx++) {
 		if (r->idx && r->idx % CHURN_EVERY == 0 && chance(40) && churn(r))
 			return fail(why, n, "changing rules: %s", strerror(errno));
-		if (r->m.n_flows > MODEL_FLOWS_MAX)
+		if (r->m.flows.n > MODEL_FLOWS_MAX || r->m.pending.n > MODEL_PENDING_MAX ||
+		    r->m.flows.used > FLOW_SLOTS / 2 || r->m.pending.used > FLOW_SLOTS / 2)
 			flows_clear(r);
 		one_packet(r, chance(45));
+		if (r->m.flows.n > r->peak_flows)
+			r->peak_flows = r->m.flows.n;
+		if (r->m.pending.n > r->peak_pending)
+			r->peak_pending = r->m.pending.n;
 		if ((r->idx + 1) % CHECK_EVERY == 0)
 			full_check(r);
 	}
@@ -1418,15 +1571,27 @@ static int coverage_check(const struct run *r, bool forwarding, char *why, size_
 {
 	int i;
 
-	printf("# phase %s: %lu mutated, %lu udp checksums updated to 0, %lu flows forgotten;",
-	       r->phase, r->mutated, m_udp_csum_zero, m_flows_forgotten);
+	printf("# phase %s: %lu mutated, %lu udp checksums updated to 0, %lu promoted, "
+	       "forgotten %lu from flows and %lu from pending, %lu dropped SYNs spared entries; "
+	       "rule set edited %lu, swapped %lu, emptied %lu times; at most %d in flows and %d "
+	       "in pending;",
+	       r->phase, r->mutated, m_udp_csum_zero, m_promoted, r->m.flows.forgotten,
+	       r->m.pending.forgotten, m_hidden_spared, r->edits, r->swaps, r->empties,
+	       r->peak_flows, r->peak_pending);
 	for (i = 0; i < W__MAX; i++)
 		printf(" %s %lu", why_names[i], r->why[i]);
 	printf("\n");
 	if (m_udp_csum_zero < r->idx / 10000)
 		return fail(why, n, "only %lu udp checksums updated to 0", m_udp_csum_zero);
-	if (m_flows_forgotten < r->idx / 10000)
-		return fail(why, n, "only %lu flows forgotten", m_flows_forgotten);
+	if (r->m.flows.forgotten < r->idx / 10000 || r->m.pending.forgotten < r->idx / 10000)
+		return fail(why, n, "only %lu entries forgotten from flows and %lu from pending",
+			    r->m.flows.forgotten, r->m.pending.forgotten);
+	if (m_hidden_spared < r->idx / 10000)
+		return fail(why, n, "only %lu dropped SYNs to hidden ports spared entries",
+			    m_hidden_spared);
+	if (r->idx >= 10000 && (!r->edits || !r->swaps || !r->empties))
+		return fail(why, n, "rule set edited %lu, swapped %lu, emptied %lu times", r->edits,
+			    r->swaps, r->empties);
 	for (i = 0; i < W__MAX; i++) {
 		unsigned long min = r->idx / 1000;
 
@@ -1470,8 +1635,13 @@ int main(void)
 	r.ncpus = libbpf_num_possible_cpus();
 	r.percpu = calloc(r.ncpus > 0 ? r.ncpus : 1, sizeof(*r.percpu));
 	r.percpu_ports = calloc(r.ncpus > 0 ? r.ncpus : 1, sizeof(*r.percpu_ports));
-	r.m.flows = calloc(FLOW_SLOTS, sizeof(*r.m.flows));
-	if (r.ncpus <= 0 || !r.percpu || !r.percpu_ports || !r.m.flows || tables_init()) {
+	r.set_fd = -1;
+	r.m.flows.name = "flows";
+	r.m.pending.name = "pending";
+	r.m.flows.slots = calloc(FLOW_SLOTS, sizeof(*r.m.flows.slots));
+	r.m.pending.slots = calloc(FLOW_SLOTS, sizeof(*r.m.pending.slots));
+	if (r.ncpus <= 0 || !r.percpu || !r.percpu_ports || !r.m.flows.slots ||
+	    !r.m.pending.slots || tables_init()) {
 		printf("FAIL: random: setup: %s\n", strerror(errno));
 		return 1;
 	}
@@ -1530,8 +1700,10 @@ int main(void)
 		if (r.m.forwarding)
 			netns_teardown_scope();
 	}
+	set_install(&r, -1);
 	tc_bpf__destroy(r.skel);
-	free(r.m.flows);
+	free(r.m.pending.slots);
+	free(r.m.flows.slots);
 	free(r.percpu_ports);
 	free(r.percpu);
 	return failed;
