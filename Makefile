@@ -30,6 +30,8 @@ LIBBPF_LIBS = $(shell pkg-config --libs libbpf) -lelf -lz
 CLANG_BPF_SYS_INCLUDES = $(shell $(CLANG) -v -E - </dev/null 2>&1 \
 	| sed -n '/<...> search starts here:/,/End of search list./{ s| \(/.*\)|-idirafter \1|p }')
 BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(ARCH) -Iinclude -I$(dir $(VMLINUX))
+# BPF_CPU=v2 (say) emits other instructions for the same programs: a "newer build" in tests.
+BPF_CFLAGS += $(if $(BPF_CPU),-mcpu=$(BPF_CPU))
 
 ifeq ($(V),1)
 	Q =

@@ -145,7 +145,7 @@ int open_pinned_progs(int prog_fds[N_SOCK_HOOKS])
 	return 0;
 }
 
-static void close_fds(int *fds, int n)
+void close_fds(int *fds, int n)
 {
 	while (n--)
 		if (fds[n] >= 0)

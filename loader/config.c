@@ -446,17 +446,11 @@ static int plan(const struct config *cfg, const struct resolved *res, const stru
 static int attach_new(const struct config *cfg, const struct resolved *res,
 		      const struct current *cur)
 {
-	int tc_fds[2] = { -1, -1 }, sock_fds[N_SOCK_HOOKS], i, j, err = 0;
-	const char *tc_progs[] = { "bpfredir_tc_in", "bpfredir_tc_eg" };
-	char path[PATH_MAX];
+	int tc_fds[2], sock_fds[N_SOCK_HOOKS], i, j, err = 0;
 
-	for (i = 0; i < 2 && !err; i++) {
-		if (pin_path(path, sizeof(path), "progs", tc_progs[i]) ||
-		    (tc_fds[i] = bpf_obj_get(path)) < 0)
-			err = fail("cannot open pinned program %s: %s", path, strerror(errno));
-	}
-	if (!err && open_pinned_progs(sock_fds))
-		err = fail("cannot open the pinned socket programs: %s", strerror(errno));
+	/* Both set every fd to -1 first, so close_fds() below is safe on failure. */
+	if (open_pinned_tc_progs(tc_fds) || open_pinned_progs(sock_fds))
+		err = fail("cannot open the pinned programs: %s", strerror(errno));
 	for (i = 0; i < cfg->n_ifaces && !err; i++)
 		if (!has_int(cur->ifindexes, cur->n_ifaces, res->ifindexes[i]))
 			err = attach_iface(res->ifindexes[i], cfg->ifnames[i], tc_fds);
@@ -473,12 +467,8 @@ static int attach_new(const struct config *cfg, const struct resolved *res,
 			if (!has_u64(cur->cgroup_ids, cur->n_cgroups, res->cgroup_ids[j]))
 				detach_cgroup(res->cgroup_ids[j]);
 	}
-	for (i = 0; i < 2; i++)
-		if (tc_fds[i] >= 0)
-			close(tc_fds[i]);
-	for (i = 0; i < N_SOCK_HOOKS; i++)
-		if (sock_fds[i] >= 0)
-			close(sock_fds[i]);
+	close_fds(tc_fds, 2);
+	close_fds(sock_fds, N_SOCK_HOOKS);
 	return err;
 }
 

@@ -29,6 +29,7 @@ static const char *const pin_subdirs[] = { "links", "progs", "maps" };
 
 struct load_ctx {
 	const struct load_request *req;
+	bool reload; /* into a loaded pin dir: every map, policy too, is reused */
 	int ifindexes[MAX_IFACES];
 	int cgroup_fds[MAX_CGROUPS];
 	__u64 cgroup_ids[MAX_CGROUPS];
@@ -149,8 +150,18 @@ static int load_objects(struct load_ctx *ctx)
 	if (!ctx->tc || !ctx->sock)
 		return fail("cannot open the BPF programs: %s", strerror(errno));
 	err = set_map_pins(ctx->tc->obj, ctx->tc->maps.flows, ctx->tc->maps.pending, ctx->req->flows);
+	if (!err && ctx->reload) {
+		char path[PATH_MAX];
+
+		err = pin_path(path, sizeof(path), "maps", "policy");
+		if (!err)
+			err = bpf_map__set_pin_path(ctx->tc->maps.policy, path);
+	}
 	if (!err)
 		err = tc_bpf__load(ctx->tc);
+	if (err && ctx->reload)
+		return fail("cannot load this build over the loaded one, keeping its maps: %s "
+			    "(-v says more; 'bpfredir unload' first to start afresh)", strerror(-err));
 	if (err)
 		return fail("cannot load the TC programs: %s%s", strerror(-err),
 			    verbose ? "" : " (-v shows the verifier log)");
@@ -283,6 +294,20 @@ static void watch_addresses(struct load_ctx *ctx)
 		fprintf(stderr, "bpfredir load: cannot follow address changes (%s); local "
 				"addresses are refreshed by each bpfredir command instead\n",
 			strerror(-err));
+}
+
+int open_pinned_tc_progs(int fds[2])
+{
+	const char *names[] = { "bpfredir_tc_in", "bpfredir_tc_eg" };
+	char path[PATH_MAX];
+	int i;
+
+	fds[0] = fds[1] = -1;
+	for (i = 0; i < 2; i++)
+		if (pin_path(path, sizeof(path), "progs", names[i]) ||
+		    (fds[i] = bpf_obj_get(path)) < 0)
+			return -errno;
+	return 0;
 }
 
 /* The TC programs stay pinned too, so 'apply' can attach them to more interfaces later. */
@@ -513,6 +538,153 @@ int load_locked(const struct load_request *req)
 	return ret ? EXIT_FAIL : EXIT_OK;
 }
 
+static bool same_code(int old_fd, int new_fd)
+{
+	struct bpf_prog_info a = {}, b = {};
+	__u32 len = sizeof(a);
+
+	if (bpf_prog_get_info_by_fd(old_fd, &a, &len))
+		return false;
+	len = sizeof(b);
+	if (bpf_prog_get_info_by_fd(new_fd, &b, &len))
+		return false;
+	return !memcmp(a.tag, b.tag, sizeof(a.tag));
+}
+
+static struct bpf_program *new_prog_named(struct load_ctx *ctx, const char *name)
+{
+	struct bpf_program *prog = bpf_object__find_program_by_name(ctx->tc->obj, name);
+
+	return prog ? prog : bpf_object__find_program_by_name(ctx->sock->obj, name);
+}
+
+static int repin_progs(struct load_ctx *ctx)
+{
+	int tc_fds[2], sock_fds[N_SOCK_HOOKS];
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *dir;
+
+	if (pin_path(path, sizeof(path), "progs", NULL) || !(dir = opendir(path)))
+		return fail("cannot read %s/progs: %s", pin_dir, strerror(errno));
+	while ((de = readdir(dir)))
+		if (de->d_name[0] != '.' && !pin_path(path, sizeof(path), "progs", de->d_name))
+			unlink(path);
+	closedir(dir);
+	return pin_tc_progs(ctx, tc_fds) || pin_sock_progs(ctx, sock_fds) ? EXIT_FAIL : 0;
+}
+
+/* Point every link running an old program at its new build. Returns how many changed. */
+static int update_links(struct load_ctx *ctx)
+{
+	char dir_path[PATH_MAX], path[PATH_MAX], name[BPF_OBJ_NAME_LEN];
+	struct bpf_link_info info;
+	struct bpf_prog_info pinfo;
+	struct bpf_program *prog;
+	int n = 0, link_fd, prog_fd, err = 0;
+	struct dirent *de;
+	__u32 len;
+	DIR *dir;
+
+	if (pin_path(dir_path, sizeof(dir_path), "links", NULL) || !(dir = opendir(dir_path)))
+		return -ENOENT;
+	while (!err && (de = readdir(dir))) {
+		if (de->d_name[0] == '.' || pin_path(path, sizeof(path), "links", de->d_name))
+			continue;
+		link_fd = bpf_obj_get(path);
+		if (link_fd < 0)
+			continue;
+		memset(&info, 0, sizeof(info));
+		len = sizeof(info);
+		prog_fd = bpf_link_get_info_by_fd(link_fd, &info, &len) ? -1
+								      : bpf_prog_get_fd_by_id(info.prog_id);
+		memset(&pinfo, 0, sizeof(pinfo));
+		len = sizeof(pinfo);
+		if (prog_fd >= 0 && !bpf_prog_get_info_by_fd(prog_fd, &pinfo, &len)) {
+			snprintf(name, sizeof(name), "%s", pinfo.name);
+			prog = new_prog_named(ctx, name);
+			if (prog && !same_code(prog_fd, bpf_program__fd(prog))) {
+				if (bpf_link_update(link_fd, bpf_program__fd(prog), NULL))
+					err = -errno;
+				else
+					n++;
+			}
+		}
+		if (prog_fd >= 0)
+			close(prog_fd);
+		close(link_fd);
+	}
+	closedir(dir);
+	return err ? err : n;
+}
+
+/* load on a loaded pin dir: the same build is a no-op; a new one replaces the programs in
+ * place (link update), keeping every map, so rules and connections survive. Interfaces and
+ * cgroups asked for and not yet attached are attached. */
+static int reload_locked(const struct load_request *req)
+{
+	struct load_request with_size = *req;
+	struct load_ctx ctx = { .req = &with_size, .reload = true };
+	int tc_fds[2] = { -1, -1 }, sock_fds[N_SOCK_HOOKS], ret, i, updated = 0, attached = 0;
+	struct bpf_map_info info = {};
+	struct pinned_maps maps;
+	__u32 len = sizeof(info);
+
+	for (i = 0; i < MAX_CGROUPS; i++)
+		ctx.cgroup_fds[i] = -1;
+	for (i = 0; i < N_SOCK_HOOKS; i++)
+		sock_fds[i] = -1;
+	if (open_pinned_maps(&maps))
+		return EXIT_FAIL;
+	ret = bpf_map_get_info_by_fd(maps.flows, &info, &len);
+	close_pinned_maps(&maps);
+	if (ret)
+		return fail("cannot read the loaded flow table: %s", strerror(errno));
+	if (req->flows != BPFREDIR_DEFAULT_FLOWS && req->flows != info.max_entries)
+		return fail("loaded with --flows %u; 'bpfredir unload' first to change it",
+			    info.max_entries);
+	with_size.flows = info.max_entries;
+
+	ret = check_targets(&ctx);
+	if (!ret)
+		ret = load_objects(&ctx);
+	if (!ret) {
+		updated = update_links(&ctx);
+		if (updated < 0)
+			ret = fail("cannot switch the links to this build: %s", strerror(-updated));
+	}
+	/* The pinned programs are what attach and apply use next: make them this build's. */
+	if (!ret && updated > 0)
+		ret = repin_progs(&ctx);
+	if (!ret && (open_pinned_tc_progs(tc_fds) || open_pinned_progs(sock_fds)))
+		ret = fail("cannot open the pinned programs: %s", strerror(errno));
+	for (i = 0; !ret && i < req->n_ifaces; i++)
+		if (!iface_attached(ctx.ifindexes[i])) {
+			ret = attach_iface(ctx.ifindexes[i], req->ifnames[i], tc_fds);
+			attached++;
+		}
+	for (i = 0; !ret && i < req->n_cgroups; i++)
+		if (!cgroup_attached(ctx.cgroup_ids[i])) {
+			if (attach_cgroup(ctx.cgroup_fds[i], ctx.cgroup_ids[i], sock_fds))
+				ret = fail("cannot attach to cgroup %s: %s", ctx.cgroup_paths[i],
+					   strerror(errno));
+			attached++;
+		}
+	close_fds(tc_fds, 2);
+	close_fds(sock_fds, N_SOCK_HOOKS);
+	if (!ret)
+		printf("already loaded at %s: %s%s\n", pin_dir,
+		       updated > 0 ? "programs replaced by this build, maps kept" : "same build",
+		       attached ? "; new attachments made" : "");
+	addrwatch_bpf__destroy(ctx.addrwatch);
+	sock_bpf__destroy(ctx.sock);
+	tc_bpf__destroy(ctx.tc);
+	for (i = 0; i < req->n_cgroups; i++)
+		if (ctx.cgroup_fds[i] >= 0)
+			close(ctx.cgroup_fds[i]);
+	return ret ? EXIT_FAIL : EXIT_OK;
+}
+
 int do_load(int argc, char **argv)
 {
 	struct load_request req = { .flows = BPFREDIR_DEFAULT_FLOWS };
@@ -526,10 +698,7 @@ int do_load(int argc, char **argv)
 	lock_fd = prepare_pin_dir();
 	if (lock_fd < 0)
 		return EXIT_FAIL;
-	if (is_loaded())
-		ret = fail("already loaded at %s (run 'bpfredir unload' first)", pin_dir);
-	else
-		ret = load_locked(&req);
+	ret = is_loaded() ? reload_locked(&req) : load_locked(&req);
 	close(lock_fd);
 	return ret;
 }

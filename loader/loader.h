@@ -156,6 +156,9 @@ int attach_cgroup(int cgroup_fd, __u64 cgroup_id, const int prog_fds[N_SOCK_HOOK
 int detach_cgroup(__u64 cgroup_id);
 bool cgroup_attached(__u64 cgroup_id);
 int open_pinned_progs(int prog_fds[N_SOCK_HOOKS]);
+int open_pinned_tc_progs(int fds[2]);
+/* Close the fds that are open (>= 0) of n. */
+void close_fds(int *fds, int n);
 /* After a verb's options: a usage error for anything left over, else -1. */
 int extra_args(int argc, char **argv);
 /* For an option with an optional path: --opt=PATH, --opt PATH, or --opt alone (NULL). */

@@ -74,8 +74,13 @@ fi
 
 # --- loaded ---
 expect_cli_ok "load" server load --iface "$SERVER_IF" --cgroup "$CG" "${P[@]}"
-expect_cli_error "load twice" 1 'already loaded' server load --iface "$SERVER_IF" --cgroup "$CG" "${P[@]}"
-expect_cli_error "load twice, other options" 1 'already loaded' server load --iface "$SERVER_IF" "${P[@]}"
+# load on a loaded pin dir is idempotent: it says so, and changes nothing.
+cli server load --iface "$SERVER_IF" --cgroup "$CG" "${P[@]}"
+check "load twice: nothing to do, said on stdout" "$(cli_result) out: $CLI_OUT" \
+	grep -q "^already loaded at .*: same build$" <<<"$CLI_OUT"
+cli server load --iface "$SERVER_IF" "${P[@]}"
+check "load twice, fewer options: still nothing to do" "$(cli_result) out: $CLI_OUT" \
+	grep -q "^already loaded at .*: same build$" <<<"$CLI_OUT"
 check_usage_errors "loaded"
 expect_cli_ok "add 8445 8443" server add 8445 8443 "${P[@]}"
 expect_cli_error "add of a public port already redirected elsewhere" 1 '8445' server add 8445 9000 "${P[@]}"

@@ -165,6 +165,52 @@ wait "${par[@]}"
 expect_rules "20 concurrent dels: back to the last file's rules" server "$PIN" "8445 8443 tcp true"
 expect_cli_ok "unload the applied instance" server unload --pin-dir "$PIN"
 
+# --- load again: same build, newer build ------------------------------------------------
+pin_dir PINR reload
+server server 9443 tcp socat TCP-LISTEN:9443,fork,reuseaddr EXEC:cat
+expect_cli_ok "reload: first load" server load --iface "$SERVER_IF" --pin-dir "$PINR"
+expect_cli_ok "reload: add 9445 9443" server add 9445 9443 --pin-dir "$PINR"
+cli server load --iface "$SERVER_IF" --pin-dir "$PINR"
+check "load again with the same build: nothing changes" "$(cli_result) $CLI_OUT" \
+	grep -q "same build" <<<"$CLI_OUT"
+# held_echo: one connection through 9445, one echo now and one after $T_TMP/go appears.
+"${client[@]}" /usr/bin/python3 -c '
+import os, socket, sys, time
+s = socket.create_connection((sys.argv[1], 9445), timeout=5)
+s.sendall(b"before\n"); print(s.recv(100).decode().strip(), flush=True)
+while not os.path.exists(sys.argv[2]): time.sleep(0.05)
+s.sendall(b"after\n"); print(s.recv(100).decode().strip(), flush=True)
+' "$SERVER_ADDR" "$T_TMP/go" >"$T_TMP/held.out" 2>&1 &
+held=$!
+wait_for 5 grep -q before "$T_TMP/held.out"
+ingress_ids() {
+	cli server status --json --pin-dir "$PINR"
+	json_get '[.interfaces[].ingress[] | select(.ours) | .id] | join(",")'
+}
+old_ids=$(ingress_ids)
+NEWER="$T_TMP/newer"
+if make -s -C "$T_REPO" OUTPUT="$NEWER/.output" BUILD="$NEWER/build" BPF_CPU=v2 \
+	"$NEWER/build/bpfredir" >"$T_TMP/newer.log" 2>&1; then
+	CLI_OUT=$(in_ns server "$NEWER/build/bpfredir" load --iface "$SERVER_IF" --pin-dir "$PINR" 2>&1)
+	check "load of a newer build replaces the programs" "$CLI_OUT" \
+		grep -q "programs replaced by this build, maps kept" <<<"$CLI_OUT"
+else
+	fail "build a newer build (BPF_CPU=v2)" "$(tail -5 "$T_TMP/newer.log")"
+fi
+check "newer build: other programs at ingress" "before $old_ids, after $(ingress_ids)" \
+	test "$old_ids" != "$(ingress_ids)" -a -n "$(ingress_ids)"
+expect_rules "newer build: the rules are kept" server "$PINR" "9445 9443 tcp true"
+touch "$T_TMP/go"
+wait "$held"
+check "newer build: a connection open across the reload still works" "$(cat "$T_TMP/held.out")" \
+	grep -qx after "$T_TMP/held.out"
+"${client[@]}" timeout 3 bash -c "exec 3<>/dev/tcp/$SERVER_ADDR/9445" 2>/dev/null
+check "newer build: new connections through 9445" "connect failed" test $? -eq 0
+cli server load --iface "$SERVER_IF" --flows 2048 --pin-dir "$PINR"
+check "load again with another --flows is refused" "$(cli_result)" \
+	grep -q "loaded with --flows 65536" <<<"$CLI_ERR"
+expect_cli_ok "reload: unload" server unload --pin-dir "$PINR"
+
 # --- loads killed midway -----------------------------------------------------------------
 pin_dir PINK kill
 # ingress_progs: the bpfredir programs at srv0's tcx ingress, as status lists them.
