@@ -226,18 +226,25 @@ void detach_iface(int ifindex)
 		unlink(path);
 }
 
-/* Ingress and egress, or neither. */
+/* Ingress and egress, or neither. The order among tcx programs is ours to state: ingress
+ * goes first, so no program before it can let a packet reach a hidden port or see the public
+ * port of one it would have translated; egress goes last, so the reply's port is put back
+ * after everything else has seen the packet as the service sent it. */
 int attach_iface(int ifindex, const char *ifname, const int tc_prog_fds[2])
 {
 	static const struct {
 		const char *hook;
 		enum bpf_attach_type type;
-	} hooks[] = { { "tcx_ingress", BPF_TCX_INGRESS }, { "tcx_egress", BPF_TCX_EGRESS } };
+		__u32 where;
+	} hooks[] = { { "tcx_ingress", BPF_TCX_INGRESS, BPF_F_BEFORE },
+		      { "tcx_egress", BPF_TCX_EGRESS, BPF_F_AFTER } };
 	char path[PATH_MAX];
 	int i, link_fd, err = 0;
 
 	for (i = 0; i < 2 && !err; i++) {
-		link_fd = bpf_link_create(tc_prog_fds[i], ifindex, hooks[i].type, NULL);
+		LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = hooks[i].where);
+
+		link_fd = bpf_link_create(tc_prog_fds[i], ifindex, hooks[i].type, &opts);
 		if (link_fd < 0) {
 			err = -errno;
 			break;

@@ -249,6 +249,41 @@ check "after the cleanup: exactly one program at ingress" "ingress: $(ingress_pr
 	test "$(ingress_progs)" = 1
 expect_cli_ok "unload after the cleanup" server unload --pin-dir "$PINK"
 
+# --- other tcx programs -------------------------------------------------------------------
+# A foreign program at each tcx hook of srv0: ours go first at ingress and last at egress,
+# status marks the foreign ones, and unload leaves them attached.
+cat >"$T_TMP/foreign.bpf.c" <<'EOF2'
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+SEC("tcx/ingress") int foreign_in(struct __sk_buff *skb) { return -1; /* TCX_NEXT */ }
+SEC("tcx/egress") int foreign_eg(struct __sk_buff *skb) { return -1; }
+char LICENSE[] SEC("license") = "GPL";
+EOF2
+pin_dir PINO order
+FOREIGN_PINS="/sys/fs/bpf/$T_PREFIX-foreign-progs"
+if clang -O2 -g -target bpf -I"$T_REPO/vmlinux/$(uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')" \
+	-c "$T_TMP/foreign.bpf.c" -o "$T_TMP/foreign.bpf.o" 2>"$T_TMP/foreign.err" &&
+	bpftool prog loadall "$T_TMP/foreign.bpf.o" "$FOREIGN_PINS" 2>>"$T_TMP/foreign.err" &&
+	in_ns server bpftool net attach tcx_ingress pinned "$FOREIGN_PINS/foreign_in" dev "$SERVER_IF" &&
+	in_ns server bpftool net attach tcx_egress pinned "$FOREIGN_PINS/foreign_eg" dev "$SERVER_IF"; then
+	expect_cli_ok "load beside foreign tcx programs" server load --iface "$SERVER_IF" --pin-dir "$PINO"
+	cli server status --json --pin-dir "$PINO"
+	check "ours first at ingress, last at egress; foreign ones marked" "$CLI_OUT" \
+		json_matches '.interfaces[0] | (.ingress | map(.name)) == ["bpfredir_tc_in", "foreign_in"]
+			and (.egress | map(.name)) == ["foreign_eg", "bpfredir_tc_eg"]
+			and (.ingress[1].ours | not)'
+	expect_cli_ok "add beside foreign tcx programs" server add 8445 8443 --pin-dir "$PINO"
+	expect "redirect works beside foreign programs" ok "$SRV:8445" "${client[@]}"
+	expect_cli_ok "unload beside foreign tcx programs" server unload --pin-dir "$PINO"
+	check "unload leaves the foreign programs attached" "$(in_ns server bpftool net show dev "$SERVER_IF")" \
+		test "$(in_ns server bpftool -j net show dev "$SERVER_IF" | jq '[.[0].tc[]? | .name] | sort == ["foreign_eg", "foreign_in"]')" = true
+	in_ns server bpftool net detach tcx_ingress dev "$SERVER_IF"
+	in_ns server bpftool net detach tcx_egress dev "$SERVER_IF"
+else
+	fail "attach foreign tcx programs" "$(head -c 300 "$T_TMP/foreign.err")"
+fi
+rm -rf "$FOREIGN_PINS"
+
 # --- foreign pin dir ---------------------------------------------------------------------
 pin_dir PINF foreign
 mkdir -p "$PINF/not-ours"
