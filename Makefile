@@ -48,7 +48,8 @@ MANDIR ?= $(PREFIX)/share/man
 DOCDIR ?= $(PREFIX)/share/doc/bpfredir
 SYSCONFDIR ?= /etc
 UNITDIR ?= /lib/systemd/system
-INSTALLED := $(SBINDIR)/bpfredir $(MANDIR)/man8/bpfredir.8 $(UNITDIR)/bpfredir.service \
+UNITS := bpfredir.service bpfredir-watch.service
+INSTALLED := $(SBINDIR)/bpfredir $(MANDIR)/man8/bpfredir.8 $(addprefix $(UNITDIR)/,$(UNITS)) \
 	$(DOCDIR)/bpfredir.conf.example
 
 .PHONY: all deps test demo vmlinux clean check-libbpf tests-build install uninstall
@@ -113,9 +114,11 @@ install: $(BUILD)/bpfredir
 	$(Q)install -D -m 0644 scripts/dist/bpfredir.conf.example \
 		$(DESTDIR)$(DOCDIR)/bpfredir.conf.example
 	$(Q)mkdir -p $(DESTDIR)$(UNITDIR)
-	$(Q)sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
-		scripts/dist/bpfredir.service > $(DESTDIR)$(UNITDIR)/bpfredir.service
-	$(Q)chmod 0644 $(DESTDIR)$(UNITDIR)/bpfredir.service
+	$(Q)for unit in $(UNITS); do \
+		sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+			scripts/dist/$$unit > $(DESTDIR)$(UNITDIR)/$$unit && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$unit || exit 1; \
+	done
 
 # Leaves /etc/bpfredir.conf alone: it is the admin's.
 uninstall:

@@ -76,8 +76,7 @@ static __always_inline bool addr_eq(const __u8 *a, const __u8 *b)
 	return !((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]));
 }
 
-static __always_inline int parse_l4(void *l4, void *data, void *data_end, __u8 proto,
-				    struct pkt *p)
+static __always_inline int parse_l4(void *l4, void *data, void *data_end, __u8 proto, struct pkt *p)
 {
 	/* One bounds check per protocol, each right before its reads: the verifier does not
 	 * carry a shared, protocol-dependent length into the branches. */

@@ -121,8 +121,8 @@ static __always_inline bool rule_applies(void *ctx, __u32 ifindex, const struct 
 	return dest_is_local(ctx, ifindex, p);
 }
 
-static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed,
-					  const struct pkt *p, __be16 *new_dport)
+static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, const struct pkt *p,
+					  __be16 *new_dport)
 {
 	struct redir_flow_key fk;
 	struct redir_flow *flow;
@@ -192,8 +192,7 @@ static __always_inline int egress_policy(int parsed, const struct pkt *p, __be16
 }
 
 /* Counters for a verdict the hook has carried out. */
-static __always_inline void account(const struct pkt *p, int verdict, bool ingress,
-				    __be16 new_port)
+static __always_inline void account(const struct pkt *p, int verdict, bool ingress, __be16 new_port)
 {
 	switch (verdict) {
 	case VERDICT_REWRITE:

@@ -62,8 +62,9 @@ static __always_inline bool addr_is_local(const __u8 *addr)
 	return bpf_map_lookup_elem(&local_addrs, &key) != NULL;
 }
 
-static __always_inline void sock_key_fill(struct redir_sock_key *key, const struct bpf_sock_addr *ctx,
-					  const __u8 *addr, __be16 port, __u8 proto)
+static __always_inline void sock_key_fill(struct redir_sock_key *key,
+					  const struct bpf_sock_addr *ctx, const __u8 *addr,
+					  __be16 port, __u8 proto)
 {
 	__builtin_memset(key, 0, sizeof(*key));
 	key->cookie = bpf_get_socket_cookie((void *)ctx);
@@ -87,7 +88,8 @@ static __always_inline int redirect_peer(struct bpf_sock_addr *ctx, bool v6)
 	sock_peer_addr(ctx, v6, addr);
 
 	rule = policy_lookup(port, proto, POLICY_PUBLIC);
-	if (rule && (rule->flags & REDIR_F_ADDR ? addr_eq(addr, rule->addr) : addr_is_local(addr))) {
+	if (rule &&
+	    (rule->flags & REDIR_F_ADDR ? addr_eq(addr, rule->addr) : addr_is_local(addr))) {
 		ctx->user_port = rule->target_port;
 		sock_key_fill(&sk_key, ctx, addr, rule->target_port, proto);
 		public.port = port;

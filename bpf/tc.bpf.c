@@ -37,8 +37,8 @@ static __always_inline int tc_parse(struct __sk_buff *skb, struct pkt *p)
 /* Through the skb helpers, not a direct store: the helper knows the skb's checksum state
  * (CHECKSUM_PARTIAL replies must keep only the pseudo-header sum in the field) and keeps a
  * zero UDP checksum zero. */
-static __always_inline int tc_rewrite_port(struct __sk_buff *skb, const struct pkt *p,
-					   bool dest, __be16 new_port)
+static __always_inline int tc_rewrite_port(struct __sk_buff *skb, const struct pkt *p, bool dest,
+					   __be16 new_port)
 {
 	__be16 old_port = dest ? p->dport : p->sport;
 	__u32 port_off = p->l4_off + (dest ? offsetof(struct tcphdr, dest) : 0);
@@ -60,7 +60,7 @@ static __always_inline int tc_apply(struct __sk_buff *skb, const struct pkt *p, 
 		verdict = VERDICT_DROP_MALFORMED;
 	account(p, verdict, ingress, new_port);
 	return verdict == VERDICT_DROP_HIDDEN || verdict == VERDICT_DROP_MALFORMED ? TC_ACT_SHOT
-										  : TC_ACT_OK;
+										   : TC_ACT_OK;
 }
 
 SEC("tcx/ingress")

@@ -176,7 +176,8 @@ static int parse_cgroup_args(int argc, char **argv, const char **cgroup)
 	if (extra_args(argc, argv) >= 0)
 		return EXIT_USAGE;
 	if (!given)
-		return usage_error("--cgroup is required (see 'bpfredir %s --help')", cur_cmd->name);
+		return usage_error("--cgroup is required (see 'bpfredir %s --help')",
+				   cur_cmd->name);
 	return -1;
 }
 
@@ -214,8 +215,8 @@ static int cgroup_verb(int argc, char **argv, bool attach)
 		err = detach_cgroup(cgroup_id);
 	}
 	if (err)
-		ret = fail("cannot %s cgroup %s: %s", attach ? "attach to" : "detach from", resolved,
-			   strerror(-err));
+		ret = fail("cannot %s cgroup %s: %s", attach ? "attach to" : "detach from",
+			   resolved, strerror(-err));
 out:
 	if (cgroup_fd >= 0)
 		close(cgroup_fd);

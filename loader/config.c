@@ -101,8 +101,9 @@ static int parse_interface(struct config *cfg, int line, const struct token *t, 
 		return config_error(cfg, line, t[1].col, "interface name '%s' too long", t[1].text);
 	for (i = 0; i < cfg->n_ifaces; i++)
 		if (!strcmp(cfg->ifnames[i], t[1].text))
-			return config_error(cfg, line, t[1].col, "interface '%s' already at line %d",
-					    t[1].text, cfg->if_lines[i]);
+			return config_error(cfg, line, t[1].col,
+					    "interface '%s' already at line %d", t[1].text,
+					    cfg->if_lines[i]);
 	if (cfg->n_ifaces == MAX_IFACES)
 		return config_error(cfg, line, t[0].col, "more than %d interfaces", MAX_IFACES);
 	snprintf(cfg->ifnames[cfg->n_ifaces], IF_NAMESIZE, "%s", t[1].text);
@@ -219,11 +220,15 @@ static int parse_rule(struct config *cfg, int line, const struct token *t, int n
 		if (o->key.proto != r->key.proto)
 			continue;
 		if (o->key.port == r->key.port)
-			return config_error(cfg, line, t[1].col, "port %u/%s already has a rule at "
-					    "line %d", public_port, proto_name(r->key.proto), o->line);
+			return config_error(cfg, line, t[1].col,
+					    "port %u/%s already has a rule at "
+					    "line %d",
+					    public_port, proto_name(r->key.proto), o->line);
 		if (o->rule.target_port == r->key.port || o->key.port == r->rule.target_port)
-			return config_error(cfg, line, t[1].col, "a port cannot be public in one rule "
-					    "and the target of another (line %d)", o->line);
+			return config_error(cfg, line, t[1].col,
+					    "a port cannot be public in one rule "
+					    "and the target of another (line %d)",
+					    o->line);
 	}
 	cfg->n_rules++;
 	return 0;
@@ -295,9 +300,8 @@ static int resolve(const struct config *cfg, struct resolved *res)
 					    "unknown interface '%s'", cfg->ifnames[i]);
 	}
 	for (i = 0; i < cfg->n_cgroups; i++) {
-		if (open_cgroup(cfg->cgroup_root[i] ? NULL : cfg->cgroups[i],
-				res->cgroup_paths[i], PATH_MAX, &res->cgroup_fds[i],
-				&res->cgroup_ids[i]))
+		if (open_cgroup(cfg->cgroup_root[i] ? NULL : cfg->cgroups[i], res->cgroup_paths[i],
+				PATH_MAX, &res->cgroup_fds[i], &res->cgroup_ids[i]))
 			return EXIT_FAIL;
 		for (j = 0; j < i; j++)
 			if (res->cgroup_ids[j] == res->cgroup_ids[i])
@@ -494,7 +498,8 @@ static int swap_rules(const struct config *cfg, const struct pinned_maps *maps)
 	if (set_fd < 0)
 		return fail("cannot create a rule set: %s", strerror(-set_fd));
 	for (i = 0; i < cfg->n_rules && !err; i++)
-		if (bpf_map_update_elem(set_fd, &cfg->rules[i].key, &cfg->rules[i].rule, BPF_NOEXIST))
+		if (bpf_map_update_elem(set_fd, &cfg->rules[i].key, &cfg->rules[i].rule,
+					BPF_NOEXIST))
 			err = -errno;
 	if (!err)
 		err = sync_rule_derived(set_fd, maps->port_stats);
@@ -541,8 +546,8 @@ static int apply_loaded(const struct config *cfg, const struct resolved *res, bo
 
 static int apply_fresh(const struct config *cfg, bool dry_run)
 {
-	struct load_request req = { .flows = cfg->flows_line ? cfg->flows
-							    : BPFREDIR_DEFAULT_FLOWS };
+	struct load_request req = { .flows =
+					    cfg->flows_line ? cfg->flows : BPFREDIR_DEFAULT_FLOWS };
 	struct pinned_maps maps;
 	int i, ret;
 

@@ -24,7 +24,6 @@
 #define SO_NETNS_COOKIE 71
 #endif
 
-
 static const char *const pin_subdirs[] = { "links", "progs", "maps" };
 
 struct load_ctx {
@@ -63,8 +62,9 @@ static int parse_load_args(int argc, char **argv, struct load_request *req)
 			break;
 		case 'c':
 			if (req->n_cgroups)
-				return usage_error("--cgroup given twice; 'bpfredir attach' adds more "
-						   "cgroups");
+				return usage_error(
+					"--cgroup given twice; 'bpfredir attach' adds more "
+					"cgroups");
 			req->cgroups[req->n_cgroups++] = optional_path_arg(argc, argv);
 			break;
 		case OPT_FLOWS:
@@ -112,7 +112,8 @@ static int set_map_pins(struct bpf_object *obj, struct bpf_map *flows, struct bp
 	struct bpf_map *map;
 	int err;
 
-	bpf_object__for_each_map(map, obj) {
+	bpf_object__for_each_map(map, obj)
+	{
 		/* policy is pinned last, by hand: its pin marks the instance as loaded. */
 		if (bpf_map__is_internal(map) || !strcmp(bpf_map__name(map), "policy"))
 			continue;
@@ -149,7 +150,8 @@ static int load_objects(struct load_ctx *ctx)
 	ctx->addrwatch = addrwatch_bpf__open();
 	if (!ctx->tc || !ctx->sock)
 		return fail("cannot open the BPF programs: %s", strerror(errno));
-	err = set_map_pins(ctx->tc->obj, ctx->tc->maps.flows, ctx->tc->maps.pending, ctx->req->flows);
+	err = set_map_pins(ctx->tc->obj, ctx->tc->maps.flows, ctx->tc->maps.pending,
+			   ctx->req->flows);
 	if (!err && ctx->reload) {
 		char path[PATH_MAX];
 
@@ -161,7 +163,8 @@ static int load_objects(struct load_ctx *ctx)
 		err = tc_bpf__load(ctx->tc);
 	if (err && ctx->reload)
 		return fail("cannot load this build over the loaded one, keeping its maps: %s "
-			    "(-v says more; 'bpfredir unload' first to start afresh)", strerror(-err));
+			    "(-v says more; 'bpfredir unload' first to start afresh)",
+			    strerror(-err));
 	if (err)
 		return fail("cannot load the TC programs: %s%s", strerror(-err),
 			    verbose ? "" : " (-v shows the verifier log)");
@@ -266,8 +269,10 @@ int attach_iface(int ifindex, const char *ifname, const int tc_prog_fds[2])
  * kernel whose notification functions cannot be traced only loses liveness. */
 static void watch_addresses(struct load_ctx *ctx)
 {
-	struct bpf_program *progs[] = { ctx->addrwatch ? ctx->addrwatch->progs.bpfredir_addr4 : NULL,
-					ctx->addrwatch ? ctx->addrwatch->progs.bpfredir_addr6 : NULL };
+	struct bpf_program *progs[] = {
+		ctx->addrwatch ? ctx->addrwatch->progs.bpfredir_addr4 : NULL,
+		ctx->addrwatch ? ctx->addrwatch->progs.bpfredir_addr6 : NULL
+	};
 	const char *names[] = { "addrwatch_v4", "addrwatch_v6" };
 	char path[PATH_MAX];
 	struct bpf_link *link;
@@ -298,8 +303,9 @@ static void watch_addresses(struct load_ctx *ctx)
 		bpf_link__destroy(link);
 	}
 	if (err && verbose)
-		fprintf(stderr, "bpfredir load: cannot follow address changes (%s); local "
-				"addresses are refreshed by each bpfredir command instead\n",
+		fprintf(stderr,
+			"bpfredir load: cannot follow address changes (%s); local "
+			"addresses are refreshed by each bpfredir command instead\n",
 			strerror(-err));
 }
 
@@ -320,7 +326,8 @@ int open_pinned_tc_progs(int fds[2])
 /* The TC programs stay pinned too, so 'apply' can attach them to more interfaces later. */
 static int pin_tc_progs(struct load_ctx *ctx, int tc_prog_fds[2])
 {
-	struct bpf_program *progs[] = { ctx->tc->progs.bpfredir_tc_in, ctx->tc->progs.bpfredir_tc_eg };
+	struct bpf_program *progs[] = { ctx->tc->progs.bpfredir_tc_in,
+					ctx->tc->progs.bpfredir_tc_eg };
 	char path[PATH_MAX];
 	int i;
 
@@ -460,8 +467,9 @@ static int check_foreign(void)
 				break;
 		if (i == sizeof(pin_subdirs) / sizeof(pin_subdirs[0])) {
 			closedir(dir);
-			return fail("%s holds '%s', which bpfredir did not make; refusing to use it",
-				    pin_dir, de->d_name);
+			return fail(
+				"%s holds '%s', which bpfredir did not make; refusing to use it",
+				pin_dir, de->d_name);
 		}
 	}
 	closedir(dir);
@@ -603,8 +611,9 @@ static int update_links(struct load_ctx *ctx)
 			continue;
 		memset(&info, 0, sizeof(info));
 		len = sizeof(info);
-		prog_fd = bpf_link_get_info_by_fd(link_fd, &info, &len) ? -1
-								      : bpf_prog_get_fd_by_id(info.prog_id);
+		prog_fd = bpf_link_get_info_by_fd(link_fd, &info, &len)
+				  ? -1
+				  : bpf_prog_get_fd_by_id(info.prog_id);
 		memset(&pinfo, 0, sizeof(pinfo));
 		len = sizeof(pinfo);
 		if (prog_fd >= 0 && !bpf_prog_get_info_by_fd(prog_fd, &pinfo, &len)) {

@@ -49,8 +49,10 @@ enum {
 #define COMMON_SHORT_OPTS "vh"
 #define COMMON_LONG_OPTS                                                                           \
 	{ "pin-dir", required_argument, NULL, OPT_PIN_DIR },                                       \
-	{ "verbose", no_argument, NULL, 'v' },                                                     \
-	{ "help", no_argument, NULL, 'h' }
+		{ "verbose", no_argument, NULL, 'v' },                                             \
+	{                                                                                          \
+		"help", no_argument, NULL, 'h'                                                     \
+	}
 /* Returns -1 when the verb should go on, or the exit code it should return now. */
 int common_opt(int opt, char **argv);
 
@@ -179,6 +181,7 @@ int do_stats(int argc, char **argv);
 int do_status(int argc, char **argv);
 int do_attach(int argc, char **argv);
 int do_apply(int argc, char **argv);
+int do_watch(int argc, char **argv);
 int do_detach(int argc, char **argv);
 
 #endif /* BPFREDIR_LOADER_H */

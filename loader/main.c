@@ -52,12 +52,28 @@ static const struct cmd cmds[] = {
 	{ "detach", do_detach,
 	  "detach --cgroup [PATH] [--pin-dir DIR]\n"
 	  "  Stop redirecting local clients in PATH; other cgroups are untouched.\n" },
+	{ "watch", do_watch,
+	  "watch [--pin-dir DIR]\n"
+	  "  Stay running and keep the local-address map current from rtnetlink, where the\n"
+	  "  kernel refused load's fentry programs ('status' says which); stops at unload.\n" },
 	{ "unload", do_unload,
 	  "unload [--pin-dir DIR]\n"
 	  "  Detach everything and remove every pin under DIR.\n" },
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* "load, add, ..." from the verb table, so messages never miss a verb. */
+static const char *verb_list(void)
+{
+	static char list[256];
+	size_t i, len = 0;
+
+	for (i = 0; i < ARRAY_SIZE(cmds) && len < sizeof(list); i++)
+		len += snprintf(list + len, sizeof(list) - len, "%s%s", i ? ", " : "",
+				cmds[i].name);
+	return list;
+}
 
 static void print_usage(FILE *out)
 {
@@ -66,8 +82,9 @@ static void print_usage(FILE *out)
 	fprintf(out, "Usage: bpfredir [-v] VERB [OPTIONS]\n\n");
 	for (i = 0; i < ARRAY_SIZE(cmds); i++)
 		fprintf(out, "bpfredir %s\n", cmds[i].usage);
-	fprintf(out, "Common options: --pin-dir DIR (default %s), -v/--verbose (libbpf messages),\n"
-		     "-h/--help. Exit status: 0 ok, 1 failure, 2 usage error.\n",
+	fprintf(out,
+		"Common options: --pin-dir DIR (default %s), -v/--verbose (libbpf messages),\n"
+		"-h/--help. Exit status: 0 ok, 1 failure, 2 usage error.\n",
 		BPFREDIR_DEFAULT_PIN_DIR);
 }
 
@@ -130,8 +147,8 @@ int common_opt(int opt, char **argv)
 	case ':':
 		return usage_error("option '%s' needs an argument", bad_option(argv));
 	default:
-		return usage_error("unknown option '%s' (see 'bpfredir %s --help')", bad_option(argv),
-				   cur_cmd->name);
+		return usage_error("unknown option '%s' (see 'bpfredir %s --help')",
+				   bad_option(argv), cur_cmd->name);
 	}
 }
 
@@ -190,8 +207,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		return usage_error("missing verb; one of load, add, del, list, apply, status, stats, attach, detach, unload "
-				   "(see 'bpfredir --help')");
+		return usage_error("missing verb; one of %s", verb_list());
 	verb_idx = optind;
 	verb = argv[verb_idx];
 	for (i = 0; i < ARRAY_SIZE(cmds); i++) {
@@ -201,6 +217,5 @@ int main(int argc, char **argv)
 		optind = 0; /* restart getopt for the verb's own options */
 		return cmds[i].func(argc - verb_idx, argv + verb_idx);
 	}
-	return usage_error("unknown verb '%s'; one of load, add, del, list, apply, status, stats, attach, detach, unload",
-			   verb);
+	return usage_error("unknown verb '%s'; one of %s", verb, verb_list());
 }

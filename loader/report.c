@@ -176,10 +176,9 @@ static void print_snapshot_table(const struct snapshot *snap)
 		const struct listed_rule *r = &snap->rules[i];
 
 		rule_addr(&r->rule, addr, sizeof(addr));
-		printf("%-7u %-7u %-5s %-4s %-16s %12llu %12llu %12llu\n",
-		       ntohs(r->key.port), ntohs(r->rule.target_port),
-		       proto_name(r->key.proto), hide_name(&r->rule), addr,
-		       (unsigned long long)r->counts[PORT_STAT_REWRITTEN],
+		printf("%-7u %-7u %-5s %-4s %-16s %12llu %12llu %12llu\n", ntohs(r->key.port),
+		       ntohs(r->rule.target_port), proto_name(r->key.proto), hide_name(&r->rule),
+		       addr, (unsigned long long)r->counts[PORT_STAT_REWRITTEN],
 		       (unsigned long long)r->counts[PORT_STAT_REVERSE_REWRITTEN],
 		       (unsigned long long)r->counts[PORT_STAT_HIDDEN_DROPPED]);
 	}
@@ -243,11 +242,13 @@ static int parse_report_args(int argc, char **argv, bool live, struct report_arg
 			args->format = opt == OPT_JSON ? FORMAT_JSON : FORMAT_PROMETHEUS;
 		} else if (live && opt == OPT_INTERVAL) {
 			if (!scan_uint(optarg, 1, 3600, &val))
-				return usage_error("invalid --interval '%s' (expected 1-3600)", optarg);
+				return usage_error("invalid --interval '%s' (expected 1-3600)",
+						   optarg);
 			args->interval = val;
 		} else if (live && opt == OPT_COUNT) {
 			if (!scan_uint(optarg, 1, 1000000, &args->count))
-				return usage_error("invalid --count '%s' (expected 1-1000000)", optarg);
+				return usage_error("invalid --count '%s' (expected 1-1000000)",
+						   optarg);
 		} else if (opt == OPT_PROMETHEUS || opt == OPT_INTERVAL || opt == OPT_COUNT) {
 			return usage_error("option '%s' does not apply to '%s'", argv[optind - 1],
 					   cur_cmd->name);
@@ -304,9 +305,10 @@ static void print_rates(const struct snapshot *now, const struct snapshot *befor
 			if (!memcmp(&before->rules[j].key, &r->key, sizeof(r->key)))
 				prev = before->rules[j].counts;
 		if (format == FORMAT_JSON) {
-			printf("%s{\"public_port\":%u,\"target_port\":%u,\"proto\":\"%s\",\"rates\":{",
-			       i ? "," : "", ntohs(r->key.port),
-			       ntohs(r->rule.target_port), proto_name(r->key.proto));
+			printf("%s{\"public_port\":%u,\"target_port\":%u,\"proto\":\"%s\","
+			       "\"rates\":{",
+			       i ? "," : "", ntohs(r->key.port), ntohs(r->rule.target_port),
+			       proto_name(r->key.proto));
 			for (s = 0; s < PORT_STAT__MAX; s++)
 				printf("%s\"%s\":%.1f", s ? "," : "", port_stat_names[s],
 				       rate(r->counts[s], prev[s], interval));

@@ -109,8 +109,8 @@ static int check_conflicts(const struct pinned_maps *maps, const struct rule_arg
 	key.port = htons(args->public_port);
 	key.kind = POLICY_HIDDEN;
 	if (!bpf_map_lookup_elem(maps->rules, &key, &rule))
-		return fail("public port %u/%s is already the target of a rule",
-			    args->public_port, proto_name(args->proto));
+		return fail("public port %u/%s is already the target of a rule", args->public_port,
+			    proto_name(args->proto));
 	return 0;
 }
 
@@ -144,7 +144,9 @@ int do_add(int argc, char **argv)
 				   "'bpfredir del %u' first",
 				   args.public_port, proto_name(args.proto),
 				   ntohs(existing.target_port), args.public_port);
-		goto out; /* the same rule again: nothing to do */
+		else if ((err = sync_local_addrs(maps.local_addrs)))
+			ret = fail("cannot record local addresses: %s", strerror(-err));
+		goto out; /* the same rule again: only the host's addresses may be news */
 	}
 	ret = check_conflicts(&maps, &args);
 	if (ret)

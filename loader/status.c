@@ -59,10 +59,11 @@ static void print_hook_progs(struct status_out *out, int target, enum bpf_attach
 	for (i = 0; i < opts.count; i++) {
 		prog_name(ids[i], name, sizeof(name));
 		if (out->json)
-			printf("%s{\"id\":%u,\"name\":\"%s\",\"ours\":%s}", i ? "," : "", ids[i], name,
-			       is_ours(name) ? "true" : "false");
+			printf("%s{\"id\":%u,\"name\":\"%s\",\"ours\":%s}", i ? "," : "", ids[i],
+			       name, is_ours(name) ? "true" : "false");
 		else
-			printf("%s%u:%s%s", i ? ", " : "", ids[i], name, is_ours(name) ? "" : " (foreign)");
+			printf("%s%u:%s%s", i ? ", " : "", ids[i], name,
+			       is_ours(name) ? "" : " (foreign)");
 	}
 }
 
@@ -188,7 +189,8 @@ static int print_links(struct status_out *out, const char *prefix)
 	while ((de = readdir(dir))) {
 		__u64 where;
 
-		if (strncmp(de->d_name, prefix, strlen(prefix)) || link_info("links", de->d_name, &info))
+		if (strncmp(de->d_name, prefix, strlen(prefix)) ||
+		    link_info("links", de->d_name, &info))
 			continue;
 		where = info.type == BPF_LINK_TYPE_TCX ? info.tcx.ifindex : info.cgroup.cgroup_id;
 		for (i = 0; i < n_seen && seen[i] != where; i++)
@@ -276,7 +278,7 @@ int do_status(int argc, char **argv)
 	printf("pin dir:    %s\n", pin_dir);
 	printf("flows:      %u of %u entries in use\n", used, max);
 	printf("addresses:  %s\n", addr_watch ? "followed by the kernel (fentry)"
-					      : "refreshed by each bpfredir command");
+					      : "refreshed by bpfredir commands, or by 'bpfredir watch'");
 	printf("interfaces:\n");
 	print_links(&out, "tcx_ingress_");
 	printf("cgroups:\n");

@@ -51,12 +51,16 @@ bool scan_proto(const char *text, __u8 *proto)
 
 int parse_port(const char *text, __u16 *port)
 {
-	return scan_port(text, port) ? 0 : usage_error("invalid port '%s' (expected %s)", text, PORT_FORM);
+	return scan_port(text, port)
+		       ? 0
+		       : usage_error("invalid port '%s' (expected %s)", text, PORT_FORM);
 }
 
 int parse_proto(const char *text, __u8 *proto)
 {
-	return scan_proto(text, proto) ? 0 : usage_error("invalid protocol '%s' (expected %s)", text, PROTO_FORM);
+	return scan_proto(text, proto)
+		       ? 0
+		       : usage_error("invalid protocol '%s' (expected %s)", text, PROTO_FORM);
 }
 
 const char *proto_name(__u8 proto)
@@ -199,9 +203,9 @@ int open_pinned_maps(struct pinned_maps *maps)
 		const char *name;
 		int *fd;
 	} want[] = {
-		{ "policy", &maps->policy },	 { "flows", &maps->flows },
-		{ "pending", &maps->pending },	 { "local_addrs", &maps->local_addrs },
-		{ "stats", &maps->stats },	 { "port_stats", &maps->port_stats },
+		{ "policy", &maps->policy },   { "flows", &maps->flows },
+		{ "pending", &maps->pending }, { "local_addrs", &maps->local_addrs },
+		{ "stats", &maps->stats },     { "port_stats", &maps->port_stats },
 	};
 	__u32 slot = 0, set_id;
 	char path[PATH_MAX];
@@ -233,7 +237,7 @@ int open_pinned_maps(struct pinned_maps *maps)
 
 void close_pinned_maps(struct pinned_maps *maps)
 {
-	int *fds[] = { &maps->policy, &maps->rules,	 &maps->flows,	    &maps->pending,
+	int *fds[] = { &maps->policy,	   &maps->rules, &maps->flows,	   &maps->pending,
 		       &maps->local_addrs, &maps->stats, &maps->port_stats };
 	size_t i;
 
@@ -292,7 +296,9 @@ static int port_key_index(const struct redir_port_key *keys, size_t n, __be16 po
 
 struct redir_policy_key public_key(__u16 port, __u8 proto)
 {
-	struct redir_policy_key key = { .port = htons(port), .proto = proto, .kind = POLICY_PUBLIC };
+	struct redir_policy_key key = { .port = htons(port),
+					.proto = proto,
+					.kind = POLICY_PUBLIC };
 
 	return key;
 }
@@ -324,8 +330,8 @@ int sync_rule_derived(int set_fd, int port_stats_fd)
 		if (n_counted + 2 > 2 * BPFREDIR_MAX_RULES)
 			return -E2BIG;
 		if (port_key_index(counted, n_counted, key.port, key.proto) < 0)
-			counted[n_counted++] = (struct redir_port_key){ .port = key.port,
-									.proto = key.proto };
+			counted[n_counted++] =
+				(struct redir_port_key){ .port = key.port, .proto = key.proto };
 		if (!(rule.flags & REDIR_F_HIDE))
 			continue;
 		if (port_key_index(counted, n_counted, rule.target_port, key.proto) < 0)
@@ -353,8 +359,8 @@ int sync_rule_derived(int set_fd, int port_stats_fd)
 	zero_stats = calloc(n_cpus, sizeof(struct redir_port_stats));
 	if (!zero_stats)
 		return -ENOMEM;
-	err = map_set_exactly(port_stats_fd, counted, sizeof(counted[0]), zero_stats, 0,
-			      n_counted, true, NULL);
+	err = map_set_exactly(port_stats_fd, counted, sizeof(counted[0]), zero_stats, 0, n_counted,
+			      true, NULL);
 	free(zero_stats);
 	return err;
 }
@@ -446,7 +452,9 @@ bool scan_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN])
 
 int parse_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN])
 {
-	return scan_addr(text, addr) ? 0 : usage_error("invalid address '%s' (expected %s)", text, ADDR_FORM);
+	return scan_addr(text, addr)
+		       ? 0
+		       : usage_error("invalid address '%s' (expected %s)", text, ADDR_FORM);
 }
 
 void format_addr(const __u8 addr[BPFREDIR_ADDR_LEN], char *buf, size_t size)

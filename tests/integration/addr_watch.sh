@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# Local clients and addresses the host gains after load: picked up by the next bpfredir
+# command, and at once while `bpfredir watch` runs (the fallback where the kernel refuses
+# the fentry programs, as this sandbox does). watch stops by itself after unload.
+set -uo pipefail
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+
+t_init addr_watch
+t_topology
+server server 8443 tcp socat TCP6-LISTEN:8443,fork,reuseaddr,ipv6only=0 SYSTEM:"echo served"
+cgroup_add CG watch
+pin_dir PIN watch
+
+# reach ADDR: a client in the cgroup gets the service through ADDR:8445.
+reach() { in_cgroup server "$CG" timeout 3 socat -T2 - "TCP:$1:8445,connect-timeout=2" </dev/null 2>/dev/null | grep -q served; }
+# in_map ADDR: ADDR (v4 as ::ffff:a.b.c.d) is a key of the local-address map.
+in_map() {
+	local key
+	key=$(/usr/bin/python3 -c 'import ipaddress, sys
+a = ipaddress.ip_address(sys.argv[1])
+a = ipaddress.IPv6Address("::ffff:" + str(a)) if a.version == 4 else a
+print(" ".join("0x%02x" % b for b in a.packed))' "$1")
+	bpftool -j map dump pinned "$PIN/maps/local_addrs" |
+		jq -e --arg k "$key" 'map(.key | join(" ")) | index($k) != null' >/dev/null
+}
+
+expect_cli_ok "socket-only load" server load --cgroup "$CG" --pin-dir "$PIN"
+expect_cli_ok "add 8445 8443" server add 8445 8443 --pin-dir "$PIN"
+check "own address known at load is redirected" "no answer via $SERVER_ADDR:8445" reach "$SERVER_ADDR"
+
+ip -n "$(ns server)" addr add 203.0.113.9/32 dev "$SERVER_IF"
+check "an address added after load: not yet known" "redirected before any command" \
+	bash -c '! "$@"' _ reach 203.0.113.9
+cli server add 8445 8443 --pin-dir "$PIN"
+check "an address added after load: known after the next add" "no answer via 203.0.113.9:8445" \
+	reach 203.0.113.9
+
+in_ns server "$BPFREDIR" watch --pin-dir "$PIN" 2>"$T_TMP/watch.err" &
+watcher=$!
+T_PIDS+=("$watcher")
+ip -n "$(ns server)" addr add 203.0.113.10/32 dev "$SERVER_IF"
+check "with watch: a new address is redirected at once" "no answer via 203.0.113.10:8445" \
+	wait_for 3 reach 203.0.113.10
+ip -n "$(ns server)" -6 addr add 2001:db8::10/128 dev "$SERVER_IF" nodad
+check "with watch: a new IPv6 address is redirected at once" "no answer via [2001:db8::10]:8445" \
+	wait_for 3 reach "[2001:db8::10]"
+ip -n "$(ns server)" addr del 203.0.113.10/32 dev "$SERVER_IF"
+ip -n "$(ns server)" -6 addr del 2001:db8::10/128 dev "$SERVER_IF"
+gone() { ! in_map 203.0.113.10 && ! in_map 2001:db8::10; }
+check "with watch: removed addresses leave the map" "still in the map" wait_for 3 gone
+expect_cli_ok "unload while watch runs" server unload --pin-dir "$PIN"
+stopped() { ! kill -0 "$watcher" 2>/dev/null; }
+check "watch stops by itself after unload" "still running" wait_for 5 stopped
+wait "$watcher"
+rc=$?
+check "watch exits 0 and says why" "exit $rc: $(cat "$T_TMP/watch.err")" \
+	test "$rc" -eq 0 -a -n "$(grep 'was unloaded; stopping' "$T_TMP/watch.err")"
+expect_cli_error "watch with nothing loaded" 1 "not loaded" server watch --pin-dir "$PIN"
+expect_cli_error "watch takes no arguments" 2 "unexpected argument" server watch now --pin-dir "$PIN"
+
+t_finish
