@@ -293,13 +293,13 @@ check "the refused pin dir is untouched" "$(ls "$PINF")" test "$(ls "$PINF")" = 
 rmdir "$PINF/not-ours" "$PINF"
 
 # --- help ----------------------------------------------------------------------------------
-for verb in load add del list apply status stats attach detach unload; do
+for verb in load add del list apply status stats attach detach watch unload; do
 	cli - "$verb" --help
 	check "$verb --help: exit 0 and its usage" "$(cli_result) $CLI_OUT" \
 		grep -q "^Usage: bpfredir $verb" <<<"$CLI_OUT"
 done
 cli - --help
-check "--help lists every verb" "$CLI_OUT" test "$(grep -cE '^bpfredir (load|add|del|list|apply|status|stats|attach|detach|unload) ' <<<"$CLI_OUT")" -eq 10
+check "--help lists every verb" "$CLI_OUT" test "$(grep -cE '^bpfredir (load|add|del|list|apply|status|stats|attach|detach|watch|unload) ' <<<"$CLI_OUT")" -eq 11
 
 # --- install / uninstall -----------------------------------------------------------------
 DEST="$T_TMP/dest"
