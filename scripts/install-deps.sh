@@ -10,9 +10,10 @@ export DEBIAN_FRONTEND=noninteractive
 
 # Build: toolchain and libbpf's link deps. Tests and demo: namespaces and tc (iproute2),
 # nsenter (util-linux), HTTPS server and clients (openssl, curl, lwp-request), raw packets
-# (scapy), JSON (jq), process tools (procps), socat and iperf3.
+# (scapy), JSON (jq), process tools (procps), socat and iperf3, offload switches (ethtool).
 PACKAGES=(clang llvm make gcc pkg-config libelf-dev zlib1g-dev iproute2 curl openssl socat
-	python3-scapy iperf3 libwww-perl liblwp-protocol-https-perl jq util-linux coreutils procps)
+	python3-scapy iperf3 libwww-perl liblwp-protocol-https-perl jq util-linux coreutils procps
+	ethtool)
 # libbpf-dev and bpftool must be recent: on bookworm they come from backports.
 LIBBPF_MIN=1.3
 BPFTOOL_MIN=7.3
