@@ -102,6 +102,18 @@ static int check_targets(struct load_ctx *ctx)
 	return 0;
 }
 
+static void load_ctx_free(struct load_ctx *ctx)
+{
+	int i;
+
+	addrwatch_bpf__destroy(ctx->addrwatch);
+	sock_bpf__destroy(ctx->sock);
+	tc_bpf__destroy(ctx->tc);
+	for (i = 0; i < ctx->req->n_cgroups; i++)
+		if (ctx->cgroup_fds[i] >= 0)
+			close(ctx->cgroup_fds[i]);
+}
+
 /* Every object's maps are pinned by name in DIR/maps: the first load creates and pins them,
  * later objects reuse the same maps. */
 static int set_map_pins(struct bpf_object *obj, struct bpf_map *flows, struct bpf_map *pending,
@@ -544,12 +556,7 @@ int load_locked(const struct load_request *req)
 	if (ret)
 		remove_pins(false);
 	defer_pins(false);
-	addrwatch_bpf__destroy(ctx.addrwatch);
-	sock_bpf__destroy(ctx.sock);
-	tc_bpf__destroy(ctx.tc);
-	for (i = 0; i < req->n_cgroups; i++)
-		if (ctx.cgroup_fds[i] >= 0)
-			close(ctx.cgroup_fds[i]);
+	load_ctx_free(&ctx);
 	return ret ? EXIT_FAIL : EXIT_OK;
 }
 
@@ -692,12 +699,7 @@ static int reload_locked(const struct load_request *req)
 		printf("already loaded at %s: %s%s\n", pin_dir,
 		       updated > 0 ? "programs replaced by this build, maps kept" : "same build",
 		       attached ? "; new attachments made" : "");
-	addrwatch_bpf__destroy(ctx.addrwatch);
-	sock_bpf__destroy(ctx.sock);
-	tc_bpf__destroy(ctx.tc);
-	for (i = 0; i < req->n_cgroups; i++)
-		if (ctx.cgroup_fds[i] >= 0)
-			close(ctx.cgroup_fds[i]);
+	load_ctx_free(&ctx);
 	return ret ? EXIT_FAIL : EXIT_OK;
 }
 
@@ -721,16 +723,11 @@ int do_load(int argc, char **argv)
 
 int do_unload(int argc, char **argv)
 {
-	static const struct option opts[] = { COMMON_LONG_OPTS, {} };
-	int opt, ret, lock_fd, err;
+	int ret, lock_fd, err;
 
-	while ((opt = getopt_long(argc, argv, ":" COMMON_SHORT_OPTS, opts, NULL)) != -1) {
-		ret = common_opt(opt, argv);
-		if (ret >= 0)
-			return ret;
-	}
-	if (extra_args(argc, argv) >= 0)
-		return EXIT_USAGE;
+	ret = parse_common_only(argc, argv);
+	if (ret >= 0)
+		return ret;
 	if (require_root())
 		return EXIT_FAIL;
 	lock_fd = lock_pin_dir();

@@ -161,6 +161,8 @@ int open_pinned_progs(int prog_fds[N_SOCK_HOOKS]);
 int open_pinned_tc_progs(int fds[2]);
 /* Close the fds that are open (>= 0) of n. */
 void close_fds(int *fds, int n);
+/* For a verb with only the common options and no arguments: -1 to go on, or the exit code. */
+int parse_common_only(int argc, char **argv);
 /* After a verb's options: a usage error for anything left over, else -1. */
 int extra_args(int argc, char **argv);
 /* For an option with an optional path: --opt=PATH, --opt PATH, or --opt alone (NULL). */

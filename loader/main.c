@@ -152,6 +152,19 @@ int common_opt(int opt, char **argv)
 	}
 }
 
+int parse_common_only(int argc, char **argv)
+{
+	static const struct option opts[] = { COMMON_LONG_OPTS, {} };
+	int opt, ret;
+
+	while ((opt = getopt_long(argc, argv, ":" COMMON_SHORT_OPTS, opts, NULL)) != -1) {
+		ret = common_opt(opt, argv);
+		if (ret >= 0)
+			return ret;
+	}
+	return extra_args(argc, argv) >= 0 ? EXIT_USAGE : -1;
+}
+
 int extra_args(int argc, char **argv)
 {
 	if (optind < argc)

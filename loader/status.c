@@ -277,8 +277,9 @@ int do_status(int argc, char **argv)
 	}
 	printf("pin dir:    %s\n", pin_dir);
 	printf("flows:      %u of %u entries in use\n", used, max);
-	printf("addresses:  %s\n", addr_watch ? "followed by the kernel (fentry)"
-					      : "refreshed by bpfredir commands, or by 'bpfredir watch'");
+	printf("addresses:  %s\n",
+	       addr_watch ? "followed by the kernel (fentry)"
+			  : "refreshed by bpfredir commands, or by 'bpfredir watch'");
 	printf("interfaces:\n");
 	print_links(&out, "tcx_ingress_");
 	printf("cgroups:\n");

@@ -3,7 +3,6 @@
  * refuse the fentry programs load tries first (lockdown, sandboxes). It is the one bpfredir
  * process that stays running, and only for this. */
 #include <errno.h>
-#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
@@ -47,7 +46,6 @@ static int resync(void)
 
 int do_watch(int argc, char **argv)
 {
-	static const struct option opts[] = { COMMON_LONG_OPTS, {} };
 	struct sockaddr_nl local = {
 		.nl_family = AF_NETLINK,
 		.nl_groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR,
@@ -55,15 +53,11 @@ int do_watch(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_signal };
 	char buf[16384];
 	struct pollfd pfd;
-	int opt, ret, fd, n;
+	int ret, fd, n;
 
-	while ((opt = getopt_long(argc, argv, ":" COMMON_SHORT_OPTS, opts, NULL)) != -1) {
-		ret = common_opt(opt, argv);
-		if (ret >= 0)
-			return ret;
-	}
-	if (extra_args(argc, argv) >= 0)
-		return EXIT_USAGE;
+	ret = parse_common_only(argc, argv);
+	if (ret >= 0)
+		return ret;
 	if (require_root())
 		return EXIT_FAIL;
 	if (!is_loaded())
