@@ -64,6 +64,14 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
+/* The loader's record of legacy tc attachments; see redir_tc_attach. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BPFREDIR_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct redir_tc_attach);
+} tc_legacy SEC(".maps");
+
 /* Entries are made by the loader; the datapath only counts into them. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);

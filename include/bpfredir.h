@@ -110,6 +110,20 @@ struct redir_local_addr {
 	__u8 addr[BPFREDIR_ADDR_LEN];
 };
 
+/* tc_legacy (ifindex -> redir_tc_attach): interfaces attached through a clsact qdisc and
+ * cls_bpf filters, where tcx is missing or --attach tc asked for it. Filters are no pinned
+ * objects, so this is how unload (or the cleanup after a killed load) finds them. Written by
+ * the loader before it attaches, never by BPF. */
+#define BPFREDIR_MAX_IFACES 256
+
+struct redir_tc_attach {
+	__u32 priority[2]; /* ingress, egress; our filters use handle BPFREDIR_TC_HANDLE */
+	__u8 made_qdisc;   /* the clsact qdisc is ours to delete; one we found never is */
+	__u8 pad[3];
+};
+
+#define BPFREDIR_TC_HANDLE 0xb9f
+
 /* port_stats: per-CPU counters per port, created by the loader for every public port (the
  * translations it saw) and every hidden port (the drops aimed at it). */
 enum redir_port_stat {
@@ -143,5 +157,6 @@ _Static_assert(sizeof(struct redir_flow_key) == 40, "redir_flow_key layout");
 _Static_assert(sizeof(struct redir_flow) == 4, "redir_flow layout");
 _Static_assert(sizeof(struct redir_local_addr) == 16, "redir_local_addr layout");
 _Static_assert(sizeof(struct redir_sock_key) == 32, "redir_sock_key layout");
+_Static_assert(sizeof(struct redir_tc_attach) == 12, "redir_tc_attach layout");
 
 #endif /* BPFREDIR_H */

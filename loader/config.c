@@ -320,13 +320,21 @@ struct current {
 	int n_cgroups;
 };
 
+static void add_current_iface(int map_fd, int ifindex, void *arg)
+{
+	struct current *cur = arg;
+
+	if (cur->n_ifaces < MAX_IFACES)
+		cur->ifindexes[cur->n_ifaces++] = ifindex;
+}
+
 static int read_current(struct current *cur)
 {
 	char links[PATH_MAX];
 	unsigned long long id;
 	struct dirent *de;
 	DIR *dir;
-	int ifindex;
+	int ifindex, fd;
 
 	memset(cur, 0, sizeof(*cur));
 	if (pin_path(links, sizeof(links), "links", NULL))
@@ -343,6 +351,11 @@ static int read_current(struct current *cur)
 			cur->cgroup_ids[cur->n_cgroups++] = id;
 	}
 	closedir(dir);
+	fd = open_tc_legacy_map();
+	if (fd >= 0) {
+		tc_legacy_each(fd, add_current_iface, cur);
+		close(fd);
+	}
 	return 0;
 }
 
@@ -457,7 +470,7 @@ static int attach_new(const struct config *cfg, const struct resolved *res,
 		err = fail("cannot open the pinned programs: %s", strerror(errno));
 	for (i = 0; i < cfg->n_ifaces && !err; i++)
 		if (!has_int(cur->ifindexes, cur->n_ifaces, res->ifindexes[i]))
-			err = attach_iface(res->ifindexes[i], cfg->ifnames[i], tc_fds);
+			err = attach_iface(res->ifindexes[i], cfg->ifnames[i], tc_fds, ATTACH_AUTO);
 	for (j = 0; j < cfg->n_cgroups && !err; j++)
 		if (!has_u64(cur->cgroup_ids, cur->n_cgroups, res->cgroup_ids[j]) &&
 		    attach_cgroup(res->cgroup_fds[j], res->cgroup_ids[j], sock_fds))

@@ -44,6 +44,7 @@ static int parse_load_args(int argc, char **argv, struct load_request *req)
 		{ "iface", required_argument, NULL, 'i' },
 		{ "cgroup", optional_argument, NULL, 'c' },
 		{ "flows", required_argument, NULL, OPT_FLOWS },
+		{ "attach", required_argument, NULL, OPT_ATTACH },
 		COMMON_LONG_OPTS,
 		{},
 	};
@@ -66,6 +67,15 @@ static int parse_load_args(int argc, char **argv, struct load_request *req)
 					"--cgroup given twice; 'bpfredir attach' adds more "
 					"cgroups");
 			req->cgroups[req->n_cgroups++] = optional_path_arg(argc, argv);
+			break;
+		case OPT_ATTACH:
+			if (!strcmp(optarg, "tcx"))
+				req->attach = ATTACH_TCX;
+			else if (!strcmp(optarg, "tc"))
+				req->attach = ATTACH_TC;
+			else
+				return usage_error("invalid --attach '%s' (expected tcx or tc)",
+						   optarg);
 			break;
 		case OPT_FLOWS:
 			if (!scan_uint(optarg, BPFREDIR_MIN_FLOWS, BPFREDIR_MAX_FLOWS, &flows))
@@ -226,14 +236,24 @@ static int tc_link_path(char *buf, size_t size, const char *hook, int ifindex)
 bool iface_attached(int ifindex)
 {
 	char path[PATH_MAX];
+	int map_fd = open_tc_legacy_map();
+	bool legacy = tc_legacy_attached(map_fd, ifindex);
 
-	return !tc_link_path(path, sizeof(path), "tcx_ingress", ifindex) && !access(path, F_OK);
+	if (map_fd >= 0)
+		close(map_fd);
+	return legacy ||
+	       (!tc_link_path(path, sizeof(path), "tcx_ingress", ifindex) && !access(path, F_OK));
 }
 
 void detach_iface(int ifindex)
 {
 	char path[PATH_MAX];
+	int map_fd = open_tc_legacy_map();
 
+	if (map_fd >= 0) {
+		tc_legacy_detach(map_fd, ifindex);
+		close(map_fd);
+	}
 	/* Removing a link's pin, its last reference, detaches the program. */
 	if (!tc_link_path(path, sizeof(path), "tcx_ingress", ifindex))
 		unlink(path);
@@ -241,11 +261,24 @@ void detach_iface(int ifindex)
 		unlink(path);
 }
 
+static int attach_legacy(int ifindex, const char *ifname, const int tc_prog_fds[2])
+{
+	int map_fd = open_tc_legacy_map(), err;
+
+	if (map_fd < 0)
+		return fail("cannot open the tc_legacy map: %s", strerror(-map_fd));
+	err = tc_legacy_attach(map_fd, ifindex, tc_prog_fds, 0);
+	close(map_fd);
+	if (err)
+		return fail("cannot attach to interface %s with tc: %s", ifname, strerror(-err));
+	return 0;
+}
+
 /* Ingress and egress, or neither. The order among tcx programs is ours to state: ingress
  * goes first, so no program before it can let a packet reach a hidden port or see the public
  * port of one it would have translated; egress goes last, so the reply's port is put back
  * after everything else has seen the packet as the service sent it. */
-int attach_iface(int ifindex, const char *ifname, const int tc_prog_fds[2])
+int attach_iface(int ifindex, const char *ifname, const int tc_prog_fds[2], enum attach_mode mode)
 {
 	static const struct {
 		const char *hook;
@@ -256,6 +289,8 @@ int attach_iface(int ifindex, const char *ifname, const int tc_prog_fds[2])
 	char path[PATH_MAX];
 	int i, link_fd, err = 0;
 
+	if (mode == ATTACH_TC)
+		return attach_legacy(ifindex, ifname, tc_prog_fds);
 	for (i = 0; i < 2 && !err; i++) {
 		LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = hooks[i].where);
 
@@ -272,6 +307,10 @@ int attach_iface(int ifindex, const char *ifname, const int tc_prog_fds[2])
 	}
 	if (err) {
 		detach_iface(ifindex);
+		/* A kernel before 6.6 has no tcx: fall back to a clsact qdisc. */
+		if (mode == ATTACH_AUTO &&
+		    (err == -EINVAL || err == -EOPNOTSUPP || err == -ENOTSUPP_KERNEL))
+			return attach_legacy(ifindex, ifname, tc_prog_fds);
 		return fail("cannot attach to interface %s: %s", ifname, strerror(-err));
 	}
 	return 0;
@@ -360,7 +399,8 @@ static int attach_all(struct load_ctx *ctx)
 	if (pin_tc_progs(ctx, tc_prog_fds) || pin_sock_progs(ctx, prog_fds))
 		return EXIT_FAIL;
 	for (i = 0; i < ctx->req->n_ifaces; i++)
-		if (attach_iface(ctx->ifindexes[i], ctx->req->ifnames[i], tc_prog_fds))
+		if (attach_iface(ctx->ifindexes[i], ctx->req->ifnames[i], tc_prog_fds,
+				 ctx->req->attach))
 			return EXIT_FAIL;
 	watch_addresses(ctx);
 	for (i = 0; i < ctx->req->n_cgroups; i++) {
@@ -446,12 +486,23 @@ static int unlink_pins_in(const char *sub)
 
 /* The marker first, so an unload cut short reads as not loaded and is finished by the next
  * command; then links, whose pins are their last references, so they detach at once. */
+static void detach_legacy_one(int map_fd, int ifindex, void *arg)
+{
+	tc_legacy_detach(map_fd, ifindex);
+}
+
 int remove_pins(bool keep_dir)
 {
 	char path[PATH_MAX];
+	int map_fd = open_tc_legacy_map();
 	size_t i;
 	int err;
 
+	/* Filters are no pins: detach the ones on record before the record goes. */
+	if (map_fd >= 0) {
+		tc_legacy_each(map_fd, detach_legacy_one, NULL);
+		close(map_fd);
+	}
 	if (!pin_path(path, sizeof(path), "maps", "policy") && unlink(path) && errno != ENOENT)
 		return -errno;
 	for (i = 0; i < sizeof(pin_subdirs) / sizeof(pin_subdirs[0]); i++) {
@@ -641,6 +692,51 @@ static int update_links(struct load_ctx *ctx)
 	return err ? err : n;
 }
 
+struct replace_arg {
+	int prog_fds[2];
+	int replaced, err;
+};
+
+static void replace_legacy_one(int map_fd, int ifindex, void *arg)
+{
+	struct replace_arg *r = arg;
+	int err = tc_legacy_attach(map_fd, ifindex, r->prog_fds, BPF_TC_F_REPLACE);
+
+	if (err)
+		r->err = err;
+	else
+		r->replaced++;
+}
+
+/* Legacy tc filters have no link to update: replace each in place, same handle and
+ * priority, when the TC programs of this build differ. Returns how many, or -errno. */
+static int replace_legacy(struct load_ctx *ctx)
+{
+	struct replace_arg r = {
+		.prog_fds = { bpf_program__fd(ctx->tc->progs.bpfredir_tc_in),
+			      bpf_program__fd(ctx->tc->progs.bpfredir_tc_eg) },
+	};
+	int old_fds[2], map_fd, i;
+	bool changed = false;
+
+	if (open_pinned_tc_progs(old_fds)) {
+		close_fds(old_fds, 2);
+		return -ENOENT;
+	}
+	for (i = 0; i < 2; i++)
+		changed |= !same_code(old_fds[i], r.prog_fds[i]);
+	close_fds(old_fds, 2);
+	map_fd = open_tc_legacy_map();
+	if (!changed || map_fd < 0) {
+		if (map_fd >= 0)
+			close(map_fd);
+		return 0;
+	}
+	tc_legacy_each(map_fd, replace_legacy_one, &r);
+	close(map_fd);
+	return r.err ? r.err : r.replaced;
+}
+
 /* load on a loaded pin dir: the same build is a no-op; a new one replaces the programs in
  * place (link update), keeping every map, so rules and connections survive. Interfaces and
  * cgroups asked for and not yet attached are attached. */
@@ -672,9 +768,16 @@ static int reload_locked(const struct load_request *req)
 	if (!ret)
 		ret = load_objects(&ctx);
 	if (!ret) {
+		int legacy = replace_legacy(&ctx);
+
 		updated = update_links(&ctx);
+		if (updated >= 0 && legacy < 0)
+			updated = legacy;
+		else if (updated >= 0)
+			updated += legacy;
 		if (updated < 0)
-			ret = fail("cannot switch the links to this build: %s", strerror(-updated));
+			ret = fail("cannot switch the attachments to this build: %s",
+				   strerror(-updated));
 	}
 	/* The pinned programs are what attach and apply use next: make them this build's. */
 	if (!ret && updated > 0)
@@ -683,7 +786,7 @@ static int reload_locked(const struct load_request *req)
 		ret = fail("cannot open the pinned programs: %s", strerror(errno));
 	for (i = 0; !ret && i < req->n_ifaces; i++)
 		if (!iface_attached(ctx.ifindexes[i])) {
-			ret = attach_iface(ctx.ifindexes[i], req->ifnames[i], tc_fds);
+			ret = attach_iface(ctx.ifindexes[i], req->ifnames[i], tc_fds, req->attach);
 			attached++;
 		}
 	for (i = 0; !ret && i < req->n_cgroups; i++)

@@ -45,6 +45,7 @@ enum {
 	OPT_INTERVAL,
 	OPT_COUNT,
 	OPT_DRY_RUN,
+	OPT_ATTACH,
 };
 #define COMMON_SHORT_OPTS "vh"
 #define COMMON_LONG_OPTS                                                                           \
@@ -117,11 +118,20 @@ int take_snapshot(const struct pinned_maps *maps, struct snapshot *snap);
 
 /* What load attaches; apply builds one from its file. */
 #define MAX_IFACES 64
+/* The kernel's ENOTSUPP, which user space headers lack. */
+#define ENOTSUPP_KERNEL 524
 #define MAX_CGROUPS 64
 #define N_SOCK_HOOKS_MAX 8
 #define BPFREDIR_MIN_FLOWS 1024
 #define BPFREDIR_MAX_FLOWS (1U << 24)
+enum attach_mode {
+	ATTACH_AUTO, /* tcx, or legacy tc where the kernel has no tcx */
+	ATTACH_TCX,
+	ATTACH_TC,
+};
+
 struct load_request {
+	enum attach_mode attach;
 	const char *ifnames[MAX_IFACES];
 	int n_ifaces;
 	const char *cgroups[MAX_CGROUPS]; /* NULL: the cgroup2 root */
@@ -139,9 +149,16 @@ int commit_deferred_pins(void);
 int prepare_pin_dir(void);
 /* The pin dir locked and not loaded: load everything, or nothing. */
 int load_locked(const struct load_request *req);
-int attach_iface(int ifindex, const char *ifname, const int tc_prog_fds[2]);
+int attach_iface(int ifindex, const char *ifname, const int tc_prog_fds[2], enum attach_mode mode);
 void detach_iface(int ifindex);
 bool iface_attached(int ifindex);
+
+/* Legacy tc (clsact + cls_bpf), recorded in the pinned tc_legacy map; see tclegacy.c. */
+int open_tc_legacy_map(void);
+int tc_legacy_attach(int map_fd, int ifindex, const int prog_fds[2], __u32 flags);
+bool tc_legacy_attached(int map_fd, int ifindex);
+void tc_legacy_detach(int map_fd, int ifindex);
+int tc_legacy_each(int map_fd, void (*fn)(int map_fd, int ifindex, void *arg), void *arg);
 
 /* The socket hooks, attached as one set per cgroup. */
 #define N_SOCK_HOOKS N_SOCK_HOOKS_MAX

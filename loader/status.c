@@ -118,6 +118,42 @@ static void print_interface(struct status_out *out, int ifindex)
 	out->first = false;
 }
 
+/* An interface attached by legacy tc: its clsact qdisc and our filters' priorities. */
+static void print_legacy_one(int map_fd, int ifindex, void *arg)
+{
+	struct status_out *out = arg;
+	char ifname[IF_NAMESIZE] = "?";
+	struct redir_tc_attach rec;
+	__u32 key = ifindex;
+
+	if (bpf_map_lookup_elem(map_fd, &key, &rec))
+		return;
+	if_indextoname(ifindex, ifname);
+	if (out->json) {
+		printf("%s{\"ifindex\":%d,\"name\":", out->first ? "" : ",", ifindex);
+		json_string(stdout, ifname);
+		printf(",\"mode\":\"tc\",\"handle\":%u,\"priority\":[%u,%u],\"qdisc_ours\":%s}",
+		       BPFREDIR_TC_HANDLE, rec.priority[0], rec.priority[1],
+		       rec.made_qdisc ? "true" : "false");
+	} else {
+		printf("  %s (ifindex %d): tc, clsact qdisc %s, filters handle 0x%x at priority %u "
+		       "(ingress) and %u (egress); tcx programs run before them\n",
+		       ifname, ifindex, rec.made_qdisc ? "made by bpfredir" : "found in place",
+		       BPFREDIR_TC_HANDLE, rec.priority[0], rec.priority[1]);
+	}
+	out->first = false;
+}
+
+static void print_legacy(struct status_out *out)
+{
+	int map_fd = open_tc_legacy_map();
+
+	if (map_fd < 0)
+		return;
+	tc_legacy_each(map_fd, print_legacy_one, out);
+	close(map_fd);
+}
+
 static __u64 wanted_cgroup_id;
 static char found_cgroup[PATH_MAX];
 
@@ -270,6 +306,7 @@ int do_status(int argc, char **argv)
 		       "\"address_watch\":%s},\"interfaces\":[",
 		       used, max, addr_watch ? "true" : "false");
 		print_links(&out, "tcx_ingress_");
+		print_legacy(&out);
 		printf("],\"cgroups\":[");
 		print_links(&out, "cgroup_");
 		printf("]}\n");
@@ -282,6 +319,7 @@ int do_status(int argc, char **argv)
 			  : "refreshed by bpfredir commands, or by 'bpfredir watch'");
 	printf("interfaces:\n");
 	print_links(&out, "tcx_ingress_");
+	print_legacy(&out);
 	printf("cgroups:\n");
 	print_links(&out, "cgroup_");
 	return EXIT_OK;

@@ -14,6 +14,8 @@ cgroup_add CG watch
 pin_dir PIN watch
 
 # reach ADDR: a client in the cgroup gets the service through ADDR:8445.
+# not CMD...: CMD fails (a shell function too, unlike `bash -c '! ...'`).
+not() { ! "$@"; }
 reach() { in_cgroup server "$CG" timeout 3 socat -T2 - "TCP:$1:8445,connect-timeout=2" </dev/null 2>/dev/null | grep -q served; }
 # in_map ADDR: ADDR (v4 as ::ffff:a.b.c.d) is a key of the local-address map.
 in_map() {
@@ -32,7 +34,7 @@ check "own address known at load is redirected" "no answer via $SERVER_ADDR:8445
 
 ip -n "$(ns server)" addr add 203.0.113.9/32 dev "$SERVER_IF"
 check "an address added after load: not yet known" "redirected before any command" \
-	bash -c '! "$@"' _ reach 203.0.113.9
+	not reach 203.0.113.9
 cli server add 8445 8443 --pin-dir "$PIN"
 check "an address added after load: known after the next add" "no answer via 203.0.113.9:8445" \
 	reach 203.0.113.9

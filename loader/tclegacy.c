@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Legacy TC attach: a clsact qdisc and direct-action cls_bpf filters, for kernels without
+ * tcx (before 6.6) or when --attach tc asks. The filters hold the programs without any pin,
+ * so each interface is written down in the pinned tc_legacy map before anything is
+ * attached: unload, and the cleanup after a killed load, detach from that record. */
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "loader.h"
+
+#define MAX_PRIORITY 64
+
+static const enum bpf_tc_attach_point tc_points[2] = { BPF_TC_INGRESS, BPF_TC_EGRESS };
+
+int open_tc_legacy_map(void)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (pin_path(path, sizeof(path), "maps", "tc_legacy"))
+		return -ENAMETOOLONG;
+	fd = bpf_obj_get(path);
+	return fd < 0 ? -errno : fd;
+}
+
+/* The lowest priority free for our handle: ours then run first among legacy filters. */
+static int free_priority(int ifindex, enum bpf_tc_attach_point point, __u32 *priority)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
+	__u32 prio;
+
+	for (prio = 1; prio <= MAX_PRIORITY; prio++) {
+		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = BPFREDIR_TC_HANDLE, .priority = prio);
+
+		int err = bpf_tc_query(&hook, &opts);
+
+		/* No such filter, or not even a chain at that priority: free. */
+		if (err == -ENOENT || err == -EINVAL) {
+			*priority = prio;
+			return 0;
+		}
+		if (err)
+			return err;
+	}
+	return -EBUSY;
+}
+
+static void detach_recorded(int ifindex, const struct redir_tc_attach *rec)
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = tc_points[i]);
+		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = BPFREDIR_TC_HANDLE,
+			    .priority = rec->priority[i]);
+
+		bpf_tc_detach(&hook, &opts);
+	}
+	if (rec->made_qdisc) {
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+			    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+
+		bpf_tc_hook_destroy(&hook);
+	}
+}
+
+int tc_legacy_attach(int map_fd, int ifindex, const int prog_fds[2], __u32 flags)
+{
+	LIBBPF_OPTS(bpf_tc_hook, qdisc, .ifindex = ifindex,
+		    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+	struct redir_tc_attach rec = {};
+	__u32 key = ifindex;
+	int i, err;
+
+	if (flags & BPF_TC_F_REPLACE) {
+		if (bpf_map_lookup_elem(map_fd, &key, &rec))
+			return -ENOENT;
+	} else {
+		err = bpf_tc_hook_create(&qdisc);
+		if (err && err != -EEXIST)
+			return err;
+		rec.made_qdisc = !err;
+		err = 0;
+		for (i = 0; i < 2 && !err; i++)
+			err = free_priority(ifindex, tc_points[i], &rec.priority[i]);
+		/* Written down first: a loader killed after attaching leaves a record. */
+		if (!err && bpf_map_update_elem(map_fd, &key, &rec, BPF_NOEXIST))
+			err = -errno;
+		if (err) {
+			if (rec.made_qdisc)
+				bpf_tc_hook_destroy(&qdisc);
+			return err;
+		}
+	}
+	for (i = 0; i < 2 && !err; i++) {
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = tc_points[i]);
+		LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fds[i], .flags = flags,
+			    .handle = BPFREDIR_TC_HANDLE, .priority = rec.priority[i]);
+
+		err = bpf_tc_attach(&hook, &opts);
+	}
+	if (err && !(flags & BPF_TC_F_REPLACE)) {
+		detach_recorded(ifindex, &rec);
+		bpf_map_delete_elem(map_fd, &key);
+	}
+	return err;
+}
+
+bool tc_legacy_attached(int map_fd, int ifindex)
+{
+	struct redir_tc_attach rec;
+	__u32 key = ifindex;
+
+	return map_fd >= 0 && !bpf_map_lookup_elem(map_fd, &key, &rec);
+}
+
+void tc_legacy_detach(int map_fd, int ifindex)
+{
+	struct redir_tc_attach rec;
+	__u32 key = ifindex;
+
+	if (bpf_map_lookup_elem(map_fd, &key, &rec))
+		return;
+	detach_recorded(ifindex, &rec);
+	bpf_map_delete_elem(map_fd, &key);
+}
+
+/* Calls fn for every recorded interface; returns how many there were. */
+int tc_legacy_each(int map_fd, void (*fn)(int map_fd, int ifindex, void *arg), void *arg)
+{
+	__u32 keys[BPFREDIR_MAX_IFACES], key, *prev = NULL;
+	int n = 0, i;
+
+	while (n < BPFREDIR_MAX_IFACES && !bpf_map_get_next_key(map_fd, prev, &key)) {
+		keys[n++] = key;
+		prev = &keys[n - 1];
+	}
+	for (i = 0; i < n && fn; i++)
+		fn(map_fd, keys[i], arg);
+	return n;
+}

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# load --attach tc: the legacy clsact + cls_bpf path (what kernels without tcx get). The
+# seed scenario through it, status, a newer build replacing the filters' programs in place,
+# a clsact qdisc found in place (with someone else's filter) never deleted, ours deleted at
+# unload, and a load killed midway leaving no filter behind once the next command ran.
+set -uo pipefail
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+
+t_init legacy_tc
+t_require tc
+t_topology
+https_server server
+pin_dir PIN tc
+SRV=https://$SERVER_ADDR
+client=(in_ns client)
+S=(in_ns server)
+
+# our_filters DIR: our filters (handle 0xb9f) on srv0 in direction DIR, one line each.
+our_filters() { "${S[@]}" tc filter show dev "$SERVER_IF" "$1" | grep -c 'handle 0xb9f.*bpfredir_tc_'; }
+filter_prog() { "${S[@]}" tc filter show dev "$SERVER_IF" ingress | sed -n 's/.*handle 0xb9f bpfredir_tc_in:\[\([0-9]*\)\].*/\1/p'; }
+clsact() { "${S[@]}" tc qdisc show dev "$SERVER_IF" | grep -q clsact; }
+no_clsact() { ! clsact; }
+foreign_filter() { "${S[@]}" tc filter show dev "$SERVER_IF" ingress | grep -q "pref 7 u32"; }
+
+expect_cli_ok "load --attach tc" server load --iface "$SERVER_IF" --attach tc --pin-dir "$PIN"
+expect_cli_ok "add 8445 8443" server add 8445 8443 --pin-dir "$PIN"
+check "a clsact qdisc and our filter on ingress and egress" "$("${S[@]}" tc filter show dev "$SERVER_IF" ingress)" \
+	test "$(our_filters ingress)" = 1 -a "$(our_filters egress)" = 1
+check "no tcx link for srv0" "$(bpftool net show 2>/dev/null | grep tcx)" \
+	test -z "$(ls "$PIN/links" | grep tcx_)"
+expect "tc: 8445 reaches 8443" ok "$SRV:8445" "${client[@]}"
+expect "tc: 8443 is dropped" dropped "$SRV:8443" "${client[@]}"
+cli server status --json --pin-dir "$PIN"
+check "status: srv0 in tc mode, qdisc ours" "$CLI_OUT" \
+	json_matches '.interfaces[0].mode == "tc" and .interfaces[0].qdisc_ours and .interfaces[0].name == "srv0"'
+expect_cli_error "--attach takes tcx or tc" 2 "invalid --attach 'xdp'" \
+	server load --iface "$SERVER_IF" --attach xdp --pin-dir "$PIN"
+
+old=$(filter_prog)
+NEWER="$T_TMP/newer"
+if make -s -C "$T_REPO" OUTPUT="$NEWER/.output" BUILD="$NEWER/build" BPF_CPU=v2 \
+	"$NEWER/build/bpfredir" >"$T_TMP/newer.log" 2>&1; then
+	CLI_OUT=$("${S[@]}" "$NEWER/build/bpfredir" load --iface "$SERVER_IF" --attach tc --pin-dir "$PIN" 2>&1)
+	check "newer build: the filters' programs replaced in place" "$CLI_OUT; prog $old -> $(filter_prog)" \
+		test "$(filter_prog)" != "$old" -a "$(our_filters ingress)" = 1
+else
+	fail "build a newer build (BPF_CPU=v2)" "$(tail -5 "$T_TMP/newer.log")"
+fi
+expect "newer build: 8445 still reaches 8443" ok "$SRV:8445" "${client[@]}"
+expect_rules "newer build: rules kept" server "$PIN" "8445 8443 tcp true"
+
+expect_cli_ok "unload" server unload --pin-dir "$PIN"
+check "unload: our filters gone" "$("${S[@]}" tc filter show dev "$SERVER_IF" ingress)" \
+	test "$(our_filters ingress)" = 0 -a "$(our_filters egress)" = 0
+check "unload: the clsact qdisc bpfredir made is gone" "$("${S[@]}" tc qdisc show dev "$SERVER_IF")" \
+	no_clsact
+expect "after unload: 8443 answers again" ok "$SRV:8443" "${client[@]}"
+
+# A qdisc that was there before, with someone else's filter on it.
+"${S[@]}" tc qdisc add dev "$SERVER_IF" clsact
+# (u32, as this kernel has neither matchall nor gact.)
+"${S[@]}" tc filter add dev "$SERVER_IF" ingress pref 7 protocol ip u32 match u32 0 0 flowid 1:1
+expect_cli_ok "load beside a clsact qdisc found in place" server load --iface "$SERVER_IF" --attach tc --pin-dir "$PIN"
+cli server status --json --pin-dir "$PIN"
+check "status: the qdisc is not ours" "$CLI_OUT" json_matches '.interfaces[0].qdisc_ours == false'
+expect_cli_ok "unload beside the found qdisc" server unload --pin-dir "$PIN"
+check "the found qdisc is kept" "" clsact
+check "the foreign filter is kept" "$("${S[@]}" tc filter show dev "$SERVER_IF" ingress)" \
+	foreign_filter
+"${S[@]}" tc qdisc del dev "$SERVER_IF" clsact
+
+# Killed midway: whatever was attached is on record, and the next command takes it off.
+for delay in 0.005 0.02 0.05; do
+	"${S[@]}" "$BPFREDIR" load --iface "$SERVER_IF" --attach tc --pin-dir "$PIN" >/dev/null 2>&1 &
+	sleep "$delay"
+	kill -9 $! 2>/dev/null
+	wait $! 2>/dev/null
+	cli server status --pin-dir "$PIN"
+	if [[ $CLI_RC -eq 0 ]]; then
+		cli server unload --pin-dir "$PIN"
+	else
+		cli server unload --pin-dir "$PIN" # removes what the killed load left
+	fi
+	check "load --attach tc killed after ${delay}s: no filter, no qdisc, no pin dir left" \
+		"filters: $(our_filters ingress)/$(our_filters egress); $("${S[@]}" tc qdisc show dev "$SERVER_IF" | grep clsact); $(ls "$PIN" 2>&1)" \
+		test "$(our_filters ingress)" = 0 -a "$(our_filters egress)" = 0 -a ! -e "$PIN"
+	"${S[@]}" tc qdisc del dev "$SERVER_IF" clsact 2>/dev/null
+done
+
+t_finish
