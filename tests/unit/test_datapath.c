@@ -29,6 +29,7 @@
 #include "tc.skel.h"
 #include "pktbuild.h"
 #include "netns.h"
+#include "testutil.h"
 
 #define TC_ACT_OK 0
 #define TC_ACT_SHOT 2
@@ -696,16 +697,6 @@ static const char *const table_names[] = {
 	[T_FLOWS] = "flows",
 	[T_PENDING] = "pending",
 };
-
-static int fail(char *why, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, n, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 static void map_fd_clear(int fd)
 {

@@ -43,6 +43,7 @@
 #include "tc.skel.h"
 #include "pktbuild.h"
 #include "netns.h"
+#include "testutil.h"
 
 #define TC_ACT_OK 0
 #define TC_ACT_SHOT 2
@@ -101,16 +102,6 @@ static __u32 below(__u32 n)
 static bool chance(__u32 pct)
 {
 	return below(100) < pct;
-}
-
-static int fail(char *why, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, n, fmt, ap);
-	va_end(ap);
-	return -1;
 }
 
 static __u16 get16(const __u8 *p)
