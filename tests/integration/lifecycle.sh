@@ -211,6 +211,18 @@ check "load again with another --flows is refused" "$(cli_result)" \
 	grep -q "loaded with --flows 65536" <<<"$CLI_ERR"
 expect_cli_ok "reload: unload" server unload --pin-dir "$PINR"
 
+# --- --cgroup without a path: the cgroup2 root ---------------------------------------------
+pin_dir PINROOT root
+expect_cli_ok "load --cgroup with no path" server load --cgroup --pin-dir "$PINROOT"
+cli server status --json --pin-dir "$PINROOT"
+check "--cgroup with no path means the cgroup2 root from /proc/self/mounts" "$CLI_OUT" \
+	json_matches --arg root "$CGROUP2" '.cgroups[0].path == $root'
+expect_cli_ok "add on the root-attached instance" server add 8445 8443 --pin-dir "$PINROOT"
+expect "root-attached: any process in the namespace is redirected" ok "https://127.0.0.1:8445" \
+	in_ns server
+expect_cli_ok "unload the root-attached instance" server unload --pin-dir "$PINROOT"
+expect "after unload: 127.0.0.1:8445 refused again" refused "https://127.0.0.1:8445" in_ns server
+
 # --- loads killed midway -----------------------------------------------------------------
 pin_dir PINK kill
 # ingress_progs: the bpfredir programs at srv0's tcx ingress, as status lists them.
