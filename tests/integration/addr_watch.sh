@@ -16,7 +16,10 @@ pin_dir PIN watch
 # reach ADDR: a client in the cgroup gets the service through ADDR:8445.
 # not CMD...: CMD fails (a shell function too, unlike `bash -c '! ...'`).
 not() { ! "$@"; }
-reach() { in_cgroup server "$CG" timeout 3 socat -T2 - "TCP:$1:8445,connect-timeout=2" </dev/null 2>/dev/null | grep -q served; }
+reach() {
+	[[ $(in_cgroup server "$CG" timeout 3 socat -T2 - "TCP:$1:8445,connect-timeout=2" \
+		</dev/null 2>/dev/null) == *served* ]]
+}
 # in_map ADDR: ADDR (v4 as ::ffff:a.b.c.d) is a key of the local-address map.
 in_map() {
 	local key

@@ -20,9 +20,11 @@ S=(in_ns server)
 # our_filters DIR: our filters (handle 0xb9f) on srv0 in direction DIR, one line each.
 our_filters() { "${S[@]}" tc filter show dev "$SERVER_IF" "$1" | grep -c 'handle 0xb9f.*bpfredir_tc_'; }
 filter_prog() { "${S[@]}" tc filter show dev "$SERVER_IF" ingress | sed -n 's/.*handle 0xb9f bpfredir_tc_in:\[\([0-9]*\)\].*/\1/p'; }
-clsact() { "${S[@]}" tc qdisc show dev "$SERVER_IF" | grep -q clsact; }
+# Output captured first: `tc ... | grep -q` fails under pipefail when grep's early exit
+# kills tc with SIGPIPE.
+clsact() { [[ $("${S[@]}" tc qdisc show dev "$SERVER_IF") == *clsact* ]]; }
 no_clsact() { ! clsact; }
-foreign_filter() { "${S[@]}" tc filter show dev "$SERVER_IF" ingress | grep -q "pref 7 u32"; }
+foreign_filter() { [[ $("${S[@]}" tc filter show dev "$SERVER_IF" ingress) == *"pref 7 u32"* ]]; }
 
 expect_cli_ok "load --attach tc" server load --iface "$SERVER_IF" --attach tc --pin-dir "$PIN"
 expect_cli_ok "add 8445 8443" server add 8445 8443 --pin-dir "$PIN"
