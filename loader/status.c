@@ -262,6 +262,15 @@ static void flow_usage(__u32 *used, __u32 *max)
 	close_pinned_maps(&maps);
 }
 
+/* Does this kernel have tcx? A tcx query on loopback answers where it does. */
+static bool kernel_has_tcx(void)
+{
+	LIBBPF_OPTS(bpf_prog_query_opts, opts);
+	int lo = if_nametoindex("lo");
+
+	return lo && !bpf_prog_query_opts(lo, BPF_TCX_INGRESS, &opts);
+}
+
 static bool pinned(const char *sub, const char *name)
 {
 	char path[PATH_MAX];
@@ -302,9 +311,11 @@ int do_status(int argc, char **argv)
 	if (out.json) {
 		printf("{\"pin_dir\":");
 		json_string(stdout, pin_dir);
-		printf(",\"flows\":{\"used\":%u,\"max\":%u},\"features\":{\"tcx\":true,"
-		       "\"address_watch\":%s},\"interfaces\":[",
-		       used, max, addr_watch ? "true" : "false");
+		printf(",\"flows\":{\"used\":%u,\"max\":%u},\"features\":{\"tcx\":%s,"
+		       "\"btf\":%s,\"address_watch\":%s},\"interfaces\":[",
+		       used, max, kernel_has_tcx() ? "true" : "false",
+		       access("/sys/kernel/btf/vmlinux", R_OK) ? "false" : "true",
+		       addr_watch ? "true" : "false");
 		print_links(&out, "tcx_ingress_");
 		print_legacy(&out);
 		printf("],\"cgroups\":[");
@@ -314,6 +325,8 @@ int do_status(int argc, char **argv)
 	}
 	printf("pin dir:    %s\n", pin_dir);
 	printf("flows:      %u of %u entries in use\n", used, max);
+	printf("kernel:     tcx %s, BTF %s\n", kernel_has_tcx() ? "yes" : "no (legacy tc is used)",
+	       access("/sys/kernel/btf/vmlinux", R_OK) ? "no" : "yes");
 	printf("addresses:  %s\n",
 	       addr_watch ? "followed by the kernel (fentry)"
 			  : "refreshed by bpfredir commands, or by 'bpfredir watch'");

@@ -129,10 +129,11 @@ echo "# $FLIPS switches; during them through 8445: $ok TCP connections ($broken 
 
 # --- status and stats --------------------------------------------------------------------
 cli server status --json --pin-dir "$PIN"
-check "status --json: srv0 by tcx, the cgroup, flow-table size" "$(cli_result) $CLI_OUT" \
+check "status --json: srv0 by tcx, the cgroup, flow-table size, kernel features" "$(cli_result) $CLI_OUT" \
 	json_matches --arg cg "$CG" '.interfaces[0].name == "srv0" and .interfaces[0].mode == "tcx"
 		and (.interfaces[0].ingress | map(.name) | index("bpfredir_tc_in") != null)
-		and .cgroups[0].path == $cg and .flows.max == 4096'
+		and .cgroups[0].path == $cg and .flows.max == 4096
+		and .features.tcx and .features.btf'
 cli server status --pin-dir "$PIN"
 check "status: human-readable" "$(cli_result) $CLI_OUT" grep -q "srv0 (ifindex [0-9]*): tcx" <<<"$CLI_OUT"
 cli server stats --prometheus --pin-dir "$PIN"
