@@ -130,17 +130,14 @@ int attach_cgroup(int cgroup_fd, __u64 cgroup_id, const int prog_fds[N_SOCK_HOOK
 
 int open_pinned_progs(int prog_fds[N_SOCK_HOOKS])
 {
-	char path[PATH_MAX];
 	int i;
 
 	for (i = 0; i < N_SOCK_HOOKS; i++)
 		prog_fds[i] = -1;
 	for (i = 0; i < N_SOCK_HOOKS; i++) {
-		if (pin_path(path, sizeof(path), "progs", sock_hooks[i].prog))
-			return -ENAMETOOLONG;
-		prog_fds[i] = bpf_obj_get(path);
+		prog_fds[i] = open_pinned_prog(sock_hooks[i].prog);
 		if (prog_fds[i] < 0)
-			return -errno;
+			return prog_fds[i];
 	}
 	return 0;
 }

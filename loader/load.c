@@ -206,21 +206,27 @@ static int load_objects(struct load_ctx *ctx)
 	return 0;
 }
 
+static int pin_prog(struct bpf_program *prog, int *fd)
+{
+	char path[PATH_MAX];
+
+	if (!prog || pin_path(path, sizeof(path), "progs", bpf_program__name(prog)) ||
+	    bpf_program__pin(prog, path))
+		return fail("cannot pin program %s: %s", prog ? bpf_program__name(prog) : "?",
+			    strerror(errno));
+	*fd = bpf_program__fd(prog);
+	return 0;
+}
+
 /* The socket programs stay pinned so 'attach' can link them to more cgroups later. */
 static int pin_sock_progs(struct load_ctx *ctx, int prog_fds[N_SOCK_HOOKS])
 {
-	struct bpf_program *prog;
-	char path[PATH_MAX];
 	int i;
 
-	for (i = 0; i < N_SOCK_HOOKS; i++) {
-		prog = bpf_object__find_program_by_name(ctx->sock->obj, sock_hooks[i].prog);
-		if (!prog || pin_path(path, sizeof(path), "progs", sock_hooks[i].prog) ||
-		    bpf_program__pin(prog, path))
-			return fail("cannot pin program %s: %s", sock_hooks[i].prog,
-				    strerror(errno));
-		prog_fds[i] = bpf_program__fd(prog);
-	}
+	for (i = 0; i < N_SOCK_HOOKS; i++)
+		if (pin_prog(bpf_object__find_program_by_name(ctx->sock->obj, sock_hooks[i].prog),
+			     &prog_fds[i]))
+			return EXIT_FAIL;
 	return 0;
 }
 
@@ -360,36 +366,37 @@ static void watch_addresses(struct load_ctx *ctx)
 			strerror(-err));
 }
 
+/* Programs live in DIR/progs under their own names, for attach, apply and reload. */
+int open_pinned_prog(const char *name)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (pin_path(path, sizeof(path), "progs", name))
+		return -ENAMETOOLONG;
+	fd = bpf_obj_get(path);
+	return fd < 0 ? -errno : fd;
+}
+
 int open_pinned_tc_progs(int fds[2])
 {
 	const char *names[] = { "bpfredir_tc_in", "bpfredir_tc_eg" };
-	char path[PATH_MAX];
 	int i;
 
 	fds[0] = fds[1] = -1;
-	for (i = 0; i < 2; i++)
-		if (pin_path(path, sizeof(path), "progs", names[i]) ||
-		    (fds[i] = bpf_obj_get(path)) < 0)
-			return -errno;
+	for (i = 0; i < 2; i++) {
+		fds[i] = open_pinned_prog(names[i]);
+		if (fds[i] < 0)
+			return fds[i];
+	}
 	return 0;
 }
 
 /* The TC programs stay pinned too, so 'apply' can attach them to more interfaces later. */
 static int pin_tc_progs(struct load_ctx *ctx, int tc_prog_fds[2])
 {
-	struct bpf_program *progs[] = { ctx->tc->progs.bpfredir_tc_in,
-					ctx->tc->progs.bpfredir_tc_eg };
-	char path[PATH_MAX];
-	int i;
-
-	for (i = 0; i < 2; i++) {
-		if (pin_path(path, sizeof(path), "progs", bpf_program__name(progs[i])) ||
-		    bpf_program__pin(progs[i], path))
-			return fail("cannot pin program %s: %s", bpf_program__name(progs[i]),
-				    strerror(errno));
-		tc_prog_fds[i] = bpf_program__fd(progs[i]);
-	}
-	return 0;
+	return pin_prog(ctx->tc->progs.bpfredir_tc_in, &tc_prog_fds[0]) ||
+	       pin_prog(ctx->tc->progs.bpfredir_tc_eg, &tc_prog_fds[1]);
 }
 
 static int attach_all(struct load_ctx *ctx)

@@ -176,6 +176,8 @@ int detach_cgroup(__u64 cgroup_id);
 bool cgroup_attached(__u64 cgroup_id);
 int open_pinned_progs(int prog_fds[N_SOCK_HOOKS]);
 int open_pinned_tc_progs(int fds[2]);
+/* DIR/progs/NAME opened: an fd, or -errno. */
+int open_pinned_prog(const char *name);
 /* Close the fds that are open (>= 0) of n. */
 void close_fds(int *fds, int n);
 /* For a verb with only the common options and no arguments: -1 to go on, or the exit code. */
