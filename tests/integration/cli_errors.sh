@@ -41,6 +41,18 @@ check_usage_errors() {
 	usage_error load --iface "$SERVER_IF" --frobnicate "${P[@]}"
 	usage_error frobnicate
 	usage_error
+	expect_cli_error "usage error: --flows abc ($1)" 2 "invalid --flows 'abc'" \
+		server load --iface "$SERVER_IF" --flows abc "${P[@]}"
+	expect_cli_error "usage error: --flows below 1024 ($1)" 2 "invalid --flows '100'" \
+		server load --iface "$SERVER_IF" --flows 100 "${P[@]}"
+	expect_cli_error "usage error: --proto icmp ($1)" 2 "invalid protocol 'icmp'" \
+		server add 8445 8443 --proto icmp "${P[@]}"
+	expect_cli_error "usage error: --addr 192.0.2.256 ($1)" 2 "invalid address '192.0.2.256'" \
+		server add 8445 8443 --addr 192.0.2.256 "${P[@]}"
+	expect_cli_error "usage error: --hide-local with --no-hide ($1)" 2 "cannot go with --no-hide" \
+		server add 8445 8443 --hide-local --no-hide "${P[@]}"
+	expect_cli_error "usage error: --addr on del ($1)" 2 "does not apply to 'del'" \
+		server del 8445 --addr 192.0.2.2 "${P[@]}"
 }
 
 check_usage_errors "not loaded"
@@ -88,6 +100,11 @@ expect_cli_error "add with a target as public port" 1 '8443' server add 8443 900
 expect_cli_error "add with a public port as target" 1 '8445' server add 9000 8445 "${P[@]}"
 expect_cli_error "del of a port without a rule" 1 '9999|no rule|not found|no such' server del 9999 "${P[@]}"
 expect_rules "failed commands changed no rule" server "$PIN" "8445 8443 tcp true"
+expect_cli_ok "add --addr (IPv6)" server add 8447 8443 --addr 2001:db8::2 "${P[@]}"
+cli server list --json "${P[@]}"
+check "list --json shows the rule's --addr" "list --json printed: $CLI_OUT" \
+	json_matches '.rules[] | select(.public_port == 8447) | .addr == "2001:db8::2"'
+expect_cli_ok "del 8447" server del 8447 "${P[@]}"
 expect_cli_ok "list (table)" server list "${P[@]}"
 check "list table names the rule" "list printed: $CLI_OUT" grep -Eq '8445.*8443' <<<"$CLI_OUT"
 cli server list --json "${P[@]}"
