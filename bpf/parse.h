@@ -57,7 +57,7 @@ struct pkt {
 	__u8 proto;
 	__u8 tcp_flags;
 	__u8 is_ipv6;
-	__u8 pad;
+	__u8 l3_off; /* from data to the IP header */
 };
 
 static __always_inline void addr_from_v4(__u8 *dst, __be32 v4)
@@ -124,6 +124,7 @@ static __always_inline int parse_ipv4(void *cursor, void *data, void *data_end, 
 	addr_from_v4(p->saddr, iph->saddr);
 	addr_from_v4(p->daddr, iph->daddr);
 	p->is_ipv6 = 0;
+	p->l3_off = cursor - data;
 	return parse_l4(cursor + hdr_len, data, data_end, iph->protocol, p);
 }
 
@@ -140,6 +141,7 @@ static __always_inline int parse_ipv6(void *cursor, void *data, void *data_end, 
 	__builtin_memcpy(p->saddr, &ip6h->saddr, BPFREDIR_ADDR_LEN);
 	__builtin_memcpy(p->daddr, &ip6h->daddr, BPFREDIR_ADDR_LEN);
 	p->is_ipv6 = 1;
+	p->l3_off = cursor - data;
 	nexthdr = ip6h->nexthdr;
 	cursor += sizeof(*ip6h);
 

@@ -14,6 +14,7 @@ enum redir_verdict {
 	VERDICT_REWRITE, /* ingress: dport := port; egress: sport := port */
 	VERDICT_DROP_HIDDEN,
 	VERDICT_DROP_MALFORMED,
+	VERDICT_REJECT, /* aimed at a hidden port with --reject: answer as a closed port */
 };
 
 static __always_inline void flow_key_fill(struct redir_flow_key *k, const __u8 *remote_addr,
@@ -159,7 +160,7 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, 
 
 	rule = policy_lookup(p->dport, p->proto, POLICY_HIDDEN);
 	if (rule && (rule->flags & REDIR_F_HIDE) && dest_is_local(ctx, ifindex, p))
-		return VERDICT_DROP_HIDDEN;
+		return rule->flags & REDIR_F_REJECT ? VERDICT_REJECT : VERDICT_DROP_HIDDEN;
 	/* Only a SYN that goes through forgets: a spoofed one aimed at a hidden port must not
 	 * cut a live connection's replies. */
 	if (new_connection)
@@ -210,6 +211,10 @@ static __always_inline void account(const struct pkt *p, int verdict, bool ingre
 		break;
 	case VERDICT_DROP_MALFORMED:
 		stat_inc(STAT_MALFORMED_DROPPED);
+		break;
+	case VERDICT_REJECT:
+		stat_inc(STAT_REJECTED);
+		port_stat_inc(p->dport, p->proto, PORT_STAT_HIDDEN_DROPPED);
 		break;
 	default:
 		if (ingress)

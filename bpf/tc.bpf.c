@@ -8,9 +8,11 @@
 #include "maps.h"
 #include "parse.h"
 #include "policy.h"
+#include "reject.h"
 
 #define TC_ACT_OK 0
 #define TC_ACT_SHOT 2
+#define PACKET_HOST 0
 
 /* Enough for two VLAN tags, IPv6 with a few extension headers and a TCP header. */
 #define TC_PULL_LEN 256
@@ -52,13 +54,97 @@ static __always_inline int tc_rewrite_port(struct __sk_buff *skb, const struct p
 	return bpf_skb_store_bytes(skb, port_off, &new_port, sizeof(new_port), 0);
 }
 
-/* Carry out the policy's verdict; a rewrite the skb refuses becomes a malformed drop. */
+/* The datagram becomes its port unreachable: room for the new IP and ICMP headers in front
+ * of its IP header, which stays as the start of the quote, and the tail cut where the quote
+ * ends. Frames with VLAN tags in them are not answered: the room would go before the tags. */
+static __always_inline int tc_reject_udp(struct __sk_buff *skb, const struct pkt *p,
+					 __u32 flow_hash)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = data + sizeof(*eth);
+	struct reject_quote *q;
+	__u32 zero = 0, qlen = 0, sum, hdrs;
+	int ip_len;
+
+	if (p->l3_off != sizeof(*eth) || (void *)(ip + 1) > data_end)
+		return -1;
+	ip_len = reject_udp_quote_len(data, data_end, p, &qlen);
+	if (ip_len < 0 || ip_len > skb->len - sizeof(*eth) || qlen == 0 || qlen > ICMP6_QUOTE_MAX)
+		return -1;
+	q = bpf_map_lookup_elem(&reject_scratch, &zero);
+	if (!q)
+		return -1;
+	quote_clear(q);
+	if (bpf_skb_load_bytes(skb, sizeof(*eth), q->buf, qlen))
+		return -1;
+	sum = quote_sum(q, qlen);
+	if (!reject_icmp_allowed(p->saddr, p->is_ipv6))
+		return -1;
+
+	if (p->is_ipv6) {
+		struct reject_icmp6 e = {};
+
+		icmp6_error_fill(&e, eth, p, qlen, flow_hash);
+		icmp6_error_csum(&e, qlen, sum);
+		hdrs = ICMP6_HDRS;
+		if (bpf_skb_adjust_room(skb, hdrs, BPF_ADJ_ROOM_MAC, 0) ||
+		    bpf_skb_change_tail(skb, sizeof(*eth) + hdrs + qlen, 0))
+			return -1;
+		return bpf_skb_store_bytes(skb, 0, &e.eth, REJECT_HDRS_LEN(e),
+					   BPF_F_RECOMPUTE_CSUM);
+	} else {
+		struct reject_icmp4 e = {};
+
+		icmp4_error_fill(&e, eth, p, ip->tos, qlen, bpf_get_prandom_u32());
+		icmp4_error_csum(&e, sum);
+		hdrs = ICMP4_HDRS;
+		if (bpf_skb_adjust_room(skb, hdrs, BPF_ADJ_ROOM_MAC, 0) ||
+		    bpf_skb_change_tail(skb, sizeof(*eth) + hdrs + qlen, 0))
+			return -1;
+		return bpf_skb_store_bytes(skb, 0, &e.eth, REJECT_HDRS_LEN(e),
+					   BPF_F_RECOMPUTE_CSUM);
+	}
+}
+
+/* Answer p as a closed port would, out of the interface it came in on. Non-zero when there
+ * is no answer to give (the kernel would give none, or the ICMP rate limit says no): the
+ * packet is then dropped. */
+static __always_inline int tc_reject(struct __sk_buff *skb, const struct pkt *p)
+{
+	/* The kernel answers unicast only (tcp_v4_rcv, icmp_send). The flow hash first: it
+	 * dissects the packet as it arrived. */
+	__u32 flow_hash = p->is_ipv6 ? bpf_get_hash_recalc(skb) : 0;
+	int len;
+
+	if (skb->pkt_type != PACKET_HOST)
+		return -1;
+	if (p->proto == IPPROTO_TCP) {
+		len = reject_tcp((void *)(long)skb->data, (void *)(long)skb->data_end, p,
+				 flow_hash);
+		if (len < 0 || bpf_skb_change_tail(skb, len, 0))
+			return -1;
+	} else if (tc_reject_udp(skb, p, flow_hash)) {
+		return -1;
+	}
+	/* Checksums are all computed: nothing is left for anyone to trust or finish. */
+	bpf_csum_level(skb, BPF_CSUM_LEVEL_RESET);
+	return 0;
+}
+
+/* Carry out the policy's verdict; a rewrite the skb refuses becomes a malformed drop, a
+ * reject with no answer to give a hidden drop. */
 static __always_inline int tc_apply(struct __sk_buff *skb, const struct pkt *p, int verdict,
 				    bool ingress, __be16 new_port)
 {
 	if (verdict == VERDICT_REWRITE && tc_rewrite_port(skb, p, ingress, new_port))
 		verdict = VERDICT_DROP_MALFORMED;
+	if (verdict == VERDICT_REJECT && tc_reject(skb, p))
+		verdict = VERDICT_DROP_HIDDEN;
 	account(p, verdict, ingress, new_port);
+	if (verdict == VERDICT_REJECT)
+		return bpf_redirect(skb->ifindex, 0);
 	return verdict == VERDICT_DROP_HIDDEN || verdict == VERDICT_DROP_MALFORMED ? TC_ACT_SHOT
 										   : TC_ACT_OK;
 }

@@ -50,6 +50,9 @@ enum redir_rule_flags {
 	REDIR_F_ADDR = 1 << 1,
 	/* Local clients connecting straight to the hidden target are refused too. */
 	REDIR_F_HIDE_LOCAL = 1 << 2,
+	/* External packets to the hidden target are answered as by a closed port (TCP RST,
+	 * ICMP port unreachable) instead of dropped. */
+	REDIR_F_REJECT = 1 << 3,
 };
 
 struct redir_rule {
@@ -129,7 +132,7 @@ struct redir_tc_attach {
 enum redir_port_stat {
 	PORT_STAT_REWRITTEN,	     /* on a public port: connections' packets translated */
 	PORT_STAT_REVERSE_REWRITTEN, /* on a public port: replies given it back */
-	PORT_STAT_HIDDEN_DROPPED,    /* on a hidden port: external packets dropped */
+	PORT_STAT_HIDDEN_DROPPED,    /* on a hidden port: external packets dropped or rejected */
 	PORT_STAT__MAX,
 };
 
@@ -146,6 +149,7 @@ enum redir_stat {
 	STAT_PASSED,		/* ingress: not ours, passed untouched */
 	STAT_SOCK_REDIRECTED,	/* local connect()/sendmsg() redirected */
 	STAT_SOCK_REFUSED,	/* local connect()/sendmsg() to a hidden port refused */
+	STAT_REJECTED,		/* ingress: aimed at a hidden port, answered as a closed port */
 	STAT__MAX,
 };
 

@@ -1,0 +1,426 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Reject instead of drop (add --reject): answer a packet aimed at a hidden port exactly as
+ * the kernel answers one for a port where nothing listens, so a scan cannot tell the two
+ * apart. TCP gets the RST of tcp_v4_send_reset()/tcp_v6_send_reset(), UDP the port
+ * unreachable of icmp_send()/icmp6_send(). Field by field (what the kernel does, and so
+ * what we do):
+ *
+ * - TCP: no answer to a RST. To a segment with ACK: RST, seq = its ack_seq. Otherwise
+ *   RST/ACK, seq 0, ack_seq = seq + SYN + FIN + data length. 20-byte header, window 0.
+ *   IPv4: ToS = the segment's minus ECN, ID 0, DF, TTL 64. IPv6: traffic class the
+ *   segment's minus ECN, hop limit 64, flow label the kernel's automatic one (see
+ *   reject_tcp).
+ * - UDP: ICMP type 3 code 3 quoting the datagram from its IP header, at most 576 bytes in
+ *   all; ToS (the datagram's & 0x1e) | 0xc0, no DF, TTL 64; the ID is the kernel's
+ *   hashed counter, which nobody outside can predict, so any value does. ICMPv6 type 1
+ *   code 4 quoting at most 1232 bytes (1280 in all), traffic class 0, hop limit 64, flow
+ *   label: see icmp_error_fill.
+ * - Answers go from the packet's destination address to its source, Ethernet addresses
+ *   swapped (the kernel routes its answer, which on a LAN or behind one gateway gives the
+ *   same).
+ *
+ * The kernel rate-limits ICMP errors per destination (net.ipv4.icmp_ratelimit, 1 s, and
+ * net.ipv6.icmp.ratelimit, 1 s scaled down by the route's prefix length, 250 ms for a /64;
+ * a burst of 6) and overall (icmp_msgs_per_sec). reject_icmp_allowed() applies the same
+ * per-source token bucket with the default values (v6 as for a /64), in a table of its
+ * own: the kernel's counters cannot be read from BPF. The global limit is not mirrored.
+ * RSTs are not rate-limited by the kernel, nor here.
+ *
+ * Everything here works on data/data_end or on plain buffers, so TC and XDP share it; only
+ * making room (bpf_skb_adjust_room, bpf_skb_change_tail, or the XDP adjust helpers) is the
+ * hook's.
+ */
+#ifndef BPFREDIR_REJECT_H
+#define BPFREDIR_REJECT_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "parse.h"
+
+#define REJECT_TTL 64
+#define IP_DF 0x4000
+#define INET_ECN_MASK 0x03
+#define IPTOS_TOS_MASK 0x1e
+#define IPTOS_PREC_INTERNETCONTROL 0xc0
+#define ICMP_DEST_UNREACH 3
+#define ICMP_PORT_UNREACH 3
+#define ICMPV6_DEST_UNREACH 1
+#define ICMPV6_PORT_UNREACH 4
+/* icmp_send: 576 bytes in all; icmp6_send: the IPv6 minimum MTU. */
+#define ICMP4_QUOTE_MAX (576 - 20 - 8)
+#define ICMP6_QUOTE_MAX (1280 - 40 - 8)
+#define ICMP4_HDRS (20 + 8)
+#define ICMP6_HDRS (40 + 8)
+#define IPV6_FLOWLABEL_MASK 0xfffff
+#define ETH_ALEN 6
+#define IPPROTO_ICMPV6 58
+
+/* inet_peer_xrlim_allow(): a bucket of up to 6 tokens per source, one per timeout. */
+#define ICMP_RL_BURST 6
+#define ICMP4_RL_TIMEOUT_NS 1000000000ULL
+#define ICMP6_RL_TIMEOUT_NS 250000000ULL
+#define ICMP_RL_ENTRIES 16384
+
+/* Scratch space for an ICMP error's quote, to checksum it: bpf_csum_diff takes at most
+ * 512 bytes at a time, and zeros past the quote add nothing to the sum. */
+#define QUOTE_CHUNK 512
+#define QUOTE_BUF (3 * QUOTE_CHUNK)
+
+struct reject_quote {
+	__u8 buf[QUOTE_BUF];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct reject_quote);
+} reject_scratch SEC(".maps");
+
+struct reject_rl {
+	__u64 last_ns;
+	__u64 tokens_ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, ICMP_RL_ENTRIES);
+	__type(key, struct redir_local_addr);
+	__type(value, struct reject_rl);
+} reject_ratelimit SEC(".maps");
+
+static __always_inline __u16 csum_fold_u32(__u64 csum)
+{
+	csum = (csum & 0xffff) + (csum >> 16);
+	csum = (csum & 0xffff) + (csum >> 16);
+	csum = (csum & 0xffff) + (csum >> 16);
+	return ~csum & 0xffff;
+}
+
+static __always_inline __u32 csum_add_buf(void *buf, __u32 size, __u32 seed)
+{
+	return bpf_csum_diff(NULL, 0, buf, size, seed);
+}
+
+/* May this host send src an ICMP error now? A token bucket like the kernel's per peer. */
+static __always_inline bool reject_icmp_allowed(const __u8 *src, bool v6)
+{
+	__u64 timeout = v6 ? ICMP6_RL_TIMEOUT_NS : ICMP4_RL_TIMEOUT_NS;
+	__u64 now = bpf_ktime_get_ns(), tokens;
+	struct redir_local_addr key;
+	struct reject_rl *rl, fresh;
+
+	__builtin_memcpy(key.addr, src, BPFREDIR_ADDR_LEN);
+	rl = bpf_map_lookup_elem(&reject_ratelimit, &key);
+	if (!rl) {
+		/* A new peer starts full, less the token this error takes. */
+		fresh.last_ns = now;
+		fresh.tokens_ns = (ICMP_RL_BURST - 1) * timeout;
+		bpf_map_update_elem(&reject_ratelimit, &key, &fresh, BPF_ANY);
+		return true;
+	}
+	tokens = rl->tokens_ns + (now - rl->last_ns);
+	rl->last_ns = now;
+	if (tokens > ICMP_RL_BURST * timeout)
+		tokens = ICMP_RL_BURST * timeout;
+	if (tokens < timeout) {
+		rl->tokens_ns = tokens;
+		return false;
+	}
+	rl->tokens_ns = tokens - timeout;
+	return true;
+}
+
+static __always_inline void eth_swap(struct ethhdr *eth)
+{
+	__u8 tmp[ETH_ALEN];
+
+	__builtin_memcpy(tmp, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, tmp, ETH_ALEN);
+}
+
+struct rst4 {
+	struct iphdr ip;
+	struct tcphdr tcp;
+};
+
+struct rst6 {
+	struct ipv6hdr ip;
+	struct tcphdr tcp;
+};
+
+struct pseudo6 {
+	struct in6_addr saddr;
+	struct in6_addr daddr;
+	__be32 len;
+	__be32 nexthdr;
+};
+
+/*
+ * Turn the TCP segment p (parsed from data) into the kernel's RST for it, in place: the new
+ * IP header goes where the old one started and the TCP header right after it, so the frame
+ * only shrinks. Returns the new frame length, for the hook to trim to, or -1 when the
+ * kernel would not answer (a RST, or lengths it would drop the segment for). flow_hash
+ * (IPv6) is the kernel's hash of the flow (bpf_get_hash_recalc before any change): it is
+ * symmetric, so it is also the hash of the answer, from which the kernel's automatic flow
+ * label is made (ip6_make_flowlabel); it matches when the segment came with flow label 0.
+ */
+static __always_inline int reject_tcp(void *data, void *data_end, const struct pkt *p,
+				      __u32 flow_hash)
+{
+	struct ethhdr *eth = data;
+	void *l3 = data + (p->l3_off & 0x3f);
+	struct tcphdr *th = data + (p->l4_off & 0x3ff);
+	__u32 seq, ack_seq = 0, ip_len, hdr_len, seg_len, doff, sum;
+	__u8 flags, ds;
+
+	if (p->l4_off > 0x3ff || (void *)(eth + 1) > data_end || (void *)(th + 1) > data_end)
+		return -1;
+	if (p->tcp_flags & TCP_FLAG_RST)
+		return -1;
+	doff = (((__u8 *)th)[12] >> 4) * 4;
+	if (doff < sizeof(*th))
+		return -1;
+	if (p->is_ipv6) {
+		struct ipv6hdr *ip6 = l3;
+
+		if ((void *)(ip6 + 1) > data_end)
+			return -1;
+		ip_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
+		ds = (bpf_ntohl(*(__be32 *)ip6) >> 20) & 0xff;
+	} else {
+		struct iphdr *ip = l3;
+
+		if ((void *)(ip + 1) > data_end)
+			return -1;
+		ip_len = bpf_ntohs(ip->tot_len);
+		ds = ip->tos;
+	}
+	hdr_len = (p->l4_off - p->l3_off) + doff;
+	/* The kernel drops what is shorter than its headers or than the IP length says. */
+	if (ip_len < hdr_len || ip_len > data_end - l3)
+		return -1;
+	seg_len = ip_len - hdr_len;
+	flags = TCP_FLAG_RST;
+	if (p->tcp_flags & TCP_FLAG_ACK) {
+		seq = th->ack_seq;
+	} else {
+		seq = 0;
+		ack_seq = bpf_htonl(bpf_ntohl(th->seq) + seg_len + !!(p->tcp_flags & TCP_FLAG_SYN) +
+				    !!(p->tcp_flags & TCP_FLAG_FIN));
+		flags |= TCP_FLAG_ACK;
+	}
+
+	if (p->is_ipv6) {
+		struct rst6 r = {};
+		struct pseudo6 ph = {};
+
+		*(__be32 *)&r.ip =
+			bpf_htonl(6 << 28 | (__u32)(ds & ~INET_ECN_MASK) << 20 |
+				  ((flow_hash << 16 | flow_hash >> 16) & IPV6_FLOWLABEL_MASK));
+		r.ip.payload_len = bpf_htons(sizeof(r.tcp));
+		r.ip.nexthdr = IPPROTO_TCP;
+		r.ip.hop_limit = REJECT_TTL;
+		__builtin_memcpy(&r.ip.saddr, p->daddr, 16);
+		__builtin_memcpy(&r.ip.daddr, p->saddr, 16);
+		r.tcp.source = p->dport;
+		r.tcp.dest = p->sport;
+		r.tcp.seq = seq;
+		r.tcp.ack_seq = ack_seq;
+		((__u8 *)&r.tcp)[12] = 5 << 4;
+		((__u8 *)&r.tcp)[13] = flags;
+		ph.saddr = r.ip.saddr;
+		ph.daddr = r.ip.daddr;
+		ph.len = bpf_htonl(sizeof(r.tcp));
+		ph.nexthdr = bpf_htonl(IPPROTO_TCP);
+		sum = csum_add_buf(&ph, sizeof(ph), 0);
+		r.tcp.check = csum_fold_u32(csum_add_buf(&r.tcp, sizeof(r.tcp), sum));
+		if (l3 + sizeof(r) > data_end)
+			return -1;
+		eth_swap(eth);
+		__builtin_memcpy(l3, &r, sizeof(r));
+		return p->l3_off + sizeof(r);
+	} else {
+		struct rst4 r = {};
+		__be32 ph[3];
+
+		((__u8 *)&r.ip)[0] = 0x45;
+		r.ip.tos = ds & ~INET_ECN_MASK;
+		r.ip.tot_len = bpf_htons(sizeof(r));
+		r.ip.frag_off = bpf_htons(IP_DF);
+		r.ip.ttl = REJECT_TTL;
+		r.ip.protocol = IPPROTO_TCP;
+		__builtin_memcpy(&r.ip.saddr, p->daddr + 12, 4);
+		__builtin_memcpy(&r.ip.daddr, p->saddr + 12, 4);
+		r.ip.check = csum_fold_u32(csum_add_buf(&r.ip, sizeof(r.ip), 0));
+		r.tcp.source = p->dport;
+		r.tcp.dest = p->sport;
+		r.tcp.seq = seq;
+		r.tcp.ack_seq = ack_seq;
+		((__u8 *)&r.tcp)[12] = 5 << 4;
+		((__u8 *)&r.tcp)[13] = flags;
+		ph[0] = r.ip.saddr;
+		ph[1] = r.ip.daddr;
+		ph[2] = bpf_htonl(IPPROTO_TCP << 16 | sizeof(r.tcp));
+		sum = csum_add_buf(ph, sizeof(ph), 0);
+		r.tcp.check = csum_fold_u32(csum_add_buf(&r.tcp, sizeof(r.tcp), sum));
+		if (l3 + sizeof(r) > data_end)
+			return -1;
+		eth_swap(eth);
+		__builtin_memcpy(l3, &r, sizeof(r));
+		return p->l3_off + sizeof(r);
+	}
+}
+
+/*
+ * The IP length of the UDP datagram p, and how much of it (from its IP header on) an ICMP
+ * error quotes; -1 when the kernel would send no error: lengths it would drop the datagram
+ * for, or a fragment (the kernel answers only once it has reassembled the datagram; see
+ * README), or (IPv6) extension headers, which this does not walk twice.
+ */
+static __always_inline int reject_udp_quote_len(void *data, void *data_end, const struct pkt *p,
+						__u32 *quote_len)
+{
+	void *l3 = data + (p->l3_off & 0x3f);
+	__u32 ip_len, max;
+
+	if (p->is_ipv6) {
+		struct ipv6hdr *ip6 = l3;
+
+		if ((void *)(ip6 + 1) > data_end || ip6->nexthdr != IPPROTO_UDP)
+			return -1;
+		ip_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
+		max = ICMP6_QUOTE_MAX;
+	} else {
+		struct iphdr *ip = l3;
+
+		if ((void *)(ip + 1) > data_end || ip->frag_off & bpf_htons(IP_MF | IP_OFFSET))
+			return -1;
+		ip_len = bpf_ntohs(ip->tot_len);
+		max = ICMP4_QUOTE_MAX;
+	}
+	if (ip_len < p->l4_off - p->l3_off + sizeof(struct udphdr))
+		return -1;
+	*quote_len = ip_len < max ? ip_len : max;
+	return ip_len;
+}
+
+/* The headers in front of a quote, from the Ethernet header on (&eth, REJECT_HDRS_LEN()):
+ * pad keeps the IP header 4-byte aligned. */
+struct reject_icmp4 {
+	__u16 pad;
+	struct ethhdr eth;
+	struct iphdr ip;
+	struct icmphdr icmp;
+};
+
+struct reject_icmp6 {
+	__u16 pad;
+	struct ethhdr eth;
+	struct ipv6hdr ip;
+	struct icmp6hdr icmp;
+};
+
+#define REJECT_HDRS_LEN(e) (sizeof(e) - offsetof(typeof(e), eth))
+
+/*
+ * The Ethernet, IP and ICMP headers of the port unreachable for p, quoting the first
+ * quote_len bytes of its IP packet, checksums left 0. eth is the datagram's Ethernet
+ * header; tos its ToS (IPv4). flow_hash (IPv6) makes the flow label:
+ * the kernel hashes the answer's flow with a secret seed, a value nobody outside can
+ * predict, so any stable one will do; this takes the datagram's own flow hash.
+ */
+static __always_inline void icmp4_error_fill(struct reject_icmp4 *e, const struct ethhdr *eth,
+					     const struct pkt *p, __u8 tos, __u32 quote_len,
+					     __be16 ip_id)
+{
+	__builtin_memcpy(e->eth.h_dest, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(e->eth.h_source, eth->h_dest, ETH_ALEN);
+	e->eth.h_proto = bpf_htons(ETH_P_IP);
+	((__u8 *)&e->ip)[0] = 0x45;
+	e->ip.tos = (tos & IPTOS_TOS_MASK) | IPTOS_PREC_INTERNETCONTROL;
+	e->ip.tot_len = bpf_htons(ICMP4_HDRS + quote_len);
+	e->ip.id = ip_id;
+	e->ip.frag_off = 0;
+	e->ip.ttl = REJECT_TTL;
+	e->ip.protocol = IPPROTO_ICMP;
+	e->ip.check = 0;
+	__builtin_memcpy(&e->ip.saddr, p->daddr + 12, 4);
+	__builtin_memcpy(&e->ip.daddr, p->saddr + 12, 4);
+	e->icmp.type = ICMP_DEST_UNREACH;
+	e->icmp.code = ICMP_PORT_UNREACH;
+	e->icmp.checksum = 0;
+	e->icmp.un.gateway = 0;
+}
+
+static __always_inline void icmp6_error_fill(struct reject_icmp6 *e, const struct ethhdr *eth,
+					     const struct pkt *p, __u32 quote_len, __u32 flow_hash)
+{
+	__builtin_memcpy(e->eth.h_dest, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(e->eth.h_source, eth->h_dest, ETH_ALEN);
+	e->eth.h_proto = bpf_htons(ETH_P_IPV6);
+	*(__be32 *)&e->ip =
+		bpf_htonl(6 << 28 | ((flow_hash << 16 | flow_hash >> 16) & IPV6_FLOWLABEL_MASK));
+	e->ip.payload_len = bpf_htons(sizeof(e->icmp) + quote_len);
+	e->ip.nexthdr = IPPROTO_ICMPV6;
+	e->ip.hop_limit = REJECT_TTL;
+	__builtin_memcpy(&e->ip.saddr, p->daddr, 16);
+	__builtin_memcpy(&e->ip.daddr, p->saddr, 16);
+	e->icmp.icmp6_type = ICMPV6_DEST_UNREACH;
+	e->icmp.icmp6_code = ICMPV6_PORT_UNREACH;
+	e->icmp.icmp6_cksum = 0;
+	e->icmp.icmp6_dataun.un_data32[0] = 0;
+}
+
+/* Checksums of a filled error, given the sum of its quote. */
+static __always_inline void icmp4_error_csum(struct reject_icmp4 *e, __u32 quote_sum)
+{
+	struct iphdr ip = e->ip;
+	struct icmphdr icmp = e->icmp;
+
+	e->ip.check = csum_fold_u32(csum_add_buf(&ip, sizeof(ip), 0));
+	e->icmp.checksum = csum_fold_u32(csum_add_buf(&icmp, sizeof(icmp), quote_sum));
+}
+
+static __always_inline void icmp6_error_csum(struct reject_icmp6 *e, __u32 quote_len,
+					     __u32 quote_sum)
+{
+	struct icmp6hdr icmp = e->icmp;
+	struct pseudo6 ph = {};
+	__u32 sum;
+
+	ph.saddr = e->ip.saddr;
+	ph.daddr = e->ip.daddr;
+	ph.len = bpf_htonl(sizeof(icmp) + quote_len);
+	ph.nexthdr = bpf_htonl(IPPROTO_ICMPV6);
+	sum = csum_add_buf(&ph, sizeof(ph), quote_sum);
+	e->icmp.icmp6_cksum = csum_fold_u32(csum_add_buf(&icmp, sizeof(icmp), sum));
+}
+
+/* volatile: clang would turn the loop into a memset call, which BPF does not have. */
+static __always_inline void quote_clear(struct reject_quote *q)
+{
+	volatile __u64 *w = (__u64 *)q->buf;
+	int i;
+
+	for (i = 0; i < QUOTE_BUF / 8; i++)
+		w[i] = 0;
+}
+
+/* Sum of the first len bytes of buf, which is zero past them. */
+static __always_inline __u32 quote_sum(struct reject_quote *q, __u32 len)
+{
+	__u32 sum = 0;
+	int i;
+
+#pragma unroll
+	for (i = 0; i < QUOTE_BUF / QUOTE_CHUNK; i++)
+		if (len > i * QUOTE_CHUNK)
+			sum = csum_add_buf(q->buf + i * QUOTE_CHUNK, QUOTE_CHUNK, sum);
+	return sum;
+}
+
+#endif /* BPFREDIR_REJECT_H */
