@@ -9,7 +9,7 @@
  *   interface NAME
  *   cgroup [PATH]             (no PATH: the cgroup2 root)
  *   flows N                   (connection-table size, used when apply loads)
- *   rule PUBLIC TARGET [proto tcp|udp] [no-hide] [hide-local] [addr IP]
+ *   rule PUBLIC TARGET [proto tcp|udp] [no-hide] [hide-local] [reject] [addr IP]
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -144,11 +144,12 @@ static int parse_flows(struct config *cfg, int line, const struct token *t, int 
 	return 0;
 }
 
-/* Options after the ports: proto tcp|udp, no-hide, hide-local, addr IP; each at most once. */
+/* Options after the ports: proto tcp|udp, no-hide, hide-local, reject, addr IP; each at
+ * most once. */
 static int parse_rule_options(struct config *cfg, int line, const struct token *t, int n,
 			      struct config_rule *r)
 {
-	bool seen_proto = false, no_hide = false, hide_local = false;
+	bool seen_proto = false, no_hide = false, hide_local = false, reject = false;
 	int i;
 
 	for (i = 3; i < n; i++) {
@@ -173,17 +174,24 @@ static int parse_rule_options(struct config *cfg, int line, const struct token *
 			no_hide = true;
 		} else if (!strcmp(opt, "hide-local") && !hide_local) {
 			hide_local = true;
-		} else if (takes_value || !strcmp(opt, "no-hide") || !strcmp(opt, "hide-local")) {
+		} else if (!strcmp(opt, "reject") && !reject) {
+			reject = true;
+		} else if (takes_value || !strcmp(opt, "no-hide") || !strcmp(opt, "hide-local") ||
+			   !strcmp(opt, "reject")) {
 			return config_error(cfg, line, t[i].col, "'%s' given twice", opt);
 		} else {
 			return config_error(cfg, line, t[i].col,
 					    "unknown rule option '%s' (expected proto, no-hide, "
-					    "hide-local or addr)",
+					    "hide-local, reject or addr)",
 					    opt);
 		}
 	}
 	if (no_hide && hide_local)
 		return config_error(cfg, line, t[0].col, "'hide-local' cannot go with 'no-hide'");
+	if (no_hide && reject)
+		return config_error(cfg, line, t[0].col, "'reject' cannot go with 'no-hide'");
+	if (reject)
+		r->rule.flags |= REDIR_F_REJECT;
 	if (!no_hide)
 		r->rule.flags |= REDIR_F_HIDE;
 	if (hide_local)
@@ -380,9 +388,10 @@ static void print_rule_change(char sign, const struct redir_policy_key *key,
 {
 	char addr[INET6_ADDRSTRLEN];
 
-	printf("%c rule %u %u proto %s%s%s", sign, ntohs(key->port), ntohs(rule->target_port),
+	printf("%c rule %u %u proto %s%s%s%s", sign, ntohs(key->port), ntohs(rule->target_port),
 	       proto_name(key->proto), rule->flags & REDIR_F_HIDE ? "" : " no-hide",
-	       rule->flags & REDIR_F_HIDE_LOCAL ? " hide-local" : "");
+	       rule->flags & REDIR_F_HIDE_LOCAL ? " hide-local" : "",
+	       rule->flags & REDIR_F_REJECT ? " reject" : "");
 	if (rule->flags & REDIR_F_ADDR) {
 		format_addr(rule->addr, addr, sizeof(addr));
 		printf(" addr %s", addr);

@@ -46,6 +46,7 @@ enum {
 	OPT_COUNT,
 	OPT_DRY_RUN,
 	OPT_ATTACH,
+	OPT_REJECT,
 };
 #define COMMON_SHORT_OPTS "vh"
 #define COMMON_LONG_OPTS                                                                           \

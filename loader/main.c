@@ -24,10 +24,11 @@ static const struct cmd cmds[] = {
 	  "  newer one replaces the programs in place, keeping rules and connections.\n"
 	  "  --flows N sizes the connection table (default 65536).\n" },
 	{ "add", do_add,
-	  "add PUBLIC_PORT TARGET_PORT [--proto tcp|udp] [--no-hide] [--hide-local] [--addr IP]\n"
-	  "    [--pin-dir DIR]\n"
+	  "add PUBLIC_PORT TARGET_PORT [--proto tcp|udp] [--no-hide] [--hide-local] [--reject]\n"
+	  "    [--addr IP] [--pin-dir DIR]\n"
 	  "  Make the service on TARGET_PORT reachable on PUBLIC_PORT and, unless --no-hide,\n"
-	  "  drop external packets sent straight to TARGET_PORT; --hide-local also refuses\n"
+	  "  drop external packets sent straight to TARGET_PORT; --reject answers them instead\n"
+	  "  as a closed port would (TCP RST, ICMP port unreachable); --hide-local also refuses\n"
 	  "  local clients' connections to it. The rule applies to packets for this host's own\n"
 	  "  addresses, or with --addr only to packets for IP.\n" },
 	{ "del", do_del,

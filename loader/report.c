@@ -21,6 +21,7 @@ static const char *const stat_names[STAT__MAX] = {
 	[STAT_PASSED] = "passed",
 	[STAT_SOCK_REDIRECTED] = "sock_redirected",
 	[STAT_SOCK_REFUSED] = "sock_refused",
+	[STAT_REJECTED] = "rejected",
 };
 
 static const char *const port_stat_names[PORT_STAT__MAX] = {
@@ -105,6 +106,8 @@ int take_snapshot(const struct pinned_maps *maps, struct snapshot *snap)
 
 static const char *hide_name(const struct redir_rule *rule)
 {
+	if (rule->flags & REDIR_F_REJECT)
+		return rule->flags & REDIR_F_HIDE_LOCAL ? "all,rej" : "rej";
 	if (rule->flags & REDIR_F_HIDE_LOCAL)
 		return "all";
 	return rule->flags & REDIR_F_HIDE ? "yes" : "no";
@@ -133,10 +136,11 @@ static void print_rule_json(const struct listed_rule *r)
 	char addr[INET6_ADDRSTRLEN];
 
 	printf("{\"public_port\":%u,\"target_port\":%u,\"proto\":\"%s\",\"hide\":%s,"
-	       "\"hide_local\":%s,\"addr\":",
+	       "\"hide_local\":%s,\"reject\":%s,\"addr\":",
 	       ntohs(r->key.port), ntohs(r->rule.target_port), proto_name(r->key.proto),
 	       r->rule.flags & REDIR_F_HIDE ? "true" : "false",
-	       r->rule.flags & REDIR_F_HIDE_LOCAL ? "true" : "false");
+	       r->rule.flags & REDIR_F_HIDE_LOCAL ? "true" : "false",
+	       r->rule.flags & REDIR_F_REJECT ? "true" : "false");
 	if (r->rule.flags & REDIR_F_ADDR) {
 		format_addr(r->rule.addr, addr, sizeof(addr));
 		json_string(stdout, addr);
@@ -170,13 +174,13 @@ static void print_snapshot_table(const struct snapshot *snap)
 	size_t i;
 	int s;
 
-	printf("%-7s %-7s %-5s %-4s %-16s %12s %12s %12s\n", "PUBLIC", "TARGET", "PROTO", "HIDE",
+	printf("%-7s %-7s %-5s %-7s %-16s %12s %12s %12s\n", "PUBLIC", "TARGET", "PROTO", "HIDE",
 	       "ADDR", "REWRITTEN", "REPLIES", "HIDDEN_DROP");
 	for (i = 0; i < snap->n; i++) {
 		const struct listed_rule *r = &snap->rules[i];
 
 		rule_addr(&r->rule, addr, sizeof(addr));
-		printf("%-7u %-7u %-5s %-4s %-16s %12llu %12llu %12llu\n", ntohs(r->key.port),
+		printf("%-7u %-7u %-5s %-7s %-16s %12llu %12llu %12llu\n", ntohs(r->key.port),
 		       ntohs(r->rule.target_port), proto_name(r->key.proto), hide_name(&r->rule),
 		       addr, (unsigned long long)r->counts[PORT_STAT_REWRITTEN],
 		       (unsigned long long)r->counts[PORT_STAT_REVERSE_REWRITTEN],

@@ -18,6 +18,7 @@ struct rule_args {
 	__u8 proto;
 	bool no_hide;
 	bool hide_local;
+	bool reject;
 	bool has_addr;
 	__u8 addr[BPFREDIR_ADDR_LEN];
 };
@@ -30,6 +31,7 @@ static int parse_rule_args(int argc, char **argv, int n_ports, struct rule_args 
 		{ "no-hide", no_argument, NULL, OPT_NO_HIDE },
 		{ "addr", required_argument, NULL, OPT_ADDR },
 		{ "hide-local", no_argument, NULL, OPT_HIDE_LOCAL },
+		{ "reject", no_argument, NULL, OPT_REJECT },
 		COMMON_LONG_OPTS,
 		{},
 	};
@@ -45,11 +47,14 @@ static int parse_rule_args(int argc, char **argv, int n_ports, struct rule_args 
 			args->no_hide = true;
 		} else if (opt == OPT_HIDE_LOCAL && n_ports == 2) {
 			args->hide_local = true;
+		} else if (opt == OPT_REJECT && n_ports == 2) {
+			args->reject = true;
 		} else if (opt == OPT_ADDR && n_ports == 2) {
 			if (parse_addr(optarg, args->addr))
 				return EXIT_USAGE;
 			args->has_addr = true;
-		} else if (opt == OPT_NO_HIDE || opt == OPT_ADDR || opt == OPT_HIDE_LOCAL) {
+		} else if (opt == OPT_NO_HIDE || opt == OPT_ADDR || opt == OPT_HIDE_LOCAL ||
+			   opt == OPT_REJECT) {
 			return usage_error("option '%s' does not apply to '%s'", argv[optind - 1],
 					   cur_cmd->name);
 		} else {
@@ -70,6 +75,9 @@ static int parse_rule_args(int argc, char **argv, int n_ports, struct rule_args 
 	if (args->hide_local && args->no_hide)
 		return usage_error("--hide-local hides the target from local clients too; it "
 				   "cannot go with --no-hide");
+	if (args->reject && args->no_hide)
+		return usage_error("--reject answers packets to the hidden target; it cannot go "
+				   "with --no-hide");
 	if (n_ports == 2 && args->public_port == args->target_port)
 		return usage_error("public and target port are both %u", args->public_port);
 	return -1;
@@ -134,6 +142,8 @@ int do_add(int argc, char **argv)
 	rule.flags = args.no_hide ? 0 : REDIR_F_HIDE;
 	if (args.hide_local)
 		rule.flags |= REDIR_F_HIDE_LOCAL;
+	if (args.reject)
+		rule.flags |= REDIR_F_REJECT;
 	if (args.has_addr) {
 		rule.flags |= REDIR_F_ADDR;
 		memcpy(rule.addr, args.addr, sizeof(rule.addr));

@@ -347,7 +347,8 @@ int sync_rule_derived(int set_fd, int port_stats_fd)
 			memset(&hiding[i], 0, sizeof(hiding[i]));
 			n_hidden++;
 		}
-		hiding[i].flags |= rule.flags & (REDIR_F_HIDE | REDIR_F_HIDE_LOCAL);
+		hiding[i].flags |=
+			rule.flags & (REDIR_F_HIDE | REDIR_F_HIDE_LOCAL | REDIR_F_REJECT);
 	}
 	err = map_set_exactly(set_fd, hidden, sizeof(hidden[0]), hiding, sizeof(hiding[0]),
 			      n_hidden, false, is_hidden_entry);

@@ -1,0 +1,93 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+"""Send one fixed probe and print every frame that answers it, as hex, byte for byte.
+
+  rejectprobe.py IFACE SRC DST PORT CASE [--wait S]
+
+Builds the probe from the arguments alone (fixed source port, sequence number, ToS or
+traffic class, IP ID, payload), so running it twice sends the same bytes: the kernel's
+answer for a closed port and bpfredir's for a hidden one can be compared byte by byte.
+Sent as an Ethernet frame on IFACE to the neighbour's MAC address, while a sniffer on
+IFACE keeps every IPv4/IPv6 frame addressed to SRC. Cases:
+
+  syn   a bare SYN (expects RST/ACK)
+  ack   an ACK-only segment with 5 bytes of data (expects a RST with seq = its ack)
+  rst   a RST (expects nothing)
+  udp   a UDP datagram with a 700-byte payload, so the ICMP quote is cut (v4 at 548
+        bytes, v6 not at all)
+  udp-big  (IPv6) a 1400-byte UDP datagram, so the ICMPv6 quote is cut at 1232 bytes
+
+Prints one JSON object: {"probe": HEX, "answers": [HEX, ...]}.
+"""
+import argparse
+import json
+import logging
+import sys
+import time
+
+logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
+from scapy.all import (  # noqa: E402
+    IP, IPv6, TCP, UDP, Raw, AsyncSniffer, Ether, conf, get_if_hwaddr, getmacbyip,
+    getmacbyip6, sendp,
+)
+
+conf.verb = 0
+SPORT = 40123
+
+
+def build(args):
+    v6 = ":" in args.dst
+    if v6:
+        l3 = IPv6(src=args.src, dst=args.dst, tc=0xb9, fl=0, hlim=61)
+    else:
+        l3 = IP(src=args.src, dst=args.dst, tos=0xb9, id=0x4242, ttl=61, flags="DF")
+    if args.case == "syn":
+        l4 = TCP(sport=SPORT, dport=args.port, seq=0x11223344, flags="S", window=64240)
+    elif args.case == "ack":
+        l4 = TCP(sport=SPORT, dport=args.port, seq=0x11223344, ack=0x55667788, flags="A",
+                 window=502) / Raw(b"hello")
+    elif args.case == "rst":
+        l4 = TCP(sport=SPORT, dport=args.port, seq=0x11223344, flags="R")
+    elif args.case == "udp":
+        l4 = UDP(sport=SPORT, dport=args.port) / Raw(bytes(range(256)) * 2 + b"x" * 188)
+    elif args.case == "udp-big":
+        l4 = UDP(sport=SPORT, dport=args.port) / Raw(b"y" * 1392)
+    else:
+        sys.exit(f"unknown case {args.case}")
+    mac = getmacbyip6(args.dst) if v6 else getmacbyip(args.dst)
+    if not mac:
+        sys.exit(f"no neighbour MAC for {args.dst}")
+    return Ether(src=get_if_hwaddr(args.iface), dst=mac) / l3 / l4
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("iface")
+    ap.add_argument("src")
+    ap.add_argument("dst")
+    ap.add_argument("port", type=int)
+    ap.add_argument("case")
+    ap.add_argument("--wait", type=float, default=1.0)
+    args = ap.parse_args()
+
+    frame = build(args)
+    raw = bytes(frame)
+    v6 = ":" in args.dst
+
+    def ours(p):
+        if v6:
+            return IPv6 in p and p[IPv6].dst == args.src
+        return IP in p and p[IP].dst == args.src
+
+    sniffer = AsyncSniffer(iface=args.iface, lfilter=ours, store=True)
+    sniffer.start()
+    time.sleep(0.3)
+    sendp(frame, iface=args.iface)
+    time.sleep(args.wait)
+    sniffer.stop()
+    print(json.dumps({"probe": raw.hex(),
+                      "answers": [bytes(p).hex() for p in sniffer.results or []]}))
+
+
+if __name__ == "__main__":
+    main()
