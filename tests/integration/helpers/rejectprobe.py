@@ -8,7 +8,7 @@ Builds the probe from the arguments alone (fixed source port, sequence number, T
 traffic class, IP ID, payload), so running it twice sends the same bytes: the kernel's
 answer for a closed port and bpfredir's for a hidden one can be compared byte by byte.
 Sent as an Ethernet frame on IFACE to the neighbour's MAC address, while a sniffer on
-IFACE keeps every IPv4/IPv6 frame addressed to SRC. Cases:
+IFACE keeps every TCP, UDP or ICMP error frame addressed to SRC. Cases:
 
   syn   a bare SYN (expects RST/ACK)
   ack   an ACK-only segment with 5 bytes of data (expects a RST with seq = its ack)
@@ -74,9 +74,13 @@ def main():
     raw = bytes(frame)
     v6 = ":" in args.dst
 
+    # TCP, UDP or an ICMP error to SRC: not neighbour discovery, which unicasts too.
     def ours(p):
         if v6:
-            return IPv6 in p and p[IPv6].dst == args.src
+            if IPv6 not in p or p[IPv6].dst != args.src:
+                return False
+            nh, rest = p[IPv6].nh, bytes(p[IPv6].payload)
+            return nh in (6, 17) or (nh == 58 and rest[:1] < b"\x80")
         return IP in p and p[IP].dst == args.src
 
     sniffer = AsyncSniffer(iface=args.iface, lfilter=ours, store=True)

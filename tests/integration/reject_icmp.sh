@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+# --reject against the kernel itself, and ICMP errors that quote a translated flow.
+#
+# Reject: the same probes (fixed bytes, from rejectprobe.py) go first to ports where nothing
+# listens and no rule exists, and the kernel answers; then a service listens there, bpfredir
+# hides the port with --reject, and bpfredir answers. The answers must be the same frames,
+# byte for byte, except the fields the kernel itself does not keep fixed:
+#   - IPv4 ICMP: the IP ID (no DF, so the kernel takes it from a hashed, randomly
+#     perturbed counter) and so the IP header checksum;
+#   - IPv6 (RST and ICMPv6): the flow label, which the kernel makes from a hash of the
+#     answer's flow keyed with a secret picked at boot (ip6_make_flowlabel).
+# A RST gets no answer from either. The ICMP rate limit is compared too: a burst of
+# datagrams from a fresh source gets as many errors from bpfredir at the hidden port as
+# from the kernel at a closed one.
+#
+#   client 192.0.2.1 2001:db8::1 (cli0) ---- (srv0) 192.0.2.2 2001:db8::2 server
+set -uo pipefail
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+
+HELPERS="$(cd "$(dirname "$0")" && pwd)/helpers"
+PROBE="$HELPERS/rejectprobe.py"
+
+t_init reject_icmp
+t_require socat sha256sum ethtool
+t_require_scapy
+t_topology
+ip -n "$(ns client)" addr add 2001:db8::1/64 dev "$CLIENT_IF" nodad || t_abort "client v6"
+ip -n "$(ns server)" addr add 2001:db8::2/64 dev "$SERVER_IF" nodad || t_abort "server v6"
+pin_dir PIN reject
+P=(--pin-dir "$PIN")
+
+C4=$CLIENT_ADDR
+S4=$SERVER_ADDR
+C6=2001:db8::1
+S6=2001:db8::2
+UDP_TARGET=5354
+
+# probe NS SRC DST PORT CASE OUTFILE: one probe, its answers as JSON in OUTFILE.
+probe_to() {
+	in_ns client timeout 30 "$SCAPY_PYTHON" "$PROBE" "$CLIENT_IF" "$1" "$2" "$3" "$4" \
+		>"$5" 2>"$T_TMP/probe.err" || echo '{"error": "probe failed"}' >"$5"
+}
+
+# The cases: "name src dst port case".
+CASES=(
+	"v4-syn $C4 $S4 $TARGET_PORT syn"
+	"v4-ack $C4 $S4 $TARGET_PORT ack"
+	"v4-rst $C4 $S4 $TARGET_PORT rst"
+	"v4-udp $C4 $S4 $UDP_TARGET udp"
+	"v6-syn $C6 $S6 $TARGET_PORT syn"
+	"v6-ack $C6 $S6 $TARGET_PORT ack"
+	"v6-rst $C6 $S6 $TARGET_PORT rst"
+	"v6-udp $C6 $S6 $UDP_TARGET udp"
+	"v6-udp-big $C6 $S6 $UDP_TARGET udp-big"
+)
+
+run_cases() {
+	local c name src dst port kind
+	for c in "${CASES[@]}"; do
+		read -r name src dst port kind <<<"$c"
+		probe_to "$src" "$dst" "$port" "$kind" "$T_TMP/$1-$name.json"
+	done
+}
+
+# compare NAME: the kernel's and bpfredir's answers to probe NAME, field by field.
+compare() {
+	local out
+	out=$("$SCAPY_PYTHON" - "$T_TMP/kernel-$1.json" "$T_TMP/bpfredir-$1.json" <<'PY'
+import json, sys
+k = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
+if "error" in k or "error" in b:
+    sys.exit("probe failed")
+ka = [bytes.fromhex(a) for a in k["answers"]]; ba = [bytes.fromhex(a) for a in b["answers"]]
+if len(ka) != len(ba) or len(ka) > 1:
+    sys.exit(f"kernel answered {len(ka)} time(s), bpfredir {len(ba)}")
+if not ka:
+    print("no answer from either"); sys.exit(0)
+kf, bf = ka[0], ba[0]
+if len(kf) != len(bf):
+    sys.exit(f"length: kernel {len(kf)}, bpfredir {len(bf)}")
+ethertype = kf[12:14]
+varied = set()
+if ethertype == b"\x08\x00" and kf[23] == 1:
+    varied = {18, 19, 24, 25}             # IPv4 ICMP: IP ID, so the header checksum
+elif ethertype == b"\x86\xdd":
+    varied = {15, 16, 17}                 # IPv6 flow label (low nibble of 15, 16, 17)
+diff = [i for i in range(len(kf)) if kf[i] != bf[i] and
+        not (i in varied and (i != 15 or (kf[i] ^ bf[i]) & 0xf0 == 0))]
+if diff:
+    i = diff[0]
+    sys.exit(f"{len(diff)} byte(s) differ, first at {i}: kernel {kf[i]:#04x}, "
+             f"bpfredir {bf[i]:#04x}; kernel {kf.hex()} bpfredir {bf.hex()}")
+print(f"{len(kf)} bytes, same but for bytes {sorted(i for i in varied if kf[i] != bf[i])}")
+PY
+	)
+	if [[ $? -eq 0 ]]; then
+		pass "reject $1: bpfredir's answer is the kernel's ($out)"
+	else
+		fail "reject $1" "$out"
+	fi
+}
+
+# burst SRC DST PORT: send 10 datagrams at once from SRC; prints how many ICMP errors came.
+burst() {
+	in_ns client timeout 30 "$SCAPY_PYTHON" - "$CLIENT_IF" "$@" <<'PY'
+import logging, sys, time
+logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
+from scapy.all import IP, IPv6, UDP, ICMP, ICMPv6DestUnreach, AsyncSniffer, send, conf
+conf.verb = 0
+iface, src, dst, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+v6 = ":" in dst
+l3 = IPv6(src=src, dst=dst) if v6 else IP(src=src, dst=dst)
+def err(p):
+    return (ICMPv6DestUnreach in p) if v6 else (ICMP in p and p[ICMP].type == 3)
+s = AsyncSniffer(iface=iface, lfilter=err, store=True); s.start(); time.sleep(0.3)
+send([l3 / UDP(sport=30000 + i, dport=port) / b"burst" for i in range(10)])
+time.sleep(1); s.stop()
+print(len(s.results or []))
+PY
+}
+
+# --- the kernel's answers, with nothing loaded and nothing listening ---------------------
+
+# With transmit checksum offload, veth carries the kernel's IPv6 RST with its checksum
+# unfinished (the pseudo-header sum only, for the NIC to complete); a real NIC would send
+# the full one. Offload off, the kernel computes it, as bpfredir does.
+in_ns server ethtool -K "$SERVER_IF" tx off >/dev/null || t_abort "ethtool -K $SERVER_IF tx off"
+
+run_cases kernel
+
+# --- bpfredir's, with the services listening and their ports hidden with --reject -------
+
+https_server server
+server server "$UDP_TARGET" udp socat "UDP6-RECVFROM:$UDP_TARGET,ipv6only=0,fork" PIPE
+expect_cli_ok "load" server load --iface "$SERVER_IF" "${P[@]}"
+expect_cli_ok "add --reject (tcp)" server add "$PUBLIC_PORT" "$TARGET_PORT" --reject "${P[@]}"
+expect_cli_ok "add --reject (udp)" server add 5353 "$UDP_TARGET" --proto udp --reject "${P[@]}"
+list_json server "$PIN"
+check "list --json shows reject" "list: $CLI_OUT" \
+	json_matches '[.rules[] | .reject] == [true, true]'
+cli server list "${P[@]}"
+check "list shows reject" "list: $CLI_OUT" grep -Eq "^$PUBLIC_PORT +$TARGET_PORT +tcp +rej " <<<"$CLI_OUT"
+before=$(counter server "$PIN" rejected)
+run_cases bpfredir
+for c in "${CASES[@]}"; do
+	compare "${c%% *}"
+done
+# 7 answered, the two RSTs not (they count as hidden drops).
+expect_stat_grew "rejected counter counts the answers" server "$PIN" rejected $((before + 6))
+expect "public port still served" ok "https://$S4:$PUBLIC_PORT/" in_ns client
+
+# --- the ICMP rate limit: bpfredir at the hidden port, the kernel at a closed one ----------
+
+ip -n "$(ns client)" addr add 192.0.2.8/24 dev "$CLIENT_IF" || t_abort "client address"
+ip -n "$(ns client)" addr add 192.0.2.9/24 dev "$CLIENT_IF" || t_abort "client address"
+ip -n "$(ns client)" addr add 2001:db8::8/64 dev "$CLIENT_IF" nodad || t_abort "client address"
+ip -n "$(ns client)" addr add 2001:db8::9/64 dev "$CLIENT_IF" nodad || t_abort "client address"
+for fam in 4 6; do
+	if [[ $fam == 4 ]]; then a=192.0.2.8 b=192.0.2.9 dst=$S4; else a=2001:db8::8 b=2001:db8::9 dst=$S6; fi
+	kernel_n=$(burst "$a" "$dst" 5999 2>&1)
+	ours_n=$(burst "$b" "$dst" "$UDP_TARGET" 2>&1)
+	if [[ $kernel_n =~ ^[0-9]+$ && $kernel_n == "$ours_n" && $kernel_n -lt 10 ]]; then
+		pass "v$fam ICMP rate limit: 10 datagrams, $ours_n errors from bpfredir as from the kernel"
+	else
+		fail "v$fam ICMP rate limit" "10 datagrams: kernel answered '$kernel_n', bpfredir '$ours_n'"
+	fi
+done
+
+# --- cleanup --------------------------------------------------------------------------------
+
+expect_cli_ok "unload" server unload "${P[@]}"
+check "no bpfredir programs left" "left: $(new_bpfredir_progs | tr '\n' ' ')" no_new_bpfredir_progs
+
+t_finish
