@@ -1,0 +1,517 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * --reject through BPF_PROG_TEST_RUN: a packet to a hidden port whose rule says reject comes
+ * out of TC ingress as the kernel's answer for a closed port, redirected (TC_ACT_REDIRECT),
+ * and is checked byte for byte against an answer built here from the kernel's rules
+ * (tcp_v4_send_reset/tcp_v6_send_reset, icmp_send/icmp6_send):
+ *
+ * - TCP: RST/ACK (seq 0, ack = seq + SYN + FIN + data) to a segment without ACK, RST with
+ *   seq = ack_seq to one with; IPv4 ToS / IPv6 traffic class copied without ECN, ID 0 and
+ *   DF, TTL/hop limit 64; the answer's IP header has no options or extension headers.
+ * - UDP: ICMP port unreachable quoting the datagram from its IP header, cut at 576 bytes
+ *   in all (IPv4) or 1280 (IPv6); ToS (tos & 0x1e) | 0xc0, no DF.
+ *
+ * Not compared: the IPv4 ICMP ID (random, as the kernel's is unpredictable) and so the IP
+ * checksum, which is verified instead; the IPv6 flow label (a keyed hash in the kernel).
+ * No answer (TC_ACT_SHOT, counted as a hidden drop): to a RST, to a frame not addressed to
+ * this host's MAC address, to UDP in a VLAN-tagged frame or a fragment, and past the ICMP
+ * rate limit (6 in a burst per source).
+ *
+ * Under BPF_PROG_TEST_RUN the device is lo, whose MAC address is all zeros: frames sent "to
+ * this host" carry that destination.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "bpfredir.h"
+#include "tc.skel.h"
+#include "pktbuild.h"
+#include "netns.h"
+#include "testutil.h"
+
+#define TC_ACT_SHOT 2
+#define TC_ACT_REDIRECT 7
+#define PUB 8445
+#define TGT 8443
+#define UPUB 5353
+#define UTGT 5354
+#define CPORT 40000
+#define BIG_MAX 2048
+#define TOS 0xb9 /* a DSCP and an ECN bit: the answers keep one and drop the other */
+
+enum expect { EXP_RST, EXP_ICMP, EXP_NONE };
+
+struct rcase {
+	const char *name;
+	struct pkt_spec pkt;
+	__u32 big_payload; /* nonzero: a UDP datagram with this much payload, built here */
+	bool other_host;   /* the frame's destination MAC is not this host's */
+	bool no_reject;	   /* the rule only hides (drop) */
+	enum expect expect;
+};
+
+static struct tc_bpf *skel;
+static int ncpus;
+static __u64 *percpu;
+
+/* clang-format off */
+#define TO_TGT(l3_, proto_, dport_, flags_) \
+	.l3 = (l3_), .proto = (proto_), .src = HOST_CLIENT, .dst = HOST_SERVER, \
+	.sport = CPORT, .dport = (dport_), .tcp_flags = (flags_)
+#define SYN PKT_TCP_FLAG_SYN
+#define ACK PKT_TCP_FLAG_ACK
+#define RST PKT_TCP_FLAG_RST
+#define FIN PKT_TCP_FLAG_FIN
+#define PSH PKT_TCP_FLAG_PSH
+
+static const struct rcase cases[] = {
+	{ "v4 syn: rst/ack, ack = seq + 1 + data", { TO_TGT(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
+	  .expect = EXP_RST },
+	{ "v4 ack: rst, seq = its ack", { TO_TGT(ETH_P_IP, IPPROTO_TCP, TGT, ACK | PSH) },
+	  .expect = EXP_RST },
+	{ "v4 fin (no ack): rst/ack, ack = seq + 1 + data",
+	  { TO_TGT(ETH_P_IP, IPPROTO_TCP, TGT, FIN) }, .expect = EXP_RST },
+	{ "v4 rst: no answer", { TO_TGT(ETH_P_IP, IPPROTO_TCP, TGT, RST) }, .expect = EXP_NONE },
+	{ "v4 rst/ack: no answer", { TO_TGT(ETH_P_IP, IPPROTO_TCP, TGT, RST | ACK) },
+	  .expect = EXP_NONE },
+	{ "v4 syn with ip options: rst without them",
+	  { TO_TGT(ETH_P_IP, IPPROTO_TCP, TGT, SYN), .ip_opt_len = 8 }, .expect = EXP_RST },
+	{ "v4 syn in a vlan tag: rst in the tag", { TO_TGT(ETH_P_IP, IPPROTO_TCP, TGT, SYN),
+	  .vlans = 1 }, .expect = EXP_RST },
+	{ "v4 syn to another host's mac: no answer", { TO_TGT(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
+	  .other_host = true, .expect = EXP_NONE },
+	{ "v4 syn, rule without --reject: dropped", { TO_TGT(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
+	  .no_reject = true, .expect = EXP_NONE },
+	{ "v6 syn: rst/ack", { TO_TGT(ETH_P_IPV6, IPPROTO_TCP, TGT, SYN) }, .expect = EXP_RST },
+	{ "v6 ack: rst", { TO_TGT(ETH_P_IPV6, IPPROTO_TCP, TGT, ACK) }, .expect = EXP_RST },
+	{ "v6 rst: no answer", { TO_TGT(ETH_P_IPV6, IPPROTO_TCP, TGT, RST) },
+	  .expect = EXP_NONE },
+	{ "v6 syn behind extension headers: rst without them",
+	  { TO_TGT(ETH_P_IPV6, IPPROTO_TCP, TGT, SYN), .n_ext = 2, .ext = { 0, 60 } },
+	  .expect = EXP_RST },
+	{ "v4 udp: port unreachable quoting it all", { TO_TGT(ETH_P_IP, IPPROTO_UDP, UTGT, 0) },
+	  .expect = EXP_ICMP },
+	{ "v4 udp with ip options: quoted with them",
+	  { TO_TGT(ETH_P_IP, IPPROTO_UDP, UTGT, 0), .ip_opt_len = 4 }, .expect = EXP_ICMP },
+	{ "v4 udp, 700 bytes of data: quote cut at 548",
+	  { TO_TGT(ETH_P_IP, IPPROTO_UDP, UTGT, 0) }, .big_payload = 700, .expect = EXP_ICMP },
+	{ "v4 udp without checksum: quoted as is",
+	  { TO_TGT(ETH_P_IP, IPPROTO_UDP, UTGT, 0), .udp_no_csum = true }, .expect = EXP_ICMP },
+	{ "v4 udp first fragment: no answer",
+	  { TO_TGT(ETH_P_IP, IPPROTO_UDP, UTGT, 0), .frag_off = 0x2000 }, .expect = EXP_NONE },
+	{ "v4 udp in a vlan tag: no answer", { TO_TGT(ETH_P_IP, IPPROTO_UDP, UTGT, 0),
+	  .vlans = 1 }, .expect = EXP_NONE },
+	{ "v6 udp: port unreachable quoting it all", { TO_TGT(ETH_P_IPV6, IPPROTO_UDP, UTGT, 0) },
+	  .expect = EXP_ICMP },
+	{ "v6 udp, 700 bytes of data: quoted whole",
+	  { TO_TGT(ETH_P_IPV6, IPPROTO_UDP, UTGT, 0) }, .big_payload = 700, .expect = EXP_ICMP },
+	{ "v6 udp, 1400 bytes of data: quote cut at 1232",
+	  { TO_TGT(ETH_P_IPV6, IPPROTO_UDP, UTGT, 0) }, .big_payload = 1400,
+	  .expect = EXP_ICMP },
+	{ "v6 udp to another host's mac: no answer", { TO_TGT(ETH_P_IPV6, IPPROTO_UDP, UTGT, 0) },
+	  .other_host = true, .expect = EXP_NONE },
+};
+/* clang-format on */
+
+/* --- frames ------------------------------------------------------------------------------- */
+
+struct big {
+	__u8 buf[BIG_MAX];
+	__u32 len, l3_off, l4_off;
+	bool v6;
+};
+
+static __u16 get16(const __u8 *p)
+{
+	return p[0] << 8 | p[1];
+}
+
+static void put32(__u8 *p, __u32 v)
+{
+	pkt_put16(p, v >> 16);
+	pkt_put16(p + 2, v & 0xffff);
+}
+
+static __u32 get32(const __u8 *p)
+{
+	return (__u32)get16(p) << 16 | get16(p + 2);
+}
+
+static void ip4_csum(__u8 *ip, __u32 len)
+{
+	pkt_put16(ip + 10, 0);
+	pkt_put16(ip + 10, ~pkt_csum_fold(pkt_csum_add(0, ip, len)));
+}
+
+/* Folded sum of an L4 segment at l4 (len bytes) with its pseudo-header: 0xffff when its
+ * checksum is right. */
+static __u16 l4_sum(const __u8 *ip, bool v6, __u8 proto, const __u8 *l4, __u32 len)
+{
+	__u32 sum = proto + len;
+
+	sum = v6 ? pkt_csum_add(sum, ip + 8, 32) : pkt_csum_add(sum, ip + 12, 8);
+	return pkt_csum_fold(pkt_csum_add(sum, l4, len));
+}
+
+/* The case's input frame: pkt_build's, or a big UDP datagram; with ToS / traffic class TOS,
+ * and this host's MAC address (all zeros, lo's) as destination unless other_host. */
+static void input_build(const struct rcase *c, struct big *f)
+{
+	struct frame small;
+	__u8 *ip;
+
+	pkt_build(&small, &c->pkt);
+	memset(f, 0, sizeof(*f));
+	memcpy(f->buf, small.buf, small.len);
+	f->len = small.len;
+	f->l3_off = small.l3_off;
+	f->l4_off = small.l4_off;
+	f->v6 = small.v6;
+	ip = f->buf + f->l3_off;
+	if (c->big_payload) {
+		__u32 udp_len = 8 + c->big_payload, i;
+		__u8 *udp = f->buf + f->l4_off;
+
+		for (i = 0; i < c->big_payload; i++)
+			udp[8 + i] = i * 7;
+		f->len = f->l4_off + udp_len;
+		pkt_put16(udp + 4, udp_len);
+		if (f->v6)
+			pkt_put16(ip + 4, udp_len);
+		else
+			pkt_put16(ip + 2, f->l4_off - f->l3_off + udp_len);
+		pkt_put16(udp + 6, 0);
+		pkt_put16(udp + 6, ~l4_sum(ip, f->v6, IPPROTO_UDP, udp, udp_len));
+	}
+	if (f->v6) {
+		ip[0] = 0x60 | TOS >> 4;
+		ip[1] = (TOS & 0xf) << 4;
+	} else {
+		ip[1] = TOS;
+		ip4_csum(ip, (ip[0] & 0xf) * 4);
+	}
+	if (!c->other_host)
+		memset(f->buf, 0, 6);
+}
+
+/* The kernel's RST for input frame in. */
+static void rst_build(const struct big *in, const struct rcase *c, struct big *exp)
+{
+	const __u8 *iip = in->buf + in->l3_off, *ith = in->buf + in->l4_off;
+	__u32 ip_len = in->v6 ? 40 + get16(iip + 4) : get16(iip + 2);
+	__u32 data = ip_len - (in->l4_off - in->l3_off) - (ith[12] >> 4) * 4;
+	__u8 flags = c->pkt.tcp_flags, *ip, *th;
+	__u32 hl = in->v6 ? 40 : 20;
+
+	memset(exp, 0, sizeof(*exp));
+	memcpy(exp->buf, in->buf + 6, 6);
+	memcpy(exp->buf + 6, in->buf, 6);
+	memcpy(exp->buf + 12, in->buf + 12, in->l3_off - 12); /* ethertype, any tags */
+	exp->l3_off = in->l3_off;
+	exp->l4_off = in->l3_off + hl;
+	exp->len = exp->l4_off + 20;
+	exp->v6 = in->v6;
+	ip = exp->buf + exp->l3_off;
+	th = exp->buf + exp->l4_off;
+	if (in->v6) {
+		ip[0] = 0x60 | (TOS & ~3) >> 4;
+		ip[1] = ((TOS & ~3) & 0xf) << 4; /* flow label: not compared */
+		pkt_put16(ip + 4, 20);
+		ip[6] = IPPROTO_TCP;
+		ip[7] = 64;
+		memcpy(ip + 8, iip + 24, 16);
+		memcpy(ip + 24, iip + 8, 16);
+	} else {
+		ip[0] = 0x45;
+		ip[1] = TOS & ~3;
+		pkt_put16(ip + 2, 40);
+		pkt_put16(ip + 6, 0x4000);
+		ip[8] = 64;
+		ip[9] = IPPROTO_TCP;
+		memcpy(ip + 12, iip + 16, 4);
+		memcpy(ip + 16, iip + 12, 4);
+		ip4_csum(ip, 20);
+	}
+	memcpy(th, ith + 2, 2);
+	memcpy(th + 2, ith, 2);
+	if (flags & PKT_TCP_FLAG_ACK) {
+		memcpy(th + 4, ith + 8, 4);
+		th[13] = PKT_TCP_FLAG_RST;
+	} else {
+		put32(th + 8, get32(ith + 4) + data + !!(flags & SYN) + !!(flags & FIN));
+		th[13] = PKT_TCP_FLAG_RST | PKT_TCP_FLAG_ACK;
+	}
+	th[12] = 5 << 4;
+	pkt_put16(th + 16, ~l4_sum(ip, in->v6, IPPROTO_TCP, th, 20));
+}
+
+/* The kernel's port unreachable for input frame in (no tags: those get no answer). */
+static void icmp_build(const struct big *in, struct big *exp)
+{
+	const __u8 *iip = in->buf + in->l3_off;
+	__u32 ip_len = in->v6 ? 40 + get16(iip + 4) : get16(iip + 2);
+	__u32 max = in->v6 ? 1280 - 48 : 576 - 28, q = ip_len < max ? ip_len : max;
+	__u32 hl = in->v6 ? 40 : 20;
+	__u8 *ip, *icmp;
+
+	memset(exp, 0, sizeof(*exp));
+	memcpy(exp->buf, in->buf + 6, 6);
+	memcpy(exp->buf + 6, in->buf, 6);
+	memcpy(exp->buf + 12, in->buf + 12, 2);
+	exp->l3_off = 14;
+	exp->l4_off = 14 + hl;
+	exp->len = exp->l4_off + 8 + q;
+	exp->v6 = in->v6;
+	ip = exp->buf + 14;
+	icmp = exp->buf + exp->l4_off;
+	memcpy(icmp + 8, iip, q);
+	if (in->v6) {
+		ip[0] = 0x60;
+		pkt_put16(ip + 4, 8 + q);
+		ip[6] = 58;
+		ip[7] = 64;
+		memcpy(ip + 8, iip + 24, 16);
+		memcpy(ip + 24, iip + 8, 16);
+		icmp[0] = 1;
+		icmp[1] = 4;
+		pkt_put16(icmp + 2, ~l4_sum(ip, true, 58, icmp, 8 + q));
+	} else {
+		ip[0] = 0x45;
+		ip[1] = (TOS & 0x1e) | 0xc0;
+		pkt_put16(ip + 2, 28 + q);
+		ip[8] = 64;
+		ip[9] = IPPROTO_ICMP;
+		memcpy(ip + 12, iip + 16, 4);
+		memcpy(ip + 16, iip + 12, 4);
+		icmp[0] = 3;
+		icmp[1] = 3;
+		pkt_put16(icmp + 2, ~pkt_csum_fold(pkt_csum_add(0, icmp, 8 + q)));
+	}
+}
+
+/* Byte for byte, but for the IPv4 ICMP ID and header checksum (the checksum must still be
+ * right) and the IPv6 flow label. */
+static int answer_compare(const struct big *exp, const __u8 *out, __u32 out_len, bool icmp,
+			  char *why, size_t n)
+{
+	const __u8 *ip = out + exp->l3_off;
+	__u32 i, l3 = exp->l3_off;
+
+	if (out_len != exp->len)
+		return fail(why, n, "answer length: expected %u got %u", exp->len, out_len);
+	for (i = 0; i < out_len; i++) {
+		bool varies = exp->v6 ? (i == l3 + 1 && !((out[i] ^ exp->buf[i]) & 0xf0)) ||
+						i == l3 + 2 || i == l3 + 3
+				      : icmp && (i == l3 + 4 || i == l3 + 5 || i == l3 + 10 ||
+						 i == l3 + 11);
+
+		if (!varies && out[i] != exp->buf[i])
+			return fail(why, n, "answer byte %u: expected 0x%02x got 0x%02x", i,
+				    exp->buf[i], out[i]);
+	}
+	if (!exp->v6 && pkt_csum_fold(pkt_csum_add(0, ip, 20)) != 0xffff)
+		return fail(why, n, "answer's IPv4 header checksum is wrong");
+	return 0;
+}
+
+/* --- rules, counters ---------------------------------------------------------------------- */
+
+static int set_install(bool reject)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+	static const struct {
+		__u16 pub, tgt;
+		__u8 proto;
+	} rules[] = { { PUB, TGT, IPPROTO_TCP }, { UPUB, UTGT, IPPROTO_UDP } };
+	__u16 flags = REDIR_F_HIDE | (reject ? REDIR_F_REJECT : 0);
+	int fd, err = 0, policy_fd = bpf_map__fd(skel->maps.policy);
+	__u32 slot = 0;
+	size_t i;
+
+	fd = bpf_map_create(BPF_MAP_TYPE_HASH, "test_set", sizeof(struct redir_policy_key),
+			    sizeof(struct redir_rule), BPFREDIR_POLICY_ENTRIES, &opts);
+	if (fd < 0)
+		return -errno;
+	for (i = 0; i < sizeof(rules) / sizeof(rules[0]) && !err; i++) {
+		struct redir_policy_key pk = { .port = htons(rules[i].pub),
+					       .proto = rules[i].proto,
+					       .kind = POLICY_PUBLIC };
+		struct redir_policy_key hk = { .port = htons(rules[i].tgt),
+					       .proto = rules[i].proto,
+					       .kind = POLICY_HIDDEN };
+		struct redir_rule pr = { .target_port = htons(rules[i].tgt), .flags = flags };
+		struct redir_rule hr = { .flags = flags };
+
+		if (bpf_map_update_elem(fd, &pk, &pr, BPF_NOEXIST) ||
+		    bpf_map_update_elem(fd, &hk, &hr, BPF_NOEXIST))
+			err = -errno;
+	}
+	if (!err && bpf_map_update_elem(policy_fd, &slot, &fd, BPF_ANY))
+		err = -errno;
+	close(fd); /* the policy map holds it */
+	return err;
+}
+
+static int stat_read(__u32 idx, __u64 *sum)
+{
+	int cpu;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.stats), &idx, percpu))
+		return -errno;
+	for (*sum = 0, cpu = 0; cpu < ncpus; cpu++)
+		*sum += percpu[cpu];
+	return 0;
+}
+
+static void ratelimit_clear(void)
+{
+	int fd = bpf_map__fd(skel->maps.reject_ratelimit);
+	struct redir_local_addr key;
+
+	while (!bpf_map_get_next_key(fd, NULL, &key))
+		if (bpf_map_delete_elem(fd, &key))
+			break;
+}
+
+static int run(const struct big *in, __u8 *out, __u32 *out_len, __u32 *ret)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in->buf, .data_size_in = in->len,
+		    .data_out = out, .data_size_out = BIG_MAX, .repeat = 1);
+	int err = bpf_prog_test_run_opts(bpf_program__fd(skel->progs.bpfredir_tc_in), &opts);
+
+	*out_len = opts.data_size_out;
+	*ret = opts.retval;
+	return err;
+}
+
+/* --- cases -------------------------------------------------------------------------------- */
+
+static int case_run(const struct rcase *c, char *why, size_t n)
+{
+	static struct big in, exp;
+	static __u8 out[BIG_MAX];
+	__u64 rej0, drop0, rej1, drop1;
+	__u32 out_len, ret;
+	int err;
+
+	err = set_install(!c->no_reject);
+	if (err)
+		return fail(why, n, "installing rules: %s", strerror(-err));
+	ratelimit_clear();
+	input_build(c, &in);
+	if (stat_read(STAT_REJECTED, &rej0) || stat_read(STAT_HIDDEN_DROPPED, &drop0))
+		return fail(why, n, "reading stats: %s", strerror(errno));
+	err = run(&in, out, &out_len, &ret);
+	if (err)
+		return fail(why, n, "BPF_PROG_TEST_RUN: %s", strerror(-err));
+	if (stat_read(STAT_REJECTED, &rej1) || stat_read(STAT_HIDDEN_DROPPED, &drop1))
+		return fail(why, n, "reading stats: %s", strerror(errno));
+
+	if (c->expect == EXP_NONE) {
+		if (ret != TC_ACT_SHOT)
+			return fail(why, n, "retval: expected %d (dropped) got %u", TC_ACT_SHOT,
+				    ret);
+		if (rej1 != rej0 || drop1 != drop0 + 1)
+			return fail(why, n,
+				    "counters: rejected +%llu hidden_dropped +%llu, want "
+				    "+0 +1",
+				    (unsigned long long)(rej1 - rej0),
+				    (unsigned long long)(drop1 - drop0));
+		return 0;
+	}
+	if (ret != TC_ACT_REDIRECT)
+		return fail(why, n, "retval: expected %d (redirect) got %u", TC_ACT_REDIRECT, ret);
+	if (rej1 != rej0 + 1 || drop1 != drop0)
+		return fail(why, n, "counters: rejected +%llu hidden_dropped +%llu, want +1 +0",
+			    (unsigned long long)(rej1 - rej0), (unsigned long long)(drop1 - drop0));
+	if (c->expect == EXP_RST)
+		rst_build(&in, c, &exp);
+	else
+		icmp_build(&in, &exp);
+	return answer_compare(&exp, out, out_len, c->expect == EXP_ICMP, why, n);
+}
+
+/* Six errors in a burst to one source, then none until a token comes back (1 s for IPv4);
+ * another source has its own bucket. */
+static int ratelimit_run(bool v6, char *why, size_t n)
+{
+	struct rcase c = { .pkt = { TO_TGT(v6 ? ETH_P_IPV6 : ETH_P_IP, IPPROTO_UDP, UTGT, 0) } };
+	static struct big in, other;
+	static __u8 out[BIG_MAX];
+	__u32 out_len, ret;
+	int i, err;
+
+	err = set_install(true);
+	if (err)
+		return fail(why, n, "installing rules: %s", strerror(-err));
+	ratelimit_clear();
+	input_build(&c, &in);
+	c.pkt.src = HOST_STRANGER;
+	input_build(&c, &other);
+	for (i = 0; i < 8; i++) {
+		err = run(&in, out, &out_len, &ret);
+		if (err)
+			return fail(why, n, "BPF_PROG_TEST_RUN: %s", strerror(-err));
+		if (ret != (i < 6 ? TC_ACT_REDIRECT : TC_ACT_SHOT))
+			return fail(why, n, "datagram %d: retval %u, want %s", i + 1, ret,
+				    i < 6 ? "redirect" : "dropped");
+	}
+	err = run(&other, out, &out_len, &ret);
+	if (err || ret != TC_ACT_REDIRECT)
+		return fail(why, n, "another source: err %d retval %u, want an answer", err, ret);
+	usleep(v6 ? 300000 : 1100000);
+	err = run(&in, out, &out_len, &ret);
+	if (err || ret != TC_ACT_REDIRECT)
+		return fail(why, n, "after a token came back: err %d retval %u, want an answer",
+			    err, ret);
+	err = run(&in, out, &out_len, &ret);
+	if (err || ret != TC_ACT_SHOT)
+		return fail(why, n, "right after: err %d retval %u, want dropped", err, ret);
+	return 0;
+}
+
+int main(void)
+{
+	char why[512];
+	int failed = 0, v6;
+	size_t i;
+
+	if (netns_enter_fresh(why, sizeof(why))) {
+		printf("FAIL: setup: network namespace: %s\n", why);
+		return 1;
+	}
+	ncpus = libbpf_num_possible_cpus();
+	percpu = ncpus > 0 ? calloc(ncpus, sizeof(*percpu)) : NULL;
+	skel = tc_bpf__open_and_load();
+	if (!percpu || !skel) {
+		printf("FAIL: setup: cannot open and load the TC skeleton: %s\n", strerror(errno));
+		return 1;
+	}
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (case_run(&cases[i], why, sizeof(why))) {
+			printf("FAIL: reject: %s: %s\n", cases[i].name, why);
+			failed = 1;
+		} else {
+			printf("PASS: reject: %s\n", cases[i].name);
+		}
+	}
+	for (v6 = 0; v6 < 2; v6++) {
+		if (ratelimit_run(v6, why, sizeof(why))) {
+			printf("FAIL: reject: v%d icmp rate limit: %s\n", v6 ? 6 : 4, why);
+			failed = 1;
+		} else {
+			printf("PASS: reject: v%d icmp rate limit: a burst of 6, then one a "
+			       "token\n",
+			       v6 ? 6 : 4);
+		}
+	}
+	tc_bpf__destroy(skel);
+	free(percpu);
+	return failed;
+}
