@@ -151,6 +151,18 @@ done
 expect_stat_grew "rejected counter counts the answers" server "$PIN" rejected $((before + 6))
 expect "public port still served" ok "https://$S4:$PUBLIC_PORT/" in_ns client
 
+# The config file's 'reject' is the same rule: applying it changes nothing; without it,
+# the rule changes.
+printf 'interface %s\nrule %s %s reject\nrule 5353 %s proto udp reject\n' "$SERVER_IF" \
+	"$PUBLIC_PORT" "$TARGET_PORT" "$UDP_TARGET" >"$T_TMP/reject.conf"
+cli server apply -f "$T_TMP/reject.conf" "${P[@]}"
+check "apply -f with 'reject' matches add --reject" "$(cli_result) $CLI_OUT" \
+	test "$CLI_RC:$CLI_OUT" == "0:nothing to change"
+sed -i 's/ reject$//' "$T_TMP/reject.conf"
+cli server apply -f "$T_TMP/reject.conf" --dry-run "${P[@]}"
+check "apply --dry-run shows the rule losing 'reject'" "$(cli_result) $CLI_OUT" \
+	grep -qx -- "- rule $PUBLIC_PORT $TARGET_PORT proto tcp reject" <<<"$CLI_OUT"
+
 # --- the ICMP rate limit: bpfredir at the hidden port, the kernel at a closed one ----------
 
 ip -n "$(ns client)" addr add 192.0.2.8/24 dev "$CLIENT_IF" || t_abort "client address"
