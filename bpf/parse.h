@@ -33,6 +33,7 @@
 #define IPPROTO_ROUTING 43
 #define IPPROTO_FRAGMENT 44
 #define IPPROTO_DSTOPTS 60
+#define IPPROTO_ICMPV6 58
 
 #define TCP_FLAG_FIN 0x01
 #define TCP_FLAG_SYN 0x02
@@ -44,7 +45,9 @@
 
 enum parse_result {
 	PARSE_PORTS,	 /* TCP or UDP with readable ports */
-	PARSE_NO_PORTS,	 /* not IP, not TCP/UDP, or a non-first fragment */
+	PARSE_NO_PORTS,	 /* not IP, not TCP/UDP, or a non-first fragment; for an unfragmented
+			  * ICMP/ICMPv6 packet, proto, addresses, l3_off and l4_off are set
+			  * (icmp.h reads the error's quote from there) */
 	PARSE_MALFORMED, /* claims to carry ports we cannot read */
 };
 
@@ -117,6 +120,15 @@ static __always_inline int parse_ipv4(void *cursor, void *data, void *data_end, 
 		return PARSE_MALFORMED;
 	if (cursor + hdr_len > data_end)
 		return PARSE_MALFORMED;
+	if (iph->protocol == IPPROTO_ICMP && !(iph->frag_off & bpf_htons(IP_MF | IP_OFFSET))) {
+		addr_from_v4(p->saddr, iph->saddr);
+		addr_from_v4(p->daddr, iph->daddr);
+		p->is_ipv6 = 0;
+		p->l3_off = cursor - data;
+		p->l4_off = cursor + hdr_len - data;
+		p->proto = IPPROTO_ICMP;
+		return PARSE_NO_PORTS;
+	}
 	if (iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_UDP)
 		return PARSE_NO_PORTS;
 	if (iph->frag_off & bpf_htons(IP_OFFSET))
@@ -176,8 +188,12 @@ static __always_inline int parse_ipv6(void *cursor, void *data, void *data_end, 
 			nexthdr = frag->nexthdr;
 			cursor += sizeof(*frag);
 			break;
+		case IPPROTO_ICMPV6:
+			p->l4_off = cursor - data;
+			p->proto = IPPROTO_ICMPV6;
+			return PARSE_NO_PORTS;
 		default:
-			/* No next header, ESP, ICMPv6, ...: nothing with ports we could rewrite. */
+			/* No next header, ESP, ...: nothing with ports we could rewrite. */
 			return PARSE_NO_PORTS;
 		}
 	}

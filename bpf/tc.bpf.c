@@ -9,6 +9,7 @@
 #include "parse.h"
 #include "policy.h"
 #include "reject.h"
+#include "icmp.h"
 
 #define TC_ACT_OK 0
 #define TC_ACT_SHOT 2
@@ -149,14 +150,47 @@ static __always_inline int tc_apply(struct __sk_buff *skb, const struct pkt *p, 
 										   : TC_ACT_OK;
 }
 
+/* An ICMP error about a translated connection gets its quote's port put right, in place
+ * (icmp.h); true when it did. */
+static __always_inline bool tc_icmp_error(struct __sk_buff *skb, const struct pkt *p, int parsed,
+					  bool ingress)
+{
+	struct icmp_quote q = {};
+	void *data, *data_end;
+	__be16 port;
+
+	if (parsed != PARSE_NO_PORTS || (p->proto != IPPROTO_ICMP && p->proto != IPPROTO_ICMPV6))
+		return false;
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	if (parse_icmp_error(data, data_end, p, &q)) {
+		/* The quote may lie past the linear area: pull once and look again. */
+		if (data_end - data >= skb->len ||
+		    bpf_skb_pull_data(skb, skb->len < TC_PULL_LEN ? skb->len : TC_PULL_LEN))
+			return false;
+		data = (void *)(long)skb->data;
+		data_end = (void *)(long)skb->data_end;
+		if (parse_icmp_error(data, data_end, p, &q))
+			return false;
+	}
+	port = icmp_error_policy(&q, ingress);
+	if (!port || icmp_error_rewrite(data, data_end, &q, ingress, port))
+		return false;
+	stat_inc(STAT_ICMP_TRANSLATED);
+	return true;
+}
+
 SEC("tcx/ingress")
 int bpfredir_tc_in(struct __sk_buff *skb)
 {
 	struct pkt p = {};
 	__be16 new_port = 0;
 	int parsed = tc_parse(skb, &p);
-	int verdict = ingress_policy(skb, skb->ifindex, parsed, &p, &new_port);
+	int verdict;
 
+	if (tc_icmp_error(skb, &p, parsed, true))
+		return TC_ACT_OK;
+	verdict = ingress_policy(skb, skb->ifindex, parsed, &p, &new_port);
 	return tc_apply(skb, &p, verdict, true, new_port);
 }
 
@@ -165,8 +199,12 @@ int bpfredir_tc_eg(struct __sk_buff *skb)
 {
 	struct pkt p = {};
 	__be16 new_port = 0;
-	int verdict = egress_policy(tc_parse(skb, &p), &p, &new_port);
+	int parsed = tc_parse(skb, &p);
+	int verdict;
 
+	if (tc_icmp_error(skb, &p, parsed, false))
+		return TC_ACT_OK;
+	verdict = egress_policy(parsed, &p, &new_port);
 	return tc_apply(skb, &p, verdict, false, new_port);
 }
 

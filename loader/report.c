@@ -22,6 +22,7 @@ static const char *const stat_names[STAT__MAX] = {
 	[STAT_SOCK_REDIRECTED] = "sock_redirected",
 	[STAT_SOCK_REFUSED] = "sock_refused",
 	[STAT_REJECTED] = "rejected",
+	[STAT_ICMP_TRANSLATED] = "icmp_translated",
 };
 
 static const char *const port_stat_names[PORT_STAT__MAX] = {
