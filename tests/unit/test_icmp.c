@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * ICMP errors that quote a translated connection, through BPF_PROG_TEST_RUN. Each case
+ * installs the rules (tcp 8445->8443, udp 5353->5354), lets the client's SYN and datagram
+ * through ingress (so the connection tables hold both directions), then runs one ICMP or
+ * ICMPv6 frame through ingress or egress and compares the output byte for byte with a frame
+ * built here from scratch: the quote as pkt_build makes it with the translated port (so its
+ * L4 checksum is computed afresh, not incrementally) and a freshly computed ICMP checksum.
+ *
+ * - ingress: a router's error about the service's reply, which left with sport 8445: the
+ *   quote's source port goes back to 8443;
+ * - egress: this host's error about a client packet it received on 8443: the quote's
+ *   destination port goes back to 8445;
+ * - untouched: errors about other connections, non-errors, quotes of non-first fragments
+ *   or too short to hold the ports.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "bpfredir.h"
+#include "tc.skel.h"
+#include "pktbuild.h"
+#include "netns.h"
+#include "testutil.h"
+
+#define TC_ACT_OK 0
+#define PUB 8445
+#define TGT 8443
+#define UPUB 5353
+#define UTGT 5354
+#define CPORT 40000
+#define CPORT2 40001
+#define BUF_MAX 1024
+
+struct icase {
+	const char *name;
+	bool egress;
+	__u8 type, code;	    /* of the error */
+	struct pkt_spec quoted;	    /* the packet the error quotes, as it was on the wire */
+	__u32 quote_l4;		    /* bytes of its L4 header (and data) quoted; 0: all */
+	__u16 exp_sport, exp_dport; /* the quote's ports afterwards; 0: unchanged */
+};
+
+/* clang-format off */
+#define SERVER_REPLY_TO(l3_, proto_, sport_, dport_, flags_) \
+	.l3 = (l3_), .proto = (proto_), .src = HOST_SERVER, .dst = HOST_CLIENT, \
+	.sport = (sport_), .dport = (dport_), .tcp_flags = (flags_)
+#define SERVER_REPLY(l3_, proto_, sport_, flags_) \
+	SERVER_REPLY_TO(l3_, proto_, sport_, CPORT, flags_)
+#define CLIENT_PKT(l3_, proto_, dport_, flags_) \
+	.l3 = (l3_), .proto = (proto_), .src = HOST_CLIENT, .dst = HOST_SERVER, \
+	.sport = CPORT, .dport = (dport_), .tcp_flags = (flags_)
+#define ACKPSH (PKT_TCP_FLAG_ACK | PKT_TCP_FLAG_PSH)
+
+static const struct icase cases[] = {
+	{ "ingress v4 frag needed quoting the reply: sport 8445 -> 8443", false, 3, 4,
+	  { SERVER_REPLY(ETH_P_IP, IPPROTO_TCP, PUB, ACKPSH) }, .exp_sport = TGT },
+	{ "ingress v4 frag needed quoting 8 bytes of tcp: sport back, no l4 checksum", false, 3,
+	  4, { SERVER_REPLY(ETH_P_IP, IPPROTO_TCP, PUB, ACKPSH) }, .quote_l4 = 8,
+	  .exp_sport = TGT },
+	{ "ingress v4 time exceeded quoting the reply", false, 11, 0,
+	  { SERVER_REPLY(ETH_P_IP, IPPROTO_TCP, PUB, ACKPSH) }, .exp_sport = TGT },
+	{ "ingress v4 frag needed quoting a reply with ip options", false, 3, 4,
+	  { SERVER_REPLY(ETH_P_IP, IPPROTO_TCP, PUB, ACKPSH), .ip_opt_len = 8 },
+	  .exp_sport = TGT },
+	{ "ingress v6 packet too big quoting the reply: sport 8445 -> 8443", false, 2, 0,
+	  { SERVER_REPLY(ETH_P_IPV6, IPPROTO_TCP, PUB, ACKPSH) }, .exp_sport = TGT },
+	{ "ingress v6 packet too big quoting a reply behind extension headers", false, 2, 0,
+	  { SERVER_REPLY(ETH_P_IPV6, IPPROTO_TCP, PUB, ACKPSH), .n_ext = 2, .ext = { 0, 60 } },
+	  .exp_sport = TGT },
+	{ "ingress v4 port unreachable quoting the udp reply", false, 3, 3,
+	  { SERVER_REPLY(ETH_P_IP, IPPROTO_UDP, UPUB, 0) }, .exp_sport = UTGT },
+	{ "ingress v4 port unreachable quoting a udp reply without checksum", false, 3, 3,
+	  { SERVER_REPLY(ETH_P_IP, IPPROTO_UDP, UPUB, 0), .udp_no_csum = true },
+	  .exp_sport = UTGT },
+	{ "ingress v6 port unreachable quoting the udp reply", false, 1, 4,
+	  { SERVER_REPLY(ETH_P_IPV6, IPPROTO_UDP, UPUB, 0) }, .exp_sport = UTGT },
+	{ "egress v4 port unreachable quoting the client's datagram: dport 5354 -> 5353", true,
+	  3, 3, { CLIENT_PKT(ETH_P_IP, IPPROTO_UDP, UTGT, 0) }, .exp_dport = UPUB },
+	{ "egress v6 port unreachable quoting the client's datagram", true, 1, 4,
+	  { CLIENT_PKT(ETH_P_IPV6, IPPROTO_UDP, UTGT, 0) }, .exp_dport = UPUB },
+	{ "egress v4 frag needed quoting the client's segment: dport 8443 -> 8445", true, 3, 4,
+	  { CLIENT_PKT(ETH_P_IP, IPPROTO_TCP, TGT, ACKPSH) }, .exp_dport = PUB },
+	{ "egress v6 time exceeded quoting the client's segment", true, 3, 0,
+	  { CLIENT_PKT(ETH_P_IPV6, IPPROTO_TCP, TGT, ACKPSH) }, .exp_dport = PUB },
+	/* Untouched. */
+	{ "ingress error about another client port untouched", false, 3, 4,
+	  { SERVER_REPLY_TO(ETH_P_IP, IPPROTO_TCP, PUB, CPORT2, ACKPSH) }, .quote_l4 = 0 },
+	{ "ingress error about the target port itself untouched", false, 3, 4,
+	  { SERVER_REPLY(ETH_P_IP, IPPROTO_TCP, TGT, ACKPSH) }, .quote_l4 = 0 },
+	{ "egress error about the public port untouched", true, 3, 3,
+	  { CLIENT_PKT(ETH_P_IP, IPPROTO_UDP, UPUB, 0) }, .quote_l4 = 0 },
+	{ "ingress echo request (no error) untouched", false, 8, 0,
+	  { SERVER_REPLY(ETH_P_IP, IPPROTO_TCP, PUB, ACKPSH) }, .quote_l4 = 0 },
+	{ "ingress v6 echo reply (no error) untouched", false, 129, 0,
+	  { SERVER_REPLY(ETH_P_IPV6, IPPROTO_TCP, PUB, ACKPSH) }, .quote_l4 = 0 },
+	{ "ingress error quoting a non-first fragment untouched", false, 3, 4,
+	  { SERVER_REPLY(ETH_P_IP, IPPROTO_TCP, PUB, ACKPSH), .frag_off = 185 }, .quote_l4 = 0 },
+	{ "ingress error quoting 2 bytes of tcp untouched", false, 3, 4,
+	  { SERVER_REPLY(ETH_P_IP, IPPROTO_TCP, PUB, ACKPSH) }, .quote_l4 = 2 },
+};
+/* clang-format on */
+
+static struct tc_bpf *skel;
+static int ncpus;
+static __u64 *percpu;
+
+struct iframe {
+	__u8 buf[BUF_MAX];
+	__u32 len;
+};
+
+/* An ICMP error frame: router -> server (ingress) or server -> client (egress), quoting
+ * quoted (its first quote_l4 bytes of L4, or all), with every checksum computed afresh. */
+static void error_build(const struct icase *c, const struct pkt_spec *quoted, struct iframe *f)
+{
+	static const __u8 macs[12] = { 2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2 };
+	const struct pkt_host_addrs *src = pkt_host(c->egress ? HOST_SERVER : HOST_STRANGER);
+	const struct pkt_host_addrs *dst = pkt_host(c->egress ? HOST_CLIENT : HOST_SERVER);
+	bool v6 = quoted->l3 == ETH_P_IPV6;
+	__u32 hl = v6 ? 40 : 20, qlen, icmp_len;
+	__u8 *ip = f->buf + 14, *icmp = ip + hl;
+	struct frame q;
+
+	pkt_build(&q, quoted);
+	qlen = q.l4_off - q.l3_off + (c->quote_l4 ? c->quote_l4 : q.l4_len);
+	icmp_len = 8 + qlen;
+	memset(f, 0, sizeof(*f));
+	memcpy(f->buf, macs, sizeof(macs));
+	pkt_put16(f->buf + 12, v6 ? ETH_P_IPV6 : ETH_P_IP);
+	icmp[0] = c->type;
+	icmp[1] = c->code;
+	if (!v6 && c->type == 3 && c->code == 4)
+		pkt_put16(icmp + 6, 1280); /* next-hop MTU */
+	if (v6 && c->type == 2)
+		pkt_put16(icmp + 6, 1280);
+	memcpy(icmp + 8, q.buf + q.l3_off, qlen);
+	if (v6) {
+		__u32 sum = 58 + icmp_len;
+
+		ip[0] = 0x60;
+		pkt_put16(ip + 4, icmp_len);
+		ip[6] = 58;
+		ip[7] = 64;
+		memcpy(ip + 8, src->v6, 16);
+		memcpy(ip + 24, dst->v6, 16);
+		sum = pkt_csum_add(sum, ip + 8, 32);
+		pkt_put16(icmp + 2, ~pkt_csum_fold(pkt_csum_add(sum, icmp, icmp_len)));
+	} else {
+		ip[0] = 0x45;
+		pkt_put16(ip + 2, 20 + icmp_len);
+		ip[8] = 64;
+		ip[9] = IPPROTO_ICMP;
+		memcpy(ip + 12, src->v4, 4);
+		memcpy(ip + 16, dst->v4, 4);
+		pkt_put16(ip + 10, ~pkt_csum_fold(pkt_csum_add(0, ip, 20)));
+		pkt_put16(icmp + 2, ~pkt_csum_fold(pkt_csum_add(0, icmp, icmp_len)));
+	}
+	f->len = 14 + hl + icmp_len;
+}
+
+static int run(bool egress, const __u8 *in, __u32 len, __u8 *out, __u32 *out_len, __u32 *ret)
+{
+	struct bpf_program *prog = egress ? skel->progs.bpfredir_tc_eg : skel->progs.bpfredir_tc_in;
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = len, .data_out = out,
+		    .data_size_out = BUF_MAX, .repeat = 1);
+	int err = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts);
+
+	*out_len = opts.data_size_out;
+	*ret = opts.retval;
+	return err;
+}
+
+static void map_clear(struct bpf_map *map)
+{
+	__u8 key[64];
+
+	while (!bpf_map_get_next_key(bpf_map__fd(map), NULL, key))
+		if (bpf_map_delete_elem(bpf_map__fd(map), key))
+			break;
+}
+
+static int rules_install(void)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+	static const struct {
+		__u16 pub, tgt;
+		__u8 proto;
+	} rules[] = { { PUB, TGT, IPPROTO_TCP }, { UPUB, UTGT, IPPROTO_UDP } };
+	int fd, err = 0;
+	__u32 slot = 0;
+	size_t i;
+
+	fd = bpf_map_create(BPF_MAP_TYPE_HASH, "test_set", sizeof(struct redir_policy_key),
+			    sizeof(struct redir_rule), BPFREDIR_POLICY_ENTRIES, &opts);
+	if (fd < 0)
+		return -errno;
+	for (i = 0; i < sizeof(rules) / sizeof(rules[0]) && !err; i++) {
+		struct redir_policy_key pk = { .port = htons(rules[i].pub),
+					       .proto = rules[i].proto,
+					       .kind = POLICY_PUBLIC };
+		struct redir_policy_key hk = { .port = htons(rules[i].tgt),
+					       .proto = rules[i].proto,
+					       .kind = POLICY_HIDDEN };
+		struct redir_rule pr = { .target_port = htons(rules[i].tgt),
+					 .flags = REDIR_F_HIDE };
+		struct redir_rule hr = { .flags = REDIR_F_HIDE };
+
+		if (bpf_map_update_elem(fd, &pk, &pr, BPF_NOEXIST) ||
+		    bpf_map_update_elem(fd, &hk, &hr, BPF_NOEXIST))
+			err = -errno;
+	}
+	if (!err && bpf_map_update_elem(bpf_map__fd(skel->maps.policy), &slot, &fd, BPF_ANY))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+/* The client's SYN and datagram, v4 and v6, through ingress: both directions recorded. */
+static int connections_make(char *why, size_t n)
+{
+	static const struct pkt_spec pkts[] = {
+		{ CLIENT_PKT(ETH_P_IP, IPPROTO_TCP, PUB, PKT_TCP_FLAG_SYN) },
+		{ CLIENT_PKT(ETH_P_IPV6, IPPROTO_TCP, PUB, PKT_TCP_FLAG_SYN) },
+		{ CLIENT_PKT(ETH_P_IP, IPPROTO_UDP, UPUB, 0) },
+		{ CLIENT_PKT(ETH_P_IPV6, IPPROTO_UDP, UPUB, 0) },
+	};
+	__u8 out[BUF_MAX];
+	__u32 out_len, ret;
+	struct frame f;
+	size_t i;
+
+	map_clear(skel->maps.flows);
+	map_clear(skel->maps.pending);
+	for (i = 0; i < sizeof(pkts) / sizeof(pkts[0]); i++) {
+		pkt_build(&f, &pkts[i]);
+		if (run(false, f.buf, f.len, out, &out_len, &ret) || ret != TC_ACT_OK)
+			return fail(why, n, "setting up connection %zu: retval %u", i + 1, ret);
+	}
+	return 0;
+}
+
+static int stat_read(__u64 *sum)
+{
+	__u32 idx = STAT_ICMP_TRANSLATED;
+	int cpu;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.stats), &idx, percpu))
+		return -errno;
+	for (*sum = 0, cpu = 0; cpu < ncpus; cpu++)
+		*sum += percpu[cpu];
+	return 0;
+}
+
+static int case_run(const struct icase *c, char *why, size_t n)
+{
+	static struct iframe in, exp;
+	struct pkt_spec translated = c->quoted;
+	__u8 out[BUF_MAX];
+	__u32 out_len, ret, i;
+	__u64 before, after;
+	bool changes = c->exp_sport || c->exp_dport;
+	int err;
+
+	err = rules_install();
+	if (err)
+		return fail(why, n, "installing rules: %s", strerror(-err));
+	if (connections_make(why, n))
+		return -1;
+	if (c->exp_sport)
+		translated.sport = c->exp_sport;
+	if (c->exp_dport)
+		translated.dport = c->exp_dport;
+	error_build(c, &c->quoted, &in);
+	error_build(c, &translated, &exp);
+	if (stat_read(&before))
+		return fail(why, n, "reading stats: %s", strerror(errno));
+	err = run(c->egress, in.buf, in.len, out, &out_len, &ret);
+	if (err)
+		return fail(why, n, "BPF_PROG_TEST_RUN: %s", strerror(-err));
+	if (stat_read(&after))
+		return fail(why, n, "reading stats: %s", strerror(errno));
+	if (ret != TC_ACT_OK)
+		return fail(why, n, "retval: expected %d got %u", TC_ACT_OK, ret);
+	if (out_len != exp.len)
+		return fail(why, n, "length: expected %u got %u", exp.len, out_len);
+	for (i = 0; i < out_len; i++)
+		if (out[i] != exp.buf[i])
+			return fail(why, n, "byte %u: expected 0x%02x got 0x%02x", i, exp.buf[i],
+				    out[i]);
+	if (after - before != changes)
+		return fail(why, n, "icmp_translated went up by %llu, want %d",
+			    (unsigned long long)(after - before), changes);
+	return 0;
+}
+
+int main(void)
+{
+	char why[256];
+	int failed = 0;
+	size_t i;
+
+	if (netns_enter_fresh(why, sizeof(why))) {
+		printf("FAIL: setup: network namespace: %s\n", why);
+		return 1;
+	}
+	ncpus = libbpf_num_possible_cpus();
+	percpu = ncpus > 0 ? calloc(ncpus, sizeof(*percpu)) : NULL;
+	skel = tc_bpf__open_and_load();
+	if (!percpu || !skel) {
+		printf("FAIL: setup: cannot open and load the TC skeleton: %s\n", strerror(errno));
+		return 1;
+	}
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (case_run(&cases[i], why, sizeof(why))) {
+			printf("FAIL: icmp: %s: %s\n", cases[i].name, why);
+			failed = 1;
+		} else {
+			printf("PASS: icmp: %s\n", cases[i].name);
+		}
+	}
+	tc_bpf__destroy(skel);
+	free(percpu);
+	return failed;
+}
