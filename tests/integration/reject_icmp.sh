@@ -180,9 +180,116 @@ for fam in 4 6; do
 	fi
 done
 
+expect_cli_ok "unload" server unload "${P[@]}"
+
+# --- path MTU discovery through the public port ------------------------------------------
+#
+#   pclient (pc0, MTU 1500) ---- (pr0, MTU 1280) prouter (pr1) ---- (ps0) pserver
+#   198.51.100.1 2001:db8:10::1      198.51.100.2 / 203.0.113.1        203.0.113.2 2001:db8:20::2
+#
+# The client asks for a download on 8445; the server's service on 8443 sends 2 MB in 1500-byte
+# segments (the client's MSS allows them), which the router cannot forward onto its 1280-byte
+# link: it answers "fragmentation needed" / "packet too big" quoting source port 8445. Only
+# with the quote put back to 8443 does the server's kernel find the socket, lower the path
+# MTU and resend smaller: without it the transfer stalls (no MTU probing by default).
+
+netns_add pclient
+netns_add prouter
+netns_add pserver
+veth pclient pc0 198.51.100.1/24 prouter pr0 198.51.100.2/24
+veth prouter pr1 203.0.113.1/24 pserver ps0 203.0.113.2/24
+ip -n "$(ns pclient)" addr add 2001:db8:10::1/64 dev pc0 nodad || t_abort "pclient v6"
+ip -n "$(ns prouter)" addr add 2001:db8:10::2/64 dev pr0 nodad || t_abort "prouter v6"
+ip -n "$(ns prouter)" addr add 2001:db8:20::1/64 dev pr1 nodad || t_abort "prouter v6"
+ip -n "$(ns pserver)" addr add 2001:db8:20::2/64 dev ps0 nodad || t_abort "pserver v6"
+ip -n "$(ns prouter)" link set pr0 mtu 1280 || t_abort "router MTU"
+ip -n "$(ns pclient)" route add default via 198.51.100.2 || t_abort "pclient route"
+ip -n "$(ns pclient)" -6 route add default via 2001:db8:10::2 || t_abort "pclient route6"
+ip -n "$(ns pserver)" route add default via 203.0.113.1 || t_abort "pserver route"
+ip -n "$(ns pserver)" -6 route add default via 2001:db8:20::1 || t_abort "pserver route6"
+in_ns prouter sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 ||
+	t_abort "router forwarding"
+in_ns pserver sysctl -qw net.ipv4.ip_no_pmtu_disc=0 net.ipv4.tcp_mtu_probing=0 ||
+	t_abort "server PMTU sysctls"
+
+DOWNLOAD_BYTES=$((2 * 1024 * 1024))
+cat >"$T_TMP/download.py" <<'PY'
+import hashlib, random, socket, sys
+n = int(sys.argv[2])
+data = random.Random(2026).randbytes(n)
+if sys.argv[1] == "serve":
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("::", int(sys.argv[3]))); s.listen(8)
+    while True:
+        c, _ = s.accept()
+        try:
+            c.recv(16); c.sendall(data); c.shutdown(socket.SHUT_WR); c.recv(1)
+        except OSError:
+            pass
+        c.close()
+else:
+    c = socket.create_connection((sys.argv[3], int(sys.argv[4])), timeout=30)
+    c.sendall(b"go"); got = bytearray()
+    while True:
+        b = c.recv(65536)
+        if not b:
+            break
+        got += b
+    print(len(got), hashlib.sha256(got).hexdigest(), hashlib.sha256(data).hexdigest())
+PY
+server pserver "$TARGET_PORT" tcp "$SCAPY_PYTHON" "$T_TMP/download.py" serve "$DOWNLOAD_BYTES" "$TARGET_PORT"
+pin_dir PIN2 pmtu
+expect_cli_ok "load on the server behind the router" pserver load --iface ps0 --pin-dir "$PIN2"
+expect_cli_ok "add the tcp rule" pserver add "$PUBLIC_PORT" "$TARGET_PORT" --pin-dir "$PIN2"
+
+for dst in 203.0.113.2 2001:db8:20::2; do
+	if [[ $dst == *:* ]]; then client_addr=2001:db8:10::1; else client_addr=198.51.100.1; fi
+	before=$(counter pserver "$PIN2" icmp_translated)
+	out=$(in_ns pclient timeout 40 "$SCAPY_PYTHON" "$T_TMP/download.py" get "$DOWNLOAD_BYTES" \
+		"$dst" "$PUBLIC_PORT" 2>&1 | tail -1)
+	read -r got_len got_sum want_sum <<<"$out"
+	if [[ $got_len == "$DOWNLOAD_BYTES" && -n $got_sum && $got_sum == "$want_sum" ]]; then
+		pass "PMTU $dst: 2 MB through $PUBLIC_PORT over a 1280-byte hop, sha256 matches"
+	else
+		fail "PMTU $dst" "download: $out"
+	fi
+	expect_stat_grew "PMTU $dst: icmp_translated counter moved" pserver "$PIN2" \
+		icmp_translated "${before:-0}"
+	mtu=$(in_ns pserver ip route get "$client_addr" 2>/dev/null | grep -o 'mtu [0-9]*')
+	check "PMTU $dst: the server's kernel learned the path MTU" "route: $mtu" \
+		test "$mtu" == "mtu 1280"
+done
+
+# Egress: nothing listens on udp 5354, so the server's kernel answers a datagram translated
+# 5353 -> 5354 with a port unreachable quoting 5354; put back to 5353, it reaches the
+# client's connected socket as ECONNREFUSED (quoting 5354, it would match no socket).
+expect_cli_ok "add a udp rule to a closed port" pserver add 5353 5354 --proto udp --pin-dir "$PIN2"
+for dst in 203.0.113.2 2001:db8:20::2; do
+	before=$(counter pserver "$PIN2" icmp_translated)
+	out=$(in_ns pclient timeout 20 "$SCAPY_PYTHON" - "$dst" <<'PY' 2>&1
+import socket, sys
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM); s.settimeout(3)
+s.connect((sys.argv[1], 5353)); s.send(b"anyone?")
+try:
+    s.recv(100); print("answered")
+except ConnectionRefusedError:
+    print("refused")
+except socket.timeout:
+    print("timed out")
+PY
+	)
+	check "egress port unreachable for $dst:5353 reaches the client's socket" "got: $out" \
+		test "$out" == refused
+	expect_stat_grew "egress error for $dst: icmp_translated counter moved" pserver "$PIN2" \
+		icmp_translated "${before:-0}"
+done
+expect_cli_ok "unload the server's instance" pserver unload --pin-dir "$PIN2"
+
 # --- cleanup --------------------------------------------------------------------------------
 
-expect_cli_ok "unload" server unload "${P[@]}"
 check "no bpfredir programs left" "left: $(new_bpfredir_progs | tr '\n' ' ')" no_new_bpfredir_progs
 
 t_finish
