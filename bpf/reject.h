@@ -55,7 +55,6 @@
 #define ICMP6_HDRS (40 + 8)
 #define IPV6_FLOWLABEL_MASK 0xfffff
 #define ETH_ALEN 6
-#define IPPROTO_ICMPV6 58
 
 /* inet_peer_xrlim_allow(): a bucket of up to 6 tokens per source, one per timeout. */
 #define ICMP_RL_BURST 6
