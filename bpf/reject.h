@@ -12,10 +12,10 @@
  *   segment's minus ECN, hop limit 64, flow label the kernel's automatic one (see
  *   reject_tcp).
  * - UDP: ICMP type 3 code 3 quoting the datagram from its IP header, at most 576 bytes in
- *   all; ToS (the datagram's & 0x1e) | 0xc0, no DF, TTL 64; the ID is the kernel's
- *   hashed counter, which nobody outside can predict, so any value does. ICMPv6 type 1
- *   code 4 quoting at most 1232 bytes (1280 in all), traffic class 0, hop limit 64, flow
- *   label: see icmp_error_fill.
+ *   all; ToS (the datagram's & 0x1e) | 0xc0, no DF, TTL 64; the ID goes on from the last
+ *   one the kernel used for that peer (see reject_seen). ICMPv6 type 1 code 4 quoting at
+ *   most 1232 bytes (1280 in all), traffic class 0, hop limit 64, the flow label the
+ *   kernel's own port unreachables to that peer carry (see reject_seen).
  * - Answers go from the packet's destination address to its source, Ethernet addresses
  *   swapped (the kernel routes its answer, which on a LAN or behind one gateway gives the
  *   same).
@@ -89,6 +89,36 @@ struct {
 	__type(key, struct redir_local_addr);
 	__type(value, struct reject_rl);
 } reject_ratelimit SEC(".maps");
+
+/*
+ * What the kernel's own port unreachables to a peer carried, seen leaving by TC egress, so
+ * ours carry the same: the ICMPv6 flow label, which the kernel derives from the address
+ * pair (and the ICMP type and code, not the ports), so it is the same for every closed port;
+ * and the IPv4 ID, which the kernel takes from a counter per address pair that grows by 1
+ * and a random amount below the jiffies elapsed since its last use (ip_idents_reserve).
+ */
+struct reject_seen_key {
+	__u8 remote[BPFREDIR_ADDR_LEN];
+	__u8 local[BPFREDIR_ADDR_LEN];
+};
+
+struct reject_seen {
+	__u64 id_ns; /* when ip_id was used */
+	__u32 flow_label;
+	__u16 ip_id; /* host order */
+	__u8 has_label;
+	__u8 has_id;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, ICMP_RL_ENTRIES);
+	__type(key, struct reject_seen_key);
+	__type(value, struct reject_seen);
+} reject_seen SEC(".maps");
+
+/* The kernel's HZ on Debian; only scales the random part of the ID's growth. */
+#define REJECT_NS_PER_JIFFY (1000000000ULL / 250)
 
 static __always_inline __u16 csum_fold_u32(__u64 csum)
 {
@@ -328,9 +358,7 @@ struct reject_icmp6 {
 /*
  * The Ethernet, IP and ICMP headers of the port unreachable for p, quoting the first
  * quote_len bytes of its IP packet, checksums left 0. eth is the datagram's Ethernet
- * header; tos its ToS (IPv4). flow_hash (IPv6) makes the flow label:
- * the kernel hashes the answer's flow with a secret seed, a value nobody outside can
- * predict, so any stable one will do; this takes the datagram's own flow hash.
+ * header; tos its ToS (IPv4); ip_id / flow_label from reject_icmp_ident().
  */
 static __always_inline void icmp4_error_fill(struct reject_icmp4 *e, const struct ethhdr *eth,
 					     const struct pkt *p, __u8 tos, __u32 quote_len,
@@ -356,13 +384,12 @@ static __always_inline void icmp4_error_fill(struct reject_icmp4 *e, const struc
 }
 
 static __always_inline void icmp6_error_fill(struct reject_icmp6 *e, const struct ethhdr *eth,
-					     const struct pkt *p, __u32 quote_len, __u32 flow_hash)
+					     const struct pkt *p, __u32 quote_len, __u32 flow_label)
 {
 	__builtin_memcpy(e->eth.h_dest, eth->h_source, ETH_ALEN);
 	__builtin_memcpy(e->eth.h_source, eth->h_dest, ETH_ALEN);
 	e->eth.h_proto = bpf_htons(ETH_P_IPV6);
-	*(__be32 *)&e->ip =
-		bpf_htonl(6 << 28 | ((flow_hash << 16 | flow_hash >> 16) & IPV6_FLOWLABEL_MASK));
+	*(__be32 *)&e->ip = bpf_htonl(6 << 28 | (flow_label & IPV6_FLOWLABEL_MASK));
 	e->ip.payload_len = bpf_htons(sizeof(e->icmp) + quote_len);
 	e->ip.nexthdr = IPPROTO_ICMPV6;
 	e->ip.hop_limit = REJECT_TTL;
@@ -407,6 +434,81 @@ static __always_inline void quote_clear(struct reject_quote *q)
 
 	for (i = 0; i < QUOTE_BUF / 8; i++)
 		w[i] = 0;
+}
+
+static __always_inline void seen_key(struct reject_seen_key *k, const __u8 *remote,
+				     const __u8 *local)
+{
+	__builtin_memcpy(k->remote, remote, BPFREDIR_ADDR_LEN);
+	__builtin_memcpy(k->local, local, BPFREDIR_ADDR_LEN);
+}
+
+/* TC egress (or XDP_TX's caller): learn from a port unreachable the kernel sends. p is the
+ * ICMP packet as parse_packet left it. */
+static __always_inline void reject_learn(void *data, void *data_end, const struct pkt *p)
+{
+	__u8 *icmp = data + (p->l4_off & 0x3ff), *l3 = data + (p->l3_off & 0x3f);
+	struct reject_seen_key k;
+	struct reject_seen *seen, fresh = {};
+
+	if ((p->proto != IPPROTO_ICMP && p->proto != IPPROTO_ICMPV6) || p->l4_off > 0x3ff)
+		return;
+	if ((void *)(icmp + 2) > data_end || (void *)(l3 + 8) > data_end)
+		return;
+	if (p->is_ipv6 ? icmp[0] != ICMPV6_DEST_UNREACH || icmp[1] != ICMPV6_PORT_UNREACH
+		       : icmp[0] != ICMP_DEST_UNREACH || icmp[1] != ICMP_PORT_UNREACH)
+		return;
+	seen_key(&k, p->daddr, p->saddr);
+	seen = bpf_map_lookup_elem(&reject_seen, &k);
+	if (!seen)
+		seen = &fresh;
+	if (p->is_ipv6) {
+		seen->flow_label = bpf_ntohl(*(__be32 *)l3) & IPV6_FLOWLABEL_MASK;
+		seen->has_label = 1;
+	} else {
+		seen->ip_id = bpf_ntohs(((struct iphdr *)l3)->id);
+		seen->id_ns = bpf_ktime_get_ns();
+		seen->has_id = 1;
+	}
+	if (seen == &fresh)
+		bpf_map_update_elem(&reject_seen, &k, &fresh, BPF_ANY);
+}
+
+/* The flow label (IPv6) or IP ID (IPv4, network order) of our port unreachable to p's
+ * source: the kernel's as learned, else one of our own, then remembered so the next error
+ * to that peer goes on from it. flow_hash: the datagram's, for a first label. */
+static __always_inline __u32 reject_icmp_ident(const struct pkt *p, __u32 flow_hash)
+{
+	struct reject_seen_key k;
+	struct reject_seen *seen, fresh = {};
+	__u64 now = bpf_ktime_get_ns(), jiffies;
+	__u32 ident;
+
+	seen_key(&k, p->saddr, p->daddr);
+	seen = bpf_map_lookup_elem(&reject_seen, &k);
+	if (!seen)
+		seen = &fresh;
+	if (p->is_ipv6) {
+		if (!seen->has_label) {
+			seen->flow_label =
+				(flow_hash << 16 | flow_hash >> 16) & IPV6_FLOWLABEL_MASK;
+			seen->has_label = 1;
+		}
+		ident = seen->flow_label;
+	} else {
+		ident = bpf_get_prandom_u32() & 0xffff;
+		if (seen->has_id) {
+			jiffies = (now - seen->id_ns) / REJECT_NS_PER_JIFFY;
+			ident = seen->ip_id + 1 + (jiffies ? bpf_get_prandom_u32() % jiffies : 0);
+		}
+		seen->ip_id = ident;
+		seen->id_ns = now;
+		seen->has_id = 1;
+		ident = bpf_htons(ident & 0xffff);
+	}
+	if (seen == &fresh)
+		bpf_map_update_elem(&reject_seen, &k, &fresh, BPF_ANY);
+	return ident;
 }
 
 /* Sum of the first len bytes of buf, which is zero past them. */

@@ -87,7 +87,7 @@ static __always_inline int tc_reject_udp(struct __sk_buff *skb, const struct pkt
 	if (p->is_ipv6) {
 		struct reject_icmp6 e = {};
 
-		icmp6_error_fill(&e, eth, p, qlen, flow_hash);
+		icmp6_error_fill(&e, eth, p, qlen, reject_icmp_ident(p, flow_hash));
 		icmp6_error_csum(&e, qlen, sum);
 		hdrs = ICMP6_HDRS;
 		if (bpf_skb_adjust_room(skb, hdrs, BPF_ADJ_ROOM_MAC, 0) ||
@@ -98,7 +98,7 @@ static __always_inline int tc_reject_udp(struct __sk_buff *skb, const struct pkt
 	} else {
 		struct reject_icmp4 e = {};
 
-		icmp4_error_fill(&e, eth, p, ip->tos, qlen, bpf_get_prandom_u32());
+		icmp4_error_fill(&e, eth, p, ip->tos, qlen, reject_icmp_ident(p, 0));
 		icmp4_error_csum(&e, sum);
 		hdrs = ICMP4_HDRS;
 		if (bpf_skb_adjust_room(skb, hdrs, BPF_ADJ_ROOM_MAC, 0) ||
@@ -204,6 +204,8 @@ int bpfredir_tc_eg(struct __sk_buff *skb)
 
 	if (tc_icmp_error(skb, &p, parsed, false))
 		return TC_ACT_OK;
+	if (parsed == PARSE_NO_PORTS)
+		reject_learn((void *)(long)skb->data, (void *)(long)skb->data_end, &p);
 	verdict = egress_policy(parsed, &p, &new_port);
 	return tc_apply(skb, &p, verdict, false, new_port);
 }

@@ -6,10 +6,15 @@
 # listens and no rule exists, and the kernel answers; then a service listens there, bpfredir
 # hides the port with --reject, and bpfredir answers. The answers must be the same frames,
 # byte for byte, except the fields the kernel itself does not keep fixed:
-#   - IPv4 ICMP: the IP ID (no DF, so the kernel takes it from a hashed, randomly
-#     perturbed counter) and so the IP header checksum;
-#   - IPv6 (RST and ICMPv6): the flow label, which the kernel makes from a hash of the
-#     answer's flow keyed with a secret picked at boot (ip6_make_flowlabel).
+#   - IPv4 ICMP: the IP ID (no DF, so the kernel takes it from a counter per address pair
+#     that grows by 1 and a random amount) and so the IP header checksum. bpfredir goes on
+#     from the last ID the kernel used for the peer: checked to be a little above the ID of
+#     the kernel's port unreachable for a closed port sent just before;
+#   - IPv6 RST: the flow label, which the kernel makes from a hash of the answer's flow
+#     (ports included) keyed with a secret picked at boot (ip6_make_flowlabel).
+# The ICMPv6 flow label must match too: the kernel's is the same for every port of a peer,
+# and bpfredir takes it from the kernel's own port unreachable for a closed port, sent
+# just before.
 # A RST gets no answer from either. The ICMP rate limit is compared too: a burst of
 # datagrams from a fresh source gets as many errors from bpfredir at the hidden port as
 # from the kernel at a closed one.
@@ -67,9 +72,11 @@ run_cases() {
 # compare NAME: the kernel's and bpfredir's answers to probe NAME, field by field.
 compare() {
 	local out
-	out=$("$SCAPY_PYTHON" - "$T_TMP/kernel-$1.json" "$T_TMP/bpfredir-$1.json" <<'PY'
+	out=$("$SCAPY_PYTHON" - "$T_TMP/kernel-$1.json" "$T_TMP/bpfredir-$1.json" \
+		"$T_TMP/closed4.json" <<'PY'
 import json, sys
 k = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
+closed4 = json.load(open(sys.argv[3]))
 if "error" in k or "error" in b:
     sys.exit("probe failed")
 ka = [bytes.fromhex(a) for a in k["answers"]]; ba = [bytes.fromhex(a) for a in b["answers"]]
@@ -84,8 +91,13 @@ ethertype = kf[12:14]
 varied = set()
 if ethertype == b"\x08\x00" and kf[23] == 1:
     varied = {18, 19, 24, 25}             # IPv4 ICMP: IP ID, so the header checksum
-elif ethertype == b"\x86\xdd":
-    varied = {15, 16, 17}                 # IPv6 flow label (low nibble of 15, 16, 17)
+    last = bytes.fromhex(closed4["answers"][0])
+    delta = (int.from_bytes(bf[18:20], "big") - int.from_bytes(last[18:20], "big")) % 65536
+    if not 1 <= delta <= 1000:
+        sys.exit(f"IP ID {bf[18:20].hex()} does not go on from the kernel's "
+                 f"{last[18:20].hex()} (delta {delta})")
+elif ethertype == b"\x86\xdd" and kf[20] == 6:
+    varied = {15, 16, 17}                 # IPv6 RST flow label (low nibble of 15, 16, 17)
 diff = [i for i in range(len(kf)) if kf[i] != bf[i] and
         not (i in varied and (i != 15 or (kf[i] ^ bf[i]) & 0xf0 == 0))]
 if diff:
@@ -143,6 +155,9 @@ check "list --json shows reject" "list: $CLI_OUT" \
 cli server list "${P[@]}"
 check "list shows reject" "list: $CLI_OUT" grep -Eq "^$PUBLIC_PORT +$TARGET_PORT +tcp +rej " <<<"$CLI_OUT"
 before=$(counter server "$PIN" rejected)
+# The kernel's own port unreachables for a closed port, which bpfredir learns from.
+probe_to "$C4" "$S4" 5999 udp "$T_TMP/closed4.json"
+probe_to "$C6" "$S6" 5999 udp "$T_TMP/closed6.json"
 run_cases bpfredir
 for c in "${CASES[@]}"; do
 	compare "${c%% *}"

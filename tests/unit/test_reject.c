@@ -17,6 +17,9 @@
  * this host's MAC address, to UDP in a VLAN-tagged frame or a fragment, and past the ICMP
  * rate limit (6 in a burst per source).
  *
+ * Learning: after the kernel's own port unreachable to a peer leaves through egress, ours
+ * to that peer carry its ICMPv6 flow label, and an IPv4 ID going on from its ID.
+ *
  * Under BPF_PROG_TEST_RUN the device is lo, whose MAC address is all zeros: frames sent "to
  * this host" carry that destination.
  */
@@ -476,6 +479,69 @@ static int ratelimit_run(bool v6, char *why, size_t n)
 	return 0;
 }
 
+static void map_fd_clear(int fd)
+{
+	__u8 key[64];
+
+	while (!bpf_map_get_next_key(fd, NULL, key))
+		if (bpf_map_delete_elem(fd, key))
+			break;
+}
+
+/* The kernel's port unreachable (server -> client) for a closed port leaves through egress
+ * with flow label / IP ID `ident`; then a datagram to the hidden port is rejected. */
+static int learn_run(bool v6, char *why, size_t n)
+{
+	struct rcase c = { .pkt = { TO_TGT(v6 ? ETH_P_IPV6 : ETH_P_IP, IPPROTO_UDP, UTGT, 0) } };
+	static struct big in, closed, kernel_err;
+	static __u8 out[BIG_MAX];
+	__u32 out_len, ret, ident = v6 ? 0xabcde : 0xfff0, got;
+	__u8 *ip;
+	int err;
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_out = out, .data_size_out = BIG_MAX,
+		    .repeat = 1);
+
+	err = set_install(true);
+	if (err)
+		return fail(why, n, "installing rules: %s", strerror(-err));
+	ratelimit_clear();
+	map_fd_clear(bpf_map__fd(skel->maps.reject_seen));
+	input_build(&c, &in);
+	c.pkt.dport = 5999;
+	input_build(&c, &closed);
+	icmp_build(&closed, &kernel_err);
+	ip = kernel_err.buf + 14;
+	if (v6) {
+		ip[1] = (ip[1] & 0xf0) | ident >> 16;
+		pkt_put16(ip + 2, ident & 0xffff);
+	} else {
+		pkt_put16(ip + 4, ident);
+		ip4_csum(ip, 20);
+	}
+	opts.data_in = kernel_err.buf;
+	opts.data_size_in = kernel_err.len;
+	err = bpf_prog_test_run_opts(bpf_program__fd(skel->progs.bpfredir_tc_eg), &opts);
+	if (err || opts.retval != 0)
+		return fail(why, n, "the kernel's error through egress: err %d retval %u", err,
+			    opts.retval);
+	err = run(&in, out, &out_len, &ret);
+	if (err || ret != TC_ACT_REDIRECT)
+		return fail(why, n, "the datagram: err %d retval %u", err, ret);
+	ip = out + 14;
+	if (v6) {
+		got = (ip[1] & 0xf) << 16 | get16(ip + 2);
+		if (got != ident)
+			return fail(why, n, "flow label 0x%05x, want the kernel's 0x%05x", got,
+				    ident);
+	} else {
+		got = (get16(ip + 4) - ident) & 0xffff;
+		if (got < 1 || got > 100)
+			return fail(why, n, "IP ID 0x%04x does not go on from the kernel's 0x%04x",
+				    get16(ip + 4), ident);
+	}
+	return 0;
+}
+
 int main(void)
 {
 	char why[512];
@@ -509,6 +575,16 @@ int main(void)
 			printf("PASS: reject: v%d icmp rate limit: a burst of 6, then one a "
 			       "token\n",
 			       v6 ? 6 : 4);
+		}
+	}
+	for (v6 = 0; v6 < 2; v6++) {
+		if (learn_run(v6, why, sizeof(why))) {
+			printf("FAIL: reject: v%d learns from the kernel's port unreachable: %s\n",
+			       v6 ? 6 : 4, why);
+			failed = 1;
+		} else {
+			printf("PASS: reject: v%d learns from the kernel's port unreachable (%s)\n",
+			       v6 ? 6 : 4, v6 ? "its flow label" : "its IP ID, going on");
 		}
 	}
 	tc_bpf__destroy(skel);
