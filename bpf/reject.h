@@ -193,9 +193,9 @@ struct pseudo6 {
  * IP header goes where the old one started and the TCP header right after it, so the frame
  * only shrinks. Returns the new frame length, for the hook to trim to, or -1 when the
  * kernel would not answer (a RST, or lengths it would drop the segment for). flow_hash
- * (IPv6) is the kernel's hash of the flow (bpf_get_hash_recalc before any change): it is
- * symmetric, so it is also the hash of the answer, from which the kernel's automatic flow
- * label is made (ip6_make_flowlabel); it matches when the segment came with flow label 0.
+ * (IPv6) makes the flow label: the kernel's is a hash of the answer's flow, ports included,
+ * keyed with a secret chosen at boot, so no one can predict it; the packet's own flow hash
+ * (bpf_get_hash_recalc, symmetric) is as unpredictable and as stable per flow.
  */
 static __always_inline int reject_tcp(void *data, void *data_end, const struct pkt *p,
 				      __u32 flow_hash)

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* TC entry points: ingress translates public -> target and hides the target; egress puts
- * the public port back on replies. All decisions live in policy.h. */
+/* TC entry points: ingress translates public -> target and hides the target (dropping, or
+ * with --reject answering as a closed port: reject.h); egress puts the public port back on
+ * replies. ICMP errors about translated connections get their quote fixed both ways
+ * (icmp.h). All decisions live in policy.h, reject.h and icmp.h. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
