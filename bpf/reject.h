@@ -171,6 +171,11 @@ static __always_inline void eth_swap(struct ethhdr *eth)
 	__builtin_memcpy(eth->h_source, tmp, ETH_ALEN);
 }
 
+static __always_inline bool partial_same_place(const struct pkt *p, __u32 ip_hdr_len, bool partial)
+{
+	return partial && p->l4_off == p->l3_off + ip_hdr_len;
+}
+
 struct rst4 {
 	struct iphdr ip;
 	struct tcphdr tcp;
@@ -196,9 +201,15 @@ struct pseudo6 {
  * (IPv6) makes the flow label: the kernel's is a hash of the answer's flow, ports included,
  * keyed with a secret chosen at boot, so no one can predict it; the packet's own flow hash
  * (bpf_get_hash_recalc, symmetric) is as unpredictable and as stable per flow.
+ *
+ * partial: the segment came from a local peer that left its checksum to offload
+ * (CHECKSUM_PARTIAL, reject_l4_csum_ok); the skb stays so, with the checksum's place where
+ * the segment's was. When the RST's TCP header lands in that place, its checksum field gets
+ * the pseudo-header sum, as the stack's own offloaded segments do: the device (or
+ * skb_checksum_help where it has no offload) completes it, and a veth peer trusts it.
  */
 static __always_inline int reject_tcp(void *data, void *data_end, const struct pkt *p,
-				      __u32 flow_hash)
+				      __u32 flow_hash, bool partial)
 {
 	struct ethhdr *eth = data;
 	void *l3 = data + (p->l3_off & 0x3f);
@@ -266,7 +277,9 @@ static __always_inline int reject_tcp(void *data, void *data_end, const struct p
 		ph.len = bpf_htonl(sizeof(r.tcp));
 		ph.nexthdr = bpf_htonl(IPPROTO_TCP);
 		sum = csum_add_buf(&ph, sizeof(ph), 0);
-		r.tcp.check = csum_fold_u32(csum_add_buf(&r.tcp, sizeof(r.tcp), sum));
+		r.tcp.check = partial_same_place(p, sizeof(r.ip), partial)
+				      ? ~csum_fold_u32(sum)
+				      : csum_fold_u32(csum_add_buf(&r.tcp, sizeof(r.tcp), sum));
 		if (l3 + sizeof(r) > data_end)
 			return -1;
 		eth_swap(eth);
@@ -295,7 +308,9 @@ static __always_inline int reject_tcp(void *data, void *data_end, const struct p
 		ph[1] = r.ip.daddr;
 		ph[2] = bpf_htonl(IPPROTO_TCP << 16 | sizeof(r.tcp));
 		sum = csum_add_buf(ph, sizeof(ph), 0);
-		r.tcp.check = csum_fold_u32(csum_add_buf(&r.tcp, sizeof(r.tcp), sum));
+		r.tcp.check = partial_same_place(p, sizeof(r.ip), partial)
+				      ? ~csum_fold_u32(sum)
+				      : csum_fold_u32(csum_add_buf(&r.tcp, sizeof(r.tcp), sum));
 		if (l3 + sizeof(r) > data_end)
 			return -1;
 		eth_swap(eth);
@@ -522,6 +537,76 @@ static __always_inline __u32 quote_sum(struct reject_quote *q, __u32 len)
 		if (len > i * QUOTE_CHUNK)
 			sum = csum_add_buf(q->buf + i * QUOTE_CHUNK, QUOTE_CHUNK, sum);
 	return sum;
+}
+
+/*
+ * The IP length of p (header included), or 0 when the kernel would drop p for it: shorter
+ * than p's headers, or longer than what arrived.
+ */
+static __always_inline __u32 reject_ip_len(void *data, void *data_end, const struct pkt *p)
+{
+	void *l3 = data + (p->l3_off & 0x3f);
+	__u32 ip_len;
+
+	if (p->is_ipv6) {
+		struct ipv6hdr *ip6 = l3;
+
+		if ((void *)(ip6 + 1) > data_end)
+			return 0;
+		ip_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
+	} else {
+		struct iphdr *ip = l3;
+
+		if ((void *)(ip + 1) > data_end)
+			return 0;
+		ip_len = bpf_ntohs(ip->tot_len);
+	}
+	if (ip_len < p->l4_off - p->l3_off + 8)
+		return 0;
+	return ip_len;
+}
+
+/*
+ * Would the kernel take the TCP/UDP checksum of p, whose whole L4 segment (l4_len bytes) is
+ * in q? It silently drops a segment with a wrong one before it looks for a socket, so a
+ * probe with a bad checksum (nmap --badsum) must get no answer here either. A UDP checksum
+ * of 0 means none over IPv4 and is dropped over IPv6. A field holding just the
+ * pseudo-header sum is a CHECKSUM_PARTIAL packet from a local peer (a veth), which the
+ * stack takes as verified.
+ */
+enum reject_csum {
+	CSUM_BAD,
+	CSUM_OK,
+	CSUM_PARTIAL, /* left to offload: the answer must be too (see reject_tcp) */
+};
+
+static __always_inline int reject_l4_csum_ok(struct reject_quote *q, __u32 l4_len,
+					     const struct pkt *p)
+{
+	__u32 off = p->proto == IPPROTO_TCP ? TCP_CSUM_OFF : UDP_CSUM_OFF, sum;
+	__u16 field = *(__u16 *)(q->buf + off);
+
+	if (p->proto == IPPROTO_UDP && !field)
+		return p->is_ipv6 ? CSUM_BAD : CSUM_OK;
+	if (p->is_ipv6) {
+		struct pseudo6 ph = {};
+
+		__builtin_memcpy(&ph.saddr, p->saddr, 16);
+		__builtin_memcpy(&ph.daddr, p->daddr, 16);
+		ph.len = bpf_htonl(l4_len);
+		ph.nexthdr = bpf_htonl(p->proto);
+		sum = csum_add_buf(&ph, sizeof(ph), 0);
+	} else {
+		__be32 ph[3];
+
+		__builtin_memcpy(&ph[0], p->saddr + 12, 4);
+		__builtin_memcpy(&ph[1], p->daddr + 12, 4);
+		ph[2] = bpf_htonl((__u32)p->proto << 16 | l4_len);
+		sum = csum_add_buf(ph, sizeof(ph), 0);
+	}
+	if (field == (__u16)~csum_fold_u32(sum))
+		return CSUM_PARTIAL;
+	return csum_fold_u32(quote_sum(q, l4_len) + (__u64)sum) ? CSUM_BAD : CSUM_OK;
 }
 
 #endif /* BPFREDIR_REJECT_H */

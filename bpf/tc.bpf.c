@@ -111,6 +111,36 @@ static __always_inline int tc_reject_udp(struct __sk_buff *skb, const struct pkt
 	}
 }
 
+/* Would the kernel take p's L4 checksum (reject_l4_csum_ok)? One the device or GRO checked
+ * (CHECKSUM_UNNECESSARY) it takes as it is; a segment too long to sum here is answered. */
+static __always_inline int tc_l4_csum_ok(struct __sk_buff *skb, const struct pkt *p)
+{
+	__u32 ip_len = reject_ip_len((void *)(long)skb->data, (void *)(long)skb->data_end, p);
+	__u32 zero = 0, l4_len;
+	struct reject_quote *q;
+	__u64 len;
+
+	if (!ip_len)
+		return CSUM_BAD;
+	if (bpf_csum_level(skb, BPF_CSUM_LEVEL_QUERY) >= 0)
+		return CSUM_OK;
+	l4_len = ip_len - (p->l4_off - p->l3_off);
+	if (l4_len > QUOTE_BUF)
+		return CSUM_OK;
+	q = bpf_map_lookup_elem(&reject_scratch, &zero);
+	if (!q || l4_len < 8)
+		return CSUM_BAD;
+	quote_clear(q);
+	/* 64 bits, so the bounds checked are those of the register the call gets. */
+	len = l4_len;
+	barrier_var(len);
+	if (len < 8 || len > QUOTE_BUF)
+		return CSUM_BAD;
+	if (bpf_skb_load_bytes(skb, p->l4_off, q->buf, len))
+		return CSUM_BAD;
+	return reject_l4_csum_ok(q, l4_len, p);
+}
+
 /* Answer p as a closed port would, out of the interface it came in on. Non-zero when there
  * is no answer to give (the kernel would give none, or the ICMP rate limit says no): the
  * packet is then dropped. */
@@ -119,13 +149,19 @@ static __always_inline int tc_reject(struct __sk_buff *skb, const struct pkt *p)
 	/* The kernel answers unicast only (tcp_v4_rcv, icmp_send). The flow hash first: it
 	 * dissects the packet as it arrived. */
 	__u32 flow_hash = p->is_ipv6 ? bpf_get_hash_recalc(skb) : 0;
-	int len;
+	int len, csum;
 
 	if (skb->pkt_type != PACKET_HOST)
 		return -1;
+	csum = tc_l4_csum_ok(skb, p);
+	if (csum == CSUM_BAD)
+		return -1;
 	if (p->proto == IPPROTO_TCP) {
-		len = reject_tcp((void *)(long)skb->data, (void *)(long)skb->data_end, p,
-				 flow_hash);
+		/* Keeps clang from reusing &skb->data from the checksum check: the verifier
+		 * refuses loads through a moved context pointer. */
+		barrier_var(skb);
+		len = reject_tcp((void *)(long)skb->data, (void *)(long)skb->data_end, p, flow_hash,
+				 csum == CSUM_PARTIAL);
 		if (len < 0 || bpf_skb_change_tail(skb, len, 0))
 			return -1;
 	} else if (tc_reject_udp(skb, p, flow_hash)) {

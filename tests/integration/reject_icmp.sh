@@ -54,11 +54,15 @@ CASES=(
 	"v4-ack $C4 $S4 $TARGET_PORT ack"
 	"v4-rst $C4 $S4 $TARGET_PORT rst"
 	"v4-udp $C4 $S4 $UDP_TARGET udp"
+	"v4-badsum-syn $C4 $S4 $TARGET_PORT badsum-syn"
+	"v4-badsum-udp $C4 $S4 $UDP_TARGET badsum-udp"
 	"v6-syn $C6 $S6 $TARGET_PORT syn"
 	"v6-ack $C6 $S6 $TARGET_PORT ack"
 	"v6-rst $C6 $S6 $TARGET_PORT rst"
 	"v6-udp $C6 $S6 $UDP_TARGET udp"
 	"v6-udp-big $C6 $S6 $UDP_TARGET udp-big"
+	"v6-badsum-syn $C6 $S6 $TARGET_PORT badsum-syn"
+	"v6-badsum-udp $C6 $S6 $UDP_TARGET badsum-udp"
 )
 
 run_cases() {
@@ -141,6 +145,8 @@ PY
 in_ns server ethtool -K "$SERVER_IF" tx off >/dev/null || t_abort "ethtool -K $SERVER_IF tx off"
 
 run_cases kernel
+# Back to the default: real clients below leave their checksums to veth's offload.
+in_ns server ethtool -K "$SERVER_IF" tx on >/dev/null || t_abort "ethtool -K $SERVER_IF tx on"
 
 # --- bpfredir's, with the services listening and their ports hidden with --reject -------
 
@@ -162,9 +168,36 @@ run_cases bpfredir
 for c in "${CASES[@]}"; do
 	compare "${c%% *}"
 done
-# 7 answered, the two RSTs not (they count as hidden drops).
+# 7 answered; the RSTs and bad checksums not (they count as hidden drops).
 expect_stat_grew "rejected counter counts the answers" server "$PIN" rejected $((before + 6))
 expect "public port still served" ok "https://$S4:$PUBLIC_PORT/" in_ns client
+
+# Real clients, whose kernel leaves the checksum to veth's offload: refused at once.
+expect "curl to the hidden port: connection refused" refused "https://$S4:$TARGET_PORT/" in_ns client
+expect "curl to the hidden port over IPv6: connection refused" refused \
+	"https://[$S6]:$TARGET_PORT/" in_ns client
+# The RST to such a segment is left to offload too: with the server's transmit offload off,
+# the stack completes its checksum itself.
+in_ns server ethtool -K "$SERVER_IF" tx off >/dev/null || t_abort "ethtool -K $SERVER_IF tx off"
+expect "curl to the hidden port, server without tx offload: refused" refused \
+	"https://$S4:$TARGET_PORT/" in_ns client
+in_ns server ethtool -K "$SERVER_IF" tx on >/dev/null || t_abort "ethtool -K $SERVER_IF tx on"
+for dst in "$S4" "$S6"; do
+	out=$(in_ns client timeout 20 "$SCAPY_PYTHON" - "$dst" "$UDP_TARGET" <<'PY' 2>&1
+import socket, sys
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM); s.settimeout(3)
+s.connect((sys.argv[1], int(sys.argv[2]))); s.send(b"anyone?")
+try:
+    s.recv(100); print("answered")
+except ConnectionRefusedError:
+    print("refused")
+except socket.timeout:
+    print("timed out")
+PY
+	)
+	check "connected udp socket to the hidden port $dst: refused" "got: $out" test "$out" == refused
+done
 
 # The config file's 'reject' is the same rule: applying it changes nothing; without it,
 # the rule changes.

@@ -17,6 +17,9 @@
  * this host's MAC address, to UDP in a VLAN-tagged frame or a fragment, and past the ICMP
  * rate limit (6 in a burst per source).
  *
+ * A segment whose checksum field holds the pseudo-header sum only came from a local peer
+ * that left it to offload (CHECKSUM_PARTIAL): its RST is left to offload the same way.
+ *
  * Learning: after the kernel's own port unreachable to a peer leaves through egress, ours
  * to that peer carry its ICMPv6 flow label, and an IPv4 ID going on from its ID.
  *
@@ -56,6 +59,8 @@ struct rcase {
 	__u32 big_payload; /* nonzero: a UDP datagram with this much payload, built here */
 	bool other_host;   /* the frame's destination MAC is not this host's */
 	bool no_reject;	   /* the rule only hides (drop) */
+	bool bad_csum;	   /* the L4 checksum is wrong */
+	bool partial_csum; /* the L4 checksum field holds the pseudo-header sum only */
 	enum expect expect;
 };
 
@@ -119,6 +124,20 @@ static const struct rcase cases[] = {
 	  .expect = EXP_ICMP },
 	{ "v6 udp to another host's mac: no answer", { TO_TGT(ETH_P_IPV6, IPPROTO_UDP, UTGT, 0) },
 	  .other_host = true, .expect = EXP_NONE },
+	{ "v4 syn with a bad checksum: no answer", { TO_TGT(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
+	  .bad_csum = true, .expect = EXP_NONE },
+	{ "v6 ack with a bad checksum: no answer", { TO_TGT(ETH_P_IPV6, IPPROTO_TCP, TGT, ACK) },
+	  .bad_csum = true, .expect = EXP_NONE },
+	{ "v4 udp with a bad checksum: no answer", { TO_TGT(ETH_P_IP, IPPROTO_UDP, UTGT, 0) },
+	  .bad_csum = true, .expect = EXP_NONE },
+	{ "v6 udp without checksum (invalid in v6): no answer",
+	  { TO_TGT(ETH_P_IPV6, IPPROTO_UDP, UTGT, 0), .udp_no_csum = true },
+	  .expect = EXP_NONE },
+	{ "v4 syn with a checksum left to offload (veth peer): rst/ack",
+	  { TO_TGT(ETH_P_IP, IPPROTO_TCP, TGT, SYN) }, .partial_csum = true, .expect = EXP_RST },
+	{ "v6 syn with a checksum left to offload (veth peer): rst/ack",
+	  { TO_TGT(ETH_P_IPV6, IPPROTO_TCP, TGT, SYN) }, .partial_csum = true,
+	  .expect = EXP_RST },
 };
 /* clang-format on */
 
@@ -199,6 +218,17 @@ static void input_build(const struct rcase *c, struct big *f)
 		ip[1] = TOS;
 		ip4_csum(ip, (ip[0] & 0xf) * 4);
 	}
+	if (c->bad_csum || c->partial_csum) {
+		__u8 *l4 = f->buf + f->l4_off;
+		__u32 off = c->pkt.proto == IPPROTO_TCP ? 16 : 6;
+		__u32 l4_len = f->len - f->l4_off, sum = c->pkt.proto + l4_len;
+
+		sum = f->v6 ? pkt_csum_add(sum, ip + 8, 32) : pkt_csum_add(sum, ip + 12, 8);
+		if (c->partial_csum)
+			pkt_put16(l4 + off, pkt_csum_fold(sum));
+		else
+			l4[off] ^= 0x55;
+	}
 	if (!c->other_host)
 		memset(f->buf, 0, 6);
 }
@@ -252,6 +282,11 @@ static void rst_build(const struct big *in, const struct rcase *c, struct big *e
 	}
 	th[12] = 5 << 4;
 	pkt_put16(th + 16, ~l4_sum(ip, in->v6, IPPROTO_TCP, th, 20));
+	/* Left to offload like the segment: the pseudo-header sum only (in place of its). */
+	if (c->partial_csum && in->l4_off == exp->l4_off)
+		pkt_put16(th + 16,
+			  pkt_csum_fold(in->v6 ? pkt_csum_add(IPPROTO_TCP + 20, ip + 8, 32)
+					       : pkt_csum_add(IPPROTO_TCP + 20, ip + 12, 8)));
 }
 
 /* The kernel's port unreachable for input frame in (no tags: those get no answer). */

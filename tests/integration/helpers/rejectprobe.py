@@ -16,6 +16,7 @@ IFACE keeps every TCP, UDP or ICMP error frame addressed to SRC. Cases:
   udp   a UDP datagram with a 700-byte payload, so the ICMP quote is cut (v4 at 548
         bytes, v6 not at all)
   udp-big  (IPv6) a 1400-byte UDP datagram, so the ICMPv6 quote is cut at 1232 bytes
+  badsum-syn, badsum-udp   syn, udp with a wrong TCP/UDP checksum (expects nothing)
 
 Prints one JSON object: {"probe": HEX, "answers": [HEX, ...]}.
 """
@@ -52,6 +53,10 @@ def build(args):
         l4 = UDP(sport=SPORT, dport=args.port) / Raw(bytes(range(256)) * 2 + b"x" * 188)
     elif args.case == "udp-big":
         l4 = UDP(sport=SPORT, dport=args.port) / Raw(b"y" * 1392)
+    elif args.case == "badsum-syn":
+        l4 = TCP(sport=SPORT, dport=args.port, seq=0x11223344, flags="S", chksum=0x1234)
+    elif args.case == "badsum-udp":
+        l4 = UDP(sport=SPORT, dport=args.port, chksum=0x1234) / Raw(b"bad checksum")
     else:
         sys.exit(f"unknown case {args.case}")
     mac = getmacbyip6(args.dst) if v6 else getmacbyip(args.dst)
