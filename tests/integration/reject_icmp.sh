@@ -155,6 +155,19 @@ in_ns server ethtool -K "$SERVER_IF" tx on >/dev/null || t_abort "ethtool -K $SE
 https_server server
 server server "$UDP_TARGET" udp socat "UDP6-RECVFROM:$UDP_TARGET,ipv6only=0,fork" PIPE
 expect_cli_ok "load" server load --iface "$SERVER_IF" "${P[@]}"
+expect_cli_error "add --reject --no-hide: usage error" 2 "--reject.*--no-hide" server \
+	add "$PUBLIC_PORT" "$TARGET_PORT" --reject --no-hide "${P[@]}"
+expect_cli_error "del --reject: usage error" 2 "'--reject' does not apply to 'del'" server \
+	del "$PUBLIC_PORT" --reject "${P[@]}"
+printf 'rule 8445 8443 reject no-hide\n' >"$T_TMP/bad.conf"
+expect_cli_error "config 'reject' with 'no-hide': error at its line" 1 \
+	"bad.conf:1:1: 'reject' cannot go with 'no-hide'" server apply -f "$T_TMP/bad.conf" "${P[@]}"
+printf 'rule 8445 8443 reject reject\n' >"$T_TMP/bad.conf"
+expect_cli_error "config 'reject' twice: error at the second" 1 "bad.conf:1:23: 'reject' given twice" \
+	server apply -f "$T_TMP/bad.conf" "${P[@]}"
+cli server list "${P[@]}"
+check "nothing added by the failed commands" "list: $CLI_OUT" \
+	test "$(grep -c "^[0-9]" <<<"$CLI_OUT")" == 0
 expect_cli_ok "add --reject (tcp)" server add "$PUBLIC_PORT" "$TARGET_PORT" --reject "${P[@]}"
 expect_cli_ok "add --reject (udp)" server add 5353 "$UDP_TARGET" --proto udp --reject "${P[@]}"
 list_json server "$PIN"
