@@ -9,8 +9,8 @@
  * - TCP: no answer to a RST. To a segment with ACK: RST, seq = its ack_seq. Otherwise
  *   RST/ACK, seq 0, ack_seq = seq + SYN + FIN + data length. 20-byte header, window 0.
  *   IPv4: ToS = the segment's minus ECN, ID 0, DF, TTL 64. IPv6: traffic class the
- *   segment's minus ECN, hop limit 64, flow label the kernel's automatic one (see
- *   reject_tcp).
+ *   segment's minus ECN, hop limit 64, flow label a per-flow hash like the kernel's (whose
+ *   key is secret; see reject_tcp).
  * - UDP: ICMP type 3 code 3 quoting the datagram from its IP header, at most 576 bytes in
  *   all; ToS (the datagram's & 0x1e) | 0xc0, no DF, TTL 64; the ID goes on from the last
  *   one the kernel used for that peer (see reject_seen). ICMPv6 type 1 code 4 quoting at
@@ -18,7 +18,7 @@
  *   kernel's own port unreachables to that peer carry (see reject_seen).
  * - Answers go from the packet's destination address to its source, Ethernet addresses
  *   swapped (the kernel routes its answer, which on a LAN or behind one gateway gives the
- *   same).
+ *   same). A packet with a wrong TCP/UDP checksum gets none (reject_l4_csum_ok).
  *
  * The kernel rate-limits ICMP errors per destination (net.ipv4.icmp_ratelimit, 1 s, and
  * net.ipv6.icmp.ratelimit, 1 s scaled down by the route's prefix length, 250 ms for a /64;

@@ -167,7 +167,7 @@ static __always_inline int tc_reject(struct __sk_buff *skb, const struct pkt *p)
 	} else if (tc_reject_udp(skb, p, flow_hash)) {
 		return -1;
 	}
-	/* Checksums are all computed: nothing is left for anyone to trust or finish. */
+	/* What the device verified was the packet, not our answer: let the peer check it. */
 	bpf_csum_level(skb, BPF_CSUM_LEVEL_RESET);
 	return 0;
 }
