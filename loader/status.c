@@ -93,20 +93,32 @@ static void print_interface(struct status_out *out, int ifindex)
 	} hooks[] = { { "ingress", BPF_TCX_INGRESS }, { "egress", BPF_TCX_EGRESS } };
 	LIBBPF_OPTS(bpf_xdp_query_opts, xdp);
 	char ifname[IF_NAMESIZE] = "?";
+	int mode = iface_mode_of(ifindex);
+	const char *xdp_mode;
+	__u32 xdp_id;
 	size_t i;
 
 	if_indextoname(ifindex, ifname);
 	if (bpf_xdp_query(ifindex, 0, &xdp))
-		xdp.prog_id = 0;
+		memset(&xdp, 0, sizeof(xdp));
+	/* What the kernel runs, not what the pin's name says. */
+	xdp_id = xdp.drv_prog_id ?: xdp.skb_prog_id ?: xdp.hw_prog_id;
+	xdp_mode = xdp.drv_prog_id ? "native" : xdp.skb_prog_id ? "generic" : "offloaded";
 	if (out->json) {
 		printf("%s{\"ifindex\":%d,\"name\":", out->first ? "" : ",", ifindex);
 		json_string(stdout, ifname);
-		printf(",\"mode\":\"tcx\",\"xdp_prog_id\":%u", xdp.prog_id);
-	} else {
+		printf(",\"mode\":\"%s\",\"xdp_prog_id\":%u", mode == IFACE_TC ? "tcx" : "xdp",
+		       xdp_id);
+		if (xdp_id)
+			printf(",\"xdp_mode\":\"%s\"", xdp_mode);
+	} else if (mode == IFACE_TC) {
 		printf("  %s (ifindex %d): tcx", ifname, ifindex);
-		if (xdp.prog_id)
-			printf("; XDP program %u runs before TC", xdp.prog_id);
+		if (xdp_id)
+			printf("; XDP program %u (%s) runs before TC", xdp_id, xdp_mode);
 		printf("\n");
+	} else {
+		printf("  %s (ifindex %d): xdp (%s), XDP program %u; egress by tcx\n", ifname,
+		       ifindex, xdp_id ? xdp_mode : "not attached", xdp_id);
 	}
 	for (i = 0; i < 2; i++) {
 		printf(out->json ? ",\"%s\":[" : "    %s, in run order: ", hooks[i].hook);
@@ -206,7 +218,8 @@ static void print_cgroup(struct status_out *out, __u64 id)
 	out->first = false;
 }
 
-/* Walk links/ for one kind of link and print each distinct interface or cgroup once. */
+/* Walk links/ for one kind of link and print each distinct interface or cgroup once; a list
+ * starts with out->first set. */
 static int print_links(struct status_out *out, const char *prefix)
 {
 	char links_dir[PATH_MAX];
@@ -221,20 +234,21 @@ static int print_links(struct status_out *out, const char *prefix)
 	dir = opendir(links_dir);
 	if (!dir)
 		return -errno;
-	out->first = true;
 	while ((de = readdir(dir))) {
 		__u64 where;
 
 		if (strncmp(de->d_name, prefix, strlen(prefix)) ||
 		    link_info("links", de->d_name, &info))
 			continue;
-		where = info.type == BPF_LINK_TYPE_TCX ? info.tcx.ifindex : info.cgroup.cgroup_id;
+		where = info.type == BPF_LINK_TYPE_TCX	 ? info.tcx.ifindex
+			: info.type == BPF_LINK_TYPE_XDP ? info.xdp.ifindex
+							 : info.cgroup.cgroup_id;
 		for (i = 0; i < n_seen && seen[i] != where; i++)
 			;
 		if (i < n_seen || n_seen == 256)
 			continue;
 		seen[n_seen++] = where;
-		if (info.type == BPF_LINK_TYPE_TCX)
+		if (info.type == BPF_LINK_TYPE_TCX || info.type == BPF_LINK_TYPE_XDP)
 			print_interface(out, where);
 		else
 			print_cgroup(out, where);
@@ -316,9 +330,12 @@ int do_status(int argc, char **argv)
 		       used, max, kernel_has_tcx() ? "true" : "false",
 		       access("/sys/kernel/btf/vmlinux", R_OK) ? "false" : "true",
 		       addr_watch ? "true" : "false");
+		out.first = true;
 		print_links(&out, "tcx_ingress_");
+		print_links(&out, "xdp_");
 		print_legacy(&out);
 		printf("],\"cgroups\":[");
+		out.first = true;
 		print_links(&out, "cgroup_");
 		printf("]}\n");
 		return EXIT_OK;
@@ -332,6 +349,7 @@ int do_status(int argc, char **argv)
 			  : "refreshed by bpfredir commands, or by 'bpfredir watch'");
 	printf("interfaces:\n");
 	print_links(&out, "tcx_ingress_");
+	print_links(&out, "xdp_");
 	print_legacy(&out);
 	printf("cgroups:\n");
 	print_links(&out, "cgroup_");
