@@ -6,7 +6,7 @@
  * detached after it. A second apply of the same file changes nothing.
  *
  * The format, one directive a line, '#' starts a comment:
- *   interface NAME
+ *   interface NAME [mode tc|xdp|xdp-generic]
  *   cgroup [PATH]             (no PATH: the cgroup2 root)
  *   flows N                   (connection-table size, used when apply loads)
  *   rule PUBLIC TARGET [proto tcp|udp] [no-hide] [hide-local] [addr IP]
@@ -37,6 +37,7 @@ struct config {
 	const char *path;
 	char ifnames[MAX_IFACES][IF_NAMESIZE];
 	int if_lines[MAX_IFACES], if_cols[MAX_IFACES];
+	enum iface_mode if_modes[MAX_IFACES];
 	int n_ifaces;
 	char cgroups[MAX_CGROUPS][PATH_MAX];
 	bool cgroup_root[MAX_CGROUPS];
@@ -95,8 +96,9 @@ static int parse_interface(struct config *cfg, int line, const struct token *t, 
 {
 	int i;
 
-	if (n != 2)
-		return config_error(cfg, line, t[0].col, "expected 'interface NAME'");
+	if ((n != 2 && n != 4) || (n == 4 && strcmp(t[2].text, "mode")))
+		return config_error(cfg, line, t[n > 2 ? 2 : 0].col,
+				    "expected 'interface NAME [mode tc|xdp|xdp-generic]'");
 	if (strlen(t[1].text) >= IF_NAMESIZE)
 		return config_error(cfg, line, t[1].col, "interface name '%s' too long", t[1].text);
 	for (i = 0; i < cfg->n_ifaces; i++)
@@ -106,6 +108,14 @@ static int parse_interface(struct config *cfg, int line, const struct token *t, 
 					    cfg->if_lines[i]);
 	if (cfg->n_ifaces == MAX_IFACES)
 		return config_error(cfg, line, t[0].col, "more than %d interfaces", MAX_IFACES);
+	for (i = IFACE_TC; n == 4 && i <= IFACE_XDP_GENERIC; i++)
+		if (!strcmp(t[3].text, iface_mode_name(i)))
+			break;
+	if (n == 4 && i > IFACE_XDP_GENERIC)
+		return config_error(cfg, line, t[3].col,
+				    "invalid mode '%s' (expected tc, xdp or xdp-generic)",
+				    t[3].text);
+	cfg->if_modes[cfg->n_ifaces] = n == 4 ? i : IFACE_TC;
 	snprintf(cfg->ifnames[cfg->n_ifaces], IF_NAMESIZE, "%s", t[1].text);
 	cfg->if_cols[cfg->n_ifaces] = t[1].col;
 	cfg->if_lines[cfg->n_ifaces++] = line;
@@ -343,7 +353,9 @@ static int read_current(struct current *cur)
 	if (!dir)
 		return -errno;
 	while ((de = readdir(dir))) {
-		if (sscanf(de->d_name, "tcx_ingress_%d", &ifindex) == 1 &&
+		if ((sscanf(de->d_name, "tcx_ingress_%d", &ifindex) == 1 ||
+		     sscanf(de->d_name, "xdp_native_%d", &ifindex) == 1 ||
+		     sscanf(de->d_name, "xdp_generic_%d", &ifindex) == 1) &&
 		    cur->n_ifaces < MAX_IFACES)
 			cur->ifindexes[cur->n_ifaces++] = ifindex;
 		else if (sscanf(de->d_name, "cgroup_%llu_conn4", &id) == 1 &&
@@ -436,7 +448,10 @@ static int plan(const struct config *cfg, const struct resolved *res, const stru
 
 	for (i = 0; i < cfg->n_ifaces; i++)
 		if (!has_int(cur->ifindexes, cur->n_ifaces, res->ifindexes[i])) {
-			printf("+ interface %s\n", cfg->ifnames[i]);
+			printf("+ interface %s", cfg->ifnames[i]);
+			if (cfg->if_modes[i] != IFACE_TC)
+				printf(" mode %s", iface_mode_name(cfg->if_modes[i]));
+			printf("\n");
 			changes++;
 		}
 	for (i = 0; i < cur->n_ifaces; i++)
@@ -463,14 +478,25 @@ static int plan(const struct config *cfg, const struct resolved *res, const stru
 static int attach_new(const struct config *cfg, const struct resolved *res,
 		      const struct current *cur)
 {
-	int tc_fds[2], sock_fds[N_SOCK_HOOKS], i, j, err = 0;
+	int tc_fds[2], sock_fds[N_SOCK_HOOKS], xdp_fd, i, j, err = 0;
 
 	/* Both set every fd to -1 first, so close_fds() below is safe on failure. */
 	if (open_pinned_tc_progs(tc_fds) || open_pinned_progs(sock_fds))
 		err = fail("cannot open the pinned programs: %s", strerror(errno));
-	for (i = 0; i < cfg->n_ifaces && !err; i++)
-		if (!has_int(cur->ifindexes, cur->n_ifaces, res->ifindexes[i]))
+	xdp_fd = open_pinned_prog(XDP_PROG_NAME);
+	for (i = 0; i < cfg->n_ifaces && !err; i++) {
+		if (has_int(cur->ifindexes, cur->n_ifaces, res->ifindexes[i]))
+			continue;
+		if (cfg->if_modes[i] == IFACE_TC)
 			err = attach_iface(res->ifindexes[i], cfg->ifnames[i], tc_fds, ATTACH_AUTO);
+		else if (xdp_fd < 0)
+			err = fail("cannot open the pinned XDP program: %s (loaded by a build "
+				   "without XDP mode; 'bpfredir load' with this build first)",
+				   strerror(-xdp_fd));
+		else
+			err = attach_iface_xdp(res->ifindexes[i], cfg->ifnames[i], tc_fds, xdp_fd,
+					       cfg->if_modes[i]);
+	}
 	for (j = 0; j < cfg->n_cgroups && !err; j++)
 		if (!has_u64(cur->cgroup_ids, cur->n_cgroups, res->cgroup_ids[j]) &&
 		    attach_cgroup(res->cgroup_fds[j], res->cgroup_ids[j], sock_fds))
@@ -485,6 +511,7 @@ static int attach_new(const struct config *cfg, const struct resolved *res,
 				detach_cgroup(res->cgroup_ids[j]);
 	}
 	close_fds(tc_fds, 2);
+	close_fds(&xdp_fd, 1);
 	close_fds(sock_fds, N_SOCK_HOOKS);
 	return err;
 }
@@ -524,6 +551,26 @@ static int swap_rules(const struct config *cfg, const struct pinned_maps *maps)
 	return 0;
 }
 
+/* An attached interface keeps its mode: changing it means detaching one ingress before
+ * attaching the other, so it takes two applies (without the interface, then with it). */
+static int check_modes(const struct config *cfg, const struct resolved *res,
+		       const struct current *cur)
+{
+	int i, mode;
+
+	for (i = 0; i < cfg->n_ifaces; i++) {
+		if (!has_int(cur->ifindexes, cur->n_ifaces, res->ifindexes[i]))
+			continue;
+		mode = iface_mode_of(res->ifindexes[i]);
+		if (mode >= 0 && mode != (int)cfg->if_modes[i])
+			return config_error(cfg, cfg->if_lines[i], cfg->if_cols[i],
+					    "interface %s is attached in %s mode; apply without it "
+					    "first to change the mode",
+					    cfg->ifnames[i], iface_mode_name(mode));
+	}
+	return 0;
+}
+
 static int apply_loaded(const struct config *cfg, const struct resolved *res, bool dry_run)
 {
 	struct pinned_maps maps;
@@ -536,6 +583,10 @@ static int apply_loaded(const struct config *cfg, const struct resolved *res, bo
 	if (err) {
 		close_pinned_maps(&maps);
 		return fail("cannot read %s/links: %s", pin_dir, strerror(-err));
+	}
+	if (check_modes(cfg, res, &cur)) {
+		close_pinned_maps(&maps);
+		return EXIT_FAIL;
 	}
 	changes = plan(cfg, res, &cur, maps.rules);
 	if (!changes)
@@ -566,14 +617,18 @@ static int apply_fresh(const struct config *cfg, bool dry_run)
 
 	printf("+ load %s\n", pin_dir);
 	for (i = 0; i < cfg->n_ifaces; i++)
-		printf("+ interface %s\n", cfg->ifnames[i]);
+		printf("+ interface %s%s%s\n", cfg->ifnames[i],
+		       cfg->if_modes[i] != IFACE_TC ? " mode " : "",
+		       cfg->if_modes[i] != IFACE_TC ? iface_mode_name(cfg->if_modes[i]) : "");
 	for (i = 0; i < cfg->n_cgroups; i++)
 		printf("+ cgroup %s\n", cfg->cgroup_root[i] ? "(cgroup2 root)" : cfg->cgroups[i]);
 	plan_rules(cfg, -1, true);
 	if (dry_run)
 		return 0;
-	for (i = 0; i < cfg->n_ifaces; i++)
+	for (i = 0; i < cfg->n_ifaces; i++) {
+		req.if_modes[req.n_ifaces] = cfg->if_modes[i];
 		req.ifnames[req.n_ifaces++] = cfg->ifnames[i];
+	}
 	for (i = 0; i < cfg->n_cgroups; i++)
 		req.cgroups[req.n_cgroups++] = cfg->cgroup_root[i] ? NULL : cfg->cgroups[i];
 	ret = load_locked(&req);

@@ -251,4 +251,36 @@ unloaded native
 run_mode generic --mode xdp --xdp-generic
 unloaded generic
 
+# --- the config file: interface NAME mode ... --------------------------------------------
+conf() { printf '%s\n' "$@" >"$T_TMP/bpfredir.conf"; }
+conf "interface $SERVER_IF mode xdp-generic" "rule 8445 8443"
+expect_cli_ok "apply: interface in mode xdp-generic, from nothing" server apply -f "$T_TMP/bpfredir.conf" "${P[@]}"
+check "apply: bpfredir_xdp runs in generic mode" "xdp: $(xdp_of server "$SERVER_IF")" \
+	test "$(xdp_of server "$SERVER_IF")" = generic:bpfredir_xdp
+check "apply: TC ingress not attached" "attached: $(attached_progs server "$SERVER_IF")" \
+	test "$(attached_progs server "$SERVER_IF" | cut -d: -f1,2)" = tcx/egress:bpfredir_tc_eg
+expect "apply: v4 curl -> :8445 gets the page" ok "$(url "$S4" 8445)" "${client[@]}"
+expect "apply: v4 curl -> :8443 dropped" dropped "$(url "$S4" 8443)" "${client[@]}"
+cli server apply -f "$T_TMP/bpfredir.conf" "${P[@]}"
+check "apply: the same file again changes nothing" "$(cli_result) $CLI_OUT" test "$CLI_OUT" = "nothing to change"
+conf "interface $SERVER_IF mode xdp" "rule 8445 8443"
+expect_cli_error "apply: another mode for an attached interface is refused" 1 \
+	"bpfredir.conf:1:11: interface srv0 is attached in xdp-generic mode" server apply -f "$T_TMP/bpfredir.conf" "${P[@]}"
+check "apply: refused, still generic" "xdp: $(xdp_of server "$SERVER_IF")" \
+	test "$(xdp_of server "$SERVER_IF")" = generic:bpfredir_xdp
+conf "interface $SERVER_IF mode bogus"
+expect_cli_error "apply: an unknown mode is refused" 1 "bpfredir.conf:1:21: invalid mode 'bogus'" \
+	server apply -f "$T_TMP/bpfredir.conf" "${P[@]}"
+conf "cgroup $CGROUP2" "rule 8445 8443"
+expect_cli_ok "apply: a file without the interface detaches it" server apply -f "$T_TMP/bpfredir.conf" "${P[@]}"
+check "apply: no XDP program left on $SERVER_IF" "xdp: $(xdp_of server "$SERVER_IF")" test -z "$(xdp_of server "$SERVER_IF")"
+check "apply: nothing left at TC on $SERVER_IF" "attached: $(attached_progs server "$SERVER_IF")" \
+	test -z "$(attached_progs server "$SERVER_IF")"
+conf "interface $SERVER_IF mode xdp" "cgroup $CGROUP2" "rule 8445 8443"
+expect_cli_ok "apply: the interface back, in native mode" server apply -f "$T_TMP/bpfredir.conf" "${P[@]}"
+check "apply: bpfredir_xdp runs in driver mode" "xdp: $(xdp_of server "$SERVER_IF")" \
+	test "$(xdp_of server "$SERVER_IF")" = driver:bpfredir_xdp
+expect "apply: native: v4 curl -> :8445 gets the page" ok "$(url "$S4" 8445)" "${client[@]}"
+unloaded apply
+
 t_finish
