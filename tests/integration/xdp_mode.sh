@@ -19,7 +19,9 @@ set -uo pipefail
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 
-XFER="$(cd "$(dirname "$0")" && pwd)/helpers/xfer.py"
+HELPERS="$(cd "$(dirname "$0")" && pwd)/helpers"
+XFER="$HELPERS/xfer.py"
+RAWPROBE="$HELPERS/rawprobe.py"
 XFER_BYTES=$((4 * 1024 * 1024))
 
 t_init xdp_mode
@@ -45,6 +47,39 @@ P=(--pin-dir "$PIN")
 client=(in_ns client)
 
 url() { if [[ $1 == *:* ]]; then printf 'https://[%s]:%s/' "$1" "$2"; else printf 'https://%s:%s/' "$1" "$2"; fi; }
+
+endpoint() { if [[ $1 == *:* ]]; then printf '[%s]:%s' "$1" "$2"; else printf '%s:%s' "$1" "$2"; fi; }
+
+# raw_probe CASE ADDR PORT ...: crafted packets from the client (helpers/rawprobe.py, which
+# lists the cases), every answer sniffed; the JSON result is in RAW_OUT, empty on failure.
+raw_probe() {
+	if ! RAW_OUT=$(in_ns client timeout 60 "$SCAPY_PYTHON" "$RAWPROBE" "$@" 2>"$T_TMP/raw.err") ||
+		! jq -e '.cases' <<<"$RAW_OUT" >/dev/null 2>&1; then
+		RAW_ERR="rawprobe failed: $(tail -c 300 "$T_TMP/raw.err") $RAW_OUT"
+		RAW_OUT=
+	fi
+}
+
+# expect_answer NAME CASE ADDR PORT WANT: the probe's answers, "tcp SPORT FLAGS" or "udp
+# SPORT echo", joined by commas, are WANT ("" for none at all, ICMP errors included).
+# shellcheck disable=SC2016 # jq variables
+expect_answer() {
+	local got
+	if [[ -z $RAW_OUT ]]; then
+		fail "$1" "$RAW_ERR"
+		return
+	fi
+	got=$(jq -r --arg c "$2" --arg a "$3" --argjson p "$4" '.cases[]
+		| select(.case == $c and .addr == $a and .port == $p) | .answers[]
+		| if .proto == "tcp" then "tcp \(.sport) \(.flags)"
+		  elif .proto == "udp" then "udp \(.sport) \(if .payload_ok then "echo" else "payload-differs" end)"
+		  else "icmp \(.sport) \(.dport)" end' <<<"$RAW_OUT" 2>/dev/null | paste -sd, -)
+	if [[ $got == "$5" ]]; then
+		pass "$1"
+	else
+		fail "$1" "$2 to $(endpoint "$3" "$4"): expected '${5:-no answer}', got '${got:-no answer}'"
+	fi
+}
 
 # udp_ask ADDR PORT: one datagram from a socket connected to ADDR:PORT, which only takes a
 # reply from that very port; prints "echo", "payload-differs", "refused" (an ICMP error came
@@ -161,6 +196,42 @@ run_mode() {
 	expect_stat_grew "$m: stats: hidden_dropped grew" server "$PIN" hidden_dropped "${dropped:-0}"
 	check "$m: no checksum errors in either stack" "before (server client) $csum_before, after $(csum_errors server) $(csum_errors client)" \
 		test "$csum_before" = "$(csum_errors server) $(csum_errors client)"
+
+	# Crafted shapes. XDP sees every VLAN tag in the frame (TC finds the outermost moved
+	# to skb metadata), so two tags are walked and a third makes the frame malformed.
+	local malformed csum_server
+	malformed=$(counter server "$PIN" malformed_dropped)
+	csum_server=$(csum_errors server)
+	raw_probe ipopt-syn "$S4" 8445 ipopt-syn "$S4" 8443 frag-syn "$S4" 8445 \
+		ext2-syn "$S6" 8445 ext8-syn "$S6" 8445 ext2-syn "$S6" 8443 ext9-syn "$S6" 8445 \
+		frag-udp "$S4" 8445 frag-udp "$S6" 8445 \
+		syn@q0 "$S4" 8445 syn@q0 "$S6" 8443 syn@ad0,q0 "$S4" 8445 syn@ad0,q0 "$S6" 8445 \
+		syn@ad0,q0 "$S4" 8443 udp@ad0,q0 "$S6" 8445 syn@ad0,q0,q0 "$S4" 8445 \
+		badsum-syn "$S4" 9445 badsum-syn "$S6" 9445
+	expect_answer "$m: v4 SYN with IP options to :8445 answered from 8445" ipopt-syn "$S4" 8445 "tcp 8445 SA"
+	expect_answer "$m: v4 SYN with IP options to :8443 not answered" ipopt-syn "$S4" 8443 ""
+	expect_answer "$m: v4 fragmented SYN to :8445 answered from 8445" frag-syn "$S4" 8445 "tcp 8445 SA"
+	expect_answer "$m: v6 SYN behind 2 ext headers to :8445 answered from 8445" ext2-syn "$S6" 8445 "tcp 8445 SA"
+	expect_answer "$m: v6 SYN behind 8 ext headers to :8445 answered from 8445" ext8-syn "$S6" 8445 "tcp 8445 SA"
+	expect_answer "$m: v6 SYN behind 2 ext headers to :8443 not answered" ext2-syn "$S6" 8443 ""
+	expect_answer "$m: v6 SYN behind 9 ext headers to :8445 dropped (malformed)" ext9-syn "$S6" 8445 ""
+	expect_answer "$m: v4 fragmented datagram to :8445 echoed from 8445" frag-udp "$S4" 8445 "udp 8445 echo"
+	expect_answer "$m: v6 fragmented datagram to :8445 echoed from 8445" frag-udp "$S6" 8445 "udp 8445 echo"
+	expect_answer "$m: v4 SYN in an 802.1Q tag to :8445 answered from 8445" syn@q0 "$S4" 8445 "tcp 8445 SA"
+	expect_answer "$m: v6 SYN in an 802.1Q tag to :8443 not answered" syn@q0 "$S6" 8443 ""
+	expect_answer "$m: v4 SYN in 802.1ad+802.1Q tags to :8445 answered from 8445" syn@ad0,q0 "$S4" 8445 "tcp 8445 SA"
+	expect_answer "$m: v6 SYN in 802.1ad+802.1Q tags to :8445 answered from 8445" syn@ad0,q0 "$S6" 8445 "tcp 8445 SA"
+	expect_answer "$m: v4 SYN in 802.1ad+802.1Q tags to :8443 not answered" syn@ad0,q0 "$S4" 8443 ""
+	expect_answer "$m: v6 datagram in 802.1ad+802.1Q tags to :8445 echoed from 8445" udp@ad0,q0 "$S6" 8445 "udp 8445 echo"
+	expect_answer "$m: v4 SYN in three tags to :8445 dropped (malformed at XDP)" syn@ad0,q0,q0 "$S4" 8445 ""
+	expect_stat_grew "$m: stats: malformed_dropped grew" server "$PIN" malformed_dropped "${malformed:-0}"
+	for a in "$S4" "$S6"; do
+		expect_answer "$m: a SYN with a bad checksum to $(endpoint "$a" 9445) stays bad, not answered" \
+			badsum-syn "$a" 9445 ""
+	done
+	check "$m: the server counted both bad checksums (it verifies rewritten segments)" \
+		"InCsumErrors went from $csum_server to $(csum_errors server)" \
+		test "$(csum_errors server)" -ge $((csum_server + 2))
 }
 
 # instance_ids KIND: the ids of the instance's pinned programs (prog) or of their maps (map).
