@@ -108,7 +108,7 @@ int attach_iface_xdp(int ifindex, const char *ifname, const int tc_prog_fds[2], 
 			return xdp_check_foreign(ifindex, ifname)
 				       ?: fail("cannot attach XDP to interface %s: %s", ifname,
 					       strerror(-err));
-		if (mode == IFACE_XDP && (err == -EOPNOTSUPP || err == -EINVAL))
+		if (mode == IFACE_XDP && err == -EOPNOTSUPP)
 			return fail("cannot attach native XDP to interface %s: %s (its driver may "
 				    "lack XDP support; --xdp-generic works on any interface)",
 				    ifname, strerror(-err));

@@ -297,6 +297,8 @@ expect "newer build: v4 curl -> :8445 gets the page" ok "$(url "$S4" 8445)" "${c
 expect "newer build: v4 curl -> :8443 dropped" dropped "$(url "$S4" 8443)" "${client[@]}"
 
 # --- a foreign XDP program ---------------------------------------------------------------
+# libxdp makes /sys/fs/bpf/xdp for its pins; remove it again if it is ours and empty.
+[[ -e /sys/fs/bpf/xdp ]] || LIBXDP_DIR_MADE=1
 if ! in_ns server xdp-filter load -m skb srv2 >"$T_TMP/xdpf.log" 2>&1; then
 	t_abort "xdp-filter load on srv2 failed: $(tail -c 300 "$T_TMP/xdpf.log")"
 fi
@@ -316,6 +318,7 @@ check "foreign: the fresh load left no pin dir" "$PIN2 exists" test ! -e "$PIN2"
 check "foreign: the fresh load left nothing on srv2" "attached: $(attached_progs server srv2)" \
 	test -z "$(attached_progs server srv2)"
 in_ns server xdp-filter unload srv2 >/dev/null 2>&1 || fail "foreign: xdp-filter unload" "failed"
+[[ -z ${LIBXDP_DIR_MADE:-} ]] || rmdir /sys/fs/bpf/xdp 2>/dev/null
 
 unloaded native
 
