@@ -94,6 +94,7 @@ static void print_interface(struct status_out *out, int ifindex)
 	LIBBPF_OPTS(bpf_xdp_query_opts, xdp);
 	char ifname[IF_NAMESIZE] = "?";
 	int mode = iface_mode_of(ifindex);
+	char xdp_name[BPF_OBJ_NAME_LEN];
 	const char *xdp_mode;
 	__u32 xdp_id;
 	size_t i;
@@ -104,17 +105,22 @@ static void print_interface(struct status_out *out, int ifindex)
 	/* What the kernel runs, not what the pin's name says. */
 	xdp_id = xdp.drv_prog_id ?: xdp.skb_prog_id ?: xdp.hw_prog_id;
 	xdp_mode = xdp.drv_prog_id ? "native" : xdp.skb_prog_id ? "generic" : "offloaded";
+	prog_name(xdp_id, xdp_name, sizeof(xdp_name));
 	if (out->json) {
 		printf("%s{\"ifindex\":%d,\"name\":", out->first ? "" : ",", ifindex);
 		json_string(stdout, ifname);
 		printf(",\"mode\":\"%s\",\"xdp_prog_id\":%u", mode == IFACE_TC ? "tcx" : "xdp",
 		       xdp_id);
-		if (xdp_id)
-			printf(",\"xdp_mode\":\"%s\"", xdp_mode);
+		if (xdp_id) {
+			printf(",\"xdp_mode\":\"%s\",\"xdp_prog_name\":", xdp_mode);
+			json_string(stdout, xdp_name);
+			printf(",\"xdp_prog_ours\":%s", is_ours(xdp_name) ? "true" : "false");
+		}
 	} else if (mode == IFACE_TC) {
 		printf("  %s (ifindex %d): tcx", ifname, ifindex);
 		if (xdp_id)
-			printf("; XDP program %u (%s) runs before TC", xdp_id, xdp_mode);
+			printf("; XDP program %u:%s%s (%s) runs before TC", xdp_id, xdp_name,
+			       is_ours(xdp_name) ? "" : " (foreign)", xdp_mode);
 		printf("\n");
 	} else {
 		printf("  %s (ifindex %d): xdp (%s), XDP program %u; egress by tcx\n", ifname,

@@ -317,6 +317,14 @@ expect_cli_error "foreign: a fresh load on srv2 in xdp mode is refused" 1 \
 check "foreign: the fresh load left no pin dir" "$PIN2 exists" test ! -e "$PIN2"
 check "foreign: the fresh load left nothing on srv2" "attached: $(attached_progs server srv2)" \
 	test -z "$(attached_progs server srv2)"
+expect_cli_ok "foreign: srv2 in tc mode is allowed beside it" server load --iface srv2 --mode tc "${P[@]}"
+cli server status --json "${P[@]}"
+check "foreign: status --json names it on srv2, before tcx" "$(cli_result) $CLI_OUT" json_matches \
+	'.interfaces[] | select(.name == "srv2") | .mode == "tcx" and .xdp_mode == "generic" and
+		(.xdp_prog_name | startswith("xdpfilt")) and .xdp_prog_ours == false'
+cli server status "${P[@]}"
+check "foreign: status names it on srv2" "$CLI_OUT" \
+	grep -Eq "srv2 \(ifindex [0-9]+\): tcx; XDP program [0-9]+:xdpfilt[a-z_]* \(foreign\) \(generic\) runs before TC" <<<"$CLI_OUT"
 in_ns server xdp-filter unload srv2 >/dev/null 2>&1 || fail "foreign: xdp-filter unload" "failed"
 [[ -z ${LIBXDP_DIR_MADE:-} ]] || rmdir /sys/fs/bpf/xdp 2>/dev/null
 
