@@ -166,6 +166,7 @@ run_mode() {
 	check "$m: TC egress attached" "attached: $ATTACHED" grep -q '^tcx/egress:bpfredir_tc_eg:' <<<"$ATTACHED"
 	check "$m: TC ingress not attached" "attached: $ATTACHED" test -z "$(grep ingress <<<"$ATTACHED")"
 	cli server status --json "${P[@]}"
+	# shellcheck disable=SC2016 # a jq variable
 	check "$m: status --json says mode xdp, $want_status" "$(cli_result) $CLI_OUT" json_matches \
 		--arg m "$want_status" '.interfaces | length == 1 and .[0].name == "srv0" and
 			.[0].mode == "xdp" and .[0].xdp_mode == $m and .[0].xdp_prog_id > 0'
