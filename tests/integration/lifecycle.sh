@@ -257,11 +257,14 @@ killed_apply() {
 		-f "$1" --pin-dir "$PINA" >/dev/null 2>&1
 	KILL_RC=$?
 }
-# cgroup_state ID: "active", "inactive" or "absent", as status --json tells.
-cgroup_state() {
+# expect_cgroup NAME ID WANT: status --json shows cgroup ID as WANT: active, inactive (attached
+# but not acting) or absent.
+expect_cgroup() {
+	local got
 	cli server status --json --pin-dir "$PINA"
-	json_get --argjson id "$1" '[.cgroups[] | select(.id == $id)]
-		| if length == 0 then "absent" elif .[0].active then "active" else "inactive" end'
+	got=$(json_get --argjson id "$2" '[.cgroups[] | select(.id == $id)]
+		| if length == 0 then "absent" elif .[0].active then "active" else "inactive" end')
+	check "$1" "status shows it $got" test "$got" = "$3"
 }
 
 expect_cli_ok "apply X (8445, cgroup a)" server apply -f "$X" --pin-dir "$PINA"
@@ -271,27 +274,21 @@ killed_apply "$Y" apply-attached
 check "apply Y killed after attaching cgroup b" "exit $KILL_RC" test "$KILL_RC" -eq 137
 behaves "apply Y killed after attaching: still X" X
 expect_rules "apply Y killed after attaching: rules still X" server "$PINA" "8445 8443 tcp true"
-state=$(cgroup_state "$CG2_ID")
-check "apply Y killed after attaching: cgroup b attached but inactive" "$state" \
-	test "$state" = inactive
+expect_cgroup "apply Y killed after attaching: cgroup b attached but inactive" "$CG2_ID" inactive
 cli server apply -f "$Y" --pin-dir "$PINA"
 check "apply Y after the kill: cgroup b made active" "$(cli_result) out: $CLI_OUT" \
 	grep -qx -- "+ cgroup $CG2" <<<"$CLI_OUT"
 behaves "apply Y after the kill" Y
-state=$(cgroup_state "$CG_ID")
-check "apply Y after the kill: cgroup a detached" "$state" test "$state" = absent
+expect_cgroup "apply Y after the kill: cgroup a detached" "$CG_ID" absent
 
 killed_apply "$X" apply-switched
 check "apply X killed after switching" "exit $KILL_RC" test "$KILL_RC" -eq 137
 behaves "apply X killed after switching: already X" X
-state=$(cgroup_state "$CG2_ID")
-check "apply X killed after switching: cgroup b still attached, inactive" "$state" \
-	test "$state" = inactive
+expect_cgroup "apply X killed after switching: cgroup b still attached, inactive" "$CG2_ID" inactive
 cli server apply -f "$X" --pin-dir "$PINA"
 check "apply X again detaches what the kill left" "$(cli_result) out: $CLI_OUT" \
 	grep -qx -- "- cgroup id $CG2_ID (left inert by an interrupted run)" <<<"$CLI_OUT"
-state=$(cgroup_state "$CG2_ID")
-check "apply X again: cgroup b gone" "$state" test "$state" = absent
+expect_cgroup "apply X again: cgroup b gone" "$CG2_ID" absent
 cli server apply -f "$X" --pin-dir "$PINA"
 check "apply X a third time changes nothing" "$(cli_result) out: $CLI_OUT" \
 	test "$CLI_RC" -eq 0 -a "$CLI_OUT" = "nothing to change"
@@ -300,25 +297,25 @@ check "apply X a third time changes nothing" "$(cli_result) out: $CLI_OUT" \
 killed_apply "$Y" apply-attached
 expect_cli_ok "attach takes in the cgroup a killed apply left inert" server attach \
 	--cgroup "$CG2" --pin-dir "$PINA"
-state=$(cgroup_state "$CG2_ID")
-check "after attach: cgroup b active" "$state" test "$state" = active
+expect_cgroup "after attach: cgroup b active" "$CG2_ID" active
 expect "after attach: local client in b redirected" ok "https://127.0.0.1:8445" \
 	in_cgroup server "$CG2"
 expect_cli_error "attach of an active cgroup" 1 "already attached" server attach \
 	--cgroup "$CG2" --pin-dir "$PINA"
 killed_apply "$X" apply-switched
-state=$(cgroup_state "$CG2_ID")
-check "apply X killed after switching: cgroup b inactive again" "$state" test "$state" = inactive
+expect_cgroup "apply X killed after switching: cgroup b inactive again" "$CG2_ID" inactive
 expect_cli_ok "detach removes an inactive cgroup" server detach --cgroup "$CG2" --pin-dir "$PINA"
-state=$(cgroup_state "$CG2_ID")
-check "after detach: cgroup b gone" "$state" test "$state" = absent
+expect_cgroup "after detach: cgroup b gone" "$CG2_ID" absent
 
 # Killed at whatever moment the clock gives: the host is X or Y, never a mix.
 want=Y
 for delay in 0.001 0.003 0.006 0.01 0.02 0.04; do
 	file=$X
 	[[ $want == Y ]] && file=$Y
-	in_ns server "$BPFREDIR" apply -f "$file" --pin-dir "$PINA" >/dev/null 2>&1 &
+	# nsenter execs the loader, so $! is the loader itself (in_ns, a function, would make $!
+	# a subshell and leave the loader running).
+	nsenter --net="$(ns_path server)" -- "$BPFREDIR" apply -f "$file" --pin-dir "$PINA" \
+		>/dev/null 2>&1 &
 	sleep "$delay"
 	kill -9 $! 2>/dev/null
 	wait $! 2>/dev/null
@@ -339,9 +336,9 @@ ingress_progs() {
 	cli server status --json --pin-dir "$PINK"
 	json_get '[.interfaces[].ingress[] | select(.ours)] | length'
 }
-for delay in 0 0.002 0.005 0.01 0.02 0.05 0.1; do
-	in_ns server "$BPFREDIR" load --iface "$SERVER_IF" --cgroup "$CG" --pin-dir "$PINK" \
-		>/dev/null 2>&1 &
+for delay in 0 0.002 0.01 0.05 0.1 0.15 0.2 0.25 0.3 0.4 0.6; do
+	nsenter --net="$(ns_path server)" -- "$BPFREDIR" load --iface "$SERVER_IF" --cgroup "$CG" \
+		--pin-dir "$PINK" >/dev/null 2>&1 &
 	sleep "$delay"
 	kill -9 $! 2>/dev/null
 	wait $! 2>/dev/null
