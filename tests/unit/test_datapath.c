@@ -695,6 +695,14 @@ static int ncpus;
 static __u64 *percpu;
 static struct redir_port_stats *percpu_ports;
 static int live_set = -1; /* the rule set in the policy slot, or -1 */
+/* BPF_F_TEST_SKB_CHECKSUM_COMPLETE makes the skb CHECKSUM_COMPLETE, as from a NIC that sums
+ * what it receives, and fails the run (EBADMSG) when the program leaves skb->csum stale. */
+static __u32 run_flags;
+
+static const char *run_prefix(void)
+{
+	return run_flags & BPF_F_TEST_SKB_CHECKSUM_COMPLETE ? "checksum complete: " : "";
+}
 
 #define MAX_PORT_KEYS 12
 
@@ -982,7 +990,8 @@ static int prog_run(bool egress, const struct frame *in, __u8 *out, __u32 *out_l
 {
 	struct bpf_program *prog = egress ? skel->progs.bpfredir_tc_eg : skel->progs.bpfredir_tc_in;
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in->buf, .data_size_in = in->len,
-		    .data_out = out, .data_size_out = PKT_MAX, .repeat = 1);
+		    .data_out = out, .data_size_out = PKT_MAX, .repeat = 1,
+		    .flags = run_flags);
 	int err = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts);
 
 	*out_len = opts.data_size_out;
@@ -1261,10 +1270,10 @@ static int table_run(const struct tcase *table, size_t n_cases)
 
 	for (i = 0; i < n_cases; i++) {
 		if (case_run(&table[i], why, sizeof(why))) {
-			printf("FAIL: %s: %s\n", table[i].name, why);
+			printf("FAIL: %s%s: %s\n", run_prefix(), table[i].name, why);
 			failed = 1;
 		} else {
-			printf("PASS: %s\n", table[i].name);
+			printf("PASS: %s%s\n", run_prefix(), table[i].name);
 		}
 	}
 	return failed;
@@ -1456,6 +1465,9 @@ int main(void)
 		printf("PASS: policy slot empty after load\n");
 	}
 	failed |= table_run(cases, sizeof(cases) / sizeof(cases[0]));
+	run_flags = BPF_F_TEST_SKB_CHECKSUM_COMPLETE;
+	failed |= table_run(cases, sizeof(cases) / sizeof(cases[0]));
+	run_flags = 0;
 
 	if (netns_enter_fresh(why, sizeof(why)) || netns_setup_scope(why, sizeof(why))) {
 		printf("FAIL: setup: forwarding network namespace: %s\n", why);
