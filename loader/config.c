@@ -322,12 +322,17 @@ static int resolve(const struct config *cfg, struct resolved *res)
 	return 0;
 }
 
-/* What is attached now, read back from links/. */
+/* What is attached now, read back from links/ and tc_legacy, and what the live set lets act;
+ * the two differ only after an interrupted apply, attach or detach. */
 struct current {
 	int ifindexes[MAX_IFACES];
 	int n_ifaces;
 	__u64 cgroup_ids[MAX_CGROUPS];
 	int n_cgroups;
+	int active_ifindexes[BPFREDIR_MAX_IFACES];
+	int n_active_ifaces;
+	__u64 active_cgroup_ids[BPFREDIR_MAX_CGROUPS];
+	int n_active_cgroups;
 };
 
 static void add_current_iface(int map_fd, int ifindex, void *arg)
@@ -338,7 +343,20 @@ static void add_current_iface(int map_fd, int ifindex, void *arg)
 		cur->ifindexes[cur->n_ifaces++] = ifindex;
 }
 
-static int read_current(struct current *cur)
+static void read_active(struct current *cur, int set_fd)
+{
+	struct redir_policy_key key, *prev = NULL;
+
+	while (!bpf_map_get_next_key(set_fd, prev, &key)) {
+		prev = &key;
+		if (key.kind == POLICY_IFACE && cur->n_active_ifaces < BPFREDIR_MAX_IFACES)
+			cur->active_ifindexes[cur->n_active_ifaces++] = key.id;
+		else if (key.kind == POLICY_CGROUP && cur->n_active_cgroups < BPFREDIR_MAX_CGROUPS)
+			cur->active_cgroup_ids[cur->n_active_cgroups++] = key.id;
+	}
+}
+
+static int read_current(struct current *cur, int set_fd)
 {
 	char links[PATH_MAX];
 	unsigned long long id;
@@ -368,6 +386,7 @@ static int read_current(struct current *cur)
 		tc_legacy_each(fd, add_current_iface, cur);
 		close(fd);
 	}
+	read_active(cur, set_fd);
 	return 0;
 }
 
@@ -440,37 +459,64 @@ static int plan_rules(const struct config *cfg, int set_fd, bool print)
 	return changes;
 }
 
+static void print_iface_change(char sign, int ifindex, const char *why)
+{
+	char ifname[IF_NAMESIZE];
+
+	if (!if_indextoname(ifindex, ifname))
+		snprintf(ifname, sizeof(ifname), "ifindex %d", ifindex);
+	printf("%c interface %s%s\n", sign, ifname, why);
+}
+
+/* Print the changes and count them. What is attached but not acting is left over from an
+ * interrupted run: acting (if the file wants it) or detaching it is a change too. */
 static int plan(const struct config *cfg, const struct resolved *res, const struct current *cur,
 		int set_fd)
 {
-	char ifname[IF_NAMESIZE];
+	static const char *const leftover = " (left inert by an interrupted run)";
 	int i, changes = 0;
+	bool wanted;
 
 	for (i = 0; i < cfg->n_ifaces; i++)
-		if (!has_int(cur->ifindexes, cur->n_ifaces, res->ifindexes[i])) {
+		if (!has_int(cur->active_ifindexes, cur->n_active_ifaces, res->ifindexes[i])) {
 			printf("+ interface %s", cfg->ifnames[i]);
 			if (cfg->if_modes[i] != IFACE_TC)
 				printf(" mode %s", iface_mode_name(cfg->if_modes[i]));
 			printf("\n");
 			changes++;
 		}
-	for (i = 0; i < cur->n_ifaces; i++)
-		if (!has_int(res->ifindexes, cfg->n_ifaces, cur->ifindexes[i])) {
-			if (!if_indextoname(cur->ifindexes[i], ifname))
-				snprintf(ifname, sizeof(ifname), "ifindex %d", cur->ifindexes[i]);
-			printf("- interface %s\n", ifname);
+	for (i = 0; i < cur->n_active_ifaces; i++)
+		if (!has_int(res->ifindexes, cfg->n_ifaces, cur->active_ifindexes[i])) {
+			print_iface_change('-', cur->active_ifindexes[i], "");
 			changes++;
 		}
+	for (i = 0; i < cur->n_ifaces; i++) {
+		wanted = has_int(res->ifindexes, cfg->n_ifaces, cur->ifindexes[i]);
+		if (!wanted &&
+		    !has_int(cur->active_ifindexes, cur->n_active_ifaces, cur->ifindexes[i])) {
+			print_iface_change('-', cur->ifindexes[i], leftover);
+			changes++;
+		}
+	}
 	for (i = 0; i < cfg->n_cgroups; i++)
-		if (!has_u64(cur->cgroup_ids, cur->n_cgroups, res->cgroup_ids[i])) {
+		if (!has_u64(cur->active_cgroup_ids, cur->n_active_cgroups, res->cgroup_ids[i])) {
 			printf("+ cgroup %s\n", res->cgroup_paths[i]);
 			changes++;
 		}
-	for (i = 0; i < cur->n_cgroups; i++)
-		if (!has_u64(res->cgroup_ids, cfg->n_cgroups, cur->cgroup_ids[i])) {
-			printf("- cgroup id %llu\n", (unsigned long long)cur->cgroup_ids[i]);
+	for (i = 0; i < cur->n_active_cgroups; i++)
+		if (!has_u64(res->cgroup_ids, cfg->n_cgroups, cur->active_cgroup_ids[i])) {
+			printf("- cgroup id %llu\n", (unsigned long long)cur->active_cgroup_ids[i]);
 			changes++;
 		}
+	for (i = 0; i < cur->n_cgroups; i++) {
+		wanted = has_u64(res->cgroup_ids, cfg->n_cgroups, cur->cgroup_ids[i]);
+		if (!wanted &&
+		    !has_u64(cur->active_cgroup_ids, cur->n_active_cgroups, cur->cgroup_ids[i])) {
+			printf("- cgroup id %llu%s\n", (unsigned long long)cur->cgroup_ids[i],
+			       leftover);
+			changes++;
+		}
+	}
 	return changes + plan_rules(cfg, set_fd, true);
 }
 
@@ -529,18 +575,24 @@ static void detach_gone(const struct config *cfg, const struct resolved *res,
 			detach_cgroup(cur->cgroup_ids[i]);
 }
 
-/* Build the file's rule set aside and put it live in one update. */
-static int swap_rules(const struct config *cfg, const struct pinned_maps *maps)
+/* Build the file's rule set aside, with its interfaces and cgroups, and put it live in one
+ * update. */
+static int swap_rules(const struct config *cfg, const struct resolved *res,
+		      const struct pinned_maps *maps)
 {
-	int set_fd = policy_set_create(), err = 0;
-	size_t i;
+	int set_fd = policy_set_create(), err = 0, i;
+	size_t r;
 
 	if (set_fd < 0)
 		return fail("cannot create a rule set: %s", strerror(-set_fd));
-	for (i = 0; i < cfg->n_rules && !err; i++)
-		if (bpf_map_update_elem(set_fd, &cfg->rules[i].key, &cfg->rules[i].rule,
+	for (r = 0; r < cfg->n_rules && !err; r++)
+		if (bpf_map_update_elem(set_fd, &cfg->rules[r].key, &cfg->rules[r].rule,
 					BPF_NOEXIST))
 			err = -errno;
+	for (i = 0; i < cfg->n_ifaces && !err; i++)
+		err = set_attachment(set_fd, POLICY_IFACE, res->ifindexes[i], true);
+	for (i = 0; i < cfg->n_cgroups && !err; i++)
+		err = set_attachment(set_fd, POLICY_CGROUP, res->cgroup_ids[i], true);
 	if (!err)
 		err = sync_rule_derived(set_fd, maps->port_stats);
 	if (!err)
@@ -579,7 +631,7 @@ static int apply_loaded(const struct config *cfg, const struct resolved *res, bo
 
 	if (open_pinned_maps(&maps))
 		return EXIT_FAIL;
-	err = read_current(&cur);
+	err = read_current(&cur, maps.rules);
 	if (err) {
 		close_pinned_maps(&maps);
 		return fail("cannot read %s/links: %s", pin_dir, strerror(-err));
@@ -592,10 +644,14 @@ static int apply_loaded(const struct config *cfg, const struct resolved *res, bo
 	if (!changes)
 		printf("nothing to change\n");
 	ret = 0;
+	/* Attached is not acting: the new attachments do nothing until the switch, the dropped
+	 * ones nothing after it, so the switch is the one moment the host changes. */
 	if (changes && !dry_run) {
 		ret = attach_new(cfg, res, &cur);
-		if (!ret && plan_rules(cfg, maps.rules, false))
-			ret = swap_rules(cfg, &maps);
+		failpoint("apply-attached");
+		if (!ret)
+			ret = swap_rules(cfg, res, &maps);
+		failpoint("apply-switched");
 		if (!ret)
 			detach_gone(cfg, res, &cur);
 	}
@@ -608,7 +664,7 @@ static int apply_loaded(const struct config *cfg, const struct resolved *res, bo
 	return ret;
 }
 
-static int apply_fresh(const struct config *cfg, bool dry_run)
+static int apply_fresh(const struct config *cfg, const struct resolved *res, bool dry_run)
 {
 	struct load_request req = { .flows =
 					    cfg->flows_line ? cfg->flows : BPFREDIR_DEFAULT_FLOWS };
@@ -634,7 +690,7 @@ static int apply_fresh(const struct config *cfg, bool dry_run)
 	ret = load_locked(&req);
 	if (ret)
 		return ret;
-	ret = open_pinned_maps(&maps) ? EXIT_FAIL : swap_rules(cfg, &maps);
+	ret = open_pinned_maps(&maps) ? EXIT_FAIL : swap_rules(cfg, res, &maps);
 	if (!ret)
 		close_pinned_maps(&maps);
 	if (ret)
@@ -681,7 +737,7 @@ int do_apply(int argc, char **argv)
 		goto out;
 	/* A dry run on a host where nothing is loaded must not even create the pin dir. */
 	if (dry_run && !is_loaded()) {
-		ret = apply_fresh(&cfg, true);
+		ret = apply_fresh(&cfg, &res, true);
 		goto out;
 	}
 	lock_fd = prepare_pin_dir();
@@ -689,7 +745,7 @@ int do_apply(int argc, char **argv)
 		ret = EXIT_FAIL;
 		goto out;
 	}
-	ret = is_loaded() ? apply_loaded(&cfg, &res, dry_run) : apply_fresh(&cfg, dry_run);
+	ret = is_loaded() ? apply_loaded(&cfg, &res, dry_run) : apply_fresh(&cfg, &res, dry_run);
 out:
 	for (i = 0; i < cfg.n_cgroups; i++)
 		if (res.cgroup_fds[i] >= 0)

@@ -494,14 +494,20 @@ static int attach_all(struct load_ctx *ctx)
 	return 0;
 }
 
-/* The policy map starts with an empty slot: give it an empty rule set. */
+/* The policy map starts with an empty slot: give it a rule set with no rules that lets this
+ * load's interfaces and cgroups act. */
 static int install_first_set(struct load_ctx *ctx)
 {
-	int set_fd = policy_set_create(), err;
+	int set_fd = policy_set_create(), err = 0, i;
 
 	if (set_fd < 0)
 		return fail("cannot create the rule set: %s", strerror(-set_fd));
-	err = policy_set_install(bpf_map__fd(ctx->tc->maps.policy), set_fd);
+	for (i = 0; i < ctx->req->n_ifaces && !err; i++)
+		err = set_attachment(set_fd, POLICY_IFACE, ctx->ifindexes[i], true);
+	for (i = 0; i < ctx->req->n_cgroups && !err; i++)
+		err = set_attachment(set_fd, POLICY_CGROUP, ctx->cgroup_ids[i], true);
+	if (!err)
+		err = policy_set_install(bpf_map__fd(ctx->tc->maps.policy), set_fd);
 	close(set_fd);
 	if (err)
 		return fail("cannot install the rule set: %s", strerror(-err));
@@ -828,8 +834,8 @@ static int reload_locked(const struct load_request *req)
 {
 	struct load_request with_size = *req;
 	struct load_ctx ctx = { .req = &with_size, .reload = true };
-	int tc_fds[2] = { -1, -1 }, sock_fds[N_SOCK_HOOKS], xdp_fd = -1, ret, i, updated = 0,
-	    attached = 0;
+	int tc_fds[2] = { -1, -1 }, sock_fds[N_SOCK_HOOKS], xdp_fd = -1, ret, i, err = 0;
+	int updated = 0, attached = 0;
 	struct bpf_map_info info = {};
 	struct pinned_maps maps;
 	__u32 len = sizeof(info);
@@ -878,19 +884,31 @@ static int reload_locked(const struct load_request *req)
 	}
 	if (!ret && (open_pinned_tc_progs(tc_fds) || open_pinned_progs(sock_fds) || xdp_fd < 0))
 		ret = fail("cannot open the pinned programs: %s", strerror(errno));
-	for (i = 0; !ret && i < req->n_ifaces; i++)
-		if (!iface_attached(ctx.ifindexes[i])) {
+	/* Attach, then act (an interrupted apply may have left one attached but inert). */
+	for (i = 0; !ret && i < req->n_ifaces; i++) {
+		if (live_attachment_is(POLICY_IFACE, ctx.ifindexes[i]))
+			continue;
+		if (!iface_attached(ctx.ifindexes[i]))
 			ret = attach_iface_as(ctx.ifindexes[i], req->ifnames[i], tc_fds, xdp_fd,
 					      req->if_modes[i], req->attach);
-			attached++;
-		}
-	for (i = 0; !ret && i < req->n_cgroups; i++)
-		if (!cgroup_attached(ctx.cgroup_ids[i])) {
-			if (attach_cgroup(ctx.cgroup_fds[i], ctx.cgroup_ids[i], sock_fds))
-				ret = fail("cannot attach to cgroup %s: %s", ctx.cgroup_paths[i],
-					   strerror(errno));
-			attached++;
-		}
+		err = ret ? 0 : live_attachment(POLICY_IFACE, ctx.ifindexes[i], true);
+		if (err)
+			ret = fail("cannot enable interface %s: %s", req->ifnames[i],
+				   strerror(-err));
+		attached++;
+	}
+	for (i = 0; !ret && i < req->n_cgroups; i++) {
+		if (live_attachment_is(POLICY_CGROUP, ctx.cgroup_ids[i]))
+			continue;
+		if (!cgroup_attached(ctx.cgroup_ids[i]))
+			err = attach_cgroup(ctx.cgroup_fds[i], ctx.cgroup_ids[i], sock_fds);
+		if (!err)
+			err = live_attachment(POLICY_CGROUP, ctx.cgroup_ids[i], true);
+		if (err)
+			ret = fail("cannot attach to cgroup %s: %s", ctx.cgroup_paths[i],
+				   strerror(-err));
+		attached++;
+	}
 	close_fds(tc_fds, 2);
 	close_fds(&xdp_fd, 1);
 	close_fds(sock_fds, N_SOCK_HOOKS);

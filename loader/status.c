@@ -23,7 +23,23 @@
 struct status_out {
 	bool json;
 	bool first; /* first element of the JSON array being printed */
+	int set_fd; /* the live rule set, which says which attachments act */
 };
+
+#define INACTIVE_NOTE                                                                              \
+	"inactive: attached, but the live rule set does not name it (an interrupted run "          \
+	"left it; apply, load or detach settles it)"
+
+/* Attached but not acting: the JSON field, or the text line's note. */
+static void print_active(const struct status_out *out, __u8 kind, __u64 id)
+{
+	bool active = set_has_attachment(out->set_fd, kind, id);
+
+	if (out->json)
+		printf(",\"active\":%s", active ? "true" : "false");
+	else if (!active)
+		printf("    " INACTIVE_NOTE "\n");
+}
 
 static void prog_name(__u32 id, char *buf, size_t size)
 {
@@ -126,6 +142,7 @@ static void print_interface(struct status_out *out, int ifindex)
 		printf("  %s (ifindex %d): xdp (%s), XDP program %u; egress by tcx\n", ifname,
 		       ifindex, xdp_id ? xdp_mode : "not attached", xdp_id);
 	}
+	print_active(out, POLICY_IFACE, ifindex);
 	for (i = 0; i < 2; i++) {
 		printf(out->json ? ",\"%s\":[" : "    %s, in run order: ", hooks[i].hook);
 		print_hook_progs(out, ifindex, hooks[i].type, 0);
@@ -150,14 +167,17 @@ static void print_legacy_one(int map_fd, int ifindex, void *arg)
 	if (out->json) {
 		printf("%s{\"ifindex\":%d,\"name\":", out->first ? "" : ",", ifindex);
 		json_string(stdout, ifname);
-		printf(",\"mode\":\"tc\",\"handle\":%u,\"priority\":[%u,%u],\"qdisc_ours\":%s}",
+		printf(",\"mode\":\"tc\",\"handle\":%u,\"priority\":[%u,%u],\"qdisc_ours\":%s",
 		       BPFREDIR_TC_HANDLE, rec.priority[0], rec.priority[1],
 		       rec.made_qdisc ? "true" : "false");
+		print_active(out, POLICY_IFACE, ifindex);
+		printf("}");
 	} else {
 		printf("  %s (ifindex %d): tc, clsact qdisc %s, filters handle 0x%x at priority %u "
 		       "(ingress) and %u (egress); tcx programs run before them\n",
 		       ifname, ifindex, rec.made_qdisc ? "made by bpfredir" : "found in place",
 		       BPFREDIR_TC_HANDLE, rec.priority[0], rec.priority[1]);
+		print_active(out, POLICY_IFACE, ifindex);
 	}
 	out->first = false;
 }
@@ -211,6 +231,7 @@ static void print_cgroup(struct status_out *out, __u64 id)
 			json_string(stdout, path);
 		else
 			printf("null");
+		print_active(out, POLICY_CGROUP, id);
 		printf(",\"connect4\":[");
 	} else {
 		printf("  %s (id %llu)\n    connect4, this cgroup's own: ", path ? path : "?",
@@ -221,6 +242,8 @@ static void print_cgroup(struct status_out *out, __u64 id)
 		close(fd);
 	}
 	printf(out->json ? "]}" : "\n");
+	if (!out->json)
+		print_active(out, POLICY_CGROUP, id);
 	out->first = false;
 }
 
@@ -306,6 +329,7 @@ int do_status(int argc, char **argv)
 		{},
 	};
 	struct status_out out = {};
+	struct pinned_maps maps;
 	bool addr_watch;
 	__u32 used, max;
 	int opt, ret;
@@ -325,6 +349,9 @@ int do_status(int argc, char **argv)
 		return EXIT_FAIL;
 	if (!is_loaded())
 		return fail("not loaded at %s", pin_dir);
+	if (open_pinned_maps(&maps))
+		return EXIT_FAIL;
+	out.set_fd = maps.rules;
 
 	flow_usage(&used, &max);
 	addr_watch = pinned("links", "addrwatch_v4") && pinned("links", "addrwatch_v6");
@@ -344,6 +371,7 @@ int do_status(int argc, char **argv)
 		out.first = true;
 		print_links(&out, "cgroup_");
 		printf("]}\n");
+		close_pinned_maps(&maps);
 		return EXIT_OK;
 	}
 	printf("pin dir:    %s\n", pin_dir);
@@ -359,5 +387,6 @@ int do_status(int argc, char **argv)
 	print_legacy(&out);
 	printf("cgroups:\n");
 	print_links(&out, "cgroup_");
+	close_pinned_maps(&maps);
 	return EXIT_OK;
 }

@@ -40,6 +40,8 @@
 #define TC_ACT_OK 0
 #define TC_ACT_SHOT 2
 #define NO_STAT (-1)
+/* BPF_PROG_TEST_RUN without an ifindex runs the skb on loopback, which is 1 in a netns. */
+#define LO_IFINDEX 1
 #define MAX_RULES 2
 #define MAX_STEPS 8
 #define MAX_ENTRIES 6
@@ -67,6 +69,7 @@ enum step_op {
 	STEP_DEL_RULES,	 /* delete every entry of the live set, as `del` does one by one */
 	STEP_SWAP,	 /* install a new set made of the case's swap rules, as `apply` does */
 	STEP_EMPTY_SLOT, /* leave the policy slot empty, as right after load */
+	STEP_IFACE_OFF,	 /* take the interface out of the live set, as `apply` does */
 };
 
 struct step {
@@ -151,6 +154,7 @@ struct tcase {
 #define DEL_RULES { .op = STEP_DEL_RULES }
 #define SWAP { .op = STEP_SWAP }
 #define EMPTY_SLOT { .op = STEP_EMPTY_SLOT }
+#define IFACE_OFF { .op = STEP_IFACE_OFF }
 /* The client's SYN went through (and is pending), then the rule and its hidden entry were
  * deleted. */
 #define AFTER_DELETE .pre = { IN(syn4, TGT), DEL_RULES }
@@ -576,6 +580,20 @@ static const struct tcase cases[] = {
 	{ "port_stats: hidden drop without an entry creates none", { TCP_RULE },
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
 	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED, .no_port_stats = true },
+	/* An interface the live set does not name is attached but inert: what `apply` leaves
+	 * between attaching and switching, or after switching and before detaching. */
+	{ "inert interface: syn to public port passed untouched", { TCP_RULE },
+	  .pre = { IFACE_OFF }, .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) },
+	  .stat = STAT_PASSED },
+	{ "inert interface: v6 syn to hidden port passed", { TCP_RULE },
+	  .pre = { IFACE_OFF }, .pkt = { TO_SERVER(ETH_P_IPV6, IPPROTO_TCP, TGT, SYN) },
+	  .stat = STAT_PASSED },
+	{ "inert interface: a pending connection's ack still rewritten", { TCP_RULE },
+	  .pre = { IN(syn4, TGT), IFACE_OFF }, .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, ACK) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
+	{ "inert interface: the reply to a pending connection still rewritten", { TCP_RULE },
+	  .pre = { IN(syn4, TGT), IFACE_OFF }, .egress = true, .pkt = { REPLY(ETH_P_IP, HOST_CLIENT) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, PENDING },
 };
 
 /* Run in a namespace that forwards: HOST_SERVER's addresses are on lo, HOST_STRANGER's
@@ -686,6 +704,14 @@ static int ncpus;
 static __u64 *percpu;
 static struct redir_port_stats *percpu_ports;
 static int live_set = -1; /* the rule set in the policy slot, or -1 */
+/* BPF_F_TEST_SKB_CHECKSUM_COMPLETE makes the skb CHECKSUM_COMPLETE, as from a NIC that sums
+ * what it receives, and fails the run (EBADMSG) when the program leaves skb->csum stale. */
+static __u32 run_flags;
+
+static const char *run_prefix(void)
+{
+	return run_flags & BPF_F_TEST_SKB_CHECKSUM_COMPLETE ? "checksum complete: " : "";
+}
 
 #define MAX_PORT_KEYS 12
 
@@ -773,6 +799,15 @@ static int set_create(void)
 	return fd < 0 ? -errno : fd;
 }
 
+/* Test runs see the netns's loopback device, which a set must name for its rules to act. */
+static int set_enable_lo(int fd)
+{
+	struct redir_policy_key key = {.kind = POLICY_IFACE, .id = LO_IFINDEX};
+	struct redir_rule unused = {};
+
+	return bpf_map_update_elem(fd, &key, &unused, BPF_ANY) ? -errno : 0;
+}
+
 /* One PUBLIC entry per rule; one HIDDEN entry per target of any hiding rule, with HIDE, and
  * HIDE_LOCAL when one of those rules asks for it. */
 static int set_fill(int fd, const struct rule_spec *rules)
@@ -809,7 +844,7 @@ static int set_fill(int fd, const struct rule_spec *rules)
 		if (bpf_map_update_elem(fd, &key, &hidden, BPF_ANY))
 			return -errno;
 	}
-	return 0;
+	return set_enable_lo(fd);
 }
 
 /* Put set FD in the policy slot with one update (FD < 0: empty the slot); the test keeps
@@ -978,10 +1013,13 @@ static int prog_run(bool egress, const struct frame *in, __u8 *out, __u32 *out_l
 	bool xdp = !egress && xdp_ingress;
 	int err;
 
+	/* The skb checksum flags mean nothing to XDP, which has no skb. */
 	if (xdp) {
 		prog = xskel->progs.bpfredir_xdp;
 		opts.ctx_in = &ctx;
 		opts.ctx_size_in = sizeof(ctx);
+	} else {
+		opts.flags = run_flags;
 	}
 	err = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts);
 	*out_len = opts.data_size_out;
@@ -1179,6 +1217,14 @@ static int steps_run(const struct tcase *c, char *why, size_t n)
 				return fail(why, n, "step %d: swapping sets: %s", i + 1,
 					    strerror(-err));
 			break;
+		case STEP_IFACE_OFF: {
+			struct redir_policy_key key = {.kind = POLICY_IFACE, .id = LO_IFINDEX};
+
+			if (live_set < 0 || bpf_map_delete_elem(live_set, &key))
+				return fail(why, n, "step %d: no interface entry in the live set",
+					    i + 1);
+			break;
+		}
 		case STEP_EMPTY_SLOT:
 			err = set_install(-1);
 			if (err)
@@ -1266,10 +1312,10 @@ static int table_run(const struct tcase *table, size_t n_cases)
 		if (xdp_ingress && !case_has_ingress(&table[i]))
 			continue;
 		if (case_run(&table[i], why, sizeof(why))) {
-			printf("FAIL: %s%s: %s\n", hook, table[i].name, why);
+			printf("FAIL: %s%s%s: %s\n", run_prefix(), hook, table[i].name, why);
 			failed = 1;
 		} else {
-			printf("PASS: %s%s\n", hook, table[i].name);
+			printf("PASS: %s%s%s\n", run_prefix(), hook, table[i].name);
 		}
 	}
 	return failed;
@@ -1511,6 +1557,10 @@ int main(void)
 	}
 	xdp_ifindex = if_nametoindex("lo");
 	failed |= table_run_both(cases, sizeof(cases) / sizeof(cases[0]));
+	/* XDP has no skb, so no checksum state: this pass is TC's only. */
+	run_flags = BPF_F_TEST_SKB_CHECKSUM_COMPLETE;
+	failed |= table_run(cases, sizeof(cases) / sizeof(cases[0]));
+	run_flags = 0;
 
 	if (netns_enter_fresh(why, sizeof(why)) || netns_setup_scope(why, sizeof(why))) {
 		printf("FAIL: setup: forwarding network namespace: %s\n", why);
