@@ -80,16 +80,29 @@ struct {
 	__type(value, struct redir_port_stats);
 } port_stats SEC(".maps");
 
-/* The live rule set's entry for port/proto of one kind, or NULL. */
-static __always_inline struct redir_rule *policy_lookup(__be16 port, __u8 proto, __u8 kind)
+/* The live rule set. A hook reads it once per packet or call, so every decision it makes
+ * comes from one set even while `apply` swaps in another. */
+static __always_inline void *policy_set_get(void)
+{
+	__u32 slot = 0;
+
+	return bpf_map_lookup_elem(&policy, &slot);
+}
+
+/* The set's entry for port/proto of one kind, or NULL. */
+static __always_inline struct redir_rule *set_lookup(void *set, __be16 port, __u8 proto, __u8 kind)
 {
 	struct redir_policy_key key = { .port = port, .proto = proto, .kind = kind };
-	__u32 slot = 0;
-	void *set = bpf_map_lookup_elem(&policy, &slot);
 
-	if (!set)
-		return NULL;
-	return bpf_map_lookup_elem(set, &key);
+	return set ? bpf_map_lookup_elem(set, &key) : NULL;
+}
+
+/* Does the set let the attachment (POLICY_IFACE or POLICY_CGROUP, id) act? */
+static __always_inline bool set_enables(void *set, __u8 kind, __u64 id)
+{
+	struct redir_policy_key key = { .kind = kind, .id = id };
+
+	return set && bpf_map_lookup_elem(set, &key);
 }
 
 static __always_inline void stat_inc(enum redir_stat idx)

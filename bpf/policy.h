@@ -129,6 +129,7 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, 
 	struct redir_flow *flow;
 	struct redir_rule *rule;
 	bool new_connection, is_pending;
+	void *set;
 
 	if (parsed == PARSE_MALFORMED)
 		return VERDICT_DROP_MALFORMED;
@@ -148,8 +149,12 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, 
 		}
 	}
 
-	rule = policy_lookup(p->dport, p->proto, POLICY_PUBLIC);
-	if (rule && rule_applies(ctx, ifindex, p, rule)) {
+	/* The interface check comes only after a rule matched: it costs a lookup, and most
+	 * packets match none. */
+	set = policy_set_get();
+	rule = set_lookup(set, p->dport, p->proto, POLICY_PUBLIC);
+	if (rule && rule_applies(ctx, ifindex, p, rule) &&
+	    set_enables(set, POLICY_IFACE, ifindex)) {
 		if (new_connection)
 			flow_forget(p, rule->target_port);
 		*new_dport = rule->target_port;
@@ -158,8 +163,9 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, 
 		return VERDICT_REWRITE;
 	}
 
-	rule = policy_lookup(p->dport, p->proto, POLICY_HIDDEN);
-	if (rule && (rule->flags & REDIR_F_HIDE) && dest_is_local(ctx, ifindex, p))
+	rule = set_lookup(set, p->dport, p->proto, POLICY_HIDDEN);
+	if (rule && (rule->flags & REDIR_F_HIDE) && dest_is_local(ctx, ifindex, p) &&
+	    set_enables(set, POLICY_IFACE, ifindex))
 		return rule->flags & REDIR_F_REJECT ? VERDICT_REJECT : VERDICT_DROP_HIDDEN;
 	/* Only a SYN that goes through forgets: a spoofed one aimed at a hidden port must not
 	 * cut a live connection's replies. */

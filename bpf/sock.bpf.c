@@ -22,6 +22,21 @@
  * loader ran in. Set at load time. */
 const volatile __u64 netns_cookie = 0;
 
+/* See redir_attach_point. Here rather than in maps.h: only socket programs have one. */
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_STORAGE);
+	__type(key, __u64);
+	__type(value, struct redir_attach_point);
+} attach_point SEC(".maps");
+
+/* Does the live set let this attachment act? */
+static __always_inline bool attachment_enabled(void *set)
+{
+	struct redir_attach_point *here = bpf_get_local_storage(&attach_point, 0);
+
+	return here->cgroup_id && set_enables(set, POLICY_CGROUP, here->cgroup_id);
+}
+
 static __always_inline __u8 sock_proto(const struct bpf_sock_addr *ctx)
 {
 	if (ctx->type == SOCK_STREAM)
@@ -82,14 +97,17 @@ static __always_inline int redirect_peer(struct bpf_sock_addr *ctx, bool v6)
 	struct redir_flow public = {};
 	__u8 addr[BPFREDIR_ADDR_LEN];
 	struct redir_rule *rule;
+	void *set;
 
 	if (!proto || bpf_get_netns_cookie(ctx) != netns_cookie)
 		return SOCK_ALLOW;
 	sock_peer_addr(ctx, v6, addr);
 
-	rule = policy_lookup(port, proto, POLICY_PUBLIC);
+	set = policy_set_get();
+	rule = set_lookup(set, port, proto, POLICY_PUBLIC);
 	if (rule &&
-	    (rule->flags & REDIR_F_ADDR ? addr_eq(addr, rule->addr) : addr_is_local(addr))) {
+	    (rule->flags & REDIR_F_ADDR ? addr_eq(addr, rule->addr) : addr_is_local(addr)) &&
+	    attachment_enabled(set)) {
 		ctx->user_port = rule->target_port;
 		sock_key_fill(&sk_key, ctx, addr, rule->target_port, proto);
 		public.port = port;
@@ -98,8 +116,9 @@ static __always_inline int redirect_peer(struct bpf_sock_addr *ctx, bool v6)
 		return SOCK_ALLOW;
 	}
 
-	rule = policy_lookup(port, proto, POLICY_HIDDEN);
-	if (rule && (rule->flags & REDIR_F_HIDE_LOCAL) && addr_is_local(addr)) {
+	rule = set_lookup(set, port, proto, POLICY_HIDDEN);
+	if (rule && (rule->flags & REDIR_F_HIDE_LOCAL) && addr_is_local(addr) &&
+	    attachment_enabled(set)) {
 		/* What a port with no listener answers, rather than the EPERM of a bare reject. */
 		bpf_set_retval(-ECONNREFUSED);
 		stat_inc(STAT_SOCK_REFUSED);

@@ -49,12 +49,25 @@ static __always_inline int tc_rewrite_port(struct __sk_buff *skb, const struct p
 	__u32 port_off = p->l4_off + (dest ? offsetof(struct tcphdr, dest) : 0);
 	__u32 csum_off = p->l4_off + (p->proto == IPPROTO_TCP ? TCP_CSUM_OFF : UDP_CSUM_OFF);
 	__u64 csum_flags = sizeof(__be16);
+	__u32 old_word = old_port, new_word = new_port;
+	__sum16 udp_csum = 0;
 
-	if (p->proto == IPPROTO_UDP)
+	if (p->proto == IPPROTO_UDP) {
 		csum_flags |= BPF_F_MARK_MANGLED_0;
+		if (bpf_skb_load_bytes(skb, csum_off, &udp_csum, sizeof(udp_csum)))
+			return -1;
+	}
 	if (bpf_l4_csum_replace(skb, csum_off, old_port, new_port, csum_flags))
 		return -1;
-	return bpf_skb_store_bytes(skb, port_off, &new_port, sizeof(new_port), 0);
+	if (bpf_skb_store_bytes(skb, port_off, &new_port, sizeof(new_port), 0))
+		return -1;
+	/* A checksum update leaves the sum of the whole packet as it was, but a zero UDP
+	 * checksum stays zero, so there the sum moves by the port's change: a CHECKSUM_COMPLETE
+	 * skb must be told (the helper does nothing for other states). */
+	if (p->proto == IPPROTO_UDP && !udp_csum)
+		bpf_csum_update(skb, bpf_csum_diff(&old_word, sizeof(old_word), &new_word,
+						   sizeof(new_word), 0));
+	return 0;
 }
 
 /* The datagram becomes its port unreachable: room for the new IP and ICMP headers in front

@@ -26,8 +26,15 @@
  * redir_policy_key -> redir_rule. `apply` builds a whole new set aside and swaps it in with
  * one update, so a packet sees either the old set or the new, never half of each; add and
  * del change the live set one entry at a time.
+ *
+ * The set also says which attachments act (POLICY_IFACE, POLICY_CGROUP): a program attached
+ * to an interface or cgroup the live set does not name does nothing. So `apply` attaches
+ * what its file adds (inert), switches the set, then detaches what the file dropped (already
+ * inert), and a loader killed at any point leaves the old behaviour or the new, never a mix.
  */
-#define BPFREDIR_POLICY_ENTRIES (2 * BPFREDIR_MAX_RULES)
+#define BPFREDIR_MAX_CGROUPS 1024
+#define BPFREDIR_POLICY_ENTRIES                                                                    \
+	(2 * BPFREDIR_MAX_RULES + BPFREDIR_MAX_IFACES + BPFREDIR_MAX_CGROUPS)
 
 enum redir_policy_kind {
 	/* A rule: packets to port become packets to rule.target_port. */
@@ -35,12 +42,18 @@ enum redir_policy_kind {
 	/* A hidden target: rule.flags says hidden from outside (HIDE) and maybe from local
 	 * clients too (HIDE_LOCAL); target_port and addr are unused. */
 	POLICY_HIDDEN = 2,
+	/* The interface whose ifindex is id acts; port, proto and the rule are unused. */
+	POLICY_IFACE = 3,
+	/* The cgroup whose id is id acts; port, proto and the rule are unused. */
+	POLICY_CGROUP = 4,
 };
 
 struct redir_policy_key {
 	__be16 port;
 	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP */
 	__u8 kind;  /* enum redir_policy_kind */
+	__u32 pad;
+	__u64 id; /* POLICY_IFACE: ifindex; POLICY_CGROUP: cgroup id; else 0 */
 };
 
 enum redir_rule_flags {
@@ -140,6 +153,14 @@ struct redir_port_stats {
 	__u64 count[PORT_STAT__MAX];
 };
 
+/* attach_point: cgroup storage of the socket programs, one per cgroup they are attached to
+ * (keyed by cgroup id alone, so all hooks share it). A program cannot otherwise tell which
+ * attachment it runs from: the task's and the socket's cgroup may be a descendant. The loader
+ * writes the id after attaching; zero means not yet, and the programs there do nothing. */
+struct redir_attach_point {
+	__u64 cgroup_id;
+};
+
 /* stats: per-CPU array, one slot per verdict. */
 enum redir_stat {
 	STAT_REWRITTEN,		/* ingress: public port rewritten to the target */
@@ -154,7 +175,7 @@ enum redir_stat {
 	STAT__MAX,
 };
 
-_Static_assert(sizeof(struct redir_policy_key) == 4, "redir_policy_key layout");
+_Static_assert(sizeof(struct redir_policy_key) == 16, "redir_policy_key layout");
 _Static_assert(sizeof(struct redir_rule) == 20, "redir_rule layout");
 _Static_assert(sizeof(struct redir_port_key) == 4, "redir_port_key layout");
 _Static_assert(sizeof(struct redir_port_stats) == 24, "redir_port_stats layout");
@@ -163,5 +184,6 @@ _Static_assert(sizeof(struct redir_flow) == 4, "redir_flow layout");
 _Static_assert(sizeof(struct redir_local_addr) == 16, "redir_local_addr layout");
 _Static_assert(sizeof(struct redir_sock_key) == 32, "redir_sock_key layout");
 _Static_assert(sizeof(struct redir_tc_attach) == 12, "redir_tc_attach layout");
+_Static_assert(sizeof(struct redir_attach_point) == 8, "redir_attach_point layout");
 
 #endif /* BPFREDIR_H */

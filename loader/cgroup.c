@@ -104,8 +104,27 @@ int detach_cgroup(__u64 cgroup_id)
 	return err;
 }
 
+/* Tell the programs at this cgroup which attachment they run from (redir_attach_point).
+ * The storage exists once the first of them is attached. */
+static int stamp_attach_point(__u64 cgroup_id)
+{
+	struct redir_attach_point here = { .cgroup_id = cgroup_id };
+	char path[PATH_MAX];
+	int fd, err = 0;
+
+	if (pin_path(path, sizeof(path), "maps", "attach_point"))
+		return -ENAMETOOLONG;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -errno;
+	if (bpf_map_update_elem(fd, &cgroup_id, &here, BPF_EXIST))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
 /* All hooks or none: a cgroup with connect4 but no getpeername4 would show clients the
- * target port. */
+ * target port. They act only once the live rule set names the cgroup (POLICY_CGROUP). */
 int attach_cgroup(int cgroup_fd, __u64 cgroup_id, const int prog_fds[N_SOCK_HOOKS])
 {
 	char path[PATH_MAX];
@@ -123,6 +142,8 @@ int attach_cgroup(int cgroup_fd, __u64 cgroup_id, const int prog_fds[N_SOCK_HOOK
 		else
 			err = pin_link_fd(link_fd, path);
 	}
+	if (!err)
+		err = stamp_attach_point(cgroup_id);
 	if (err)
 		detach_cgroup(cgroup_id);
 	return err;
@@ -184,6 +205,7 @@ static int cgroup_verb(int argc, char **argv, bool attach)
 	int prog_fds[N_SOCK_HOOKS], cgroup_fd = -1, lock_fd, ret, err;
 	const char *cgroup = NULL;
 	char resolved[PATH_MAX];
+	bool attached, active;
 	__u64 cgroup_id;
 
 	ret = parse_cgroup_args(argc, argv, &cgroup);
@@ -199,17 +221,27 @@ static int cgroup_verb(int argc, char **argv, bool attach)
 	ret = open_cgroup(cgroup, resolved, sizeof(resolved), &cgroup_fd, &cgroup_id);
 	if (ret)
 		goto out;
-	if (cgroup_attached(cgroup_id) == attach) {
+	attached = cgroup_attached(cgroup_id);
+	/* Attached but not acting: what an interrupted apply or attach left. */
+	active = attached && live_attachment_is(POLICY_CGROUP, cgroup_id);
+	if (attach ? active : !attached) {
 		ret = fail("%s attached to cgroup %s", attach ? "already" : "not", resolved);
 		goto out;
 	}
+	/* Attach, then act; stop acting, then detach: a kill between leaves an inert one. */
 	if (attach) {
 		err = open_pinned_progs(prog_fds);
-		if (!err)
+		if (!err && !attached)
 			err = attach_cgroup(cgroup_fd, cgroup_id, prog_fds);
 		close_fds(prog_fds, N_SOCK_HOOKS);
+		if (!err)
+			err = live_attachment(POLICY_CGROUP, cgroup_id, true);
+		if (err && !attached)
+			detach_cgroup(cgroup_id);
 	} else {
-		err = detach_cgroup(cgroup_id);
+		err = live_attachment(POLICY_CGROUP, cgroup_id, false);
+		if (!err)
+			err = detach_cgroup(cgroup_id);
 	}
 	if (err)
 		ret = fail("cannot %s cgroup %s: %s", attach ? "attach to" : "detach from",

@@ -6,7 +6,7 @@
  * detached after it. A second apply of the same file changes nothing.
  *
  * The format, one directive a line, '#' starts a comment:
- *   interface NAME
+ *   interface NAME [mode tc|xdp|xdp-generic]
  *   cgroup [PATH]             (no PATH: the cgroup2 root)
  *   flows N                   (connection-table size, used when apply loads)
  *   rule PUBLIC TARGET [proto tcp|udp] [no-hide] [hide-local] [reject] [addr IP]
@@ -37,6 +37,7 @@ struct config {
 	const char *path;
 	char ifnames[MAX_IFACES][IF_NAMESIZE];
 	int if_lines[MAX_IFACES], if_cols[MAX_IFACES];
+	enum iface_mode if_modes[MAX_IFACES];
 	int n_ifaces;
 	char cgroups[MAX_CGROUPS][PATH_MAX];
 	bool cgroup_root[MAX_CGROUPS];
@@ -95,8 +96,9 @@ static int parse_interface(struct config *cfg, int line, const struct token *t, 
 {
 	int i;
 
-	if (n != 2)
-		return config_error(cfg, line, t[0].col, "expected 'interface NAME'");
+	if ((n != 2 && n != 4) || (n == 4 && strcmp(t[2].text, "mode")))
+		return config_error(cfg, line, t[n > 2 ? 2 : 0].col,
+				    "expected 'interface NAME [mode tc|xdp|xdp-generic]'");
 	if (strlen(t[1].text) >= IF_NAMESIZE)
 		return config_error(cfg, line, t[1].col, "interface name '%s' too long", t[1].text);
 	for (i = 0; i < cfg->n_ifaces; i++)
@@ -106,6 +108,14 @@ static int parse_interface(struct config *cfg, int line, const struct token *t, 
 					    cfg->if_lines[i]);
 	if (cfg->n_ifaces == MAX_IFACES)
 		return config_error(cfg, line, t[0].col, "more than %d interfaces", MAX_IFACES);
+	for (i = IFACE_TC; n == 4 && i <= IFACE_XDP_GENERIC; i++)
+		if (!strcmp(t[3].text, iface_mode_name(i)))
+			break;
+	if (n == 4 && i > IFACE_XDP_GENERIC)
+		return config_error(cfg, line, t[3].col,
+				    "invalid mode '%s' (expected tc, xdp or xdp-generic)",
+				    t[3].text);
+	cfg->if_modes[cfg->n_ifaces] = n == 4 ? i : IFACE_TC;
 	snprintf(cfg->ifnames[cfg->n_ifaces], IF_NAMESIZE, "%s", t[1].text);
 	cfg->if_cols[cfg->n_ifaces] = t[1].col;
 	cfg->if_lines[cfg->n_ifaces++] = line;
@@ -320,12 +330,17 @@ static int resolve(const struct config *cfg, struct resolved *res)
 	return 0;
 }
 
-/* What is attached now, read back from links/. */
+/* What is attached now, read back from links/ and tc_legacy, and what the live set lets act;
+ * the two differ only after an interrupted apply, attach or detach. */
 struct current {
 	int ifindexes[MAX_IFACES];
 	int n_ifaces;
 	__u64 cgroup_ids[MAX_CGROUPS];
 	int n_cgroups;
+	int active_ifindexes[BPFREDIR_MAX_IFACES];
+	int n_active_ifaces;
+	__u64 active_cgroup_ids[BPFREDIR_MAX_CGROUPS];
+	int n_active_cgroups;
 };
 
 static void add_current_iface(int map_fd, int ifindex, void *arg)
@@ -336,7 +351,20 @@ static void add_current_iface(int map_fd, int ifindex, void *arg)
 		cur->ifindexes[cur->n_ifaces++] = ifindex;
 }
 
-static int read_current(struct current *cur)
+static void read_active(struct current *cur, int set_fd)
+{
+	struct redir_policy_key key, *prev = NULL;
+
+	while (!bpf_map_get_next_key(set_fd, prev, &key)) {
+		prev = &key;
+		if (key.kind == POLICY_IFACE && cur->n_active_ifaces < BPFREDIR_MAX_IFACES)
+			cur->active_ifindexes[cur->n_active_ifaces++] = key.id;
+		else if (key.kind == POLICY_CGROUP && cur->n_active_cgroups < BPFREDIR_MAX_CGROUPS)
+			cur->active_cgroup_ids[cur->n_active_cgroups++] = key.id;
+	}
+}
+
+static int read_current(struct current *cur, int set_fd)
 {
 	char links[PATH_MAX];
 	unsigned long long id;
@@ -351,7 +379,9 @@ static int read_current(struct current *cur)
 	if (!dir)
 		return -errno;
 	while ((de = readdir(dir))) {
-		if (sscanf(de->d_name, "tcx_ingress_%d", &ifindex) == 1 &&
+		if ((sscanf(de->d_name, "tcx_ingress_%d", &ifindex) == 1 ||
+		     sscanf(de->d_name, "xdp_native_%d", &ifindex) == 1 ||
+		     sscanf(de->d_name, "xdp_generic_%d", &ifindex) == 1) &&
 		    cur->n_ifaces < MAX_IFACES)
 			cur->ifindexes[cur->n_ifaces++] = ifindex;
 		else if (sscanf(de->d_name, "cgroup_%llu_conn4", &id) == 1 &&
@@ -364,6 +394,7 @@ static int read_current(struct current *cur)
 		tc_legacy_each(fd, add_current_iface, cur);
 		close(fd);
 	}
+	read_active(cur, set_fd);
 	return 0;
 }
 
@@ -437,34 +468,64 @@ static int plan_rules(const struct config *cfg, int set_fd, bool print)
 	return changes;
 }
 
+static void print_iface_change(char sign, int ifindex, const char *why)
+{
+	char ifname[IF_NAMESIZE];
+
+	if (!if_indextoname(ifindex, ifname))
+		snprintf(ifname, sizeof(ifname), "ifindex %d", ifindex);
+	printf("%c interface %s%s\n", sign, ifname, why);
+}
+
+/* Print the changes and count them. What is attached but not acting is left over from an
+ * interrupted run: acting (if the file wants it) or detaching it is a change too. */
 static int plan(const struct config *cfg, const struct resolved *res, const struct current *cur,
 		int set_fd)
 {
-	char ifname[IF_NAMESIZE];
+	static const char *const leftover = " (left inert by an interrupted run)";
 	int i, changes = 0;
+	bool wanted;
 
 	for (i = 0; i < cfg->n_ifaces; i++)
-		if (!has_int(cur->ifindexes, cur->n_ifaces, res->ifindexes[i])) {
-			printf("+ interface %s\n", cfg->ifnames[i]);
+		if (!has_int(cur->active_ifindexes, cur->n_active_ifaces, res->ifindexes[i])) {
+			printf("+ interface %s", cfg->ifnames[i]);
+			if (cfg->if_modes[i] != IFACE_TC)
+				printf(" mode %s", iface_mode_name(cfg->if_modes[i]));
+			printf("\n");
 			changes++;
 		}
-	for (i = 0; i < cur->n_ifaces; i++)
-		if (!has_int(res->ifindexes, cfg->n_ifaces, cur->ifindexes[i])) {
-			if (!if_indextoname(cur->ifindexes[i], ifname))
-				snprintf(ifname, sizeof(ifname), "ifindex %d", cur->ifindexes[i]);
-			printf("- interface %s\n", ifname);
+	for (i = 0; i < cur->n_active_ifaces; i++)
+		if (!has_int(res->ifindexes, cfg->n_ifaces, cur->active_ifindexes[i])) {
+			print_iface_change('-', cur->active_ifindexes[i], "");
 			changes++;
 		}
+	for (i = 0; i < cur->n_ifaces; i++) {
+		wanted = has_int(res->ifindexes, cfg->n_ifaces, cur->ifindexes[i]);
+		if (!wanted &&
+		    !has_int(cur->active_ifindexes, cur->n_active_ifaces, cur->ifindexes[i])) {
+			print_iface_change('-', cur->ifindexes[i], leftover);
+			changes++;
+		}
+	}
 	for (i = 0; i < cfg->n_cgroups; i++)
-		if (!has_u64(cur->cgroup_ids, cur->n_cgroups, res->cgroup_ids[i])) {
+		if (!has_u64(cur->active_cgroup_ids, cur->n_active_cgroups, res->cgroup_ids[i])) {
 			printf("+ cgroup %s\n", res->cgroup_paths[i]);
 			changes++;
 		}
-	for (i = 0; i < cur->n_cgroups; i++)
-		if (!has_u64(res->cgroup_ids, cfg->n_cgroups, cur->cgroup_ids[i])) {
-			printf("- cgroup id %llu\n", (unsigned long long)cur->cgroup_ids[i]);
+	for (i = 0; i < cur->n_active_cgroups; i++)
+		if (!has_u64(res->cgroup_ids, cfg->n_cgroups, cur->active_cgroup_ids[i])) {
+			printf("- cgroup id %llu\n", (unsigned long long)cur->active_cgroup_ids[i]);
 			changes++;
 		}
+	for (i = 0; i < cur->n_cgroups; i++) {
+		wanted = has_u64(res->cgroup_ids, cfg->n_cgroups, cur->cgroup_ids[i]);
+		if (!wanted &&
+		    !has_u64(cur->active_cgroup_ids, cur->n_active_cgroups, cur->cgroup_ids[i])) {
+			printf("- cgroup id %llu%s\n", (unsigned long long)cur->cgroup_ids[i],
+			       leftover);
+			changes++;
+		}
+	}
 	return changes + plan_rules(cfg, set_fd, true);
 }
 
@@ -472,14 +533,25 @@ static int plan(const struct config *cfg, const struct resolved *res, const stru
 static int attach_new(const struct config *cfg, const struct resolved *res,
 		      const struct current *cur)
 {
-	int tc_fds[2], sock_fds[N_SOCK_HOOKS], i, j, err = 0;
+	int tc_fds[2], sock_fds[N_SOCK_HOOKS], xdp_fd, i, j, err = 0;
 
 	/* Both set every fd to -1 first, so close_fds() below is safe on failure. */
 	if (open_pinned_tc_progs(tc_fds) || open_pinned_progs(sock_fds))
 		err = fail("cannot open the pinned programs: %s", strerror(errno));
-	for (i = 0; i < cfg->n_ifaces && !err; i++)
-		if (!has_int(cur->ifindexes, cur->n_ifaces, res->ifindexes[i]))
+	xdp_fd = open_pinned_prog(XDP_PROG_NAME);
+	for (i = 0; i < cfg->n_ifaces && !err; i++) {
+		if (has_int(cur->ifindexes, cur->n_ifaces, res->ifindexes[i]))
+			continue;
+		if (cfg->if_modes[i] == IFACE_TC)
 			err = attach_iface(res->ifindexes[i], cfg->ifnames[i], tc_fds, ATTACH_AUTO);
+		else if (xdp_fd < 0)
+			err = fail("cannot open the pinned XDP program: %s (loaded by a build "
+				   "without XDP mode; 'bpfredir load' with this build first)",
+				   strerror(-xdp_fd));
+		else
+			err = attach_iface_xdp(res->ifindexes[i], cfg->ifnames[i], tc_fds, xdp_fd,
+					       cfg->if_modes[i]);
+	}
 	for (j = 0; j < cfg->n_cgroups && !err; j++)
 		if (!has_u64(cur->cgroup_ids, cur->n_cgroups, res->cgroup_ids[j]) &&
 		    attach_cgroup(res->cgroup_fds[j], res->cgroup_ids[j], sock_fds))
@@ -494,6 +566,7 @@ static int attach_new(const struct config *cfg, const struct resolved *res,
 				detach_cgroup(res->cgroup_ids[j]);
 	}
 	close_fds(tc_fds, 2);
+	close_fds(&xdp_fd, 1);
 	close_fds(sock_fds, N_SOCK_HOOKS);
 	return err;
 }
@@ -511,18 +584,24 @@ static void detach_gone(const struct config *cfg, const struct resolved *res,
 			detach_cgroup(cur->cgroup_ids[i]);
 }
 
-/* Build the file's rule set aside and put it live in one update. */
-static int swap_rules(const struct config *cfg, const struct pinned_maps *maps)
+/* Build the file's rule set aside, with its interfaces and cgroups, and put it live in one
+ * update. */
+static int swap_rules(const struct config *cfg, const struct resolved *res,
+		      const struct pinned_maps *maps)
 {
-	int set_fd = policy_set_create(), err = 0;
-	size_t i;
+	int set_fd = policy_set_create(), err = 0, i;
+	size_t r;
 
 	if (set_fd < 0)
 		return fail("cannot create a rule set: %s", strerror(-set_fd));
-	for (i = 0; i < cfg->n_rules && !err; i++)
-		if (bpf_map_update_elem(set_fd, &cfg->rules[i].key, &cfg->rules[i].rule,
+	for (r = 0; r < cfg->n_rules && !err; r++)
+		if (bpf_map_update_elem(set_fd, &cfg->rules[r].key, &cfg->rules[r].rule,
 					BPF_NOEXIST))
 			err = -errno;
+	for (i = 0; i < cfg->n_ifaces && !err; i++)
+		err = set_attachment(set_fd, POLICY_IFACE, res->ifindexes[i], true);
+	for (i = 0; i < cfg->n_cgroups && !err; i++)
+		err = set_attachment(set_fd, POLICY_CGROUP, res->cgroup_ids[i], true);
 	if (!err)
 		err = sync_rule_derived(set_fd, maps->port_stats);
 	if (!err)
@@ -530,6 +609,26 @@ static int swap_rules(const struct config *cfg, const struct pinned_maps *maps)
 	close(set_fd);
 	if (err)
 		return fail("cannot switch to the new rule set: %s", strerror(-err));
+	return 0;
+}
+
+/* An attached interface keeps its mode: changing it means detaching one ingress before
+ * attaching the other, so it takes two applies (without the interface, then with it). */
+static int check_modes(const struct config *cfg, const struct resolved *res,
+		       const struct current *cur)
+{
+	int i, mode;
+
+	for (i = 0; i < cfg->n_ifaces; i++) {
+		if (!has_int(cur->ifindexes, cur->n_ifaces, res->ifindexes[i]))
+			continue;
+		mode = iface_mode_of(res->ifindexes[i]);
+		if (mode >= 0 && mode != (int)cfg->if_modes[i])
+			return config_error(cfg, cfg->if_lines[i], cfg->if_cols[i],
+					    "interface %s is attached in %s mode; apply without it "
+					    "first to change the mode",
+					    cfg->ifnames[i], iface_mode_name(mode));
+	}
 	return 0;
 }
 
@@ -541,19 +640,27 @@ static int apply_loaded(const struct config *cfg, const struct resolved *res, bo
 
 	if (open_pinned_maps(&maps))
 		return EXIT_FAIL;
-	err = read_current(&cur);
+	err = read_current(&cur, maps.rules);
 	if (err) {
 		close_pinned_maps(&maps);
 		return fail("cannot read %s/links: %s", pin_dir, strerror(-err));
+	}
+	if (check_modes(cfg, res, &cur)) {
+		close_pinned_maps(&maps);
+		return EXIT_FAIL;
 	}
 	changes = plan(cfg, res, &cur, maps.rules);
 	if (!changes)
 		printf("nothing to change\n");
 	ret = 0;
+	/* Attached is not acting: the new attachments do nothing until the switch, the dropped
+	 * ones nothing after it, so the switch is the one moment the host changes. */
 	if (changes && !dry_run) {
 		ret = attach_new(cfg, res, &cur);
-		if (!ret && plan_rules(cfg, maps.rules, false))
-			ret = swap_rules(cfg, &maps);
+		failpoint("apply-attached");
+		if (!ret)
+			ret = swap_rules(cfg, res, &maps);
+		failpoint("apply-switched");
 		if (!ret)
 			detach_gone(cfg, res, &cur);
 	}
@@ -566,7 +673,7 @@ static int apply_loaded(const struct config *cfg, const struct resolved *res, bo
 	return ret;
 }
 
-static int apply_fresh(const struct config *cfg, bool dry_run)
+static int apply_fresh(const struct config *cfg, const struct resolved *res, bool dry_run)
 {
 	struct load_request req = { .flows =
 					    cfg->flows_line ? cfg->flows : BPFREDIR_DEFAULT_FLOWS };
@@ -575,20 +682,24 @@ static int apply_fresh(const struct config *cfg, bool dry_run)
 
 	printf("+ load %s\n", pin_dir);
 	for (i = 0; i < cfg->n_ifaces; i++)
-		printf("+ interface %s\n", cfg->ifnames[i]);
+		printf("+ interface %s%s%s\n", cfg->ifnames[i],
+		       cfg->if_modes[i] != IFACE_TC ? " mode " : "",
+		       cfg->if_modes[i] != IFACE_TC ? iface_mode_name(cfg->if_modes[i]) : "");
 	for (i = 0; i < cfg->n_cgroups; i++)
 		printf("+ cgroup %s\n", cfg->cgroup_root[i] ? "(cgroup2 root)" : cfg->cgroups[i]);
 	plan_rules(cfg, -1, true);
 	if (dry_run)
 		return 0;
-	for (i = 0; i < cfg->n_ifaces; i++)
+	for (i = 0; i < cfg->n_ifaces; i++) {
+		req.if_modes[req.n_ifaces] = cfg->if_modes[i];
 		req.ifnames[req.n_ifaces++] = cfg->ifnames[i];
+	}
 	for (i = 0; i < cfg->n_cgroups; i++)
 		req.cgroups[req.n_cgroups++] = cfg->cgroup_root[i] ? NULL : cfg->cgroups[i];
 	ret = load_locked(&req);
 	if (ret)
 		return ret;
-	ret = open_pinned_maps(&maps) ? EXIT_FAIL : swap_rules(cfg, &maps);
+	ret = open_pinned_maps(&maps) ? EXIT_FAIL : swap_rules(cfg, res, &maps);
 	if (!ret)
 		close_pinned_maps(&maps);
 	if (ret)
@@ -635,7 +746,7 @@ int do_apply(int argc, char **argv)
 		goto out;
 	/* A dry run on a host where nothing is loaded must not even create the pin dir. */
 	if (dry_run && !is_loaded()) {
-		ret = apply_fresh(&cfg, true);
+		ret = apply_fresh(&cfg, &res, true);
 		goto out;
 	}
 	lock_fd = prepare_pin_dir();
@@ -643,7 +754,7 @@ int do_apply(int argc, char **argv)
 		ret = EXIT_FAIL;
 		goto out;
 	}
-	ret = is_loaded() ? apply_loaded(&cfg, &res, dry_run) : apply_fresh(&cfg, dry_run);
+	ret = is_loaded() ? apply_loaded(&cfg, &res, dry_run) : apply_fresh(&cfg, &res, dry_run);
 out:
 	for (i = 0; i < cfg.n_cgroups; i++)
 		if (res.cgroup_fds[i] >= 0)

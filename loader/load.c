@@ -18,6 +18,7 @@
 #include "loader.h"
 #include "tc.skel.h"
 #include "sock.skel.h"
+#include "xdp.skel.h"
 #include "addrwatch.skel.h"
 
 #ifndef SO_NETNS_COOKIE
@@ -34,6 +35,7 @@ struct load_ctx {
 	__u64 cgroup_ids[MAX_CGROUPS];
 	char cgroup_paths[MAX_CGROUPS][PATH_MAX];
 	struct tc_bpf *tc;
+	struct xdp_bpf *xdp;
 	struct sock_bpf *sock;
 	struct addrwatch_bpf *addrwatch;
 };
@@ -45,9 +47,13 @@ static int parse_load_args(int argc, char **argv, struct load_request *req)
 		{ "cgroup", optional_argument, NULL, 'c' },
 		{ "flows", required_argument, NULL, OPT_FLOWS },
 		{ "attach", required_argument, NULL, OPT_ATTACH },
+		{ "mode", required_argument, NULL, OPT_MODE },
+		{ "xdp-generic", no_argument, NULL, OPT_XDP_GENERIC },
 		COMMON_LONG_OPTS,
 		{},
 	};
+	enum iface_mode mode = IFACE_TC;
+	bool xdp_generic = false;
 	unsigned long flows;
 	int opt, ret, i;
 
@@ -77,6 +83,18 @@ static int parse_load_args(int argc, char **argv, struct load_request *req)
 				return usage_error("invalid --attach '%s' (expected tcx or tc)",
 						   optarg);
 			break;
+		case OPT_MODE:
+			if (!strcmp(optarg, "tc"))
+				mode = IFACE_TC;
+			else if (!strcmp(optarg, "xdp"))
+				mode = IFACE_XDP;
+			else
+				return usage_error("invalid --mode '%s' (expected tc or xdp)",
+						   optarg);
+			break;
+		case OPT_XDP_GENERIC:
+			xdp_generic = true;
+			break;
 		case OPT_FLOWS:
 			if (!scan_uint(optarg, BPFREDIR_MIN_FLOWS, BPFREDIR_MAX_FLOWS, &flows))
 				return usage_error("invalid --flows '%s' (expected %u-%u)", optarg,
@@ -93,7 +111,32 @@ static int parse_load_args(int argc, char **argv, struct load_request *req)
 		return EXIT_USAGE;
 	if (!req->n_ifaces && !req->n_cgroups)
 		return usage_error("--iface or --cgroup is required (see 'bpfredir load --help')");
+	if (xdp_generic && mode != IFACE_XDP)
+		return usage_error("--xdp-generic needs --mode xdp");
+	if (mode == IFACE_XDP && !req->n_ifaces)
+		return usage_error("--mode xdp needs --iface");
+	/* Egress-only legacy filters are not made; XDP needs a 5.9 kernel, tcx 6.6. */
+	if (mode == IFACE_XDP && req->attach == ATTACH_TC)
+		return usage_error("--mode xdp attaches egress with tcx; it cannot go with "
+				   "--attach tc");
+	for (i = 0; i < req->n_ifaces; i++)
+		req->if_modes[i] = xdp_generic ? IFACE_XDP_GENERIC : mode;
 	return -1;
+}
+
+/* Before anything is loaded: an interface keeps the mode it has, and XDP mode needs a free
+ * XDP hook. */
+static int check_iface_mode(int ifindex, const char *ifname, enum iface_mode want)
+{
+	int cur = iface_mode_of(ifindex);
+
+	if (cur >= 0 && cur != (int)want)
+		return fail("interface %s is attached in %s mode; 'bpfredir unload' first to "
+			    "change it",
+			    ifname, iface_mode_name(cur));
+	if (cur < 0 && want != IFACE_TC)
+		return xdp_check_foreign(ifindex, ifname);
+	return 0;
 }
 
 static int check_targets(struct load_ctx *ctx)
@@ -104,6 +147,9 @@ static int check_targets(struct load_ctx *ctx)
 		ctx->ifindexes[i] = if_nametoindex(ctx->req->ifnames[i]);
 		if (!ctx->ifindexes[i])
 			return fail("unknown interface '%s'", ctx->req->ifnames[i]);
+		if (check_iface_mode(ctx->ifindexes[i], ctx->req->ifnames[i],
+				     ctx->req->if_modes[i]))
+			return EXIT_FAIL;
 	}
 	for (i = 0; i < ctx->req->n_cgroups; i++)
 		if (open_cgroup(ctx->req->cgroups[i], ctx->cgroup_paths[i], PATH_MAX,
@@ -118,6 +164,7 @@ static void load_ctx_free(struct load_ctx *ctx)
 
 	addrwatch_bpf__destroy(ctx->addrwatch);
 	sock_bpf__destroy(ctx->sock);
+	xdp_bpf__destroy(ctx->xdp);
 	tc_bpf__destroy(ctx->tc);
 	for (i = 0; i < ctx->req->n_cgroups; i++)
 		if (ctx->cgroup_fds[i] >= 0)
@@ -191,6 +238,18 @@ static int load_objects(struct load_ctx *ctx)
 		return fail("cannot load the TC programs: %s%s", strerror(-err),
 			    verbose ? "" : " (-v shows the verifier log)");
 
+	ctx->xdp = xdp_bpf__open();
+	err = ctx->xdp ? set_map_pins(ctx->xdp->obj, ctx->xdp->maps.flows, ctx->xdp->maps.pending,
+				      ctx->req->flows)
+		       : -errno;
+	if (!err)
+		err = bpf_map__reuse_fd(ctx->xdp->maps.policy, bpf_map__fd(ctx->tc->maps.policy));
+	if (!err)
+		err = xdp_bpf__load(ctx->xdp);
+	if (err)
+		return fail("cannot load the XDP program: %s%s", strerror(-err),
+			    verbose ? "" : " (-v shows the verifier log)");
+
 	err = netns_cookie((__u64 *)&ctx->sock->rodata->netns_cookie);
 	if (err)
 		return fail("cannot read this network namespace's cookie: %s", strerror(-err));
@@ -248,7 +307,8 @@ bool iface_attached(int ifindex)
 	if (map_fd >= 0)
 		close(map_fd);
 	return legacy ||
-	       (!tc_link_path(path, sizeof(path), "tcx_ingress", ifindex) && !access(path, F_OK));
+	       (!tc_link_path(path, sizeof(path), "tcx_ingress", ifindex) && !access(path, F_OK)) ||
+	       (!tc_link_path(path, sizeof(path), "tcx_egress", ifindex) && !access(path, F_OK));
 }
 
 void detach_iface(int ifindex)
@@ -260,6 +320,7 @@ void detach_iface(int ifindex)
 		tc_legacy_detach(map_fd, ifindex);
 		close(map_fd);
 	}
+	detach_xdp(ifindex);
 	/* Removing a link's pin, its last reference, detaches the program. */
 	if (!tc_link_path(path, sizeof(path), "tcx_ingress", ifindex))
 		unlink(path);
@@ -300,6 +361,9 @@ int attach_iface(int ifindex, const char *ifname, const int tc_prog_fds[2], enum
 	for (i = 0; i < 2 && !err; i++) {
 		LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = hooks[i].where);
 
+		/* No ingress program: XDP does ingress (attach_iface_xdp). */
+		if (tc_prog_fds[i] < 0)
+			continue;
 		link_fd = bpf_link_create(tc_prog_fds[i], ifindex, hooks[i].type, &opts);
 		if (link_fd < 0) {
 			err = -errno;
@@ -392,22 +456,33 @@ int open_pinned_tc_progs(int fds[2])
 	return 0;
 }
 
-/* The TC programs stay pinned too, so 'apply' can attach them to more interfaces later. */
-static int pin_tc_progs(struct load_ctx *ctx, int tc_prog_fds[2])
+/* The TC and XDP programs stay pinned too, so 'apply' can attach them to more interfaces
+ * later. */
+static int pin_tc_progs(struct load_ctx *ctx, int tc_prog_fds[2], int *xdp_fd)
 {
 	return pin_prog(ctx->tc->progs.bpfredir_tc_in, &tc_prog_fds[0]) ||
-	       pin_prog(ctx->tc->progs.bpfredir_tc_eg, &tc_prog_fds[1]);
+	       pin_prog(ctx->tc->progs.bpfredir_tc_eg, &tc_prog_fds[1]) ||
+	       pin_prog(ctx->xdp->progs.bpfredir_xdp, xdp_fd);
+}
+
+/* One interface in the mode asked for. */
+static int attach_iface_as(int ifindex, const char *ifname, const int tc_prog_fds[2], int xdp_fd,
+			   enum iface_mode mode, enum attach_mode attach)
+{
+	if (mode == IFACE_TC)
+		return attach_iface(ifindex, ifname, tc_prog_fds, attach);
+	return attach_iface_xdp(ifindex, ifname, tc_prog_fds, xdp_fd, mode);
 }
 
 static int attach_all(struct load_ctx *ctx)
 {
-	int prog_fds[N_SOCK_HOOKS], tc_prog_fds[2], i, err;
+	int prog_fds[N_SOCK_HOOKS], tc_prog_fds[2], xdp_fd, i, err;
 
-	if (pin_tc_progs(ctx, tc_prog_fds) || pin_sock_progs(ctx, prog_fds))
+	if (pin_tc_progs(ctx, tc_prog_fds, &xdp_fd) || pin_sock_progs(ctx, prog_fds))
 		return EXIT_FAIL;
 	for (i = 0; i < ctx->req->n_ifaces; i++)
-		if (attach_iface(ctx->ifindexes[i], ctx->req->ifnames[i], tc_prog_fds,
-				 ctx->req->attach))
+		if (attach_iface_as(ctx->ifindexes[i], ctx->req->ifnames[i], tc_prog_fds, xdp_fd,
+				    ctx->req->if_modes[i], ctx->req->attach))
 			return EXIT_FAIL;
 	watch_addresses(ctx);
 	for (i = 0; i < ctx->req->n_cgroups; i++) {
@@ -419,14 +494,20 @@ static int attach_all(struct load_ctx *ctx)
 	return 0;
 }
 
-/* The policy map starts with an empty slot: give it an empty rule set. */
+/* The policy map starts with an empty slot: give it a rule set with no rules that lets this
+ * load's interfaces and cgroups act. */
 static int install_first_set(struct load_ctx *ctx)
 {
-	int set_fd = policy_set_create(), err;
+	int set_fd = policy_set_create(), err = 0, i;
 
 	if (set_fd < 0)
 		return fail("cannot create the rule set: %s", strerror(-set_fd));
-	err = policy_set_install(bpf_map__fd(ctx->tc->maps.policy), set_fd);
+	for (i = 0; i < ctx->req->n_ifaces && !err; i++)
+		err = set_attachment(set_fd, POLICY_IFACE, ctx->ifindexes[i], true);
+	for (i = 0; i < ctx->req->n_cgroups && !err; i++)
+		err = set_attachment(set_fd, POLICY_CGROUP, ctx->cgroup_ids[i], true);
+	if (!err)
+		err = policy_set_install(bpf_map__fd(ctx->tc->maps.policy), set_fd);
 	close(set_fd);
 	if (err)
 		return fail("cannot install the rule set: %s", strerror(-err));
@@ -635,12 +716,14 @@ static struct bpf_program *new_prog_named(struct load_ctx *ctx, const char *name
 {
 	struct bpf_program *prog = bpf_object__find_program_by_name(ctx->tc->obj, name);
 
+	if (!prog)
+		prog = bpf_object__find_program_by_name(ctx->xdp->obj, name);
 	return prog ? prog : bpf_object__find_program_by_name(ctx->sock->obj, name);
 }
 
 static int repin_progs(struct load_ctx *ctx)
 {
-	int tc_fds[2], sock_fds[N_SOCK_HOOKS];
+	int tc_fds[2], sock_fds[N_SOCK_HOOKS], xdp_fd;
 	char path[PATH_MAX];
 	struct dirent *de;
 	DIR *dir;
@@ -651,7 +734,7 @@ static int repin_progs(struct load_ctx *ctx)
 		if (de->d_name[0] != '.' && !pin_path(path, sizeof(path), "progs", de->d_name))
 			unlink(path);
 	closedir(dir);
-	return pin_tc_progs(ctx, tc_fds) || pin_sock_progs(ctx, sock_fds) ? EXIT_FAIL : 0;
+	return pin_tc_progs(ctx, tc_fds, &xdp_fd) || pin_sock_progs(ctx, sock_fds) ? EXIT_FAIL : 0;
 }
 
 /* Point every link running an old program at its new build. Returns how many changed. */
@@ -751,7 +834,8 @@ static int reload_locked(const struct load_request *req)
 {
 	struct load_request with_size = *req;
 	struct load_ctx ctx = { .req = &with_size, .reload = true };
-	int tc_fds[2] = { -1, -1 }, sock_fds[N_SOCK_HOOKS], ret, i, updated = 0, attached = 0;
+	int tc_fds[2] = { -1, -1 }, sock_fds[N_SOCK_HOOKS], xdp_fd = -1, ret, i, err = 0;
+	int updated = 0, attached = 0;
 	struct bpf_map_info info = {};
 	struct pinned_maps maps;
 	__u32 len = sizeof(info);
@@ -789,21 +873,44 @@ static int reload_locked(const struct load_request *req)
 	/* The pinned programs are what attach and apply use next: make them this build's. */
 	if (!ret && updated > 0)
 		ret = repin_progs(&ctx);
-	if (!ret && (open_pinned_tc_progs(tc_fds) || open_pinned_progs(sock_fds)))
+	if (!ret)
+		xdp_fd = open_pinned_prog(XDP_PROG_NAME);
+	/* Loaded by a build from before XDP mode, with the same TC code: pin the XDP program. */
+	if (!ret && xdp_fd == -ENOENT) {
+		if (pin_prog(ctx.xdp->progs.bpfredir_xdp, &xdp_fd))
+			ret = EXIT_FAIL;
+		else
+			xdp_fd = dup(xdp_fd);
+	}
+	if (!ret && (open_pinned_tc_progs(tc_fds) || open_pinned_progs(sock_fds) || xdp_fd < 0))
 		ret = fail("cannot open the pinned programs: %s", strerror(errno));
-	for (i = 0; !ret && i < req->n_ifaces; i++)
-		if (!iface_attached(ctx.ifindexes[i])) {
-			ret = attach_iface(ctx.ifindexes[i], req->ifnames[i], tc_fds, req->attach);
-			attached++;
-		}
-	for (i = 0; !ret && i < req->n_cgroups; i++)
-		if (!cgroup_attached(ctx.cgroup_ids[i])) {
-			if (attach_cgroup(ctx.cgroup_fds[i], ctx.cgroup_ids[i], sock_fds))
-				ret = fail("cannot attach to cgroup %s: %s", ctx.cgroup_paths[i],
-					   strerror(errno));
-			attached++;
-		}
+	/* Attach, then act (an interrupted apply may have left one attached but inert). */
+	for (i = 0; !ret && i < req->n_ifaces; i++) {
+		if (live_attachment_is(POLICY_IFACE, ctx.ifindexes[i]))
+			continue;
+		if (!iface_attached(ctx.ifindexes[i]))
+			ret = attach_iface_as(ctx.ifindexes[i], req->ifnames[i], tc_fds, xdp_fd,
+					      req->if_modes[i], req->attach);
+		err = ret ? 0 : live_attachment(POLICY_IFACE, ctx.ifindexes[i], true);
+		if (err)
+			ret = fail("cannot enable interface %s: %s", req->ifnames[i],
+				   strerror(-err));
+		attached++;
+	}
+	for (i = 0; !ret && i < req->n_cgroups; i++) {
+		if (live_attachment_is(POLICY_CGROUP, ctx.cgroup_ids[i]))
+			continue;
+		if (!cgroup_attached(ctx.cgroup_ids[i]))
+			err = attach_cgroup(ctx.cgroup_fds[i], ctx.cgroup_ids[i], sock_fds);
+		if (!err)
+			err = live_attachment(POLICY_CGROUP, ctx.cgroup_ids[i], true);
+		if (err)
+			ret = fail("cannot attach to cgroup %s: %s", ctx.cgroup_paths[i],
+				   strerror(-err));
+		attached++;
+	}
 	close_fds(tc_fds, 2);
+	close_fds(&xdp_fd, 1);
 	close_fds(sock_fds, N_SOCK_HOOKS);
 	if (!ret)
 		printf("already loaded at %s: %s%s\n", pin_dir,

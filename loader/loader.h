@@ -46,6 +46,8 @@ enum {
 	OPT_COUNT,
 	OPT_DRY_RUN,
 	OPT_ATTACH,
+	OPT_MODE,
+	OPT_XDP_GENERIC,
 	OPT_REJECT,
 };
 #define COMMON_SHORT_OPTS "vh"
@@ -98,6 +100,12 @@ int sync_local_addrs(int map_fd);
 /* A new, empty rule set, and putting a set live in the policy map in one update. */
 int policy_set_create(void);
 int policy_set_install(int policy_fd, int set_fd);
+/* Attachments act only while the live set names them: kind POLICY_IFACE or POLICY_CGROUP. */
+int set_attachment(int set_fd, __u8 kind, __u64 id, bool on);
+bool set_has_attachment(int set_fd, __u8 kind, __u64 id);
+int live_attachment(__u8 kind, __u64 id, bool on);
+bool live_attachment_is(__u8 kind, __u64 id);
+void failpoint(const char *name);
 struct redir_policy_key public_key(__u16 port, __u8 proto);
 int parse_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN]);
 void format_addr(const __u8 addr[BPFREDIR_ADDR_LEN], char *buf, size_t size);
@@ -131,9 +139,17 @@ enum attach_mode {
 	ATTACH_TC,
 };
 
+/* What runs ingress on an interface; egress is always TC. */
+enum iface_mode {
+	IFACE_TC,	   /* TC ingress */
+	IFACE_XDP,	   /* XDP in the driver (native) */
+	IFACE_XDP_GENERIC, /* XDP on the skb, for any interface */
+};
+
 struct load_request {
 	enum attach_mode attach;
 	const char *ifnames[MAX_IFACES];
+	enum iface_mode if_modes[MAX_IFACES];
 	int n_ifaces;
 	const char *cgroups[MAX_CGROUPS]; /* NULL: the cgroup2 root */
 	int n_cgroups;
@@ -153,6 +169,15 @@ int load_locked(const struct load_request *req);
 int attach_iface(int ifindex, const char *ifname, const int tc_prog_fds[2], enum attach_mode mode);
 void detach_iface(int ifindex);
 bool iface_attached(int ifindex);
+
+/* XDP mode; see xdp.c. iface_mode_of: how the interface is attached, or -1 if it is not. */
+#define XDP_PROG_NAME "bpfredir_xdp"
+const char *iface_mode_name(enum iface_mode mode);
+int iface_mode_of(int ifindex);
+int xdp_check_foreign(int ifindex, const char *ifname);
+int attach_iface_xdp(int ifindex, const char *ifname, const int tc_prog_fds[2], int xdp_fd,
+		     enum iface_mode mode);
+void detach_xdp(int ifindex);
 
 /* Legacy tc (clsact + cls_bpf), recorded in the pinned tc_legacy map; see tclegacy.c. */
 int open_tc_legacy_map(void);

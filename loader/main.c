@@ -16,12 +16,14 @@ const struct cmd *cur_cmd;
 static const struct cmd cmds[] = {
 	{ "load", do_load,
 	  "load --iface IFACE [--iface IFACE ...] [--cgroup [PATH]] [--flows N] [--attach tcx|tc]\n"
-	  "    [--pin-dir DIR]\n"
+	  "    [--mode tc|xdp [--xdp-generic]] [--pin-dir DIR]\n"
 	  "  Load the programs, pin them under DIR and attach TC ingress/egress to each IFACE\n"
 	  "  and, with --cgroup, the socket hooks to the cgroup2 directory PATH (default: the\n"
 	  "  cgroup2 root), as 'attach' does. --attach tc uses a clsact qdisc instead of tcx (the\n"
-	  "  fallback where tcx is missing). Loaded already: the same build changes nothing, a\n"
-	  "  newer one replaces the programs in place, keeping rules and connections.\n"
+	  "  fallback where tcx is missing). --mode xdp does ingress with XDP in the driver\n"
+	  "  (--xdp-generic: on the skb, for any interface) and egress with tcx; it refuses an\n"
+	  "  interface where another XDP program runs. Loaded already: the same build changes\n"
+	  "  nothing, a newer one replaces the programs in place, keeping rules and connections.\n"
 	  "  --flows N sizes the connection table (default 65536).\n" },
 	{ "add", do_add,
 	  "add PUBLIC_PORT TARGET_PORT [--proto tcp|udp] [--no-hide] [--hide-local] [--reject]\n"

@@ -23,7 +23,23 @@
 struct status_out {
 	bool json;
 	bool first; /* first element of the JSON array being printed */
+	int set_fd; /* the live rule set, which says which attachments act */
 };
+
+#define INACTIVE_NOTE                                                                              \
+	"inactive: attached, but the live rule set does not name it (an interrupted run "          \
+	"left it; apply, load or detach settles it)"
+
+/* Attached but not acting: the JSON field, or the text line's note. */
+static void print_active(const struct status_out *out, __u8 kind, __u64 id)
+{
+	bool active = set_has_attachment(out->set_fd, kind, id);
+
+	if (out->json)
+		printf(",\"active\":%s", active ? "true" : "false");
+	else if (!active)
+		printf("    " INACTIVE_NOTE "\n");
+}
 
 static void prog_name(__u32 id, char *buf, size_t size)
 {
@@ -93,21 +109,40 @@ static void print_interface(struct status_out *out, int ifindex)
 	} hooks[] = { { "ingress", BPF_TCX_INGRESS }, { "egress", BPF_TCX_EGRESS } };
 	LIBBPF_OPTS(bpf_xdp_query_opts, xdp);
 	char ifname[IF_NAMESIZE] = "?";
+	int mode = iface_mode_of(ifindex);
+	char xdp_name[BPF_OBJ_NAME_LEN];
+	const char *xdp_mode;
+	__u32 xdp_id;
 	size_t i;
 
 	if_indextoname(ifindex, ifname);
 	if (bpf_xdp_query(ifindex, 0, &xdp))
-		xdp.prog_id = 0;
+		memset(&xdp, 0, sizeof(xdp));
+	/* What the kernel runs, not what the pin's name says. */
+	xdp_id = xdp.drv_prog_id ?: xdp.skb_prog_id ?: xdp.hw_prog_id;
+	xdp_mode = xdp.drv_prog_id ? "native" : xdp.skb_prog_id ? "generic" : "offloaded";
+	prog_name(xdp_id, xdp_name, sizeof(xdp_name));
 	if (out->json) {
 		printf("%s{\"ifindex\":%d,\"name\":", out->first ? "" : ",", ifindex);
 		json_string(stdout, ifname);
-		printf(",\"mode\":\"tcx\",\"xdp_prog_id\":%u", xdp.prog_id);
-	} else {
+		printf(",\"mode\":\"%s\",\"xdp_prog_id\":%u", mode == IFACE_TC ? "tcx" : "xdp",
+		       xdp_id);
+		if (xdp_id) {
+			printf(",\"xdp_mode\":\"%s\",\"xdp_prog_name\":", xdp_mode);
+			json_string(stdout, xdp_name);
+			printf(",\"xdp_prog_ours\":%s", is_ours(xdp_name) ? "true" : "false");
+		}
+	} else if (mode == IFACE_TC) {
 		printf("  %s (ifindex %d): tcx", ifname, ifindex);
-		if (xdp.prog_id)
-			printf("; XDP program %u runs before TC", xdp.prog_id);
+		if (xdp_id)
+			printf("; XDP program %u:%s%s (%s) runs before TC", xdp_id, xdp_name,
+			       is_ours(xdp_name) ? "" : " (foreign)", xdp_mode);
 		printf("\n");
+	} else {
+		printf("  %s (ifindex %d): xdp (%s), XDP program %u; egress by tcx\n", ifname,
+		       ifindex, xdp_id ? xdp_mode : "not attached", xdp_id);
 	}
+	print_active(out, POLICY_IFACE, ifindex);
 	for (i = 0; i < 2; i++) {
 		printf(out->json ? ",\"%s\":[" : "    %s, in run order: ", hooks[i].hook);
 		print_hook_progs(out, ifindex, hooks[i].type, 0);
@@ -132,14 +167,17 @@ static void print_legacy_one(int map_fd, int ifindex, void *arg)
 	if (out->json) {
 		printf("%s{\"ifindex\":%d,\"name\":", out->first ? "" : ",", ifindex);
 		json_string(stdout, ifname);
-		printf(",\"mode\":\"tc\",\"handle\":%u,\"priority\":[%u,%u],\"qdisc_ours\":%s}",
+		printf(",\"mode\":\"tc\",\"handle\":%u,\"priority\":[%u,%u],\"qdisc_ours\":%s",
 		       BPFREDIR_TC_HANDLE, rec.priority[0], rec.priority[1],
 		       rec.made_qdisc ? "true" : "false");
+		print_active(out, POLICY_IFACE, ifindex);
+		printf("}");
 	} else {
 		printf("  %s (ifindex %d): tc, clsact qdisc %s, filters handle 0x%x at priority %u "
 		       "(ingress) and %u (egress); tcx programs run before them\n",
 		       ifname, ifindex, rec.made_qdisc ? "made by bpfredir" : "found in place",
 		       BPFREDIR_TC_HANDLE, rec.priority[0], rec.priority[1]);
+		print_active(out, POLICY_IFACE, ifindex);
 	}
 	out->first = false;
 }
@@ -193,6 +231,7 @@ static void print_cgroup(struct status_out *out, __u64 id)
 			json_string(stdout, path);
 		else
 			printf("null");
+		print_active(out, POLICY_CGROUP, id);
 		printf(",\"connect4\":[");
 	} else {
 		printf("  %s (id %llu)\n    connect4, this cgroup's own: ", path ? path : "?",
@@ -203,10 +242,13 @@ static void print_cgroup(struct status_out *out, __u64 id)
 		close(fd);
 	}
 	printf(out->json ? "]}" : "\n");
+	if (!out->json)
+		print_active(out, POLICY_CGROUP, id);
 	out->first = false;
 }
 
-/* Walk links/ for one kind of link and print each distinct interface or cgroup once. */
+/* Walk links/ for one kind of link and print each distinct interface or cgroup once; a list
+ * starts with out->first set. */
 static int print_links(struct status_out *out, const char *prefix)
 {
 	char links_dir[PATH_MAX];
@@ -221,20 +263,21 @@ static int print_links(struct status_out *out, const char *prefix)
 	dir = opendir(links_dir);
 	if (!dir)
 		return -errno;
-	out->first = true;
 	while ((de = readdir(dir))) {
 		__u64 where;
 
 		if (strncmp(de->d_name, prefix, strlen(prefix)) ||
 		    link_info("links", de->d_name, &info))
 			continue;
-		where = info.type == BPF_LINK_TYPE_TCX ? info.tcx.ifindex : info.cgroup.cgroup_id;
+		where = info.type == BPF_LINK_TYPE_TCX	 ? info.tcx.ifindex
+			: info.type == BPF_LINK_TYPE_XDP ? info.xdp.ifindex
+							 : info.cgroup.cgroup_id;
 		for (i = 0; i < n_seen && seen[i] != where; i++)
 			;
 		if (i < n_seen || n_seen == 256)
 			continue;
 		seen[n_seen++] = where;
-		if (info.type == BPF_LINK_TYPE_TCX)
+		if (info.type == BPF_LINK_TYPE_TCX || info.type == BPF_LINK_TYPE_XDP)
 			print_interface(out, where);
 		else
 			print_cgroup(out, where);
@@ -286,6 +329,7 @@ int do_status(int argc, char **argv)
 		{},
 	};
 	struct status_out out = {};
+	struct pinned_maps maps;
 	bool addr_watch;
 	__u32 used, max;
 	int opt, ret;
@@ -305,6 +349,9 @@ int do_status(int argc, char **argv)
 		return EXIT_FAIL;
 	if (!is_loaded())
 		return fail("not loaded at %s", pin_dir);
+	if (open_pinned_maps(&maps))
+		return EXIT_FAIL;
+	out.set_fd = maps.rules;
 
 	flow_usage(&used, &max);
 	addr_watch = pinned("links", "addrwatch_v4") && pinned("links", "addrwatch_v6");
@@ -316,11 +363,15 @@ int do_status(int argc, char **argv)
 		       used, max, kernel_has_tcx() ? "true" : "false",
 		       access("/sys/kernel/btf/vmlinux", R_OK) ? "false" : "true",
 		       addr_watch ? "true" : "false");
+		out.first = true;
 		print_links(&out, "tcx_ingress_");
+		print_links(&out, "xdp_");
 		print_legacy(&out);
 		printf("],\"cgroups\":[");
+		out.first = true;
 		print_links(&out, "cgroup_");
 		printf("]}\n");
+		close_pinned_maps(&maps);
 		return EXIT_OK;
 	}
 	printf("pin dir:    %s\n", pin_dir);
@@ -332,8 +383,10 @@ int do_status(int argc, char **argv)
 			  : "refreshed by bpfredir commands, or by 'bpfredir watch'");
 	printf("interfaces:\n");
 	print_links(&out, "tcx_ingress_");
+	print_links(&out, "xdp_");
 	print_legacy(&out);
 	printf("cgroups:\n");
 	print_links(&out, "cgroup_");
+	close_pinned_maps(&maps);
 	return EXIT_OK;
 }

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -363,6 +364,61 @@ int sync_rule_derived(int set_fd, int port_stats_fd)
 	err = map_set_exactly(port_stats_fd, counted, sizeof(counted[0]), zero_stats, 0, n_counted,
 			      true, NULL);
 	free(zero_stats);
+	return err;
+}
+
+/* For tests: BPFREDIR_FAILPOINT=NAME kills the loader at the point NAME as kill -9 would, so
+ * a test can check what a crash at each such point leaves. */
+void failpoint(const char *name)
+{
+	const char *want = getenv("BPFREDIR_FAILPOINT");
+
+	if (want && !strcmp(want, name))
+		raise(SIGKILL);
+}
+
+/* An attachment's entry in a rule set: while the live set has it, the interface or cgroup
+ * acts (see POLICY_IFACE in bpfredir.h). */
+int set_attachment(int set_fd, __u8 kind, __u64 id, bool on)
+{
+	struct redir_policy_key key = { .kind = kind, .id = id };
+	struct redir_rule unused = {};
+
+	if (on)
+		return bpf_map_update_elem(set_fd, &key, &unused, BPF_ANY) ? -errno : 0;
+	return bpf_map_delete_elem(set_fd, &key) && errno != ENOENT ? -errno : 0;
+}
+
+bool set_has_attachment(int set_fd, __u8 kind, __u64 id)
+{
+	struct redir_policy_key key = { .kind = kind, .id = id };
+	struct redir_rule unused;
+
+	return !bpf_map_lookup_elem(set_fd, &key, &unused);
+}
+
+bool live_attachment_is(__u8 kind, __u64 id)
+{
+	struct pinned_maps maps;
+	bool on;
+
+	if (open_pinned_maps(&maps))
+		return false;
+	on = set_has_attachment(maps.rules, kind, id);
+	close_pinned_maps(&maps);
+	return on;
+}
+
+/* The same, on the live set of the loaded instance. */
+int live_attachment(__u8 kind, __u64 id, bool on)
+{
+	struct pinned_maps maps;
+	int err;
+
+	if (open_pinned_maps(&maps))
+		return -ENOENT;
+	err = set_attachment(maps.rules, kind, id, on);
+	close_pinned_maps(&maps);
 	return err;
 }
 

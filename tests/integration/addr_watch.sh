@@ -42,7 +42,8 @@ cli server add 8445 8443 --pin-dir "$PIN"
 check "an address added after load: known after the next add" "no answer via 203.0.113.9:8445" \
 	reach 203.0.113.9
 
-in_ns server "$BPFREDIR" watch --pin-dir "$PIN" 2>"$T_TMP/watch.err" &
+# nsenter execs the loader: $! is the watcher itself, not a subshell around it.
+nsenter --net="$(ns_path server)" -- "$BPFREDIR" watch --pin-dir "$PIN" 2>"$T_TMP/watch.err" &
 watcher=$!
 T_PIDS+=("$watcher")
 ip -n "$(ns server)" addr add 203.0.113.10/32 dev "$SERVER_IF"

@@ -45,6 +45,18 @@ check_usage_errors() {
 		server load --iface "$SERVER_IF" --flows abc "${P[@]}"
 	expect_cli_error "usage error: --flows below 1024 ($1)" 2 "invalid --flows '100'" \
 		server load --iface "$SERVER_IF" --flows 100 "${P[@]}"
+	expect_cli_error "usage error: --mode bogus ($1)" 2 "invalid --mode 'bogus' \\(expected tc or xdp\\)" \
+		server load --iface "$SERVER_IF" --mode bogus "${P[@]}"
+	expect_cli_error "usage error: --mode without a value ($1)" 2 "option '--mode' needs an argument" \
+		server load --iface "$SERVER_IF" --mode
+	expect_cli_error "usage error: --xdp-generic without --mode xdp ($1)" 2 "--xdp-generic needs --mode xdp" \
+		server load --iface "$SERVER_IF" --xdp-generic "${P[@]}"
+	expect_cli_error "usage error: --xdp-generic with --mode tc ($1)" 2 "--xdp-generic needs --mode xdp" \
+		server load --iface "$SERVER_IF" --mode tc --xdp-generic "${P[@]}"
+	expect_cli_error "usage error: --mode xdp without --iface ($1)" 2 "--mode xdp needs --iface" \
+		server load --cgroup "$CG" --mode xdp "${P[@]}"
+	expect_cli_error "usage error: --mode xdp with --attach tc ($1)" 2 "cannot go with --attach tc" \
+		server load --iface "$SERVER_IF" --mode xdp --attach tc "${P[@]}"
 	expect_cli_error "usage error: --proto icmp ($1)" 2 "invalid protocol 'icmp'" \
 		server add 8445 8443 --proto icmp "${P[@]}"
 	expect_cli_error "usage error: --addr 192.0.2.256 ($1)" 2 "invalid address '192.0.2.256'" \
@@ -70,6 +82,10 @@ nothing_left "unknown iface"
 expect_cli_error "load --iface $CLIENT_IF (exists only in the client namespace)" 1 "$CLIENT_IF|interface" \
 	server load --iface "$CLIENT_IF" "${P[@]}"
 nothing_left "iface of another namespace"
+# Loopback has no native XDP: the load fails at the attach, after loading, and must undo.
+expect_cli_error "load --iface lo --mode xdp (no native XDP)" 1 'cannot attach native XDP to interface lo.*--xdp-generic' \
+	server load --iface lo --mode xdp "${P[@]}"
+nothing_left "native XDP refused"
 mkdir "$T_TMP/not-a-cgroup"
 expect_cli_error "load --cgroup on a plain directory" 1 'cgroup' \
 	server load --iface "$SERVER_IF" --cgroup "$T_TMP/not-a-cgroup" "${P[@]}"

@@ -224,6 +224,111 @@ expect "root-attached: any process in the namespace is redirected" ok "https://1
 expect_cli_ok "unload the root-attached instance" server unload --pin-dir "$PINROOT"
 expect "after unload: 127.0.0.1:8445 refused again" refused "https://127.0.0.1:8445" in_ns server
 
+# --- applies killed midway ---------------------------------------------------------------
+# Attached is not acting: apply attaches what its file adds (inert), switches the whole rule
+# set, which names the interfaces and cgroups that act, then detaches what the file dropped.
+# Killed anywhere, the host must behave exactly as the old file or the new one says.
+cgroup_add CG2 b
+pin_dir PINA kapply
+CG_ID=$(stat -c %i "$CG")
+CG2_ID=$(stat -c %i "$CG2")
+# kconf NAME CGROUP RULE: a file for srv0, that cgroup and that one rule.
+kconf() {
+	printf '# written by lifecycle.sh\ninterface %s\ncgroup %s\nrule %s\n' \
+		"$SERVER_IF" "$2" "$3" >"$T_TMP/$1.conf"
+	printf '%s' "$T_TMP/$1.conf"
+}
+X=$(kconf x "$CG" "8445 8443")
+Y=$(kconf y "$CG2" "8446 8443")
+# behaves LABEL X|Y: external and local clients get exactly what that file says.
+behaves() {
+	local pub=8445 other=8446 on=$CG off=$CG2
+	[[ $2 == Y ]] && pub=8446 other=8445 on=$CG2 off=$CG
+	expect "$1: external client reaches the service on $pub" ok "$SRV:$pub" "${client[@]}"
+	expect "$1: external client refused on $other" refused "$SRV:$other" "${client[@]}"
+	expect "$1: local client in ${on##*/} redirected from $pub" ok "https://127.0.0.1:$pub" \
+		in_cgroup server "$on"
+	expect "$1: local client in ${off##*/} not redirected from $pub" refused \
+		"https://127.0.0.1:$pub" in_cgroup server "$off"
+}
+# killed_apply FILE POINT: apply FILE, killed by BPFREDIR_FAILPOINT at POINT.
+killed_apply() {
+	in_ns server env BPFREDIR_FAILPOINT="$2" timeout "$T_CLI_TIMEOUT" "$BPFREDIR" apply \
+		-f "$1" --pin-dir "$PINA" >/dev/null 2>&1
+	KILL_RC=$?
+}
+# expect_cgroup NAME ID WANT: status --json shows cgroup ID as WANT: active, inactive (attached
+# but not acting) or absent.
+expect_cgroup() {
+	local got
+	cli server status --json --pin-dir "$PINA"
+	got=$(json_get --argjson id "$2" '[.cgroups[] | select(.id == $id)]
+		| if length == 0 then "absent" elif .[0].active then "active" else "inactive" end')
+	check "$1" "status shows it $got" test "$got" = "$3"
+}
+
+expect_cli_ok "apply X (8445, cgroup a)" server apply -f "$X" --pin-dir "$PINA"
+behaves "after apply X" X
+
+killed_apply "$Y" apply-attached
+check "apply Y killed after attaching cgroup b" "exit $KILL_RC" test "$KILL_RC" -eq 137
+behaves "apply Y killed after attaching: still X" X
+expect_rules "apply Y killed after attaching: rules still X" server "$PINA" "8445 8443 tcp true"
+expect_cgroup "apply Y killed after attaching: cgroup b attached but inactive" "$CG2_ID" inactive
+cli server apply -f "$Y" --pin-dir "$PINA"
+check "apply Y after the kill: cgroup b made active" "$(cli_result) out: $CLI_OUT" \
+	grep -qx -- "+ cgroup $CG2" <<<"$CLI_OUT"
+behaves "apply Y after the kill" Y
+expect_cgroup "apply Y after the kill: cgroup a detached" "$CG_ID" absent
+
+killed_apply "$X" apply-switched
+check "apply X killed after switching" "exit $KILL_RC" test "$KILL_RC" -eq 137
+behaves "apply X killed after switching: already X" X
+expect_cgroup "apply X killed after switching: cgroup b still attached, inactive" "$CG2_ID" inactive
+cli server apply -f "$X" --pin-dir "$PINA"
+check "apply X again detaches what the kill left" "$(cli_result) out: $CLI_OUT" \
+	grep -qx -- "- cgroup id $CG2_ID (left inert by an interrupted run)" <<<"$CLI_OUT"
+expect_cgroup "apply X again: cgroup b gone" "$CG2_ID" absent
+cli server apply -f "$X" --pin-dir "$PINA"
+check "apply X a third time changes nothing" "$(cli_result) out: $CLI_OUT" \
+	test "$CLI_RC" -eq 0 -a "$CLI_OUT" = "nothing to change"
+
+# attach and detach settle what a kill left too.
+killed_apply "$Y" apply-attached
+expect_cli_ok "attach takes in the cgroup a killed apply left inert" server attach \
+	--cgroup "$CG2" --pin-dir "$PINA"
+expect_cgroup "after attach: cgroup b active" "$CG2_ID" active
+expect "after attach: local client in b redirected" ok "https://127.0.0.1:8445" \
+	in_cgroup server "$CG2"
+expect_cli_error "attach of an active cgroup" 1 "already attached" server attach \
+	--cgroup "$CG2" --pin-dir "$PINA"
+killed_apply "$X" apply-switched
+expect_cgroup "apply X killed after switching: cgroup b inactive again" "$CG2_ID" inactive
+expect_cli_ok "detach removes an inactive cgroup" server detach --cgroup "$CG2" --pin-dir "$PINA"
+expect_cgroup "after detach: cgroup b gone" "$CG2_ID" absent
+
+# Killed at whatever moment the clock gives: the host is X or Y, never a mix.
+want=Y
+for delay in 0.001 0.003 0.006 0.01 0.02 0.04; do
+	file=$X
+	[[ $want == Y ]] && file=$Y
+	# nsenter execs the loader, so $! is the loader itself (in_ns, a function, would make $!
+	# a subshell and leave the loader running).
+	nsenter --net="$(ns_path server)" -- "$BPFREDIR" apply -f "$file" --pin-dir "$PINA" \
+		>/dev/null 2>&1 &
+	sleep "$delay"
+	kill -9 $! 2>/dev/null
+	wait $! 2>/dev/null
+	list_json server "$PINA"
+	state=X
+	[[ $(rules_of) == "8446 8443 tcp true" ]] && state=Y
+	behaves "apply $want killed after ${delay}s (found $state)" "$state"
+	expect_cli_ok "apply $want killed after ${delay}s: apply again settles" server apply \
+		-f "$file" --pin-dir "$PINA"
+	[[ $want == Y ]] && want=X || want=Y
+done
+expect_cli_ok "unload the killed-apply instance" server unload --pin-dir "$PINA"
+
 # --- loads killed midway -----------------------------------------------------------------
 pin_dir PINK kill
 # ingress_progs: the bpfredir programs at srv0's tcx ingress, as status lists them.
@@ -231,9 +336,9 @@ ingress_progs() {
 	cli server status --json --pin-dir "$PINK"
 	json_get '[.interfaces[].ingress[] | select(.ours)] | length'
 }
-for delay in 0 0.002 0.005 0.01 0.02 0.05 0.1; do
-	in_ns server "$BPFREDIR" load --iface "$SERVER_IF" --cgroup "$CG" --pin-dir "$PINK" \
-		>/dev/null 2>&1 &
+for delay in 0 0.002 0.01 0.05 0.1 0.15 0.2 0.25 0.3 0.4 0.6; do
+	nsenter --net="$(ns_path server)" -- "$BPFREDIR" load --iface "$SERVER_IF" --cgroup "$CG" \
+		--pin-dir "$PINK" >/dev/null 2>&1 &
 	sleep "$delay"
 	kill -9 $! 2>/dev/null
 	wait $! 2>/dev/null

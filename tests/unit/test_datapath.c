@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Table-driven test of the TC programs through BPF_PROG_TEST_RUN. Each case builds a rule
+ * Table-driven test of the TC and XDP programs through BPF_PROG_TEST_RUN. Each case builds a rule
  * set (a hash map of policy entries, made and filled the way the loader does) and installs
  * it in the policy map's slot, runs a few steps (packets through ingress or egress, each
  * checked byte for byte; deleting the rules; swapping in a second set; emptying the slot),
@@ -14,6 +14,11 @@
  * forwards the stranger's prefixes (and the tunneled host's, through encapsulating routes),
  * where only the server's addresses are local. A last test loads a skeleton with a small
  * pending map and floods it with spoofed SYNs.
+ *
+ * Both tables run twice: with TC ingress, then with the XDP program in its place (as in
+ * `load --mode xdp`, where egress stays TC). XDP verdicts are read as TC's (XDP_PASS as
+ * TC_ACT_OK, XDP_DROP as TC_ACT_SHOT), so the same cases check the same bytes, checksums,
+ * counters and tables; cases without any ingress packet run with TC only.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,6 +32,7 @@
 #include <bpf/libbpf.h>
 #include "bpfredir.h"
 #include "tc.skel.h"
+#include "xdp.skel.h"
 #include "pktbuild.h"
 #include "netns.h"
 #include "testutil.h"
@@ -34,6 +40,8 @@
 #define TC_ACT_OK 0
 #define TC_ACT_SHOT 2
 #define NO_STAT (-1)
+/* BPF_PROG_TEST_RUN without an ifindex runs the skb on loopback, which is 1 in a netns. */
+#define LO_IFINDEX 1
 #define MAX_RULES 2
 #define MAX_STEPS 8
 #define MAX_ENTRIES 6
@@ -61,6 +69,7 @@ enum step_op {
 	STEP_DEL_RULES,	 /* delete every entry of the live set, as `del` does one by one */
 	STEP_SWAP,	 /* install a new set made of the case's swap rules, as `apply` does */
 	STEP_EMPTY_SLOT, /* leave the policy slot empty, as right after load */
+	STEP_IFACE_OFF,	 /* take the interface out of the live set, as `apply` does */
 };
 
 struct step {
@@ -145,6 +154,7 @@ struct tcase {
 #define DEL_RULES { .op = STEP_DEL_RULES }
 #define SWAP { .op = STEP_SWAP }
 #define EMPTY_SLOT { .op = STEP_EMPTY_SLOT }
+#define IFACE_OFF { .op = STEP_IFACE_OFF }
 /* The client's SYN went through (and is pending), then the rule and its hidden entry were
  * deleted. */
 #define AFTER_DELETE .pre = { IN(syn4, TGT), DEL_RULES }
@@ -570,6 +580,20 @@ static const struct tcase cases[] = {
 	{ "port_stats: hidden drop without an entry creates none", { TCP_RULE },
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
 	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED, .no_port_stats = true },
+	/* An interface the live set does not name is attached but inert: what `apply` leaves
+	 * between attaching and switching, or after switching and before detaching. */
+	{ "inert interface: syn to public port passed untouched", { TCP_RULE },
+	  .pre = { IFACE_OFF }, .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) },
+	  .stat = STAT_PASSED },
+	{ "inert interface: v6 syn to hidden port passed", { TCP_RULE },
+	  .pre = { IFACE_OFF }, .pkt = { TO_SERVER(ETH_P_IPV6, IPPROTO_TCP, TGT, SYN) },
+	  .stat = STAT_PASSED },
+	{ "inert interface: a pending connection's ack still rewritten", { TCP_RULE },
+	  .pre = { IN(syn4, TGT), IFACE_OFF }, .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, ACK) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
+	{ "inert interface: the reply to a pending connection still rewritten", { TCP_RULE },
+	  .pre = { IN(syn4, TGT), IFACE_OFF }, .egress = true, .pkt = { REPLY(ETH_P_IP, HOST_CLIENT) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, PENDING },
 };
 
 /* Run in a namespace that forwards: HOST_SERVER's addresses are on lo, HOST_STRANGER's
@@ -673,10 +697,21 @@ static const char *const stat_names[STAT__MAX] = {
 };
 
 static struct tc_bpf *skel;
+/* The XDP program, on skel's maps; with xdp_ingress, it stands in for TC ingress. */
+static struct xdp_bpf *xskel;
+static bool xdp_ingress;
 static int ncpus;
 static __u64 *percpu;
 static struct redir_port_stats *percpu_ports;
 static int live_set = -1; /* the rule set in the policy slot, or -1 */
+/* BPF_F_TEST_SKB_CHECKSUM_COMPLETE makes the skb CHECKSUM_COMPLETE, as from a NIC that sums
+ * what it receives, and fails the run (EBADMSG) when the program leaves skb->csum stale. */
+static __u32 run_flags;
+
+static const char *run_prefix(void)
+{
+	return run_flags & BPF_F_TEST_SKB_CHECKSUM_COMPLETE ? "checksum complete: " : "";
+}
 
 #define MAX_PORT_KEYS 12
 
@@ -764,6 +799,15 @@ static int set_create(void)
 	return fd < 0 ? -errno : fd;
 }
 
+/* Test runs see the netns's loopback device, which a set must name for its rules to act. */
+static int set_enable_lo(int fd)
+{
+	struct redir_policy_key key = {.kind = POLICY_IFACE, .id = LO_IFINDEX};
+	struct redir_rule unused = {};
+
+	return bpf_map_update_elem(fd, &key, &unused, BPF_ANY) ? -errno : 0;
+}
+
 /* One PUBLIC entry per rule; one HIDDEN entry per target of any hiding rule, with HIDE, and
  * HIDE_LOCAL when one of those rules asks for it. */
 static int set_fill(int fd, const struct rule_spec *rules)
@@ -800,7 +844,7 @@ static int set_fill(int fd, const struct rule_spec *rules)
 		if (bpf_map_update_elem(fd, &key, &hidden, BPF_ANY))
 			return -errno;
 	}
-	return 0;
+	return set_enable_lo(fd);
 }
 
 /* Put set FD in the policy slot with one update (FD < 0: empty the slot); the test keeps
@@ -951,15 +995,35 @@ static int port_stats_check(const struct tcase *c, const struct port_counts *bef
 
 /* --- packets ------------------------------------------------------------------------------ */
 
+/* The ingress_ifindex of XDP runs: lo, as for TC runs, so the FIB asked is the same. */
+static int xdp_ifindex;
+
+/* XDP's verdict as the TC verdict of the same meaning; anything else stays out of range. */
+static __u32 xdp_as_tc(__u32 ret)
+{
+	return ret == XDP_PASS ? TC_ACT_OK : ret == XDP_DROP ? TC_ACT_SHOT : 1000 + ret;
+}
+
 static int prog_run(bool egress, const struct frame *in, __u8 *out, __u32 *out_len, __u32 *ret)
 {
 	struct bpf_program *prog = egress ? skel->progs.bpfredir_tc_eg : skel->progs.bpfredir_tc_in;
+	struct xdp_md ctx = { .data_end = in->len, .ingress_ifindex = xdp_ifindex };
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in->buf, .data_size_in = in->len,
 		    .data_out = out, .data_size_out = PKT_MAX, .repeat = 1);
-	int err = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts);
+	bool xdp = !egress && xdp_ingress;
+	int err;
 
+	/* The skb checksum flags mean nothing to XDP, which has no skb. */
+	if (xdp) {
+		prog = xskel->progs.bpfredir_xdp;
+		opts.ctx_in = &ctx;
+		opts.ctx_size_in = sizeof(ctx);
+	} else {
+		opts.flags = run_flags;
+	}
+	err = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts);
 	*out_len = opts.data_size_out;
-	*ret = opts.retval;
+	*ret = xdp ? xdp_as_tc(opts.retval) : opts.retval;
 	return err;
 }
 
@@ -1153,6 +1217,14 @@ static int steps_run(const struct tcase *c, char *why, size_t n)
 				return fail(why, n, "step %d: swapping sets: %s", i + 1,
 					    strerror(-err));
 			break;
+		case STEP_IFACE_OFF: {
+			struct redir_policy_key key = {.kind = POLICY_IFACE, .id = LO_IFINDEX};
+
+			if (live_set < 0 || bpf_map_delete_elem(live_set, &key))
+				return fail(why, n, "step %d: no interface entry in the live set",
+					    i + 1);
+			break;
+		}
 		case STEP_EMPTY_SLOT:
 			err = set_install(-1);
 			if (err)
@@ -1218,21 +1290,76 @@ static int case_run(const struct tcase *c, char *why, size_t n)
 	return tables_check(c, why, n);
 }
 
+/* Does the case send any packet through ingress? */
+static bool case_has_ingress(const struct tcase *c)
+{
+	const struct step *st;
+
+	for (st = c->pre; st < c->pre + MAX_STEPS && st->op != STEP_END; st++)
+		if (st->op == STEP_IN)
+			return true;
+	return !c->egress;
+}
+
 static int table_run(const struct tcase *table, size_t n_cases)
 {
+	const char *hook = xdp_ingress ? "xdp: " : "";
 	char why[256];
 	size_t i;
 	int failed = 0;
 
 	for (i = 0; i < n_cases; i++) {
+		if (xdp_ingress && !case_has_ingress(&table[i]))
+			continue;
 		if (case_run(&table[i], why, sizeof(why))) {
-			printf("FAIL: %s: %s\n", table[i].name, why);
+			printf("FAIL: %s%s%s: %s\n", run_prefix(), hook, table[i].name, why);
 			failed = 1;
 		} else {
-			printf("PASS: %s\n", table[i].name);
+			printf("PASS: %s%s%s\n", run_prefix(), hook, table[i].name);
 		}
 	}
 	return failed;
+}
+
+/* Both ways: TC ingress, then XDP in its place. */
+static int table_run_both(const struct tcase *table, size_t n_cases)
+{
+	int failed;
+
+	xdp_ingress = false;
+	failed = table_run(table, n_cases);
+	xdp_ingress = true;
+	failed |= table_run(table, n_cases);
+	xdp_ingress = false;
+	return failed;
+}
+
+/* The XDP program loaded on the TC skeleton's maps, as the loader shares them by pin. */
+static struct xdp_bpf *xdp_load_shared(void)
+{
+	struct xdp_bpf *x = xdp_bpf__open();
+	struct bpf_map *map, *tc_map;
+	int err = 0;
+
+	if (!x)
+		return NULL;
+	bpf_object__for_each_map(map, x->obj)
+	{
+		if (bpf_map__is_internal(map))
+			continue;
+		tc_map = bpf_object__find_map_by_name(skel->obj, bpf_map__name(map));
+		err = tc_map ? bpf_map__reuse_fd(map, bpf_map__fd(tc_map)) : -ENOENT;
+		if (err)
+			break;
+	}
+	if (!err)
+		err = xdp_bpf__load(x);
+	if (err) {
+		xdp_bpf__destroy(x);
+		errno = -err;
+		return NULL;
+	}
+	return x;
 }
 
 /* --- a SYN flood -------------------------------------------------------------------------- */
@@ -1334,6 +1461,8 @@ static int flood_run(char *why, size_t n)
 		return fail(why, n, "loading with a small pending map: %s", strerror(-err));
 	}
 	set_install(-1); /* the old skeleton's set */
+	xdp_bpf__destroy(xskel); /* on the old skeleton's maps; the flood is TC only */
+	xskel = NULL;
 	tc_bpf__destroy(skel);
 	skel = flood_skel;
 	err = set_make(rules);
@@ -1414,19 +1543,31 @@ int main(void)
 		printf("FAIL: setup: cannot open and load the TC skeleton: %s\n", strerror(errno));
 		return 1;
 	}
+	xskel = xdp_load_shared();
+	if (!xskel) {
+		printf("FAIL: setup: cannot load the XDP program on the TC maps: %s\n",
+		       strerror(errno));
+		return 1;
+	}
 	if (!bpf_map_lookup_elem(bpf_map__fd(skel->maps.policy), &slot, &id) || errno != ENOENT) {
 		printf("FAIL: policy slot empty after load: %s\n", strerror(errno));
 		failed = 1;
 	} else {
 		printf("PASS: policy slot empty after load\n");
 	}
+	xdp_ifindex = if_nametoindex("lo");
+	failed |= table_run_both(cases, sizeof(cases) / sizeof(cases[0]));
+	/* XDP has no skb, so no checksum state: this pass is TC's only. */
+	run_flags = BPF_F_TEST_SKB_CHECKSUM_COMPLETE;
 	failed |= table_run(cases, sizeof(cases) / sizeof(cases[0]));
+	run_flags = 0;
 
 	if (netns_enter_fresh(why, sizeof(why)) || netns_setup_scope(why, sizeof(why))) {
 		printf("FAIL: setup: forwarding network namespace: %s\n", why);
 		failed = 1;
 	} else {
-		failed |= table_run(scope_cases, sizeof(scope_cases) / sizeof(scope_cases[0]));
+		xdp_ifindex = if_nametoindex("lo");
+		failed |= table_run_both(scope_cases, sizeof(scope_cases) / sizeof(scope_cases[0]));
 		netns_teardown_scope();
 	}
 
@@ -1439,6 +1580,7 @@ int main(void)
 		       FLOOD_SYNS, FLOOD_PENDING);
 	}
 	set_install(-1);
+	xdp_bpf__destroy(xskel);
 	tc_bpf__destroy(skel);
 	free(percpu_ports);
 	free(percpu);

@@ -35,6 +35,7 @@
 #define UPUB 5353
 #define UTGT 5354
 #define CPORT 40000
+#define LO_IFINDEX 1
 #define CPORT2 40001
 #define BUF_MAX 1024
 
@@ -214,6 +215,14 @@ static int rules_install(void)
 
 		if (bpf_map_update_elem(fd, &pk, &pr, BPF_NOEXIST) ||
 		    bpf_map_update_elem(fd, &hk, &hr, BPF_NOEXIST))
+			err = -errno;
+	}
+	/* Test runs see the netns's loopback device, which the set must name to act on it. */
+	if (!err) {
+		struct redir_policy_key lo = { .kind = POLICY_IFACE, .id = LO_IFINDEX };
+		struct redir_rule unused = {};
+
+		if (bpf_map_update_elem(fd, &lo, &unused, BPF_NOEXIST))
 			err = -errno;
 	}
 	if (!err && bpf_map_update_elem(bpf_map__fd(skel->maps.policy), &slot, &fd, BPF_ANY))

@@ -48,6 +48,7 @@
 #define UPUB 5353
 #define UTGT 5354
 #define CPORT 40000
+#define LO_IFINDEX 1
 #define BIG_MAX 2048
 #define TOS 0xb9 /* a DSCP and an ECN bit: the answers keep one and drop the other */
 
@@ -388,6 +389,14 @@ static int set_install(bool reject)
 
 		if (bpf_map_update_elem(fd, &pk, &pr, BPF_NOEXIST) ||
 		    bpf_map_update_elem(fd, &hk, &hr, BPF_NOEXIST))
+			err = -errno;
+	}
+	/* Test runs see the netns's loopback device, which the set must name to act on it. */
+	if (!err) {
+		struct redir_policy_key lo = { .kind = POLICY_IFACE, .id = LO_IFINDEX };
+		struct redir_rule unused = {};
+
+		if (bpf_map_update_elem(fd, &lo, &unused, BPF_NOEXIST))
 			err = -errno;
 	}
 	if (!err && bpf_map_update_elem(policy_fd, &slot, &fd, BPF_ANY))

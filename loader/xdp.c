@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * XDP mode (load --mode xdp): the XDP program does ingress, TC egress (tcx) still puts the
+ * public port back on replies, and TC ingress is not attached (it would drop the translated
+ * packets as aimed at the hidden port).
+ *
+ * The program is attached with a BPF XDP link, pinned like the tcx ones. A link never
+ * replaces a program already at the hook, and the multi-program dispatcher of libxdp
+ * cannot run where freplace programs are refused (see README.md), so a foreign XDP program
+ * on the interface is an error, reported before anything is attached.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/if_link.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "loader.h"
+
+const char *iface_mode_name(enum iface_mode mode)
+{
+	return mode == IFACE_XDP ? "xdp" : mode == IFACE_XDP_GENERIC ? "xdp-generic" : "tc";
+}
+
+/* links/xdp_native_<ifindex> or links/xdp_generic_<ifindex>: the mode is in the name. */
+static int xdp_link_path(char *buf, size_t size, enum iface_mode mode, int ifindex)
+{
+	char name[NAME_MAX];
+
+	snprintf(name, sizeof(name), "xdp_%s_%d", mode == IFACE_XDP ? "native" : "generic",
+		 ifindex);
+	return pin_path(buf, size, "links", name);
+}
+
+static bool xdp_pinned(enum iface_mode mode, int ifindex)
+{
+	char path[PATH_MAX];
+
+	return !xdp_link_path(path, sizeof(path), mode, ifindex) && !access(path, F_OK);
+}
+
+int iface_mode_of(int ifindex)
+{
+	if (xdp_pinned(IFACE_XDP, ifindex))
+		return IFACE_XDP;
+	if (xdp_pinned(IFACE_XDP_GENERIC, ifindex))
+		return IFACE_XDP_GENERIC;
+	return iface_attached(ifindex) ? IFACE_TC : -1;
+}
+
+void detach_xdp(int ifindex)
+{
+	char path[PATH_MAX];
+
+	/* The pin is the link's last reference: removing it detaches the program. */
+	if (!xdp_link_path(path, sizeof(path), IFACE_XDP, ifindex))
+		unlink(path);
+	if (!xdp_link_path(path, sizeof(path), IFACE_XDP_GENERIC, ifindex))
+		unlink(path);
+}
+
+/* A program at the interface's XDP hook (native, generic or offloaded) that this instance
+ * did not attach: refuse, naming it. */
+int xdp_check_foreign(int ifindex, const char *ifname)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info), id;
+	const char *where;
+	int fd;
+
+	if (bpf_xdp_query(ifindex, 0, &q))
+		return fail("cannot query the XDP programs of interface %s: %s", ifname,
+			    strerror(errno));
+	id = q.drv_prog_id ?: q.skb_prog_id ?: q.hw_prog_id;
+	if (!id)
+		return 0;
+	where = q.drv_prog_id ? "native" : q.skb_prog_id ? "generic" : "offloaded";
+	fd = bpf_prog_get_fd_by_id(id);
+	if (fd < 0 || bpf_prog_get_info_by_fd(fd, &info, &len))
+		snprintf((char *)info.name, sizeof(info.name), "?");
+	if (fd >= 0)
+		close(fd);
+	return fail("interface %s already runs XDP program %u '%s' (%s); bpfredir does not "
+		    "replace it: remove it, or load without --mode xdp",
+		    ifname, id, info.name, where);
+}
+
+/* XDP for ingress, then tcx egress; both or neither. */
+int attach_iface_xdp(int ifindex, const char *ifname, const int tc_prog_fds[2], int xdp_fd,
+		     enum iface_mode mode)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, opts,
+		    .flags = mode == IFACE_XDP ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE);
+	const int egress_only[2] = { -1, tc_prog_fds[1] };
+	char path[PATH_MAX];
+	int link_fd, err;
+
+	if (xdp_check_foreign(ifindex, ifname))
+		return EXIT_FAIL;
+	link_fd = bpf_link_create(xdp_fd, ifindex, BPF_XDP, &opts);
+	if (link_fd < 0) {
+		err = -errno;
+		/* Someone attached a program since the check above. */
+		if (err == -EBUSY || err == -EEXIST)
+			return xdp_check_foreign(ifindex, ifname)
+				       ?: fail("cannot attach XDP to interface %s: %s", ifname,
+					       strerror(-err));
+		if (mode == IFACE_XDP && err == -EOPNOTSUPP)
+			return fail("cannot attach native XDP to interface %s: %s (its driver may "
+				    "lack XDP support; --xdp-generic works on any interface)",
+				    ifname, strerror(-err));
+		return fail("cannot attach XDP to interface %s: %s", ifname, strerror(-err));
+	}
+	err = xdp_link_path(path, sizeof(path), mode, ifindex);
+	if (err)
+		close(link_fd);
+	else
+		err = pin_link_fd(link_fd, path);
+	if (err)
+		return fail("cannot pin the XDP link of interface %s: %s", ifname, strerror(-err));
+	if (attach_iface(ifindex, ifname, egress_only, ATTACH_TCX)) {
+		detach_xdp(ifindex);
+		return EXIT_FAIL;
+	}
+	return 0;
+}
