@@ -37,6 +37,7 @@
 #include <bpf/libbpf.h>
 #include "bpfredir.h"
 #include "tc.skel.h"
+#include "xdp.skel.h"
 #include "pktbuild.h"
 #include "netns.h"
 #include "testutil.h"
@@ -66,6 +67,9 @@ struct rcase {
 };
 
 static struct tc_bpf *skel;
+/* XDP ingress, sharing every map of skel; run() uses it while xdp_mode is set. */
+static struct xdp_bpf *xskel;
+static bool xdp_mode;
 static int ncpus;
 static __u64 *percpu;
 
@@ -430,11 +434,39 @@ static int run(const struct big *in, __u8 *out, __u32 *out_len, __u32 *ret)
 {
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in->buf, .data_size_in = in->len,
 		    .data_out = out, .data_size_out = BIG_MAX, .repeat = 1);
-	int err = bpf_prog_test_run_opts(bpf_program__fd(skel->progs.bpfredir_tc_in), &opts);
+	struct bpf_program *prog =
+		xdp_mode ? xskel->progs.bpfredir_xdp : skel->progs.bpfredir_tc_in;
+	int err = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts);
 
 	*out_len = opts.data_size_out;
 	*ret = opts.retval;
+	/* In TC's terms: XDP_TX answers, XDP_DROP drops, XDP_PASS passes. */
+	if (xdp_mode)
+		*ret = *ret == XDP_TX ? TC_ACT_REDIRECT : *ret == XDP_DROP ? TC_ACT_SHOT : 0;
 	return err;
+}
+
+/* The XDP skeleton, loaded over the TC skeleton's maps. */
+static int xdp_load(void)
+{
+	struct bpf_map *map, *same;
+	int err;
+
+	xskel = xdp_bpf__open();
+	if (!xskel)
+		return -errno;
+	bpf_object__for_each_map(map, xskel->obj)
+	{
+		if (bpf_map__is_internal(map))
+			continue;
+		same = bpf_object__find_map_by_name(skel->obj, bpf_map__name(map));
+		if (!same)
+			return -ENOENT;
+		err = bpf_map__reuse_fd(map, bpf_map__fd(same));
+		if (err)
+			return err;
+	}
+	return xdp_bpf__load(xskel);
 }
 
 /* --- cases -------------------------------------------------------------------------------- */
@@ -589,7 +621,7 @@ static int learn_run(bool v6, char *why, size_t n)
 int main(void)
 {
 	char why[512];
-	int failed = 0, v6;
+	int failed = 0, v6, err;
 	size_t i;
 
 	if (netns_enter_fresh(why, sizeof(why))) {
@@ -621,6 +653,33 @@ int main(void)
 			       v6 ? 6 : 4);
 		}
 	}
+	/* XDP answers the same, but tells no other host's frames apart (no pkt_type; only
+	 * multicast and broadcast addresses) and sees no offloaded checksums. */
+	err = xdp_load();
+	if (err) {
+		printf("FAIL: xdp: loading over the TC maps: %s\n", strerror(-err));
+		failed = 1;
+	}
+	xdp_mode = !err;
+	for (i = 0; xdp_mode && i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (cases[i].other_host || cases[i].partial_csum)
+			continue;
+		if (case_run(&cases[i], why, sizeof(why))) {
+			printf("FAIL: reject: xdp: %s: %s\n", cases[i].name, why);
+			failed = 1;
+		} else {
+			printf("PASS: reject: xdp: %s\n", cases[i].name);
+		}
+	}
+	for (v6 = 0; xdp_mode && v6 < 2; v6++) {
+		if (ratelimit_run(v6, why, sizeof(why))) {
+			printf("FAIL: reject: xdp: v%d icmp rate limit: %s\n", v6 ? 6 : 4, why);
+			failed = 1;
+		} else {
+			printf("PASS: reject: xdp: v%d icmp rate limit\n", v6 ? 6 : 4);
+		}
+	}
+	xdp_mode = false;
 	for (v6 = 0; v6 < 2; v6++) {
 		if (learn_run(v6, why, sizeof(why))) {
 			printf("FAIL: reject: v%d learns from the kernel's port unreachable: %s\n",
@@ -631,6 +690,7 @@ int main(void)
 			       v6 ? 6 : 4, v6 ? "its flow label" : "its IP ID, going on");
 		}
 	}
+	xdp_bpf__destroy(xskel);
 	tc_bpf__destroy(skel);
 	free(percpu);
 	return failed;
