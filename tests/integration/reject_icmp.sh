@@ -76,7 +76,7 @@ run_cases() {
 # compare NAME [LABEL]: the kernel's and bpfredir's answers to probe NAME, field by field.
 compare() {
 	local out
-	out=$("$SCAPY_PYTHON" - "$T_TMP/kernel-$1.json" "$T_TMP/bpfredir-$1.json" \
+	if out=$("$SCAPY_PYTHON" - "$T_TMP/kernel-$1.json" "$T_TMP/bpfredir-$1.json" \
 		"$T_TMP/closed4.json" 2>"$T_TMP/compare.err" <<'PY'
 import json, sys
 k = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
@@ -112,8 +112,7 @@ if diff:
              f"bpfredir {bf[i]:#04x}; kernel {kf.hex()} bpfredir {bf.hex()}")
 print(f"{len(kf)} bytes, same but for bytes {sorted(i for i in varied if kf[i] != bf[i])}")
 PY
-	)
-	if [[ $? -eq 0 ]]; then
+	); then
 		pass "${2:+$2: }reject $1: bpfredir's answer is the kernel's ($out)"
 	else
 		fail "${2:+$2: }reject $1" "$out $(cat "$T_TMP/compare.err")"
@@ -250,24 +249,22 @@ expect_cli_ok "unload" server unload "${P[@]}"
 # client's veth does not poll (XDP_TX counted, nothing received), so native is left to
 # BPF_PROG_TEST_RUN (test_reject), which runs the same program.
 
-for mode in generic; do
-	args=(--mode xdp)
-	[[ $mode == generic ]] && args+=(--xdp-generic)
-	expect_cli_ok "xdp $mode: load" server load --iface "$SERVER_IF" "${args[@]}" "${P[@]}"
-	expect_cli_ok "xdp $mode: add --reject" server add "$PUBLIC_PORT" "$TARGET_PORT" --reject "${P[@]}"
-	expect_cli_ok "xdp $mode: add --reject (udp)" server add 5353 "$UDP_TARGET" --proto udp \
-		--reject "${P[@]}"
-	probe_to "$C4" "$S4" 5999 udp "$T_TMP/closed4.json"
-	probe_to "$C6" "$S6" 5999 udp "$T_TMP/closed6.json"
-	run_cases bpfredir
-	for c in "${CASES[@]}"; do
-		compare "${c%% *}" "xdp $mode"
-	done
-	expect "xdp $mode: curl to the hidden port: connection refused" refused \
-		"https://$S4:$TARGET_PORT/" in_ns client
-	expect "xdp $mode: public port still served" ok "https://$S4:$PUBLIC_PORT/" in_ns client
-	expect_cli_ok "xdp $mode: unload" server unload "${P[@]}"
+mode=generic
+args=(--mode xdp --xdp-generic)
+expect_cli_ok "xdp $mode: load" server load --iface "$SERVER_IF" "${args[@]}" "${P[@]}"
+expect_cli_ok "xdp $mode: add --reject" server add "$PUBLIC_PORT" "$TARGET_PORT" --reject "${P[@]}"
+expect_cli_ok "xdp $mode: add --reject (udp)" server add 5353 "$UDP_TARGET" --proto udp \
+	--reject "${P[@]}"
+probe_to "$C4" "$S4" 5999 udp "$T_TMP/closed4.json"
+probe_to "$C6" "$S6" 5999 udp "$T_TMP/closed6.json"
+run_cases bpfredir
+for c in "${CASES[@]}"; do
+	compare "${c%% *}" "xdp $mode"
 done
+expect "xdp $mode: curl to the hidden port: connection refused" refused \
+	"https://$S4:$TARGET_PORT/" in_ns client
+expect "xdp $mode: public port still served" ok "https://$S4:$PUBLIC_PORT/" in_ns client
+expect_cli_ok "xdp $mode: unload" server unload "${P[@]}"
 
 # --- path MTU discovery through the public port ------------------------------------------
 #
