@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The benchmark's own programs, none of them part of bpfredir:
+ *
+ * - bench_stamp (TC): puts the frame's original destination port and L4 checksum back, then
+ *   tail-calls slot 0 of `target`. BPF_PROG_TEST_RUN with repeat runs a program over and over
+ *   on one skb, so without this every repeat after the first would see the port bpfredir
+ *   rewrote (8443: the hidden-port path) instead of the public one.
+ * - bench_empty (TC): the floor. Slot 0 holds either it or bpfredir_tc_in, so the stamp and
+ *   the tail call cost the same on both sides and cancel out of the difference.
+ * - bench_gen (XDP): the packet generator. Run with BPF_F_TEST_XDP_LIVE_FRAMES on the
+ *   client's veth, each frame is transmitted (XDP_TX) to the peer in the server namespace.
+ *   With vary_sport set, every frame gets the next source port, so each is a new flow.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#define TC_ACT_OK 0
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} target SEC(".maps");
+
+/* Set by user space before each run (the frame's layout and its original bytes). */
+__u32 stamp_port_off, stamp_csum_off;
+__be16 stamp_port, stamp_csum;
+
+/* Generator: where the UDP source port sits in the frame, and the range it walks. */
+__u32 gen_sport_off;
+__u32 gen_vary_sport;
+__u32 gen_sport_base, gen_sport_count;
+__u64 gen_seq;
+
+SEC("tcx/ingress")
+int bench_stamp(struct __sk_buff *skb)
+{
+	__be16 port = stamp_port, csum = stamp_csum;
+
+	bpf_skb_store_bytes(skb, stamp_port_off, &port, sizeof(port), 0);
+	bpf_skb_store_bytes(skb, stamp_csum_off, &csum, sizeof(csum), 0);
+	bpf_tail_call(skb, &target, 0);
+	return TC_ACT_OK;
+}
+
+SEC("tcx/ingress")
+int bench_empty(struct __sk_buff *skb)
+{
+	return TC_ACT_OK;
+}
+
+SEC("xdp")
+int bench_gen(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 off = gen_sport_off;
+	__be16 *sport;
+	__u32 n;
+
+	if (!gen_vary_sport)
+		return XDP_TX;
+	/* Live frames keep what the previous run wrote, so store the port, never add to it. */
+	if (off > 128)
+		return XDP_ABORTED;
+	sport = data + off;
+	if ((void *)(sport + 1) > data_end)
+		return XDP_ABORTED;
+	n = gen_seq++ % gen_sport_count;
+	*sport = bpf_htons(gen_sport_base + n);
+	return XDP_TX;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
