@@ -11,6 +11,8 @@
  * - bench_gen (XDP): the packet generator. Run with BPF_F_TEST_XDP_LIVE_FRAMES on the
  *   client's veth, each frame is transmitted (XDP_TX) to the peer in the server namespace.
  *   With vary_sport set, every frame gets the next source port, so each is a new flow.
+ *   Every frame is written whole from gen_frame first: the live-frames page pool hands back
+ *   pages as the receiving stack left them, and a redirect rewrites the port in place.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -29,7 +31,9 @@ struct {
 __u32 stamp_port_off, stamp_csum_off;
 __be16 stamp_port, stamp_csum;
 
-/* Generator: where the UDP source port sits in the frame, and the range it walks. */
+/* Generator: the frame, where its UDP source port sits, and the range that port walks. */
+#define GEN_FRAME_LEN 60
+__u8 gen_frame[GEN_FRAME_LEN];
 __u32 gen_sport_off;
 __u32 gen_vary_sport;
 __u32 gen_sport_base, gen_sport_count;
@@ -61,10 +65,12 @@ int bench_gen(struct xdp_md *ctx)
 	__be16 *sport;
 	__u32 n;
 
+	if (data + GEN_FRAME_LEN > data_end)
+		return XDP_ABORTED;
+	__builtin_memcpy(data, gen_frame, GEN_FRAME_LEN);
 	if (!gen_vary_sport)
 		return XDP_TX;
-	/* Live frames keep what the previous run wrote, so store the port, never add to it. */
-	if (off > 128)
+	if (off > GEN_FRAME_LEN - sizeof(*sport))
 		return XDP_ABORTED;
 	sport = data + off;
 	if ((void *)(sport + 1) > data_end)

@@ -133,6 +133,8 @@ int main(int argc, char **argv)
 	skel = bench_bpf__open_and_load();
 	if (!skel)
 		die("cannot load the generator: %s", strerror(errno));
+	_Static_assert(sizeof(skel->bss->gen_frame) == FRAME_LEN, "the BPF side's frame size");
+	memcpy(skel->bss->gen_frame, frame, FRAME_LEN);
 	skel->bss->gen_vary_sport = newport;
 	skel->bss->gen_sport_off = (__u8 *)&udp->source - frame;
 	skel->bss->gen_sport_base = SPORT_BASE;
