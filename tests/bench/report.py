@@ -126,6 +126,8 @@ def main():
             f.write(f'"{name}"\t' + "\t".join(ratios) + "\n")
     drawn = [(i, v) for i, v in enumerate(variants)
              if v != "baseline" and any(r[1][i] != "?" for r in plot_rows)]
+    if not drawn:
+        drawn = [(0, "baseline")]
     missing = [f"{v}: {na.get(v, 'no figure')}" for i, v in enumerate(variants)
                if v != "baseline" and all(r[1][i] == "?" for r in plot_rows)]
     note = ("not drawn: " + "; ".join(missing)).replace("'", "")
