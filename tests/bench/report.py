@@ -55,7 +55,8 @@ def main():
     for line in lines:
         _, variant, metric, value = line.split("\t", 3)
         if metric == "all":
-            na[variant] = value[len("NA: "):]
+            # Backticks (iptables quotes `like this') would start code in markdown.
+            na[variant] = value[len("NA: "):].replace("`", "'")
             continue
         raw.setdefault((variant, metric), []).append(value)
 
@@ -130,7 +131,10 @@ def main():
         drawn = [(0, "baseline")]
     missing = [f"{v}: {na.get(v, 'no figure')}" for i, v in enumerate(variants)
                if v != "baseline" and all(r[1][i] == "?" for r in plot_rows)]
-    note = ("not drawn: " + "; ".join(missing)).replace("'", "")
+    # Inside a gnuplot string, a backtick would run a shell command.
+    note = "not drawn: " + "; ".join(missing)
+    for c in "'\"`":
+        note = note.replace(c, "")
     cols = " ,\\\n     ".join(
         f"'plot.dat' using {i + 2}:xtic(1) title '{v}'" for i, v in drawn)
     (out / "plot.gp").write_text(f"""set terminal pngcairo size 1100,520 font ",10"
