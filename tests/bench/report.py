@@ -113,6 +113,15 @@ def main():
                 ratios.append(f"{m / base:.3f}")
         md.append(f"| {label} | {unit} | " + " | ".join(cells) + " |")
         plot_rows.append((SHORT[key], ratios))
+    recipe_local_failed = [v for v in variants if v in ("ipt-nft", "ipt-legacy", "nft")
+                           and (median(v, "conn_local")[1] or "").startswith("✗")]
+    if recipe_local_failed:
+        md += ["", f"Local connections through the exact recipe failed here "
+               f"({', '.join(recipe_local_failed)}). Where they time out, the cause is the "
+               "recipe itself: after nat OUTPUT REDIRECT the packets carry dport 8443 when "
+               "they come back in through lo, the mangle MARK rule (no -i) marks them and "
+               "the filter rule drops them. The row after measures the recipe with its TCP "
+               "MARK rule taken out, i.e. the nat OUTPUT rule alone."]
     md += ["", "Rows 3 and the last local row have no figure of their own for some columns: "
            "the baseline of the hidden-port row is the same traffic delivered with no rule "
            "(row 2, new source ports), and bpfredir has no MARK rule to take out, so its "
