@@ -327,6 +327,11 @@ bench_ingress() {
 	wait "$sink_pid" || die "$v: the UDP sink failed: $(cat "$TMP/sink.err")"
 	wait "$gen_pid" || die "$v: the generator failed: $(cat "$TMP/gen.err")"
 	read -r got drops secs < <(tail -n1 "$sink")
+	if ((got + drops == 0)); then
+		say "$v: ingress_$mode: no datagram reached the socket on $TARGET"
+		record "$r" "$v" "ingress_$mode" "FAIL: no datagram reached the socket on $TARGET"
+		return 0
+	fi
 	record "$r" "$v" "ingress_$mode" "$(awk -v g="$got" -v d="$drops" -v s="$secs" 'BEGIN { printf "%.0f", (g + d) / s }')"
 }
 
@@ -367,6 +372,11 @@ bench_hidden() {
 	d1=$(hidden_drops "$v") || die "$v: cannot read the drop counter"
 	t1=$(now)
 	wait "$gen_pid" || die "$v: the generator failed: $(cat "$TMP/gen.err")"
+	if ((d1 == d0)); then
+		say "$v: hidden_drop: the variant counted no drop at $TARGET"
+		record "$r" "$v" hidden_drop "FAIL: no drop counted at $TARGET"
+		return 0
+	fi
 	record "$r" "$v" hidden_drop "$(awk -v a="$d0" -v b="$d1" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.0f", (b - a) / (t1 - t0) }')"
 }
 
