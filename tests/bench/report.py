@@ -11,6 +11,7 @@ a measurement that failed says how.
 """
 import statistics
 import sys
+import textwrap
 from pathlib import Path
 
 METRICS = [
@@ -126,6 +127,8 @@ def main():
            "the baseline of the hidden-port row is the same traffic delivered with no rule "
            "(row 2, new source ports), and bpfredir has no MARK rule to take out, so its "
            "local figure stands there too."]
+    # Prose wrapped like the README it is pasted into; tables stay one row a line.
+    md = [l if l.startswith("|") else textwrap.fill(l, 95) for l in md]
     (out / "results.md").write_text("\n".join(md) + "\n")
 
     # The baseline is the dashed line at 1; a variant with no figure at all is named under
