@@ -50,6 +50,8 @@
 #define OTHER 22
 #define CPORT 40000
 #define MAX_ROUNDS 99
+/* A fresh namespace's loopback, where BPF_PROG_TEST_RUN puts the skb. */
+#define LO_IFINDEX 1
 
 static struct tc_bpf *tc;
 static struct bench_bpf *bench;
@@ -125,8 +127,9 @@ static __u64 stat_read(int idx)
 	return sum;
 }
 
-/* The rule set `bpfredir add 8445 8443` makes: a public entry and a hidden one, plus the
- * per-port counters the loader creates for both ports. */
+/* The rule set `bpfredir add 8445 8443` makes: a public entry and a hidden one, the entry
+ * that lets the interface act (under BPF_PROG_TEST_RUN the skb is on the namespace's
+ * loopback), plus the per-port counters the loader creates for both ports. */
 static void rules_install(void)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
@@ -137,7 +140,8 @@ static void rules_install(void)
 					.proto = IPPROTO_TCP,
 					.kind = POLICY_HIDDEN };
 	struct redir_rule rule = { .target_port = htons(TGT), .flags = REDIR_F_HIDE };
-	struct redir_rule hidden = { .flags = REDIR_F_HIDE };
+	struct redir_rule hidden = { .flags = REDIR_F_HIDE }, unused = {};
+	struct redir_policy_key iface = { .kind = POLICY_IFACE, .id = LO_IFINDEX };
 	struct redir_port_key pk[2] = { { .port = htons(PUB), .proto = IPPROTO_TCP },
 					{ .port = htons(TGT), .proto = IPPROTO_TCP } };
 	struct redir_port_stats *zero = calloc(ncpus, sizeof(*zero));
@@ -150,6 +154,7 @@ static void rules_install(void)
 		die("creating the rule set: %s", strerror(errno));
 	if (bpf_map_update_elem(fd, &pub, &rule, BPF_NOEXIST) ||
 	    bpf_map_update_elem(fd, &hid, &hidden, BPF_NOEXIST) ||
+	    bpf_map_update_elem(fd, &iface, &unused, BPF_NOEXIST) ||
 	    bpf_map_update_elem(bpf_map__fd(tc->maps.policy), &slot, &fd, BPF_ANY))
 		die("filling the rule set: %s", strerror(errno));
 	for (i = 0; i < 2; i++)
