@@ -5,7 +5,7 @@
 #
 # Variants (each round sets every variant up in a fresh pair of network namespaces, client
 # and server joined by a veth pair on 192.0.2.0/24, and tears it down again; rounds are
-# interleaved A B C A B C ...):
+# interleaved, each starting one variant further on: A B C, B C A, C A B, ...):
 #   baseline     no rules; clients use the service's own port 8443
 #   bpfredir     build/bpfredir load --iface srv0 --cgroup CG (tcx), add 8445 8443
 #   bpfredir-xdp the same with load --mode xdp, when this build has it
@@ -29,8 +29,8 @@
 #   5 throughput      iperf3 through 8445
 #
 # Knobs (environment): BENCH_ROUNDS (3), BENCH_SECONDS (2, per measurement), BENCH_REPEAT
-# (1000000, BPF_PROG_TEST_RUN repeats), BENCH_VARIANTS (space-separated subset),
-# BENCH_OUT (.output/bench). Output: BENCH_OUT/results.md (the tables), results.png (the
+# (1000000, BPF_PROG_TEST_RUN repeats), BENCH_SETTLE (1, seconds after each variant's
+# teardown), BENCH_VARIANTS (space-separated subset), BENCH_OUT (.output/bench). Output: BENCH_OUT/results.md (the tables), results.png (the
 # plot), raw.tsv (every measurement), env.txt (machine and versions).
 #
 # Numbers are what the machine gave; nothing here asserts a speed. Exit status: 0 when every
@@ -44,6 +44,7 @@ BPFREDIR=$REPO/build/bpfredir
 ROUNDS=${BENCH_ROUNDS:-3}
 SECONDS_PER=${BENCH_SECONDS:-2}
 REPEAT=${BENCH_REPEAT:-1000000}
+SETTLE=${BENCH_SETTLE:-1}
 OUT=${BENCH_OUT:-$REPO/.output/bench}
 ALL_VARIANTS="baseline bpfredir bpfredir-xdp ipt-nft ipt-legacy nft"
 VARIANTS=${BENCH_VARIANTS:-$ALL_VARIANTS}
@@ -78,6 +79,7 @@ positive_int() { [[ $1 =~ ^[1-9][0-9]*$ ]]; }
 positive_int "$ROUNDS" || usage "BENCH_ROUNDS must be a positive integer, not '$ROUNDS'"
 positive_int "$SECONDS_PER" || usage "BENCH_SECONDS must be a positive integer, not '$SECONDS_PER'"
 positive_int "$REPEAT" || usage "BENCH_REPEAT must be a positive integer, not '$REPEAT'"
+[[ $SETTLE =~ ^[0-9]+(\.[0-9]+)?$ ]] || usage "BENCH_SETTLE must be a number of seconds, not '$SETTLE'"
 ((ROUNDS >= 3)) || say "warning: BENCH_ROUNDS=$ROUNDS: medians of fewer than 3 rounds"
 for v in $VARIANTS; do
 	[[ " $ALL_VARIANTS " == *" $v "* ]] || usage "BENCH_VARIANTS: unknown variant '$v' (known: $ALL_VARIANTS)"
@@ -446,6 +448,10 @@ run_variant() {
 		bench_conn "$r" "$v" conn_local_nomark $runner 127.0.0.1
 	fi
 	teardown_variant
+	# A deleted namespace is taken apart later, by a kernel worker (thousands of TIME_WAIT
+	# sockets and conntrack entries here): let that finish before the next variant runs,
+	# or the next one pays for it.
+	sleep "$SETTLE"
 }
 
 # --- the run -----------------------------------------------------------------------------
@@ -465,16 +471,20 @@ legacy_probe
 	printf 'tools\t%s; %s; %s; %s\n' "$(iptables-nft --version)" "$(iptables-legacy --version)" \
 		"$(nft --version)" "$(iperf3 --version | head -n1)"
 	printf 'load_before\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
-	printf 'knobs\tBENCH_ROUNDS=%s BENCH_SECONDS=%s BENCH_REPEAT=%s\n' "$ROUNDS" "$SECONDS_PER" "$REPEAT"
+	printf 'knobs\tBENCH_ROUNDS=%s BENCH_SECONDS=%s BENCH_REPEAT=%s BENCH_SETTLE=%s\n' "$ROUNDS" \
+		"$SECONDS_PER" "$REPEAT" "$SETTLE"
 } >"$OUT/env.txt"
 
 say "1: program cost (BPF_PROG_TEST_RUN, $REPEAT repeats, $ROUNDS rounds)"
 "${CPU0[@]}" "$BENCH/prog_cost" --repeat "$REPEAT" --rounds "$ROUNDS" >"$OUT/prog_cost.tsv" ||
 	die "the program cost benchmark failed"
 
+# Each round starts one variant further on (A B C, B C A, C A B, ...), so no variant always
+# runs right after the same one.
+read -ra ORDER <<<"$VARIANTS"
 for ((round = 1; round <= ROUNDS; round++)); do
-	for v in $VARIANTS; do
-		run_variant "$round" "$v"
+	for ((i = 0; i < ${#ORDER[@]}; i++)); do
+		run_variant "$round" "${ORDER[(i + round - 1) % ${#ORDER[@]}]}"
 	done
 done
 
