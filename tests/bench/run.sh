@@ -30,12 +30,15 @@
 #
 # Knobs (environment): BENCH_ROUNDS (3), BENCH_SECONDS (2, per measurement), BENCH_REPEAT
 # (1000000, BPF_PROG_TEST_RUN repeats), BENCH_SETTLE (1, seconds after each variant's
-# teardown), BENCH_VARIANTS (space-separated subset), BENCH_OUT (.output/bench). Output: BENCH_OUT/results.md (the tables), results.png (the
-# plot), raw.tsv (every measurement), env.txt (machine and versions).
+# teardown), BENCH_VARIANTS (space-separated subset), BENCH_OUT (.output/bench).
+# Output: BENCH_OUT/results.md (the tables), results.png (the plot), raw.tsv (every
+# measurement), env.txt (machine and versions).
 #
 # Numbers are what the machine gave; nothing here asserts a speed. Exit status: 0 when every
-# variant was set up and measured, 1 when one could not be (the table still says which and
-# why), 2 on bad knobs.
+# variant was set up (a measurement that fails, such as the recipe's own local connection,
+# is a result and says so in the table); 1 when a variant could not be set up: at once, or
+# for a kernel without legacy xtables after the tables are written, which say why; 2 on bad
+# knobs.
 set -uo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -294,8 +297,14 @@ start_server() {
 }
 
 stop_server() {
+	local pid kept=()
 	kill "$SERVER_PID" 2>/dev/null
 	wait "$SERVER_PID" 2>/dev/null
+	# Forget it, so the teardown never signals a recycled process id.
+	for pid in "${PIDS[@]}"; do
+		[[ $pid == "$SERVER_PID" ]] || kept+=("$pid")
+	done
+	PIDS=("${kept[@]}")
 	wait_for 5 eval '! listening $TARGET' || die "a server still listens on $TARGET"
 }
 
