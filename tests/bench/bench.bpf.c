@@ -8,6 +8,7 @@
  *   rewrote (8443: the hidden-port path) instead of the public one.
  * - bench_empty (TC): the floor. Slot 0 holds either it or bpfredir_tc_in, so the stamp and
  *   the tail call cost the same on both sides and cancel out of the difference.
+ * - bench_stamp_xdp, bench_empty_xdp: the same for bpfredir_xdp.
  * - bench_gen (XDP): the packet generator. Run with BPF_F_TEST_XDP_LIVE_FRAMES on the
  *   client's veth, each frame is transmitted (XDP_TX) to the peer in the server namespace.
  *   With vary_sport set, every frame gets the next source port, so each is a new flow.
@@ -54,6 +55,40 @@ SEC("tcx/ingress")
 int bench_empty(struct __sk_buff *skb)
 {
 	return TC_ACT_OK;
+}
+
+/* The same pair for XDP: the stamp writes the bytes itself, XDP has no skb helpers. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} target_xdp SEC(".maps");
+
+SEC("xdp")
+int bench_stamp_xdp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 port_off = stamp_port_off, csum_off = stamp_csum_off;
+	__be16 *port, *csum;
+
+	if (port_off > 256 || csum_off > 256)
+		return XDP_ABORTED;
+	port = data + port_off;
+	csum = data + csum_off;
+	if ((void *)(port + 1) > data_end || (void *)(csum + 1) > data_end)
+		return XDP_ABORTED;
+	*port = stamp_port;
+	*csum = stamp_csum;
+	bpf_tail_call(ctx, &target_xdp, 0);
+	return XDP_PASS;
+}
+
+SEC("xdp")
+int bench_empty_xdp(struct xdp_md *ctx)
+{
+	return XDP_PASS;
 }
 
 SEC("xdp")

@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Benchmark 1, the cost of bpfredir's TC ingress program per packet, through
- * BPF_PROG_TEST_RUN with repeat, above the floor of an empty program.
+ * Benchmark 1, the cost of bpfredir's ingress programs per packet, TC (bpfredir_tc_in) and
+ * XDP (bpfredir_xdp), through BPF_PROG_TEST_RUN with repeat, above the floor of an empty
+ * program.
  *
- * Every run goes through bench_stamp (bench.bpf.c), which puts the frame's original
- * destination port and checksum back and tail-calls slot 0 of its program array: either
- * bench_empty (the floor) or bpfredir_tc_in. The stamp and the tail call are on both sides,
- * so "cost" = (time with bpfredir_tc_in) - (time with bench_empty) is bpfredir's own.
+ * Every run goes through a stamp program (bench.bpf.c: bench_stamp for TC, bench_stamp_xdp
+ * for XDP), which puts the frame's original destination port and checksum back and
+ * tail-calls slot 0 of its program array: either the empty program of its hook (the floor)
+ * or bpfredir's. The stamp and the tail call are on both sides, so "cost" = (time with
+ * bpfredir's program) - (time with the empty one) is bpfredir's own. The XDP program shares
+ * every map with the TC one, as the loader makes it.
  *
  * Which path each repeat takes (the rule is 8445 -> 8443, hidden, TCP):
  * - public, established: an ACK to 8445 of a connection whose handshake went through the
@@ -24,8 +27,8 @@
  *
  * Runs in a fresh network namespace of its own (not forwarding: the FIB says every
  * destination is ours, as on a server). Prints one tab-separated line per case:
- *   case  floor_ns  prog_ns  cost_ns   (medians over the rounds; cost is the median of the
- *                                        per-round differences)
+ *   case  tc_floor_ns tc_prog_ns tc_cost_ns  xdp_floor_ns xdp_prog_ns xdp_cost_ns
+ * (medians over the rounds; a cost is the median of the per-round differences)
  * Usage: prog_cost [--repeat N] [--rounds R]
  */
 #define _GNU_SOURCE
@@ -39,12 +42,15 @@
 #include <bpf/libbpf.h>
 #include "bpfredir.h"
 #include "tc.skel.h"
+#include "xdp.skel.h"
 #include "bench.skel.h"
 #include "pktbuild.h"
 #include "netns.h"
 
 #define TC_ACT_OK 0
 #define TC_ACT_SHOT 2
+#define XDP_DROP_RET 1
+#define XDP_PASS_RET 2
 #define PUB 8445
 #define TGT 8443
 #define OTHER 22
@@ -54,14 +60,15 @@
 #define LO_IFINDEX 1
 
 static struct tc_bpf *tc;
+static struct xdp_bpf *xdp;
 static struct bench_bpf *bench;
 static int ncpus;
 
 struct bcase {
 	const char *name;
 	struct pkt_spec pkt;
-	bool establish; /* run the handshake through the programs first */
-	__u32 retval;
+	bool establish;	 /* run the handshake through the programs first */
+	__u32 retval;	 /* the TC verdict; XDP's follows from it */
 	__u16 out_dport; /* the destination port the output frame must carry */
 	int stat;	 /* grows by exactly `repeat` */
 };
@@ -203,38 +210,58 @@ static void establish(__u16 l3)
 	step(eg, &ackout, TC_ACT_OK);
 }
 
-static void slot_set(int prog_fd)
-{
-	__u32 key = 0;
+/* The hooks measured: the stamp, its program array, the floor and bpfredir's program. */
+enum hook { HOOK_TC, HOOK_XDP, HOOK__MAX };
 
-	if (bpf_map_update_elem(bpf_map__fd(bench->maps.target), &key, &prog_fd, BPF_ANY))
-		die("setting the tail call target: %s", strerror(errno));
+static const char *const hook_names[HOOK__MAX] = { "tc", "xdp" };
+
+static void hook_progs(enum hook h, int *stamp, int *array, int *empty, int *real)
+{
+	if (h == HOOK_TC) {
+		*stamp = bpf_program__fd(bench->progs.bench_stamp);
+		*array = bpf_map__fd(bench->maps.target);
+		*empty = bpf_program__fd(bench->progs.bench_empty);
+		*real = bpf_program__fd(tc->progs.bpfredir_tc_in);
+	} else {
+		*stamp = bpf_program__fd(bench->progs.bench_stamp_xdp);
+		*array = bpf_map__fd(bench->maps.target_xdp);
+		*empty = bpf_program__fd(bench->progs.bench_empty_xdp);
+		*real = bpf_program__fd(xdp->progs.bpfredir_xdp);
+	}
 }
 
-/* A timed run of the case through the stamp into PROG_FD; with the real program, check
- * that every repeat took the case's path. */
-static __u32 timed(const struct bcase *c, const struct frame *f, int prog_fd, bool real,
+/* A timed run of the case through hook H's stamp into its empty program or (REAL)
+ * bpfredir's; with bpfredir's, check that every repeat took the case's path. */
+static __u32 timed(const struct bcase *c, const struct frame *f, enum hook h, bool real,
 		   __u32 repeat)
 {
 	__u8 out[PKT_MAX];
-	__u32 len, ret, ns;
+	__u32 len, ret, ns, want, key = 0;
 	__u64 before, after;
 	__u16 dport;
+	int stamp, array, empty, prog;
 
-	slot_set(prog_fd);
+	hook_progs(h, &stamp, &array, &empty, &prog);
+	if (!real)
+		prog = empty;
+	if (bpf_map_update_elem(array, &key, &prog, BPF_ANY))
+		die("setting the tail call target: %s", strerror(errno));
 	before = stat_read(c->stat);
-	ns = run(bpf_program__fd(bench->progs.bench_stamp), f, repeat, out, &len, &ret);
+	ns = run(stamp, f, repeat, out, &len, &ret);
 	after = stat_read(c->stat);
 	if (!real)
 		return ns;
+	want = c->retval;
+	if (h == HOOK_XDP)
+		want = c->retval == TC_ACT_SHOT ? XDP_DROP_RET : XDP_PASS_RET;
 	dport = (__u16)out[f->l4_off + 2] << 8 | out[f->l4_off + 3];
-	if (ret != c->retval || len != f->len || dport != c->out_dport)
-		die("%s: verdict %u, %u bytes, dport %u; expected %u, %u bytes, dport %u", c->name,
-		    ret, len, dport, c->retval, f->len, c->out_dport);
+	if (ret != want || len != f->len || dport != c->out_dport)
+		die("%s %s: verdict %u, %u bytes, dport %u; expected %u, %u bytes, dport %u",
+		    hook_names[h], c->name, ret, len, dport, want, f->len, c->out_dport);
 	if (after - before != repeat)
-		die("%s: the counter grew by %llu in %u repeats: not every repeat took the "
+		die("%s %s: the counter grew by %llu in %u repeats: not every repeat took the "
 		    "intended path",
-		    c->name, (unsigned long long)(after - before), repeat);
+		    hook_names[h], c->name, (unsigned long long)(after - before), repeat);
 	return ns;
 }
 
@@ -253,8 +280,11 @@ static double median(double *v, int n)
 
 int main(int argc, char **argv)
 {
-	double floor_ns[N_CASES][MAX_ROUNDS], prog_ns[N_CASES][MAX_ROUNDS];
-	double diff[N_CASES][MAX_ROUNDS];
+	static double floor_ns[HOOK__MAX][N_CASES][MAX_ROUNDS],
+		prog_ns[HOOK__MAX][N_CASES][MAX_ROUNDS];
+	static double diff[HOOK__MAX][N_CASES][MAX_ROUNDS];
+	struct bpf_map *map;
+	enum hook h;
 	struct frame frames[N_CASES];
 	unsigned long repeat = 1000000, rounds = 3;
 	char why[256];
@@ -284,6 +314,19 @@ int main(int argc, char **argv)
 	tc = tc_bpf__open_and_load();
 	if (!tc)
 		die("cannot open and load the TC skeleton: %s", strerror(errno));
+	/* XDP uses TC's maps, as the loader's pins make every object do. */
+	xdp = xdp_bpf__open();
+	if (!xdp)
+		die("cannot open the XDP skeleton: %s", strerror(errno));
+	bpf_object__for_each_map(map, xdp->obj)
+	{
+		struct bpf_map *same = bpf_object__find_map_by_name(tc->obj, bpf_map__name(map));
+
+		if (same && !bpf_map__is_internal(map) && bpf_map__reuse_fd(map, bpf_map__fd(same)))
+			die("sharing map %s with XDP: %s", bpf_map__name(map), strerror(errno));
+	}
+	if (xdp_bpf__load(xdp))
+		die("cannot load the XDP skeleton: %s", strerror(errno));
 	bench = bench_bpf__open_and_load();
 	if (!bench)
 		die("cannot open and load the bench programs: %s", strerror(errno));
@@ -306,19 +349,22 @@ int main(int argc, char **argv)
 			bench->bss->stamp_csum_off = csum_off;
 			memcpy(&bench->bss->stamp_port, f->buf + f->l4_off + 2, 2);
 			memcpy(&bench->bss->stamp_csum, f->buf + csum_off, 2);
-			floor_ns[i][r] =
-				timed(&cases[i], f, bpf_program__fd(bench->progs.bench_empty),
-				      false, repeat);
-			prog_ns[i][r] =
-				timed(&cases[i], f, bpf_program__fd(tc->progs.bpfredir_tc_in), true,
-				      repeat);
-			diff[i][r] = prog_ns[i][r] - floor_ns[i][r];
+			for (h = 0; h < HOOK__MAX; h++) {
+				floor_ns[h][i][r] = timed(&cases[i], f, h, false, repeat);
+				prog_ns[h][i][r] = timed(&cases[i], f, h, true, repeat);
+				diff[h][i][r] = prog_ns[h][i][r] - floor_ns[h][i][r];
+			}
 		}
 	}
-	for (i = 0; i < N_CASES; i++)
-		printf("%s\t%.1f\t%.1f\t%.1f\n", cases[i].name, median(floor_ns[i], rounds),
-		       median(prog_ns[i], rounds), median(diff[i], rounds));
+	for (i = 0; i < N_CASES; i++) {
+		printf("%s", cases[i].name);
+		for (h = 0; h < HOOK__MAX; h++)
+			printf("\t%.1f\t%.1f\t%.1f", median(floor_ns[h][i], rounds),
+			       median(prog_ns[h][i], rounds), median(diff[h][i], rounds));
+		printf("\n");
+	}
 	bench_bpf__destroy(bench);
+	xdp_bpf__destroy(xdp);
 	tc_bpf__destroy(tc);
 	return 0;
 }

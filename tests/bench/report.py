@@ -78,12 +78,16 @@ def main():
           f"load average {env.get('load_before', '?')} before, {env.get('load_after', '?')} "
           f"after; {env.get('duration', '?')} in all.", ""]
 
-    md += ["Benchmark 1, program cost: bpfredir's TC ingress program, ns per packet above an "
-           "empty program (BPF_PROG_TEST_RUN; medians over the rounds)", "",
-           "| packet (path) | floor ns | with bpfredir ns | cost ns |", "| --- | ---: | ---: | ---: |"]
+    md += ["Benchmark 1, program cost: bpfredir's ingress programs (TC and XDP), ns per packet "
+           "above an empty program of the same hook (BPF_PROG_TEST_RUN; medians over the "
+           "rounds)", "",
+           "| packet (path) | TC floor | TC with bpfredir | **TC cost** | XDP floor "
+           "| XDP with bpfredir | **XDP cost** |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for line in (out / "prog_cost.tsv").read_text().splitlines():
-        name, floor, prog, cost = line.split("\t")
-        md.append(f"| {name} | {floor} | {prog} | **{cost}** |")
+        name, tc_floor, tc_prog, tc_cost, xdp_floor, xdp_prog, xdp_cost = line.split("\t")
+        md.append(f"| {name} | {tc_floor} | {tc_prog} | **{tc_cost}** | {xdp_floor} "
+                  f"| {xdp_prog} | **{xdp_cost}** |")
 
     md += ["", "Benchmarks 2-5: median over the rounds (ratio to the no-rule baseline of the "
            "same run; higher is better everywhere)", "",

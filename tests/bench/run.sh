@@ -16,8 +16,9 @@
 # two port rules (nat REDIRECT, mangle MARK) once more with -p udp, and bpfredir a UDP rule.
 #
 # Benchmarks:
-#   1 program cost    build/bench/prog_cost: ns per packet of bpfredir's TC ingress program
-#                     above an empty program (BPF_PROG_TEST_RUN, no namespaces pair needed)
+#   1 program cost    build/bench/prog_cost: ns per packet of bpfredir's TC and XDP ingress
+#                     programs above an empty program (BPF_PROG_TEST_RUN, no namespace pair
+#                     needed)
 #   2 ingress         build/bench/xdpgen on the client's veth -> UDP to 8445 (baseline 8443),
 #                     counted by a socket on 8443: one flow, and a new source port per packet
 #   3 hidden drop     the generator at 8443 (new source port per packet), drops/s from the
