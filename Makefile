@@ -19,6 +19,11 @@ LOADER_SRCS := $(wildcard loader/*.c)
 LOADER_OBJS := $(patsubst loader/%.c,$(OUTPUT)/loader/%.o,$(LOADER_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+# Benchmarks (make bench): their own BPF programs and small C tools, in tests/bench/.
+BENCH_BPF_SRCS := $(wildcard tests/bench/*.bpf.c)
+BENCH_SKELS := $(patsubst tests/bench/%.bpf.c,$(OUTPUT)/bench/%.skel.h,$(BENCH_BPF_SRCS))
+BENCH_SRCS := $(filter-out %.bpf.c,$(wildcard tests/bench/*.c))
+BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
 CFLAGS ?= -g -O2
 CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Werror
@@ -52,7 +57,8 @@ UNITS := bpfredir.service bpfredir-watch.service
 INSTALLED := $(SBINDIR)/bpfredir $(MANDIR)/man8/bpfredir.8 $(addprefix $(UNITDIR)/,$(UNITS)) \
 	$(DOCDIR)/bpfredir.conf.example
 
-.PHONY: all deps test demo vmlinux clean check-libbpf tests-build install uninstall
+.PHONY: all deps test demo vmlinux clean check-libbpf tests-build install uninstall bench \
+	bench-build
 
 all: $(BUILD)/bpfredir
 
@@ -61,7 +67,7 @@ check-libbpf:
 		{ echo "libbpf >= 1.3 is required (have: $$(pkg-config --modversion libbpf 2>/dev/null || echo none)); run 'make deps'" >&2; exit 1; }
 	$(Q)command -v $(BPFTOOL) >/dev/null || { echo "bpftool not found; run 'make deps'" >&2; exit 1; }
 
-$(OUTPUT) $(OUTPUT)/loader $(BUILD) $(BUILD)/tests:
+$(OUTPUT) $(OUTPUT)/loader $(OUTPUT)/bench $(BUILD) $(BUILD)/tests $(BUILD)/bench:
 	$(Q)mkdir -p $@
 
 $(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(VMLINUX) | $(OUTPUT) check-libbpf
@@ -86,6 +92,28 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/*.h include/bpfredir.h $(SKELS) | $(
 	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -Itests/unit $(LIBBPF_CFLAGS) $< $(LIBBPF_LIBS) -o $@
 
 tests-build: $(BUILD)/bpfredir $(UNIT_BINS)
+
+$(OUTPUT)/bench/%.bpf.o: tests/bench/%.bpf.c $(VMLINUX) | $(OUTPUT)/bench check-libbpf
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) $(CLANG_BPF_SYS_INCLUDES) -c $< -o $@.tmp
+	$(Q)$(BPFTOOL) gen object $@ $@.tmp && rm -f $@.tmp
+
+$(OUTPUT)/bench/%.skel.h: $(OUTPUT)/bench/%.bpf.o | $(OUTPUT)/bench
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/bench/%: tests/bench/%.c tests/unit/*.h include/bpfredir.h $(SKELS) $(BENCH_SKELS) \
+		| $(BUILD)/bench
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -I$(OUTPUT)/bench -Itests/unit $(LIBBPF_CFLAGS) $< \
+		$(LIBBPF_LIBS) -o $@
+
+bench-build: $(BUILD)/bpfredir $(BENCH_BINS)
+
+# Every variant side by side in one run; results in .output/bench/ (tests/bench/run.sh).
+bench: deps
+	$(Q)$(MAKE) bench-build
+	$(Q)tests/bench/run.sh
 
 # Installs what is missing (Debian packages; libbpf and bpftool from bookworm-backports on
 # Debian 12). Quick when everything is already there.

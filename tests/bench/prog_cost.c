@@ -1,0 +1,370 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Benchmark 1, the cost of bpfredir's ingress programs per packet, TC (bpfredir_tc_in) and
+ * XDP (bpfredir_xdp), through BPF_PROG_TEST_RUN with repeat, above the floor of an empty
+ * program.
+ *
+ * Every run goes through a stamp program (bench.bpf.c: bench_stamp for TC, bench_stamp_xdp
+ * for XDP), which puts the frame's original destination port and checksum back and
+ * tail-calls slot 0 of its program array: either the empty program of its hook (the floor)
+ * or bpfredir's. The stamp and the tail call are on both sides, so "cost" = (time with
+ * bpfredir's program) - (time with the empty one) is bpfredir's own. The XDP program shares
+ * every map with the TC one, as the loader makes it.
+ *
+ * Which path each repeat takes (the rule is 8445 -> 8443, hidden, TCP):
+ * - public, established: an ACK to 8445 of a connection whose handshake went through the
+ *   programs first, so it sits in `flows`: one flows lookup, the port and checksum rewrite,
+ *   the counters. The stamp restores 8445 before every repeat.
+ * - public, new SYN: the same SYN every repeat, so each repeat is a new connection from the
+ *   same client port: the rule lookup, the FIB lookup (is the destination ours?), forgetting
+ *   the entries the previous repeat recorded (lookups and deletes in flows and pending),
+ *   recording two new pending entries, the rewrite, the counters.
+ * - hidden: a SYN to 8443: rule lookups (public, then hidden), the FIB lookup, the drop.
+ * - unrelated: an ACK to port 22: flows and pending lookups (both miss), rule lookups (both
+ *   miss), pass.
+ * After each timed run the output frame, the verdict and the counters are checked: every
+ * repeat must have taken the intended path (the counter grew by exactly `repeat`).
+ *
+ * Runs in a fresh network namespace of its own (not forwarding: the FIB says every
+ * destination is ours, as on a server). Prints one tab-separated line per case:
+ *   case  tc_floor_ns tc_prog_ns tc_cost_ns  xdp_floor_ns xdp_prog_ns xdp_cost_ns
+ * (medians over the rounds; a cost is the median of the per-round differences)
+ * Usage: prog_cost [--repeat N] [--rounds R]
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "bpfredir.h"
+#include "tc.skel.h"
+#include "xdp.skel.h"
+#include "bench.skel.h"
+#include "pktbuild.h"
+#include "netns.h"
+
+#define TC_ACT_OK 0
+#define TC_ACT_SHOT 2
+#define XDP_DROP_RET 1
+#define XDP_PASS_RET 2
+#define PUB 8445
+#define TGT 8443
+#define OTHER 22
+#define CPORT 40000
+#define MAX_ROUNDS 99
+/* A fresh namespace's loopback, where BPF_PROG_TEST_RUN puts the skb. */
+#define LO_IFINDEX 1
+
+static struct tc_bpf *tc;
+static struct xdp_bpf *xdp;
+static struct bench_bpf *bench;
+static int ncpus;
+
+struct bcase {
+	const char *name;
+	struct pkt_spec pkt;
+	bool establish;	 /* run the handshake through the programs first */
+	__u32 retval;	 /* the TC verdict; XDP's follows from it */
+	__u16 out_dport; /* the destination port the output frame must carry */
+	int stat;	 /* grows by exactly `repeat` */
+};
+
+#define SYN PKT_TCP_FLAG_SYN
+#define ACK PKT_TCP_FLAG_ACK
+#define TO_SERVER(l3_, dport_, flags_)                                                             \
+	{                                                                                          \
+		.l3 = (l3_), .proto = IPPROTO_TCP, .src = HOST_CLIENT, .dst = HOST_SERVER,         \
+		.sport = CPORT, .dport = (dport_), .tcp_flags = (flags_)                           \
+	}
+#define FROM_SERVER(l3_, flags_)                                                                   \
+	{                                                                                          \
+		.l3 = (l3_), .proto = IPPROTO_TCP, .src = HOST_SERVER, .dst = HOST_CLIENT,         \
+		.sport = TGT, .dport = CPORT, .tcp_flags = (flags_)                                \
+	}
+
+static const struct bcase cases[] = {
+	{ "v4 public (established ACK)", TO_SERVER(ETH_P_IP, PUB, ACK), true, TC_ACT_OK, TGT,
+	  STAT_REWRITTEN },
+	{ "v4 public (new SYN)", TO_SERVER(ETH_P_IP, PUB, SYN), false, TC_ACT_OK, TGT,
+	  STAT_REWRITTEN },
+	{ "v4 hidden (SYN to 8443)", TO_SERVER(ETH_P_IP, TGT, SYN), false, TC_ACT_SHOT, TGT,
+	  STAT_HIDDEN_DROPPED },
+	{ "v4 unrelated (ACK to 22)", TO_SERVER(ETH_P_IP, OTHER, ACK), false, TC_ACT_OK, OTHER,
+	  STAT_PASSED },
+	{ "v6 public (established ACK)", TO_SERVER(ETH_P_IPV6, PUB, ACK), true, TC_ACT_OK, TGT,
+	  STAT_REWRITTEN },
+	{ "v6 public (new SYN)", TO_SERVER(ETH_P_IPV6, PUB, SYN), false, TC_ACT_OK, TGT,
+	  STAT_REWRITTEN },
+	{ "v6 hidden (SYN to 8443)", TO_SERVER(ETH_P_IPV6, TGT, SYN), false, TC_ACT_SHOT, TGT,
+	  STAT_HIDDEN_DROPPED },
+	{ "v6 unrelated (ACK to 22)", TO_SERVER(ETH_P_IPV6, OTHER, ACK), false, TC_ACT_OK, OTHER,
+	  STAT_PASSED },
+};
+
+#define N_CASES (sizeof(cases) / sizeof(cases[0]))
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("prog_cost: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+static __u64 stat_read(int idx)
+{
+	__u64 vals[ncpus], sum = 0;
+	__u32 key = idx;
+	int i;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(tc->maps.stats), &key, vals))
+		die("reading stats: %s", strerror(errno));
+	for (i = 0; i < ncpus; i++)
+		sum += vals[i];
+	return sum;
+}
+
+/* The rule set `bpfredir add 8445 8443` makes: a public entry and a hidden one, the entry
+ * that lets the interface act (under BPF_PROG_TEST_RUN the skb is on the namespace's
+ * loopback), plus the per-port counters the loader creates for both ports. */
+static void rules_install(void)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+	struct redir_policy_key pub = { .port = htons(PUB),
+					.proto = IPPROTO_TCP,
+					.kind = POLICY_PUBLIC };
+	struct redir_policy_key hid = { .port = htons(TGT),
+					.proto = IPPROTO_TCP,
+					.kind = POLICY_HIDDEN };
+	struct redir_rule rule = { .target_port = htons(TGT), .flags = REDIR_F_HIDE };
+	struct redir_rule hidden = { .flags = REDIR_F_HIDE }, unused = {};
+	struct redir_policy_key iface = { .kind = POLICY_IFACE, .id = LO_IFINDEX };
+	struct redir_port_key pk[2] = { { .port = htons(PUB), .proto = IPPROTO_TCP },
+					{ .port = htons(TGT), .proto = IPPROTO_TCP } };
+	struct redir_port_stats *zero = calloc(ncpus, sizeof(*zero));
+	__u32 slot = 0;
+	int fd, i;
+
+	fd = bpf_map_create(BPF_MAP_TYPE_HASH, "bench_set", sizeof(struct redir_policy_key),
+			    sizeof(struct redir_rule), BPFREDIR_POLICY_ENTRIES, &opts);
+	if (fd < 0 || !zero)
+		die("creating the rule set: %s", strerror(errno));
+	if (bpf_map_update_elem(fd, &pub, &rule, BPF_NOEXIST) ||
+	    bpf_map_update_elem(fd, &hid, &hidden, BPF_NOEXIST) ||
+	    bpf_map_update_elem(fd, &iface, &unused, BPF_NOEXIST) ||
+	    bpf_map_update_elem(bpf_map__fd(tc->maps.policy), &slot, &fd, BPF_ANY))
+		die("filling the rule set: %s", strerror(errno));
+	for (i = 0; i < 2; i++)
+		if (bpf_map_update_elem(bpf_map__fd(tc->maps.port_stats), &pk[i], zero, BPF_ANY))
+			die("creating port_stats: %s", strerror(errno));
+	free(zero);
+}
+
+static __u32 run(int prog_fd, const struct frame *f, __u32 repeat, __u8 *out, __u32 *out_len,
+		 __u32 *retval)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f->buf, .data_size_in = f->len,
+		    .data_out = out, .data_size_out = PKT_MAX, .repeat = repeat);
+
+	if (bpf_prog_test_run_opts(prog_fd, &opts))
+		die("BPF_PROG_TEST_RUN: %s", strerror(errno));
+	*out_len = opts.data_size_out;
+	*retval = opts.retval;
+	return opts.duration;
+}
+
+/* One packet straight through a bpfredir program, as the handshake's step. */
+static void step(int prog_fd, const struct pkt_spec *s, __u32 want)
+{
+	struct frame f;
+	__u8 out[PKT_MAX];
+	__u32 len, ret;
+
+	pkt_build(&f, s);
+	run(prog_fd, &f, 1, out, &len, &ret);
+	if (ret != want)
+		die("handshake step: verdict %u, expected %u", ret, want);
+}
+
+/* SYN in, SYN-ACK out, ACK in, the service's ACK out: the connection lands in flows. */
+static void establish(__u16 l3)
+{
+	const struct pkt_spec syn = TO_SERVER(l3, PUB, SYN), ack = TO_SERVER(l3, PUB, ACK);
+	const struct pkt_spec synack = FROM_SERVER(l3, SYN | ACK), ackout = FROM_SERVER(l3, ACK);
+	int in = bpf_program__fd(tc->progs.bpfredir_tc_in);
+	int eg = bpf_program__fd(tc->progs.bpfredir_tc_eg);
+
+	step(in, &syn, TC_ACT_OK);
+	step(eg, &synack, TC_ACT_OK);
+	step(in, &ack, TC_ACT_OK);
+	step(eg, &ackout, TC_ACT_OK);
+}
+
+/* The hooks measured: the stamp, its program array, the floor and bpfredir's program. */
+enum hook { HOOK_TC, HOOK_XDP, HOOK__MAX };
+
+static const char *const hook_names[HOOK__MAX] = { "tc", "xdp" };
+
+static void hook_progs(enum hook h, int *stamp, int *array, int *empty, int *real)
+{
+	if (h == HOOK_TC) {
+		*stamp = bpf_program__fd(bench->progs.bench_stamp);
+		*array = bpf_map__fd(bench->maps.target);
+		*empty = bpf_program__fd(bench->progs.bench_empty);
+		*real = bpf_program__fd(tc->progs.bpfredir_tc_in);
+	} else {
+		*stamp = bpf_program__fd(bench->progs.bench_stamp_xdp);
+		*array = bpf_map__fd(bench->maps.target_xdp);
+		*empty = bpf_program__fd(bench->progs.bench_empty_xdp);
+		*real = bpf_program__fd(xdp->progs.bpfredir_xdp);
+	}
+}
+
+/* A timed run of the case through hook H's stamp into its empty program or (REAL)
+ * bpfredir's; with bpfredir's, check that every repeat took the case's path. */
+static __u32 timed(const struct bcase *c, const struct frame *f, enum hook h, bool real,
+		   __u32 repeat)
+{
+	__u8 out[PKT_MAX];
+	__u32 len, ret, ns, want, key = 0;
+	__u64 before, after;
+	__u16 dport;
+	int stamp, array, empty, prog;
+
+	hook_progs(h, &stamp, &array, &empty, &prog);
+	if (!real)
+		prog = empty;
+	if (bpf_map_update_elem(array, &key, &prog, BPF_ANY))
+		die("setting the tail call target: %s", strerror(errno));
+	before = stat_read(c->stat);
+	ns = run(stamp, f, repeat, out, &len, &ret);
+	after = stat_read(c->stat);
+	if (!real)
+		return ns;
+	want = c->retval;
+	if (h == HOOK_XDP)
+		want = c->retval == TC_ACT_SHOT ? XDP_DROP_RET : XDP_PASS_RET;
+	dport = (__u16)out[f->l4_off + 2] << 8 | out[f->l4_off + 3];
+	if (ret != want || len != f->len || dport != c->out_dport)
+		die("%s %s: verdict %u, %u bytes, dport %u; expected %u, %u bytes, dport %u",
+		    hook_names[h], c->name, ret, len, dport, want, f->len, c->out_dport);
+	if (after - before != repeat)
+		die("%s %s: the counter grew by %llu in %u repeats: not every repeat took the "
+		    "intended path",
+		    hook_names[h], c->name, (unsigned long long)(after - before), repeat);
+	return ns;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+int main(int argc, char **argv)
+{
+	static double floor_ns[HOOK__MAX][N_CASES][MAX_ROUNDS],
+		prog_ns[HOOK__MAX][N_CASES][MAX_ROUNDS];
+	static double diff[HOOK__MAX][N_CASES][MAX_ROUNDS];
+	struct bpf_map *map;
+	enum hook h;
+	struct frame frames[N_CASES];
+	unsigned long repeat = 1000000, rounds = 3;
+	char why[256];
+	size_t i;
+	int r, opt_i;
+
+	for (opt_i = 1; opt_i < argc; opt_i++) {
+		char *end;
+		unsigned long *dst = !strcmp(argv[opt_i], "--repeat")	? &repeat
+				     : !strcmp(argv[opt_i], "--rounds") ? &rounds
+									: NULL;
+
+		if (!dst || opt_i + 1 >= argc)
+			die("usage: prog_cost [--repeat N] [--rounds R]");
+		*dst = strtoul(argv[++opt_i], &end, 10);
+		if (*end || !*dst)
+			die("%s: not a positive number: %s", argv[opt_i - 1], argv[opt_i]);
+	}
+	if (rounds > MAX_ROUNDS || repeat > 100000000)
+		die("--rounds is at most %d, --repeat at most 100000000", MAX_ROUNDS);
+
+	if (netns_enter_fresh(why, sizeof(why)))
+		die("network namespace: %s", why);
+	ncpus = libbpf_num_possible_cpus();
+	if (ncpus <= 0)
+		die("libbpf_num_possible_cpus: %d", ncpus);
+	tc = tc_bpf__open_and_load();
+	if (!tc)
+		die("cannot open and load the TC skeleton: %s", strerror(errno));
+	/* XDP uses TC's maps, as the loader's pins make every object do. */
+	xdp = xdp_bpf__open();
+	if (!xdp)
+		die("cannot open the XDP skeleton: %s", strerror(errno));
+	bpf_object__for_each_map(map, xdp->obj)
+	{
+		struct bpf_map *same = bpf_object__find_map_by_name(tc->obj, bpf_map__name(map));
+
+		if (same && !bpf_map__is_internal(map) && bpf_map__reuse_fd(map, bpf_map__fd(same)))
+			die("sharing map %s with XDP: %s", bpf_map__name(map), strerror(errno));
+	}
+	if (xdp_bpf__load(xdp))
+		die("cannot load the XDP skeleton: %s", strerror(errno));
+	bench = bench_bpf__open_and_load();
+	if (!bench)
+		die("cannot open and load the bench programs: %s", strerror(errno));
+	rules_install();
+
+	for (i = 0; i < N_CASES; i++) {
+		pkt_build(&frames[i], &cases[i].pkt);
+		if (cases[i].establish)
+			establish(cases[i].pkt.l3);
+	}
+
+	/* Rounds outermost and floor/program alternating, so a disturbance on the machine
+	 * hits both sides of a difference alike. */
+	for (r = 0; r < (int)rounds; r++) {
+		for (i = 0; i < N_CASES; i++) {
+			const struct frame *f = &frames[i];
+			__u32 csum_off = f->l4_off + 16;
+
+			bench->bss->stamp_port_off = f->l4_off + 2;
+			bench->bss->stamp_csum_off = csum_off;
+			memcpy(&bench->bss->stamp_port, f->buf + f->l4_off + 2, 2);
+			memcpy(&bench->bss->stamp_csum, f->buf + csum_off, 2);
+			for (h = 0; h < HOOK__MAX; h++) {
+				floor_ns[h][i][r] = timed(&cases[i], f, h, false, repeat);
+				prog_ns[h][i][r] = timed(&cases[i], f, h, true, repeat);
+				diff[h][i][r] = prog_ns[h][i][r] - floor_ns[h][i][r];
+			}
+		}
+	}
+	for (i = 0; i < N_CASES; i++) {
+		printf("%s", cases[i].name);
+		for (h = 0; h < HOOK__MAX; h++)
+			printf("\t%.1f\t%.1f\t%.1f", median(floor_ns[h][i], rounds),
+			       median(prog_ns[h][i], rounds), median(diff[h][i], rounds));
+		printf("\n");
+	}
+	bench_bpf__destroy(bench);
+	xdp_bpf__destroy(xdp);
+	tc_bpf__destroy(tc);
+	return 0;
+}

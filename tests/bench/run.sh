@@ -1,0 +1,511 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# make bench: bpfredir against the iptables recipe it replaces, side by side in one run.
+#
+# Variants (each round sets every variant up in a fresh pair of network namespaces, client
+# and server joined by a veth pair on 192.0.2.0/24, and tears it down again; rounds are
+# interleaved, each starting one variant further on: A B C, B C A, C A B, ...):
+#   baseline     no rules; clients use the service's own port 8443
+#   bpfredir     build/bpfredir load --iface srv0 --cgroup CG (tcx), add 8445 8443
+#   bpfredir-xdp the same with load --mode xdp, when this build has it
+#   ipt-nft      the original recipe with iptables-nft
+#   ipt-legacy   the original recipe with iptables-legacy
+#   nft          the same recipe in native nftables
+# The benchmarks' UDP traffic (2, 3) needs UDP rules, so every variant gets the recipe's
+# two port rules (nat REDIRECT, mangle MARK) once more with -p udp, and bpfredir a UDP rule.
+#
+# Benchmarks:
+#   1 program cost    build/bench/prog_cost: ns per packet of bpfredir's TC and XDP ingress
+#                     programs above an empty program (BPF_PROG_TEST_RUN, no namespace pair
+#                     needed)
+#   2 ingress         build/bench/xdpgen on the client's veth -> UDP to 8445 (baseline 8443),
+#                     counted by a socket on 8443: one flow, and a new source port per packet
+#   3 hidden drop     the generator at 8443 (new source port per packet), drops/s from the
+#                     variant's own counter (baseline: packets the socket got, the same
+#                     traffic with no rule)
+#   4 connections     build/bench/netbench: TCP connect/request/close loops through 8445,
+#                     from the client (external) and from the server itself to 127.0.0.1
+#                     (local: bpfredir's cgroup hook, the recipe's nat OUTPUT rule)
+#   5 throughput      iperf3 through 8445
+#
+# Knobs (environment): BENCH_ROUNDS (3), BENCH_SECONDS (2, per measurement), BENCH_REPEAT
+# (1000000, BPF_PROG_TEST_RUN repeats), BENCH_SETTLE (1, seconds after each variant's
+# teardown), BENCH_VARIANTS (space-separated subset), BENCH_OUT (.output/bench).
+# Output: BENCH_OUT/results.md (the tables), results.png (the plot), raw.tsv (every
+# measurement), env.txt (machine and versions).
+#
+# Numbers are what the machine gave; nothing here asserts a speed. Exit status: 0 when every
+# variant was set up (a measurement that fails, such as the recipe's own local connection,
+# is a result and says so in the table); 1 when a variant could not be set up: at once, or
+# for a kernel without legacy xtables after the tables are written, which say why; 2 on bad
+# knobs.
+set -uo pipefail
+
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+BENCH=$REPO/build/bench
+BPFREDIR=$REPO/build/bpfredir
+ROUNDS=${BENCH_ROUNDS:-3}
+SECONDS_PER=${BENCH_SECONDS:-2}
+REPEAT=${BENCH_REPEAT:-1000000}
+SETTLE=${BENCH_SETTLE:-1}
+OUT=${BENCH_OUT:-$REPO/.output/bench}
+ALL_VARIANTS="baseline bpfredir bpfredir-xdp ipt-nft ipt-legacy nft"
+VARIANTS=${BENCH_VARIANTS:-$ALL_VARIANTS}
+
+PREFIX="bpfredir-bench-$$"
+CLIENT_NS=$PREFIX-c
+SERVER_NS=$PREFIX-s
+CLIENT_IF=cli0
+SERVER_IF=srv0
+CLIENT_ADDR=192.0.2.1
+SERVER_ADDR=192.0.2.2
+PUBLIC=8445
+TARGET=8443
+WARMUP_MS=300
+
+PIDS=()
+CGROUP=
+PIN=
+TMP=
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+die() {
+	printf 'bench: error: %s\n' "$*" >&2
+	exit 1
+}
+usage() {
+	printf 'bench: %s\n' "$*" >&2
+	exit 2
+}
+
+positive_int() { [[ $1 =~ ^[1-9][0-9]*$ ]]; }
+positive_int "$ROUNDS" || usage "BENCH_ROUNDS must be a positive integer, not '$ROUNDS'"
+positive_int "$SECONDS_PER" || usage "BENCH_SECONDS must be a positive integer, not '$SECONDS_PER'"
+positive_int "$REPEAT" || usage "BENCH_REPEAT must be a positive integer, not '$REPEAT'"
+[[ $SETTLE =~ ^[0-9]+(\.[0-9]+)?$ ]] || usage "BENCH_SETTLE must be a number of seconds, not '$SETTLE'"
+((ROUNDS >= 3)) || say "warning: BENCH_ROUNDS=$ROUNDS: medians of fewer than 3 rounds"
+for v in $VARIANTS; do
+	[[ " $ALL_VARIANTS " == *" $v "* ]] || usage "BENCH_VARIANTS: unknown variant '$v' (known: $ALL_VARIANTS)"
+done
+[[ " $VARIANTS " == *" baseline "* ]] || usage "BENCH_VARIANTS must include baseline: every result is a ratio to it"
+
+[[ $EUID -eq 0 ]] || die "must be run as root (sudo make bench)"
+missing=()
+for tool in ip nsenter ethtool iptables-nft iptables-legacy nft iperf3 gnuplot jq taskset \
+	/usr/bin/python3 bpftool; do
+	command -v "$tool" >/dev/null || missing+=("$tool")
+done
+((${#missing[@]} == 0)) || die "missing tools: ${missing[*]} (run: sudo make deps)"
+for bin in "$BPFREDIR" "$BENCH/prog_cost" "$BENCH/xdpgen" "$BENCH/netbench"; do
+	[[ -x $bin ]] || die "not built: $bin (run: make bench-build)"
+done
+CGROUP2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
+[[ -n $CGROUP2 ]] || die "no cgroup2 mount in /proc/self/mounts"
+
+# --- cleanup: every namespace, process, pin and cgroup this run made ---------------------
+
+teardown_variant() {
+	local pid
+	for pid in "${PIDS[@]}"; do
+		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	done
+	PIDS=()
+	if [[ -n $PIN && -e $PIN ]]; then
+		timeout 30 "$BPFREDIR" unload --pin-dir "$PIN" >/dev/null 2>&1
+		rm -rf "$PIN"
+	fi
+	PIN=
+	# Deleting the namespaces takes every rule in them along; the host's own rulesets
+	# were never touched.
+	ip netns del "$CLIENT_NS" 2>/dev/null
+	ip netns del "$SERVER_NS" 2>/dev/null
+	return 0
+}
+
+cleanup() {
+	local rc=$? pid
+	trap - EXIT INT TERM HUP
+	teardown_variant
+	if [[ -n $CGROUP && -d $CGROUP ]]; then
+		while read -r pid; do
+			echo "$pid" >"$CGROUP2/cgroup.procs" 2>/dev/null
+		done <"$CGROUP/cgroup.procs"
+		rmdir "$CGROUP" 2>/dev/null || { sleep 0.5 && rmdir "$CGROUP"; } ||
+			say "warning: could not remove cgroup $CGROUP"
+	fi
+	[[ -z $TMP ]] || rm -rf "$TMP"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'say "interrupted; cleaning up"; exit 130' INT TERM HUP
+
+TMP=$(mktemp -d "/tmp/$PREFIX.XXXXXX")
+CGROUP=$CGROUP2/$PREFIX
+mkdir "$CGROUP" || die "mkdir $CGROUP failed"
+mkdir -p "$OUT" || die "cannot create $OUT"
+RAW=$OUT/raw.tsv
+printf 'round\tvariant\tmetric\tvalue\n' >"$RAW"
+
+# Command prefixes: the generator (and the softirq work it does) and the clients on CPU 0,
+# the UDP sink on CPU 1, so they do not take turns on one CPU; unpinned on one CPU.
+CPU0=()
+CPU1=()
+if (($(nproc) >= 2)); then
+	CPU0=(taskset -c 0)
+	CPU1=(taskset -c 1)
+fi
+
+in_c() { nsenter --net="/run/netns/$CLIENT_NS" -- "$@"; }
+in_s() { nsenter --net="/run/netns/$SERVER_NS" -- "$@"; }
+# in_s_cg CMD...: in the server namespace, as a member of the bench cgroup.
+in_s_cg() {
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	in_s bash -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' in-cgroup "$CGROUP" "$@"
+}
+
+wait_for() {
+	local tries=$(($1 * 10))
+	shift
+	while ! "$@"; do
+		((--tries > 0)) || return 1
+		sleep 0.1
+	done
+}
+
+listening() { [[ -n $(in_s ss -Hltn "sport = :$1") ]]; }
+
+# record ROUND VARIANT METRIC VALUE: VALUE is a number, or "FAIL: why".
+record() { printf '%s\t%s\t%s\t%s\n' "$@" >>"$RAW"; }
+
+# --- variants ----------------------------------------------------------------------------
+
+XDP_NA=
+if ! "$BPFREDIR" load --help 2>&1 | grep -q -- '--mode' ||
+	! "$BPFREDIR" load --help 2>&1 | grep -qw xdp; then
+	XDP_NA="n/a: this build has no XDP mode"
+fi
+
+# Can iptables-legacy make the recipe's tables here? Asked in a scratch namespace, so the
+# host's own tables are never touched.
+LEGACY_NA=
+legacy_probe() {
+	local ns=$PREFIX-probe err table
+	ip netns add "$ns" || die "ip netns add $ns failed"
+	for table in nat mangle filter; do
+		if ! err=$(nsenter --net="/run/netns/$ns" -- iptables-legacy -t "$table" -nL 2>&1 >/dev/null); then
+			LEGACY_NA="NOT MEASURED: the kernel has no legacy xtables table '$table' ($(head -n1 <<<"$err"))"
+			break
+		fi
+	done
+	ip netns del "$ns"
+}
+
+# ipt_recipe IPTABLES: the original write-up's four rules, exactly (with the server's
+# documentation address for 195.33.1.38), and the two port rules once more for UDP.
+ipt_recipe() {
+	local ipt=$1
+	in_s "$ipt" -t nat -A PREROUTING -p tcp -d "$SERVER_ADDR" --dport $PUBLIC -j REDIRECT --to-ports $TARGET &&
+		in_s "$ipt" -t mangle -A PREROUTING -p tcp -m tcp --dport $TARGET -j MARK --set-mark 1 &&
+		in_s "$ipt" -A INPUT -m mark --mark 1 -j DROP &&
+		in_s "$ipt" -t nat -A OUTPUT -p tcp -o lo --dport $PUBLIC -j REDIRECT --to-ports $TARGET &&
+		in_s "$ipt" -t nat -A PREROUTING -p udp -d "$SERVER_ADDR" --dport $PUBLIC -j REDIRECT --to-ports $TARGET &&
+		in_s "$ipt" -t mangle -A PREROUTING -p udp -m udp --dport $TARGET -j MARK --set-mark 1
+}
+
+# The same recipe in native nftables. The drop rule counts, as every iptables rule does.
+nft_recipe() {
+	in_s nft -f - <<EOF
+table ip bench_redirect {
+	chain prerouting_nat {
+		type nat hook prerouting priority dstnat; policy accept;
+		ip daddr $SERVER_ADDR tcp dport $PUBLIC redirect to :$TARGET
+		ip daddr $SERVER_ADDR udp dport $PUBLIC redirect to :$TARGET
+	}
+	chain prerouting_mangle {
+		type filter hook prerouting priority mangle; policy accept;
+		tcp dport $TARGET meta mark set 1
+		udp dport $TARGET meta mark set 1
+	}
+	chain input {
+		type filter hook input priority filter; policy accept;
+		meta mark 1 counter drop
+	}
+	chain output_nat {
+		type nat hook output priority -100; policy accept;
+		oifname "lo" tcp dport $PUBLIC redirect to :$TARGET
+	}
+}
+EOF
+}
+
+bpfredir_setup() {
+	local extra=("$@")
+	PIN=/sys/fs/bpf/$PREFIX
+	in_s "$BPFREDIR" load --iface $SERVER_IF --cgroup "$CGROUP" --pin-dir "$PIN" "${extra[@]}" &&
+		in_s "$BPFREDIR" add $PUBLIC $TARGET --pin-dir "$PIN" &&
+		in_s "$BPFREDIR" add $PUBLIC $TARGET --proto udp --pin-dir "$PIN"
+}
+
+# variant_na VARIANT: why VARIANT cannot run on this machine or build, or nothing.
+variant_na() {
+	case $1 in
+	bpfredir-xdp) printf '%s' "$XDP_NA" ;;
+	ipt-legacy) printf '%s' "$LEGACY_NA" ;;
+	esac
+}
+
+# setup VARIANT: fresh namespaces, the variant's rules, the servers.
+setup() {
+	local v=$1
+	ip netns add "$CLIENT_NS" && ip netns add "$SERVER_NS" &&
+		ip -n "$CLIENT_NS" link set lo up && ip -n "$SERVER_NS" link set lo up &&
+		ip -n "$CLIENT_NS" link add $CLIENT_IF type veth peer name $SERVER_IF netns "$SERVER_NS" &&
+		ip -n "$CLIENT_NS" addr add $CLIENT_ADDR/24 dev $CLIENT_IF &&
+		ip -n "$SERVER_NS" addr add $SERVER_ADDR/24 dev $SERVER_IF &&
+		ip -n "$CLIENT_NS" link set $CLIENT_IF up && ip -n "$SERVER_NS" link set $SERVER_IF up ||
+		die "$v: could not make the namespaces $CLIENT_NS and $SERVER_NS"
+	# The generator's XDP_TX frames reach the peer only through its NAPI, which GRO turns
+	# on (as an XDP program on srv0 would).
+	in_s ethtool -K $SERVER_IF gro on >/dev/null || die "$v: ethtool -K $SERVER_IF gro on failed"
+	# Plenty of ports and no TIME_WAIT limits in the client's way.
+	in_c sysctl -qw net.ipv4.ip_local_port_range="1024 65000" || die "$v: sysctl failed"
+	in_s sysctl -qw net.ipv4.ip_local_port_range="1024 65000" || die "$v: sysctl failed"
+	local rc=0
+	case $v in
+	baseline) ;;
+	bpfredir) bpfredir_setup || rc=$? ;;
+	bpfredir-xdp) bpfredir_setup --mode xdp || rc=$? ;;
+	ipt-nft) ipt_recipe iptables-nft || rc=$? ;;
+	ipt-legacy) ipt_recipe iptables-legacy || rc=$? ;;
+	nft) nft_recipe || rc=$? ;;
+	esac
+	((rc == 0)) || die "$v: the variant's rules could not be set up (see the message above)"
+}
+
+# start_server VARIANT NAME CMD...: run a TCP server on the target port in the server
+# namespace until stop_server (one at a time: iperf3 and netbench both want 8443).
+SERVER_PID=
+start_server() {
+	local v=$1 name=$2
+	shift 2
+	# nsenter itself, not a function in a subshell: it execs CMD, so $! is the server.
+	nsenter --net="/run/netns/$SERVER_NS" -- "$@" </dev/null >"$TMP/$name.log" 2>&1 &
+	SERVER_PID=$!
+	PIDS+=("$SERVER_PID")
+	wait_for 5 listening $TARGET ||
+		die "$v: $name did not listen on $TARGET: $(head -c 300 "$TMP/$name.log")"
+}
+
+stop_server() {
+	local pid kept=()
+	kill "$SERVER_PID" 2>/dev/null
+	wait "$SERVER_PID" 2>/dev/null
+	# Forget it, so the teardown never signals a recycled process id.
+	for pid in "${PIDS[@]}"; do
+		[[ $pid == "$SERVER_PID" ]] || kept+=("$pid")
+	done
+	PIDS=("${kept[@]}")
+	wait_for 5 eval '! listening $TARGET' || die "a server still listens on $TARGET"
+}
+
+# port_for VARIANT: the port clients use: the public one, or the service's own for the
+# baseline, which has no rules.
+port_for() { [[ $1 == baseline ]] && echo $TARGET || echo $PUBLIC; }
+
+mac_of() { ip -n "$1" -j link show "$2" | jq -r '.[0].address'; }
+
+# --- benchmarks --------------------------------------------------------------------------
+
+# gen PORT single|newport SECONDS: run the generator from the client's veth.
+gen() {
+	"${CPU0[@]}" nsenter --net="/run/netns/$CLIENT_NS" -- "$BENCH/xdpgen" $CLIENT_IF \
+		"$(mac_of "$CLIENT_NS" $CLIENT_IF)" "$(mac_of "$SERVER_NS" $SERVER_IF)" \
+		$CLIENT_ADDR $SERVER_ADDR "$1" "$2" "$3"
+}
+
+gen_seconds() { awk -v w=$WARMUP_MS -v s="$SECONDS_PER" 'BEGIN { print w / 1000 + s + 0.3 }'; }
+
+# bench_ingress ROUND VARIANT MODE: datagrams/s that reach the socket on 8443.
+bench_ingress() {
+	local r=$1 v=$2 mode=$3 sink gen_pid got drops secs
+	sink=$TMP/sink.out
+	in_s "${CPU1[@]}" "$BENCH/netbench" udpsink $TARGET $WARMUP_MS "$SECONDS_PER" \
+		</dev/null >"$sink" 2>"$TMP/sink.err" &
+	local sink_pid=$!
+	wait_for 5 grep -q ready "$sink" || die "$v: the UDP sink did not start: $(cat "$TMP/sink.err")"
+	gen "$(port_for "$v")" "$mode" "$(gen_seconds)" >/dev/null 2>"$TMP/gen.err" &
+	gen_pid=$!
+	wait "$sink_pid" || die "$v: the UDP sink failed: $(cat "$TMP/sink.err")"
+	wait "$gen_pid" || die "$v: the generator failed: $(cat "$TMP/gen.err")"
+	read -r got drops secs < <(tail -n1 "$sink")
+	if ((got + drops == 0)); then
+		say "$v: ingress_$mode: no datagram reached the socket on $TARGET"
+		record "$r" "$v" "ingress_$mode" "FAIL: no datagram reached the socket on $TARGET"
+		return 0
+	fi
+	record "$r" "$v" "ingress_$mode" "$(awk -v g="$got" -v d="$drops" -v s="$secs" 'BEGIN { printf "%.0f", (g + d) / s }')"
+}
+
+# hidden_drops VARIANT: the variant's own count of packets dropped at the hidden port.
+hidden_drops() {
+	case $1 in
+	bpfredir | bpfredir-xdp)
+		in_s "$BPFREDIR" list --json --pin-dir "$PIN" | jq -e '.stats.hidden_dropped'
+		;;
+	ipt-nft | ipt-legacy)
+		local ipt=iptables-nft
+		[[ $1 == ipt-legacy ]] && ipt=iptables-legacy
+		in_s "$ipt" -t filter -nvxL INPUT | awk '$3 == "DROP" && /mark match 0x1/ { print $1; found = 1 } END { exit !found }'
+		;;
+	nft)
+		in_s nft -j list chain ip bench_redirect input |
+			jq -e '[.nftables[] | .rule? // empty | .expr[] | .counter? // empty | .packets] | first'
+		;;
+	esac
+}
+
+now() { date +%s.%N; }
+
+# bench_hidden ROUND VARIANT: drops/s of a new-source-port flood at the hidden port.
+bench_hidden() {
+	local r=$1 v=$2 gen_pid d0 d1 t0 t1
+	if [[ $v == baseline ]]; then
+		# No hidden port without rules: the same traffic is simply delivered (the
+		# ingress_newport figure of this round is its baseline).
+		return 0
+	fi
+	gen $TARGET newport "$(gen_seconds)" >/dev/null 2>"$TMP/gen.err" &
+	gen_pid=$!
+	sleep "$(awk -v w=$WARMUP_MS 'BEGIN { print w / 1000 }')"
+	d0=$(hidden_drops "$v") || die "$v: cannot read the drop counter"
+	t0=$(now)
+	sleep "$SECONDS_PER"
+	d1=$(hidden_drops "$v") || die "$v: cannot read the drop counter"
+	t1=$(now)
+	wait "$gen_pid" || die "$v: the generator failed: $(cat "$TMP/gen.err")"
+	if ((d1 == d0)); then
+		say "$v: hidden_drop: the variant counted no drop at $TARGET"
+		record "$r" "$v" hidden_drop "FAIL: no drop counted at $TARGET"
+		return 0
+	fi
+	record "$r" "$v" hidden_drop "$(awk -v a="$d0" -v b="$d1" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.0f", (b - a) / (t1 - t0) }')"
+}
+
+# bench_conn ROUND VARIANT METRIC RUNNER ADDR: connections/s; a failure is recorded as such.
+bench_conn() {
+	local r=$1 v=$2 metric=$3 runner=$4 addr=$5 out n secs
+	if out=$($runner "${CPU0[@]}" "$BENCH/netbench" tcpclient "$addr" "$(port_for "$v")" "$SECONDS_PER" 2>&1); then
+		read -r n secs <<<"$out"
+		record "$r" "$v" "$metric" "$(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')"
+	else
+		say "$v: $metric: ${out#netbench: }"
+		record "$r" "$v" "$metric" "FAIL: ${out#netbench: }"
+	fi
+}
+
+# bench_iperf ROUND VARIANT: iperf3 throughput in Gbit/s.
+bench_iperf() {
+	local r=$1 v=$2 out bps
+	out=$(in_c iperf3 -c $SERVER_ADDR -p "$(port_for "$v")" -t "$SECONDS_PER" -J 2>&1) ||
+		die "$v: iperf3 failed: $(jq -r '.error // empty' <<<"$out" 2>/dev/null || head -c 300 <<<"$out")"
+	bps=$(jq -e '.end.sum_received.bits_per_second' <<<"$out") || die "$v: no iperf3 result"
+	record "$r" "$v" throughput "$(awk -v b="$bps" 'BEGIN { printf "%.2f", b / 1e9 }')"
+}
+
+# The recipe's MARK rule also catches its own redirected local connection when it comes
+# back in through lo (its dport is 8443 by then). To still measure the nat OUTPUT rule,
+# the last step takes the TCP MARK rule out and runs the local loop again.
+drop_mark_rule() {
+	case $1 in
+	ipt-nft | ipt-legacy)
+		local ipt=iptables-nft
+		[[ $1 == ipt-legacy ]] && ipt=iptables-legacy
+		in_s "$ipt" -t mangle -D PREROUTING -p tcp -m tcp --dport $TARGET -j MARK --set-mark 1
+		;;
+	nft)
+		local handle
+		handle=$(in_s nft -a list chain ip bench_redirect prerouting_mangle |
+			awk '/tcp dport/ { print $NF }')
+		in_s nft delete rule ip bench_redirect prerouting_mangle handle "$handle"
+		;;
+	*) return 0 ;;
+	esac
+}
+
+run_variant() {
+	local r=$1 v=$2 na
+	na=$(variant_na "$v")
+	if [[ -n $na ]]; then
+		record "$r" "$v" all "NA: $na"
+		return 0
+	fi
+	say "round $r/$ROUNDS: $v"
+	setup "$v"
+	bench_ingress "$r" "$v" single
+	bench_ingress "$r" "$v" newport
+	bench_hidden "$r" "$v"
+	start_server "$v" iperf3-server iperf3 -s -p $TARGET
+	bench_iperf "$r" "$v"
+	stop_server
+	start_server "$v" tcpserver "$BENCH/netbench" tcpserver $TARGET
+	bench_conn "$r" "$v" conn_external in_c $SERVER_ADDR
+	local runner=in_s
+	[[ $v == bpfredir* ]] && runner=in_s_cg
+	bench_conn "$r" "$v" conn_local $runner 127.0.0.1
+	if [[ $v == ipt-* || $v == nft ]]; then
+		drop_mark_rule "$v" || die "$v: could not take the MARK rule out"
+		bench_conn "$r" "$v" conn_local_nomark $runner 127.0.0.1
+	fi
+	teardown_variant
+	# A deleted namespace is taken apart later, by a kernel worker (thousands of TIME_WAIT
+	# sockets and conntrack entries here): let that finish before the next variant runs,
+	# or the next one pays for it.
+	sleep "$SETTLE"
+}
+
+# --- the run -----------------------------------------------------------------------------
+
+START=$(date +%s)
+legacy_probe
+[[ -z $LEGACY_NA ]] || say "WARNING: ipt-legacy: $LEGACY_NA"
+[[ -z $XDP_NA ]] || say "bpfredir-xdp: $XDP_NA"
+
+{
+	printf 'date\t%s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
+	printf 'machine\t%s, %s CPUs, %s\n' "$(uname -m)" "$(nproc)" \
+		"$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+	printf 'kernel\t%s\n' "$(uname -r)"
+	printf 'bpfredir\t%s\n' "$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)"
+	printf 'libbpf\t%s\n' "$(pkg-config --modversion libbpf 2>/dev/null || echo unknown)"
+	printf 'tools\t%s; %s; %s; %s\n' "$(iptables-nft --version)" "$(iptables-legacy --version)" \
+		"$(nft --version)" "$(iperf3 --version | head -n1)"
+	printf 'load_before\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+	printf 'knobs\tBENCH_ROUNDS=%s BENCH_SECONDS=%s BENCH_REPEAT=%s BENCH_SETTLE=%s\n' "$ROUNDS" \
+		"$SECONDS_PER" "$REPEAT" "$SETTLE"
+} >"$OUT/env.txt"
+
+say "1: program cost (BPF_PROG_TEST_RUN, $REPEAT repeats, $ROUNDS rounds)"
+"${CPU0[@]}" "$BENCH/prog_cost" --repeat "$REPEAT" --rounds "$ROUNDS" >"$OUT/prog_cost.tsv" ||
+	die "the program cost benchmark failed"
+
+# Each round starts one variant further on (A B C, B C A, C A B, ...), so no variant always
+# runs right after the same one.
+read -ra ORDER <<<"$VARIANTS"
+for ((round = 1; round <= ROUNDS; round++)); do
+	for ((i = 0; i < ${#ORDER[@]}; i++)); do
+		run_variant "$round" "${ORDER[(i + round - 1) % ${#ORDER[@]}]}"
+	done
+done
+
+printf 'load_after\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/env.txt"
+printf 'duration\t%ss\n' "$(($(date +%s) - START))" >>"$OUT/env.txt"
+/usr/bin/python3 "$REPO/tests/bench/report.py" "$OUT" "$VARIANTS" || die "the report could not be made"
+( cd "$OUT" && gnuplot plot.gp ) || die "gnuplot could not draw $OUT/results.png"
+cat "$OUT/results.md"
+say "results in $OUT (results.md, results.png, raw.tsv, env.txt), $(($(date +%s) - START)) s"
+if [[ -n $LEGACY_NA && " $VARIANTS " == *" ipt-legacy "* ]]; then
+	say "ERROR: variant ipt-legacy could not be set up: $LEGACY_NA"
+	exit 1
+fi
+exit 0
