@@ -149,8 +149,11 @@ enum redir_port_stat {
 	PORT_STAT__MAX,
 };
 
+/* Room for counters a later build adds, so it can still reuse a loaded instance's maps. */
+#define BPFREDIR_PORT_STAT_SLOTS 8
+
 struct redir_port_stats {
-	__u64 count[PORT_STAT__MAX];
+	__u64 count[BPFREDIR_PORT_STAT_SLOTS];
 };
 
 /* attach_point: cgroup storage of the socket programs, one per cgroup they are attached to
@@ -161,7 +164,9 @@ struct redir_attach_point {
 	__u64 cgroup_id;
 };
 
-/* stats: per-CPU array, one slot per verdict. */
+/* stats: per-CPU array, one slot per verdict, with room for a later build's counters. */
+#define BPFREDIR_STAT_SLOTS 32
+
 enum redir_stat {
 	STAT_REWRITTEN,		/* ingress: public port rewritten to the target */
 	STAT_REVERSE_REWRITTEN, /* egress: reply's source port rewritten back */
@@ -178,7 +183,9 @@ enum redir_stat {
 _Static_assert(sizeof(struct redir_policy_key) == 16, "redir_policy_key layout");
 _Static_assert(sizeof(struct redir_rule) == 20, "redir_rule layout");
 _Static_assert(sizeof(struct redir_port_key) == 4, "redir_port_key layout");
-_Static_assert(sizeof(struct redir_port_stats) == 24, "redir_port_stats layout");
+_Static_assert(sizeof(struct redir_port_stats) == 64, "redir_port_stats layout");
+_Static_assert(PORT_STAT__MAX <= BPFREDIR_PORT_STAT_SLOTS, "port counters fit their slots");
+_Static_assert(STAT__MAX <= BPFREDIR_STAT_SLOTS, "counters fit their slots");
 _Static_assert(sizeof(struct redir_flow_key) == 40, "redir_flow_key layout");
 _Static_assert(sizeof(struct redir_flow) == 4, "redir_flow layout");
 _Static_assert(sizeof(struct redir_local_addr) == 16, "redir_local_addr layout");

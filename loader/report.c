@@ -31,8 +31,9 @@ static const char *const port_stat_names[PORT_STAT__MAX] = {
 	[PORT_STAT_HIDDEN_DROPPED] = "hidden_dropped",
 };
 
-/* Sum a per-CPU value made of n __u64 counters into totals. Missing entries read as 0. */
-static int sum_per_cpu(int fd, const void *key, __u64 *totals, size_t n)
+/* The first n of each CPU's stride __u64 counters under key, summed over the CPUs; a missing
+ * entry reads as zeros. */
+static int sum_per_cpu(int fd, const void *key, __u64 *totals, size_t n, size_t stride)
 {
 	int n_cpus = libbpf_num_possible_cpus();
 	__u64 *values;
@@ -42,13 +43,13 @@ static int sum_per_cpu(int fd, const void *key, __u64 *totals, size_t n)
 	memset(totals, 0, n * sizeof(*totals));
 	if (n_cpus < 0)
 		return n_cpus;
-	values = calloc((size_t)n_cpus * n, sizeof(*values));
+	values = calloc((size_t)n_cpus * stride, sizeof(*values));
 	if (!values)
 		return -ENOMEM;
 	if (!bpf_map_lookup_elem(fd, key, values))
 		for (cpu = 0; cpu < n_cpus; cpu++)
 			for (i = 0; i < n; i++)
-				totals[i] += values[cpu * n + i];
+				totals[i] += values[cpu * stride + i];
 	free(values);
 	return 0;
 }
@@ -70,13 +71,13 @@ static int read_rule_counts(int fd, struct listed_rule *r)
 	__u64 counts[PORT_STAT__MAX];
 	int err;
 
-	err = sum_per_cpu(fd, &pub, r->counts, PORT_STAT__MAX);
+	err = sum_per_cpu(fd, &pub, r->counts, PORT_STAT__MAX, BPFREDIR_PORT_STAT_SLOTS);
 	if (err)
 		return err;
 	r->counts[PORT_STAT_HIDDEN_DROPPED] = 0;
 	if (!(r->rule.flags & REDIR_F_HIDE))
 		return 0;
-	err = sum_per_cpu(fd, &tgt, counts, PORT_STAT__MAX);
+	err = sum_per_cpu(fd, &tgt, counts, PORT_STAT__MAX, BPFREDIR_PORT_STAT_SLOTS);
 	r->counts[PORT_STAT_HIDDEN_DROPPED] = counts[PORT_STAT_HIDDEN_DROPPED];
 	return err;
 }
@@ -100,7 +101,7 @@ int take_snapshot(const struct pinned_maps *maps, struct snapshot *snap)
 	for (i = 0; i < snap->n && !err; i++)
 		err = read_rule_counts(maps->port_stats, &snap->rules[i]);
 	for (idx = 0; idx < STAT__MAX && !err; idx++)
-		err = sum_per_cpu(maps->stats, &idx, &snap->stats[idx], 1);
+		err = sum_per_cpu(maps->stats, &idx, &snap->stats[idx], 1, 1);
 	qsort(snap->rules, snap->n, sizeof(snap->rules[0]), cmp_listed);
 	return err;
 }
