@@ -15,6 +15,8 @@
 
 T_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BPFREDIR=${BPFREDIR:-$T_REPO/build/bpfredir}
+# The integration tests' helper programs (python, run in the namespaces).
+T_HELPERS=$T_REPO/tests/integration/helpers
 # Unique per process; tests/run.sh exports BPFREDIR_TEST_PREFIX to tag a whole run.
 T_PREFIX="${BPFREDIR_TEST_PREFIX:-bpfredir-test}-$$"
 T_CLI_TIMEOUT=30
@@ -164,6 +166,9 @@ veth() {
 	fi
 }
 
+# addr6 NS IF ADDR/LEN: an IPv6 address usable at once (no duplicate address detection).
+addr6() { ip -n "$(ns "$1")" addr add "$3" dev "$2" nodad || t_abort "ip addr add $3 on $1/$2 failed"; }
+
 # cgroup_add VAR NAME: make a fresh cgroup2 directory, removed at cleanup; its path goes
 # in VAR. (Not through $(...): the registration must happen in this shell.)
 cgroup_add() {
@@ -246,6 +251,10 @@ in_cgroup() {
 }
 
 # --- clients -----------------------------------------------------------------------------
+
+# url ADDR PORT: https://ADDR:PORT/, an IPv6 ADDR in brackets; endpoint ADDR PORT: ADDR:PORT so.
+url() { if [[ $1 == *:* ]]; then printf 'https://[%s]:%s/' "$1" "$2"; else printf 'https://%s:%s/' "$1" "$2"; fi; }
+endpoint() { if [[ $1 == *:* ]]; then printf '[%s]:%s' "$1" "$2"; else printf '%s:%s' "$1" "$2"; fi; }
 
 # probe URL [RUNNER...]: one HTTPS GET with curl, run through RUNNER (e.g. in_ns client).
 # Sets PROBE_RC (curl's exit status: 0 ok, 7 refused, 28 timed out) and PROBE_HTTP.
@@ -499,4 +508,84 @@ expect_syn_reply() {
 	else
 		fail "$1" "SYN to $3:$4: expected reply '$5', got '$got'"
 	fi
+}
+
+# raw_probe CASE ADDR PORT ...: crafted packets from the client (helpers/rawprobe.py, which
+# lists the cases), every answer sniffed; the JSON result is in RAW_OUT. A probe that could
+# not run leaves RAW_OUT empty and says why in RAW_ERR, which the checks report as a failure.
+raw_probe() {
+	if ! RAW_OUT=$(in_ns client timeout 60 "$SCAPY_PYTHON" "$T_HELPERS/rawprobe.py" "$@" 2>"$T_TMP/raw.err") ||
+		! jq -e '.cases' <<<"$RAW_OUT" >/dev/null 2>&1; then
+		RAW_ERR="rawprobe failed: $(tail -c 300 "$T_TMP/raw.err") $RAW_OUT"
+		RAW_OUT=
+	fi
+}
+
+# raw_answers CASE ADDR PORT: the answers to one probe of the last raw_probe, one a line:
+# "tcp SPORT FLAGS", "udp SPORT echo|payload-differs" or "icmp QUOTED-SPORT QUOTED-DPORT".
+# shellcheck disable=SC2016 # jq variables
+raw_answers() {
+	jq -r --arg c "$1" --arg a "$2" --argjson p "$3" '.cases[]
+		| select(.case == $c and .addr == $a and .port == $p) | .answers[]
+		| if .proto == "tcp" then "tcp \(.sport) \(.flags)"
+		  elif .proto == "udp" then "udp \(.sport) \(if .payload_ok then "echo" else "payload-differs" end)"
+		  else "icmp \(.sport) \(.dport)" end' <<<"$RAW_OUT" 2>/dev/null
+}
+
+# expect_answer NAME CASE ADDR PORT WANT: the probe's answers (see raw_answers), joined by
+# commas, are WANT, e.g. "tcp 8445 SA" ("" for none at all, ICMP errors included).
+expect_answer() {
+	local got
+	if [[ -z $RAW_OUT ]]; then
+		fail "$1" "$RAW_ERR"
+		return
+	fi
+	got=$(raw_answers "$2" "$3" "$4" | paste -sd, -)
+	if [[ $got == "$5" ]]; then
+		pass "$1"
+	else
+		fail "$1" "$2 to $(endpoint "$3" "$4"): expected '${5:-no answer}', got '${got:-no answer}'"
+	fi
+}
+
+# udp_connected NS ADDR PORT [SECONDS]: one datagram from a socket in NS connected to
+# ADDR:PORT, which takes a reply from that very port only; prints "echo", "payload-differs",
+# "refused" (an ICMP error came back) or "none" (nothing at all within SECONDS, default 1.5).
+udp_connected() {
+	in_ns "$1" timeout 10 "$SCAPY_PYTHON" - "$2" "$3" "${4:-1.5}" <<'PY'
+import socket, sys
+addr, port = sys.argv[1], int(sys.argv[2])
+s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(float(sys.argv[3]))
+s.connect((addr, port))
+msg = b"udp-connected %d" % id(s)
+s.send(msg)
+try:
+    print("echo" if s.recv(2048) == msg else "payload-differs")
+except ConnectionRefusedError:
+    print("refused")
+except socket.timeout:
+    print("none")
+PY
+}
+
+# xfer ADDR PORT: XFER_BYTES (the test sets it) echoed through ADDR:PORT from the client
+# (helpers/xfer.py, sha256 compared); prints "ok" or what went wrong.
+xfer() {
+	local out
+	out=$(in_ns client timeout 60 "$SCAPY_PYTHON" "$T_HELPERS/xfer.py" echo "$1" "$2" "${XFER_BYTES:?}" 2>&1)
+	if jq -e '.ok' <<<"$out" >/dev/null 2>&1; then
+		echo ok
+	else
+		printf '%s: %s\n' "$(endpoint "$1" "$2")" "$(tail -c 300 <<<"$out")"
+	fi
+}
+
+# csum_errors NS: TCP and UDP (v4 and v6) checksum errors counted in NS.
+csum_errors() {
+	in_ns "$1" cat /proc/net/snmp /proc/net/snmp6 2>/dev/null | awk '
+		/^(Tcp|Udp):/ { if (!hdr[$1]) { hdr[$1] = 1; for (i = 2; i <= NF; i++) col[$1, $i] = i; next }
+			sum += $(col[$1, "InCsumErrors"]) }
+		$1 == "Udp6InCsumErrors" { sum += $2 }
+		END { print sum + 0 }'
 }

@@ -20,9 +20,6 @@ set -uo pipefail
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 
-HELPERS="$(cd "$(dirname "$0")" && pwd)/helpers"
-RAWPROBE="$HELPERS/rawprobe.py"
-XFER="$HELPERS/xfer.py"
 XFER_BYTES=$((5 * 1024 * 1024))
 STARTED=$SECONDS
 
@@ -40,9 +37,6 @@ R6=2001:db8:1::1
 B4=198.51.100.2
 B6=2001:db8:1::2
 
-# addr6 NS IF ADDR/LEN: an IPv6 address usable at once (no duplicate address detection).
-addr6() { ip -n "$(ns "$1")" addr add "$3" dev "$2" nodad || t_abort "ip addr add $3 on $1/$2 failed"; }
-
 addr6 client "$CLIENT_IF" 2001:db8::1/64
 addr6 server "$SERVER_IF" "$S6/64"
 addr6 server srv1 "$R6/64"
@@ -58,35 +52,10 @@ P=(--pin-dir "$PIN")
 https_server server
 https_server backend
 server server 5354 udp socat UDP6-RECVFROM:5354,ipv6only=0,fork PIPE
-server server 9443 tcp "$SCAPY_PYTHON" "$XFER" serve 9443
+server server 9443 tcp "$SCAPY_PYTHON" "$T_HELPERS/xfer.py" serve 9443
 client=(in_ns client)
 
 # --- helpers -------------------------------------------------------------------------------
-
-url() { if [[ $1 == *:* ]]; then printf 'https://[%s]:%s/' "$1" "$2"; else printf 'https://%s:%s/' "$1" "$2"; fi; }
-endpoint() { if [[ $1 == *:* ]]; then printf '[%s]:%s' "$1" "$2"; else printf '%s:%s' "$1" "$2"; fi; }
-
-# raw_probe CASE ADDR PORT ...: send crafted packets from the client with rawprobe.py and
-# sniff every answer; the result (JSON) is in RAW_OUT. A probe that could not run leaves
-# RAW_OUT empty, which every check below reports as a failure.
-raw_probe() {
-	if ! RAW_OUT=$(in_ns client timeout 60 "$SCAPY_PYTHON" "$RAWPROBE" "$@" 2>"$T_TMP/raw.err") ||
-		! jq -e '.cases' <<<"$RAW_OUT" >/dev/null 2>&1; then
-		RAW_ERR="rawprobe failed: $(tail -c 300 "$T_TMP/raw.err") $RAW_OUT"
-		RAW_OUT=
-	fi
-}
-
-# raw_answers CASE ADDR PORT: the answers to one probe, "proto sport flags" (TCP), "udp
-# sport payload_ok" (UDP) or "icmp quoted-sport quoted-dport", one a line.
-# shellcheck disable=SC2016 # jq variables
-raw_answers() {
-	jq -r --arg c "$1" --arg a "$2" --argjson p "$3" '.cases[]
-		| select(.case == $c and .addr == $a and .port == $p) | .answers[]
-		| if .proto == "tcp" then "tcp \(.sport) \(.flags)"
-		  elif .proto == "udp" then "udp \(.sport) \(if .payload_ok then "echo" else "payload-differs" end)"
-		  else "icmp \(.sport) \(.dport)" end' <<<"$RAW_OUT" 2>/dev/null
-}
 
 # raw_from PROTO ADDR PORT: how many PROTO packets came from ADDR:PORT during the probe.
 # shellcheck disable=SC2016
@@ -94,22 +63,6 @@ raw_from() { jq -r --arg k "$1 $(endpoint "$2" "$3")" '.from_ports[$k] // 0' <<<
 
 # raw_true FILTER: the last probe's JSON satisfies the jq FILTER.
 raw_true() { jq -e "$1" <<<"$RAW_OUT" >/dev/null 2>&1; }
-
-# expect_answer NAME CASE ADDR PORT WANT: the probe's first answer is WANT (see raw_answers),
-# e.g. "tcp 8445 SA" or "udp 5353 echo".
-expect_answer() {
-	local got
-	if [[ -z $RAW_OUT ]]; then
-		fail "$1" "$RAW_ERR"
-		return
-	fi
-	got=$(raw_answers "$2" "$3" "$4" | head -n1)
-	if [[ $got == "$5" ]]; then
-		pass "$1"
-	else
-		fail "$1" "$2 to $(endpoint "$3" "$4"): expected answer '$5', got '${got:-none}'"
-	fi
-}
 
 # expect_silent NAME CASE ADDR PORT [PROTO]: no answer at all to the probe, and not one
 # PROTO (default: the probe's) packet from ADDR:PORT while the probes ran.
@@ -131,19 +84,7 @@ expect_silent() {
 
 # expect_no_answer NAME CASE ADDR PORT: no answer to this probe (other probes of the batch
 # may be answered from the same port).
-expect_no_answer() {
-	local got
-	if [[ -z $RAW_OUT ]]; then
-		fail "$1" "$RAW_ERR"
-		return
-	fi
-	got=$(raw_answers "$2" "$3" "$4" | paste -sd, -)
-	if [[ -z $got ]]; then
-		pass "$1"
-	else
-		fail "$1" "$2 to $(endpoint "$3" "$4"): expected no answer, got '$got'"
-	fi
-}
+expect_no_answer() { expect_answer "$@" ""; }
 
 # udp_ask NS ADDR PORT: one datagram from an unconnected socket (it takes a reply from any
 # port); prints the reply's "source-port payload-matches", or "none" after 1.5 s.
@@ -173,15 +114,6 @@ expect_udp() {
 	fi
 }
 
-# csum_errors NS: TCP and UDP (v4 and v6) checksum errors counted in NS.
-csum_errors() {
-	in_ns "$1" cat /proc/net/snmp /proc/net/snmp6 2>/dev/null | awk '
-		/^(Tcp|Udp):/ { if (!hdr[$1]) { hdr[$1] = 1; for (i = 2; i <= NF; i++) col[$1, $i] = i; next }
-			sum += $(col[$1, "InCsumErrors"]) }
-		$1 == "Udp6InCsumErrors" { sum += $2 }
-		END { print sum + 0 }'
-}
-
 # set_offloads NS IF FEATURE on|off ...: ethtool -K; features the kernel cannot have in
 # that combination are left as it fixes them (see offload_state).
 set_offloads() {
@@ -200,17 +132,6 @@ offload_state() {
 			f["tx-tcp-segmentation"] == "on" && f["tx-tcp6-segmentation"] == "on" ? "on" : "off",
 			f["generic-segmentation-offload"], f["generic-receive-offload"],
 			f["tx-checksumming"], f["rx-checksumming"] }'
-}
-
-# xfer ADDR PORT: 5 MB echoed through ADDR:PORT from the client; "ok" or what went wrong.
-xfer() {
-	local out
-	out=$(in_ns client timeout 60 "$SCAPY_PYTHON" "$XFER" echo "$1" "$2" "$XFER_BYTES" 2>&1)
-	if jq -e '.ok' <<<"$out" >/dev/null 2>&1; then
-		echo ok
-	else
-		printf '%s\n' "$(endpoint "$1" "$2"): $out" | head -c 400
-	fi
 }
 
 # --- controls: without bpfredir every probe below is answered ------------------------------

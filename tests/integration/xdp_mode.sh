@@ -19,9 +19,6 @@ set -uo pipefail
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 
-HELPERS="$(cd "$(dirname "$0")" && pwd)/helpers"
-XFER="$HELPERS/xfer.py"
-RAWPROBE="$HELPERS/rawprobe.py"
 XFER_BYTES=$((4 * 1024 * 1024))
 
 t_init xdp_mode
@@ -32,8 +29,8 @@ netns_add other
 veth server srv2 198.51.100.1/24 other oth0 198.51.100.2/24
 S4=$SERVER_ADDR
 S6=2001:db8::2
-ip -n "$(ns client)" addr add 2001:db8::1/64 dev "$CLIENT_IF" nodad || t_abort "client v6 address"
-ip -n "$(ns server)" addr add "$S6/64" dev "$SERVER_IF" nodad || t_abort "server v6 address"
+addr6 client "$CLIENT_IF" 2001:db8::1/64
+addr6 server "$SERVER_IF" "$S6/64"
 for side in "client $CLIENT_IF" "server $SERVER_IF"; do
 	# shellcheck disable=SC2086 # "NS IF"
 	in_ns ${side% *} ethtool -K ${side#* } rx off tx off >/dev/null 2>&1 ||
@@ -41,94 +38,19 @@ for side in "client $CLIENT_IF" "server $SERVER_IF"; do
 done
 https_server server
 server server 8443 udp socat UDP6-RECVFROM:8443,ipv6only=0,fork PIPE
-server server 9443 tcp "$SCAPY_PYTHON" "$XFER" serve 9443
+server server 9443 tcp "$SCAPY_PYTHON" "$T_HELPERS/xfer.py" serve 9443
 pin_dir PIN xdp
 P=(--pin-dir "$PIN")
 client=(in_ns client)
 
-url() { if [[ $1 == *:* ]]; then printf 'https://[%s]:%s/' "$1" "$2"; else printf 'https://%s:%s/' "$1" "$2"; fi; }
-
-endpoint() { if [[ $1 == *:* ]]; then printf '[%s]:%s' "$1" "$2"; else printf '%s:%s' "$1" "$2"; fi; }
-
-# raw_probe CASE ADDR PORT ...: crafted packets from the client (helpers/rawprobe.py, which
-# lists the cases), every answer sniffed; the JSON result is in RAW_OUT, empty on failure.
-raw_probe() {
-	if ! RAW_OUT=$(in_ns client timeout 60 "$SCAPY_PYTHON" "$RAWPROBE" "$@" 2>"$T_TMP/raw.err") ||
-		! jq -e '.cases' <<<"$RAW_OUT" >/dev/null 2>&1; then
-		RAW_ERR="rawprobe failed: $(tail -c 300 "$T_TMP/raw.err") $RAW_OUT"
-		RAW_OUT=
-	fi
-}
-
-# expect_answer NAME CASE ADDR PORT WANT: the probe's answers, "tcp SPORT FLAGS" or "udp
-# SPORT echo", joined by commas, are WANT ("" for none at all, ICMP errors included).
-# shellcheck disable=SC2016 # jq variables
-expect_answer() {
-	local got
-	if [[ -z $RAW_OUT ]]; then
-		fail "$1" "$RAW_ERR"
-		return
-	fi
-	got=$(jq -r --arg c "$2" --arg a "$3" --argjson p "$4" '.cases[]
-		| select(.case == $c and .addr == $a and .port == $p) | .answers[]
-		| if .proto == "tcp" then "tcp \(.sport) \(.flags)"
-		  elif .proto == "udp" then "udp \(.sport) \(if .payload_ok then "echo" else "payload-differs" end)"
-		  else "icmp \(.sport) \(.dport)" end' <<<"$RAW_OUT" 2>/dev/null | paste -sd, -)
-	if [[ $got == "$5" ]]; then
-		pass "$1"
-	else
-		fail "$1" "$2 to $(endpoint "$3" "$4"): expected '${5:-no answer}', got '${got:-no answer}'"
-	fi
-}
-
-# udp_ask ADDR PORT: one datagram from a socket connected to ADDR:PORT, which only takes a
-# reply from that very port; prints "echo", "payload-differs", "refused" (an ICMP error came
-# back) or "none" (nothing at all in 1.5 s).
-udp_ask() {
-	in_ns client timeout 10 "$SCAPY_PYTHON" - "$1" "$2" <<'PY'
-import socket, sys
-addr, port = sys.argv[1], int(sys.argv[2])
-s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_DGRAM)
-s.settimeout(1.5)
-s.connect((addr, port))
-msg = b"xdp-ask %d" % id(s)
-s.send(msg)
-try:
-    print("echo" if s.recv(2048) == msg else "payload-differs")
-except ConnectionRefusedError:
-    print("refused")
-except socket.timeout:
-    print("none")
-PY
-}
-
+# expect_udp NAME ADDR PORT WANT: udp_connected from the client gives WANT.
 expect_udp() {
 	local got
-	got=$(udp_ask "$2" "$3" 2>&1)
+	got=$(udp_connected client "$2" "$3" 2>&1)
 	if [[ $got == "$4" ]]; then
 		pass "$1"
 	else
 		fail "$1" "datagram to $2 port $3: expected '$4', got '$got'"
-	fi
-}
-
-# csum_errors NS: TCP and UDP (v4 and v6) checksum errors counted in NS.
-csum_errors() {
-	in_ns "$1" cat /proc/net/snmp /proc/net/snmp6 2>/dev/null | awk '
-		/^(Tcp|Udp):/ { if (!hdr[$1]) { hdr[$1] = 1; for (i = 2; i <= NF; i++) col[$1, $i] = i; next }
-			sum += $(col[$1, "InCsumErrors"]) }
-		$1 == "Udp6InCsumErrors" { sum += $2 }
-		END { print sum + 0 }'
-}
-
-# xfer ADDR PORT: XFER_BYTES echoed through ADDR:PORT; "ok" or what went wrong.
-xfer() {
-	local out
-	out=$(in_ns client timeout 60 "$SCAPY_PYTHON" "$XFER" echo "$1" "$2" "$XFER_BYTES" 2>&1)
-	if jq -e '.ok' <<<"$out" >/dev/null 2>&1; then
-		echo ok
-	else
-		printf '%s\n' "$out" | tail -c 300
 	fi
 }
 
