@@ -24,15 +24,14 @@ set -uo pipefail
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 
-HELPERS="$(cd "$(dirname "$0")" && pwd)/helpers"
-PROBE="$HELPERS/rejectprobe.py"
+PROBE="$T_HELPERS/rejectprobe.py"
 
 t_init reject_icmp
 t_require socat sha256sum ethtool
 t_require_scapy
 t_topology
-ip -n "$(ns client)" addr add 2001:db8::1/64 dev "$CLIENT_IF" nodad || t_abort "client v6"
-ip -n "$(ns server)" addr add 2001:db8::2/64 dev "$SERVER_IF" nodad || t_abort "server v6"
+addr6 client "$CLIENT_IF" 2001:db8::1/64
+addr6 server "$SERVER_IF" 2001:db8::2/64
 pin_dir PIN reject
 P=(--pin-dir "$PIN")
 
@@ -197,19 +196,7 @@ expect "curl to the hidden port, server without tx offload: refused" refused \
 	"https://$S4:$TARGET_PORT/" in_ns client
 in_ns server ethtool -K "$SERVER_IF" tx on >/dev/null || t_abort "ethtool -K $SERVER_IF tx on"
 for dst in "$S4" "$S6"; do
-	out=$(in_ns client timeout 20 "$SCAPY_PYTHON" - "$dst" "$UDP_TARGET" <<'PY' 2>&1
-import socket, sys
-fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
-s = socket.socket(fam, socket.SOCK_DGRAM); s.settimeout(3)
-s.connect((sys.argv[1], int(sys.argv[2]))); s.send(b"anyone?")
-try:
-    s.recv(100); print("answered")
-except ConnectionRefusedError:
-    print("refused")
-except socket.timeout:
-    print("timed out")
-PY
-	)
+	out=$(udp_connected client "$dst" "$UDP_TARGET" 3 2>&1)
 	check "connected udp socket to the hidden port $dst: refused" "got: $out" test "$out" == refused
 done
 
@@ -229,8 +216,8 @@ check "apply --dry-run shows the rule losing 'reject'" "$(cli_result) $CLI_OUT" 
 
 ip -n "$(ns client)" addr add 192.0.2.8/24 dev "$CLIENT_IF" || t_abort "client address"
 ip -n "$(ns client)" addr add 192.0.2.9/24 dev "$CLIENT_IF" || t_abort "client address"
-ip -n "$(ns client)" addr add 2001:db8::8/64 dev "$CLIENT_IF" nodad || t_abort "client address"
-ip -n "$(ns client)" addr add 2001:db8::9/64 dev "$CLIENT_IF" nodad || t_abort "client address"
+addr6 client "$CLIENT_IF" 2001:db8::8/64
+addr6 client "$CLIENT_IF" 2001:db8::9/64
 for fam in 4 6; do
 	if [[ $fam == 4 ]]; then a=192.0.2.8 b=192.0.2.9 dst=$S4; else a=2001:db8::8 b=2001:db8::9 dst=$S6; fi
 	kernel_n=$(burst "$a" "$dst" 5999 2>&1)
@@ -290,10 +277,10 @@ netns_add prouter
 netns_add pserver
 veth pclient pc0 198.51.100.1/24 prouter pr0 198.51.100.2/24
 veth prouter pr1 203.0.113.1/24 pserver ps0 203.0.113.2/24
-ip -n "$(ns pclient)" addr add 2001:db8:10::1/64 dev pc0 nodad || t_abort "pclient v6"
-ip -n "$(ns prouter)" addr add 2001:db8:10::2/64 dev pr0 nodad || t_abort "prouter v6"
-ip -n "$(ns prouter)" addr add 2001:db8:20::1/64 dev pr1 nodad || t_abort "prouter v6"
-ip -n "$(ns pserver)" addr add 2001:db8:20::2/64 dev ps0 nodad || t_abort "pserver v6"
+addr6 pclient pc0 2001:db8:10::1/64
+addr6 prouter pr0 2001:db8:10::2/64
+addr6 prouter pr1 2001:db8:20::1/64
+addr6 pserver ps0 2001:db8:20::2/64
 ip -n "$(ns prouter)" link set pr0 mtu 1280 || t_abort "router MTU"
 ip -n "$(ns pclient)" route add default via 198.51.100.2 || t_abort "pclient route"
 ip -n "$(ns pclient)" -6 route add default via 2001:db8:10::2 || t_abort "pclient route6"
@@ -360,19 +347,7 @@ done
 expect_cli_ok "add a udp rule to a closed port" pserver add 5353 5354 --proto udp --pin-dir "$PIN2"
 for dst in 203.0.113.2 2001:db8:20::2; do
 	before=$(counter pserver "$PIN2" icmp_translated)
-	out=$(in_ns pclient timeout 20 "$SCAPY_PYTHON" - "$dst" <<'PY' 2>&1
-import socket, sys
-fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
-s = socket.socket(fam, socket.SOCK_DGRAM); s.settimeout(3)
-s.connect((sys.argv[1], 5353)); s.send(b"anyone?")
-try:
-    s.recv(100); print("answered")
-except ConnectionRefusedError:
-    print("refused")
-except socket.timeout:
-    print("timed out")
-PY
-	)
+	out=$(udp_connected pclient "$dst" 5353 3 2>&1)
 	check "egress port unreachable for $dst:5353 reaches the client's socket" "got: $out" \
 		test "$out" == refused
 	expect_stat_grew "egress error for $dst: icmp_translated counter moved" pserver "$PIN2" \
