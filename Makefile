@@ -102,8 +102,8 @@ $(OUTPUT)/bench/%.skel.h: $(OUTPUT)/bench/%.bpf.o | $(OUTPUT)/bench
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/bench/%: tests/bench/%.c tests/unit/*.h include/bpfredir.h $(SKELS) $(BENCH_SKELS) \
-		| $(BUILD)/bench
+$(BUILD)/bench/%: tests/bench/%.c tests/bench/*.h tests/unit/*.h include/bpfredir.h $(SKELS) \
+		$(BENCH_SKELS) | $(BUILD)/bench
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -I$(OUTPUT)/bench -Itests/unit $(LIBBPF_CFLAGS) $< \
 		$(LIBBPF_LIBS) -o $@

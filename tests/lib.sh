@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #
 # Shared helpers for the integration tests and the demo. Source it, then call t_init.
+# (tests/bench/run.sh sources it too, for the helpers that need no t_init: wait_for,
+# cgroup2_root.)
 #
 # Test hosts are network namespaces joined by veth pairs, on documentation addresses only.
 # Commands run in them through nsenter --net (never `ip netns exec`, which remounts /sys and

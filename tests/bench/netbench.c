@@ -21,63 +21,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include "benchutil.h"
 
 #define IO_TIMEOUT_MS 1000
 #define BATCH 64
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("netbench: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static unsigned long number(const char *what, const char *s)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || !*s)
-		die("%s: not a number: %s", what, s);
-	return v;
-}
-
-static __u16 port_arg(const char *s)
-{
-	unsigned long v = number("PORT", s);
-
-	if (!v || v > 65535)
-		die("PORT: out of range: %s", s);
-	return v;
-}
 
 static __u32 sock_drops(int fd)
 {
@@ -124,9 +80,9 @@ static int udpsink(int argc, char **argv)
 
 	if (argc != 5)
 		die("usage: netbench udpsink PORT WARMUP_MS SECONDS");
-	sa.sin_port = htons(port_arg(argv[2]));
-	warmup = number("WARMUP_MS", argv[3]) / 1000.0;
-	seconds = number("SECONDS", argv[4]);
+	sa.sin_port = htons(port_arg("PORT", argv[2]));
+	warmup = number_arg("WARMUP_MS", argv[3]) / 1000.0;
+	seconds = number_arg("SECONDS", argv[4]);
 	fd = socket(AF_INET, SOCK_DGRAM, 0);
 	if (fd < 0)
 		die("socket: %s", strerror(errno));
@@ -156,7 +112,7 @@ static int tcpserver(int argc, char **argv)
 
 	if (argc != 3)
 		die("usage: netbench tcpserver PORT");
-	sa.sin_port = htons(port_arg(argv[2]));
+	sa.sin_port = htons(port_arg("PORT", argv[2]));
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
 	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 4096))
@@ -238,8 +194,8 @@ static int tcpclient(int argc, char **argv)
 		die("usage: netbench tcpclient ADDR PORT SECONDS");
 	if (inet_pton(AF_INET, argv[2], &sa.sin_addr) != 1)
 		die("ADDR: not an IPv4 address: %s", argv[2]);
-	sa.sin_port = htons(port_arg(argv[3]));
-	seconds = number("SECONDS", argv[4]);
+	sa.sin_port = htons(port_arg("PORT", argv[3]));
+	seconds = number_arg("SECONDS", argv[4]);
 	t0 = now();
 	until = t0 + seconds;
 	while (now() < until) {

@@ -46,6 +46,7 @@
 #include "bench.skel.h"
 #include "pktbuild.h"
 #include "netns.h"
+#include "benchutil.h"
 
 #define TC_ACT_OK 0
 #define TC_ACT_SHOT 2
@@ -106,20 +107,6 @@ static const struct bcase cases[] = {
 };
 
 #define N_CASES (sizeof(cases) / sizeof(cases[0]))
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("prog_cost: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
 
 static __u64 stat_read(int idx)
 {
@@ -299,16 +286,14 @@ int main(int argc, char **argv)
 	int r, opt_i;
 
 	for (opt_i = 1; opt_i < argc; opt_i++) {
-		char *end;
 		unsigned long *dst = !strcmp(argv[opt_i], "--repeat")	? &repeat
 				     : !strcmp(argv[opt_i], "--rounds") ? &rounds
 									: NULL;
 
 		if (!dst || opt_i + 1 >= argc)
 			die("usage: prog_cost [--repeat N] [--rounds R]");
-		*dst = strtoul(argv[++opt_i], &end, 10);
-		if (*end || !*dst)
-			die("%s: not a positive number: %s", argv[opt_i - 1], argv[opt_i]);
+		*dst = positive_arg(argv[opt_i], argv[opt_i + 1]);
+		opt_i++;
 	}
 	if (rounds > MAX_ROUNDS || repeat > 100000000)
 		die("--rounds is at most %d, --repeat at most 100000000", MAX_ROUNDS);

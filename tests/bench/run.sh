@@ -41,6 +41,9 @@
 # for a kernel without legacy xtables after the tables are written, which say why; 2 on bad
 # knobs.
 set -uo pipefail
+# Only lib.sh's generic helpers (wait_for, cgroup2_root): the bench is no test, so no t_init.
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 BENCH=$REPO/build/bench
@@ -100,7 +103,7 @@ done
 for bin in "$BPFREDIR" "$BENCH/prog_cost" "$BENCH/xdpgen" "$BENCH/netbench"; do
 	[[ -x $bin ]] || die "not built: $bin (run: make bench-build)"
 done
-CGROUP2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
+CGROUP2=$(cgroup2_root)
 [[ -n $CGROUP2 ]] || die "no cgroup2 mount in /proc/self/mounts"
 
 # --- cleanup: every namespace, process, pin and cgroup this run made ---------------------
@@ -164,16 +167,8 @@ in_s_cg() {
 	in_s bash -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' in-cgroup "$CGROUP" "$@"
 }
 
-wait_for() {
-	local tries=$(($1 * 10))
-	shift
-	while ! "$@"; do
-		((--tries > 0)) || return 1
-		sleep 0.1
-	done
-}
-
-listening() { [[ -n $(in_s ss -Hltn "sport = :$1") ]]; }
+# target_listening PORT: a TCP socket is bound to PORT in the server namespace.
+target_listening() { [[ -n $(in_s ss -Hltn "sport = :$1") ]]; }
 
 # record ROUND VARIANT METRIC VALUE: VALUE is a number, or "FAIL: why".
 record() { printf '%s\t%s\t%s\t%s\n' "$@" >>"$RAW"; }
@@ -293,7 +288,7 @@ start_server() {
 	nsenter --net="/run/netns/$SERVER_NS" -- "$@" </dev/null >"$TMP/$name.log" 2>&1 &
 	SERVER_PID=$!
 	PIDS+=("$SERVER_PID")
-	wait_for 5 listening $TARGET ||
+	wait_for 5 target_listening $TARGET ||
 		die "$v: $name did not listen on $TARGET: $(head -c 300 "$TMP/$name.log")"
 }
 
@@ -306,7 +301,7 @@ stop_server() {
 		[[ $pid == "$SERVER_PID" ]] || kept+=("$pid")
 	done
 	PIDS=("${kept[@]}")
-	wait_for 5 eval '! listening $TARGET' || die "a server still listens on $TARGET"
+	wait_for 5 eval '! target_listening $TARGET' || die "a server still listens on $TARGET"
 }
 
 # port_for VARIANT: the port clients use: the public one, or the service's own for the
@@ -394,8 +389,8 @@ bench_hidden() {
 
 # bench_conn ROUND VARIANT METRIC RUNNER ADDR: connections/s; a failure is recorded as such.
 bench_conn() {
-	local r=$1 v=$2 metric=$3 runner=$4 addr=$5 out n secs
-	if out=$($runner "${CPU0[@]}" "$BENCH/netbench" tcpclient "$addr" "$(port_for "$v")" "$SECONDS_PER" 2>&1); then
+	local r=$1 v=$2 metric=$3 run_in=$4 addr=$5 out n secs
+	if out=$($run_in "${CPU0[@]}" "$BENCH/netbench" tcpclient "$addr" "$(port_for "$v")" "$SECONDS_PER" 2>&1); then
 		read -r n secs <<<"$out"
 		record "$r" "$v" "$metric" "$(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')"
 	else
@@ -450,12 +445,12 @@ run_variant() {
 	stop_server
 	start_server "$v" tcpserver "$BENCH/netbench" tcpserver $TARGET
 	bench_conn "$r" "$v" conn_external in_c $SERVER_ADDR
-	local runner=in_s
-	[[ $v == bpfredir* ]] && runner=in_s_cg
-	bench_conn "$r" "$v" conn_local $runner 127.0.0.1
+	local run_in=in_s
+	[[ $v == bpfredir* ]] && run_in=in_s_cg
+	bench_conn "$r" "$v" conn_local $run_in 127.0.0.1
 	if [[ $v == ipt-* || $v == nft ]]; then
 		drop_mark_rule "$v" || die "$v: could not take the MARK rule out"
-		bench_conn "$r" "$v" conn_local_nomark $runner 127.0.0.1
+		bench_conn "$r" "$v" conn_local_nomark $run_in 127.0.0.1
 	fi
 	teardown_variant
 	# A deleted namespace is taken apart later, by a kernel worker (thousands of TIME_WAIT

@@ -14,11 +14,9 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <linux/bpf.h>
@@ -28,34 +26,13 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "bench.skel.h"
+#include "benchutil.h"
 
 #define FRAME_LEN 60
 #define SPORT 40000
 #define SPORT_BASE 1024
 /* Frames per BPF_PROG_TEST_RUN call: short enough to stop on time. */
 #define PER_CALL (1 << 16)
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("xdpgen: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void mac_arg(unsigned char *mac, const char *s)
 {
@@ -85,7 +62,7 @@ int main(int argc, char **argv)
 	struct udphdr *udp = (void *)(ip + 1);
 	struct xdp_md ctx = {};
 	struct bench_bpf *skel;
-	unsigned long frames = 0, dport;
+	unsigned long frames = 0;
 	double seconds, t0, until;
 	bool newport;
 	char *end;
@@ -111,11 +88,8 @@ int main(int argc, char **argv)
 	    inet_pton(AF_INET, argv[5], &ip->daddr) != 1)
 		die("not IPv4 addresses: %s %s", argv[4], argv[5]);
 	ip->check = ip_csum(ip, sizeof(*ip));
-	dport = strtoul(argv[6], &end, 10);
-	if (*end || !dport || dport > 65535)
-		die("DPORT: not a port: %s", argv[6]);
 	udp->source = htons(SPORT);
-	udp->dest = htons(dport);
+	udp->dest = htons(port_arg("DPORT", argv[6]));
 	udp->len = htons(FRAME_LEN - sizeof(*eth) - sizeof(*ip));
 	/* Checksum 0, "none" for UDP over IPv4: the generator changes the source port
 	 * freely and the receiver has nothing to verify. */

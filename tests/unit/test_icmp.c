@@ -20,25 +20,16 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "bpfredir.h"
 #include "tc.skel.h"
 #include "pktbuild.h"
-#include "netns.h"
+#include "tctest.h"
 #include "testutil.h"
 
 #define TC_ACT_OK 0
-#define PUB 8445
-#define TGT 8443
-#define UPUB 5353
-#define UTGT 5354
-#define CPORT 40000
-#define LO_IFINDEX 1
 #define CPORT2 40001
 #define BUF_MAX 1024
 
@@ -57,9 +48,6 @@ struct icase {
 	.sport = (sport_), .dport = (dport_), .tcp_flags = (flags_)
 #define SERVER_REPLY(l3_, proto_, sport_, flags_) \
 	SERVER_REPLY_TO(l3_, proto_, sport_, CPORT, flags_)
-#define CLIENT_PKT(l3_, proto_, dport_, flags_) \
-	.l3 = (l3_), .proto = (proto_), .src = HOST_CLIENT, .dst = HOST_SERVER, \
-	.sport = CPORT, .dport = (dport_), .tcp_flags = (flags_)
 #define ACKPSH (PKT_TCP_FLAG_ACK | PKT_TCP_FLAG_PSH)
 
 static const struct icase cases[] = {
@@ -115,8 +103,6 @@ static struct tc_bpf *skel;
 /* BPF_F_TEST_SKB_CHECKSUM_COMPLETE: the skb is CHECKSUM_COMPLETE, as from a NIC that sums
  * what it receives, and the run fails (EBADMSG) when the program leaves skb->csum stale. */
 static __u32 run_flags;
-static int ncpus;
-static __u64 *percpu;
 
 struct iframe {
 	__u8 buf[BUF_MAX];
@@ -184,68 +170,6 @@ static int run(bool egress, const __u8 *in, __u32 len, __u8 *out, __u32 *out_len
 	return err;
 }
 
-static void map_clear(struct bpf_map *map)
-{
-	__u8 key[64];
-
-	while (!bpf_map_get_next_key(bpf_map__fd(map), NULL, key))
-		if (bpf_map_delete_elem(bpf_map__fd(map), key))
-			break;
-}
-
-static int rules_install(void)
-{
-	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
-	static const struct {
-		__u16 pub, tgt;
-		__u8 proto;
-	} rules[] = { { PUB, TGT, IPPROTO_TCP }, { UPUB, UTGT, IPPROTO_UDP } };
-	int fd, err = 0;
-	__u32 slot = 0;
-	size_t i;
-
-	fd = bpf_map_create(BPF_MAP_TYPE_HASH, "test_set", sizeof(struct redir_policy_key),
-			    sizeof(struct redir_rule), BPFREDIR_POLICY_ENTRIES, &opts);
-	if (fd < 0)
-		return -errno;
-	for (i = 0; i < sizeof(rules) / sizeof(rules[0]) && !err; i++) {
-		struct redir_policy_key pk = { .port = htons(rules[i].pub),
-					       .proto = rules[i].proto,
-					       .kind = POLICY_PUBLIC };
-		struct redir_policy_key hk = { .port = htons(rules[i].tgt),
-					       .proto = rules[i].proto,
-					       .kind = POLICY_HIDDEN };
-		struct redir_rule pr = { .target_port = htons(rules[i].tgt),
-					 .flags = REDIR_F_HIDE };
-		struct redir_rule hr = { .flags = REDIR_F_HIDE };
-
-		__u32 ports[2] = { rules[i].pub, rules[i].tgt };
-		__u8 bit = rules[i].proto == IPPROTO_TCP ? PORT_INTEREST_TCP : PORT_INTEREST_UDP;
-		int j;
-
-		/* Marked before the rule acts, as the loader does. */
-		for (j = 0; j < 2 && !err; j++)
-			if (bpf_map_update_elem(bpf_map__fd(skel->maps.port_interest), &ports[j],
-						&bit, BPF_ANY))
-				err = -errno;
-		if (!err && (bpf_map_update_elem(fd, &pk, &pr, BPF_NOEXIST) ||
-			     bpf_map_update_elem(fd, &hk, &hr, BPF_NOEXIST)))
-			err = -errno;
-	}
-	/* Test runs see the netns's loopback device, which the set must name to act on it. */
-	if (!err) {
-		struct redir_policy_key lo = { .kind = POLICY_IFACE, .id = LO_IFINDEX };
-		struct redir_rule unused = {};
-
-		if (bpf_map_update_elem(fd, &lo, &unused, BPF_NOEXIST))
-			err = -errno;
-	}
-	if (!err && bpf_map_update_elem(bpf_map__fd(skel->maps.policy), &slot, &fd, BPF_ANY))
-		err = -errno;
-	close(fd);
-	return err;
-}
-
 /* The client's SYN and datagram, v4 and v6, through ingress: both directions recorded. */
 static int connections_make(char *why, size_t n)
 {
@@ -260,25 +184,13 @@ static int connections_make(char *why, size_t n)
 	struct frame f;
 	size_t i;
 
-	map_clear(skel->maps.flows);
-	map_clear(skel->maps.pending);
+	tctest_map_clear(skel->maps.flows);
+	tctest_map_clear(skel->maps.pending);
 	for (i = 0; i < sizeof(pkts) / sizeof(pkts[0]); i++) {
 		pkt_build(&f, &pkts[i]);
 		if (run(false, f.buf, f.len, out, &out_len, &ret) || ret != TC_ACT_OK)
 			return fail(why, n, "setting up connection %zu: retval %u", i + 1, ret);
 	}
-	return 0;
-}
-
-static int stat_read(__u64 *sum)
-{
-	__u32 idx = STAT_ICMP_TRANSLATED;
-	int cpu;
-
-	if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.stats), &idx, percpu))
-		return -errno;
-	for (*sum = 0, cpu = 0; cpu < ncpus; cpu++)
-		*sum += percpu[cpu];
 	return 0;
 }
 
@@ -292,7 +204,7 @@ static int case_run(const struct icase *c, char *why, size_t n)
 	bool changes = c->exp_sport || c->exp_dport;
 	int err;
 
-	err = rules_install();
+	err = tctest_rules_install(skel, REDIR_F_HIDE);
 	if (err)
 		return fail(why, n, "installing rules: %s", strerror(-err));
 	if (connections_make(why, n))
@@ -303,12 +215,12 @@ static int case_run(const struct icase *c, char *why, size_t n)
 		translated.dport = c->exp_dport;
 	error_build(c, &c->quoted, &in);
 	error_build(c, &translated, &exp);
-	if (stat_read(&before))
+	if (tctest_stat_read(skel, STAT_ICMP_TRANSLATED, &before))
 		return fail(why, n, "reading stats: %s", strerror(errno));
 	err = run(c->egress, in.buf, in.len, out, &out_len, &ret);
 	if (err)
 		return fail(why, n, "BPF_PROG_TEST_RUN: %s", strerror(-err));
-	if (stat_read(&after))
+	if (tctest_stat_read(skel, STAT_ICMP_TRANSLATED, &after))
 		return fail(why, n, "reading stats: %s", strerror(errno));
 	if (ret != TC_ACT_OK)
 		return fail(why, n, "retval: expected %d got %u", TC_ACT_OK, ret);
@@ -330,17 +242,9 @@ int main(void)
 	int failed = 0;
 	size_t i;
 
-	if (netns_enter_fresh(why, sizeof(why))) {
-		printf("FAIL: setup: network namespace: %s\n", why);
+	skel = tctest_open();
+	if (!skel)
 		return 1;
-	}
-	ncpus = libbpf_num_possible_cpus();
-	percpu = ncpus > 0 ? calloc(ncpus, sizeof(*percpu)) : NULL;
-	skel = tc_bpf__open_and_load();
-	if (!percpu || !skel) {
-		printf("FAIL: setup: cannot open and load the TC skeleton: %s\n", strerror(errno));
-		return 1;
-	}
 	for (run_flags = 0;; run_flags = BPF_F_TEST_SKB_CHECKSUM_COMPLETE) {
 		const char *prefix = run_flags ? "checksum complete: " : "";
 
@@ -356,6 +260,5 @@ int main(void)
 			break;
 	}
 	tc_bpf__destroy(skel);
-	free(percpu);
 	return failed;
 }

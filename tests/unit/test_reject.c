@@ -29,28 +29,21 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "bpfredir.h"
 #include "tc.skel.h"
 #include "xdp.skel.h"
 #include "pktbuild.h"
-#include "netns.h"
+#include "tctest.h"
 #include "testutil.h"
 
 #define TC_ACT_SHOT 2
 #define TC_ACT_REDIRECT 7
-#define PUB 8445
-#define TGT 8443
-#define UPUB 5353
-#define UTGT 5354
-#define CPORT 40000
-#define LO_IFINDEX 1
 #define BIG_MAX 2048
+#define HIDE_REJECT (REDIR_F_HIDE | REDIR_F_REJECT)
 #define TOS 0xb9 /* a DSCP and an ECN bit: the answers keep one and drop the other */
 
 enum expect { EXP_RST, EXP_ICMP, EXP_NONE };
@@ -70,13 +63,8 @@ static struct tc_bpf *skel;
 /* XDP ingress, sharing every map of skel; run() uses it while xdp_mode is set. */
 static struct xdp_bpf *xskel;
 static bool xdp_mode;
-static int ncpus;
-static __u64 *percpu;
 
 /* clang-format off */
-#define TO_TGT(l3_, proto_, dport_, flags_) \
-	.l3 = (l3_), .proto = (proto_), .src = HOST_CLIENT, .dst = HOST_SERVER, \
-	.sport = CPORT, .dport = (dport_), .tcp_flags = (flags_)
 #define SYN PKT_TCP_FLAG_SYN
 #define ACK PKT_TCP_FLAG_ACK
 #define RST PKT_TCP_FLAG_RST
@@ -84,64 +72,68 @@ static __u64 *percpu;
 #define PSH PKT_TCP_FLAG_PSH
 
 static const struct rcase cases[] = {
-	{ "v4 syn: rst/ack, ack = seq + 1 + data", { TO_TGT(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
+	{ "v4 syn: rst/ack, ack = seq + 1 + data", { CLIENT_PKT(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
 	  .expect = EXP_RST },
-	{ "v4 ack: rst, seq = its ack", { TO_TGT(ETH_P_IP, IPPROTO_TCP, TGT, ACK | PSH) },
+	{ "v4 ack: rst, seq = its ack", { CLIENT_PKT(ETH_P_IP, IPPROTO_TCP, TGT, ACK | PSH) },
 	  .expect = EXP_RST },
 	{ "v4 fin (no ack): rst/ack, ack = seq + 1 + data",
-	  { TO_TGT(ETH_P_IP, IPPROTO_TCP, TGT, FIN) }, .expect = EXP_RST },
-	{ "v4 rst: no answer", { TO_TGT(ETH_P_IP, IPPROTO_TCP, TGT, RST) }, .expect = EXP_NONE },
-	{ "v4 rst/ack: no answer", { TO_TGT(ETH_P_IP, IPPROTO_TCP, TGT, RST | ACK) },
+	  { CLIENT_PKT(ETH_P_IP, IPPROTO_TCP, TGT, FIN) }, .expect = EXP_RST },
+	{ "v4 rst: no answer", { CLIENT_PKT(ETH_P_IP, IPPROTO_TCP, TGT, RST) },
+	  .expect = EXP_NONE },
+	{ "v4 rst/ack: no answer", { CLIENT_PKT(ETH_P_IP, IPPROTO_TCP, TGT, RST | ACK) },
 	  .expect = EXP_NONE },
 	{ "v4 syn with ip options: rst without them",
-	  { TO_TGT(ETH_P_IP, IPPROTO_TCP, TGT, SYN), .ip_opt_len = 8 }, .expect = EXP_RST },
-	{ "v4 syn in a vlan tag: rst in the tag", { TO_TGT(ETH_P_IP, IPPROTO_TCP, TGT, SYN),
+	  { CLIENT_PKT(ETH_P_IP, IPPROTO_TCP, TGT, SYN), .ip_opt_len = 8 }, .expect = EXP_RST },
+	{ "v4 syn in a vlan tag: rst in the tag", { CLIENT_PKT(ETH_P_IP, IPPROTO_TCP, TGT, SYN),
 	  .vlans = 1 }, .expect = EXP_RST },
-	{ "v4 syn to another host's mac: no answer", { TO_TGT(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
-	  .other_host = true, .expect = EXP_NONE },
-	{ "v4 syn, rule without --reject: dropped", { TO_TGT(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
+	{ "v4 syn to another host's mac: no answer",
+	  { CLIENT_PKT(ETH_P_IP, IPPROTO_TCP, TGT, SYN) }, .other_host = true, .expect = EXP_NONE },
+	{ "v4 syn, rule without --reject: dropped", { CLIENT_PKT(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
 	  .no_reject = true, .expect = EXP_NONE },
-	{ "v6 syn: rst/ack", { TO_TGT(ETH_P_IPV6, IPPROTO_TCP, TGT, SYN) }, .expect = EXP_RST },
-	{ "v6 ack: rst", { TO_TGT(ETH_P_IPV6, IPPROTO_TCP, TGT, ACK) }, .expect = EXP_RST },
-	{ "v6 rst: no answer", { TO_TGT(ETH_P_IPV6, IPPROTO_TCP, TGT, RST) },
+	{ "v6 syn: rst/ack", { CLIENT_PKT(ETH_P_IPV6, IPPROTO_TCP, TGT, SYN) }, .expect = EXP_RST },
+	{ "v6 ack: rst", { CLIENT_PKT(ETH_P_IPV6, IPPROTO_TCP, TGT, ACK) }, .expect = EXP_RST },
+	{ "v6 rst: no answer", { CLIENT_PKT(ETH_P_IPV6, IPPROTO_TCP, TGT, RST) },
 	  .expect = EXP_NONE },
 	{ "v6 syn behind extension headers: rst without them",
-	  { TO_TGT(ETH_P_IPV6, IPPROTO_TCP, TGT, SYN), .n_ext = 2, .ext = { 0, 60 } },
+	  { CLIENT_PKT(ETH_P_IPV6, IPPROTO_TCP, TGT, SYN), .n_ext = 2, .ext = { 0, 60 } },
 	  .expect = EXP_RST },
-	{ "v4 udp: port unreachable quoting it all", { TO_TGT(ETH_P_IP, IPPROTO_UDP, UTGT, 0) },
+	{ "v4 udp: port unreachable quoting it all", { CLIENT_PKT(ETH_P_IP, IPPROTO_UDP, UTGT, 0) },
 	  .expect = EXP_ICMP },
 	{ "v4 udp with ip options: quoted with them",
-	  { TO_TGT(ETH_P_IP, IPPROTO_UDP, UTGT, 0), .ip_opt_len = 4 }, .expect = EXP_ICMP },
+	  { CLIENT_PKT(ETH_P_IP, IPPROTO_UDP, UTGT, 0), .ip_opt_len = 4 }, .expect = EXP_ICMP },
 	{ "v4 udp, 700 bytes of data: quote cut at 548",
-	  { TO_TGT(ETH_P_IP, IPPROTO_UDP, UTGT, 0) }, .big_payload = 700, .expect = EXP_ICMP },
+	  { CLIENT_PKT(ETH_P_IP, IPPROTO_UDP, UTGT, 0) }, .big_payload = 700, .expect = EXP_ICMP },
 	{ "v4 udp without checksum: quoted as is",
-	  { TO_TGT(ETH_P_IP, IPPROTO_UDP, UTGT, 0), .udp_no_csum = true }, .expect = EXP_ICMP },
+	  { CLIENT_PKT(ETH_P_IP, IPPROTO_UDP, UTGT, 0), .udp_no_csum = true }, .expect = EXP_ICMP },
 	{ "v4 udp first fragment: no answer",
-	  { TO_TGT(ETH_P_IP, IPPROTO_UDP, UTGT, 0), .frag_off = 0x2000 }, .expect = EXP_NONE },
-	{ "v4 udp in a vlan tag: no answer", { TO_TGT(ETH_P_IP, IPPROTO_UDP, UTGT, 0),
+	  { CLIENT_PKT(ETH_P_IP, IPPROTO_UDP, UTGT, 0), .frag_off = 0x2000 }, .expect = EXP_NONE },
+	{ "v4 udp in a vlan tag: no answer", { CLIENT_PKT(ETH_P_IP, IPPROTO_UDP, UTGT, 0),
 	  .vlans = 1 }, .expect = EXP_NONE },
-	{ "v6 udp: port unreachable quoting it all", { TO_TGT(ETH_P_IPV6, IPPROTO_UDP, UTGT, 0) },
-	  .expect = EXP_ICMP },
+	{ "v6 udp: port unreachable quoting it all",
+	  { CLIENT_PKT(ETH_P_IPV6, IPPROTO_UDP, UTGT, 0) }, .expect = EXP_ICMP },
 	{ "v6 udp, 700 bytes of data: quoted whole",
-	  { TO_TGT(ETH_P_IPV6, IPPROTO_UDP, UTGT, 0) }, .big_payload = 700, .expect = EXP_ICMP },
-	{ "v6 udp, 1400 bytes of data: quote cut at 1232",
-	  { TO_TGT(ETH_P_IPV6, IPPROTO_UDP, UTGT, 0) }, .big_payload = 1400,
+	  { CLIENT_PKT(ETH_P_IPV6, IPPROTO_UDP, UTGT, 0) }, .big_payload = 700,
 	  .expect = EXP_ICMP },
-	{ "v6 udp to another host's mac: no answer", { TO_TGT(ETH_P_IPV6, IPPROTO_UDP, UTGT, 0) },
-	  .other_host = true, .expect = EXP_NONE },
-	{ "v4 syn with a bad checksum: no answer", { TO_TGT(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
+	{ "v6 udp, 1400 bytes of data: quote cut at 1232",
+	  { CLIENT_PKT(ETH_P_IPV6, IPPROTO_UDP, UTGT, 0) }, .big_payload = 1400,
+	  .expect = EXP_ICMP },
+	{ "v6 udp to another host's mac: no answer",
+	  { CLIENT_PKT(ETH_P_IPV6, IPPROTO_UDP, UTGT, 0) }, .other_host = true,
+	  .expect = EXP_NONE },
+	{ "v4 syn with a bad checksum: no answer", { CLIENT_PKT(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
 	  .bad_csum = true, .expect = EXP_NONE },
-	{ "v6 ack with a bad checksum: no answer", { TO_TGT(ETH_P_IPV6, IPPROTO_TCP, TGT, ACK) },
-	  .bad_csum = true, .expect = EXP_NONE },
-	{ "v4 udp with a bad checksum: no answer", { TO_TGT(ETH_P_IP, IPPROTO_UDP, UTGT, 0) },
+	{ "v6 ack with a bad checksum: no answer",
+	  { CLIENT_PKT(ETH_P_IPV6, IPPROTO_TCP, TGT, ACK) }, .bad_csum = true, .expect = EXP_NONE },
+	{ "v4 udp with a bad checksum: no answer", { CLIENT_PKT(ETH_P_IP, IPPROTO_UDP, UTGT, 0) },
 	  .bad_csum = true, .expect = EXP_NONE },
 	{ "v6 udp without checksum (invalid in v6): no answer",
-	  { TO_TGT(ETH_P_IPV6, IPPROTO_UDP, UTGT, 0), .udp_no_csum = true },
+	  { CLIENT_PKT(ETH_P_IPV6, IPPROTO_UDP, UTGT, 0), .udp_no_csum = true },
 	  .expect = EXP_NONE },
 	{ "v4 syn with a checksum left to offload (veth peer): rst/ack",
-	  { TO_TGT(ETH_P_IP, IPPROTO_TCP, TGT, SYN) }, .partial_csum = true, .expect = EXP_RST },
+	  { CLIENT_PKT(ETH_P_IP, IPPROTO_TCP, TGT, SYN) }, .partial_csum = true,
+	  .expect = EXP_RST },
 	{ "v6 syn with a checksum left to offload (veth peer): rst/ack",
-	  { TO_TGT(ETH_P_IPV6, IPPROTO_TCP, TGT, SYN) }, .partial_csum = true,
+	  { CLIENT_PKT(ETH_P_IPV6, IPPROTO_TCP, TGT, SYN) }, .partial_csum = true,
 	  .expect = EXP_RST },
 };
 /* clang-format on */
@@ -365,80 +357,6 @@ static int answer_compare(const struct big *exp, const __u8 *out, __u32 out_len,
 
 /* --- rules, counters ---------------------------------------------------------------------- */
 
-static int set_install(bool reject)
-{
-	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
-	static const struct {
-		__u16 pub, tgt;
-		__u8 proto;
-	} rules[] = { { PUB, TGT, IPPROTO_TCP }, { UPUB, UTGT, IPPROTO_UDP } };
-	__u16 flags = REDIR_F_HIDE | (reject ? REDIR_F_REJECT : 0);
-	int fd, err = 0, policy_fd = bpf_map__fd(skel->maps.policy);
-	__u32 slot = 0;
-	size_t i;
-
-	fd = bpf_map_create(BPF_MAP_TYPE_HASH, "test_set", sizeof(struct redir_policy_key),
-			    sizeof(struct redir_rule), BPFREDIR_POLICY_ENTRIES, &opts);
-	if (fd < 0)
-		return -errno;
-	for (i = 0; i < sizeof(rules) / sizeof(rules[0]) && !err; i++) {
-		struct redir_policy_key pk = { .port = htons(rules[i].pub),
-					       .proto = rules[i].proto,
-					       .kind = POLICY_PUBLIC };
-		struct redir_policy_key hk = { .port = htons(rules[i].tgt),
-					       .proto = rules[i].proto,
-					       .kind = POLICY_HIDDEN };
-		struct redir_rule pr = { .target_port = htons(rules[i].tgt), .flags = flags };
-		struct redir_rule hr = { .flags = flags };
-
-		__u32 ports[2] = { rules[i].pub, rules[i].tgt };
-		__u8 bit = rules[i].proto == IPPROTO_TCP ? PORT_INTEREST_TCP : PORT_INTEREST_UDP;
-		int j;
-
-		/* Marked before the rule acts, as the loader does. */
-		for (j = 0; j < 2 && !err; j++)
-			if (bpf_map_update_elem(bpf_map__fd(skel->maps.port_interest), &ports[j],
-						&bit, BPF_ANY))
-				err = -errno;
-		if (!err && (bpf_map_update_elem(fd, &pk, &pr, BPF_NOEXIST) ||
-			     bpf_map_update_elem(fd, &hk, &hr, BPF_NOEXIST)))
-			err = -errno;
-	}
-	/* Test runs see the netns's loopback device, which the set must name to act on it. */
-	if (!err) {
-		struct redir_policy_key lo = { .kind = POLICY_IFACE, .id = LO_IFINDEX };
-		struct redir_rule unused = {};
-
-		if (bpf_map_update_elem(fd, &lo, &unused, BPF_NOEXIST))
-			err = -errno;
-	}
-	if (!err && bpf_map_update_elem(policy_fd, &slot, &fd, BPF_ANY))
-		err = -errno;
-	close(fd); /* the policy map holds it */
-	return err;
-}
-
-static int stat_read(__u32 idx, __u64 *sum)
-{
-	int cpu;
-
-	if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.stats), &idx, percpu))
-		return -errno;
-	for (*sum = 0, cpu = 0; cpu < ncpus; cpu++)
-		*sum += percpu[cpu];
-	return 0;
-}
-
-static void ratelimit_clear(void)
-{
-	int fd = bpf_map__fd(skel->maps.reject_ratelimit);
-	struct redir_local_addr key;
-
-	while (!bpf_map_get_next_key(fd, NULL, &key))
-		if (bpf_map_delete_elem(fd, &key))
-			break;
-}
-
 static int run(const struct big *in, __u8 *out, __u32 *out_len, __u32 *ret)
 {
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in->buf, .data_size_in = in->len,
@@ -488,17 +406,19 @@ static int case_run(const struct rcase *c, char *why, size_t n)
 	__u32 out_len, ret;
 	int err;
 
-	err = set_install(!c->no_reject);
+	err = tctest_rules_install(skel, c->no_reject ? REDIR_F_HIDE : HIDE_REJECT);
 	if (err)
 		return fail(why, n, "installing rules: %s", strerror(-err));
-	ratelimit_clear();
+	tctest_map_clear(skel->maps.reject_ratelimit);
 	input_build(c, &in);
-	if (stat_read(STAT_REJECTED, &rej0) || stat_read(STAT_HIDDEN_DROPPED, &drop0))
+	if (tctest_stat_read(skel, STAT_REJECTED, &rej0) ||
+	    tctest_stat_read(skel, STAT_HIDDEN_DROPPED, &drop0))
 		return fail(why, n, "reading stats: %s", strerror(errno));
 	err = run(&in, out, &out_len, &ret);
 	if (err)
 		return fail(why, n, "BPF_PROG_TEST_RUN: %s", strerror(-err));
-	if (stat_read(STAT_REJECTED, &rej1) || stat_read(STAT_HIDDEN_DROPPED, &drop1))
+	if (tctest_stat_read(skel, STAT_REJECTED, &rej1) ||
+	    tctest_stat_read(skel, STAT_HIDDEN_DROPPED, &drop1))
 		return fail(why, n, "reading stats: %s", strerror(errno));
 
 	if (c->expect == EXP_NONE) {
@@ -529,16 +449,17 @@ static int case_run(const struct rcase *c, char *why, size_t n)
  * another source has its own bucket. */
 static int ratelimit_run(bool v6, char *why, size_t n)
 {
-	struct rcase c = { .pkt = { TO_TGT(v6 ? ETH_P_IPV6 : ETH_P_IP, IPPROTO_UDP, UTGT, 0) } };
+	struct rcase c = { .pkt = {
+				   CLIENT_PKT(v6 ? ETH_P_IPV6 : ETH_P_IP, IPPROTO_UDP, UTGT, 0) } };
 	static struct big in, other;
 	static __u8 out[BIG_MAX];
 	__u32 out_len, ret;
 	int i, err;
 
-	err = set_install(true);
+	err = tctest_rules_install(skel, HIDE_REJECT);
 	if (err)
 		return fail(why, n, "installing rules: %s", strerror(-err));
-	ratelimit_clear();
+	tctest_map_clear(skel->maps.reject_ratelimit);
 	input_build(&c, &in);
 	c.pkt.src = HOST_STRANGER;
 	input_build(&c, &other);
@@ -564,20 +485,12 @@ static int ratelimit_run(bool v6, char *why, size_t n)
 	return 0;
 }
 
-static void map_fd_clear(int fd)
-{
-	__u8 key[64];
-
-	while (!bpf_map_get_next_key(fd, NULL, key))
-		if (bpf_map_delete_elem(fd, key))
-			break;
-}
-
 /* The kernel's port unreachable (server -> client) for a closed port leaves through egress
  * with flow label / IP ID `ident`; then a datagram to the hidden port is rejected. */
 static int learn_run(bool v6, char *why, size_t n)
 {
-	struct rcase c = { .pkt = { TO_TGT(v6 ? ETH_P_IPV6 : ETH_P_IP, IPPROTO_UDP, UTGT, 0) } };
+	struct rcase c = { .pkt = {
+				   CLIENT_PKT(v6 ? ETH_P_IPV6 : ETH_P_IP, IPPROTO_UDP, UTGT, 0) } };
 	static struct big in, closed, kernel_err;
 	static __u8 out[BIG_MAX];
 	__u32 out_len, ret, ident = v6 ? 0xabcde : 0xfff0, got;
@@ -586,11 +499,11 @@ static int learn_run(bool v6, char *why, size_t n)
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_out = out, .data_size_out = BIG_MAX,
 		    .repeat = 1);
 
-	err = set_install(true);
+	err = tctest_rules_install(skel, HIDE_REJECT);
 	if (err)
 		return fail(why, n, "installing rules: %s", strerror(-err));
-	ratelimit_clear();
-	map_fd_clear(bpf_map__fd(skel->maps.reject_seen));
+	tctest_map_clear(skel->maps.reject_ratelimit);
+	tctest_map_clear(skel->maps.reject_seen);
 	input_build(&c, &in);
 	c.pkt.dport = 5999;
 	input_build(&c, &closed);
@@ -633,17 +546,9 @@ int main(void)
 	int failed = 0, v6, err;
 	size_t i;
 
-	if (netns_enter_fresh(why, sizeof(why))) {
-		printf("FAIL: setup: network namespace: %s\n", why);
+	skel = tctest_open();
+	if (!skel)
 		return 1;
-	}
-	ncpus = libbpf_num_possible_cpus();
-	percpu = ncpus > 0 ? calloc(ncpus, sizeof(*percpu)) : NULL;
-	skel = tc_bpf__open_and_load();
-	if (!percpu || !skel) {
-		printf("FAIL: setup: cannot open and load the TC skeleton: %s\n", strerror(errno));
-		return 1;
-	}
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		if (case_run(&cases[i], why, sizeof(why))) {
 			printf("FAIL: reject: %s: %s\n", cases[i].name, why);
@@ -701,6 +606,5 @@ int main(void)
 	}
 	xdp_bpf__destroy(xskel);
 	tc_bpf__destroy(skel);
-	free(percpu);
 	return failed;
 }
