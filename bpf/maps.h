@@ -9,6 +9,7 @@
 
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
 #include "bpfredir.h"
 
 /* The live rule set; see redir_policy_key. The loader creates the set and fills the slot.
@@ -79,6 +80,22 @@ struct {
 	__type(key, struct redir_port_key);
 	__type(value, struct redir_port_stats);
 } port_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BPFREDIR_PORTS);
+	__type(key, __u32);
+	__type(value, __u8);
+} port_interest SEC(".maps");
+
+/* Could a packet of proto on port match a rule or a connection? See port_interest. */
+static __always_inline bool port_of_interest(__be16 port, __u8 proto)
+{
+	__u32 idx = bpf_ntohs(port);
+	__u8 *bits = bpf_map_lookup_elem(&port_interest, &idx);
+
+	return bits && (*bits & (proto == IPPROTO_TCP ? PORT_INTEREST_TCP : PORT_INTEREST_UDP));
+}
 
 /* The live rule set. A hook reads it once per packet or call, so every decision it makes
  * comes from one set even while `apply` swaps in another. */

@@ -133,7 +133,7 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, 
 
 	if (parsed == PARSE_MALFORMED)
 		return VERDICT_DROP_MALFORMED;
-	if (parsed != PARSE_PORTS)
+	if (parsed != PARSE_PORTS || !port_of_interest(p->dport, p->proto))
 		return VERDICT_PASS;
 
 	/* A fresh SYN starts a new connection, which only a live rule may translate: a stale
@@ -180,7 +180,7 @@ static __always_inline int egress_policy(int parsed, const struct pkt *p, __be16
 	struct redir_flow *flow;
 	bool is_pending;
 
-	if (parsed != PARSE_PORTS)
+	if (parsed != PARSE_PORTS || !port_of_interest(p->sport, p->proto))
 		return VERDICT_PASS;
 	flow_key_fill(&fk, p->daddr, p->saddr, p->dport, p->sport, p->proto, FLOW_DIR_OUT);
 	flow = flow_lookup(&fk, &is_pending);

@@ -74,6 +74,20 @@ struct redir_rule {
 	__u8 addr[BPFREDIR_ADDR_LEN];
 };
 
+/*
+ * port_interest: an array indexed by port (host order) of PORT_INTEREST_* bits, one per
+ * protocol that has had a rule naming the port (public or target) since load. Only such a
+ * port can match a rule or a connection entry, so a packet on any other port is passed after
+ * one array lookup instead of the flow-table and rule-set lookups. The loader marks a rule's
+ * ports before the rule can act and never clears a mark (a stale one only costs the shortcut).
+ */
+#define BPFREDIR_PORTS 65536
+
+enum redir_port_interest {
+	PORT_INTEREST_TCP = 1 << 0,
+	PORT_INTEREST_UDP = 1 << 1,
+};
+
 /* A port of one protocol: the key of port_stats. */
 struct redir_port_key {
 	__be16 port;

@@ -858,6 +858,17 @@ static int reload_locked(const struct load_request *req)
 	ret = check_targets(&ctx);
 	if (!ret)
 		ret = load_objects(&ctx);
+	/* Before the new programs run: what they read first must be in line with the rules. */
+	if (!ret && open_pinned_maps(&maps))
+		ret = EXIT_FAIL;
+	if (!ret) {
+		err = sync_derived(&maps);
+
+		close_pinned_maps(&maps);
+		if (err)
+			ret = fail("cannot bring the maps in line with the rules: %s",
+				   strerror(-err));
+	}
 	if (!ret) {
 		int legacy = replace_legacy(&ctx);
 

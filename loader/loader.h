@@ -88,6 +88,7 @@ struct pinned_maps {
 	int stats;
 	int port_stats;
 	int pending;
+	int port_interest;
 };
 
 int open_pinned_maps(struct pinned_maps *maps);
@@ -96,6 +97,9 @@ void close_pinned_maps(struct pinned_maps *maps);
  * counters, local addresses) in line with them. */
 int sync_derived(const struct pinned_maps *maps);
 int sync_rule_derived(int set_fd, int port_stats_fd);
+/* Mark a rule's ports in port_interest, before the rule can act. */
+int mark_rule_ports(int interest_fd, const struct redir_policy_key *key,
+		    const struct redir_rule *rule);
 int sync_local_addrs(int map_fd);
 /* A new, empty rule set, and putting a set live in the policy map in one update. */
 int policy_set_create(void);

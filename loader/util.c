@@ -204,9 +204,13 @@ int open_pinned_maps(struct pinned_maps *maps)
 		const char *name;
 		int *fd;
 	} want[] = {
-		{ "policy", &maps->policy },   { "flows", &maps->flows },
-		{ "pending", &maps->pending }, { "local_addrs", &maps->local_addrs },
-		{ "stats", &maps->stats },     { "port_stats", &maps->port_stats },
+		{ "policy", &maps->policy },
+		{ "flows", &maps->flows },
+		{ "pending", &maps->pending },
+		{ "local_addrs", &maps->local_addrs },
+		{ "stats", &maps->stats },
+		{ "port_stats", &maps->port_stats },
+		{ "port_interest", &maps->port_interest },
 	};
 	__u32 slot = 0, set_id;
 	char path[PATH_MAX];
@@ -238,8 +242,8 @@ int open_pinned_maps(struct pinned_maps *maps)
 
 void close_pinned_maps(struct pinned_maps *maps)
 {
-	int *fds[] = { &maps->policy,	   &maps->rules, &maps->flows,	   &maps->pending,
-		       &maps->local_addrs, &maps->stats, &maps->port_stats };
+	int *fds[] = { &maps->policy,	   &maps->rules, &maps->flows,	    &maps->pending,
+		       &maps->local_addrs, &maps->stats, &maps->port_stats, &maps->port_interest };
 	size_t i;
 
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
@@ -307,6 +311,25 @@ struct redir_policy_key public_key(__u16 port, __u8 proto)
 static bool is_hidden_entry(const void *key)
 {
 	return ((const struct redir_policy_key *)key)->kind == POLICY_HIDDEN;
+}
+
+int mark_rule_ports(int interest_fd, const struct redir_policy_key *key,
+		    const struct redir_rule *rule)
+{
+	__u8 bit = key->proto == IPPROTO_TCP ? PORT_INTEREST_TCP : PORT_INTEREST_UDP, bits;
+	__u32 ports[2] = { ntohs(key->port), ntohs(rule->target_port) };
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		if (bpf_map_lookup_elem(interest_fd, &ports[i], &bits))
+			return -errno;
+		if (bits & bit)
+			continue;
+		bits |= bit;
+		if (bpf_map_update_elem(interest_fd, &ports[i], &bits, BPF_ANY))
+			return -errno;
+	}
+	return 0;
 }
 
 /* In a rule set, the hidden entries: each hiding rule's target, hidden from local clients
@@ -488,10 +511,31 @@ int sync_local_addrs(int map_fd)
 	return map_set_exactly(map_fd, addrs, sizeof(addrs[0]), &present, 0, n, false, NULL);
 }
 
+/* Every rule of the set marked: what a port_interest map made after the rules (by a newer
+ * build's reload, say) needs. */
+static int mark_set_ports(int interest_fd, int set_fd)
+{
+	struct redir_policy_key key, *prev = NULL;
+	struct redir_rule rule;
+	int err;
+
+	while (!bpf_map_get_next_key(set_fd, prev, &key)) {
+		prev = &key;
+		if (key.kind != POLICY_PUBLIC || bpf_map_lookup_elem(set_fd, &key, &rule))
+			continue;
+		err = mark_rule_ports(interest_fd, &key, &rule);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 int sync_derived(const struct pinned_maps *maps)
 {
-	int err = sync_rule_derived(maps->rules, maps->port_stats);
+	int err = mark_set_ports(maps->port_interest, maps->rules);
 
+	if (!err)
+		err = sync_rule_derived(maps->rules, maps->port_stats);
 	return err ? err : sync_local_addrs(maps->local_addrs);
 }
 

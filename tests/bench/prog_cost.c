@@ -123,7 +123,8 @@ static __u64 stat_read(int idx)
 
 /* The rule set `bpfredir add 8445 8443` makes: a public entry and a hidden one, the entry
  * that lets the interface act (under BPF_PROG_TEST_RUN the skb is on the namespace's
- * loopback), plus the per-port counters the loader creates for both ports. */
+ * loopback), plus the per-port counters and port_interest marks the loader makes for both
+ * ports. */
 static void rules_install(void)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
@@ -151,9 +152,15 @@ static void rules_install(void)
 	    bpf_map_update_elem(fd, &iface, &unused, BPF_NOEXIST) ||
 	    bpf_map_update_elem(bpf_map__fd(tc->maps.policy), &slot, &fd, BPF_ANY))
 		die("filling the rule set: %s", strerror(errno));
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 2; i++) {
+		__u32 port = ntohs(pk[i].port);
+		const __u8 tcp = PORT_INTEREST_TCP;
+
 		if (bpf_map_update_elem(bpf_map__fd(tc->maps.port_stats), &pk[i], zero, BPF_ANY))
 			die("creating port_stats: %s", strerror(errno));
+		if (bpf_map_update_elem(bpf_map__fd(tc->maps.port_interest), &port, &tcp, BPF_ANY))
+			die("marking port %u: %s", port, strerror(errno));
+	}
 	free(zero);
 }
 

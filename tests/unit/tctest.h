@@ -80,8 +80,17 @@ static inline int tctest_rules_install(struct tc_bpf *skel, __u16 flags)
 		struct redir_rule pr = { .target_port = htons(rules[i].tgt), .flags = flags };
 		struct redir_rule hr = { .flags = flags };
 
-		if (bpf_map_update_elem(fd, &pk, &pr, BPF_NOEXIST) ||
-		    bpf_map_update_elem(fd, &hk, &hr, BPF_NOEXIST))
+		__u32 ports[2] = { rules[i].pub, rules[i].tgt };
+		__u8 bit = rules[i].proto == IPPROTO_TCP ? PORT_INTEREST_TCP : PORT_INTEREST_UDP;
+		int j;
+
+		/* Marked before the rule acts, as the loader does. */
+		for (j = 0; j < 2 && !err; j++)
+			if (bpf_map_update_elem(bpf_map__fd(skel->maps.port_interest), &ports[j],
+						&bit, BPF_ANY))
+				err = -errno;
+		if (!err && (bpf_map_update_elem(fd, &pk, &pr, BPF_NOEXIST) ||
+			     bpf_map_update_elem(fd, &hk, &hr, BPF_NOEXIST)))
 			err = -errno;
 	}
 	/* Test runs see the netns's loopback device, which the set must name to act on it. */

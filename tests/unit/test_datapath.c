@@ -70,6 +70,7 @@ enum step_op {
 	STEP_SWAP,	 /* install a new set made of the case's swap rules, as `apply` does */
 	STEP_EMPTY_SLOT, /* leave the policy slot empty, as right after load */
 	STEP_IFACE_OFF,	 /* take the interface out of the live set, as `apply` does */
+	STEP_UNMARK,	 /* clear port_interest, which the loader never does */
 };
 
 struct step {
@@ -155,6 +156,7 @@ struct tcase {
 #define SWAP { .op = STEP_SWAP }
 #define EMPTY_SLOT { .op = STEP_EMPTY_SLOT }
 #define IFACE_OFF { .op = STEP_IFACE_OFF }
+#define UNMARK { .op = STEP_UNMARK }
 /* The client's SYN went through (and is pending), then the rule and its hidden entry were
  * deleted. */
 #define AFTER_DELETE .pre = { IN(syn4, TGT), DEL_RULES }
@@ -591,6 +593,14 @@ static const struct tcase cases[] = {
 	{ "inert interface: a pending connection's ack still rewritten", { TCP_RULE },
 	  .pre = { IN(syn4, TGT), IFACE_OFF }, .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, ACK) },
 	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
+	/* port_interest is the hooks' first filter: a port it does not name is passed at once.
+	 * The loader marks a rule's ports before the rule acts; here the marks are taken away. */
+	{ "unmarked ports: syn to public port passed untouched", { TCP_RULE },
+	  .pre = { UNMARK }, .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) },
+	  .stat = STAT_PASSED },
+	{ "unmarked ports: reply from target of a pending connection untouched", { TCP_RULE },
+	  .pre = { IN(syn4, TGT), UNMARK }, .egress = true, .pkt = { REPLY(ETH_P_IP, HOST_CLIENT) },
+	  .stat = NO_STAT, PENDING },
 	{ "inert interface: the reply to a pending connection still rewritten", { TCP_RULE },
 	  .pre = { IN(syn4, TGT), IFACE_OFF }, .egress = true, .pkt = { REPLY(ETH_P_IP, HOST_CLIENT) },
 	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, PENDING },
@@ -808,16 +818,50 @@ static int set_enable_lo(int fd)
 	return bpf_map_update_elem(fd, &key, &unused, BPF_ANY) ? -errno : 0;
 }
 
+/* Mark a port in port_interest, as the loader does before a rule naming it acts. */
+static int port_mark(__u16 port, __u8 proto)
+{
+	int fd = bpf_map__fd(skel->maps.port_interest);
+	__u32 idx = port;
+	__u8 bits;
+
+	if (bpf_map_lookup_elem(fd, &idx, &bits))
+		return -errno;
+	bits |= proto == IPPROTO_TCP ? PORT_INTEREST_TCP : PORT_INTEREST_UDP;
+	return bpf_map_update_elem(fd, &idx, &bits, BPF_ANY) ? -errno : 0;
+}
+
+/* Clear the marks of every port the tables' rules use (an array's entries cannot go). */
+static int ports_unmark(void)
+{
+	static const __u32 ports[] = { PUB, PUB2, TGT, TGT2, UPUB, UTGT };
+	int fd = bpf_map__fd(skel->maps.port_interest);
+	const __u8 none = 0;
+	size_t i;
+
+	for (i = 0; i < sizeof(ports) / sizeof(ports[0]); i++)
+		if (bpf_map_update_elem(fd, &ports[i], &none, BPF_ANY))
+			return -errno;
+	return 0;
+}
+
 /* One PUBLIC entry per rule; one HIDDEN entry per target of any hiding rule, with HIDE, and
- * HIDE_LOCAL when one of those rules asks for it. */
+ * HIDE_LOCAL when one of those rules asks for it. Both ports of each rule are marked. */
 static int set_fill(int fd, const struct rule_spec *rules)
 {
 	const struct rule_spec *r;
+	int err;
 
 	for (r = rules; r < rules + MAX_RULES && r->pub; r++) {
 		struct redir_policy_key key = {
 			.port = htons(r->pub), .proto = r->proto, .kind = POLICY_PUBLIC};
 		struct redir_rule rule = {.target_port = htons(r->tgt)};
+
+		err = port_mark(r->pub, r->proto);
+		if (!err)
+			err = port_mark(r->tgt, r->proto);
+		if (err)
+			return err;
 
 		if (r->hide)
 			rule.flags |= REDIR_F_HIDE;
@@ -1225,6 +1269,12 @@ static int steps_run(const struct tcase *c, char *why, size_t n)
 					    i + 1);
 			break;
 		}
+		case STEP_UNMARK:
+			err = ports_unmark();
+			if (err)
+				return fail(why, n, "step %d: unmarking ports: %s", i + 1,
+					    strerror(-err));
+			break;
 		case STEP_EMPTY_SLOT:
 			err = set_install(-1);
 			if (err)

@@ -1214,6 +1214,19 @@ static int port_stat_read(struct run *r, int key, __u64 sum[PORT_STAT__MAX])
 	return 0;
 }
 
+/* Mark a port in port_interest (errno set on failure). */
+static int port_mark(struct run *r, __u16 port, __u8 proto)
+{
+	int fd = map_fd(r->skel->maps.port_interest);
+	__u32 idx = port;
+	__u8 bits;
+
+	if (bpf_map_lookup_elem(fd, &idx, &bits))
+		return -1;
+	bits |= proto == IPPROTO_TCP ? PORT_INTEREST_TCP : PORT_INTEREST_UDP;
+	return bpf_map_update_elem(fd, &idx, &bits, BPF_ANY);
+}
+
 /* Make rule set FD hold the model's active candidates the way the loader keeps a set: a
  * PUBLIC entry per rule; a HIDDEN entry per target that rules hide, with HIDE and, when one
  * of them asks, HIDE_LOCAL. Entries of inactive candidates are removed. */
@@ -1233,6 +1246,9 @@ static int set_write(struct run *r, int fd)
 		struct redir_rule hv = {};
 
 		memcpy(rv.addr, c->a, sizeof(rv.addr));
+		/* Marked before the rule acts and never cleared, as the loader does. */
+		if (r->m.active[i] && (port_mark(r, c->pub, c->proto) || port_mark(r, c->tgt, c->proto)))
+			return -errno;
 		if (r->m.active[i] && bpf_map_update_elem(fd, &pk, &rv, BPF_ANY))
 			return -errno;
 		if (!m_rule(&r->m, c->pub, c->proto))
