@@ -130,6 +130,8 @@ t_cleanup() {
 		rmdir "$cg" 2>/dev/null || sleep 0.5
 		[[ ! -d $cg ]] || rmdir "$cg" || echo "warning: could not remove cgroup $cg" >&2
 	done
+	# What libxdp made for xdp_filter_load, if it was not there before and is empty now.
+	[[ -z ${T_LIBXDP_DIR_MADE:-} ]] || rmdir /sys/fs/bpf/xdp 2>/dev/null
 	[[ -z $T_TMP ]] || rm -rf "$T_TMP"
 	exit "$rc"
 }
@@ -248,6 +250,15 @@ in_cgroup() {
 	shift 2
 	# shellcheck disable=SC2016 # expanded by the inner shell
 	in_ns "$ns_name" bash -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' in-cgroup "$cg" "$@"
+}
+
+# xdp_filter_load NS IFACE MODE: xdp-filter (xdp-tools; it passes everything) on IFACE in NS,
+# in MODE (skb or native), or the test aborts. libxdp makes /sys/fs/bpf/xdp for its pins; the
+# cleanup removes it again if this test made it.
+xdp_filter_load() {
+	[[ -e /sys/fs/bpf/xdp ]] || T_LIBXDP_DIR_MADE=1
+	in_ns "$1" xdp-filter load -m "$3" "$2" >"$T_TMP/xdpf.log" 2>&1 ||
+		t_abort "xdp-filter load on $2 failed: $(tail -c 300 "$T_TMP/xdpf.log")"
 }
 
 # --- clients -----------------------------------------------------------------------------

@@ -67,6 +67,8 @@ leftovers() {
 		printf 'process %s\n' "$(ps -o pid=,args= -p "$p")"
 	done
 	new_bpfredir_progs | sed 's/^/bpfredir_ program id /'
+	# libxdp's pin dir, made by the xdp-filter some tests load.
+	[[ -n $LIBXDP_DIR_BEFORE || ! -e /sys/fs/bpf/xdp ]] || echo "libxdp pin dir /sys/fs/bpf/xdp"
 }
 
 # shellcheck disable=SC2317 # called through wait_for
@@ -77,6 +79,8 @@ if [[ $EUID -ne 0 ]]; then
 	summary
 fi
 T_BASE_PROGS=$(bpfredir_prog_ids)
+LIBXDP_DIR_BEFORE=
+[[ ! -e /sys/fs/bpf/xdp ]] || LIBXDP_DIR_BEFORE=1
 
 # Interrupted: the test running finishes its cleanup, then the run stops.
 INTERRUPTED=0

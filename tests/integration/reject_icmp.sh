@@ -27,7 +27,7 @@ set -uo pipefail
 PROBE="$T_HELPERS/rejectprobe.py"
 
 t_init reject_icmp
-t_require socat sha256sum ethtool
+t_require socat sha256sum ethtool xdp-filter
 t_require_scapy
 t_topology
 addr6 client "$CLIENT_IF" 2001:db8::1/64
@@ -239,8 +239,7 @@ for mode in generic native; do
 	args=(--mode xdp --xdp-generic)
 	if [[ $mode == native ]]; then
 		args=(--mode xdp)
-		in_ns client xdp-filter load -m native "$CLIENT_IF" >"$T_TMP/xdpf.log" 2>&1 ||
-			t_abort "xdp-filter load on $CLIENT_IF failed: $(tail -c 300 "$T_TMP/xdpf.log")"
+		xdp_filter_load client "$CLIENT_IF" native
 	fi
 	expect_cli_ok "xdp $mode: load" server load --iface "$SERVER_IF" "${args[@]}" "${P[@]}"
 	expect_cli_ok "xdp $mode: add --reject" server add "$PUBLIC_PORT" "$TARGET_PORT" --reject \

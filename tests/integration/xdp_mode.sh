@@ -220,11 +220,7 @@ expect "newer build: v4 curl -> :8445 gets the page" ok "$(url "$S4" 8445)" "${c
 expect "newer build: v4 curl -> :8443 dropped" dropped "$(url "$S4" 8443)" "${client[@]}"
 
 # --- a foreign XDP program ---------------------------------------------------------------
-# libxdp makes /sys/fs/bpf/xdp for its pins; remove it again if it is ours and empty.
-[[ -e /sys/fs/bpf/xdp ]] || LIBXDP_DIR_MADE=1
-if ! in_ns server xdp-filter load -m skb srv2 >"$T_TMP/xdpf.log" 2>&1; then
-	t_abort "xdp-filter load on srv2 failed: $(tail -c 300 "$T_TMP/xdpf.log")"
-fi
+xdp_filter_load server srv2 skb
 foreign=$(xdp_of server srv2)
 links_before=$(ls "$PIN/links")
 expect_cli_error "foreign: adding srv2 in xdp mode is refused, naming it" 1 \
@@ -249,7 +245,6 @@ cli server status "${P[@]}"
 check "foreign: status names it on srv2" "$CLI_OUT" \
 	grep -Eq "srv2 \(ifindex [0-9]+\): tcx; XDP program [0-9]+:xdpfilt[a-z_]* \(foreign\) \(generic\) runs before TC" <<<"$CLI_OUT"
 in_ns server xdp-filter unload srv2 >/dev/null 2>&1 || fail "foreign: xdp-filter unload" "failed"
-[[ -z ${LIBXDP_DIR_MADE:-} ]] || rmdir /sys/fs/bpf/xdp 2>/dev/null
 
 unloaded native
 
