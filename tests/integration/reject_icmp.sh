@@ -356,6 +356,8 @@ expect_cli_ok "unload the server's instance" pserver unload --pin-dir "$PIN2"
 
 # --- cleanup --------------------------------------------------------------------------------
 
-check "no bpfredir programs left" "left: $(new_bpfredir_progs | tr '\n' ' ')" no_new_bpfredir_progs
+# Program teardown is asynchronous in the kernel: give it a moment.
+check "no bpfredir programs left" "left: $(new_bpfredir_progs | tr '\n' ' ')" \
+	wait_for 5 no_new_bpfredir_progs
 
 t_finish
