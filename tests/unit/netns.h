@@ -25,7 +25,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +32,7 @@
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include "testutil.h"
 
 #define NETNS_LOCAL_V4 "198.51.100.1"	   /* HOST_SERVER of pktbuild.h */
 #define NETNS_LOCAL_V6 "2001:db8:1::1"	   /* HOST_SERVER of pktbuild.h */
@@ -43,30 +43,20 @@
 #define NETNS_VETH "bpfredir-fw0"
 #define NETNS_VETH_PEER "bpfredir-fw1"
 
-static inline int netns_fail(char *why, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, n, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 static inline int netns_write(const char *path, const char *val, char *why, size_t n)
 {
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
 	ssize_t len = strlen(val);
 
 	if (fd < 0)
-		return netns_fail(why, n, "open %s: %s", path, strerror(errno));
+		return fail(why, n, "open %s: %s", path, strerror(errno));
 	if (write(fd, val, len) != len) {
 		int err = errno;
 
 		close(fd);
-		return netns_fail(why, n, "write %s to %s: %s", val, path, strerror(err));
+		return fail(why, n, "write %s to %s: %s", val, path, strerror(err));
 	}
-	return close(fd) ? netns_fail(why, n, "close %s: %s", path, strerror(errno)) : 0;
+	return close(fd) ? fail(why, n, "close %s: %s", path, strerror(errno)) : 0;
 }
 
 /* Run CMD (iproute2) in the current namespace, quietly; its stderr goes into WHY on error. */
@@ -79,7 +69,7 @@ static inline int netns_run(const char *cmd, char *why, size_t n)
 	snprintf(line, sizeof(line), "%s 2>&1 >/dev/null", cmd);
 	f = popen(line, "r");
 	if (!f)
-		return netns_fail(why, n, "popen %s: %s", cmd, strerror(errno));
+		return fail(why, n, "popen %s: %s", cmd, strerror(errno));
 	if (!fgets(err, sizeof(err), f))
 		err[0] = '\0';
 	while (fgets(line, sizeof(line), f))
@@ -87,7 +77,7 @@ static inline int netns_run(const char *cmd, char *why, size_t n)
 	rc = pclose(f);
 	if (rc) {
 		err[strcspn(err, "\n")] = '\0';
-		return netns_fail(why, n, "'%s' failed (status %d): %s", cmd, rc, err);
+		return fail(why, n, "'%s' failed (status %d): %s", cmd, rc, err);
 	}
 	return 0;
 }
@@ -99,14 +89,14 @@ static inline int netns_link_up(const char *ifname, char *why, size_t n)
 	int ret = 0;
 
 	if (fd < 0)
-		return netns_fail(why, n, "socket: %s", strerror(errno));
+		return fail(why, n, "socket: %s", strerror(errno));
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
 	if (ioctl(fd, SIOCGIFFLAGS, &ifr)) {
-		ret = netns_fail(why, n, "SIOCGIFFLAGS %s: %s", ifname, strerror(errno));
+		ret = fail(why, n, "SIOCGIFFLAGS %s: %s", ifname, strerror(errno));
 	} else {
 		ifr.ifr_flags |= IFF_UP;
 		if (ioctl(fd, SIOCSIFFLAGS, &ifr))
-			ret = netns_fail(why, n, "SIOCSIFFLAGS %s: %s", ifname, strerror(errno));
+			ret = fail(why, n, "SIOCSIFFLAGS %s: %s", ifname, strerror(errno));
 	}
 	close(fd);
 	return ret;
@@ -117,7 +107,7 @@ static inline int netns_link_up(const char *ifname, char *why, size_t n)
 static inline int netns_enter_fresh(char *why, size_t n)
 {
 	if (unshare(CLONE_NEWNET))
-		return netns_fail(why, n, "unshare(CLONE_NEWNET): %s", strerror(errno));
+		return fail(why, n, "unshare(CLONE_NEWNET): %s", strerror(errno));
 	return netns_link_up("lo", why, n);
 }
 
