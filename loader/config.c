@@ -594,18 +594,16 @@ static int swap_rules(const struct config *cfg, const struct resolved *res,
 
 	if (set_fd < 0)
 		return fail("cannot create a rule set: %s", strerror(-set_fd));
-	for (r = 0; r < cfg->n_rules && !err; r++) {
-		err = mark_rule_ports(maps->port_interest, &cfg->rules[r].key, &cfg->rules[r].rule);
-		if (!err && bpf_map_update_elem(set_fd, &cfg->rules[r].key, &cfg->rules[r].rule,
-						BPF_NOEXIST))
+	for (r = 0; r < cfg->n_rules && !err; r++)
+		if (bpf_map_update_elem(set_fd, &cfg->rules[r].key, &cfg->rules[r].rule,
+					BPF_NOEXIST))
 			err = -errno;
-	}
 	for (i = 0; i < cfg->n_ifaces && !err; i++)
 		err = set_attachment(set_fd, POLICY_IFACE, res->ifindexes[i], true);
 	for (i = 0; i < cfg->n_cgroups && !err; i++)
 		err = set_attachment(set_fd, POLICY_CGROUP, res->cgroup_ids[i], true);
 	if (!err)
-		err = sync_rule_derived(set_fd, maps->port_stats);
+		err = sync_rule_derived(set_fd, maps->port_stats, maps->port_interest);
 	if (!err)
 		err = policy_set_install(maps->policy, set_fd);
 	close(set_fd);

@@ -96,10 +96,7 @@ void close_pinned_maps(struct pinned_maps *maps);
 /* Bring what is derived from the rules and the host (the set's hidden entries, per-port
  * counters, local addresses) in line with them. */
 int sync_derived(const struct pinned_maps *maps);
-int sync_rule_derived(int set_fd, int port_stats_fd);
-/* Mark a rule's ports in port_interest, before the rule can act. */
-int mark_rule_ports(int interest_fd, const struct redir_policy_key *key,
-		    const struct redir_rule *rule);
+int sync_rule_derived(int set_fd, int port_stats_fd, int interest_fd);
 int sync_local_addrs(int map_fd);
 /* A new, empty rule set, and putting a set live in the policy map in one update. */
 int policy_set_create(void);

@@ -161,12 +161,6 @@ int do_add(int argc, char **argv)
 	ret = check_conflicts(&maps, &args);
 	if (ret)
 		goto out;
-	err = mark_rule_ports(maps.port_interest, &key, &rule);
-	if (err) {
-		ret = fail("cannot mark ports %u and %u/%s: %s", args.public_port, args.target_port,
-			   proto_name(args.proto), strerror(-err));
-		goto out;
-	}
 	if (bpf_map_update_elem(maps.rules, &key, &rule, BPF_NOEXIST)) {
 		ret = fail("cannot add rule %u/%s: %s", args.public_port, proto_name(args.proto),
 			   errno == E2BIG ? "rule table full" : strerror(errno));

@@ -313,11 +313,13 @@ static bool is_hidden_entry(const void *key)
 	return ((const struct redir_policy_key *)key)->kind == POLICY_HIDDEN;
 }
 
-int mark_rule_ports(int interest_fd, const struct redir_policy_key *key,
-		    const struct redir_rule *rule)
+/* The target first: a rule acts once its public port is marked, and its replies leave from
+ * the target. */
+static int mark_rule_ports(int interest_fd, const struct redir_policy_key *key,
+			   const struct redir_rule *rule)
 {
 	__u8 bit = key->proto == IPPROTO_TCP ? PORT_INTEREST_TCP : PORT_INTEREST_UDP, bits;
-	__u32 ports[2] = { ntohs(key->port), ntohs(rule->target_port) };
+	__u32 ports[2] = { ntohs(rule->target_port), ntohs(key->port) };
 	size_t i;
 
 	for (i = 0; i < 2; i++) {
@@ -335,8 +337,9 @@ int mark_rule_ports(int interest_fd, const struct redir_policy_key *key,
 /* In a rule set, the hidden entries: each hiding rule's target, hidden from local clients
  * too when any of its rules asks. In port_stats: an entry for every public and every hidden
  * port. Both are recomputed from the set's rules rather than counted up and down, so they
- * cannot drift whatever failed before. */
-int sync_rule_derived(int set_fd, int port_stats_fd)
+ * cannot drift whatever failed before. In port_interest: both ports of every rule, marked
+ * before the rule can act (a rule acts only on marked ports), never unmarked. */
+int sync_rule_derived(int set_fd, int port_stats_fd, int interest_fd)
 {
 	static struct redir_policy_key hidden[BPFREDIR_MAX_RULES];
 	static struct redir_rule hiding[BPFREDIR_MAX_RULES];
@@ -351,6 +354,9 @@ int sync_rule_derived(int set_fd, int port_stats_fd)
 		prev = &key;
 		if (key.kind != POLICY_PUBLIC || bpf_map_lookup_elem(set_fd, &key, &rule))
 			continue;
+		err = mark_rule_ports(interest_fd, &key, &rule);
+		if (err)
+			return err;
 		if (n_counted + 2 > 2 * BPFREDIR_MAX_RULES)
 			return -E2BIG;
 		if (port_key_index(counted, n_counted, key.port, key.proto) < 0)
@@ -511,31 +517,10 @@ int sync_local_addrs(int map_fd)
 	return map_set_exactly(map_fd, addrs, sizeof(addrs[0]), &present, 0, n, false, NULL);
 }
 
-/* Every rule of the set marked: what a port_interest map made after the rules (by a newer
- * build's reload, say) needs. */
-static int mark_set_ports(int interest_fd, int set_fd)
-{
-	struct redir_policy_key key, *prev = NULL;
-	struct redir_rule rule;
-	int err;
-
-	while (!bpf_map_get_next_key(set_fd, prev, &key)) {
-		prev = &key;
-		if (key.kind != POLICY_PUBLIC || bpf_map_lookup_elem(set_fd, &key, &rule))
-			continue;
-		err = mark_rule_ports(interest_fd, &key, &rule);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
 int sync_derived(const struct pinned_maps *maps)
 {
-	int err = mark_set_ports(maps->port_interest, maps->rules);
+	int err = sync_rule_derived(maps->rules, maps->port_stats, maps->port_interest);
 
-	if (!err)
-		err = sync_rule_derived(maps->rules, maps->port_stats);
 	return err ? err : sync_local_addrs(maps->local_addrs);
 }
 
