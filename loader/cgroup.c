@@ -203,6 +203,7 @@ static int parse_cgroup_args(int argc, char **argv, const char **cgroup)
 static int cgroup_verb(int argc, char **argv, bool attach)
 {
 	int prog_fds[N_SOCK_HOOKS], cgroup_fd = -1, lock_fd, ret, err;
+	struct pinned_maps maps = { .rules = -1 };
 	const char *cgroup = NULL;
 	char resolved[PATH_MAX];
 	bool attached, active;
@@ -219,11 +220,13 @@ static int cgroup_verb(int argc, char **argv, bool attach)
 		goto out;
 	}
 	ret = open_cgroup(cgroup, resolved, sizeof(resolved), &cgroup_fd, &cgroup_id);
+	if (!ret && open_pinned_maps(&maps))
+		ret = EXIT_FAIL;
 	if (ret)
 		goto out;
 	attached = cgroup_attached(cgroup_id);
 	/* Attached but not acting: what an interrupted apply or attach left. */
-	active = attached && live_attachment_is(POLICY_CGROUP, cgroup_id);
+	active = attached && set_has_attachment(maps.rules, POLICY_CGROUP, cgroup_id);
 	if (attach ? active : !attached) {
 		ret = fail("%s attached to cgroup %s", attach ? "already" : "not", resolved);
 		goto out;
@@ -235,11 +238,11 @@ static int cgroup_verb(int argc, char **argv, bool attach)
 			err = attach_cgroup(cgroup_fd, cgroup_id, prog_fds);
 		close_fds(prog_fds, N_SOCK_HOOKS);
 		if (!err)
-			err = live_attachment(POLICY_CGROUP, cgroup_id, true);
+			err = set_attachment(maps.rules, POLICY_CGROUP, cgroup_id, true);
 		if (err && !attached)
 			detach_cgroup(cgroup_id);
 	} else {
-		err = live_attachment(POLICY_CGROUP, cgroup_id, false);
+		err = set_attachment(maps.rules, POLICY_CGROUP, cgroup_id, false);
 		if (!err)
 			err = detach_cgroup(cgroup_id);
 	}
@@ -247,6 +250,8 @@ static int cgroup_verb(int argc, char **argv, bool attach)
 		ret = fail("cannot %s cgroup %s: %s", attach ? "attach to" : "detach from",
 			   resolved, strerror(-err));
 out:
+	if (maps.rules >= 0)
+		close_pinned_maps(&maps);
 	if (cgroup_fd >= 0)
 		close(cgroup_fd);
 	if (lock_fd >= 0)

@@ -837,19 +837,26 @@ static int reload_locked(const struct load_request *req)
 	int tc_fds[2] = { -1, -1 }, sock_fds[N_SOCK_HOOKS], xdp_fd = -1, ret, i, err = 0;
 	int updated = 0, attached = 0;
 	struct bpf_map_info info = {};
+	char path[PATH_MAX];
 	struct pinned_maps maps;
+	bool maps_open = false;
 	__u32 len = sizeof(info);
+	int flows_fd;
 
 	for (i = 0; i < MAX_CGROUPS; i++)
 		ctx.cgroup_fds[i] = -1;
 	for (i = 0; i < N_SOCK_HOOKS; i++)
 		sock_fds[i] = -1;
-	if (open_pinned_maps(&maps))
-		return EXIT_FAIL;
-	ret = bpf_map_get_info_by_fd(maps.flows, &info, &len);
-	close_pinned_maps(&maps);
+	if (pin_path(path, sizeof(path), "maps", "flows"))
+		return fail("pin dir path too long: %s", pin_dir);
+	flows_fd = bpf_obj_get(path);
+	ret = flows_fd < 0 ? -1 : bpf_map_get_info_by_fd(flows_fd, &info, &len);
 	if (ret)
-		return fail("cannot read the loaded flow table: %s", strerror(errno));
+		ret = fail("cannot read the loaded flow table %s: %s", path, strerror(errno));
+	if (flows_fd >= 0)
+		close(flows_fd);
+	if (ret)
+		return ret;
 	if (req->flows != BPFREDIR_DEFAULT_FLOWS && req->flows != info.max_entries)
 		return fail("loaded with --flows %u; 'bpfredir unload' first to change it",
 			    info.max_entries);
@@ -858,13 +865,14 @@ static int reload_locked(const struct load_request *req)
 	ret = check_targets(&ctx);
 	if (!ret)
 		ret = load_objects(&ctx);
-	/* Before the new programs run: what they read first must be in line with the rules. */
+	/* Before the new programs run: what they read first must be in line with the rules. The
+	 * maps stay open for the attachments below. */
 	if (!ret && open_pinned_maps(&maps))
 		ret = EXIT_FAIL;
+	else if (!ret)
+		maps_open = true;
 	if (!ret) {
 		err = sync_derived(&maps);
-
-		close_pinned_maps(&maps);
 		if (err)
 			ret = fail("cannot bring the maps in line with the rules: %s",
 				   strerror(-err));
@@ -897,24 +905,24 @@ static int reload_locked(const struct load_request *req)
 		ret = fail("cannot open the pinned programs: %s", strerror(errno));
 	/* Attach, then act (an interrupted apply may have left one attached but inert). */
 	for (i = 0; !ret && i < req->n_ifaces; i++) {
-		if (live_attachment_is(POLICY_IFACE, ctx.ifindexes[i]))
+		if (set_has_attachment(maps.rules, POLICY_IFACE, ctx.ifindexes[i]))
 			continue;
 		if (!iface_attached(ctx.ifindexes[i]))
 			ret = attach_iface_as(ctx.ifindexes[i], req->ifnames[i], tc_fds, xdp_fd,
 					      req->if_modes[i], req->attach);
-		err = ret ? 0 : live_attachment(POLICY_IFACE, ctx.ifindexes[i], true);
+		err = ret ? 0 : set_attachment(maps.rules, POLICY_IFACE, ctx.ifindexes[i], true);
 		if (err)
 			ret = fail("cannot enable interface %s: %s", req->ifnames[i],
 				   strerror(-err));
 		attached++;
 	}
 	for (i = 0; !ret && i < req->n_cgroups; i++) {
-		if (live_attachment_is(POLICY_CGROUP, ctx.cgroup_ids[i]))
+		if (set_has_attachment(maps.rules, POLICY_CGROUP, ctx.cgroup_ids[i]))
 			continue;
 		if (!cgroup_attached(ctx.cgroup_ids[i]))
 			err = attach_cgroup(ctx.cgroup_fds[i], ctx.cgroup_ids[i], sock_fds);
 		if (!err)
-			err = live_attachment(POLICY_CGROUP, ctx.cgroup_ids[i], true);
+			err = set_attachment(maps.rules, POLICY_CGROUP, ctx.cgroup_ids[i], true);
 		if (err)
 			ret = fail("cannot attach to cgroup %s: %s", ctx.cgroup_paths[i],
 				   strerror(-err));
@@ -923,6 +931,8 @@ static int reload_locked(const struct load_request *req)
 	close_fds(tc_fds, 2);
 	close_fds(&xdp_fd, 1);
 	close_fds(sock_fds, N_SOCK_HOOKS);
+	if (maps_open)
+		close_pinned_maps(&maps);
 	if (!ret)
 		printf("already loaded at %s: %s%s\n", pin_dir,
 		       updated > 0 ? "programs replaced by this build, maps kept" : "same build",

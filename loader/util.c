@@ -426,31 +426,6 @@ bool set_has_attachment(int set_fd, __u8 kind, __u64 id)
 	return !bpf_map_lookup_elem(set_fd, &key, &unused);
 }
 
-bool live_attachment_is(__u8 kind, __u64 id)
-{
-	struct pinned_maps maps;
-	bool on;
-
-	if (open_pinned_maps(&maps))
-		return false;
-	on = set_has_attachment(maps.rules, kind, id);
-	close_pinned_maps(&maps);
-	return on;
-}
-
-/* The same, on the live set of the loaded instance. */
-int live_attachment(__u8 kind, __u64 id, bool on)
-{
-	struct pinned_maps maps;
-	int err;
-
-	if (open_pinned_maps(&maps))
-		return -ENOENT;
-	err = set_attachment(maps.rules, kind, id, on);
-	close_pinned_maps(&maps);
-	return err;
-}
-
 int policy_set_create(void)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
