@@ -73,33 +73,29 @@ int open_cgroup(const char *path, char *resolved, size_t size, int *fd, __u64 *i
 	return 0;
 }
 
-static int hook_pin_path(char *buf, size_t size, __u64 cgroup_id, const struct sock_hook *hook)
+/* links/cgroup_<id>_<hook>; bpffs reserves '.' in names, hence '_' throughout. */
+static const char *hook_link_name(__u64 cgroup_id, const struct sock_hook *hook)
 {
-	char name[NAME_MAX];
+	static char name[NAME_MAX];
 
-	/* bpffs reserves '.' in names, hence '_' throughout. */
 	snprintf(name, sizeof(name), "cgroup_%llu_%s", (unsigned long long)cgroup_id, hook->suffix);
-	return pin_path(buf, size, "links", name);
+	return name;
 }
 
 bool cgroup_attached(__u64 cgroup_id)
 {
-	char path[PATH_MAX];
-
-	return !hook_pin_path(path, sizeof(path), cgroup_id, &sock_hooks[0]) && !access(path, F_OK);
+	return pin_exists("links", hook_link_name(cgroup_id, &sock_hooks[0]));
 }
 
 int detach_cgroup(__u64 cgroup_id)
 {
-	char path[PATH_MAX];
-	int i, err = 0;
+	int i, err = 0, ret;
 
+	/* The pin is the link's last reference: removing it detaches the program. */
 	for (i = 0; i < N_SOCK_HOOKS; i++) {
-		if (hook_pin_path(path, sizeof(path), cgroup_id, &sock_hooks[i]))
-			return -ENAMETOOLONG;
-		/* The pin is the link's last reference: removing it detaches the program. */
-		if (unlink(path) && errno != ENOENT)
-			err = -errno;
+		ret = pin_unlink("links", hook_link_name(cgroup_id, &sock_hooks[i]));
+		if (ret)
+			err = ret;
 	}
 	return err;
 }
@@ -136,7 +132,8 @@ int attach_cgroup(int cgroup_fd, __u64 cgroup_id, const int prog_fds[N_SOCK_HOOK
 			err = -errno;
 			break;
 		}
-		err = hook_pin_path(path, sizeof(path), cgroup_id, &sock_hooks[i]);
+		err = pin_path(path, sizeof(path), "links",
+			       hook_link_name(cgroup_id, &sock_hooks[i]));
 		if (err)
 			close(link_fd);
 		else
@@ -202,7 +199,7 @@ static int parse_cgroup_args(int argc, char **argv, const char **cgroup)
 /* attach and detach share everything but the middle. */
 static int cgroup_verb(int argc, char **argv, bool attach)
 {
-	int prog_fds[N_SOCK_HOOKS], cgroup_fd = -1, lock_fd, ret, err;
+	int prog_fds[N_SOCK_HOOKS], cgroup_fd = -1, ret, err;
 	struct pinned_maps maps = { .rules = -1 };
 	const char *cgroup = NULL;
 	char resolved[PATH_MAX];
@@ -214,9 +211,11 @@ static int cgroup_verb(int argc, char **argv, bool attach)
 		return ret;
 	if (require_root())
 		return EXIT_FAIL;
-	lock_fd = lock_pin_dir();
-	if (lock_fd < 0 || !is_loaded()) {
-		ret = fail("not loaded at %s (run 'bpfredir load' first)", pin_dir);
+	err = pins_open(PINS_WRITE);
+	if (err || !is_loaded()) {
+		ret = err && err != -ENOENT
+			      ? EXIT_FAIL
+			      : fail("not loaded at %s (run 'bpfredir load' first)", pin_dir);
 		goto out;
 	}
 	ret = open_cgroup(cgroup, resolved, sizeof(resolved), &cgroup_fd, &cgroup_id);
@@ -254,8 +253,7 @@ out:
 		close_pinned_maps(&maps);
 	if (cgroup_fd >= 0)
 		close(cgroup_fd);
-	if (lock_fd >= 0)
-		close(lock_fd);
+	pins_close();
 	return ret;
 }
 

@@ -366,16 +366,13 @@ static void read_active(struct current *cur, int set_fd)
 
 static int read_current(struct current *cur, int set_fd)
 {
-	char links[PATH_MAX];
 	unsigned long long id;
 	struct dirent *de;
 	DIR *dir;
 	int ifindex, fd;
 
 	memset(cur, 0, sizeof(*cur));
-	if (pin_path(links, sizeof(links), "links", NULL))
-		return -ENAMETOOLONG;
-	dir = opendir(links);
+	dir = pin_opendir("links");
 	if (!dir)
 		return -errno;
 	while ((de = readdir(dir))) {
@@ -643,7 +640,7 @@ static int apply_loaded(const struct config *cfg, const struct resolved *res, bo
 	err = read_current(&cur, maps.rules);
 	if (err) {
 		close_pinned_maps(&maps);
-		return fail("cannot read %s/links: %s", pin_dir, strerror(-err));
+		return fail("cannot read %s: %s", pin_display("links", NULL), strerror(-err));
 	}
 	if (check_modes(cfg, res, &cur)) {
 		close_pinned_maps(&maps);
@@ -718,7 +715,7 @@ int do_apply(int argc, char **argv)
 	static struct config cfg;
 	static struct resolved res;
 	bool dry_run = false;
-	int opt, ret, lock_fd = -1, i;
+	int opt, ret, i, err;
 
 	while ((opt = getopt_long(argc, argv, ":f:" COMMON_SHORT_OPTS, opts, NULL)) != -1) {
 		if (opt == 'f') {
@@ -744,13 +741,10 @@ int do_apply(int argc, char **argv)
 		ret = resolve(&cfg, &res);
 	if (ret)
 		goto out;
-	/* A dry run on a host where nothing is loaded must not even create the pin dir. */
-	if (dry_run && !is_loaded()) {
-		ret = apply_fresh(&cfg, &res, true);
-		goto out;
-	}
-	lock_fd = prepare_pin_dir();
-	if (lock_fd < 0) {
+	/* A dry run only reads: it neither makes the pin dir nor cleans up after an interrupted
+	 * run (it takes no lock, so it may see another command's work half done). */
+	err = pins_open(dry_run ? PINS_READ : PINS_CREATE);
+	if (err && !(dry_run && err == -ENOENT)) {
 		ret = EXIT_FAIL;
 		goto out;
 	}
@@ -759,7 +753,6 @@ out:
 	for (i = 0; i < cfg.n_cgroups; i++)
 		if (res.cgroup_fds[i] >= 0)
 			close(res.cgroup_fds[i]);
-	if (lock_fd >= 0)
-		close(lock_fd);
+	pins_close();
 	return ret;
 }

@@ -25,8 +25,6 @@
 #define SO_NETNS_COOKIE 71
 #endif
 
-static const char *const pin_subdirs[] = { "links", "progs", "maps" };
-
 struct load_ctx {
 	const struct load_request *req;
 	bool reload; /* into a loaded pin dir: every map, policy too, is reused */
@@ -289,31 +287,29 @@ static int pin_sock_progs(struct load_ctx *ctx, int prog_fds[N_SOCK_HOOKS])
 	return 0;
 }
 
-static int tc_link_path(char *buf, size_t size, const char *hook, int ifindex)
+/* links/<hook>_<ifindex>: bpffs reserves '.' in names, so the ifindex stands in for names
+ * like eth0.100. */
+static const char *tc_link_name(const char *hook, int ifindex)
 {
-	char name[NAME_MAX];
+	static char name[NAME_MAX];
 
-	/* bpffs reserves '.' in names, so the ifindex stands in for names like eth0.100. */
 	snprintf(name, sizeof(name), "%s_%d", hook, ifindex);
-	return pin_path(buf, size, "links", name);
+	return name;
 }
 
 bool iface_attached(int ifindex)
 {
-	char path[PATH_MAX];
 	int map_fd = open_tc_legacy_map();
 	bool legacy = tc_legacy_attached(map_fd, ifindex);
 
 	if (map_fd >= 0)
 		close(map_fd);
-	return legacy ||
-	       (!tc_link_path(path, sizeof(path), "tcx_ingress", ifindex) && !access(path, F_OK)) ||
-	       (!tc_link_path(path, sizeof(path), "tcx_egress", ifindex) && !access(path, F_OK));
+	return legacy || pin_exists("links", tc_link_name("tcx_ingress", ifindex)) ||
+	       pin_exists("links", tc_link_name("tcx_egress", ifindex));
 }
 
 void detach_iface(int ifindex)
 {
-	char path[PATH_MAX];
 	int map_fd = open_tc_legacy_map();
 
 	if (map_fd >= 0) {
@@ -322,10 +318,8 @@ void detach_iface(int ifindex)
 	}
 	detach_xdp(ifindex);
 	/* Removing a link's pin, its last reference, detaches the program. */
-	if (!tc_link_path(path, sizeof(path), "tcx_ingress", ifindex))
-		unlink(path);
-	if (!tc_link_path(path, sizeof(path), "tcx_egress", ifindex))
-		unlink(path);
+	pin_unlink("links", tc_link_name("tcx_ingress", ifindex));
+	pin_unlink("links", tc_link_name("tcx_egress", ifindex));
 }
 
 static int attach_legacy(int ifindex, const char *ifname, const int tc_prog_fds[2])
@@ -369,7 +363,7 @@ int attach_iface(int ifindex, const char *ifname, const int tc_prog_fds[2], enum
 			err = -errno;
 			break;
 		}
-		err = tc_link_path(path, sizeof(path), hooks[i].hook, ifindex);
+		err = pin_path(path, sizeof(path), "links", tc_link_name(hooks[i].hook, ifindex));
 		if (err)
 			close(link_fd);
 		else
@@ -534,143 +528,6 @@ static int commit(struct load_ctx *ctx)
 	return 0;
 }
 
-static int make_pin_dirs(void)
-{
-	char path[PATH_MAX];
-	size_t i;
-
-	for (i = 0; i < sizeof(pin_subdirs) / sizeof(pin_subdirs[0]); i++)
-		if (pin_path(path, sizeof(path), pin_subdirs[i], NULL) ||
-		    (mkdir(path, 0700) && errno != EEXIST))
-			return fail("cannot create %s: %s", path, strerror(errno));
-	return 0;
-}
-
-static int unlink_pins_in(const char *sub)
-{
-	char dir_path[PATH_MAX], path[PATH_MAX];
-	struct dirent *de;
-	int err = 0;
-	DIR *dir;
-
-	if (pin_path(dir_path, sizeof(dir_path), sub, NULL))
-		return -ENAMETOOLONG;
-	dir = opendir(dir_path);
-	if (!dir)
-		return errno == ENOENT ? 0 : -errno;
-	while ((de = readdir(dir))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (pin_path(path, sizeof(path), sub, de->d_name))
-			err = -ENAMETOOLONG;
-		else if (unlink(path))
-			err = -errno;
-	}
-	closedir(dir);
-	if (!err && rmdir(dir_path))
-		err = -errno;
-	return err;
-}
-
-/* The marker first, so an unload cut short reads as not loaded and is finished by the next
- * command; then links, whose pins are their last references, so they detach at once. */
-static void detach_legacy_one(int map_fd, int ifindex, void *arg)
-{
-	tc_legacy_detach(map_fd, ifindex);
-}
-
-int remove_pins(bool keep_dir)
-{
-	char path[PATH_MAX];
-	int map_fd = open_tc_legacy_map();
-	size_t i;
-	int err;
-
-	/* Filters are no pins: detach the ones on record before the record goes. */
-	if (map_fd >= 0) {
-		tc_legacy_each(map_fd, detach_legacy_one, NULL);
-		close(map_fd);
-	}
-	if (!pin_path(path, sizeof(path), "maps", "policy") && unlink(path) && errno != ENOENT)
-		return -errno;
-	for (i = 0; i < sizeof(pin_subdirs) / sizeof(pin_subdirs[0]); i++) {
-		err = unlink_pins_in(pin_subdirs[i]);
-		if (err)
-			return err;
-	}
-	return keep_dir || !rmdir(pin_dir) ? 0 : -errno;
-}
-
-/* Anything in the pin dir that bpfredir did not make: refuse to touch or share it. */
-static int check_foreign(void)
-{
-	struct dirent *de;
-	size_t i;
-	DIR *dir = opendir(pin_dir);
-
-	if (!dir)
-		return fail("cannot read %s: %s", pin_dir, strerror(errno));
-	while ((de = readdir(dir))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		for (i = 0; i < sizeof(pin_subdirs) / sizeof(pin_subdirs[0]); i++)
-			if (!strcmp(de->d_name, pin_subdirs[i]))
-				break;
-		if (i == sizeof(pin_subdirs) / sizeof(pin_subdirs[0])) {
-			closedir(dir);
-			return fail(
-				"%s holds '%s', which bpfredir did not make; refusing to use it",
-				pin_dir, de->d_name);
-		}
-	}
-	closedir(dir);
-	return 0;
-}
-
-/* Pins without the marker are what a load or unload that was killed left: finish it. */
-int finish_interrupted(void)
-{
-	char path[PATH_MAX];
-	size_t i;
-	int err;
-
-	if (is_loaded())
-		return 0;
-	for (i = 0; i < sizeof(pin_subdirs) / sizeof(pin_subdirs[0]); i++)
-		if (!pin_path(path, sizeof(path), pin_subdirs[i], NULL) && !access(path, F_OK))
-			break;
-	if (i == sizeof(pin_subdirs) / sizeof(pin_subdirs[0]))
-		return 0;
-	err = remove_pins(true);
-	if (err)
-		return fail("cannot clean up after an interrupted run in %s: %s", pin_dir,
-			    strerror(-err));
-	fprintf(stderr, "bpfredir: removed what an interrupted run left in %s\n", pin_dir);
-	return 0;
-}
-
-/* Bpffs mounted, the pin dir made and locked. Returns the lock's fd or -1 (error printed). */
-int prepare_pin_dir(void)
-{
-	int lock_fd;
-
-	if (ensure_bpffs(pin_dir))
-		return -1;
-	if (mkdir(pin_dir, 0700) && errno != EEXIST)
-		return fail("cannot create pin dir %s: %s", pin_dir, strerror(errno)), -1;
-	/* mkdir honours the umask; the pin dir must be root's alone whatever it is. */
-	if (chmod(pin_dir, 0700))
-		return fail("cannot set mode 0700 on %s: %s", pin_dir, strerror(errno)), -1;
-	lock_fd = lock_pin_dir();
-	if (lock_fd < 0)
-		return fail("cannot lock %s: %s", pin_dir, strerror(-lock_fd)), -1;
-	if (check_foreign() || finish_interrupted()) {
-		close(lock_fd);
-		return -1;
-	}
-	return lock_fd;
-}
-
 int load_locked(const struct load_request *req)
 {
 	struct load_ctx ctx = { .req = req };
@@ -681,7 +538,7 @@ int load_locked(const struct load_request *req)
 	defer_pins(true);
 	ret = check_targets(&ctx);
 	if (!ret)
-		ret = make_pin_dirs();
+		ret = pins_make_subdirs() ? EXIT_FAIL : 0;
 	if (!ret)
 		ret = load_objects(&ctx);
 	if (!ret)
@@ -724,15 +581,14 @@ static struct bpf_program *new_prog_named(struct load_ctx *ctx, const char *name
 static int repin_progs(struct load_ctx *ctx)
 {
 	int tc_fds[2], sock_fds[N_SOCK_HOOKS], xdp_fd;
-	char path[PATH_MAX];
 	struct dirent *de;
-	DIR *dir;
+	DIR *dir = pin_opendir("progs");
 
-	if (pin_path(path, sizeof(path), "progs", NULL) || !(dir = opendir(path)))
-		return fail("cannot read %s/progs: %s", pin_dir, strerror(errno));
+	if (!dir)
+		return fail("cannot read %s: %s", pin_display("progs", NULL), strerror(errno));
 	while ((de = readdir(dir)))
-		if (de->d_name[0] != '.' && !pin_path(path, sizeof(path), "progs", de->d_name))
-			unlink(path);
+		if (de->d_name[0] != '.')
+			pin_unlink("progs", de->d_name);
 	closedir(dir);
 	return pin_tc_progs(ctx, tc_fds, &xdp_fd) || pin_sock_progs(ctx, sock_fds) ? EXIT_FAIL : 0;
 }
@@ -740,7 +596,7 @@ static int repin_progs(struct load_ctx *ctx)
 /* Point every link running an old program at its new build. Returns how many changed. */
 static int update_links(struct load_ctx *ctx)
 {
-	char dir_path[PATH_MAX], path[PATH_MAX], name[BPF_OBJ_NAME_LEN];
+	char path[PATH_MAX], name[BPF_OBJ_NAME_LEN];
 	struct bpf_link_info info;
 	struct bpf_prog_info pinfo;
 	struct bpf_program *prog;
@@ -749,8 +605,9 @@ static int update_links(struct load_ctx *ctx)
 	__u32 len;
 	DIR *dir;
 
-	if (pin_path(dir_path, sizeof(dir_path), "links", NULL) || !(dir = opendir(dir_path)))
-		return -ENOENT;
+	dir = pin_opendir("links");
+	if (!dir)
+		return -errno;
 	while (!err && (de = readdir(dir))) {
 		if (de->d_name[0] == '.' || pin_path(path, sizeof(path), "links", de->d_name))
 			continue;
@@ -848,11 +705,12 @@ static int reload_locked(const struct load_request *req)
 	for (i = 0; i < N_SOCK_HOOKS; i++)
 		sock_fds[i] = -1;
 	if (pin_path(path, sizeof(path), "maps", "flows"))
-		return fail("pin dir path too long: %s", pin_dir);
+		return fail("pin dir not open: %s", pin_dir);
 	flows_fd = bpf_obj_get(path);
 	ret = flows_fd < 0 ? -1 : bpf_map_get_info_by_fd(flows_fd, &info, &len);
 	if (ret)
-		ret = fail("cannot read the loaded flow table %s: %s", path, strerror(errno));
+		ret = fail("cannot read the loaded flow table %s: %s", pin_display("maps", "flows"),
+			   strerror(errno));
 	if (flows_fd >= 0)
 		close(flows_fd);
 	if (ret)
@@ -944,45 +802,38 @@ static int reload_locked(const struct load_request *req)
 int do_load(int argc, char **argv)
 {
 	struct load_request req = { .flows = BPFREDIR_DEFAULT_FLOWS };
-	int ret, lock_fd;
+	int ret;
 
 	ret = parse_load_args(argc, argv, &req);
 	if (ret >= 0)
 		return ret;
-	if (require_root())
-		return EXIT_FAIL;
-	lock_fd = prepare_pin_dir();
-	if (lock_fd < 0)
+	if (require_root() || pins_open(PINS_CREATE))
 		return EXIT_FAIL;
 	ret = is_loaded() ? reload_locked(&req) : load_locked(&req);
-	close(lock_fd);
+	pins_close();
 	return ret;
 }
 
 int do_unload(int argc, char **argv)
 {
-	int ret, lock_fd, err;
+	int ret, err;
 
 	ret = parse_common_only(argc, argv);
 	if (ret >= 0)
 		return ret;
 	if (require_root())
 		return EXIT_FAIL;
-	lock_fd = lock_pin_dir();
-	if (lock_fd < 0)
-		return fail("not loaded at %s", pin_dir);
-	if (check_foreign()) {
-		close(lock_fd);
-		return EXIT_FAIL;
-	}
+	err = pins_open(PINS_WRITE);
+	if (err)
+		return err == -ENOENT ? fail("not loaded at %s", pin_dir) : EXIT_FAIL;
 	if (!is_loaded()) {
 		/* What a killed load or unload left is removed; nothing else was loaded. */
 		ret = finish_interrupted() ? EXIT_FAIL : fail("not loaded at %s", pin_dir);
-		close(lock_fd);
+		pins_close();
 		return ret;
 	}
 	err = remove_pins(false);
-	close(lock_fd);
+	pins_close();
 	if (err)
 		return fail("cannot remove everything under %s: %s", pin_dir, strerror(-err));
 	return EXIT_OK;

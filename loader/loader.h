@@ -4,6 +4,7 @@
 #define BPFREDIR_LOADER_H
 
 #include <stdbool.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <linux/types.h>
 #include "bpfredir.h"
@@ -29,6 +30,8 @@ extern const struct cmd *cur_cmd; /* the verb being run, for its messages and --
 /* One-line diagnostics; both return the exit code to pass up. */
 int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The same message as fail(), returning err (a -errno) for functions that pass errors up. */
+int fail_err(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Options every verb takes; put COMMON_LONG_OPTS in each verb's option table and pass
  * the options a verb does not know itself to common_opt(). Option strings start with
@@ -74,11 +77,29 @@ int parse_proto(const char *text, __u8 *proto);
 const char *proto_name(__u8 proto);
 int require_root(void);
 
-/* Pin dir layout: DIR/maps/<map name>, DIR/links/<hook>_<ifindex or cgroup id>. */
+/* The pin dir (pins.c): DIR/maps/<map name>, DIR/progs/<program name>,
+ * DIR/links/<hook>_<ifindex or cgroup id>. pins_open() opens and checks it (bpffs, a real
+ * directory, root's alone, not a mount's root) and, unless PINS_READ, locks it; every path
+ * below is then made through the open directory, never looked up by name again. */
+enum pin_sub { PIN_LINKS, PIN_PROGS, PIN_MAPS, PIN_SUB__MAX };
+enum pins_mode {
+	PINS_READ,   /* look only: no lock, nothing made or cleaned */
+	PINS_WRITE,  /* an existing pin dir, locked */
+	PINS_CREATE, /* made if missing (and bpffs mounted), locked, an interrupted run cleaned */
+};
+/* 0, -ENOENT when there is no pin dir (nothing printed), or -errno after a message. */
+int pins_open(enum pins_mode mode);
+void pins_close(void);
+int pins_make_subdirs(void);
+/* A path for the bpf() calls: /proc/self/fd/N/NAME, N the checked directory. */
 int pin_path(char *buf, size_t size, const char *sub, const char *name);
-int ensure_bpffs(const char *dir);
+/* DIR/SUB/NAME as the user knows it, for messages (a static buffer). */
+const char *pin_display(const char *sub, const char *name);
+int pin_dir_fd(const char *sub);
+bool pin_exists(const char *sub, const char *name);
+int pin_unlink(const char *sub, const char *name);
+DIR *pin_opendir(const char *sub);
 bool is_loaded(void);
-int lock_pin_dir(void);
 
 struct pinned_maps {
 	int policy; /* the outer map */
@@ -162,7 +183,6 @@ void defer_pins(bool on);
 int pin_link_fd(int fd, const char *path);
 int commit_deferred_pins(void);
 
-int prepare_pin_dir(void);
 /* The pin dir locked and not loaded: load everything, or nothing. */
 int load_locked(const struct load_request *req);
 int attach_iface(int ifindex, const char *ifname, const int tc_prog_fds[2], enum attach_mode mode);

@@ -112,6 +112,16 @@ int fail(const char *fmt, ...)
 	return EXIT_FAIL;
 }
 
+int fail_err(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+	return err;
+}
+
 int usage_error(const char *fmt, ...)
 {
 	va_list ap;

@@ -352,8 +352,15 @@ static int report(int argc, char **argv, bool live)
 	ret = parse_report_args(argc, argv, live, &args);
 	if (ret >= 0)
 		return ret;
-	if (require_root() || open_pinned_maps(&maps))
+	if (require_root())
 		return EXIT_FAIL;
+	ret = pins_open(PINS_READ);
+	if (ret)
+		return ret == -ENOENT ? fail("not loaded at %s", pin_dir) : EXIT_FAIL;
+	if (open_pinned_maps(&maps)) {
+		pins_close();
+		return EXIT_FAIL;
+	}
 	ret = take_snapshot(&maps, &snaps[cur]);
 	if (!ret && !args.interval)
 		print_snapshot(&snaps[cur], args.format);
@@ -366,6 +373,7 @@ static int report(int argc, char **argv, bool live)
 		done++;
 	}
 	close_pinned_maps(&maps);
+	pins_close();
 	if (ret)
 		return fail("cannot read counters: %s", strerror(-ret));
 	return EXIT_OK;

@@ -84,24 +84,28 @@ static int parse_rule_args(int argc, char **argv, int n_ports, struct rule_args 
 }
 
 /* Root check, lock and pinned maps for a verb that touches the rules. */
-static int open_locked(struct pinned_maps *maps, int *lock_fd)
+static int open_locked(struct pinned_maps *maps)
 {
+	int err;
+
 	if (require_root())
 		return EXIT_FAIL;
-	*lock_fd = lock_pin_dir();
-	if (*lock_fd < 0)
-		return fail("not loaded at %s (run 'bpfredir load' first)", pin_dir);
+	err = pins_open(PINS_WRITE);
+	if (err)
+		return err == -ENOENT
+			       ? fail("not loaded at %s (run 'bpfredir load' first)", pin_dir)
+			       : EXIT_FAIL;
 	if (open_pinned_maps(maps)) {
-		close(*lock_fd);
+		pins_close();
 		return EXIT_FAIL;
 	}
 	return 0;
 }
 
-static void close_locked(struct pinned_maps *maps, int lock_fd)
+static void close_locked(struct pinned_maps *maps)
 {
 	close_pinned_maps(maps);
-	close(lock_fd);
+	pins_close();
 }
 
 /* A port may be public in one rule or a target in another, never both: a packet to it could
@@ -128,12 +132,12 @@ int do_add(int argc, char **argv)
 	struct redir_rule rule = {}, existing;
 	struct redir_policy_key key;
 	struct pinned_maps maps;
-	int ret, lock_fd, err;
+	int ret, err;
 
 	ret = parse_rule_args(argc, argv, 2, &args);
 	if (ret >= 0)
 		return ret;
-	ret = open_locked(&maps, &lock_fd);
+	ret = open_locked(&maps);
 	if (ret)
 		return ret;
 
@@ -175,7 +179,7 @@ int do_add(int argc, char **argv)
 			   strerror(-err));
 	}
 out:
-	close_locked(&maps, lock_fd);
+	close_locked(&maps);
 	return ret;
 }
 
@@ -184,12 +188,12 @@ int do_del(int argc, char **argv)
 	struct rule_args args = {};
 	struct redir_policy_key key;
 	struct pinned_maps maps;
-	int ret, lock_fd, err;
+	int ret, err;
 
 	ret = parse_rule_args(argc, argv, 1, &args);
 	if (ret >= 0)
 		return ret;
-	ret = open_locked(&maps, &lock_fd);
+	ret = open_locked(&maps);
 	if (ret)
 		return ret;
 
@@ -206,6 +210,6 @@ int do_del(int argc, char **argv)
 		ret = fail("rule %u/%s deleted, but updating the hidden ports failed: %s",
 			   args.public_port, proto_name(args.proto), strerror(-err));
 out:
-	close_locked(&maps, lock_fd);
+	close_locked(&maps);
 	return ret;
 }

@@ -251,16 +251,12 @@ static void print_cgroup(struct status_out *out, __u64 id)
  * starts with out->first set. */
 static int print_links(struct status_out *out, const char *prefix)
 {
-	char links_dir[PATH_MAX];
 	struct bpf_link_info info;
 	__u64 seen[256];
 	int n_seen = 0, i;
 	struct dirent *de;
-	DIR *dir;
+	DIR *dir = pin_opendir("links");
 
-	if (pin_path(links_dir, sizeof(links_dir), "links", NULL))
-		return -ENAMETOOLONG;
-	dir = opendir(links_dir);
 	if (!dir)
 		return -errno;
 	while ((de = readdir(dir))) {
@@ -314,13 +310,6 @@ static bool kernel_has_tcx(void)
 	return lo && !bpf_prog_query_opts(lo, BPF_TCX_INGRESS, &opts);
 }
 
-static bool pinned(const char *sub, const char *name)
-{
-	char path[PATH_MAX];
-
-	return !pin_path(path, sizeof(path), sub, name) && !access(path, F_OK);
-}
-
 int do_status(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -347,14 +336,19 @@ int do_status(int argc, char **argv)
 		return EXIT_USAGE;
 	if (require_root())
 		return EXIT_FAIL;
-	if (!is_loaded())
-		return fail("not loaded at %s", pin_dir);
-	if (open_pinned_maps(&maps))
+	ret = pins_open(PINS_READ);
+	if (ret || !is_loaded()) {
+		pins_close();
+		return ret && ret != -ENOENT ? EXIT_FAIL : fail("not loaded at %s", pin_dir);
+	}
+	if (open_pinned_maps(&maps)) {
+		pins_close();
 		return EXIT_FAIL;
+	}
 	out.set_fd = maps.rules;
 
 	flow_usage(&used, &max);
-	addr_watch = pinned("links", "addrwatch_v4") && pinned("links", "addrwatch_v6");
+	addr_watch = pin_exists("links", "addrwatch_v4") && pin_exists("links", "addrwatch_v6");
 	if (out.json) {
 		printf("{\"pin_dir\":");
 		json_string(stdout, pin_dir);

@@ -11,10 +11,6 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <sys/file.h>
-#include <sys/mount.h>
-#include <sys/statfs.h>
-#include <linux/magic.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "loader.h"
@@ -76,56 +72,6 @@ int require_root(void)
 	return 0;
 }
 
-int pin_path(char *buf, size_t size, const char *sub, const char *name)
-{
-	int n;
-
-	if (name)
-		n = snprintf(buf, size, "%s/%s/%s", pin_dir, sub, name);
-	else if (sub)
-		n = snprintf(buf, size, "%s/%s", pin_dir, sub);
-	else
-		n = snprintf(buf, size, "%s", pin_dir);
-	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
-}
-
-static bool on_bpffs(const char *path)
-{
-	struct statfs st;
-
-	return !statfs(path, &st) && st.f_type == BPF_FS_MAGIC;
-}
-
-/* Like bpftool: mount bpffs at its usual place when the system has not. Elsewhere the
- * caller chose the place and must have mounted it. */
-int ensure_bpffs(const char *dir)
-{
-	char parent[PATH_MAX];
-	char *slash;
-
-	if (snprintf(parent, sizeof(parent), "%s", dir) >= (int)sizeof(parent))
-		return fail("pin dir path too long: %s", dir);
-	slash = strrchr(parent, '/');
-	if (slash == parent)
-		return fail("pin dir %s must be below a bpffs mount, such as %s", dir,
-			    BPFFS_DEFAULT_MOUNT);
-	*slash = '\0';
-	if (on_bpffs(parent))
-		return 0;
-	if (strcmp(parent, BPFFS_DEFAULT_MOUNT))
-		return fail("%s is not on a bpffs mount", parent);
-	if (mount("bpf", BPFFS_DEFAULT_MOUNT, "bpf", 0, "mode=0700"))
-		return fail("cannot mount bpffs at %s: %s", BPFFS_DEFAULT_MOUNT, strerror(errno));
-	return 0;
-}
-
-bool is_loaded(void)
-{
-	char path[PATH_MAX];
-
-	return !pin_path(path, sizeof(path), "maps", "policy") && !access(path, F_OK);
-}
-
 /* While load runs, links are held open and pinned only once everything else worked: if the
  * loader dies before, the kernel closes their fds and so detaches them. */
 struct pin_batch {
@@ -180,24 +126,6 @@ int commit_deferred_pins(void)
 	return 0;
 }
 
-/* Serialises bpfredir invocations on one pin dir: hidden entries and local addresses are
- * recomputed from the rules and the host, and two writers must not interleave. The lock
- * dies with us. */
-int lock_pin_dir(void)
-{
-	int fd = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	if (flock(fd, LOCK_EX)) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
-	return fd;
-}
-
 int open_pinned_maps(struct pinned_maps *maps)
 {
 	struct {
@@ -223,13 +151,14 @@ int open_pinned_maps(struct pinned_maps *maps)
 		return fail("not loaded at %s (run 'bpfredir load' first)", pin_dir);
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		if (pin_path(path, sizeof(path), "maps", want[i].name))
-			return fail("pin dir path too long: %s", pin_dir);
+			return fail("pin dir not open: %s", pin_dir);
 		*want[i].fd = bpf_obj_get(path);
 		if (*want[i].fd < 0) {
 			int err = errno;
 
 			close_pinned_maps(maps);
-			return fail("cannot open pinned map %s: %s", path, strerror(err));
+			return fail("cannot open pinned map %s: %s",
+				    pin_display("maps", want[i].name), strerror(err));
 		}
 	}
 	if (bpf_map_lookup_elem(maps->policy, &slot, &set_id) ||

@@ -21,24 +21,30 @@ static void on_signal(int sig)
 
 /* A full resync per burst of events: simpler than applying each message, and it cannot drift.
  * Returns 1 when the instance is gone. */
+static bool still_loaded(void)
+{
+	bool loaded = !pins_open(PINS_READ) && is_loaded();
+
+	pins_close();
+	return loaded;
+}
+
 static int resync(void)
 {
 	struct pinned_maps maps;
-	int lock_fd, err = 0;
+	int err = pins_open(PINS_WRITE);
 
-	lock_fd = lock_pin_dir();
-	if (lock_fd < 0 || !is_loaded()) {
-		if (lock_fd >= 0)
-			close(lock_fd);
+	if (err == -ENOENT || (!err && !is_loaded())) {
+		pins_close();
 		return 1;
 	}
-	if (open_pinned_maps(&maps)) {
-		close(lock_fd);
+	if (err || open_pinned_maps(&maps)) {
+		pins_close();
 		return -1;
 	}
 	err = sync_local_addrs(maps.local_addrs);
 	close_pinned_maps(&maps);
-	close(lock_fd);
+	pins_close();
 	if (err)
 		fail("cannot record local addresses: %s", strerror(-err));
 	return err ? -1 : 0;
@@ -60,7 +66,7 @@ int do_watch(int argc, char **argv)
 		return ret;
 	if (require_root())
 		return EXIT_FAIL;
-	if (!is_loaded())
+	if (!still_loaded())
 		return fail("not loaded at %s", pin_dir);
 
 	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
@@ -82,7 +88,7 @@ int do_watch(int argc, char **argv)
 			break;
 		}
 		if (n <= 0) {
-			ret = is_loaded() ? 0 : 1;
+			ret = still_loaded() ? 0 : 1;
 			continue;
 		}
 		/* Drain the burst; ENOBUFS means we missed some, which a resync covers too. */

@@ -25,20 +25,18 @@ const char *iface_mode_name(enum iface_mode mode)
 }
 
 /* links/xdp_native_<ifindex> or links/xdp_generic_<ifindex>: the mode is in the name. */
-static int xdp_link_path(char *buf, size_t size, enum iface_mode mode, int ifindex)
+static const char *xdp_link_name(enum iface_mode mode, int ifindex)
 {
-	char name[NAME_MAX];
+	static char name[NAME_MAX];
 
 	snprintf(name, sizeof(name), "xdp_%s_%d", mode == IFACE_XDP ? "native" : "generic",
 		 ifindex);
-	return pin_path(buf, size, "links", name);
+	return name;
 }
 
 static bool xdp_pinned(enum iface_mode mode, int ifindex)
 {
-	char path[PATH_MAX];
-
-	return !xdp_link_path(path, sizeof(path), mode, ifindex) && !access(path, F_OK);
+	return pin_exists("links", xdp_link_name(mode, ifindex));
 }
 
 int iface_mode_of(int ifindex)
@@ -52,13 +50,9 @@ int iface_mode_of(int ifindex)
 
 void detach_xdp(int ifindex)
 {
-	char path[PATH_MAX];
-
 	/* The pin is the link's last reference: removing it detaches the program. */
-	if (!xdp_link_path(path, sizeof(path), IFACE_XDP, ifindex))
-		unlink(path);
-	if (!xdp_link_path(path, sizeof(path), IFACE_XDP_GENERIC, ifindex))
-		unlink(path);
+	pin_unlink("links", xdp_link_name(IFACE_XDP, ifindex));
+	pin_unlink("links", xdp_link_name(IFACE_XDP_GENERIC, ifindex));
 }
 
 /* A program at the interface's XDP hook (native, generic or offloaded) that this instance
@@ -114,7 +108,7 @@ int attach_iface_xdp(int ifindex, const char *ifname, const int tc_prog_fds[2], 
 				    ifname, strerror(-err));
 		return fail("cannot attach XDP to interface %s: %s", ifname, strerror(-err));
 	}
-	err = xdp_link_path(path, sizeof(path), mode, ifindex);
+	err = pin_path(path, sizeof(path), "links", xdp_link_name(mode, ifindex));
 	if (err)
 		close(link_fd);
 	else

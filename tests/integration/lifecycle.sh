@@ -405,6 +405,7 @@ rm -rf "$FOREIGN_PINS"
 # --- foreign pin dir ---------------------------------------------------------------------
 pin_dir PINF foreign
 mkdir -p "$PINF/not-ours"
+chmod 700 "$PINF"
 expect_cli_error "a pin dir with foreign entries is refused" 1 "holds 'not-ours'.*refusing" \
 	server load --iface "$SERVER_IF" --pin-dir "$PINF"
 check "the refused pin dir is untouched" "$(ls "$PINF")" test "$(ls "$PINF")" = not-ours
@@ -436,7 +437,7 @@ check "the man page renders without warnings" "$(groff -man -Tutf8 -ww "$DEST/us
 sed -e "s/^interface eth0/interface $SERVER_IF/" -e "s|^cgroup .*|cgroup $CG|" \
 	"$DEST/usr/share/doc/bpfredir/bpfredir.conf.example" >"$T_TMP/example.conf"
 expect_cli_ok "the example config is valid (dry run)" server apply -f "$T_TMP/example.conf" \
-	--dry-run --pin-dir "$T_TMP/none"
+	--dry-run --pin-dir "/sys/fs/bpf/$T_PREFIX-none"
 make -s -C "$T_REPO" uninstall DESTDIR="$DEST" PREFIX=/usr >>"$T_TMP/install.log" 2>&1
 check "make uninstall removes every file" "$(find "$DEST" -type f)" test -z "$(find "$DEST" -type f)"
 

@@ -1,0 +1,491 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The pin dir: where everything bpfredir loads lives between invocations. We act on it as
+ * root, and the directory above it may be writable by others (a bpffs mounted mode=1777, a
+ * delegated or container bpffs), so it is opened once without following symlinks, checked
+ * (on bpffs, a directory, ours alone, not a bpffs mount's root), and from then on every
+ * operation goes through that open directory: *at() calls on its fd, and for the bpf()
+ * calls, which take only paths, /proc/self/fd/N/NAME, which the kernel resolves to the very
+ * directory we checked. Nothing is ever looked up through the path string again.
+ */
+#define _GNU_SOURCE /* strchrnul */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
+#include "loader.h"
+
+/* How long a command waits for another one working on the same pin dir. */
+#define LOCK_TIMEOUT_MS 30000
+#define LOCK_POLL_MS 50
+
+static const char *const pin_subdirs[PIN_SUB__MAX] = { "links", "progs", "maps" };
+
+static struct {
+	int parent; /* the directory the pin dir is in */
+	int dir;    /* the pin dir, checked */
+	int sub[PIN_SUB__MAX];
+	char base[NAME_MAX + 1];
+	bool locked;
+} pins = { .parent = -1, .dir = -1, .sub = { -1, -1, -1 } };
+
+static int sub_index(const char *sub)
+{
+	int i;
+
+	for (i = 0; i < PIN_SUB__MAX; i++)
+		if (!strcmp(sub, pin_subdirs[i]))
+			return i;
+	return -1;
+}
+
+int pin_path(char *buf, size_t size, const char *sub, const char *name)
+{
+	int fd = pins.dir, n;
+
+	if (sub) {
+		int i = sub_index(sub);
+
+		if (i < 0)
+			return -EINVAL;
+		fd = pins.sub[i];
+	}
+	if (fd < 0)
+		return -EBADF;
+	if (name)
+		n = snprintf(buf, size, "/proc/self/fd/%d/%s", fd, name);
+	else
+		n = snprintf(buf, size, "/proc/self/fd/%d", fd);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+int pin_dir_fd(const char *sub)
+{
+	int i = sub ? sub_index(sub) : -1;
+
+	return sub ? (i < 0 ? -1 : pins.sub[i]) : pins.dir;
+}
+
+bool pin_exists(const char *sub, const char *name)
+{
+	struct stat st;
+	int fd = pin_dir_fd(sub);
+
+	return fd >= 0 && !fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW);
+}
+
+int pin_unlink(const char *sub, const char *name)
+{
+	int fd = pin_dir_fd(sub);
+
+	if (fd < 0)
+		return -EBADF;
+	return unlinkat(fd, name, 0) && errno != ENOENT ? -errno : 0;
+}
+
+DIR *pin_opendir(const char *sub)
+{
+	int fd = pin_dir_fd(sub), dup_fd;
+	DIR *dir;
+
+	if (fd < 0) {
+		errno = EBADF;
+		return NULL;
+	}
+	/* fdopendir owns its fd and reads from its offset: a fresh open of the same directory. */
+	dup_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dup_fd < 0)
+		return NULL;
+	dir = fdopendir(dup_fd);
+	if (!dir)
+		close(dup_fd);
+	return dir;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+void pins_close(void)
+{
+	int i;
+
+	for (i = 0; i < PIN_SUB__MAX; i++)
+		close_fd(&pins.sub[i]);
+	close_fd(&pins.dir); /* drops the lock with it */
+	close_fd(&pins.parent);
+	pins.locked = false;
+}
+
+/* --pin-dir names one directory below a bpffs mount: an absolute path without '.' or '..'
+ * components, and not the mount itself. Splits it into the parent's path and the last name. */
+static int split_pin_dir(char *parent, size_t size)
+{
+	const char *p, *last;
+	size_t len = strlen(pin_dir);
+
+	if (pin_dir[0] != '/' || len >= size)
+		return fail("pin dir '%s' must be an absolute path shorter than %zu bytes", pin_dir,
+			    size);
+	for (p = pin_dir; *p;) {
+		const char *end = strchrnul(p + 1, '/');
+		size_t n = end - (p + 1);
+
+		if ((n == 1 && p[1] == '.') || (n == 2 && p[1] == '.' && p[2] == '.'))
+			return fail("pin dir '%s' must not contain '.' or '..'", pin_dir);
+		if (n == 0 && *end)
+			return fail("pin dir '%s' has an empty path component", pin_dir);
+		p = end;
+	}
+	if (pin_dir[len - 1] == '/')
+		return fail("pin dir '%s' must name a directory below a bpffs mount, without a "
+			    "trailing '/'",
+			    pin_dir);
+	last = strrchr(pin_dir, '/');
+	if (strlen(last + 1) > NAME_MAX)
+		return fail("pin dir '%s': last component too long", pin_dir);
+	snprintf(pins.base, sizeof(pins.base), "%s", last + 1);
+	snprintf(parent, size, "%.*s", last == pin_dir ? 1 : (int)(last - pin_dir), pin_dir);
+	return 0;
+}
+
+static bool fd_on_bpffs(int fd)
+{
+	struct statfs sfs;
+
+	return !fstatfs(fd, &sfs) && sfs.f_type == BPF_FS_MAGIC;
+}
+
+/* Like bpftool: mount bpffs at its usual place when the system has not. Anywhere else the
+ * caller chose the place and must have mounted it. */
+static int open_parent(const char *parent, bool create)
+{
+	int missing;
+
+	pins.parent = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pins.parent >= 0 && fd_on_bpffs(pins.parent))
+		return 0;
+	missing = pins.parent < 0 && errno == ENOENT;
+	close_fd(&pins.parent);
+	/* Nothing can be loaded where no bpffs is yet; a load would mount it there. */
+	if (!create && (missing || !strcmp(parent, BPFFS_DEFAULT_MOUNT)))
+		return -ENOENT;
+	if (!create || strcmp(parent, BPFFS_DEFAULT_MOUNT))
+		return fail_err(-EINVAL, "%s is not on a bpffs mount", parent);
+	if (mount("bpf", BPFFS_DEFAULT_MOUNT, "bpf", 0, "mode=0700"))
+		return fail_err(-errno, "cannot mount bpffs at %s: %s", BPFFS_DEFAULT_MOUNT,
+				strerror(errno));
+	pins.parent = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pins.parent < 0 || !fd_on_bpffs(pins.parent))
+		return fail_err(-EINVAL, "%s is not on a bpffs mount", parent);
+	return 0;
+}
+
+/* Ours alone: a directory on the same bpffs as its parent (so not a mount's root), owned by
+ * root (or the user we run as, when that is not root but holds the capabilities), and
+ * neither group nor others may do anything in it. */
+static int check_dir(int fd, const struct stat *parent_st, const char *what)
+{
+	struct stat st;
+	uid_t euid = geteuid();
+
+	if (fstat(fd, &st))
+		return fail_err(-errno, "cannot stat %s: %s", what, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return fail_err(-ENOTDIR, "%s is not a directory", what);
+	if (!fd_on_bpffs(fd) || st.st_dev != parent_st->st_dev)
+		return fail_err(-EINVAL,
+				"%s must be a directory inside a bpffs mount, not a mount's root",
+				what);
+	if (st.st_uid != 0 && st.st_uid != euid)
+		return fail_err(-EPERM, "%s is owned by uid %u, not root; refusing to use it", what,
+				(unsigned)st.st_uid);
+	if (st.st_mode & 077)
+		return fail_err(-EPERM, "%s has mode %04o; it must be 0700 (root's alone)", what,
+				(unsigned)(st.st_mode & 07777));
+	return 0;
+}
+
+/* Open NAME in dir_fd as a directory, never through a symlink; with create, make it (0700,
+ * whatever the umask) when missing. */
+static int open_subdir(int dir_fd, const char *name, bool create, const char *what)
+{
+	int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0 && errno == ENOENT && create) {
+		if (mkdirat(dir_fd, name, 0700) && errno != EEXIST)
+			return fail_err(-errno, "cannot create %s: %s", what, strerror(errno));
+		fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		/* Just made, so ours: only the umask may have taken bits away. */
+		if (fd >= 0 && fchmod(fd, 0700)) {
+			close(fd);
+			return fail_err(-errno, "cannot set mode 0700 on %s: %s", what,
+					strerror(errno));
+		}
+	}
+	if (fd >= 0)
+		return fd;
+	if (errno == ENOENT)
+		return -ENOENT;
+	if (errno == ELOOP || errno == ENOTDIR)
+		return fail_err(-ENOTDIR, "%s is a symlink or not a directory; refusing to use it",
+				what);
+	return fail_err(-errno, "cannot open %s: %s", what, strerror(errno));
+}
+
+/* Anything in the pin dir that bpfredir does not make: refuse to touch or share it. */
+static int check_foreign(void)
+{
+	struct dirent *de;
+	int fd = openat(pins.dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+
+	if (!dir) {
+		if (fd >= 0)
+			close(fd);
+		return fail_err(-errno, "cannot read %s: %s", pin_dir, strerror(errno));
+	}
+	while ((de = readdir(dir))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (sub_index(de->d_name) < 0) {
+			closedir(dir);
+			return fail_err(-EEXIST,
+					"%s holds '%s', which bpfredir did not make; refusing to "
+					"use it",
+					pin_dir, de->d_name);
+		}
+	}
+	closedir(dir);
+	return 0;
+}
+
+/* Is the directory we hold still the one the path names? unload removes the pin dir while
+ * others wait for its lock; they must not then work in a directory nobody can find. */
+static bool still_named(void)
+{
+	struct stat held, named;
+
+	return !fstat(pins.dir, &held) &&
+	       !fstatat(pins.parent, pins.base, &named, AT_SYMLINK_NOFOLLOW) &&
+	       held.st_dev == named.st_dev && held.st_ino == named.st_ino;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* Serialises bpfredir invocations on one pin dir: hidden entries and local addresses are
+ * recomputed from the rules and the host, and two writers must not interleave. The lock
+ * dies with the fd. 1 when the directory went away while we waited. */
+static int lock_dir(void)
+{
+	long long deadline = now_ms() + LOCK_TIMEOUT_MS;
+
+	while (flock(pins.dir, LOCK_EX | LOCK_NB)) {
+		if (errno != EWOULDBLOCK)
+			return fail_err(-errno, "cannot lock %s: %s", pin_dir, strerror(errno));
+		if (now_ms() > deadline)
+			return fail_err(-EBUSY,
+					"another bpfredir command has held %s for %d s; try again",
+					pin_dir, LOCK_TIMEOUT_MS / 1000);
+		usleep(LOCK_POLL_MS * 1000);
+	}
+	return still_named() ? 0 : 1;
+}
+
+static int open_subdirs(bool create)
+{
+	struct stat dir_st;
+	char what[PATH_MAX + 16];
+	int i, fd, err;
+
+	if (fstat(pins.dir, &dir_st))
+		return -errno;
+	for (i = 0; i < PIN_SUB__MAX; i++) {
+		if (pins.sub[i] >= 0)
+			continue;
+		snprintf(what, sizeof(what), "%s/%s", pin_dir, pin_subdirs[i]);
+		fd = open_subdir(pins.dir, pin_subdirs[i], create, what);
+		if (fd == -ENOENT)
+			continue; /* made by load; a pin dir can be without them */
+		if (fd < 0)
+			return fd;
+		pins.sub[i] = fd;
+		err = check_dir(fd, &dir_st, what);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int pins_open(enum pins_mode mode)
+{
+	bool create = mode == PINS_CREATE;
+	char parent[PATH_MAX];
+	struct stat parent_st;
+	int err, tries;
+
+	pins_close();
+	err = split_pin_dir(parent, sizeof(parent));
+	if (err)
+		return -EINVAL;
+	for (tries = 0; tries < 10; tries++) {
+		err = open_parent(parent, create);
+		if (err)
+			return err;
+		if (fstat(pins.parent, &parent_st)) {
+			err = -errno;
+			break;
+		}
+		err = open_subdir(pins.parent, pins.base, create, pin_dir);
+		if (err < 0)
+			break;
+		pins.dir = err;
+		err = check_dir(pins.dir, &parent_st, pin_dir);
+		if (err)
+			break;
+		if (mode != PINS_READ) {
+			err = lock_dir();
+			if (err == 1) { /* removed while we waited: look again */
+				pins_close();
+				continue;
+			}
+			if (err)
+				break;
+			pins.locked = true;
+		}
+		/* load makes the subdirs (pins_make_subdirs): without the marker, subdirs
+		 * found here are what an interrupted run left. */
+		err = open_subdirs(false);
+		if (!err && mode != PINS_READ)
+			err = check_foreign();
+		if (!err && create)
+			err = finish_interrupted();
+		break;
+	}
+	if (tries == 10)
+		err = fail_err(-EAGAIN, "%s keeps being removed and made again; try again",
+			       pin_dir);
+	if (err)
+		pins_close();
+	return err;
+}
+
+int pins_make_subdirs(void)
+{
+	return open_subdirs(true);
+}
+
+const char *pin_display(const char *sub, const char *name)
+{
+	static char buf[PATH_MAX + 2 * NAME_MAX];
+
+	snprintf(buf, sizeof(buf), "%s%s%s%s%s", pin_dir, sub ? "/" : "", sub ?: "",
+		 name ? "/" : "", name ?: "");
+	return buf;
+}
+
+bool is_loaded(void)
+{
+	return pin_exists("maps", "policy");
+}
+
+/* Unlink every entry of one subdir, then the subdir. Only names are removed (unlinkat never
+ * follows a symlink, and a directory inside is left, failing the rmdir after). */
+static int remove_sub(int i)
+{
+	struct dirent *de;
+	int err = 0, fd;
+	DIR *dir;
+
+	if (pins.sub[i] < 0)
+		return 0;
+	fd = openat(pins.sub[i], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dir = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!dir) {
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	while ((de = readdir(dir))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (unlinkat(pins.sub[i], de->d_name, 0) && errno != ENOENT)
+			err = -errno;
+	}
+	closedir(dir);
+	if (!err && unlinkat(pins.dir, pin_subdirs[i], AT_REMOVEDIR) && errno != ENOENT)
+		err = -errno;
+	if (!err)
+		close_fd(&pins.sub[i]);
+	return err;
+}
+
+static void detach_legacy_one(int map_fd, int ifindex, void *arg)
+{
+	tc_legacy_detach(map_fd, ifindex);
+}
+
+/* The marker first, so an unload cut short reads as not loaded and is finished by the next
+ * command; then links, whose pins are their last references, so they detach at once. */
+int remove_pins(bool keep_dir)
+{
+	int map_fd = open_tc_legacy_map();
+	int i, err;
+
+	/* Filters are no pins: detach the ones on record before the record goes. */
+	if (map_fd >= 0) {
+		tc_legacy_each(map_fd, detach_legacy_one, NULL);
+		close(map_fd);
+	}
+	err = pin_unlink("maps", "policy");
+	if (err && err != -EBADF)
+		return err;
+	for (i = 0; i < PIN_SUB__MAX; i++) {
+		err = remove_sub(i);
+		if (err)
+			return err;
+	}
+	if (keep_dir)
+		return 0;
+	if (unlinkat(pins.parent, pins.base, AT_REMOVEDIR) && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+/* Pins without the marker are what a load or unload that was killed left: finish it. */
+int finish_interrupted(void)
+{
+	int i, err;
+
+	if (is_loaded())
+		return 0;
+	for (i = 0; i < PIN_SUB__MAX && pins.sub[i] < 0; i++)
+		;
+	if (i == PIN_SUB__MAX)
+		return 0;
+	err = remove_pins(true);
+	if (err)
+		return fail_err(err, "cannot clean up after an interrupted run in %s: %s", pin_dir,
+				strerror(-err));
+	fprintf(stderr, "bpfredir: removed what an interrupted run left in %s\n", pin_dir);
+	return 0;
+}
