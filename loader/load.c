@@ -335,10 +335,12 @@ static int attach_legacy(int ifindex, const char *ifname, const int tc_prog_fds[
 	return 0;
 }
 
-/* Ingress and egress, or neither. The order among tcx programs is ours to state: ingress
- * goes first, so no program before it can let a packet reach a hidden port or see the public
- * port of one it would have translated; egress goes last, so the reply's port is put back
- * after everything else has seen the packet as the service sent it. */
+/* Ingress and egress, or neither, each at the head of its tcx chain. Ingress first, so no
+ * program before it can let a packet reach a hidden port or see the public port of one it
+ * would have translated. Egress first too: a program ahead of it that returned TCX_PASS
+ * would end the chain before us and the reply would leave from the hidden port. Our
+ * programs return TCX_NEXT for what they pass, so every later program still sees every
+ * packet, the replies as they leave (with the public port, as after the recipe's NAT). */
 int attach_iface(int ifindex, const char *ifname, const int tc_prog_fds[2], enum attach_mode mode)
 {
 	static const struct {
@@ -346,7 +348,7 @@ int attach_iface(int ifindex, const char *ifname, const int tc_prog_fds[2], enum
 		enum bpf_attach_type type;
 		__u32 where;
 	} hooks[] = { { "tcx_ingress", BPF_TCX_INGRESS, BPF_F_BEFORE },
-		      { "tcx_egress", BPF_TCX_EGRESS, BPF_F_AFTER } };
+		      { "tcx_egress", BPF_TCX_EGRESS, BPF_F_BEFORE } };
 	char path[PATH_MAX];
 	int i, link_fd, err = 0;
 

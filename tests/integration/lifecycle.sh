@@ -386,9 +386,9 @@ if clang -O2 -g -target bpf -I"$T_REPO/vmlinux/$(uname -m | sed 's/x86_64/x86/;s
 	in_ns server bpftool net attach tcx_egress pinned "$FOREIGN_PINS/foreign_eg" dev "$SERVER_IF"; then
 	expect_cli_ok "load beside foreign tcx programs" server load --iface "$SERVER_IF" --pin-dir "$PINO"
 	cli server status --json --pin-dir "$PINO"
-	check "ours first at ingress, last at egress; foreign ones marked" "$CLI_OUT" \
+	check "ours first at ingress and at egress; foreign ones marked" "$CLI_OUT" \
 		json_matches '.interfaces[0] | (.ingress | map(.name)) == ["bpfredir_tc_in", "foreign_in"]
-			and (.egress | map(.name)) == ["foreign_eg", "bpfredir_tc_eg"]
+			and (.egress | map(.name)) == ["bpfredir_tc_eg", "foreign_eg"]
 			and (.ingress[1].ours | not)'
 	expect_cli_ok "add beside foreign tcx programs" server add 8445 8443 --pin-dir "$PINO"
 	expect "redirect works beside foreign programs" ok "$SRV:8445" "${client[@]}"
