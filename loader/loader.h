@@ -87,6 +87,8 @@ enum pins_mode {
 	PINS_WRITE,  /* an existing pin dir, locked */
 	PINS_CREATE, /* made if missing (and bpffs mounted), locked, an interrupted run cleaned */
 };
+/* NULL when path can name a pin dir, else what is wrong with it. */
+const char *pin_dir_problem(const char *path);
 /* 0, -ENOENT when there is no pin dir (nothing printed), or -errno after a message. */
 int pins_open(enum pins_mode mode);
 void pins_close(void);

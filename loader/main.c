@@ -153,8 +153,8 @@ int common_opt(int opt, char **argv)
 		verbose = true;
 		return -1;
 	case OPT_PIN_DIR:
-		if (optarg[0] != '/')
-			return usage_error("--pin-dir must be an absolute path, got '%s'", optarg);
+		if (pin_dir_problem(optarg))
+			return usage_error("--pin-dir '%s' %s", optarg, pin_dir_problem(optarg));
 		pin_dir = optarg;
 		return -1;
 	case 'h':

@@ -25,8 +25,9 @@
 #include <linux/magic.h>
 #include "loader.h"
 
-/* How long a command waits for another one working on the same pin dir. */
-#define LOCK_TIMEOUT_MS 30000
+/* How long a command waits for another one working on the same pin dir, unless
+ * BPFREDIR_LOCK_TIMEOUT (seconds) says otherwise. */
+#define LOCK_TIMEOUT_S 30
 #define LOCK_POLL_MS 50
 
 static const char *const pin_subdirs[PIN_SUB__MAX] = { "links", "progs", "maps" };
@@ -130,33 +131,41 @@ void pins_close(void)
 	pins.locked = false;
 }
 
-/* --pin-dir names one directory below a bpffs mount: an absolute path without '.' or '..'
- * components, and not the mount itself. Splits it into the parent's path and the last name. */
-static int split_pin_dir(char *parent, size_t size)
+/* --pin-dir names one directory below a bpffs mount: an absolute path without '.', '..' or
+ * empty components, and not the mount itself. NULL when path is such a name, else why not. */
+const char *pin_dir_problem(const char *path)
 {
-	const char *p, *last;
-	size_t len = strlen(pin_dir);
+	size_t len = strlen(path);
+	const char *p;
 
-	if (pin_dir[0] != '/' || len >= size)
-		return fail("pin dir '%s' must be an absolute path shorter than %zu bytes", pin_dir,
-			    size);
-	for (p = pin_dir; *p;) {
+	if (path[0] != '/')
+		return "must be an absolute path";
+	if (len >= PATH_MAX)
+		return "is too long";
+	for (p = path; *p;) {
 		const char *end = strchrnul(p + 1, '/');
 		size_t n = end - (p + 1);
 
 		if ((n == 1 && p[1] == '.') || (n == 2 && p[1] == '.' && p[2] == '.'))
-			return fail("pin dir '%s' must not contain '.' or '..'", pin_dir);
-		if (n == 0 && *end)
-			return fail("pin dir '%s' has an empty path component", pin_dir);
+			return "must not contain '.' or '..' components";
+		if (n == 0)
+			return *end ? "has an empty path component"
+				    : "must name a directory below a bpffs mount (no trailing '/')";
+		if (n > NAME_MAX)
+			return "has a component longer than NAME_MAX";
 		p = end;
 	}
-	if (pin_dir[len - 1] == '/')
-		return fail("pin dir '%s' must name a directory below a bpffs mount, without a "
-			    "trailing '/'",
-			    pin_dir);
+	return NULL;
+}
+
+/* Splits pin_dir into the parent's path and the last name. */
+static int split_pin_dir(char *parent, size_t size)
+{
+	const char *why = pin_dir_problem(pin_dir), *last;
+
+	if (why)
+		return fail_err(-EINVAL, "pin dir '%s' %s", pin_dir, why);
 	last = strrchr(pin_dir, '/');
-	if (strlen(last + 1) > NAME_MAX)
-		return fail("pin dir '%s': last component too long", pin_dir);
 	snprintf(pins.base, sizeof(pins.base), "%s", last + 1);
 	snprintf(parent, size, "%.*s", last == pin_dir ? 1 : (int)(last - pin_dir), pin_dir);
 	return 0;
@@ -173,6 +182,7 @@ static bool fd_on_bpffs(int fd)
  * caller chose the place and must have mounted it. */
 static int open_parent(const char *parent, bool create)
 {
+	struct statfs sfs;
 	int missing;
 
 	pins.parent = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -183,6 +193,11 @@ static int open_parent(const char *parent, bool create)
 	/* Nothing can be loaded where no bpffs is yet; a load would mount it there. */
 	if (!create && (missing || !strcmp(parent, BPFFS_DEFAULT_MOUNT)))
 		return -ENOENT;
+	if (!statfs(pin_dir, &sfs) && sfs.f_type == BPF_FS_MAGIC)
+		return fail_err(-EINVAL,
+				"pin dir %s is the root of a bpffs mount; name a directory below "
+				"it, such as %s",
+				pin_dir, BPFREDIR_DEFAULT_PIN_DIR);
 	if (!create || strcmp(parent, BPFFS_DEFAULT_MOUNT))
 		return fail_err(-EINVAL, "%s is not on a bpffs mount", parent);
 	if (mount("bpf", BPFFS_DEFAULT_MOUNT, "bpf", 0, "mode=0700"))
@@ -297,15 +312,24 @@ static long long now_ms(void)
  * dies with the fd. 1 when the directory went away while we waited. */
 static int lock_dir(void)
 {
-	long long deadline = now_ms() + LOCK_TIMEOUT_MS;
+	const char *env = getenv("BPFREDIR_LOCK_TIMEOUT");
+	unsigned long timeout_s = LOCK_TIMEOUT_S;
+	long long deadline;
+
+	if (env && !scan_uint(env, 0, 3600, &timeout_s))
+		return fail_err(-EINVAL,
+				"BPFREDIR_LOCK_TIMEOUT='%s' is not a number of seconds "
+				"(0-3600)",
+				env);
+	deadline = now_ms() + timeout_s * 1000;
 
 	while (flock(pins.dir, LOCK_EX | LOCK_NB)) {
 		if (errno != EWOULDBLOCK)
 			return fail_err(-errno, "cannot lock %s: %s", pin_dir, strerror(errno));
 		if (now_ms() > deadline)
 			return fail_err(-EBUSY,
-					"another bpfredir command has held %s for %d s; try again",
-					pin_dir, LOCK_TIMEOUT_MS / 1000);
+					"another bpfredir command has held %s for %lu s; try again",
+					pin_dir, timeout_s);
 		usleep(LOCK_POLL_MS * 1000);
 	}
 	return still_named() ? 0 : 1;
@@ -346,7 +370,7 @@ int pins_open(enum pins_mode mode)
 	pins_close();
 	err = split_pin_dir(parent, sizeof(parent));
 	if (err)
-		return -EINVAL;
+		return err;
 	for (tries = 0; tries < 10; tries++) {
 		err = open_parent(parent, create);
 		if (err)
