@@ -73,18 +73,14 @@ int open_cgroup(const char *path, char *resolved, size_t size, int *fd, __u64 *i
 	return 0;
 }
 
-/* links/cgroup_<id>_<hook>; bpffs reserves '.' in names, hence '_' throughout. */
 static const char *hook_link_name(__u64 cgroup_id, const struct sock_hook *hook)
 {
-	static char name[NAME_MAX];
-
-	snprintf(name, sizeof(name), "cgroup_%llu_%s", (unsigned long long)cgroup_id, hook->suffix);
-	return name;
+	return pin_link_name(LINK_CGROUP, cgroup_id, hook->suffix);
 }
 
 bool cgroup_attached(__u64 cgroup_id)
 {
-	return pin_exists("links", hook_link_name(cgroup_id, &sock_hooks[0]));
+	return pin_link_alive(hook_link_name(cgroup_id, &sock_hooks[0]));
 }
 
 int detach_cgroup(__u64 cgroup_id)
@@ -126,6 +122,8 @@ int attach_cgroup(int cgroup_fd, __u64 cgroup_id, const int prog_fds[N_SOCK_HOOK
 	char path[PATH_MAX];
 	int i, link_fd, err = 0;
 
+	/* Pins left by a cgroup that was removed and whose id came back hold the names. */
+	detach_cgroup(cgroup_id);
 	for (i = 0; i < N_SOCK_HOOKS && !err; i++) {
 		link_fd = bpf_link_create(prog_fds[i], cgroup_fd, sock_hooks[i].type, NULL);
 		if (link_fd < 0) {

@@ -335,6 +335,10 @@ static int resolve(const struct config *cfg, struct resolved *res)
 struct current {
 	int ifindexes[MAX_IFACES];
 	int n_ifaces;
+	/* Pinned, but the attachment is gone: its interface was deleted, or (legacy tc)
+	 * someone deleted the clsact qdisc and our filters with it. */
+	int stale_ifindexes[MAX_IFACES];
+	int n_stale;
 	__u64 cgroup_ids[MAX_CGROUPS];
 	int n_cgroups;
 	int active_ifindexes[BPFREDIR_MAX_IFACES];
@@ -343,12 +347,27 @@ struct current {
 	int n_active_cgroups;
 };
 
+static bool has_int(const int *list, int n, int value)
+{
+	while (n--)
+		if (list[n] == value)
+			return true;
+	return false;
+}
+
 static void add_current_iface(int map_fd, int ifindex, void *arg)
 {
 	struct current *cur = arg;
 
-	if (cur->n_ifaces < MAX_IFACES)
+	if (has_int(cur->ifindexes, cur->n_ifaces, ifindex) ||
+	    has_int(cur->stale_ifindexes, cur->n_stale, ifindex))
+		return;
+	if (!iface_attached(ifindex)) {
+		if (cur->n_stale < MAX_IFACES)
+			cur->stale_ifindexes[cur->n_stale++] = ifindex;
+	} else if (cur->n_ifaces < MAX_IFACES) {
 		cur->ifindexes[cur->n_ifaces++] = ifindex;
+	}
 }
 
 static void read_active(struct current *cur, int set_fd)
@@ -366,24 +385,24 @@ static void read_active(struct current *cur, int set_fd)
 
 static int read_current(struct current *cur, int set_fd)
 {
-	unsigned long long id;
+	struct pin_link link;
 	struct dirent *de;
 	DIR *dir;
-	int ifindex, fd;
+	int fd;
 
 	memset(cur, 0, sizeof(*cur));
 	dir = pin_opendir("links");
 	if (!dir)
 		return -errno;
 	while ((de = readdir(dir))) {
-		if ((sscanf(de->d_name, "tcx_ingress_%d", &ifindex) == 1 ||
-		     sscanf(de->d_name, "xdp_native_%d", &ifindex) == 1 ||
-		     sscanf(de->d_name, "xdp_generic_%d", &ifindex) == 1) &&
-		    cur->n_ifaces < MAX_IFACES)
-			cur->ifindexes[cur->n_ifaces++] = ifindex;
-		else if (sscanf(de->d_name, "cgroup_%llu_conn4", &id) == 1 &&
+		if (!pin_link_parse(de->d_name, &link))
+			continue;
+		if (link.kind == LINK_TCX_INGRESS || link.kind == LINK_XDP_NATIVE ||
+		    link.kind == LINK_XDP_GENERIC)
+			add_current_iface(-1, link.where, cur);
+		else if (link.kind == LINK_CGROUP && link.hook == sock_hooks[0].suffix &&
 			 cur->n_cgroups < MAX_CGROUPS)
-			cur->cgroup_ids[cur->n_cgroups++] = id;
+			cur->cgroup_ids[cur->n_cgroups++] = link.where;
 	}
 	closedir(dir);
 	fd = open_tc_legacy_map();
@@ -393,14 +412,6 @@ static int read_current(struct current *cur, int set_fd)
 	}
 	read_active(cur, set_fd);
 	return 0;
-}
-
-static bool has_int(const int *list, int n, int value)
-{
-	while (n--)
-		if (list[n] == value)
-			return true;
-	return false;
 }
 
 static bool has_u64(const __u64 *list, int n, __u64 value)
@@ -483,17 +494,29 @@ static int plan(const struct config *cfg, const struct resolved *res, const stru
 	int i, changes = 0;
 	bool wanted;
 
-	for (i = 0; i < cfg->n_ifaces; i++)
-		if (!has_int(cur->active_ifindexes, cur->n_active_ifaces, res->ifindexes[i])) {
-			printf("+ interface %s", cfg->ifnames[i]);
-			if (cfg->if_modes[i] != IFACE_TC)
-				printf(" mode %s", iface_mode_name(cfg->if_modes[i]));
-			printf("\n");
-			changes++;
-		}
+	for (i = 0; i < cfg->n_ifaces; i++) {
+		bool active =
+			has_int(cur->active_ifindexes, cur->n_active_ifaces, res->ifindexes[i]);
+
+		if (active && has_int(cur->ifindexes, cur->n_ifaces, res->ifindexes[i]))
+			continue;
+		printf("+ interface %s", cfg->ifnames[i]);
+		if (cfg->if_modes[i] != IFACE_TC)
+			printf(" mode %s", iface_mode_name(cfg->if_modes[i]));
+		printf("%s\n", active ? " (again: its attachment is gone)" : "");
+		changes++;
+	}
 	for (i = 0; i < cur->n_active_ifaces; i++)
 		if (!has_int(res->ifindexes, cfg->n_ifaces, cur->active_ifindexes[i])) {
 			print_iface_change('-', cur->active_ifindexes[i], "");
+			changes++;
+		}
+	for (i = 0; i < cur->n_stale; i++)
+		if (!has_int(res->ifindexes, cfg->n_ifaces, cur->stale_ifindexes[i]) &&
+		    !has_int(cur->active_ifindexes, cur->n_active_ifaces,
+			     cur->stale_ifindexes[i])) {
+			print_iface_change('-', cur->stale_ifindexes[i],
+					   " (pins of an attachment that is gone)");
 			changes++;
 		}
 	for (i = 0; i < cur->n_ifaces; i++) {
@@ -531,6 +554,7 @@ static int attach_new(const struct config *cfg, const struct resolved *res,
 		      const struct current *cur)
 {
 	int tc_fds[2], sock_fds[N_SOCK_HOOKS], xdp_fd, i, j, err = 0;
+	enum attach_mode attach;
 
 	/* Both set every fd to -1 first, so close_fds() below is safe on failure. */
 	if (open_pinned_tc_progs(tc_fds) || open_pinned_progs(sock_fds))
@@ -539,8 +563,16 @@ static int attach_new(const struct config *cfg, const struct resolved *res,
 	for (i = 0; i < cfg->n_ifaces && !err; i++) {
 		if (has_int(cur->ifindexes, cur->n_ifaces, res->ifindexes[i]))
 			continue;
+		/* What is left of an attachment that is gone goes first: it holds the names. An
+		 * interface that had legacy tc filters gets them again, not tcx. */
+		attach = ATTACH_AUTO;
+		if (has_int(cur->stale_ifindexes, cur->n_stale, res->ifindexes[i])) {
+			if (tc_legacy_recorded(res->ifindexes[i]))
+				attach = ATTACH_TC;
+			detach_iface(res->ifindexes[i]);
+		}
 		if (cfg->if_modes[i] == IFACE_TC)
-			err = attach_iface(res->ifindexes[i], cfg->ifnames[i], tc_fds, ATTACH_AUTO);
+			err = attach_iface(res->ifindexes[i], cfg->ifnames[i], tc_fds, attach);
 		else if (xdp_fd < 0)
 			err = fail("cannot open the pinned XDP program: %s (loaded by a build "
 				   "without XDP mode; 'bpfredir load' with this build first)",
@@ -576,6 +608,9 @@ static void detach_gone(const struct config *cfg, const struct resolved *res,
 	for (i = 0; i < cur->n_ifaces; i++)
 		if (!has_int(res->ifindexes, cfg->n_ifaces, cur->ifindexes[i]))
 			detach_iface(cur->ifindexes[i]);
+	for (i = 0; i < cur->n_stale; i++)
+		if (!has_int(res->ifindexes, cfg->n_ifaces, cur->stale_ifindexes[i]))
+			detach_iface(cur->stale_ifindexes[i]);
 	for (i = 0; i < cur->n_cgroups; i++)
 		if (!has_u64(res->cgroup_ids, cfg->n_cgroups, cur->cgroup_ids[i]))
 			detach_cgroup(cur->cgroup_ids[i]);

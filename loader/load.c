@@ -287,16 +287,7 @@ static int pin_sock_progs(struct load_ctx *ctx, int prog_fds[N_SOCK_HOOKS])
 	return 0;
 }
 
-/* links/<hook>_<ifindex>: bpffs reserves '.' in names, so the ifindex stands in for names
- * like eth0.100. */
-static const char *tc_link_name(const char *hook, int ifindex)
-{
-	static char name[NAME_MAX];
-
-	snprintf(name, sizeof(name), "%s_%d", hook, ifindex);
-	return name;
-}
-
+/* Attached and still so: pins alone may outlive their attachment. */
 bool iface_attached(int ifindex)
 {
 	int map_fd = open_tc_legacy_map();
@@ -304,8 +295,8 @@ bool iface_attached(int ifindex)
 
 	if (map_fd >= 0)
 		close(map_fd);
-	return legacy || pin_exists("links", tc_link_name("tcx_ingress", ifindex)) ||
-	       pin_exists("links", tc_link_name("tcx_egress", ifindex));
+	return legacy || pin_link_alive(pin_link_name(LINK_TCX_INGRESS, ifindex, NULL)) ||
+	       pin_link_alive(pin_link_name(LINK_TCX_EGRESS, ifindex, NULL));
 }
 
 void detach_iface(int ifindex)
@@ -318,8 +309,8 @@ void detach_iface(int ifindex)
 	}
 	detach_xdp(ifindex);
 	/* Removing a link's pin, its last reference, detaches the program. */
-	pin_unlink("links", tc_link_name("tcx_ingress", ifindex));
-	pin_unlink("links", tc_link_name("tcx_egress", ifindex));
+	pin_unlink("links", pin_link_name(LINK_TCX_INGRESS, ifindex, NULL));
+	pin_unlink("links", pin_link_name(LINK_TCX_EGRESS, ifindex, NULL));
 }
 
 static int attach_legacy(int ifindex, const char *ifname, const int tc_prog_fds[2])
@@ -344,11 +335,11 @@ static int attach_legacy(int ifindex, const char *ifname, const int tc_prog_fds[
 int attach_iface(int ifindex, const char *ifname, const int tc_prog_fds[2], enum attach_mode mode)
 {
 	static const struct {
-		const char *hook;
+		enum pin_link_kind link;
 		enum bpf_attach_type type;
 		__u32 where;
-	} hooks[] = { { "tcx_ingress", BPF_TCX_INGRESS, BPF_F_BEFORE },
-		      { "tcx_egress", BPF_TCX_EGRESS, BPF_F_BEFORE } };
+	} hooks[] = { { LINK_TCX_INGRESS, BPF_TCX_INGRESS, BPF_F_BEFORE },
+		      { LINK_TCX_EGRESS, BPF_TCX_EGRESS, BPF_F_BEFORE } };
 	char path[PATH_MAX];
 	int i, link_fd, err = 0;
 
@@ -365,7 +356,8 @@ int attach_iface(int ifindex, const char *ifname, const int tc_prog_fds[2], enum
 			err = -errno;
 			break;
 		}
-		err = pin_path(path, sizeof(path), "links", tc_link_name(hooks[i].hook, ifindex));
+		err = pin_path(path, sizeof(path), "links",
+			       pin_link_name(hooks[i].link, ifindex, NULL));
 		if (err)
 			close(link_fd);
 		else
@@ -390,7 +382,7 @@ static void watch_addresses(struct load_ctx *ctx)
 		ctx->addrwatch ? ctx->addrwatch->progs.bpfredir_addr4 : NULL,
 		ctx->addrwatch ? ctx->addrwatch->progs.bpfredir_addr6 : NULL
 	};
-	const char *names[] = { "addrwatch_v4", "addrwatch_v6" };
+	const enum pin_link_kind links[] = { LINK_ADDRWATCH_V4, LINK_ADDRWATCH_V6 };
 	char path[PATH_MAX];
 	struct bpf_link *link;
 	int err = 0;
@@ -414,7 +406,7 @@ static void watch_addresses(struct load_ctx *ctx)
 			err = -errno;
 			break;
 		}
-		err = pin_path(path, sizeof(path), "links", names[i]);
+		err = pin_path(path, sizeof(path), "links", pin_link_name(links[i], 0, NULL));
 		if (!err)
 			err = pin_link_fd(dup(bpf_link__fd(link)), path);
 		bpf_link__destroy(link);
@@ -465,6 +457,8 @@ static int pin_tc_progs(struct load_ctx *ctx, int tc_prog_fds[2], int *xdp_fd)
 static int attach_iface_as(int ifindex, const char *ifname, const int tc_prog_fds[2], int xdp_fd,
 			   enum iface_mode mode, enum attach_mode attach)
 {
+	/* What is left of an attachment that is gone goes first: it holds the names. */
+	detach_iface(ifindex);
 	if (mode == IFACE_TC)
 		return attach_iface(ifindex, ifname, tc_prog_fds, attach);
 	return attach_iface_xdp(ifindex, ifname, tc_prog_fds, xdp_fd, mode);
@@ -765,9 +759,11 @@ static int reload_locked(const struct load_request *req)
 		ret = fail("cannot open the pinned programs: %s", strerror(errno));
 	/* Attach, then act (an interrupted apply may have left one attached but inert). */
 	for (i = 0; !ret && i < req->n_ifaces; i++) {
-		if (set_has_attachment(maps.rules, POLICY_IFACE, ctx.ifindexes[i]))
+		bool intact = iface_attached(ctx.ifindexes[i]);
+
+		if (intact && set_has_attachment(maps.rules, POLICY_IFACE, ctx.ifindexes[i]))
 			continue;
-		if (!iface_attached(ctx.ifindexes[i]))
+		if (!intact)
 			ret = attach_iface_as(ctx.ifindexes[i], req->ifnames[i], tc_fds, xdp_fd,
 					      req->if_modes[i], req->attach);
 		err = ret ? 0 : set_attachment(maps.rules, POLICY_IFACE, ctx.ifindexes[i], true);
@@ -777,9 +773,11 @@ static int reload_locked(const struct load_request *req)
 		attached++;
 	}
 	for (i = 0; !ret && i < req->n_cgroups; i++) {
-		if (set_has_attachment(maps.rules, POLICY_CGROUP, ctx.cgroup_ids[i]))
+		bool intact = cgroup_attached(ctx.cgroup_ids[i]);
+
+		if (intact && set_has_attachment(maps.rules, POLICY_CGROUP, ctx.cgroup_ids[i]))
 			continue;
-		if (!cgroup_attached(ctx.cgroup_ids[i]))
+		if (!intact)
 			err = attach_cgroup(ctx.cgroup_fds[i], ctx.cgroup_ids[i], sock_fds);
 		if (!err)
 			err = set_attachment(maps.rules, POLICY_CGROUP, ctx.cgroup_ids[i], true);

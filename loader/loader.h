@@ -103,6 +103,29 @@ int pin_unlink(const char *sub, const char *name);
 DIR *pin_opendir(const char *sub);
 bool is_loaded(void);
 
+enum pin_link_kind {
+	LINK_TCX_INGRESS,
+	LINK_TCX_EGRESS,
+	LINK_XDP_NATIVE,
+	LINK_XDP_GENERIC,
+	LINK_CGROUP, /* one per socket hook */
+	LINK_ADDRWATCH_V4,
+	LINK_ADDRWATCH_V6,
+	LINK__MAX,
+};
+
+struct pin_link {
+	enum pin_link_kind kind;
+	__u64 where;	  /* ifindex or cgroup id; 0 for the rest */
+	const char *hook; /* LINK_CGROUP: sock_hooks[].suffix */
+};
+
+/* A link's name under links/ (a static buffer), and back. */
+const char *pin_link_name(enum pin_link_kind kind, __u64 where, const char *hook);
+bool pin_link_parse(const char *name, struct pin_link *link);
+/* The pinned link is attached somewhere still (false for a missing pin too). */
+bool pin_link_alive(const char *name);
+
 struct pinned_maps {
 	int policy; /* the outer map */
 	int rules;  /* the live rule set in its slot: public and hidden entries */
@@ -204,6 +227,9 @@ void detach_xdp(int ifindex);
 int open_tc_legacy_map(void);
 int tc_legacy_attach(int map_fd, int ifindex, const int prog_fds[2], __u32 flags);
 bool tc_legacy_attached(int map_fd, int ifindex);
+/* A record, whether or not its filters are still there. */
+bool tc_legacy_recorded(int ifindex);
+void tc_legacy_query(int ifindex, const struct redir_tc_attach *rec, __u32 prog_ids[2]);
 void tc_legacy_detach(int map_fd, int ifindex);
 int tc_legacy_each(int map_fd, void (*fn)(int map_fd, int ifindex, void *arg), void *arg);
 

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <linux/magic.h>
+#include <bpf/bpf.h>
 #include "loader.h"
 
 /* How long a command waits for another one working on the same pin dir, unless
@@ -416,6 +417,114 @@ int pins_open(enum pins_mode mode)
 int pins_make_subdirs(void)
 {
 	return open_subdirs(true);
+}
+
+/* Every link bpfredir pins, and its name under links/: the one place names are made and read
+ * back. bpffs reserves '.' in names, so an ifindex stands in for names like eth0.100. */
+static const struct {
+	const char *prefix;
+	bool numbered; /* PREFIX_<where>, and for cgroups PREFIX_<where>_<hook> */
+} link_kinds[LINK__MAX] = {
+	[LINK_TCX_INGRESS] = { "tcx_ingress", true },
+	[LINK_TCX_EGRESS] = { "tcx_egress", true },
+	[LINK_XDP_NATIVE] = { "xdp_native", true },
+	[LINK_XDP_GENERIC] = { "xdp_generic", true },
+	[LINK_CGROUP] = { "cgroup", true },
+	[LINK_ADDRWATCH_V4] = { "addrwatch_v4", false },
+	[LINK_ADDRWATCH_V6] = { "addrwatch_v6", false },
+};
+
+const char *pin_link_name(enum pin_link_kind kind, __u64 where, const char *hook)
+{
+	static char name[NAME_MAX + 1];
+
+	if (!link_kinds[kind].numbered)
+		snprintf(name, sizeof(name), "%s", link_kinds[kind].prefix);
+	else if (kind == LINK_CGROUP)
+		snprintf(name, sizeof(name), "%s_%llu_%s", link_kinds[kind].prefix,
+			 (unsigned long long)where, hook);
+	else
+		snprintf(name, sizeof(name), "%s_%llu", link_kinds[kind].prefix,
+			 (unsigned long long)where);
+	return name;
+}
+
+/* Strictly the inverse: decimal without sign or leading zeros, and for a cgroup a hook of
+ * sock_hooks; false for any name pin_link_name() never makes. */
+bool pin_link_parse(const char *name, struct pin_link *link)
+{
+	enum pin_link_kind kind;
+	const char *p;
+	char *end;
+	size_t len;
+	int i;
+
+	for (kind = 0; kind < LINK__MAX; kind++) {
+		len = strlen(link_kinds[kind].prefix);
+		if (strncmp(name, link_kinds[kind].prefix, len))
+			continue;
+		link->kind = kind;
+		link->where = 0;
+		link->hook = NULL;
+		if (!link_kinds[kind].numbered) {
+			if (!name[len])
+				return true;
+			continue;
+		}
+		p = name + len;
+		if (*p++ != '_' || *p < '1' || *p > '9')
+			continue;
+		errno = 0;
+		link->where = strtoull(p, &end, 10);
+		if (errno)
+			continue;
+		if (kind != LINK_CGROUP) {
+			if (!*end)
+				return true;
+			continue;
+		}
+		if (*end != '_')
+			continue;
+		for (i = 0; i < N_SOCK_HOOKS; i++)
+			if (!strcmp(end + 1, sock_hooks[i].suffix)) {
+				link->hook = sock_hooks[i].suffix;
+				return true;
+			}
+	}
+	return false;
+}
+
+/* A link pin whose link is still attached: the kernel keeps a link whose interface or
+ * cgroup went away, attached nowhere (index or id 0). */
+bool pin_link_alive(const char *name)
+{
+	struct bpf_link_info info = {};
+	__u32 len = sizeof(info);
+	char path[PATH_MAX];
+	bool alive = false;
+	int fd;
+
+	if (pin_path(path, sizeof(path), "links", name))
+		return false;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return false;
+	if (!bpf_link_get_info_by_fd(fd, &info, &len))
+		switch (info.type) {
+		case BPF_LINK_TYPE_TCX:
+			alive = info.tcx.ifindex;
+			break;
+		case BPF_LINK_TYPE_XDP:
+			alive = info.xdp.ifindex;
+			break;
+		case BPF_LINK_TYPE_CGROUP:
+			alive = info.cgroup.cgroup_id;
+			break;
+		default:
+			alive = true;
+		}
+	close(fd);
+	return alive;
 }
 
 const char *pin_display(const char *sub, const char *name)
