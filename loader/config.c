@@ -668,8 +668,17 @@ static int apply_loaded(const struct config *cfg, const struct resolved *res, bo
 {
 	struct pinned_maps maps;
 	struct current cur;
-	int changes, ret, err;
+	int changes, ret, err, upgraded = 0;
 
+	/* Before anything else: a newer build (a package upgrade, then the service's reload or
+	 * restart) takes over in place, so applying never needs an unload. */
+	if (!dry_run) {
+		upgraded = upgrade_programs();
+		if (upgraded < 0)
+			return EXIT_FAIL;
+		if (upgraded > 0)
+			printf("programs replaced by this build, maps kept\n");
+	}
 	if (open_pinned_maps(&maps))
 		return EXIT_FAIL;
 	err = read_current(&cur, maps.rules);
@@ -682,7 +691,7 @@ static int apply_loaded(const struct config *cfg, const struct resolved *res, bo
 		return EXIT_FAIL;
 	}
 	changes = plan(cfg, res, &cur, maps.rules);
-	if (!changes)
+	if (!changes && !upgraded)
 		printf("nothing to change\n");
 	ret = 0;
 	/* Attached is not acting: the new attachments do nothing until the switch, the dropped

@@ -680,81 +680,109 @@ static int replace_legacy(struct load_ctx *ctx)
 	return r.err ? r.err : r.replaced;
 }
 
-/* load on a loaded pin dir: the same build is a no-op; a new one replaces the programs in
- * place (link update), keeping every map, so rules and connections survive. Interfaces and
- * cgroups asked for and not yet attached are attached. */
+/* The size the loaded instance's flow table was made with: a reload keeps every map. */
+static int loaded_flows(__u32 *flows)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	char path[PATH_MAX];
+	int fd, err = 0;
+
+	if (pin_path(path, sizeof(path), "maps", "flows"))
+		return fail("pin dir not open: %s", pin_dir);
+	fd = bpf_obj_get(path);
+	if (fd < 0 || bpf_map_get_info_by_fd(fd, &info, &len))
+		err = fail("cannot read the loaded flow table %s: %s", pin_display("maps", "flows"),
+			   strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	*flows = info.max_entries;
+	return err;
+}
+
+/* On a loaded pin dir: this build's programs take over in place (link updates, legacy
+ * filters replaced) with every map kept, so rules and connections survive; the same build
+ * changes nothing. What the new programs read first is brought in line with the rules
+ * before they run. Returns how many attachments now run this build's programs, or -1 after
+ * a message. load and apply both come through here, so a restart or reload of the service
+ * with a new package never unloads. */
+int upgrade_programs(void)
+{
+	struct load_request req = {};
+	struct load_ctx ctx = { .req = &req, .reload = true };
+	struct pinned_maps maps;
+	int updated, legacy, xdp_fd, i, err;
+
+	for (i = 0; i < MAX_CGROUPS; i++)
+		ctx.cgroup_fds[i] = -1;
+	if (loaded_flows(&req.flows) || load_objects(&ctx)) {
+		load_ctx_free(&ctx);
+		return -1;
+	}
+	if (open_pinned_maps(&maps)) {
+		load_ctx_free(&ctx);
+		return -1;
+	}
+	err = sync_derived(&maps);
+	close_pinned_maps(&maps);
+	if (err) {
+		load_ctx_free(&ctx);
+		return fail_err(-1, "cannot bring the maps in line with the rules: %s",
+				strerror(-err));
+	}
+	legacy = replace_legacy(&ctx);
+	updated = update_links(&ctx);
+	if (updated >= 0 && legacy < 0)
+		updated = legacy;
+	else if (updated >= 0)
+		updated += legacy;
+	if (updated < 0) {
+		load_ctx_free(&ctx);
+		return fail_err(-1, "cannot switch the attachments to this build: %s",
+				strerror(-updated));
+	}
+	/* The pinned programs are what attach and apply use next: make them this build's. */
+	err = updated > 0 ? repin_progs(&ctx) : 0;
+	/* Loaded by a build from before XDP mode, with the same TC code: pin the XDP program. */
+	xdp_fd = err ? -1 : open_pinned_prog(XDP_PROG_NAME);
+	if (!err && xdp_fd == -ENOENT)
+		err = pin_prog(ctx.xdp->progs.bpfredir_xdp, &xdp_fd);
+	else if (xdp_fd >= 0)
+		close(xdp_fd);
+	load_ctx_free(&ctx);
+	return err ? -1 : updated;
+}
+
+/* load on a loaded pin dir: the programs upgraded (or kept, for the same build), and the
+ * interfaces and cgroups asked for and not yet attached are attached. */
 static int reload_locked(const struct load_request *req)
 {
-	struct load_request with_size = *req;
-	struct load_ctx ctx = { .req = &with_size, .reload = true };
+	struct load_ctx ctx = { .req = req };
 	int tc_fds[2] = { -1, -1 }, sock_fds[N_SOCK_HOOKS], xdp_fd = -1, ret, i, err = 0;
 	int updated = 0, attached = 0;
-	struct bpf_map_info info = {};
-	char path[PATH_MAX];
 	struct pinned_maps maps;
 	bool maps_open = false;
-	__u32 len = sizeof(info);
-	int flows_fd;
+	__u32 flows;
 
 	for (i = 0; i < MAX_CGROUPS; i++)
 		ctx.cgroup_fds[i] = -1;
 	for (i = 0; i < N_SOCK_HOOKS; i++)
 		sock_fds[i] = -1;
-	if (pin_path(path, sizeof(path), "maps", "flows"))
-		return fail("pin dir not open: %s", pin_dir);
-	flows_fd = bpf_obj_get(path);
-	ret = flows_fd < 0 ? -1 : bpf_map_get_info_by_fd(flows_fd, &info, &len);
-	if (ret)
-		ret = fail("cannot read the loaded flow table %s: %s", pin_display("maps", "flows"),
-			   strerror(errno));
-	if (flows_fd >= 0)
-		close(flows_fd);
-	if (ret)
-		return ret;
-	if (req->flows != BPFREDIR_DEFAULT_FLOWS && req->flows != info.max_entries)
-		return fail("loaded with --flows %u; 'bpfredir unload' first to change it",
-			    info.max_entries);
-	with_size.flows = info.max_entries;
-
-	ret = check_targets(&ctx);
+	ret = loaded_flows(&flows);
+	if (!ret && req->flows != BPFREDIR_DEFAULT_FLOWS && req->flows != flows)
+		ret = fail("loaded with --flows %u; 'bpfredir unload' first to change it", flows);
 	if (!ret)
-		ret = load_objects(&ctx);
-	/* Before the new programs run: what they read first must be in line with the rules. The
-	 * maps stay open for the attachments below. */
+		ret = check_targets(&ctx);
+	if (!ret) {
+		updated = upgrade_programs();
+		ret = updated < 0 ? EXIT_FAIL : 0;
+	}
 	if (!ret && open_pinned_maps(&maps))
 		ret = EXIT_FAIL;
 	else if (!ret)
 		maps_open = true;
-	if (!ret) {
-		err = sync_derived(&maps);
-		if (err)
-			ret = fail("cannot bring the maps in line with the rules: %s",
-				   strerror(-err));
-	}
-	if (!ret) {
-		int legacy = replace_legacy(&ctx);
-
-		updated = update_links(&ctx);
-		if (updated >= 0 && legacy < 0)
-			updated = legacy;
-		else if (updated >= 0)
-			updated += legacy;
-		if (updated < 0)
-			ret = fail("cannot switch the attachments to this build: %s",
-				   strerror(-updated));
-	}
-	/* The pinned programs are what attach and apply use next: make them this build's. */
-	if (!ret && updated > 0)
-		ret = repin_progs(&ctx);
 	if (!ret)
 		xdp_fd = open_pinned_prog(XDP_PROG_NAME);
-	/* Loaded by a build from before XDP mode, with the same TC code: pin the XDP program. */
-	if (!ret && xdp_fd == -ENOENT) {
-		if (pin_prog(ctx.xdp->progs.bpfredir_xdp, &xdp_fd))
-			ret = EXIT_FAIL;
-		else
-			xdp_fd = dup(xdp_fd);
-	}
 	if (!ret && (open_pinned_tc_progs(tc_fds) || open_pinned_progs(sock_fds) || xdp_fd < 0))
 		ret = fail("cannot open the pinned programs: %s", strerror(errno));
 	/* Attach, then act (an interrupted apply may have left one attached but inert). */

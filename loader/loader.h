@@ -210,6 +210,9 @@ int commit_deferred_pins(void);
 
 /* The pin dir locked and not loaded: load everything, or nothing. */
 int load_locked(const struct load_request *req);
+/* The pin dir locked and loaded: this build's programs in place of the loaded ones, maps
+ * kept. How many attachments changed, or -1 after a message. */
+int upgrade_programs(void);
 int attach_iface(int ifindex, const char *ifname, const int tc_prog_fds[2], enum attach_mode mode);
 void detach_iface(int ifindex);
 bool iface_attached(int ifindex);

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <bpf/bpf.h>
@@ -65,10 +67,50 @@ const char *proto_name(__u8 proto)
 	return proto == IPPROTO_UDP ? "udp" : proto == IPPROTO_TCP ? "tcp" : "?";
 }
 
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+static bool cap_effective(const struct __user_cap_data_struct data[2], int cap)
+{
+	return data[cap / 32].effective & (1U << (cap % 32));
+}
+
+/* Not uid 0 but what bpfredir uses, so a service may run with only these (and root with a
+ * bounding set): CAP_BPF for maps and programs (CAP_SYS_ADMIN stands in on kernels that
+ * predate CAP_BPF), CAP_NET_ADMIN for TC, XDP and cgroup attachments, CAP_SYS_ADMIN for
+ * objects looked up by id (the live rule set, every status view). CAP_PERFMON only serves
+ * the optional address-following programs. */
 int require_root(void)
 {
-	if (geteuid() != 0)
-		return fail("must run as root (BPF maps and links need CAP_BPF and CAP_NET_ADMIN)");
+	static const struct {
+		int cap;
+		const char *name;
+	} needed[] = { { CAP_BPF, "CAP_BPF" },
+		       { CAP_NET_ADMIN, "CAP_NET_ADMIN" },
+		       { CAP_SYS_ADMIN, "CAP_SYS_ADMIN" } };
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = {};
+	char missing[128] = "";
+	size_t i, len = 0;
+	FILE *f;
+	int last_cap = CAP_BPF;
+
+	if (syscall(SYS_capget, &hdr, data))
+		return fail("cannot read this process's capabilities: %s", strerror(errno));
+	f = fopen("/proc/sys/kernel/cap_last_cap", "re");
+	if (f && fscanf(f, "%d", &last_cap) != 1)
+		last_cap = CAP_BPF;
+	if (f)
+		fclose(f);
+	for (i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
+		if (needed[i].cap > last_cap || cap_effective(data, needed[i].cap))
+			continue;
+		len += snprintf(missing + len, sizeof(missing) - len, "%s%s", len ? ", " : "",
+				needed[i].name);
+	}
+	if (len)
+		return fail("missing capabilities %s (run as root)", missing);
 	return 0;
 }
 
