@@ -66,6 +66,7 @@ int common_opt(int opt, char **argv);
 #define PROTO_FORM "tcp or udp"
 #define ADDR_FORM "an IPv4 or IPv6 address"
 bool scan_uint(const char *text, unsigned long min, unsigned long max, unsigned long *out);
+const char *number_hint(const char *text);
 bool scan_port(const char *text, __u16 *port);
 bool scan_proto(const char *text, __u8 *proto);
 bool scan_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN]);

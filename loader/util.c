@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* Pieces every verb shares: argument parsing, the pin dir, and keeping the derived maps
  * (hidden ports, local addresses) in step with the rules and the host. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
@@ -19,14 +20,27 @@
 #include <bpf/libbpf.h>
 #include "loader.h"
 
+/* Decimal digits only: strtoul alone would skip leading space and take a sign, so that
+ * " -18446744073709551615" came out as 1. A leading zero is refused too: iptables reads
+ * ports with strtoul's base 0 (xtables_parse_port), where "010" is 8, and shells do the same
+ * in arithmetic, so "08445" has no reading everyone agrees on. "0" alone is a number. */
 bool scan_uint(const char *text, unsigned long min, unsigned long max, unsigned long *out)
 {
 	char *end;
 
+	if (!isdigit((unsigned char)text[0]) || (text[0] == '0' && text[1]))
+		return false;
 	errno = 0;
 	*out = strtoul(text, &end, 10);
-	return *text && !*end && !errno && text[0] != '-' && text[0] != '+' && *out >= min &&
-	       *out <= max;
+	return !*end && !errno && *out >= min && *out <= max;
+}
+
+/* Why scan_uint refused a number strtoul alone would have read, for the message. */
+const char *number_hint(const char *text)
+{
+	if ((text[0] && strchr(" \t+-", text[0])) || (text[0] == '0' && text[1]))
+		return ", in decimal digits only: no sign, space or leading zero";
+	return "";
 }
 
 bool scan_port(const char *text, __u16 *port)
@@ -52,9 +66,9 @@ bool scan_proto(const char *text, __u8 *proto)
 
 int parse_port(const char *text, __u16 *port)
 {
-	return scan_port(text, port)
-		       ? 0
-		       : usage_error("invalid port '%s' (expected %s)", text, PORT_FORM);
+	return scan_port(text, port) ? 0
+				     : usage_error("invalid port '%s' (expected %s%s)", text,
+						   PORT_FORM, number_hint(text));
 }
 
 int parse_proto(const char *text, __u8 *proto)

@@ -26,7 +26,8 @@ nothing_left() {
 
 check_usage_errors() {
 	local port
-	for port in 0 65536 abc 8445x 1.5 ''; do
+	# strtoul alone took " -18446744073709551615" for 1, and a space, sign or leading zero.
+	for port in 0 65536 abc 8445x 1.5 '' ' -18446744073709551615' ' 8445' +8445 0008445; do
 		expect_cli_error "usage error: add '$port' 8443 ($1)" 2 'port' server add "$port" 8443 "${P[@]}"
 		expect_cli_error "usage error: add 8445 '$port' ($1)" 2 'port' server add 8445 "$port" "${P[@]}"
 	done
@@ -45,6 +46,17 @@ check_usage_errors() {
 		server load --iface "$SERVER_IF" --flows abc "${P[@]}"
 	expect_cli_error "usage error: --flows below 1024 ($1)" 2 "invalid --flows '100'" \
 		server load --iface "$SERVER_IF" --flows 100 "${P[@]}"
+	expect_cli_error "usage error: add 08445 8443 says why ($1)" 2 \
+		"invalid port '08445' \\(expected 1-65535, in decimal digits only: no sign, space or leading zero\\)" \
+		server add 08445 8443 "${P[@]}"
+	for flows in 04096 ' 4096' +4096; do
+		expect_cli_error "usage error: --flows '$flows' ($1)" 2 "invalid --flows '.*4096'.*decimal digits only" \
+			server load --iface "$SERVER_IF" --flows "$flows" "${P[@]}"
+	done
+	expect_cli_error "usage error: stats --interval 01 ($1)" 2 "invalid --interval '01'" \
+		server stats --interval 01 --count 1 "${P[@]}"
+	expect_cli_error "usage error: stats --count 01 ($1)" 2 "invalid --count '01'" \
+		server stats --interval 1 --count 01 "${P[@]}"
 	expect_cli_error "usage error: --mode bogus ($1)" 2 "invalid --mode 'bogus' \\(expected tc or xdp\\)" \
 		server load --iface "$SERVER_IF" --mode bogus "${P[@]}"
 	expect_cli_error "usage error: --mode without a value ($1)" 2 "option '--mode' needs an argument" \
