@@ -108,6 +108,8 @@ bool set_has_attachment(int set_fd, __u8 kind, __u64 id);
 void failpoint(const char *name);
 struct redir_policy_key public_key(__u16 port, __u8 proto);
 int parse_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN]);
+/* NULL for a unicast address, else what it is (for a message). */
+const char *addr_not_unicast(const __u8 addr[BPFREDIR_ADDR_LEN]);
 void format_addr(const __u8 addr[BPFREDIR_ADDR_LEN], char *buf, size_t size);
 
 /* A rule with its counters, and all rules with the global counters, as read at one time. */

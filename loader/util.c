@@ -525,11 +525,44 @@ bool scan_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN])
 	return inet_pton(AF_INET6, text, addr) == 1;
 }
 
+/* A rule's address is one this host is sent packets at. An address no packet is sent to
+ * makes a rule that never acts, or one that acts where the kernel reads the address as
+ * another: connect() to 0.0.0.0 or :: reaches loopback. */
+const char *addr_not_unicast(const __u8 addr[BPFREDIR_ADDR_LEN])
+{
+	static const __u8 v4_mapped[12] = { [10] = 0xff, [11] = 0xff };
+	static const __u8 unspecified[BPFREDIR_ADDR_LEN];
+	const __u8 *v4 = addr + 12;
+
+	if (!memcmp(addr, unspecified, sizeof(unspecified)))
+		return "the unspecified address";
+	if (addr[0] == 0xff)
+		return "a multicast address";
+	if (memcmp(addr, v4_mapped, sizeof(v4_mapped)))
+		return NULL;
+	if (!v4[0] && !v4[1] && !v4[2] && !v4[3])
+		return "the unspecified address";
+	if (v4[0] == 0)
+		return "in 0.0.0.0/8 (this network)";
+	if (v4[0] >= 224 && v4[0] < 240)
+		return "a multicast address";
+	if (v4[0] == 255 && v4[1] == 255 && v4[2] == 255 && v4[3] == 255)
+		return "the broadcast address";
+	if (v4[0] >= 240)
+		return "in 240.0.0.0/4 (reserved)";
+	return NULL;
+}
+
 int parse_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN])
 {
-	return scan_addr(text, addr)
-		       ? 0
-		       : usage_error("invalid address '%s' (expected %s)", text, ADDR_FORM);
+	const char *why;
+
+	if (!scan_addr(text, addr))
+		return usage_error("invalid address '%s' (expected %s)", text, ADDR_FORM);
+	why = addr_not_unicast(addr);
+	if (why)
+		return usage_error("--addr %s is %s; a rule's address must be unicast", text, why);
+	return 0;
 }
 
 void format_addr(const __u8 addr[BPFREDIR_ADDR_LEN], char *buf, size_t size)

@@ -73,6 +73,10 @@ check_usage_errors() {
 		server add 8445 8443 --proto icmp "${P[@]}"
 	expect_cli_error "usage error: --addr 192.0.2.256 ($1)" 2 "invalid address '192.0.2.256'" \
 		server add 8445 8443 --addr 192.0.2.256 "${P[@]}"
+	for addr in 0.0.0.0 :: 224.0.0.1 ff02::1 255.255.255.255; do
+		expect_cli_error "usage error: --addr $addr, not unicast ($1)" 2 "--addr $addr is .*; a rule's address must be unicast" \
+			server add 8445 8443 --addr "$addr" "${P[@]}"
+	done
 	expect_cli_error "usage error: --hide-local with --no-hide ($1)" 2 "cannot go with --no-hide" \
 		server add 8445 8443 --hide-local --no-hide "${P[@]}"
 	expect_cli_error "usage error: --addr on del ($1)" 2 "does not apply to 'del'" \
