@@ -127,6 +127,17 @@ struct snapshot {
 
 int take_snapshot(const struct pinned_maps *maps, struct snapshot *snap);
 
+/* Can two rules (kind POLICY_PUBLIC) be in one set? A same public port is the caller's to
+ * report; see ruleset.c. hiding_name: the hiding flags in words, for messages. */
+enum rule_clash {
+	RULES_FIT,
+	RULES_PORT_CROSSED,   /* a port public in one and the target of the other */
+	RULES_HIDING_DIFFERS, /* one target, other no-hide, hide-local or reject */
+};
+enum rule_clash rule_conflict(const struct redir_policy_key *a_key, const struct redir_rule *a,
+			      const struct redir_policy_key *b_key, const struct redir_rule *b);
+const char *hiding_name(__u32 flags);
+
 /* What load attaches; apply builds one from its file. */
 #define MAX_IFACES 64
 /* The kernel's ENOTSUPP, which user space headers lack. */

@@ -137,6 +137,22 @@ cli server list --json "${P[@]}"
 check "list --json shows the rule's --addr" "list --json printed: $CLI_OUT" \
 	json_matches '.rules[] | select(.public_port == 8447) | .addr == "2001:db8::2"'
 expect_cli_ok "del 8447" server del 8447 "${P[@]}"
+# The target of a no-hide rule is a target all the same: it cannot be public in another.
+expect_cli_ok "add 8450 8451 --no-hide" server add 8450 8451 --no-hide "${P[@]}"
+expect_cli_error "add with the target of a no-hide rule as public port" 1 \
+	"public port 8451/tcp is already the target of a rule \\(from 8450\\)" server add 8451 9000 "${P[@]}"
+expect_cli_ok "del 8450" server del 8450 "${P[@]}"
+# Rules sharing a target share its hiding: one asking for other hiding is refused.
+expect_cli_error "add --no-hide to a hidden target" 1 \
+	"target 8443/tcp would be left open \\(no-hide\\) by this rule but is hidden by the rule for 8445; rules sharing a target must agree" \
+	server add 8452 8443 --no-hide "${P[@]}"
+expect_cli_error "add --reject to a target hidden without it" 1 "would be hidden with reject by this rule but is hidden by the rule for 8445" \
+	server add 8452 8443 --reject "${P[@]}"
+expect_cli_error "add --hide-local to a target hidden without it" 1 "would be hidden with hide-local by this rule" \
+	server add 8452 8443 --hide-local "${P[@]}"
+expect_rules "refused rules sharing a target changed nothing" server "$PIN" "8445 8443 tcp true"
+expect_cli_ok "add 8452 8443 with the same hiding" server add 8452 8443 "${P[@]}"
+expect_cli_ok "del 8452" server del 8452 "${P[@]}"
 expect_cli_ok "list (table)" server list "${P[@]}"
 check "list table names the rule" "list printed: $CLI_OUT" grep -Eq '8445.*8443' <<<"$CLI_OUT"
 cli server list --json "${P[@]}"
