@@ -208,8 +208,10 @@ struct sock_hook {
 };
 extern const struct sock_hook sock_hooks[N_SOCK_HOOKS];
 
-/* NULL path: the cgroup2 root. Prints the error itself. */
+/* NULL path: the cgroup2 root. open_cgroup prints the error itself; cgroup_open returns
+ * -errno (-EMEDIUMTYPE: not on cgroup2) for a caller that says where the path came from. */
 int open_cgroup(const char *path, char *resolved, size_t size, int *fd, __u64 *id);
+int cgroup_open(const char *path, char *resolved, size_t size, int *fd, __u64 *id);
 int attach_cgroup(int cgroup_fd, __u64 cgroup_id, const int prog_fds[N_SOCK_HOOKS]);
 int detach_cgroup(__u64 cgroup_id);
 bool cgroup_attached(__u64 cgroup_id);
