@@ -44,6 +44,7 @@ struct config_rule {
 
 struct config {
 	const char *path;
+	bool allow_empty; /* --allow-empty */
 	bool hide_words;  /* the file is not world-readable: messages never repeat its words */
 	char ifnames[MAX_IFACES][IF_NAMESIZE];
 	int if_lines[MAX_IFACES], if_cols[MAX_IFACES];
@@ -496,6 +497,10 @@ static int parse_config(struct config *cfg)
 		}
 	}
 	free(text);
+	if (!ret && !cfg->n_ifaces && !cfg->n_cgroups && !cfg->allow_empty)
+		ret = fail("%s names no interface and no cgroup, so no rule would act; "
+			   "--allow-empty applies it anyway",
+			   cfg->path);
 	return ret;
 }
 
@@ -852,6 +857,39 @@ static int check_modes(const struct config *cfg, const struct resolved *res,
 	return 0;
 }
 
+/* What the file cannot do to a loaded host. Resize its connection table: that would drop
+ * every connection, and 'load --flows' refuses it the same way; a warning instead would let
+ * 'systemctl reload' succeed with the file not applied. And, unless --allow-empty, take away
+ * every rule: an empty or truncated file, one reload away, would unhide every port. */
+static int check_live(const struct config *cfg, const struct pinned_maps *maps)
+{
+	struct redir_policy_key key, *prev = NULL;
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	int live_rules = 0;
+
+	if (cfg->flows_line) {
+		if (bpf_map_get_info_by_fd(maps->flows, &info, &len))
+			return fail("cannot read the loaded connection table: %s", strerror(errno));
+		if (info.max_entries != cfg->flows)
+			return config_error(cfg, cfg->flows_line, cfg->flows_col,
+					    "flows %lu, but the loaded connection table has %u "
+					    "entries; 'bpfredir unload' first to change it",
+					    cfg->flows, info.max_entries);
+	}
+	if (cfg->n_rules || cfg->allow_empty)
+		return 0;
+	while (!bpf_map_get_next_key(maps->rules, prev, &key)) {
+		prev = &key;
+		live_rules += key.kind == POLICY_PUBLIC;
+	}
+	if (live_rules)
+		return fail("%s has no rule: applying it would remove the %d rule%s in force; "
+			    "--allow-empty applies it anyway",
+			    cfg->path, live_rules, live_rules == 1 ? "" : "s");
+	return 0;
+}
+
 static int apply_loaded(const struct config *cfg, const struct resolved *res, bool dry_run)
 {
 	struct pinned_maps maps;
@@ -865,7 +903,7 @@ static int apply_loaded(const struct config *cfg, const struct resolved *res, bo
 		close_pinned_maps(&maps);
 		return fail("cannot read %s/links: %s", pin_dir, strerror(-err));
 	}
-	if (check_modes(cfg, res, &cur)) {
+	if (check_modes(cfg, res, &cur) || check_live(cfg, &maps)) {
 		close_pinned_maps(&maps);
 		return EXIT_FAIL;
 	}
@@ -932,6 +970,7 @@ int do_apply(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "file", required_argument, NULL, 'f' },
 		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+		{ "allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY },
 		COMMON_LONG_OPTS,
 		{},
 	};
@@ -945,6 +984,8 @@ int do_apply(int argc, char **argv)
 			cfg.path = optarg;
 		} else if (opt == OPT_DRY_RUN) {
 			dry_run = true;
+		} else if (opt == OPT_ALLOW_EMPTY) {
+			cfg.allow_empty = true;
 		} else {
 			ret = common_opt(opt, argv);
 			if (ret >= 0)

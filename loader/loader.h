@@ -49,6 +49,7 @@ enum {
 	OPT_MODE,
 	OPT_XDP_GENERIC,
 	OPT_REJECT,
+	OPT_ALLOW_EMPTY,
 };
 #define COMMON_SHORT_OPTS "vh"
 #define COMMON_LONG_OPTS                                                                           \

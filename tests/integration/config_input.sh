@@ -3,8 +3,11 @@
 # What apply reads from its file, the one input that decides as root what is hidden: only a
 # regular file root owns and only root can write, of bounded size and line length, read to
 # its end or refused; no NUL bytes, no word cut short, no rules that overrule each other,
-# no rule address that is not unicast; and its words repeated only short and escaped, never
-# from a file others cannot read. Dry runs, on a pin dir that is never loaded, show it.
+# no rule address that is not unicast; no file that names nothing to act on, or that would
+# take away every rule of a loaded host, unless --allow-empty; and its words repeated only
+# short and escaped, never from a file others cannot read. Dry runs (on a pin dir that is
+# never loaded) show the file checks; a loaded instance in the server namespace the checks
+# against what is live.
 set -uo pipefail
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
@@ -14,6 +17,7 @@ netns_add client
 netns_add server
 veth client "$CLIENT_IF" "$CLIENT_ADDR/24" server "$SERVER_IF" "$SERVER_ADDR/24"
 pin_dir FRESH fresh # never loaded: dry runs only
+pin_dir PIN loaded
 cgroup_add CG cfg
 DRY=(--dry-run --pin-dir "$FRESH")
 
@@ -122,6 +126,18 @@ refused "a cgroup path of PATH_MAX bytes or more is refused, not cut to the cgro
 conf nul < <(printf 'interface %s\nrule 8445 8443\0 no-hide\n' "$SERVER_IF")
 refused "a NUL byte is refused at its column, not taken for the end of the line" \
 	"nul.conf:2:15: NUL byte in the line" -f "$CONF" "${DRY[@]}"
+conf empty < <(:)
+refused "an empty file is refused" "empty.conf names no interface and no cgroup, so no rule would act; --allow-empty applies it anyway" \
+	-f "$CONF" "${DRY[@]}"
+conf comments < <(printf '# interface %s\n\n   # rule 8445 8443\n' "$SERVER_IF")
+refused "a file of comments only is refused" "comments.conf names no interface and no cgroup" -f "$CONF" "${DRY[@]}"
+conf rulesonly < <(printf 'rule 8445 8443\n')
+refused "rules with no interface and no cgroup are refused" "rulesonly.conf names no interface and no cgroup" \
+	-f "$CONF" "${DRY[@]}"
+cli server apply -f "$T_TMP/empty.conf" --allow-empty "${DRY[@]}"
+check "an empty file with --allow-empty: the dry run shows only the load" "$(cli_result) out: $CLI_OUT" \
+	test "$CLI_RC:$CLI_OUT" = "0:+ load $FRESH"
+
 for bad in 08445 +8445 -8445 0x20fd; do
 	conf num < <(printf 'interface %s\nrule %s 8443\n' "$SERVER_IF" "$bad")
 	refused "port '$bad' in a rule is refused" "num.conf:2:6: invalid port '$(re "$bad")' \\(expected 1-65535" \
@@ -200,5 +216,50 @@ conf secret < <(printf 'interface %s\nrule 8445 s3cr3t\n' "$SERVER_IF")
 chmod 0600 "$CONF"
 refused "a 0600 config: the error names line and column, not the word" \
 	"secret.conf:2:11: invalid port \\(expected 1-65535\\)$" -f "$CONF" "${DRY[@]}"
+
+# --- against a loaded host -----------------------------------------------------------------
+conf live < <(printf 'interface %s\nrule 8445 8443\nrule 8446 8444\n' "$SERVER_IF")
+LIVE=$CONF
+expect_cli_ok "apply loads the instance" server apply -f "$LIVE" --pin-dir "$PIN"
+RULES=$'8445 8443 tcp true\n8446 8444 tcp true'
+conf norules < <(printf 'interface %s\n# the rules were here\n' "$SERVER_IF")
+refused "dry run: a file without rules on a host with rules is refused" \
+	"norules.conf has no rule: applying it would remove the 2 rules in force; --allow-empty applies it anyway" \
+	-f "$CONF" --dry-run --pin-dir "$PIN"
+refused "a file without rules on a host with rules is refused" "norules.conf has no rule: applying it would remove the 2 rules" \
+	-f "$CONF" --pin-dir "$PIN"
+expect_rules "refused: the rules stay" server "$PIN" "$RULES"
+make_cert
+https_server server
+expect "refused: a client still reaches the service on 8445" ok "$(url "$SERVER_ADDR" 8445)" in_ns client
+expect "refused: 8443 is still hidden" dropped "$(url "$SERVER_ADDR" 8443)" in_ns client
+# Truncated mid-file, as an interrupted copy leaves it.
+head -c 15 "$LIVE" >"$T_TMP/truncated.conf" && chmod 0644 "$T_TMP/truncated.conf"
+refused "a truncated file (interface line only) is refused" "truncated.conf has no rule" \
+	-f "$T_TMP/truncated.conf" --pin-dir "$PIN"
+refused "an empty file on a loaded host is refused" "empty.conf names no interface and no cgroup" \
+	-f "$T_TMP/empty.conf" --pin-dir "$PIN"
+expect_rules "refused twice more: the rules stay" server "$PIN" "$RULES"
+
+conf flows < <(printf 'interface %s\nflows 4096\nrule 8445 8443\nrule 8446 8444\n' "$SERVER_IF")
+refused "flows other than the loaded table's is refused, not ignored" \
+	"flows.conf:2:7: flows 4096, but the loaded connection table has 65536 entries; 'bpfredir unload' first" \
+	-f "$CONF" --pin-dir "$PIN"
+refused "... in a dry run too" "flows.conf:2:7: flows 4096" -f "$CONF" --dry-run --pin-dir "$PIN"
+conf flows < <(printf 'interface %s\nflows 65536\nrule 8445 8443\nrule 8446 8444\n' "$SERVER_IF")
+cli server apply -f "$CONF" --pin-dir "$PIN"
+check "flows equal to the loaded table's is fine" "$(cli_result) out: $CLI_OUT" \
+	test "$CLI_RC:$CLI_OUT" = "0:nothing to change"
+
+cli server apply -f "$T_TMP/norules.conf" --allow-empty --pin-dir "$PIN"
+check "--allow-empty removes every rule" "$(cli_result) out: $CLI_OUT" \
+	test "$CLI_RC:$(sort <<<"$CLI_OUT")" = $'0:- rule 8445 8443 proto tcp\n- rule 8446 8444 proto tcp'
+expect_rules "--allow-empty: no rule left" server "$PIN" ""
+expect_cli_ok "with no rule in force, a file without rules needs no --allow-empty" \
+	server apply -f "$T_TMP/norules.conf" --pin-dir "$PIN"
+cli server apply -f "$T_TMP/empty.conf" --allow-empty --pin-dir "$PIN"
+check "--allow-empty with an empty file detaches the interface" "$(cli_result) out: $CLI_OUT" \
+	test "$CLI_RC:$CLI_OUT" = "0:- interface $SERVER_IF"
+expect_cli_ok "unload" server unload --pin-dir "$PIN"
 
 t_finish
