@@ -45,7 +45,7 @@ struct config_rule {
 struct config {
 	const char *path;
 	bool allow_empty; /* --allow-empty */
-	bool hide_words;  /* the file is not world-readable: messages never repeat its words */
+	bool hide_words;  /* not every user could read the file: messages never repeat its words */
 	char ifnames[MAX_IFACES][IF_NAMESIZE];
 	int if_lines[MAX_IFACES], if_cols[MAX_IFACES];
 	enum iface_mode if_modes[MAX_IFACES];
@@ -82,11 +82,11 @@ static int config_error(const struct config *cfg, int line, int col, const char 
 /* A word of the file for a message: " 'word'" (with the space), at most SHOWN_MAX bytes of
  * it with "..." where cut (of a path, its end is shown: the part that tells paths apart),
  * bytes other than printable ASCII as \xNN so nothing reaches the terminal as a control
- * sequence; or "" when the file is not world-readable. Whoever may run 'apply -f FILE' as
- * root (sudo) could otherwise read the first words of any file root can, such as the first
- * line of /etc/shadow, which is root's and not group-writable like a config. Line and column
- * still say where the error is, for whoever may read the file. Returns one of a few static
- * buffers in turn, so that a message can show two words. */
+ * sequence; or "" when not every user could read the file (readable_by_all). Whoever may
+ * run 'apply -f FILE' as root (sudo) could otherwise read the first words of any file root
+ * can, such as the first line of /etc/shadow, which is root's and not group-writable like a
+ * config. Line and column still say where the error is, for whoever may read the file.
+ * Returns one of a few static buffers in turn, so that a message can show two words. */
 static const char *shown_part(const struct config *cfg, const char *word, bool path)
 {
 	static char bufs[3][sizeof(" '...'...") + 4 * SHOWN_MAX];
@@ -369,6 +369,31 @@ static int check_file(const struct config *cfg, const struct stat *st)
 	return 0;
 }
 
+/* Could every user read the file opened as fd? Its mode must let others read it, and every
+ * directory on its real path (as the kernel resolved it, symlinks and all) let them through:
+ * a 0644 file in /root is no more readable than a 0600 one. When in doubt, no. */
+static bool readable_by_all(int fd, const struct stat *st)
+{
+	char link[32], path[PATH_MAX], *slash;
+	struct stat dir;
+	ssize_t n;
+
+	if (!(st->st_mode & S_IROTH))
+		return false;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, path, sizeof(path) - 1);
+	if (n <= 0 || path[0] != '/')
+		return false;
+	path[n] = '\0';
+	do {
+		slash = strrchr(path, '/');
+		slash[slash == path] = '\0'; /* "/a/b" to "/a", "/a" to "/" */
+		if (stat(path, &dir) || !(dir.st_mode & S_IXOTH))
+			return false;
+	} while (slash != path);
+	return true;
+}
+
 /* The whole file, checked (check_file) and NUL-terminated, in *text. Every read error is
  * one: a file cut short by an error must not pass for a shorter file. */
 static int read_config(struct config *cfg, char **text, size_t *len)
@@ -392,7 +417,7 @@ static int read_config(struct config *cfg, char **text, size_t *len)
 	ret = check_file(cfg, &st);
 	if (ret)
 		goto out;
-	cfg->hide_words = !(st.st_mode & S_IROTH);
+	cfg->hide_words = !readable_by_all(fd, &st);
 	/* Back to blocking reads, the normal way for a regular file: a filesystem that honours
 	 * O_NONBLOCK (FUSE, say) could otherwise answer EAGAIN in the middle of the file. */
 	flags = fcntl(fd, F_GETFL);

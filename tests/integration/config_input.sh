@@ -216,6 +216,19 @@ conf secret < <(printf 'interface %s\nrule 8445 s3cr3t\n' "$SERVER_IF")
 chmod 0600 "$CONF"
 refused "a 0600 config: the error names line and column, not the word" \
 	"secret.conf:2:11: invalid port \\(expected 1-65535\\)$" -f "$CONF" "${DRY[@]}"
+# A 0644 file is no more readable than a 0600 one in a directory others cannot enter, such
+# as /root; reached through a symlink from a directory they can, all the same.
+mkdir -m 0700 "$T_TMP/private"
+printf 'interface %s\nrule 8445 s3cr3t\n' "$SERVER_IF" >"$T_TMP/private/secret.conf"
+chmod 0644 "$T_TMP/private/secret.conf"
+refused "a 0644 file in a 0700 directory: the word is not repeated" \
+	"private/secret.conf:2:11: invalid port \\(expected 1-65535\\)$" -f "$T_TMP/private/secret.conf" "${DRY[@]}"
+ln -s "$T_TMP/private/secret.conf" "$T_TMP/open-link.conf"
+refused "... nor through a symlink in a directory others can enter" \
+	"open-link.conf:2:11: invalid port \\(expected 1-65535\\)$" -f "$T_TMP/open-link.conf" "${DRY[@]}"
+chmod 0711 "$T_TMP/private"
+refused "... and is once others may pass through the directory" \
+	"private/secret.conf:2:11: invalid port 's3cr3t' \\(expected 1-65535\\)$" -f "$T_TMP/private/secret.conf" "${DRY[@]}"
 
 # --- against a loaded host -----------------------------------------------------------------
 conf live < <(printf 'interface %s\nrule 8445 8443\nrule 8446 8444\n' "$SERVER_IF")
