@@ -47,30 +47,49 @@ static int cgroup2_root(char *buf, size_t size)
 	return err;
 }
 
-int open_cgroup(const char *path, char *resolved, size_t size, int *fd, __u64 *id)
+int cgroup_open(const char *path, char *resolved, size_t size, int *fd, __u64 *id)
 {
 	struct statfs sfs;
 	struct stat st;
 	int err;
 
+	*fd = -1;
 	if (!path) {
 		err = cgroup2_root(resolved, size);
 		if (err)
-			return fail("no cgroup2 mount found in /proc/self/mounts");
+			return err;
 		path = resolved;
 	} else if (snprintf(resolved, size, "%s", path) >= (int)size) {
-		return fail("cgroup path too long: %s", path);
+		return -ENAMETOOLONG;
 	}
 	*fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (*fd < 0 || fstatfs(*fd, &sfs) || sfs.f_type != CGROUP2_SUPER_MAGIC || fstat(*fd, &st)) {
-		if (*fd >= 0)
-			close(*fd);
+	if (*fd < 0)
+		return -errno;
+	if (fstatfs(*fd, &sfs) || fstat(*fd, &st))
+		err = -errno;
+	else
+		err = sfs.f_type == CGROUP2_SUPER_MAGIC ? 0 : -EMEDIUMTYPE;
+	if (err) {
+		close(*fd);
 		*fd = -1;
-		return fail("no cgroup2 at %s", path);
+		return err;
 	}
 	/* On cgroup2 the directory's inode number is the cgroup id: stable and unique. */
 	*id = st.st_ino;
 	return 0;
+}
+
+int open_cgroup(const char *path, char *resolved, size_t size, int *fd, __u64 *id)
+{
+	int err = cgroup_open(path, resolved, size, fd, id);
+
+	if (!err)
+		return 0;
+	if (!path)
+		return fail("no cgroup2 mount found in /proc/self/mounts");
+	if (err == -ENAMETOOLONG)
+		return fail("cgroup path too long: %s", path);
+	return fail("no cgroup2 at %s", path);
 }
 
 static const char *hook_link_name(__u64 cgroup_id, const struct sock_hook *hook)

@@ -95,8 +95,9 @@ static int parse_load_args(int argc, char **argv, struct load_request *req)
 			break;
 		case OPT_FLOWS:
 			if (!scan_uint(optarg, BPFREDIR_MIN_FLOWS, BPFREDIR_MAX_FLOWS, &flows))
-				return usage_error("invalid --flows '%s' (expected %u-%u)", optarg,
-						   BPFREDIR_MIN_FLOWS, BPFREDIR_MAX_FLOWS);
+				return usage_error("invalid --flows '%s' (expected %u-%u%s)",
+						   optarg, BPFREDIR_MIN_FLOWS, BPFREDIR_MAX_FLOWS,
+						   number_hint(optarg));
 			req->flows = flows;
 			break;
 		default:

@@ -52,6 +52,7 @@ enum {
 	OPT_MODE,
 	OPT_XDP_GENERIC,
 	OPT_REJECT,
+	OPT_ALLOW_EMPTY,
 };
 #define COMMON_SHORT_OPTS "vh"
 #define COMMON_LONG_OPTS                                                                           \
@@ -69,6 +70,7 @@ int common_opt(int opt, char **argv);
 #define PROTO_FORM "tcp or udp"
 #define ADDR_FORM "an IPv4 or IPv6 address"
 bool scan_uint(const char *text, unsigned long min, unsigned long max, unsigned long *out);
+const char *number_hint(const char *text);
 bool scan_port(const char *text, __u16 *port);
 bool scan_proto(const char *text, __u8 *proto);
 bool scan_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN]);
@@ -153,6 +155,8 @@ bool set_has_attachment(int set_fd, __u8 kind, __u64 id);
 void failpoint(const char *name);
 struct redir_policy_key public_key(__u16 port, __u8 proto);
 int parse_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN]);
+/* NULL for a unicast address, else what it is (for a message). */
+const char *addr_not_unicast(const __u8 addr[BPFREDIR_ADDR_LEN]);
 void format_addr(const __u8 addr[BPFREDIR_ADDR_LEN], char *buf, size_t size);
 
 /* A rule with its counters, and all rules with the global counters, as read at one time. */
@@ -169,6 +173,17 @@ struct snapshot {
 };
 
 int take_snapshot(const struct pinned_maps *maps, struct snapshot *snap);
+
+/* Can two rules (kind POLICY_PUBLIC) be in one set? A same public port is the caller's to
+ * report; see ruleset.c. hiding_name: the hiding flags in words, for messages. */
+enum rule_clash {
+	RULES_FIT,
+	RULES_PORT_CROSSED,   /* a port public in one and the target of the other */
+	RULES_HIDING_DIFFERS, /* one target, other no-hide, hide-local or reject */
+};
+enum rule_clash rule_conflict(const struct redir_policy_key *a_key, const struct redir_rule *a,
+			      const struct redir_policy_key *b_key, const struct redir_rule *b);
+const char *hiding_name(__u32 flags);
 
 /* What load attaches; apply builds one from its file. */
 #define MAX_IFACES 64
@@ -245,8 +260,10 @@ struct sock_hook {
 };
 extern const struct sock_hook sock_hooks[N_SOCK_HOOKS];
 
-/* NULL path: the cgroup2 root. Prints the error itself. */
+/* NULL path: the cgroup2 root. open_cgroup prints the error itself; cgroup_open returns
+ * -errno (-EMEDIUMTYPE: not on cgroup2) for a caller that says where the path came from. */
 int open_cgroup(const char *path, char *resolved, size_t size, int *fd, __u64 *id);
+int cgroup_open(const char *path, char *resolved, size_t size, int *fd, __u64 *id);
 int attach_cgroup(int cgroup_fd, __u64 cgroup_id, const int prog_fds[N_SOCK_HOOKS]);
 int detach_cgroup(__u64 cgroup_id);
 bool cgroup_attached(__u64 cgroup_id);
