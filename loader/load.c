@@ -505,6 +505,68 @@ static int install_first_set(struct load_ctx *ctx)
 	return 0;
 }
 
+/* What identifies a build's BPF side: a hash of its objects, as the skeletons embed them.
+ * Kept in maps/build, so a load or apply of the build already loaded skips loading every
+ * program (and through the verifier) only to find the same code. */
+static __u64 this_build(void)
+{
+	const void *(*objects[])(size_t *) = { tc_bpf__elf_bytes, xdp_bpf__elf_bytes,
+					       sock_bpf__elf_bytes, addrwatch_bpf__elf_bytes };
+	__u64 hash = 0xcbf29ce484222325ULL; /* FNV-1a */
+	const unsigned char *bytes;
+	size_t i, n, j;
+
+	for (i = 0; i < sizeof(objects) / sizeof(objects[0]); i++) {
+		bytes = objects[i](&n);
+		for (j = 0; j < n; j++)
+			hash = (hash ^ bytes[j]) * 0x100000001b3ULL;
+	}
+	return hash;
+}
+
+/* maps/build holds the build that last loaded or upgraded the instance; 0 if none says. */
+static __u64 loaded_build(void)
+{
+	char path[PATH_MAX];
+	__u32 key = 0;
+	__u64 build = 0;
+	int fd;
+
+	if (pin_path(path, sizeof(path), "maps", "build"))
+		return 0;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0;
+	if (bpf_map_lookup_elem(fd, &key, &build))
+		build = 0;
+	close(fd);
+	return build;
+}
+
+static int record_build(void)
+{
+	char path[PATH_MAX];
+	__u64 build = this_build();
+	__u32 key = 0;
+	int fd, err = 0;
+
+	if (pin_path(path, sizeof(path), "maps", "build"))
+		return -EBADF;
+	fd = bpf_obj_get(path);
+	if (fd < 0) {
+		fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "build", sizeof(key), sizeof(build), 1,
+				    NULL);
+		if (fd < 0)
+			return -errno;
+		if (bpf_obj_pin(fd, path))
+			err = -errno;
+	}
+	if (!err && bpf_map_update_elem(fd, &key, &build, BPF_ANY))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
 /* The last step: link pins, then the policy map's pin, which makes the instance loaded.
  * Killed before this, the load leaves no marker and the next command cleans up. */
 static int commit(struct load_ctx *ctx)
@@ -515,6 +577,10 @@ static int commit(struct load_ctx *ctx)
 	err = sync_local_addrs(bpf_map__fd(ctx->tc->maps.local_addrs));
 	if (err)
 		return fail("cannot record local addresses: %s", strerror(-err));
+	err = record_build();
+	if (err)
+		return fail("cannot record this build in %s: %s", pin_display("maps", "build"),
+			    strerror(-err));
 	err = commit_deferred_pins();
 	if (!err)
 		err = pin_path(path, sizeof(path), "maps", "policy");
@@ -716,20 +782,18 @@ int upgrade_programs(void)
 
 	for (i = 0; i < MAX_CGROUPS; i++)
 		ctx.cgroup_fds[i] = -1;
+	if (open_pinned_maps(&maps))
+		return -1;
+	err = sync_derived(&maps);
+	close_pinned_maps(&maps);
+	if (err)
+		return fail_err(-1, "cannot bring the maps in line with the rules: %s",
+				strerror(-err));
+	if (loaded_build() == this_build())
+		return 0;
 	if (loaded_flows(&req.flows) || load_objects(&ctx)) {
 		load_ctx_free(&ctx);
 		return -1;
-	}
-	if (open_pinned_maps(&maps)) {
-		load_ctx_free(&ctx);
-		return -1;
-	}
-	err = sync_derived(&maps);
-	close_pinned_maps(&maps);
-	if (err) {
-		load_ctx_free(&ctx);
-		return fail_err(-1, "cannot bring the maps in line with the rules: %s",
-				strerror(-err));
 	}
 	legacy = replace_legacy(&ctx);
 	updated = update_links(&ctx);
@@ -751,6 +815,8 @@ int upgrade_programs(void)
 	else if (xdp_fd >= 0)
 		close(xdp_fd);
 	load_ctx_free(&ctx);
+	if (!err && record_build())
+		return fail_err(-1, "cannot record this build in %s", pin_display("maps", "build"));
 	return err ? -1 : updated;
 }
 
