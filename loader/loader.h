@@ -104,7 +104,14 @@ int policy_set_install(int policy_fd, int set_fd);
 /* Attachments act only while the live set names them: kind POLICY_IFACE or POLICY_CGROUP. */
 int set_attachment(int set_fd, __u8 kind, __u64 id, bool on);
 bool set_has_attachment(int set_fd, __u8 kind, __u64 id);
+/* Test builds only (make tests-build: build/tests/bpfredir-failpoints); nothing otherwise. */
+#ifdef BPFREDIR_FAILPOINTS
 void failpoint(const char *name);
+#else
+static inline void failpoint(const char *name)
+{
+}
+#endif
 struct redir_policy_key public_key(__u16 port, __u8 proto);
 int parse_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN]);
 void format_addr(const __u8 addr[BPFREDIR_ADDR_LEN], char *buf, size_t size);
