@@ -627,8 +627,9 @@ static int check_foreign(void)
 	return 0;
 }
 
-/* Pins without the marker are what a load or unload that was killed left: finish it. */
-int finish_interrupted(void)
+/* Pins without the marker are what a load or unload that was killed left: finish it, and
+ * remove the pin dir too unless keep_dir (a load goes on in it). */
+int finish_interrupted(bool keep_dir)
 {
 	char path[PATH_MAX];
 	size_t i;
@@ -641,7 +642,7 @@ int finish_interrupted(void)
 			break;
 	if (i == sizeof(pin_subdirs) / sizeof(pin_subdirs[0]))
 		return 0;
-	err = remove_pins(true);
+	err = remove_pins(keep_dir);
 	if (err)
 		return fail("cannot clean up after an interrupted run in %s: %s", pin_dir,
 			    strerror(-err));
@@ -664,7 +665,7 @@ int prepare_pin_dir(void)
 	lock_fd = lock_pin_dir();
 	if (lock_fd < 0)
 		return fail("cannot lock %s: %s", pin_dir, strerror(-lock_fd)), -1;
-	if (check_foreign() || finish_interrupted()) {
+	if (check_foreign() || finish_interrupted(true)) {
 		close(lock_fd);
 		return -1;
 	}
@@ -976,8 +977,9 @@ int do_unload(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	if (!is_loaded()) {
-		/* What a killed load or unload left is removed; nothing else was loaded. */
-		ret = finish_interrupted() ? EXIT_FAIL : fail("not loaded at %s", pin_dir);
+		/* What a killed load or unload left is removed, with the pin dir it made;
+		 * nothing else was loaded. */
+		ret = finish_interrupted(false) ? EXIT_FAIL : fail("not loaded at %s", pin_dir);
 		close(lock_fd);
 		return ret;
 	}

@@ -220,7 +220,7 @@ int extra_args(int argc, char **argv);
 const char *optional_path_arg(int argc, char **argv);
 /* Remove every pin bpfredir makes under the pin dir, and the dir itself unless keep_dir. */
 int remove_pins(bool keep_dir);
-int finish_interrupted(void);
+int finish_interrupted(bool keep_dir);
 
 /* Minimal JSON writer for --json output. */
 void json_string(FILE *out, const char *s);
