@@ -195,7 +195,7 @@ t_need() {
 t_init() {
 	T_NAME=$1
 	[[ $EUID -eq 0 ]] || t_abort "must be run as root (sudo make test, sudo make demo)"
-	t_require ip nsenter curl openssl lwp-request jq bpftool ss timeout awk pgrep
+	t_require ip nsenter unshare curl openssl lwp-request jq bpftool ss timeout awk pgrep
 	[[ -x $BPFREDIR ]] || t_abort "loader not built: $BPFREDIR (run: make)"
 	[[ -x $T_FOREIGN ]] || t_abort "test tools not built: $T_FOREIGN (run: make tests-build)"
 	CGROUP2=$(cgroup2_root)
@@ -601,21 +601,28 @@ expect_stat_grew() {
 # "bpftool" and "failed:"), so that no check built on it can pass by an empty answer.
 
 # bpftool_json NS ARGS...: bpftool -j ARGS in namespace NS (- for the current one); prints the
-# JSON, or one line saying what failed, and returns non-zero.
+# JSON, or one line saying what failed, and returns non-zero. Success is judged by the output:
+# one JSON document that is not bpftool's {"error": ...} (bpftool 7.5 exits 255 after
+# printing a link it found, so its status cannot be trusted).
 bpftool_json() {
 	local ns_name=$1 out err
 	shift
 	local runner=()
 	[[ $ns_name == - ]] || runner=(in_ns "$ns_name")
 	err=$(mktemp "$T_TMP/bpftool.XXXXXX")
+	out=$("${runner[@]}" bpftool -j "$@" 2>"$err")
 	# (cgroup show prints nothing at all for a cgroup without programs.)
-	if out=$("${runner[@]}" bpftool -j "$@" 2>"$err") && out=${out:-[]} &&
-		jq -e . >/dev/null 2>&1 <<<"$out"; then
+	if [[ -z $out && ! -s $err ]]; then
+		out='[]'
+	fi
+	if jq -se 'length == 1 and (.[0] | type != "object" or (has("error") | not))' \
+		>/dev/null 2>&1 <<<"$out"; then
 		rm -f "$err"
 		printf '%s\n' "$out"
 		return 0
 	fi
-	printf 'bpftool %s failed: %s\n' "$*" "$(head -c 200 "$err" | tr '\n' ' ')"
+	printf 'bpftool %s failed: %s\n' "$*" \
+		"$({ jq -r '.error? // empty' <<<"$out" 2>/dev/null; head -c 200 "$err"; } | tr '\n' ' ')"
 	rm -f "$err"
 	return 1
 }
@@ -714,10 +721,8 @@ gone_ids() {
 	shift
 	(($# > 0)) || { echo "gone_ids: no $kind id given" >&2; return 2; }
 	for id in "$@"; do
-		if err=$(bpftool "$kind" show id "$id" 2>&1 >/dev/null); then
-			return 1
-		fi
-		[[ $err == *"No such file or directory"* ]] || { echo "bpftool $kind show id $id: $err" >&2; return 2; }
+		err=$(bpftool_json - "$kind" show id "$id") && return 1
+		[[ $err == *"No such file or directory"* ]] || { echo "$err" >&2; return 2; }
 	done
 	return 0
 }
