@@ -156,8 +156,9 @@ test: deps
 	$(Q)$(MAKE) tests-build
 	$(Q)tests/run.sh
 
+# (The test tools too: tests/lib.sh, which the demo uses, probes the kernel with them.)
 demo: deps
-	$(Q)$(MAKE) all
+	$(Q)$(MAKE) all $(TOOL_BINS)
 	$(Q)scripts/demo.sh
 
 # Regenerate the committed vmlinux.h from the running kernel's BTF.
