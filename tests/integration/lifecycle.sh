@@ -231,9 +231,11 @@ if t_need cgroupns "--cgroup with no path: the cgroup2 root of the loader's name
 	check "load --cgroup with no path, in a cgroup namespace" "exit $rc: $CLI_OUT" test "$rc" -eq 0
 	t_progs_record "$PINROOT"
 	CLI_OUT=$(in_cgroupns timeout "$T_CLI_TIMEOUT" "$BPFREDIR" status --json --pin-dir "$PINROOT" 2>&1)
+	# shellcheck disable=SC2016 # jq variables
 	check "--cgroup with no path means the cgroup2 root from /proc/self/mounts" "$CLI_OUT" \
 		json_matches --arg root "$CGROUP2" '.cgroups | length == 1 and .[0].path == $root'
 	cli server status --json --pin-dir "$PINROOT"
+	# shellcheck disable=SC2016 # jq variables
 	check "... which was the namespace's root: this test's cgroup, seen from the host" "$CLI_OUT" \
 		json_matches --arg cg "$CGNS" --argjson id "$(stat -c %i "$CGNS")" \
 		'.cgroups | length == 1 and .[0].path == $cg and .[0].id == $id'

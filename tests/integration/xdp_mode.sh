@@ -255,6 +255,7 @@ check "foreign: the fresh load left nothing on srv2" "attached: $(attached_progs
 	test -z "$(attached_progs server srv2)"
 expect_cli_ok "foreign: srv2 in tc mode is allowed beside it" server load --iface srv2 --mode tc "${P[@]}"
 cli server status --json "${P[@]}"
+# shellcheck disable=SC2016 # a jq variable
 check "foreign: status --json names it on srv2, before tcx" "$(cli_result) $CLI_OUT" json_matches \
 	--arg name "$foreign_name" '.interfaces[] | select(.name == "srv2") | .mode == "tcx" and
 		.xdp_mode == "generic" and .xdp_prog_name == $name and .xdp_prog_ours == false'
