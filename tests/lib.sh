@@ -236,8 +236,6 @@ t_cleanup() {
 		rmdir "$cg" 2>/dev/null || sleep 0.5
 		[[ ! -d $cg ]] || rmdir "$cg" || echo "warning: could not remove cgroup $cg" >&2
 	done
-	# What libxdp made for xdp_filter_load, if it was not there before and is empty now.
-	[[ -z ${T_LIBXDP_DIR_MADE:-} ]] || rmdir /sys/fs/bpf/xdp 2>/dev/null
 	# The run checks at its end that every program of this test is gone (tests/run.sh).
 	if [[ -n ${BPFREDIR_TEST_RUN_DIR:-} && -n $T_TMP && -s $T_TMP/progs ]]; then
 		cat "$T_TMP/progs" >>"$BPFREDIR_TEST_RUN_DIR/progs"
@@ -370,17 +368,42 @@ in_cgroup() {
 	in_ns "$ns_name" bash -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' in-cgroup "$cg" "$@"
 }
 
+# xdp-filter and libxdp pin their state under bpffs by interface name, which tests of two
+# runs (with the same interface names in their own namespaces) would share: they get a bpffs
+# of this test's own, in a mount namespace held by a process of its own until cleanup.
+xdp_filter_mnt() {
+	local tries=50
+	[[ -z ${T_XDPF_PID:-} ]] || return 0
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	unshare --mount --propagation private -- bash -c 'exec -a "$1" sleep infinity' \
+		xdpf "$T_PREFIX-xdp-filter-mnt" &
+	T_XDPF_PID=$!
+	T_PIDS+=("$T_XDPF_PID")
+	while [[ $(readlink "/proc/$T_XDPF_PID/ns/mnt") == "$(readlink /proc/self/ns/mnt)" ]]; do
+		((--tries > 0)) || t_abort "unshare --mount did not make a mount namespace"
+		sleep 0.1
+	done
+	nsenter --mount="/proc/$T_XDPF_PID/ns/mnt" mount -t bpf bpf /sys/fs/bpf 2>"$T_TMP/xdpf.log" ||
+		t_abort "mount bpffs for xdp-filter failed: $(tail -c 300 "$T_TMP/xdpf.log")"
+}
+
+# xdp_filter NS ARGS...: xdp-filter ARGS in namespace NS, with the bpffs of xdp_filter_mnt.
+xdp_filter() {
+	local ns_name=$1
+	shift
+	xdp_filter_mnt
+	nsenter --mount="/proc/$T_XDPF_PID/ns/mnt" --net="$(ns_path "$ns_name")" -- xdp-filter "$@"
+}
+
 # xdp_filter_load NS IFACE MODE: xdp-filter (xdp-tools; it passes everything) on IFACE in NS,
-# in MODE (skb or native), or the test aborts. libxdp makes /sys/fs/bpf/xdp for its pins; the
-# cleanup removes it again if this test made it.
+# in MODE (skb or native), or the test aborts.
 xdp_filter_load() {
-	if [[ ! -e /sys/fs/bpf/xdp ]]; then
-		T_LIBXDP_DIR_MADE=1
-		[[ -z ${BPFREDIR_TEST_RUN_DIR:-} ]] || touch "$BPFREDIR_TEST_RUN_DIR/libxdp-dir-made"
-	fi
-	in_ns "$1" xdp-filter load -m "$3" "$2" >"$T_TMP/xdpf.log" 2>&1 ||
+	xdp_filter "$1" load -m "$3" "$2" >"$T_TMP/xdpf.log" 2>&1 ||
 		t_abort "xdp-filter load on $2 failed: $(tail -c 300 "$T_TMP/xdpf.log")"
 }
+
+# xdp_filter_unload NS IFACE: take it off again.
+xdp_filter_unload() { xdp_filter "$1" unload "$2"; }
 
 # --- foreign programs ------------------------------------------------------------------------
 

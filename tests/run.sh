@@ -90,11 +90,6 @@ leftovers() {
 		printf 'process %s\n' "$(ps -o pid=,args= -p "$p")"
 	done
 	still_loaded | sed 's/^/program /'
-	# libxdp's pin dir, made by the xdp-filter some tests load: when this run made it and
-	# nothing (of another run either) is in it any more.
-	if [[ -n $LIBXDP_DIR_MADE && -d /sys/fs/bpf/xdp && -z $(ls -A /sys/fs/bpf/xdp 2>/dev/null) ]]; then
-		echo "libxdp pin dir /sys/fs/bpf/xdp"
-	fi
 }
 
 # shellcheck disable=SC2317 # called through wait_for
@@ -108,8 +103,6 @@ fi
 export BPFREDIR_TEST_RUN_DIR="/tmp/$BPFREDIR_TEST_PREFIX-run"
 mkdir "$BPFREDIR_TEST_RUN_DIR" || exit 1
 T_TMP=$BPFREDIR_TEST_RUN_DIR
-LIBXDP_DIR_BEFORE=
-[[ ! -e /sys/fs/bpf/xdp ]] || LIBXDP_DIR_BEFORE=1
 
 # Interrupted: the test running finishes its cleanup, then the run stops.
 INTERRUPTED=0
@@ -135,8 +128,6 @@ if ((RAN == 0)); then
 	fail "$T_NAME" "no test found (tests/unit/*.c, tests/integration/*.sh)"
 fi
 RUN_PROGS=$(cat "$BPFREDIR_TEST_RUN_DIR/progs" 2>/dev/null)
-LIBXDP_DIR_MADE=
-[[ -n $LIBXDP_DIR_BEFORE || ! -e $BPFREDIR_TEST_RUN_DIR/libxdp-dir-made ]] || LIBXDP_DIR_MADE=1
 rm -rf "$BPFREDIR_TEST_RUN_DIR"
 T_TMP=$(mktemp -d "/tmp/bpfredir-run-$$.XXXXXX") || exit 1
 # Program and link teardown is asynchronous in the kernel: give it a moment.

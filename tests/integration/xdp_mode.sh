@@ -262,7 +262,7 @@ check "foreign: status --json names it on srv2, before tcx" "$(cli_result) $CLI_
 cli server status "${P[@]}"
 check "foreign: status names it on srv2" "$CLI_OUT" \
 	grep -Eq "srv2 \(ifindex [0-9]+\): tcx; XDP program [0-9]+:$foreign_name \(foreign\) \(generic\) runs before TC" <<<"$CLI_OUT"
-in_ns server xdp-filter unload srv2 >/dev/null 2>&1 || fail "foreign: xdp-filter unload" "failed"
+xdp_filter_unload server srv2 >/dev/null 2>&1 || fail "foreign: xdp-filter unload" "failed"
 
 unloaded native
 
