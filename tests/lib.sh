@@ -139,7 +139,7 @@ feature_text() {
 probe_refused() { grep -Eqi 'unknown|not found|not supported|invalid argument' "$T_TMP/probe.err"; }
 
 # probe_FEATURE: 0 when the kernel has it, 1 when it has not, 2 when the probe itself failed
-# (its error in $T_TMP/probe.err). Each runs in a namespace of its own that vanishes after.
+# (its error in $T_TMP/probe.err). The tc ones run in a network namespace that vanishes after.
 probe_tcx() {
 	"$T_FOREIGN" probe tcx 2>"$T_TMP/probe.err"
 }
@@ -532,6 +532,25 @@ own_pin_dir_of() {
 		fi
 		shift
 	done
+}
+
+# load_time_ms VAR NS PIN LOAD_ARGS...: in VAR, the fastest of two whole `load LOAD_ARGS` on
+# PIN in NS here, in ms; each is unloaded again. Kills meant to land while a load runs are
+# timed by it (a load only gets slower than its fastest, so they land in time).
+load_time_ms() {
+	local var=$1 ns_name=$2 pin=$3 i start ms best=
+	shift 3
+	for i in 1 2; do
+		start=$(date +%s%N)
+		in_ns "$ns_name" timeout "$T_CLI_TIMEOUT" "$BPFREDIR" load "$@" --pin-dir "$pin" \
+			>/dev/null 2>"$T_TMP/load.err" ||
+			t_abort "load $* failed: $(head -c 300 "$T_TMP/load.err")"
+		ms=$((($(date +%s%N) - start) / 1000000))
+		cli "$ns_name" unload --pin-dir "$pin"
+		[[ $CLI_RC -eq 0 ]] || t_abort "unload after a timed load failed: $(cli_result)"
+		[[ -n $best && $ms -ge $best ]] || best=$ms
+	done
+	printf -v "$var" '%s' "$best"
 }
 
 cli_result() {

@@ -85,13 +85,10 @@ check "the found qdisc is kept" "" clsact
 # Killed midway: whatever was attached is on record, and the next command takes it off. The
 # kills land at fractions of the time a whole load takes here, so that they land mid-run;
 # whether each did is checked, not assumed.
-start=$(date +%s%N)
-expect_cli_ok "a whole load --attach tc, timed" server load --iface "$SERVER_IF" --attach tc --pin-dir "$PIN"
-load_ms=$((($(date +%s%N) - start) / 1000000))
-expect_cli_ok "unload the timed load" server unload --pin-dir "$PIN"
+load_time_ms load_ms server "$PIN" --iface "$SERVER_IF" --attach tc
 echo "# a whole load --attach tc takes ${load_ms} ms here"
 landed=0
-for pct in 10 30 50 70 90; do
+for pct in 5 20 35 50 65; do
 	delay=$(awk -v ms="$load_ms" -v pct="$pct" 'BEGIN { printf "%.3f", ms * pct / 100000 }')
 	nsenter --net="$(ns_path server)" -- "$BPFREDIR" load --iface "$SERVER_IF" --attach tc \
 		--pin-dir "$PIN" >/dev/null 2>&1 &
