@@ -538,9 +538,9 @@ own_pin_dir_of() {
 # PIN in NS here, in ms; each is unloaded again. Kills meant to land while a load runs are
 # timed by it (a load only gets slower than its fastest, so they land in time).
 load_time_ms() {
-	local var=$1 ns_name=$2 pin=$3 i start ms best=
+	local var=$1 ns_name=$2 pin=$3 start ms best=
 	shift 3
-	for i in 1 2; do
+	for _ in 1 2; do
 		start=$(date +%s%N)
 		in_ns "$ns_name" timeout "$T_CLI_TIMEOUT" "$BPFREDIR" load "$@" --pin-dir "$pin" \
 			>/dev/null 2>"$T_TMP/load.err" ||

@@ -34,8 +34,7 @@
 
 enum hook { HOOK_TCX_INGRESS, HOOK_TCX_EGRESS, HOOK_TC_INGRESS, HOOK_TC_EGRESS };
 
-static const char *const hook_names[] = { "tcx-ingress", "tcx-egress", "tc-ingress",
-					  "tc-egress" };
+static const char *const hook_names[] = { "tcx-ingress", "tcx-egress", "tc-ingress", "tc-egress" };
 
 struct args {
 	const char *dir;
@@ -84,8 +83,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 {
 	int i, h;
 
-	*a = (struct args){ .hook = -1, .first = true, .prio = 1, .verdict = TCX_NEXT,
-			    .ports = { 8445, 8443 } };
+	*a = (struct args){
+		.hook = -1, .first = true, .prio = 1, .verdict = TCX_NEXT, .ports = { 8445, 8443 }
+	};
 	for (i = 0; i < argc; i++) {
 		const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
 
@@ -104,7 +104,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 			for (h = 0; h < 4 && strcmp(val, hook_names[h]); h++)
 				;
 			if (h == 4)
-				return usage("--hook takes tcx-ingress, tcx-egress, tc-ingress or tc-egress");
+				return usage("--hook takes tcx-ingress, tcx-egress, tc-ingress or "
+					     "tc-egress");
 			a->hook = h;
 		} else if (!strcmp(opt, "--prio")) {
 			a->prio = strtoul(val, NULL, 10);
