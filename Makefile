@@ -19,6 +19,13 @@ LOADER_SRCS := $(wildcard loader/*.c)
 LOADER_OBJS := $(patsubst loader/%.c,$(OUTPUT)/loader/%.o,$(LOADER_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+# The integration tests' own BPF programs (tests/bpf/) and the tools that load them
+# (tests/tools/), and a loader with failpoints (BPFREDIR_FAILPOINTS) for the crash tests.
+TEST_BPF_SRCS := $(wildcard tests/bpf/*.bpf.c)
+TEST_SKELS := $(patsubst tests/bpf/%.bpf.c,$(OUTPUT)/tests/%.skel.h,$(TEST_BPF_SRCS))
+TOOL_SRCS := $(wildcard tests/tools/*.c)
+TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRCS))
+FAILPOINT_OBJS := $(patsubst loader/%.c,$(OUTPUT)/loader-failpoints/%.o,$(LOADER_SRCS))
 # Benchmarks (make bench): their own BPF programs and small C tools, in tests/bench/.
 BENCH_BPF_SRCS := $(wildcard tests/bench/*.bpf.c)
 BENCH_SKELS := $(patsubst tests/bench/%.bpf.c,$(OUTPUT)/bench/%.skel.h,$(BENCH_BPF_SRCS))
@@ -67,7 +74,8 @@ check-libbpf:
 		{ echo "libbpf >= 1.3 is required (have: $$(pkg-config --modversion libbpf 2>/dev/null || echo none)); run 'make deps'" >&2; exit 1; }
 	$(Q)command -v $(BPFTOOL) >/dev/null || { echo "bpftool not found; run 'make deps'" >&2; exit 1; }
 
-$(OUTPUT) $(OUTPUT)/loader $(OUTPUT)/bench $(BUILD) $(BUILD)/tests $(BUILD)/bench:
+$(OUTPUT) $(OUTPUT)/loader $(OUTPUT)/bench $(BUILD) $(BUILD)/tests $(BUILD)/bench \
+		$(OUTPUT)/tests $(OUTPUT)/loader-failpoints $(BUILD)/tests/tools:
 	$(Q)mkdir -p $@
 
 $(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(VMLINUX) | $(OUTPUT) check-libbpf
@@ -91,7 +99,31 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/*.h include/bpfredir.h $(SKELS) | $(
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -Itests/unit $(LIBBPF_CFLAGS) $< $(LIBBPF_LIBS) -o $@
 
-tests-build: $(BUILD)/bpfredir $(UNIT_BINS)
+$(OUTPUT)/tests/%.bpf.o: tests/bpf/%.bpf.c $(VMLINUX) | $(OUTPUT)/tests check-libbpf
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) $(CLANG_BPF_SYS_INCLUDES) -c $< -o $@.tmp
+	$(Q)$(BPFTOOL) gen object $@ $@.tmp && rm -f $@.tmp
+
+$(OUTPUT)/tests/%.skel.h: $(OUTPUT)/tests/%.bpf.o | $(OUTPUT)/tests
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/tests/tools/%: tests/tools/%.c $(TEST_SKELS) | $(BUILD)/tests/tools
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -I$(OUTPUT)/tests $(LIBBPF_CFLAGS) $< $(LIBBPF_LIBS) -o $@
+
+# The loader again, with the failpoints tests/integration/lifecycle.sh kills it at; the
+# normal build has none.
+$(OUTPUT)/loader-failpoints/%.o: loader/%.c $(wildcard loader/*.h) include/bpfredir.h $(SKELS) \
+		| $(OUTPUT)/loader-failpoints
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -DBPFREDIR_FAILPOINTS $(INCLUDES) $(LIBBPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/bpfredir-failpoints: $(FAILPOINT_OBJS) | $(BUILD)/tests
+	$(call msg,BINARY,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LIBBPF_LIBS) -o $@
+
+tests-build: $(BUILD)/bpfredir $(UNIT_BINS) $(TOOL_BINS) $(BUILD)/tests/bpfredir-failpoints
 
 $(OUTPUT)/bench/%.bpf.o: tests/bench/%.bpf.c $(VMLINUX) | $(OUTPUT)/bench check-libbpf
 	$(call msg,BPF,$@)
@@ -124,8 +156,9 @@ test: deps
 	$(Q)$(MAKE) tests-build
 	$(Q)tests/run.sh
 
+# (The test tools too: tests/lib.sh, which the demo uses, probes the kernel with them.)
 demo: deps
-	$(Q)$(MAKE) all
+	$(Q)$(MAKE) all $(TOOL_BINS)
 	$(Q)scripts/demo.sh
 
 # Regenerate the committed vmlinux.h from the running kernel's BTF.

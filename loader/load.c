@@ -922,8 +922,9 @@ int do_unload(int argc, char **argv)
 	if (err)
 		return err == -ENOENT ? fail("not loaded at %s", pin_dir) : EXIT_FAIL;
 	if (!is_loaded()) {
-		/* What a killed load or unload left is removed; nothing else was loaded. */
-		ret = finish_interrupted() ? EXIT_FAIL : fail("not loaded at %s", pin_dir);
+		/* What a killed load or unload left is removed, with the pin dir it made;
+		 * nothing else was loaded. */
+		ret = finish_interrupted(false) ? EXIT_FAIL : fail("not loaded at %s", pin_dir);
 		pins_close();
 		return ret;
 	}

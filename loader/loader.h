@@ -152,7 +152,14 @@ int policy_set_install(int policy_fd, int set_fd);
 /* Attachments act only while the live set names them: kind POLICY_IFACE or POLICY_CGROUP. */
 int set_attachment(int set_fd, __u8 kind, __u64 id, bool on);
 bool set_has_attachment(int set_fd, __u8 kind, __u64 id);
+/* Test builds only (make tests-build: build/tests/bpfredir-failpoints); nothing otherwise. */
+#ifdef BPFREDIR_FAILPOINTS
 void failpoint(const char *name);
+#else
+static inline void failpoint(const char *name)
+{
+}
+#endif
 struct redir_policy_key public_key(__u16 port, __u8 proto);
 int parse_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN]);
 /* NULL for a unicast address, else what it is (for a message). */
@@ -281,7 +288,7 @@ int extra_args(int argc, char **argv);
 const char *optional_path_arg(int argc, char **argv);
 /* Remove every pin bpfredir makes under the pin dir, and the dir itself unless keep_dir. */
 int remove_pins(bool keep_dir);
-int finish_interrupted(void);
+int finish_interrupted(bool keep_dir);
 
 /* Minimal JSON writer for --json output. */
 void json_string(FILE *out, const char *s);

@@ -403,7 +403,7 @@ int pins_open(enum pins_mode mode)
 		if (!err && mode != PINS_READ)
 			err = check_foreign();
 		if (!err && create)
-			err = finish_interrupted();
+			err = finish_interrupted(true);
 		break;
 	}
 	if (tries == 10)
@@ -604,8 +604,9 @@ int remove_pins(bool keep_dir)
 	return 0;
 }
 
-/* Pins without the marker are what a load or unload that was killed left: finish it. */
-int finish_interrupted(void)
+/* Pins without the marker are what a load or unload that was killed left: finish it, and
+ * remove the pin dir too unless keep_dir (a load goes on in it). */
+int finish_interrupted(bool keep_dir)
 {
 	int i, err;
 
@@ -615,7 +616,7 @@ int finish_interrupted(void)
 		;
 	if (i == PIN_SUB__MAX)
 		return 0;
-	err = remove_pins(true);
+	err = remove_pins(keep_dir);
 	if (err)
 		return fail_err(err, "cannot clean up after an interrupted run in %s: %s", pin_dir,
 				strerror(-err));

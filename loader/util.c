@@ -381,6 +381,7 @@ int sync_rule_derived(int set_fd, int port_stats_fd, int interest_fd)
 	return err;
 }
 
+#ifdef BPFREDIR_FAILPOINTS
 /* For tests: BPFREDIR_FAILPOINT=NAME kills the loader at the point NAME as kill -9 would, so
  * a test can check what a crash at each such point leaves. */
 void failpoint(const char *name)
@@ -390,6 +391,7 @@ void failpoint(const char *name)
 	if (want && !strcmp(want, name))
 		raise(SIGKILL);
 }
+#endif
 
 /* An attachment's entry in a rule set: while the live set has it, the interface or cgroup
  * acts (see POLICY_IFACE in bpfredir.h). */

@@ -11,12 +11,19 @@
 # background servers, temp files) is registered here and removed by the EXIT trap, even
 # when the test fails or is killed.
 #
-# Reporting: every check prints exactly `PASS: <name>` or `FAIL: <name>: <detail>`.
+# Reporting: every check prints exactly `PASS: <name>` or `FAIL: <name>: <detail>`; a check
+# this kernel cannot run prints `SKIP: <name>: needs <feature>` (see t_has).
+#
+# Other suites and bpfredir instances may run on the same host at the same time: a test only
+# ever counts and checks what is its own (see "this test's programs" below), and never
+# attaches anything outside its own namespaces and cgroups.
 
 T_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BPFREDIR=${BPFREDIR:-$T_REPO/build/bpfredir}
 # The integration tests' helper programs (python, run in the namespaces).
 T_HELPERS=$T_REPO/tests/integration/helpers
+# Someone else's TC programs (tests/tools/foreign.c, built by make tests-build).
+T_FOREIGN=$T_REPO/build/tests/tools/foreign
 # Unique per process; tests/run.sh exports BPFREDIR_TEST_PREFIX to tag a whole run.
 T_PREFIX="${BPFREDIR_TEST_PREFIX:-bpfredir-test}-$$"
 T_CLI_TIMEOUT=30
@@ -34,9 +41,11 @@ TARGET_PORT=8443
 
 T_PASSED=0
 T_FAILED=0
+T_SKIPPED=0
 T_NETNS=()
 T_CGROUPS=()
 T_PIN_DIRS=()
+T_BPFFS_DIRS=()
 T_PIDS=()
 T_TMP=
 
@@ -66,16 +75,30 @@ check() {
 	fi
 }
 
+# skip NAME FEATURE: the check NAME is not run, as this kernel lacks FEATURE. Only for a
+# kernel feature the check needs beyond what bpfredir itself requires (that fails instead).
+skip() {
+	printf 'SKIP: %s: needs %s\n' "$1" "$2"
+	T_SKIPPED=$((T_SKIPPED + 1))
+}
+
 # A test that cannot run fails loudly; it never skips.
 t_abort() {
 	fail "$T_NAME" "$*"
 	exit 1
 }
 
-# Exit status of a test script: non-zero when any check failed or none ran.
+# t_skip_all FEATURE: none of this script can run on this kernel; said once, counted once.
+t_skip_all() {
+	skip "$T_NAME" "$1"
+	exit 0
+}
+
+# Exit status of a test script: non-zero when any check failed, or none ran nor was skipped.
 t_finish() {
-	printf '%s: %d passed, %d failed\n' "$T_NAME" "$T_PASSED" "$T_FAILED" >&2
-	((T_FAILED == 0 && T_PASSED > 0))
+	printf '%s: %d passed, %d failed, %d skipped\n' "$T_NAME" "$T_PASSED" "$T_FAILED" \
+		"$T_SKIPPED" >&2
+	((T_FAILED == 0 && T_PASSED + T_SKIPPED > 0))
 }
 
 # --- setup and cleanup -------------------------------------------------------------------
@@ -93,21 +116,99 @@ t_require() {
 	((${#missing[@]} == 0)) || t_abort "missing tools: ${missing[*]} (run: sudo make deps)"
 }
 
-# t_init NAME: root, tools, loader binary, temp dir and cleanup trap.
+# --- kernel features ---------------------------------------------------------------------
+# Each feature a test needs beyond what bpfredir requires is probed once per run: the answer
+# goes in a file under BPFREDIR_TEST_RUN_DIR (tests/run.sh sets it; a script run alone probes
+# into its own temp dir). A check whose feature is missing is skipped (`skip`), loudly.
+
+# feature_text FEATURE: what the SKIP line says is needed.
+feature_text() {
+	case $1 in
+	tcx) echo "tcx (kernel 6.6)" ;;
+	clsact) echo "the clsact qdisc (CONFIG_NET_SCH_INGRESS)" ;;
+	cls_bpf) echo "cls_bpf filters (CONFIG_NET_CLS_BPF)" ;;
+	cls_u32) echo "u32 filters (CONFIG_NET_CLS_U32)" ;;
+	cgroupns) echo "cgroup namespaces (CONFIG_CGROUPS, unshare --cgroup)" ;;
+	cgroup_v1) echo "a cgroup v1 hierarchy mounted" ;;
+	*) echo "$1" ;;
+	esac
+}
+
+# probe_refused: the error of the last probe (in $T_TMP/probe.err) is the kernel not knowing
+# the thing asked for, not some other failure.
+probe_refused() { grep -Eqi 'unknown|not found|not supported|invalid argument' "$T_TMP/probe.err"; }
+
+# probe_FEATURE: 0 when the kernel has it, 1 when it has not, 2 when the probe itself failed
+# (its error in $T_TMP/probe.err). The tc ones run in a network namespace that vanishes after.
+probe_tcx() {
+	"$T_FOREIGN" probe tcx 2>"$T_TMP/probe.err"
+}
+probe_clsact() {
+	unshare --net tc qdisc add dev lo clsact 2>"$T_TMP/probe.err" && return 0
+	probe_refused && return 1
+	return 2
+}
+probe_cls_bpf() {
+	unshare --net sh -c 'tc qdisc add dev lo clsact &&
+		tc filter add dev lo ingress bpf bytecode "1,6 0 0 0,"' 2>"$T_TMP/probe.err" && return 0
+	probe_refused && return 1
+	return 2
+}
+probe_cls_u32() {
+	unshare --net sh -c 'tc qdisc add dev lo clsact &&
+		tc filter add dev lo ingress protocol ip u32 match u32 0 0' 2>"$T_TMP/probe.err" && return 0
+	probe_refused && return 1
+	return 2
+}
+probe_cgroupns() {
+	unshare --cgroup true 2>"$T_TMP/probe.err" && return 0
+	probe_refused && return 1
+	return 2
+}
+probe_cgroup_v1() {
+	[[ -n $(awk '$3 == "cgroup" { print $2; exit }' /proc/self/mounts) ]]
+}
+
+# t_has FEATURE: 0 when this kernel has FEATURE (see feature_text). A probe that fails for
+# another reason than the feature missing aborts the test.
+t_has() {
+	local dir=${BPFREDIR_TEST_RUN_DIR:-$T_TMP}/features rc
+	if [[ ! -e $dir/$1 ]]; then
+		mkdir -p "$dir" || t_abort "mkdir $dir failed"
+		"probe_$1"
+		rc=$?
+		((rc <= 1)) || t_abort "probing $(feature_text "$1") failed: $(head -c 300 "$T_TMP/probe.err")"
+		echo "$rc" >"$dir/$1"
+	fi
+	[[ $(cat "$dir/$1") == 0 ]]
+}
+
+# t_need FEATURE NAME: true when the kernel has FEATURE; else the check NAME is skipped.
+t_need() {
+	t_has "$1" && return 0
+	skip "$2" "$(feature_text "$1")"
+	return 1
+}
+
+# t_init NAME: root, tools, loader binary, what bpfredir needs of the kernel (each missing
+# piece fails the test), temp dir and cleanup trap.
 t_init() {
 	T_NAME=$1
 	[[ $EUID -eq 0 ]] || t_abort "must be run as root (sudo make test, sudo make demo)"
-	t_require ip nsenter curl openssl lwp-request jq bpftool ss timeout awk pgrep
+	t_require ip nsenter unshare curl openssl lwp-request jq bpftool ss timeout awk pgrep
 	[[ -x $BPFREDIR ]] || t_abort "loader not built: $BPFREDIR (run: make)"
+	[[ -x $T_FOREIGN ]] || t_abort "test tools not built: $T_FOREIGN (run: make tests-build)"
 	CGROUP2=$(cgroup2_root)
 	[[ -n $CGROUP2 ]] || t_abort "no cgroup2 mount in /proc/self/mounts"
+	[[ $(stat -f -c %T /sys/fs/bpf 2>/dev/null) == bpf_fs ]] || t_abort "no bpffs at /sys/fs/bpf"
+	[[ -r /sys/kernel/btf/vmlinux ]] || t_abort "no kernel BTF (/sys/kernel/btf/vmlinux)"
 	T_TMP=$(mktemp -d "/tmp/$T_PREFIX.XXXXXX")
 	# Others may pass through (not list): apply repeats the words of a config file only when
 	# every user could read it, directories on the way included.
 	chmod 0711 "$T_TMP"
 	trap t_cleanup EXIT
 	trap 'exit 130' INT TERM HUP
-	T_BASE_PROGS=$(bpfredir_prog_ids)
+	t_has tcx || t_abort "the kernel has no tcx, which bpfredir needs"
 }
 
 t_cleanup() {
@@ -116,9 +217,14 @@ t_cleanup() {
 	for pid in "${T_PIDS[@]}"; do
 		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	done
+	[[ -z $T_TMP ]] || t_progs_record >/dev/null 2>&1
 	for dir in "${T_PIN_DIRS[@]}"; do
 		[[ -e $dir ]] || continue
 		timeout "$T_CLI_TIMEOUT" "$BPFREDIR" unload --pin-dir "$dir" >/dev/null 2>&1
+		rm -rf "$dir"
+	done
+	# Foreign programs' pins: removing a link's pin detaches it.
+	for dir in "${T_BPFFS_DIRS[@]}"; do
 		rm -rf "$dir"
 	done
 	for ns in "${T_NETNS[@]}"; do
@@ -133,8 +239,10 @@ t_cleanup() {
 		rmdir "$cg" 2>/dev/null || sleep 0.5
 		[[ ! -d $cg ]] || rmdir "$cg" || echo "warning: could not remove cgroup $cg" >&2
 	done
-	# What libxdp made for xdp_filter_load, if it was not there before and is empty now.
-	[[ -z ${T_LIBXDP_DIR_MADE:-} ]] || rmdir /sys/fs/bpf/xdp 2>/dev/null
+	# The run checks at its end that every program of this test is gone (tests/run.sh).
+	if [[ -n ${BPFREDIR_TEST_RUN_DIR:-} && -n $T_TMP && -s $T_TMP/progs ]]; then
+		cat "$T_TMP/progs" >>"$BPFREDIR_TEST_RUN_DIR/progs"
+	fi
 	[[ -z $T_TMP ]] || rm -rf "$T_TMP"
 	exit "$rc"
 }
@@ -188,6 +296,14 @@ cgroup_add() {
 pin_dir() {
 	local path="/sys/fs/bpf/$T_PREFIX-$2"
 	T_PIN_DIRS+=("$path")
+	printf -v "$1" '%s' "$path"
+}
+
+# bpffs_dir VAR NAME: a unique bpffs path for pins that are not bpfredir's (foreign_attach),
+# in VAR; removed at cleanup.
+bpffs_dir() {
+	local path="/sys/fs/bpf/$T_PREFIX-$2"
+	T_BPFFS_DIRS+=("$path")
 	printf -v "$1" '%s' "$path"
 }
 
@@ -255,13 +371,71 @@ in_cgroup() {
 	in_ns "$ns_name" bash -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' in-cgroup "$cg" "$@"
 }
 
+# xdp-filter and libxdp pin their state under bpffs by interface name, which tests of two
+# runs (with the same interface names in their own namespaces) would share: they get a bpffs
+# of this test's own, in a mount namespace held by a process of its own until cleanup.
+xdp_filter_mnt() {
+	local tries=50
+	[[ -z ${T_XDPF_PID:-} ]] || return 0
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	unshare --mount --propagation private -- bash -c 'exec -a "$1" sleep infinity' \
+		xdpf "$T_PREFIX-xdp-filter-mnt" &
+	T_XDPF_PID=$!
+	T_PIDS+=("$T_XDPF_PID")
+	while [[ $(readlink "/proc/$T_XDPF_PID/ns/mnt") == "$(readlink /proc/self/ns/mnt)" ]]; do
+		((--tries > 0)) || t_abort "unshare --mount did not make a mount namespace"
+		sleep 0.1
+	done
+	nsenter --mount="/proc/$T_XDPF_PID/ns/mnt" mount -t bpf bpf /sys/fs/bpf 2>"$T_TMP/xdpf.log" ||
+		t_abort "mount bpffs for xdp-filter failed: $(tail -c 300 "$T_TMP/xdpf.log")"
+}
+
+# xdp_filter NS ARGS...: xdp-filter ARGS in namespace NS, with the bpffs of xdp_filter_mnt.
+xdp_filter() {
+	local ns_name=$1
+	shift
+	xdp_filter_mnt
+	nsenter --mount="/proc/$T_XDPF_PID/ns/mnt" --net="$(ns_path "$ns_name")" -- xdp-filter "$@"
+}
+
 # xdp_filter_load NS IFACE MODE: xdp-filter (xdp-tools; it passes everything) on IFACE in NS,
-# in MODE (skb or native), or the test aborts. libxdp makes /sys/fs/bpf/xdp for its pins; the
-# cleanup removes it again if this test made it.
+# in MODE (skb or native), or the test aborts.
 xdp_filter_load() {
-	[[ -e /sys/fs/bpf/xdp ]] || T_LIBXDP_DIR_MADE=1
-	in_ns "$1" xdp-filter load -m "$3" "$2" >"$T_TMP/xdpf.log" 2>&1 ||
+	xdp_filter "$1" load -m "$3" "$2" >"$T_TMP/xdpf.log" 2>&1 ||
 		t_abort "xdp-filter load on $2 failed: $(tail -c 300 "$T_TMP/xdpf.log")"
+}
+
+# xdp_filter_unload NS IFACE: take it off again.
+xdp_filter_unload() { xdp_filter "$1" unload "$2"; }
+
+# --- foreign programs ------------------------------------------------------------------------
+
+# foreign_attach NAME NS ARGS...: one foreign TC program (tests/tools/foreign.c attach ARGS)
+# in namespace NS, its pins under a bpffs dir of this test's; the test aborts when it cannot.
+foreign_attach() {
+	local var=FOREIGN_DIR_$1 ns_name=$2
+	shift 2
+	bpffs_dir "$var" "foreign-${var#FOREIGN_DIR_}"
+	in_ns "$ns_name" "$T_FOREIGN" attach "${!var}" "$@" 2>"$T_TMP/foreign.err" ||
+		t_abort "foreign program ${var#FOREIGN_DIR_} ($*) could not be attached: $(head -c 300 "$T_TMP/foreign.err")"
+}
+
+# foreign_detach NAME NS ARGS...: detach it again (ARGS: --dev, --hook and --prio as given).
+foreign_detach() {
+	local var=FOREIGN_DIR_$1 ns_name=$2
+	shift 2
+	in_ns "$ns_name" "$T_FOREIGN" detach "${!var}" "$@"
+}
+
+# foreign_count NAME FILTER: one number from its counters ({"packets": N, "dport": {"PORT":
+# N}, "sport": {...}}), e.g. '.dport["8445"]'; says "error: ..." when they cannot be read.
+foreign_count() {
+	local var=FOREIGN_DIR_$1 out
+	if ! out=$("$T_FOREIGN" counts "${!var}" 2>&1); then
+		printf 'error: %s\n' "$out"
+		return 1
+	fi
+	jq -r "$2" <<<"$out"
 }
 
 # --- clients -----------------------------------------------------------------------------
@@ -335,15 +509,51 @@ expect_lwp() {
 # --- the loader --------------------------------------------------------------------------
 
 # cli NS ARGS...: run the loader in namespace NS (or in the current one when NS is -).
-# Sets CLI_RC, CLI_OUT and CLI_ERR.
+# Sets CLI_RC, CLI_OUT and CLI_ERR. The programs of this test's pin dir it works on are
+# recorded before a verb that may replace or remove them and after one that may make them.
 cli() {
 	local ns_name=$1
 	shift
-	local runner=()
+	local runner=() pin
 	[[ $ns_name == - ]] || runner=(in_ns "$ns_name")
+	pin=$(own_pin_dir_of "$@")
+	[[ -z $pin || ! $1 =~ ^(load|apply|unload|detach)$ ]] || t_progs_record "$pin"
 	CLI_OUT=$("${runner[@]}" timeout "$T_CLI_TIMEOUT" "$BPFREDIR" "$@" 2>"$T_TMP/cli.err")
 	CLI_RC=$?
 	CLI_ERR=$(cat "$T_TMP/cli.err")
+	[[ -z $pin || ! $1 =~ ^(load|apply|attach)$ ]] || t_progs_record "$pin"
+}
+
+# own_pin_dir_of ARGS...: the --pin-dir among ARGS when it is one of this test's.
+own_pin_dir_of() {
+	local dir
+	while (($# > 1)); do
+		if [[ $1 == --pin-dir ]]; then
+			for dir in "${T_PIN_DIRS[@]}"; do
+				[[ $2 != "$dir" ]] || { printf '%s' "$dir"; return; }
+			done
+		fi
+		shift
+	done
+}
+
+# load_time_ms VAR NS PIN LOAD_ARGS...: in VAR, the fastest of two whole `load LOAD_ARGS` on
+# PIN in NS here, in ms; each is unloaded again. Kills meant to land while a load runs are
+# timed by it (a load only gets slower than its fastest, so they land in time).
+load_time_ms() {
+	local var=$1 ns_name=$2 pin=$3 start ms best=
+	shift 3
+	for _ in 1 2; do
+		start=$(date +%s%N)
+		in_ns "$ns_name" timeout "$T_CLI_TIMEOUT" "$BPFREDIR" load "$@" --pin-dir "$pin" \
+			>/dev/null 2>"$T_TMP/load.err" ||
+			t_abort "load $* failed: $(head -c 300 "$T_TMP/load.err")"
+		ms=$((($(date +%s%N) - start) / 1000000))
+		cli "$ns_name" unload --pin-dir "$pin"
+		[[ $CLI_RC -eq 0 ]] || t_abort "unload after a timed load failed: $(cli_result)"
+		[[ -n $best && $ms -ge $best ]] || best=$ms
+	done
+	printf -v "$var" '%s' "$best"
 }
 
 cli_result() {
@@ -431,53 +641,133 @@ expect_stat_grew() {
 	fi
 }
 
-# --- BPF objects -------------------------------------------------------------------------
+# --- BPF objects ---------------------------------------------------------------------------
+# Every helper here fails loudly: when bpftool fails, its output says so (a line starting
+# "bpftool" and "failed:"), so that no check built on it can pass by an empty answer.
 
-# IDs of loaded programs named bpfredir_*, sorted, one per line.
+# bpftool_json NS ARGS...: bpftool -j ARGS in namespace NS (- for the current one); prints the
+# JSON, or one line saying what failed, and returns non-zero. Success is judged by the output:
+# one JSON document that is not bpftool's {"error": ...} (bpftool 7.5 exits 255 after
+# printing a link it found, so its status cannot be trusted).
+bpftool_json() {
+	local ns_name=$1 out err
+	shift
+	local runner=()
+	[[ $ns_name == - ]] || runner=(in_ns "$ns_name")
+	err=$(mktemp "$T_TMP/bpftool.XXXXXX")
+	out=$("${runner[@]}" bpftool -j "$@" 2>"$err")
+	# (cgroup show prints nothing at all for a cgroup without programs.)
+	if [[ -z $out && ! -s $err ]]; then
+		out='[]'
+	fi
+	if jq -se 'length == 1 and (.[0] | type != "object" or (has("error") | not))' \
+		>/dev/null 2>&1 <<<"$out"; then
+		rm -f "$err"
+		printf '%s\n' "$out"
+		return 0
+	fi
+	printf 'bpftool %s failed: %s\n' "$*" \
+		"$({ jq -r '.error? // empty' <<<"$out" 2>/dev/null; head -c 200 "$err"; } | tr '\n' ' ')"
+	rm -f "$err"
+	return 1
+}
+
+# --- this test's programs ----------------------------------------------------------------
+# A test knows its own programs and never counts anyone else's: the programs pinned under its
+# pin dirs (recorded as "id name" lines whenever the loader works on one of them, see cli,
+# and at cleanup) and any bpfredir program attached at the devices of its namespaces or at its
+# cgroups. tests/run.sh checks at the end of a run that every recorded one is gone.
+
+# t_progs_record [PIN...]: record the programs pinned under these pin dirs (default: all of
+# this test's).
+t_progs_record() {
+	local json
+	(($# > 0)) || set -- "${T_PIN_DIRS[@]}"
+	(($# > 0)) || return 0
+	json=$(bpftool_json - -f prog show) || { echo "$json" >&2; return 1; }
+	jq -r '$ARGS.positional as $dirs | .[]
+		| select(any(.pinned[]?; . as $p | any($dirs[]; . as $d | $p | startswith($d + "/"))))
+		| "\(.id) \(.name)"' --args "$@" <<<"$json" >>"$T_TMP/progs"
+}
+
+# bpfredir_prog_ids: the IDs of this test's programs still loaded, sorted, one a line: pinned
+# under its pin dirs, recorded, or attached at its namespaces and cgroups (bpfredir_* there).
 bpfredir_prog_ids() {
-	bpftool -j prog show 2>/dev/null |
-		jq -r '.[] | select((.name // "") | startswith("bpfredir_")) | .id' | sort -n
+	local progs json ns cg attached=()
+	progs=$(bpftool_json - -f prog show) || { printf '%s\n' "$progs"; return 1; }
+	for ns in "${T_NETNS[@]}"; do
+		[[ -e /run/netns/$ns ]] || continue
+		json=$(bpftool_json "${ns#"$T_PREFIX-"}" net show) || { printf '%s\n' "$json"; return 1; }
+		mapfile -t -O "${#attached[@]}" attached < <(jq -r '.[] |
+			((.tc // [])[] | .prog_id), ((.xdp // [])[] | .id)' <<<"$json")
+	done
+	for cg in "${T_CGROUPS[@]}"; do
+		[[ -d $cg ]] || continue
+		json=$(bpftool_json - cgroup show "$cg") || { printf '%s\n' "$json"; return 1; }
+		mapfile -t -O "${#attached[@]}" attached < <(jq -r '.[] | .id' <<<"$json")
+	done
+	jq -r --rawfile recorded <(cat "$T_TMP/progs" 2>/dev/null) \
+		--arg attached "${attached[*]}" '
+		($recorded | split("\n") | map(select(. != ""))) as $rec
+		| ($attached | split(" ") | map(select(. != "") | tonumber)) as $att
+		| $ARGS.positional as $dirs | .[]
+		| select(any(.pinned[]?; . as $p | any($dirs[]; . as $d | $p | startswith($d + "/")))
+			or ("\(.id) \(.name)" | IN($rec[]))
+			or (.id | IN($att[])) and (.name // "" | startswith("bpfredir_")))
+		| .id' --args "${T_PIN_DIRS[@]}" <<<"$progs" | sort -n
+}
+
+# new_bpfredir_progs: this test's programs still loaded (see bpfredir_prog_ids); nothing to
+# print, non-zero status.
+new_bpfredir_progs() {
+	local ids
+	ids=$(bpfredir_prog_ids)
+	[[ -n $ids ]] && printf '%s\n' "$ids"
+}
+
+no_new_bpfredir_progs() {
+	local ids
+	ids=$(bpfredir_prog_ids) && [[ -z $ids ]]
 }
 
 # link_ids_of PROG_ID...: IDs of the links that hold those programs.
 link_ids_of() {
-	local ids
+	local ids json
 	ids=$(printf '%s,' "$@")
-	bpftool -j link show 2>/dev/null |
-		jq -r --arg ids "${ids%,}" '($ids | split(",")) as $p | .[]
-			| select(.prog_id | tostring | IN($p[])) | .id' | sort -n
+	json=$(bpftool_json - link show) || { printf '%s\n' "$json"; return 1; }
+	jq -r --arg ids "${ids%,}" '($ids | split(",")) as $p | .[]
+		| select(.prog_id | tostring | IN($p[])) | .id' <<<"$json" | sort -n
 }
-
-# Programs named bpfredir_* that were not there when the test started.
-new_bpfredir_progs() {
-	comm -13 <(printf '%s\n' "$T_BASE_PROGS" | sort) <(bpfredir_prog_ids | sort) | grep .
-}
-
-no_new_bpfredir_progs() { ! new_bpfredir_progs >/dev/null; }
 
 # attached_progs NS IFACE [CGROUP]: the programs attached to IFACE (TC, in NS) and to
 # CGROUP, as "hook:name:prog_id" lines, e.g. tcx/ingress:bpfredir_tc_in:42.
 attached_progs() {
-	in_ns "$1" bpftool -j net show dev "$2" 2>/dev/null |
-		jq -r '.[] | (.tc // [])[] | "\(.kind):\(.name):\(.prog_id)"' 2>/dev/null
-	[[ -z ${3:-} ]] || bpftool -j cgroup show "$3" 2>/dev/null |
-		jq -r '.[] | "\(.attach_type):\(.name):\(.id)"' 2>/dev/null
+	local json
+	json=$(bpftool_json "$1" net show dev "$2") || { printf '%s\n' "$json"; return 1; }
+	jq -r '.[] | (.tc // [])[] | "\(.kind):\(.name):\(.prog_id)"' <<<"$json"
+	[[ -n ${3:-} ]] || return 0
+	json=$(bpftool_json - cgroup show "$3") || { printf '%s\n' "$json"; return 1; }
+	jq -r '.[] | "\(.attach_type):\(.name):\(.id)"' <<<"$json"
 }
 
 # map_ids_of PROG_ID...: IDs of the maps those programs use.
 map_ids_of() {
-	local id
+	local id json
 	for id in "$@"; do
-		bpftool -j prog show id "$id" 2>/dev/null | jq -r '.map_ids[]?'
+		json=$(bpftool_json - prog show id "$id") || { printf '%s\n' "$json"; return 1; }
+		jq -r '.map_ids[]?' <<<"$json"
 	done | sort -un
 }
 
-# gone_ids KIND ID...: none of the IDs is still a loaded prog/map/link (KIND).
+# gone_ids KIND ID...: none of the IDs is still a loaded prog/map/link (KIND). bpftool must
+# say "No such file or directory" for each; any other answer is an error, said on stderr.
 gone_ids() {
-	local kind=$1 id
+	local kind=$1 id err
 	shift
+	(($# > 0)) || { echo "gone_ids: no $kind id given" >&2; return 2; }
 	for id in "$@"; do
-		bpftool "$kind" show id "$id" >/dev/null 2>&1 && return 1
+		err=$(bpftool_json - "$kind" show id "$id") && return 1
+		[[ $err == *"No such file or directory"* ]] || { echo "$err" >&2; return 2; }
 	done
 	return 0
 }

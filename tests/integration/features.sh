@@ -31,7 +31,9 @@ P=(--pin-dir "$PIN")
 https_server server
 https_server backend 8445
 server server 9443 tcp socat TCP-LISTEN:9443,reuseaddr,fork EXEC:cat
-server server 9553 udp socat UDP-RECVFROM:9553,fork SYSTEM:'echo pong'
+# The answer comes after the datagram is read: echo alone may exit before socat has written
+# the datagram to it, and socat then gives up on the reply (EPIPE).
+server server 9553 udp socat UDP-RECVFROM:9553,fork SYSTEM:'read -r _; echo pong'
 
 S="https://$SERVER_ADDR"
 S6="https://[2001:db8::2]"

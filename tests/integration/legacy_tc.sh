@@ -10,6 +10,9 @@ set -uo pipefail
 
 t_init legacy_tc
 t_require tc
+# What --attach tc needs of the kernel beyond what bpfredir itself does.
+t_has clsact || t_skip_all "$(feature_text clsact)"
+t_has cls_bpf || t_skip_all "$(feature_text cls_bpf)"
 t_topology
 https_server server
 pin_dir PIN tc
@@ -61,34 +64,60 @@ check "unload: the clsact qdisc bpfredir made is gone" "$("${S[@]}" tc qdisc sho
 expect "after unload: 8443 answers again" ok "$SRV:8443" "${client[@]}"
 
 # A qdisc that was there before, with someone else's filter on it.
-"${S[@]}" tc qdisc add dev "$SERVER_IF" clsact
+"${S[@]}" tc qdisc add dev "$SERVER_IF" clsact 2>"$T_TMP/tc.err" ||
+	t_abort "tc qdisc add clsact failed: $(head -c 300 "$T_TMP/tc.err")"
 # (u32, as this kernel has neither matchall nor gact.)
-"${S[@]}" tc filter add dev "$SERVER_IF" ingress pref 7 protocol ip u32 match u32 0 0 flowid 1:1
+FOREIGN_U32=
+if t_need cls_u32 "the foreign filter is kept"; then
+	"${S[@]}" tc filter add dev "$SERVER_IF" ingress pref 7 protocol ip u32 match u32 0 0 \
+		flowid 1:1 2>"$T_TMP/tc.err" || t_abort "tc filter add u32 failed: $(head -c 300 "$T_TMP/tc.err")"
+	FOREIGN_U32=1
+fi
 expect_cli_ok "load beside a clsact qdisc found in place" server load --iface "$SERVER_IF" --attach tc --pin-dir "$PIN"
 cli server status --json --pin-dir "$PIN"
 check "status: the qdisc is not ours" "$CLI_OUT" json_matches '.interfaces[0].qdisc_ours == false'
 expect_cli_ok "unload beside the found qdisc" server unload --pin-dir "$PIN"
 check "the found qdisc is kept" "" clsact
-check "the foreign filter is kept" "$("${S[@]}" tc filter show dev "$SERVER_IF" ingress)" \
-	foreign_filter
+[[ -z $FOREIGN_U32 ]] || check "the foreign filter is kept" \
+	"$("${S[@]}" tc filter show dev "$SERVER_IF" ingress)" foreign_filter
 "${S[@]}" tc qdisc del dev "$SERVER_IF" clsact
 
-# Killed midway: whatever was attached is on record, and the next command takes it off.
-for delay in 0.005 0.02 0.05; do
-	"${S[@]}" "$BPFREDIR" load --iface "$SERVER_IF" --attach tc --pin-dir "$PIN" >/dev/null 2>&1 &
+# Killed midway: whatever was attached is on record, and the next command takes it off. The
+# kills land at fractions of the time a whole load takes here, so that they land mid-run;
+# whether each did is checked, not assumed.
+load_time_ms load_ms server "$PIN" --iface "$SERVER_IF" --attach tc
+echo "# a whole load --attach tc takes ${load_ms} ms here"
+landed=0
+for pct in 5 20 35 50 65; do
+	delay=$(awk -v ms="$load_ms" -v pct="$pct" 'BEGIN { printf "%.3f", ms * pct / 100000 }')
+	nsenter --net="$(ns_path server)" -- "$BPFREDIR" load --iface "$SERVER_IF" --attach tc \
+		--pin-dir "$PIN" >/dev/null 2>&1 &
+	loader=$!
 	sleep "$delay"
-	kill -9 $! 2>/dev/null
-	wait $! 2>/dev/null
+	kill -9 "$loader" 2>/dev/null
+	wait "$loader" 2>/dev/null
+	rc=$?
+	if ((rc == 137)); then
+		landed=$((landed + 1))
+		how="killed after ${delay}s"
+	else
+		how="done before the kill at ${delay}s (exit $rc)"
+	fi
 	cli server status --pin-dir "$PIN"
 	if [[ $CLI_RC -eq 0 ]]; then
-		cli server unload --pin-dir "$PIN"
+		expect_cli_ok "load --attach tc $how: found loaded, unload" server unload --pin-dir "$PIN"
 	else
-		cli server unload --pin-dir "$PIN" # removes what the killed load left
+		# Not loaded: unload says so, after removing what the killed load left.
+		cli server unload --pin-dir "$PIN"
+		check "load --attach tc $how: found not loaded, unload says so" "$(cli_result)" \
+			test "$CLI_RC" -eq 1 -a -n "$(grep 'not loaded' <<<"$CLI_ERR")"
 	fi
-	check "load --attach tc killed after ${delay}s: no filter, no qdisc, no pin dir left" \
+	check "load --attach tc $how: no filter, no pin dir left" \
 		"filters: $(our_filters ingress)/$(our_filters egress); $("${S[@]}" tc qdisc show dev "$SERVER_IF" | grep clsact); $(ls "$PIN" 2>&1)" \
 		test "$(our_filters ingress)" = 0 -a "$(our_filters egress)" = 0 -a ! -e "$PIN"
 	"${S[@]}" tc qdisc del dev "$SERVER_IF" clsact 2>/dev/null
 done
+check "loads --attach tc killed mid-run: at least 3 of 5" "$landed of 5 were killed before they ended" \
+	test "$landed" -ge 3
 
 t_finish

@@ -244,16 +244,41 @@ check "upgrade: a connection open across the upgrade still works" "$(cat "$T_TMP
 expect_cli_ok "upgrade: unload" server unload --pin-dir "$PINU"
 
 # --- --cgroup without a path: the cgroup2 root ---------------------------------------------
-pin_dir PINROOT root
-expect_cli_ok "load --cgroup with no path" server load --cgroup --pin-dir "$PINROOT"
-cli server status --json --pin-dir "$PINROOT"
-check "--cgroup with no path means the cgroup2 root from /proc/self/mounts" "$CLI_OUT" \
-	json_matches --arg root "$CGROUP2" '.cgroups[0].path == $root'
-expect_cli_ok "add on the root-attached instance" server add 8445 8443 --pin-dir "$PINROOT"
-expect "root-attached: any process in the namespace is redirected" ok "https://127.0.0.1:8445" \
-	in_ns server
-expect_cli_ok "unload the root-attached instance" server unload --pin-dir "$PINROOT"
-expect "after unload: 127.0.0.1:8445 refused again" refused "https://127.0.0.1:8445" in_ns server
+# The root is that of the cgroup2 mount in /proc/self/mounts. The host's would redirect every
+# process on the host, so the loader runs where the root is a cgroup of this test's: in a
+# cgroup namespace rooted at CGNS, with cgroup2 mounted afresh in a mount namespace of its own.
+if t_need cgroupns "--cgroup with no path: the cgroup2 root of the loader's namespaces"; then
+	cgroup_add CGNS nsroot
+	pin_dir PINROOT root
+	# in_cgroupns CMD...: CMD in the server's network namespace and those namespaces.
+	in_cgroupns() {
+		# shellcheck disable=SC2016 # expanded by the inner shell
+		in_cgroup server "$CGNS" unshare --cgroup --mount --propagation private sh -c \
+			'umount -l "$1" && mount -t cgroup2 cgroup2 "$1" && shift && exec "$@"' \
+			in-cgroupns "$CGROUP2" "$@"
+	}
+	CLI_OUT=$(in_cgroupns timeout "$T_CLI_TIMEOUT" "$BPFREDIR" load --cgroup --pin-dir "$PINROOT" 2>&1)
+	rc=$?
+	check "load --cgroup with no path, in a cgroup namespace" "exit $rc: $CLI_OUT" test "$rc" -eq 0
+	t_progs_record "$PINROOT"
+	CLI_OUT=$(in_cgroupns timeout "$T_CLI_TIMEOUT" "$BPFREDIR" status --json --pin-dir "$PINROOT" 2>&1)
+	# shellcheck disable=SC2016 # jq variables
+	check "--cgroup with no path means the cgroup2 root from /proc/self/mounts" "$CLI_OUT" \
+		json_matches --arg root "$CGROUP2" '.cgroups | length == 1 and .[0].path == $root'
+	cli server status --json --pin-dir "$PINROOT"
+	# shellcheck disable=SC2016 # jq variables
+	check "... which was the namespace's root: this test's cgroup, seen from the host" "$CLI_OUT" \
+		json_matches --arg cg "$CGNS" --argjson id "$(stat -c %i "$CGNS")" \
+		'.cgroups | length == 1 and .[0].path == $cg and .[0].id == $id'
+	expect_cli_ok "add on the root-attached instance" server add 8445 8443 --pin-dir "$PINROOT"
+	expect "root-attached: a process in the namespace's root cgroup is redirected" ok \
+		"https://127.0.0.1:8445" in_cgroup server "$CGNS"
+	expect "root-attached: a process outside it is not" refused "https://127.0.0.1:8445" \
+		in_cgroup server "$CG"
+	expect_cli_ok "unload the root-attached instance" server unload --pin-dir "$PINROOT"
+	expect "after unload: 127.0.0.1:8445 refused again" refused "https://127.0.0.1:8445" \
+		in_cgroup server "$CGNS"
+fi
 
 # --- applies killed midway ---------------------------------------------------------------
 # Attached is not acting: apply attaches what its file adds (inert), switches the whole rule
@@ -282,9 +307,12 @@ behaves() {
 	expect "$1: local client in ${off##*/} not redirected from $pub" refused \
 		"https://127.0.0.1:$pub" in_cgroup server "$off"
 }
-# killed_apply FILE POINT: apply FILE, killed by BPFREDIR_FAILPOINT at POINT.
+# killed_apply FILE POINT: apply FILE, killed by BPFREDIR_FAILPOINT at POINT. Only the test
+# build of the loader has failpoints.
+FAILPOINTS_BIN=$T_REPO/build/tests/bpfredir-failpoints
+[[ -x $FAILPOINTS_BIN ]] || t_abort "not built: $FAILPOINTS_BIN (run: make tests-build)"
 killed_apply() {
-	in_ns server env BPFREDIR_FAILPOINT="$2" timeout "$T_CLI_TIMEOUT" "$BPFREDIR" apply \
+	in_ns server env BPFREDIR_FAILPOINT="$2" timeout "$T_CLI_TIMEOUT" "$FAILPOINTS_BIN" apply \
 		-f "$1" --pin-dir "$PINA" >/dev/null 2>&1
 	KILL_RC=$?
 }
@@ -358,6 +386,14 @@ for delay in 0.001 0.003 0.006 0.01 0.02 0.04; do
 		-f "$file" --pin-dir "$PINA"
 	[[ $want == Y ]] && want=X || want=Y
 done
+# The normal build has no failpoints: the variable changes nothing.
+expect_cli_ok "apply X before the normal build's turn" server apply -f "$X" --pin-dir "$PINA"
+in_ns server env BPFREDIR_FAILPOINT=apply-attached timeout "$T_CLI_TIMEOUT" "$BPFREDIR" apply \
+	-f "$Y" --pin-dir "$PINA" >/dev/null 2>"$T_TMP/nofail.err"
+rc=$?
+check "the normal build ignores BPFREDIR_FAILPOINT" "exit $rc: $(head -c 300 "$T_TMP/nofail.err")" \
+	test "$rc" -eq 0
+behaves "after the normal build's apply Y" Y
 expect_cli_ok "unload the killed-apply instance" server unload --pin-dir "$PINA"
 
 # --- loads killed midway -----------------------------------------------------------------
@@ -367,12 +403,22 @@ ingress_progs() {
 	cli server status --json --pin-dir "$PINK"
 	json_get '[.interfaces[].ingress[] | select(.ours)] | length'
 }
-for delay in 0 0.002 0.01 0.05 0.1 0.15 0.2 0.25 0.3 0.4 0.6; do
+# The kills are timed by how long a whole load takes here, most of them to land mid-run (which
+# is checked), the last after the load is done.
+load_time_ms load_ms server "$PINK" --iface "$SERVER_IF" --cgroup "$CG"
+echo "# a whole load takes ${load_ms} ms here"
+landed=0 delays=0
+for pct in 0 2 5 10 20 30 45 60 75 90 120; do
+	delay=$(awk -v ms="$load_ms" -v pct="$pct" 'BEGIN { printf "%.3f", ms * pct / 100000 }')
 	nsenter --net="$(ns_path server)" -- "$BPFREDIR" load --iface "$SERVER_IF" --cgroup "$CG" \
 		--pin-dir "$PINK" >/dev/null 2>&1 &
+	loader=$!
 	sleep "$delay"
-	kill -9 $! 2>/dev/null
-	wait $! 2>/dev/null
+	kill -9 "$loader" 2>/dev/null
+	wait "$loader" 2>/dev/null
+	# 137: the kill landed while the load ran; anything else, the load was over by then.
+	(($? == 137)) && landed=$((landed + 1))
+	delays=$((delays + 1))
 	cli server status --json --pin-dir "$PINK"
 	if [[ $CLI_RC -eq 0 ]]; then
 		state=loaded
@@ -383,10 +429,13 @@ for delay in 0 0.002 0.01 0.05 0.1 0.15 0.2 0.25 0.3 0.4 0.6; do
 	[[ $state == loaded ]] || cli server load --iface "$SERVER_IF" --cgroup "$CG" --pin-dir "$PINK"
 	check "load killed after ${delay}s: $state, then exactly one program at ingress" \
 		"$(cli_result) ingress: $(ingress_progs)" test "$(ingress_progs)" = 1
-	expect "load killed after ${delay}s: redirect works once loaded" refused "$SRV:8445" "${client[@]}"
+	expect_cli_ok "load killed after ${delay}s: add 8445 8443" server add 8445 8443 --pin-dir "$PINK"
+	expect "load killed after ${delay}s: redirect works once loaded" ok "$SRV:8445" "${client[@]}"
 	cli server unload --pin-dir "$PINK"
 	check "load killed after ${delay}s: unload leaves no pin dir" "$(cli_result)" test ! -e "$PINK"
 done
+check "loads killed mid-run: at least 6 of $delays" "$landed were killed before they ended" \
+	test "$landed" -ge 6
 cli server load --iface "$SERVER_IF" --pin-dir "$PINK"
 bpftool map show pinned "$PINK/maps/policy" >/dev/null 2>&1 && rm "$PINK/maps/policy"
 expect_cli_error "a load cut short before its marker reads as not loaded" 1 "not loaded" \
@@ -399,39 +448,26 @@ check "after the cleanup: exactly one program at ingress" "ingress: $(ingress_pr
 expect_cli_ok "unload after the cleanup" server unload --pin-dir "$PINK"
 
 # --- other tcx programs -------------------------------------------------------------------
-# A foreign program at each tcx hook of srv0: ours go first at ingress and last at egress,
-# status marks the foreign ones, and unload leaves them attached.
-cat >"$T_TMP/foreign.bpf.c" <<'EOF2'
-#include "vmlinux.h"
-#include <bpf/bpf_helpers.h>
-SEC("tcx/ingress") int foreign_in(struct __sk_buff *skb) { return -1; /* TCX_NEXT */ }
-SEC("tcx/egress") int foreign_eg(struct __sk_buff *skb) { return -1; }
-char LICENSE[] SEC("license") = "GPL";
-EOF2
+# A foreign program at each tcx hook of srv0 (tests/tools/foreign.c): ours go first at
+# ingress and at egress, status marks the foreign ones, and unload leaves them attached.
+# (coexist.sh checks that they still see the traffic.)
 pin_dir PINO order
-FOREIGN_PINS="/sys/fs/bpf/$T_PREFIX-foreign-progs"
-if clang -O2 -g -target bpf -I"$T_REPO/vmlinux/$(uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')" \
-	-c "$T_TMP/foreign.bpf.c" -o "$T_TMP/foreign.bpf.o" 2>"$T_TMP/foreign.err" &&
-	bpftool prog loadall "$T_TMP/foreign.bpf.o" "$FOREIGN_PINS" 2>>"$T_TMP/foreign.err" &&
-	in_ns server bpftool net attach tcx_ingress pinned "$FOREIGN_PINS/foreign_in" dev "$SERVER_IF" &&
-	in_ns server bpftool net attach tcx_egress pinned "$FOREIGN_PINS/foreign_eg" dev "$SERVER_IF"; then
-	expect_cli_ok "load beside foreign tcx programs" server load --iface "$SERVER_IF" --pin-dir "$PINO"
-	cli server status --json --pin-dir "$PINO"
-	check "ours first at ingress and at egress; foreign ones marked" "$CLI_OUT" \
-		json_matches '.interfaces[0] | (.ingress | map(.name)) == ["bpfredir_tc_in", "foreign_in"]
-			and (.egress | map(.name)) == ["bpfredir_tc_eg", "foreign_eg"]
-			and (.ingress[1].ours | not)'
-	expect_cli_ok "add beside foreign tcx programs" server add 8445 8443 --pin-dir "$PINO"
-	expect "redirect works beside foreign programs" ok "$SRV:8445" "${client[@]}"
-	expect_cli_ok "unload beside foreign tcx programs" server unload --pin-dir "$PINO"
-	check "unload leaves the foreign programs attached" "$(in_ns server bpftool net show dev "$SERVER_IF")" \
-		test "$(in_ns server bpftool -j net show dev "$SERVER_IF" | jq '[.[0].tc[]? | .name] | sort == ["foreign_eg", "foreign_in"]')" = true
-	in_ns server bpftool net detach tcx_ingress dev "$SERVER_IF"
-	in_ns server bpftool net detach tcx_egress dev "$SERVER_IF"
-else
-	fail "attach foreign tcx programs" "$(head -c 300 "$T_TMP/foreign.err")"
-fi
-rm -rf "$FOREIGN_PINS"
+foreign_attach order_in server --dev "$SERVER_IF" --hook tcx-ingress
+foreign_attach order_eg server --dev "$SERVER_IF" --hook tcx-egress
+expect_cli_ok "load beside foreign tcx programs" server load --iface "$SERVER_IF" --pin-dir "$PINO"
+cli server status --json --pin-dir "$PINO"
+check "ours first at ingress and at egress; foreign ones marked" "$CLI_OUT" \
+	json_matches '.interfaces[0] | (.ingress | map(.name)) == ["bpfredir_tc_in", "foreign_in"]
+		and (.egress | map(.name)) == ["bpfredir_tc_eg", "foreign_eg"]
+		and (.ingress[1].ours | not)'
+expect_cli_ok "add beside foreign tcx programs" server add 8445 8443 --pin-dir "$PINO"
+expect "redirect works beside foreign programs" ok "$SRV:8445" "${client[@]}"
+expect_cli_ok "unload beside foreign tcx programs" server unload --pin-dir "$PINO"
+left=$(attached_progs server "$SERVER_IF" | cut -d: -f1,2 | sort | paste -sd' ' -)
+check "unload leaves the foreign programs attached" "attached: $left" \
+	test "$left" = "tcx/egress:foreign_eg tcx/ingress:foreign_in"
+foreign_detach order_in server --dev "$SERVER_IF" --hook tcx-ingress
+foreign_detach order_eg server --dev "$SERVER_IF" --hook tcx-egress
 
 # --- foreign pin dir ---------------------------------------------------------------------
 pin_dir PINF foreign

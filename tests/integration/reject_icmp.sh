@@ -256,7 +256,7 @@ for mode in generic native; do
 		"https://$S4:$TARGET_PORT/" in_ns client
 	expect "xdp $mode: public port still served" ok "https://$S4:$PUBLIC_PORT/" in_ns client
 	expect_cli_ok "xdp $mode: unload" server unload "${P[@]}"
-	[[ $mode == generic ]] || in_ns client xdp-filter unload "$CLIENT_IF" >/dev/null 2>&1 ||
+	[[ $mode == generic ]] || xdp_filter_unload client "$CLIENT_IF" >/dev/null 2>&1 ||
 		fail "xdp $mode: xdp-filter unload" "failed"
 done
 

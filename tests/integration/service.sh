@@ -67,6 +67,7 @@ for step in "apply -f $T_TMP/caps.conf" "status" "list --json" "add 8446 8443" "
 	# shellcheck disable=SC2086 # the step's words
 	out=$(bounded $step --pin-dir "$PIN" 2>&1)
 	check "bounded to the unit's capabilities: $step" "$out" test $? -eq 0
+	t_progs_record "$PIN"
 done
 expect "bounded: 8445 reaches the service" ok "$SRV:8445/" "${client[@]}"
 expect "bounded: 8443 dropped" dropped "$SRV:8443/" "${client[@]}"

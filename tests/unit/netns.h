@@ -11,7 +11,8 @@
  *   (203.0.113.0/24, 2001:db8:2::/64) routed out of a veth pair, so they are forwarded;
  *   so are the tunneled host's (203.0.113.192/26, 2001:db8:3::/64), through routes with
  *   lightweight-tunnel encapsulation (IP tunnel metadata, SRv6), for which the FIB lookup
- *   answers UNSUPP_LWT. Any other destination has no route and still counts as local.
+ *   answers UNSUPP_LWT; a kernel without one of those gets a plain route instead (struct
+ *   netns_scope says which). Any other destination has no route and still counts as local.
  *
  * Nothing here outlives the process: the namespaces are anonymous (never named under
  * /run/netns) and the veth pair lives inside one, so both vanish with the last task in it.
@@ -111,8 +112,42 @@ static inline int netns_enter_fresh(char *why, size_t n)
 	return netns_link_up("lo", why, n);
 }
 
-/* In a namespace from netns_enter_fresh(): see the top of this file. */
-static inline int netns_setup_scope(char *why, size_t n)
+/* The encapsulating routes of netns_setup_scope(), one per family; each needs its own LWT
+ * type in the kernel (CONFIG_NET_IP_TUNNEL, CONFIG_IPV6_SEG6_LWTUNNEL). */
+static const struct netns_encap {
+	const char *feature; /* what a kernel without it lacks, for SKIP lines */
+	const char *encap_route;
+	const char *plain_route;
+} netns_encaps[] = {
+	{ "ip lwt encap (ip route ... encap ip)",
+	  "ip route add " NETNS_TUNNEL_V4 " encap ip id 100 dst 192.0.2.1 dev " NETNS_VETH,
+	  "ip route add " NETNS_TUNNEL_V4 " dev " NETNS_VETH },
+	{ "seg6 lwt encap (ip -6 route ... encap seg6)",
+	  "ip -6 route add " NETNS_TUNNEL_V6
+	  " encap seg6 mode encap segs 2001:db8:2::1 dev " NETNS_VETH,
+	  "ip -6 route add " NETNS_TUNNEL_V6 " dev " NETNS_VETH },
+};
+
+/* Which encapsulating routes netns_setup_scope() made: [0] IPv4 (encap ip), [1] IPv6 (seg6).
+ * For one the kernel lacks, the tunneled host's prefix is routed plainly out of the veth
+ * instead, so it is still forwarded; the cases about encapsulation are then not run. */
+struct netns_scope {
+	bool encap[2];
+};
+
+/* The feature a tunneled destination of family AF_INET or AF_INET6 needs, or NULL when the
+ * scope has it. */
+static inline const char *netns_encap_missing(const struct netns_scope *scope, int family)
+{
+	int i = family == AF_INET6;
+
+	return scope->encap[i] ? NULL : netns_encaps[i].feature;
+}
+
+/* In a namespace from netns_enter_fresh(): see the top of this file. Each encapsulation is
+ * probed by adding its route: refused as not supported, it is missing (see struct
+ * netns_scope); refused otherwise, the setup fails. */
+static inline int netns_setup_scope(struct netns_scope *scope, char *why, size_t n)
 {
 	static const char *const cmds[] = {
 		"ip addr add " NETNS_LOCAL_V4 "/32 dev lo",
@@ -122,9 +157,6 @@ static inline int netns_setup_scope(char *why, size_t n)
 		"ip link set " NETNS_VETH_PEER " up",
 		"ip route add " NETNS_FWD_V4 " dev " NETNS_VETH,
 		"ip -6 route add " NETNS_FWD_V6 " dev " NETNS_VETH,
-		"ip route add " NETNS_TUNNEL_V4 " encap ip id 100 dst 192.0.2.1 dev " NETNS_VETH,
-		"ip -6 route add " NETNS_TUNNEL_V6
-		" encap seg6 mode encap segs 2001:db8:2::1 dev " NETNS_VETH,
 	};
 	size_t i;
 
@@ -134,6 +166,14 @@ static inline int netns_setup_scope(char *why, size_t n)
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (netns_run(cmds[i], why, n))
 			return -1;
+	for (i = 0; i < sizeof(netns_encaps) / sizeof(netns_encaps[0]); i++) {
+		scope->encap[i] = !netns_run(netns_encaps[i].encap_route, why, n);
+		/* iproute2 passes the kernel's "lwt encapsulation type not supported". */
+		if (!scope->encap[i] && !strstr(why, "not supported"))
+			return -1;
+		if (!scope->encap[i] && netns_run(netns_encaps[i].plain_route, why, n))
+			return -1;
+	}
 	return 0;
 }
 

@@ -239,16 +239,27 @@ static int case_run(const struct icase *c, char *why, size_t n)
 int main(void)
 {
 	char why[256];
-	int failed = 0;
+	int failed = 0, csum_complete;
 	size_t i;
 
 	skel = tctest_open();
 	if (!skel)
 		return 1;
+	csum_complete = probe_skb_checksum_complete(why, sizeof(why));
+	if (csum_complete < 0) {
+		printf("FAIL: icmp: setup: %s\n", why);
+		failed = 1;
+	}
 	for (run_flags = 0;; run_flags = BPF_F_TEST_SKB_CHECKSUM_COMPLETE) {
 		const char *prefix = run_flags ? "checksum complete: " : "";
 
 		for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			if (run_flags && csum_complete <= 0) {
+				if (!csum_complete)
+					skip(SKB_CHECKSUM_COMPLETE_FEATURE, "icmp: %s%s", prefix,
+					     cases[i].name);
+				continue;
+			}
 			if (case_run(&cases[i], why, sizeof(why))) {
 				printf("FAIL: icmp: %s%s: %s\n", prefix, cases[i].name, why);
 				failed = 1;
