@@ -62,6 +62,24 @@ static __always_inline void sock_peer_addr(const struct bpf_sock_addr *ctx, bool
 	words[3] = ctx->user_ip6[3];
 }
 
+/* The kernel connects a socket asked for the unspecified address to loopback: 0.0.0.0 to
+ * 127.0.0.1 (ip_route_connect), :: to ::1 (tcp_v6_connect, ip6_datagram_connect,
+ * udpv6_sendmsg) and ::ffff:0.0.0.0 on an AF_INET6 socket to ::ffff:127.0.0.1 (the IPv4 path).
+ * Put addr as the kernel will, so that it counts as local and the peer remembered for
+ * getpeername/recvfrom is the one the socket will show. (:: on an AF_INET6 socket bound to an
+ * IPv4-mapped address becomes ::ffff:127.0.0.1 instead; that peer is then not remembered.) */
+static __always_inline void addr_unspecified_to_loopback(__u8 *addr)
+{
+	__u32 *words = (void *)addr;
+
+	if (words[0] || words[1] || words[3])
+		return;
+	if (words[2] == bpf_htonl(0xffff))
+		words[3] = bpf_htonl(0x7f000001);
+	else if (!words[2])
+		words[3] = bpf_htonl(1);
+}
+
 /* Only this host's own addresses: a connect() to 8445 on another machine is not ours. */
 static __always_inline bool addr_is_local(const __u8 *addr)
 {
@@ -102,6 +120,7 @@ static __always_inline int redirect_peer(struct bpf_sock_addr *ctx, bool v6)
 	if (!proto || bpf_get_netns_cookie(ctx) != netns_cookie)
 		return SOCK_ALLOW;
 	sock_peer_addr(ctx, v6, addr);
+	addr_unspecified_to_loopback(addr);
 
 	set = policy_set_get();
 	rule = set_lookup(set, port, proto, POLICY_PUBLIC);
