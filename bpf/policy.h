@@ -14,7 +14,8 @@ enum redir_verdict {
 	VERDICT_REWRITE, /* ingress: dport := port; egress: sport := port */
 	VERDICT_DROP_HIDDEN,
 	VERDICT_DROP_MALFORMED,
-	VERDICT_REJECT, /* aimed at a hidden port with --reject: answer as a closed port */
+	VERDICT_REJECT,		/* aimed at a hidden port with --reject: answer as a closed port */
+	VERDICT_DROP_UNTRACKED, /* egress: would show a hidden port (egress_shows_hidden) */
 };
 
 static __always_inline void flow_key_fill(struct redir_flow_key *k, const __u8 *remote_addr,
@@ -174,7 +175,24 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, 
 	return VERDICT_PASS;
 }
 
-static __always_inline int egress_policy(int parsed, const struct pkt *p, __be16 *new_sport)
+/* A packet from a hidden target that no translated connection accounts for: the service's
+ * data to a client whose entries were evicted, or the SYN-ACK of an evicted pending entry.
+ * Sent as it is, it would show the hidden port to the client, so it is dropped where ingress
+ * drops that port: on an interface the live set enables, when this host made it (from_host:
+ * not forwarded, and not one of --reject's answers, which go back out where the probe came
+ * in) for another host (not loopback nor one of its addresses: a local client talking to the
+ * target directly, as over `--iface lo`, gets its replies). */
+static __always_inline bool egress_shows_hidden(__u32 ifindex, bool from_host, const struct pkt *p)
+{
+	void *set = policy_set_get();
+	struct redir_rule *rule = set_lookup(set, p->sport, p->proto, POLICY_HIDDEN);
+
+	return rule && (rule->flags & REDIR_F_HIDE) && from_host && !addr_is_host(p->daddr) &&
+	       set_enables(set, POLICY_IFACE, ifindex);
+}
+
+static __always_inline int egress_policy(__u32 ifindex, bool from_host, int parsed,
+					 const struct pkt *p, __be16 *new_sport)
 {
 	struct redir_flow_key fk;
 	struct redir_flow *flow;
@@ -185,7 +203,8 @@ static __always_inline int egress_policy(int parsed, const struct pkt *p, __be16
 	flow_key_fill(&fk, p->daddr, p->saddr, p->dport, p->sport, p->proto, FLOW_DIR_OUT);
 	flow = flow_lookup(&fk, &is_pending);
 	if (!flow)
-		return VERDICT_PASS;
+		return egress_shows_hidden(ifindex, from_host, p) ? VERDICT_DROP_UNTRACKED
+								  : VERDICT_PASS;
 	*new_sport = flow->port;
 	/* The service answers a spoofed SYN with SYN-ACK and a stray packet with RST; anything
 	 * else it sends only to a real peer, so the connection has earned its place. */
@@ -221,6 +240,9 @@ static __always_inline void account(const struct pkt *p, int verdict, bool ingre
 	case VERDICT_REJECT:
 		stat_inc(STAT_REJECTED);
 		port_stat_inc(p->dport, p->proto, PORT_STAT_HIDDEN_DROPPED);
+		break;
+	case VERDICT_DROP_UNTRACKED:
+		stat_inc(STAT_HIDDEN_UNTRACKED_DROPPED);
 		break;
 	default:
 		if (ingress)

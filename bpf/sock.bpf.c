@@ -80,21 +80,6 @@ static __always_inline void addr_unspecified_to_loopback(__u8 *addr)
 		words[3] = bpf_htonl(1);
 }
 
-/* Only this host's own addresses: a connect() to 8445 on another machine is not ours. */
-static __always_inline bool addr_is_local(const __u8 *addr)
-{
-	const __u32 *words = (const void *)addr;
-	struct redir_local_addr key;
-
-	/* ::ffff:127.0.0.0/104 and ::1 */
-	if (!words[0] && !words[1] && words[2] == bpf_htonl(0xffff) && addr[12] == 127)
-		return true;
-	if (!words[0] && !words[1] && !words[2] && words[3] == bpf_htonl(1))
-		return true;
-	__builtin_memcpy(key.addr, addr, BPFREDIR_ADDR_LEN);
-	return bpf_map_lookup_elem(&local_addrs, &key) != NULL;
-}
-
 static __always_inline void sock_key_fill(struct redir_sock_key *key,
 					  const struct bpf_sock_addr *ctx, const __u8 *addr,
 					  __be16 port, __u8 proto)
@@ -122,10 +107,10 @@ static __always_inline int redirect_peer(struct bpf_sock_addr *ctx, bool v6)
 	sock_peer_addr(ctx, v6, addr);
 	addr_unspecified_to_loopback(addr);
 
+	/* Only this host's own addresses: a connect() to 8445 on another machine is not ours. */
 	set = policy_set_get();
 	rule = set_lookup(set, port, proto, POLICY_PUBLIC);
-	if (rule &&
-	    (rule->flags & REDIR_F_ADDR ? addr_eq(addr, rule->addr) : addr_is_local(addr)) &&
+	if (rule && (rule->flags & REDIR_F_ADDR ? addr_eq(addr, rule->addr) : addr_is_host(addr)) &&
 	    attachment_enabled(set)) {
 		ctx->user_port = rule->target_port;
 		sock_key_fill(&sk_key, ctx, addr, rule->target_port, proto);
@@ -136,7 +121,7 @@ static __always_inline int redirect_peer(struct bpf_sock_addr *ctx, bool v6)
 	}
 
 	rule = set_lookup(set, port, proto, POLICY_HIDDEN);
-	if (rule && (rule->flags & REDIR_F_HIDE_LOCAL) && addr_is_local(addr) &&
+	if (rule && (rule->flags & REDIR_F_HIDE_LOCAL) && addr_is_host(addr) &&
 	    attachment_enabled(set)) {
 		/* What a port with no listener answers, rather than the EPERM of a bare reject. */
 		bpf_set_retval(-ECONNREFUSED);

@@ -191,6 +191,7 @@ enum redir_stat {
 	STAT_SOCK_REFUSED,	/* local connect()/sendmsg() to a hidden port refused */
 	STAT_REJECTED,		/* ingress: aimed at a hidden port, answered as a closed port */
 	STAT_ICMP_TRANSLATED,	/* ICMP error quoting a translated connection: port put right */
+	STAT_HIDDEN_UNTRACKED_DROPPED, /* egress: from a hidden port, no connection: dropped */
 	STAT__MAX,
 };
 

@@ -71,6 +71,7 @@ enum step_op {
 	STEP_EMPTY_SLOT, /* leave the policy slot empty, as right after load */
 	STEP_IFACE_OFF,	 /* take the interface out of the live set, as `apply` does */
 	STEP_UNMARK,	 /* clear port_interest, which the loader never does */
+	STEP_EVICT,	 /* empty flows and pending, as LRU eviction would */
 };
 
 struct step {
@@ -106,6 +107,9 @@ struct tcase {
 	struct entry tables[MAX_ENTRIES];
 	/* Create no port_stats entries: the datapath must not create any either. */
 	bool no_port_stats;
+	/* The packet under test was received (skb_iif set), not made by this host: forwarded,
+	 * or one of --reject's answers. */
+	bool received;
 };
 
 /* clang-format off */
@@ -157,6 +161,7 @@ struct tcase {
 #define EMPTY_SLOT { .op = STEP_EMPTY_SLOT }
 #define IFACE_OFF { .op = STEP_IFACE_OFF }
 #define UNMARK { .op = STEP_UNMARK }
+#define EVICT { .op = STEP_EVICT }
 /* The client's SYN went through (and is pending), then the rule and its hidden entry were
  * deleted. */
 #define AFTER_DELETE .pre = { IN(syn4, TGT), DEL_RULES }
@@ -287,12 +292,14 @@ static const struct tcase cases[] = {
 	  .pre = { IN(syn6, TGT) }, .egress = true,
 	  .pkt = { REPLY(ETH_P_IPV6, HOST_CLIENT) },
 	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, PENDING },
-	{ "egress reply to unknown client untouched", { TCP_RULE }, .pre = { IN(syn4, TGT) },
-	  .egress = true, .pkt = { REPLY(ETH_P_IP, HOST_STRANGER) }, .stat = NO_STAT, PENDING },
-	{ "egress ack to unknown client untouched, promotes nothing", { TCP_RULE },
+	/* From a hidden target, to a client no connection entry names: it would show the port. */
+	{ "egress reply to unknown client dropped", { TCP_RULE }, .pre = { IN(syn4, TGT) },
+	  .egress = true, .pkt = { REPLY(ETH_P_IP, HOST_STRANGER) }, .retval = TC_ACT_SHOT,
+	  .stat = STAT_HIDDEN_UNTRACKED_DROPPED, PENDING },
+	{ "egress ack to unknown client dropped, promotes nothing", { TCP_RULE },
 	  .pre = { IN(syn4, TGT) }, .egress = true,
 	  .pkt = { PKT(ETH_P_IP, IPPROTO_TCP, HOST_SERVER, HOST_STRANGER, TGT, CPORT, ACK) },
-	  .stat = NO_STAT, PENDING },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_UNTRACKED_DROPPED, PENDING },
 	{ "egress ack from another port of the server untouched, promotes nothing", { TCP_RULE },
 	  .pre = { IN(syn4, TGT) }, .egress = true,
 	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, 22, ACK) }, .stat = NO_STAT, PENDING },
@@ -604,6 +611,64 @@ static const struct tcase cases[] = {
 	{ "inert interface: the reply to a pending connection still rewritten", { TCP_RULE },
 	  .pre = { IN(syn4, TGT), IFACE_OFF }, .egress = true, .pkt = { REPLY(ETH_P_IP, HOST_CLIENT) },
 	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, PENDING },
+
+	/* A connection whose entries are gone (evicted): what the service sends it from the
+	 * hidden target would show the port, so egress drops it, where ingress drops the same
+	 * port: packets of this host to another, on an interface the live set enables. */
+	{ "untracked: established data after eviction dropped", { TCP_RULE },
+	  .pre = { ESTABLISH4, EVICT }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK | PSH) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_UNTRACKED_DROPPED },
+	{ "untracked: v6 established data after eviction dropped", { TCP_RULE },
+	  .pre = { ESTABLISH6, EVICT }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IPV6, IPPROTO_TCP, TGT, ACK | PSH) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_UNTRACKED_DROPPED },
+	{ "untracked: syn-ack of an evicted pending entry dropped", { TCP_RULE },
+	  .pre = { IN(syn4, TGT), EVICT }, .egress = true, .pkt = { REPLY(ETH_P_IP, HOST_CLIENT) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_UNTRACKED_DROPPED },
+	{ "untracked: v6 syn-ack of an evicted pending entry dropped", { TCP_RULE },
+	  .pre = { IN(syn6, TGT), EVICT }, .egress = true, .pkt = { REPLY(ETH_P_IPV6, HOST_CLIENT) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_UNTRACKED_DROPPED },
+	{ "untracked: server-first data after a shared target's other rule went, dropped",
+	  { TCP_RULE, TCP_RULE2 }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK | PSH) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_UNTRACKED_DROPPED },
+	{ "untracked: udp reply after eviction dropped", { UDP_RULE },
+	  .pre = { IN(udp4, UTGT), OUT(udp_reply4, UPUB), EVICT }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_UDP, UTGT, 0) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_UNTRACKED_DROPPED },
+	{ "untracked: v6 udp from the hidden port dropped", { UDP_RULE }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IPV6, IPPROTO_UDP, UTGT, 0) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_UNTRACKED_DROPPED },
+	{ "untracked: to one of this host's addresses (a local client) passed", { TCP_RULE },
+	  .egress = true,
+	  .pkt = { PKT(ETH_P_IP, IPPROTO_TCP, HOST_SERVER, HOST_SERVER, TGT, CPORT, ACK | PSH) },
+	  .stat = NO_STAT },
+	{ "untracked: v6 to one of this host's addresses (a local client) passed", { TCP_RULE },
+	  .egress = true,
+	  .pkt = { PKT(ETH_P_IPV6, IPPROTO_TCP, HOST_SERVER, HOST_SERVER, TGT, CPORT, ACK) },
+	  .stat = NO_STAT },
+	{ "untracked: forwarded, from another host's port of the same number, passed",
+	  { TCP_RULE }, .egress = true, .received = true,
+	  .pkt = { PKT(ETH_P_IP, IPPROTO_TCP, HOST_STRANGER, HOST_CLIENT, TGT, CPORT, ACK) },
+	  .stat = NO_STAT },
+	{ "untracked: received and sent back out (--reject's rst) passed", { TCP_RULE },
+	  .egress = true, .received = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, RST | ACK) }, .stat = NO_STAT },
+	{ "untracked: v6 received and sent back out passed", { UDP_RULE },
+	  .egress = true, .received = true,
+	  .pkt = { FROM_SERVER(ETH_P_IPV6, IPPROTO_UDP, UTGT, 0) }, .stat = NO_STAT },
+	{ "untracked: --no-hide target's packets passed", { TCP_RULE_OPEN }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK | PSH) }, .stat = NO_STAT },
+	{ "untracked: after del (nothing hidden any more) passed", { TCP_RULE },
+	  .pre = { ESTABLISH4, DEL_RULES, EVICT }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK | PSH) }, .stat = NO_STAT },
+	{ "untracked: inert interface passes", { TCP_RULE }, .pre = { IFACE_OFF }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) }, .stat = NO_STAT },
+	{ "untracked: empty slot passes", { TCP_RULE }, .pre = { EMPTY_SLOT }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IPV6, IPPROTO_TCP, TGT, ACK) }, .stat = NO_STAT },
+	{ "untracked: another port of the server passed", { TCP_RULE }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, 22, ACK) }, .stat = NO_STAT },
 };
 
 /* Run in a namespace that forwards: HOST_SERVER's addresses are on lo, HOST_STRANGER's
@@ -704,6 +769,9 @@ static const char *const stat_names[STAT__MAX] = {
 	[STAT_PASSED] = "passed",
 	[STAT_SOCK_REDIRECTED] = "sock_redirected",
 	[STAT_SOCK_REFUSED] = "sock_refused",
+	[STAT_REJECTED] = "rejected",
+	[STAT_ICMP_TRANSLATED] = "icmp_translated",
+	[STAT_HIDDEN_UNTRACKED_DROPPED] = "hidden_untracked_dropped",
 };
 
 static struct tc_bpf *skel;
@@ -1048,8 +1116,10 @@ static __u32 xdp_as_tc(__u32 ret)
 	return ret == XDP_PASS ? TC_ACT_OK : ret == XDP_DROP ? TC_ACT_SHOT : 1000 + ret;
 }
 
-static int prog_run(bool egress, const struct frame *in, __u8 *out, __u32 *out_len, __u32 *ret)
+static int prog_run(bool egress, const struct frame *in, __u8 *out, __u32 *out_len, __u32 *ret,
+		    bool received)
 {
+	struct __sk_buff skb_ctx = { .ingress_ifindex = LO_IFINDEX };
 	struct bpf_program *prog = egress ? skel->progs.bpfredir_tc_eg : skel->progs.bpfredir_tc_in;
 	struct xdp_md ctx = { .data_end = in->len, .ingress_ifindex = xdp_ifindex };
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in->buf, .data_size_in = in->len,
@@ -1064,6 +1134,10 @@ static int prog_run(bool egress, const struct frame *in, __u8 *out, __u32 *out_l
 		opts.ctx_size_in = sizeof(ctx);
 	} else {
 		opts.flags = run_flags;
+		if (received) {
+			opts.ctx_in = &skb_ctx;
+			opts.ctx_size_in = sizeof(skb_ctx);
+		}
 	}
 	err = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts);
 	*out_len = opts.data_size_out;
@@ -1102,7 +1176,7 @@ static int packet_check(bool egress, const struct pkt_spec *spec, __u16 port, __
 		exp_spec.dport = port;
 	pkt_build(&in, spec);
 	pkt_build(&exp, &exp_spec);
-	err = prog_run(egress, &in, out, &out_len, &ret);
+	err = prog_run(egress, &in, out, &out_len, &ret, false);
 	if (err)
 		return fail(why, n, "BPF_PROG_TEST_RUN: %s", strerror(-err));
 	if (ret != retval)
@@ -1121,6 +1195,23 @@ static void flow_addr(__u8 *dst, enum pkt_host h, bool v6)
 	}
 	memcpy(dst, v4_mapped, sizeof(v4_mapped));
 	memcpy(dst + 12, pkt_host(h)->v4, 4);
+}
+
+/* The server's addresses in local_addrs, as the loader records the host's: egress tells the
+ * host's own packets by them. */
+static int host_addrs_install(void)
+{
+	const __u8 present = 1;
+	int v6;
+
+	for (v6 = 0; v6 < 2; v6++) {
+		struct redir_local_addr a;
+
+		flow_addr(a.addr, HOST_SERVER, v6);
+		if (bpf_map_update_elem(bpf_map__fd(skel->maps.local_addrs), &a, &present, BPF_ANY))
+			return -errno;
+	}
+	return 0;
 }
 
 /* --- flows and pending -------------------------------------------------------------------- */
@@ -1269,6 +1360,10 @@ static int steps_run(const struct tcase *c, char *why, size_t n)
 					    i + 1);
 			break;
 		}
+		case STEP_EVICT:
+			map_clear(skel->maps.flows);
+			map_clear(skel->maps.pending);
+			break;
 		case STEP_UNMARK:
 			err = ports_unmark();
 			if (err)
@@ -1317,7 +1412,7 @@ static int case_run(const struct tcase *c, char *why, size_t n)
 	if (stats_read(before) || port_stats_read(&ports_before))
 		return fail(why, n, "reading stats: %s", strerror(errno));
 	ports_after = ports_before;
-	err = prog_run(c->egress, &in, out, &out_len, &ret);
+	err = prog_run(c->egress, &in, out, &out_len, &ret, c->received);
 	if (err)
 		return fail(why, n, "BPF_PROG_TEST_RUN: %s", strerror(-err));
 	if (stats_read(after) || port_stats_read(&ports_after))
@@ -1461,7 +1556,7 @@ static int flood_pair(bool v6, const __u8 *addr, __u16 sport, char *why, size_t 
 	for (i = 0; i < 2; i++) {
 		pkt_build(&f, i ? &synack : &syn);
 		frame_set_addr(&f, i, addr);
-		err = prog_run(i, &f, out, &out_len, &ret);
+		err = prog_run(i, &f, out, &out_len, &ret, false);
 		if (err || ret != TC_ACT_OK || out_len != f.len)
 			return fail(why, n, "%s: err %d retval %u length %u", i ? "syn-ack" : "syn",
 				    err, ret, out_len);
@@ -1515,7 +1610,9 @@ static int flood_run(char *why, size_t n)
 	xskel = NULL;
 	tc_bpf__destroy(skel);
 	skel = flood_skel;
-	err = set_make(rules);
+	err = host_addrs_install();
+	if (!err)
+		err = set_make(rules);
 	if (err)
 		return fail(why, n, "installing rules: %s", strerror(-err));
 
@@ -1550,7 +1647,8 @@ static int flood_run(char *why, size_t n)
 	/* flows holds the established connection, and nothing of the flood. */
 	if (table_check(&established, T_FLOWS, sub, sizeof(sub)))
 		return fail(why, n, "after the flood: %s", sub);
-	/* The connection from CPORT2 was only pending: pushed out, its reply untranslated. */
+	/* The connection from CPORT2 was only pending: pushed out, its reply dropped rather than
+	 * sent from the hidden port. */
 	entry_key(&k, &syn4, &c2_out);
 	if (!bpf_map_lookup_elem(bpf_map__fd(skel->maps.pending), &k, &v))
 		return fail(why, n, "the pending connection's OUT survived %d spoofed SYNs",
@@ -1559,7 +1657,7 @@ static int flood_run(char *why, size_t n)
 	if (!bpf_map_lookup_elem(bpf_map__fd(skel->maps.pending), &k, &v))
 		return fail(why, n, "the pending connection's IN survived %d spoofed SYNs",
 			    FLOOD_SYNS);
-	if (packet_check(true, &ackout4_c2, 0, 0, sub, sizeof(sub)))
+	if (packet_check(true, &ackout4_c2, 0, TC_ACT_SHOT, sub, sizeof(sub)))
 		return fail(why, n, "after the flood, the pending connection's reply: %s", sub);
 	/* The established connection goes on, both ways, and stays in flows. */
 	if (packet_check(false, &ack4, TGT, 0, sub, sizeof(sub)))
@@ -1591,6 +1689,10 @@ int main(void)
 	skel = tc_bpf__open_and_load();
 	if (!percpu || !percpu_ports || !skel) {
 		printf("FAIL: setup: cannot open and load the TC skeleton: %s\n", strerror(errno));
+		return 1;
+	}
+	if (host_addrs_install()) {
+		printf("FAIL: setup: cannot record the server's addresses: %s\n", strerror(errno));
 		return 1;
 	}
 	xskel = xdp_load_shared();

@@ -300,6 +300,7 @@ enum m_why {
 	W_EG_PENDING,	/* by pending, a SYN or RST: not promoted */
 	W_EG_PROMOTED,	/* by pending, anything else: promoted to flows */
 	W_EG_PASSED,
+	W_EG_UNTRACKED, /* from a hidden port, no entry: dropped */
 	W__MAX,
 };
 
@@ -318,6 +319,7 @@ static const char *const why_names[W__MAX] = {
 	[W_EG_PENDING] = "egress-pending",
 	[W_EG_PROMOTED] = "egress-promoted",
 	[W_EG_PASSED] = "egress-passed",
+	[W_EG_UNTRACKED] = "egress-untracked",
 };
 
 static int m_l4(const __u8 *b, __u32 len, __u32 off, __u8 proto, struct m_pkt *p)
@@ -507,6 +509,20 @@ static bool m_is_local(const struct model *m, const struct m_pkt *p)
 	return memcmp(p->daddr + 12, fwd4, sizeof(fwd4)) != 0;
 }
 
+/* This host's own addresses, as egress tells a local destination: loopback, or what
+ * local_addrs holds (the server's address on lo, which each phase records as the loader
+ * records the host's). */
+static bool m_is_host(const __u8 *a)
+{
+	static const __u8 mapped[12] = {[10] = 0xff, [11] = 0xff};
+	static const __u8 lo6[16] = {[15] = 1};
+
+	if ((!memcmp(a, mapped, 12) && a[12] == 127) || !memcmp(a, lo6, 16))
+		return true;
+	return !memcmp(a, servers[0].a4, BPFREDIR_ADDR_LEN) ||
+	       !memcmp(a, servers[0].a6, BPFREDIR_ADDR_LEN);
+}
+
 static const struct cand *m_rule(const struct model *m, __u16 port, __u8 proto)
 {
 	int i;
@@ -645,9 +661,10 @@ static void m_ingress(struct model *m, int parsed, const struct m_pkt *p, struct
 		e->why = W_PASSED;
 }
 
-/* Egress never drops; it gives a reply of a translated connection its public port back, and
- * moves a new connection to flows once the service sends it something only a real peer
- * gets: neither a SYN(-ACK), which it sends to any SYN, nor a RST. */
+/* Egress gives a reply of a translated connection its public port back, and moves a new
+ * connection to flows once the service sends it something only a real peer gets: neither a
+ * SYN(-ACK), which it sends to any SYN, nor a RST. It drops what this host sends another
+ * host from a hidden port outside any connection: that would show the port. */
 static void m_egress(struct model *m, int parsed, const struct m_pkt *p, struct m_expect *e)
 {
 	struct redir_flow_key out_key, in_key;
@@ -667,8 +684,15 @@ static void m_egress(struct model *m, int parsed, const struct m_pkt *p, struct 
 	established = f;
 	if (!f)
 		f = m_get(&m->pending, &out_key);
-	if (!f)
+	if (!f) {
+		/* Every packet here is the host's own: test runs carry no skb_iif. */
+		if (!m->slot_empty && m_hidden(m, p->sport, p->proto) && !m_is_host(p->daddr)) {
+			e->retval = TC_ACT_SHOT;
+			e->stat = STAT_HIDDEN_UNTRACKED_DROPPED;
+			e->why = W_EG_UNTRACKED;
+		}
 		return;
+	}
 	pub = f->port;
 	e->rewrite = true;
 	e->new_port = pub;
@@ -1547,6 +1571,14 @@ static int phase_run(struct run *r, unsigned long packets, char *why, size_t n)
 	r->m.flows.forgotten = r->m.pending.forgotten = 0;
 	memcpy(r->m.active, initially_active, sizeof(r->m.active));
 	ring_n = 0;
+	/* The server's addresses, as the loader records the host's (m_is_host). */
+	for (i = 0; i < 2; i++) {
+		const __u8 present = 1;
+
+		if (bpf_map_update_elem(map_fd(r->skel->maps.local_addrs),
+					i ? servers[0].a6 : servers[0].a4, &present, BPF_ANY))
+			return fail(why, n, "recording local addresses: %s", strerror(errno));
+	}
 	if (set_swap(r))
 		return fail(why, n, "installing rules: %s", strerror(errno));
 	memset(r->percpu_ports, 0, r->ncpus * sizeof(*r->percpu_ports));
