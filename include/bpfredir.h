@@ -107,7 +107,8 @@ enum redir_flow_dir {
  * rewritten exactly and connections outlive the rule that created them. A new connection
  * starts in `pending` and moves to `flows` once the local service sends it something other
  * than a SYN-ACK or RST, which it only does for a real peer: a flood of spoofed SYNs churns
- * `pending` but cannot evict established connections from `flows`.
+ * `pending` but cannot evict established connections from `flows`. When the service closes
+ * (FIN) the connection goes back to `pending` for the rest of its close; its RST ends it.
  */
 struct redir_flow_key {
 	__u8 remote_addr[BPFREDIR_ADDR_LEN];
@@ -119,9 +120,15 @@ struct redir_flow_key {
 	__u8 pad[2];
 };
 
+enum redir_flow_flags {
+	/* In pending: the service has sent its FIN. The rest of the close is translated, and the
+	 * connection is never promoted again (bpf/policy.h). */
+	FLOW_F_CLOSING = 1 << 0,
+};
+
 struct redir_flow {
 	__be16 port; /* IN: the target port; OUT: the public port */
-	__u16 pad;
+	__u16 flags; /* enum redir_flow_flags */
 };
 
 /* sock_rev: for a socket whose connect() or sendmsg() was redirected, the public port to show

@@ -91,6 +91,7 @@ struct entry {
 	__u8 dir;
 	__u16 local, port; /* key's local port; value's port */
 	__u16 remote;
+	__u16 flags; /* value's flags (FLOW_F_CLOSING) */
 };
 
 struct tcase {
@@ -171,15 +172,19 @@ struct tcase {
 #define AFTER_DELETE_ESTABLISHED .pre = { ESTABLISH4, DEL_RULES }
 
 /* Table entries. */
-#define FLOW(dir_, local_, port_) { T_FLOWS, FLOW_DIR_##dir_, (local_), (port_) }
-#define PEND(dir_, local_, port_) { T_PENDING, FLOW_DIR_##dir_, (local_), (port_) }
+#define FLOW(dir_, local_, port_) { T_FLOWS, FLOW_DIR_##dir_, (local_), (port_), 0, 0 }
+#define PEND(dir_, local_, port_) { T_PENDING, FLOW_DIR_##dir_, (local_), (port_), 0, 0 }
 #define PEND_FROM(rport_, dir_, local_, port_) \
-	{ T_PENDING, FLOW_DIR_##dir_, (local_), (port_), (rport_) }
+	{ T_PENDING, FLOW_DIR_##dir_, (local_), (port_), (rport_), 0 }
 #define PENDING_PAIR(pub_, tgt_) PEND(IN, pub_, tgt_), PEND(OUT, tgt_, pub_)
+#define CLOSING(dir_, local_, port_) \
+	{ T_PENDING, FLOW_DIR_##dir_, (local_), (port_), 0, FLOW_F_CLOSING }
+#define CLOSING_PAIR(pub_, tgt_) CLOSING(IN, pub_, tgt_), CLOSING(OUT, tgt_, pub_)
 #define FLOWS_PAIR(pub_, tgt_) FLOW(IN, pub_, tgt_), FLOW(OUT, tgt_, pub_)
 #define PENDING .tables = { PENDING_PAIR(PUB, TGT) }
 #define UPENDING .tables = { PENDING_PAIR(UPUB, UTGT) }
 #define ESTABLISHED .tables = { FLOWS_PAIR(PUB, TGT) }
+#define CLOSING_TABLES .tables = { CLOSING_PAIR(PUB, TGT) }
 
 static const struct pkt_spec syn4 = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) };
 static const struct pkt_spec syn6 = { TO_SERVER(ETH_P_IPV6, IPPROTO_TCP, PUB, SYN) };
@@ -197,6 +202,12 @@ static const struct pkt_spec udp_reply4 = { FROM_SERVER(ETH_P_IP, IPPROTO_UDP, U
 static const struct pkt_spec syn4_tgt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) };
 static const struct pkt_spec syn6_tgt = { TO_SERVER(ETH_P_IPV6, IPPROTO_TCP, TGT, SYN) };
 static const struct pkt_spec syn4_pub2 = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB2, SYN) };
+static const struct pkt_spec synack4_pub2 = { REPLY(ETH_P_IP, HOST_CLIENT) };
+/* Closing: the service's FIN and RST, the client's. */
+static const struct pkt_spec finout4 = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, FIN | ACK) };
+static const struct pkt_spec rstout4 = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, RST | ACK) };
+static const struct pkt_spec fin4 = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, FIN | ACK) };
+static const struct pkt_spec rst4 = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, RST) };
 static const struct pkt_spec ack4_pub2 = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB2, ACK) };
 /* Another client port of the same client. */
 static const struct pkt_spec syn4_c2 = {
@@ -316,20 +327,24 @@ static const struct tcase cases[] = {
 	  AFTER_DELETE_ESTABLISHED, .egress = true,
 	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK | PSH) },
 	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, ESTABLISHED },
-	/* Passed untranslated, the SYN forgets IN(its dport) and OUT(its dport). */
+	/* Passed untranslated, the SYN forgets IN(its dport) and OUT(its dport) from pending;
+	 * flows it leaves alone (it may be spoofed), until the service's SYN-ACK shows the
+	 * connection there is over. */
 	{ "fresh syn not rewritten after rule deleted, forgets pending IN", { TCP_RULE },
 	  AFTER_DELETE, .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) },
 	  .stat = STAT_PASSED, .tables = { PEND(OUT, TGT, PUB) } },
-	{ "fresh syn not rewritten after rule deleted, forgets established IN", { TCP_RULE },
+	{ "fresh syn not rewritten after rule deleted, leaves the established flows", { TCP_RULE },
 	  AFTER_DELETE_ESTABLISHED, .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) },
-	  .stat = STAT_PASSED, .tables = { FLOW(OUT, TGT, PUB) } },
+	  .stat = STAT_PASSED, ESTABLISHED },
 	{ "target reachable after rule and hidden deleted, forgets pending OUT", { TCP_RULE },
 	  AFTER_DELETE, .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
 	  .stat = STAT_PASSED, .tables = { PEND(IN, PUB, TGT) } },
-	{ "target reachable after rule and hidden deleted, forgets established OUT",
+	{ "target reachable after rule and hidden deleted, leaves the established flows",
 	  { TCP_RULE }, AFTER_DELETE_ESTABLISHED,
-	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
-	  .stat = STAT_PASSED, .tables = { FLOW(IN, PUB, TGT) } },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) }, .stat = STAT_PASSED, ESTABLISHED },
+	{ "syn-ack to a direct syn after rule deleted: drops the stale flows, untouched",
+	  { TCP_RULE }, .pre = { ESTABLISH4, DEL_RULES, IN(syn4_tgt, 0) }, .egress = true,
+	  .pkt = { REPLY(ETH_P_IP, HOST_CLIENT) }, .stat = NO_STAT },
 	/* A translated connection leaves nothing that bites a direct one from the same client
 	 * port: its replies keep the target port. */
 	{ "egress reply to direct syn after rule deleted untouched", { TCP_RULE },
@@ -337,17 +352,22 @@ static const struct tcase cases[] = {
 	  .pkt = { REPLY(ETH_P_IP, HOST_CLIENT) }, .stat = NO_STAT,
 	  .tables = { PEND(IN, PUB, TGT) } },
 	{ "egress ack to direct syn after established and deleted untouched", { TCP_RULE },
-	  .pre = { ESTABLISH4, DEL_RULES, IN(syn4_tgt, 0) }, .egress = true,
-	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) }, .stat = NO_STAT,
-	  .tables = { FLOW(IN, PUB, TGT) } },
+	  .pre = { ESTABLISH4, DEL_RULES, IN(syn4_tgt, 0), OUT(synack4, 0) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) }, .stat = NO_STAT },
 	{ "direct syn to --no-hide target passed, drops the stale pending OUT", { TCP_RULE_OPEN },
 	  .pre = { IN(syn4, TGT) },
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) }, .stat = STAT_PASSED,
 	  .tables = { PEND(IN, PUB, TGT) } },
-	{ "direct syn to --no-hide target passed, drops the established OUT", { TCP_RULE_OPEN },
+	{ "direct syn to --no-hide target passed, leaves the established flows", { TCP_RULE_OPEN },
 	  .pre = { ESTABLISH4 },
-	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) }, .stat = STAT_PASSED,
-	  .tables = { FLOW(IN, PUB, TGT) } },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) }, .stat = STAT_PASSED, ESTABLISHED },
+	{ "direct syn to --no-hide target: the service's challenge ack still via flows",
+	  { TCP_RULE_OPEN }, .pre = { ESTABLISH4, IN(syn4_tgt, 0) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, ESTABLISHED },
+	{ "direct syn to --no-hide target: its syn-ack drops the stale flows, untouched",
+	  { TCP_RULE_OPEN }, .pre = { ESTABLISH4, IN(syn4_tgt, 0) }, .egress = true,
+	  .pkt = { REPLY(ETH_P_IP, HOST_CLIENT) }, .stat = NO_STAT },
 	{ "egress v6 reply to direct syn to --no-hide target untouched", { TCP_RULE_OPEN },
 	  .pre = { IN(syn6, TGT), IN(syn6_tgt, 0) }, .egress = true,
 	  .pkt = { REPLY(ETH_P_IPV6, HOST_CLIENT) }, .stat = NO_STAT,
@@ -411,17 +431,18 @@ static const struct tcase cases[] = {
 	  .pre = { IN(syn4, TGT), OUT(synack4, PUB) }, .egress = true,
 	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK | PSH) },
 	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, ESTABLISHED },
-	{ "promotion: service fin-ack promotes", { TCP_RULE }, .pre = { IN(syn4, TGT) },
-	  .egress = true, .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK | FIN) },
-	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, ESTABLISHED },
-	{ "promotion: service rst rewritten, not promoted", { TCP_RULE },
-	  .pre = { IN(syn4, TGT) }, .egress = true,
+	{ "promotion: service fin-ack does not promote, marks the connection closing",
+	  { TCP_RULE }, .pre = { IN(syn4, TGT) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK | FIN) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, CLOSING_TABLES },
+	{ "promotion: service rst rewritten, not promoted, forgets the connection",
+	  { TCP_RULE }, .pre = { IN(syn4, TGT) }, .egress = true,
 	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, RST) },
-	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, PENDING },
-	{ "promotion: service rst-ack rewritten, not promoted", { TCP_RULE },
-	  .pre = { IN(syn4, TGT), OUT(synack4, PUB), IN(ack4, TGT) }, .egress = true,
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN },
+	{ "promotion: service rst-ack rewritten, not promoted, forgets the connection",
+	  { TCP_RULE }, .pre = { IN(syn4, TGT), OUT(synack4, PUB), IN(ack4, TGT) }, .egress = true,
 	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, RST | ACK) },
-	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, PENDING },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN },
 	{ "promotion: service bare syn rewritten, not promoted", { TCP_RULE },
 	  .pre = { IN(syn4, TGT) }, .egress = true,
 	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
@@ -431,7 +452,7 @@ static const struct tcase cases[] = {
 	  .exp_dport = TGT, .stat = STAT_REWRITTEN, ESTABLISHED },
 	{ "promotion: established v6 replies rewritten via flows", { TCP_RULE },
 	  .pre = { ESTABLISH6 }, .egress = true,
-	  .pkt = { FROM_SERVER(ETH_P_IPV6, IPPROTO_TCP, TGT, RST | ACK) },
+	  .pkt = { FROM_SERVER(ETH_P_IPV6, IPPROTO_TCP, TGT, PSH | ACK) },
 	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, ESTABLISHED },
 	/* flows is looked up before pending, and what is found in flows is only used. */
 	{ "promotion: non-syn through the rule recorded in pending, forgets nothing",
@@ -447,7 +468,7 @@ static const struct tcase cases[] = {
 	{ "promotion: established reply writes nothing back", { TCP_RULE },
 	  .pre = { ESTABLISH4, DEL_RULES, IN(syn4, 0) }, .egress = true,
 	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) },
-	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, .tables = { FLOW(OUT, TGT, PUB) } },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, ESTABLISHED },
 	{ "promotion: reply after rule deleted still promotes", { TCP_RULE }, AFTER_DELETE,
 	  .egress = true, .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) },
 	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, ESTABLISHED },
@@ -472,26 +493,131 @@ static const struct tcase cases[] = {
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_UDP, UPUB, 0) },
 	  .exp_dport = UTGT, .stat = STAT_REWRITTEN, .tables = { FLOWS_PAIR(UPUB, UTGT) } },
 
-	/* Forgetting: a translated fresh SYN forgets IN(public) and OUT(target) of its tuple
-	 * from both tables before it records in pending; in pending those keys are the ones it
-	 * writes, so only what it forgets from flows shows. */
-	{ "forget: fresh syn through the rule forgets the established flows", { TCP_RULE },
+	/* A fresh SYN through the rule writes pending only: flows keeps a live connection of
+	 * the same tuple (the SYN may be spoofed) until the service's SYN-ACK shows it is over. */
+	{ "syn: fresh syn through the rule leaves flows, waits in pending", { TCP_RULE },
 	  .pre = { ESTABLISH4 }, .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) },
-	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
-	{ "forget: fresh syn to the second public port forgets the target's established OUT",
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN,
+	  .tables = { FLOWS_PAIR(PUB, TGT), PENDING_PAIR(PUB, TGT) } },
+	{ "syn: the service's syn-ack takes pending, drops what flows held", { TCP_RULE },
+	  .pre = { ESTABLISH4, IN(syn4, TGT) }, .egress = true,
+	  .pkt = { REPLY(ETH_P_IP, HOST_CLIENT) }, .exp_sport = PUB,
+	  .stat = STAT_REVERSE_REWRITTEN, PENDING },
+	{ "syn: spoofed syn to the second public port leaves the live connection's flows",
 	  { TCP_RULE, TCP_RULE2 }, .pre = { ESTABLISH4 },
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB2, SYN) },
 	  .exp_dport = TGT, .stat = STAT_REWRITTEN,
-	  .tables = { FLOW(IN, PUB, TGT), PENDING_PAIR(PUB2, TGT) } },
-	{ "forget: then the reply takes the second public port and promotes it",
+	  .tables = { FLOWS_PAIR(PUB, TGT), PENDING_PAIR(PUB2, TGT) } },
+	{ "syn: then the service's challenge ack keeps the live public port, promotes nothing",
 	  { TCP_RULE, TCP_RULE2 }, .pre = { ESTABLISH4, IN(syn4_pub2, TGT) }, .egress = true,
 	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) },
-	  .exp_sport = PUB2, .stat = STAT_REVERSE_REWRITTEN,
-	  .tables = { FLOW(IN, PUB, TGT), FLOWS_PAIR(PUB2, TGT) } },
-	{ "forget: syn a rule does not apply to forgets the established IN", { TCP_RULE },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN,
+	  .tables = { FLOWS_PAIR(PUB, TGT), PENDING_PAIR(PUB2, TGT) } },
+	{ "syn: then the live connection's client packets still via flows",
+	  { TCP_RULE, TCP_RULE2 }, .pre = { ESTABLISH4, IN(syn4_pub2, TGT) },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, ACK | PSH) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN,
+	  .tables = { FLOWS_PAIR(PUB, TGT), PENDING_PAIR(PUB2, TGT) } },
+	{ "syn: then the live connection's service data keeps its public port",
+	  { TCP_RULE, TCP_RULE2 }, .pre = { ESTABLISH4, IN(syn4_pub2, TGT) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK | PSH) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN,
+	  .tables = { FLOWS_PAIR(PUB, TGT), PENDING_PAIR(PUB2, TGT) } },
+	{ "syn: the live connection's fin puts it back, closing, over the spoofed pending",
+	  { TCP_RULE, TCP_RULE2 }, .pre = { ESTABLISH4, IN(syn4_pub2, TGT) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, FIN | ACK) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN,
+	  .tables = { CLOSING_PAIR(PUB, TGT), PEND(IN, PUB2, TGT) } },
+	{ "syn: a syn a rule does not apply to leaves the established flows", { TCP_RULE },
 	  .pre = { ESTABLISH4, SWAP }, .swap = { TCP_RULE_ADDR(STRANGER4) },
-	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) }, .stat = STAT_PASSED,
-	  .tables = { FLOW(OUT, TGT, PUB) } },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) }, .stat = STAT_PASSED, ESTABLISHED },
+	/* A client reusing its port after a close, through the other public port. */
+	{ "reuse: after the service's fin, a syn to the second public port: syn-ack takes it",
+	  { TCP_RULE, TCP_RULE2 }, .pre = { ESTABLISH4, OUT(finout4, PUB), IN(syn4_pub2, TGT) },
+	  .egress = true, .pkt = { REPLY(ETH_P_IP, HOST_CLIENT) },
+	  .exp_sport = PUB2, .stat = STAT_REVERSE_REWRITTEN,
+	  .tables = { CLOSING(IN, PUB, TGT), PENDING_PAIR(PUB2, TGT) } },
+	{ "reuse: after the client's rst, a syn to the second public port: syn-ack takes it",
+	  { TCP_RULE, TCP_RULE2 }, .pre = { ESTABLISH4, IN(rst4, TGT), IN(syn4_pub2, TGT) },
+	  .egress = true, .pkt = { REPLY(ETH_P_IP, HOST_CLIENT) },
+	  .exp_sport = PUB2, .stat = STAT_REVERSE_REWRITTEN,
+	  .tables = { PENDING_PAIR(PUB2, TGT) } },
+	{ "reuse: after the client's rst, the new connection through the second port promotes",
+	  { TCP_RULE, TCP_RULE2 },
+	  .pre = { ESTABLISH4, IN(rst4, TGT), IN(syn4_pub2, TGT), OUT(synack4_pub2, PUB2),
+		   IN(ack4_pub2, TGT) },
+	  .egress = true, .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) },
+	  .exp_sport = PUB2, .stat = STAT_REVERSE_REWRITTEN,
+	  .tables = { FLOWS_PAIR(PUB2, TGT) } },
+	{ "reuse: a new syn through the rule on a closing tuple opens it again", { TCP_RULE },
+	  .pre = { ESTABLISH4, OUT(finout4, PUB), IN(syn4, TGT), OUT(synack4, PUB) },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, ACK) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
+	{ "reuse: and the service's ack promotes it", { TCP_RULE },
+	  .pre = { ESTABLISH4, OUT(finout4, PUB), IN(syn4, TGT), OUT(synack4, PUB), IN(ack4, TGT) },
+	  .egress = true, .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, ESTABLISHED },
+
+	/* Closing: the service's FIN moves the connection to pending, closing; its RST ends it.
+	 * The client's FIN and RST (maybe spoofed) change nothing. */
+	{ "close: service fin moves an established connection to pending, closing", { TCP_RULE },
+	  .pre = { ESTABLISH4 }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, FIN | ACK) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, CLOSING_TABLES },
+	{ "close: v6 service fin moves an established connection to pending, closing",
+	  { TCP_RULE }, .pre = { ESTABLISH6 }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IPV6, IPPROTO_TCP, TGT, FIN | ACK | PSH) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, CLOSING_TABLES },
+	{ "close: then the client's ack and fin still rewritten", { TCP_RULE },
+	  .pre = { ESTABLISH4, OUT(finout4, PUB), IN(ack4, TGT) },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, FIN | ACK) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, CLOSING_TABLES },
+	{ "close: then the service's last ack rewritten, not promoted", { TCP_RULE },
+	  .pre = { ESTABLISH4, OUT(finout4, PUB), IN(fin4, TGT) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, CLOSING_TABLES },
+	{ "close: time_wait: a retransmitted fin-ack of the service still rewritten", { TCP_RULE },
+	  .pre = { ESTABLISH4, OUT(finout4, PUB), IN(fin4, TGT), IN(fin4, TGT) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, FIN | ACK) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, CLOSING_TABLES },
+	{ "close: client closes first: its fin changes nothing", { TCP_RULE },
+	  .pre = { ESTABLISH4 }, .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, FIN | ACK) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, ESTABLISHED },
+	{ "close: client closes first: the service's fin then moves it to pending", { TCP_RULE },
+	  .pre = { ESTABLISH4, IN(fin4, TGT), OUT(ackout4, PUB) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, FIN | ACK) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, CLOSING_TABLES },
+	{ "close: simultaneous close: the client's fin after the service's still rewritten",
+	  { TCP_RULE }, .pre = { ESTABLISH4, IN(fin4, TGT), OUT(finout4, PUB) },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, ACK) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, CLOSING_TABLES },
+	{ "close: the client's rst (maybe spoofed) leaves the established flows", { TCP_RULE },
+	  .pre = { ESTABLISH4 }, .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, RST) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, ESTABLISHED },
+	{ "close: the client's rst leaves a pending connection", { TCP_RULE },
+	  .pre = { IN(syn4, TGT) }, .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, RST | ACK) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
+	{ "close: service rst ends an established connection", { TCP_RULE },
+	  .pre = { ESTABLISH4 }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, RST | ACK) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN },
+	{ "close: v6 service rst ends an established connection", { TCP_RULE },
+	  .pre = { ESTABLISH6 }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IPV6, IPPROTO_TCP, TGT, RST) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN },
+	{ "close: service rst ends a closing connection", { TCP_RULE },
+	  .pre = { ESTABLISH4, OUT(finout4, PUB) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, RST) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN },
+	{ "close: service rst leaves another connection of the client alone", { TCP_RULE },
+	  .pre = { ESTABLISH4, IN(syn4_c2, TGT), OUT(rstout4, PUB) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) }, .retval = TC_ACT_SHOT,
+	  .stat = STAT_HIDDEN_UNTRACKED_DROPPED,
+	  .tables = { PEND_FROM(CPORT2, IN, PUB, TGT), PEND_FROM(CPORT2, OUT, TGT, PUB) } },
+	{ "close: after the service's rst, what it sends from the target is dropped",
+	  { TCP_RULE }, .pre = { ESTABLISH4, OUT(rstout4, PUB) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) }, .retval = TC_ACT_SHOT,
+	  .stat = STAT_HIDDEN_UNTRACKED_DROPPED },
 	{ "forget: ingress syn-ack is no fresh syn, rewritten via flows", { TCP_RULE },
 	  AFTER_DELETE_ESTABLISHED, .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN | ACK) },
 	  .exp_dport = TGT, .stat = STAT_REWRITTEN, ESTABLISHED },
@@ -1286,6 +1412,9 @@ static int table_check(const struct tcase *c, enum table t, char *why, size_t n)
 		if (ntohs(v.port) != e->port)
 			return fail(why, n, "%s: %s %u: expected port %u got %u", table_names[t],
 				    dir_name(e->dir), e->local, e->port, ntohs(v.port));
+		if (v.flags != e->flags)
+			return fail(why, n, "%s: %s %u: expected flags 0x%x got 0x%x",
+				    table_names[t], dir_name(e->dir), e->local, e->flags, v.flags);
 	}
 	got = map_count(table_map(t));
 	if (got == want)
