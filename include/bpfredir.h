@@ -16,6 +16,10 @@
 #define BPFREDIR_DEFAULT_FLOWS 65536
 /* pending is a quarter of flows, but never smaller than this. */
 #define BPFREDIR_MIN_PENDING 1024
+/* An LRU hash map hands free entries to each CPU in batches of up to 128. On kernels without
+ * d4adf1c9ee77 (before 6.16 and 6.6.99) a table those batches can mostly tie up evicts long
+ * before it is full, so flows and pending hold at least this many per possible CPU. */
+#define BPFREDIR_LRU_PER_CPU 256
 
 /* IPv4 addresses are stored as IPv4-mapped IPv6 (::ffff:a.b.c.d) so v4, v6 and v4-mapped
  * sockets share one key layout. */

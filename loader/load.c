@@ -176,7 +176,6 @@ static void load_ctx_free(struct load_ctx *ctx)
 static int set_map_pins(struct bpf_object *obj, struct bpf_map *flows, struct bpf_map *pending,
 			__u32 n_flows)
 {
-	__u32 n_pending = n_flows / 4 > BPFREDIR_MIN_PENDING ? n_flows / 4 : BPFREDIR_MIN_PENDING;
 	char path[PATH_MAX];
 	struct bpf_map *map;
 	int err;
@@ -192,8 +191,9 @@ static int set_map_pins(struct bpf_object *obj, struct bpf_map *flows, struct bp
 		if (err)
 			return err;
 	}
+	n_flows = flows_entries(n_flows);
 	err = bpf_map__set_max_entries(flows, n_flows);
-	return err ? err : bpf_map__set_max_entries(pending, n_pending);
+	return err ? err : bpf_map__set_max_entries(pending, pending_entries(n_flows));
 }
 
 static int netns_cookie(__u64 *cookie)
@@ -678,6 +678,12 @@ int load_locked(const struct load_request *req)
 
 	for (i = 0; i < MAX_CGROUPS; i++)
 		ctx.cgroup_fds[i] = -1;
+	if (flows_entries(req->flows) != req->flows)
+		fprintf(stderr,
+			"bpfredir %s: flows %u raised to %u (%u per possible CPU: a smaller LRU "
+			"table evicts early on kernels before 6.16)\n",
+			cur_cmd ? cur_cmd->name : "load", req->flows, flows_entries(req->flows),
+			BPFREDIR_LRU_PER_CPU);
 	defer_pins(true);
 	ret = check_targets(&ctx);
 	if (!ret)
@@ -857,7 +863,7 @@ static int reload_locked(const struct load_request *req)
 		close(flows_fd);
 	if (ret)
 		return ret;
-	if (req->flows != BPFREDIR_DEFAULT_FLOWS && req->flows != info.max_entries)
+	if (req->flows != BPFREDIR_DEFAULT_FLOWS && flows_entries(req->flows) != info.max_entries)
 		return fail("loaded with --flows %u; 'bpfredir unload' first to change it",
 			    info.max_entries);
 	with_size.flows = info.max_entries;

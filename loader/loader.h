@@ -98,6 +98,11 @@ void close_pinned_maps(struct pinned_maps *maps);
 int sync_derived(const struct pinned_maps *maps);
 int sync_rule_derived(int set_fd, int port_stats_fd, int interest_fd);
 int sync_local_addrs(int map_fd);
+/* The sizes of flows (asked for: want) and pending, per possible CPU at least
+ * BPFREDIR_LRU_PER_CPU. */
+__u32 lru_min_entries(void);
+__u32 flows_entries(__u32 want);
+__u32 pending_entries(__u32 flows);
 /* A new, empty rule set, and putting a set live in the policy map in one update. */
 int policy_set_create(void);
 int policy_set_install(int policy_fd, int set_fd);
