@@ -45,13 +45,6 @@ struct {
 } pending SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, BPFREDIR_DEFAULT_FLOWS);
-	__type(key, struct redir_sock_key);
-	__type(value, struct redir_flow);
-} sock_rev SEC(".maps");
-
-struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, BPFREDIR_MAX_LOCAL_ADDRS);
 	__type(key, struct redir_local_addr);

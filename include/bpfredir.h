@@ -135,14 +135,22 @@ struct redir_flow {
 	__u16 flags; /* enum redir_flow_flags */
 };
 
-/* sock_rev: for a socket whose connect() or sendmsg() was redirected, the public port to show
- * it in place of the target port (getpeername, recvfrom). */
-struct redir_sock_key {
-	__u64 cookie; /* socket cookie */
-	__u8 addr[BPFREDIR_ADDR_LEN];
-	__be16 port; /* the target port the socket really talks to */
-	__u8 proto;
-	__u8 pad[5];
+/* sock_peers: socket-local storage, freed with the socket. For a socket whose connect() or
+ * sendmsg() was redirected, the public port to show in place of the target port
+ * (getpeername, recvfrom). An unconnected UDP socket may talk to several: it keeps its last
+ * BPFREDIR_SOCK_PEERS, a new one taking the place of its own oldest, so no socket can push
+ * out another's. */
+#define BPFREDIR_SOCK_PEERS 4
+
+struct redir_sock_peer {
+	__u8 addr[BPFREDIR_ADDR_LEN]; /* the peer, v4 as ::ffff:a.b.c.d */
+	__be16 target_port;	      /* the port the socket really talks to; 0: unused */
+	__be16 public_port;	      /* the port it asked for */
+};
+
+struct redir_sock_peers {
+	struct redir_sock_peer peer[BPFREDIR_SOCK_PEERS];
+	__u32 next; /* the slot the next new peer takes */
 };
 
 /* local_addrs: this host's own addresses, for the socket hooks, which cannot ask the FIB
@@ -215,7 +223,9 @@ _Static_assert(STAT__MAX <= BPFREDIR_STAT_SLOTS, "counters fit their slots");
 _Static_assert(sizeof(struct redir_flow_key) == 40, "redir_flow_key layout");
 _Static_assert(sizeof(struct redir_flow) == 4, "redir_flow layout");
 _Static_assert(sizeof(struct redir_local_addr) == 16, "redir_local_addr layout");
-_Static_assert(sizeof(struct redir_sock_key) == 32, "redir_sock_key layout");
+_Static_assert(sizeof(struct redir_sock_peer) == 20, "redir_sock_peer layout");
+_Static_assert(sizeof(struct redir_sock_peers) == 4 + 20 * BPFREDIR_SOCK_PEERS,
+	       "redir_sock_peers layout");
 _Static_assert(sizeof(struct redir_tc_attach) == 12, "redir_tc_attach layout");
 _Static_assert(sizeof(struct redir_attach_point) == 8, "redir_attach_point layout");
 

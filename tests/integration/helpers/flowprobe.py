@@ -19,6 +19,20 @@
       SECONDS x", and wait up to W seconds (default SECONDS + 2) for that answer. Prints
       {"echo_from": [a, p] or null, "answer": bool, "from": [a, p]}.
 
+  flowprobe.py victim tcp|udp|udp-connect ADDR PORT SECONDS
+      One socket asks ADDR:PORT for an answer in SECONDS ("push SECONDS v"), then reads it
+      and shows the peer as the socket API does then: {"from": [a, p]} (UDP: recvfrom),
+      {"peername": [a, p]} (TCP, connected UDP: getpeername after the answer).
+
+  flowprobe.py peers PORT N
+      One unconnected UDP socket sends "echo" to 127.0.0.1 ... 127.0.0.N at PORT, then reads
+      the N answers. Prints {"from": [[a, p], ...]} as recvfrom showed them.
+
+  flowprobe.py spray PORT N
+      One unconnected UDP socket sends a datagram to each of N loopback addresses
+      (127.0.0.2 on) at PORT, from each CPU it may run on in turn (an LRU map keeps recent
+      entries per CPU for a while). Prints {"sent": N * CPUs, "cpus": CPUs}.
+
   flowprobe.py sniff --iface IF --src ADDR --port P --seconds S [--ready FILE]
       Counts the TCP and UDP packets from ADDR with source port P seen on IF (IPv4, by an
       AF_PACKET socket) for S seconds, and the TCP ones by flags. --ready: a file made once
@@ -177,6 +191,64 @@ def udp_push(args):
     emit(res)
 
 
+def victim(args):
+    mode, addr, port, delay = args[0], args[1], int(args[2]), float(args[3])
+    stype = socket.SOCK_STREAM if mode == "tcp" else socket.SOCK_DGRAM
+    sock = socket.socket(socket.AF_INET, stype)
+    sock.settimeout(delay + TIMEOUT)
+    req = f"push {delay} v\n".encode()
+    res = {}
+    with sock:
+        if mode == "udp":
+            sock.sendto(req, (addr, port))
+            _, src = sock.recvfrom(4096)
+            res["from"] = [src[0], src[1]]
+        else:
+            sock.connect((addr, port))
+            sock.send(req)
+            if mode == "tcp":
+                recv_line(sock)
+            else:
+                _, src = sock.recvfrom(4096)
+                res["from"] = [src[0], src[1]]
+            peer = sock.getpeername()
+            res["peername"] = [peer[0], peer[1]]
+    emit(res)
+
+
+def peers(args):
+    port, n = int(args[0]), int(args[1])
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(TIMEOUT)
+    for i in range(1, n + 1):
+        sock.sendto(b"echo p", (f"127.0.0.{i}", port))
+    got = []
+    try:
+        for _ in range(n):
+            _, src = sock.recvfrom(4096)
+            got.append([src[0], src[1]])
+    except OSError:
+        pass
+    emit({"from": sorted(got)})
+
+
+def spray(args):
+    port, n = int(args[0]), int(args[1])
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sent = 0
+    cpus = sorted(os.sched_getaffinity(0))
+    for cpu in cpus:
+        os.sched_setaffinity(0, {cpu})
+        for i in range(2, n + 2):
+            addr = f"127.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
+            try:
+                sock.sendto(b"echo s", (addr, port))
+                sent += 1
+            except OSError:
+                pass
+    emit({"sent": sent, "cpus": len(cpus)})
+
+
 # --- what reaches the client ---------------------------------------------------------------
 
 TCP_FLAGS = "FSRPAUEC"
@@ -237,6 +309,12 @@ def main():
         udp_push(rest)
     elif cmd == "sniff":
         sniff(rest)
+    elif cmd == "victim":
+        victim(rest)
+    elif cmd == "spray":
+        spray(rest)
+    elif cmd == "peers":
+        peers(rest)
     else:
         raise SystemExit(__doc__)
 
