@@ -48,8 +48,15 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, BPFREDIR_MAX_LOCAL_ADDRS);
 	__type(key, struct redir_local_addr);
-	__type(value, __u8);
+	__type(value, __u32);
 } local_addrs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BPFREDIR_MAX_ADDR_HOLDERS);
+	__type(key, struct redir_addr_holder);
+	__type(value, __u8);
+} addr_holders SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -154,9 +154,25 @@ struct redir_sock_peers {
 };
 
 /* local_addrs: this host's own addresses, for the socket hooks, which cannot ask the FIB
- * whether a destination is local. */
+ * whether a destination is local, and TC egress. The value (__u32) counts the addr_holders
+ * entries of the address: it goes when the last one does. */
 struct redir_local_addr {
 	__u8 addr[BPFREDIR_ADDR_LEN];
+};
+
+/* addr_holders: every address the kernel holds, one entry each, named as its address
+ * notifications name it (bpf/addrwatch.bpf.c): an IPv4 address by interface, local address,
+ * prefix length and ifa_address (the peer of a point-to-point address, else the address
+ * again), which __inet_insert_ifa keeps unique; an IPv6 address by interface and address,
+ * which ipv6_add_addr keeps unique. The value (__u8) is unused. */
+#define BPFREDIR_MAX_ADDR_HOLDERS (2 * BPFREDIR_MAX_LOCAL_ADDRS)
+
+struct redir_addr_holder {
+	__u8 addr[BPFREDIR_ADDR_LEN]; /* as in local_addrs */
+	__u32 ifindex;
+	__be32 peer4;	/* IPv4: ifa_address; IPv6: 0 */
+	__u8 prefixlen; /* IPv4; IPv6: 0 */
+	__u8 pad[7];
 };
 
 /* tc_legacy (ifindex -> redir_tc_attach): interfaces attached through a clsact qdisc and
@@ -223,6 +239,7 @@ _Static_assert(STAT__MAX <= BPFREDIR_STAT_SLOTS, "counters fit their slots");
 _Static_assert(sizeof(struct redir_flow_key) == 40, "redir_flow_key layout");
 _Static_assert(sizeof(struct redir_flow) == 4, "redir_flow layout");
 _Static_assert(sizeof(struct redir_local_addr) == 16, "redir_local_addr layout");
+_Static_assert(sizeof(struct redir_addr_holder) == 32, "redir_addr_holder layout");
 _Static_assert(sizeof(struct redir_sock_peer) == 20, "redir_sock_peer layout");
 _Static_assert(sizeof(struct redir_sock_peers) == 4 + 20 * BPFREDIR_SOCK_PEERS,
 	       "redir_sock_peers layout");

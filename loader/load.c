@@ -521,9 +521,10 @@ static int commit(struct load_ctx *ctx)
 	char path[PATH_MAX];
 	int err;
 
-	err = sync_local_addrs(bpf_map__fd(ctx->tc->maps.local_addrs));
+	err = sync_local_addrs(bpf_map__fd(ctx->tc->maps.local_addrs),
+			       bpf_map__fd(ctx->tc->maps.addr_holders));
 	if (err)
-		return fail("cannot record local addresses: %s", strerror(-err));
+		return fail("cannot record local addresses: %s", local_addrs_error(err));
 	err = commit_deferred_pins();
 	if (!err)
 		err = pin_path(path, sizeof(path), "maps", "policy");
@@ -881,7 +882,7 @@ static int reload_locked(const struct load_request *req)
 		err = sync_derived(&maps);
 		if (err)
 			ret = fail("cannot bring the maps in line with the rules: %s",
-				   strerror(-err));
+				   local_addrs_error(err));
 	}
 	if (!ret) {
 		int legacy = replace_legacy(&ctx);

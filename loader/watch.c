@@ -36,11 +36,11 @@ static int resync(void)
 		close(lock_fd);
 		return -1;
 	}
-	err = sync_local_addrs(maps.local_addrs);
+	err = sync_local_addrs(maps.local_addrs, maps.addr_holders);
 	close_pinned_maps(&maps);
 	close(lock_fd);
 	if (err)
-		fail("cannot record local addresses: %s", strerror(-err));
+		fail("cannot record local addresses: %s", local_addrs_error(err));
 	return err ? -1 : 0;
 }
 

@@ -1323,18 +1323,18 @@ static void flow_addr(__u8 *dst, enum pkt_host h, bool v6)
 	memcpy(dst + 12, pkt_host(h)->v4, 4);
 }
 
-/* The server's addresses in local_addrs, as the loader records the host's: egress tells the
- * host's own packets by them. */
+/* The server's addresses in local_addrs, as the loader records the host's: egress tells a
+ * local destination by them. */
 static int host_addrs_install(void)
 {
-	const __u8 present = 1;
+	const __u32 holders = 1;
 	int v6;
 
 	for (v6 = 0; v6 < 2; v6++) {
 		struct redir_local_addr a;
 
 		flow_addr(a.addr, HOST_SERVER, v6);
-		if (bpf_map_update_elem(bpf_map__fd(skel->maps.local_addrs), &a, &present, BPF_ANY))
+		if (bpf_map_update_elem(bpf_map__fd(skel->maps.local_addrs), &a, &holders, BPF_ANY))
 			return -errno;
 	}
 	return 0;

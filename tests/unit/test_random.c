@@ -1620,10 +1620,10 @@ static int phase_run(struct run *r, unsigned long packets, char *why, size_t n)
 	ring_n = 0;
 	/* The server's addresses, as the loader records the host's (m_is_host). */
 	for (i = 0; i < 2; i++) {
-		const __u8 present = 1;
+		const __u32 holders = 1;
 
 		if (bpf_map_update_elem(map_fd(r->skel->maps.local_addrs),
-					i ? servers[0].a6 : servers[0].a4, &present, BPF_ANY))
+					i ? servers[0].a6 : servers[0].a4, &holders, BPF_ANY))
 			return fail(why, n, "recording local addresses: %s", strerror(errno));
 	}
 	if (set_swap(r))
