@@ -57,9 +57,10 @@ static __always_inline void flow_key_fill(struct redir_flow_key *k, const __u8 *
  * packet, where the kernel wants the exact sequence number. What such an attacker can do:
  * fill `pending` with spoofed SYNs (a pending handshake may be pushed out; its SYN-ACK is
  * then dropped and the client retries), and make the service answer a spoofed SYN, RST or
- * ACK as its kernel would. What it cannot: move or end a connection in `flows`. The cost: a
- * connection the client resets stays in `flows` until the LRU evicts it, as it is never
- * used again.
+ * ACK as its kernel would (a RST of the service to a handshake forgets its pending entries,
+ * which the client's next packet through a live rule writes again). What it cannot: move or
+ * end a connection in `flows`. The cost: a connection the client resets stays in `flows`
+ * until the LRU evicts it, as it is never used again.
  */
 
 /* Remember both directions of a translated connection, in `table` (pending or flows): IN
