@@ -45,18 +45,18 @@ struct {
 } pending SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, BPFREDIR_DEFAULT_FLOWS);
-	__type(key, struct redir_sock_key);
-	__type(value, struct redir_flow);
-} sock_rev SEC(".maps");
-
-struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, BPFREDIR_MAX_LOCAL_ADDRS);
 	__type(key, struct redir_local_addr);
-	__type(value, __u8);
+	__type(value, __u32);
 } local_addrs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BPFREDIR_MAX_ADDR_HOLDERS);
+	__type(key, struct redir_addr_holder);
+	__type(value, __u8);
+} addr_holders SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -95,6 +95,22 @@ static __always_inline bool port_of_interest(__be16 port, __u8 proto)
 	__u8 *bits = bpf_map_lookup_elem(&port_interest, &idx);
 
 	return bits && (*bits & (proto == IPPROTO_TCP ? PORT_INTEREST_TCP : PORT_INTEREST_UDP));
+}
+
+/* Is addr (in the maps' form, v4 as ::ffff:a.b.c.d) one of this host's: loopback, or in
+ * local_addrs? */
+static __always_inline bool addr_is_host(const __u8 *addr)
+{
+	const __u32 *words = (const void *)addr;
+	struct redir_local_addr key;
+
+	/* ::ffff:127.0.0.0/104 and ::1 */
+	if (!words[0] && !words[1] && words[2] == bpf_htonl(0xffff) && addr[12] == 127)
+		return true;
+	if (!words[0] && !words[1] && !words[2] && words[3] == bpf_htonl(1))
+		return true;
+	__builtin_memcpy(key.addr, addr, BPFREDIR_ADDR_LEN);
+	return bpf_map_lookup_elem(&local_addrs, &key) != NULL;
 }
 
 /* The live rule set. A hook reads it once per packet or call, so every decision it makes

@@ -14,7 +14,8 @@ enum redir_verdict {
 	VERDICT_REWRITE, /* ingress: dport := port; egress: sport := port */
 	VERDICT_DROP_HIDDEN,
 	VERDICT_DROP_MALFORMED,
-	VERDICT_REJECT, /* aimed at a hidden port with --reject: answer as a closed port */
+	VERDICT_REJECT,		/* aimed at a hidden port with --reject: answer as a closed port */
+	VERDICT_DROP_UNTRACKED, /* egress: would show a hidden port (egress_shows_hidden) */
 };
 
 static __always_inline void flow_key_fill(struct redir_flow_key *k, const __u8 *remote_addr,
@@ -31,16 +32,48 @@ static __always_inline void flow_key_fill(struct redir_flow_key *k, const __u8 *
 	k->pad[1] = 0;
 }
 
+/*
+ * The connection tables. Packets from outside may be spoofed; the service's own packets,
+ * sent by this host's kernel, cannot be, and its kernel answers on a tuple only as its
+ * socket there allows. So:
+ *
+ * - A SYN through a rule writes its connection into `pending` only. It never changes `flows`:
+ *   a spoofed SYN with a live connection's client address and port (to any public port
+ *   sharing the target) must not repoint or cut that connection.
+ * - The service's SYN-ACK takes the `pending` entry: the kernel sends one only when it has no
+ *   established socket on the tuple (on one, it answers a SYN with a challenge ACK), so
+ *   whatever `flows` still holds for the tuple is over and goes (a client that reuses its
+ *   port after a close, maybe through another public port).
+ * - Its first packet that is neither a SYN nor a RST, which only a real peer gets, moves the
+ *   connection to `flows` (promotion); other packets use `flows` first, then `pending`.
+ * - Its FIN (the service closing) moves the connection back to `pending`, marked closing: the
+ *   rest of the close (ACKs, the client's FIN, TIME_WAIT's retransmits) is still translated,
+ *   it is never promoted again, and churn evicts it before established connections.
+ * - Its RST (the socket is gone, or never was) forgets the connection.
+ *
+ * The client's FIN and RST change nothing. Without the sequence numbers (no window is
+ * tracked here) a spoofed one cannot be told from a real one, and acting on it would let an
+ * off-path attacker who knows or guesses a connection's addresses and ports cut it with one
+ * packet, where the kernel wants the exact sequence number. What such an attacker can do:
+ * fill `pending` with spoofed SYNs (a pending handshake may be pushed out; its SYN-ACK is
+ * then dropped and the client retries), and make the service answer a spoofed SYN, RST or
+ * ACK as its kernel would (a RST of the service to a handshake forgets its pending entries,
+ * which the client's next packet through a live rule writes again). What it cannot: move or
+ * end a connection in `flows`. The cost: a connection the client resets stays in `flows`
+ * until the LRU evicts it, as it is never used again.
+ */
+
 /* Remember both directions of a translated connection, in `table` (pending or flows): IN
  * keeps the connection on its target after its rule is deleted, OUT lets the reply be
  * rewritten without guessing which public port (several may share a target) the client
  * used. remote/local are as seen from this host. */
 static __always_inline void flow_record(void *table, const __u8 *remote_addr,
 					const __u8 *local_addr, __be16 remote_port,
-					__be16 public_port, __be16 target_port, __u8 proto)
+					__be16 public_port, __be16 target_port, __u8 proto,
+					__u16 flags)
 {
 	struct redir_flow_key k;
-	struct redir_flow v = {};
+	struct redir_flow v = { .flags = flags };
 
 	flow_key_fill(&k, remote_addr, local_addr, remote_port, public_port, proto, FLOW_DIR_IN);
 	v.port = target_port;
@@ -51,25 +84,56 @@ static __always_inline void flow_record(void *table, const __u8 *remote_addr,
 	bpf_map_update_elem(table, &k, &v, BPF_ANY);
 }
 
-static __always_inline void flow_forget_key(struct redir_flow_key *k)
+/* A lookup first: most keys are not there, and a miss costs less than a delete. */
+static __always_inline void flow_delete(void *table, struct redir_flow_key *k)
 {
-	if (bpf_map_lookup_elem(&flows, k))
-		bpf_map_delete_elem(&flows, k);
-	if (bpf_map_lookup_elem(&pending, k))
-		bpf_map_delete_elem(&pending, k);
+	if (bpf_map_lookup_elem(table, k))
+		bpf_map_delete_elem(table, k);
 }
 
-/* A fresh SYN from a client port ends whatever connection that port had with us before:
- * forget the old entries that would translate the new connection's packets (IN, for the
- * port it asks for) or its replies (OUT, for the port that will answer). */
-static __always_inline void flow_forget(const struct pkt *p, __be16 answering_port)
+/* Both entries of the connection whose OUT key is `out` (public_port: its value), from
+ * `table`. */
+static __always_inline void flow_delete_pair(void *table, const struct redir_flow_key *out,
+					     __be16 public_port)
+{
+	struct redir_flow_key k = *out;
+
+	flow_delete(table, &k);
+	k.dir = FLOW_DIR_IN;
+	k.local_port = public_port;
+	flow_delete(table, &k);
+}
+
+/* The service sends a SYN(-ACK) on `out`'s tuple: what flows holds there is over (see
+ * above). The IN entry goes only if it points at this target: one pointing elsewhere belongs
+ * to another connection through the same public port. */
+static __always_inline void flows_drop_stale(const struct redir_flow_key *out)
+{
+	struct redir_flow *old = bpf_map_lookup_elem(&flows, out);
+	struct redir_flow_key k = *out;
+	struct redir_flow *in;
+
+	if (!old)
+		return;
+	k.dir = FLOW_DIR_IN;
+	k.local_port = old->port;
+	bpf_map_delete_elem(&flows, out);
+	in = bpf_map_lookup_elem(&flows, &k);
+	if (in && in->port == out->local_port)
+		bpf_map_delete_elem(&flows, &k);
+}
+
+/* A SYN that reaches the service untranslated (no rule applies, the target is not hidden)
+ * starts a direct connection: the new connections its tuple left in pending no longer
+ * apply, IN for the port it asks for, OUT for the port that answers. flows is left alone. */
+static __always_inline void pending_forget(const struct pkt *p)
 {
 	struct redir_flow_key k;
 
 	flow_key_fill(&k, p->saddr, p->daddr, p->sport, p->dport, p->proto, FLOW_DIR_IN);
-	flow_forget_key(&k);
-	flow_key_fill(&k, p->saddr, p->daddr, p->sport, answering_port, p->proto, FLOW_DIR_OUT);
-	flow_forget_key(&k);
+	flow_delete(&pending, &k);
+	k.dir = FLOW_DIR_OUT;
+	flow_delete(&pending, &k);
 }
 
 /* Established first, then pending. */
@@ -155,11 +219,9 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, 
 	rule = set_lookup(set, p->dport, p->proto, POLICY_PUBLIC);
 	if (rule && rule_applies(ctx, ifindex, p, rule) &&
 	    set_enables(set, POLICY_IFACE, ifindex)) {
-		if (new_connection)
-			flow_forget(p, rule->target_port);
 		*new_dport = rule->target_port;
 		flow_record(&pending, p->saddr, p->daddr, p->sport, p->dport, rule->target_port,
-			    p->proto);
+			    p->proto, 0);
 		return VERDICT_REWRITE;
 	}
 
@@ -168,32 +230,69 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, 
 	    set_enables(set, POLICY_IFACE, ifindex))
 		return rule->flags & REDIR_F_REJECT ? VERDICT_REJECT : VERDICT_DROP_HIDDEN;
 	/* Only a SYN that goes through forgets: a spoofed one aimed at a hidden port must not
-	 * cut a live connection's replies. */
+	 * cut a pending connection's replies. */
 	if (new_connection)
-		flow_forget(p, p->dport);
+		pending_forget(p);
 	return VERDICT_PASS;
 }
 
-static __always_inline int egress_policy(int parsed, const struct pkt *p, __be16 *new_sport)
+/* A packet from a hidden target that no translated connection accounts for: the service's
+ * data to a client whose entries were evicted, or the SYN-ACK of an evicted pending entry.
+ * Sent as it is, it would show the hidden port to the client, so it is dropped where ingress
+ * drops that port: on an interface the live set enables, when this host made it (from_host:
+ * not forwarded, and not one of --reject's answers, which go back out where the probe came
+ * in) for another host (not loopback nor one of its addresses: a local client talking to the
+ * target directly, as over `--iface lo`, gets its replies). */
+static __always_inline bool egress_shows_hidden(__u32 ifindex, bool from_host, const struct pkt *p)
 {
+	void *set = policy_set_get();
+	struct redir_rule *rule = set_lookup(set, p->sport, p->proto, POLICY_HIDDEN);
+
+	return rule && (rule->flags & REDIR_F_HIDE) && from_host && !addr_is_host(p->daddr) &&
+	       set_enables(set, POLICY_IFACE, ifindex);
+}
+
+/* The service's packets: the public port back on a translated connection's, and the
+ * connection's state moved on as the comment on the tables says. */
+static __always_inline int egress_policy(__u32 ifindex, bool from_host, int parsed,
+					 const struct pkt *p, __be16 *new_sport)
+{
+	bool is_pending = true, tcp = p->proto == IPPROTO_TCP;
+	bool syn = tcp && (p->tcp_flags & TCP_FLAG_SYN);
 	struct redir_flow_key fk;
 	struct redir_flow *flow;
-	bool is_pending;
+	__u16 flags;
 
 	if (parsed != PARSE_PORTS || !port_of_interest(p->sport, p->proto))
 		return VERDICT_PASS;
 	flow_key_fill(&fk, p->daddr, p->saddr, p->dport, p->sport, p->proto, FLOW_DIR_OUT);
-	flow = flow_lookup(&fk, &is_pending);
+	if (syn) {
+		flows_drop_stale(&fk);
+		flow = bpf_map_lookup_elem(&pending, &fk);
+	} else {
+		flow = flow_lookup(&fk, &is_pending);
+	}
 	if (!flow)
-		return VERDICT_PASS;
+		return egress_shows_hidden(ifindex, from_host, p) ? VERDICT_DROP_UNTRACKED
+								  : VERDICT_PASS;
 	*new_sport = flow->port;
-	/* The service answers a spoofed SYN with SYN-ACK and a stray packet with RST; anything
-	 * else it sends only to a real peer, so the connection has earned its place. */
-	if (is_pending && !(p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_RST))) {
-		flow_record(&flows, p->daddr, p->saddr, p->dport, flow->port, p->sport, p->proto);
-		bpf_map_delete_elem(&pending, &fk);
-		flow_key_fill(&fk, p->daddr, p->saddr, p->dport, *new_sport, p->proto, FLOW_DIR_IN);
-		bpf_map_delete_elem(&pending, &fk);
+	flags = flow->flags;
+
+	if (tcp && (p->tcp_flags & TCP_FLAG_RST)) {
+		flow_delete_pair(&flows, &fk, *new_sport);
+		flow_delete_pair(&pending, &fk, *new_sport);
+	} else if (tcp && (p->tcp_flags & TCP_FLAG_FIN)) {
+		flow_record(&pending, p->daddr, p->saddr, p->dport, *new_sport, p->sport, p->proto,
+			    FLOW_F_CLOSING);
+		if (!is_pending)
+			flow_delete_pair(&flows, &fk, *new_sport);
+	} else if (!syn && is_pending && !(flags & FLOW_F_CLOSING)) {
+		/* The service answers a spoofed SYN with SYN-ACK and a stray packet with RST;
+		 * anything else it sends only to a real peer: the connection has earned its
+		 * place. */
+		flow_record(&flows, p->daddr, p->saddr, p->dport, *new_sport, p->sport, p->proto,
+			    0);
+		flow_delete_pair(&pending, &fk, *new_sport);
 	}
 	return VERDICT_REWRITE;
 }
@@ -221,6 +320,9 @@ static __always_inline void account(const struct pkt *p, int verdict, bool ingre
 	case VERDICT_REJECT:
 		stat_inc(STAT_REJECTED);
 		port_stat_inc(p->dport, p->proto, PORT_STAT_HIDDEN_DROPPED);
+		break;
+	case VERDICT_DROP_UNTRACKED:
+		stat_inc(STAT_HIDDEN_UNTRACKED_DROPPED);
 		break;
 	default:
 		if (ingress)

@@ -29,6 +29,16 @@ struct {
 	__type(value, struct redir_attach_point);
 } attach_point SEC(".maps");
 
+/* See redir_sock_peers. sock_addr_func_proto offers bpf_sk_storage_get to every cgroup
+ * sock_addr hook, for any attach type, since 5.8 at the latest: well before the 6.6 this
+ * project needs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct redir_sock_peers);
+} sock_peers SEC(".maps");
+
 /* Does the live set let this attachment act? */
 static __always_inline bool attachment_enabled(void *set)
 {
@@ -62,30 +72,49 @@ static __always_inline void sock_peer_addr(const struct bpf_sock_addr *ctx, bool
 	words[3] = ctx->user_ip6[3];
 }
 
-/* Only this host's own addresses: a connect() to 8445 on another machine is not ours. */
-static __always_inline bool addr_is_local(const __u8 *addr)
+/* The kernel connects a socket asked for the unspecified address to loopback: 0.0.0.0 to
+ * 127.0.0.1 (ip_route_connect), :: to ::1 (tcp_v6_connect, ip6_datagram_connect,
+ * udpv6_sendmsg) and ::ffff:0.0.0.0 on an AF_INET6 socket to ::ffff:127.0.0.1 (the IPv4 path).
+ * Put addr as the kernel will, so that it counts as local and the peer remembered for
+ * getpeername/recvfrom is the one the socket will show. (:: on an AF_INET6 socket bound to an
+ * IPv4-mapped address becomes ::ffff:127.0.0.1 instead; that peer is then not remembered.) */
+static __always_inline void addr_unspecified_to_loopback(__u8 *addr)
 {
-	const __u32 *words = (const void *)addr;
-	struct redir_local_addr key;
+	__u32 *words = (void *)addr;
 
-	/* ::ffff:127.0.0.0/104 and ::1 */
-	if (!words[0] && !words[1] && words[2] == bpf_htonl(0xffff) && addr[12] == 127)
-		return true;
-	if (!words[0] && !words[1] && !words[2] && words[3] == bpf_htonl(1))
-		return true;
-	__builtin_memcpy(key.addr, addr, BPFREDIR_ADDR_LEN);
-	return bpf_map_lookup_elem(&local_addrs, &key) != NULL;
+	if (words[0] || words[1] || words[3])
+		return;
+	if (words[2] == bpf_htonl(0xffff))
+		words[3] = bpf_htonl(0x7f000001);
+	else if (!words[2])
+		words[3] = bpf_htonl(1);
 }
 
-static __always_inline void sock_key_fill(struct redir_sock_key *key,
-					  const struct bpf_sock_addr *ctx, const __u8 *addr,
-					  __be16 port, __u8 proto)
+/* The socket now talks to addr:target, asked for as addr:public: remember it in the
+ * socket's own storage, in the peer's slot or, for a new peer, in the socket's oldest. */
+static __always_inline void peer_remember(struct bpf_sock_addr *ctx, const __u8 *addr,
+					  __be16 target, __be16 public)
 {
-	__builtin_memset(key, 0, sizeof(*key));
-	key->cookie = bpf_get_socket_cookie((void *)ctx);
-	__builtin_memcpy(key->addr, addr, BPFREDIR_ADDR_LEN);
-	key->port = port;
-	key->proto = proto;
+	struct redir_sock_peers *peers;
+	struct bpf_sock *sk = ctx->sk;
+	__u32 i, slot;
+
+	if (!sk)
+		return;
+	peers = bpf_sk_storage_get(&sock_peers, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!peers)
+		return;
+	for (i = 0; i < BPFREDIR_SOCK_PEERS; i++) {
+		if (peers->peer[i].target_port == target && addr_eq(peers->peer[i].addr, addr)) {
+			peers->peer[i].public_port = public;
+			return;
+		}
+	}
+	slot = peers->next % BPFREDIR_SOCK_PEERS;
+	peers->next = slot + 1;
+	__builtin_memcpy(peers->peer[slot].addr, addr, BPFREDIR_ADDR_LEN);
+	peers->peer[slot].target_port = target;
+	peers->peer[slot].public_port = public;
 }
 
 /* connect() and sendmsg(): point the socket at the target port, remember the public one. */
@@ -93,8 +122,6 @@ static __always_inline int redirect_peer(struct bpf_sock_addr *ctx, bool v6)
 {
 	__u8 proto = sock_proto(ctx);
 	__be16 port = (__be16)ctx->user_port;
-	struct redir_sock_key sk_key;
-	struct redir_flow public = {};
 	__u8 addr[BPFREDIR_ADDR_LEN];
 	struct redir_rule *rule;
 	void *set;
@@ -102,22 +129,21 @@ static __always_inline int redirect_peer(struct bpf_sock_addr *ctx, bool v6)
 	if (!proto || bpf_get_netns_cookie(ctx) != netns_cookie)
 		return SOCK_ALLOW;
 	sock_peer_addr(ctx, v6, addr);
+	addr_unspecified_to_loopback(addr);
 
+	/* Only this host's own addresses: a connect() to 8445 on another machine is not ours. */
 	set = policy_set_get();
 	rule = set_lookup(set, port, proto, POLICY_PUBLIC);
-	if (rule &&
-	    (rule->flags & REDIR_F_ADDR ? addr_eq(addr, rule->addr) : addr_is_local(addr)) &&
+	if (rule && (rule->flags & REDIR_F_ADDR ? addr_eq(addr, rule->addr) : addr_is_host(addr)) &&
 	    attachment_enabled(set)) {
 		ctx->user_port = rule->target_port;
-		sock_key_fill(&sk_key, ctx, addr, rule->target_port, proto);
-		public.port = port;
-		bpf_map_update_elem(&sock_rev, &sk_key, &public, BPF_ANY);
+		peer_remember(ctx, addr, rule->target_port, port);
 		stat_inc(STAT_SOCK_REDIRECTED);
 		return SOCK_ALLOW;
 	}
 
 	rule = set_lookup(set, port, proto, POLICY_HIDDEN);
-	if (rule && (rule->flags & REDIR_F_HIDE_LOCAL) && addr_is_local(addr) &&
+	if (rule && (rule->flags & REDIR_F_HIDE_LOCAL) && addr_is_host(addr) &&
 	    attachment_enabled(set)) {
 		/* What a port with no listener answers, rather than the EPERM of a bare reject. */
 		bpf_set_retval(-ECONNREFUSED);
@@ -130,18 +156,24 @@ static __always_inline int redirect_peer(struct bpf_sock_addr *ctx, bool v6)
 /* recvmsg() and getpeername(): the peer shows as the public port it was reached on. */
 static __always_inline int restore_peer(struct bpf_sock_addr *ctx, bool v6)
 {
-	struct redir_sock_key sk_key;
+	__be16 port = (__be16)ctx->user_port;
+	struct redir_sock_peers *peers;
 	__u8 addr[BPFREDIR_ADDR_LEN];
-	struct redir_flow *public;
-	__u8 proto = sock_proto(ctx);
+	struct bpf_sock *sk = ctx->sk;
+	__u32 i;
 
-	if (!proto)
+	if (!sk || !sock_proto(ctx))
+		return SOCK_ALLOW;
+	peers = bpf_sk_storage_get(&sock_peers, sk, NULL, 0);
+	if (!peers)
 		return SOCK_ALLOW;
 	sock_peer_addr(ctx, v6, addr);
-	sock_key_fill(&sk_key, ctx, addr, (__be16)ctx->user_port, proto);
-	public = bpf_map_lookup_elem(&sock_rev, &sk_key);
-	if (public)
-		ctx->user_port = public->port;
+	for (i = 0; i < BPFREDIR_SOCK_PEERS; i++) {
+		if (peers->peer[i].target_port == port && addr_eq(peers->peer[i].addr, addr)) {
+			ctx->user_port = peers->peer[i].public_port;
+			break;
+		}
+	}
 	return SOCK_ALLOW;
 }
 

@@ -197,8 +197,10 @@ static __always_inline int tc_apply(struct __sk_buff *skb, const struct pkt *p, 
 	account(p, verdict, ingress, new_port);
 	if (verdict == VERDICT_REJECT)
 		return bpf_redirect(skb->ifindex, 0);
-	return verdict == VERDICT_DROP_HIDDEN || verdict == VERDICT_DROP_MALFORMED ? TC_ACT_SHOT
-										   : TC_ACT_OK;
+	return verdict == VERDICT_DROP_HIDDEN || verdict == VERDICT_DROP_MALFORMED ||
+			       verdict == VERDICT_DROP_UNTRACKED
+		       ? TC_ACT_SHOT
+		       : TC_ACT_OK;
 }
 
 /* An ICMP error about a translated connection gets its quote's port put right, in place
@@ -257,7 +259,8 @@ int bpfredir_tc_eg(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	if (parsed == PARSE_NO_PORTS)
 		reject_learn((void *)(long)skb->data, (void *)(long)skb->data_end, &p);
-	verdict = egress_policy(parsed, &p, &new_port);
+	/* skb_iif is set on reception: zero, this host made the packet. */
+	verdict = egress_policy(skb->ifindex, !skb->ingress_ifindex, parsed, &p, &new_port);
 	return tc_apply(skb, &p, verdict, false, new_port);
 }
 

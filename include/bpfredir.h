@@ -16,6 +16,10 @@
 #define BPFREDIR_DEFAULT_FLOWS 65536
 /* pending is a quarter of flows, but never smaller than this. */
 #define BPFREDIR_MIN_PENDING 1024
+/* An LRU hash map hands free entries to each CPU in batches of up to 128. On kernels without
+ * d4adf1c9ee77 (before 6.16 and 6.6.99) a table those batches can mostly tie up evicts long
+ * before it is full, so flows and pending hold at least this many per possible CPU. */
+#define BPFREDIR_LRU_PER_CPU 256
 
 /* IPv4 addresses are stored as IPv4-mapped IPv6 (::ffff:a.b.c.d) so v4, v6 and v4-mapped
  * sockets share one key layout. */
@@ -107,7 +111,8 @@ enum redir_flow_dir {
  * rewritten exactly and connections outlive the rule that created them. A new connection
  * starts in `pending` and moves to `flows` once the local service sends it something other
  * than a SYN-ACK or RST, which it only does for a real peer: a flood of spoofed SYNs churns
- * `pending` but cannot evict established connections from `flows`.
+ * `pending` but cannot evict established connections from `flows`. When the service closes
+ * (FIN) the connection goes back to `pending` for the rest of its close; its RST ends it.
  */
 struct redir_flow_key {
 	__u8 remote_addr[BPFREDIR_ADDR_LEN];
@@ -119,25 +124,55 @@ struct redir_flow_key {
 	__u8 pad[2];
 };
 
-struct redir_flow {
-	__be16 port; /* IN: the target port; OUT: the public port */
-	__u16 pad;
+enum redir_flow_flags {
+	/* In pending: the service has sent its FIN. The rest of the close is translated, and the
+	 * connection is never promoted again (bpf/policy.h). */
+	FLOW_F_CLOSING = 1 << 0,
 };
 
-/* sock_rev: for a socket whose connect() or sendmsg() was redirected, the public port to show
- * it in place of the target port (getpeername, recvfrom). */
-struct redir_sock_key {
-	__u64 cookie; /* socket cookie */
-	__u8 addr[BPFREDIR_ADDR_LEN];
-	__be16 port; /* the target port the socket really talks to */
-	__u8 proto;
-	__u8 pad[5];
+struct redir_flow {
+	__be16 port; /* IN: the target port; OUT: the public port */
+	__u16 flags; /* enum redir_flow_flags */
+};
+
+/* sock_peers: socket-local storage, freed with the socket. For a socket whose connect() or
+ * sendmsg() was redirected, the public port to show in place of the target port
+ * (getpeername, recvfrom). An unconnected UDP socket may talk to several: it keeps its last
+ * BPFREDIR_SOCK_PEERS, a new one taking the place of its own oldest, so no socket can push
+ * out another's. */
+#define BPFREDIR_SOCK_PEERS 4
+
+struct redir_sock_peer {
+	__u8 addr[BPFREDIR_ADDR_LEN]; /* the peer, v4 as ::ffff:a.b.c.d */
+	__be16 target_port;	      /* the port the socket really talks to; 0: unused */
+	__be16 public_port;	      /* the port it asked for */
+};
+
+struct redir_sock_peers {
+	struct redir_sock_peer peer[BPFREDIR_SOCK_PEERS];
+	__u32 next; /* the slot the next new peer takes */
 };
 
 /* local_addrs: this host's own addresses, for the socket hooks, which cannot ask the FIB
- * whether a destination is local. */
+ * whether a destination is local, and TC egress. The value (__u32) counts the addr_holders
+ * entries of the address: it goes when the last one does. */
 struct redir_local_addr {
 	__u8 addr[BPFREDIR_ADDR_LEN];
+};
+
+/* addr_holders: every address the kernel holds, one entry each, named as its address
+ * notifications name it (bpf/addrwatch.bpf.c): an IPv4 address by interface, local address,
+ * prefix length and ifa_address (the peer of a point-to-point address, else the address
+ * again), which __inet_insert_ifa keeps unique; an IPv6 address by interface and address,
+ * which ipv6_add_addr keeps unique. The value (__u8) is unused. */
+#define BPFREDIR_MAX_ADDR_HOLDERS (2 * BPFREDIR_MAX_LOCAL_ADDRS)
+
+struct redir_addr_holder {
+	__u8 addr[BPFREDIR_ADDR_LEN]; /* as in local_addrs */
+	__u32 ifindex;
+	__be32 peer4;	/* IPv4: ifa_address; IPv6: 0 */
+	__u8 prefixlen; /* IPv4; IPv6: 0 */
+	__u8 pad[7];
 };
 
 /* tc_legacy (ifindex -> redir_tc_attach): interfaces attached through a clsact qdisc and
@@ -191,6 +226,7 @@ enum redir_stat {
 	STAT_SOCK_REFUSED,	/* local connect()/sendmsg() to a hidden port refused */
 	STAT_REJECTED,		/* ingress: aimed at a hidden port, answered as a closed port */
 	STAT_ICMP_TRANSLATED,	/* ICMP error quoting a translated connection: port put right */
+	STAT_HIDDEN_UNTRACKED_DROPPED, /* egress: from a hidden port, no connection: dropped */
 	STAT__MAX,
 };
 
@@ -203,7 +239,10 @@ _Static_assert(STAT__MAX <= BPFREDIR_STAT_SLOTS, "counters fit their slots");
 _Static_assert(sizeof(struct redir_flow_key) == 40, "redir_flow_key layout");
 _Static_assert(sizeof(struct redir_flow) == 4, "redir_flow layout");
 _Static_assert(sizeof(struct redir_local_addr) == 16, "redir_local_addr layout");
-_Static_assert(sizeof(struct redir_sock_key) == 32, "redir_sock_key layout");
+_Static_assert(sizeof(struct redir_addr_holder) == 32, "redir_addr_holder layout");
+_Static_assert(sizeof(struct redir_sock_peer) == 20, "redir_sock_peer layout");
+_Static_assert(sizeof(struct redir_sock_peers) == 4 + 20 * BPFREDIR_SOCK_PEERS,
+	       "redir_sock_peers layout");
 _Static_assert(sizeof(struct redir_tc_attach) == 12, "redir_tc_attach layout");
 _Static_assert(sizeof(struct redir_attach_point) == 8, "redir_attach_point layout");
 

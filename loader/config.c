@@ -991,9 +991,9 @@ static int apply_loaded(const struct config *cfg, const struct resolved *res, bo
 			detach_gone(cfg, res, &cur);
 	}
 	if (!ret && !dry_run) {
-		err = sync_local_addrs(maps.local_addrs);
+		err = sync_local_addrs(maps.local_addrs, maps.addr_holders);
 		if (err)
-			ret = fail("cannot record local addresses: %s", strerror(-err));
+			ret = fail("cannot record local addresses: %s", local_addrs_error(err));
 	}
 	close_pinned_maps(&maps);
 	return ret;

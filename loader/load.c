@@ -175,7 +175,6 @@ static void load_ctx_free(struct load_ctx *ctx)
 static int set_map_pins(struct bpf_object *obj, struct bpf_map *flows, struct bpf_map *pending,
 			__u32 n_flows)
 {
-	__u32 n_pending = n_flows / 4 > BPFREDIR_MIN_PENDING ? n_flows / 4 : BPFREDIR_MIN_PENDING;
 	char path[PATH_MAX];
 	struct bpf_map *map;
 	int err;
@@ -191,8 +190,9 @@ static int set_map_pins(struct bpf_object *obj, struct bpf_map *flows, struct bp
 		if (err)
 			return err;
 	}
+	n_flows = flows_entries(n_flows);
 	err = bpf_map__set_max_entries(flows, n_flows);
-	return err ? err : bpf_map__set_max_entries(pending, n_pending);
+	return err ? err : bpf_map__set_max_entries(pending, pending_entries(n_flows));
 }
 
 static int netns_cookie(__u64 *cookie)
@@ -574,9 +574,10 @@ static int commit(struct load_ctx *ctx)
 	char path[PATH_MAX];
 	int err;
 
-	err = sync_local_addrs(bpf_map__fd(ctx->tc->maps.local_addrs));
+	err = sync_local_addrs(bpf_map__fd(ctx->tc->maps.local_addrs),
+			       bpf_map__fd(ctx->tc->maps.addr_holders));
 	if (err)
-		return fail("cannot record local addresses: %s", strerror(-err));
+		return fail("cannot record local addresses: %s", local_addrs_error(err));
 	err = record_build();
 	if (err)
 		return fail("cannot record this build in %s: %s", pin_display("maps", "build"),
@@ -598,6 +599,12 @@ int load_locked(const struct load_request *req)
 
 	for (i = 0; i < MAX_CGROUPS; i++)
 		ctx.cgroup_fds[i] = -1;
+	if (flows_entries(req->flows) != req->flows)
+		fprintf(stderr,
+			"bpfredir %s: flows %u raised to %u (%u per possible CPU: a smaller LRU "
+			"table evicts early on kernels before 6.16)\n",
+			cur_cmd ? cur_cmd->name : "load", req->flows, flows_entries(req->flows),
+			BPFREDIR_LRU_PER_CPU);
 	defer_pins(true);
 	ret = check_targets(&ctx);
 	if (!ret)
@@ -788,7 +795,7 @@ int upgrade_programs(void)
 	close_pinned_maps(&maps);
 	if (err)
 		return fail_err(-1, "cannot bring the maps in line with the rules: %s",
-				strerror(-err));
+				local_addrs_error(err));
 	if (loaded_build() == this_build())
 		return 0;
 	if (loaded_flows(&req.flows) || load_objects(&ctx)) {
@@ -836,7 +843,7 @@ static int reload_locked(const struct load_request *req)
 	for (i = 0; i < N_SOCK_HOOKS; i++)
 		sock_fds[i] = -1;
 	ret = loaded_flows(&flows);
-	if (!ret && req->flows != BPFREDIR_DEFAULT_FLOWS && req->flows != flows)
+	if (!ret && req->flows != BPFREDIR_DEFAULT_FLOWS && flows_entries(req->flows) != flows)
 		ret = fail("loaded with --flows %u; 'bpfredir unload' first to change it", flows);
 	if (!ret)
 		ret = check_targets(&ctx);

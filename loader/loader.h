@@ -133,6 +133,7 @@ struct pinned_maps {
 	int rules;  /* the live rule set in its slot: public and hidden entries */
 	int flows;
 	int local_addrs;
+	int addr_holders;
 	int stats;
 	int port_stats;
 	int pending;
@@ -145,7 +146,22 @@ void close_pinned_maps(struct pinned_maps *maps);
  * counters, local addresses) in line with them. */
 int sync_derived(const struct pinned_maps *maps);
 int sync_rule_derived(int set_fd, int port_stats_fd, int interest_fd);
-int sync_local_addrs(int map_fd);
+/* Make local_addrs and addr_holders hold the host's addresses (hostaddr.c); -EOVERFLOW,
+ * with what fits written, when there are more than they hold: local_addrs_error() (which
+ * gives strerror() of any other error) says so. */
+int sync_local_addrs(int addrs_fd, int holders_fd);
+const char *local_addrs_error(int err);
+/* A derived map holds exactly n keys (util.c). */
+int map_set_exactly(int fd, const void *keys, size_t key_size, const void *values,
+		    size_t value_stride, size_t n, bool keep_values,
+		    bool (*owned)(const void *key));
+struct in_addr;
+void addr_map_v4(__u8 addr[BPFREDIR_ADDR_LEN], const struct in_addr *v4);
+/* The sizes of flows (asked for: want) and pending, per possible CPU at least
+ * BPFREDIR_LRU_PER_CPU. */
+__u32 lru_min_entries(void);
+__u32 flows_entries(__u32 want);
+__u32 pending_entries(__u32 flows);
 /* A new, empty rule set, and putting a set live in the policy map in one update. */
 int policy_set_create(void);
 int policy_set_install(int policy_fd, int set_fd);

@@ -175,8 +175,8 @@ int do_add(int argc, char **argv)
 				   "'bpfredir del %u' first",
 				   args.public_port, proto_name(args.proto),
 				   ntohs(existing.target_port), args.public_port);
-		else if ((err = sync_local_addrs(maps.local_addrs)))
-			ret = fail("cannot record local addresses: %s", strerror(-err));
+		else if ((err = sync_local_addrs(maps.local_addrs, maps.addr_holders)))
+			ret = fail("cannot record local addresses: %s", local_addrs_error(err));
 		goto out; /* the same rule again: only the host's addresses may be news */
 	}
 	ret = check_conflicts(&maps, &key, &rule);
@@ -193,7 +193,7 @@ int do_add(int argc, char **argv)
 		bpf_map_delete_elem(maps.rules, &key);
 		sync_derived(&maps);
 		ret = fail("cannot add rule %u/%s: %s", args.public_port, proto_name(args.proto),
-			   strerror(-err));
+			   local_addrs_error(err));
 	}
 out:
 	close_locked(&maps);
@@ -224,8 +224,11 @@ int do_del(int argc, char **argv)
 	}
 	err = sync_derived(&maps);
 	if (err)
-		ret = fail("rule %u/%s deleted, but updating the hidden ports failed: %s",
-			   args.public_port, proto_name(args.proto), strerror(-err));
+		ret = fail("rule %u/%s deleted, but %s: %s", args.public_port,
+			   proto_name(args.proto),
+			   err == -EOVERFLOW ? "not all local addresses were recorded"
+					     : "updating the hidden ports failed",
+			   local_addrs_error(err));
 out:
 	close_locked(&maps);
 	return ret;

@@ -4,7 +4,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ifaddrs.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -192,6 +191,7 @@ int open_pinned_maps(struct pinned_maps *maps)
 		{ "flows", &maps->flows },
 		{ "pending", &maps->pending },
 		{ "local_addrs", &maps->local_addrs },
+		{ "addr_holders", &maps->addr_holders },
 		{ "stats", &maps->stats },
 		{ "port_stats", &maps->port_stats },
 		{ "port_interest", &maps->port_interest },
@@ -227,8 +227,9 @@ int open_pinned_maps(struct pinned_maps *maps)
 
 void close_pinned_maps(struct pinned_maps *maps)
 {
-	int *fds[] = { &maps->policy,	   &maps->rules, &maps->flows,	    &maps->pending,
-		       &maps->local_addrs, &maps->stats, &maps->port_stats, &maps->port_interest };
+	int *fds[] = { &maps->policy,  &maps->rules,	   &maps->flows,
+		       &maps->pending, &maps->local_addrs, &maps->addr_holders,
+		       &maps->stats,   &maps->port_stats,  &maps->port_interest };
 	size_t i;
 
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
@@ -238,27 +239,18 @@ void close_pinned_maps(struct pinned_maps *maps)
 	}
 }
 
-/* Make a derived map hold exactly n keys, with values[i * value_stride] for keys[i] (only
- * for new keys when keep_values, so counters survive). Only keys that owned() accepts (all,
- * without it) may be removed. New entries go in before stale ones come out, so a key that
- * stays never blinks out. */
-static int map_set_exactly(int fd, const void *keys, size_t key_size, const void *values,
-			   size_t value_stride, size_t n, bool keep_values,
-			   bool (*owned)(const void *key))
+/* Remove the keys of map fd that are not keys[0..n) and that owned() accepts (all, without
+ * it). */
+static int map_remove_stale(int fd, const void *keys, size_t key_size, size_t n,
+			    bool (*owned)(const void *key))
 {
-	static __u8 stale[BPFREDIR_MAX_RULES * sizeof(struct redir_local_addr)];
-	__u8 key[sizeof(struct redir_local_addr)], prev[sizeof(key)];
+	static __u8 stale[BPFREDIR_MAX_ADDR_HOLDERS * sizeof(struct redir_addr_holder)];
+	__u8 key[sizeof(struct redir_addr_holder)], prev[sizeof(key)];
 	size_t n_stale = 0, i;
 	bool first = true;
 
 	if (key_size > sizeof(key))
 		return -EINVAL;
-	for (i = 0; i < n; i++)
-		if (bpf_map_update_elem(fd, (const __u8 *)keys + i * key_size,
-					(const __u8 *)values + i * value_stride,
-					keep_values ? BPF_NOEXIST : BPF_ANY) &&
-		    !(keep_values && errno == EEXIST))
-			return -errno;
 	while (!bpf_map_get_next_key(fd, first ? NULL : prev, key)) {
 		first = false;
 		memcpy(prev, key, key_size);
@@ -272,6 +264,37 @@ static int map_set_exactly(int fd, const void *keys, size_t key_size, const void
 		if (bpf_map_delete_elem(fd, &stale[i * key_size]) && errno != ENOENT)
 			return -errno;
 	return 0;
+}
+
+/* Make a derived map hold exactly n keys, with values[i * value_stride] for keys[i] (only
+ * for new keys when keep_values, so counters survive). Only keys that owned() accepts (all,
+ * without it) may be removed. New entries go in before stale ones come out, so a key that
+ * stays never blinks out; only a map too full to take the new ones first loses its stale
+ * ones first. */
+int map_set_exactly(int fd, const void *keys, size_t key_size, const void *values,
+		    size_t value_stride, size_t n, bool keep_values, bool (*owned)(const void *key))
+{
+	__u64 flags = keep_values ? BPF_NOEXIST : BPF_ANY;
+	bool pruned = false;
+	size_t i;
+	int err;
+
+	for (i = 0; i < n; i++) {
+		const void *key = (const __u8 *)keys + i * key_size;
+		const void *value = (const __u8 *)values + i * value_stride;
+
+		if (!bpf_map_update_elem(fd, key, value, flags) || (keep_values && errno == EEXIST))
+			continue;
+		if (errno != E2BIG || pruned)
+			return -errno;
+		err = map_remove_stale(fd, keys, key_size, n, owned);
+		if (err)
+			return err;
+		pruned = true;
+		if (bpf_map_update_elem(fd, key, value, flags) && !(keep_values && errno == EEXIST))
+			return -errno;
+	}
+	return map_remove_stale(fd, keys, key_size, n, owned);
 }
 
 static int port_key_index(const struct redir_port_key *keys, size_t n, __be16 port, __u8 proto)
@@ -431,7 +454,7 @@ int policy_set_install(int policy_fd, int set_fd)
 }
 
 /* IPv4 is kept as ::ffff:a.b.c.d, the form a v4-mapped AF_INET6 socket uses too. */
-static void addr_map_v4(__u8 addr[BPFREDIR_ADDR_LEN], const struct in_addr *v4)
+void addr_map_v4(__u8 addr[BPFREDIR_ADDR_LEN], const struct in_addr *v4)
 {
 	memset(addr, 0, BPFREDIR_ADDR_LEN);
 	addr[10] = 0xff;
@@ -439,51 +462,34 @@ static void addr_map_v4(__u8 addr[BPFREDIR_ADDR_LEN], const struct in_addr *v4)
 	memcpy(&addr[12], v4, sizeof(*v4));
 }
 
-static int addr_from_sockaddr(const struct sockaddr *sa, struct redir_local_addr *out)
+__u32 lru_min_entries(void)
 {
-	memset(out, 0, sizeof(*out));
-	if (sa->sa_family == AF_INET) {
-		addr_map_v4(out->addr, &((const struct sockaddr_in *)(const void *)sa)->sin_addr);
-		return 0;
-	}
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const void *)sa;
+	int n_cpus = libbpf_num_possible_cpus();
 
-		memcpy(out->addr, &sin6->sin6_addr, sizeof(out->addr));
-		return 0;
-	}
-	return -EAFNOSUPPORT;
+	return (n_cpus > 0 ? n_cpus : 1) * BPFREDIR_LRU_PER_CPU;
 }
 
-/* The socket hooks cannot ask the FIB whether an address is ours, so they read this copy of
- * the host's addresses (in the loader's netns), refreshed by every bpfredir invocation. */
-int sync_local_addrs(int map_fd)
+__u32 flows_entries(__u32 want)
 {
-	static struct redir_local_addr addrs[BPFREDIR_MAX_LOCAL_ADDRS];
-	struct ifaddrs *ifa_list, *ifa;
-	const __u8 present = 1;
-	size_t n = 0, i;
+	__u32 min = lru_min_entries();
 
-	if (getifaddrs(&ifa_list))
-		return -errno;
-	for (ifa = ifa_list; ifa && n < BPFREDIR_MAX_LOCAL_ADDRS; ifa = ifa->ifa_next) {
-		if (!ifa->ifa_addr || addr_from_sockaddr(ifa->ifa_addr, &addrs[n]))
-			continue;
-		for (i = 0; i < n; i++)
-			if (!memcmp(&addrs[i], &addrs[n], sizeof(addrs[n])))
-				break;
-		if (i == n)
-			n++;
-	}
-	freeifaddrs(ifa_list);
-	return map_set_exactly(map_fd, addrs, sizeof(addrs[0]), &present, 0, n, false, NULL);
+	return want > min ? want : min;
+}
+
+__u32 pending_entries(__u32 flows)
+{
+	__u32 n = flows / 4, min = lru_min_entries();
+
+	if (n < BPFREDIR_MIN_PENDING)
+		n = BPFREDIR_MIN_PENDING;
+	return n > min ? n : min;
 }
 
 int sync_derived(const struct pinned_maps *maps)
 {
 	int err = sync_rule_derived(maps->rules, maps->port_stats, maps->port_interest);
 
-	return err ? err : sync_local_addrs(maps->local_addrs);
+	return err ? err : sync_local_addrs(maps->local_addrs, maps->addr_holders);
 }
 
 bool scan_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN])

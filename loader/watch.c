@@ -42,11 +42,11 @@ static int resync(void)
 		pins_close();
 		return -1;
 	}
-	err = sync_local_addrs(maps.local_addrs);
+	err = sync_local_addrs(maps.local_addrs, maps.addr_holders);
 	close_pinned_maps(&maps);
 	pins_close();
 	if (err)
-		fail("cannot record local addresses: %s", strerror(-err));
+		fail("cannot record local addresses: %s", local_addrs_error(err));
 	return err ? -1 : 0;
 }
 

@@ -104,14 +104,15 @@ def refused: .ok == false and .errno == 111;
 def no_reply: .ok == false and .service == null;
 '
 
-# sp_expect NAME FILTER CG MODE ADDR PORT: the exchange's result satisfies the jq FILTER.
+# sp_expect NAME FILTER CG MODE ADDR PORT: the exchange's result satisfies the jq FILTER
+# ($addr is ADDR, or SP_ADDR when set: the peer the kernel makes of ADDR).
 sp_expect() {
 	local name=$1 filter=$2 where
 	shift 2
 	where="cgroup ${1##*/}"
 	[[ $1 != - ]] || where="no test cgroup"
 	sp "$@"
-	if jq -e --arg addr "$3" "$JQ_DEFS $filter" <<<"$SP_OUT" >/dev/null 2>&1; then
+	if jq -e --arg addr "${SP_ADDR:-$3}" "$JQ_DEFS $filter" <<<"$SP_OUT" >/dev/null 2>&1; then
 		pass "$name"
 	else
 		fail "$name" "sockprobe $2 $3 $4 in $where: expected $filter, got $SP_OUT"
@@ -138,6 +139,20 @@ for dst in 127.0.0.1 ::1 ::ffff:127.0.0.1 "$SERVER4" "$SERVER6" "::ffff:$SERVER4
 		'svc("svc8443") and peer(8445) and from(8445) and real_local' "$CG" udp-connect "$dst" 8445
 done
 expect_stat_grew "stats: sock_redirected grew" server "$PIN" sock_redirected "${redirected:-0}"
+
+# The kernel connects the unspecified address to loopback: 0.0.0.0, :: and ::ffff:0.0.0.0
+# (on an AF_INET6 socket) are this host, redirected and shown as the loopback peer on 8445.
+for pair in 0.0.0.0=127.0.0.1 ::=::1 ::ffff:0.0.0.0=::ffff:127.0.0.1; do
+	dst=${pair%%=*} SP_ADDR=${pair#*=}
+	d=$(bracket "$dst")
+	sp_expect "tcp connect $d:8445 reaches 8443, getpeername $(bracket "$SP_ADDR"):8445" \
+		'svc("svc8443") and peer(8445) and real_local' "$CG" tcp "$dst" 8445
+	sp_expect "udp sendto $d:8445 gets the reply, recvfrom shows 8445" \
+		'svc("svc8443") and from(8445) and saw_my_port' "$CG" udp "$dst" 8445
+	sp_expect "connected udp $d:8445: reply, getpeername and recvfrom 8445" \
+		'svc("svc8443") and peer(8445) and from(8445) and real_local' "$CG" udp-connect "$dst" 8445
+done
+SP_ADDR=
 
 # TCP Fast Open: the first exchange gets a cookie, the next carries its data in the SYN,
 # which must already be aimed at 8443.
@@ -178,9 +193,18 @@ sp_expect "no --hide-local: in cgroup tcp [::1]:8443 still reachable" \
 expect_cli_ok "del 8445 (tcp)" server del 8445 --pin-dir "$PIN"
 expect_cli_ok "add 8445 8443 --hide-local" server add 8445 8443 --hide-local --pin-dir "$PIN"
 refused=$(counter server "$PIN" sock_refused)
-for dst in 127.0.0.1 ::1 ::ffff:127.0.0.1 "$SERVER4" "$SERVER6"; do
+for dst in 127.0.0.1 ::1 ::ffff:127.0.0.1 "$SERVER4" "$SERVER6" 0.0.0.0 :: ::ffff:0.0.0.0; do
 	sp_expect "--hide-local: in cgroup tcp $(bracket "$dst"):8443 gets ECONNREFUSED" \
 		'refused and .op == "connect"' "$CG" tcp "$dst" 8443
+done
+# The UDP rule was added without --hide-local: make it hide locally too, for the datagrams.
+expect_cli_ok "del 8445 (udp)" server del 8445 --proto udp --pin-dir "$PIN"
+expect_cli_ok "add 8445 8443 --proto udp --hide-local" server add 8445 8443 --proto udp --hide-local --pin-dir "$PIN"
+for dst in 127.0.0.1 ::1 ::ffff:127.0.0.1 "$SERVER4" 0.0.0.0 :: ::ffff:0.0.0.0; do
+	sp_expect "--hide-local: in cgroup udp sendto $(bracket "$dst"):8443 gets ECONNREFUSED" \
+		'refused and .op == "sendto"' "$CG" udp "$dst" 8443
+	sp_expect "--hide-local: in cgroup connected udp $(bracket "$dst"):8443 gets ECONNREFUSED" \
+		'refused and .op == "connect"' "$CG" udp-connect "$dst" 8443
 done
 expect_stat_grew "--hide-local: sock_refused grew" server "$PIN" sock_refused "${refused:-0}"
 sp_expect "--hide-local: in cgroup tcp 127.0.0.1:8445 still works" \
@@ -188,6 +212,8 @@ sp_expect "--hide-local: in cgroup tcp 127.0.0.1:8445 still works" \
 sp_expect "--hide-local: outside cgroup tcp 127.0.0.1:8443 reachable" 'svc("svc8443")' - tcp 127.0.0.1 8443
 expect_cli_ok "del 8445, add 8445 8443 without --hide-local" server del 8445 --pin-dir "$PIN"
 expect_cli_ok "add 8445 8443 again" server add 8445 8443 --pin-dir "$PIN"
+expect_cli_ok "del 8445 (udp), add it again without --hide-local" server del 8445 --proto udp --pin-dir "$PIN"
+expect_cli_ok "add 8445 8443 --proto udp again" server add 8445 8443 --proto udp --pin-dir "$PIN"
 sp_expect "hide-local gone: in cgroup tcp 127.0.0.1:8443 reachable again" 'svc("svc8443")' "$CG" tcp 127.0.0.1 8443
 
 # --- a foreign connect4 program on CG2, then attach/detach with a connection open -------------

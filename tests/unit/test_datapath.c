@@ -71,6 +71,7 @@ enum step_op {
 	STEP_EMPTY_SLOT, /* leave the policy slot empty, as right after load */
 	STEP_IFACE_OFF,	 /* take the interface out of the live set, as `apply` does */
 	STEP_UNMARK,	 /* clear port_interest, which the loader never does */
+	STEP_EVICT,	 /* empty flows and pending, as LRU eviction would */
 };
 
 struct step {
@@ -90,6 +91,7 @@ struct entry {
 	__u8 dir;
 	__u16 local, port; /* key's local port; value's port */
 	__u16 remote;
+	__u16 flags; /* value's flags (FLOW_F_CLOSING) */
 };
 
 struct tcase {
@@ -106,6 +108,9 @@ struct tcase {
 	struct entry tables[MAX_ENTRIES];
 	/* Create no port_stats entries: the datapath must not create any either. */
 	bool no_port_stats;
+	/* The packet under test was received (skb_iif set), not made by this host: forwarded,
+	 * or one of --reject's answers. */
+	bool received;
 };
 
 /* clang-format off */
@@ -157,6 +162,7 @@ struct tcase {
 #define EMPTY_SLOT { .op = STEP_EMPTY_SLOT }
 #define IFACE_OFF { .op = STEP_IFACE_OFF }
 #define UNMARK { .op = STEP_UNMARK }
+#define EVICT { .op = STEP_EVICT }
 /* The client's SYN went through (and is pending), then the rule and its hidden entry were
  * deleted. */
 #define AFTER_DELETE .pre = { IN(syn4, TGT), DEL_RULES }
@@ -166,15 +172,19 @@ struct tcase {
 #define AFTER_DELETE_ESTABLISHED .pre = { ESTABLISH4, DEL_RULES }
 
 /* Table entries. */
-#define FLOW(dir_, local_, port_) { T_FLOWS, FLOW_DIR_##dir_, (local_), (port_) }
-#define PEND(dir_, local_, port_) { T_PENDING, FLOW_DIR_##dir_, (local_), (port_) }
+#define FLOW(dir_, local_, port_) { T_FLOWS, FLOW_DIR_##dir_, (local_), (port_), 0, 0 }
+#define PEND(dir_, local_, port_) { T_PENDING, FLOW_DIR_##dir_, (local_), (port_), 0, 0 }
 #define PEND_FROM(rport_, dir_, local_, port_) \
-	{ T_PENDING, FLOW_DIR_##dir_, (local_), (port_), (rport_) }
+	{ T_PENDING, FLOW_DIR_##dir_, (local_), (port_), (rport_), 0 }
 #define PENDING_PAIR(pub_, tgt_) PEND(IN, pub_, tgt_), PEND(OUT, tgt_, pub_)
+#define CLOSING(dir_, local_, port_) \
+	{ T_PENDING, FLOW_DIR_##dir_, (local_), (port_), 0, FLOW_F_CLOSING }
+#define CLOSING_PAIR(pub_, tgt_) CLOSING(IN, pub_, tgt_), CLOSING(OUT, tgt_, pub_)
 #define FLOWS_PAIR(pub_, tgt_) FLOW(IN, pub_, tgt_), FLOW(OUT, tgt_, pub_)
 #define PENDING .tables = { PENDING_PAIR(PUB, TGT) }
 #define UPENDING .tables = { PENDING_PAIR(UPUB, UTGT) }
 #define ESTABLISHED .tables = { FLOWS_PAIR(PUB, TGT) }
+#define CLOSING_TABLES .tables = { CLOSING_PAIR(PUB, TGT) }
 
 static const struct pkt_spec syn4 = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) };
 static const struct pkt_spec syn6 = { TO_SERVER(ETH_P_IPV6, IPPROTO_TCP, PUB, SYN) };
@@ -192,6 +202,12 @@ static const struct pkt_spec udp_reply4 = { FROM_SERVER(ETH_P_IP, IPPROTO_UDP, U
 static const struct pkt_spec syn4_tgt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) };
 static const struct pkt_spec syn6_tgt = { TO_SERVER(ETH_P_IPV6, IPPROTO_TCP, TGT, SYN) };
 static const struct pkt_spec syn4_pub2 = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB2, SYN) };
+static const struct pkt_spec synack4_pub2 = { REPLY(ETH_P_IP, HOST_CLIENT) };
+/* Closing: the service's FIN and RST, the client's. */
+static const struct pkt_spec finout4 = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, FIN | ACK) };
+static const struct pkt_spec rstout4 = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, RST | ACK) };
+static const struct pkt_spec fin4 = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, FIN | ACK) };
+static const struct pkt_spec rst4 = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, RST) };
 static const struct pkt_spec ack4_pub2 = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB2, ACK) };
 /* Another client port of the same client. */
 static const struct pkt_spec syn4_c2 = {
@@ -287,12 +303,14 @@ static const struct tcase cases[] = {
 	  .pre = { IN(syn6, TGT) }, .egress = true,
 	  .pkt = { REPLY(ETH_P_IPV6, HOST_CLIENT) },
 	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, PENDING },
-	{ "egress reply to unknown client untouched", { TCP_RULE }, .pre = { IN(syn4, TGT) },
-	  .egress = true, .pkt = { REPLY(ETH_P_IP, HOST_STRANGER) }, .stat = NO_STAT, PENDING },
-	{ "egress ack to unknown client untouched, promotes nothing", { TCP_RULE },
+	/* From a hidden target, to a client no connection entry names: it would show the port. */
+	{ "egress reply to unknown client dropped", { TCP_RULE }, .pre = { IN(syn4, TGT) },
+	  .egress = true, .pkt = { REPLY(ETH_P_IP, HOST_STRANGER) }, .retval = TC_ACT_SHOT,
+	  .stat = STAT_HIDDEN_UNTRACKED_DROPPED, PENDING },
+	{ "egress ack to unknown client dropped, promotes nothing", { TCP_RULE },
 	  .pre = { IN(syn4, TGT) }, .egress = true,
 	  .pkt = { PKT(ETH_P_IP, IPPROTO_TCP, HOST_SERVER, HOST_STRANGER, TGT, CPORT, ACK) },
-	  .stat = NO_STAT, PENDING },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_UNTRACKED_DROPPED, PENDING },
 	{ "egress ack from another port of the server untouched, promotes nothing", { TCP_RULE },
 	  .pre = { IN(syn4, TGT) }, .egress = true,
 	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, 22, ACK) }, .stat = NO_STAT, PENDING },
@@ -309,20 +327,24 @@ static const struct tcase cases[] = {
 	  AFTER_DELETE_ESTABLISHED, .egress = true,
 	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK | PSH) },
 	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, ESTABLISHED },
-	/* Passed untranslated, the SYN forgets IN(its dport) and OUT(its dport). */
+	/* Passed untranslated, the SYN forgets IN(its dport) and OUT(its dport) from pending;
+	 * flows it leaves alone (it may be spoofed), until the service's SYN-ACK shows the
+	 * connection there is over. */
 	{ "fresh syn not rewritten after rule deleted, forgets pending IN", { TCP_RULE },
 	  AFTER_DELETE, .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) },
 	  .stat = STAT_PASSED, .tables = { PEND(OUT, TGT, PUB) } },
-	{ "fresh syn not rewritten after rule deleted, forgets established IN", { TCP_RULE },
+	{ "fresh syn not rewritten after rule deleted, leaves the established flows", { TCP_RULE },
 	  AFTER_DELETE_ESTABLISHED, .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) },
-	  .stat = STAT_PASSED, .tables = { FLOW(OUT, TGT, PUB) } },
+	  .stat = STAT_PASSED, ESTABLISHED },
 	{ "target reachable after rule and hidden deleted, forgets pending OUT", { TCP_RULE },
 	  AFTER_DELETE, .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
 	  .stat = STAT_PASSED, .tables = { PEND(IN, PUB, TGT) } },
-	{ "target reachable after rule and hidden deleted, forgets established OUT",
+	{ "target reachable after rule and hidden deleted, leaves the established flows",
 	  { TCP_RULE }, AFTER_DELETE_ESTABLISHED,
-	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
-	  .stat = STAT_PASSED, .tables = { FLOW(IN, PUB, TGT) } },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) }, .stat = STAT_PASSED, ESTABLISHED },
+	{ "syn-ack to a direct syn after rule deleted: drops the stale flows, untouched",
+	  { TCP_RULE }, .pre = { ESTABLISH4, DEL_RULES, IN(syn4_tgt, 0) }, .egress = true,
+	  .pkt = { REPLY(ETH_P_IP, HOST_CLIENT) }, .stat = NO_STAT },
 	/* A translated connection leaves nothing that bites a direct one from the same client
 	 * port: its replies keep the target port. */
 	{ "egress reply to direct syn after rule deleted untouched", { TCP_RULE },
@@ -330,17 +352,22 @@ static const struct tcase cases[] = {
 	  .pkt = { REPLY(ETH_P_IP, HOST_CLIENT) }, .stat = NO_STAT,
 	  .tables = { PEND(IN, PUB, TGT) } },
 	{ "egress ack to direct syn after established and deleted untouched", { TCP_RULE },
-	  .pre = { ESTABLISH4, DEL_RULES, IN(syn4_tgt, 0) }, .egress = true,
-	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) }, .stat = NO_STAT,
-	  .tables = { FLOW(IN, PUB, TGT) } },
+	  .pre = { ESTABLISH4, DEL_RULES, IN(syn4_tgt, 0), OUT(synack4, 0) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) }, .stat = NO_STAT },
 	{ "direct syn to --no-hide target passed, drops the stale pending OUT", { TCP_RULE_OPEN },
 	  .pre = { IN(syn4, TGT) },
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) }, .stat = STAT_PASSED,
 	  .tables = { PEND(IN, PUB, TGT) } },
-	{ "direct syn to --no-hide target passed, drops the established OUT", { TCP_RULE_OPEN },
+	{ "direct syn to --no-hide target passed, leaves the established flows", { TCP_RULE_OPEN },
 	  .pre = { ESTABLISH4 },
-	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) }, .stat = STAT_PASSED,
-	  .tables = { FLOW(IN, PUB, TGT) } },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) }, .stat = STAT_PASSED, ESTABLISHED },
+	{ "direct syn to --no-hide target: the service's challenge ack still via flows",
+	  { TCP_RULE_OPEN }, .pre = { ESTABLISH4, IN(syn4_tgt, 0) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, ESTABLISHED },
+	{ "direct syn to --no-hide target: its syn-ack drops the stale flows, untouched",
+	  { TCP_RULE_OPEN }, .pre = { ESTABLISH4, IN(syn4_tgt, 0) }, .egress = true,
+	  .pkt = { REPLY(ETH_P_IP, HOST_CLIENT) }, .stat = NO_STAT },
 	{ "egress v6 reply to direct syn to --no-hide target untouched", { TCP_RULE_OPEN },
 	  .pre = { IN(syn6, TGT), IN(syn6_tgt, 0) }, .egress = true,
 	  .pkt = { REPLY(ETH_P_IPV6, HOST_CLIENT) }, .stat = NO_STAT,
@@ -404,17 +431,18 @@ static const struct tcase cases[] = {
 	  .pre = { IN(syn4, TGT), OUT(synack4, PUB) }, .egress = true,
 	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK | PSH) },
 	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, ESTABLISHED },
-	{ "promotion: service fin-ack promotes", { TCP_RULE }, .pre = { IN(syn4, TGT) },
-	  .egress = true, .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK | FIN) },
-	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, ESTABLISHED },
-	{ "promotion: service rst rewritten, not promoted", { TCP_RULE },
-	  .pre = { IN(syn4, TGT) }, .egress = true,
+	{ "promotion: service fin-ack does not promote, marks the connection closing",
+	  { TCP_RULE }, .pre = { IN(syn4, TGT) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK | FIN) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, CLOSING_TABLES },
+	{ "promotion: service rst rewritten, not promoted, forgets the connection",
+	  { TCP_RULE }, .pre = { IN(syn4, TGT) }, .egress = true,
 	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, RST) },
-	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, PENDING },
-	{ "promotion: service rst-ack rewritten, not promoted", { TCP_RULE },
-	  .pre = { IN(syn4, TGT), OUT(synack4, PUB), IN(ack4, TGT) }, .egress = true,
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN },
+	{ "promotion: service rst-ack rewritten, not promoted, forgets the connection",
+	  { TCP_RULE }, .pre = { IN(syn4, TGT), OUT(synack4, PUB), IN(ack4, TGT) }, .egress = true,
 	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, RST | ACK) },
-	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, PENDING },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN },
 	{ "promotion: service bare syn rewritten, not promoted", { TCP_RULE },
 	  .pre = { IN(syn4, TGT) }, .egress = true,
 	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
@@ -424,7 +452,7 @@ static const struct tcase cases[] = {
 	  .exp_dport = TGT, .stat = STAT_REWRITTEN, ESTABLISHED },
 	{ "promotion: established v6 replies rewritten via flows", { TCP_RULE },
 	  .pre = { ESTABLISH6 }, .egress = true,
-	  .pkt = { FROM_SERVER(ETH_P_IPV6, IPPROTO_TCP, TGT, RST | ACK) },
+	  .pkt = { FROM_SERVER(ETH_P_IPV6, IPPROTO_TCP, TGT, PSH | ACK) },
 	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, ESTABLISHED },
 	/* flows is looked up before pending, and what is found in flows is only used. */
 	{ "promotion: non-syn through the rule recorded in pending, forgets nothing",
@@ -440,7 +468,7 @@ static const struct tcase cases[] = {
 	{ "promotion: established reply writes nothing back", { TCP_RULE },
 	  .pre = { ESTABLISH4, DEL_RULES, IN(syn4, 0) }, .egress = true,
 	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) },
-	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, .tables = { FLOW(OUT, TGT, PUB) } },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, ESTABLISHED },
 	{ "promotion: reply after rule deleted still promotes", { TCP_RULE }, AFTER_DELETE,
 	  .egress = true, .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) },
 	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, ESTABLISHED },
@@ -465,26 +493,131 @@ static const struct tcase cases[] = {
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_UDP, UPUB, 0) },
 	  .exp_dport = UTGT, .stat = STAT_REWRITTEN, .tables = { FLOWS_PAIR(UPUB, UTGT) } },
 
-	/* Forgetting: a translated fresh SYN forgets IN(public) and OUT(target) of its tuple
-	 * from both tables before it records in pending; in pending those keys are the ones it
-	 * writes, so only what it forgets from flows shows. */
-	{ "forget: fresh syn through the rule forgets the established flows", { TCP_RULE },
+	/* A fresh SYN through the rule writes pending only: flows keeps a live connection of
+	 * the same tuple (the SYN may be spoofed) until the service's SYN-ACK shows it is over. */
+	{ "syn: fresh syn through the rule leaves flows, waits in pending", { TCP_RULE },
 	  .pre = { ESTABLISH4 }, .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) },
-	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
-	{ "forget: fresh syn to the second public port forgets the target's established OUT",
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN,
+	  .tables = { FLOWS_PAIR(PUB, TGT), PENDING_PAIR(PUB, TGT) } },
+	{ "syn: the service's syn-ack takes pending, drops what flows held", { TCP_RULE },
+	  .pre = { ESTABLISH4, IN(syn4, TGT) }, .egress = true,
+	  .pkt = { REPLY(ETH_P_IP, HOST_CLIENT) }, .exp_sport = PUB,
+	  .stat = STAT_REVERSE_REWRITTEN, PENDING },
+	{ "syn: spoofed syn to the second public port leaves the live connection's flows",
 	  { TCP_RULE, TCP_RULE2 }, .pre = { ESTABLISH4 },
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB2, SYN) },
 	  .exp_dport = TGT, .stat = STAT_REWRITTEN,
-	  .tables = { FLOW(IN, PUB, TGT), PENDING_PAIR(PUB2, TGT) } },
-	{ "forget: then the reply takes the second public port and promotes it",
+	  .tables = { FLOWS_PAIR(PUB, TGT), PENDING_PAIR(PUB2, TGT) } },
+	{ "syn: then the service's challenge ack keeps the live public port, promotes nothing",
 	  { TCP_RULE, TCP_RULE2 }, .pre = { ESTABLISH4, IN(syn4_pub2, TGT) }, .egress = true,
 	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) },
-	  .exp_sport = PUB2, .stat = STAT_REVERSE_REWRITTEN,
-	  .tables = { FLOW(IN, PUB, TGT), FLOWS_PAIR(PUB2, TGT) } },
-	{ "forget: syn a rule does not apply to forgets the established IN", { TCP_RULE },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN,
+	  .tables = { FLOWS_PAIR(PUB, TGT), PENDING_PAIR(PUB2, TGT) } },
+	{ "syn: then the live connection's client packets still via flows",
+	  { TCP_RULE, TCP_RULE2 }, .pre = { ESTABLISH4, IN(syn4_pub2, TGT) },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, ACK | PSH) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN,
+	  .tables = { FLOWS_PAIR(PUB, TGT), PENDING_PAIR(PUB2, TGT) } },
+	{ "syn: then the live connection's service data keeps its public port",
+	  { TCP_RULE, TCP_RULE2 }, .pre = { ESTABLISH4, IN(syn4_pub2, TGT) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK | PSH) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN,
+	  .tables = { FLOWS_PAIR(PUB, TGT), PENDING_PAIR(PUB2, TGT) } },
+	{ "syn: the live connection's fin puts it back, closing, over the spoofed pending",
+	  { TCP_RULE, TCP_RULE2 }, .pre = { ESTABLISH4, IN(syn4_pub2, TGT) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, FIN | ACK) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN,
+	  .tables = { CLOSING_PAIR(PUB, TGT), PEND(IN, PUB2, TGT) } },
+	{ "syn: a syn a rule does not apply to leaves the established flows", { TCP_RULE },
 	  .pre = { ESTABLISH4, SWAP }, .swap = { TCP_RULE_ADDR(STRANGER4) },
-	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) }, .stat = STAT_PASSED,
-	  .tables = { FLOW(OUT, TGT, PUB) } },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) }, .stat = STAT_PASSED, ESTABLISHED },
+	/* A client reusing its port after a close, through the other public port. */
+	{ "reuse: after the service's fin, a syn to the second public port: syn-ack takes it",
+	  { TCP_RULE, TCP_RULE2 }, .pre = { ESTABLISH4, OUT(finout4, PUB), IN(syn4_pub2, TGT) },
+	  .egress = true, .pkt = { REPLY(ETH_P_IP, HOST_CLIENT) },
+	  .exp_sport = PUB2, .stat = STAT_REVERSE_REWRITTEN,
+	  .tables = { CLOSING(IN, PUB, TGT), PENDING_PAIR(PUB2, TGT) } },
+	{ "reuse: after the client's rst, a syn to the second public port: syn-ack takes it",
+	  { TCP_RULE, TCP_RULE2 }, .pre = { ESTABLISH4, IN(rst4, TGT), IN(syn4_pub2, TGT) },
+	  .egress = true, .pkt = { REPLY(ETH_P_IP, HOST_CLIENT) },
+	  .exp_sport = PUB2, .stat = STAT_REVERSE_REWRITTEN,
+	  .tables = { PENDING_PAIR(PUB2, TGT) } },
+	{ "reuse: after the client's rst, the new connection through the second port promotes",
+	  { TCP_RULE, TCP_RULE2 },
+	  .pre = { ESTABLISH4, IN(rst4, TGT), IN(syn4_pub2, TGT), OUT(synack4_pub2, PUB2),
+		   IN(ack4_pub2, TGT) },
+	  .egress = true, .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) },
+	  .exp_sport = PUB2, .stat = STAT_REVERSE_REWRITTEN,
+	  .tables = { FLOWS_PAIR(PUB2, TGT) } },
+	{ "reuse: a new syn through the rule on a closing tuple opens it again", { TCP_RULE },
+	  .pre = { ESTABLISH4, OUT(finout4, PUB), IN(syn4, TGT), OUT(synack4, PUB) },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, ACK) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
+	{ "reuse: and the service's ack promotes it", { TCP_RULE },
+	  .pre = { ESTABLISH4, OUT(finout4, PUB), IN(syn4, TGT), OUT(synack4, PUB), IN(ack4, TGT) },
+	  .egress = true, .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, ESTABLISHED },
+
+	/* Closing: the service's FIN moves the connection to pending, closing; its RST ends it.
+	 * The client's FIN and RST (maybe spoofed) change nothing. */
+	{ "close: service fin moves an established connection to pending, closing", { TCP_RULE },
+	  .pre = { ESTABLISH4 }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, FIN | ACK) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, CLOSING_TABLES },
+	{ "close: v6 service fin moves an established connection to pending, closing",
+	  { TCP_RULE }, .pre = { ESTABLISH6 }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IPV6, IPPROTO_TCP, TGT, FIN | ACK | PSH) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, CLOSING_TABLES },
+	{ "close: then the client's ack and fin still rewritten", { TCP_RULE },
+	  .pre = { ESTABLISH4, OUT(finout4, PUB), IN(ack4, TGT) },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, FIN | ACK) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, CLOSING_TABLES },
+	{ "close: then the service's last ack rewritten, not promoted", { TCP_RULE },
+	  .pre = { ESTABLISH4, OUT(finout4, PUB), IN(fin4, TGT) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, CLOSING_TABLES },
+	{ "close: time_wait: a retransmitted fin-ack of the service still rewritten", { TCP_RULE },
+	  .pre = { ESTABLISH4, OUT(finout4, PUB), IN(fin4, TGT), IN(fin4, TGT) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, FIN | ACK) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, CLOSING_TABLES },
+	{ "close: client closes first: its fin changes nothing", { TCP_RULE },
+	  .pre = { ESTABLISH4 }, .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, FIN | ACK) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, ESTABLISHED },
+	{ "close: client closes first: the service's fin then moves it to pending", { TCP_RULE },
+	  .pre = { ESTABLISH4, IN(fin4, TGT), OUT(ackout4, PUB) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, FIN | ACK) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, CLOSING_TABLES },
+	{ "close: simultaneous close: the client's fin after the service's still rewritten",
+	  { TCP_RULE }, .pre = { ESTABLISH4, IN(fin4, TGT), OUT(finout4, PUB) },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, ACK) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, CLOSING_TABLES },
+	{ "close: the client's rst (maybe spoofed) leaves the established flows", { TCP_RULE },
+	  .pre = { ESTABLISH4 }, .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, RST) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, ESTABLISHED },
+	{ "close: the client's rst leaves a pending connection", { TCP_RULE },
+	  .pre = { IN(syn4, TGT) }, .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, RST | ACK) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
+	{ "close: service rst ends an established connection", { TCP_RULE },
+	  .pre = { ESTABLISH4 }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, RST | ACK) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN },
+	{ "close: v6 service rst ends an established connection", { TCP_RULE },
+	  .pre = { ESTABLISH6 }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IPV6, IPPROTO_TCP, TGT, RST) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN },
+	{ "close: service rst ends a closing connection", { TCP_RULE },
+	  .pre = { ESTABLISH4, OUT(finout4, PUB) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, RST) },
+	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN },
+	{ "close: service rst leaves another connection of the client alone", { TCP_RULE },
+	  .pre = { ESTABLISH4, IN(syn4_c2, TGT), OUT(rstout4, PUB) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) }, .retval = TC_ACT_SHOT,
+	  .stat = STAT_HIDDEN_UNTRACKED_DROPPED,
+	  .tables = { PEND_FROM(CPORT2, IN, PUB, TGT), PEND_FROM(CPORT2, OUT, TGT, PUB) } },
+	{ "close: after the service's rst, what it sends from the target is dropped",
+	  { TCP_RULE }, .pre = { ESTABLISH4, OUT(rstout4, PUB) }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) }, .retval = TC_ACT_SHOT,
+	  .stat = STAT_HIDDEN_UNTRACKED_DROPPED },
 	{ "forget: ingress syn-ack is no fresh syn, rewritten via flows", { TCP_RULE },
 	  AFTER_DELETE_ESTABLISHED, .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN | ACK) },
 	  .exp_dport = TGT, .stat = STAT_REWRITTEN, ESTABLISHED },
@@ -604,6 +737,64 @@ static const struct tcase cases[] = {
 	{ "inert interface: the reply to a pending connection still rewritten", { TCP_RULE },
 	  .pre = { IN(syn4, TGT), IFACE_OFF }, .egress = true, .pkt = { REPLY(ETH_P_IP, HOST_CLIENT) },
 	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, PENDING },
+
+	/* A connection whose entries are gone (evicted): what the service sends it from the
+	 * hidden target would show the port, so egress drops it, where ingress drops the same
+	 * port: packets of this host to another, on an interface the live set enables. */
+	{ "untracked: established data after eviction dropped", { TCP_RULE },
+	  .pre = { ESTABLISH4, EVICT }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK | PSH) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_UNTRACKED_DROPPED },
+	{ "untracked: v6 established data after eviction dropped", { TCP_RULE },
+	  .pre = { ESTABLISH6, EVICT }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IPV6, IPPROTO_TCP, TGT, ACK | PSH) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_UNTRACKED_DROPPED },
+	{ "untracked: syn-ack of an evicted pending entry dropped", { TCP_RULE },
+	  .pre = { IN(syn4, TGT), EVICT }, .egress = true, .pkt = { REPLY(ETH_P_IP, HOST_CLIENT) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_UNTRACKED_DROPPED },
+	{ "untracked: v6 syn-ack of an evicted pending entry dropped", { TCP_RULE },
+	  .pre = { IN(syn6, TGT), EVICT }, .egress = true, .pkt = { REPLY(ETH_P_IPV6, HOST_CLIENT) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_UNTRACKED_DROPPED },
+	{ "untracked: server-first data after a shared target's other rule went, dropped",
+	  { TCP_RULE, TCP_RULE2 }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK | PSH) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_UNTRACKED_DROPPED },
+	{ "untracked: udp reply after eviction dropped", { UDP_RULE },
+	  .pre = { IN(udp4, UTGT), OUT(udp_reply4, UPUB), EVICT }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_UDP, UTGT, 0) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_UNTRACKED_DROPPED },
+	{ "untracked: v6 udp from the hidden port dropped", { UDP_RULE }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IPV6, IPPROTO_UDP, UTGT, 0) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_UNTRACKED_DROPPED },
+	{ "untracked: to one of this host's addresses (a local client) passed", { TCP_RULE },
+	  .egress = true,
+	  .pkt = { PKT(ETH_P_IP, IPPROTO_TCP, HOST_SERVER, HOST_SERVER, TGT, CPORT, ACK | PSH) },
+	  .stat = NO_STAT },
+	{ "untracked: v6 to one of this host's addresses (a local client) passed", { TCP_RULE },
+	  .egress = true,
+	  .pkt = { PKT(ETH_P_IPV6, IPPROTO_TCP, HOST_SERVER, HOST_SERVER, TGT, CPORT, ACK) },
+	  .stat = NO_STAT },
+	{ "untracked: forwarded, from another host's port of the same number, passed",
+	  { TCP_RULE }, .egress = true, .received = true,
+	  .pkt = { PKT(ETH_P_IP, IPPROTO_TCP, HOST_STRANGER, HOST_CLIENT, TGT, CPORT, ACK) },
+	  .stat = NO_STAT },
+	{ "untracked: received and sent back out (--reject's rst) passed", { TCP_RULE },
+	  .egress = true, .received = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, RST | ACK) }, .stat = NO_STAT },
+	{ "untracked: v6 received and sent back out passed", { UDP_RULE },
+	  .egress = true, .received = true,
+	  .pkt = { FROM_SERVER(ETH_P_IPV6, IPPROTO_UDP, UTGT, 0) }, .stat = NO_STAT },
+	{ "untracked: --no-hide target's packets passed", { TCP_RULE_OPEN }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK | PSH) }, .stat = NO_STAT },
+	{ "untracked: after del (nothing hidden any more) passed", { TCP_RULE },
+	  .pre = { ESTABLISH4, DEL_RULES, EVICT }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK | PSH) }, .stat = NO_STAT },
+	{ "untracked: inert interface passes", { TCP_RULE }, .pre = { IFACE_OFF }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) }, .stat = NO_STAT },
+	{ "untracked: empty slot passes", { TCP_RULE }, .pre = { EMPTY_SLOT }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IPV6, IPPROTO_TCP, TGT, ACK) }, .stat = NO_STAT },
+	{ "untracked: another port of the server passed", { TCP_RULE }, .egress = true,
+	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, 22, ACK) }, .stat = NO_STAT },
 };
 
 /* Run in a namespace that forwards: HOST_SERVER's addresses are on lo, HOST_STRANGER's
@@ -704,6 +895,9 @@ static const char *const stat_names[STAT__MAX] = {
 	[STAT_PASSED] = "passed",
 	[STAT_SOCK_REDIRECTED] = "sock_redirected",
 	[STAT_SOCK_REFUSED] = "sock_refused",
+	[STAT_REJECTED] = "rejected",
+	[STAT_ICMP_TRANSLATED] = "icmp_translated",
+	[STAT_HIDDEN_UNTRACKED_DROPPED] = "hidden_untracked_dropped",
 };
 
 static struct tc_bpf *skel;
@@ -1052,8 +1246,10 @@ static __u32 xdp_as_tc(__u32 ret)
 	return ret == XDP_PASS ? TC_ACT_OK : ret == XDP_DROP ? TC_ACT_SHOT : 1000 + ret;
 }
 
-static int prog_run(bool egress, const struct frame *in, __u8 *out, __u32 *out_len, __u32 *ret)
+static int prog_run(bool egress, const struct frame *in, __u8 *out, __u32 *out_len, __u32 *ret,
+		    bool received)
 {
+	struct __sk_buff skb_ctx = { .ingress_ifindex = LO_IFINDEX };
 	struct bpf_program *prog = egress ? skel->progs.bpfredir_tc_eg : skel->progs.bpfredir_tc_in;
 	struct xdp_md ctx = { .data_end = in->len, .ingress_ifindex = xdp_ifindex };
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in->buf, .data_size_in = in->len,
@@ -1068,6 +1264,10 @@ static int prog_run(bool egress, const struct frame *in, __u8 *out, __u32 *out_l
 		opts.ctx_size_in = sizeof(ctx);
 	} else {
 		opts.flags = run_flags;
+		if (received) {
+			opts.ctx_in = &skb_ctx;
+			opts.ctx_size_in = sizeof(skb_ctx);
+		}
 	}
 	err = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts);
 	*out_len = opts.data_size_out;
@@ -1106,7 +1306,7 @@ static int packet_check(bool egress, const struct pkt_spec *spec, __u16 port, __
 		exp_spec.dport = port;
 	pkt_build(&in, spec);
 	pkt_build(&exp, &exp_spec);
-	err = prog_run(egress, &in, out, &out_len, &ret);
+	err = prog_run(egress, &in, out, &out_len, &ret, false);
 	if (err)
 		return fail(why, n, "BPF_PROG_TEST_RUN: %s", strerror(-err));
 	if (ret != retval)
@@ -1125,6 +1325,23 @@ static void flow_addr(__u8 *dst, enum pkt_host h, bool v6)
 	}
 	memcpy(dst, v4_mapped, sizeof(v4_mapped));
 	memcpy(dst + 12, pkt_host(h)->v4, 4);
+}
+
+/* The server's addresses in local_addrs, as the loader records the host's: egress tells a
+ * local destination by them. */
+static int host_addrs_install(void)
+{
+	const __u32 holders = 1;
+	int v6;
+
+	for (v6 = 0; v6 < 2; v6++) {
+		struct redir_local_addr a;
+
+		flow_addr(a.addr, HOST_SERVER, v6);
+		if (bpf_map_update_elem(bpf_map__fd(skel->maps.local_addrs), &a, &holders, BPF_ANY))
+			return -errno;
+	}
+	return 0;
 }
 
 /* --- flows and pending -------------------------------------------------------------------- */
@@ -1199,6 +1416,9 @@ static int table_check(const struct tcase *c, enum table t, char *why, size_t n)
 		if (ntohs(v.port) != e->port)
 			return fail(why, n, "%s: %s %u: expected port %u got %u", table_names[t],
 				    dir_name(e->dir), e->local, e->port, ntohs(v.port));
+		if (v.flags != e->flags)
+			return fail(why, n, "%s: %s %u: expected flags 0x%x got 0x%x",
+				    table_names[t], dir_name(e->dir), e->local, e->flags, v.flags);
 	}
 	got = map_count(table_map(t));
 	if (got == want)
@@ -1273,6 +1493,10 @@ static int steps_run(const struct tcase *c, char *why, size_t n)
 					    i + 1);
 			break;
 		}
+		case STEP_EVICT:
+			map_clear(skel->maps.flows);
+			map_clear(skel->maps.pending);
+			break;
 		case STEP_UNMARK:
 			err = ports_unmark();
 			if (err)
@@ -1321,7 +1545,7 @@ static int case_run(const struct tcase *c, char *why, size_t n)
 	if (stats_read(before) || port_stats_read(&ports_before))
 		return fail(why, n, "reading stats: %s", strerror(errno));
 	ports_after = ports_before;
-	err = prog_run(c->egress, &in, out, &out_len, &ret);
+	err = prog_run(c->egress, &in, out, &out_len, &ret, c->received);
 	if (err)
 		return fail(why, n, "BPF_PROG_TEST_RUN: %s", strerror(-err));
 	if (stats_read(after) || port_stats_read(&ports_after))
@@ -1482,7 +1706,7 @@ static int flood_pair(bool v6, const __u8 *addr, __u16 sport, char *why, size_t 
 	for (i = 0; i < 2; i++) {
 		pkt_build(&f, i ? &synack : &syn);
 		frame_set_addr(&f, i, addr);
-		err = prog_run(i, &f, out, &out_len, &ret);
+		err = prog_run(i, &f, out, &out_len, &ret, false);
 		if (err || ret != TC_ACT_OK || out_len != f.len)
 			return fail(why, n, "%s: err %d retval %u length %u", i ? "syn-ack" : "syn",
 				    err, ret, out_len);
@@ -1536,7 +1760,9 @@ static int flood_run(char *why, size_t n)
 	xskel = NULL;
 	tc_bpf__destroy(skel);
 	skel = flood_skel;
-	err = set_make(rules);
+	err = host_addrs_install();
+	if (!err)
+		err = set_make(rules);
 	if (err)
 		return fail(why, n, "installing rules: %s", strerror(-err));
 
@@ -1571,7 +1797,8 @@ static int flood_run(char *why, size_t n)
 	/* flows holds the established connection, and nothing of the flood. */
 	if (table_check(&established, T_FLOWS, sub, sizeof(sub)))
 		return fail(why, n, "after the flood: %s", sub);
-	/* The connection from CPORT2 was only pending: pushed out, its reply untranslated. */
+	/* The connection from CPORT2 was only pending: pushed out, its reply dropped rather than
+	 * sent from the hidden port. */
 	entry_key(&k, &syn4, &c2_out);
 	if (!bpf_map_lookup_elem(bpf_map__fd(skel->maps.pending), &k, &v))
 		return fail(why, n, "the pending connection's OUT survived %d spoofed SYNs",
@@ -1580,7 +1807,7 @@ static int flood_run(char *why, size_t n)
 	if (!bpf_map_lookup_elem(bpf_map__fd(skel->maps.pending), &k, &v))
 		return fail(why, n, "the pending connection's IN survived %d spoofed SYNs",
 			    FLOOD_SYNS);
-	if (packet_check(true, &ackout4_c2, 0, 0, sub, sizeof(sub)))
+	if (packet_check(true, &ackout4_c2, 0, TC_ACT_SHOT, sub, sizeof(sub)))
 		return fail(why, n, "after the flood, the pending connection's reply: %s", sub);
 	/* The established connection goes on, both ways, and stays in flows. */
 	if (packet_check(false, &ack4, TGT, 0, sub, sizeof(sub)))
@@ -1612,6 +1839,10 @@ int main(void)
 	skel = tc_bpf__open_and_load();
 	if (!percpu || !percpu_ports || !skel) {
 		printf("FAIL: setup: cannot open and load the TC skeleton: %s\n", strerror(errno));
+		return 1;
+	}
+	if (host_addrs_install()) {
+		printf("FAIL: setup: cannot record the server's addresses: %s\n", strerror(errno));
 		return 1;
 	}
 	xskel = xdp_load_shared();

@@ -10,7 +10,8 @@
  * port and updates the checksum per RFC 1624), the output checksum by full recomputation
  * when the input's was valid, the global counters and the port counter the model names,
  * and, in both connection tables (flows and pending), every key the packet looked up, wrote
- * or removed, and the keys a SYN dropped at a hidden port must not remove. Every
+ * or removed (with its port and flags), and the keys a SYN dropped at a hidden port must not
+ * remove. Every
  * CHECK_EVERY packets and at the end the whole flows and pending maps and every port_stats
  * entry are compared with the model's.
  *
@@ -246,9 +247,10 @@ struct m_pkt {
 
 struct m_flow {
 	struct redir_flow_key key;
-	__u16 port; /* host order */
-	bool used;  /* the slot holds key (probing goes on past it) */
-	bool live;  /* false: deleted, a tombstone */
+	__u16 port;  /* host order */
+	__u16 flags; /* FLOW_F_CLOSING */
+	bool used;   /* the slot holds key (probing goes on past it) */
+	bool live;   /* false: deleted, a tombstone */
 };
 
 #define FLOW_SLOTS (1 << 16)
@@ -259,7 +261,7 @@ struct m_table {
 	struct m_flow *slots;
 	int n;			 /* live entries */
 	int used;		 /* slots holding a key, live or not */
-	unsigned long forgotten; /* coverage: live entries a fresh SYN removed */
+	unsigned long forgotten; /* coverage: live entries removed (not moved) */
 };
 
 struct model {
@@ -270,7 +272,7 @@ struct model {
 	__u64 port_counts[MAX_PORT_KEYS][PORT_STAT__MAX];
 };
 
-#define MAX_TOUCHED 4
+#define MAX_TOUCHED 6
 
 /* What the model says a packet does. */
 struct m_expect {
@@ -298,9 +300,12 @@ enum m_why {
 	W_FORWARDED,  /* a rule or hidden port, but the packet is forwarded */
 	W_PASSED,
 	W_EG_REWRITTEN, /* by flows */
-	W_EG_PENDING,	/* by pending, a SYN or RST: not promoted */
+	W_EG_PENDING,	/* by pending, a SYN(-ACK) or closing: not promoted */
 	W_EG_PROMOTED,	/* by pending, anything else: promoted to flows */
+	W_EG_CLOSING,	/* a FIN: the connection goes (back) to pending, closing */
+	W_EG_RESET,	/* a RST: the connection is forgotten */
 	W_EG_PASSED,
+	W_EG_UNTRACKED, /* from a hidden port, no entry: dropped */
 	W__MAX,
 };
 
@@ -318,7 +323,10 @@ static const char *const why_names[W__MAX] = {
 	[W_EG_REWRITTEN] = "egress-rewritten",
 	[W_EG_PENDING] = "egress-pending",
 	[W_EG_PROMOTED] = "egress-promoted",
+	[W_EG_CLOSING] = "egress-closing",
+	[W_EG_RESET] = "egress-reset",
 	[W_EG_PASSED] = "egress-passed",
+	[W_EG_UNTRACKED] = "egress-untracked",
 };
 
 static int m_l4(const __u8 *b, __u32 len, __u32 off, __u8 proto, struct m_pkt *p)
@@ -459,7 +467,7 @@ static const struct m_flow *m_get(struct m_table *t, const struct redir_flow_key
 	return f->live ? f : NULL;
 }
 
-static void m_put(struct m_table *t, const struct redir_flow_key *k, __u16 port)
+static void m_put(struct m_table *t, const struct redir_flow_key *k, __u16 port, __u16 flags)
 {
 	struct m_flow *f = m_slot(t, k);
 
@@ -469,6 +477,7 @@ static void m_put(struct m_table *t, const struct redir_flow_key *k, __u16 port)
 	f->live = true;
 	f->key = *k;
 	f->port = port;
+	f->flags = flags;
 }
 
 /* Whether there was a live entry to remove. */
@@ -508,6 +517,20 @@ static bool m_is_local(const struct model *m, const struct m_pkt *p)
 	return memcmp(p->daddr + 12, fwd4, sizeof(fwd4)) != 0;
 }
 
+/* This host's own addresses, as egress tells a local destination: loopback, or what
+ * local_addrs holds (the server's address on lo, which each phase records as the loader
+ * records the host's). */
+static bool m_is_host(const __u8 *a)
+{
+	static const __u8 mapped[12] = {[10] = 0xff, [11] = 0xff};
+	static const __u8 lo6[16] = {[15] = 1};
+
+	if ((!memcmp(a, mapped, 12) && a[12] == 127) || !memcmp(a, lo6, 16))
+		return true;
+	return !memcmp(a, servers[0].a4, BPFREDIR_ADDR_LEN) ||
+	       !memcmp(a, servers[0].a6, BPFREDIR_ADDR_LEN);
+}
+
 static const struct cand *m_rule(const struct model *m, __u16 port, __u8 proto)
 {
 	int i;
@@ -540,6 +563,7 @@ static void m_count(struct model *m, struct m_expect *e, __u16 port, __u8 proto,
 
 static unsigned long m_promoted;      /* coverage: connections moved from pending to flows */
 static unsigned long m_hidden_spared; /* coverage: dropped SYNs whose tuple had entries */
+static unsigned long m_stale;	      /* coverage: the service's SYNs that ended flows entries */
 
 static void m_touch(struct m_expect *e, const struct redir_flow_key *k)
 {
@@ -547,12 +571,17 @@ static void m_touch(struct m_expect *e, const struct redir_flow_key *k)
 		e->touched[e->n_touched++] = *k;
 }
 
-/* A fresh SYN that goes through starts a new connection from its client port: what that
- * port's earlier connections left under key K, established or not, no longer applies. */
-static void m_forget(struct model *m, const struct redir_flow_key *k)
+static void m_forget(struct m_table *t, const struct redir_flow_key *k)
 {
-	m->flows.forgotten += m_del(&m->flows, k);
-	m->pending.forgotten += m_del(&m->pending, k);
+	t->forgotten += m_del(t, k);
+}
+
+/* The key of the other direction of OUT key K: IN, for public port PUB. */
+static void m_in_key(struct redir_flow_key *in, const struct redir_flow_key *k, __u16 pub)
+{
+	*in = *k;
+	in->dir = FLOW_DIR_IN;
+	in->local_port = htons(pub);
 }
 
 static void m_ingress(struct model *m, int parsed, const struct m_pkt *p, struct m_expect *e)
@@ -607,13 +636,10 @@ static void m_ingress(struct model *m, int parsed, const struct m_pkt *p, struct
 					    : m_is_local(m, p))) {
 		m_flow_key(&tgt_key, p->saddr, p->daddr, p->sport, r->tgt, p->proto, FLOW_DIR_OUT);
 		m_touch(e, &tgt_key);
-		if (fresh_syn) {
-			m_forget(m, &in_key);
-			m_forget(m, &tgt_key);
-		}
-		/* A new connection: pending until the service answers it for real. */
-		m_put(&m->pending, &in_key, r->tgt);
-		m_put(&m->pending, &tgt_key, p->dport);
+		/* A new connection: pending until the service answers it for real. flows is
+		 * not touched: a SYN may be spoofed, and what flows holds is live. */
+		m_put(&m->pending, &in_key, r->tgt, 0);
+		m_put(&m->pending, &tgt_key, p->dport, 0);
 		e->rewrite = true;
 		e->new_port = r->tgt;
 		e->stat = STAT_REWRITTEN;
@@ -633,10 +659,11 @@ static void m_ingress(struct model *m, int parsed, const struct m_pkt *p, struct
 			m_hidden_spared++;
 		return;
 	}
-	/* Passed untranslated: a direct connection to dport, whose replies leave from dport. */
+	/* Passed untranslated: a direct connection to dport, whose replies leave from dport;
+	 * the new connections its tuple left in pending no longer apply. */
 	if (fresh_syn) {
-		m_forget(m, &in_key);
-		m_forget(m, &out_key);
+		m_forget(&m->pending, &in_key);
+		m_forget(&m->pending, &out_key);
 	}
 	if (r && (r->flags & REDIR_F_ADDR))
 		e->why = W_OTHER_ADDR;
@@ -646,14 +673,18 @@ static void m_ingress(struct model *m, int parsed, const struct m_pkt *p, struct
 		e->why = W_PASSED;
 }
 
-/* Egress never drops; it gives a reply of a translated connection its public port back, and
- * moves a new connection to flows once the service sends it something only a real peer
- * gets: neither a SYN(-ACK), which it sends to any SYN, nor a RST. */
+/* Egress gives a reply of a translated connection its public port back, and moves a new
+ * connection to flows once the service sends it something only a real peer gets: neither a
+ * SYN(-ACK), which it sends to any SYN, nor a RST. Its SYN(-ACK) takes the pending entry,
+ * and shows that what flows held for the tuple is over; its FIN moves the connection to
+ * pending, closing (never promoted again); its RST forgets it. It drops what this host sends
+ * another host from a hidden port outside any connection: that would show the port. */
 static void m_egress(struct model *m, int parsed, const struct m_pkt *p, struct m_expect *e)
 {
+	bool tcp = p->proto == IPPROTO_TCP, syn = tcp && (p->flags & F_SYN);
 	struct redir_flow_key out_key, in_key;
-	const struct m_flow *f;
-	bool established;
+	const struct m_flow *f, *stale = NULL;
+	bool established = false, closing;
 	__u16 pub;
 
 	memset(e, 0, sizeof(*e));
@@ -664,33 +695,68 @@ static void m_egress(struct model *m, int parsed, const struct m_pkt *p, struct 
 		return;
 	m_flow_key(&out_key, p->daddr, p->saddr, p->dport, p->sport, p->proto, FLOW_DIR_OUT);
 	m_touch(e, &out_key);
-	f = m_get(&m->flows, &out_key);
-	established = f;
-	if (!f)
+	if (syn) {
+		stale = m_get(&m->flows, &out_key);
+		if (stale) {
+			/* Its IN goes too when it points at this target. */
+			m_in_key(&in_key, &out_key, stale->port);
+			m_touch(e, &in_key);
+			m_stale++;
+			m_forget(&m->flows, &out_key);
+			f = m_get(&m->flows, &in_key);
+			if (f && f->port == p->sport)
+				m_forget(&m->flows, &in_key);
+		}
 		f = m_get(&m->pending, &out_key);
-	if (!f)
+	} else {
+		f = m_get(&m->flows, &out_key);
+		established = f;
+		if (!f)
+			f = m_get(&m->pending, &out_key);
+	}
+	if (!f) {
+		/* Every packet here is the host's own: test runs carry no skb_iif. */
+		if (!m->slot_empty && m_hidden(m, p->sport, p->proto) && !m_is_host(p->daddr)) {
+			e->retval = TC_ACT_SHOT;
+			e->stat = STAT_HIDDEN_UNTRACKED_DROPPED;
+			e->why = W_EG_UNTRACKED;
+		}
 		return;
+	}
 	pub = f->port;
+	closing = f->flags & FLOW_F_CLOSING;
 	e->rewrite = true;
 	e->new_port = pub;
 	e->stat = STAT_REVERSE_REWRITTEN;
 	m_count(m, e, pub, p->proto, PORT_STAT_REVERSE_REWRITTEN);
-	if (established) {
-		e->why = W_EG_REWRITTEN;
-		return;
-	}
-	m_flow_key(&in_key, p->daddr, p->saddr, p->dport, pub, p->proto, FLOW_DIR_IN);
+	m_in_key(&in_key, &out_key, pub);
 	m_touch(e, &in_key);
-	if (p->proto == IPPROTO_TCP && (p->flags & (F_SYN | F_RST))) {
+	if (tcp && (p->flags & F_RST)) {
+		m_forget(&m->flows, &out_key);
+		m_forget(&m->flows, &in_key);
+		m_forget(&m->pending, &out_key);
+		m_forget(&m->pending, &in_key);
+		e->why = W_EG_RESET;
+	} else if (tcp && (p->flags & F_FIN)) {
+		m_put(&m->pending, &in_key, p->sport, FLOW_F_CLOSING);
+		m_put(&m->pending, &out_key, pub, FLOW_F_CLOSING);
+		if (established) {
+			m_del(&m->flows, &out_key);
+			m_del(&m->flows, &in_key);
+		}
+		e->why = W_EG_CLOSING;
+	} else if (established) {
+		e->why = W_EG_REWRITTEN;
+	} else if (syn || closing) {
 		e->why = W_EG_PENDING;
-		return;
+	} else {
+		m_put(&m->flows, &out_key, pub, 0);
+		m_put(&m->flows, &in_key, p->sport, 0);
+		m_del(&m->pending, &out_key);
+		m_del(&m->pending, &in_key);
+		e->why = W_EG_PROMOTED;
+		m_promoted++;
 	}
-	m_put(&m->flows, &out_key, pub);
-	m_put(&m->flows, &in_key, p->sport);
-	m_del(&m->pending, &out_key);
-	m_del(&m->pending, &in_key);
-	e->why = W_EG_PROMOTED;
-	m_promoted++;
 }
 
 static unsigned long m_udp_csum_zero; /* coverage: rewrites whose UDP checksum came out 0 */
@@ -1354,13 +1420,16 @@ static int touched_check(struct run *r, const struct m_expect *e, char *why, siz
 			struct redir_flow v;
 			bool there = !bpf_map_lookup_elem(map_fd(table_map(r, tables[j])), k, &v);
 
-			if (there == !!f && (!f || f->port == ntohs(v.port)))
+			if (there == !!f && (!f || (f->port == ntohs(v.port) && f->flags == v.flags)))
 				continue;
-			return fail(why, n, "%s %s %u (remote port %u): kernel %s%u, model %s%u",
+			return fail(why, n,
+				    "%s %s %u (remote port %u): kernel %s%u flags %x, model %s%u "
+				    "flags %x",
 				    tables[j]->name, k->dir == FLOW_DIR_IN ? "IN" : "OUT",
 				    ntohs(k->local_port), ntohs(k->remote_port),
 				    there ? "-> " : "none ", there ? ntohs(v.port) : 0,
-				    f ? "-> " : "none ", f ? f->port : 0);
+				    there ? v.flags : 0, f ? "-> " : "none ", f ? f->port : 0,
+				    f ? f->flags : 0);
 		}
 	}
 	return 0;
@@ -1378,12 +1447,13 @@ static bool table_full_check(struct run *r, struct m_table *t)
 
 		key = next;
 		n++;
-		if (bpf_map_lookup_elem(fd, &key, &v) || !f || f->port != ntohs(v.port)) {
+		if (bpf_map_lookup_elem(fd, &key, &v) || !f || f->port != ntohs(v.port) ||
+		    f->flags != v.flags) {
 			mismatch(r, false, NULL, 0, 0,
-				 "full check: %s map entry %s local port %u -> %u: model %s",
+				 "full check: %s map entry %s local port %u -> %u flags %x: model %s",
 				 t->name, key.dir == FLOW_DIR_IN ? "IN" : "OUT",
-				 ntohs(key.local_port), ntohs(v.port),
-				 f ? "has another port" : "has no such entry");
+				 ntohs(key.local_port), ntohs(v.port), v.flags,
+				 f ? "has another port or flags" : "has no such entry");
 			return false;
 		}
 	}
@@ -1545,9 +1615,18 @@ static int phase_run(struct run *r, unsigned long packets, char *why, size_t n)
 	m_udp_csum_zero = 0;
 	m_promoted = 0;
 	m_hidden_spared = 0;
+	m_stale = 0;
 	r->m.flows.forgotten = r->m.pending.forgotten = 0;
 	memcpy(r->m.active, initially_active, sizeof(r->m.active));
 	ring_n = 0;
+	/* The server's addresses, as the loader records the host's (m_is_host). */
+	for (i = 0; i < 2; i++) {
+		const __u32 holders = 1;
+
+		if (bpf_map_update_elem(map_fd(r->skel->maps.local_addrs),
+					i ? servers[0].a6 : servers[0].a4, &holders, BPF_ANY))
+			return fail(why, n, "recording local addresses: %s", strerror(errno));
+	}
 	if (set_swap(r))
 		return fail(why, n, "installing rules: %s", strerror(errno));
 	memset(r->percpu_ports, 0, r->ncpus * sizeof(*r->percpu_ports));
@@ -1583,11 +1662,12 @@ static int coverage_check(const struct run *r, bool forwarding, char *why, size_
 	int i;
 
 	printf("# phase %s: %lu mutated, %lu udp checksums updated to 0, %lu promoted, "
-	       "forgotten %lu from flows and %lu from pending, %lu dropped SYNs spared entries; "
+	       "forgotten %lu from flows and %lu from pending, %lu dropped SYNs spared entries, "
+	       "%lu SYNs of the service ended flows entries; "
 	       "rule set edited %lu, swapped %lu, emptied %lu times; at most %d in flows and %d "
 	       "in pending;",
 	       r->phase, r->mutated, m_udp_csum_zero, m_promoted, r->m.flows.forgotten,
-	       r->m.pending.forgotten, m_hidden_spared, r->edits, r->swaps, r->empties,
+	       r->m.pending.forgotten, m_hidden_spared, m_stale, r->edits, r->swaps, r->empties,
 	       r->peak_flows, r->peak_pending);
 	for (i = 0; i < W__MAX; i++)
 		printf(" %s %lu", why_names[i], r->why[i]);
@@ -1600,6 +1680,8 @@ static int coverage_check(const struct run *r, bool forwarding, char *why, size_
 	if (m_hidden_spared < r->idx / 10000)
 		return fail(why, n, "only %lu dropped SYNs to hidden ports spared entries",
 			    m_hidden_spared);
+	if (m_stale < r->idx / 10000)
+		return fail(why, n, "only %lu SYNs of the service ended flows entries", m_stale);
 	if (r->idx >= 10000 && (!r->edits || !r->swaps || !r->empties))
 		return fail(why, n, "rule set edited %lu, swapped %lu, emptied %lu times", r->edits,
 			    r->swaps, r->empties);
