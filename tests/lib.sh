@@ -219,6 +219,11 @@ t_cleanup() {
 	done
 	[[ -z $T_TMP ]] || t_progs_record >/dev/null 2>&1
 	for dir in "${T_PIN_DIRS[@]}"; do
+		# A test may plant a symlink there; one left dangling is gone from -e's view.
+		if [[ -L $dir ]]; then
+			rm -f "$dir"
+			continue
+		fi
 		[[ -e $dir ]] || continue
 		timeout "$T_CLI_TIMEOUT" "$BPFREDIR" unload --pin-dir "$dir" >/dev/null 2>&1
 		rm -rf "$dir"
