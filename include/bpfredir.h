@@ -191,6 +191,7 @@ enum redir_stat {
 	STAT_SOCK_REFUSED,	/* local connect()/sendmsg() to a hidden port refused */
 	STAT_REJECTED,		/* ingress: aimed at a hidden port, answered as a closed port */
 	STAT_ICMP_TRANSLATED,	/* ICMP error quoting a translated connection: port put right */
+	STAT_GUARD_DROPPED,	/* netns guard: a direct hit on a hidden port, on any interface */
 	STAT__MAX,
 };
 

@@ -1,0 +1,271 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The netns guard: hidden ports stay hidden on every path into this network namespace, not
+ * only through the interfaces TC or XDP runs on. The recipe's `mangle PREROUTING MARK` +
+ * `filter INPUT DROP` have no `-i`; without this, a hidden target answers through a second
+ * NIC, a bridge holding containers, a tunnel's decapsulated traffic or IPsec transport mode.
+ *
+ * The rule is one sentence: a TCP/UDP packet about to reach a local socket on a hidden port
+ * is let through only if it comes from this host (hiding from local clients is --hide-local's
+ * job, in the socket hooks) or if bpfredir translated its connection (its OUT entry in flows
+ * or pending, which TC or XDP records before it rewrites a packet). Whatever interface it
+ * came in on, anything else aimed at a hidden port is a direct hit.
+ *
+ * Two ways to run it, the loader picks the first the kernel has (guard.c):
+ * - netfilter (6.4+), at LOCAL_IN for IPv4 and IPv6: sees every packet delivered locally,
+ *   broadcast and multicast included, after IPv4 reassembly; drops.
+ * - sk_lookup (written for 5.19+: ingress_ifindex, a 16-bit remote_port): runs when TCP
+ *   looks for a listener and UDP for a unicast socket, so it never sees UDP broadcast or
+ *   multicast; SK_DROP makes the lookup find nothing, so the port answers as a closed one
+ *   (RST, ICMP port unreachable).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
+#include "bpfredir.h"
+#include "maps.h"
+#include "parse.h"
+#include "policy.h"
+
+#define NF_DROP 0
+#define NF_ACCEPT 1
+#define NFPROTO_IPV6 10
+#define IFF_LOOPBACK 0x8
+/* The loopback device's ifindex in every network namespace. */
+#define LOOPBACK_IFINDEX 1
+/* skb->_nfct holds the conntrack pointer with the ctinfo in its low bits. */
+#define NFCT_INFOMASK 7UL
+#define IP_CT_IS_REPLY 3
+#define IPS_DST_NAT (1 << 5)
+/* More than parse.h walks, so whatever TC reads the guard reads too. */
+#define GUARD_MAX_EXT_HDRS 16
+
+/* A local client: its source is one of this host's addresses, usually the very one it
+ * connects to. (sk_lookup sees a connection to the address of another interface as coming
+ * in there, not on loopback.) From outside, IPv4 with a source of ours is dropped as a
+ * martian before delivery; an IPv6 packet spoofing one gets its answer sent to this host,
+ * so nothing comes back to the sender. */
+static __always_inline bool from_this_host(const __u8 *remote, const __u8 *local)
+{
+	const __u32 *w = (const void *)remote;
+
+	if (addr_eq(remote, local))
+		return true;
+	/* ::1 and ::ffff:127.0.0.0/104 */
+	if (!w[0] && !w[1] &&
+	    ((!w[2] && w[3] == bpf_htonl(1)) || (w[2] == bpf_htonl(0xffff) && remote[12] == 127)))
+		return true;
+	return bpf_map_lookup_elem(&local_addrs, remote);
+}
+
+/* Should a packet from remote to local, on local_port, be kept from its socket? */
+static __always_inline bool guard_hides(const __u8 *remote_addr, const __u8 *local_addr,
+					__be16 remote_port, __be16 local_port, __u8 proto)
+{
+	struct redir_flow_key fk;
+	struct redir_rule *hidden;
+	bool is_pending;
+
+	if (!port_of_interest(local_port, proto))
+		return false;
+	hidden = set_lookup(policy_set_get(), local_port, proto, POLICY_HIDDEN);
+	if (!hidden || !(hidden->flags & REDIR_F_HIDE) || from_this_host(remote_addr, local_addr))
+		return false;
+	/* Translated by bpfredir: the reply would be rewritten back, so this is a connection
+	 * to the public port. */
+	flow_key_fill(&fk, remote_addr, local_addr, remote_port, local_port, proto, FLOW_DIR_OUT);
+	return !flow_lookup(&fk, &is_pending);
+}
+
+static __always_inline void guard_count(__be16 port, __u8 proto)
+{
+	stat_inc(STAT_GUARD_DROPPED);
+	port_stat_inc(port, proto, PORT_STAT_HIDDEN_DROPPED);
+}
+
+/* Netfilter programs have no direct packet access: the headers are read through a dynptr
+ * over the skb, one fixed-size slice at a time. At LOCAL_IN skb->data is the IP header, the
+ * IP header was checked by ip_rcv, and IPv4 is reassembled; IPv6 fragments are not (that
+ * happens behind the hook), so like TC the guard judges a first fragment by its ports and
+ * passes the others, which cannot reassemble without it. */
+static __always_inline int nf_parse_ports(struct bpf_dynptr *dp, __u32 off, __u8 proto,
+					  struct pkt *p)
+{
+	__be16 buf[2], *ports = bpf_dynptr_slice(dp, off, buf, sizeof(buf));
+
+	/* Too short to hold ports: the transport layer drops it itself. */
+	if (!ports)
+		return PARSE_NO_PORTS;
+	p->sport = ports[0];
+	p->dport = ports[1];
+	p->proto = proto;
+	return PARSE_PORTS;
+}
+
+static __always_inline int nf_parse_ipv4(struct bpf_dynptr *dp, struct pkt *p)
+{
+	struct iphdr buf, *iph = bpf_dynptr_slice(dp, 0, &buf, sizeof(buf));
+	__u32 hdr_len;
+
+	if (!iph || (*(__u8 *)iph >> 4) != 4)
+		return PARSE_NO_PORTS;
+	hdr_len = (*(__u8 *)iph & 0xF) * 4;
+	if (iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_UDP)
+		return PARSE_NO_PORTS;
+	if (hdr_len < sizeof(*iph) || iph->frag_off & bpf_htons(IP_OFFSET))
+		return PARSE_NO_PORTS;
+	addr_from_v4(p->saddr, iph->saddr);
+	addr_from_v4(p->daddr, iph->daddr);
+	return nf_parse_ports(dp, hdr_len, iph->protocol, p);
+}
+
+static __always_inline int nf_parse_ipv6(struct bpf_dynptr *dp, struct pkt *p)
+{
+	struct ipv6hdr buf, *ip6h = bpf_dynptr_slice(dp, 0, &buf, sizeof(buf));
+	struct frag_hdr fbuf, *frag;
+	struct ipv6_opt_hdr obuf, *opt;
+	__u32 off = sizeof(*ip6h);
+	__u8 nexthdr;
+	int i;
+
+	if (!ip6h || (*(__u8 *)ip6h >> 4) != 6)
+		return PARSE_NO_PORTS;
+	__builtin_memcpy(p->saddr, &ip6h->saddr, BPFREDIR_ADDR_LEN);
+	__builtin_memcpy(p->daddr, &ip6h->daddr, BPFREDIR_ADDR_LEN);
+	nexthdr = ip6h->nexthdr;
+	for (i = 0; i < GUARD_MAX_EXT_HDRS; i++) {
+		switch (nexthdr) {
+		case IPPROTO_TCP:
+		case IPPROTO_UDP:
+			return nf_parse_ports(dp, off, nexthdr, p);
+		case IPPROTO_HOPOPTS:
+		case IPPROTO_ROUTING:
+		case IPPROTO_DSTOPTS:
+			opt = bpf_dynptr_slice(dp, off, &obuf, sizeof(obuf));
+			if (!opt)
+				return PARSE_NO_PORTS;
+			nexthdr = opt->nexthdr;
+			off += (opt->hdrlen + 1) * 8;
+			break;
+		case IPPROTO_AH:
+			opt = bpf_dynptr_slice(dp, off, &obuf, sizeof(obuf));
+			if (!opt)
+				return PARSE_NO_PORTS;
+			nexthdr = opt->nexthdr;
+			off += (opt->hdrlen + 2) * 4;
+			break;
+		case IPPROTO_FRAGMENT:
+			frag = bpf_dynptr_slice(dp, off, &fbuf, sizeof(fbuf));
+			if (!frag || frag->frag_off & bpf_htons(IPV6_FRAG_OFFSET_MASK))
+				return PARSE_NO_PORTS;
+			nexthdr = frag->nexthdr;
+			off += sizeof(*frag);
+			break;
+		default:
+			return PARSE_NO_PORTS;
+		}
+	}
+	/* A chain longer than any real packet's: it might still lead to a hidden port. */
+	return PARSE_MALFORMED;
+}
+
+/* Judged by the port the packet arrived with, as the recipe's mark is: a packet another
+ * rule (iptables REDIRECT, nftables dnat) moved onto a hidden port was not aimed at it, and
+ * one moved off a hidden port was. Conntrack's original tuple keeps the arrival port. */
+static __always_inline __be16 arrival_port(struct sk_buff *skb, __be16 dport)
+{
+	unsigned long nfct, status = 0;
+	struct nf_conn *ct;
+	__be16 port;
+
+	if (!bpf_core_field_exists(skb->_nfct))
+		return dport;
+	nfct = skb->_nfct;
+	ct = (struct nf_conn *)(nfct & ~NFCT_INFOMASK);
+	if (!ct || (nfct & NFCT_INFOMASK) >= IP_CT_IS_REPLY)
+		return dport;
+	if (bpf_core_read(&status, sizeof(status), &ct->status) || !(status & IPS_DST_NAT))
+		return dport;
+	if (bpf_core_read(&port, sizeof(port), &ct->tuplehash[0].tuple.dst.u.all))
+		return dport;
+	return port;
+}
+
+SEC("netfilter")
+int bpfredir_nf_in(struct bpf_nf_ctx *ctx)
+{
+	const struct nf_hook_state *state = ctx->state;
+	struct sk_buff *skb = ctx->skb;
+	struct net_device *in = state->in;
+	struct bpf_dynptr dp;
+	struct pkt p;
+	__be16 port;
+	int parsed;
+
+	if (in && (in->flags & IFF_LOOPBACK))
+		return NF_ACCEPT;
+	if (bpf_dynptr_from_skb((struct __sk_buff *)skb, 0, &dp))
+		return NF_ACCEPT;
+	parsed = state->pf == NFPROTO_IPV6 ? nf_parse_ipv6(&dp, &p) : nf_parse_ipv4(&dp, &p);
+	if (parsed == PARSE_MALFORMED) {
+		stat_inc(STAT_GUARD_DROPPED);
+		return NF_DROP;
+	}
+	if (parsed != PARSE_PORTS)
+		return NF_ACCEPT;
+	port = arrival_port(skb, p.dport);
+	if (!guard_hides(p.saddr, p.daddr, p.sport, port, p.proto))
+		return NF_ACCEPT;
+	guard_count(port, p.proto);
+	return NF_DROP;
+}
+
+/* ctx reads with the verifier's rules kept: each is one 4-byte load at a fixed offset, which
+ * barrier_var keeps clang from merging across branches into a load through a moved ctx
+ * pointer (refused). */
+static __always_inline void sk_lookup_addrs(struct bpf_sk_lookup *ctx, __u32 remote[4],
+					    __u32 local[4])
+{
+	__u32 family = ctx->family, r4 = ctx->remote_ip4, l4 = ctx->local_ip4;
+	int i;
+
+	barrier_var(r4);
+	barrier_var(l4);
+	remote[0] = ctx->remote_ip6[0];
+	remote[1] = ctx->remote_ip6[1];
+	remote[2] = ctx->remote_ip6[2];
+	remote[3] = ctx->remote_ip6[3];
+	local[0] = ctx->local_ip6[0];
+	local[1] = ctx->local_ip6[1];
+	local[2] = ctx->local_ip6[2];
+	local[3] = ctx->local_ip6[3];
+	for (i = 0; i < 4; i++) {
+		barrier_var(remote[i]);
+		barrier_var(local[i]);
+	}
+	if (family == AF_INET) {
+		addr_from_v4((__u8 *)remote, r4);
+		addr_from_v4((__u8 *)local, l4);
+	}
+}
+
+SEC("sk_lookup")
+int bpfredir_sk_lkp(struct bpf_sk_lookup *ctx)
+{
+	__u32 remote[4], local[4];
+	__be16 port = bpf_htons(ctx->local_port);
+	__be16 remote_port = ctx->remote_port;
+	__u8 proto = ctx->protocol;
+
+	if (ctx->ingress_ifindex == LOOPBACK_IFINDEX ||
+	    (proto != IPPROTO_TCP && proto != IPPROTO_UDP))
+		return SK_PASS;
+	sk_lookup_addrs(ctx, remote, local);
+	if (!guard_hides((__u8 *)remote, (__u8 *)local, remote_port, port, proto))
+		return SK_PASS;
+	guard_count(port, proto);
+	return SK_DROP;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
