@@ -548,6 +548,8 @@ int load_locked(const struct load_request *req)
 	if (!ret)
 		ret = attach_all(&ctx);
 	if (!ret)
+		ret = guard_start(bpf_map__fd(ctx.tc->maps.policy)) ? EXIT_FAIL : 0;
+	if (!ret)
 		ret = commit(&ctx);
 
 	/* A load that failed midway leaves nothing pinned, so nothing stays attached. */
@@ -748,6 +750,15 @@ static int reload_locked(const struct load_request *req)
 		if (updated < 0)
 			ret = fail("cannot switch the attachments to this build: %s",
 				   strerror(-updated));
+	}
+	/* Netfilter links cannot be updated in place: guard.c swaps the guard's links. */
+	if (!ret) {
+		int guard = guard_upgrade();
+
+		if (guard < 0)
+			ret = fail("cannot switch the guard to this build: %s", strerror(-guard));
+		else
+			updated += guard;
 	}
 	/* The pinned programs are what attach and apply use next: make them this build's. */
 	if (!ret && updated > 0)

@@ -179,6 +179,8 @@ int do_add(int argc, char **argv)
 			   strerror(-err));
 	}
 out:
+	if (!ret)
+		guard_warn(maps.policy);
 	close_locked(&maps);
 	return ret;
 }
