@@ -41,25 +41,27 @@
 /* More than parse.h walks, so whatever TC reads the guard reads too. */
 #define GUARD_MAX_EXT_HDRS 16
 
-/* A local client: its source is one of this host's addresses, usually the very one it
- * connects to. (sk_lookup sees a connection to the address of another interface as coming
- * in there, not on loopback.) From outside, IPv4 with a source of ours is dropped as a
- * martian before delivery; an IPv6 packet spoofing one gets its answer sent to this host,
- * so nothing comes back to the sender. */
-static __always_inline bool from_this_host(const __u8 *remote, const __u8 *local)
+/* A local client's source is one of this host's addresses, usually the very one it connects
+ * to. (sk_lookup sees a connection to the address of another interface as coming in there,
+ * not on loopback.) From outside, IPv4 with a source of ours is dropped as a martian before
+ * delivery; an IPv6 packet spoofing one has its answer sent to this host, so nothing comes
+ * back to the sender. The cheap tests here, the map last (guard_hides). */
+static __always_inline bool plainly_local(const __u8 *remote, const __u8 *local)
 {
 	const __u32 *w = (const void *)remote;
 
 	if (addr_eq(remote, local))
 		return true;
 	/* ::1 and ::ffff:127.0.0.0/104 */
-	if (!w[0] && !w[1] &&
-	    ((!w[2] && w[3] == bpf_htonl(1)) || (w[2] == bpf_htonl(0xffff) && remote[12] == 127)))
-		return true;
-	return bpf_map_lookup_elem(&local_addrs, remote);
+	return !w[0] && !w[1] &&
+	       ((!w[2] && w[3] == bpf_htonl(1)) ||
+		(w[2] == bpf_htonl(0xffff) && remote[12] == 127));
 }
 
-/* Should a packet from remote to local, on local_port, be kept from its socket? */
+/* Should a packet from remote to local, on local_port, be kept from its socket? The lookups
+ * in the order that costs least: most packets that get past port_interest belong to a
+ * translated connection (its OUT entry: the reply will be rewritten back), which one lookup
+ * settles. */
 static __always_inline bool guard_hides(const __u8 *remote_addr, const __u8 *local_addr,
 					__be16 remote_port, __be16 local_port, __u8 proto)
 {
@@ -67,15 +69,14 @@ static __always_inline bool guard_hides(const __u8 *remote_addr, const __u8 *loc
 	struct redir_rule *hidden;
 	bool is_pending;
 
-	if (!port_of_interest(local_port, proto))
+	if (!port_of_interest(local_port, proto) || plainly_local(remote_addr, local_addr))
+		return false;
+	flow_key_fill(&fk, remote_addr, local_addr, remote_port, local_port, proto, FLOW_DIR_OUT);
+	if (flow_lookup(&fk, &is_pending))
 		return false;
 	hidden = set_lookup(policy_set_get(), local_port, proto, POLICY_HIDDEN);
-	if (!hidden || !(hidden->flags & REDIR_F_HIDE) || from_this_host(remote_addr, local_addr))
-		return false;
-	/* Translated by bpfredir: the reply would be rewritten back, so this is a connection
-	 * to the public port. */
-	flow_key_fill(&fk, remote_addr, local_addr, remote_port, local_port, proto, FLOW_DIR_OUT);
-	return !flow_lookup(&fk, &is_pending);
+	return hidden && (hidden->flags & REDIR_F_HIDE) &&
+	       !bpf_map_lookup_elem(&local_addrs, remote_addr);
 }
 
 static __always_inline void guard_count(__be16 port, __u8 proto)
@@ -85,16 +86,17 @@ static __always_inline void guard_count(__be16 port, __u8 proto)
 }
 
 /* Netfilter programs have no direct packet access: the headers are read through a dynptr
- * over the skb, one fixed-size slice at a time. At LOCAL_IN skb->data is the IP header, the
- * IP header was checked by ip_rcv, and IPv4 is reassembled; IPv6 fragments are not (that
- * happens behind the hook), so like TC the guard judges a first fragment by its ports and
- * passes the others, which cannot reassemble without it. */
+ * over the skb, a fixed-size slice at a time (a pointer into the skb where the bytes are
+ * linear, else a copy). At LOCAL_IN skb->data is the IP header, the IP header was checked by
+ * ip_rcv, and IPv4 is reassembled; IPv6 fragments are not (that happens behind the hook), so
+ * like TC the guard judges a first fragment by its ports and passes the others, which cannot
+ * reassemble without it. A packet too short for the ports it claims is the transport layer's
+ * to drop. */
 static __always_inline int nf_parse_ports(struct bpf_dynptr *dp, __u32 off, __u8 proto,
 					  struct pkt *p)
 {
 	__be16 buf[2], *ports = bpf_dynptr_slice(dp, off, buf, sizeof(buf));
 
-	/* Too short to hold ports: the transport layer drops it itself. */
 	if (!ports)
 		return PARSE_NO_PORTS;
 	p->sport = ports[0];
@@ -103,37 +105,60 @@ static __always_inline int nf_parse_ports(struct bpf_dynptr *dp, __u32 off, __u8
 	return PARSE_PORTS;
 }
 
+/* The IP header and, right behind it as in most packets, the ports: one slice. */
+struct nf_hdrs4 {
+	struct iphdr ip;
+	__be16 ports[2];
+};
+
+struct nf_hdrs6 {
+	struct ipv6hdr ip6;
+	__be16 ports[2];
+};
+
 static __always_inline int nf_parse_ipv4(struct bpf_dynptr *dp, struct pkt *p)
 {
-	struct iphdr buf, *iph = bpf_dynptr_slice(dp, 0, &buf, sizeof(buf));
+	struct nf_hdrs4 buf, *h = bpf_dynptr_slice(dp, 0, &buf, sizeof(buf));
 	__u32 hdr_len;
+	__u8 proto;
 
-	if (!iph || (*(__u8 *)iph >> 4) != 4)
+	if (!h || (*(__u8 *)h >> 4) != 4)
 		return PARSE_NO_PORTS;
-	hdr_len = (*(__u8 *)iph & 0xF) * 4;
-	if (iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_UDP)
+	proto = h->ip.protocol;
+	hdr_len = (*(__u8 *)h & 0xF) * 4;
+	if ((proto != IPPROTO_TCP && proto != IPPROTO_UDP) || hdr_len < sizeof(h->ip) ||
+	    h->ip.frag_off & bpf_htons(IP_OFFSET))
 		return PARSE_NO_PORTS;
-	if (hdr_len < sizeof(*iph) || iph->frag_off & bpf_htons(IP_OFFSET))
-		return PARSE_NO_PORTS;
-	addr_from_v4(p->saddr, iph->saddr);
-	addr_from_v4(p->daddr, iph->daddr);
-	return nf_parse_ports(dp, hdr_len, iph->protocol, p);
+	addr_from_v4(p->saddr, h->ip.saddr);
+	addr_from_v4(p->daddr, h->ip.daddr);
+	if (hdr_len > sizeof(h->ip))
+		return nf_parse_ports(dp, hdr_len, proto, p);
+	p->sport = h->ports[0];
+	p->dport = h->ports[1];
+	p->proto = proto;
+	return PARSE_PORTS;
 }
 
 static __always_inline int nf_parse_ipv6(struct bpf_dynptr *dp, struct pkt *p)
 {
-	struct ipv6hdr buf, *ip6h = bpf_dynptr_slice(dp, 0, &buf, sizeof(buf));
+	struct nf_hdrs6 buf, *h = bpf_dynptr_slice(dp, 0, &buf, sizeof(buf));
 	struct frag_hdr fbuf, *frag;
 	struct ipv6_opt_hdr obuf, *opt;
-	__u32 off = sizeof(*ip6h);
+	__u32 off = sizeof(h->ip6);
 	__u8 nexthdr;
 	int i;
 
-	if (!ip6h || (*(__u8 *)ip6h >> 4) != 6)
+	if (!h || (*(__u8 *)h >> 4) != 6)
 		return PARSE_NO_PORTS;
-	__builtin_memcpy(p->saddr, &ip6h->saddr, BPFREDIR_ADDR_LEN);
-	__builtin_memcpy(p->daddr, &ip6h->daddr, BPFREDIR_ADDR_LEN);
-	nexthdr = ip6h->nexthdr;
+	__builtin_memcpy(p->saddr, &h->ip6.saddr, BPFREDIR_ADDR_LEN);
+	__builtin_memcpy(p->daddr, &h->ip6.daddr, BPFREDIR_ADDR_LEN);
+	nexthdr = h->ip6.nexthdr;
+	if (nexthdr == IPPROTO_TCP || nexthdr == IPPROTO_UDP) {
+		p->sport = h->ports[0];
+		p->dport = h->ports[1];
+		p->proto = nexthdr;
+		return PARSE_PORTS;
+	}
 	for (i = 0; i < GUARD_MAX_EXT_HDRS; i++) {
 		switch (nexthdr) {
 		case IPPROTO_TCP:
@@ -170,26 +195,83 @@ static __always_inline int nf_parse_ipv6(struct bpf_dynptr *dp, struct pkt *p)
 	return PARSE_MALFORMED;
 }
 
+/* Most packets' IP header and ports lie in the skb's linear area (ip_rcv pulled the IP
+ * header; drivers and GRO put the transport header there too). They are read there with plain
+ * loads through read-only casts (bpf_rdonly_cast is inlined: no call), checked against the
+ * linear length first. Whatever is not (ports in a page fragment, IPv6 extension headers)
+ * goes to the dynptr parser. */
+#define PARSE_NOT_LINEAR (-1)
+
+static __always_inline int nf_parse_linear(struct sk_buff *skb, bool ipv6, struct pkt *p)
+{
+	unsigned long data = (unsigned long)skb->data;
+	__u32 headlen = skb->len - skb->data_len;
+	struct udphdr *ports; /* TCP's ports lie where UDP's do */
+	struct ipv6hdr *ip6h;
+	struct iphdr *iph;
+	__u32 hdr_len;
+	__u8 proto;
+
+	if (ipv6) {
+		if (headlen < sizeof(*ip6h) + 4)
+			return PARSE_NOT_LINEAR;
+		ip6h = bpf_core_cast((void *)data, struct ipv6hdr);
+		proto = ip6h->nexthdr;
+		if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+			return PARSE_NOT_LINEAR;
+		__builtin_memcpy(p->saddr, &ip6h->saddr, BPFREDIR_ADDR_LEN);
+		__builtin_memcpy(p->daddr, &ip6h->daddr, BPFREDIR_ADDR_LEN);
+		hdr_len = sizeof(*ip6h);
+	} else {
+		if (headlen < sizeof(*iph))
+			return PARSE_NOT_LINEAR;
+		iph = bpf_core_cast((void *)data, struct iphdr);
+		proto = iph->protocol;
+		hdr_len = iph->ihl * 4;
+		if ((proto != IPPROTO_TCP && proto != IPPROTO_UDP) || iph->version != 4 ||
+		    hdr_len < sizeof(*iph) || iph->frag_off & bpf_htons(IP_OFFSET))
+			return PARSE_NO_PORTS;
+		if (headlen < hdr_len + 4)
+			return PARSE_NOT_LINEAR;
+		addr_from_v4(p->saddr, iph->saddr);
+		addr_from_v4(p->daddr, iph->daddr);
+	}
+	ports = bpf_core_cast((void *)(data + hdr_len), struct udphdr);
+	p->sport = ports->source;
+	p->dport = ports->dest;
+	p->proto = proto;
+	return PARSE_PORTS;
+}
+
+/* Set at load time: struct nf_conn's id in the kernel's BTF, or 0 where it has none. (Not
+ * bpf_core_cast: "nf_conn" would also match the kernel's nf_conn___init, an ambiguity CO-RE
+ * refuses.) */
+const volatile __u32 nf_conn_btf_id = 0;
+
+/* The fields read, relocated by name onto the kernel's struct nf_conn. */
+struct nf_conn___guard {
+	unsigned long status;
+	struct nf_conntrack_tuple_hash tuplehash[2];
+} __attribute__((preserve_access_index));
+
 /* Judged by the port the packet arrived with, as the recipe's mark is: a packet another
  * rule (iptables REDIRECT, nftables dnat) moved onto a hidden port was not aimed at it, and
- * one moved off a hidden port was. Conntrack's original tuple keeps the arrival port. */
+ * one moved off a hidden port was. Conntrack's original tuple keeps the arrival port. The
+ * entry is read through a read-only cast: plain loads, no helper call per packet. */
 static __always_inline __be16 arrival_port(struct sk_buff *skb, __be16 dport)
 {
-	unsigned long nfct, status = 0;
-	struct nf_conn *ct;
-	__be16 port;
+	struct nf_conn___guard *ct;
+	unsigned long nfct;
 
-	if (!bpf_core_field_exists(skb->_nfct))
+	if (!nf_conn_btf_id || !bpf_core_field_exists(skb->_nfct))
 		return dport;
 	nfct = skb->_nfct;
-	ct = (struct nf_conn *)(nfct & ~NFCT_INFOMASK);
-	if (!ct || (nfct & NFCT_INFOMASK) >= IP_CT_IS_REPLY)
+	if (!(nfct & ~NFCT_INFOMASK) || (nfct & NFCT_INFOMASK) >= IP_CT_IS_REPLY)
 		return dport;
-	if (bpf_core_read(&status, sizeof(status), &ct->status) || !(status & IPS_DST_NAT))
+	ct = bpf_rdonly_cast((void *)(nfct & ~NFCT_INFOMASK), nf_conn_btf_id);
+	if (!(ct->status & IPS_DST_NAT))
 		return dport;
-	if (bpf_core_read(&port, sizeof(port), &ct->tuplehash[0].tuple.dst.u.all))
-		return dport;
-	return port;
+	return ct->tuplehash[IP_CT_DIR_ORIGINAL].tuple.dst.u.all;
 }
 
 SEC("netfilter")
@@ -205,9 +287,13 @@ int bpfredir_nf_in(struct bpf_nf_ctx *ctx)
 
 	if (in && (in->flags & IFF_LOOPBACK))
 		return NF_ACCEPT;
-	if (bpf_dynptr_from_skb((struct __sk_buff *)skb, 0, &dp))
-		return NF_ACCEPT;
-	parsed = state->pf == NFPROTO_IPV6 ? nf_parse_ipv6(&dp, &p) : nf_parse_ipv4(&dp, &p);
+	parsed = nf_parse_linear(skb, state->pf == NFPROTO_IPV6, &p);
+	if (parsed == PARSE_NOT_LINEAR) {
+		if (bpf_dynptr_from_skb((struct __sk_buff *)skb, 0, &dp))
+			return NF_ACCEPT;
+		parsed =
+			state->pf == NFPROTO_IPV6 ? nf_parse_ipv6(&dp, &p) : nf_parse_ipv4(&dp, &p);
+	}
 	if (parsed == PARSE_MALFORMED) {
 		stat_inc(STAT_GUARD_DROPPED);
 		return NF_DROP;

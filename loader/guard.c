@@ -22,6 +22,7 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter_ipv4.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include "loader.h"
 #include "guard.skel.h"
@@ -68,6 +69,17 @@ enum guard_kind guard_running(void)
 	return GUARD_NONE;
 }
 
+/* struct nf_conn's BTF id, for the netfilter program's conntrack reads; 0 where the kernel's
+ * BTF has no conntrack (then the guard judges the port as it finds it at LOCAL_IN). */
+static __u32 nf_conn_btf_id(void)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	int id = btf ? btf__find_by_name_kind(btf, "nf_conn", BTF_KIND_STRUCT) : -1;
+
+	btf__free(btf);
+	return id > 0 ? id : 0;
+}
+
 /* The guard object on the instance's maps: policy through policy_fd (not pinned yet during
  * a first load), every other map through its pin. with_nf: also the netfilter program,
  * which needs a 6.4 kernel; the sk_lookup one loads on any the guard supports. */
@@ -81,6 +93,7 @@ static struct guard_bpf *guard_open_load(int policy_fd, bool with_nf)
 	if (!skel)
 		return NULL;
 	bpf_program__set_autoload(skel->progs.bpfredir_nf_in, with_nf);
+	skel->rodata->nf_conn_btf_id = nf_conn_btf_id();
 	bpf_object__for_each_map(map, skel->obj)
 	{
 		if (bpf_map__is_internal(map))
@@ -107,17 +120,40 @@ static struct guard_bpf *guard_open_load(int policy_fd, bool with_nf)
 	return skel;
 }
 
+/* Why the guard is weaker than netfilter, for the warning load prints. */
+static char fallback_why[160];
+
+static void fell_back(const char *what, int err)
+{
+	if (fallback_why[0])
+		return; /* the first reason is the one that matters */
+	snprintf(fallback_why, sizeof(fallback_why), "%s%s%s", what, err ? ": " : "",
+		 err ? strerror(err) : "");
+}
+
 /* This build's guard programs, the netfilter one if the kernel has netfilter BPF links. */
 static struct guard_bpf *guard_load(int policy_fd, enum guard_kind want)
 {
 	struct guard_bpf *skel = NULL;
 
+	fallback_why[0] = '\0';
+	if (want != GUARD_NETFILTER)
+		fell_back("as BPFREDIR_TEST_GUARD asks", 0);
 	if (want == GUARD_NONE)
 		return NULL;
 	if (want == GUARD_NETFILTER &&
-	    libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_NETFILTER, NULL) > 0)
-		skel = guard_open_load(policy_fd, true);
-	return skel ?: guard_open_load(policy_fd, false);
+	    libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_NETFILTER, NULL) <= 0)
+		fell_back("no netfilter BPF programs here (Linux 6.4+, CONFIG_NETFILTER_BPF_LINK)",
+			  0);
+	else if (want == GUARD_NETFILTER && !(skel = guard_open_load(policy_fd, true)))
+		fell_back(verbose ? "the netfilter program did not load"
+				  : "the netfilter program did not load (-v shows why)",
+			  errno);
+	if (!skel && !(skel = guard_open_load(policy_fd, false)))
+		fell_back(verbose ? "the sk_lookup program did not load"
+				  : "the sk_lookup program did not load (-v shows why)",
+			  errno);
+	return skel;
 }
 
 struct guard_links {
@@ -171,21 +207,28 @@ static int attach_sk_lookup(int prog_fd, int *fd)
 /* The best guard this build's programs and the kernel allow, held by the fds in links. */
 static void guard_attach(struct guard_bpf *skel, enum guard_kind want, struct guard_links *links)
 {
+	int err;
+
 	links->kind = GUARD_NONE;
 	links->fds[0] = links->fds[1] = -1;
 	if (!skel)
 		return;
 	if (want == GUARD_NETFILTER && bpf_program__fd(skel->progs.bpfredir_nf_in) >= 0) {
-		if (!attach_netfilter(bpf_program__fd(skel->progs.bpfredir_nf_in), links->fds)) {
+		err = attach_netfilter(bpf_program__fd(skel->progs.bpfredir_nf_in), links->fds);
+		if (!err) {
 			links->kind = GUARD_NETFILTER;
 			return;
 		}
+		fell_back("no netfilter link could be made", -err);
 		guard_links_close(links);
 	}
-	if (!attach_sk_lookup(bpf_program__fd(skel->progs.bpfredir_sk_lkp), &links->fds[0]))
+	err = attach_sk_lookup(bpf_program__fd(skel->progs.bpfredir_sk_lkp), &links->fds[0]);
+	if (!err) {
 		links->kind = GUARD_SK_LOOKUP;
-	else
-		guard_links_close(links);
+		return;
+	}
+	fell_back("no sk_lookup link could be made", -err);
+	guard_links_close(links);
 }
 
 static void guard_pin_names(enum guard_kind kind, const char *names[2])
@@ -197,24 +240,16 @@ static void guard_pin_names(enum guard_kind kind, const char *names[2])
 /* Said when a guard is attached: a weaker one leaves gaps, which status, add and apply name. */
 static void guard_announce(enum guard_kind kind)
 {
-	const char *why = guard_wanted() != GUARD_NETFILTER ? "as BPFREDIR_TEST_GUARD asks"
-							    : "no netfilter BPF links: Linux 6.4+ "
-							      "with CONFIG_NETFILTER_BPF_LINK";
-
 	if (kind == GUARD_SK_LOOKUP)
 		fprintf(stderr,
-			"bpfredir: warning: the guard runs as sk_lookup (%s), which cannot "
-			"see UDP broadcast or multicast; 'bpfredir status' shows where that "
-			"matters\n",
-			why);
+			"bpfredir: warning: the guard runs as sk_lookup (%s), which cannot see UDP "
+			"broadcast or multicast; 'bpfredir status' shows where that matters\n",
+			fallback_why);
 	else if (kind == GUARD_NONE)
 		fprintf(stderr,
-			"bpfredir: warning: no guard runs (%s): hidden ports are hidden "
-			"only on attached interfaces; 'bpfredir status' shows where that "
-			"matters\n",
-			guard_wanted() == GUARD_NONE ? "as BPFREDIR_TEST_GUARD asks"
-						     : "neither netfilter BPF links nor sk_lookup "
-						       "could be used");
+			"bpfredir: warning: no guard runs (%s): hidden ports are hidden only on "
+			"attached interfaces; 'bpfredir status' shows where that matters\n",
+			fallback_why);
 }
 
 int guard_start(int policy_fd)
