@@ -5,11 +5,13 @@
  * `filter INPUT DROP` have no `-i`; without this, a hidden target answers through a second
  * NIC, a bridge holding containers, a tunnel's decapsulated traffic or IPsec transport mode.
  *
- * The rule is one sentence: a TCP/UDP packet about to reach a local socket on a hidden port
- * is let through only if it comes from this host (hiding from local clients is --hide-local's
- * job, in the socket hooks) or if bpfredir translated its connection (its OUT entry in flows
- * or pending, which TC or XDP records before it rewrites a packet). Whatever interface it
- * came in on, anything else aimed at a hidden port is a direct hit.
+ * The rule: a TCP/UDP packet about to reach a local socket on a hidden port is let through
+ * only if it comes from this host (hiding from local clients is --hide-local's job, in the
+ * socket hooks), if TC or XDP judged it on an interface where bpfredir acts (they translated
+ * it, or would have dropped it), or if bpfredir translated its connection (its OUT entry in
+ * flows or pending, which TC or XDP records before rewriting a packet: a macvlan over an
+ * attached NIC delivers what TC translated on the NIC). Anything else aimed at a hidden port
+ * is a direct hit.
  *
  * Two ways to run it, the loader picks the first the kernel has (guard.c):
  * - netfilter (6.4+), at LOCAL_IN for IPv4 and IPv6: sees every packet delivered locally,
@@ -29,6 +31,7 @@
 #include "policy.h"
 
 #define NF_DROP 0
+#define PACKET_HOST 0
 #define NF_ACCEPT 1
 #define NFPROTO_IPV6 10
 #define IFF_LOOPBACK 0x8
@@ -58,23 +61,30 @@ static __always_inline bool plainly_local(const __u8 *remote, const __u8 *local)
 		(w[2] == bpf_htonl(0xffff) && remote[12] == 127));
 }
 
-/* Should a packet from remote to local, on local_port, be kept from its socket? The lookups
- * in the order that costs least: most packets that get past port_interest belong to a
- * translated connection (its OUT entry: the reply will be rewritten back), which one lookup
- * settles. */
+/* Should a packet from remote to local, on local_port, be kept from its socket? judged_on:
+ * the interface TC or XDP ran on last, when the guard can tell that they saw this very
+ * packet (0 when not). The lookups go in the order that costs least: most packets that get
+ * past port_interest came in through an attached interface, or belong to a translated
+ * connection (its OUT entry: the reply will be rewritten back). */
 static __always_inline bool guard_hides(const __u8 *remote_addr, const __u8 *local_addr,
-					__be16 remote_port, __be16 local_port, __u8 proto)
+					__be16 remote_port, __be16 local_port, __u8 proto,
+					__u32 judged_on)
 {
 	struct redir_flow_key fk;
 	struct redir_rule *hidden;
 	bool is_pending;
+	void *set;
 
 	if (!port_of_interest(local_port, proto) || plainly_local(remote_addr, local_addr))
+		return false;
+	/* TC or XDP acts there: it translated the packet, or it dropped it already. */
+	set = policy_set_get();
+	if (judged_on && set_enables(set, POLICY_IFACE, judged_on))
 		return false;
 	flow_key_fill(&fk, remote_addr, local_addr, remote_port, local_port, proto, FLOW_DIR_OUT);
 	if (flow_lookup(&fk, &is_pending))
 		return false;
-	hidden = set_lookup(policy_set_get(), local_port, proto, POLICY_HIDDEN);
+	hidden = set_lookup(set, local_port, proto, POLICY_HIDDEN);
 	return hidden && (hidden->flags & REDIR_F_HIDE) &&
 	       !bpf_map_lookup_elem(&local_addrs, remote_addr);
 }
@@ -274,6 +284,24 @@ static __always_inline __be16 arrival_port(struct sk_buff *skb, __be16 dport)
 	return ct->tuplehash[IP_CT_DIR_ORIGINAL].tuple.dst.u.all;
 }
 
+/* The interface whose TC (and XDP) saw this packet last: the device the stack received it on
+ * last, skb_iif (a macvlan or VLAN device, say, after their lower device's hooks ran; a
+ * tunnel's decapsulated packets are received again on the tunnel device). 0, so that the flow
+ * tables decide, for a packet IPsec decrypted (it carries a secpath: TC saw ESP; a tunnel
+ * mode packet does go through the interface's TC again, and its flow entry is found), and
+ * for broadcast and multicast, which TC may have passed as not local. */
+static __always_inline __u32 judged_on(struct sk_buff *skb)
+{
+	if (BPF_CORE_READ_BITFIELD(skb, pkt_type) != PACKET_HOST)
+		return 0;
+	if (bpf_core_field_exists(skb->active_extensions) &&
+	    bpf_core_enum_value_exists(enum skb_ext_id, SKB_EXT_SEC_PATH) &&
+	    (skb->active_extensions &
+	     (1 << bpf_core_enum_value(enum skb_ext_id, SKB_EXT_SEC_PATH))))
+		return 0;
+	return skb->skb_iif;
+}
+
 SEC("netfilter")
 int bpfredir_nf_in(struct bpf_nf_ctx *ctx)
 {
@@ -301,7 +329,7 @@ int bpfredir_nf_in(struct bpf_nf_ctx *ctx)
 	if (parsed != PARSE_PORTS)
 		return NF_ACCEPT;
 	port = arrival_port(skb, p.dport);
-	if (!guard_hides(p.saddr, p.daddr, p.sport, port, p.proto))
+	if (!guard_hides(p.saddr, p.daddr, p.sport, port, p.proto, judged_on(skb)))
 		return NF_ACCEPT;
 	guard_count(port, p.proto);
 	return NF_DROP;
@@ -348,7 +376,10 @@ int bpfredir_sk_lkp(struct bpf_sk_lookup *ctx)
 	    (proto != IPPROTO_TCP && proto != IPPROTO_UDP))
 		return SK_PASS;
 	sk_lookup_addrs(ctx, remote, local);
-	if (!guard_hides((__u8 *)remote, (__u8 *)local, remote_port, port, proto))
+	/* No interface shortcut: without the skb, IPsec's decrypted packets cannot be told
+	 * apart, and sk_lookup sees only new connections and datagrams, whose flow entries
+	 * TC or XDP has just made. */
+	if (!guard_hides((__u8 *)remote, (__u8 *)local, remote_port, port, proto, 0))
 		return SK_PASS;
 	guard_count(port, proto);
 	return SK_DROP;

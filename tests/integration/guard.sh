@@ -8,6 +8,7 @@
 #   client2 198.51.100.1, 2001:db8:1::1 (c2)   ---- (srv1, NOT attached) 198.51.100.2, 2001:db8:1::2
 #           vx0 203.0.113.1, 2001:db8:2::1   vxlan over srv1 (decap)  vx0 203.0.113.2, 2001:db8:2::2
 #   ctr     203.0.113.130, 2001:db8:3::2 (ctr0) -- (vb0) port of br0: 203.0.113.129, 2001:db8:3::1
+#   client  --> 192.0.2.130 on mv0, a macvlan over srv0 (a container on the attached NIC)
 #
 # The server forwards and has a default route via client2, so a FIB lookup for a broadcast
 # or multicast destination succeeds (the review's H4). Server: HTTPS on 8443/tcp, and
@@ -59,6 +60,12 @@ if ! vxlan server 198.51.100.2 198.51.100.1 srv1 203.0.113.2/25 2001:db8:2::2/64
 	! vxlan client2 198.51.100.1 198.51.100.2 c2 203.0.113.1/25 2001:db8:2::1/64; then
 	t_abort "could not make the vxlan devices"
 fi
+# A macvlan over srv0: TC on srv0 sees its traffic, then the stack delivers it through mv0.
+# srv0 answers ARP only for its own address, so the client talks to mv0's MAC address.
+{ "${S[@]}" link add mv0 link srv0 type macvlan mode bridge &&
+	"${S[@]}" addr add 192.0.2.130/32 dev mv0 &&
+	"${S[@]}" link set mv0 up &&
+	in_ns server sysctl -qw net.ipv4.conf.srv0.arp_ignore=1; } || t_abort "could not make the macvlan"
 # client2 reaches srv0's address through srv1 too (the weak host model).
 ip -n "$(ns client2)" route add 192.0.2.2/32 via 198.51.100.2 || t_abort "client2 route"
 ip -n "$(ns server)" route add default via 198.51.100.1 || t_abort "server default route"
@@ -96,6 +103,7 @@ PATHS_client=(
 	"srv0-tcp4=tcp:$SRV:@" "srv0-tcp6=tcp:[$SRV6]:@" "srv0-udp4=udp:$SRV:@" "srv0-udp6=udp:[$SRV6]:@"
 	"srv0-bcast=bcast:255.255.255.255:@:cli0" "srv0-mcast4=mcast:224.0.0.1:@:cli0"
 	"srv0-mcast6=mcast:[ff02::1]:@:cli0"
+	"mvl-tcp4=tcp:192.0.2.130:@" "mvl-udp4=udp:192.0.2.130:@"
 )
 # shellcheck disable=SC2034
 PATHS_client2=(
@@ -116,8 +124,9 @@ PATHS_ctr=(
 	"bridge-udp4=udp:203.0.113.129:@" "bridge-udp6=udp:[2001:db8:3::1]:@"
 	"bridge-bcast=bcast:203.0.113.255:@:ctr0" "bridge-mcast4=mcast:224.0.0.1:@:ctr0"
 )
-# The paths that do not go through srv0.
+# The paths that do not go through srv0, and those that do.
 OFF_PATHS=(srv1 srv1-weak srv1x1 srv1x12 srv1o vxlan bridge)
+ON_PATHS=(srv0 mvl)
 
 # probe_all PHASE PORT [EXTRA...]: every path's probes to PORT at once, from the three
 # namespaces in parallel; EXTRA (NAME=KIND:ADDR:PORT, from client) ride along. Results in
@@ -213,8 +222,8 @@ expect_ran() {
 # --- without bpfredir: every path reaches 8443 -----------------------------------------
 
 probe_all before 8443
-expect_ran before 31
-expect_paths before 8443 srv0 "${OFF_PATHS[@]}" -- open echo arrived
+expect_ran before 33
+expect_paths before 8443 "${ON_PATHS[@]}" "${OFF_PATHS[@]}" -- open echo arrived
 
 # --- the netfilter guard -------------------------------------------------------------------
 
@@ -244,13 +253,17 @@ if ((NETFILTER)); then
 	before_guard=$(counter server "$PIN" guard_dropped)
 	before_hidden=$(counter server "$PIN" hidden_dropped)
 
-	probe_all nf 8443 "nf-pub-udp4=udp:$SRV:8445" "nf-pub-udp6=udp:[$SRV6]:8445"
-	expect_ran netfilter 33
+	probe_all nf 8443 "nf-pub-udp4=udp:$SRV:8445" "nf-pub-udp6=udp:[$SRV6]:8445" \
+		nf-mvl-pub-tcp4=tcp:192.0.2.130:8445 nf-mvl-pub-udp4=udp:192.0.2.130:8445
+	expect_ran netfilter 37
 	# srv0 is attached: TC drops the unicast hits, the guard the broadcast and multicast
 	# ones TC passes as "not local" (H4).
-	expect_paths nf 8443 srv0 "${OFF_PATHS[@]}" -- none none stopped
+	expect_paths nf 8443 "${ON_PATHS[@]}" "${OFF_PATHS[@]}" -- none none stopped
 	expect_probe "netfilter: UDP through 8445 (srv0) still works" nf-pub-udp4 echo
 	expect_probe "netfilter: UDP through [v6]:8445 (srv0) still works" nf-pub-udp6 echo
+	# Translated on srv0, delivered through mv0: the guard finds the connection's flow entry.
+	expect_probe "netfilter: TCP through 8445 on the macvlan still works" nf-mvl-pub-tcp4 open
+	expect_probe "netfilter: UDP through 8445 on the macvlan still works" nf-mvl-pub-udp4 echo
 	expect_stat_grew "netfilter: guard_dropped counts the hits off srv0" server "$PIN" \
 		guard_dropped "${before_guard:-0}"
 	expect_stat_grew "netfilter: hidden_dropped counts the hits on srv0" server "$PIN" \
@@ -305,19 +318,19 @@ if ((NETFILTER)); then
 	fi
 
 	probe_all nf-other 9000
-	expect_paths nf-other 9000 srv0 "${OFF_PATHS[@]}" -- open echo arrived
+	expect_paths nf-other 9000 "${ON_PATHS[@]}" "${OFF_PATHS[@]}" -- open echo arrived
 
 	cli server status "${P[@]}"
 	check "status: the guard is netfilter" "$CLI_OUT" grep -q '^guard: *netfilter' <<<"$CLI_OUT"
-	for dev in srv1 vx0 br0; do
+	for dev in srv1 vx0 br0 mv0; do
 		check "status: $dev listed as not attached, its public ports not translated" \
 			"$CLI_OUT" grep -Eq "^  $dev \(ifindex [0-9]+\): not attached: public ports not translated here, hidden ports guarded\$" <<<"$CLI_OUT"
 	done
 	check "status: no WARNING with the netfilter guard" "$CLI_OUT" \
 		bash -c '! grep -q WARNING' <<<"$CLI_OUT"
 	cli server status --json "${P[@]}"
-	check "status --json: not_attached lists srv1, vx0, br0, nothing exposed" "$CLI_OUT" \
-		json_matches '([.guard.not_attached[].name] | sort) == ["br0","srv1","vx0"] and
+	check "status --json: not_attached lists srv1, vx0, br0, mv0, nothing exposed" "$CLI_OUT" \
+		json_matches '([.guard.not_attached[].name] | sort) == ["br0","mv0","srv1","vx0"] and
 			all(.guard.not_attached[]; .exposed == [])'
 
 	# A newer build (other instructions) replaces the guard's links; netfilter links cannot
@@ -353,7 +366,7 @@ if ((NETFILTER)); then
 	expect_cli_ok "del 8445" server del 8445 "${P[@]}"
 	expect_cli_ok "del 8445 udp" server del 8445 --proto udp "${P[@]}"
 	probe_all nf-del 8443
-	expect_paths nf-del 8443 srv0 "${OFF_PATHS[@]}" -- open echo arrived
+	expect_paths nf-del 8443 "${ON_PATHS[@]}" "${OFF_PATHS[@]}" -- open echo arrived
 	expect_cli_ok "unload" server unload "${P[@]}"
 	# shellcheck disable=SC2086
 	check "unload: no guard link left" "links $NF_LINKS" wait_for 5 gone_ids link $NF_LINKS
@@ -381,8 +394,8 @@ done
 before_guard=$(counter server "$PIN" guard_dropped)
 
 probe_all sk 8443 "sk-pub-udp4=udp:$SRV:8445"
-expect_ran sk_lookup 32
-expect_paths sk 8443 srv0 -- none none -
+expect_ran sk_lookup 34
+expect_paths sk 8443 "${ON_PATHS[@]}" -- none none -
 # A closed port's answers: RST, ICMP port unreachable.
 expect_paths sk 8443 "${OFF_PATHS[@]}" -- refused refused arrived
 expect_probe "sk_lookup: UDP through 8445 (srv0) still works" sk-pub-udp4 echo
