@@ -31,8 +31,9 @@
 #include "policy.h"
 
 #define NF_DROP 0
-#define PACKET_HOST 0
 #define NF_ACCEPT 1
+#define PACKET_HOST 0
+#define PACKET_LOOPBACK 5
 #define NFPROTO_IPV6 10
 #define IFF_LOOPBACK 0x8
 /* The loopback device's ifindex in every network namespace. */
@@ -44,11 +45,11 @@
 /* More than parse.h walks, so whatever TC reads the guard reads too. */
 #define GUARD_MAX_EXT_HDRS 16
 
-/* A local client's source is one of this host's addresses, usually the very one it connects
- * to. (sk_lookup sees a connection to the address of another interface as coming in there,
- * not on loopback.) From outside, IPv4 with a source of ours is dropped as a martian before
- * delivery; an IPv6 packet spoofing one has its answer sent to this host, so nothing comes
- * back to the sender. The cheap tests here, the map last (guard_hides). */
+/* For sk_lookup, which cannot see the device: a local client's source is one of this host's
+ * addresses, usually the very one it connects to (and a connection to the address of another
+ * interface comes in there, not on loopback). From outside, IPv4 with a source of ours is
+ * dropped as a martian before delivery; IPv6 is not, but the answer goes to this host, so
+ * the sender learns nothing. The cheap tests here, the map last (guard_hides). */
 static __always_inline bool plainly_local(const __u8 *remote, const __u8 *local)
 {
 	const __u32 *w = (const void *)remote;
@@ -63,19 +64,21 @@ static __always_inline bool plainly_local(const __u8 *remote, const __u8 *local)
 
 /* Should a packet from remote to local, on local_port, be kept from its socket? judged_on:
  * the interface TC or XDP ran on last, when the guard can tell that they saw this very
- * packet (0 when not). The lookups go in the order that costs least: most packets that get
- * past port_interest came in through an attached interface, or belong to a translated
- * connection (its OUT entry: the reply will be rewritten back). */
+ * packet (0 when not). by_source: tell local clients by their source address (sk_lookup;
+ * netfilter tells them by the device). The lookups go in the order that costs least: most
+ * packets that get past port_interest came in through an attached interface, or belong to a
+ * translated connection (its OUT entry: the reply will be rewritten back). */
 static __always_inline bool guard_hides(const __u8 *remote_addr, const __u8 *local_addr,
 					__be16 remote_port, __be16 local_port, __u8 proto,
-					__u32 judged_on)
+					__u32 judged_on, bool by_source)
 {
 	struct redir_flow_key fk;
 	struct redir_rule *hidden;
 	bool is_pending;
 	void *set;
 
-	if (!port_of_interest(local_port, proto) || plainly_local(remote_addr, local_addr))
+	if (!port_of_interest(local_port, proto) ||
+	    (by_source && plainly_local(remote_addr, local_addr)))
 		return false;
 	/* TC or XDP acts there: it translated the packet, or it dropped it already. */
 	set = policy_set_get();
@@ -86,7 +89,7 @@ static __always_inline bool guard_hides(const __u8 *remote_addr, const __u8 *loc
 		return false;
 	hidden = set_lookup(set, local_port, proto, POLICY_HIDDEN);
 	return hidden && (hidden->flags & REDIR_F_HIDE) &&
-	       !bpf_map_lookup_elem(&local_addrs, remote_addr);
+	       !(by_source && bpf_map_lookup_elem(&local_addrs, remote_addr));
 }
 
 static __always_inline void guard_count(__be16 port, __u8 proto)
@@ -290,9 +293,9 @@ static __always_inline __be16 arrival_port(struct sk_buff *skb, __be16 dport)
  * tables decide, for a packet IPsec decrypted (it carries a secpath: TC saw ESP; a tunnel
  * mode packet does go through the interface's TC again, and its flow entry is found), and
  * for broadcast and multicast, which TC may have passed as not local. */
-static __always_inline __u32 judged_on(struct sk_buff *skb)
+static __always_inline __u32 judged_on(struct sk_buff *skb, __u8 pkt_type)
 {
-	if (BPF_CORE_READ_BITFIELD(skb, pkt_type) != PACKET_HOST)
+	if (pkt_type != PACKET_HOST)
 		return 0;
 	if (bpf_core_field_exists(skb->active_extensions) &&
 	    bpf_core_enum_value_exists(enum skb_ext_id, SKB_EXT_SEC_PATH) &&
@@ -308,12 +311,18 @@ int bpfredir_nf_in(struct bpf_nf_ctx *ctx)
 	const struct nf_hook_state *state = ctx->state;
 	struct sk_buff *skb = ctx->skb;
 	struct net_device *in = state->in;
+	__u8 pkt_type = BPF_CORE_READ_BITFIELD(skb, pkt_type);
 	struct bpf_dynptr dp;
-	struct pkt p;
+	/* Zeroed: where a parser leaves a field unset, clang may read any register in its
+	 * place, and the verifier refuses an uninitialised one. */
+	struct pkt p = {};
 	__be16 port;
 	int parsed;
 
-	if (in && (in->flags & IFF_LOOPBACK))
+	/* From this host: through loopback, or looped back by an L3 master device (VRF). The
+	 * stack sets both, where a source address could be spoofed (IPv6 has no martian check
+	 * for one of our own). */
+	if ((in && (in->flags & IFF_LOOPBACK)) || pkt_type == PACKET_LOOPBACK)
 		return NF_ACCEPT;
 	parsed = nf_parse_linear(skb, state->pf == NFPROTO_IPV6, &p);
 	if (parsed == PARSE_NOT_LINEAR) {
@@ -329,7 +338,7 @@ int bpfredir_nf_in(struct bpf_nf_ctx *ctx)
 	if (parsed != PARSE_PORTS)
 		return NF_ACCEPT;
 	port = arrival_port(skb, p.dport);
-	if (!guard_hides(p.saddr, p.daddr, p.sport, port, p.proto, judged_on(skb)))
+	if (!guard_hides(p.saddr, p.daddr, p.sport, port, p.proto, judged_on(skb, pkt_type), false))
 		return NF_ACCEPT;
 	guard_count(port, p.proto);
 	return NF_DROP;
@@ -379,7 +388,7 @@ int bpfredir_sk_lkp(struct bpf_sk_lookup *ctx)
 	/* No interface shortcut: without the skb, IPsec's decrypted packets cannot be told
 	 * apart, and sk_lookup sees only new connections and datagrams, whose flow entries
 	 * TC or XDP has just made. */
-	if (!guard_hides((__u8 *)remote, (__u8 *)local, remote_port, port, proto, 0))
+	if (!guard_hides((__u8 *)remote, (__u8 *)local, remote_port, port, proto, 0, true))
 		return SK_PASS;
 	guard_count(port, proto);
 	return SK_DROP;

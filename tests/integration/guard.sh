@@ -97,7 +97,8 @@ SRV6=2001:db8::2
 # Every path into the server, per probing namespace: NAME=KIND:ADDR:@[:DEV], @ standing for
 # the port (see guardprobe.py). srv1x1 and srv1x12 are SYNs behind 1 and 12 IPv6
 # destination options headers (the kernel here delivers no longer chain), srv1o one with
-# IPv4 options: the guard's other parser, and the long header.
+# IPv4 options: the guard's other parser, and the long header. srv1-spoof6 is a datagram from
+# the server's own IPv6 address, which the kernel delivers (IPv4 drops it as a martian).
 # shellcheck disable=SC2034 # read through a nameref in probe_all
 PATHS_client=(
 	"srv0-tcp4=tcp:$SRV:@" "srv0-tcp6=tcp:[$SRV6]:@" "srv0-udp4=udp:$SRV:@" "srv0-udp6=udp:[$SRV6]:@"
@@ -111,7 +112,7 @@ PATHS_client2=(
 	"srv1-udp4=udp:198.51.100.2:@" "srv1-udp6=udp:[2001:db8:1::2]:@"
 	"srv1-weak-tcp4=tcp:$SRV:@" "srv1-weak-udp4=udp:$SRV:@"
 	"srv1x1-tcp6=syn:[2001:db8:1::2]:@:1" "srv1x12-tcp6=syn:[2001:db8:1::2]:@:12"
-	"srv1o-tcp4=syn:198.51.100.2:@:8"
+	"srv1o-tcp4=syn:198.51.100.2:@:8" "srv1-spoof6=spoof:[2001:db8:1::2]:@"
 	"srv1-bcast=bcast:255.255.255.255:@:c2" "srv1-sbcast=bcast:198.51.100.255:@:c2"
 	"srv1-mcast4=mcast:224.0.0.1:@:c2" "srv1-mcast6=mcast:[ff02::1]:@:c2"
 	"vxlan-tcp4=tcp:203.0.113.2:@" "vxlan-tcp6=tcp:[2001:db8:2::2]:@"
@@ -188,7 +189,8 @@ expect_cast() {
 }
 
 # expect_paths PHASE PORT PREFIX... -- TCP UDP CAST: every probe of the paths PREFIX gave TCP,
-# UDP (unicast) or, for broadcast and multicast, CAST (arrived, stopped, or - for unchecked).
+# UDP (unicast) or, for broadcast, multicast and spoofed datagrams, CAST (arrived, stopped, or
+# - for unchecked).
 expect_paths() {
 	local phase=$1 port=$2 prefixes=() name kind
 	shift 2
@@ -203,7 +205,7 @@ expect_paths() {
 			case $name in
 			*-tcp?) expect_probe "$phase: $name" "$name" "$1" ;;
 			*-udp?) expect_probe "$phase: $name" "$name" "$2" ;;
-			*cast*) [[ $3 == - ]] || expect_cast "$phase: $name" "$name" "$port" "$3" ;;
+			*cast* | *spoof*) [[ $3 == - ]] || expect_cast "$phase: $name" "$name" "$port" "$3" ;;
 			esac
 		done
 	done
@@ -222,7 +224,7 @@ expect_ran() {
 # --- without bpfredir: every path reaches 8443 -----------------------------------------
 
 probe_all before 8443
-expect_ran before 33
+expect_ran before 34
 expect_paths before 8443 "${ON_PATHS[@]}" "${OFF_PATHS[@]}" -- open echo arrived
 
 # --- the netfilter guard -------------------------------------------------------------------
@@ -255,7 +257,7 @@ if ((NETFILTER)); then
 
 	probe_all nf 8443 "nf-pub-udp4=udp:$SRV:8445" "nf-pub-udp6=udp:[$SRV6]:8445" \
 		nf-mvl-pub-tcp4=tcp:192.0.2.130:8445 nf-mvl-pub-udp4=udp:192.0.2.130:8445
-	expect_ran netfilter 37
+	expect_ran netfilter 38
 	# srv0 is attached: TC drops the unicast hits, the guard the broadcast and multicast
 	# ones TC passes as "not local" (H4).
 	expect_paths nf 8443 "${ON_PATHS[@]}" "${OFF_PATHS[@]}" -- none none stopped
@@ -394,7 +396,7 @@ done
 before_guard=$(counter server "$PIN" guard_dropped)
 
 probe_all sk 8443 "sk-pub-udp4=udp:$SRV:8445"
-expect_ran sk_lookup 34
+expect_ran sk_lookup 35
 expect_paths sk 8443 "${ON_PATHS[@]}" -- none none -
 # A closed port's answers: RST, ICMP port unreachable.
 expect_paths sk 8443 "${OFF_PATHS[@]}" -- refused refused arrived

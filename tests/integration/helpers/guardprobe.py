@@ -18,6 +18,8 @@
         syn    a bare SYN sent with scapy behind DEV (a number) IPv6 destination options
                headers, or (IPv4) with DEV bytes of IP options: "open" (SYN-ACK), "refused"
                (RST) or "none"
+        spoof  one UDP datagram with payload NAME, sent with scapy from ADDR itself (the
+               server's own address, which IPv6 does not refuse as a martian): "sent"
         bcast  one datagram with payload NAME to a broadcast address, out of DEV: "sent"
         mcast  one datagram with payload NAME to a multicast group, out of DEV: "sent"
       Whether a bcast or mcast datagram arrived is read from the sink's LOG.
@@ -182,20 +184,32 @@ def probe_syn(name, addr, port, dev, timeout):
     return "refused" if flags.R else "open" if flags.S else "other"
 
 
+def probe_spoof(name, addr, port, dev, timeout):
+    from scapy.all import IP, IPv6, UDP, conf, send
+    if ":" in addr:
+        iface = conf.route6.route(addr)[0]
+        pkt = IPv6(src=addr, dst=addr)
+    else:
+        iface = conf.route.route(addr)[0]
+        pkt = IP(src=addr, dst=addr)
+    send(pkt / UDP(sport=40000, dport=port) / name.encode(), iface=iface)
+    return "sent"
+
+
 def probe(args):
     timeout = 1.5
     if args and args[0] == "--timeout":
         timeout = float(args[1])
         args = args[2:]
-    kinds = {"tcp": probe_tcp, "udp": probe_udp, "syn": probe_syn, "bcast": probe_cast,
-             "mcast": probe_cast}
+    kinds = {"tcp": probe_tcp, "udp": probe_udp, "syn": probe_syn, "spoof": probe_spoof,
+             "bcast": probe_cast, "mcast": probe_cast}
     results = {}
 
     def run(name, target):
         kind, addr, port, dev = split_target(target)
         results[name] = kinds[kind](name, addr, port, dev, timeout)
 
-    if any(arg.split("=", 1)[1].startswith("syn:") for arg in args):
+    if any(arg.split("=", 1)[1].startswith(("syn:", "spoof:")) for arg in args):
         # Once, before the threads: importing scapy is slow and not thread-safe.
         import logging
         logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
