@@ -391,6 +391,16 @@ int guard_upgrade(void)
 	guard_attach(skel, want, &links);
 	guard_bpf__destroy(skel);
 	kind = links.kind;
+	/* Never trade the running guard for a weaker one (this build's failed where the loaded
+	 * build's did not, no free priority, say): keep it. */
+	if (kind < have && want >= have) {
+		guard_links_close(&links);
+		fprintf(stderr,
+			"bpfredir: warning: the guard keeps running the %s programs of "
+			"the loaded build (this build's: %s)\n",
+			guard_kind_name(have), fallback_why);
+		return 0;
+	}
 	guard_pin_names(kind, names);
 	for (i = 0; i < 2 && names[i] && !err; i++) {
 		err = pin_over(links.fds[i], names[i]);
@@ -400,8 +410,7 @@ int guard_upgrade(void)
 	guard_links_close(&links);
 	if (err)
 		return err;
-	/* When nothing attaches, the old guard stays, unless none was asked for. */
-	if (kind != have && (kind != GUARD_NONE || want == GUARD_NONE)) {
+	if (kind != have) {
 		for (i = 0; i < 2 && old_names[i]; i++)
 			pin_unlink("links", old_names[i]);
 		n++;
