@@ -47,44 +47,59 @@ static int cgroup2_root(char *buf, size_t size)
 	return err;
 }
 
-int open_cgroup(const char *path, char *resolved, size_t size, int *fd, __u64 *id)
+int cgroup_open(const char *path, char *resolved, size_t size, int *fd, __u64 *id)
 {
 	struct statfs sfs;
 	struct stat st;
 	int err;
 
+	*fd = -1;
 	if (!path) {
 		err = cgroup2_root(resolved, size);
 		if (err)
-			return fail("no cgroup2 mount found in /proc/self/mounts");
+			return err;
 		path = resolved;
 	} else if (snprintf(resolved, size, "%s", path) >= (int)size) {
-		return fail("cgroup path too long: %s", path);
+		return -ENAMETOOLONG;
 	}
 	*fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (*fd < 0 || fstatfs(*fd, &sfs) || sfs.f_type != CGROUP2_SUPER_MAGIC || fstat(*fd, &st)) {
-		if (*fd >= 0)
-			close(*fd);
+	if (*fd < 0)
+		return -errno;
+	if (fstatfs(*fd, &sfs) || fstat(*fd, &st))
+		err = -errno;
+	else
+		err = sfs.f_type == CGROUP2_SUPER_MAGIC ? 0 : -EMEDIUMTYPE;
+	if (err) {
+		close(*fd);
 		*fd = -1;
-		return fail("no cgroup2 at %s", path);
+		return err;
 	}
 	/* On cgroup2 the directory's inode number is the cgroup id: stable and unique. */
 	*id = st.st_ino;
 	return 0;
 }
 
-/* links/cgroup_<id>_<hook>; bpffs reserves '.' in names, hence '_' throughout. */
+int open_cgroup(const char *path, char *resolved, size_t size, int *fd, __u64 *id)
+{
+	int err = cgroup_open(path, resolved, size, fd, id);
+
+	if (!err)
+		return 0;
+	if (!path)
+		return fail("no cgroup2 mount found in /proc/self/mounts");
+	if (err == -ENAMETOOLONG)
+		return fail("cgroup path too long: %s", path);
+	return fail("no cgroup2 at %s", path);
+}
+
 static const char *hook_link_name(__u64 cgroup_id, const struct sock_hook *hook)
 {
-	static char name[NAME_MAX];
-
-	snprintf(name, sizeof(name), "cgroup_%llu_%s", (unsigned long long)cgroup_id, hook->suffix);
-	return name;
+	return pin_link_name(LINK_CGROUP, cgroup_id, hook->suffix);
 }
 
 bool cgroup_attached(__u64 cgroup_id)
 {
-	return pin_exists("links", hook_link_name(cgroup_id, &sock_hooks[0]));
+	return pin_link_alive(hook_link_name(cgroup_id, &sock_hooks[0]));
 }
 
 int detach_cgroup(__u64 cgroup_id)
@@ -126,6 +141,8 @@ int attach_cgroup(int cgroup_fd, __u64 cgroup_id, const int prog_fds[N_SOCK_HOOK
 	char path[PATH_MAX];
 	int i, link_fd, err = 0;
 
+	/* Pins left by a cgroup that was removed and whose id came back hold the names. */
+	detach_cgroup(cgroup_id);
 	for (i = 0; i < N_SOCK_HOOKS && !err; i++) {
 		link_fd = bpf_link_create(prog_fds[i], cgroup_fd, sock_hooks[i].type, NULL);
 		if (link_fd < 0) {

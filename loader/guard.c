@@ -6,7 +6,8 @@
  * removes it with the other pins, and status, add and apply say where a hidden port is still
  * reachable because the guard cannot see it there.
  *
- * Pins: links/guard_nf4 and links/guard_nf6 (netfilter, LOCAL_IN), or links/guard_sk_lookup.
+ * Pins: links/guard_nf4 and links/guard_nf6 (netfilter, LOCAL_IN), or links/guard_sk_lookup
+ * (LINK_GUARD_* in pins.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,10 +28,7 @@
 #include "loader.h"
 #include "guard.skel.h"
 
-#define PIN_NF4 "guard_nf4"
-#define PIN_NF6 "guard_nf6"
-#define PIN_SK "guard_sk_lookup"
-/* A new build's links are pinned here first, then renamed over the old ones. */
+/* A new build's links are pinned as NAME_new first, then renamed over the old ones. */
 #define PIN_NEW_SUFFIX "_new"
 
 /* Ahead of every iptables and nftables table at LOCAL_IN (mangle at -150, filter at 0), so
@@ -60,11 +58,30 @@ static enum guard_kind guard_wanted(void)
 	return GUARD_NETFILTER;
 }
 
+/* The guard's BPF object, for the build's identity (load.c's this_build). */
+const void *guard_elf_bytes(size_t *size)
+{
+	return guard_bpf__elf_bytes(size);
+}
+
+/* The guard's pin names, from pins.c's table (pin_link_name's buffer is shared: each kind
+ * keeps its own copy here, so two can be held at once). */
+static const char *guard_pin(enum pin_link_kind kind)
+{
+	static char names[3][NAME_MAX + 1];
+	char *name = names[kind - LINK_GUARD_NF4];
+
+	if (!name[0])
+		snprintf(name, sizeof(names[0]), "%s", pin_link_name(kind, 0, NULL));
+	return name;
+}
+
 enum guard_kind guard_running(void)
 {
-	if (pin_exists("links", PIN_NF4) && pin_exists("links", PIN_NF6))
+	if (pin_exists("links", guard_pin(LINK_GUARD_NF4)) &&
+	    pin_exists("links", guard_pin(LINK_GUARD_NF6)))
 		return GUARD_NETFILTER;
-	if (pin_exists("links", PIN_SK))
+	if (pin_exists("links", guard_pin(LINK_GUARD_SK_LOOKUP)))
 		return GUARD_SK_LOOKUP;
 	return GUARD_NONE;
 }
@@ -233,8 +250,10 @@ static void guard_attach(struct guard_bpf *skel, enum guard_kind want, struct gu
 
 static void guard_pin_names(enum guard_kind kind, const char *names[2])
 {
-	names[0] = kind == GUARD_NETFILTER ? PIN_NF4 : kind == GUARD_SK_LOOKUP ? PIN_SK : NULL;
-	names[1] = kind == GUARD_NETFILTER ? PIN_NF6 : NULL;
+	names[0] = kind == GUARD_NETFILTER   ? guard_pin(LINK_GUARD_NF4)
+		   : kind == GUARD_SK_LOOKUP ? guard_pin(LINK_GUARD_SK_LOOKUP)
+					     : NULL;
+	names[1] = kind == GUARD_NETFILTER ? guard_pin(LINK_GUARD_NF6) : NULL;
 }
 
 /* Said when a guard is attached: a weaker one leaves gaps, which status, add and apply name. */
@@ -418,6 +437,23 @@ int guard_upgrade(void)
 	if (n)
 		guard_announce(guard_running());
 	return n;
+}
+
+bool guard_intact(void)
+{
+	enum guard_kind have = guard_running();
+
+	return have != GUARD_NONE &&
+	       (have == guard_wanted() ||
+		(have == GUARD_SK_LOOKUP &&
+		 libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_NETFILTER, NULL) <= 0));
+}
+
+int guard_upgrade_or_fail(void)
+{
+	int n = guard_upgrade();
+
+	return n < 0 ? fail_err(-1, "cannot switch the guard to this build: %s", strerror(-n)) : n;
 }
 
 /* --- where hidden ports are still reachable ----------------------------------------- */

@@ -95,8 +95,9 @@ static int parse_load_args(int argc, char **argv, struct load_request *req)
 			break;
 		case OPT_FLOWS:
 			if (!scan_uint(optarg, BPFREDIR_MIN_FLOWS, BPFREDIR_MAX_FLOWS, &flows))
-				return usage_error("invalid --flows '%s' (expected %u-%u)", optarg,
-						   BPFREDIR_MIN_FLOWS, BPFREDIR_MAX_FLOWS);
+				return usage_error("invalid --flows '%s' (expected %u-%u%s)",
+						   optarg, BPFREDIR_MIN_FLOWS, BPFREDIR_MAX_FLOWS,
+						   number_hint(optarg));
 			req->flows = flows;
 			break;
 		default:
@@ -287,16 +288,7 @@ static int pin_sock_progs(struct load_ctx *ctx, int prog_fds[N_SOCK_HOOKS])
 	return 0;
 }
 
-/* links/<hook>_<ifindex>: bpffs reserves '.' in names, so the ifindex stands in for names
- * like eth0.100. */
-static const char *tc_link_name(const char *hook, int ifindex)
-{
-	static char name[NAME_MAX];
-
-	snprintf(name, sizeof(name), "%s_%d", hook, ifindex);
-	return name;
-}
-
+/* Attached and still so: pins alone may outlive their attachment. */
 bool iface_attached(int ifindex)
 {
 	int map_fd = open_tc_legacy_map();
@@ -304,8 +296,8 @@ bool iface_attached(int ifindex)
 
 	if (map_fd >= 0)
 		close(map_fd);
-	return legacy || pin_exists("links", tc_link_name("tcx_ingress", ifindex)) ||
-	       pin_exists("links", tc_link_name("tcx_egress", ifindex));
+	return legacy || pin_link_alive(pin_link_name(LINK_TCX_INGRESS, ifindex, NULL)) ||
+	       pin_link_alive(pin_link_name(LINK_TCX_EGRESS, ifindex, NULL));
 }
 
 void detach_iface(int ifindex)
@@ -318,8 +310,8 @@ void detach_iface(int ifindex)
 	}
 	detach_xdp(ifindex);
 	/* Removing a link's pin, its last reference, detaches the program. */
-	pin_unlink("links", tc_link_name("tcx_ingress", ifindex));
-	pin_unlink("links", tc_link_name("tcx_egress", ifindex));
+	pin_unlink("links", pin_link_name(LINK_TCX_INGRESS, ifindex, NULL));
+	pin_unlink("links", pin_link_name(LINK_TCX_EGRESS, ifindex, NULL));
 }
 
 static int attach_legacy(int ifindex, const char *ifname, const int tc_prog_fds[2])
@@ -344,11 +336,11 @@ static int attach_legacy(int ifindex, const char *ifname, const int tc_prog_fds[
 int attach_iface(int ifindex, const char *ifname, const int tc_prog_fds[2], enum attach_mode mode)
 {
 	static const struct {
-		const char *hook;
+		enum pin_link_kind link;
 		enum bpf_attach_type type;
 		__u32 where;
-	} hooks[] = { { "tcx_ingress", BPF_TCX_INGRESS, BPF_F_BEFORE },
-		      { "tcx_egress", BPF_TCX_EGRESS, BPF_F_BEFORE } };
+	} hooks[] = { { LINK_TCX_INGRESS, BPF_TCX_INGRESS, BPF_F_BEFORE },
+		      { LINK_TCX_EGRESS, BPF_TCX_EGRESS, BPF_F_BEFORE } };
 	char path[PATH_MAX];
 	int i, link_fd, err = 0;
 
@@ -365,7 +357,8 @@ int attach_iface(int ifindex, const char *ifname, const int tc_prog_fds[2], enum
 			err = -errno;
 			break;
 		}
-		err = pin_path(path, sizeof(path), "links", tc_link_name(hooks[i].hook, ifindex));
+		err = pin_path(path, sizeof(path), "links",
+			       pin_link_name(hooks[i].link, ifindex, NULL));
 		if (err)
 			close(link_fd);
 		else
@@ -390,7 +383,7 @@ static void watch_addresses(struct load_ctx *ctx)
 		ctx->addrwatch ? ctx->addrwatch->progs.bpfredir_addr4 : NULL,
 		ctx->addrwatch ? ctx->addrwatch->progs.bpfredir_addr6 : NULL
 	};
-	const char *names[] = { "addrwatch_v4", "addrwatch_v6" };
+	const enum pin_link_kind links[] = { LINK_ADDRWATCH_V4, LINK_ADDRWATCH_V6 };
 	char path[PATH_MAX];
 	struct bpf_link *link;
 	int err = 0;
@@ -414,7 +407,7 @@ static void watch_addresses(struct load_ctx *ctx)
 			err = -errno;
 			break;
 		}
-		err = pin_path(path, sizeof(path), "links", names[i]);
+		err = pin_path(path, sizeof(path), "links", pin_link_name(links[i], 0, NULL));
 		if (!err)
 			err = pin_link_fd(dup(bpf_link__fd(link)), path);
 		bpf_link__destroy(link);
@@ -465,6 +458,8 @@ static int pin_tc_progs(struct load_ctx *ctx, int tc_prog_fds[2], int *xdp_fd)
 static int attach_iface_as(int ifindex, const char *ifname, const int tc_prog_fds[2], int xdp_fd,
 			   enum iface_mode mode, enum attach_mode attach)
 {
+	/* What is left of an attachment that is gone goes first: it holds the names. */
+	detach_iface(ifindex);
 	if (mode == IFACE_TC)
 		return attach_iface(ifindex, ifname, tc_prog_fds, attach);
 	return attach_iface_xdp(ifindex, ifname, tc_prog_fds, xdp_fd, mode);
@@ -510,6 +505,69 @@ static int install_first_set(struct load_ctx *ctx)
 	return 0;
 }
 
+/* What identifies a build's BPF side: a hash of its objects, as the skeletons embed them.
+ * Kept in maps/build, so a load or apply of the build already loaded skips loading every
+ * program (and through the verifier) only to find the same code. */
+static __u64 this_build(void)
+{
+	const void *(*objects[])(size_t *) = { tc_bpf__elf_bytes, xdp_bpf__elf_bytes,
+					       sock_bpf__elf_bytes, addrwatch_bpf__elf_bytes,
+					       guard_elf_bytes };
+	__u64 hash = 0xcbf29ce484222325ULL; /* FNV-1a */
+	const unsigned char *bytes;
+	size_t i, n, j;
+
+	for (i = 0; i < sizeof(objects) / sizeof(objects[0]); i++) {
+		bytes = objects[i](&n);
+		for (j = 0; j < n; j++)
+			hash = (hash ^ bytes[j]) * 0x100000001b3ULL;
+	}
+	return hash;
+}
+
+/* maps/build holds the build that last loaded or upgraded the instance; 0 if none says. */
+static __u64 loaded_build(void)
+{
+	char path[PATH_MAX];
+	__u32 key = 0;
+	__u64 build = 0;
+	int fd;
+
+	if (pin_path(path, sizeof(path), "maps", "build"))
+		return 0;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0;
+	if (bpf_map_lookup_elem(fd, &key, &build))
+		build = 0;
+	close(fd);
+	return build;
+}
+
+static int record_build(void)
+{
+	char path[PATH_MAX];
+	__u64 build = this_build();
+	__u32 key = 0;
+	int fd, err = 0;
+
+	if (pin_path(path, sizeof(path), "maps", "build"))
+		return -EBADF;
+	fd = bpf_obj_get(path);
+	if (fd < 0) {
+		fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "build", sizeof(key), sizeof(build), 1,
+				    NULL);
+		if (fd < 0)
+			return -errno;
+		if (bpf_obj_pin(fd, path))
+			err = -errno;
+	}
+	if (!err && bpf_map_update_elem(fd, &key, &build, BPF_ANY))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
 /* The last step: link pins, then the policy map's pin, which makes the instance loaded.
  * Killed before this, the load leaves no marker and the next command cleans up. */
 static int commit(struct load_ctx *ctx)
@@ -520,6 +578,10 @@ static int commit(struct load_ctx *ctx)
 	err = sync_local_addrs(bpf_map__fd(ctx->tc->maps.local_addrs));
 	if (err)
 		return fail("cannot record local addresses: %s", strerror(-err));
+	err = record_build();
+	if (err)
+		return fail("cannot record this build in %s: %s", pin_display("maps", "build"),
+			    strerror(-err));
 	err = commit_deferred_pins();
 	if (!err)
 		err = pin_path(path, sizeof(path), "maps", "policy");
@@ -688,97 +750,126 @@ static int replace_legacy(struct load_ctx *ctx)
 	return r.err ? r.err : r.replaced;
 }
 
-/* load on a loaded pin dir: the same build is a no-op; a new one replaces the programs in
- * place (link update), keeping every map, so rules and connections survive. Interfaces and
- * cgroups asked for and not yet attached are attached. */
+/* The size the loaded instance's flow table was made with: a reload keeps every map. */
+static int loaded_flows(__u32 *flows)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	char path[PATH_MAX];
+	int fd, err = 0;
+
+	if (pin_path(path, sizeof(path), "maps", "flows"))
+		return fail("pin dir not open: %s", pin_dir);
+	fd = bpf_obj_get(path);
+	if (fd < 0 || bpf_map_get_info_by_fd(fd, &info, &len))
+		err = fail("cannot read the loaded flow table %s: %s", pin_display("maps", "flows"),
+			   strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	*flows = info.max_entries;
+	return err;
+}
+
+/* On a loaded pin dir: this build's programs take over in place (link updates, legacy
+ * filters replaced) with every map kept, so rules and connections survive; the same build
+ * changes nothing. What the new programs read first is brought in line with the rules
+ * before they run. Returns how many attachments now run this build's programs, or -1 after
+ * a message. load and apply both come through here, so a restart or reload of the service
+ * with a new package never unloads. */
+int upgrade_programs(void)
+{
+	struct load_request req = {};
+	struct load_ctx ctx = { .req = &req, .reload = true };
+	struct pinned_maps maps;
+	int updated, legacy, guard, xdp_fd, i, err;
+
+	for (i = 0; i < MAX_CGROUPS; i++)
+		ctx.cgroup_fds[i] = -1;
+	if (open_pinned_maps(&maps))
+		return -1;
+	err = sync_derived(&maps);
+	close_pinned_maps(&maps);
+	if (err)
+		return fail_err(-1, "cannot bring the maps in line with the rules: %s",
+				strerror(-err));
+	/* The same build: only a guard that went (or is not the kind wanted) is attached. */
+	if (loaded_build() == this_build())
+		return guard_intact() ? 0 : guard_upgrade_or_fail();
+	if (loaded_flows(&req.flows) || load_objects(&ctx)) {
+		load_ctx_free(&ctx);
+		return -1;
+	}
+	legacy = replace_legacy(&ctx);
+	updated = update_links(&ctx);
+	if (updated >= 0 && legacy < 0)
+		updated = legacy;
+	else if (updated >= 0)
+		updated += legacy;
+	if (updated < 0) {
+		load_ctx_free(&ctx);
+		return fail_err(-1, "cannot switch the attachments to this build: %s",
+				strerror(-updated));
+	}
+	/* Netfilter links cannot be updated in place: guard.c swaps the guard's links. */
+	guard = guard_upgrade_or_fail();
+	if (guard < 0) {
+		load_ctx_free(&ctx);
+		return -1;
+	}
+	updated += guard;
+	/* The pinned programs are what attach and apply use next: make them this build's. */
+	err = updated > 0 ? repin_progs(&ctx) : 0;
+	/* Loaded by a build from before XDP mode, with the same TC code: pin the XDP program. */
+	xdp_fd = err ? -1 : open_pinned_prog(XDP_PROG_NAME);
+	if (!err && xdp_fd == -ENOENT)
+		err = pin_prog(ctx.xdp->progs.bpfredir_xdp, &xdp_fd);
+	else if (xdp_fd >= 0)
+		close(xdp_fd);
+	load_ctx_free(&ctx);
+	if (!err && record_build())
+		return fail_err(-1, "cannot record this build in %s", pin_display("maps", "build"));
+	return err ? -1 : updated;
+}
+
+/* load on a loaded pin dir: the programs upgraded (or kept, for the same build), and the
+ * interfaces and cgroups asked for and not yet attached are attached. */
 static int reload_locked(const struct load_request *req)
 {
-	struct load_request with_size = *req;
-	struct load_ctx ctx = { .req = &with_size, .reload = true };
+	struct load_ctx ctx = { .req = req };
 	int tc_fds[2] = { -1, -1 }, sock_fds[N_SOCK_HOOKS], xdp_fd = -1, ret, i, err = 0;
 	int updated = 0, attached = 0;
-	struct bpf_map_info info = {};
-	char path[PATH_MAX];
 	struct pinned_maps maps;
 	bool maps_open = false;
-	__u32 len = sizeof(info);
-	int flows_fd;
+	__u32 flows;
 
 	for (i = 0; i < MAX_CGROUPS; i++)
 		ctx.cgroup_fds[i] = -1;
 	for (i = 0; i < N_SOCK_HOOKS; i++)
 		sock_fds[i] = -1;
-	if (pin_path(path, sizeof(path), "maps", "flows"))
-		return fail("pin dir not open: %s", pin_dir);
-	flows_fd = bpf_obj_get(path);
-	ret = flows_fd < 0 ? -1 : bpf_map_get_info_by_fd(flows_fd, &info, &len);
-	if (ret)
-		ret = fail("cannot read the loaded flow table %s: %s", pin_display("maps", "flows"),
-			   strerror(errno));
-	if (flows_fd >= 0)
-		close(flows_fd);
-	if (ret)
-		return ret;
-	if (req->flows != BPFREDIR_DEFAULT_FLOWS && req->flows != info.max_entries)
-		return fail("loaded with --flows %u; 'bpfredir unload' first to change it",
-			    info.max_entries);
-	with_size.flows = info.max_entries;
-
-	ret = check_targets(&ctx);
+	ret = loaded_flows(&flows);
+	if (!ret && req->flows != BPFREDIR_DEFAULT_FLOWS && req->flows != flows)
+		ret = fail("loaded with --flows %u; 'bpfredir unload' first to change it", flows);
 	if (!ret)
-		ret = load_objects(&ctx);
-	/* Before the new programs run: what they read first must be in line with the rules. The
-	 * maps stay open for the attachments below. */
+		ret = check_targets(&ctx);
+	if (!ret) {
+		updated = upgrade_programs();
+		ret = updated < 0 ? EXIT_FAIL : 0;
+	}
 	if (!ret && open_pinned_maps(&maps))
 		ret = EXIT_FAIL;
 	else if (!ret)
 		maps_open = true;
-	if (!ret) {
-		err = sync_derived(&maps);
-		if (err)
-			ret = fail("cannot bring the maps in line with the rules: %s",
-				   strerror(-err));
-	}
-	if (!ret) {
-		int legacy = replace_legacy(&ctx);
-
-		updated = update_links(&ctx);
-		if (updated >= 0 && legacy < 0)
-			updated = legacy;
-		else if (updated >= 0)
-			updated += legacy;
-		if (updated < 0)
-			ret = fail("cannot switch the attachments to this build: %s",
-				   strerror(-updated));
-	}
-	/* Netfilter links cannot be updated in place: guard.c swaps the guard's links. */
-	if (!ret) {
-		int guard = guard_upgrade();
-
-		if (guard < 0)
-			ret = fail("cannot switch the guard to this build: %s", strerror(-guard));
-		else
-			updated += guard;
-	}
-	/* The pinned programs are what attach and apply use next: make them this build's. */
-	if (!ret && updated > 0)
-		ret = repin_progs(&ctx);
 	if (!ret)
 		xdp_fd = open_pinned_prog(XDP_PROG_NAME);
-	/* Loaded by a build from before XDP mode, with the same TC code: pin the XDP program. */
-	if (!ret && xdp_fd == -ENOENT) {
-		if (pin_prog(ctx.xdp->progs.bpfredir_xdp, &xdp_fd))
-			ret = EXIT_FAIL;
-		else
-			xdp_fd = dup(xdp_fd);
-	}
 	if (!ret && (open_pinned_tc_progs(tc_fds) || open_pinned_progs(sock_fds) || xdp_fd < 0))
 		ret = fail("cannot open the pinned programs: %s", strerror(errno));
 	/* Attach, then act (an interrupted apply may have left one attached but inert). */
 	for (i = 0; !ret && i < req->n_ifaces; i++) {
-		if (set_has_attachment(maps.rules, POLICY_IFACE, ctx.ifindexes[i]))
+		bool intact = iface_attached(ctx.ifindexes[i]);
+
+		if (intact && set_has_attachment(maps.rules, POLICY_IFACE, ctx.ifindexes[i]))
 			continue;
-		if (!iface_attached(ctx.ifindexes[i]))
+		if (!intact)
 			ret = attach_iface_as(ctx.ifindexes[i], req->ifnames[i], tc_fds, xdp_fd,
 					      req->if_modes[i], req->attach);
 		err = ret ? 0 : set_attachment(maps.rules, POLICY_IFACE, ctx.ifindexes[i], true);
@@ -788,9 +879,11 @@ static int reload_locked(const struct load_request *req)
 		attached++;
 	}
 	for (i = 0; !ret && i < req->n_cgroups; i++) {
-		if (set_has_attachment(maps.rules, POLICY_CGROUP, ctx.cgroup_ids[i]))
+		bool intact = cgroup_attached(ctx.cgroup_ids[i]);
+
+		if (intact && set_has_attachment(maps.rules, POLICY_CGROUP, ctx.cgroup_ids[i]))
 			continue;
-		if (!cgroup_attached(ctx.cgroup_ids[i]))
+		if (!intact)
 			err = attach_cgroup(ctx.cgroup_fds[i], ctx.cgroup_ids[i], sock_fds);
 		if (!err)
 			err = set_attachment(maps.rules, POLICY_CGROUP, ctx.cgroup_ids[i], true);

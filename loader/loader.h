@@ -52,6 +52,7 @@ enum {
 	OPT_MODE,
 	OPT_XDP_GENERIC,
 	OPT_REJECT,
+	OPT_ALLOW_EMPTY,
 };
 #define COMMON_SHORT_OPTS "vh"
 #define COMMON_LONG_OPTS                                                                           \
@@ -69,6 +70,7 @@ int common_opt(int opt, char **argv);
 #define PROTO_FORM "tcp or udp"
 #define ADDR_FORM "an IPv4 or IPv6 address"
 bool scan_uint(const char *text, unsigned long min, unsigned long max, unsigned long *out);
+const char *number_hint(const char *text);
 bool scan_port(const char *text, __u16 *port);
 bool scan_proto(const char *text, __u8 *proto);
 bool scan_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN]);
@@ -87,6 +89,8 @@ enum pins_mode {
 	PINS_WRITE,  /* an existing pin dir, locked */
 	PINS_CREATE, /* made if missing (and bpffs mounted), locked, an interrupted run cleaned */
 };
+/* NULL when path can name a pin dir, else what is wrong with it. */
+const char *pin_dir_problem(const char *path);
 /* 0, -ENOENT when there is no pin dir (nothing printed), or -errno after a message. */
 int pins_open(enum pins_mode mode);
 void pins_close(void);
@@ -100,6 +104,32 @@ bool pin_exists(const char *sub, const char *name);
 int pin_unlink(const char *sub, const char *name);
 DIR *pin_opendir(const char *sub);
 bool is_loaded(void);
+
+enum pin_link_kind {
+	LINK_TCX_INGRESS,
+	LINK_TCX_EGRESS,
+	LINK_XDP_NATIVE,
+	LINK_XDP_GENERIC,
+	LINK_CGROUP, /* one per socket hook */
+	LINK_ADDRWATCH_V4,
+	LINK_ADDRWATCH_V6,
+	LINK_GUARD_NF4, /* the netns guard (guard.c): netfilter, IPv4 and IPv6 */
+	LINK_GUARD_NF6,
+	LINK_GUARD_SK_LOOKUP, /* or sk_lookup */
+	LINK__MAX,
+};
+
+struct pin_link {
+	enum pin_link_kind kind;
+	__u64 where;	  /* ifindex or cgroup id; 0 for the rest */
+	const char *hook; /* LINK_CGROUP: sock_hooks[].suffix */
+};
+
+/* A link's name under links/ (a static buffer), and back. */
+const char *pin_link_name(enum pin_link_kind kind, __u64 where, const char *hook);
+bool pin_link_parse(const char *name, struct pin_link *link);
+/* The pinned link is attached somewhere still (false for a missing pin too). */
+bool pin_link_alive(const char *name);
 
 struct pinned_maps {
 	int policy; /* the outer map */
@@ -128,6 +158,8 @@ bool set_has_attachment(int set_fd, __u8 kind, __u64 id);
 void failpoint(const char *name);
 struct redir_policy_key public_key(__u16 port, __u8 proto);
 int parse_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN]);
+/* NULL for a unicast address, else what it is (for a message). */
+const char *addr_not_unicast(const __u8 addr[BPFREDIR_ADDR_LEN]);
 void format_addr(const __u8 addr[BPFREDIR_ADDR_LEN], char *buf, size_t size);
 
 /* A rule with its counters, and all rules with the global counters, as read at one time. */
@@ -144,6 +176,17 @@ struct snapshot {
 };
 
 int take_snapshot(const struct pinned_maps *maps, struct snapshot *snap);
+
+/* Can two rules (kind POLICY_PUBLIC) be in one set? A same public port is the caller's to
+ * report; see ruleset.c. hiding_name: the hiding flags in words, for messages. */
+enum rule_clash {
+	RULES_FIT,
+	RULES_PORT_CROSSED,   /* a port public in one and the target of the other */
+	RULES_HIDING_DIFFERS, /* one target, other no-hide, hide-local or reject */
+};
+enum rule_clash rule_conflict(const struct redir_policy_key *a_key, const struct redir_rule *a,
+			      const struct redir_policy_key *b_key, const struct redir_rule *b);
+const char *hiding_name(__u32 flags);
 
 /* What load attaches; apply builds one from its file. */
 #define MAX_IFACES 64
@@ -186,6 +229,9 @@ int commit_deferred_pins(void);
 
 /* The pin dir locked and not loaded: load everything, or nothing. */
 int load_locked(const struct load_request *req);
+/* The pin dir locked and loaded: this build's programs in place of the loaded ones, maps
+ * kept. How many attachments changed, or -1 after a message. */
+int upgrade_programs(void);
 int attach_iface(int ifindex, const char *ifname, const int tc_prog_fds[2], enum attach_mode mode);
 void detach_iface(int ifindex);
 bool iface_attached(int ifindex);
@@ -203,6 +249,9 @@ void detach_xdp(int ifindex);
 int open_tc_legacy_map(void);
 int tc_legacy_attach(int map_fd, int ifindex, const int prog_fds[2], __u32 flags);
 bool tc_legacy_attached(int map_fd, int ifindex);
+/* A record, whether or not its filters are still there. */
+bool tc_legacy_recorded(int ifindex);
+void tc_legacy_query(int ifindex, const struct redir_tc_attach *rec, __u32 prog_ids[2]);
 void tc_legacy_detach(int map_fd, int ifindex);
 int tc_legacy_each(int map_fd, void (*fn)(int map_fd, int ifindex, void *arg), void *arg);
 
@@ -215,8 +264,10 @@ struct sock_hook {
 };
 extern const struct sock_hook sock_hooks[N_SOCK_HOOKS];
 
-/* NULL path: the cgroup2 root. Prints the error itself. */
+/* NULL path: the cgroup2 root. open_cgroup prints the error itself; cgroup_open returns
+ * -errno (-EMEDIUMTYPE: not on cgroup2) for a caller that says where the path came from. */
 int open_cgroup(const char *path, char *resolved, size_t size, int *fd, __u64 *id);
+int cgroup_open(const char *path, char *resolved, size_t size, int *fd, __u64 *id);
 int attach_cgroup(int cgroup_fd, __u64 cgroup_id, const int prog_fds[N_SOCK_HOOKS]);
 int detach_cgroup(__u64 cgroup_id);
 bool cgroup_attached(__u64 cgroup_id);
@@ -249,8 +300,13 @@ enum guard_kind guard_running(void);
  * without one is no error (load says so); 0 or -errno (printed). */
 int guard_start(int policy_fd);
 /* load over a loaded pin dir: this build's guard replaces the running one with no gap.
- * How many guard links changed, or -errno. */
+ * How many guard links changed, or -errno; guard_upgrade_or_fail prints the error and
+ * returns -1. guard_intact: the guard runs, as the best kind there is (so a load of the
+ * same build need not look). */
 int guard_upgrade(void);
+int guard_upgrade_or_fail(void);
+bool guard_intact(void);
+const void *guard_elf_bytes(size_t *size);
 /* add and apply: a warning on stderr for each interface where a hidden port of the set live
  * in policy is reachable. */
 void guard_warn(int policy_fd);

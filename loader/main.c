@@ -40,9 +40,12 @@ static const struct cmd cmds[] = {
 	  "list [--json] [--pin-dir DIR]\n"
 	  "  Show the rules and the datapath counters.\n" },
 	{ "apply", do_apply,
-	  "apply -f FILE [--dry-run] [--pin-dir DIR]\n"
+	  "apply -f FILE [--dry-run] [--allow-empty] [--pin-dir DIR]\n"
 	  "  Bring the host to exactly FILE's interfaces, cgroups and rules (loading if needed);\n"
-	  "  the rule set switches in one step. --dry-run prints the plan and changes nothing.\n" },
+	  "  the rule set switches in one step. --dry-run prints the plan and changes nothing.\n"
+	  "  FILE must be a regular file owned by root and writable by root only. A file with no\n"
+	  "  interface and no cgroup, or with no rule while rules are in force, is refused\n"
+	  "  unless --allow-empty.\n" },
 	{ "status", do_status,
 	  "status [--json] [--pin-dir DIR]\n"
 	  "  What is loaded where: interfaces and attach mode, cgroups, flow-table use,\n"
@@ -154,8 +157,8 @@ int common_opt(int opt, char **argv)
 		verbose = true;
 		return -1;
 	case OPT_PIN_DIR:
-		if (optarg[0] != '/')
-			return usage_error("--pin-dir must be an absolute path, got '%s'", optarg);
+		if (pin_dir_problem(optarg))
+			return usage_error("--pin-dir '%s' %s", optarg, pin_dir_problem(optarg));
 		pin_dir = optarg;
 		return -1;
 	case 'h':

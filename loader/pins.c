@@ -23,10 +23,12 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <linux/magic.h>
+#include <bpf/bpf.h>
 #include "loader.h"
 
-/* How long a command waits for another one working on the same pin dir. */
-#define LOCK_TIMEOUT_MS 30000
+/* How long a command waits for another one working on the same pin dir, unless
+ * BPFREDIR_LOCK_TIMEOUT (seconds) says otherwise. */
+#define LOCK_TIMEOUT_S 30
 #define LOCK_POLL_MS 50
 
 static const char *const pin_subdirs[PIN_SUB__MAX] = { "links", "progs", "maps" };
@@ -130,33 +132,41 @@ void pins_close(void)
 	pins.locked = false;
 }
 
-/* --pin-dir names one directory below a bpffs mount: an absolute path without '.' or '..'
- * components, and not the mount itself. Splits it into the parent's path and the last name. */
-static int split_pin_dir(char *parent, size_t size)
+/* --pin-dir names one directory below a bpffs mount: an absolute path without '.', '..' or
+ * empty components, and not the mount itself. NULL when path is such a name, else why not. */
+const char *pin_dir_problem(const char *path)
 {
-	const char *p, *last;
-	size_t len = strlen(pin_dir);
+	size_t len = strlen(path);
+	const char *p;
 
-	if (pin_dir[0] != '/' || len >= size)
-		return fail("pin dir '%s' must be an absolute path shorter than %zu bytes", pin_dir,
-			    size);
-	for (p = pin_dir; *p;) {
+	if (path[0] != '/')
+		return "must be an absolute path";
+	if (len >= PATH_MAX)
+		return "is too long";
+	for (p = path; *p;) {
 		const char *end = strchrnul(p + 1, '/');
 		size_t n = end - (p + 1);
 
 		if ((n == 1 && p[1] == '.') || (n == 2 && p[1] == '.' && p[2] == '.'))
-			return fail("pin dir '%s' must not contain '.' or '..'", pin_dir);
-		if (n == 0 && *end)
-			return fail("pin dir '%s' has an empty path component", pin_dir);
+			return "must not contain '.' or '..' components";
+		if (n == 0)
+			return *end ? "has an empty path component"
+				    : "must name a directory below a bpffs mount (no trailing '/')";
+		if (n > NAME_MAX)
+			return "has a component longer than NAME_MAX";
 		p = end;
 	}
-	if (pin_dir[len - 1] == '/')
-		return fail("pin dir '%s' must name a directory below a bpffs mount, without a "
-			    "trailing '/'",
-			    pin_dir);
+	return NULL;
+}
+
+/* Splits pin_dir into the parent's path and the last name. */
+static int split_pin_dir(char *parent, size_t size)
+{
+	const char *why = pin_dir_problem(pin_dir), *last;
+
+	if (why)
+		return fail_err(-EINVAL, "pin dir '%s' %s", pin_dir, why);
 	last = strrchr(pin_dir, '/');
-	if (strlen(last + 1) > NAME_MAX)
-		return fail("pin dir '%s': last component too long", pin_dir);
 	snprintf(pins.base, sizeof(pins.base), "%s", last + 1);
 	snprintf(parent, size, "%.*s", last == pin_dir ? 1 : (int)(last - pin_dir), pin_dir);
 	return 0;
@@ -173,6 +183,7 @@ static bool fd_on_bpffs(int fd)
  * caller chose the place and must have mounted it. */
 static int open_parent(const char *parent, bool create)
 {
+	struct statfs sfs;
 	int missing;
 
 	pins.parent = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -183,6 +194,11 @@ static int open_parent(const char *parent, bool create)
 	/* Nothing can be loaded where no bpffs is yet; a load would mount it there. */
 	if (!create && (missing || !strcmp(parent, BPFFS_DEFAULT_MOUNT)))
 		return -ENOENT;
+	if (!statfs(pin_dir, &sfs) && sfs.f_type == BPF_FS_MAGIC)
+		return fail_err(-EINVAL,
+				"pin dir %s is the root of a bpffs mount; name a directory below "
+				"it, such as %s",
+				pin_dir, BPFREDIR_DEFAULT_PIN_DIR);
 	if (!create || strcmp(parent, BPFFS_DEFAULT_MOUNT))
 		return fail_err(-EINVAL, "%s is not on a bpffs mount", parent);
 	if (mount("bpf", BPFFS_DEFAULT_MOUNT, "bpf", 0, "mode=0700"))
@@ -297,15 +313,24 @@ static long long now_ms(void)
  * dies with the fd. 1 when the directory went away while we waited. */
 static int lock_dir(void)
 {
-	long long deadline = now_ms() + LOCK_TIMEOUT_MS;
+	const char *env = getenv("BPFREDIR_LOCK_TIMEOUT");
+	unsigned long timeout_s = LOCK_TIMEOUT_S;
+	long long deadline;
+
+	if (env && !scan_uint(env, 0, 3600, &timeout_s))
+		return fail_err(-EINVAL,
+				"BPFREDIR_LOCK_TIMEOUT='%s' is not a number of seconds "
+				"(0-3600)",
+				env);
+	deadline = now_ms() + timeout_s * 1000;
 
 	while (flock(pins.dir, LOCK_EX | LOCK_NB)) {
 		if (errno != EWOULDBLOCK)
 			return fail_err(-errno, "cannot lock %s: %s", pin_dir, strerror(errno));
 		if (now_ms() > deadline)
 			return fail_err(-EBUSY,
-					"another bpfredir command has held %s for %d s; try again",
-					pin_dir, LOCK_TIMEOUT_MS / 1000);
+					"another bpfredir command has held %s for %lu s; try again",
+					pin_dir, timeout_s);
 		usleep(LOCK_POLL_MS * 1000);
 	}
 	return still_named() ? 0 : 1;
@@ -346,7 +371,7 @@ int pins_open(enum pins_mode mode)
 	pins_close();
 	err = split_pin_dir(parent, sizeof(parent));
 	if (err)
-		return -EINVAL;
+		return err;
 	for (tries = 0; tries < 10; tries++) {
 		err = open_parent(parent, create);
 		if (err)
@@ -392,6 +417,117 @@ int pins_open(enum pins_mode mode)
 int pins_make_subdirs(void)
 {
 	return open_subdirs(true);
+}
+
+/* Every link bpfredir pins, and its name under links/: the one place names are made and read
+ * back. bpffs reserves '.' in names, so an ifindex stands in for names like eth0.100. */
+static const struct {
+	const char *prefix;
+	bool numbered; /* PREFIX_<where>, and for cgroups PREFIX_<where>_<hook> */
+} link_kinds[LINK__MAX] = {
+	[LINK_TCX_INGRESS] = { "tcx_ingress", true },
+	[LINK_TCX_EGRESS] = { "tcx_egress", true },
+	[LINK_XDP_NATIVE] = { "xdp_native", true },
+	[LINK_XDP_GENERIC] = { "xdp_generic", true },
+	[LINK_CGROUP] = { "cgroup", true },
+	[LINK_ADDRWATCH_V4] = { "addrwatch_v4", false },
+	[LINK_ADDRWATCH_V6] = { "addrwatch_v6", false },
+	[LINK_GUARD_NF4] = { "guard_nf4", false },
+	[LINK_GUARD_NF6] = { "guard_nf6", false },
+	[LINK_GUARD_SK_LOOKUP] = { "guard_sk_lookup", false },
+};
+
+const char *pin_link_name(enum pin_link_kind kind, __u64 where, const char *hook)
+{
+	static char name[NAME_MAX + 1];
+
+	if (!link_kinds[kind].numbered)
+		snprintf(name, sizeof(name), "%s", link_kinds[kind].prefix);
+	else if (kind == LINK_CGROUP)
+		snprintf(name, sizeof(name), "%s_%llu_%s", link_kinds[kind].prefix,
+			 (unsigned long long)where, hook);
+	else
+		snprintf(name, sizeof(name), "%s_%llu", link_kinds[kind].prefix,
+			 (unsigned long long)where);
+	return name;
+}
+
+/* Strictly the inverse: decimal without sign or leading zeros, and for a cgroup a hook of
+ * sock_hooks; false for any name pin_link_name() never makes. */
+bool pin_link_parse(const char *name, struct pin_link *link)
+{
+	enum pin_link_kind kind;
+	const char *p;
+	char *end;
+	size_t len;
+	int i;
+
+	for (kind = 0; kind < LINK__MAX; kind++) {
+		len = strlen(link_kinds[kind].prefix);
+		if (strncmp(name, link_kinds[kind].prefix, len))
+			continue;
+		link->kind = kind;
+		link->where = 0;
+		link->hook = NULL;
+		if (!link_kinds[kind].numbered) {
+			if (!name[len])
+				return true;
+			continue;
+		}
+		p = name + len;
+		if (*p++ != '_' || *p < '1' || *p > '9')
+			continue;
+		errno = 0;
+		link->where = strtoull(p, &end, 10);
+		if (errno)
+			continue;
+		if (kind != LINK_CGROUP) {
+			if (!*end)
+				return true;
+			continue;
+		}
+		if (*end != '_')
+			continue;
+		for (i = 0; i < N_SOCK_HOOKS; i++)
+			if (!strcmp(end + 1, sock_hooks[i].suffix)) {
+				link->hook = sock_hooks[i].suffix;
+				return true;
+			}
+	}
+	return false;
+}
+
+/* A link pin whose link is still attached: the kernel keeps a link whose interface or
+ * cgroup went away, attached nowhere (index or id 0). */
+bool pin_link_alive(const char *name)
+{
+	struct bpf_link_info info = {};
+	__u32 len = sizeof(info);
+	char path[PATH_MAX];
+	bool alive = false;
+	int fd;
+
+	if (pin_path(path, sizeof(path), "links", name))
+		return false;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return false;
+	if (!bpf_link_get_info_by_fd(fd, &info, &len))
+		switch (info.type) {
+		case BPF_LINK_TYPE_TCX:
+			alive = info.tcx.ifindex;
+			break;
+		case BPF_LINK_TYPE_XDP:
+			alive = info.xdp.ifindex;
+			break;
+		case BPF_LINK_TYPE_CGROUP:
+			alive = info.cgroup.cgroup_id;
+			break;
+		default:
+			alive = true;
+		}
+	close(fd);
+	return alive;
 }
 
 const char *pin_display(const char *sub, const char *name)

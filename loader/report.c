@@ -249,13 +249,13 @@ static int parse_report_args(int argc, char **argv, bool live, struct report_arg
 			args->format = opt == OPT_JSON ? FORMAT_JSON : FORMAT_PROMETHEUS;
 		} else if (live && opt == OPT_INTERVAL) {
 			if (!scan_uint(optarg, 1, 3600, &val))
-				return usage_error("invalid --interval '%s' (expected 1-3600)",
-						   optarg);
+				return usage_error("invalid --interval '%s' (expected 1-3600%s)",
+						   optarg, number_hint(optarg));
 			args->interval = val;
 		} else if (live && opt == OPT_COUNT) {
 			if (!scan_uint(optarg, 1, 1000000, &args->count))
-				return usage_error("invalid --count '%s' (expected 1-1000000)",
-						   optarg);
+				return usage_error("invalid --count '%s' (expected 1-1000000%s)",
+						   optarg, number_hint(optarg));
 		} else if (opt == OPT_PROMETHEUS || opt == OPT_INTERVAL || opt == OPT_COUNT) {
 			return usage_error("option '%s' does not apply to '%s'", argv[optind - 1],
 					   cur_cmd->name);

@@ -108,21 +108,38 @@ static void close_locked(struct pinned_maps *maps)
 	pins_close();
 }
 
-/* A port may be public in one rule or a target in another, never both: a packet to it could
- * not be both translated and hidden. */
-static int check_conflicts(const struct pinned_maps *maps, const struct rule_args *args)
+/* The new rule against every rule of the live set (rule_conflict). Reading the public entries,
+ * not the derived hidden ones, also finds the targets of no-hide rules. */
+static int check_conflicts(const struct pinned_maps *maps, const struct redir_policy_key *new_key,
+			   const struct redir_rule *new_rule)
 {
-	struct redir_policy_key key = public_key(args->target_port, args->proto);
+	struct redir_policy_key key, *prev = NULL;
+	__u16 port = ntohs(new_key->port), target = ntohs(new_rule->target_port);
+	const char *proto = proto_name(new_key->proto);
 	struct redir_rule rule;
 
-	if (!bpf_map_lookup_elem(maps->rules, &key, &rule))
-		return fail("target %u/%s is itself the public port of a rule (to %u)",
-			    args->target_port, proto_name(args->proto), ntohs(rule.target_port));
-	key.port = htons(args->public_port);
-	key.kind = POLICY_HIDDEN;
-	if (!bpf_map_lookup_elem(maps->rules, &key, &rule))
-		return fail("public port %u/%s is already the target of a rule", args->public_port,
-			    proto_name(args->proto));
+	while (!bpf_map_get_next_key(maps->rules, prev, &key)) {
+		prev = &key;
+		if (key.kind != POLICY_PUBLIC || bpf_map_lookup_elem(maps->rules, &key, &rule))
+			continue;
+		switch (rule_conflict(&key, &rule, new_key, new_rule)) {
+		case RULES_FIT:
+			break;
+		case RULES_PORT_CROSSED:
+			if (key.port == new_rule->target_port)
+				return fail(
+					"target %u/%s is itself the public port of a rule (to %u)",
+					target, proto, ntohs(rule.target_port));
+			return fail("public port %u/%s is already the target of a rule (from %u)",
+				    port, proto, ntohs(key.port));
+		case RULES_HIDING_DIFFERS:
+			return fail("target %u/%s would be %s by this rule but is %s by the rule "
+				    "for %u; rules sharing a target must agree on --no-hide, "
+				    "--hide-local and --reject",
+				    target, proto, hiding_name(new_rule->flags),
+				    hiding_name(rule.flags), ntohs(key.port));
+		}
+	}
 	return 0;
 }
 
@@ -162,7 +179,7 @@ int do_add(int argc, char **argv)
 			ret = fail("cannot record local addresses: %s", strerror(-err));
 		goto out; /* the same rule again: only the host's addresses may be news */
 	}
-	ret = check_conflicts(&maps, &args);
+	ret = check_conflicts(&maps, &key, &rule);
 	if (ret)
 		goto out;
 	if (bpf_map_update_elem(maps.rules, &key, &rule, BPF_NOEXIST)) {

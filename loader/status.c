@@ -9,6 +9,7 @@
 #include <ftw.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,12 +20,53 @@
 #include "loader.h"
 
 #define MAX_QUERY_PROGS 64
+#define MAX_OURS 64
+#define MAX_WARNINGS 4
 
 struct status_out {
 	bool json;
 	bool first; /* first element of the JSON array being printed */
 	int set_fd; /* the live rule set, which says which attachments act */
+	__u32 ours[MAX_OURS];
+	int n_ours;
 };
+
+/* What may be wrong with one interface or cgroup, printed with it. */
+struct warnings {
+	char text[MAX_WARNINGS][256];
+	int n;
+};
+
+static void warn(struct warnings *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void warn(struct warnings *w, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (w->n == MAX_WARNINGS)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(w->text[w->n++], sizeof(w->text[0]), fmt, ap);
+	va_end(ap);
+}
+
+static void print_warnings(const struct status_out *out, const struct warnings *w)
+{
+	int i;
+
+	if (out->json)
+		printf(",\"warnings\":[");
+	for (i = 0; i < w->n; i++) {
+		if (out->json) {
+			printf("%s", i ? "," : "");
+			json_string(stdout, w->text[i]);
+		} else {
+			printf("    warning: %s\n", w->text[i]);
+		}
+	}
+	if (out->json)
+		printf("]");
+}
 
 #define INACTIVE_NOTE                                                                              \
 	"inactive: attached, but the live rule set does not name it (an interrupted run "          \
@@ -55,42 +97,14 @@ static void prog_name(__u32 id, char *buf, size_t size)
 	close(fd);
 }
 
-static bool is_ours(const char *name)
-{
-	return !strncmp(name, "bpfredir_", strlen("bpfredir_"));
-}
-
-/* Every program at the hook, in run order, so a foreign one ahead of ours stands out. */
-static void print_hook_progs(struct status_out *out, int target, enum bpf_attach_type type,
-			     __u32 query_flags)
-{
-	__u32 ids[MAX_QUERY_PROGS];
-	LIBBPF_OPTS(bpf_prog_query_opts, opts, .prog_ids = ids, .count = MAX_QUERY_PROGS,
-		    .query_flags = query_flags);
-	char name[BPF_OBJ_NAME_LEN];
-	__u32 i;
-
-	if (bpf_prog_query_opts(target, type, &opts))
-		opts.count = 0;
-	for (i = 0; i < opts.count; i++) {
-		prog_name(ids[i], name, sizeof(name));
-		if (out->json)
-			printf("%s{\"id\":%u,\"name\":\"%s\",\"ours\":%s}", i ? "," : "", ids[i],
-			       name, is_ours(name) ? "true" : "false");
-		else
-			printf("%s%u:%s%s", i ? ", " : "", ids[i], name,
-			       is_ours(name) ? "" : " (foreign)");
-	}
-}
-
-static int link_info(const char *sub, const char *name, struct bpf_link_info *info)
+static int link_info(const char *name, struct bpf_link_info *info)
 {
 	char path[PATH_MAX];
 	__u32 len = sizeof(*info);
 	int fd, err = 0;
 
 	memset(info, 0, sizeof(*info));
-	if (pin_path(path, sizeof(path), sub, name))
+	if (pin_path(path, sizeof(path), "links", name))
 		return -ENAMETOOLONG;
 	fd = bpf_obj_get(path);
 	if (fd < 0)
@@ -101,77 +115,217 @@ static int link_info(const char *sub, const char *name, struct bpf_link_info *in
 	return err;
 }
 
-static void print_interface(struct status_out *out, int ifindex)
+static void add_ours(struct status_out *out, __u32 id)
+{
+	int i;
+
+	for (i = 0; i < out->n_ours; i++)
+		if (out->ours[i] == id)
+			return;
+	if (id && out->n_ours < MAX_OURS)
+		out->ours[out->n_ours++] = id;
+}
+
+/* This instance's programs: the ones pinned in progs/ and the ones its links run. A name
+ * proves nothing: every instance's programs have the same names, and anyone may call a
+ * program bpfredir_something. */
+static void collect_ours(struct status_out *out)
+{
+	struct bpf_link_info link;
+	struct bpf_prog_info info;
+	char path[PATH_MAX];
+	struct dirent *de;
+	__u32 len;
+	DIR *dir;
+	int fd;
+
+	dir = pin_opendir("progs");
+	while (dir && (de = readdir(dir))) {
+		if (de->d_name[0] == '.' || pin_path(path, sizeof(path), "progs", de->d_name))
+			continue;
+		fd = bpf_obj_get(path);
+		memset(&info, 0, sizeof(info));
+		len = sizeof(info);
+		if (fd >= 0 && !bpf_prog_get_info_by_fd(fd, &info, &len))
+			add_ours(out, info.id);
+		if (fd >= 0)
+			close(fd);
+	}
+	if (dir)
+		closedir(dir);
+	dir = pin_opendir("links");
+	while (dir && (de = readdir(dir)))
+		if (de->d_name[0] != '.' && !link_info(de->d_name, &link))
+			add_ours(out, link.prog_id);
+	if (dir)
+		closedir(dir);
+}
+
+static bool is_ours(const struct status_out *out, __u32 id)
+{
+	int i;
+
+	for (i = 0; i < out->n_ours; i++)
+		if (out->ours[i] == id)
+			return true;
+	return false;
+}
+
+/* Every program at the hook, in run order. Returns how many foreign ones run before ours
+ * (or before where ours would be: all of them, when ours is not there). */
+static int print_hook_progs(struct status_out *out, int target, enum bpf_attach_type type,
+			    __u32 query_flags)
+{
+	__u32 ids[MAX_QUERY_PROGS];
+	LIBBPF_OPTS(bpf_prog_query_opts, opts, .prog_ids = ids, .count = MAX_QUERY_PROGS,
+		    .query_flags = query_flags);
+	char name[BPF_OBJ_NAME_LEN];
+	int ahead = -1;
+	__u32 i;
+
+	if (bpf_prog_query_opts(target, type, &opts))
+		opts.count = 0;
+	for (i = 0; i < opts.count; i++) {
+		bool ours = is_ours(out, ids[i]);
+
+		prog_name(ids[i], name, sizeof(name));
+		if (ours && ahead < 0)
+			ahead = i;
+		if (out->json) {
+			printf("%s{\"id\":%u,\"name\":", i ? "," : "", ids[i]);
+			json_string(stdout, name);
+			printf(",\"ours\":%s}", ours ? "true" : "false");
+		} else {
+			printf("%s%u:%s%s", i ? ", " : "", ids[i], name, ours ? "" : " (foreign)");
+		}
+	}
+	return ahead < 0 ? (int)opts.count : ahead;
+}
+
+/* The tcx chains of an interface, in run order, with a warning where a foreign program runs
+ * ahead of ours: one that returns TCX_PASS, redirects or drops decides before bpfredir sees
+ * the packet (attached later with BPF_F_BEFORE, for instance). */
+static void print_tcx_chains(struct status_out *out, int ifindex, bool ours_there,
+			     struct warnings *w)
 {
 	static const struct {
 		const char *hook;
 		enum bpf_attach_type type;
 	} hooks[] = { { "ingress", BPF_TCX_INGRESS }, { "egress", BPF_TCX_EGRESS } };
+	size_t i;
+	int ahead;
+
+	for (i = 0; i < 2; i++) {
+		printf(out->json ? ",\"%s\":[" : "    %s, in run order: ", hooks[i].hook);
+		ahead = print_hook_progs(out, ifindex, hooks[i].type, 0);
+		printf(out->json ? "]" : "\n");
+		if (ahead && ours_there)
+			warn(w,
+			     "%d foreign tcx program%s at %s run%s before bpfredir: a packet one "
+			     "of them passes (TCX_PASS), redirects or drops never reaches bpfredir",
+			     ahead, ahead > 1 ? "s" : "", hooks[i].hook, ahead > 1 ? "" : "s");
+		else if (ahead && !ours_there && i == 0)
+			warn(w,
+			     "%d tcx program%s at ingress run%s before bpfredir's clsact filters: "
+			     "a packet one of them passes (TCX_PASS) never reaches bpfredir",
+			     ahead, ahead > 1 ? "s" : "", ahead > 1 ? "" : "s");
+	}
+}
+
+/* mode: from the link's pin, which a defunct link still has. */
+static void print_interface(struct status_out *out, int ifindex, enum iface_mode mode, bool defunct)
+{
 	LIBBPF_OPTS(bpf_xdp_query_opts, xdp);
 	char ifname[IF_NAMESIZE] = "?";
-	int mode = iface_mode_of(ifindex);
 	char xdp_name[BPF_OBJ_NAME_LEN];
+	struct warnings w = {};
 	const char *xdp_mode;
+	bool xdp_ours;
 	__u32 xdp_id;
-	size_t i;
 
-	if_indextoname(ifindex, ifname);
-	if (bpf_xdp_query(ifindex, 0, &xdp))
+	if (defunct)
+		warn(&w, "defunct: the interface with this index is gone, and with it the "
+			 "attachment; 'bpfredir apply' or 'unload' removes what is left");
+	else
+		if_indextoname(ifindex, ifname);
+	if (defunct || bpf_xdp_query(ifindex, 0, &xdp))
 		memset(&xdp, 0, sizeof(xdp));
 	/* What the kernel runs, not what the pin's name says. */
 	xdp_id = xdp.drv_prog_id ?: xdp.skb_prog_id ?: xdp.hw_prog_id;
 	xdp_mode = xdp.drv_prog_id ? "native" : xdp.skb_prog_id ? "generic" : "offloaded";
+	xdp_ours = is_ours(out, xdp_id);
 	prog_name(xdp_id, xdp_name, sizeof(xdp_name));
+	if (mode != IFACE_TC && !defunct && !xdp_ours)
+		warn(&w, "bpfredir's XDP program is not attached here: ingress is not translated");
 	if (out->json) {
 		printf("%s{\"ifindex\":%d,\"name\":", out->first ? "" : ",", ifindex);
-		json_string(stdout, ifname);
-		printf(",\"mode\":\"%s\",\"xdp_prog_id\":%u", mode == IFACE_TC ? "tcx" : "xdp",
-		       xdp_id);
+		if (defunct)
+			printf("null");
+		else
+			json_string(stdout, ifname);
+		printf(",\"mode\":\"%s\",\"defunct\":%s,\"xdp_prog_id\":%u",
+		       mode == IFACE_TC ? "tcx" : "xdp", defunct ? "true" : "false", xdp_id);
 		if (xdp_id) {
 			printf(",\"xdp_mode\":\"%s\",\"xdp_prog_name\":", xdp_mode);
 			json_string(stdout, xdp_name);
-			printf(",\"xdp_prog_ours\":%s", is_ours(xdp_name) ? "true" : "false");
+			printf(",\"xdp_prog_ours\":%s", xdp_ours ? "true" : "false");
 		}
 	} else if (mode == IFACE_TC) {
 		printf("  %s (ifindex %d): tcx", ifname, ifindex);
 		if (xdp_id)
 			printf("; XDP program %u:%s%s (%s) runs before TC", xdp_id, xdp_name,
-			       is_ours(xdp_name) ? "" : " (foreign)", xdp_mode);
+			       xdp_ours ? "" : " (foreign)", xdp_mode);
 		printf("\n");
 	} else {
 		printf("  %s (ifindex %d): xdp (%s), XDP program %u; egress by tcx\n", ifname,
 		       ifindex, xdp_id ? xdp_mode : "not attached", xdp_id);
 	}
 	print_active(out, POLICY_IFACE, ifindex);
-	for (i = 0; i < 2; i++) {
-		printf(out->json ? ",\"%s\":[" : "    %s, in run order: ", hooks[i].hook);
-		print_hook_progs(out, ifindex, hooks[i].type, 0);
-		printf(out->json ? "]" : "\n");
-	}
+	if (!defunct)
+		print_tcx_chains(out, ifindex, true, &w);
+	print_warnings(out, &w);
 	if (out->json)
 		printf("}");
 	out->first = false;
 }
 
-/* An interface attached by legacy tc: its clsact qdisc and our filters' priorities. */
+/* An interface attached by legacy tc: its clsact qdisc and our filters' priorities. Filters
+ * are no links, so they vanish without a trace when someone deletes the qdisc: ask the
+ * kernel whether they are still there. */
 static void print_legacy_one(int map_fd, int ifindex, void *arg)
 {
 	struct status_out *out = arg;
 	char ifname[IF_NAMESIZE] = "?";
 	struct redir_tc_attach rec;
-	__u32 key = ifindex;
+	struct warnings w = {};
+	__u32 key = ifindex, prog_ids[2];
+	bool in, eg, defunct;
 
 	if (bpf_map_lookup_elem(map_fd, &key, &rec))
 		return;
-	if_indextoname(ifindex, ifname);
+	defunct = !if_indextoname(ifindex, ifname);
+	tc_legacy_query(ifindex, &rec, prog_ids);
+	in = is_ours(out, prog_ids[0]);
+	eg = is_ours(out, prog_ids[1]);
+	if (defunct)
+		warn(&w, "defunct: the interface with this index is gone, and our filters with "
+			 "it; 'bpfredir apply' or 'unload' removes the record");
+	else if (!in || !eg)
+		warn(&w,
+		     "missing: bpfredir's %s gone (its clsact qdisc deleted?); 'bpfredir load' "
+		     "or 'apply' attaches again",
+		     !in && !eg ? "ingress and egress filters are"
+		     : !in	? "ingress filter is"
+				: "egress filter is");
 	if (out->json) {
 		printf("%s{\"ifindex\":%d,\"name\":", out->first ? "" : ",", ifindex);
 		json_string(stdout, ifname);
-		printf(",\"mode\":\"tc\",\"handle\":%u,\"priority\":[%u,%u],\"qdisc_ours\":%s",
-		       BPFREDIR_TC_HANDLE, rec.priority[0], rec.priority[1],
-		       rec.made_qdisc ? "true" : "false");
+		printf(",\"mode\":\"tc\",\"defunct\":%s,\"handle\":%u,\"priority\":[%u,%u],"
+		       "\"qdisc_ours\":%s,\"filters_present\":[%s,%s]",
+		       defunct ? "true" : "false", BPFREDIR_TC_HANDLE, rec.priority[0],
+		       rec.priority[1], rec.made_qdisc ? "true" : "false", in ? "true" : "false",
+		       eg ? "true" : "false");
 		print_active(out, POLICY_IFACE, ifindex);
-		printf("}");
 	} else {
 		printf("  %s (ifindex %d): tc, clsact qdisc %s, filters handle 0x%x at priority %u "
 		       "(ingress) and %u (egress); tcx programs run before them\n",
@@ -179,6 +333,11 @@ static void print_legacy_one(int map_fd, int ifindex, void *arg)
 		       BPFREDIR_TC_HANDLE, rec.priority[0], rec.priority[1]);
 		print_active(out, POLICY_IFACE, ifindex);
 	}
+	if (!defunct)
+		print_tcx_chains(out, ifindex, false, &w);
+	print_warnings(out, &w);
+	if (out->json)
+		printf("}");
 	out->first = false;
 }
 
@@ -220,17 +379,23 @@ static const char *cgroup_path_of(__u64 id)
 	return found_cgroup;
 }
 
-static void print_cgroup(struct status_out *out, __u64 id)
+static void print_cgroup(struct status_out *out, __u64 id, bool defunct)
 {
-	const char *path = cgroup_path_of(id);
+	const char *path = defunct ? NULL : cgroup_path_of(id);
 	int fd = path ? open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	struct warnings w = {};
 
+	if (defunct)
+		warn(&w, "defunct: the cgroup was removed, and the kernel detached the hooks; "
+			 "a cgroup made again under the same path is another cgroup "
+			 "('bpfredir apply' or 'attach' attaches to it)");
 	if (out->json) {
 		printf("%s{\"id\":%llu,\"path\":", out->first ? "" : ",", (unsigned long long)id);
 		if (path)
 			json_string(stdout, path);
 		else
 			printf("null");
+		printf(",\"defunct\":%s", defunct ? "true" : "false");
 		print_active(out, POLICY_CGROUP, id);
 		printf(",\"connect4\":[");
 	} else {
@@ -241,42 +406,53 @@ static void print_cgroup(struct status_out *out, __u64 id)
 		print_hook_progs(out, fd, BPF_CGROUP_INET4_CONNECT, 0);
 		close(fd);
 	}
-	printf(out->json ? "]}" : "\n");
+	printf(out->json ? "]" : "\n");
 	if (!out->json)
 		print_active(out, POLICY_CGROUP, id);
+	print_warnings(out, &w);
+	if (out->json)
+		printf("}");
 	out->first = false;
 }
 
-/* Walk links/ for one kind of link and print each distinct interface or cgroup once; a list
- * starts with out->first set. */
-static int print_links(struct status_out *out, const char *prefix)
+/* Each interface (cgroups: each cgroup) with a link of ours, once, from the pins' names; a
+ * link whose interface or cgroup is gone still has its pin, and the kernel then reports it
+ * attached nowhere (index or id 0). A list starts with out->first set. */
+static int print_links(struct status_out *out, bool cgroups)
 {
 	struct bpf_link_info info;
+	struct pin_link link;
 	__u64 seen[256];
 	int n_seen = 0, i;
 	struct dirent *de;
 	DIR *dir = pin_opendir("links");
+	bool defunct;
 
 	if (!dir)
 		return -errno;
 	while ((de = readdir(dir))) {
-		__u64 where;
-
-		if (strncmp(de->d_name, prefix, strlen(prefix)) ||
-		    link_info("links", de->d_name, &info))
+		if (!pin_link_parse(de->d_name, &link))
 			continue;
-		where = info.type == BPF_LINK_TYPE_TCX	 ? info.tcx.ifindex
-			: info.type == BPF_LINK_TYPE_XDP ? info.xdp.ifindex
-							 : info.cgroup.cgroup_id;
-		for (i = 0; i < n_seen && seen[i] != where; i++)
+		if (cgroups ? link.kind != LINK_CGROUP
+			    : link.kind != LINK_TCX_INGRESS && link.kind != LINK_XDP_NATIVE &&
+				      link.kind != LINK_XDP_GENERIC)
+			continue;
+		for (i = 0; i < n_seen && seen[i] != link.where; i++)
 			;
-		if (i < n_seen || n_seen == 256)
+		if (i < n_seen || n_seen == 256 || link_info(de->d_name, &info))
 			continue;
-		seen[n_seen++] = where;
-		if (info.type == BPF_LINK_TYPE_TCX || info.type == BPF_LINK_TYPE_XDP)
-			print_interface(out, where);
+		seen[n_seen++] = link.where;
+		defunct = !(info.type == BPF_LINK_TYPE_TCX   ? info.tcx.ifindex
+			    : info.type == BPF_LINK_TYPE_XDP ? info.xdp.ifindex
+							     : info.cgroup.cgroup_id);
+		if (cgroups)
+			print_cgroup(out, link.where, defunct);
 		else
-			print_cgroup(out, where);
+			print_interface(out, link.where,
+					link.kind == LINK_XDP_NATIVE	? IFACE_XDP
+					: link.kind == LINK_XDP_GENERIC ? IFACE_XDP_GENERIC
+									: IFACE_TC,
+					defunct);
 	}
 	closedir(dir);
 	return 0;
@@ -346,6 +522,7 @@ int do_status(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	out.set_fd = maps.rules;
+	collect_ours(&out);
 
 	flow_usage(&used, &max);
 	addr_watch = pin_exists("links", "addrwatch_v4") && pin_exists("links", "addrwatch_v6");
@@ -358,12 +535,11 @@ int do_status(int argc, char **argv)
 		       access("/sys/kernel/btf/vmlinux", R_OK) ? "false" : "true",
 		       addr_watch ? "true" : "false", guard_kind_name(guard_running()));
 		out.first = true;
-		print_links(&out, "tcx_ingress_");
-		print_links(&out, "xdp_");
+		print_links(&out, false);
 		print_legacy(&out);
 		printf("],\"cgroups\":[");
 		out.first = true;
-		print_links(&out, "cgroup_");
+		print_links(&out, true);
 		printf("],\"guard\":");
 		guard_status(maps.rules, true);
 		printf("}\n");
@@ -379,11 +555,10 @@ int do_status(int argc, char **argv)
 			  : "refreshed by bpfredir commands, or by 'bpfredir watch'");
 	guard_status(maps.rules, false);
 	printf("interfaces:\n");
-	print_links(&out, "tcx_ingress_");
-	print_links(&out, "xdp_");
+	print_links(&out, false);
 	print_legacy(&out);
 	printf("cgroups:\n");
-	print_links(&out, "cgroup_");
+	print_links(&out, true);
 	close_pinned_maps(&maps);
 	return EXIT_OK;
 }

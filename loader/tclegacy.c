@@ -79,6 +79,8 @@ int tc_legacy_attach(int map_fd, int ifindex, const int prog_fds[2], __u32 flags
 		if (bpf_map_lookup_elem(map_fd, &key, &rec))
 			return -ENOENT;
 	} else {
+		/* A record whose filters are gone (the qdisc deleted under us) goes first. */
+		tc_legacy_detach(map_fd, ifindex);
 		err = bpf_tc_hook_create(&qdisc);
 		if (err && err != -EEXIST)
 			return err;
@@ -109,12 +111,43 @@ int tc_legacy_attach(int map_fd, int ifindex, const int prog_fds[2], __u32 flags
 	return err;
 }
 
+/* The programs our recorded filters run now (0 where a filter is gone): filters are no
+ * links, and deleting the clsact qdisc takes them with it, silently. */
+void tc_legacy_query(int ifindex, const struct redir_tc_attach *rec, __u32 prog_ids[2])
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = tc_points[i]);
+		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = BPFREDIR_TC_HANDLE,
+			    .priority = rec->priority[i]);
+
+		prog_ids[i] = bpf_tc_query(&hook, &opts) ? 0 : opts.prog_id;
+	}
+}
+
+bool tc_legacy_recorded(int ifindex)
+{
+	struct redir_tc_attach rec;
+	int map_fd = open_tc_legacy_map();
+	__u32 key = ifindex;
+	bool found = map_fd >= 0 && !bpf_map_lookup_elem(map_fd, &key, &rec);
+
+	if (map_fd >= 0)
+		close(map_fd);
+	return found;
+}
+
+/* Recorded, and both filters still there. */
 bool tc_legacy_attached(int map_fd, int ifindex)
 {
 	struct redir_tc_attach rec;
-	__u32 key = ifindex;
+	__u32 key = ifindex, prog_ids[2];
 
-	return map_fd >= 0 && !bpf_map_lookup_elem(map_fd, &key, &rec);
+	if (map_fd < 0 || bpf_map_lookup_elem(map_fd, &key, &rec))
+		return false;
+	tc_legacy_query(ifindex, &rec, prog_ids);
+	return prog_ids[0] && prog_ids[1];
 }
 
 void tc_legacy_detach(int map_fd, int ifindex)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* Pieces every verb shares: argument parsing, the pin dir, and keeping the derived maps
  * (hidden ports, local addresses) in step with the rules and the host. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
@@ -9,20 +10,35 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "loader.h"
 
+/* Decimal digits only: strtoul alone would skip leading space and take a sign, so that
+ * " -18446744073709551615" came out as 1. A leading zero is refused too: iptables reads
+ * ports with strtoul's base 0 (xtables_parse_port), where "010" is 8, and shells do the same
+ * in arithmetic, so "08445" has no reading everyone agrees on. "0" alone is a number. */
 bool scan_uint(const char *text, unsigned long min, unsigned long max, unsigned long *out)
 {
 	char *end;
 
+	if (!isdigit((unsigned char)text[0]) || (text[0] == '0' && text[1]))
+		return false;
 	errno = 0;
 	*out = strtoul(text, &end, 10);
-	return *text && !*end && !errno && text[0] != '-' && text[0] != '+' && *out >= min &&
-	       *out <= max;
+	return !*end && !errno && *out >= min && *out <= max;
+}
+
+/* Why scan_uint refused a number strtoul alone would have read, for the message. */
+const char *number_hint(const char *text)
+{
+	if ((text[0] && strchr(" \t+-", text[0])) || (text[0] == '0' && text[1]))
+		return ", in decimal digits only: no sign, space or leading zero";
+	return "";
 }
 
 bool scan_port(const char *text, __u16 *port)
@@ -48,9 +64,9 @@ bool scan_proto(const char *text, __u8 *proto)
 
 int parse_port(const char *text, __u16 *port)
 {
-	return scan_port(text, port)
-		       ? 0
-		       : usage_error("invalid port '%s' (expected %s)", text, PORT_FORM);
+	return scan_port(text, port) ? 0
+				     : usage_error("invalid port '%s' (expected %s%s)", text,
+						   PORT_FORM, number_hint(text));
 }
 
 int parse_proto(const char *text, __u8 *proto)
@@ -65,10 +81,50 @@ const char *proto_name(__u8 proto)
 	return proto == IPPROTO_UDP ? "udp" : proto == IPPROTO_TCP ? "tcp" : "?";
 }
 
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+static bool cap_effective(const struct __user_cap_data_struct data[2], int cap)
+{
+	return data[cap / 32].effective & (1U << (cap % 32));
+}
+
+/* Not uid 0 but what bpfredir uses, so a service may run with only these (and root with a
+ * bounding set): CAP_BPF for maps and programs (CAP_SYS_ADMIN stands in on kernels that
+ * predate CAP_BPF), CAP_NET_ADMIN for TC, XDP and cgroup attachments, CAP_SYS_ADMIN for
+ * objects looked up by id (the live rule set, every status view). CAP_PERFMON only serves
+ * the optional address-following programs. */
 int require_root(void)
 {
-	if (geteuid() != 0)
-		return fail("must run as root (BPF maps and links need CAP_BPF and CAP_NET_ADMIN)");
+	static const struct {
+		int cap;
+		const char *name;
+	} needed[] = { { CAP_BPF, "CAP_BPF" },
+		       { CAP_NET_ADMIN, "CAP_NET_ADMIN" },
+		       { CAP_SYS_ADMIN, "CAP_SYS_ADMIN" } };
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = {};
+	char missing[128] = "";
+	size_t i, len = 0;
+	FILE *f;
+	int last_cap = CAP_BPF;
+
+	if (syscall(SYS_capget, &hdr, data))
+		return fail("cannot read this process's capabilities: %s", strerror(errno));
+	f = fopen("/proc/sys/kernel/cap_last_cap", "re");
+	if (f && fscanf(f, "%d", &last_cap) != 1)
+		last_cap = CAP_BPF;
+	if (f)
+		fclose(f);
+	for (i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
+		if (needed[i].cap > last_cap || cap_effective(data, needed[i].cap))
+			continue;
+		len += snprintf(missing + len, sizeof(missing) - len, "%s%s", len ? ", " : "",
+				needed[i].name);
+	}
+	if (len)
+		return fail("missing capabilities %s (run as root)", missing);
 	return 0;
 }
 
@@ -440,11 +496,44 @@ bool scan_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN])
 	return inet_pton(AF_INET6, text, addr) == 1;
 }
 
+/* A rule's address is one this host is sent packets at. An address no packet is sent to
+ * makes a rule that never acts, or one that acts where the kernel reads the address as
+ * another: connect() to 0.0.0.0 or :: reaches loopback. */
+const char *addr_not_unicast(const __u8 addr[BPFREDIR_ADDR_LEN])
+{
+	static const __u8 v4_mapped[12] = { [10] = 0xff, [11] = 0xff };
+	static const __u8 unspecified[BPFREDIR_ADDR_LEN];
+	const __u8 *v4 = addr + 12;
+
+	if (!memcmp(addr, unspecified, sizeof(unspecified)))
+		return "the unspecified address";
+	if (addr[0] == 0xff)
+		return "a multicast address";
+	if (memcmp(addr, v4_mapped, sizeof(v4_mapped)))
+		return NULL;
+	if (!v4[0] && !v4[1] && !v4[2] && !v4[3])
+		return "the unspecified address";
+	if (v4[0] == 0)
+		return "in 0.0.0.0/8 (this network)";
+	if (v4[0] >= 224 && v4[0] < 240)
+		return "a multicast address";
+	if (v4[0] == 255 && v4[1] == 255 && v4[2] == 255 && v4[3] == 255)
+		return "the broadcast address";
+	if (v4[0] >= 240)
+		return "in 240.0.0.0/4 (reserved)";
+	return NULL;
+}
+
 int parse_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN])
 {
-	return scan_addr(text, addr)
-		       ? 0
-		       : usage_error("invalid address '%s' (expected %s)", text, ADDR_FORM);
+	const char *why;
+
+	if (!scan_addr(text, addr))
+		return usage_error("invalid address '%s' (expected %s)", text, ADDR_FORM);
+	why = addr_not_unicast(addr);
+	if (why)
+		return usage_error("--addr %s is %s; a rule's address must be unicast", text, why);
+	return 0;
 }
 
 void format_addr(const __u8 addr[BPFREDIR_ADDR_LEN], char *buf, size_t size)

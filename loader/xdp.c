@@ -24,19 +24,15 @@ const char *iface_mode_name(enum iface_mode mode)
 	return mode == IFACE_XDP ? "xdp" : mode == IFACE_XDP_GENERIC ? "xdp-generic" : "tc";
 }
 
-/* links/xdp_native_<ifindex> or links/xdp_generic_<ifindex>: the mode is in the name. */
+/* The mode is in the link's name. */
 static const char *xdp_link_name(enum iface_mode mode, int ifindex)
 {
-	static char name[NAME_MAX];
-
-	snprintf(name, sizeof(name), "xdp_%s_%d", mode == IFACE_XDP ? "native" : "generic",
-		 ifindex);
-	return name;
+	return pin_link_name(mode == IFACE_XDP ? LINK_XDP_NATIVE : LINK_XDP_GENERIC, ifindex, NULL);
 }
 
 static bool xdp_pinned(enum iface_mode mode, int ifindex)
 {
-	return pin_exists("links", xdp_link_name(mode, ifindex));
+	return pin_link_alive(xdp_link_name(mode, ifindex));
 }
 
 int iface_mode_of(int ifindex)

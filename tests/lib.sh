@@ -102,6 +102,9 @@ t_init() {
 	CGROUP2=$(cgroup2_root)
 	[[ -n $CGROUP2 ]] || t_abort "no cgroup2 mount in /proc/self/mounts"
 	T_TMP=$(mktemp -d "/tmp/$T_PREFIX.XXXXXX")
+	# Others may pass through (not list): apply repeats the words of a config file only when
+	# every user could read it, directories on the way included.
+	chmod 0711 "$T_TMP"
 	trap t_cleanup EXIT
 	trap 'exit 130' INT TERM HUP
 	T_BASE_PROGS=$(bpfredir_prog_ids)

@@ -26,7 +26,8 @@ nothing_left() {
 
 check_usage_errors() {
 	local port
-	for port in 0 65536 abc 8445x 1.5 ''; do
+	# strtoul alone took " -18446744073709551615" for 1, and a space, sign or leading zero.
+	for port in 0 65536 abc 8445x 1.5 '' ' -18446744073709551615' ' 8445' +8445 0008445; do
 		expect_cli_error "usage error: add '$port' 8443 ($1)" 2 'port' server add "$port" 8443 "${P[@]}"
 		expect_cli_error "usage error: add 8445 '$port' ($1)" 2 'port' server add 8445 "$port" "${P[@]}"
 	done
@@ -45,6 +46,17 @@ check_usage_errors() {
 		server load --iface "$SERVER_IF" --flows abc "${P[@]}"
 	expect_cli_error "usage error: --flows below 1024 ($1)" 2 "invalid --flows '100'" \
 		server load --iface "$SERVER_IF" --flows 100 "${P[@]}"
+	expect_cli_error "usage error: add 08445 8443 says why ($1)" 2 \
+		"invalid port '08445' \\(expected 1-65535, in decimal digits only: no sign, space or leading zero\\)" \
+		server add 08445 8443 "${P[@]}"
+	for flows in 04096 ' 4096' +4096; do
+		expect_cli_error "usage error: --flows '$flows' ($1)" 2 "invalid --flows '.*4096'.*decimal digits only" \
+			server load --iface "$SERVER_IF" --flows "$flows" "${P[@]}"
+	done
+	expect_cli_error "usage error: stats --interval 01 ($1)" 2 "invalid --interval '01'" \
+		server stats --interval 01 --count 1 "${P[@]}"
+	expect_cli_error "usage error: stats --count 01 ($1)" 2 "invalid --count '01'" \
+		server stats --interval 1 --count 01 "${P[@]}"
 	expect_cli_error "usage error: --mode bogus ($1)" 2 "invalid --mode 'bogus' \\(expected tc or xdp\\)" \
 		server load --iface "$SERVER_IF" --mode bogus "${P[@]}"
 	expect_cli_error "usage error: --mode without a value ($1)" 2 "option '--mode' needs an argument" \
@@ -61,6 +73,10 @@ check_usage_errors() {
 		server add 8445 8443 --proto icmp "${P[@]}"
 	expect_cli_error "usage error: --addr 192.0.2.256 ($1)" 2 "invalid address '192.0.2.256'" \
 		server add 8445 8443 --addr 192.0.2.256 "${P[@]}"
+	for addr in 0.0.0.0 :: 224.0.0.1 ff02::1 255.255.255.255; do
+		expect_cli_error "usage error: --addr $addr, not unicast ($1)" 2 "--addr $addr is .*; a rule's address must be unicast" \
+			server add 8445 8443 --addr "$addr" "${P[@]}"
+	done
 	expect_cli_error "usage error: --hide-local with --no-hide ($1)" 2 "cannot go with --no-hide" \
 		server add 8445 8443 --hide-local --no-hide "${P[@]}"
 	expect_cli_error "usage error: --addr on del ($1)" 2 "does not apply to 'del'" \
@@ -121,6 +137,22 @@ cli server list --json "${P[@]}"
 check "list --json shows the rule's --addr" "list --json printed: $CLI_OUT" \
 	json_matches '.rules[] | select(.public_port == 8447) | .addr == "2001:db8::2"'
 expect_cli_ok "del 8447" server del 8447 "${P[@]}"
+# The target of a no-hide rule is a target all the same: it cannot be public in another.
+expect_cli_ok "add 8450 8451 --no-hide" server add 8450 8451 --no-hide "${P[@]}"
+expect_cli_error "add with the target of a no-hide rule as public port" 1 \
+	"public port 8451/tcp is already the target of a rule \\(from 8450\\)" server add 8451 9000 "${P[@]}"
+expect_cli_ok "del 8450" server del 8450 "${P[@]}"
+# Rules sharing a target share its hiding: one asking for other hiding is refused.
+expect_cli_error "add --no-hide to a hidden target" 1 \
+	"target 8443/tcp would be left open \\(no-hide\\) by this rule but is hidden by the rule for 8445; rules sharing a target must agree" \
+	server add 8452 8443 --no-hide "${P[@]}"
+expect_cli_error "add --reject to a target hidden without it" 1 "would be hidden with reject by this rule but is hidden by the rule for 8445" \
+	server add 8452 8443 --reject "${P[@]}"
+expect_cli_error "add --hide-local to a target hidden without it" 1 "would be hidden with hide-local by this rule" \
+	server add 8452 8443 --hide-local "${P[@]}"
+expect_rules "refused rules sharing a target changed nothing" server "$PIN" "8445 8443 tcp true"
+expect_cli_ok "add 8452 8443 with the same hiding" server add 8452 8443 "${P[@]}"
+expect_cli_ok "del 8452" server del 8452 "${P[@]}"
 expect_cli_ok "list (table)" server list "${P[@]}"
 check "list table names the rule" "list printed: $CLI_OUT" grep -Eq '8445.*8443' <<<"$CLI_OUT"
 cli server list --json "${P[@]}"

@@ -212,6 +212,37 @@ check "load again with another --flows is refused" "$(cli_result)" \
 	grep -q "loaded with --flows 65536" <<<"$CLI_ERR"
 expect_cli_ok "reload: unload" server unload --pin-dir "$PINR"
 
+# --- apply of a newer build: what the service's reload or restart does after an upgrade ----
+pin_dir PINU upgrade
+printf 'interface %s\nrule 9445 9443\n' "$SERVER_IF" >"$T_TMP/upgrade.conf"
+expect_cli_ok "upgrade: apply with this build" server apply -f "$T_TMP/upgrade.conf" --pin-dir "$PINU"
+"${client[@]}" /usr/bin/python3 -c '
+import os, socket, sys, time
+s = socket.create_connection((sys.argv[1], 9445), timeout=5)
+s.sendall(b"before\n"); print(s.recv(100).decode().strip(), flush=True)
+while not os.path.exists(sys.argv[2]): time.sleep(0.05)
+s.sendall(b"after\n"); print(s.recv(100).decode().strip(), flush=True)
+' "$SERVER_ADDR" "$T_TMP/go-upgrade" >"$T_TMP/held-upgrade.out" 2>&1 &
+held=$!
+wait_for 5 grep -q before "$T_TMP/held-upgrade.out"
+PINR=$PINU
+old_ids=$(ingress_ids)
+if [[ -x $NEWER/build/bpfredir ]]; then
+	CLI_OUT=$(in_ns server "$NEWER/build/bpfredir" apply -f "$T_TMP/upgrade.conf" --pin-dir "$PINU" 2>&1)
+	check "upgrade: apply of a newer build replaces the programs in place" "$CLI_OUT" \
+		grep -qx "programs replaced by this build, maps kept" <<<"$CLI_OUT"
+	CLI_OUT=$(in_ns server "$NEWER/build/bpfredir" apply -f "$T_TMP/upgrade.conf" --pin-dir "$PINU" 2>&1)
+	check "upgrade: the same again changes nothing" "$CLI_OUT" test "$CLI_OUT" = "nothing to change"
+fi
+check "upgrade: other programs at ingress" "before $old_ids, after $(ingress_ids)" \
+	test "$old_ids" != "$(ingress_ids)" -a -n "$(ingress_ids)"
+expect_rules "upgrade: the rules are kept" server "$PINU" "9445 9443 tcp true"
+touch "$T_TMP/go-upgrade"
+wait "$held"
+check "upgrade: a connection open across the upgrade still works" "$(cat "$T_TMP/held-upgrade.out")" \
+	grep -qx after "$T_TMP/held-upgrade.out"
+expect_cli_ok "upgrade: unload" server unload --pin-dir "$PINU"
+
 # --- --cgroup without a path: the cgroup2 root ---------------------------------------------
 pin_dir PINROOT root
 expect_cli_ok "load --cgroup with no path" server load --cgroup --pin-dir "$PINROOT"
