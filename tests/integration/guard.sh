@@ -424,9 +424,28 @@ check "sk_lookup: status --json lists 8443/udp exposed by broadcast/multicast on
 CONF="$T_TMP/guard.conf"
 printf 'interface srv0\nrule 8445 8443\nrule 8445 8443 proto udp\n' >"$CONF"
 chmod 0600 "$CONF"
-cli server apply -f "$CONF" "${P[@]}"
+# apply upgrades the programs, the guard too: it is forced to sk_lookup here as well.
+BPFREDIR_TEST_GUARD=sk_lookup cli server apply -f "$CONF" "${P[@]}"
 check "sk_lookup: apply succeeds and warns about srv1" "$(cli_result)" \
 	cli_ok_and_err "^bpfredir: warning: hidden 8443/udp reachable through srv1 by UDP broadcast"
+if ((NETFILTER)); then
+	# Not forced any more, apply (the same build) puts in the best guard there is.
+	cli server apply -f "$CONF" "${P[@]}"
+	cli_ok() { [[ $CLI_RC == 0 ]]; }
+	check "apply, not forced: succeeds" "$(cli_result)" cli_ok
+	cli server status --json "${P[@]}"
+	# shellcheck disable=SC2086 # ids, one word each
+	nf_replaced_sk() { [[ $(json_get .guard.kind) == netfilter ]] && wait_for 5 gone_ids link $SK_LINKS; }
+	check "apply, not forced: the netfilter guard replaces sk_lookup" "$(json_get .guard)" \
+		nf_replaced_sk
+	# A guard that went (its pins removed, so its links detached) comes back at the next load.
+	rm -f "$PIN/links/guard_nf4" "$PIN/links/guard_nf6"
+	expect_cli_ok "guard gone: load again" server load --iface srv0 "${P[@]}"
+	cli server status --json "${P[@]}"
+	check "guard gone: load of the same build attaches it again" "$(json_get .guard)" \
+		test "$(json_get .guard.kind)" = netfilter
+	SK_LINKS="$SK_LINKS $(json_get '.guard.link_ids | join(" ")')"
+fi
 expect_cli_ok "sk_lookup: unload" server unload "${P[@]}"
 # shellcheck disable=SC2086
 check "sk_lookup: no guard link left" "links $SK_LINKS" wait_for 5 gone_ids link $SK_LINKS
