@@ -227,6 +227,7 @@ enum redir_stat {
 	STAT_REJECTED,		/* ingress: aimed at a hidden port, answered as a closed port */
 	STAT_ICMP_TRANSLATED,	/* ICMP error quoting a translated connection: port put right */
 	STAT_HIDDEN_UNTRACKED_DROPPED, /* egress: from a hidden port, no connection: dropped */
+	STAT_GUARD_DROPPED,	/* netns guard: a direct hit on a hidden port, on any interface */
 	STAT__MAX,
 };
 

@@ -995,6 +995,8 @@ static int apply_loaded(const struct config *cfg, const struct resolved *res, bo
 		if (err)
 			ret = fail("cannot record local addresses: %s", local_addrs_error(err));
 	}
+	if (!ret && !dry_run)
+		guard_warn(maps.policy);
 	close_pinned_maps(&maps);
 	return ret;
 }
@@ -1026,8 +1028,10 @@ static int apply_fresh(const struct config *cfg, const struct resolved *res, boo
 	if (ret)
 		return ret;
 	ret = open_pinned_maps(&maps) ? EXIT_FAIL : swap_rules(cfg, res, &maps);
-	if (!ret)
+	if (!ret) {
+		guard_warn(maps.policy);
 		close_pinned_maps(&maps);
+	}
 	if (ret)
 		remove_pins(false); /* nothing half-applied: the load goes too */
 	return ret;

@@ -511,7 +511,8 @@ static int install_first_set(struct load_ctx *ctx)
 static __u64 this_build(void)
 {
 	const void *(*objects[])(size_t *) = { tc_bpf__elf_bytes, xdp_bpf__elf_bytes,
-					       sock_bpf__elf_bytes, addrwatch_bpf__elf_bytes };
+					       sock_bpf__elf_bytes, addrwatch_bpf__elf_bytes,
+					       guard_elf_bytes };
 	__u64 hash = 0xcbf29ce484222325ULL; /* FNV-1a */
 	const unsigned char *bytes;
 	size_t i, n, j;
@@ -615,6 +616,8 @@ int load_locked(const struct load_request *req)
 		ret = install_first_set(&ctx);
 	if (!ret)
 		ret = attach_all(&ctx);
+	if (!ret)
+		ret = guard_start(bpf_map__fd(ctx.tc->maps.policy)) ? EXIT_FAIL : 0;
 	if (!ret)
 		ret = commit(&ctx);
 
@@ -785,7 +788,7 @@ int upgrade_programs(void)
 	struct load_request req = {};
 	struct load_ctx ctx = { .req = &req, .reload = true };
 	struct pinned_maps maps;
-	int updated, legacy, xdp_fd, i, err;
+	int updated, legacy, guard, xdp_fd, i, err;
 
 	for (i = 0; i < MAX_CGROUPS; i++)
 		ctx.cgroup_fds[i] = -1;
@@ -796,8 +799,9 @@ int upgrade_programs(void)
 	if (err)
 		return fail_err(-1, "cannot bring the maps in line with the rules: %s",
 				local_addrs_error(err));
+	/* The same build: only a guard that went (or is not the kind wanted) is attached. */
 	if (loaded_build() == this_build())
-		return 0;
+		return guard_intact() ? 0 : guard_upgrade_or_fail();
 	if (loaded_flows(&req.flows) || load_objects(&ctx)) {
 		load_ctx_free(&ctx);
 		return -1;
@@ -813,6 +817,13 @@ int upgrade_programs(void)
 		return fail_err(-1, "cannot switch the attachments to this build: %s",
 				strerror(-updated));
 	}
+	/* Netfilter links cannot be updated in place: guard.c swaps the guard's links. */
+	guard = guard_upgrade_or_fail();
+	if (guard < 0) {
+		load_ctx_free(&ctx);
+		return -1;
+	}
+	updated += guard;
 	/* The pinned programs are what attach and apply use next: make them this build's. */
 	err = updated > 0 ? repin_progs(&ctx) : 0;
 	/* Loaded by a build from before XDP mode, with the same TC code: pin the XDP program. */

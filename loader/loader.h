@@ -113,6 +113,9 @@ enum pin_link_kind {
 	LINK_CGROUP, /* one per socket hook */
 	LINK_ADDRWATCH_V4,
 	LINK_ADDRWATCH_V6,
+	LINK_GUARD_NF4, /* the netns guard (guard.c): netfilter, IPv4 and IPv6 */
+	LINK_GUARD_NF6,
+	LINK_GUARD_SK_LOOKUP, /* or sk_lookup */
 	LINK__MAX,
 };
 
@@ -241,7 +244,8 @@ struct load_request {
 
 /* Link pins made through pin_link_fd() wait for commit_deferred_pins() while deferring;
  * defer_pins(false) drops (and so detaches) whatever was not committed. */
-#define MAX_DEFERRED_PINS (2 * MAX_IFACES + N_SOCK_HOOKS_MAX * MAX_CGROUPS + 2)
+/* + 2 for the address watch, + 2 for the guard */
+#define MAX_DEFERRED_PINS (2 * MAX_IFACES + N_SOCK_HOOKS_MAX * MAX_CGROUPS + 4)
 void defer_pins(bool on);
 int pin_link_fd(int fd, const char *path);
 int commit_deferred_pins(void);
@@ -305,6 +309,32 @@ const char *optional_path_arg(int argc, char **argv);
 /* Remove every pin bpfredir makes under the pin dir, and the dir itself unless keep_dir. */
 int remove_pins(bool keep_dir);
 int finish_interrupted(bool keep_dir);
+
+/* The netns guard (guard.c): hidden ports dropped on every path into the network namespace,
+ * not only on attached interfaces. */
+enum guard_kind {
+	GUARD_NONE,
+	GUARD_SK_LOOKUP, /* cannot see UDP broadcast and multicast */
+	GUARD_NETFILTER,
+};
+const char *guard_kind_name(enum guard_kind kind);
+enum guard_kind guard_running(void);
+/* load: attach the best guard the kernel has, its pins deferred like every link's. A kernel
+ * without one is no error (load says so); 0 or -errno (printed). */
+int guard_start(int policy_fd);
+/* load over a loaded pin dir: this build's guard replaces the running one with no gap.
+ * How many guard links changed, or -errno; guard_upgrade_or_fail prints the error and
+ * returns -1. guard_intact: the guard runs, as the best kind there is (so a load of the
+ * same build need not look). */
+int guard_upgrade(void);
+int guard_upgrade_or_fail(void);
+bool guard_intact(void);
+const void *guard_elf_bytes(size_t *size);
+/* add and apply: a warning on stderr for each interface where a hidden port of the set live
+ * in policy is reachable. */
+void guard_warn(int policy_fd);
+/* status: the guard line and the interfaces it has to cover (text), or the "guard" object. */
+void guard_status(int set_fd, bool json);
 
 /* Minimal JSON writer for --json output. */
 void json_string(FILE *out, const char *s);

@@ -48,8 +48,9 @@ static const struct cmd cmds[] = {
 	  "  unless --allow-empty.\n" },
 	{ "status", do_status,
 	  "status [--json] [--pin-dir DIR]\n"
-	  "  What is loaded where: interfaces and attach mode, cgroups, flow-table use, and\n"
-	  "  every program at the same hooks in run order (foreign ones marked).\n" },
+	  "  What is loaded where: interfaces and attach mode, cgroups, flow-table use,\n"
+	  "  every program at the same hooks in run order (foreign ones marked), the netns\n"
+	  "  guard, and a WARNING for each interface where a hidden port is still reachable.\n" },
 	{ "stats", do_stats,
 	  "stats [--json | --prometheus] [--interval S [--count N]] [--pin-dir DIR]\n"
 	  "  Show the counters; with --interval, rates per second every S seconds (N times, or\n"

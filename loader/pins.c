@@ -432,6 +432,9 @@ static const struct {
 	[LINK_CGROUP] = { "cgroup", true },
 	[LINK_ADDRWATCH_V4] = { "addrwatch_v4", false },
 	[LINK_ADDRWATCH_V6] = { "addrwatch_v6", false },
+	[LINK_GUARD_NF4] = { "guard_nf4", false },
+	[LINK_GUARD_NF6] = { "guard_nf6", false },
+	[LINK_GUARD_SK_LOOKUP] = { "guard_sk_lookup", false },
 };
 
 const char *pin_link_name(enum pin_link_kind kind, __u64 where, const char *hook)

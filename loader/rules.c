@@ -196,6 +196,8 @@ int do_add(int argc, char **argv)
 			   local_addrs_error(err));
 	}
 out:
+	if (!ret)
+		guard_warn(maps.policy);
 	close_locked(&maps);
 	return ret;
 }

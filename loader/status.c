@@ -530,17 +530,19 @@ int do_status(int argc, char **argv)
 		printf("{\"pin_dir\":");
 		json_string(stdout, pin_dir);
 		printf(",\"flows\":{\"used\":%u,\"max\":%u},\"features\":{\"tcx\":%s,"
-		       "\"btf\":%s,\"address_watch\":%s},\"interfaces\":[",
+		       "\"btf\":%s,\"address_watch\":%s,\"guard\":\"%s\"},\"interfaces\":[",
 		       used, max, kernel_has_tcx() ? "true" : "false",
 		       access("/sys/kernel/btf/vmlinux", R_OK) ? "false" : "true",
-		       addr_watch ? "true" : "false");
+		       addr_watch ? "true" : "false", guard_kind_name(guard_running()));
 		out.first = true;
 		print_links(&out, false);
 		print_legacy(&out);
 		printf("],\"cgroups\":[");
 		out.first = true;
 		print_links(&out, true);
-		printf("]}\n");
+		printf("],\"guard\":");
+		guard_status(maps.rules, true);
+		printf("}\n");
 		close_pinned_maps(&maps);
 		return EXIT_OK;
 	}
@@ -551,6 +553,7 @@ int do_status(int argc, char **argv)
 	printf("addresses:  %s\n",
 	       addr_watch ? "followed by the kernel (fentry)"
 			  : "refreshed by bpfredir commands, or by 'bpfredir watch'");
+	guard_status(maps.rules, false);
 	printf("interfaces:\n");
 	print_links(&out, false);
 	print_legacy(&out);

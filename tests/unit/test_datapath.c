@@ -898,6 +898,7 @@ static const char *const stat_names[STAT__MAX] = {
 	[STAT_REJECTED] = "rejected",
 	[STAT_ICMP_TRANSLATED] = "icmp_translated",
 	[STAT_HIDDEN_UNTRACKED_DROPPED] = "hidden_untracked_dropped",
+	[STAT_GUARD_DROPPED] = "guard_dropped",
 };
 
 static struct tc_bpf *skel;
