@@ -49,12 +49,14 @@ const char *guard_kind_name(enum guard_kind kind)
  * none makes load settle for less than the kernel has, so every fallback runs here. */
 static enum guard_kind guard_wanted(void)
 {
+#ifdef BPFREDIR_FAILPOINTS
 	const char *forced = getenv("BPFREDIR_TEST_GUARD");
 
 	if (forced && !strcmp(forced, "sk_lookup"))
 		return GUARD_SK_LOOKUP;
 	if (forced && !strcmp(forced, "none"))
 		return GUARD_NONE;
+#endif
 	return GUARD_NETFILTER;
 }
 

@@ -26,6 +26,8 @@ set -uo pipefail
 . "$(dirname "$0")/../lib.sh"
 
 t_init guard
+# The loader built with test hooks: BPFREDIR_TEST_GUARD forces the guard's fallbacks.
+FAILPOINTS_BIN=$T_REPO/build/tests/bpfredir-failpoints
 t_require socat
 t_require_scapy
 
@@ -378,7 +380,7 @@ fi
 
 kernel_has sk_lookup || t_abort "this kernel has no sk_lookup programs (Linux 5.9+)"
 
-BPFREDIR_TEST_GUARD=sk_lookup cli server load --iface srv0 "${P[@]}"
+BPFREDIR=$FAILPOINTS_BIN BPFREDIR_TEST_GUARD=sk_lookup cli server load --iface srv0 "${P[@]}"
 check "sk_lookup: load" "$(cli_result)" test "$CLI_RC" -eq 0
 check "sk_lookup: load warns that broadcast and multicast are not covered" "$CLI_ERR" \
 	grep -q "guard runs as sk_lookup.*cannot see UDP broadcast or multicast" <<<"$CLI_ERR"
@@ -425,7 +427,7 @@ CONF="$T_TMP/guard.conf"
 printf 'interface srv0\nrule 8445 8443\nrule 8445 8443 proto udp\n' >"$CONF"
 chmod 0600 "$CONF"
 # apply upgrades the programs, the guard too: it is forced to sk_lookup here as well.
-BPFREDIR_TEST_GUARD=sk_lookup cli server apply -f "$CONF" "${P[@]}"
+BPFREDIR=$FAILPOINTS_BIN BPFREDIR_TEST_GUARD=sk_lookup cli server apply -f "$CONF" "${P[@]}"
 check "sk_lookup: apply succeeds and warns about srv1" "$(cli_result)" \
 	cli_ok_and_err "^bpfredir: warning: hidden 8443/udp reachable through srv1 by UDP broadcast"
 if ((NETFILTER)); then
@@ -452,7 +454,7 @@ check "sk_lookup: no guard link left" "links $SK_LINKS" wait_for 5 gone_ids link
 
 # --- no guard: the warning is the whole defence ---------------------------------------------
 
-BPFREDIR_TEST_GUARD=none cli server load --iface srv0 "${P[@]}"
+BPFREDIR=$FAILPOINTS_BIN BPFREDIR_TEST_GUARD=none cli server load --iface srv0 "${P[@]}"
 check "no guard: load warns" "$(cli_result)" cli_ok_and_err "no guard runs"
 expect_cli_ok "no guard: add 8445 8443" server add 8445 8443 "${P[@]}"
 check "no guard: add warns that 8443/tcp is reachable through srv1" "$CLI_ERR" \
@@ -467,5 +469,12 @@ probe_all none 8443
 expect_probe "no guard: 8443 answers through srv1, as the warning says" none-srv1-tcp4 open
 expect_probe "no guard: 8443 is still dropped on srv0" none-srv0-tcp4 none
 expect_cli_ok "no guard: unload" server unload "${P[@]}"
+
+# The test hook is only in the test build: the loader users run always takes the best guard.
+BPFREDIR_TEST_GUARD=none cli server load --iface srv0 "${P[@]}"
+check "the normal build ignores BPFREDIR_TEST_GUARD" "$(cli_result)" test "$CLI_RC" -eq 0
+cli server status --json "${P[@]}"
+check "... and runs the netfilter guard" "$CLI_OUT" json_matches '.guard.kind == "netfilter"'
+expect_cli_ok "normal build: unload" server unload "${P[@]}"
 
 t_finish
