@@ -174,16 +174,20 @@ expect_cli_ok "reload: add 9445 9443" server add 9445 9443 --pin-dir "$PINR"
 cli server load --iface "$SERVER_IF" --pin-dir "$PINR"
 check "load again with the same build: nothing changes" "$(cli_result) $CLI_OUT" \
 	grep -q "same build" <<<"$CLI_OUT"
-# held_echo: one connection through 9445, one echo now and one after $T_TMP/go appears.
-"${client[@]}" /usr/bin/python3 -c '
+# held_echo NAME: one connection through 9445 from the client, in the background (its pid in
+# $held): one echo now and one after $T_TMP/go-NAME appears, each printed to $T_TMP/NAME.out.
+held_echo() {
+	"${client[@]}" /usr/bin/python3 -c '
 import os, socket, sys, time
 s = socket.create_connection((sys.argv[1], 9445), timeout=5)
 s.sendall(b"before\n"); print(s.recv(100).decode().strip(), flush=True)
 while not os.path.exists(sys.argv[2]): time.sleep(0.05)
 s.sendall(b"after\n"); print(s.recv(100).decode().strip(), flush=True)
-' "$SERVER_ADDR" "$T_TMP/go" >"$T_TMP/held.out" 2>&1 &
-held=$!
-wait_for 5 grep -q before "$T_TMP/held.out"
+' "$SERVER_ADDR" "$T_TMP/go-$1" >"$T_TMP/$1.out" 2>&1 &
+	held=$!
+	wait_for 5 grep -q before "$T_TMP/$1.out"
+}
+held_echo held
 ingress_ids() {
 	cli server status --json --pin-dir "$PINR"
 	json_get '[.interfaces[].ingress[] | select(.ours) | .id] | join(",")'
@@ -201,7 +205,7 @@ fi
 check "newer build: other programs at ingress" "before $old_ids, after $(ingress_ids)" \
 	test "$old_ids" != "$(ingress_ids)" -a -n "$(ingress_ids)"
 expect_rules "newer build: the rules are kept" server "$PINR" "9445 9443 tcp true"
-touch "$T_TMP/go"
+touch "$T_TMP/go-held"
 wait "$held"
 check "newer build: a connection open across the reload still works" "$(cat "$T_TMP/held.out")" \
 	grep -qx after "$T_TMP/held.out"
@@ -216,15 +220,7 @@ expect_cli_ok "reload: unload" server unload --pin-dir "$PINR"
 pin_dir PINU upgrade
 printf 'interface %s\nrule 9445 9443\n' "$SERVER_IF" >"$T_TMP/upgrade.conf"
 expect_cli_ok "upgrade: apply with this build" server apply -f "$T_TMP/upgrade.conf" --pin-dir "$PINU"
-"${client[@]}" /usr/bin/python3 -c '
-import os, socket, sys, time
-s = socket.create_connection((sys.argv[1], 9445), timeout=5)
-s.sendall(b"before\n"); print(s.recv(100).decode().strip(), flush=True)
-while not os.path.exists(sys.argv[2]): time.sleep(0.05)
-s.sendall(b"after\n"); print(s.recv(100).decode().strip(), flush=True)
-' "$SERVER_ADDR" "$T_TMP/go-upgrade" >"$T_TMP/held-upgrade.out" 2>&1 &
-held=$!
-wait_for 5 grep -q before "$T_TMP/held-upgrade.out"
+held_echo held-upgrade
 PINR=$PINU
 old_ids=$(ingress_ids)
 if [[ -x $NEWER/build/bpfredir ]]; then
@@ -237,7 +233,7 @@ fi
 check "upgrade: other programs at ingress" "before $old_ids, after $(ingress_ids)" \
 	test "$old_ids" != "$(ingress_ids)" -a -n "$(ingress_ids)"
 expect_rules "upgrade: the rules are kept" server "$PINU" "9445 9443 tcp true"
-touch "$T_TMP/go-upgrade"
+touch "$T_TMP/go-held-upgrade"
 wait "$held"
 check "upgrade: a connection open across the upgrade still works" "$(cat "$T_TMP/held-upgrade.out")" \
 	grep -qx after "$T_TMP/held-upgrade.out"
