@@ -13,9 +13,15 @@
 #include "reject.h"
 #include "icmp.h"
 
-#define TC_ACT_OK 0
+#define TC_ACT_UNSPEC (-1)
 #define TC_ACT_SHOT 2
 #define PACKET_HOST 0
+
+/* What we return for every packet we let go on, rewritten or not: TC_ACT_UNSPEC, which is
+ * TCX_NEXT in a tcx chain and "no verdict, on to the next filter" for a direct-action
+ * cls_bpf filter, so the programs and filters after ours (firewalls, shapers, mirroring)
+ * still see every packet. TC_ACT_OK would be TCX_PASS, which ends both chains here. */
+#define TC_PASS TC_ACT_UNSPEC
 
 /* Enough for two VLAN tags, IPv6 with a few extension headers and a TCP header. */
 #define TC_PULL_LEN 256
@@ -198,7 +204,7 @@ static __always_inline int tc_apply(struct __sk_buff *skb, const struct pkt *p, 
 	if (verdict == VERDICT_REJECT)
 		return bpf_redirect(skb->ifindex, 0);
 	return verdict == VERDICT_DROP_HIDDEN || verdict == VERDICT_DROP_MALFORMED ? TC_ACT_SHOT
-										   : TC_ACT_OK;
+										   : TC_PASS;
 }
 
 /* An ICMP error about a translated connection gets its quote's port put right, in place
@@ -240,7 +246,7 @@ int bpfredir_tc_in(struct __sk_buff *skb)
 	int verdict;
 
 	if (tc_icmp_error(skb, &p, parsed, true))
-		return TC_ACT_OK;
+		return TC_PASS;
 	verdict = ingress_policy(skb, skb->ifindex, parsed, &p, &new_port);
 	return tc_apply(skb, &p, verdict, true, new_port);
 }
@@ -254,7 +260,7 @@ int bpfredir_tc_eg(struct __sk_buff *skb)
 	int verdict;
 
 	if (tc_icmp_error(skb, &p, parsed, false))
-		return TC_ACT_OK;
+		return TC_PASS;
 	if (parsed == PARSE_NO_PORTS)
 		reject_learn((void *)(long)skb->data, (void *)(long)skb->data_end, &p);
 	verdict = egress_policy(parsed, &p, &new_port);

@@ -48,7 +48,6 @@
 #include "netns.h"
 #include "benchutil.h"
 
-#define TC_ACT_OK 0
 #define TC_ACT_SHOT 2
 #define XDP_DROP_RET 1
 #define XDP_PASS_RET 2
@@ -88,21 +87,21 @@ struct bcase {
 	}
 
 static const struct bcase cases[] = {
-	{ "v4 public (established ACK)", TO_SERVER(ETH_P_IP, PUB, ACK), true, TC_ACT_OK, TGT,
+	{ "v4 public (established ACK)", TO_SERVER(ETH_P_IP, PUB, ACK), true, TC_PASS, TGT,
 	  STAT_REWRITTEN },
-	{ "v4 public (new SYN)", TO_SERVER(ETH_P_IP, PUB, SYN), false, TC_ACT_OK, TGT,
+	{ "v4 public (new SYN)", TO_SERVER(ETH_P_IP, PUB, SYN), false, TC_PASS, TGT,
 	  STAT_REWRITTEN },
 	{ "v4 hidden (SYN to 8443)", TO_SERVER(ETH_P_IP, TGT, SYN), false, TC_ACT_SHOT, TGT,
 	  STAT_HIDDEN_DROPPED },
-	{ "v4 unrelated (ACK to 22)", TO_SERVER(ETH_P_IP, OTHER, ACK), false, TC_ACT_OK, OTHER,
+	{ "v4 unrelated (ACK to 22)", TO_SERVER(ETH_P_IP, OTHER, ACK), false, TC_PASS, OTHER,
 	  STAT_PASSED },
-	{ "v6 public (established ACK)", TO_SERVER(ETH_P_IPV6, PUB, ACK), true, TC_ACT_OK, TGT,
+	{ "v6 public (established ACK)", TO_SERVER(ETH_P_IPV6, PUB, ACK), true, TC_PASS, TGT,
 	  STAT_REWRITTEN },
-	{ "v6 public (new SYN)", TO_SERVER(ETH_P_IPV6, PUB, SYN), false, TC_ACT_OK, TGT,
+	{ "v6 public (new SYN)", TO_SERVER(ETH_P_IPV6, PUB, SYN), false, TC_PASS, TGT,
 	  STAT_REWRITTEN },
 	{ "v6 hidden (SYN to 8443)", TO_SERVER(ETH_P_IPV6, TGT, SYN), false, TC_ACT_SHOT, TGT,
 	  STAT_HIDDEN_DROPPED },
-	{ "v6 unrelated (ACK to 22)", TO_SERVER(ETH_P_IPV6, OTHER, ACK), false, TC_ACT_OK, OTHER,
+	{ "v6 unrelated (ACK to 22)", TO_SERVER(ETH_P_IPV6, OTHER, ACK), false, TC_PASS, OTHER,
 	  STAT_PASSED },
 };
 
@@ -198,10 +197,10 @@ static void establish(__u16 l3)
 	int in = bpf_program__fd(tc->progs.bpfredir_tc_in);
 	int eg = bpf_program__fd(tc->progs.bpfredir_tc_eg);
 
-	step(in, &syn, TC_ACT_OK);
-	step(eg, &synack, TC_ACT_OK);
-	step(in, &ack, TC_ACT_OK);
-	step(eg, &ackout, TC_ACT_OK);
+	step(in, &syn, TC_PASS);
+	step(eg, &synack, TC_PASS);
+	step(in, &ack, TC_PASS);
+	step(eg, &ackout, TC_PASS);
 }
 
 /* The hooks measured: the stamp, its program array, the floor and bpfredir's program. */

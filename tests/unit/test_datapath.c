@@ -15,9 +15,12 @@
  * where only the server's addresses are local. A last test loads a skeleton with a small
  * pending map and floods it with spoofed SYNs.
  *
+ * Every packet that goes on must get TC_PASS (TC_ACT_UNSPEC, TCX_NEXT), so programs after
+ * ours still see it: a case's retval 0 stands for that.
+ *
  * Both tables run twice: with TC ingress, then with the XDP program in its place (as in
  * `load --mode xdp`, where egress stays TC). XDP verdicts are read as TC's (XDP_PASS as
- * TC_ACT_OK, XDP_DROP as TC_ACT_SHOT), so the same cases check the same bytes, checksums,
+ * TC_PASS, XDP_DROP as TC_ACT_SHOT), so the same cases check the same bytes, checksums,
  * counters and tables; cases without any ingress packet run with TC only.
  */
 #define _GNU_SOURCE
@@ -37,7 +40,6 @@
 #include "netns.h"
 #include "testutil.h"
 
-#define TC_ACT_OK 0
 #define TC_ACT_SHOT 2
 #define NO_STAT (-1)
 /* BPF_PROG_TEST_RUN without an ifindex runs the skb on loopback, which is 1 in a netns. */
@@ -1045,7 +1047,13 @@ static int xdp_ifindex;
 /* XDP's verdict as the TC verdict of the same meaning; anything else stays out of range. */
 static __u32 xdp_as_tc(__u32 ret)
 {
-	return ret == XDP_PASS ? TC_ACT_OK : ret == XDP_DROP ? TC_ACT_SHOT : 1000 + ret;
+	return ret == XDP_PASS ? TC_PASS : ret == XDP_DROP ? TC_ACT_SHOT : 1000 + ret;
+}
+
+/* The verdict a case or step asks for: 0 means the packet goes on. */
+static __u32 want_retval(__u32 retval)
+{
+	return retval ? retval : TC_PASS;
 }
 
 static int prog_run(bool egress, const struct frame *in, __u8 *out, __u32 *out_len, __u32 *ret)
@@ -1105,8 +1113,8 @@ static int packet_check(bool egress, const struct pkt_spec *spec, __u16 port, __
 	err = prog_run(egress, &in, out, &out_len, &ret);
 	if (err)
 		return fail(why, n, "BPF_PROG_TEST_RUN: %s", strerror(-err));
-	if (ret != retval)
-		return fail(why, n, "retval: expected %u got %u", retval, ret);
+	if (ret != want_retval(retval))
+		return fail(why, n, "retval: expected %u got %u", want_retval(retval), ret);
 	return frames_compare(&exp, out, out_len, why, n);
 }
 
@@ -1323,8 +1331,8 @@ static int case_run(const struct tcase *c, char *why, size_t n)
 	if (stats_read(after) || port_stats_read(&ports_after))
 		return fail(why, n, "reading stats: %s", strerror(errno));
 
-	if (ret != c->retval)
-		return fail(why, n, "retval: expected %u got %u", c->retval, ret);
+	if (ret != want_retval(c->retval))
+		return fail(why, n, "retval: expected %u got %u", want_retval(c->retval), ret);
 	if (frames_compare(&exp, out, out_len, why, n) || csum_check(c, &exp, out, why, n))
 		return -1;
 	for (i = 0; i < STAT__MAX; i++) {
@@ -1462,7 +1470,7 @@ static int flood_pair(bool v6, const __u8 *addr, __u16 sport, char *why, size_t 
 		pkt_build(&f, i ? &synack : &syn);
 		frame_set_addr(&f, i, addr);
 		err = prog_run(i, &f, out, &out_len, &ret);
-		if (err || ret != TC_ACT_OK || out_len != f.len)
+		if (err || ret != TC_PASS || out_len != f.len)
 			return fail(why, n, "%s: err %d retval %u length %u", i ? "syn-ack" : "syn",
 				    err, ret, out_len);
 		if (((out[f.l4_off + 2 * !i] << 8) | out[f.l4_off + 2 * !i + 1]) != (i ? PUB : TGT))

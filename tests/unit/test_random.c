@@ -45,7 +45,6 @@
 #include "netns.h"
 #include "testutil.h"
 
-#define TC_ACT_OK 0
 #define TC_ACT_SHOT 2
 
 #define DEFAULT_SEED 20261124ULL
@@ -562,6 +561,7 @@ static void m_ingress(struct model *m, int parsed, const struct m_pkt *p, struct
 	bool fresh_syn;
 
 	memset(e, 0, sizeof(*e));
+	e->retval = TC_PASS;
 	e->stat = STAT_PASSED;
 	e->port_key = -1;
 	e->dest = true;
@@ -656,6 +656,7 @@ static void m_egress(struct model *m, int parsed, const struct m_pkt *p, struct 
 	__u16 pub;
 
 	memset(e, 0, sizeof(*e));
+	e->retval = TC_PASS;
 	e->stat = -1;
 	e->port_key = -1;
 	e->why = W_EG_PASSED;

@@ -369,7 +369,10 @@ static int run(const struct big *in, __u8 *out, __u32 *out_len, __u32 *ret)
 	*ret = opts.retval;
 	/* In TC's terms: XDP_TX answers, XDP_DROP drops, XDP_PASS passes. */
 	if (xdp_mode)
-		*ret = *ret == XDP_TX ? TC_ACT_REDIRECT : *ret == XDP_DROP ? TC_ACT_SHOT : 0;
+		*ret = *ret == XDP_TX	  ? TC_ACT_REDIRECT
+		       : *ret == XDP_DROP ? TC_ACT_SHOT
+		       : *ret == XDP_PASS ? TC_PASS
+					  : 1000 + *ret;
 	return err;
 }
 
@@ -519,7 +522,7 @@ static int learn_run(bool v6, char *why, size_t n)
 	opts.data_in = kernel_err.buf;
 	opts.data_size_in = kernel_err.len;
 	err = bpf_prog_test_run_opts(bpf_program__fd(skel->progs.bpfredir_tc_eg), &opts);
-	if (err || opts.retval != 0)
+	if (err || opts.retval != TC_PASS)
 		return fail(why, n, "the kernel's error through egress: err %d retval %u", err,
 			    opts.retval);
 	err = run(&in, out, &out_len, &ret);
