@@ -72,12 +72,13 @@ static __always_inline void flow_forget(const struct pkt *p, __be16 answering_po
 	flow_forget_key(&k);
 }
 
-/* Established first, then pending. */
+/* Established first, then pending; *is_pending (when asked) says which. */
 static __always_inline struct redir_flow *flow_lookup(struct redir_flow_key *k, bool *is_pending)
 {
 	struct redir_flow *flow = bpf_map_lookup_elem(&flows, k);
 
-	*is_pending = !flow;
+	if (is_pending)
+		*is_pending = !flow;
 	if (!flow)
 		flow = bpf_map_lookup_elem(&pending, k);
 	return flow;
@@ -128,7 +129,7 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, 
 	struct redir_flow_key fk;
 	struct redir_flow *flow;
 	struct redir_rule *rule;
-	bool new_connection, is_pending;
+	bool new_connection;
 	void *set;
 
 	if (parsed == PARSE_MALFORMED)
@@ -142,7 +143,7 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, 
 			 (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
 	if (!new_connection) {
 		flow_key_fill(&fk, p->saddr, p->daddr, p->sport, p->dport, p->proto, FLOW_DIR_IN);
-		flow = flow_lookup(&fk, &is_pending);
+		flow = flow_lookup(&fk, NULL);
 		if (flow) {
 			*new_dport = flow->port;
 			return VERDICT_REWRITE;
