@@ -26,23 +26,31 @@
 /* Enough for two VLAN tags, IPv6 with a few extension headers and a TCP header. */
 #define TC_PULL_LEN 256
 
-/* Headers usually sit in the linear area; when they do not, the parser sees a truncated
- * packet, so pull once and look again rather than pulling every packet. */
-static __always_inline int tc_parse(struct __sk_buff *skb, struct pkt *p)
+static __always_inline int tc_parse_once(struct __sk_buff *skb, struct pkt *p, bool ingress)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
-	int parsed = parse_packet(data, data_end, p);
+
+	return parse_packet(data, data_end, p, ingress);
+}
+
+/* Headers usually sit in the linear area; when they do not, the parser sees a truncated
+ * packet, so pull once and look again rather than pulling every packet. */
+static __always_inline int tc_parse(struct __sk_buff *skb, struct pkt *p, bool ingress)
+{
+	int parsed = tc_parse_once(skb, p, ingress);
 	__u32 len;
 
-	if (parsed != PARSE_MALFORMED || data_end - data >= skb->len)
+	if ((parsed != PARSE_MALFORMED && parsed != PARSE_PORTS_ONLY) ||
+	    skb->data_end - skb->data >= skb->len)
 		return parsed;
 	len = skb->len < TC_PULL_LEN ? skb->len : TC_PULL_LEN;
 	if (bpf_skb_pull_data(skb, len))
 		return PARSE_MALFORMED;
-	data = (void *)(long)skb->data;
-	data_end = (void *)(long)skb->data_end;
-	return parse_packet(data, data_end, p);
+	/* Whatever the first look left is looked at again: starting from nothing lets the
+	 * verifier check the second look once, not once per way the first one ended. */
+	__builtin_memset(p, 0, sizeof(*p));
+	return tc_parse_once(skb, p, ingress);
 }
 
 /* Through the skb helpers, not a direct store: the helper knows the skb's checksum state
@@ -218,6 +226,9 @@ static __always_inline bool tc_icmp_error(struct __sk_buff *skb, const struct pk
 
 	if (parsed != PARSE_NO_PORTS || (p->proto != IPPROTO_ICMP && p->proto != IPPROTO_ICMPV6))
 		return false;
+	/* Keeps clang from reusing &skb->data from the parse: the verifier refuses loads
+	 * through a moved context pointer. */
+	barrier_var(skb);
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
 	if (parse_icmp_error(data, data_end, p, &q)) {
@@ -242,7 +253,7 @@ int bpfredir_tc_in(struct __sk_buff *skb)
 {
 	struct pkt p = {};
 	__be16 new_port = 0;
-	int parsed = tc_parse(skb, &p);
+	int parsed = tc_parse(skb, &p, true);
 	int verdict;
 
 	if (tc_icmp_error(skb, &p, parsed, true))
@@ -256,7 +267,7 @@ int bpfredir_tc_eg(struct __sk_buff *skb)
 {
 	struct pkt p = {};
 	__be16 new_port = 0;
-	int parsed = tc_parse(skb, &p);
+	int parsed = tc_parse(skb, &p, false);
 	int verdict;
 
 	if (tc_icmp_error(skb, &p, parsed, false))

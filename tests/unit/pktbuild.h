@@ -40,7 +40,7 @@ struct pkt_host_addrs {
 
 struct pkt_spec {
 	__u16 l3;	    /* ETH_P_IP, ETH_P_IPV6 or ETH_P_ARP */
-	__u8 vlans;	    /* 0..2 tags; with two, the outer one is 802.1ad */
+	__u8 vlans;	    /* tags (up to 8); with more than one, the outer ones are 802.1ad */
 	__u8 proto;	    /* IPPROTO_TCP or IPPROTO_UDP */
 	__u8 src, dst;	    /* enum pkt_host */
 	__u16 sport, dport; /* host order */

@@ -66,6 +66,7 @@
 #define ETYPE_IPV4 0x0800
 #define ETYPE_IPV6 0x86dd
 #define MAX_TAGS 2
+#define PEEK_TAGS 8 /* looked through for the ports alone */
 #define MAX_EXT 8
 #define EXT_HOPOPTS 0
 #define EXT_ROUTING 43
@@ -78,7 +79,7 @@
 #define F_PSH 0x08
 #define F_ACK 0x10
 
-enum m_parse { M_PORTS, M_NO_PORTS, M_MALFORMED };
+enum m_parse { M_PORTS, M_NO_PORTS, M_MALFORMED, M_PORTS_ONLY };
 
 /* --- random numbers (splitmix64) --------------------------------------------------------- */
 
@@ -263,6 +264,9 @@ struct m_table {
 struct model {
 	bool forwarding;
 	bool active[N_CANDS];
+	/* Candidates that have been active since load: the loader marks a rule's ports in
+	 * port_interest before it acts and never clears a mark. */
+	bool marked[N_CANDS];
 	bool slot_empty; /* no rule set in the policy slot: no rules, nothing hidden */
 	struct m_table flows, pending;
 	__u64 port_counts[MAX_PORT_KEYS][PORT_STAT__MAX];
@@ -287,6 +291,7 @@ struct m_expect {
 enum m_why {
 	W_MALFORMED,
 	W_NO_PORTS,
+	W_SHAPE_PASSED, /* a shape not translated, on a port no rule names */
 	W_BY_FLOW,    /* an established connection's (flows) */
 	W_BY_PENDING, /* a new connection's (pending) */
 	W_BY_RULE,
@@ -305,6 +310,7 @@ enum m_why {
 static const char *const why_names[W__MAX] = {
 	[W_MALFORMED] = "malformed",
 	[W_NO_PORTS] = "no-ports",
+	[W_SHAPE_PASSED] = "shape-passed",
 	[W_BY_FLOW] = "by-flow",
 	[W_BY_PENDING] = "by-pending",
 	[W_BY_RULE] = "by-rule",
@@ -319,17 +325,67 @@ static const char *const why_names[W__MAX] = {
 	[W_EG_PASSED] = "egress-passed",
 };
 
+static bool m_is_ext(__u8 nh)
+{
+	return nh == EXT_HOPOPTS || nh == EXT_ROUTING || nh == EXT_DSTOPTS || nh == EXT_AH ||
+	       nh == EXT_FRAGMENT;
+}
+
 static int m_l4(const __u8 *b, __u32 len, __u32 off, __u8 proto, struct m_pkt *p)
 {
-	/* A TCP/UDP header that is not all there is malformed. */
-	if (off + (proto == IPPROTO_TCP ? 20 : 8) > len)
+	/* A TCP/UDP header that is not all there: its ports alone, or nothing to read. */
+	if (off + 4 > len)
 		return M_MALFORMED;
 	p->proto = proto;
 	p->l4_off = off;
 	p->sport = get16(b + off);
 	p->dport = get16(b + off + 2);
+	if (off + (proto == IPPROTO_TCP ? 20 : 8) > len)
+		return M_PORTS_ONLY;
 	p->flags = proto == IPPROTO_TCP ? b[off + 13] : 0;
 	return M_PORTS;
+}
+
+/* Past MAX_TAGS tags (at off, ethertype type): the ports alone, through up to PEEK_TAGS tags
+ * in all, of a TCP/UDP header right after the IP header. */
+static int m_peek_deep(const __u8 *b, __u32 len, __u32 off, __u16 type, struct m_pkt *p)
+{
+	int tags = MAX_TAGS;
+	__u32 ports;
+	__u8 proto;
+
+	while (type == TPID_8021Q || type == TPID_8021AD) {
+		if (tags == PEEK_TAGS || off + 4 > len)
+			return M_MALFORMED;
+		type = get16(b + off + 2);
+		off += 4;
+		tags++;
+	}
+	if (type == ETYPE_IPV4) {
+		if (off + 20 > len || b[off] >> 4 != 4 || (b[off] & 0xf) < 5)
+			return M_MALFORMED;
+		proto = b[off + 9];
+		if ((proto != IPPROTO_TCP && proto != IPPROTO_UDP) || (get16(b + off + 6) & 0x1fff))
+			return M_NO_PORTS;
+		ports = off + (b[off] & 0xf) * 4;
+	} else if (type == ETYPE_IPV6) {
+		if (off + 40 > len || b[off] >> 4 != 6)
+			return M_MALFORMED;
+		proto = b[off + 6];
+		if (m_is_ext(proto))
+			return M_MALFORMED;
+		if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+			return M_NO_PORTS;
+		ports = off + 40;
+	} else {
+		return M_NO_PORTS;
+	}
+	if (ports + 4 > len)
+		return M_MALFORMED;
+	p->proto = proto;
+	p->sport = get16(b + ports);
+	p->dport = get16(b + ports + 2);
+	return M_PORTS_ONLY;
 }
 
 static void m_mapped(__u8 *dst, const __u8 *v4)
@@ -338,12 +394,6 @@ static void m_mapped(__u8 *dst, const __u8 *v4)
 	dst[10] = 0xff;
 	dst[11] = 0xff;
 	memcpy(dst + 12, v4, 4);
-}
-
-static bool m_is_ext(__u8 nh)
-{
-	return nh == EXT_HOPOPTS || nh == EXT_ROUTING || nh == EXT_DSTOPTS || nh == EXT_AH ||
-	       nh == EXT_FRAGMENT;
 }
 
 /* The shape policy: parse.h's header comment and README's "Packet shapes" table. */
@@ -360,7 +410,7 @@ static int m_parse(const __u8 *b, __u32 len, struct m_pkt *p)
 	type = get16(b + 12);
 	while (type == TPID_8021Q || type == TPID_8021AD) {
 		if (tags == MAX_TAGS)
-			return M_MALFORMED; /* a deeper stack than the policy skips */
+			return m_peek_deep(b, len, off, type, p);
 		if (off + 4 > len)
 			return M_MALFORMED;
 		type = get16(b + off + 2);
@@ -506,6 +556,18 @@ static bool m_is_local(const struct model *m, const struct m_pkt *p)
 	return memcmp(p->daddr + 12, fwd4, sizeof(fwd4)) != 0;
 }
 
+/* Could a rule name the port (port_interest)? */
+static bool m_interest(const struct model *m, __u16 port, __u8 proto)
+{
+	int i;
+
+	for (i = 0; i < N_CANDS; i++)
+		if (m->marked[i] && cands[i].proto == proto &&
+		    (cands[i].pub == port || cands[i].tgt == port))
+			return true;
+	return false;
+}
+
 static const struct cand *m_rule(const struct model *m, __u16 port, __u8 proto)
 {
 	int i;
@@ -565,7 +627,10 @@ static void m_ingress(struct model *m, int parsed, const struct m_pkt *p, struct
 	e->stat = STAT_PASSED;
 	e->port_key = -1;
 	e->dest = true;
-	if (parsed == M_MALFORMED) {
+	/* A port we cannot read could be a hidden one; a shape we do not translate is dropped
+	 * where a rule could name its port, and left alone elsewhere. */
+	if (parsed == M_MALFORMED ||
+	    (parsed == M_PORTS_ONLY && m_interest(m, p->dport, p->proto))) {
 		e->retval = TC_ACT_SHOT;
 		e->stat = STAT_MALFORMED_DROPPED;
 		e->why = W_MALFORMED;
@@ -573,6 +638,10 @@ static void m_ingress(struct model *m, int parsed, const struct m_pkt *p, struct
 	}
 	if (parsed == M_NO_PORTS) {
 		e->why = W_NO_PORTS;
+		return;
+	}
+	if (parsed == M_PORTS_ONLY) {
+		e->why = W_SHAPE_PASSED;
 		return;
 	}
 	/* The tuple's entries for the port it asks for (IN) and for replies from that port
@@ -925,7 +994,7 @@ static __u32 gen_frame(__u8 *b, const struct tuple *t, struct frame_meta *fm)
 
 	memset(fm, 0, sizeof(*fm));
 	memcpy(b, macs, sizeof(macs));
-	ntags = r < 65 ? 0 : r < 82 ? 1 : r < 95 ? 2 : 3;
+	ntags = r < 65 ? 0 : r < 82 ? 1 : r < 95 ? 2 : 3 + below(PEEK_TAGS - 1);
 	for (i = 0; i < ntags; i++, off += 4) {
 		pkt_put16(b + off, chance(50) ? TPID_8021Q : TPID_8021AD);
 		pkt_put16(b + off + 2, rnd64() & 0xfff);
@@ -1250,6 +1319,7 @@ static int set_write(struct run *r, int fd)
 		/* Marked before the rule acts and never cleared, as the loader does. */
 		if (r->m.active[i] && (port_mark(r, c->pub, c->proto) || port_mark(r, c->tgt, c->proto)))
 			return -errno;
+		r->m.marked[i] |= r->m.active[i];
 		if (r->m.active[i] && bpf_map_update_elem(fd, &pk, &rv, BPF_ANY))
 			return -errno;
 		if (!m_rule(&r->m, c->pub, c->proto))
