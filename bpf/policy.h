@@ -87,6 +87,19 @@ static __always_inline struct redir_flow *flow_lookup(struct redir_flow_key *k, 
 #define AF_INET 2
 #define AF_INET6 10
 
+/* IPv4 destinations the kernel delivers to a socket bound to 0.0.0.0 whatever the FIB says
+ * about them: limited broadcast and multicast (224/4: the all-hosts group 224.0.0.1 is
+ * joined on every interface), which have no route of their own, so on a host with a
+ * default route the lookup answers "forwarded" (ip_route_input takes them before any
+ * lookup); and 0.0.0.0/8, which it drops as martian, so counting it ours changes nothing. */
+static __always_inline bool v4_dest_is_always_local(const struct pkt *p)
+{
+	__u8 first = p->daddr[12];
+
+	return (first & 0xf0) == 0xe0 || first == 0 ||
+	       *(const __u32 *)(p->daddr + 12) == 0xffffffff;
+}
+
 /* Is the packet for this host (rather than forwarded through it)? Ask the FIB as the stack
  * will: a local route is not forwarded. A host that does not forward at all delivers or
  * drops everything it receives, so that counts as ours too. UNSUPP_LWT is a unicast route
@@ -100,6 +113,8 @@ static __noinline bool dest_is_local(void *ctx, __u32 ifindex, const struct pkt 
 	struct bpf_fib_lookup fib = {};
 	long ret;
 
+	if (!p->is_ipv6 && v4_dest_is_always_local(p))
+		return true;
 	fib.l4_protocol = p->proto;
 	fib.sport = p->sport;
 	fib.dport = p->dport;

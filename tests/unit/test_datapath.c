@@ -12,7 +12,8 @@
  * The binary runs in network namespaces of its own (netns.h): the first table in one that
  * does not forward, where every destination is this host's; the scope table in one that
  * forwards the stranger's prefixes (and the tunneled host's, through encapsulating routes),
- * where only the server's addresses are local. A last test loads a skeleton with a small
+ * where only the server's addresses are local; the default-route table in one that forwards
+ * everything else through a default route. A last test loads a skeleton with a small
  * pending map and floods it with spoofed SYNs.
  *
  * Every packet that goes on must get TC_PASS (TC_ACT_UNSPEC, TCX_NEXT), so programs after
@@ -739,6 +740,41 @@ static const struct tcase scope_cases[] = {
 	  .pre = { IN(syn4_stranger, TGT), OUT(synack4_stranger, PUB) }, .egress = true,
 	  .pkt = { PKT(ETH_P_IP, IPPROTO_TCP, HOST_STRANGER, HOST_CLIENT, TGT, CPORT, ACK) },
 	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, ESTABLISHED },
+};
+
+/* Run in a namespace that forwards everything but its own addresses through a default route
+ * (netns_setup_default_route), as a router, docker or k8s host does. */
+static const struct tcase default_route_cases[] = {
+	{ "default route: v4 to local address on hidden port dropped", { TCP_RULE },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
+	{ "default route: v4 to a routed address on hidden port passed", { TCP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IP, IPPROTO_TCP, HOST_STRANGER, TGT, SYN) },
+	  .stat = STAT_PASSED },
+	{ "default route: v6 to a routed address on public port passed", { TCP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IPV6, IPPROTO_TCP, HOST_STRANGER, PUB, SYN) },
+	  .stat = STAT_PASSED },
+	/* No route of their own, so the lookup says "forwarded"; the kernel delivers them to
+	 * a socket on 0.0.0.0 all the same. */
+	{ "default route: udp to 255.255.255.255 on hidden port dropped", { UDP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IP, IPPROTO_UDP, HOST_LBCAST, UTGT, 0),
+		   .l2_dest = PKT_L2_BROADCAST },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
+	{ "default route: udp to 224.0.0.1 on hidden port dropped", { UDP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IP, IPPROTO_UDP, HOST_ALLHOSTS, UTGT, 0),
+		   .l2_dest = PKT_L2_MULTICAST },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
+	{ "default route: udp to 224.0.0.1 on public port rewritten", { UDP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IP, IPPROTO_UDP, HOST_ALLHOSTS, UPUB, 0),
+		   .l2_dest = PKT_L2_MULTICAST },
+	  .exp_dport = UTGT, .stat = STAT_REWRITTEN, UPENDING },
+	{ "default route: tcp to 0.1.2.3 on hidden port dropped", { TCP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IP, IPPROTO_TCP, HOST_ZERONET, TGT, SYN) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
+	{ "default route: v6 udp to ff02::1 on hidden port dropped", { UDP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IPV6, IPPROTO_UDP, HOST_ALLHOSTS, UTGT, 0),
+		   .l2_dest = PKT_L2_MULTICAST },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
 };
 /* clang-format on */
 
@@ -1670,6 +1706,16 @@ int main(void)
 	} else {
 		xdp_ifindex = if_nametoindex("lo");
 		failed |= table_run_both(scope_cases, sizeof(scope_cases) / sizeof(scope_cases[0]));
+		netns_teardown_scope();
+	}
+
+	if (netns_enter_fresh(why, sizeof(why)) || netns_setup_default_route(why, sizeof(why))) {
+		printf("FAIL: setup: namespace with a default route: %s\n", why);
+		failed = 1;
+	} else {
+		xdp_ifindex = if_nametoindex("lo");
+		failed |= table_run_both(default_route_cases,
+					 sizeof(default_route_cases) / sizeof(default_route_cases[0]));
 		netns_teardown_scope();
 	}
 

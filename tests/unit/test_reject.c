@@ -182,10 +182,13 @@ static __u16 l4_sum(const __u8 *ip, bool v6, __u8 proto, const __u8 *l4, __u32 l
  * and this host's MAC address (all zeros, lo's) as destination unless other_host. */
 static void input_build(const struct rcase *c, struct big *f)
 {
+	struct pkt_spec spec = c->pkt;
 	struct frame small;
 	__u8 *ip;
 
-	pkt_build(&small, &c->pkt);
+	if (c->other_host)
+		spec.l2_dest = PKT_L2_OTHER;
+	pkt_build(&small, &spec);
 	memset(f, 0, sizeof(*f));
 	memcpy(f->buf, small.buf, small.len);
 	f->len = small.len;
@@ -226,8 +229,6 @@ static void input_build(const struct rcase *c, struct big *f)
 		else
 			l4[off] ^= 0x55;
 	}
-	if (!c->other_host)
-		memset(f->buf, 0, 6);
 }
 
 /* The kernel's RST for input frame in. */
