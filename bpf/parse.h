@@ -62,6 +62,14 @@ enum parse_result {
 			   * more tags than we rewrite through */
 };
 
+/* Whom the frame was sent to at L2; the hook fills it in (TC from skb->pkt_type, XDP from
+ * the destination MAC address). */
+enum l2_dest {
+	L2_HOST,  /* this host, or nothing says otherwise */
+	L2_GROUP, /* a broadcast or multicast address */
+	L2_OTHER, /* another host: a bridge port, a macvlan's lower device, promiscuous mode */
+};
+
 struct pkt {
 	__u8 saddr[BPFREDIR_ADDR_LEN]; /* v4 as ::ffff:a.b.c.d */
 	__u8 daddr[BPFREDIR_ADDR_LEN];
@@ -71,7 +79,8 @@ struct pkt {
 	__u8 proto;
 	__u8 tcp_flags;
 	__u8 is_ipv6;
-	__u8 l3_off; /* from data to the IP header */
+	__u8 l3_off;  /* from data to the IP header */
+	__u8 l2_dest; /* enum l2_dest */
 };
 
 static __always_inline void addr_from_v4(__u8 *dst, __be32 v4)
@@ -320,6 +329,7 @@ static __always_inline int parse_packet(void *data, void *data_end, struct pkt *
 
 	if (cursor > data_end)
 		return PARSE_NO_PORTS;
+	p->l2_dest = eth->h_dest[0] & 1 ? L2_GROUP : L2_HOST;
 	h_proto = eth->h_proto;
 
 #pragma unroll

@@ -100,19 +100,42 @@ static __always_inline bool v4_dest_is_always_local(const struct pkt *p)
 	       *(const __u32 *)(p->daddr + 12) == 0xffffffff;
 }
 
-/* Is the packet for this host (rather than forwarded through it)? Ask the FIB as the stack
- * will: a local route is not forwarded. A host that does not forward at all delivers or
- * drops everything it receives, so that counts as ours too. UNSUPP_LWT is a unicast route
- * that encapsulates (IP tunnel, SRv6, MPLS, ...), which the helper does not resolve but the
- * stack forwards. ctx is an skb or an xdp_md.
+/* Is p for this host by what we know without the FIB: one of its addresses or one of its
+ * subnets' broadcast addresses (local_addrs, which the loader and the address watch keep),
+ * or sent to an L2 group (a broadcast or multicast frame, which ip_rcv takes)? */
+static __always_inline bool dest_is_known_local(const struct pkt *p)
+{
+	struct redir_local_addr key;
+
+	if (p->l2_dest == L2_GROUP)
+		return true;
+	__builtin_memcpy(key.addr, p->daddr, BPFREDIR_ADDR_LEN);
+	return bpf_map_lookup_elem(&local_addrs, &key);
+}
+
+/*
+ * Is the packet for this host (rather than forwarded through it)? Ask the FIB as the stack
+ * will: a local route is not forwarded. UNSUPP_LWT is a unicast route that encapsulates (IP
+ * tunnel, SRv6, MPLS, ...), which the helper does not resolve but the stack forwards.
+ * ctx is an skb or an xdp_md.
+ *
+ * A frame for another host's MAC address (a bridged VM, a macvlan container, promiscuous
+ * mode) is never ours: ip_rcv drops it, and the host it is for decides. The helper answers
+ * FWD_DISABLED before it looks anything up when the input device does not forward (most
+ * servers), and errors where it cannot look up at all (-EINVAL without
+ * BPF_FIB_LOOKUP_SKIP_NEIGH, before 6.3): then what we know decides, so a frame this host
+ * merely sees (an ipvlan container's address, say) keeps what the stack does with it.
  *
  * A subprogram, not inlined: at its two call sites clang would copy the rest of the policy
- * once per way it returns, some 2000 instructions more in TC ingress. */
+ * once per way it returns, some 2000 instructions more in TC ingress.
+ */
 static __noinline bool dest_is_local(void *ctx, __u32 ifindex, const struct pkt *p)
 {
 	struct bpf_fib_lookup fib = {};
 	long ret;
 
+	if (p->l2_dest == L2_OTHER)
+		return false;
 	if (!p->is_ipv6 && v4_dest_is_always_local(p))
 		return true;
 	fib.l4_protocol = p->proto;
@@ -129,6 +152,8 @@ static __noinline bool dest_is_local(void *ctx, __u32 ifindex, const struct pkt 
 		__builtin_memcpy(&fib.ipv4_dst, p->daddr + 12, 4);
 	}
 	ret = bpf_fib_lookup(ctx, &fib, sizeof(fib), BPF_FIB_LOOKUP_SKIP_NEIGH);
+	if (ret < 0 || ret == BPF_FIB_LKUP_RET_FWD_DISABLED)
+		return dest_is_known_local(p);
 	return ret != BPF_FIB_LKUP_RET_SUCCESS && ret != BPF_FIB_LKUP_RET_NO_NEIGH &&
 	       ret != BPF_FIB_LKUP_RET_FRAG_NEEDED && ret != BPF_FIB_LKUP_RET_UNSUPP_LWT;
 }

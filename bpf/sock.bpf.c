@@ -67,6 +67,7 @@ static __always_inline bool addr_is_local(const __u8 *addr)
 {
 	const __u32 *words = (const void *)addr;
 	struct redir_local_addr key;
+	__u8 *kind;
 
 	/* ::ffff:127.0.0.0/104 and ::1 */
 	if (!words[0] && !words[1] && words[2] == bpf_htonl(0xffff) && addr[12] == 127)
@@ -74,7 +75,8 @@ static __always_inline bool addr_is_local(const __u8 *addr)
 	if (!words[0] && !words[1] && !words[2] && words[3] == bpf_htonl(1))
 		return true;
 	__builtin_memcpy(key.addr, addr, BPFREDIR_ADDR_LEN);
-	return bpf_map_lookup_elem(&local_addrs, &key) != NULL;
+	kind = bpf_map_lookup_elem(&local_addrs, &key);
+	return kind && *kind == LOCAL_ADDR_OWN;
 }
 
 static __always_inline void sock_key_fill(struct redir_sock_key *key,

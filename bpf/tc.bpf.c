@@ -16,6 +16,9 @@
 #define TC_ACT_UNSPEC (-1)
 #define TC_ACT_SHOT 2
 #define PACKET_HOST 0
+#define PACKET_BROADCAST 1
+#define PACKET_MULTICAST 2
+#define PACKET_OTHERHOST 3
 
 /* What we return for every packet we let go on, rewritten or not: TC_ACT_UNSPEC, which is
  * TCX_NEXT in a tcx chain and "no verdict, on to the next filter" for a direct-action
@@ -51,6 +54,20 @@ static __always_inline int tc_parse(struct __sk_buff *skb, struct pkt *p, bool i
 	 * verifier check the second look once, not once per way the first one ended. */
 	__builtin_memset(p, 0, sizeof(*p));
 	return tc_parse_once(skb, p, ingress);
+}
+
+/* Whom the frame was for at L2, as the stack worked it out (eth_type_trans). */
+static __always_inline __u8 tc_l2_dest(const struct __sk_buff *skb)
+{
+	switch (skb->pkt_type) {
+	case PACKET_OTHERHOST:
+		return L2_OTHER;
+	case PACKET_BROADCAST:
+	case PACKET_MULTICAST:
+		return L2_GROUP;
+	default:
+		return L2_HOST;
+	}
 }
 
 /* Through the skb helpers, not a direct store: the helper knows the skb's checksum state
@@ -258,6 +275,7 @@ int bpfredir_tc_in(struct __sk_buff *skb)
 
 	if (tc_icmp_error(skb, &p, parsed, true))
 		return TC_PASS;
+	p.l2_dest = tc_l2_dest(skb);
 	verdict = ingress_policy(skb, skb->ifindex, parsed, &p, &new_port);
 	return tc_apply(skb, &p, verdict, true, new_port);
 }

@@ -135,9 +135,18 @@ struct redir_sock_key {
 };
 
 /* local_addrs: this host's own addresses, for the socket hooks, which cannot ask the FIB
- * whether a destination is local. */
+ * whether a destination is local, and for the datapath on a host that does not forward,
+ * where the FIB tells nothing. The value says what the address is. */
 struct redir_local_addr {
 	__u8 addr[BPFREDIR_ADDR_LEN];
+};
+
+enum redir_local_addr_kind {
+	LOCAL_ADDR_OWN = 1, /* an address of one of the host's interfaces */
+	/* An IPv4 subnet's broadcast address (the kernel's broadcast routes: each address's
+	 * brd, and its prefix's all-ones address below /31), which the kernel delivers to a
+	 * socket on 0.0.0.0; the datapath only. */
+	LOCAL_ADDR_BROADCAST = 2,
 };
 
 /* tc_legacy (ifindex -> redir_tc_attach): interfaces attached through a clsact qdisc and

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <sys/file.h>
 #include <sys/mount.h>
@@ -468,28 +469,72 @@ static int addr_from_sockaddr(const struct sockaddr *sa, struct redir_local_addr
 	return -EAFNOSUPPORT;
 }
 
+/* addr as kind, unless the list has it already (as its own address, which wins). */
+static size_t local_addr_add(struct redir_local_addr *addrs, __u8 *kinds, size_t n,
+			     const struct redir_local_addr *addr, __u8 kind)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!memcmp(&addrs[i], addr, sizeof(*addr))) {
+			if (kind == LOCAL_ADDR_OWN)
+				kinds[i] = kind;
+			return n;
+		}
+	if (n == BPFREDIR_MAX_LOCAL_ADDRS)
+		return n;
+	addrs[n] = *addr;
+	kinds[n] = kind;
+	return n + 1;
+}
+
+/* The broadcast addresses the kernel makes routes for with an IPv4 address: its brd, and
+ * its prefix's all-ones address when the prefix is shorter than /31. */
+static size_t local_broadcasts_add(struct redir_local_addr *addrs, __u8 *kinds, size_t n,
+				   const struct ifaddrs *ifa)
+{
+	const struct sockaddr_in *sin = (const void *)ifa->ifa_addr;
+	const struct sockaddr_in *mask = (const void *)ifa->ifa_netmask;
+	struct redir_local_addr brd;
+	struct in_addr all_ones;
+
+	if ((ifa->ifa_flags & IFF_BROADCAST) && ifa->ifa_broadaddr &&
+	    ifa->ifa_broadaddr->sa_family == AF_INET &&
+	    !addr_from_sockaddr(ifa->ifa_broadaddr, &brd))
+		n = local_addr_add(addrs, kinds, n, &brd, LOCAL_ADDR_BROADCAST);
+	if (mask && mask->sin_family == AF_INET && ntohl(mask->sin_addr.s_addr) < 0xfffffffe) {
+		all_ones.s_addr = sin->sin_addr.s_addr | ~mask->sin_addr.s_addr;
+		memset(&brd, 0, sizeof(brd));
+		addr_map_v4(brd.addr, &all_ones);
+		n = local_addr_add(addrs, kinds, n, &brd, LOCAL_ADDR_BROADCAST);
+	}
+	return n;
+}
+
 /* The socket hooks cannot ask the FIB whether an address is ours, so they read this copy of
- * the host's addresses (in the loader's netns), refreshed by every bpfredir invocation. */
+ * the host's addresses (in the loader's netns), refreshed by every bpfredir invocation. It
+ * also holds the IPv4 broadcast addresses, for the datapath where the host does not forward
+ * (see redir_local_addr_kind). */
 int sync_local_addrs(int map_fd)
 {
 	static struct redir_local_addr addrs[BPFREDIR_MAX_LOCAL_ADDRS];
+	static __u8 kinds[BPFREDIR_MAX_LOCAL_ADDRS];
 	struct ifaddrs *ifa_list, *ifa;
-	const __u8 present = 1;
-	size_t n = 0, i;
+	struct redir_local_addr addr;
+	size_t n = 0;
 
 	if (getifaddrs(&ifa_list))
 		return -errno;
-	for (ifa = ifa_list; ifa && n < BPFREDIR_MAX_LOCAL_ADDRS; ifa = ifa->ifa_next) {
-		if (!ifa->ifa_addr || addr_from_sockaddr(ifa->ifa_addr, &addrs[n]))
+	for (ifa = ifa_list; ifa; ifa = ifa->ifa_next) {
+		if (!ifa->ifa_addr || addr_from_sockaddr(ifa->ifa_addr, &addr))
 			continue;
-		for (i = 0; i < n; i++)
-			if (!memcmp(&addrs[i], &addrs[n], sizeof(addrs[n])))
-				break;
-		if (i == n)
-			n++;
+		n = local_addr_add(addrs, kinds, n, &addr, LOCAL_ADDR_OWN);
+		if (ifa->ifa_addr->sa_family == AF_INET)
+			n = local_broadcasts_add(addrs, kinds, n, ifa);
 	}
 	freeifaddrs(ifa_list);
-	return map_set_exactly(map_fd, addrs, sizeof(addrs[0]), &present, 0, n, false, NULL);
+	return map_set_exactly(map_fd, addrs, sizeof(addrs[0]), kinds, sizeof(kinds[0]), n, false,
+			       NULL);
 }
 
 int sync_derived(const struct pinned_maps *maps)

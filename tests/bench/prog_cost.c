@@ -25,8 +25,8 @@
  * After each timed run the output frame, the verdict and the counters are checked: every
  * repeat must have taken the intended path (the counter grew by exactly `repeat`).
  *
- * Runs in a fresh network namespace of its own (not forwarding: the FIB says every
- * destination is ours, as on a server). Prints one tab-separated line per case:
+ * Runs in a fresh network namespace of its own (not forwarding, as a server: the server's
+ * addresses in local_addrs are ours). Prints one tab-separated line per case:
  *   case  tc_floor_ns tc_prog_ns tc_cost_ns  xdp_floor_ns xdp_prog_ns xdp_cost_ns
  * (medians over the rounds; a cost is the median of the per-round differences)
  * Usage: prog_cost [--repeat N] [--rounds R]
@@ -161,6 +161,16 @@ static void rules_install(void)
 			die("marking port %u: %s", port, strerror(errno));
 	}
 	free(zero);
+	/* The namespace does not forward, so the FIB says nothing: this host's addresses, as
+	 * the loader records them, decide what is ours. */
+	for (i = 0; i < 2; i++) {
+		const __u8 own = LOCAL_ADDR_OWN;
+		__u8 addr[BPFREDIR_ADDR_LEN];
+
+		pkt_host_mapped(HOST_SERVER, i, addr);
+		if (bpf_map_update_elem(bpf_map__fd(tc->maps.local_addrs), addr, &own, BPF_ANY))
+			die("recording the server's addresses: %s", strerror(errno));
+	}
 }
 
 static __u32 run(int prog_fd, const struct frame *f, __u32 repeat, __u8 *out, __u32 *out_len,

@@ -5,7 +5,8 @@
  * that namespace's. Each test binary therefore runs in namespaces of its own:
  *
  * - netns_enter_fresh(): a new, empty namespace with lo up. It does not forward, so the FIB
- *   lookup answers FWD_DISABLED and every destination counts as this host's;
+ *   lookup answers FWD_DISABLED and the local-address map (which each test fills) decides
+ *   what is this host's;
  * - netns_setup_scope(), after it: forwarding on, the server addresses of pktbuild.h
  *   (198.51.100.1, 2001:db8:1::1) on lo, and the prefixes of the stranger
  *   (203.0.113.0/24, 2001:db8:2::/64) routed out of a veth pair, so they are forwarded;

@@ -34,6 +34,7 @@ enum pkt_host {
 	HOST_LBCAST,   /* 255.255.255.255 */
 	HOST_ALLHOSTS, /* 224.0.0.1 */
 	HOST_ZERONET,  /* 0.1.2.3 */
+	HOST_SERVER_BCAST, /* 198.51.100.255: the broadcast address of HOST_SERVER's subnet */
 	HOST__MAX,
 };
 
@@ -93,10 +94,24 @@ static inline const struct pkt_host_addrs *pkt_host(enum pkt_host h)
 		[HOST_LBCAST] = {{255, 255, 255, 255}, {0xff, 0x02, [15] = 1}},
 		[HOST_ALLHOSTS] = {{224, 0, 0, 1}, {0xff, 0x02, [15] = 1}},
 		[HOST_ZERONET] = {{0, 1, 2, 3}, {0xff, 0x02, [15] = 1}},
+		[HOST_SERVER_BCAST] = {{198, 51, 100, 255}, {0xff, 0x02, [15] = 1}},
 	};
 #undef PKT_DB8
 
 	return &hosts[h];
+}
+
+/* Host h's address as the maps store it (16 bytes; v4 as ::ffff:a.b.c.d). */
+static inline void pkt_host_mapped(enum pkt_host h, bool v6, __u8 *dst)
+{
+	static const __u8 v4_mapped[12] = {[10] = 0xff, [11] = 0xff};
+
+	if (v6) {
+		memcpy(dst, pkt_host(h)->v6, 16);
+		return;
+	}
+	memcpy(dst, v4_mapped, sizeof(v4_mapped));
+	memcpy(dst + 12, pkt_host(h)->v4, 4);
 }
 
 static inline void pkt_put16(__u8 *p, __u16 v)

@@ -10,19 +10,21 @@
  * pending maps.
  *
  * The binary runs in network namespaces of its own (netns.h): the first table in one that
- * does not forward, where every destination is this host's; the scope table in one that
- * forwards the stranger's prefixes (and the tunneled host's, through encapsulating routes),
- * where only the server's addresses are local; the default-route table in one that forwards
- * everything else through a default route. A last test loads a skeleton with a small
- * pending map and floods it with spoofed SYNs.
+ * does not forward, where this host's addresses are those the local-address map holds (the
+ * server's, as the loader records them); the scope table in one that forwards the
+ * stranger's prefixes (and the tunneled host's, through encapsulating routes), where only
+ * the server's addresses are local; the default-route table in one that forwards everything
+ * else through a default route. A last test loads a skeleton with a small pending map and
+ * floods it with spoofed SYNs.
  *
  * Every packet that goes on must get TC_PASS (TC_ACT_UNSPEC, TCX_NEXT), so programs after
  * ours still see it: a case's retval 0 stands for that.
  *
- * Both tables run twice: with TC ingress, then with the XDP program in its place (as in
+ * The tables run twice: with TC ingress, then with the XDP program in its place (as in
  * `load --mode xdp`, where egress stays TC). XDP verdicts are read as TC's (XDP_PASS as
  * TC_PASS, XDP_DROP as TC_ACT_SHOT), so the same cases check the same bytes, checksums,
- * counters and tables; cases without any ingress packet run with TC only.
+ * counters and tables; cases without any ingress packet, and those only TC can tell apart
+ * (frames for another host's MAC address), run with TC only.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -109,6 +111,8 @@ struct tcase {
 	struct entry tables[MAX_ENTRIES];
 	/* Create no port_stats entries: the datapath must not create any either. */
 	bool no_port_stats;
+	/* XDP cannot tell this case's packet apart (no pkt_type): TC only. */
+	bool tc_only;
 };
 
 /* clang-format off */
@@ -585,12 +589,43 @@ static const struct tcase cases[] = {
 	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) },
 	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, ESTABLISHED },
 
-	/* Without forwarding every destination is ours, even one the scope table forwards. */
-	{ "not forwarding: v4 to any address on public port rewritten", { TCP_RULE },
+	/* Without forwarding the FIB says nothing (FWD_DISABLED before any lookup): this host's
+	 * addresses (local_addrs), L2 group frames and the IPv4 addresses every host takes
+	 * decide. Another host's frames, as a bridge port or a macvlan's lower device sees
+	 * them, are left alone. */
+	{ "not forwarding: v4 to another host's address on public port passed", { TCP_RULE },
 	  .pkt = { TO_HOST(ETH_P_IP, IPPROTO_TCP, HOST_STRANGER, PUB, SYN) },
-	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
-	{ "not forwarding: v6 to any address on hidden port dropped", { TCP_RULE },
+	  .stat = STAT_PASSED },
+	{ "not forwarding: v6 to another host's address on hidden port passed", { TCP_RULE },
 	  .pkt = { TO_HOST(ETH_P_IPV6, IPPROTO_TCP, HOST_STRANGER, TGT, SYN) },
+	  .stat = STAT_PASSED },
+	{ "not forwarding: v4 frame for another host's mac on public port passed", { TCP_RULE },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN), .l2_dest = PKT_L2_OTHER },
+	  .stat = STAT_PASSED, .tc_only = true },
+	{ "not forwarding: v6 frame for another host's mac on hidden port passed", { TCP_RULE },
+	  .pkt = { TO_SERVER(ETH_P_IPV6, IPPROTO_TCP, TGT, SYN), .l2_dest = PKT_L2_OTHER },
+	  .stat = STAT_PASSED, .tc_only = true },
+	{ "not forwarding: udp broadcast frame to a subnet address on hidden port dropped",
+	  { UDP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IP, IPPROTO_UDP, HOST_STRANGER, UTGT, 0),
+		   .l2_dest = PKT_L2_BROADCAST },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
+	{ "not forwarding: v6 udp multicast frame on hidden port dropped", { UDP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IPV6, IPPROTO_UDP, HOST_ALLHOSTS, UTGT, 0),
+		   .l2_dest = PKT_L2_MULTICAST },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
+	{ "not forwarding: udp to the subnet's broadcast address in a unicast frame dropped",
+	  { UDP_RULE }, .pkt = { TO_HOST(ETH_P_IP, IPPROTO_UDP, HOST_SERVER_BCAST, UTGT, 0) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
+	{ "not forwarding: udp to the subnet's broadcast address on public port rewritten",
+	  { UDP_RULE }, .pkt = { TO_HOST(ETH_P_IP, IPPROTO_UDP, HOST_SERVER_BCAST, UPUB, 0) },
+	  .exp_dport = UTGT, .stat = STAT_REWRITTEN, UPENDING },
+	{ "not forwarding: udp to 255.255.255.255 on hidden port dropped", { UDP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IP, IPPROTO_UDP, HOST_LBCAST, UTGT, 0),
+		   .l2_dest = PKT_L2_BROADCAST },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
+	{ "not forwarding: udp to 224.0.0.1 in a unicast frame on hidden port dropped",
+	  { UDP_RULE }, .pkt = { TO_HOST(ETH_P_IP, IPPROTO_UDP, HOST_ALLHOSTS, UTGT, 0) },
 	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
 	{ "not forwarding: rule with another address leaves the packet alone",
 	  { TCP_RULE_ADDR(STRANGER4) },
@@ -775,6 +810,14 @@ static const struct tcase default_route_cases[] = {
 	  .pkt = { TO_HOST(ETH_P_IPV6, IPPROTO_UDP, HOST_ALLHOSTS, UTGT, 0),
 		   .l2_dest = PKT_L2_MULTICAST },
 	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
+	{ "default route: frame for another host's mac on hidden port passed", { TCP_RULE },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN), .l2_dest = PKT_L2_OTHER },
+	  .stat = STAT_PASSED, .tc_only = true },
+	{ "default route: udp broadcast for another host's mac on hidden port passed",
+	  { UDP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IP, IPPROTO_UDP, HOST_LBCAST, UTGT, 0),
+		   .l2_dest = PKT_L2_OTHER },
+	  .stat = STAT_PASSED, .tc_only = true },
 };
 /* clang-format on */
 
@@ -869,6 +912,23 @@ static int stats_read(__u64 sum[STAT__MAX])
 }
 
 /* --- rule sets, made the way the loader makes them ---------------------------------------- */
+
+/* The server's addresses (v4 and v6) and its subnet's broadcast address in local_addrs, as
+ * the loader records this host's. */
+static int local_addrs_record(void)
+{
+	const __u8 own = LOCAL_ADDR_OWN, brd = LOCAL_ADDR_BROADCAST;
+	int fd = bpf_map__fd(skel->maps.local_addrs), v6;
+	__u8 addr[BPFREDIR_ADDR_LEN];
+
+	for (v6 = 0; v6 < 2; v6++) {
+		pkt_host_mapped(HOST_SERVER, v6, addr);
+		if (bpf_map_update_elem(fd, addr, &own, BPF_ANY))
+			return -errno;
+	}
+	pkt_host_mapped(HOST_SERVER_BCAST, false, addr);
+	return bpf_map_update_elem(fd, addr, &brd, BPF_ANY) ? -errno : 0;
+}
 
 /* ADDR (v4 or v6 text) as a rule stores it: v4 as ::ffff:a.b.c.d. */
 static int rule_addr(__u8 *dst, const char *addr)
@@ -1447,7 +1507,7 @@ static int table_run(const struct tcase *table, size_t n_cases)
 	int failed = 0;
 
 	for (i = 0; i < n_cases; i++) {
-		if (xdp_ingress && !case_has_ingress(&table[i]))
+		if (xdp_ingress && (!case_has_ingress(&table[i]) || table[i].tc_only))
 			continue;
 		if (case_run(&table[i], why, sizeof(why))) {
 			printf("FAIL: %s%s%s: %s\n", run_prefix(), hook, table[i].name, why);
@@ -1603,6 +1663,9 @@ static int flood_run(char *why, size_t n)
 	xskel = NULL;
 	tc_bpf__destroy(skel);
 	skel = flood_skel;
+	err = local_addrs_record();
+	if (err)
+		return fail(why, n, "recording the server's addresses: %s", strerror(-err));
 	err = set_make(rules);
 	if (err)
 		return fail(why, n, "installing rules: %s", strerror(-err));
@@ -1685,6 +1748,10 @@ int main(void)
 	if (!xskel) {
 		printf("FAIL: setup: cannot load the XDP program on the TC maps: %s\n",
 		       strerror(errno));
+		return 1;
+	}
+	if (local_addrs_record()) {
+		printf("FAIL: setup: recording the server's addresses: %s\n", strerror(errno));
 		return 1;
 	}
 	if (!bpf_map_lookup_elem(bpf_map__fd(skel->maps.policy), &slot, &id) || errno != ENOENT) {

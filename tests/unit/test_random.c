@@ -15,8 +15,10 @@
  * entry are compared with the model's.
  *
  * Two phases, each in a network namespace of its own (netns.h): one that does not forward
- * (every destination is ours) and one that forwards 203.0.113.0/24, 2001:db8:2::/64 and,
- * through encapsulating routes, 2001:db8:3::/64. The rule set changes now and then during a
+ * (the FIB tells nothing, so this host's addresses as local_addrs records them, L2 group
+ * frames and the addresses every host takes decide what is ours) and one that forwards
+ * 203.0.113.0/24, 2001:db8:2::/64 and, through encapsulating routes, 2001:db8:3::/64. In
+ * both, a frame for another host's MAC address is never ours. The rule set changes now and then during a
  * phase: edited in place, as `bpfredir add/del` change the live set; replaced whole by a new
  * set swapped into the policy slot, as `apply` does; or taken out, leaving the slot empty.
  *
@@ -81,6 +83,9 @@
 
 enum m_parse { M_PORTS, M_NO_PORTS, M_MALFORMED, M_PORTS_ONLY };
 
+/* Whom a frame is for at L2: lo's MAC address (all zeros) is this host's. */
+enum m_l2 { M_L2_HOST, M_L2_GROUP, M_L2_OTHER };
+
 /* --- random numbers (splitmix64) --------------------------------------------------------- */
 
 static __u64 rng;
@@ -125,7 +130,8 @@ static struct host clients[] = {
 };
 
 /* Destinations: on lo (in the forwarding phase), loopback, two in the forwarded prefixes,
- * one behind the encapsulating routes, one without any route. */
+ * one behind the encapsulating routes, one without any route, and those every host takes
+ * as its own. */
 static struct host servers[] = {
 	{.v4 = NETNS_LOCAL_V4, .v6 = NETNS_LOCAL_V6},
 	{.v4 = "127.0.0.1", .v6 = "::1"},
@@ -135,7 +141,16 @@ static struct host servers[] = {
 	{.v4 = "10.1.2.3", .v6 = "2001:db8:99::3"},
 	/* v4-mapped IPv6 into the forwarded v4 prefix: an IPv6 lookup, without a route */
 	{.v4 = "203.0.113.98", .v6 = "::ffff:203.0.113.98"},
+	{.v4 = "224.0.0.1", .v6 = "ff02::1"},
+	{.v4 = "255.255.255.255", .v6 = "fe80::1"},
+	{.v4 = "0.1.2.3", .v6 = "2001:db8:99::4"},
+	{.v4 = "198.51.100.255", .v6 = "2001:db8:99::5"},
 };
+
+/* What the phase records in local_addrs, as the loader records a host's own addresses and
+ * its subnets' broadcast addresses (the last one). */
+static const char *const local_addrs[] = {NETNS_LOCAL_V4, NETNS_LOCAL_V6, "127.0.0.1", "::1",
+					  "198.51.100.255"};
 
 struct cand {
 	__u16 pub, tgt;
@@ -237,6 +252,7 @@ static int tables_init(void)
 
 struct m_pkt {
 	bool v6;
+	__u8 l2; /* enum m_l2 */
 	__u8 proto, flags;
 	__u16 sport, dport;
 	__u32 l3_off, l4_off;
@@ -404,9 +420,12 @@ static int m_parse(const __u8 *b, __u32 len, struct m_pkt *p)
 	int tags = 0, n;
 	__u8 nh;
 
+	static const __u8 zeros[6];
+
 	memset(p, 0, sizeof(*p));
 	if (len < ETH_HDR)
 		return M_NO_PORTS;
+	p->l2 = !memcmp(b, zeros, 6) ? M_L2_HOST : b[0] & 1 ? M_L2_GROUP : M_L2_OTHER;
 	type = get16(b + 12);
 	while (type == TPID_8021Q || type == TPID_8021AD) {
 		if (tags == MAX_TAGS)
@@ -538,19 +557,50 @@ static void m_table_clear(struct m_table *t)
 	t->used = 0;
 }
 
-/* The FIB of the phase's namespace. Without forwarding every destination is ours. With it,
- * only the stranger's prefixes (203.0.113.0/24, 2001:db8:2::/64) and the tunneled host's
- * (203.0.113.192/26, 2001:db8:3::/64, routes that encapsulate) are forwarded; every other
- * destination has a local route or no route, which both count as ours. A v4-mapped IPv6
- * destination is an IPv6 lookup. */
+/* The IPv6 addresses the FIB lookup never forwards, whatever the forwarding setting (its
+ * first check, rt6_need_strict): multicast, link-local, loopback. */
+static bool m_v6_strict(const __u8 *a)
+{
+	static const __u8 loopback[16] = {[15] = 1};
+
+	return a[0] == 0xff || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) ||
+	       !memcmp(a, loopback, 16);
+}
+
+static bool m_in_local_addrs(const struct m_pkt *p)
+{
+	__u8 a[BPFREDIR_ADDR_LEN];
+	size_t i;
+
+	for (i = 0; i < sizeof(local_addrs) / sizeof(local_addrs[0]); i++)
+		if (!to_mapped(a, local_addrs[i]) && !memcmp(a, p->daddr, sizeof(a)))
+			return true;
+	return false;
+}
+
+/* Is the packet this host's? A frame for another host's MAC address never is; IPv4
+ * multicast, limited broadcast and 0/8 always are. Without forwarding the FIB tells nothing
+ * more: local_addrs and L2 group frames decide. With it, only the stranger's prefixes
+ * (203.0.113.0/24, 2001:db8:2::/64) and the tunneled host's (203.0.113.192/26,
+ * 2001:db8:3::/64, routes that encapsulate) are forwarded; every other destination has a
+ * local route or no route, which both count as ours. A v4-mapped IPv6 destination is an
+ * IPv6 lookup. */
 static bool m_is_local(const struct model *m, const struct m_pkt *p)
 {
 	static const __u8 fwd6[8] = {0x20, 0x01, 0x0d, 0xb8, 0, 2, 0, 0};
 	static const __u8 tun6[8] = {0x20, 0x01, 0x0d, 0xb8, 0, 3, 0, 0};
 	static const __u8 fwd4[3] = {203, 0, 113};
+	const __u8 *d4 = p->daddr + 12;
 
-	if (!m->forwarding)
+	if (p->l2 == M_L2_OTHER)
+		return false;
+	if (!p->v6 && ((d4[0] & 0xf0) == 0xe0 || d4[0] == 0 ||
+		       (d4[0] == 255 && d4[1] == 255 && d4[2] == 255 && d4[3] == 255)))
 		return true;
+	if (p->v6 && (m_v6_strict(p->daddr) || m_v6_strict(p->saddr)))
+		return true;
+	if (!m->forwarding)
+		return m_in_local_addrs(p) || p->l2 == M_L2_GROUP;
 	if (p->v6)
 		return memcmp(p->daddr, fwd6, sizeof(fwd6)) && memcmp(p->daddr, tun6, sizeof(tun6));
 	return memcmp(p->daddr + 12, fwd4, sizeof(fwd4)) != 0;
@@ -984,7 +1034,12 @@ static __u32 gen_ext_chain(__u8 *b, __u32 off, __u8 *first_nh, __u8 last_nh)
 
 static __u32 gen_frame(__u8 *b, const struct tuple *t, struct frame_meta *fm)
 {
-	static const __u8 macs[12] = {2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2};
+	/* This host's (lo's), another host's, broadcast, multicast; then the source. */
+	static const __u8 dst_macs[4][6] = {
+		{0, 0, 0, 0, 0, 0}, {2, 0, 0, 0, 0, 1}, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+		{1, 0, 0x5e, 0, 0, 1}};
+	static const __u8 src_mac[6] = {2, 0, 0, 0, 0, 2};
+	__u32 mac_r = below(100);
 	static const __u8 other_l4[] = {
 		IPPROTO_ICMP, IPPROTO_GRE, IPPROTO_ESP, IPPROTO_ICMPV6, IPPROTO_SCTP, 59,
 	};
@@ -993,7 +1048,8 @@ static __u32 gen_frame(__u8 *b, const struct tuple *t, struct frame_meta *fm)
 	bool l4_ok = chance(93);
 
 	memset(fm, 0, sizeof(*fm));
-	memcpy(b, macs, sizeof(macs));
+	memcpy(b, dst_macs[mac_r < 80 ? 0 : mac_r < 88 ? 1 : mac_r < 94 ? 2 : 3], 6);
+	memcpy(b + 6, src_mac, 6);
 	ntags = r < 65 ? 0 : r < 82 ? 1 : r < 95 ? 2 : 3 + below(PEEK_TAGS - 1);
 	for (i = 0; i < ntags; i++, off += 4) {
 		pkt_put16(b + off, chance(50) ? TPID_8021Q : TPID_8021AD);
@@ -1618,6 +1674,16 @@ static int phase_run(struct run *r, unsigned long packets, char *why, size_t n)
 	r->m.flows.forgotten = r->m.pending.forgotten = 0;
 	memcpy(r->m.active, initially_active, sizeof(r->m.active));
 	ring_n = 0;
+	for (i = 0; i < (int)(sizeof(local_addrs) / sizeof(local_addrs[0])); i++) {
+		int last = sizeof(local_addrs) / sizeof(local_addrs[0]) - 1;
+		const __u8 kind = i == last ? LOCAL_ADDR_BROADCAST : LOCAL_ADDR_OWN;
+		__u8 a[BPFREDIR_ADDR_LEN];
+
+		if (to_mapped(a, local_addrs[i]) ||
+		    bpf_map_update_elem(map_fd(r->skel->maps.local_addrs), a, &kind, BPF_ANY))
+			return fail(why, n, "recording %s in local_addrs: %s", local_addrs[i],
+				    strerror(errno));
+	}
 	if (set_swap(r))
 		return fail(why, n, "installing rules: %s", strerror(errno));
 	memset(r->percpu_ports, 0, r->ncpus * sizeof(*r->percpu_ports));

@@ -46,7 +46,7 @@
 #define HIDE_REJECT (REDIR_F_HIDE | REDIR_F_REJECT)
 #define TOS 0xb9 /* a DSCP and an ECN bit: the answers keep one and drop the other */
 
-enum expect { EXP_RST, EXP_ICMP, EXP_NONE };
+enum expect { EXP_RST, EXP_ICMP, EXP_NONE, EXP_PASS };
 
 struct rcase {
 	const char *name;
@@ -86,8 +86,8 @@ static const struct rcase cases[] = {
 	  { CLIENT_PKT(ETH_P_IP, IPPROTO_TCP, TGT, SYN), .ip_opt_len = 8 }, .expect = EXP_RST },
 	{ "v4 syn in a vlan tag: rst in the tag", { CLIENT_PKT(ETH_P_IP, IPPROTO_TCP, TGT, SYN),
 	  .vlans = 1 }, .expect = EXP_RST },
-	{ "v4 syn to another host's mac: no answer",
-	  { CLIENT_PKT(ETH_P_IP, IPPROTO_TCP, TGT, SYN) }, .other_host = true, .expect = EXP_NONE },
+	{ "v4 syn to another host's mac: not ours, passed untouched",
+	  { CLIENT_PKT(ETH_P_IP, IPPROTO_TCP, TGT, SYN) }, .other_host = true, .expect = EXP_PASS },
 	{ "v4 syn, rule without --reject: dropped", { CLIENT_PKT(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
 	  .no_reject = true, .expect = EXP_NONE },
 	{ "v6 syn: rst/ack", { CLIENT_PKT(ETH_P_IPV6, IPPROTO_TCP, TGT, SYN) }, .expect = EXP_RST },
@@ -117,9 +117,9 @@ static const struct rcase cases[] = {
 	{ "v6 udp, 1400 bytes of data: quote cut at 1232",
 	  { CLIENT_PKT(ETH_P_IPV6, IPPROTO_UDP, UTGT, 0) }, .big_payload = 1400,
 	  .expect = EXP_ICMP },
-	{ "v6 udp to another host's mac: no answer",
+	{ "v6 udp to another host's mac: not ours, passed untouched",
 	  { CLIENT_PKT(ETH_P_IPV6, IPPROTO_UDP, UTGT, 0) }, .other_host = true,
-	  .expect = EXP_NONE },
+	  .expect = EXP_PASS },
 	{ "v4 syn with a bad checksum: no answer", { CLIENT_PKT(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
 	  .bad_csum = true, .expect = EXP_NONE },
 	{ "v6 ack with a bad checksum: no answer",
@@ -425,6 +425,17 @@ static int case_run(const struct rcase *c, char *why, size_t n)
 	    tctest_stat_read(skel, STAT_HIDDEN_DROPPED, &drop1))
 		return fail(why, n, "reading stats: %s", strerror(errno));
 
+	if (c->expect == EXP_PASS) {
+		if (ret != TC_PASS)
+			return fail(why, n, "retval: expected %u (passed) got %u", TC_PASS, ret);
+		if (rej1 != rej0 || drop1 != drop0)
+			return fail(why, n, "counters: rejected +%llu hidden_dropped +%llu, want +0 +0",
+				    (unsigned long long)(rej1 - rej0),
+				    (unsigned long long)(drop1 - drop0));
+		if (out_len != in.len || memcmp(out, in.buf, in.len))
+			return fail(why, n, "the frame came out changed");
+		return 0;
+	}
 	if (c->expect == EXP_NONE) {
 		if (ret != TC_ACT_SHOT)
 			return fail(why, n, "retval: expected %d (dropped) got %u", TC_ACT_SHOT,
