@@ -17,6 +17,8 @@
  *   port. That includes a chain of more than IPV6_MAX_EXT_HDRS extension headers: every
  *   header walked multiplies the ways the parse can end, which the verifier checks one by
  *   one, and walking further exceeds its budget.
+ * Frames of L3 devices (tun, WireGuard, IP tunnels, PPP) start at the IP header:
+ * parse_l3_packet() parses those, by the protocol the skb says.
  */
 #ifndef BPFREDIR_PARSE_H
 #define BPFREDIR_PARSE_H
@@ -65,7 +67,7 @@ enum parse_result {
 /* Whom the frame was sent to at L2; the hook fills it in (TC from skb->pkt_type, XDP from
  * the destination MAC address). */
 enum l2_dest {
-	L2_HOST,  /* this host, or nothing says otherwise */
+	L2_HOST,  /* this host, or nothing says otherwise (L3 devices) */
 	L2_GROUP, /* a broadcast or multicast address */
 	L2_OTHER, /* another host: a bridge port, a macvlan's lower device, promiscuous mode */
 };
@@ -346,6 +348,14 @@ static __always_inline int parse_packet(void *data, void *data_end, struct pkt *
 	if (h_proto == bpf_htons(ETH_P_8021Q) || h_proto == bpf_htons(ETH_P_8021AD))
 		return ingress ? peek_deep_ports(cursor, data_end, h_proto, p) : PARSE_MALFORMED;
 	return parse_ip(cursor, data, data_end, h_proto, p);
+}
+
+/* A packet of an L3 device (no link-layer header): the IP header is at data, and the skb's
+ * protocol says which IP it is. */
+static __always_inline int parse_l3_packet(void *data, void *data_end, __be16 protocol,
+					   struct pkt *p)
+{
+	return parse_ip(data, data, data_end, protocol, p);
 }
 
 #endif /* BPFREDIR_PARSE_H */

@@ -24,6 +24,7 @@
 #include <net/if.h>
 #include <bpf/bpf.h>
 #include "loader.h"
+#include "iface.h"
 
 #define MAX_TOKENS 16
 
@@ -309,6 +310,7 @@ struct resolved {
 
 static int resolve(const struct config *cfg, struct resolved *res)
 {
+	char why[160];
 	int i, j;
 
 	for (i = 0; i < cfg->n_ifaces; i++) {
@@ -316,6 +318,9 @@ static int resolve(const struct config *cfg, struct resolved *res)
 		if (!res->ifindexes[i])
 			return config_error(cfg, cfg->if_lines[i], cfg->if_cols[i],
 					    "unknown interface '%s'", cfg->ifnames[i]);
+		if (iface_check(res->ifindexes[i], cfg->if_modes[i] != IFACE_TC, why, sizeof(why)))
+			return config_error(cfg, cfg->if_lines[i], cfg->if_cols[i],
+					    "interface %s %s", cfg->ifnames[i], why);
 	}
 	for (i = 0; i < cfg->n_cgroups; i++) {
 		if (open_cgroup(cfg->cgroup_root[i] ? NULL : cfg->cgroups[i], res->cgroup_paths[i],
