@@ -95,7 +95,8 @@ $(BUILD)/bpfredir: $(LOADER_OBJS) | $(BUILD)
 	$(call msg,BINARY,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LIBBPF_LIBS) -o $@
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/*.h include/bpfredir.h $(SKELS) | $(BUILD)/tests
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/*.h $(wildcard loader/*.h) include/bpfredir.h $(SKELS) | \
+		$(BUILD)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -Itests/unit $(LIBBPF_CFLAGS) $< $(LIBBPF_LIBS) -o $@
 

@@ -88,8 +88,7 @@ static __always_inline bool guard_hides(const __u8 *remote_addr, const __u8 *loc
 	if (flow_lookup(&fk, &is_pending))
 		return false;
 	hidden = set_lookup(set, local_port, proto, POLICY_HIDDEN);
-	return hidden && (hidden->flags & REDIR_F_HIDE) &&
-	       !(by_source && bpf_map_lookup_elem(&local_addrs, remote_addr));
+	return hidden && (hidden->flags & REDIR_F_HIDE) && !(by_source && addr_is_own(remote_addr));
 }
 
 static __always_inline void guard_count(__be16 port, __u8 proto)

@@ -97,20 +97,29 @@ static __always_inline bool port_of_interest(__be16 port, __u8 proto)
 	return bits && (*bits & (proto == IPPROTO_TCP ? PORT_INTEREST_TCP : PORT_INTEREST_UDP));
 }
 
-/* Is addr (in the maps' form, v4 as ::ffff:a.b.c.d) one of this host's: loopback, or in
- * local_addrs? */
+/* Is addr (in the maps' form, v4 as ::ffff:a.b.c.d) an address of one of this host's
+ * interfaces? (local_addrs also holds subnet broadcast addresses, for the datapath.) */
+static __always_inline bool addr_is_own(const __u8 *addr)
+{
+	struct redir_local_addr key;
+	__u32 *holders;
+
+	__builtin_memcpy(key.addr, addr, BPFREDIR_ADDR_LEN);
+	holders = bpf_map_lookup_elem(&local_addrs, &key);
+	return holders && (*holders & LOCAL_ADDR_HOLDERS);
+}
+
+/* Is addr one of this host's: loopback, or an address of one of its interfaces? */
 static __always_inline bool addr_is_host(const __u8 *addr)
 {
 	const __u32 *words = (const void *)addr;
-	struct redir_local_addr key;
 
 	/* ::ffff:127.0.0.0/104 and ::1 */
 	if (!words[0] && !words[1] && words[2] == bpf_htonl(0xffff) && addr[12] == 127)
 		return true;
 	if (!words[0] && !words[1] && !words[2] && words[3] == bpf_htonl(1))
 		return true;
-	__builtin_memcpy(key.addr, addr, BPFREDIR_ADDR_LEN);
-	return bpf_map_lookup_elem(&local_addrs, &key) != NULL;
+	return addr_is_own(addr);
 }
 
 /* The live rule set. A hook reads it once per packet or call, so every decision it makes

@@ -6,11 +6,19 @@
  * - up to two VLAN tags (802.1Q, 802.1ad) in the frame are skipped; tags the driver moved
  *   into skb metadata are already gone from the frame;
  * - IPv4 options are skipped using ihl;
- * - IPv6 extension headers are walked up to IPV6_MAX_EXT_HDRS; a longer chain is malformed,
- *   because we cannot prove it is not aimed at a hidden port;
+ * - IPv6 extension headers are walked up to IPV6_MAX_EXT_HDRS;
  * - non-first fragments carry no ports and are passed: without their first fragment, which
  *   we do see and judge, they never reassemble;
- * - a TCP/UDP packet (or first fragment) too short to hold its base L4 header is malformed.
+ * - a shape we do not translate but whose ports we can still read (a TCP/UDP header cut
+ *   short after its ports, e.g. a tiny first fragment; a TCP/UDP packet right behind more
+ *   tags than we walk, up to VLAN_PEEK_DEPTH) is PARSE_PORTS_ONLY: the policy passes it
+ *   when no rule can name its port and drops it otherwise;
+ * - one whose destination port we cannot read is malformed: it could be aimed at a hidden
+ *   port. That includes a chain of more than IPV6_MAX_EXT_HDRS extension headers: every
+ *   header walked multiplies the ways the parse can end, which the verifier checks one by
+ *   one, and walking further exceeds its budget.
+ * Frames of L3 devices (tun, WireGuard, IP tunnels, PPP) start at the IP header:
+ * parse_l3_packet() parses those, by the protocol the skb says.
  */
 #ifndef BPFREDIR_PARSE_H
 #define BPFREDIR_PARSE_H
@@ -27,6 +35,8 @@
 #define IPV6_FRAG_OFFSET_MASK 0xFFF8
 #define IPV6_MAX_EXT_HDRS 8
 #define VLAN_MAX_DEPTH 2
+/* How deep a tag stack we look through for the ports alone (see PARSE_PORTS_ONLY). */
+#define VLAN_PEEK_DEPTH 8
 
 /* The IPv6 extension header numbers are #defines in uapi, so vmlinux.h lacks them. */
 #define IPPROTO_HOPOPTS 0
@@ -44,11 +54,21 @@
 #define UDP_CSUM_OFF 6
 
 enum parse_result {
-	PARSE_PORTS,	 /* TCP or UDP with readable ports */
-	PARSE_NO_PORTS,	 /* not IP, not TCP/UDP, or a non-first fragment; for an unfragmented
+	PARSE_PORTS,	  /* TCP or UDP with readable ports */
+	PARSE_NO_PORTS,	  /* not IP, not TCP/UDP, or a non-first fragment; for an unfragmented
 			  * ICMP/ICMPv6 packet, proto, addresses, l3_off and l4_off are set
 			  * (icmp.h reads the error's quote from there) */
-	PARSE_MALFORMED, /* claims to carry ports we cannot read */
+	PARSE_MALFORMED,  /* claims to carry ports we cannot read */
+	PARSE_PORTS_ONLY, /* TCP or UDP whose proto and ports are read, in a shape we do not
+			   * translate: the rest of its L4 header is cut short, or it is behind
+			   * more tags than we rewrite through */
+};
+
+/* Whom the frame was sent to at L2; the hook fills it in (TC from skb->pkt_type, XDP from
+ * the destination MAC address). */
+enum l2_dest {
+	L2_HOST,  /* one host's address (ours, or another's: see dest_is_local), or no L2 */
+	L2_GROUP, /* a broadcast or multicast address */
 };
 
 struct pkt {
@@ -60,7 +80,8 @@ struct pkt {
 	__u8 proto;
 	__u8 tcp_flags;
 	__u8 is_ipv6;
-	__u8 l3_off; /* from data to the IP header */
+	__u8 l3_off;  /* from data to the IP header */
+	__u8 l2_dest; /* enum l2_dest */
 };
 
 static __always_inline void addr_from_v4(__u8 *dst, __be32 v4)
@@ -79,6 +100,23 @@ static __always_inline bool addr_eq(const __u8 *a, const __u8 *b)
 	return !((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]));
 }
 
+/* The L4 header is cut short: its ports may still be there (both TCP and UDP start with
+ * them), enough for the policy to leave alone a packet no rule can name. */
+static __always_inline int parse_ports_only(void *l4, void *data, void *data_end, __u8 proto,
+					    struct pkt *p)
+{
+	__be16 *ports = l4;
+
+	if ((void *)(ports + 2) > data_end)
+		return PARSE_MALFORMED;
+	p->sport = ports[0];
+	p->dport = ports[1];
+	p->tcp_flags = 0;
+	p->proto = proto;
+	p->l4_off = l4 - data;
+	return PARSE_PORTS_ONLY;
+}
+
 static __always_inline int parse_l4(void *l4, void *data, void *data_end, __u8 proto, struct pkt *p)
 {
 	/* One bounds check per protocol, each right before its reads: the verifier does not
@@ -87,7 +125,7 @@ static __always_inline int parse_l4(void *l4, void *data, void *data_end, __u8 p
 		struct tcphdr *th = l4;
 
 		if ((void *)(th + 1) > data_end)
-			return PARSE_MALFORMED;
+			return parse_ports_only(l4, data, data_end, proto, p);
 		p->sport = th->source;
 		p->dport = th->dest;
 		p->tcp_flags = ((__u8 *)th)[TCP_FLAGS_OFF];
@@ -95,7 +133,7 @@ static __always_inline int parse_l4(void *l4, void *data, void *data_end, __u8 p
 		struct udphdr *uh = l4;
 
 		if ((void *)(uh + 1) > data_end)
-			return PARSE_MALFORMED;
+			return parse_ports_only(l4, data, data_end, proto, p);
 		p->sport = uh->source;
 		p->dport = uh->dest;
 		p->tcp_flags = 0;
@@ -138,6 +176,12 @@ static __always_inline int parse_ipv4(void *cursor, void *data, void *data_end, 
 	p->is_ipv6 = 0;
 	p->l3_off = cursor - data;
 	return parse_l4(cursor + hdr_len, data, data_end, iph->protocol, p);
+}
+
+static __always_inline bool ipv6_is_ext(__u8 nexthdr)
+{
+	return nexthdr == IPPROTO_HOPOPTS || nexthdr == IPPROTO_ROUTING ||
+	       nexthdr == IPPROTO_DSTOPTS || nexthdr == IPPROTO_AH || nexthdr == IPPROTO_FRAGMENT;
 }
 
 static __always_inline int parse_ipv6(void *cursor, void *data, void *data_end, struct pkt *p)
@@ -201,13 +245,83 @@ static __always_inline int parse_ipv6(void *cursor, void *data, void *data_end, 
 	if (nexthdr == IPPROTO_TCP || nexthdr == IPPROTO_UDP)
 		return parse_l4(cursor, data, data_end, nexthdr, p);
 	/* The chain goes on and may still lead to TCP/UDP: refuse to guess. */
-	if (nexthdr == IPPROTO_HOPOPTS || nexthdr == IPPROTO_ROUTING ||
-	    nexthdr == IPPROTO_DSTOPTS || nexthdr == IPPROTO_AH || nexthdr == IPPROTO_FRAGMENT)
-		return PARSE_MALFORMED;
+	return ipv6_is_ext(nexthdr) ? PARSE_MALFORMED : PARSE_NO_PORTS;
+}
+
+/* The IP packet at cursor, of ethertype h_proto. */
+static __always_inline int parse_ip(void *cursor, void *data, void *data_end, __be16 h_proto,
+				    struct pkt *p)
+{
+	if (h_proto == bpf_htons(ETH_P_IP))
+		return parse_ipv4(cursor, data, data_end, p);
+	if (h_proto == bpf_htons(ETH_P_IPV6))
+		return parse_ipv6(cursor, data, data_end, p);
 	return PARSE_NO_PORTS;
 }
 
-static __always_inline int parse_packet(void *data, void *data_end, struct pkt *p)
+/* A frame with more tags than we walk: look through up to VLAN_PEEK_DEPTH of them for the
+ * ports alone, so that the policy can leave alone a frame no rule can name. Only a TCP/UDP
+ * header right after the IP header is found (IPv4 options included, IPv6 extension headers
+ * not): the full walk once more at each further depth would multiply what the verifier
+ * checks past its budget. */
+static __always_inline int peek_deep_ports(void *cursor, void *data_end, __be16 h_proto,
+					   struct pkt *p)
+{
+	__be16 *ports;
+	__u8 proto;
+	int i;
+
+	/* A rare path: one copy of the loop, not one per depth. */
+#pragma clang loop unroll(disable)
+	for (i = VLAN_MAX_DEPTH; i < VLAN_PEEK_DEPTH; i++) {
+		struct vlan_hdr *vh = cursor;
+
+		if (h_proto != bpf_htons(ETH_P_8021Q) && h_proto != bpf_htons(ETH_P_8021AD))
+			break;
+		if (cursor + sizeof(*vh) > data_end)
+			return PARSE_MALFORMED;
+		h_proto = vh->h_vlan_encapsulated_proto;
+		cursor += sizeof(*vh);
+	}
+	if (h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *iph = cursor;
+
+		if ((void *)(iph + 1) > data_end || (*(__u8 *)iph >> 4) != 4 ||
+		    (*(__u8 *)iph & 0xF) < 5)
+			return PARSE_MALFORMED;
+		proto = iph->protocol;
+		if ((proto != IPPROTO_TCP && proto != IPPROTO_UDP) ||
+		    iph->frag_off & bpf_htons(IP_OFFSET))
+			return PARSE_NO_PORTS;
+		ports = cursor + (*(__u8 *)iph & 0xF) * 4;
+	} else if (h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6h = cursor;
+
+		if ((void *)(ip6h + 1) > data_end || (*(__u8 *)ip6h >> 4) != 6)
+			return PARSE_MALFORMED;
+		proto = ip6h->nexthdr;
+		if (ipv6_is_ext(proto))
+			return PARSE_MALFORMED;
+		if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+			return PARSE_NO_PORTS;
+		ports = (void *)(ip6h + 1);
+	} else {
+		/* Still more tags: deeper than we look. */
+		return h_proto == bpf_htons(ETH_P_8021Q) || h_proto == bpf_htons(ETH_P_8021AD)
+			       ? PARSE_MALFORMED
+			       : PARSE_NO_PORTS;
+	}
+	if ((void *)(ports + 2) > data_end)
+		return PARSE_MALFORMED;
+	p->sport = ports[0];
+	p->dport = ports[1];
+	p->proto = proto;
+	p->tcp_flags = 0;
+	return PARSE_PORTS_ONLY;
+}
+
+/* An Ethernet frame. Egress never drops, so only ingress looks past VLAN_MAX_DEPTH tags. */
+static __always_inline int parse_packet(void *data, void *data_end, struct pkt *p, bool ingress)
 {
 	struct ethhdr *eth = data;
 	void *cursor = data + sizeof(*eth);
@@ -216,6 +330,7 @@ static __always_inline int parse_packet(void *data, void *data_end, struct pkt *
 
 	if (cursor > data_end)
 		return PARSE_NO_PORTS;
+	p->l2_dest = eth->h_dest[0] & 1 ? L2_GROUP : L2_HOST;
 	h_proto = eth->h_proto;
 
 #pragma unroll
@@ -229,14 +344,17 @@ static __always_inline int parse_packet(void *data, void *data_end, struct pkt *
 		h_proto = vh->h_vlan_encapsulated_proto;
 		cursor += sizeof(*vh);
 	}
-
-	if (h_proto == bpf_htons(ETH_P_IP))
-		return parse_ipv4(cursor, data, data_end, p);
-	if (h_proto == bpf_htons(ETH_P_IPV6))
-		return parse_ipv6(cursor, data, data_end, p);
 	if (h_proto == bpf_htons(ETH_P_8021Q) || h_proto == bpf_htons(ETH_P_8021AD))
-		return PARSE_MALFORMED; /* deeper tag stack than we walk */
-	return PARSE_NO_PORTS;
+		return ingress ? peek_deep_ports(cursor, data_end, h_proto, p) : PARSE_MALFORMED;
+	return parse_ip(cursor, data, data_end, h_proto, p);
+}
+
+/* A packet of an L3 device (no link-layer header): the IP header is at data, and the skb's
+ * protocol says which IP it is. */
+static __always_inline int parse_l3_packet(void *data, void *data_end, __be16 protocol,
+					   struct pkt *p)
+{
+	return parse_ip(data, data, data_end, protocol, p);
 }
 
 #endif /* BPFREDIR_PARSE_H */

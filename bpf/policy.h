@@ -136,12 +136,13 @@ static __always_inline void pending_forget(const struct pkt *p)
 	flow_delete(&pending, &k);
 }
 
-/* Established first, then pending. */
+/* Established first, then pending; *is_pending (when asked) says which. */
 static __always_inline struct redir_flow *flow_lookup(struct redir_flow_key *k, bool *is_pending)
 {
 	struct redir_flow *flow = bpf_map_lookup_elem(&flows, k);
 
-	*is_pending = !flow;
+	if (is_pending)
+		*is_pending = !flow;
 	if (!flow)
 		flow = bpf_map_lookup_elem(&pending, k);
 	return flow;
@@ -150,16 +151,57 @@ static __always_inline struct redir_flow *flow_lookup(struct redir_flow_key *k, 
 #define AF_INET 2
 #define AF_INET6 10
 
-/* Is the packet for this host (rather than forwarded through it)? Ask the FIB as the stack
- * will: a local route is not forwarded. A host that does not forward at all delivers or
- * drops everything it receives, so that counts as ours too. UNSUPP_LWT is a unicast route
- * that encapsulates (IP tunnel, SRv6, MPLS, ...), which the helper does not resolve but the
- * stack forwards. ctx is an skb or an xdp_md. */
-static __always_inline bool dest_is_local(void *ctx, __u32 ifindex, const struct pkt *p)
+/* IPv4 destinations the kernel delivers to a socket bound to 0.0.0.0 whatever the FIB says
+ * about them: limited broadcast and multicast (224/4: the all-hosts group 224.0.0.1 is
+ * joined on every interface), which have no route of their own, so on a host with a
+ * default route the lookup answers "forwarded" (ip_route_input takes them before any
+ * lookup); and 0.0.0.0/8, which it drops as martian, so counting it ours changes nothing. */
+static __always_inline bool v4_dest_is_always_local(const struct pkt *p)
+{
+	__u8 first = p->daddr[12];
+
+	return (first & 0xf0) == 0xe0 || first == 0 ||
+	       *(const __u32 *)(p->daddr + 12) == 0xffffffff;
+}
+
+/* Is p for this host by what we know without the FIB: one of its addresses or one of its
+ * subnets' broadcast addresses (local_addrs, which the loader and the address watch keep),
+ * or sent to an L2 group (a broadcast or multicast frame, which ip_rcv takes)? */
+static __always_inline bool dest_is_known_local(const struct pkt *p)
+{
+	struct redir_local_addr key;
+
+	if (p->l2_dest == L2_GROUP)
+		return true;
+	__builtin_memcpy(key.addr, p->daddr, BPFREDIR_ADDR_LEN);
+	return bpf_map_lookup_elem(&local_addrs, &key);
+}
+
+/*
+ * Is the packet for this host (rather than forwarded through it)? Ask the FIB as the stack
+ * will: a local route is not forwarded. UNSUPP_LWT is a unicast route that encapsulates (IP
+ * tunnel, SRv6, MPLS, ...), which the helper does not resolve but the stack forwards.
+ * ctx is an skb or an xdp_md.
+ *
+ * Whose MAC address a frame is for does not decide: a macvlan in this namespace takes the
+ * frames for its own address from the attached device, and they are this host's; a bridged
+ * VM's or a container's address is another host's, and the FIB says so. The helper answers
+ * FWD_DISABLED before it looks anything up when the input device does not forward (most
+ * servers), and errors where it cannot look up at all (-EINVAL without
+ * BPF_FIB_LOOKUP_SKIP_NEIGH, before 6.3): then what we know decides, so a frame this host
+ * merely sees (a macvlan or ipvlan container's address, say) keeps what the stack does with
+ * it.
+ *
+ * A subprogram, not inlined: at its two call sites clang would copy the rest of the policy
+ * once per way it returns, some 2000 instructions more in TC ingress.
+ */
+static __noinline bool dest_is_local(void *ctx, __u32 ifindex, const struct pkt *p)
 {
 	struct bpf_fib_lookup fib = {};
 	long ret;
 
+	if (!p->is_ipv6 && v4_dest_is_always_local(p))
+		return true;
 	fib.l4_protocol = p->proto;
 	fib.sport = p->sport;
 	fib.dport = p->dport;
@@ -174,6 +216,8 @@ static __always_inline bool dest_is_local(void *ctx, __u32 ifindex, const struct
 		__builtin_memcpy(&fib.ipv4_dst, p->daddr + 12, 4);
 	}
 	ret = bpf_fib_lookup(ctx, &fib, sizeof(fib), BPF_FIB_LOOKUP_SKIP_NEIGH);
+	if (ret < 0 || ret == BPF_FIB_LKUP_RET_FWD_DISABLED)
+		return dest_is_known_local(p);
 	return ret != BPF_FIB_LKUP_RET_SUCCESS && ret != BPF_FIB_LKUP_RET_NO_NEIGH &&
 	       ret != BPF_FIB_LKUP_RET_FRAG_NEEDED && ret != BPF_FIB_LKUP_RET_UNSUPP_LWT;
 }
@@ -192,13 +236,19 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, 
 	struct redir_flow_key fk;
 	struct redir_flow *flow;
 	struct redir_rule *rule;
-	bool new_connection, is_pending;
+	bool new_connection;
 	void *set;
 
+	/* No port to read: it could be aimed at a hidden port. */
 	if (parsed == PARSE_MALFORMED)
 		return VERDICT_DROP_MALFORMED;
-	if (parsed != PARSE_PORTS || !port_of_interest(p->dport, p->proto))
+	if (parsed == PARSE_NO_PORTS || !port_of_interest(p->dport, p->proto))
 		return VERDICT_PASS;
+	/* A port a rule may name, in a shape we do not translate (a tiny first fragment, a
+	 * deep tag stack or header chain): what reaches the service must have gone through a
+	 * rule, so it goes no further. */
+	if (parsed == PARSE_PORTS_ONLY)
+		return VERDICT_DROP_MALFORMED;
 
 	/* A fresh SYN starts a new connection, which only a live rule may translate: a stale
 	 * flow with the same tuple must not resurrect a deleted rule. */
@@ -206,7 +256,7 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, 
 			 (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
 	if (!new_connection) {
 		flow_key_fill(&fk, p->saddr, p->daddr, p->sport, p->dport, p->proto, FLOW_DIR_IN);
-		flow = flow_lookup(&fk, &is_pending);
+		flow = flow_lookup(&fk, NULL);
 		if (flow) {
 			*new_dport = flow->port;
 			return VERDICT_REWRITE;
@@ -239,17 +289,19 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, 
 /* A packet from a hidden target that no translated connection accounts for: the service's
  * data to a client whose entries were evicted, or the SYN-ACK of an evicted pending entry.
  * Sent as it is, it would show the hidden port to the client, so it is dropped where ingress
- * drops that port: on an interface the live set enables, when this host made it (from_host:
- * not forwarded, and not one of --reject's answers, which go back out where the probe came
- * in) for another host (not loopback nor one of its addresses: a local client talking to the
- * target directly, as over `--iface lo`, gets its replies). */
+ * drops that port: on an interface the live set enables, when this host's stack made it
+ * (from_host: not forwarded, and not one of --reject's answers, which go back out where the
+ * probe came in; and from one of its addresses: a container on a macvlan of this device
+ * sends through it too, from its own) for another host (not loopback nor one of its
+ * addresses: a local client talking to the target directly, as over `--iface lo`, gets its
+ * replies). */
 static __always_inline bool egress_shows_hidden(__u32 ifindex, bool from_host, const struct pkt *p)
 {
 	void *set = policy_set_get();
 	struct redir_rule *rule = set_lookup(set, p->sport, p->proto, POLICY_HIDDEN);
 
 	return rule && (rule->flags & REDIR_F_HIDE) && from_host && !addr_is_host(p->daddr) &&
-	       set_enables(set, POLICY_IFACE, ifindex);
+	       addr_is_own(p->saddr) && set_enables(set, POLICY_IFACE, ifindex);
 }
 
 /* The service's packets: the public port back on a translated connection's, and the

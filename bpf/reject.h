@@ -196,7 +196,8 @@ struct pseudo6 {
 /*
  * Turn the TCP segment p (parsed from data) into the kernel's RST for it, in place: the new
  * IP header goes where the old one started and the TCP header right after it, so the frame
- * only shrinks. Returns the new frame length, for the hook to trim to, or -1 when the
+ * only shrinks. The Ethernet addresses are swapped, unless there are none (an L3 device's
+ * packet starts at its IP header, l3_off 0). Returns the new frame length, for the hook to trim to, or -1 when the
  * kernel would not answer (a RST, or lengths it would drop the segment for). flow_hash
  * (IPv6) makes the flow label: the kernel's is a hash of the answer's flow, ports included,
  * keyed with a secret chosen at boot, so no one can predict it; the packet's own flow hash
@@ -282,7 +283,8 @@ static __always_inline int reject_tcp(void *data, void *data_end, const struct p
 				      : csum_fold_u32(csum_add_buf(&r.tcp, sizeof(r.tcp), sum));
 		if (l3 + sizeof(r) > data_end)
 			return -1;
-		eth_swap(eth);
+		if (p->l3_off)
+			eth_swap(eth);
 		__builtin_memcpy(l3, &r, sizeof(r));
 		return p->l3_off + sizeof(r);
 	} else {
@@ -313,7 +315,8 @@ static __always_inline int reject_tcp(void *data, void *data_end, const struct p
 				      : csum_fold_u32(csum_add_buf(&r.tcp, sizeof(r.tcp), sum));
 		if (l3 + sizeof(r) > data_end)
 			return -1;
-		eth_swap(eth);
+		if (p->l3_off)
+			eth_swap(eth);
 		__builtin_memcpy(l3, &r, sizeof(r));
 		return p->l3_off + sizeof(r);
 	}

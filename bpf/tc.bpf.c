@@ -13,30 +13,63 @@
 #include "reject.h"
 #include "icmp.h"
 
-#define TC_ACT_OK 0
+#define TC_ACT_UNSPEC (-1)
 #define TC_ACT_SHOT 2
 #define PACKET_HOST 0
+#define PACKET_BROADCAST 1
+#define PACKET_MULTICAST 2
+#define PACKET_OTHERHOST 3
+
+/* What we return for every packet we let go on, rewritten or not: TC_ACT_UNSPEC, which is
+ * TCX_NEXT in a tcx chain and "no verdict, on to the next filter" for a direct-action
+ * cls_bpf filter, so the programs and filters after ours (firewalls, shapers, mirroring)
+ * still see every packet. TC_ACT_OK would be TCX_PASS, which ends both chains here. */
+#define TC_PASS TC_ACT_UNSPEC
 
 /* Enough for two VLAN tags, IPv6 with a few extension headers and a TCP header. */
 #define TC_PULL_LEN 256
 
-/* Headers usually sit in the linear area; when they do not, the parser sees a truncated
- * packet, so pull once and look again rather than pulling every packet. */
-static __always_inline int tc_parse(struct __sk_buff *skb, struct pkt *p)
+/* An Ethernet frame, or (l3) the packet of an L3 device, which starts at its IP header. */
+static __always_inline int tc_parse_once(struct __sk_buff *skb, struct pkt *p, bool ingress,
+					 bool l3)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
-	int parsed = parse_packet(data, data_end, p);
+
+	if (l3)
+		return parse_l3_packet(data, data_end, skb->protocol, p);
+	return parse_packet(data, data_end, p, ingress);
+}
+
+/* Headers usually sit in the linear area; when they do not, the parser sees a truncated
+ * packet, so pull once and look again rather than pulling every packet. */
+static __always_inline int tc_parse(struct __sk_buff *skb, struct pkt *p, bool ingress, bool l3)
+{
+	int parsed = tc_parse_once(skb, p, ingress, l3);
 	__u32 len;
 
-	if (parsed != PARSE_MALFORMED || data_end - data >= skb->len)
+	if ((parsed != PARSE_MALFORMED && parsed != PARSE_PORTS_ONLY) ||
+	    skb->data_end - skb->data >= skb->len)
 		return parsed;
 	len = skb->len < TC_PULL_LEN ? skb->len : TC_PULL_LEN;
 	if (bpf_skb_pull_data(skb, len))
 		return PARSE_MALFORMED;
-	data = (void *)(long)skb->data;
-	data_end = (void *)(long)skb->data_end;
-	return parse_packet(data, data_end, p);
+	/* Whatever the first look left is looked at again: starting from nothing lets the
+	 * verifier check the second look once, not once per way the first one ended. */
+	__builtin_memset(p, 0, sizeof(*p));
+	return tc_parse_once(skb, p, ingress, l3);
+}
+
+/* Whom the frame was for at L2, as the stack worked it out (eth_type_trans). */
+static __always_inline __u8 tc_l2_dest(const struct __sk_buff *skb)
+{
+	switch (skb->pkt_type) {
+	case PACKET_BROADCAST:
+	case PACKET_MULTICAST:
+		return L2_GROUP;
+	default:
+		return L2_HOST;
+	}
 }
 
 /* Through the skb helpers, not a direct store: the helper knows the skb's checksum state
@@ -72,28 +105,34 @@ static __always_inline int tc_rewrite_port(struct __sk_buff *skb, const struct p
 
 /* The datagram becomes its port unreachable: room for the new IP and ICMP headers in front
  * of its IP header, which stays as the start of the quote, and the tail cut where the quote
- * ends. Frames with VLAN tags in them are not answered: the room would go before the tags. */
+ * ends. Frames with VLAN tags in them are not answered: the room would go before the tags.
+ * The packet of an L3 device (l3_off 0) gets no Ethernet header. */
 static __always_inline int tc_reject_udp(struct __sk_buff *skb, const struct pkt *p,
 					 __u32 flow_hash)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
-	struct ethhdr *eth = data;
-	struct iphdr *ip = data + sizeof(*eth);
+	struct ethhdr *eth = data, no_eth = {};
+	__u32 l2_len = p->l3_off, zero = 0, qlen = 0, sum, hdrs;
 	struct reject_quote *q;
-	__u32 zero = 0, qlen = 0, sum, hdrs;
+	struct iphdr *ip;
 	int ip_len;
 
-	if (p->l3_off != sizeof(*eth) || (void *)(ip + 1) > data_end)
+	if (l2_len != sizeof(*eth) && l2_len != 0)
+		return -1;
+	if (!l2_len)
+		eth = &no_eth;
+	ip = data + l2_len;
+	if ((void *)(ip + 1) > data_end)
 		return -1;
 	ip_len = reject_udp_quote_len(data, data_end, p, &qlen);
-	if (ip_len < 0 || ip_len > skb->len - sizeof(*eth) || qlen == 0 || qlen > ICMP6_QUOTE_MAX)
+	if (ip_len < 0 || ip_len > skb->len - l2_len || qlen == 0 || qlen > ICMP6_QUOTE_MAX)
 		return -1;
 	q = bpf_map_lookup_elem(&reject_scratch, &zero);
 	if (!q)
 		return -1;
 	quote_clear(q);
-	if (bpf_skb_load_bytes(skb, sizeof(*eth), q->buf, qlen))
+	if (bpf_skb_load_bytes(skb, l2_len, q->buf, qlen))
 		return -1;
 	sum = quote_sum(q, qlen);
 	if (!reject_icmp_allowed(p->saddr, p->is_ipv6))
@@ -106,8 +145,10 @@ static __always_inline int tc_reject_udp(struct __sk_buff *skb, const struct pkt
 		icmp6_error_csum(&e, qlen, sum);
 		hdrs = ICMP6_HDRS;
 		if (bpf_skb_adjust_room(skb, hdrs, BPF_ADJ_ROOM_MAC, 0) ||
-		    bpf_skb_change_tail(skb, sizeof(*eth) + hdrs + qlen, 0))
+		    bpf_skb_change_tail(skb, l2_len + hdrs + qlen, 0))
 			return -1;
+		if (!l2_len)
+			return bpf_skb_store_bytes(skb, 0, &e.ip, hdrs, BPF_F_RECOMPUTE_CSUM);
 		return bpf_skb_store_bytes(skb, 0, &e.eth, REJECT_HDRS_LEN(e),
 					   BPF_F_RECOMPUTE_CSUM);
 	} else {
@@ -117,8 +158,10 @@ static __always_inline int tc_reject_udp(struct __sk_buff *skb, const struct pkt
 		icmp4_error_csum(&e, sum);
 		hdrs = ICMP4_HDRS;
 		if (bpf_skb_adjust_room(skb, hdrs, BPF_ADJ_ROOM_MAC, 0) ||
-		    bpf_skb_change_tail(skb, sizeof(*eth) + hdrs + qlen, 0))
+		    bpf_skb_change_tail(skb, l2_len + hdrs + qlen, 0))
 			return -1;
+		if (!l2_len)
+			return bpf_skb_store_bytes(skb, 0, &e.ip, hdrs, BPF_F_RECOMPUTE_CSUM);
 		return bpf_skb_store_bytes(skb, 0, &e.eth, REJECT_HDRS_LEN(e),
 					   BPF_F_RECOMPUTE_CSUM);
 	}
@@ -200,7 +243,7 @@ static __always_inline int tc_apply(struct __sk_buff *skb, const struct pkt *p, 
 	return verdict == VERDICT_DROP_HIDDEN || verdict == VERDICT_DROP_MALFORMED ||
 			       verdict == VERDICT_DROP_UNTRACKED
 		       ? TC_ACT_SHOT
-		       : TC_ACT_OK;
+		       : TC_PASS;
 }
 
 /* An ICMP error about a translated connection gets its quote's port put right, in place
@@ -214,6 +257,9 @@ static __always_inline bool tc_icmp_error(struct __sk_buff *skb, const struct pk
 
 	if (parsed != PARSE_NO_PORTS || (p->proto != IPPROTO_ICMP && p->proto != IPPROTO_ICMPV6))
 		return false;
+	/* Keeps clang from reusing &skb->data from the parse: the verifier refuses loads
+	 * through a moved context pointer. */
+	barrier_var(skb);
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
 	if (parse_icmp_error(data, data_end, p, &q)) {
@@ -233,35 +279,60 @@ static __always_inline bool tc_icmp_error(struct __sk_buff *skb, const struct pk
 	return true;
 }
 
-SEC("tcx/ingress")
-int bpfredir_tc_in(struct __sk_buff *skb)
+static __always_inline int tc_ingress(struct __sk_buff *skb, bool l3)
 {
 	struct pkt p = {};
 	__be16 new_port = 0;
-	int parsed = tc_parse(skb, &p);
+	int parsed = tc_parse(skb, &p, true, l3);
 	int verdict;
 
 	if (tc_icmp_error(skb, &p, parsed, true))
-		return TC_ACT_OK;
+		return TC_PASS;
+	p.l2_dest = tc_l2_dest(skb);
 	verdict = ingress_policy(skb, skb->ifindex, parsed, &p, &new_port);
 	return tc_apply(skb, &p, verdict, true, new_port);
 }
 
-SEC("tcx/egress")
-int bpfredir_tc_eg(struct __sk_buff *skb)
+static __always_inline int tc_egress(struct __sk_buff *skb, bool l3)
 {
 	struct pkt p = {};
 	__be16 new_port = 0;
-	int parsed = tc_parse(skb, &p);
+	int parsed = tc_parse(skb, &p, false, l3);
 	int verdict;
 
 	if (tc_icmp_error(skb, &p, parsed, false))
-		return TC_ACT_OK;
+		return TC_PASS;
 	if (parsed == PARSE_NO_PORTS)
 		reject_learn((void *)(long)skb->data, (void *)(long)skb->data_end, &p);
 	/* skb_iif is set on reception: zero, this host made the packet. */
 	verdict = egress_policy(skb->ifindex, !skb->ingress_ifindex, parsed, &p, &new_port);
 	return tc_apply(skb, &p, verdict, false, new_port);
+}
+
+SEC("tcx/ingress")
+int bpfredir_tc_in(struct __sk_buff *skb)
+{
+	return tc_ingress(skb, false);
+}
+
+SEC("tcx/egress")
+int bpfredir_tc_eg(struct __sk_buff *skb)
+{
+	return tc_egress(skb, false);
+}
+
+/* The same for L3 devices (tun, WireGuard, IP tunnels, PPP: no link-layer header), which
+ * the loader attaches instead by the device's type. */
+SEC("tcx/ingress")
+int bpfredir_l3_in(struct __sk_buff *skb)
+{
+	return tc_ingress(skb, true);
+}
+
+SEC("tcx/egress")
+int bpfredir_l3_eg(struct __sk_buff *skb)
+{
+	return tc_egress(skb, true);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -162,7 +162,7 @@ int bpfredir_xdp(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	struct pkt p = {};
 	__be16 new_port = 0;
-	int parsed = parse_packet(data, data_end, &p);
+	int parsed = parse_packet(data, data_end, &p, true);
 	int verdict;
 
 	if (xdp_icmp_error(ctx, &p, parsed))

@@ -154,8 +154,15 @@ struct redir_sock_peers {
 };
 
 /* local_addrs: this host's own addresses, for the socket hooks, which cannot ask the FIB
- * whether a destination is local, and TC egress. The value (__u32) counts the addr_holders
- * entries of the address: it goes when the last one does. */
+ * whether a destination is local, for TC egress, and for the datapath on a host that does not
+ * forward, where the FIB tells nothing. The value (__u32) counts the addr_holders entries of
+ * an own address: it goes when the last one does. LOCAL_ADDR_BROADCAST marks an IPv4 subnet's
+ * broadcast address (the kernel's broadcast routes: each address's brd, and its prefix's
+ * all-ones address below /31), which the kernel delivers to a socket on 0.0.0.0; only the
+ * datapath counts those as this host's, and only the loader's syncs keep them. */
+#define LOCAL_ADDR_BROADCAST (1U << 31)
+#define LOCAL_ADDR_HOLDERS (LOCAL_ADDR_BROADCAST - 1)
+
 struct redir_local_addr {
 	__u8 addr[BPFREDIR_ADDR_LEN];
 };
@@ -227,7 +234,7 @@ enum redir_stat {
 	STAT_REJECTED,		/* ingress: aimed at a hidden port, answered as a closed port */
 	STAT_ICMP_TRANSLATED,	/* ICMP error quoting a translated connection: port put right */
 	STAT_HIDDEN_UNTRACKED_DROPPED, /* egress: from a hidden port, no connection: dropped */
-	STAT_GUARD_DROPPED,	/* netns guard: a direct hit on a hidden port, on any interface */
+	STAT_GUARD_DROPPED, /* netns guard: a direct hit on a hidden port, on any interface */
 	STAT__MAX,
 };
 

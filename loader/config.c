@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <bpf/bpf.h>
 #include "loader.h"
+#include "iface.h"
 
 #define MAX_TOKENS 16
 /* What apply reads at most. A file of BPFREDIR_MAX_RULES long rules with comments fits in
@@ -540,6 +541,7 @@ struct resolved {
 static int resolve(const struct config *cfg, struct resolved *res)
 {
 	const char *path;
+	char why[160];
 	int i, j, err;
 
 	for (i = 0; i < cfg->n_ifaces; i++) {
@@ -557,6 +559,9 @@ static int resolve(const struct config *cfg, struct resolved *res)
 						    shown(cfg, cfg->ifnames[i]),
 						    shown(cfg, cfg->ifnames[j]), cfg->if_lines[j],
 						    res->ifindexes[i]);
+		if (iface_check(res->ifindexes[i], cfg->if_modes[i] != IFACE_TC, why, sizeof(why)))
+			return config_error(cfg, cfg->if_lines[i], cfg->if_cols[i],
+					    "interface%s %s", shown(cfg, cfg->ifnames[i]), why);
 	}
 	for (i = 0; i < cfg->n_cgroups; i++) {
 		path = cfg->cgroup_root[i] ? NULL : cfg->cgroups[i];

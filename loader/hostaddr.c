@@ -19,6 +19,9 @@
 struct holders {
 	struct redir_addr_holder *h;
 	size_t n, cap;
+	/* The IPv4 broadcast addresses the kernel makes routes for with these addresses. */
+	struct redir_local_addr brd[BPFREDIR_MAX_LOCAL_ADDRS];
+	size_t n_brd;
 };
 
 /* The addresses of the last sync, for local_addrs_error(). */
@@ -28,10 +31,39 @@ static size_t seen_addrs, seen_holders;
  * (bpf/addrwatch.bpf.c): IPv4 by ifa_local, ifa_prefixlen and ifa_address (IFA_LOCAL and
  * IFA_ADDRESS, each sent only when not 0); IPv6 by its address (IFA_LOCAL when it has a
  * peer, then in IFA_ADDRESS; else IFA_ADDRESS). */
-static bool holder_of(const struct nlmsghdr *nh, struct redir_addr_holder *h)
+static void broadcast_add(struct holders *hs, __be32 v4)
+{
+	struct redir_local_addr brd = {};
+	size_t i;
+
+	addr_map_v4(brd.addr, &(struct in_addr){ .s_addr = v4 });
+	for (i = 0; i < hs->n_brd; i++)
+		if (!memcmp(&hs->brd[i], &brd, sizeof(brd)))
+			return;
+	if (hs->n_brd < BPFREDIR_MAX_LOCAL_ADDRS)
+		hs->brd[hs->n_brd++] = brd;
+}
+
+/* What the kernel's broadcast routes for an IPv4 address cover (fib_add_ifaddr): its brd,
+ * and its prefix's all-ones address when the prefix is shorter than /31. */
+static void broadcasts_of(struct holders *hs, const struct ifaddrmsg *ifa, const void *local,
+			  const void *brd)
+{
+	__be32 addr, mask;
+
+	if (brd)
+		broadcast_add(hs, *(const __be32 *)brd);
+	if (!local || ifa->ifa_prefixlen >= 31)
+		return;
+	memcpy(&addr, local, sizeof(addr));
+	mask = htonl(ifa->ifa_prefixlen ? ~0U << (32 - ifa->ifa_prefixlen) : 0);
+	broadcast_add(hs, addr | ~mask);
+}
+
+static bool holder_of(struct holders *hs, const struct nlmsghdr *nh, struct redir_addr_holder *h)
 {
 	const struct ifaddrmsg *ifa = NLMSG_DATA(nh);
-	const void *local = NULL, *address = NULL;
+	const void *local = NULL, *address = NULL, *brd = NULL;
 	int len = IFA_PAYLOAD(nh);
 	const struct rtattr *rta;
 
@@ -40,7 +72,11 @@ static bool holder_of(const struct nlmsghdr *nh, struct redir_addr_holder *h)
 			local = RTA_DATA(rta);
 		else if (rta->rta_type == IFA_ADDRESS)
 			address = RTA_DATA(rta);
+		else if (rta->rta_type == IFA_BROADCAST)
+			brd = RTA_DATA(rta);
 	}
+	if (ifa->ifa_family == AF_INET)
+		broadcasts_of(hs, ifa, local, brd);
 	memset(h, 0, sizeof(*h));
 	h->ifindex = ifa->ifa_index;
 	if (ifa->ifa_family == AF_INET && local) {
@@ -114,7 +150,7 @@ static int dump_addrs(struct holders *hs)
 				const struct nlmsgerr *e = NLMSG_DATA(nh);
 
 				err = e->error ? e->error : -EIO;
-			} else if (nh->nlmsg_type == RTM_NEWADDR && holder_of(nh, &h)) {
+			} else if (nh->nlmsg_type == RTM_NEWADDR && holder_of(hs, nh, &h)) {
 				err = holders_add(hs, &h);
 			}
 		}
@@ -133,10 +169,11 @@ int sync_local_addrs(int addrs_fd, int holders_fd)
 	static struct redir_local_addr addrs[BPFREDIR_MAX_LOCAL_ADDRS];
 	static __u32 counts[BPFREDIR_MAX_LOCAL_ADDRS];
 	const __u8 unused = 0;
-	struct holders hs = {};
+	static struct holders hs;
 	size_t n_addrs = 0, n_holders = 0, i, j;
 	int err;
 
+	hs.n = hs.n_brd = 0;
 	err = dump_addrs(&hs);
 	if (err)
 		goto out;
@@ -158,6 +195,15 @@ int sync_local_addrs(int addrs_fd, int holders_fd)
 		memmove(&hs.h[n_holders], &hs.h[i], (j - i) * sizeof(*hs.h));
 		n_holders += j - i;
 	}
+	/* The broadcast addresses that are no address of the host's own: for the datapath. */
+	for (i = 0; i < hs.n_brd && n_addrs < BPFREDIR_MAX_LOCAL_ADDRS; i++) {
+		for (j = 0; j < n_addrs && memcmp(&addrs[j], &hs.brd[i], sizeof(addrs[j])); j++)
+			;
+		if (j < n_addrs)
+			continue;
+		addrs[n_addrs] = hs.brd[i];
+		counts[n_addrs++] = LOCAL_ADDR_BROADCAST;
+	}
 	/* Holders first: an address never counts holders its table lacks. */
 	err = map_set_exactly(holders_fd, hs.h, sizeof(*hs.h), &unused, 0, n_holders, false, NULL);
 	if (!err)
@@ -167,6 +213,8 @@ int sync_local_addrs(int addrs_fd, int holders_fd)
 		err = -EOVERFLOW;
 out:
 	free(hs.h);
+	hs.h = NULL;
+	hs.cap = 0;
 	return err;
 }
 

@@ -16,6 +16,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "loader.h"
+#include "iface.h"
 #include "tc.skel.h"
 #include "sock.skel.h"
 #include "xdp.skel.h"
@@ -140,12 +141,16 @@ static int check_iface_mode(int ifindex, const char *ifname, enum iface_mode wan
 
 static int check_targets(struct load_ctx *ctx)
 {
+	char why[160];
 	int i;
 
 	for (i = 0; i < ctx->req->n_ifaces; i++) {
 		ctx->ifindexes[i] = if_nametoindex(ctx->req->ifnames[i]);
 		if (!ctx->ifindexes[i])
 			return fail("unknown interface '%s'", ctx->req->ifnames[i]);
+		if (iface_check(ctx->ifindexes[i], ctx->req->if_modes[i] != IFACE_TC, why,
+				sizeof(why)))
+			return fail("interface %s %s", ctx->req->ifnames[i], why);
 		if (check_iface_mode(ctx->ifindexes[i], ctx->req->ifnames[i],
 				     ctx->req->if_modes[i]))
 			return EXIT_FAIL;
@@ -327,13 +332,53 @@ static int attach_legacy(int ifindex, const char *ifname, const int tc_prog_fds[
 	return 0;
 }
 
+/* The TC programs for interface ifindex: given[] (bpfredir_tc_in/eg, or -1 for a hook left
+ * out), or on an L3 device the pinned variants that parse from the IP header, opened into
+ * l3_fds[] for the caller to close. */
+static int tc_progs_for(int ifindex, const int given[2], int l3_fds[2], const int **fds)
+{
+	static const char *const l3_names[2] = { L3_IN_PROG_NAME, L3_EG_PROG_NAME };
+	int kind = iface_kind(ifindex, NULL), i;
+
+	*fds = given;
+	if (kind != IFACE_KIND_L3)
+		return kind < 0 ? kind : 0;
+	for (i = 0; i < 2; i++) {
+		if (given[i] < 0)
+			continue;
+		l3_fds[i] = open_pinned_prog(l3_names[i]);
+		if (l3_fds[i] < 0)
+			return l3_fds[i];
+	}
+	*fds = l3_fds;
+	return 0;
+}
+
 /* Ingress and egress, or neither, each at the head of its tcx chain. Ingress first, so no
  * program before it can let a packet reach a hidden port or see the public port of one it
  * would have translated. Egress first too: a program ahead of it that returned TCX_PASS
  * would end the chain before us and the reply would leave from the hidden port. Our
  * programs return TCX_NEXT for what they pass, so every later program still sees every
  * packet, the replies as they leave (with the public port, as after the recipe's NAT). */
+static int attach_iface_progs(int ifindex, const char *ifname, const int tc_prog_fds[2],
+			      enum attach_mode mode);
+
 int attach_iface(int ifindex, const char *ifname, const int tc_prog_fds[2], enum attach_mode mode)
+{
+	int l3_fds[2] = { -1, -1 }, ret;
+	const int *fds;
+
+	ret = tc_progs_for(ifindex, tc_prog_fds, l3_fds, &fds);
+	if (ret)
+		ret = fail("cannot attach to interface %s: %s", ifname, strerror(-ret));
+	else
+		ret = attach_iface_progs(ifindex, ifname, fds, mode);
+	close_fds(l3_fds, 2);
+	return ret;
+}
+
+static int attach_iface_progs(int ifindex, const char *ifname, const int tc_prog_fds[2],
+			      enum attach_mode mode)
 {
 	static const struct {
 		enum pin_link_kind link;
@@ -445,12 +490,21 @@ int open_pinned_tc_progs(int fds[2])
 	return 0;
 }
 
+/* The TC programs for L3 devices, which attach_iface() picks by the device's type. */
+static int pin_l3_progs(struct load_ctx *ctx)
+{
+	int fd;
+
+	return pin_prog(ctx->tc->progs.bpfredir_l3_in, &fd) ||
+	       pin_prog(ctx->tc->progs.bpfredir_l3_eg, &fd);
+}
+
 /* The TC and XDP programs stay pinned too, so 'apply' can attach them to more interfaces
  * later. */
 static int pin_tc_progs(struct load_ctx *ctx, int tc_prog_fds[2], int *xdp_fd)
 {
 	return pin_prog(ctx->tc->progs.bpfredir_tc_in, &tc_prog_fds[0]) ||
-	       pin_prog(ctx->tc->progs.bpfredir_tc_eg, &tc_prog_fds[1]) ||
+	       pin_prog(ctx->tc->progs.bpfredir_tc_eg, &tc_prog_fds[1]) || pin_l3_progs(ctx) ||
 	       pin_prog(ctx->xdp->progs.bpfredir_xdp, xdp_fd);
 }
 
@@ -714,13 +768,18 @@ static int update_links(struct load_ctx *ctx)
 
 struct replace_arg {
 	int prog_fds[2];
+	int l3_fds[2]; /* for L3 devices */
 	int replaced, err;
 };
 
 static void replace_legacy_one(int map_fd, int ifindex, void *arg)
 {
 	struct replace_arg *r = arg;
-	int err = tc_legacy_attach(map_fd, ifindex, r->prog_fds, BPF_TC_F_REPLACE);
+	int kind = iface_kind(ifindex, NULL);
+	int err = kind < 0 ? kind
+			   : tc_legacy_attach(map_fd, ifindex,
+					      kind == IFACE_KIND_L3 ? r->l3_fds : r->prog_fds,
+					      BPF_TC_F_REPLACE);
 
 	if (err)
 		r->err = err;
@@ -735,6 +794,8 @@ static int replace_legacy(struct load_ctx *ctx)
 	struct replace_arg r = {
 		.prog_fds = { bpf_program__fd(ctx->tc->progs.bpfredir_tc_in),
 			      bpf_program__fd(ctx->tc->progs.bpfredir_tc_eg) },
+		.l3_fds = { bpf_program__fd(ctx->tc->progs.bpfredir_l3_in),
+			    bpf_program__fd(ctx->tc->progs.bpfredir_l3_eg) },
 	};
 	int old_fds[2], map_fd, i;
 	bool changed = false;
@@ -745,6 +806,12 @@ static int replace_legacy(struct load_ctx *ctx)
 	}
 	for (i = 0; i < 2; i++)
 		changed |= !same_code(old_fds[i], r.prog_fds[i]);
+	close_fds(old_fds, 2);
+	/* L3 devices' programs, when the loaded build had them. */
+	old_fds[0] = open_pinned_prog(L3_IN_PROG_NAME);
+	old_fds[1] = open_pinned_prog(L3_EG_PROG_NAME);
+	for (i = 0; i < 2; i++)
+		changed |= old_fds[i] >= 0 && !same_code(old_fds[i], r.l3_fds[i]);
 	close_fds(old_fds, 2);
 	map_fd = open_tc_legacy_map();
 	if (!changed || map_fd < 0) {
@@ -832,6 +899,14 @@ int upgrade_programs(void)
 		err = pin_prog(ctx.xdp->progs.bpfredir_xdp, &xdp_fd);
 	else if (xdp_fd >= 0)
 		close(xdp_fd);
+	/* Loaded by a build from before L3 devices, with the same TC code: pin their programs. */
+	if (!err) {
+		int l3_fd = open_pinned_prog(L3_IN_PROG_NAME);
+
+		if (l3_fd == -ENOENT)
+			err = pin_l3_progs(&ctx);
+		close_fds(&l3_fd, 1);
+	}
 	load_ctx_free(&ctx);
 	if (!err && record_build())
 		return fail_err(-1, "cannot record this build in %s", pin_display("maps", "build"));

@@ -5,14 +5,17 @@
  * that namespace's. Each test binary therefore runs in namespaces of its own:
  *
  * - netns_enter_fresh(): a new, empty namespace with lo up. It does not forward, so the FIB
- *   lookup answers FWD_DISABLED and every destination counts as this host's;
+ *   lookup answers FWD_DISABLED and the local-address map (which each test fills) decides
+ *   what is this host's;
  * - netns_setup_scope(), after it: forwarding on, the server addresses of pktbuild.h
  *   (198.51.100.1, 2001:db8:1::1) on lo, and the prefixes of the stranger
  *   (203.0.113.0/24, 2001:db8:2::/64) routed out of a veth pair, so they are forwarded;
  *   so are the tunneled host's (203.0.113.192/26, 2001:db8:3::/64), through routes with
  *   lightweight-tunnel encapsulation (IP tunnel metadata, SRv6), for which the FIB lookup
  *   answers UNSUPP_LWT; a kernel without one of those gets a plain route instead (struct
- *   netns_scope says which). Any other destination has no route and still counts as local.
+ *   netns_scope says which). Any other destination has no route and still counts as local;
+ * - netns_setup_default_route(), after netns_enter_fresh(): forwarding on, the server
+ *   addresses on lo and a default route, so every other unicast destination is forwarded.
  *
  * Nothing here outlives the process: the namespaces are anonymous (never named under
  * /run/netns) and the veth pair lives inside one, so both vanish with the last task in it.
@@ -174,6 +177,31 @@ static inline int netns_setup_scope(struct netns_scope *scope, char *why, size_t
 		if (!scope->encap[i] && netns_run(netns_encaps[i].plain_route, why, n))
 			return -1;
 	}
+	return 0;
+}
+
+/* In a namespace from netns_enter_fresh(): forwarding on, the server addresses on lo and a
+ * default route (v4 and v6) out of a veth pair, as on a router or a container host. Plain
+ * routes only: this needs no lightweight-tunnel support. */
+static inline int netns_setup_default_route(char *why, size_t n)
+{
+	static const char *const cmds[] = {
+		"ip addr add " NETNS_LOCAL_V4 "/32 dev lo",
+		"ip -6 addr add " NETNS_LOCAL_V6 "/128 dev lo nodad",
+		"ip link add " NETNS_VETH " type veth peer name " NETNS_VETH_PEER,
+		"ip link set " NETNS_VETH " up",
+		"ip link set " NETNS_VETH_PEER " up",
+		"ip route add default dev " NETNS_VETH,
+		"ip -6 route add default dev " NETNS_VETH,
+	};
+	size_t i;
+
+	if (netns_write("/proc/sys/net/ipv4/ip_forward", "1", why, n) ||
+	    netns_write("/proc/sys/net/ipv6/conf/all/forwarding", "1", why, n))
+		return -1;
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (netns_run(cmds[i], why, n))
+			return -1;
 	return 0;
 }
 

@@ -30,6 +30,11 @@ enum pkt_host {
 	HOST_SERVER,
 	HOST_STRANGER,
 	HOST_TUNNELED, /* another host, reached through a tunnel (netns.h) */
+	/* IPv4 destinations every host takes as its own (v6: ff02::1, all nodes) */
+	HOST_LBCAST,   /* 255.255.255.255 */
+	HOST_ALLHOSTS, /* 224.0.0.1 */
+	HOST_ZERONET,  /* 0.1.2.3 */
+	HOST_SERVER_BCAST, /* 198.51.100.255: the broadcast address of HOST_SERVER's subnet */
 	HOST__MAX,
 };
 
@@ -38,9 +43,19 @@ struct pkt_host_addrs {
 	__u8 v6[16];
 };
 
+/* Whom the frame is sent to at L2. Under BPF_PROG_TEST_RUN the skb is on the namespace's
+ * loopback, whose MAC address is all zeros: that is this host's. */
+enum pkt_l2_dest {
+	PKT_L2_HOST,	  /* 00:00:00:00:00:00 */
+	PKT_L2_OTHER,	  /* 02:00:00:00:00:01, another host's */
+	PKT_L2_BROADCAST, /* ff:ff:ff:ff:ff:ff */
+	PKT_L2_MULTICAST, /* 01:00:5e:00:00:01 */
+};
+
 struct pkt_spec {
 	__u16 l3;	    /* ETH_P_IP, ETH_P_IPV6 or ETH_P_ARP */
-	__u8 vlans;	    /* 0..2 tags; with two, the outer one is 802.1ad */
+	__u8 vlans;	    /* tags (up to 8); with more than one, the outer ones are 802.1ad */
+	__u8 l2_dest;	    /* enum pkt_l2_dest */
 	__u8 proto;	    /* IPPROTO_TCP or IPPROTO_UDP */
 	__u8 src, dst;	    /* enum pkt_host */
 	__u16 sport, dport; /* host order */
@@ -76,10 +91,27 @@ static inline const struct pkt_host_addrs *pkt_host(enum pkt_host h)
 		[HOST_STRANGER] = {{203, 0, 113, 99}, {PKT_DB8, 0, 2, [15] = 0x99}},
 		/* 203.0.113.200, 2001:db8:3::200 */
 		[HOST_TUNNELED] = {{203, 0, 113, 200}, {PKT_DB8, 0, 3, [14] = 0x02}},
+		[HOST_LBCAST] = {{255, 255, 255, 255}, {0xff, 0x02, [15] = 1}},
+		[HOST_ALLHOSTS] = {{224, 0, 0, 1}, {0xff, 0x02, [15] = 1}},
+		[HOST_ZERONET] = {{0, 1, 2, 3}, {0xff, 0x02, [15] = 1}},
+		[HOST_SERVER_BCAST] = {{198, 51, 100, 255}, {0xff, 0x02, [15] = 1}},
 	};
 #undef PKT_DB8
 
 	return &hosts[h];
+}
+
+/* Host h's address as the maps store it (16 bytes; v4 as ::ffff:a.b.c.d). */
+static inline void pkt_host_mapped(enum pkt_host h, bool v6, __u8 *dst)
+{
+	static const __u8 v4_mapped[12] = {[10] = 0xff, [11] = 0xff};
+
+	if (v6) {
+		memcpy(dst, pkt_host(h)->v6, 16);
+		return;
+	}
+	memcpy(dst, v4_mapped, sizeof(v4_mapped));
+	memcpy(dst + 12, pkt_host(h)->v4, 4);
 }
 
 static inline void pkt_put16(__u8 *p, __u16 v)
@@ -196,13 +228,20 @@ static inline void pkt_build_l4(struct frame *f, const struct pkt_spec *s)
 
 static inline void pkt_build(struct frame *f, const struct pkt_spec *s)
 {
-	static const __u8 macs[12] = {2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2};
+	static const __u8 dst_macs[][6] = {
+		[PKT_L2_HOST] = {0, 0, 0, 0, 0, 0},
+		[PKT_L2_OTHER] = {2, 0, 0, 0, 0, 1},
+		[PKT_L2_BROADCAST] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+		[PKT_L2_MULTICAST] = {1, 0, 0x5e, 0, 0, 1},
+	};
+	static const __u8 src_mac[6] = {2, 0, 0, 0, 0, 2};
 	__u32 l3_len;
 	int i;
 
 	memset(f, 0, sizeof(*f));
-	memcpy(f->buf, macs, sizeof(macs));
-	f->l3_off = sizeof(macs);
+	memcpy(f->buf, dst_macs[s->l2_dest], 6);
+	memcpy(f->buf + 6, src_mac, 6);
+	f->l3_off = 12;
 	for (i = 0; i < s->vlans; i++, f->l3_off += 4) {
 		pkt_put16(f->buf + f->l3_off, i + 1 < s->vlans ? ETH_P_8021AD : ETH_P_8021Q);
 		pkt_put16(f->buf + f->l3_off + 2, 100 + i);
@@ -216,7 +255,7 @@ static inline void pkt_build(struct frame *f, const struct pkt_spec *s)
 		__u8 *arp = f->buf + f->l3_off;
 
 		memcpy(arp, arp_hdr, sizeof(arp_hdr));
-		memcpy(arp + 8, macs + 6, 6);
+		memcpy(arp + 8, src_mac, 6);
 		memcpy(arp + 14, pkt_host(s->src)->v4, 4);
 		memcpy(arp + 24, pkt_host(s->dst)->v4, 4);
 		f->len = f->l3_off + 28;

@@ -36,20 +36,46 @@
 	.sport = CPORT, .dport = (dport_), .tcp_flags = (flags_)
 /* clang-format on */
 
-/* A fresh network namespace and the TC skeleton loaded in it; NULL once the FAIL line that
- * says why is printed. */
+/* Host h's addresses (v4 and v6) in the local_addrs map fd, as the loader records this
+ * host's own; -errno on failure. */
+static inline int tctest_local_addrs(int map_fd, enum pkt_host h)
+{
+	const __u32 own = 1; /* one holder: an address of the host's */
+	__u8 addr[BPFREDIR_ADDR_LEN];
+	int v6;
+
+	for (v6 = 0; v6 < 2; v6++) {
+		pkt_host_mapped(h, v6, addr);
+		if (bpf_map_update_elem(map_fd, addr, &own, BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
+/* A fresh network namespace and the TC skeleton loaded in it, with the server's addresses
+ * recorded as this host's (the namespace does not forward, so those decide what is ours);
+ * NULL once the FAIL line that says why is printed. */
 static inline struct tc_bpf *tctest_open(void)
 {
 	struct tc_bpf *skel;
 	char why[256];
+	int err;
 
 	if (netns_enter_fresh(why, sizeof(why))) {
 		printf("FAIL: setup: network namespace: %s\n", why);
 		return NULL;
 	}
 	skel = tc_bpf__open_and_load();
-	if (!skel)
+	if (!skel) {
 		printf("FAIL: setup: cannot open and load the TC skeleton: %s\n", strerror(errno));
+		return NULL;
+	}
+	err = tctest_local_addrs(bpf_map__fd(skel->maps.local_addrs), HOST_SERVER);
+	if (err) {
+		printf("FAIL: setup: recording the server's addresses: %s\n", strerror(-err));
+		tc_bpf__destroy(skel);
+		return NULL;
+	}
 	return skel;
 }
 

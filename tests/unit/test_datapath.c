@@ -10,15 +10,21 @@
  * pending maps.
  *
  * The binary runs in network namespaces of its own (netns.h): the first table in one that
- * does not forward, where every destination is this host's; the scope table in one that
- * forwards the stranger's prefixes (and the tunneled host's, through encapsulating routes),
- * where only the server's addresses are local. A last test loads a skeleton with a small
- * pending map and floods it with spoofed SYNs.
+ * does not forward, where this host's addresses are those the local-address map holds (the
+ * server's, as the loader records them); the scope table in one that forwards the
+ * stranger's prefixes (and the tunneled host's, through encapsulating routes), where only
+ * the server's addresses are local; the default-route table in one that forwards everything
+ * else through a default route. A last test loads a skeleton with a small pending map and
+ * floods it with spoofed SYNs.
  *
- * Both tables run twice: with TC ingress, then with the XDP program in its place (as in
+ * Every packet that goes on must get TC_PASS (TC_ACT_UNSPEC, TCX_NEXT), so programs after
+ * ours still see it: a case's retval 0 stands for that.
+ *
+ * The tables run twice: with TC ingress, then with the XDP program in its place (as in
  * `load --mode xdp`, where egress stays TC). XDP verdicts are read as TC's (XDP_PASS as
- * TC_ACT_OK, XDP_DROP as TC_ACT_SHOT), so the same cases check the same bytes, checksums,
- * counters and tables; cases without any ingress packet run with TC only.
+ * TC_PASS, XDP_DROP as TC_ACT_SHOT), so the same cases check the same bytes, checksums,
+ * counters and tables; cases without any ingress packet, and those only TC can tell apart
+ * (frames for another host's MAC address), run with TC only.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -37,7 +43,6 @@
 #include "netns.h"
 #include "testutil.h"
 
-#define TC_ACT_OK 0
 #define TC_ACT_SHOT 2
 #define NO_STAT (-1)
 /* BPF_PROG_TEST_RUN without an ifindex runs the skb on loopback, which is 1 in a netns. */
@@ -270,6 +275,50 @@ static const struct tcase cases[] = {
 	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
 	{ "v6 chain of 9 ext headers dropped", { TCP_RULE },
 	  .pkt = { TO_SERVER(ETH_P_IPV6, IPPROTO_TCP, PUB, SYN), .n_ext = 9,
+		   .ext = { DSTOPTS8, 60 } },
+	  .retval = TC_ACT_SHOT, .stat = STAT_MALFORMED_DROPPED },
+	/* Shapes we do not translate are dropped only where a rule could name their port;
+	 * elsewhere they go on as if we were not there. A port we cannot read at all could
+	 * be a hidden one, so that packet is dropped whatever the port. */
+	{ "v4 tiny first fragment (8 bytes of tcp) to an unrelated port passed", { TCP_RULE },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, 22, SYN), .frag_off = 0x2000,
+		   .l4_trunc = 8 }, .stat = STAT_PASSED },
+	{ "v4 tiny first fragment (8 bytes of tcp) to the public port dropped", { TCP_RULE },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN), .frag_off = 0x2000,
+		   .l4_trunc = 8 }, .retval = TC_ACT_SHOT, .stat = STAT_MALFORMED_DROPPED },
+	{ "v4 tiny first fragment (4 bytes of tcp) to the hidden port dropped", { TCP_RULE },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN), .frag_off = 0x2000,
+		   .l4_trunc = 4 }, .retval = TC_ACT_SHOT, .stat = STAT_MALFORMED_DROPPED },
+	{ "v4 first fragment with 3 bytes of tcp dropped: no port to read", { TCP_RULE },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, 22, SYN), .frag_off = 0x2000,
+		   .l4_trunc = 3 }, .retval = TC_ACT_SHOT, .stat = STAT_MALFORMED_DROPPED },
+	{ "v6 first fragment with 8 bytes of tcp to an unrelated port passed", { TCP_RULE },
+	  .pkt = { TO_SERVER(ETH_P_IPV6, IPPROTO_TCP, 22, SYN), .n_ext = 1,
+		   .ext = { PKT_IPV6_FRAGMENT }, .l4_trunc = 8 }, .stat = STAT_PASSED },
+	{ "v4 udp header cut after the ports, unrelated port, passed", { UDP_RULE },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_UDP, 53, 0), .l4_trunc = 4 },
+	  .stat = STAT_PASSED },
+	{ "v4 behind 3 tags to an unrelated port passed", { TCP_RULE },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, 22, SYN), .vlans = 3 }, .stat = STAT_PASSED },
+	{ "v4 behind 3 tags to the public port dropped", { TCP_RULE },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN), .vlans = 3 },
+	  .retval = TC_ACT_SHOT, .stat = STAT_MALFORMED_DROPPED },
+	{ "v4 udp with ip options behind 5 tags to the hidden port dropped", { UDP_RULE },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_UDP, UTGT, 0), .vlans = 5, .ip_opt_len = 8 },
+	  .retval = TC_ACT_SHOT, .stat = STAT_MALFORMED_DROPPED },
+	{ "v6 behind 8 tags to an unrelated port passed", { TCP_RULE },
+	  .pkt = { TO_SERVER(ETH_P_IPV6, IPPROTO_TCP, 22, SYN), .vlans = 8 },
+	  .stat = STAT_PASSED },
+	{ "v6 behind 9 tags dropped: deeper than we look", { TCP_RULE },
+	  .pkt = { TO_SERVER(ETH_P_IPV6, IPPROTO_TCP, 22, SYN), .vlans = 9 },
+	  .retval = TC_ACT_SHOT, .stat = STAT_MALFORMED_DROPPED },
+	{ "v6 behind 3 tags with an ext header dropped: not walked there", { TCP_RULE },
+	  .pkt = { TO_SERVER(ETH_P_IPV6, IPPROTO_TCP, 22, SYN), .vlans = 3, .n_ext = 1,
+		   .ext = { 60 } }, .retval = TC_ACT_SHOT, .stat = STAT_MALFORMED_DROPPED },
+	{ "v4 icmp behind 3 tags passed", { TCP_RULE },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_ICMP, 0, 0), .vlans = 3 }, .stat = STAT_PASSED },
+	{ "v6 chain of 9 ext headers to an unrelated port dropped: past the walk", { TCP_RULE },
+	  .pkt = { TO_SERVER(ETH_P_IPV6, IPPROTO_TCP, 22, SYN), .n_ext = 9,
 		   .ext = { DSTOPTS8, 60 } },
 	  .retval = TC_ACT_SHOT, .stat = STAT_MALFORMED_DROPPED },
 	{ "v4 udp rewritten, recorded in pending", { UDP_RULE },
@@ -671,12 +720,46 @@ static const struct tcase cases[] = {
 	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK) },
 	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, ESTABLISHED },
 
-	/* Without forwarding every destination is ours, even one the scope table forwards. */
-	{ "not forwarding: v4 to any address on public port rewritten", { TCP_RULE },
+	/* Without forwarding the FIB says nothing (FWD_DISABLED before any lookup): this host's
+	 * addresses (local_addrs), L2 group frames and the IPv4 addresses every host takes
+	 * decide. Another host's addresses, as a bridge port or a macvlan's lower device sees
+	 * them, are left alone; whose MAC address a frame is for does not decide (a macvlan of
+	 * this host takes its own frames from the lower device). */
+	{ "not forwarding: v4 to another host's address on public port passed", { TCP_RULE },
 	  .pkt = { TO_HOST(ETH_P_IP, IPPROTO_TCP, HOST_STRANGER, PUB, SYN) },
-	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
-	{ "not forwarding: v6 to any address on hidden port dropped", { TCP_RULE },
+	  .stat = STAT_PASSED },
+	{ "not forwarding: v6 to another host's address on hidden port passed", { TCP_RULE },
 	  .pkt = { TO_HOST(ETH_P_IPV6, IPPROTO_TCP, HOST_STRANGER, TGT, SYN) },
+	  .stat = STAT_PASSED },
+	{ "not forwarding: v4 frame for another mac to our address on public port rewritten",
+	  { TCP_RULE },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN), .l2_dest = PKT_L2_OTHER },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
+	{ "not forwarding: v6 frame for another mac to our address on hidden port dropped",
+	  { TCP_RULE },
+	  .pkt = { TO_SERVER(ETH_P_IPV6, IPPROTO_TCP, TGT, SYN), .l2_dest = PKT_L2_OTHER },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
+	{ "not forwarding: udp broadcast frame to a subnet address on hidden port dropped",
+	  { UDP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IP, IPPROTO_UDP, HOST_STRANGER, UTGT, 0),
+		   .l2_dest = PKT_L2_BROADCAST },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
+	{ "not forwarding: v6 udp multicast frame on hidden port dropped", { UDP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IPV6, IPPROTO_UDP, HOST_ALLHOSTS, UTGT, 0),
+		   .l2_dest = PKT_L2_MULTICAST },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
+	{ "not forwarding: udp to the subnet's broadcast address in a unicast frame dropped",
+	  { UDP_RULE }, .pkt = { TO_HOST(ETH_P_IP, IPPROTO_UDP, HOST_SERVER_BCAST, UTGT, 0) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
+	{ "not forwarding: udp to the subnet's broadcast address on public port rewritten",
+	  { UDP_RULE }, .pkt = { TO_HOST(ETH_P_IP, IPPROTO_UDP, HOST_SERVER_BCAST, UPUB, 0) },
+	  .exp_dport = UTGT, .stat = STAT_REWRITTEN, UPENDING },
+	{ "not forwarding: udp to 255.255.255.255 on hidden port dropped", { UDP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IP, IPPROTO_UDP, HOST_LBCAST, UTGT, 0),
+		   .l2_dest = PKT_L2_BROADCAST },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
+	{ "not forwarding: udp to 224.0.0.1 in a unicast frame on hidden port dropped",
+	  { UDP_RULE }, .pkt = { TO_HOST(ETH_P_IP, IPPROTO_UDP, HOST_ALLHOSTS, UTGT, 0) },
 	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
 	{ "not forwarding: rule with another address leaves the packet alone",
 	  { TCP_RULE_ADDR(STRANGER4) },
@@ -885,6 +968,50 @@ static const struct tcase scope_cases[] = {
 	  .pkt = { PKT(ETH_P_IP, IPPROTO_TCP, HOST_STRANGER, HOST_CLIENT, TGT, CPORT, ACK) },
 	  .exp_sport = PUB, .stat = STAT_REVERSE_REWRITTEN, ESTABLISHED },
 };
+
+/* Run in a namespace that forwards everything but its own addresses through a default route
+ * (netns_setup_default_route), as a router, docker or k8s host does. */
+static const struct tcase default_route_cases[] = {
+	{ "default route: v4 to local address on hidden port dropped", { TCP_RULE },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
+	{ "default route: v4 to a routed address on hidden port passed", { TCP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IP, IPPROTO_TCP, HOST_STRANGER, TGT, SYN) },
+	  .stat = STAT_PASSED },
+	{ "default route: v6 to a routed address on public port passed", { TCP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IPV6, IPPROTO_TCP, HOST_STRANGER, PUB, SYN) },
+	  .stat = STAT_PASSED },
+	/* No route of their own, so the lookup says "forwarded"; the kernel delivers them to
+	 * a socket on 0.0.0.0 all the same. */
+	{ "default route: udp to 255.255.255.255 on hidden port dropped", { UDP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IP, IPPROTO_UDP, HOST_LBCAST, UTGT, 0),
+		   .l2_dest = PKT_L2_BROADCAST },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
+	{ "default route: udp to 224.0.0.1 on hidden port dropped", { UDP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IP, IPPROTO_UDP, HOST_ALLHOSTS, UTGT, 0),
+		   .l2_dest = PKT_L2_MULTICAST },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
+	{ "default route: udp to 224.0.0.1 on public port rewritten", { UDP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IP, IPPROTO_UDP, HOST_ALLHOSTS, UPUB, 0),
+		   .l2_dest = PKT_L2_MULTICAST },
+	  .exp_dport = UTGT, .stat = STAT_REWRITTEN, UPENDING },
+	{ "default route: tcp to 0.1.2.3 on hidden port dropped", { TCP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IP, IPPROTO_TCP, HOST_ZERONET, TGT, SYN) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
+	{ "default route: v6 udp to ff02::1 on hidden port dropped", { UDP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IPV6, IPPROTO_UDP, HOST_ALLHOSTS, UTGT, 0),
+		   .l2_dest = PKT_L2_MULTICAST },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
+	{ "default route: frame for another mac to our address on hidden port dropped",
+	  { TCP_RULE },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN), .l2_dest = PKT_L2_OTHER },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
+	{ "default route: udp broadcast in a frame for another mac on hidden port dropped",
+	  { UDP_RULE },
+	  .pkt = { TO_HOST(ETH_P_IP, IPPROTO_UDP, HOST_LBCAST, UTGT, 0),
+		   .l2_dest = PKT_L2_OTHER },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
+};
 /* clang-format on */
 
 static const char *const stat_names[STAT__MAX] = {
@@ -986,6 +1113,24 @@ static int stats_read(__u64 sum[STAT__MAX])
 }
 
 /* --- rule sets, made the way the loader makes them ---------------------------------------- */
+
+/* The server's addresses (v4 and v6) and its subnet's broadcast address in local_addrs, as
+ * the loader records this host's. */
+static int local_addrs_record(void)
+{
+	/* An address of the host's has one holder here; its subnet's broadcast address none. */
+	const __u32 own = 1, brd = LOCAL_ADDR_BROADCAST;
+	int fd = bpf_map__fd(skel->maps.local_addrs), v6;
+	__u8 addr[BPFREDIR_ADDR_LEN];
+
+	for (v6 = 0; v6 < 2; v6++) {
+		pkt_host_mapped(HOST_SERVER, v6, addr);
+		if (bpf_map_update_elem(fd, addr, &own, BPF_ANY))
+			return -errno;
+	}
+	pkt_host_mapped(HOST_SERVER_BCAST, false, addr);
+	return bpf_map_update_elem(fd, addr, &brd, BPF_ANY) ? -errno : 0;
+}
 
 /* ADDR (v4 or v6 text) as a rule stores it: v4 as ::ffff:a.b.c.d. */
 static int rule_addr(__u8 *dst, const char *addr)
@@ -1244,7 +1389,13 @@ static int xdp_ifindex;
 /* XDP's verdict as the TC verdict of the same meaning; anything else stays out of range. */
 static __u32 xdp_as_tc(__u32 ret)
 {
-	return ret == XDP_PASS ? TC_ACT_OK : ret == XDP_DROP ? TC_ACT_SHOT : 1000 + ret;
+	return ret == XDP_PASS ? TC_PASS : ret == XDP_DROP ? TC_ACT_SHOT : 1000 + ret;
+}
+
+/* The verdict a case or step asks for: 0 means the packet goes on. */
+static __u32 want_retval(__u32 retval)
+{
+	return retval ? retval : TC_PASS;
 }
 
 static int prog_run(bool egress, const struct frame *in, __u8 *out, __u32 *out_len, __u32 *ret,
@@ -1310,8 +1461,8 @@ static int packet_check(bool egress, const struct pkt_spec *spec, __u16 port, __
 	err = prog_run(egress, &in, out, &out_len, &ret, false);
 	if (err)
 		return fail(why, n, "BPF_PROG_TEST_RUN: %s", strerror(-err));
-	if (ret != retval)
-		return fail(why, n, "retval: expected %u got %u", retval, ret);
+	if (ret != want_retval(retval))
+		return fail(why, n, "retval: expected %u got %u", want_retval(retval), ret);
 	return frames_compare(&exp, out, out_len, why, n);
 }
 
@@ -1326,23 +1477,6 @@ static void flow_addr(__u8 *dst, enum pkt_host h, bool v6)
 	}
 	memcpy(dst, v4_mapped, sizeof(v4_mapped));
 	memcpy(dst + 12, pkt_host(h)->v4, 4);
-}
-
-/* The server's addresses in local_addrs, as the loader records the host's: egress tells a
- * local destination by them. */
-static int host_addrs_install(void)
-{
-	const __u32 holders = 1;
-	int v6;
-
-	for (v6 = 0; v6 < 2; v6++) {
-		struct redir_local_addr a;
-
-		flow_addr(a.addr, HOST_SERVER, v6);
-		if (bpf_map_update_elem(bpf_map__fd(skel->maps.local_addrs), &a, &holders, BPF_ANY))
-			return -errno;
-	}
-	return 0;
 }
 
 /* --- flows and pending -------------------------------------------------------------------- */
@@ -1552,8 +1686,8 @@ static int case_run(const struct tcase *c, char *why, size_t n)
 	if (stats_read(after) || port_stats_read(&ports_after))
 		return fail(why, n, "reading stats: %s", strerror(errno));
 
-	if (ret != c->retval)
-		return fail(why, n, "retval: expected %u got %u", c->retval, ret);
+	if (ret != want_retval(c->retval))
+		return fail(why, n, "retval: expected %u got %u", want_retval(c->retval), ret);
 	if (frames_compare(&exp, out, out_len, why, n) || csum_check(c, &exp, out, why, n))
 		return -1;
 	for (i = 0; i < STAT__MAX; i++) {
@@ -1708,7 +1842,7 @@ static int flood_pair(bool v6, const __u8 *addr, __u16 sport, char *why, size_t 
 		pkt_build(&f, i ? &synack : &syn);
 		frame_set_addr(&f, i, addr);
 		err = prog_run(i, &f, out, &out_len, &ret, false);
-		if (err || ret != TC_ACT_OK || out_len != f.len)
+		if (err || ret != TC_PASS || out_len != f.len)
 			return fail(why, n, "%s: err %d retval %u length %u", i ? "syn-ack" : "syn",
 				    err, ret, out_len);
 		if (((out[f.l4_off + 2 * !i] << 8) | out[f.l4_off + 2 * !i + 1]) != (i ? PUB : TGT))
@@ -1761,9 +1895,10 @@ static int flood_run(char *why, size_t n)
 	xskel = NULL;
 	tc_bpf__destroy(skel);
 	skel = flood_skel;
-	err = host_addrs_install();
-	if (!err)
-		err = set_make(rules);
+	err = local_addrs_record();
+	if (err)
+		return fail(why, n, "recording the server's addresses: %s", strerror(-err));
+	err = set_make(rules);
 	if (err)
 		return fail(why, n, "installing rules: %s", strerror(-err));
 
@@ -1842,14 +1977,14 @@ int main(void)
 		printf("FAIL: setup: cannot open and load the TC skeleton: %s\n", strerror(errno));
 		return 1;
 	}
-	if (host_addrs_install()) {
-		printf("FAIL: setup: cannot record the server's addresses: %s\n", strerror(errno));
-		return 1;
-	}
 	xskel = xdp_load_shared();
 	if (!xskel) {
 		printf("FAIL: setup: cannot load the XDP program on the TC maps: %s\n",
 		       strerror(errno));
+		return 1;
+	}
+	if (local_addrs_record()) {
+		printf("FAIL: setup: recording the server's addresses: %s\n", strerror(errno));
 		return 1;
 	}
 	if (!bpf_map_lookup_elem(bpf_map__fd(skel->maps.policy), &slot, &id) || errno != ENOENT) {
@@ -1878,6 +2013,16 @@ int main(void)
 	} else {
 		xdp_ifindex = if_nametoindex("lo");
 		failed |= table_run_both(scope_cases, sizeof(scope_cases) / sizeof(scope_cases[0]));
+		netns_teardown_scope();
+	}
+
+	if (netns_enter_fresh(why, sizeof(why)) || netns_setup_default_route(why, sizeof(why))) {
+		printf("FAIL: setup: namespace with a default route: %s\n", why);
+		failed = 1;
+	} else {
+		xdp_ifindex = if_nametoindex("lo");
+		failed |= table_run_both(default_route_cases,
+					 sizeof(default_route_cases) / sizeof(default_route_cases[0]));
 		netns_teardown_scope();
 	}
 

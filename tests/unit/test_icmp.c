@@ -29,7 +29,6 @@
 #include "tctest.h"
 #include "testutil.h"
 
-#define TC_ACT_OK 0
 #define CPORT2 40001
 #define BUF_MAX 1024
 
@@ -188,7 +187,7 @@ static int connections_make(char *why, size_t n)
 	tctest_map_clear(skel->maps.pending);
 	for (i = 0; i < sizeof(pkts) / sizeof(pkts[0]); i++) {
 		pkt_build(&f, &pkts[i]);
-		if (run(false, f.buf, f.len, out, &out_len, &ret) || ret != TC_ACT_OK)
+		if (run(false, f.buf, f.len, out, &out_len, &ret) || ret != TC_PASS)
 			return fail(why, n, "setting up connection %zu: retval %u", i + 1, ret);
 	}
 	return 0;
@@ -222,8 +221,8 @@ static int case_run(const struct icase *c, char *why, size_t n)
 		return fail(why, n, "BPF_PROG_TEST_RUN: %s", strerror(-err));
 	if (tctest_stat_read(skel, STAT_ICMP_TRANSLATED, &after))
 		return fail(why, n, "reading stats: %s", strerror(errno));
-	if (ret != TC_ACT_OK)
-		return fail(why, n, "retval: expected %d got %u", TC_ACT_OK, ret);
+	if (ret != TC_PASS)
+		return fail(why, n, "retval: expected %u got %u", TC_PASS, ret);
 	if (out_len != exp.len)
 		return fail(why, n, "length: expected %u got %u", exp.len, out_len);
 	for (i = 0; i < out_len; i++)

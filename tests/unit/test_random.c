@@ -16,9 +16,11 @@
  * entry are compared with the model's.
  *
  * Two phases, each in a network namespace of its own (netns.h): one that does not forward
- * (every destination is ours) and one that forwards 203.0.113.0/24, 2001:db8:2::/64 and,
- * through encapsulating routes where the kernel has them, 203.0.113.192/26 and
- * 2001:db8:3::/64. The rule set changes now and then during a
+ * (the FIB tells nothing, so this host's addresses as local_addrs records them, L2 group
+ * frames and the addresses every host takes decide what is ours) and one that forwards
+ * 203.0.113.0/24, 2001:db8:2::/64 and, through encapsulating routes where the kernel has
+ * them, 203.0.113.192/26 and 2001:db8:3::/64. In both, a frame for another host's MAC address
+ * is never ours. The rule set changes now and then during a
  * phase: edited in place, as `bpfredir add/del` change the live set; replaced whole by a new
  * set swapped into the policy slot, as `apply` does; or taken out, leaving the slot empty.
  *
@@ -47,7 +49,6 @@
 #include "netns.h"
 #include "testutil.h"
 
-#define TC_ACT_OK 0
 #define TC_ACT_SHOT 2
 
 #define DEFAULT_SEED 20261124ULL
@@ -69,6 +70,7 @@
 #define ETYPE_IPV4 0x0800
 #define ETYPE_IPV6 0x86dd
 #define MAX_TAGS 2
+#define PEEK_TAGS 8 /* looked through for the ports alone */
 #define MAX_EXT 8
 #define EXT_HOPOPTS 0
 #define EXT_ROUTING 43
@@ -81,7 +83,10 @@
 #define F_PSH 0x08
 #define F_ACK 0x10
 
-enum m_parse { M_PORTS, M_NO_PORTS, M_MALFORMED };
+enum m_parse { M_PORTS, M_NO_PORTS, M_MALFORMED, M_PORTS_ONLY };
+
+/* Whom a frame is for at L2: lo's MAC address (all zeros) is this host's. */
+enum m_l2 { M_L2_HOST, M_L2_GROUP, M_L2_OTHER };
 
 /* --- random numbers (splitmix64) --------------------------------------------------------- */
 
@@ -127,7 +132,8 @@ static struct host clients[] = {
 };
 
 /* Destinations: on lo (in the forwarding phase), loopback, two in the forwarded prefixes,
- * one behind the encapsulating routes, one without any route. */
+ * one behind the encapsulating routes, one without any route, and those every host takes
+ * as its own. */
 static struct host servers[] = {
 	{.v4 = NETNS_LOCAL_V4, .v6 = NETNS_LOCAL_V6},
 	{.v4 = "127.0.0.1", .v6 = "::1"},
@@ -137,7 +143,16 @@ static struct host servers[] = {
 	{.v4 = "10.1.2.3", .v6 = "2001:db8:99::3"},
 	/* v4-mapped IPv6 into the forwarded v4 prefix: an IPv6 lookup, without a route */
 	{.v4 = "203.0.113.98", .v6 = "::ffff:203.0.113.98"},
+	{.v4 = "224.0.0.1", .v6 = "ff02::1"},
+	{.v4 = "255.255.255.255", .v6 = "fe80::1"},
+	{.v4 = "0.1.2.3", .v6 = "2001:db8:99::4"},
+	{.v4 = "198.51.100.255", .v6 = "2001:db8:99::5"},
 };
+
+/* What the phase records in local_addrs, as the loader records a host's own addresses and
+ * its subnets' broadcast addresses (the last one). */
+static const char *const local_addrs[] = {NETNS_LOCAL_V4, NETNS_LOCAL_V6, "127.0.0.1", "::1",
+					  "198.51.100.255"};
 
 struct cand {
 	__u16 pub, tgt;
@@ -239,6 +254,7 @@ static int tables_init(void)
 
 struct m_pkt {
 	bool v6;
+	__u8 l2; /* enum m_l2 */
 	__u8 proto, flags;
 	__u16 sport, dport;
 	__u32 l3_off, l4_off;
@@ -267,6 +283,9 @@ struct m_table {
 struct model {
 	bool forwarding;
 	bool active[N_CANDS];
+	/* Candidates that have been active since load: the loader marks a rule's ports in
+	 * port_interest before it acts and never clears a mark. */
+	bool marked[N_CANDS];
 	bool slot_empty; /* no rule set in the policy slot: no rules, nothing hidden */
 	struct m_table flows, pending;
 	__u64 port_counts[MAX_PORT_KEYS][PORT_STAT__MAX];
@@ -291,6 +310,7 @@ struct m_expect {
 enum m_why {
 	W_MALFORMED,
 	W_NO_PORTS,
+	W_SHAPE_PASSED, /* a shape not translated, on a port no rule names */
 	W_BY_FLOW,    /* an established connection's (flows) */
 	W_BY_PENDING, /* a new connection's (pending) */
 	W_BY_RULE,
@@ -312,6 +332,7 @@ enum m_why {
 static const char *const why_names[W__MAX] = {
 	[W_MALFORMED] = "malformed",
 	[W_NO_PORTS] = "no-ports",
+	[W_SHAPE_PASSED] = "shape-passed",
 	[W_BY_FLOW] = "by-flow",
 	[W_BY_PENDING] = "by-pending",
 	[W_BY_RULE] = "by-rule",
@@ -329,17 +350,67 @@ static const char *const why_names[W__MAX] = {
 	[W_EG_UNTRACKED] = "egress-untracked",
 };
 
+static bool m_is_ext(__u8 nh)
+{
+	return nh == EXT_HOPOPTS || nh == EXT_ROUTING || nh == EXT_DSTOPTS || nh == EXT_AH ||
+	       nh == EXT_FRAGMENT;
+}
+
 static int m_l4(const __u8 *b, __u32 len, __u32 off, __u8 proto, struct m_pkt *p)
 {
-	/* A TCP/UDP header that is not all there is malformed. */
-	if (off + (proto == IPPROTO_TCP ? 20 : 8) > len)
+	/* A TCP/UDP header that is not all there: its ports alone, or nothing to read. */
+	if (off + 4 > len)
 		return M_MALFORMED;
 	p->proto = proto;
 	p->l4_off = off;
 	p->sport = get16(b + off);
 	p->dport = get16(b + off + 2);
+	if (off + (proto == IPPROTO_TCP ? 20 : 8) > len)
+		return M_PORTS_ONLY;
 	p->flags = proto == IPPROTO_TCP ? b[off + 13] : 0;
 	return M_PORTS;
+}
+
+/* Past MAX_TAGS tags (at off, ethertype type): the ports alone, through up to PEEK_TAGS tags
+ * in all, of a TCP/UDP header right after the IP header. */
+static int m_peek_deep(const __u8 *b, __u32 len, __u32 off, __u16 type, struct m_pkt *p)
+{
+	int tags = MAX_TAGS;
+	__u32 ports;
+	__u8 proto;
+
+	while (type == TPID_8021Q || type == TPID_8021AD) {
+		if (tags == PEEK_TAGS || off + 4 > len)
+			return M_MALFORMED;
+		type = get16(b + off + 2);
+		off += 4;
+		tags++;
+	}
+	if (type == ETYPE_IPV4) {
+		if (off + 20 > len || b[off] >> 4 != 4 || (b[off] & 0xf) < 5)
+			return M_MALFORMED;
+		proto = b[off + 9];
+		if ((proto != IPPROTO_TCP && proto != IPPROTO_UDP) || (get16(b + off + 6) & 0x1fff))
+			return M_NO_PORTS;
+		ports = off + (b[off] & 0xf) * 4;
+	} else if (type == ETYPE_IPV6) {
+		if (off + 40 > len || b[off] >> 4 != 6)
+			return M_MALFORMED;
+		proto = b[off + 6];
+		if (m_is_ext(proto))
+			return M_MALFORMED;
+		if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+			return M_NO_PORTS;
+		ports = off + 40;
+	} else {
+		return M_NO_PORTS;
+	}
+	if (ports + 4 > len)
+		return M_MALFORMED;
+	p->proto = proto;
+	p->sport = get16(b + ports);
+	p->dport = get16(b + ports + 2);
+	return M_PORTS_ONLY;
 }
 
 static void m_mapped(__u8 *dst, const __u8 *v4)
@@ -350,12 +421,6 @@ static void m_mapped(__u8 *dst, const __u8 *v4)
 	memcpy(dst + 12, v4, 4);
 }
 
-static bool m_is_ext(__u8 nh)
-{
-	return nh == EXT_HOPOPTS || nh == EXT_ROUTING || nh == EXT_DSTOPTS || nh == EXT_AH ||
-	       nh == EXT_FRAGMENT;
-}
-
 /* The shape policy: parse.h's header comment and README's "Packet shapes" table. */
 static int m_parse(const __u8 *b, __u32 len, struct m_pkt *p)
 {
@@ -364,13 +429,16 @@ static int m_parse(const __u8 *b, __u32 len, struct m_pkt *p)
 	int tags = 0, n;
 	__u8 nh;
 
+	static const __u8 zeros[6];
+
 	memset(p, 0, sizeof(*p));
 	if (len < ETH_HDR)
 		return M_NO_PORTS;
+	p->l2 = !memcmp(b, zeros, 6) ? M_L2_HOST : b[0] & 1 ? M_L2_GROUP : M_L2_OTHER;
 	type = get16(b + 12);
 	while (type == TPID_8021Q || type == TPID_8021AD) {
 		if (tags == MAX_TAGS)
-			return M_MALFORMED; /* a deeper stack than the policy skips */
+			return m_peek_deep(b, len, off, type, p);
 		if (off + 4 > len)
 			return M_MALFORMED;
 		type = get16(b + off + 2);
@@ -499,19 +567,48 @@ static void m_table_clear(struct m_table *t)
 	t->used = 0;
 }
 
-/* The FIB of the phase's namespace. Without forwarding every destination is ours. With it,
- * only the stranger's prefixes (203.0.113.0/24, 2001:db8:2::/64) and the tunneled host's
- * (203.0.113.192/26, 2001:db8:3::/64, routes that encapsulate) are forwarded; every other
- * destination has a local route or no route, which both count as ours. A v4-mapped IPv6
- * destination is an IPv6 lookup. */
+/* The IPv6 addresses the FIB lookup never forwards, whatever the forwarding setting (its
+ * first check, rt6_need_strict): multicast, link-local, loopback. */
+static bool m_v6_strict(const __u8 *a)
+{
+	static const __u8 loopback[16] = {[15] = 1};
+
+	return a[0] == 0xff || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) ||
+	       !memcmp(a, loopback, 16);
+}
+
+static bool m_in_local_addrs(const struct m_pkt *p)
+{
+	__u8 a[BPFREDIR_ADDR_LEN];
+	size_t i;
+
+	for (i = 0; i < sizeof(local_addrs) / sizeof(local_addrs[0]); i++)
+		if (!to_mapped(a, local_addrs[i]) && !memcmp(a, p->daddr, sizeof(a)))
+			return true;
+	return false;
+}
+
+/* Is the packet this host's? A frame for another host's MAC address never is; IPv4
+ * multicast, limited broadcast and 0/8 always are. Without forwarding the FIB tells nothing
+ * more: local_addrs and L2 group frames decide. With it, only the stranger's prefixes
+ * (203.0.113.0/24, 2001:db8:2::/64) and the tunneled host's (203.0.113.192/26,
+ * 2001:db8:3::/64, routes that encapsulate) are forwarded; every other destination has a
+ * local route or no route, which both count as ours. A v4-mapped IPv6 destination is an
+ * IPv6 lookup. */
 static bool m_is_local(const struct model *m, const struct m_pkt *p)
 {
 	static const __u8 fwd6[8] = {0x20, 0x01, 0x0d, 0xb8, 0, 2, 0, 0};
 	static const __u8 tun6[8] = {0x20, 0x01, 0x0d, 0xb8, 0, 3, 0, 0};
 	static const __u8 fwd4[3] = {203, 0, 113};
+	const __u8 *d4 = p->daddr + 12;
 
-	if (!m->forwarding)
+	if (!p->v6 && ((d4[0] & 0xf0) == 0xe0 || d4[0] == 0 ||
+		       (d4[0] == 255 && d4[1] == 255 && d4[2] == 255 && d4[3] == 255)))
 		return true;
+	if (p->v6 && (m_v6_strict(p->daddr) || m_v6_strict(p->saddr)))
+		return true;
+	if (!m->forwarding)
+		return m_in_local_addrs(p) || p->l2 == M_L2_GROUP;
 	if (p->v6)
 		return memcmp(p->daddr, fwd6, sizeof(fwd6)) && memcmp(p->daddr, tun6, sizeof(tun6));
 	return memcmp(p->daddr + 12, fwd4, sizeof(fwd4)) != 0;
@@ -529,6 +626,31 @@ static bool m_is_host(const __u8 *a)
 		return true;
 	return !memcmp(a, servers[0].a4, BPFREDIR_ADDR_LEN) ||
 	       !memcmp(a, servers[0].a6, BPFREDIR_ADDR_LEN);
+}
+
+/* One of the host's own addresses, as local_addrs holds them (its broadcast address is
+ * not one). */
+static bool m_is_own(const __u8 *a)
+{
+	__u8 own[BPFREDIR_ADDR_LEN];
+	size_t i;
+
+	for (i = 0; i + 1 < sizeof(local_addrs) / sizeof(local_addrs[0]); i++)
+		if (!to_mapped(own, local_addrs[i]) && !memcmp(a, own, BPFREDIR_ADDR_LEN))
+			return true;
+	return false;
+}
+
+/* Could a rule name the port (port_interest)? */
+static bool m_interest(const struct model *m, __u16 port, __u8 proto)
+{
+	int i;
+
+	for (i = 0; i < N_CANDS; i++)
+		if (m->marked[i] && cands[i].proto == proto &&
+		    (cands[i].pub == port || cands[i].tgt == port))
+			return true;
+	return false;
 }
 
 static const struct cand *m_rule(const struct model *m, __u16 port, __u8 proto)
@@ -592,10 +714,14 @@ static void m_ingress(struct model *m, int parsed, const struct m_pkt *p, struct
 	bool fresh_syn;
 
 	memset(e, 0, sizeof(*e));
+	e->retval = TC_PASS;
 	e->stat = STAT_PASSED;
 	e->port_key = -1;
 	e->dest = true;
-	if (parsed == M_MALFORMED) {
+	/* A port we cannot read could be a hidden one; a shape we do not translate is dropped
+	 * where a rule could name its port, and left alone elsewhere. */
+	if (parsed == M_MALFORMED ||
+	    (parsed == M_PORTS_ONLY && m_interest(m, p->dport, p->proto))) {
 		e->retval = TC_ACT_SHOT;
 		e->stat = STAT_MALFORMED_DROPPED;
 		e->why = W_MALFORMED;
@@ -603,6 +729,10 @@ static void m_ingress(struct model *m, int parsed, const struct m_pkt *p, struct
 	}
 	if (parsed == M_NO_PORTS) {
 		e->why = W_NO_PORTS;
+		return;
+	}
+	if (parsed == M_PORTS_ONLY) {
+		e->why = W_SHAPE_PASSED;
 		return;
 	}
 	/* The tuple's entries for the port it asks for (IN) and for replies from that port
@@ -688,6 +818,7 @@ static void m_egress(struct model *m, int parsed, const struct m_pkt *p, struct 
 	__u16 pub;
 
 	memset(e, 0, sizeof(*e));
+	e->retval = TC_PASS;
 	e->stat = -1;
 	e->port_key = -1;
 	e->why = W_EG_PASSED;
@@ -715,8 +846,10 @@ static void m_egress(struct model *m, int parsed, const struct m_pkt *p, struct 
 			f = m_get(&m->pending, &out_key);
 	}
 	if (!f) {
-		/* Every packet here is the host's own: test runs carry no skb_iif. */
-		if (!m->slot_empty && m_hidden(m, p->sport, p->proto) && !m_is_host(p->daddr)) {
+		/* Every packet here was made on the host (test runs carry no skb_iif); its own
+		 * stack's are those from one of its addresses. */
+		if (!m->slot_empty && m_hidden(m, p->sport, p->proto) && !m_is_host(p->daddr) &&
+		    m_is_own(p->saddr)) {
 			e->retval = TC_ACT_SHOT;
 			e->stat = STAT_HIDDEN_UNTRACKED_DROPPED;
 			e->why = W_EG_UNTRACKED;
@@ -981,7 +1114,12 @@ static __u32 gen_ext_chain(__u8 *b, __u32 off, __u8 *first_nh, __u8 last_nh)
 
 static __u32 gen_frame(__u8 *b, const struct tuple *t, struct frame_meta *fm)
 {
-	static const __u8 macs[12] = {2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2};
+	/* This host's (lo's), another host's, broadcast, multicast; then the source. */
+	static const __u8 dst_macs[4][6] = {
+		{0, 0, 0, 0, 0, 0}, {2, 0, 0, 0, 0, 1}, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+		{1, 0, 0x5e, 0, 0, 1}};
+	static const __u8 src_mac[6] = {2, 0, 0, 0, 0, 2};
+	__u32 mac_r = below(100);
 	static const __u8 other_l4[] = {
 		IPPROTO_ICMP, IPPROTO_GRE, IPPROTO_ESP, IPPROTO_ICMPV6, IPPROTO_SCTP, 59,
 	};
@@ -990,8 +1128,9 @@ static __u32 gen_frame(__u8 *b, const struct tuple *t, struct frame_meta *fm)
 	bool l4_ok = chance(93);
 
 	memset(fm, 0, sizeof(*fm));
-	memcpy(b, macs, sizeof(macs));
-	ntags = r < 65 ? 0 : r < 82 ? 1 : r < 95 ? 2 : 3;
+	memcpy(b, dst_macs[mac_r < 80 ? 0 : mac_r < 88 ? 1 : mac_r < 94 ? 2 : 3], 6);
+	memcpy(b + 6, src_mac, 6);
+	ntags = r < 65 ? 0 : r < 82 ? 1 : r < 95 ? 2 : 3 + below(PEEK_TAGS - 1);
 	for (i = 0; i < ntags; i++, off += 4) {
 		pkt_put16(b + off, chance(50) ? TPID_8021Q : TPID_8021AD);
 		pkt_put16(b + off + 2, rnd64() & 0xfff);
@@ -1316,6 +1455,7 @@ static int set_write(struct run *r, int fd)
 		/* Marked before the rule acts and never cleared, as the loader does. */
 		if (r->m.active[i] && (port_mark(r, c->pub, c->proto) || port_mark(r, c->tgt, c->proto)))
 			return -errno;
+		r->m.marked[i] |= r->m.active[i];
 		if (r->m.active[i] && bpf_map_update_elem(fd, &pk, &rv, BPF_ANY))
 			return -errno;
 		if (!m_rule(&r->m, c->pub, c->proto))
@@ -1619,13 +1759,17 @@ static int phase_run(struct run *r, unsigned long packets, char *why, size_t n)
 	r->m.flows.forgotten = r->m.pending.forgotten = 0;
 	memcpy(r->m.active, initially_active, sizeof(r->m.active));
 	ring_n = 0;
-	/* The server's addresses, as the loader records the host's (m_is_host). */
-	for (i = 0; i < 2; i++) {
-		const __u32 holders = 1;
+	/* The host's addresses as the loader records them (m_is_host, m_is_local). */
+	for (i = 0; i < (int)(sizeof(local_addrs) / sizeof(local_addrs[0])); i++) {
+		int last = sizeof(local_addrs) / sizeof(local_addrs[0]) - 1;
+		/* An address of the host's has one holder here; the broadcast address none. */
+		const __u32 kind = i == last ? LOCAL_ADDR_BROADCAST : 1;
+		__u8 a[BPFREDIR_ADDR_LEN];
 
-		if (bpf_map_update_elem(map_fd(r->skel->maps.local_addrs),
-					i ? servers[0].a6 : servers[0].a4, &holders, BPF_ANY))
-			return fail(why, n, "recording local addresses: %s", strerror(errno));
+		if (to_mapped(a, local_addrs[i]) ||
+		    bpf_map_update_elem(map_fd(r->skel->maps.local_addrs), a, &kind, BPF_ANY))
+			return fail(why, n, "recording %s in local_addrs: %s", local_addrs[i],
+				    strerror(errno));
 	}
 	if (set_swap(r))
 		return fail(why, n, "installing rules: %s", strerror(errno));

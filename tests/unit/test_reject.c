@@ -182,10 +182,13 @@ static __u16 l4_sum(const __u8 *ip, bool v6, __u8 proto, const __u8 *l4, __u32 l
  * and this host's MAC address (all zeros, lo's) as destination unless other_host. */
 static void input_build(const struct rcase *c, struct big *f)
 {
+	struct pkt_spec spec = c->pkt;
 	struct frame small;
 	__u8 *ip;
 
-	pkt_build(&small, &c->pkt);
+	if (c->other_host)
+		spec.l2_dest = PKT_L2_OTHER;
+	pkt_build(&small, &spec);
 	memset(f, 0, sizeof(*f));
 	memcpy(f->buf, small.buf, small.len);
 	f->len = small.len;
@@ -226,8 +229,6 @@ static void input_build(const struct rcase *c, struct big *f)
 		else
 			l4[off] ^= 0x55;
 	}
-	if (!c->other_host)
-		memset(f->buf, 0, 6);
 }
 
 /* The kernel's RST for input frame in. */
@@ -369,7 +370,10 @@ static int run(const struct big *in, __u8 *out, __u32 *out_len, __u32 *ret)
 	*ret = opts.retval;
 	/* In TC's terms: XDP_TX answers, XDP_DROP drops, XDP_PASS passes. */
 	if (xdp_mode)
-		*ret = *ret == XDP_TX ? TC_ACT_REDIRECT : *ret == XDP_DROP ? TC_ACT_SHOT : 0;
+		*ret = *ret == XDP_TX	  ? TC_ACT_REDIRECT
+		       : *ret == XDP_DROP ? TC_ACT_SHOT
+		       : *ret == XDP_PASS ? TC_PASS
+					  : 1000 + *ret;
 	return err;
 }
 
@@ -519,7 +523,7 @@ static int learn_run(bool v6, char *why, size_t n)
 	opts.data_in = kernel_err.buf;
 	opts.data_size_in = kernel_err.len;
 	err = bpf_prog_test_run_opts(bpf_program__fd(skel->progs.bpfredir_tc_eg), &opts);
-	if (err || opts.retval != 0)
+	if (err || opts.retval != TC_PASS)
 		return fail(why, n, "the kernel's error through egress: err %d retval %u", err,
 			    opts.retval);
 	err = run(&in, out, &out_len, &ret);

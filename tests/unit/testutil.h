@@ -12,6 +12,10 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 
+/* The TC programs' verdict for a packet they let go on, rewritten or not: TC_ACT_UNSPEC
+ * (-1), TCX_NEXT, as BPF_PROG_TEST_RUN's u32 retval. */
+#define TC_PASS 0xffffffffU
+
 /* Write why a check failed into why[n]; returns -1 for the caller to pass up. */
 static inline int fail(char *why, size_t n, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
