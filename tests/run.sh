@@ -31,41 +31,76 @@ summary() {
 	exit 1
 }
 
-# run_test NAME TIMEOUT CMD...: run one binary or script, show its output and add up its
-# PASS:/FAIL:/SKIP: lines. One that exits non-zero without a FAIL: line counts as one
-# failure; one that reports no result at all counts as one failure too.
-run_test() {
-	local name=$1 limit=$2 log rc passed failed skipped start
+# Integration scripts run TEST_JOBS at a time (default 2): each makes its own namespaces,
+# cgroups and pin dirs and checks only its own programs, so they can share the host as two
+# runs of the suite can; most of their time is spent waiting on the network, not the CPU.
+TEST_JOBS=${TEST_JOBS:-2}
+# The slow ones start first, so the last to finish is not one of them.
+SLOW_FIRST=(reject_icmp datapath_shapes flow_state xdp_mode lifecycle local_state guard
+	datapath_traffic)
+
+# test_start NAME TIMEOUT CMD...: run one binary or script in the background, its output and
+# exit status into files of its own; test_collect prints them and counts them.
+declare -A JOB_NAME JOB_START JOB_LIMIT
+test_start() {
+	local name=$1 limit=$2 log
 	shift 2
 	RAN=$((RAN + 1))
 	log=$(mktemp "/tmp/$BPFREDIR_TEST_PREFIX-log.XXXXXX")
+	(
+		timeout -k 60 "$limit" "$@" </dev/null >"$log" 2>&1
+		echo $? >"$log.rc"
+	) &
+	JOB_NAME[$!]=$name
+	JOB_START[$!]=$SECONDS
+	JOB_LIMIT[$!]=$limit
+	JOB_LOG[$!]=$log
+}
+
+# test_collect PID: a finished test's output, shown whole, and its PASS:/FAIL:/SKIP: lines
+# added up. One that exits non-zero without a FAIL: line counts as one failure; one that
+# reports no result at all counts as one failure too.
+declare -A JOB_LOG
+test_collect() {
+	local pid=$1 name=${JOB_NAME[$1]} log=${JOB_LOG[$1]} rc passed failed skipped
+	rc=$(cat "$log.rc" 2>/dev/null || echo 130)
 	printf '### %s\n' "$name"
-	start=$SECONDS
-	# --foreground: the test gets Ctrl-C itself and cleans up (its commands are all
-	# bounded, so its trap runs in time); tee ignores it so the cleanup's output still
-	# shows.
-	timeout --foreground -k 60 "$limit" "$@" </dev/null 2>&1 | (trap '' INT TERM && exec tee "$log")
-	rc=${PIPESTATUS[0]}
-	TIMES+=("$(printf '%4ds %s' $((SECONDS - start)) "$name")")
+	cat "$log"
+	TIMES+=("$(printf '%4ds %s' $((SECONDS - JOB_START[$pid])) "$name")")
 	passed=$(grep -c '^PASS: ' "$log")
 	failed=$(grep -c '^FAIL: ' "$log")
 	skipped=$(grep -c '^SKIP: ' "$log")
-	rm -f "$log"
+	rm -f "$log" "$log.rc"
+	unset "JOB_NAME[$pid]" "JOB_LOG[$pid]"
 	T_PASSED=$((T_PASSED + passed))
 	T_FAILED=$((T_FAILED + failed))
 	T_SKIPPED=$((T_SKIPPED + skipped))
-	if ((rc == 130)); then
-		# Ctrl-C: the test cleaned up and exited; the run stops. (bash runs no INT trap
-		# here, as the test handled the signal itself.)
+	if ((INTERRUPTED)); then
 		fail "$name" "interrupted"
-		INTERRUPTED=1
 	elif ((rc == 124 || rc == 137)); then
-		fail "$name" "timed out after ${limit}s"
+		fail "$name" "timed out after ${JOB_LIMIT[$pid]}s"
 	elif ((rc != 0 && failed == 0)); then
 		fail "$name" "exited $rc"
 	elif ((passed + failed + skipped == 0)); then
 		fail "$name" "exited 0 but reported no result"
 	fi
+}
+
+# test_wait: wait for one running test to end and collect it.
+test_wait() {
+	local pid
+	wait -n -p pid "${!JOB_NAME[@]}" 2>/dev/null
+	[[ -n ${pid:-} && -n ${JOB_NAME[$pid]:-} ]] && test_collect "$pid"
+}
+
+# Interrupted: the running tests get SIGTERM (background jobs ignore SIGINT), clean up and
+# exit; the run stops.
+interrupt() {
+	local pid
+	INTERRUPTED=1
+	for pid in "${!JOB_NAME[@]}"; do
+		pkill -TERM -P "$pid" 2>/dev/null
+	done
 }
 
 # still_loaded: the programs this run's tests recorded (see tests/lib.sh) that are still
@@ -104,24 +139,36 @@ export BPFREDIR_TEST_RUN_DIR="/tmp/$BPFREDIR_TEST_PREFIX-run"
 mkdir "$BPFREDIR_TEST_RUN_DIR" || exit 1
 T_TMP=$BPFREDIR_TEST_RUN_DIR
 
-# Interrupted: the test running finishes its cleanup, then the run stops.
 INTERRUPTED=0
-trap 'INTERRUPTED=1' INT TERM
+trap interrupt INT TERM
 for src in tests/unit/*.c; do
 	((INTERRUPTED == 0)) || break
 	[[ -f $src ]] || continue
 	bin=build/tests/$(basename "$src" .c)
 	if [[ -x $bin ]]; then
-		run_test "$bin" "$UNIT_TIMEOUT" "$bin"
+		test_start "$bin" "$UNIT_TIMEOUT" "$bin"
+		test_wait
 	else
 		RAN=$((RAN + 1))
 		fail "$bin" "not built (run: make tests-build)"
 	fi
 done
+scripts=()
+for name in "${SLOW_FIRST[@]}"; do
+	[[ ! -f tests/integration/$name.sh ]] || scripts+=("tests/integration/$name.sh")
+done
 for script in tests/integration/*.sh; do
+	[[ " ${scripts[*]} " == *" $script "* ]] || scripts+=("$script")
+done
+for script in "${scripts[@]}"; do
 	((INTERRUPTED == 0)) || break
-	[[ -f $script ]] || continue
-	run_test "$script" "$INTEGRATION_TIMEOUT" bash "$script"
+	while ((${#JOB_NAME[@]} >= TEST_JOBS)); do
+		test_wait
+	done
+	test_start "$script" "$INTEGRATION_TIMEOUT" bash "$script"
+done
+while ((${#JOB_NAME[@]} > 0)); do
+	test_wait
 done
 
 if ((RAN == 0)); then
