@@ -63,9 +63,11 @@ static const struct cmd cmds[] = {
 	  "detach --cgroup [PATH] [--pin-dir DIR]\n"
 	  "  Stop redirecting local clients in PATH; other cgroups are untouched.\n" },
 	{ "watch", do_watch,
-	  "watch [--pin-dir DIR]\n"
+	  "watch [-f FILE] [--pin-dir DIR]\n"
 	  "  Stay running and keep the local-address map current from rtnetlink, where the\n"
-	  "  kernel refused load's fentry programs ('status' says which); stops at unload.\n" },
+	  "  kernel refused load's fentry programs ('status' says which); stops at unload.\n"
+	  "  With -f FILE (an absolute path), also apply FILE again whenever an interface comes\n"
+	  "  or goes, so one made again under its name is attached again.\n" },
 	{ "unload", do_unload,
 	  "unload [--pin-dir DIR]\n"
 	  "  Detach everything and remove every pin under DIR.\n" },

@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* watch: keep the local-address map current from rtnetlink address events, for kernels that
- * refuse the fentry programs load tries first (lockdown, sandboxes). It is the one bpfredir
- * process that stays running, and only for this. */
+ * refuse the fentry programs load tries first (lockdown, sandboxes); with -f FILE, also apply
+ * FILE again whenever an interface comes or goes, so one made again under its name (a VLAN,
+ * bond or WireGuard device re-created) is attached again. It is the one bpfredir process
+ * that stays running, and only for this. */
 #include <errno.h>
+#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include "loader.h"
@@ -50,6 +54,57 @@ static int resync(void)
 	return err ? -1 : 0;
 }
 
+/* apply -f file, as its own process: what an operator's apply does, with its output. */
+static void reapply(const char *file)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		execl("/proc/self/exe", "bpfredir", "apply", "-f", file, "--pin-dir", pin_dir,
+		      (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0)
+		fail("cannot apply %s again: %s", file, strerror(errno));
+	else if (!WIFEXITED(status) || WEXITSTATUS(status))
+		fail("applying %s again after an interface change failed (status %d); still "
+		     "watching",
+		     file, status);
+}
+
+/* Did the burst in buf name an interface coming, going or changing? */
+static bool link_event(const char *buf, int len)
+{
+	const struct nlmsghdr *nh;
+
+	for (nh = (const void *)buf; NLMSG_OK(nh, len); nh = NLMSG_NEXT(nh, len))
+		if (nh->nlmsg_type == RTM_NEWLINK || nh->nlmsg_type == RTM_DELLINK)
+			return true;
+	return false;
+}
+
+static int parse_watch_args(int argc, char **argv, const char **file)
+{
+	static const struct option opts[] = {
+		{ "file", required_argument, NULL, 'f' },
+		COMMON_LONG_OPTS,
+		{},
+	};
+	int opt, ret;
+
+	while ((opt = getopt_long(argc, argv, ":f:" COMMON_SHORT_OPTS, opts, NULL)) != -1) {
+		if (opt == 'f') {
+			*file = optarg;
+			continue;
+		}
+		ret = common_opt(opt, argv);
+		if (ret >= 0)
+			return ret;
+	}
+	return extra_args(argc, argv) >= 0 ? EXIT_USAGE : -1;
+}
+
 int do_watch(int argc, char **argv)
 {
 	struct sockaddr_nl local = {
@@ -57,13 +112,19 @@ int do_watch(int argc, char **argv)
 		.nl_groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR,
 	};
 	struct sigaction sa = { .sa_handler = on_signal };
+	const char *file = NULL;
+	bool links = false;
 	char buf[16384];
 	struct pollfd pfd;
-	int ret, fd, n;
+	int ret, fd, n, got;
 
-	ret = parse_common_only(argc, argv);
+	ret = parse_watch_args(argc, argv, &file);
 	if (ret >= 0)
 		return ret;
+	if (file && file[0] != '/')
+		return usage_error("-f needs an absolute path ('%s'): apply runs it later", file);
+	if (file)
+		local.nl_groups |= RTMGRP_LINK;
 	if (require_root())
 		return EXIT_FAIL;
 	if (!still_loaded())
@@ -77,6 +138,8 @@ int do_watch(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	/* Subscribe first, then sync: no change can fall between the two. */
+	if (file)
+		reapply(file);
 	ret = resync();
 	pfd.fd = fd;
 	pfd.events = POLLIN;
@@ -91,9 +154,13 @@ int do_watch(int argc, char **argv)
 			ret = still_loaded() ? 0 : 1;
 			continue;
 		}
-		/* Drain the burst; ENOBUFS means we missed some, which a resync covers too. */
-		while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0 || errno == ENOBUFS)
-			;
+		/* Drain the burst; ENOBUFS means we missed some, which a resync covers too (and
+		 * with a file, an apply: what was missed may have been an interface). */
+		links = false;
+		while ((got = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0 || errno == ENOBUFS)
+			links |= got < 0 || link_event(buf, got);
+		if (file && links)
+			reapply(file);
 		ret = resync();
 	}
 	if (ret == 1) {

@@ -76,7 +76,45 @@ wait "$watcher"
 rc=$?
 check "watch exits 0 and says why" "exit $rc: $(cat "$T_TMP/watch.err")" \
 	test "$rc" -eq 0 -a -n "$(grep 'was unloaded; stopping' "$T_TMP/watch.err")"
+# --- watch -f FILE: an interface made again under its name is attached again -------------
+netns_add client2
+pin_dir PINF file
+# ex0: the server's second interface, made (again) by mk_ex0 with a client on the other end.
+mk_ex0() { veth server ex0 198.51.100.2/24 client2 ex1 198.51.100.1/24; }
+mk_ex0
+# via_ex0: the client behind ex0 gets the service through 198.51.100.2:8445.
+via_ex0() {
+	[[ $(in_ns client2 timeout 3 socat -T2 - "TCP:198.51.100.2:8445,connect-timeout=2" \
+		</dev/null 2>/dev/null) == *served* ]]
+}
+ex0_attached() {
+	cli server status --json --pin-dir "$PINF"
+	json_matches '[.interfaces[] | select(.name == "ex0" and (.defunct | not))] | length == 1'
+}
+printf 'interface ex0\nrule 8445 8443\n' >"$T_TMP/watch.conf"
+expect_cli_ok "watch -f: apply with ex0" server apply -f "$T_TMP/watch.conf" --pin-dir "$PINF"
+check "watch -f: 8445 through ex0" "no answer" via_ex0
+ip -n "$(ns server)" link del ex0 && mk_ex0
+check "without watch -f: ex0 made again is not attached" "$CLI_OUT" not ex0_attached
+check "without watch -f: 8445 through the new ex0 not served" "served" not via_ex0
+nsenter --net="$(ns_path server)" -- "$BPFREDIR" watch -f "$T_TMP/watch.conf" --pin-dir "$PINF" \
+	>"$T_TMP/watch-f.out" 2>&1 &
+watcher=$!
+T_PIDS+=("$watcher")
+check "watch -f: applies the file as it starts" "$CLI_OUT" wait_for 5 ex0_attached
+check "watch -f: 8445 through ex0 again" "no answer" via_ex0
+ip -n "$(ns server)" link del ex0 && mk_ex0
+check "watch -f: ex0 made again is attached again" "$CLI_OUT" wait_for 5 ex0_attached
+check "watch -f: 8445 through the new ex0" "no answer" via_ex0
+cli server status --json --pin-dir "$PINF"
+check "watch -f: nothing defunct left" "$CLI_OUT" json_matches '[.interfaces[].defunct] == [false]'
+expect_cli_ok "watch -f: unload" server unload --pin-dir "$PINF"
+check "watch -f stops by itself after unload" "still running" wait_for 5 stopped
+wait "$watcher"
+
 expect_cli_error "watch with nothing loaded" 1 "not loaded" server watch --pin-dir "$PIN"
+expect_cli_error "watch -f with a relative path" 2 "absolute path" server watch -f x.conf \
+	--pin-dir "$PIN"
 expect_cli_error "watch takes no arguments" 2 "unexpected argument" server watch now --pin-dir "$PIN"
 
 t_finish
