@@ -259,6 +259,21 @@ static __always_inline int parse_ip(void *cursor, void *data, void *data_end, __
 	return PARSE_NO_PORTS;
 }
 
+/* Step over the VLAN tag h_proto names, if it names one: 1 when it did (h_proto is then
+ * what the tag carries), 0 when h_proto is no tag, -1 when the tag is cut short. */
+static __always_inline int vlan_step(void **cursor, void *data_end, __be16 *h_proto)
+{
+	struct vlan_hdr *vh = *cursor;
+
+	if (*h_proto != bpf_htons(ETH_P_8021Q) && *h_proto != bpf_htons(ETH_P_8021AD))
+		return 0;
+	if (*cursor + sizeof(*vh) > data_end)
+		return -1;
+	*h_proto = vh->h_vlan_encapsulated_proto;
+	*cursor += sizeof(*vh);
+	return 1;
+}
+
 /* A frame with more tags than we walk: look through up to VLAN_PEEK_DEPTH of them for the
  * ports alone, so that the policy can leave alone a frame no rule can name. Only a TCP/UDP
  * header right after the IP header is found (IPv4 options included, IPv6 extension headers
@@ -274,14 +289,12 @@ static __always_inline int peek_deep_ports(void *cursor, void *data_end, __be16 
 	/* A rare path: one copy of the loop, not one per depth. */
 #pragma clang loop unroll(disable)
 	for (i = VLAN_MAX_DEPTH; i < VLAN_PEEK_DEPTH; i++) {
-		struct vlan_hdr *vh = cursor;
+		int tag = vlan_step(&cursor, data_end, &h_proto);
 
-		if (h_proto != bpf_htons(ETH_P_8021Q) && h_proto != bpf_htons(ETH_P_8021AD))
-			break;
-		if (cursor + sizeof(*vh) > data_end)
+		if (tag < 0)
 			return PARSE_MALFORMED;
-		h_proto = vh->h_vlan_encapsulated_proto;
-		cursor += sizeof(*vh);
+		if (!tag)
+			break;
 	}
 	if (h_proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *iph = cursor;
@@ -335,14 +348,12 @@ static __always_inline int parse_packet(void *data, void *data_end, struct pkt *
 
 #pragma unroll
 	for (i = 0; i < VLAN_MAX_DEPTH; i++) {
-		struct vlan_hdr *vh = cursor;
+		int tag = vlan_step(&cursor, data_end, &h_proto);
 
-		if (h_proto != bpf_htons(ETH_P_8021Q) && h_proto != bpf_htons(ETH_P_8021AD))
-			break;
-		if (cursor + sizeof(*vh) > data_end)
+		if (tag < 0)
 			return PARSE_MALFORMED;
-		h_proto = vh->h_vlan_encapsulated_proto;
-		cursor += sizeof(*vh);
+		if (!tag)
+			break;
 	}
 	if (h_proto == bpf_htons(ETH_P_8021Q) || h_proto == bpf_htons(ETH_P_8021AD))
 		return ingress ? peek_deep_ports(cursor, data_end, h_proto, p) : PARSE_MALFORMED;
