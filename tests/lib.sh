@@ -646,6 +646,24 @@ expect_stat_grew() {
 	fi
 }
 
+# addr_key ADDR [list]: ADDR as the maps key it (v4 as ::ffff:a.b.c.d): bpftool's hex bytes
+# ("0x00 0x00 ..."), or with list a JSON list of numbers.
+addr_key() {
+	/usr/bin/python3 -c 'import ipaddress, sys
+a = ipaddress.ip_address(sys.argv[1])
+a = ipaddress.IPv6Address("::ffff:" + str(a)) if a.version == 4 else a
+print(list(a.packed) if sys.argv[2:] == ["list"] else " ".join("0x%02x" % b for b in a.packed))' "$@"
+}
+
+# local_addr_value PIN ADDR: local_addrs' value for ADDR in the instance at PIN (how many
+# holders; LOCAL_ADDR_BROADCAST for a subnet broadcast address), empty when ADDR is no key.
+local_addr_value() {
+	local key
+	key=$(addr_key "$2")
+	bpftool -j map dump pinned "$1/maps/local_addrs" 2>/dev/null |
+		jq -r --arg k "$key" '.[] | select(.key | join(" ") == $k) | .formatted.value' 2>/dev/null
+}
+
 # --- BPF objects ---------------------------------------------------------------------------
 # Every helper here fails loudly: when bpftool fails, its output says so (a line starting
 # "bpftool" and "failed:"), so that no check built on it can pass by an empty answer.

@@ -21,16 +21,8 @@ reach() {
 	[[ $(in_cgroup server "$CG" timeout 3 socat -T2 - "TCP:$1:8445,connect-timeout=2" \
 		</dev/null 2>/dev/null) == *served* ]]
 }
-# in_map ADDR: ADDR (v4 as ::ffff:a.b.c.d) is a key of the local-address map.
-in_map() {
-	local key
-	key=$(/usr/bin/python3 -c 'import ipaddress, sys
-a = ipaddress.ip_address(sys.argv[1])
-a = ipaddress.IPv6Address("::ffff:" + str(a)) if a.version == 4 else a
-print(" ".join("0x%02x" % b for b in a.packed))' "$1")
-	bpftool -j map dump pinned "$PIN/maps/local_addrs" |
-		jq -e --arg k "$key" 'map(.key | join(" ")) | index($k) != null' >/dev/null
-}
+# in_map ADDR: ADDR is a key of the local-address map.
+in_map() { [[ -n $(local_addr_value "$PIN" "$1") ]]; }
 
 expect_cli_ok "socket-only load" server load --cgroup "$CG" --pin-dir "$PIN"
 expect_cli_ok "add 8445 8443" server add 8445 8443 --pin-dir "$PIN"

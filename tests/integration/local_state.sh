@@ -60,24 +60,11 @@ done
 # --- an address on two interfaces counts twice -----------------------------------------------------
 
 # addr_count ADDR: local_addrs' value for ADDR (how many holders), empty when it has none.
-addr_count() {
-	local key
-	key=$(/usr/bin/python3 -c 'import ipaddress, sys
-a = ipaddress.ip_address(sys.argv[1])
-a = ipaddress.IPv6Address("::ffff:" + str(a)) if a.version == 4 else a
-print(" ".join("0x%02x" % b for b in a.packed))' "$1")
-	bpftool -j map dump pinned "$PIN/maps/local_addrs" 2>/dev/null |
-		jq -r --arg k "$key" '.[] | select(.key | join(" ") == $k) | .formatted.value' 2>/dev/null
-}
+addr_count() { local_addr_value "$PIN" "$1"; }
 # holders_of ADDR: addr_holders' entries for ADDR, as "ifindex/prefixlen" lines.
 holders_of() {
-	local key
-	key=$(/usr/bin/python3 -c 'import ipaddress, sys
-a = ipaddress.ip_address(sys.argv[1])
-a = ipaddress.IPv6Address("::ffff:" + str(a)) if a.version == 4 else a
-print(list(a.packed))' "$1")
 	bpftool -j map dump pinned "$PIN/maps/addr_holders" 2>/dev/null |
-		jq -r --argjson k "$key" '.[].formatted.key | select(.addr == $k) |
+		jq -r --argjson k "$(addr_key "$1" list)" '.[].formatted.key | select(.addr == $k) |
 			"\(.ifindex)/\(.prefixlen)"' 2>/dev/null | sort
 }
 # count_is ADDR N: local_addrs says ADDR has N holders (N empty: not in the map).
