@@ -47,6 +47,8 @@ import sys
 import threading
 import time
 
+from lines import lines_of
+
 TIMEOUT = 5.0
 
 
@@ -83,22 +85,12 @@ def serve_tcp_conn(conn):
             except OSError:
                 pass
 
-    buf = b""
     with conn:
-        while True:
-            try:
-                chunk = conn.recv(4096)
-            except OSError:
+        for line in lines_of(conn):
+            if not answer(line, send):
+                # The pushes still pending must not outlive the close.
+                time.sleep(0.05)
                 return
-            if not chunk:
-                return
-            buf += chunk
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
-                if not answer(line, send):
-                    # The pushes still pending must not outlive the close.
-                    time.sleep(0.05)
-                    return
 
 
 def serve(port):

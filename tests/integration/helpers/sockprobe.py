@@ -35,6 +35,8 @@ import struct
 import sys
 import threading
 
+from lines import lines_of
+
 TIMEOUT = 3.0
 # Not every Python names these.
 TCP_FASTOPEN = getattr(socket, "TCP_FASTOPEN", 23)
@@ -60,21 +62,11 @@ def answer(tag, peer, data):
 
 def serve_tcp_conn(conn, peer, tag):
     with conn:
-        buf = b""
-        while True:
+        for line in lines_of(conn):
             try:
-                chunk = conn.recv(4096)
+                conn.sendall(answer(tag, peer, line))
             except OSError:
                 return
-            if not chunk:
-                return
-            buf += chunk
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
-                try:
-                    conn.sendall(answer(tag, peer, line))
-                except OSError:
-                    return
 
 
 def serve(port, tag, fastopen):
