@@ -147,6 +147,20 @@ static inline const char *netns_encap_missing(const struct netns_scope *scope, i
 	return scope->encap[i] ? NULL : netns_encaps[i].feature;
 }
 
+/* Forwarding on (v4 and v6) and cmds run, in the namespace entered. */
+static inline int netns_forward(const char *const *cmds, size_t n_cmds, char *why, size_t n)
+{
+	size_t i;
+
+	if (netns_write("/proc/sys/net/ipv4/ip_forward", "1", why, n) ||
+	    netns_write("/proc/sys/net/ipv6/conf/all/forwarding", "1", why, n))
+		return -1;
+	for (i = 0; i < n_cmds; i++)
+		if (netns_run(cmds[i], why, n))
+			return -1;
+	return 0;
+}
+
 /* In a namespace from netns_enter_fresh(): see the top of this file. Each encapsulation is
  * probed by adding its route: refused as not supported, it is missing (see struct
  * netns_scope); refused otherwise, the setup fails. */
@@ -163,12 +177,8 @@ static inline int netns_setup_scope(struct netns_scope *scope, char *why, size_t
 	};
 	size_t i;
 
-	if (netns_write("/proc/sys/net/ipv4/ip_forward", "1", why, n) ||
-	    netns_write("/proc/sys/net/ipv6/conf/all/forwarding", "1", why, n))
+	if (netns_forward(cmds, sizeof(cmds) / sizeof(cmds[0]), why, n))
 		return -1;
-	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		if (netns_run(cmds[i], why, n))
-			return -1;
 	for (i = 0; i < sizeof(netns_encaps) / sizeof(netns_encaps[0]); i++) {
 		scope->encap[i] = !netns_run(netns_encaps[i].encap_route, why, n);
 		/* iproute2 passes the kernel's "lwt encapsulation type not supported". */
@@ -194,15 +204,8 @@ static inline int netns_setup_default_route(char *why, size_t n)
 		"ip route add default dev " NETNS_VETH,
 		"ip -6 route add default dev " NETNS_VETH,
 	};
-	size_t i;
 
-	if (netns_write("/proc/sys/net/ipv4/ip_forward", "1", why, n) ||
-	    netns_write("/proc/sys/net/ipv6/conf/all/forwarding", "1", why, n))
-		return -1;
-	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		if (netns_run(cmds[i], why, n))
-			return -1;
-	return 0;
+	return netns_forward(cmds, sizeof(cmds) / sizeof(cmds[0]), why, n);
 }
 
 /* Best effort: the pair would vanish with the namespace anyway. */
