@@ -19,12 +19,14 @@ static const struct cmd cmds[] = {
 	  "    [--mode tc|xdp [--xdp-generic]] [--pin-dir DIR]\n"
 	  "  Load the programs, pin them under DIR and attach TC ingress/egress to each IFACE\n"
 	  "  and, with --cgroup, the socket hooks to the cgroup2 directory PATH (default: the\n"
-	  "  cgroup2 root), as 'attach' does. --attach tc uses a clsact qdisc instead of tcx (the\n"
-	  "  fallback where tcx is missing). --mode xdp does ingress with XDP in the driver\n"
+	  "  cgroup2 root), as 'attach' does; the netns guard keeps hidden ports hidden on every\n"
+	  "  interface, attached or not ('status' says which guard this kernel runs).\n"
+	  "  --attach tc uses a clsact qdisc instead of tcx (the fallback where tcx is\n"
+	  "  missing). --mode xdp does ingress with XDP in the driver\n"
 	  "  (--xdp-generic: on the skb, for any interface) and egress with tcx; it refuses an\n"
 	  "  interface where another XDP program runs. Loaded already: the same build changes\n"
 	  "  nothing, a newer one replaces the programs in place, keeping rules and connections.\n"
-	  "  --flows N sizes the connection table (default 65536).\n" },
+	  "  --flows N sizes the connection table (default 65536; at least 256 per CPU).\n" },
 	{ "add", do_add,
 	  "add PUBLIC_PORT TARGET_PORT [--proto tcp|udp] [--no-hide] [--hide-local] [--reject]\n"
 	  "    [--addr IP] [--pin-dir DIR]\n"
@@ -42,7 +44,8 @@ static const struct cmd cmds[] = {
 	{ "apply", do_apply,
 	  "apply -f FILE [--dry-run] [--allow-empty] [--pin-dir DIR]\n"
 	  "  Bring the host to exactly FILE's interfaces, cgroups and rules (loading if needed);\n"
-	  "  the rule set switches in one step. --dry-run prints the plan and changes nothing.\n"
+	  "  the rule set switches in one step; a newer build's programs take over in place,\n"
+	  "  as with 'load'. --dry-run prints the plan and changes nothing.\n"
 	  "  FILE must be a regular file owned by root and writable by root only. A file with no\n"
 	  "  interface and no cgroup, or with no rule while rules are in force, is refused\n"
 	  "  unless --allow-empty.\n" },
