@@ -13,10 +13,12 @@
 #include <net/if.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "loader.h"
 #include "iface.h"
+#include "probe.h"
 #include "tc.skel.h"
 #include "sock.skel.h"
 #include "xdp.skel.h"
@@ -216,6 +218,7 @@ static int netns_cookie(__u64 *cookie)
 
 static int load_objects(struct load_ctx *ctx)
 {
+	__u32 fib_flags;
 	int err;
 
 	ctx->tc = tc_bpf__open();
@@ -223,6 +226,9 @@ static int load_objects(struct load_ctx *ctx)
 	ctx->addrwatch = addrwatch_bpf__open();
 	if (!ctx->tc || !ctx->sock)
 		return fail("cannot open the BPF programs: %s", strerror(errno));
+	/* A probe that cannot run leaves the flag out: the lookup works without it. */
+	fib_flags = probe_fib_skip_neigh() > 0 ? BPF_FIB_LOOKUP_SKIP_NEIGH : 0;
+	ctx->tc->rodata->fib_lookup_flags = fib_flags;
 	err = set_map_pins(ctx->tc->obj, ctx->tc->maps.flows, ctx->tc->maps.pending,
 			   ctx->req->flows);
 	if (!err && ctx->reload) {
@@ -243,6 +249,8 @@ static int load_objects(struct load_ctx *ctx)
 			    verbose ? "" : " (-v shows the verifier log)");
 
 	ctx->xdp = xdp_bpf__open();
+	if (ctx->xdp)
+		ctx->xdp->rodata->fib_lookup_flags = fib_flags;
 	err = ctx->xdp ? set_map_pins(ctx->xdp->obj, ctx->xdp->maps.flows, ctx->xdp->maps.pending,
 				      ctx->req->flows)
 		       : -errno;

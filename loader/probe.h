@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Kernel features bpfredir uses where they exist and does without where they do not,
+ * probed by asking the kernel, never by its version (distributions backport): load picks
+ * what to load and attach by them, status reports them. Header-only and silent, so the unit
+ * tests probe the same way.
+ */
+#ifndef BPFREDIR_PROBE_H
+#define BPFREDIR_PROBE_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <linux/bpf.h>
+#include <bpf/bpf.h>
+
+/* tcx (Linux 6.6): a query of loopback's tcx ingress chain answers where it exists. */
+static inline bool probe_tcx(void)
+{
+	LIBBPF_OPTS(bpf_prog_query_opts, opts);
+	int lo = if_nametoindex("lo");
+
+	return lo && !bpf_prog_query_opts(lo, BPF_TCX_INGRESS, &opts);
+}
+
+/*
+ * BPF_FIB_LOOKUP_SKIP_NEIGH (Linux 6.3): bpf_fib_lookup refuses a flag it does not know with
+ * -EINVAL before it looks at anything else; knowing it, a lookup of address family 0 ends in
+ * -EAFNOSUPPORT. A TC program makes that call on a zeroed struct bpf_fib_lookup, run once.
+ * 1 when the kernel has the flag, 0 when not, -errno when the probe cannot run.
+ */
+static inline int probe_fib_skip_neigh(void)
+{
+	/* clang-format off */
+	const struct bpf_insn prog[] = {
+#define ZERO_STACK(at) { .code = BPF_ST | BPF_MEM | BPF_DW, .dst_reg = BPF_REG_10, .off = (at) }
+		ZERO_STACK(-8), ZERO_STACK(-16), ZERO_STACK(-24), ZERO_STACK(-32),
+		ZERO_STACK(-40), ZERO_STACK(-48), ZERO_STACK(-56), ZERO_STACK(-64),
+#undef ZERO_STACK
+		/* r1 is still the context */
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = BPF_REG_2, .src_reg = BPF_REG_10 },
+		{ .code = BPF_ALU64 | BPF_ADD | BPF_K, .dst_reg = BPF_REG_2, .imm = -64 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_3, .imm = 64 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_4,
+		  .imm = BPF_FIB_LOOKUP_SKIP_NEIGH },
+		{ .code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_fib_lookup },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	/* clang-format on */
+	unsigned char pkt[14 + 20] = { [12] = 0x08, [14] = 0x45 };
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = sizeof(pkt),
+		    .repeat = 1);
+	int fd, err;
+
+	_Static_assert(sizeof(struct bpf_fib_lookup) == 64, "the probe zeroes 64 bytes");
+	fd = bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, "probe_fib", "GPL", prog,
+			   sizeof(prog) / sizeof(prog[0]), NULL);
+	if (fd < 0)
+		return -errno;
+	err = bpf_prog_test_run_opts(fd, &opts) ? -errno : 0;
+	close(fd);
+	if (err)
+		return err;
+	return (int)opts.retval != -EINVAL;
+}
+
+#endif /* BPFREDIR_PROBE_H */
