@@ -117,10 +117,6 @@ static int parse_load_args(int argc, char **argv, struct load_request *req)
 		return usage_error("--xdp-generic needs --mode xdp");
 	if (mode == IFACE_XDP && !req->n_ifaces)
 		return usage_error("--mode xdp needs --iface");
-	/* Egress-only legacy filters are not made; XDP needs a 5.9 kernel, tcx 6.6. */
-	if (mode == IFACE_XDP && req->attach == ATTACH_TC)
-		return usage_error("--mode xdp attaches egress with tcx; it cannot go with "
-				   "--attach tc");
 	for (i = 0; i < req->n_ifaces; i++)
 		req->if_modes[i] = xdp_generic ? IFACE_XDP_GENERIC : mode;
 	return -1;
@@ -313,6 +309,13 @@ bool iface_attached(int ifindex)
 	       pin_link_alive(pin_link_name(LINK_TCX_EGRESS, ifindex, NULL));
 }
 
+static void detach_tcx(int ifindex)
+{
+	/* Removing a link's pin, its last reference, detaches the program. */
+	pin_unlink("links", pin_link_name(LINK_TCX_INGRESS, ifindex, NULL));
+	pin_unlink("links", pin_link_name(LINK_TCX_EGRESS, ifindex, NULL));
+}
+
 void detach_iface(int ifindex)
 {
 	int map_fd = open_tc_legacy_map();
@@ -322,9 +325,7 @@ void detach_iface(int ifindex)
 		close(map_fd);
 	}
 	detach_xdp(ifindex);
-	/* Removing a link's pin, its last reference, detaches the program. */
-	pin_unlink("links", pin_link_name(LINK_TCX_INGRESS, ifindex, NULL));
-	pin_unlink("links", pin_link_name(LINK_TCX_EGRESS, ifindex, NULL));
+	detach_tcx(ifindex);
 }
 
 static int attach_legacy(int ifindex, const char *ifname, const int tc_prog_fds[2])
@@ -418,7 +419,8 @@ static int attach_iface_progs(int ifindex, const char *ifname, const int tc_prog
 			err = pin_link_fd(link_fd, path);
 	}
 	if (err) {
-		detach_iface(ifindex);
+		/* Only what this call attached: in XDP mode the XDP link stays. */
+		detach_tcx(ifindex);
 		/* A kernel before 6.6 has no tcx: fall back to a clsact qdisc. */
 		if (mode == ATTACH_AUTO &&
 		    (err == -EINVAL || err == -EOPNOTSUPP || err == -ENOTSUPP_KERNEL))
@@ -524,7 +526,7 @@ static int attach_iface_as(int ifindex, const char *ifname, const int tc_prog_fd
 	detach_iface(ifindex);
 	if (mode == IFACE_TC)
 		return attach_iface(ifindex, ifname, tc_prog_fds, attach);
-	return attach_iface_xdp(ifindex, ifname, tc_prog_fds, xdp_fd, mode);
+	return attach_iface_xdp(ifindex, ifname, tc_prog_fds, xdp_fd, mode, attach);
 }
 
 static int attach_all(struct load_ctx *ctx)

@@ -21,9 +21,10 @@ static const struct cmd cmds[] = {
 	  "  and, with --cgroup, the socket hooks to the cgroup2 directory PATH (default: the\n"
 	  "  cgroup2 root), as 'attach' does. --attach tc uses a clsact qdisc instead of tcx (the\n"
 	  "  fallback where tcx is missing). --mode xdp does ingress with XDP in the driver\n"
-	  "  (--xdp-generic: on the skb, for any interface) and egress with tcx; it refuses an\n"
-	  "  interface where another XDP program runs. Loaded already: the same build changes\n"
-	  "  nothing, a newer one replaces the programs in place, keeping rules and connections.\n"
+	  "  (--xdp-generic: on the skb, for any interface) and egress with TC as --attach says;\n"
+	  "  it refuses an interface where another XDP program runs. Loaded already: the same\n"
+	  "  build changes nothing, a newer one replaces the programs in place, keeping rules and\n"
+	  "  connections.\n"
 	  "  --flows N sizes the connection table (default 65536).\n" },
 	{ "add", do_add,
 	  "add PUBLIC_PORT TARGET_PORT [--proto tcp|udp] [--no-hide] [--hide-local] [--reject]\n"

@@ -240,7 +240,7 @@ static void print_interface(struct status_out *out, int ifindex, enum iface_mode
 	char xdp_name[BPF_OBJ_NAME_LEN];
 	struct warnings w = {};
 	const char *xdp_mode;
-	bool xdp_ours;
+	bool xdp_ours, egress_tc;
 	__u32 xdp_id;
 
 	if (defunct)
@@ -257,6 +257,11 @@ static void print_interface(struct status_out *out, int ifindex, enum iface_mode
 	prog_name(xdp_id, xdp_name, sizeof(xdp_name));
 	if (mode != IFACE_TC && !defunct && !xdp_ours)
 		warn(&w, "bpfredir's XDP program is not attached here: ingress is not translated");
+	/* XDP mode's egress: tcx, or a clsact filter where the kernel has no tcx. */
+	egress_tc = mode != IFACE_TC && tc_legacy_egress_only(ifindex);
+	if (egress_tc && !defunct && !iface_attached(ifindex))
+		warn(&w, "missing: bpfredir's egress filter is gone (its clsact qdisc deleted?): "
+			 "replies leave with the target port; 'bpfredir apply' attaches again");
 	if (out->json) {
 		printf("%s{\"ifindex\":%d,\"name\":", out->first ? "" : ",", ifindex);
 		if (defunct)
@@ -265,6 +270,8 @@ static void print_interface(struct status_out *out, int ifindex, enum iface_mode
 			json_string(stdout, ifname);
 		printf(",\"mode\":\"%s\",\"defunct\":%s,\"xdp_prog_id\":%u",
 		       mode == IFACE_TC ? "tcx" : "xdp", defunct ? "true" : "false", xdp_id);
+		if (mode != IFACE_TC)
+			printf(",\"egress_by\":\"%s\"", egress_tc ? "tc" : "tcx");
 		if (xdp_id) {
 			printf(",\"xdp_mode\":\"%s\",\"xdp_prog_name\":", xdp_mode);
 			json_string(stdout, xdp_name);
@@ -277,8 +284,9 @@ static void print_interface(struct status_out *out, int ifindex, enum iface_mode
 			       xdp_ours ? "" : " (foreign)", xdp_mode);
 		printf("\n");
 	} else {
-		printf("  %s (ifindex %d): xdp (%s), XDP program %u; egress by tcx\n", ifname,
-		       ifindex, xdp_id ? xdp_mode : "not attached", xdp_id);
+		printf("  %s (ifindex %d): xdp (%s), XDP program %u; egress by %s\n", ifname,
+		       ifindex, xdp_id ? xdp_mode : "not attached", xdp_id,
+		       egress_tc ? "tc (a clsact filter)" : "tcx");
 	}
 	print_active(out, POLICY_IFACE, ifindex);
 	if (!defunct)
@@ -302,6 +310,11 @@ static void print_legacy_one(int map_fd, int ifindex, void *arg)
 	bool in, eg, defunct;
 
 	if (bpf_map_lookup_elem(map_fd, &key, &rec))
+		return;
+	/* An egress filter alone is XDP mode's, shown with its XDP link (print_interface). */
+	if (!rec.priority[0] &&
+	    (pin_exists("links", pin_link_name(LINK_XDP_NATIVE, ifindex, NULL)) ||
+	     pin_exists("links", pin_link_name(LINK_XDP_GENERIC, ifindex, NULL))))
 		return;
 	defunct = !if_indextoname(ifindex, ifname);
 	tc_legacy_query(ifindex, &rec, prog_ids);

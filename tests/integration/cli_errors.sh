@@ -68,8 +68,6 @@ check_usage_errors() {
 		server load --iface "$SERVER_IF" --mode tc --xdp-generic "${P[@]}"
 	expect_cli_error "usage error: --mode xdp without --iface ($1)" 2 "--mode xdp needs --iface" \
 		server load --cgroup "$CG" --mode xdp "${P[@]}"
-	expect_cli_error "usage error: --mode xdp with --attach tc ($1)" 2 "cannot go with --attach tc" \
-		server load --iface "$SERVER_IF" --mode xdp --attach tc "${P[@]}"
 	expect_cli_error "usage error: --proto icmp ($1)" 2 "invalid protocol 'icmp'" \
 		server add 8445 8443 --proto icmp "${P[@]}"
 	expect_cli_error "usage error: --addr 192.0.2.256 ($1)" 2 "invalid address '192.0.2.256'" \
