@@ -142,6 +142,9 @@ static int check_targets(struct load_ctx *ctx)
 	char why[160];
 	int i;
 
+	if (ctx->req->attach == ATTACH_TCX && ctx->req->n_ifaces && !probe_tcx())
+		return fail("--attach tcx: this kernel has no tcx (Linux 6.6 has it); leave --attach "
+			    "out, or --attach tc, for a clsact qdisc");
 	for (i = 0; i < ctx->req->n_ifaces; i++) {
 		ctx->ifindexes[i] = if_nametoindex(ctx->req->ifnames[i]);
 		if (!ctx->ifindexes[i])
