@@ -660,6 +660,21 @@ static int commit(struct load_ctx *ctx)
 	return 0;
 }
 
+/* Before anything is made: a kernel without what bpfredir cannot do without is refused. */
+static int check_kernel(void)
+{
+	const struct probe_need *unmet = probe_unmet_need();
+	struct utsname uts;
+
+	if (!unmet)
+		return 0;
+	if (uname(&uts))
+		snprintf(uts.release, sizeof(uts.release), "?");
+	return fail("this kernel (%s) has no %s, which bpfredir needs: Linux %s brought it "
+		    "(bpfredir is tested on Linux 6.1 and later)",
+		    uts.release, unmet->what, unmet->since);
+}
+
 int load_locked(const struct load_request *req)
 {
 	struct load_ctx ctx = { .req = req };
@@ -674,7 +689,9 @@ int load_locked(const struct load_request *req)
 			cur_cmd ? cur_cmd->name : "load", req->flows, flows_entries(req->flows),
 			BPFREDIR_LRU_PER_CPU);
 	defer_pins(true);
-	ret = check_targets(&ctx);
+	ret = check_kernel();
+	if (!ret)
+		ret = check_targets(&ctx);
 	if (!ret)
 		ret = pins_make_subdirs() ? EXIT_FAIL : 0;
 	if (!ret)

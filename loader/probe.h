@@ -14,6 +14,7 @@
 #include <net/if.h>
 #include <linux/bpf.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 /* tcx (Linux 6.6): a query of loopback's tcx ingress chain answers where it exists. */
 static inline bool probe_tcx(void)
@@ -63,6 +64,39 @@ static inline int probe_fib_skip_neigh(void)
 	if (err)
 		return err;
 	return (int)opts.retval != -EINVAL;
+}
+
+/*
+ * What bpfredir cannot do without and some kernels still in use lack, each with the first
+ * kernel that has it. Without them the verifier refuses the programs with little more than
+ * "Invalid argument"; load asks first and names what is missing. (Debian 11's 5.10 lacks
+ * both; it has no netns guard either: no netfilter links, and sk_lookup without the 16-bit
+ * remote_port and ingress_ifindex the sk_lookup guard reads, 5.19 and 5.17.)
+ */
+struct probe_need {
+	enum bpf_prog_type type;
+	enum bpf_func_id helper;
+	const char *what;
+	const char *since; /* the first Linux release that has it */
+};
+
+static const struct probe_need probe_needs[] = {
+	{ BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_set_retval,
+	  "bpf_set_retval in socket hooks (--hide-local's ECONNREFUSED)", "5.18" },
+	{ BPF_PROG_TYPE_XDP, BPF_FUNC_xdp_load_bytes, "bpf_xdp_load_bytes (XDP mode's --reject)",
+	  "5.18" },
+};
+
+/* The first need this kernel does not meet, or NULL. A probe that cannot run counts as met:
+ * the load that follows then says what is wrong. */
+static inline const struct probe_need *probe_unmet_need(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(probe_needs) / sizeof(probe_needs[0]); i++)
+		if (!libbpf_probe_bpf_helper(probe_needs[i].type, probe_needs[i].helper, NULL))
+			return &probe_needs[i];
+	return NULL;
 }
 
 #endif /* BPFREDIR_PROBE_H */
