@@ -289,7 +289,7 @@ if t_need cls_bpf "xdp with --attach tc"; then
 		grep -q "srv0 (ifindex [0-9]*): xdp (generic), XDP program [0-9]*; egress by tc" <<<"$CLI_OUT"
 	check "generic, --attach tc: status lists srv0 once" "$CLI_OUT" test "$(grep -c '^  srv0 ' <<<"$CLI_OUT")" = 1
 	expect "generic, --attach tc: v4 curl -> :8445 gets the page" ok "$(url "$S4" 8445)" "${client[@]}"
-	expect_syn_reply "generic, --attach tc: v6 SYN to :8445 is answered from 8445" client "$S6" 8445 "8445 SA"
+	expect_syn_reply "generic, --attach tc: v4 SYN to :8445 is answered from 8445" client "$S4" 8445 "8445 SA"
 	expect_udp "generic, --attach tc: v4 udp -> :8445 echoed from 8445" "$S4" 8445 echo
 	expect "generic, --attach tc: v4 curl -> :8443 dropped" dropped "$(url "$S4" 8443)" "${client[@]}"
 	cli server load --iface "$SERVER_IF" --mode xdp --xdp-generic --attach tc "${P[@]}"
