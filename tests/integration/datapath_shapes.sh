@@ -10,6 +10,7 @@
 # - UDP to the hidden port by 255.255.255.255, 224.0.0.1 or the subnet's broadcast address
 #   (which the kernel delivers to a socket on 0.0.0.0) is dropped, with forwarding off and on
 #   a forwarding host with a default route;
+# - on a forwarding host, an address of a local route that no interface has is this host's;
 # - an L3 device (tun: packets start at the IP header) is translated, hidden and, with
 #   --reject, answered like an Ethernet one; device types bpfredir cannot parse are refused.
 #
@@ -182,6 +183,22 @@ ip -n "$(ns server)" route add default via "$CLIENT_ADDR" || t_abort "could not 
 expect_udp_hidden "forwarding, default route"
 expect_stat_grew "stats: hidden_dropped grew (broadcast, multicast)" server "$PIN" hidden_dropped "${hidden:-0}"
 expect_guest "forwarding on, TC"
+# An address of a local route that no interface has (AnyIP): on a forwarding host only the
+# FIB knows it is this host's. bpf_fib_lookup takes the flags load picked for this kernel
+# (BPF_FIB_LOOKUP_SKIP_NEIGH from 6.3; before, a lookup with it fails and nothing is known).
+ANYIP=203.0.113.7
+ip -n "$(ns server)" route add local 203.0.113.0/24 dev lo &&
+	ip -n "$(ns client)" route add 203.0.113.0/24 via "$S4" ||
+	t_abort "could not route 203.0.113.0/24 to a local route of the server"
+expect "forwarding on: curl -> $ANYIP:8445 (a local route's, no interface's) reaches 8443" ok \
+	"$(url "$ANYIP" 8445)" "${client[@]}"
+hidden=$(counter server "$PIN" hidden_dropped)
+expect "forwarding on: curl -> $ANYIP:8443 dropped" dropped "$(url "$ANYIP" 8443)" "${client[@]}"
+expect_stat_grew "forwarding on: stats: hidden_dropped grew (TC dropped it)" server "$PIN" hidden_dropped "${hidden:-0}"
+# ppp0 below takes 203.0.113.1.
+ip -n "$(ns server)" route del local 203.0.113.0/24 dev lo &&
+	ip -n "$(ns client)" route del 203.0.113.0/24 via "$S4" ||
+	t_abort "could not remove the routes to 203.0.113.0/24"
 
 # --- an L3 device: tun0, its far side played by tunpeer.py ---------------------------------
 T4=198.51.100.1 T4P=198.51.100.2 T6=2001:db8:1::1 T6P=2001:db8:1::2
