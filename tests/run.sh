@@ -86,7 +86,7 @@ SLOW_FIRST=(reject_icmp datapath_shapes flow_state xdp_mode lifecycle local_stat
 
 # test_start NAME TIMEOUT CMD...: run one binary or script in the background, its output and
 # exit status into files of its own; test_collect prints them and counts them.
-declare -A JOB_NAME JOB_START JOB_LIMIT
+declare -A JOB_NAME=() JOB_START=() JOB_LIMIT=()
 test_start() {
 	local name=$1 limit=$2 log
 	shift 2
@@ -105,7 +105,7 @@ test_start() {
 # test_collect PID: a finished test's output, shown whole, and its PASS:/FAIL:/SKIP: lines
 # added up. One that exits non-zero without a FAIL: line counts as one failure; one that
 # reports no result at all counts as one failure too.
-declare -A JOB_LOG
+declare -A JOB_LOG=()
 test_collect() {
 	local pid=$1 name=${JOB_NAME[$1]} log=${JOB_LOG[$1]} rc passed failed skipped
 	rc=$(cat "$log.rc" 2>/dev/null || echo 130)
