@@ -359,7 +359,10 @@ static void print_legacy_one(int map_fd, int ifindex, void *arg)
 				: "egress filter is");
 	if (out->json) {
 		printf("%s{\"ifindex\":%d,\"name\":", out->first ? "" : ",", ifindex);
-		json_string(stdout, ifname);
+		if (defunct)
+			printf("null");
+		else
+			json_string(stdout, ifname);
 		printf(",\"mode\":\"tc\",\"defunct\":%s,\"handle\":%u,\"priority\":[%u,%u],"
 		       "\"qdisc_ours\":%s,\"filters_present\":[%s,%s]",
 		       defunct ? "true" : "false", BPFREDIR_TC_HANDLE, rec.priority[0],
