@@ -710,6 +710,8 @@ int load_locked(const struct load_request *req)
 		remove_pins(false);
 	defer_pins(false);
 	load_ctx_free(&ctx);
+	if (!ret)
+		guard_announce_running();
 	return ret ? EXIT_FAIL : EXIT_OK;
 }
 

@@ -325,6 +325,7 @@ enum guard_kind guard_running(void);
 /* load: attach the best guard the kernel has, its pins deferred like every link's. A kernel
  * without one is no error (load says so); 0 or -errno (printed). */
 int guard_start(int policy_fd);
+void guard_announce_running(void);
 /* load over a loaded pin dir: this build's guard replaces the running one with no gap.
  * How many guard links changed, or -errno; guard_upgrade_or_fail prints the error and
  * returns -1. guard_intact: the guard runs, as the best kind there is (so a load of the
