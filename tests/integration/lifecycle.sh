@@ -196,9 +196,9 @@ s.sendall(b"after\n"); print(s.recv(100).decode().strip(), flush=True)
 	wait_for 5 grep -q before "$T_TMP/$1.out"
 }
 held_echo held
+# ingress_ids: bpfredir's programs at srv0's ingress (tcx, or clsact filters).
 ingress_ids() {
-	cli server status --json --pin-dir "$PINR"
-	json_get '[.interfaces[].ingress[] | select(.ours) | .id] | join(",")'
+	attached_progs server "$SERVER_IF" | grep '/ingress:bpfredir_tc_in:' | cut -d: -f3 | paste -sd, -
 }
 old_ids=$(ingress_ids)
 NEWER="$T_TMP/newer"
