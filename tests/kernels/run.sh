@@ -11,8 +11,8 @@
 #   tests/kernels/run.sh KERNEL -- COMMAND [ARG...]        one command in one guest
 #   tests/kernels/run.sh --fetch [KERNEL...]               only fetch them into the cache
 #
-# KERNEL: 6.1 (Debian 12's own kernel), 6.12 (bookworm-backports'), or the name of a generic
-# linux-image-* package. Default: $KERNELS, else "6.1 6.12". --quick runs tests/run.sh
+# KERNEL: 6.1 (Debian 12's own kernel), 6.12 (bookworm-backports'), the name of a generic
+# linux-image-* package, or such a package's .deb file (a kernel of another release). Default: $KERNELS, else "6.1 6.12". --quick runs tests/run.sh
 # --quick (the subset named there) instead of the whole suite. The suite's output is shown
 # live, each line led by [KERNEL]; then one tally line per kernel and, last, the sum:
 # `N passed, N failed` (`, N skipped`). Exit status non-zero when anything failed, a guest
@@ -139,6 +139,14 @@ resolve_kernel() {
 	local spec=$1 line
 	case $spec in
 	*-cloud-*) die "$spec: the -cloud flavour has no 9p (CONFIG_NET_9P), use the generic one" ;;
+	*.deb)
+		[[ -f $spec ]] || die "$spec: no such file"
+		PKG=$(dpkg-deb -f "$spec" Package) && PKG_VERSION=$(dpkg-deb -f "$spec" Version) ||
+			die "$spec: not a Debian package"
+		[[ $PKG == linux-image-* ]] || die "$spec: $PKG is not a linux-image package"
+		SERIES=$(sed -E 's/^linux-image-([0-9]+\.[0-9]+).*/\1/' <<<"$PKG")
+		DEB_FILE=$spec
+		;;
 	linux-image-*)
 		PKG=$spec
 		SERIES=$(sed -E 's/^linux-image-([0-9]+\.[0-9]+).*/\1/' <<<"$spec")
@@ -156,6 +164,12 @@ resolve_kernel() {
 	*) die "$spec: not a kernel (6.1, 6.12 or linux-image-*)" ;;
 	esac
 	[[ -n $PKG && -n $PKG_VERSION ]]
+}
+
+# kernel_label SPEC: what a kernel is called in output lines and results directories.
+kernel_label() {
+	local label=${1##*/}
+	echo "${label%.deb}"
 }
 
 # cached_kernel SERIES: the kernel of SERIES in the cache, if any (for when apt knows none).
@@ -188,7 +202,9 @@ fetch_kernel() {
 		# apt's download sandbox user must be able to write there.
 		chown _apt "$stage" 2>/dev/null
 		say "fetching $PKG $PKG_VERSION into $CACHE"
-		if ! (cd "$stage" && apt-get download -q "$PKG=$PKG_VERSION" >&2); then
+		if [[ -n ${DEB_FILE:-} ]]; then
+			cp "$DEB_FILE" "$stage/" || { rm -rf "$stage"; die "cannot copy $DEB_FILE"; }
+		elif ! (cd "$stage" && apt-get download -q "$PKG=$PKG_VERSION" >&2); then
 			((APT_UPDATED == 0)) || { rm -rf "$stage"; die "apt-get download $PKG failed"; }
 			APT_UPDATED=1
 			apt-get update -q >&2
@@ -409,10 +425,11 @@ fi
 if ((${#COMMAND[@]} > 0)); then
 	((${#KERNEL_LIST[@]} == 1)) || die "a command runs in one kernel: name one"
 	fetch_kernel "${KERNEL_LIST[0]}"
-	run_guest "${KERNEL_LIST[0]}" "$OUT_ROOT/${KERNEL_LIST[0]}" "${BPFREDIR_VM_TIMEOUT:-1800}" \
+	label=$(kernel_label "${KERNEL_LIST[0]}")
+	run_guest "$label" "$OUT_ROOT/$label" "${BPFREDIR_VM_TIMEOUT:-1800}" \
 		"${COMMAND[@]}"
 	rc=$?
-	say "${KERNEL_LIST[0]}: exit $rc after ${GUEST_SECONDS}s; output in $OUT_ROOT/${KERNEL_LIST[0]}"
+	say "$label: exit $rc after ${GUEST_SECONDS}s; output in $OUT_ROOT/$label"
 	exit "$rc"
 fi
 
@@ -425,8 +442,9 @@ if ((QUICK)); then
 fi
 cd "$REPO" || exit 1
 passed=0 failed=0 skipped=0 tallies=() failures=()
-for kernel in "${KERNEL_LIST[@]}"; do
-	fetch_kernel "$kernel"
+for spec in "${KERNEL_LIST[@]}"; do
+	fetch_kernel "$spec"
+	kernel=$(kernel_label "$spec")
 	out=$OUT_ROOT/$kernel
 	run_guest "$kernel" "$out" "$limit" "${suite[@]}"
 	rc=$?
