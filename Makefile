@@ -65,7 +65,7 @@ INSTALLED := $(SBINDIR)/bpfredir $(MANDIR)/man8/bpfredir.8 $(addprefix $(UNITDIR
 	$(DOCDIR)/bpfredir.conf.example
 
 .PHONY: all deps test demo vmlinux clean check-libbpf tests-build install uninstall bench \
-	bench-build
+	bench-build deps-kernels test-kernels test-kernels-quick
 
 all: $(BUILD)/bpfredir
 
@@ -156,6 +156,22 @@ deps:
 test: deps
 	$(Q)$(MAKE) tests-build
 	$(Q)tests/run.sh
+
+# The suite inside QEMU guests that boot Debian's kernel packages, one guest per kernel in
+# KERNELS (tests/kernels/run.sh): all of it, or the quick subset CI runs (tests/run.sh --quick).
+# QEMU and the rest are installed only for these.
+KERNELS ?= 6.1 6.12
+
+deps-kernels:
+	$(Q)scripts/install-deps.sh --kernels
+
+test-kernels: deps-kernels
+	$(Q)$(MAKE) tests-build
+	$(Q)tests/kernels/run.sh $(KERNELS)
+
+test-kernels-quick: deps-kernels
+	$(Q)$(MAKE) tests-build
+	$(Q)tests/kernels/run.sh --quick $(KERNELS)
 
 # (The test tools too: tests/lib.sh, which the demo uses, probes the kernel with them.)
 demo: deps

@@ -151,6 +151,11 @@ static __always_inline struct redir_flow *flow_lookup(struct redir_flow_key *k, 
 #define AF_INET 2
 #define AF_INET6 10
 
+/* bpf_fib_lookup's flags, set by the loader (probe_fib_skip_neigh). Kernels before 6.3 refuse
+ * BPF_FIB_LOOKUP_SKIP_NEIGH; without it the lookup also resolves the next hop's neighbour,
+ * which costs a little more and answers the same (NO_NEIGH is forwarded too). */
+const volatile __u32 fib_lookup_flags = BPF_FIB_LOOKUP_SKIP_NEIGH;
+
 /* IPv4 destinations the kernel delivers to a socket bound to 0.0.0.0 whatever the FIB says
  * about them: limited broadcast and multicast (224/4: the all-hosts group 224.0.0.1 is
  * joined on every interface), which have no route of their own, so on a host with a
@@ -187,10 +192,9 @@ static __always_inline bool dest_is_known_local(const struct pkt *p)
  * frames for its own address from the attached device, and they are this host's; a bridged
  * VM's or a container's address is another host's, and the FIB says so. The helper answers
  * FWD_DISABLED before it looks anything up when the input device does not forward (most
- * servers), and errors where it cannot look up at all (-EINVAL without
- * BPF_FIB_LOOKUP_SKIP_NEIGH, before 6.3): then what we know decides, so a frame this host
- * merely sees (a macvlan or ipvlan container's address, say) keeps what the stack does with
- * it.
+ * servers), and errors where it cannot look up at all: then what we know decides, so a
+ * frame this host merely sees (a macvlan or ipvlan container's address, say) keeps what the
+ * stack does with it.
  *
  * A subprogram, not inlined: at its two call sites clang would copy the rest of the policy
  * once per way it returns, some 2000 instructions more in TC ingress.
@@ -215,7 +219,7 @@ static __noinline bool dest_is_local(void *ctx, __u32 ifindex, const struct pkt 
 		__builtin_memcpy(&fib.ipv4_src, p->saddr + 12, 4);
 		__builtin_memcpy(&fib.ipv4_dst, p->daddr + 12, 4);
 	}
-	ret = bpf_fib_lookup(ctx, &fib, sizeof(fib), BPF_FIB_LOOKUP_SKIP_NEIGH);
+	ret = bpf_fib_lookup(ctx, &fib, sizeof(fib), fib_lookup_flags);
 	if (ret < 0 || ret == BPF_FIB_LKUP_RET_FWD_DISABLED)
 		return dest_is_known_local(p);
 	return ret != BPF_FIB_LKUP_RET_SUCCESS && ret != BPF_FIB_LKUP_RET_NO_NEIGH &&

@@ -51,6 +51,8 @@
 /* icmp_send: 576 bytes in all; icmp6_send: the IPv6 minimum MTU. */
 #define ICMP4_QUOTE_MAX (576 - 20 - 8)
 #define ICMP6_QUOTE_MAX (1280 - 40 - 8)
+/* The least a quote holds: reject_udp_quote_len() wants an IP header and a UDP one. */
+#define QUOTE_MIN (20 + 8)
 #define ICMP4_HDRS (20 + 8)
 #define ICMP6_HDRS (40 + 8)
 #define IPV6_FLOWLABEL_MASK 0xfffff

@@ -64,9 +64,10 @@ static __always_inline int xdp_reject_udp(struct xdp_md *ctx, const struct pkt *
 	struct ethhdr eth, *out;
 	struct iphdr *ip = data + sizeof(eth);
 	struct reject_quote *q;
-	__u32 zero = 0, qlen = 0, sum, hdrs, total;
+	__u32 zero = 0, qlen = 0, sum, hdrs, total, frame_len;
 	__u8 tos;
 	int ip_len;
+	__u64 len;
 
 	if (p->l3_off != sizeof(eth) || (void *)(ip + 1) > data_end)
 		return -1;
@@ -80,7 +81,11 @@ static __always_inline int xdp_reject_udp(struct xdp_md *ctx, const struct pkt *
 	if (!q)
 		return -1;
 	quote_clear(q);
-	if (bpf_xdp_load_bytes(ctx, sizeof(eth), q->buf, qlen))
+	/* As in tc_reject_udp: bounded again right before the call, for 6.1's verifier. */
+	len = qlen;
+	barrier_var(len);
+	if (len < QUOTE_MIN || len > ICMP6_QUOTE_MAX ||
+	    bpf_xdp_load_bytes(ctx, sizeof(eth), q->buf, len))
 		return -1;
 	sum = quote_sum(q, qlen);
 	if (!reject_icmp_allowed(p->saddr, p->is_ipv6))
@@ -89,9 +94,11 @@ static __always_inline int xdp_reject_udp(struct xdp_md *ctx, const struct pkt *
 	total = sizeof(eth) + hdrs + qlen;
 	if (bpf_xdp_adjust_head(ctx, -(int)hdrs))
 		return -1;
-	data = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
-	if (bpf_xdp_adjust_tail(ctx, (int)total - (int)(data_end - data)))
+	/* The frame's length as a number of its own: clang would add total to the packet
+	 * pointer, which 6.1's verifier refuses for a value whose bounds it lost. */
+	frame_len = ctx->data_end - ctx->data;
+	barrier_var(frame_len);
+	if (bpf_xdp_adjust_tail(ctx, (int)total - (int)frame_len))
 		return -1;
 	data = (void *)(long)ctx->data;
 	data_end = (void *)(long)ctx->data_end;

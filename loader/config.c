@@ -834,7 +834,7 @@ static int attach_new(const struct config *cfg, const struct resolved *res,
 				   strerror(-xdp_fd));
 		else
 			err = attach_iface_xdp(res->ifindexes[i], cfg->ifnames[i], tc_fds, xdp_fd,
-					       cfg->if_modes[i]);
+					       cfg->if_modes[i], attach);
 	}
 	for (j = 0; j < cfg->n_cgroups && !err; j++)
 		if (!has_u64(cur->cgroup_ids, cur->n_cgroups, res->cgroup_ids[j]) &&

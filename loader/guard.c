@@ -296,8 +296,13 @@ int guard_start(int policy_fd)
 	guard_links_close(&links);
 	if (err)
 		return fail_err(err, "cannot pin the guard: %s", strerror(-err));
-	guard_announce(kind);
 	return 0;
+}
+
+/* After a load that worked: a load that fails says why in one line, and nothing else. */
+void guard_announce_running(void)
+{
+	guard_announce(guard_running());
 }
 
 /* Does the pinned link run the same code as prog_fd? */

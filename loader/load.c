@@ -13,10 +13,12 @@
 #include <net/if.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "loader.h"
 #include "iface.h"
+#include "probe.h"
 #include "tc.skel.h"
 #include "sock.skel.h"
 #include "xdp.skel.h"
@@ -115,10 +117,6 @@ static int parse_load_args(int argc, char **argv, struct load_request *req)
 		return usage_error("--xdp-generic needs --mode xdp");
 	if (mode == IFACE_XDP && !req->n_ifaces)
 		return usage_error("--mode xdp needs --iface");
-	/* Egress-only legacy filters are not made; XDP needs a 5.9 kernel, tcx 6.6. */
-	if (mode == IFACE_XDP && req->attach == ATTACH_TC)
-		return usage_error("--mode xdp attaches egress with tcx; it cannot go with "
-				   "--attach tc");
 	for (i = 0; i < req->n_ifaces; i++)
 		req->if_modes[i] = xdp_generic ? IFACE_XDP_GENERIC : mode;
 	return -1;
@@ -144,6 +142,9 @@ static int check_targets(struct load_ctx *ctx)
 	char why[160];
 	int i;
 
+	if (ctx->req->attach == ATTACH_TCX && ctx->req->n_ifaces && !probe_tcx())
+		return fail("--attach tcx: this kernel has no tcx (Linux 6.6 has it); leave --attach "
+			    "out, or --attach tc, for a clsact qdisc");
 	for (i = 0; i < ctx->req->n_ifaces; i++) {
 		ctx->ifindexes[i] = if_nametoindex(ctx->req->ifnames[i]);
 		if (!ctx->ifindexes[i])
@@ -216,6 +217,7 @@ static int netns_cookie(__u64 *cookie)
 
 static int load_objects(struct load_ctx *ctx)
 {
+	__u32 fib_flags;
 	int err;
 
 	ctx->tc = tc_bpf__open();
@@ -223,6 +225,9 @@ static int load_objects(struct load_ctx *ctx)
 	ctx->addrwatch = addrwatch_bpf__open();
 	if (!ctx->tc || !ctx->sock)
 		return fail("cannot open the BPF programs: %s", strerror(errno));
+	/* A probe that cannot run leaves the flag out: the lookup works without it. */
+	fib_flags = probe_fib_skip_neigh() > 0 ? BPF_FIB_LOOKUP_SKIP_NEIGH : 0;
+	ctx->tc->rodata->fib_lookup_flags = fib_flags;
 	err = set_map_pins(ctx->tc->obj, ctx->tc->maps.flows, ctx->tc->maps.pending,
 			   ctx->req->flows);
 	if (!err && ctx->reload) {
@@ -243,6 +248,8 @@ static int load_objects(struct load_ctx *ctx)
 			    verbose ? "" : " (-v shows the verifier log)");
 
 	ctx->xdp = xdp_bpf__open();
+	if (ctx->xdp)
+		ctx->xdp->rodata->fib_lookup_flags = fib_flags;
 	err = ctx->xdp ? set_map_pins(ctx->xdp->obj, ctx->xdp->maps.flows, ctx->xdp->maps.pending,
 				      ctx->req->flows)
 		       : -errno;
@@ -305,6 +312,13 @@ bool iface_attached(int ifindex)
 	       pin_link_alive(pin_link_name(LINK_TCX_EGRESS, ifindex, NULL));
 }
 
+static void detach_tcx(int ifindex)
+{
+	/* Removing a link's pin, its last reference, detaches the program. */
+	pin_unlink("links", pin_link_name(LINK_TCX_INGRESS, ifindex, NULL));
+	pin_unlink("links", pin_link_name(LINK_TCX_EGRESS, ifindex, NULL));
+}
+
 void detach_iface(int ifindex)
 {
 	int map_fd = open_tc_legacy_map();
@@ -314,9 +328,7 @@ void detach_iface(int ifindex)
 		close(map_fd);
 	}
 	detach_xdp(ifindex);
-	/* Removing a link's pin, its last reference, detaches the program. */
-	pin_unlink("links", pin_link_name(LINK_TCX_INGRESS, ifindex, NULL));
-	pin_unlink("links", pin_link_name(LINK_TCX_EGRESS, ifindex, NULL));
+	detach_tcx(ifindex);
 }
 
 static int attach_legacy(int ifindex, const char *ifname, const int tc_prog_fds[2])
@@ -410,7 +422,8 @@ static int attach_iface_progs(int ifindex, const char *ifname, const int tc_prog
 			err = pin_link_fd(link_fd, path);
 	}
 	if (err) {
-		detach_iface(ifindex);
+		/* Only what this call attached: in XDP mode the XDP link stays. */
+		detach_tcx(ifindex);
 		/* A kernel before 6.6 has no tcx: fall back to a clsact qdisc. */
 		if (mode == ATTACH_AUTO &&
 		    (err == -EINVAL || err == -EOPNOTSUPP || err == -ENOTSUPP_KERNEL))
@@ -516,7 +529,7 @@ static int attach_iface_as(int ifindex, const char *ifname, const int tc_prog_fd
 	detach_iface(ifindex);
 	if (mode == IFACE_TC)
 		return attach_iface(ifindex, ifname, tc_prog_fds, attach);
-	return attach_iface_xdp(ifindex, ifname, tc_prog_fds, xdp_fd, mode);
+	return attach_iface_xdp(ifindex, ifname, tc_prog_fds, xdp_fd, mode, attach);
 }
 
 static int attach_all(struct load_ctx *ctx)
@@ -647,6 +660,21 @@ static int commit(struct load_ctx *ctx)
 	return 0;
 }
 
+/* Before anything is made: a kernel without what bpfredir cannot do without is refused. */
+static int check_kernel(void)
+{
+	const struct probe_need *unmet = probe_unmet_need();
+	struct utsname uts;
+
+	if (!unmet)
+		return 0;
+	if (uname(&uts))
+		snprintf(uts.release, sizeof(uts.release), "?");
+	return fail("this kernel (%s) has no %s, which bpfredir needs: Linux %s brought it "
+		    "(bpfredir is tested on Linux 6.1 and later)",
+		    uts.release, unmet->what, unmet->since);
+}
+
 int load_locked(const struct load_request *req)
 {
 	struct load_ctx ctx = { .req = req };
@@ -661,7 +689,9 @@ int load_locked(const struct load_request *req)
 			cur_cmd ? cur_cmd->name : "load", req->flows, flows_entries(req->flows),
 			BPFREDIR_LRU_PER_CPU);
 	defer_pins(true);
-	ret = check_targets(&ctx);
+	ret = check_kernel();
+	if (!ret)
+		ret = check_targets(&ctx);
 	if (!ret)
 		ret = pins_make_subdirs() ? EXIT_FAIL : 0;
 	if (!ret)
@@ -680,6 +710,8 @@ int load_locked(const struct load_request *req)
 		remove_pins(false);
 	defer_pins(false);
 	load_ctx_free(&ctx);
+	if (!ret)
+		guard_announce_running();
 	return ret ? EXIT_FAIL : EXIT_OK;
 }
 

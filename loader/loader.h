@@ -225,7 +225,8 @@ enum attach_mode {
 	ATTACH_TC,
 };
 
-/* What runs ingress on an interface; egress is always TC. */
+/* What runs ingress on an interface; egress is always TC (tcx, or legacy tc as attach_mode
+ * says). */
 enum iface_mode {
 	IFACE_TC,	   /* TC ingress */
 	IFACE_XDP,	   /* XDP in the driver (native) */
@@ -265,7 +266,7 @@ const char *iface_mode_name(enum iface_mode mode);
 int iface_mode_of(int ifindex);
 int xdp_check_foreign(int ifindex, const char *ifname);
 int attach_iface_xdp(int ifindex, const char *ifname, const int tc_prog_fds[2], int xdp_fd,
-		     enum iface_mode mode);
+		     enum iface_mode mode, enum attach_mode attach);
 void detach_xdp(int ifindex);
 
 /* Legacy tc (clsact + cls_bpf), recorded in the pinned tc_legacy map; see tclegacy.c. */
@@ -274,6 +275,8 @@ int tc_legacy_attach(int map_fd, int ifindex, const int prog_fds[2], __u32 flags
 bool tc_legacy_attached(int map_fd, int ifindex);
 /* A record, whether or not its filters are still there. */
 bool tc_legacy_recorded(int ifindex);
+/* A record of an egress filter alone (XDP mode's egress, where tcx is missing). */
+bool tc_legacy_egress_only(int ifindex);
 void tc_legacy_query(int ifindex, const struct redir_tc_attach *rec, __u32 prog_ids[2]);
 void tc_legacy_detach(int map_fd, int ifindex);
 int tc_legacy_each(int map_fd, void (*fn)(int map_fd, int ifindex, void *arg), void *arg);
@@ -322,6 +325,7 @@ enum guard_kind guard_running(void);
 /* load: attach the best guard the kernel has, its pins deferred like every link's. A kernel
  * without one is no error (load says so); 0 or -errno (printed). */
 int guard_start(int policy_fd);
+void guard_announce_running(void);
 /* load over a loaded pin dir: this build's guard replaces the running one with no gap.
  * How many guard links changed, or -errno; guard_upgrade_or_fail prints the error and
  * returns -1. guard_intact: the guard runs, as the best kind there is (so a load of the

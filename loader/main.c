@@ -23,9 +23,10 @@ static const struct cmd cmds[] = {
 	  "  interface, attached or not ('status' says which guard this kernel runs).\n"
 	  "  --attach tc uses a clsact qdisc instead of tcx (the fallback where tcx is\n"
 	  "  missing). --mode xdp does ingress with XDP in the driver\n"
-	  "  (--xdp-generic: on the skb, for any interface) and egress with tcx; it refuses an\n"
-	  "  interface where another XDP program runs. Loaded already: the same build changes\n"
-	  "  nothing, a newer one replaces the programs in place, keeping rules and connections.\n"
+	  "  (--xdp-generic: on the skb, for any interface) and egress with TC as --attach says;\n"
+	  "  it refuses an interface where another XDP program runs. Loaded already: the same\n"
+	  "  build changes nothing, a newer one replaces the programs in place, keeping rules and\n"
+	  "  connections.\n"
 	  "  --flows N sizes the connection table (default 65536; at least 256 per CPU).\n" },
 	{ "add", do_add,
 	  "add PUBLIC_PORT TARGET_PORT [--proto tcp|udp] [--no-hide] [--hide-local] [--reject]\n"

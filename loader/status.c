@@ -18,6 +18,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "loader.h"
+#include "probe.h"
 
 #define MAX_QUERY_PROGS 64
 #define MAX_OURS 64
@@ -25,6 +26,7 @@
 
 struct status_out {
 	bool json;
+	bool tcx;   /* the kernel has tcx chains, to list */
 	bool first; /* first element of the JSON array being printed */
 	int set_fd; /* the live rule set, which says which attachments act */
 	__u32 ours[MAX_OURS];
@@ -215,6 +217,9 @@ static void print_tcx_chains(struct status_out *out, int ifindex, bool ours_ther
 	size_t i;
 	int ahead;
 
+	/* No tcx, no chains: legacy filters are all there is. */
+	if (!out->tcx)
+		return;
 	for (i = 0; i < 2; i++) {
 		printf(out->json ? ",\"%s\":[" : "    %s, in run order: ", hooks[i].hook);
 		ahead = print_hook_progs(out, ifindex, hooks[i].type, 0);
@@ -232,31 +237,62 @@ static void print_tcx_chains(struct status_out *out, int ifindex, bool ours_ther
 	}
 }
 
+/* The XDP program on an interface, whoever's: it runs before any TC program. */
+struct xdp_seen {
+	__u32 id;
+	const char *mode;
+	char name[BPF_OBJ_NAME_LEN];
+	bool ours;
+};
+
+static void xdp_seen_query(const struct status_out *out, int ifindex, struct xdp_seen *x)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+
+	if (ifindex <= 0 || bpf_xdp_query(ifindex, 0, &q))
+		memset(&q, 0, sizeof(q));
+	/* What the kernel runs, not what a pin's name says. */
+	x->id = q.drv_prog_id ?: q.skb_prog_id ?: q.hw_prog_id;
+	x->mode = q.drv_prog_id ? "native" : q.skb_prog_id ? "generic" : "offloaded";
+	x->ours = is_ours(out, x->id);
+	prog_name(x->id, x->name, sizeof(x->name));
+}
+
+static void xdp_seen_print(const struct status_out *out, const struct xdp_seen *x)
+{
+	if (!x->id)
+		return;
+	if (out->json) {
+		printf(",\"xdp_mode\":\"%s\",\"xdp_prog_name\":", x->mode);
+		json_string(stdout, x->name);
+		printf(",\"xdp_prog_ours\":%s", x->ours ? "true" : "false");
+	} else {
+		printf("; XDP program %u:%s%s (%s) runs before TC", x->id, x->name,
+		       x->ours ? "" : " (foreign)", x->mode);
+	}
+}
+
 /* mode: from the link's pin, which a defunct link still has. */
 static void print_interface(struct status_out *out, int ifindex, enum iface_mode mode, bool defunct)
 {
-	LIBBPF_OPTS(bpf_xdp_query_opts, xdp);
 	char ifname[IF_NAMESIZE] = "?";
-	char xdp_name[BPF_OBJ_NAME_LEN];
 	struct warnings w = {};
-	const char *xdp_mode;
-	bool xdp_ours;
-	__u32 xdp_id;
+	struct xdp_seen xdp;
+	bool egress_tc;
 
 	if (defunct)
 		warn(&w, "defunct: the interface with this index is gone, and with it the "
 			 "attachment; 'bpfredir apply' or 'unload' removes what is left");
 	else
 		if_indextoname(ifindex, ifname);
-	if (defunct || bpf_xdp_query(ifindex, 0, &xdp))
-		memset(&xdp, 0, sizeof(xdp));
-	/* What the kernel runs, not what the pin's name says. */
-	xdp_id = xdp.drv_prog_id ?: xdp.skb_prog_id ?: xdp.hw_prog_id;
-	xdp_mode = xdp.drv_prog_id ? "native" : xdp.skb_prog_id ? "generic" : "offloaded";
-	xdp_ours = is_ours(out, xdp_id);
-	prog_name(xdp_id, xdp_name, sizeof(xdp_name));
-	if (mode != IFACE_TC && !defunct && !xdp_ours)
+	xdp_seen_query(out, defunct ? 0 : ifindex, &xdp);
+	if (mode != IFACE_TC && !defunct && !xdp.ours)
 		warn(&w, "bpfredir's XDP program is not attached here: ingress is not translated");
+	/* XDP mode's egress: tcx, or a clsact filter where the kernel has no tcx. */
+	egress_tc = mode != IFACE_TC && tc_legacy_egress_only(ifindex);
+	if (egress_tc && !defunct && !iface_attached(ifindex))
+		warn(&w, "missing: bpfredir's egress filter is gone (its clsact qdisc deleted?): "
+			 "replies leave with the target port; 'bpfredir apply' attaches again");
 	if (out->json) {
 		printf("%s{\"ifindex\":%d,\"name\":", out->first ? "" : ",", ifindex);
 		if (defunct)
@@ -264,21 +300,18 @@ static void print_interface(struct status_out *out, int ifindex, enum iface_mode
 		else
 			json_string(stdout, ifname);
 		printf(",\"mode\":\"%s\",\"defunct\":%s,\"xdp_prog_id\":%u",
-		       mode == IFACE_TC ? "tcx" : "xdp", defunct ? "true" : "false", xdp_id);
-		if (xdp_id) {
-			printf(",\"xdp_mode\":\"%s\",\"xdp_prog_name\":", xdp_mode);
-			json_string(stdout, xdp_name);
-			printf(",\"xdp_prog_ours\":%s", xdp_ours ? "true" : "false");
-		}
+		       mode == IFACE_TC ? "tcx" : "xdp", defunct ? "true" : "false", xdp.id);
+		if (mode != IFACE_TC)
+			printf(",\"egress_by\":\"%s\"", egress_tc ? "tc" : "tcx");
+		xdp_seen_print(out, &xdp);
 	} else if (mode == IFACE_TC) {
 		printf("  %s (ifindex %d): tcx", ifname, ifindex);
-		if (xdp_id)
-			printf("; XDP program %u:%s%s (%s) runs before TC", xdp_id, xdp_name,
-			       xdp_ours ? "" : " (foreign)", xdp_mode);
+		xdp_seen_print(out, &xdp);
 		printf("\n");
 	} else {
-		printf("  %s (ifindex %d): xdp (%s), XDP program %u; egress by tcx\n", ifname,
-		       ifindex, xdp_id ? xdp_mode : "not attached", xdp_id);
+		printf("  %s (ifindex %d): xdp (%s), XDP program %u; egress by %s\n", ifname,
+		       ifindex, xdp.id ? xdp.mode : "not attached", xdp.id,
+		       egress_tc ? "tc (a clsact filter)" : "tcx");
 	}
 	print_active(out, POLICY_IFACE, ifindex);
 	if (!defunct)
@@ -299,11 +332,18 @@ static void print_legacy_one(int map_fd, int ifindex, void *arg)
 	struct redir_tc_attach rec;
 	struct warnings w = {};
 	__u32 key = ifindex, prog_ids[2];
+	struct xdp_seen xdp;
 	bool in, eg, defunct;
 
 	if (bpf_map_lookup_elem(map_fd, &key, &rec))
 		return;
+	/* An egress filter alone is XDP mode's, shown with its XDP link (print_interface). */
+	if (!rec.priority[0] &&
+	    (pin_exists("links", pin_link_name(LINK_XDP_NATIVE, ifindex, NULL)) ||
+	     pin_exists("links", pin_link_name(LINK_XDP_GENERIC, ifindex, NULL))))
+		return;
 	defunct = !if_indextoname(ifindex, ifname);
+	xdp_seen_query(out, defunct ? 0 : ifindex, &xdp);
 	tc_legacy_query(ifindex, &rec, prog_ids);
 	in = is_ours(out, prog_ids[0]);
 	eg = is_ours(out, prog_ids[1]);
@@ -319,18 +359,25 @@ static void print_legacy_one(int map_fd, int ifindex, void *arg)
 				: "egress filter is");
 	if (out->json) {
 		printf("%s{\"ifindex\":%d,\"name\":", out->first ? "" : ",", ifindex);
-		json_string(stdout, ifname);
+		if (defunct)
+			printf("null");
+		else
+			json_string(stdout, ifname);
 		printf(",\"mode\":\"tc\",\"defunct\":%s,\"handle\":%u,\"priority\":[%u,%u],"
 		       "\"qdisc_ours\":%s,\"filters_present\":[%s,%s]",
 		       defunct ? "true" : "false", BPFREDIR_TC_HANDLE, rec.priority[0],
 		       rec.priority[1], rec.made_qdisc ? "true" : "false", in ? "true" : "false",
 		       eg ? "true" : "false");
+		xdp_seen_print(out, &xdp);
 		print_active(out, POLICY_IFACE, ifindex);
 	} else {
 		printf("  %s (ifindex %d): tc, clsact qdisc %s, filters handle 0x%x at priority %u "
-		       "(ingress) and %u (egress); tcx programs run before them\n",
+		       "(ingress) and %u (egress)%s",
 		       ifname, ifindex, rec.made_qdisc ? "made by bpfredir" : "found in place",
-		       BPFREDIR_TC_HANDLE, rec.priority[0], rec.priority[1]);
+		       BPFREDIR_TC_HANDLE, rec.priority[0], rec.priority[1],
+		       out->tcx ? "; tcx programs run before them" : "");
+		xdp_seen_print(out, &xdp);
+		printf("\n");
 		print_active(out, POLICY_IFACE, ifindex);
 	}
 	if (!defunct)
@@ -477,15 +524,6 @@ static void flow_usage(__u32 *used, __u32 *max)
 	close_pinned_maps(&maps);
 }
 
-/* Does this kernel have tcx? A tcx query on loopback answers where it does. */
-static bool kernel_has_tcx(void)
-{
-	LIBBPF_OPTS(bpf_prog_query_opts, opts);
-	int lo = if_nametoindex("lo");
-
-	return lo && !bpf_prog_query_opts(lo, BPF_TCX_INGRESS, &opts);
-}
-
 int do_status(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -522,6 +560,7 @@ int do_status(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	out.set_fd = maps.rules;
+	out.tcx = probe_tcx();
 	collect_ours(&out);
 
 	flow_usage(&used, &max);
@@ -531,7 +570,7 @@ int do_status(int argc, char **argv)
 		json_string(stdout, pin_dir);
 		printf(",\"flows\":{\"used\":%u,\"max\":%u},\"features\":{\"tcx\":%s,"
 		       "\"btf\":%s,\"address_watch\":%s,\"guard\":\"%s\"},\"interfaces\":[",
-		       used, max, kernel_has_tcx() ? "true" : "false",
+		       used, max, out.tcx ? "true" : "false",
 		       access("/sys/kernel/btf/vmlinux", R_OK) ? "false" : "true",
 		       addr_watch ? "true" : "false", guard_kind_name(guard_running()));
 		out.first = true;
@@ -548,7 +587,7 @@ int do_status(int argc, char **argv)
 	}
 	printf("pin dir:    %s\n", pin_dir);
 	printf("flows:      %u of %u entries in use\n", used, max);
-	printf("kernel:     tcx %s, BTF %s\n", kernel_has_tcx() ? "yes" : "no (legacy tc is used)",
+	printf("kernel:     tcx %s, BTF %s\n", out.tcx ? "yes" : "no (legacy tc is used)",
 	       access("/sys/kernel/btf/vmlinux", R_OK) ? "no" : "yes");
 	printf("addresses:  %s\n",
 	       addr_watch ? "followed by the kernel (fentry)"

@@ -2,7 +2,8 @@
 /* Legacy TC attach: a clsact qdisc and direct-action cls_bpf filters, for kernels without
  * tcx (before 6.6) or when --attach tc asks. The filters hold the programs without any pin,
  * so each interface is written down in the pinned tc_legacy map before anything is
- * attached: unload, and the cleanup after a killed load, detach from that record. */
+ * attached: unload, and the cleanup after a killed load, detach from that record. In XDP
+ * mode only the egress filter is made; the record's ingress priority is then 0. */
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
@@ -57,7 +58,8 @@ static void detach_recorded(int ifindex, const struct redir_tc_attach *rec)
 		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = BPFREDIR_TC_HANDLE,
 			    .priority = rec->priority[i]);
 
-		bpf_tc_detach(&hook, &opts);
+		if (rec->priority[i])
+			bpf_tc_detach(&hook, &opts);
 	}
 	if (rec->made_qdisc) {
 		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
@@ -67,6 +69,7 @@ static void detach_recorded(int ifindex, const struct redir_tc_attach *rec)
 	}
 }
 
+/* prog_fds[0] < 0: egress only (XDP does ingress). */
 int tc_legacy_attach(int map_fd, int ifindex, const int prog_fds[2], __u32 flags)
 {
 	LIBBPF_OPTS(bpf_tc_hook, qdisc, .ifindex = ifindex,
@@ -87,7 +90,8 @@ int tc_legacy_attach(int map_fd, int ifindex, const int prog_fds[2], __u32 flags
 		rec.made_qdisc = !err;
 		err = 0;
 		for (i = 0; i < 2 && !err; i++)
-			err = free_priority(ifindex, tc_points[i], &rec.priority[i]);
+			if (prog_fds[i] >= 0)
+				err = free_priority(ifindex, tc_points[i], &rec.priority[i]);
 		/* Written down first: a loader killed after attaching leaves a record. */
 		if (!err && bpf_map_update_elem(map_fd, &key, &rec, BPF_NOEXIST))
 			err = -errno;
@@ -102,7 +106,8 @@ int tc_legacy_attach(int map_fd, int ifindex, const int prog_fds[2], __u32 flags
 		LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fds[i], .flags = flags,
 			    .handle = BPFREDIR_TC_HANDLE, .priority = rec.priority[i]);
 
-		err = bpf_tc_attach(&hook, &opts);
+		if (rec.priority[i])
+			err = bpf_tc_attach(&hook, &opts);
 	}
 	if (err && !(flags & BPF_TC_F_REPLACE)) {
 		detach_recorded(ifindex, &rec);
@@ -111,8 +116,8 @@ int tc_legacy_attach(int map_fd, int ifindex, const int prog_fds[2], __u32 flags
 	return err;
 }
 
-/* The programs our recorded filters run now (0 where a filter is gone): filters are no
- * links, and deleting the clsact qdisc takes them with it, silently. */
+/* The programs our recorded filters run now (0 where a filter is gone, or was never made):
+ * filters are no links, and deleting the clsact qdisc takes them with it, silently. */
 void tc_legacy_query(int ifindex, const struct redir_tc_attach *rec, __u32 prog_ids[2])
 {
 	int i;
@@ -122,7 +127,7 @@ void tc_legacy_query(int ifindex, const struct redir_tc_attach *rec, __u32 prog_
 		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = BPFREDIR_TC_HANDLE,
 			    .priority = rec->priority[i]);
 
-		prog_ids[i] = bpf_tc_query(&hook, &opts) ? 0 : opts.prog_id;
+		prog_ids[i] = !rec->priority[i] || bpf_tc_query(&hook, &opts) ? 0 : opts.prog_id;
 	}
 }
 
@@ -138,7 +143,7 @@ bool tc_legacy_recorded(int ifindex)
 	return found;
 }
 
-/* Recorded, and both filters still there. */
+/* Recorded, and every filter recorded still there. */
 bool tc_legacy_attached(int map_fd, int ifindex)
 {
 	struct redir_tc_attach rec;
@@ -147,7 +152,20 @@ bool tc_legacy_attached(int map_fd, int ifindex)
 	if (map_fd < 0 || bpf_map_lookup_elem(map_fd, &key, &rec))
 		return false;
 	tc_legacy_query(ifindex, &rec, prog_ids);
-	return prog_ids[0] && prog_ids[1];
+	return (prog_ids[0] || !rec.priority[0]) && (prog_ids[1] || !rec.priority[1]);
+}
+
+/* Recorded with its egress filter alone: the TC half of an interface in XDP mode. */
+bool tc_legacy_egress_only(int ifindex)
+{
+	struct redir_tc_attach rec;
+	int map_fd = open_tc_legacy_map();
+	__u32 key = ifindex;
+	bool found = map_fd >= 0 && !bpf_map_lookup_elem(map_fd, &key, &rec);
+
+	if (map_fd >= 0)
+		close(map_fd);
+	return found && !rec.priority[0];
 }
 
 void tc_legacy_detach(int map_fd, int ifindex)

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * XDP mode (load --mode xdp): the XDP program does ingress, TC egress (tcx) still puts the
- * public port back on replies, and TC ingress is not attached (it would drop the translated
- * packets as aimed at the hidden port).
+ * XDP mode (load --mode xdp): the XDP program does ingress, TC egress (tcx, or a clsact
+ * filter where the kernel has no tcx or --attach tc asks) still puts the public port back on
+ * replies, and TC ingress is not attached (it would drop the translated packets as aimed at
+ * the hidden port).
  *
  * The program is attached with a BPF XDP link, pinned like the tcx ones. A link never
  * replaces a program already at the hook, and the multi-program dispatcher of libxdp
@@ -78,9 +79,9 @@ int xdp_check_foreign(int ifindex, const char *ifname)
 		    ifname, id, info.name, where);
 }
 
-/* XDP for ingress, then tcx egress; both or neither. */
+/* XDP for ingress, then TC egress as attach says; both or neither. */
 int attach_iface_xdp(int ifindex, const char *ifname, const int tc_prog_fds[2], int xdp_fd,
-		     enum iface_mode mode)
+		     enum iface_mode mode, enum attach_mode attach)
 {
 	LIBBPF_OPTS(bpf_link_create_opts, opts,
 		    .flags = mode == IFACE_XDP ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE);
@@ -111,7 +112,7 @@ int attach_iface_xdp(int ifindex, const char *ifname, const int tc_prog_fds[2], 
 		err = pin_link_fd(link_fd, path);
 	if (err)
 		return fail("cannot pin the XDP link of interface %s: %s", ifname, strerror(-err));
-	if (attach_iface(ifindex, ifname, egress_only, ATTACH_TCX)) {
+	if (attach_iface(ifindex, ifname, egress_only, attach)) {
 		detach_xdp(ifindex);
 		return EXIT_FAIL;
 	}

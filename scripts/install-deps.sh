@@ -5,6 +5,12 @@
 # everything is already there: apt is only called (and its lists only updated) when a
 # package is missing. On Debian 12 (bookworm), libbpf-dev >= 1.3 and bpftool come from
 # bookworm-backports, whose source is added if absent.
+#
+#   scripts/install-deps.sh [--kernels]
+#
+# --kernels: also what the tests on other kernels need (make test-kernels, tests/kernels/run.sh):
+# QEMU to boot Debian's kernel packages, a static busybox for their initramfs, kmod for their
+# modules and xz-utils to unpack them (about 70 MB, so only for those who run them).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
@@ -17,6 +23,14 @@ export DEBIAN_FRONTEND=noninteractive
 PACKAGES=(clang llvm make gcc pkg-config libelf-dev zlib1g-dev iproute2 curl openssl socat
 	python3-scapy iperf3 libwww-perl liblwp-protocol-https-perl jq util-linux coreutils procps
 	ethtool xdp-tools iptables nftables gnuplot-nox)
+case ${1:-} in
+"") ;;
+--kernels) PACKAGES+=(qemu-system-x86 busybox-static kmod xz-utils) ;;
+*)
+	printf 'usage: %s [--kernels]\n' "$0" >&2
+	exit 2
+	;;
+esac
 # libbpf-dev and bpftool must be recent: on bookworm they come from backports.
 LIBBPF_MIN=1.3
 BPFTOOL_MIN=7.3

@@ -130,6 +130,7 @@ feature_text() {
 	cls_u32) echo "u32 filters (CONFIG_NET_CLS_U32)" ;;
 	cgroupns) echo "cgroup namespaces (CONFIG_CGROUPS, unshare --cgroup)" ;;
 	cgroup_v1) echo "a cgroup v1 hierarchy mounted" ;;
+	netfilter) echo "netfilter BPF links (CONFIG_NETFILTER_BPF_LINK, Linux 6.4)" ;;
 	*) echo "$1" ;;
 	esac
 }
@@ -165,6 +166,10 @@ probe_cgroupns() {
 	probe_refused && return 1
 	return 2
 }
+probe_netfilter() {
+	bpftool -j feature probe kernel 2>"$T_TMP/probe.err" >"$T_TMP/probe.json" || return 2
+	jq -e '.program_types.have_netfilter_prog_type' "$T_TMP/probe.json" >/dev/null
+}
 probe_cgroup_v1() {
 	[[ -n $(awk '$3 == "cgroup" { print $2; exit }' /proc/self/mounts) ]]
 }
@@ -190,6 +195,10 @@ t_need() {
 	return 1
 }
 
+# tc_kind: where bpfredir attaches TC programs by default on this kernel, as bpftool's `net
+# show` names the hook: tcx, or clsact (a clsact qdisc's filters) where the kernel has no tcx.
+tc_kind() { if t_has tcx; then echo tcx; else echo clsact; fi; }
+
 # t_init NAME: root, tools, loader binary, what bpfredir needs of the kernel (each missing
 # piece fails the test), temp dir and cleanup trap.
 t_init() {
@@ -208,7 +217,6 @@ t_init() {
 	chmod 0711 "$T_TMP"
 	trap t_cleanup EXIT
 	trap 'exit 130' INT TERM HUP
-	t_has tcx || t_abort "the kernel has no tcx, which bpfredir needs"
 }
 
 t_cleanup() {
@@ -722,7 +730,7 @@ bpfredir_prog_ids() {
 		[[ -e /run/netns/$ns ]] || continue
 		json=$(bpftool_json "${ns#"$T_PREFIX-"}" net show) || { printf '%s\n' "$json"; return 1; }
 		mapfile -t -O "${#attached[@]}" attached < <(jq -r '.[] |
-			((.tc // [])[] | .prog_id), ((.xdp // [])[] | .id)' <<<"$json")
+			((.tc // [])[] | .prog_id // .id), ((.xdp // [])[] | .id)' <<<"$json")
 	done
 	for cg in "${T_CGROUPS[@]}"; do
 		[[ -d $cg ]] || continue
@@ -763,11 +771,13 @@ link_ids_of() {
 }
 
 # attached_progs NS IFACE [CGROUP]: the programs attached to IFACE (TC, in NS) and to
-# CGROUP, as "hook:name:prog_id" lines, e.g. tcx/ingress:bpfredir_tc_in:42.
+# CGROUP, as "hook:name:prog_id" lines, e.g. tcx/ingress:bpfredir_tc_in:42. (bpftool shows
+# a clsact filter's program as "id", and its name as the filter's, "bpfredir_tc_in:[42]".)
 attached_progs() {
 	local json
 	json=$(bpftool_json "$1" net show dev "$2") || { printf '%s\n' "$json"; return 1; }
-	jq -r '.[] | (.tc // [])[] | "\(.kind):\(.name):\(.prog_id)"' <<<"$json"
+	jq -r '.[] | (.tc // [])[] |
+		"\(.kind):\(.name | sub(":\\[[0-9]+\\]$"; "")):\(.prog_id // .id)"' <<<"$json"
 	[[ -n ${3:-} ]] || return 0
 	json=$(bpftool_json - cgroup show "$3") || { printf '%s\n' "$json"; return 1; }
 	jq -r '.[] | "\(.attach_type):\(.name):\(.id)"' <<<"$json"

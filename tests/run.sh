@@ -6,6 +6,11 @@
 # `N passed, N failed` (`, N skipped` follows when a check was skipped). Exit status is
 # non-zero when anything failed or no test ran. Needs root: `sudo make test`.
 #
+#   tests/run.sh [--quick | NAME...]
+#
+# NAME is a unit test (test_datapath) or an integration script (seed_scenario); --quick runs
+# the QUICK subset below. Either way the run ends with the same checks and line.
+#
 # Another run of this suite, or another bpfredir instance, may share the host: everything a
 # test makes carries this run's prefix, and what is checked at the end is this run's only.
 set -uo pipefail
@@ -16,8 +21,9 @@ export BPFREDIR_TEST_PREFIX="bpfredir-test-$$"
 . tests/lib.sh
 
 T_NAME=run.sh
-UNIT_TIMEOUT=120
-INTEGRATION_TIMEOUT=240
+# Each test's time limit. In an emulated guest (tests/kernels/run.sh) everything takes
+# several times longer: BPFREDIR_TEST_TIME_SCALE, a whole number, multiplies the limits.
+TIME_SCALE=${BPFREDIR_TEST_TIME_SCALE:-1}
 RAN=0
 TIMES=()
 
@@ -31,6 +37,45 @@ summary() {
 	exit 1
 }
 
+if [[ ! $TIME_SCALE =~ ^[1-9][0-9]*$ ]]; then
+	fail "$T_NAME" "BPFREDIR_TEST_TIME_SCALE=$TIME_SCALE is not a whole number from 1 up"
+	summary
+fi
+UNIT_TIMEOUT=$((120 * TIME_SCALE))
+INTEGRATION_TIMEOUT=$((240 * TIME_SCALE))
+
+# The quick subset, what each kernel's guest runs in CI (make test-kernels-quick): the unit
+# tests that load every program of every object and run the datapath through them
+# (BPF_PROG_TEST_RUN), and the scripts that attach them in each mode with real traffic: the
+# seed scenario (default attach, tcx or clsact, and the cgroup hooks), legacy tc (clsact),
+# XDP native and generic, and the netns guard.
+QUICK=(test_datapath test_reject seed_scenario legacy_tc xdp_mode guard)
+SELECTED=()
+case ${1:-} in
+--quick) SELECTED=("${QUICK[@]}") ;;
+-*)
+	fail "$T_NAME" "usage: tests/run.sh [--quick | NAME...]"
+	summary
+	;;
+*)
+	# Paths and file names name their tests too.
+	for name in "$@"; do
+		name=$(basename "$name")
+		name=${name%.sh}
+		SELECTED+=("${name%.c}")
+	done
+	;;
+esac
+for name in "${SELECTED[@]}"; do
+	if [[ ! -f tests/unit/$name.c && ! -f tests/integration/$name.sh ]]; then
+		fail "$T_NAME" "no test $name (tests/unit/$name.c, tests/integration/$name.sh)"
+		summary
+	fi
+done
+
+# selected NAME: NAME is to run this time (every test is when none was named).
+selected() { ((${#SELECTED[@]} == 0)) || [[ " ${SELECTED[*]} " == *" $1 "* ]]; }
+
 # Integration scripts run TEST_JOBS at a time (default 2): each makes its own namespaces,
 # cgroups and pin dirs and checks only its own programs, so they can share the host as two
 # runs of the suite can; most of their time is spent waiting on the network, not the CPU.
@@ -41,7 +86,7 @@ SLOW_FIRST=(reject_icmp datapath_shapes flow_state xdp_mode lifecycle local_stat
 
 # test_start NAME TIMEOUT CMD...: run one binary or script in the background, its output and
 # exit status into files of its own; test_collect prints them and counts them.
-declare -A JOB_NAME JOB_START JOB_LIMIT
+declare -A JOB_NAME=() JOB_START=() JOB_LIMIT=()
 test_start() {
 	local name=$1 limit=$2 log
 	shift 2
@@ -60,7 +105,7 @@ test_start() {
 # test_collect PID: a finished test's output, shown whole, and its PASS:/FAIL:/SKIP: lines
 # added up. One that exits non-zero without a FAIL: line counts as one failure; one that
 # reports no result at all counts as one failure too.
-declare -A JOB_LOG
+declare -A JOB_LOG=()
 test_collect() {
 	local pid=$1 name=${JOB_NAME[$1]} log=${JOB_LOG[$1]} rc passed failed skipped
 	rc=$(cat "$log.rc" 2>/dev/null || echo 130)
@@ -144,6 +189,7 @@ trap interrupt INT TERM
 for src in tests/unit/*.c; do
 	((INTERRUPTED == 0)) || break
 	[[ -f $src ]] || continue
+	selected "$(basename "$src" .c)" || continue
 	bin=build/tests/$(basename "$src" .c)
 	if [[ -x $bin ]]; then
 		test_start "$bin" "$UNIT_TIMEOUT" "$bin"
@@ -162,6 +208,7 @@ for script in tests/integration/*.sh; do
 done
 for script in "${scripts[@]}"; do
 	((INTERRUPTED == 0)) || break
+	selected "$(basename "$script" .sh)" || continue
 	while ((${#JOB_NAME[@]} >= TEST_JOBS)); do
 		test_wait
 	done

@@ -68,8 +68,6 @@ check_usage_errors() {
 		server load --iface "$SERVER_IF" --mode tc --xdp-generic "${P[@]}"
 	expect_cli_error "usage error: --mode xdp without --iface ($1)" 2 "--mode xdp needs --iface" \
 		server load --cgroup "$CG" --mode xdp "${P[@]}"
-	expect_cli_error "usage error: --mode xdp with --attach tc ($1)" 2 "cannot go with --attach tc" \
-		server load --iface "$SERVER_IF" --mode xdp --attach tc "${P[@]}"
 	expect_cli_error "usage error: --proto icmp ($1)" 2 "invalid protocol 'icmp'" \
 		server add 8445 8443 --proto icmp "${P[@]}"
 	expect_cli_error "usage error: --addr 192.0.2.256 ($1)" 2 "invalid address '192.0.2.256'" \
@@ -110,6 +108,17 @@ nothing_left "plain directory as cgroup"
 expect_cli_error "load --cgroup on a missing path" 1 'cgroup|no such' \
 	server load --iface "$SERVER_IF" --cgroup "$T_TMP/missing" "${P[@]}"
 nothing_left "missing cgroup"
+# --attach tcx where the kernel has none: refused in one line naming it and the kernel that
+# has it (without --attach, the clsact fallback is taken).
+if ! t_has tcx; then
+	expect_cli_error "load --attach tcx on a kernel without tcx" 1 \
+		"--attach tcx: this kernel has no tcx \\(Linux 6.6 has it\\)" \
+		server load --iface "$SERVER_IF" --attach tcx "${P[@]}"
+	nothing_left "--attach tcx refused"
+else
+	expect_cli_ok "load --attach tcx on a kernel with tcx" server load --iface "$SERVER_IF" --attach tcx "${P[@]}"
+	expect_cli_ok "unload after --attach tcx" server unload "${P[@]}"
+fi
 V1=$(awk '$3 == "cgroup" { print $2; exit }' /proc/self/mounts)
 if t_need cgroup_v1 "load --cgroup on a cgroup v1 hierarchy"; then
 	expect_cli_error "load --cgroup on a cgroup v1 hierarchy ($V1)" 1 'cgroup' \

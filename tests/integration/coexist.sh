@@ -60,11 +60,16 @@ requests() {
 	sleep 1
 }
 
-# client_counters LABEL: counters on the client's own tcx hooks: what leaves it, what reaches
-# it (the foreign programs cli_eg_LABEL, cli_in_LABEL).
+# client_counters LABEL: counters on the client's own TC hooks, tcx or else clsact filters:
+# what leaves it, what reaches it (the foreign programs cli_eg_LABEL, cli_in_LABEL).
 client_counters() {
-	foreign_attach "cli_in_$1" client --dev "$CLIENT_IF" --hook tcx-ingress
-	foreign_attach "cli_eg_$1" client --dev "$CLIENT_IF" --hook tcx-egress
+	if t_has tcx; then
+		foreign_attach "cli_in_$1" client --dev "$CLIENT_IF" --hook tcx-ingress
+		foreign_attach "cli_eg_$1" client --dev "$CLIENT_IF" --hook tcx-egress
+	else
+		foreign_attach "cli_in_$1" client --dev "$CLIENT_IF" --hook tc-ingress --prio 1
+		foreign_attach "cli_eg_$1" client --dev "$CLIENT_IF" --hook tc-egress --prio 1
+	fi
 }
 
 # expect_client LABEL: the client sent requests to 8445 only, and every reply it got came from
@@ -81,16 +86,19 @@ expect_client() {
 }
 
 # --- next: every program sees every packet ------------------------------------------------
-expect_cli_ok "load on srv0 (tcx)" server load --iface "$SERVER_IF" --pin-dir "$PIN"
-expect_cli_ok "add 8445 8443" server add 8445 8443 --pin-dir "$PIN"
-# Attached after bpfredir: at the head they go before it, at the tail after it.
-foreign_attach in_first server --dev "$SERVER_IF" --hook tcx-ingress --first
-foreign_attach in_last server --dev "$SERVER_IF" --hook tcx-ingress --last
-foreign_attach eg_first server --dev "$SERVER_IF" --hook tcx-egress --first
-foreign_attach eg_last server --dev "$SERVER_IF" --hook tcx-egress --last
-if [[ -n $CLS ]]; then
-	foreign_attach cls_in server --dev "$SERVER_IF" --hook tc-ingress --prio 1
-	foreign_attach cls_eg server --dev "$SERVER_IF" --hook tc-egress --prio 1
+# Foreign tcx programs around bpfredir's; without tcx, bpfredir's clsact filters among others
+# are the --attach tc part below.
+if t_need tcx "next: foreign tcx programs before and after bpfredir's"; then
+	expect_cli_ok "load on srv0 (tcx)" server load --iface "$SERVER_IF" --pin-dir "$PIN"
+	expect_cli_ok "add 8445 8443" server add 8445 8443 --pin-dir "$PIN"
+	# Attached after bpfredir: at the head they go before it, at the tail after it.
+	foreign_attach in_first server --dev "$SERVER_IF" --hook tcx-ingress --first
+	foreign_attach in_last server --dev "$SERVER_IF" --hook tcx-ingress --last
+	foreign_attach eg_first server --dev "$SERVER_IF" --hook tcx-egress --first
+	foreign_attach eg_last server --dev "$SERVER_IF" --hook tcx-egress --last
+	if [[ -n $CLS ]]; then
+		foreign_attach cls_in server --dev "$SERVER_IF" --hook tc-ingress --prio 1
+		foreign_attach cls_eg server --dev "$SERVER_IF" --hook tc-egress --prio 1
 fi
 client_counters next
 cli server status --json --pin-dir "$PIN"
@@ -124,6 +132,8 @@ if [[ -n $CLS ]]; then
 	foreign_detach cls_eg server --dev "$SERVER_IF" --hook tc-egress --prio 1
 fi
 
+fi
+
 # --- --attach tc: a filter after bpfredir's --------------------------------------------------
 if [[ -n $CLS ]]; then
 	expect_cli_ok "tc: load --attach tc" server load --iface "$SERVER_IF" --attach tc --pin-dir "$PIN"
@@ -143,39 +153,41 @@ else
 fi
 
 # --- pass after bpfredir -------------------------------------------------------------------
-# Attached before the load: bpfredir takes its own place beside them, ahead of them.
-foreign_attach pass_in server --dev "$SERVER_IF" --hook tcx-ingress --verdict pass
-foreign_attach pass_eg server --dev "$SERVER_IF" --hook tcx-egress --verdict pass
-expect_cli_ok "pass: load beside foreign programs that return pass" server load \
-	--iface "$SERVER_IF" --pin-dir "$PIN"
-expect_cli_ok "pass: add 8445 8443" server add 8445 8443 --pin-dir "$PIN"
-client_counters pass
-requests pass
-expect_client pass
-expect_seen "pass: the ingress program gets every request translated to 8443" pass_in dport 8443 "$SENT"
-expect_seen "pass: the ingress program gets none to 8445" pass_in dport 8445 0
-expect_seen "pass: the egress program gets every reply translated to 8445" pass_eg sport 8445 "$REPLIES"
-expect_seen "pass: the egress program gets none from 8443" pass_eg sport 8443 0
-rm "$(foreign_dir pass_in)/link" "$(foreign_dir pass_eg)/link" || fail "pass: detach" "rm failed"
+if t_need tcx "pass and drop: foreign tcx programs after bpfredir's"; then
+	# Attached before the load: bpfredir takes its own place beside them, ahead of them.
+	foreign_attach pass_in server --dev "$SERVER_IF" --hook tcx-ingress --verdict pass
+	foreign_attach pass_eg server --dev "$SERVER_IF" --hook tcx-egress --verdict pass
+	expect_cli_ok "pass: load beside foreign programs that return pass" server load \
+		--iface "$SERVER_IF" --pin-dir "$PIN"
+	expect_cli_ok "pass: add 8445 8443" server add 8445 8443 --pin-dir "$PIN"
+	client_counters pass
+	requests pass
+	expect_client pass
+	expect_seen "pass: the ingress program gets every request translated to 8443" pass_in dport 8443 "$SENT"
+	expect_seen "pass: the ingress program gets none to 8445" pass_in dport 8445 0
+	expect_seen "pass: the egress program gets every reply translated to 8445" pass_eg sport 8445 "$REPLIES"
+	expect_seen "pass: the egress program gets none from 8443" pass_eg sport 8443 0
+	rm "$(foreign_dir pass_in)/link" "$(foreign_dir pass_eg)/link" || fail "pass: detach" "rm failed"
 
-# --- drop after bpfredir -------------------------------------------------------------------
-rewritten=$(counter server "$PIN" rewritten)
-foreign_attach drop_in server --dev "$SERVER_IF" --hook tcx-ingress --last --verdict drop
-expect "drop at ingress: the request is dropped after bpfredir" dropped "$SRV:8445" "${client[@]}"
-check "drop at ingress: the ingress program got the SYNs translated to 8443" \
-	"$(seen drop_in dport 8443) to 8443, $(seen drop_in dport 8445) to 8445" \
-	test "$(seen drop_in dport 8443)" -gt 0 -a "$(seen drop_in dport 8445)" = 0
-expect_stat_grew "drop at ingress: bpfredir counted them rewritten" server "$PIN" rewritten "${rewritten:-0}"
-rm "$(foreign_dir drop_in)/link" || fail "drop at ingress: detach" "rm failed"
-foreign_attach drop_eg server --dev "$SERVER_IF" --hook tcx-egress --last --verdict drop
-client_counters drop
-expect "drop at egress: the reply is dropped after bpfredir" dropped "$SRV:8445" "${client[@]}"
-check "drop at egress: the egress program got the SYN-ACKs translated to 8445" \
-	"$(seen drop_eg sport 8445) from 8445, $(seen drop_eg sport 8443) from 8443" \
-	test "$(seen drop_eg sport 8445)" -gt 0 -a "$(seen drop_eg sport 8443)" = 0
-expect_seen "drop at egress: nothing reached the client" cli_in_drop sport 8445 0
-expect_seen "drop at egress: nothing reached the client from 8443" cli_in_drop sport 8443 0
-rm "$(foreign_dir drop_eg)/link" || fail "drop at egress: detach" "rm failed"
-expect_cli_ok "drop: unload" server unload --pin-dir "$PIN"
+	# --- drop after bpfredir -------------------------------------------------------------------
+	rewritten=$(counter server "$PIN" rewritten)
+	foreign_attach drop_in server --dev "$SERVER_IF" --hook tcx-ingress --last --verdict drop
+	expect "drop at ingress: the request is dropped after bpfredir" dropped "$SRV:8445" "${client[@]}"
+	check "drop at ingress: the ingress program got the SYNs translated to 8443" \
+		"$(seen drop_in dport 8443) to 8443, $(seen drop_in dport 8445) to 8445" \
+		test "$(seen drop_in dport 8443)" -gt 0 -a "$(seen drop_in dport 8445)" = 0
+	expect_stat_grew "drop at ingress: bpfredir counted them rewritten" server "$PIN" rewritten "${rewritten:-0}"
+	rm "$(foreign_dir drop_in)/link" || fail "drop at ingress: detach" "rm failed"
+	foreign_attach drop_eg server --dev "$SERVER_IF" --hook tcx-egress --last --verdict drop
+	client_counters drop
+	expect "drop at egress: the reply is dropped after bpfredir" dropped "$SRV:8445" "${client[@]}"
+	check "drop at egress: the egress program got the SYN-ACKs translated to 8445" \
+		"$(seen drop_eg sport 8445) from 8445, $(seen drop_eg sport 8443) from 8443" \
+		test "$(seen drop_eg sport 8445)" -gt 0 -a "$(seen drop_eg sport 8443)" = 0
+	expect_seen "drop at egress: nothing reached the client" cli_in_drop sport 8445 0
+	expect_seen "drop at egress: nothing reached the client from 8443" cli_in_drop sport 8443 0
+	rm "$(foreign_dir drop_eg)/link" || fail "drop at egress: detach" "rm failed"
+	expect_cli_ok "drop: unload" server unload --pin-dir "$PIN"
+fi
 
 t_finish

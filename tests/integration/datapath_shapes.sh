@@ -10,6 +10,7 @@
 # - UDP to the hidden port by 255.255.255.255, 224.0.0.1 or the subnet's broadcast address
 #   (which the kernel delivers to a socket on 0.0.0.0) is dropped, with forwarding off and on
 #   a forwarding host with a default route;
+# - on a forwarding host, an address of a local route that no interface has is this host's;
 # - an L3 device (tun: packets start at the IP header) is translated, hidden and, with
 #   --reject, answered like an Ethernet one; device types bpfredir cannot parse are refused.
 #
@@ -182,6 +183,22 @@ ip -n "$(ns server)" route add default via "$CLIENT_ADDR" || t_abort "could not 
 expect_udp_hidden "forwarding, default route"
 expect_stat_grew "stats: hidden_dropped grew (broadcast, multicast)" server "$PIN" hidden_dropped "${hidden:-0}"
 expect_guest "forwarding on, TC"
+# An address of a local route that no interface has (AnyIP): on a forwarding host only the
+# FIB knows it is this host's. bpf_fib_lookup takes the flags load picked for this kernel
+# (BPF_FIB_LOOKUP_SKIP_NEIGH from 6.3; before, a lookup with it fails and nothing is known).
+ANYIP=203.0.113.7
+ip -n "$(ns server)" route add local 203.0.113.0/24 dev lo &&
+	ip -n "$(ns client)" route add 203.0.113.0/24 via "$S4" ||
+	t_abort "could not route 203.0.113.0/24 to a local route of the server"
+expect "forwarding on: curl -> $ANYIP:8445 (a local route's, no interface's) reaches 8443" ok \
+	"$(url "$ANYIP" 8445)" "${client[@]}"
+hidden=$(counter server "$PIN" hidden_dropped)
+expect "forwarding on: curl -> $ANYIP:8443 dropped" dropped "$(url "$ANYIP" 8443)" "${client[@]}"
+expect_stat_grew "forwarding on: stats: hidden_dropped grew (TC dropped it)" server "$PIN" hidden_dropped "${hidden:-0}"
+# ppp0 below takes 203.0.113.1.
+ip -n "$(ns server)" route del local 203.0.113.0/24 dev lo &&
+	ip -n "$(ns client)" route del 203.0.113.0/24 via "$S4" ||
+	t_abort "could not remove the routes to 203.0.113.0/24"
 
 # --- an L3 device: tun0, its far side played by tunpeer.py ---------------------------------
 T4=198.51.100.1 T4P=198.51.100.2 T6=2001:db8:1::1 T6P=2001:db8:1::2
@@ -190,17 +207,26 @@ if ! { tunpeer create tun0 && ip -n "$(ns server)" addr add "$T4/24" dev tun0 &&
 	t_abort "could not make the tun device"
 fi
 server server 5354 udp socat UDP6-RECVFROM:5354,ipv6only=0,fork PIPE
+# The netns guard keeps 8443 hidden on an interface bpfredir is not attached to: netfilter
+# drops, sk_lookup (a kernel without netfilter links) refuses as a closed port does.
+cli server status --json "${P[@]}"
+GUARD_KIND=$(json_get .guard.kind)
+case $GUARD_KIND in
+netfilter) GUARD_ANSWER="" GUARD_SAYS="no answer" ;;
+sk_lookup) GUARD_ANSWER="tcp 8443 RA" GUARD_SAYS="reset, as a closed port" ;;
+*) GUARD_ANSWER="" GUARD_SAYS="no answer" ;;
+esac
 for fam in "$T4 $T4P" "$T6 $T6P"; do
 	read -r l p <<<"$fam"
-	# The netns guard keeps 8443 hidden on an interface bpfredir is not attached to.
-	expect_tun "control, tun0 not attached: SYN to $(endpoint "$l" 8443) gets no answer (the guard)" "$l" "$p" syn 8443 ""
+	expect_tun "control, tun0 not attached: SYN to $(endpoint "$l" 8443): $GUARD_SAYS (the $GUARD_KIND guard)" \
+		"$l" "$p" syn 8443 "$GUARD_ANSWER"
 	expect_tun "control, tun0 not attached: SYN to $(endpoint "$l" 8445) reset" "$l" "$p" syn 8445 "tcp 8445 RA"
 done
 # A second load adds the interface to the loaded instance.
 expect_cli_ok "load --iface tun0 (added to the loaded instance)" server load --iface tun0 "${P[@]}"
 ATTACHED=$(attached_progs server tun0 | cut -d: -f1,2 | sort | paste -sd' ' -)
 check "tun0 runs the L3 programs" "attached: $ATTACHED" \
-	test "$ATTACHED" = "tcx/egress:bpfredir_l3_eg tcx/ingress:bpfredir_l3_in"
+	test "$ATTACHED" = "$(tc_kind)/egress:bpfredir_l3_eg $(tc_kind)/ingress:bpfredir_l3_in"
 expect_cli_ok "add 5353 5354 --proto udp" server add 5353 5354 --proto udp "${P[@]}"
 for fam in "$T4 $T4P" "$T6 $T6P"; do
 	read -r l p <<<"$fam"
@@ -299,7 +325,7 @@ printf 'interface %s\ninterface tun0\ninterface tun1\nrule 8445 8443\n' "$SERVER
 expect_cli_ok "apply with srv0, tun0 and tun1" server apply -f "$CONF" "${P[@]}"
 ATTACHED=$(attached_progs server tun1 | cut -d: -f1,2 | sort | paste -sd' ' -)
 check "apply attached the L3 programs to tun1" "attached: $ATTACHED" \
-	test "$ATTACHED" = "tcx/egress:bpfredir_l3_eg tcx/ingress:bpfredir_l3_in"
+	test "$ATTACHED" = "$(tc_kind)/egress:bpfredir_l3_eg $(tc_kind)/ingress:bpfredir_l3_in"
 expect_tun "after apply: tun0 still translates" "$T4" "$T4P" syn 8445 "tcp 8445 SA"
 
 # --- XDP mode on the Ethernet device: the guest's frames are left alone there too -----------

@@ -57,13 +57,16 @@ table_used() { bpftool -j map dump pinned "$PIN/maps/$1" 2>/dev/null | jq length
 # sniff_start SECONDS [PORT]: count what reaches the client from the server's PORT (default
 # 8443), in the background; sniff_wait waits for it and puts its JSON in SNIFFED.
 sniff_start() {
+	# What is sent meanwhile starts python and scapy: under emulation (tests/kernels) that
+	# alone can outlast the window, so it grows with the suite's time scale.
+	local seconds=$(($1 * ${BPFREDIR_TEST_TIME_SCALE:-1}))
 	rm -f "$T_TMP/sniff.ready"
-	in_ns client timeout $(($1 + 10)) "$SCAPY_PYTHON" "$FLOWPROBE" sniff --iface "$CLIENT_IF" \
-		--src "$S" --port "${2:-8443}" --seconds "$1" --ready "$T_TMP/sniff.ready" \
+	in_ns client timeout $((seconds + 10)) "$SCAPY_PYTHON" "$FLOWPROBE" sniff --iface "$CLIENT_IF" \
+		--src "$S" --port "${2:-8443}" --seconds "$seconds" --ready "$T_TMP/sniff.ready" \
 		>"$T_TMP/sniff.json" 2>"$T_TMP/sniff.err" &
 	SNIFF_PID=$!
 	T_PIDS+=("$SNIFF_PID")
-	wait_for 5 test -e "$T_TMP/sniff.ready" || t_abort "the sniffer did not start: $(head -c 200 "$T_TMP/sniff.err")"
+	wait_for $((5 * ${BPFREDIR_TEST_TIME_SCALE:-1})) test -e "$T_TMP/sniff.ready" || t_abort "the sniffer did not start: $(head -c 200 "$T_TMP/sniff.err")"
 }
 sniff_wait() {
 	wait "$SNIFF_PID"

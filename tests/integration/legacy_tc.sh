@@ -40,6 +40,21 @@ expect "tc: 8443 is dropped" dropped "$SRV:8443" "${client[@]}"
 cli server status --json --pin-dir "$PIN"
 check "status: srv0 in tc mode, qdisc ours" "$CLI_OUT" \
 	json_matches '.interfaces[0].mode == "tc" and .interfaces[0].qdisc_ours and .interfaces[0].name == "srv0"'
+# What status says of tcx chains ahead of the filters is true of this kernel.
+if t_has tcx; then
+	check "status --json: the kernel has tcx, and srv0's tcx chains are listed" "$CLI_OUT" \
+		json_matches '.features.tcx and (.interfaces[0] | has("ingress") and has("egress"))'
+	cli server status --pin-dir "$PIN"
+	check "status: tcx programs run before the filters, chains listed" "$CLI_OUT" \
+		grep -q "tcx programs run before them" <<<"$CLI_OUT"
+else
+	check "status --json: no tcx here, so no tcx chains for srv0" "$CLI_OUT" \
+		json_matches '(.features.tcx | not) and (.interfaces[0] | has("ingress") or has("egress") | not)'
+	cli server status --pin-dir "$PIN"
+	check "status: says no tcx, and nothing of tcx chains" "$CLI_OUT" \
+		test "$(grep -c 'tcx no (legacy tc is used)' <<<"$CLI_OUT")" = 1 -a \
+		"$(grep -c 'run order\|tcx programs' <<<"$CLI_OUT")" = 0
+fi
 expect_cli_error "--attach takes tcx or tc" 2 "invalid --attach 'xdp'" \
 	server load --iface "$SERVER_IF" --attach xdp --pin-dir "$PIN"
 

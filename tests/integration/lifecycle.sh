@@ -128,14 +128,22 @@ echo "# $FLIPS switches; during them through 8445: $ok TCP connections ($broken 
 	"$https_ok HTTPS requests ($https_broken broken)"
 
 # --- status and stats --------------------------------------------------------------------
+# srv0 by tcx, or by clsact filters on a kernel without tcx.
+if t_has tcx; then
+	SRV0_JSON='.mode == "tcx" and (.ingress | map(.name) | index("bpfredir_tc_in") != null)'
+	SRV0_TEXT="tcx"
+else
+	SRV0_JSON='.mode == "tc" and .filters_present == [true, true]'
+	SRV0_TEXT="tc, clsact qdisc"
+fi
 cli server status --json --pin-dir "$PIN"
-check "status --json: srv0 by tcx, the cgroup, flow-table size, kernel features" "$(cli_result) $CLI_OUT" \
-	json_matches --arg cg "$CG" '.interfaces[0].name == "srv0" and .interfaces[0].mode == "tcx"
-		and (.interfaces[0].ingress | map(.name) | index("bpfredir_tc_in") != null)
-		and .cgroups[0].path == $cg and .flows.max == 4096
-		and .features.tcx and .features.btf'
+check "status --json: srv0 by $(tc_kind), the cgroup, flow-table size, kernel features" \
+	"$(cli_result) $CLI_OUT" json_matches --arg cg "$CG" --argjson tcx "$(t_has tcx && echo true || echo false)" \
+	"(.interfaces[0] | .name == \"srv0\" and $SRV0_JSON)
+		and .cgroups[0].path == \$cg and .flows.max == 4096
+		and .features.tcx == \$tcx and .features.btf"
 cli server status --pin-dir "$PIN"
-check "status: human-readable" "$(cli_result) $CLI_OUT" grep -q "srv0 (ifindex [0-9]*): tcx" <<<"$CLI_OUT"
+check "status: human-readable" "$(cli_result) $CLI_OUT" grep -q "srv0 (ifindex [0-9]*): $SRV0_TEXT" <<<"$CLI_OUT"
 cli server stats --prometheus --pin-dir "$PIN"
 check "stats --prometheus: counters per verdict and per rule" "$(cli_result) $CLI_OUT" \
 	grep -q '^bpfredir_rule_packets_total{public_port="8445",target_port="8443",proto="tcp",counter="rewritten"} [1-9]' <<<"$CLI_OUT"
@@ -188,9 +196,9 @@ s.sendall(b"after\n"); print(s.recv(100).decode().strip(), flush=True)
 	wait_for 5 grep -q before "$T_TMP/$1.out"
 }
 held_echo held
+# ingress_ids: bpfredir's programs at srv0's ingress (tcx, or clsact filters).
 ingress_ids() {
-	cli server status --json --pin-dir "$PINR"
-	json_get '[.interfaces[].ingress[] | select(.ours) | .id] | join(",")'
+	attached_progs server "$SERVER_IF" | grep '/ingress:bpfredir_tc_in:' | cut -d: -f3 | paste -sd, -
 }
 old_ids=$(ingress_ids)
 NEWER="$T_TMP/newer"
@@ -394,11 +402,8 @@ expect_cli_ok "unload the killed-apply instance" server unload --pin-dir "$PINA"
 
 # --- loads killed midway -----------------------------------------------------------------
 pin_dir PINK kill
-# ingress_progs: the bpfredir programs at srv0's tcx ingress, as status lists them.
-ingress_progs() {
-	cli server status --json --pin-dir "$PINK"
-	json_get '[.interfaces[].ingress[] | select(.ours)] | length'
-}
+# ingress_progs: the bpfredir programs at srv0's ingress (tcx, or clsact filters).
+ingress_progs() { attached_progs server "$SERVER_IF" | grep -c '/ingress:bpfredir_tc_in:'; }
 # The kills are timed by how long a whole load takes here, most of them to land mid-run (which
 # is checked), the last after the load is done.
 load_time_ms load_ms server "$PINK" --iface "$SERVER_IF" --cgroup "$CG"
@@ -447,23 +452,25 @@ expect_cli_ok "unload after the cleanup" server unload --pin-dir "$PINK"
 # A foreign program at each tcx hook of srv0 (tests/tools/foreign.c): ours go first at
 # ingress and at egress, status marks the foreign ones, and unload leaves them attached.
 # (coexist.sh checks that they still see the traffic.)
-pin_dir PINO order
-foreign_attach order_in server --dev "$SERVER_IF" --hook tcx-ingress
-foreign_attach order_eg server --dev "$SERVER_IF" --hook tcx-egress
-expect_cli_ok "load beside foreign tcx programs" server load --iface "$SERVER_IF" --pin-dir "$PINO"
-cli server status --json --pin-dir "$PINO"
-check "ours first at ingress and at egress; foreign ones marked" "$CLI_OUT" \
-	json_matches '.interfaces[0] | (.ingress | map(.name)) == ["bpfredir_tc_in", "foreign_in"]
-		and (.egress | map(.name)) == ["bpfredir_tc_eg", "foreign_eg"]
-		and (.ingress[1].ours | not)'
-expect_cli_ok "add beside foreign tcx programs" server add 8445 8443 --pin-dir "$PINO"
-expect "redirect works beside foreign programs" ok "$SRV:8445" "${client[@]}"
-expect_cli_ok "unload beside foreign tcx programs" server unload --pin-dir "$PINO"
-left=$(attached_progs server "$SERVER_IF" | cut -d: -f1,2 | sort | paste -sd' ' -)
-check "unload leaves the foreign programs attached" "attached: $left" \
-	test "$left" = "tcx/egress:foreign_eg tcx/ingress:foreign_in"
-foreign_detach order_in server --dev "$SERVER_IF" --hook tcx-ingress
-foreign_detach order_eg server --dev "$SERVER_IF" --hook tcx-egress
+if t_need tcx "foreign tcx programs beside bpfredir's"; then
+	pin_dir PINO order
+	foreign_attach order_in server --dev "$SERVER_IF" --hook tcx-ingress
+	foreign_attach order_eg server --dev "$SERVER_IF" --hook tcx-egress
+	expect_cli_ok "load beside foreign tcx programs" server load --iface "$SERVER_IF" --pin-dir "$PINO"
+	cli server status --json --pin-dir "$PINO"
+	check "ours first at ingress and at egress; foreign ones marked" "$CLI_OUT" \
+		json_matches '.interfaces[0] | (.ingress | map(.name)) == ["bpfredir_tc_in", "foreign_in"]
+			and (.egress | map(.name)) == ["bpfredir_tc_eg", "foreign_eg"]
+			and (.ingress[1].ours | not)'
+	expect_cli_ok "add beside foreign tcx programs" server add 8445 8443 --pin-dir "$PINO"
+	expect "redirect works beside foreign programs" ok "$SRV:8445" "${client[@]}"
+	expect_cli_ok "unload beside foreign tcx programs" server unload --pin-dir "$PINO"
+	left=$(attached_progs server "$SERVER_IF" | cut -d: -f1,2 | sort | paste -sd' ' -)
+	check "unload leaves the foreign programs attached" "attached: $left" \
+		test "$left" = "tcx/egress:foreign_eg tcx/ingress:foreign_in"
+	foreign_detach order_in server --dev "$SERVER_IF" --hook tcx-ingress
+	foreign_detach order_eg server --dev "$SERVER_IF" --hook tcx-egress
+fi
 
 # --- foreign pin dir ---------------------------------------------------------------------
 pin_dir PINF foreign

@@ -7,7 +7,8 @@
 # the XDP program does ingress and TC ingress is not attached, status reports the XDP mode,
 # a load on the same build changes nothing and a newer build updates the link in place, a
 # foreign XDP program (xdp-filter, from xdp-tools) is refused with nothing left attached,
-# and unload leaves nothing.
+# and unload leaves nothing. Egress is tcx where the kernel has it, else a clsact filter;
+# --attach tc asks for the filter on any kernel.
 #
 #   client 192.0.2.1   (cli0) ---- (srv0) 192.0.2.2    server
 #          2001:db8::1                    2001:db8::2
@@ -43,6 +44,8 @@ pin_dir PIN xdp
 cgroup_add CG xdp
 P=(--pin-dir "$PIN")
 client=(in_ns client)
+# Where egress goes without --attach: tcx, or a clsact filter on a kernel without tcx.
+EGRESS=$(tc_kind)
 
 # expect_udp NAME ADDR PORT WANT: udp_connected from the client gives WANT.
 expect_udp() {
@@ -85,8 +88,9 @@ xdp_link() {
 # --- the datapath, in both XDP modes -----------------------------------------------------
 # run_mode LABEL LOAD_OPTS...: load with LOAD_OPTS, traffic, status; stays loaded.
 run_mode() {
-	local m=$1 kmode want_status csum_before
+	local m=$1 kmode want_status csum_before egress_by
 	shift
+	[[ $EGRESS == tcx ]] && egress_by=tcx || egress_by=tc
 	[[ $m == native ]] && kmode=driver || kmode=generic
 	want_status=$m
 	expect_cli_ok "$m: load --iface $SERVER_IF $*" server load --iface "$SERVER_IF" "$@" "${P[@]}"
@@ -97,15 +101,16 @@ run_mode() {
 	check "$m: bpfredir_xdp runs in $kmode mode on $SERVER_IF" "xdp: $(xdp_of server "$SERVER_IF")" \
 		test "$(xdp_of server "$SERVER_IF")" = "$kmode:bpfredir_xdp"
 	ATTACHED=$(attached_progs server "$SERVER_IF")
-	check "$m: TC egress attached" "attached: $ATTACHED" grep -q '^tcx/egress:bpfredir_tc_eg:' <<<"$ATTACHED"
+	check "$m: TC egress attached ($EGRESS)" "attached: $ATTACHED" grep -q "^$EGRESS/egress:bpfredir_tc_eg:" <<<"$ATTACHED"
 	check "$m: TC ingress not attached" "attached: $ATTACHED" test -z "$(grep ingress <<<"$ATTACHED")"
 	cli server status --json "${P[@]}"
-	# shellcheck disable=SC2016 # a jq variable
-	check "$m: status --json says mode xdp, $want_status" "$(cli_result) $CLI_OUT" json_matches \
-		--arg m "$want_status" '.interfaces | length == 1 and .[0].name == "srv0" and
-			.[0].mode == "xdp" and .[0].xdp_mode == $m and .[0].xdp_prog_id > 0'
+	# shellcheck disable=SC2016 # jq variables
+	check "$m: status --json says mode xdp, $want_status, egress by $egress_by" "$(cli_result) $CLI_OUT" json_matches \
+		--arg m "$want_status" --arg e "$egress_by" '.interfaces | length == 1 and .[0].name == "srv0" and
+			.[0].mode == "xdp" and .[0].xdp_mode == $m and .[0].xdp_prog_id > 0 and .[0].egress_by == $e'
 	cli server status "${P[@]}"
-	check "$m: status says xdp ($want_status)" "$CLI_OUT" grep -q "srv0 (ifindex [0-9]*): xdp ($want_status)" <<<"$CLI_OUT"
+	check "$m: status says xdp ($want_status), egress by $egress_by" "$CLI_OUT" \
+		grep -q "srv0 (ifindex [0-9]*): xdp ($want_status), XDP program [0-9]*; egress by $egress_by" <<<"$CLI_OUT"
 	check "$m: checksum offloads are off on both veths" "$(in_ns server ethtool -k "$SERVER_IF" | grep checksumming)" \
 		test "$(in_ns server ethtool -k "$SERVER_IF" | grep -c 'checksumming: off$')$(in_ns client ethtool -k "$CLIENT_IF" | grep -c 'checksumming: off$')" = 22
 
@@ -255,19 +260,55 @@ check "foreign: the fresh load left nothing on srv2" "attached: $(attached_progs
 	test -z "$(attached_progs server srv2)"
 expect_cli_ok "foreign: srv2 in tc mode is allowed beside it" server load --iface srv2 --mode tc "${P[@]}"
 cli server status --json "${P[@]}"
+# tc mode is tcx, or a clsact qdisc's filters without tcx: the XDP program runs before either.
+if [[ $(tc_kind) == tcx ]]; then TC_MODE=tcx TC_TEXT=tcx; else TC_MODE=tc TC_TEXT="tc, clsact .*"; fi
 # shellcheck disable=SC2016 # a jq variable
-check "foreign: status --json names it on srv2, before tcx" "$(cli_result) $CLI_OUT" json_matches \
-	--arg name "$foreign_name" '.interfaces[] | select(.name == "srv2") | .mode == "tcx" and
-		.xdp_mode == "generic" and .xdp_prog_name == $name and .xdp_prog_ours == false'
+check "foreign: status --json names it on srv2, before $TC_MODE" "$(cli_result) $CLI_OUT" json_matches \
+	--arg name "$foreign_name" --arg mode "$TC_MODE" '.interfaces[] | select(.name == "srv2") |
+		.mode == $mode and .xdp_mode == "generic" and .xdp_prog_name == $name and
+		.xdp_prog_ours == false'
 cli server status "${P[@]}"
 check "foreign: status names it on srv2" "$CLI_OUT" \
-	grep -Eq "srv2 \(ifindex [0-9]+\): tcx; XDP program [0-9]+:$foreign_name \(foreign\) \(generic\) runs before TC" <<<"$CLI_OUT"
+	grep -Eq "srv2 \(ifindex [0-9]+\): $TC_TEXT; XDP program [0-9]+:$foreign_name \(foreign\) \(generic\) runs before TC" <<<"$CLI_OUT"
 xdp_filter_unload server srv2 >/dev/null 2>&1 || fail "foreign: xdp-filter unload" "failed"
 
 unloaded native
 
 run_mode generic --mode xdp --xdp-generic
 unloaded generic
+
+# --- --attach tc: egress by a clsact filter, as on a kernel without tcx --------------------
+if t_need cls_bpf "xdp with --attach tc"; then
+	expect_cli_ok "generic, --attach tc: load" server load --iface "$SERVER_IF" --mode xdp --xdp-generic --attach tc "${P[@]}"
+	expect_cli_ok "generic, --attach tc: add tcp 8445 8443" server add 8445 8443 "${P[@]}"
+	expect_cli_ok "generic, --attach tc: add udp 8445 8443" server add 8445 8443 --proto udp "${P[@]}"
+	check "generic, --attach tc: bpfredir_xdp runs in generic mode" "xdp: $(xdp_of server "$SERVER_IF")" \
+		test "$(xdp_of server "$SERVER_IF")" = generic:bpfredir_xdp
+	ATTACHED=$(attached_progs server "$SERVER_IF")
+	check "generic, --attach tc: egress alone, as a clsact filter" "attached: $ATTACHED" \
+		test "$(cut -d: -f1,2 <<<"$ATTACHED")" = clsact/egress:bpfredir_tc_eg
+	cli server status "${P[@]}"
+	check "generic, --attach tc: status says egress by tc" "$CLI_OUT" \
+		grep -q "srv0 (ifindex [0-9]*): xdp (generic), XDP program [0-9]*; egress by tc" <<<"$CLI_OUT"
+	check "generic, --attach tc: status lists srv0 once" "$CLI_OUT" test "$(grep -c '^  srv0 ' <<<"$CLI_OUT")" = 1
+	expect "generic, --attach tc: v4 curl -> :8445 gets the page" ok "$(url "$S4" 8445)" "${client[@]}"
+	expect_syn_reply "generic, --attach tc: v4 SYN to :8445 is answered from 8445" client "$S4" 8445 "8445 SA"
+	expect_udp "generic, --attach tc: v4 udp -> :8445 echoed from 8445" "$S4" 8445 echo
+	expect "generic, --attach tc: v4 curl -> :8443 dropped" dropped "$(url "$S4" 8443)" "${client[@]}"
+	cli server load --iface "$SERVER_IF" --mode xdp --xdp-generic --attach tc "${P[@]}"
+	check "generic, --attach tc: load again changes nothing" "$(cli_result) $CLI_OUT" grep -q "same build" <<<"$CLI_OUT"
+	if [[ -x $NEWER/build/bpfredir ]]; then
+		old_eg=$(attached_progs server "$SERVER_IF" | cut -d: -f3)
+		CLI_OUT=$(in_ns server "$NEWER/build/bpfredir" load --iface "$SERVER_IF" --mode xdp --xdp-generic "${P[@]}" 2>&1)
+		check "generic, --attach tc: a newer build replaces the programs" "$CLI_OUT" \
+			grep -q "programs replaced by this build, maps kept" <<<"$CLI_OUT"
+		ATTACHED=$(attached_progs server "$SERVER_IF")
+		check "generic, --attach tc: the egress filter runs the newer program" "before: $old_eg, now: $ATTACHED" \
+			test "$(cut -d: -f1,2 <<<"$ATTACHED")" = clsact/egress:bpfredir_tc_eg -a "$(cut -d: -f3 <<<"$ATTACHED")" != "$old_eg"
+		expect_udp "generic, --attach tc: newer build: v4 udp -> :8445 echoed from 8445" "$S4" 8445 echo
+	fi
+	unloaded "generic, --attach tc"
+fi
 
 # --- the config file: interface NAME mode ... --------------------------------------------
 conf() { printf '%s\n' "$@" >"$T_TMP/bpfredir.conf"; }
@@ -276,7 +317,7 @@ expect_cli_ok "apply: interface in mode xdp-generic, from nothing" server apply 
 check "apply: bpfredir_xdp runs in generic mode" "xdp: $(xdp_of server "$SERVER_IF")" \
 	test "$(xdp_of server "$SERVER_IF")" = generic:bpfredir_xdp
 check "apply: TC ingress not attached" "attached: $(attached_progs server "$SERVER_IF")" \
-	test "$(attached_progs server "$SERVER_IF" | cut -d: -f1,2)" = tcx/egress:bpfredir_tc_eg
+	test "$(attached_progs server "$SERVER_IF" | cut -d: -f1,2)" = "$EGRESS/egress:bpfredir_tc_eg"
 expect "apply: v4 curl -> :8445 gets the page" ok "$(url "$S4" 8445)" "${client[@]}"
 expect "apply: v4 curl -> :8443 dropped" dropped "$(url "$S4" 8443)" "${client[@]}"
 cli server apply -f "$T_TMP/bpfredir.conf" "${P[@]}"
