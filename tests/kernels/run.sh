@@ -12,15 +12,16 @@
 #   tests/kernels/run.sh --fetch [KERNEL...]               only fetch them into the cache
 #
 # KERNEL: 6.1 (Debian 12's own kernel), 6.12 (bookworm-backports'), the name of a generic
-# linux-image-* package, or such a package's .deb file (a kernel of another release). Default: $KERNELS, else "6.1 6.12". --quick runs tests/run.sh
-# --quick (the subset named there) instead of the whole suite. The suite's output is shown
-# live, each line led by [KERNEL]; then one tally line per kernel and, last, the sum:
+# linux-image-* package, or such a package's .deb file (a kernel of another release).
+# Default: $KERNELS, else "6.1 6.12". --quick runs tests/run.sh --quick (the subset named
+# there) instead of the whole suite. The suite's output is shown live, each line led by
+# [KERNEL]; then one tally line per kernel and, last, the sum:
 # `N passed, N failed` (`, N skipped`). Exit status non-zero when anything failed, a guest
 # did not boot or ran past its time. With a COMMAND: its output, then its exit status.
 # The build must exist first (make tests-build); the guest runs it, it never builds.
 #
 # Environment:
-#   BPFREDIR_KERNEL_CACHE  where kernels are kept (/var/cache/bpfredir/kernels): ~100 MB a
+#   BPFREDIR_KERNEL_CACHE  where kernels are kept (/var/cache/bpfredir/kernels): 100-400 MB a
 #                          kernel, fetched once; a newer package of the same series replaces
 #                          the older one
 #   BPFREDIR_VM_OUT        results, one directory per kernel (.output/kernels): log (the
