@@ -291,13 +291,20 @@ done </modules/order
 # msize: 9p's default of 8 KiB makes every read of a binary many round trips.
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 hostroot /lower ||
 	halt "cannot mount the host's root over 9p"
-mount -t tmpfs -o mode=0755 tmpfs /rw && mkdir /rw/upper /rw/work
+mount -t tmpfs -o mode=0755 tmpfs /rw && mkdir -p /rw/upper /rw/work /rw/repo/upper /rw/repo/work
 mount -t overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work overlay /newroot ||
 	halt "cannot mount the overlay root"
 # The host's /run and /tmp show through the overlay: their netns files, locks and other
-# runs' temp files are not this guest's. (Before the results directory, which may be there.)
+# runs' temp files are not this guest's. (Before the repository and the results directory,
+# which may be there: a CI clone often is in /tmp.)
 mount -t tmpfs -o mode=0755 tmpfs /newroot/run
 mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp
+# The repository, shared on its own: wherever it is, the guest sees it at the same path,
+# read-only with its own overlay, as the root.
+mkdir -p /repo "/newroot$bpfredir_repo"
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 repo /repo &&
+	mount -t overlay -o lowerdir=/repo,upperdir=/rw/repo/upper,workdir=/rw/repo/work overlay \
+		"/newroot$bpfredir_repo" || halt "cannot mount the repository"
 mkdir -p "/newroot$bpfredir_vm"
 mount -t 9p -o trans=virtio,version=9p2000.L,cache=none,msize=512000 results \
 	"/newroot$bpfredir_vm" || halt "cannot mount the results directory"
@@ -359,8 +366,9 @@ run_guest() {
 	# ends qemu instead of booting again.
 	timeout -k 10 "$limit" qemu-system-x86_64 "${qemu_accel[@]}" -m "$MEM" -smp "$CPUS" \
 		-nographic -no-reboot -nic none -kernel "$KDIR/vmlinuz" -initrd "$out/initrd" \
-		-append "console=ttyS0 quiet panic=-1 bpfredir_vm=$out" \
+		-append "console=ttyS0 quiet panic=-1 bpfredir_vm=$out bpfredir_repo=$REPO" \
 		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+		-virtfs "local,path=$REPO,mount_tag=repo,security_model=none,readonly=on,multidevs=remap" \
 		-virtfs "local,path=$out,mount_tag=results,security_model=none,multidevs=remap" \
 		</dev/null 2>&1 | sed -u -e 's/\r$//' -e 's/\x1b\[[?0-9;]*[a-zA-Z]//g' -e 's/\x1bc//g' | tee "$out/console.log" | sed -u "s/^/[$label] /"
 	rc=${PIPESTATUS[0]}
@@ -414,7 +422,7 @@ if [[ ! -x /bin/busybox ]] || ldd /bin/busybox >/dev/null 2>&1; then
 fi
 [[ $OUT_ROOT == /* ]] || OUT_ROOT=$PWD/$OUT_ROOT
 # The guest takes these paths from the kernel command line and a shell's word splitting.
-[[ $OUT_ROOT$SELF != *[[:space:]]* ]] || die "no spaces in $OUT_ROOT or $SELF, please"
+[[ $OUT_ROOT$REPO != *[[:space:]]* ]] || die "no spaces in $OUT_ROOT or $REPO, please"
 
 if ((FETCH_ONLY)); then
 	for kernel in "${KERNEL_LIST[@]}"; do
