@@ -131,16 +131,23 @@ void tc_legacy_query(int ifindex, const struct redir_tc_attach *rec, __u32 prog_
 	}
 }
 
-bool tc_legacy_recorded(int ifindex)
+/* The record of IFINDEX, read from a map opened for this one look. */
+static bool tc_legacy_lookup(int ifindex, struct redir_tc_attach *rec)
 {
-	struct redir_tc_attach rec;
 	int map_fd = open_tc_legacy_map();
 	__u32 key = ifindex;
-	bool found = map_fd >= 0 && !bpf_map_lookup_elem(map_fd, &key, &rec);
+	bool found = map_fd >= 0 && !bpf_map_lookup_elem(map_fd, &key, rec);
 
 	if (map_fd >= 0)
 		close(map_fd);
 	return found;
+}
+
+bool tc_legacy_recorded(int ifindex)
+{
+	struct redir_tc_attach rec;
+
+	return tc_legacy_lookup(ifindex, &rec);
 }
 
 /* Recorded, and every filter recorded still there. */
@@ -159,13 +166,8 @@ bool tc_legacy_attached(int map_fd, int ifindex)
 bool tc_legacy_egress_only(int ifindex)
 {
 	struct redir_tc_attach rec;
-	int map_fd = open_tc_legacy_map();
-	__u32 key = ifindex;
-	bool found = map_fd >= 0 && !bpf_map_lookup_elem(map_fd, &key, &rec);
 
-	if (map_fd >= 0)
-		close(map_fd);
-	return found && !rec.priority[0];
+	return tc_legacy_lookup(ifindex, &rec) && !rec.priority[0];
 }
 
 void tc_legacy_detach(int map_fd, int ifindex)

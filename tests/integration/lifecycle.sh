@@ -402,8 +402,8 @@ expect_cli_ok "unload the killed-apply instance" server unload --pin-dir "$PINA"
 
 # --- loads killed midway -----------------------------------------------------------------
 pin_dir PINK kill
-# ingress_progs: the bpfredir programs at srv0's ingress (tcx, or clsact filters).
-ingress_progs() { attached_progs server "$SERVER_IF" | grep -c '/ingress:bpfredir_tc_in:'; }
+# ingress_progs: how many bpfredir programs srv0's ingress runs (see ingress_ids).
+ingress_progs() { ingress_ids | tr , '\n' | grep -c .; }
 # The kills are timed by how long a whole load takes here, most of them to land mid-run (which
 # is checked), the last after the load is done.
 load_time_ms load_ms server "$PINK" --iface "$SERVER_IF" --cgroup "$CG"
