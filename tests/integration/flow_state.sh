@@ -30,6 +30,11 @@ t_init flow_state
 t_require socat
 t_require_scapy
 t_topology
+# The client ports this script picks itself (40123, 40201-40203) stay out of the kernel's
+# own choice: a connection that took one of them by chance (curl's, in TIME_WAIT) made the
+# explicit bind fail with EADDRINUSE now and then.
+in_ns client sysctl -qw net.ipv4.ip_local_port_range="41000 60999" ||
+	t_abort "cannot set the client's ephemeral port range"
 pin_dir PIN flows
 P=(--pin-dir "$PIN")
 server server 8443 tcp "$SCAPY_PYTHON" "$FLOWPROBE" serve --port 8443
