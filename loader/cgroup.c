@@ -17,17 +17,6 @@
 #include <bpf/bpf.h>
 #include "loader.h"
 
-const struct sock_hook sock_hooks[N_SOCK_HOOKS] = {
-	{ "bpfredir_conn4", "conn4", BPF_CGROUP_INET4_CONNECT },
-	{ "bpfredir_conn6", "conn6", BPF_CGROUP_INET6_CONNECT },
-	{ "bpfredir_send4", "send4", BPF_CGROUP_UDP4_SENDMSG },
-	{ "bpfredir_send6", "send6", BPF_CGROUP_UDP6_SENDMSG },
-	{ "bpfredir_recv4", "recv4", BPF_CGROUP_UDP4_RECVMSG },
-	{ "bpfredir_recv6", "recv6", BPF_CGROUP_UDP6_RECVMSG },
-	{ "bpfredir_peer4", "peer4", BPF_CGROUP_INET4_GETPEERNAME },
-	{ "bpfredir_peer6", "peer6", BPF_CGROUP_INET6_GETPEERNAME },
-};
-
 /* The cgroup2 mount, wherever this system has it (unified or hybrid layout). */
 static int cgroup2_root(char *buf, size_t size)
 {
@@ -136,7 +125,8 @@ static int stamp_attach_point(__u64 cgroup_id)
 
 /* All hooks or none: a cgroup with connect4 but no getpeername4 would show clients the
  * target port. They act only once the live rule set names the cgroup (POLICY_CGROUP). */
-int attach_cgroup(int cgroup_fd, __u64 cgroup_id, const int prog_fds[N_SOCK_HOOKS])
+int attach_cgroup(struct pin_txn *txn, int cgroup_fd, __u64 cgroup_id,
+		  const int prog_fds[N_SOCK_HOOKS])
 {
 	char path[PATH_MAX];
 	int i, link_fd, err = 0;
@@ -154,7 +144,7 @@ int attach_cgroup(int cgroup_fd, __u64 cgroup_id, const int prog_fds[N_SOCK_HOOK
 		if (err)
 			close(link_fd);
 		else
-			err = pin_link_fd(link_fd, path);
+			err = pin_link_fd(txn, link_fd, path);
 	}
 	if (!err)
 		err = stamp_attach_point(cgroup_id);
@@ -251,7 +241,7 @@ static int cgroup_verb(int argc, char **argv, bool attach)
 	if (attach) {
 		err = open_pinned_progs(prog_fds);
 		if (!err && !attached)
-			err = attach_cgroup(cgroup_fd, cgroup_id, prog_fds);
+			err = attach_cgroup(NULL, cgroup_fd, cgroup_id, prog_fds);
 		close_fds(prog_fds, N_SOCK_HOOKS);
 		if (!err)
 			err = ruleset_enable(maps.rules, POLICY_CGROUP, cgroup_id, true);

@@ -829,18 +829,19 @@ static int attach_new(const struct config *cfg, const struct resolved *res,
 			detach_iface(res->ifindexes[i]);
 		}
 		if (cfg->if_modes[i] == IFACE_TC)
-			err = attach_iface(res->ifindexes[i], cfg->ifnames[i], tc_fds, attach);
+			err = attach_iface(NULL, res->ifindexes[i], cfg->ifnames[i], tc_fds,
+					   attach);
 		else if (xdp_fd < 0)
 			err = fail("cannot open the pinned XDP program: %s (loaded by a build "
 				   "without XDP mode; 'bpfredir load' with this build first)",
 				   strerror(-xdp_fd));
 		else
-			err = attach_iface_xdp(res->ifindexes[i], cfg->ifnames[i], tc_fds, xdp_fd,
-					       cfg->if_modes[i], attach);
+			err = attach_iface_xdp(NULL, res->ifindexes[i], cfg->ifnames[i], tc_fds,
+					       xdp_fd, cfg->if_modes[i], attach);
 	}
 	for (j = 0; j < cfg->n_cgroups && !err; j++)
 		if (!has_u64(cur->cgroup_ids, cur->n_cgroups, res->cgroup_ids[j]) &&
-		    attach_cgroup(res->cgroup_fds[j], res->cgroup_ids[j], sock_fds))
+		    attach_cgroup(NULL, res->cgroup_fds[j], res->cgroup_ids[j], sock_fds))
 			err = fail("cannot attach to cgroup %s: %s", res->cgroup_paths[j],
 				   strerror(errno));
 	if (err) {
@@ -1084,7 +1085,7 @@ int do_apply(int argc, char **argv)
 		goto out;
 	/* A dry run only reads: it neither makes the pin dir nor cleans up after an interrupted
 	 * run (it takes no lock, so it may see another command's work half done). */
-	err = pins_open(dry_run ? PINS_READ : PINS_CREATE);
+	err = dry_run ? pins_open(PINS_READ) : pins_create();
 	if (err && !(dry_run && err == -ENOENT)) {
 		ret = EXIT_FAIL;
 		goto out;

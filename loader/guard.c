@@ -273,7 +273,7 @@ static void guard_announce(enum guard_kind kind)
 			fallback_why);
 }
 
-int guard_start(int policy_fd)
+int guard_start(struct pin_txn *txn, int policy_fd)
 {
 	enum guard_kind want = guard_wanted();
 	struct guard_bpf *skel = guard_load(policy_fd, want);
@@ -290,7 +290,7 @@ int guard_start(int policy_fd)
 	for (i = 0; i < 2 && names[i] && !err; i++) {
 		err = pin_path(path, sizeof(path), "links", names[i]);
 		if (!err)
-			err = pin_link_fd(links.fds[i], path); /* takes the fd */
+			err = pin_link_fd(txn, links.fds[i], path); /* takes the fd */
 		links.fds[i] = -1;
 	}
 	guard_links_close(&links);

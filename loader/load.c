@@ -39,6 +39,7 @@ struct load_ctx {
 	struct xdp_bpf *xdp;
 	struct sock_bpf *sock;
 	struct addrwatch_bpf *addrwatch;
+	struct pin_txn *txn; /* link pins, made at commit (NULL on reload: at once) */
 };
 
 static int parse_load_args(int argc, char **argv, struct load_request *req)
@@ -143,8 +144,9 @@ static int check_targets(struct load_ctx *ctx)
 	int i;
 
 	if (ctx->req->attach == ATTACH_TCX && ctx->req->n_ifaces && !probe_tcx())
-		return fail("--attach tcx: this kernel has no tcx (Linux 6.6 has it); leave --attach "
-			    "out, or --attach tc, for a clsact qdisc");
+		return fail(
+			"--attach tcx: this kernel has no tcx (Linux 6.6 has it); leave --attach "
+			"out, or --attach tc, for a clsact qdisc");
 	for (i = 0; i < ctx->req->n_ifaces; i++) {
 		ctx->ifindexes[i] = if_nametoindex(ctx->req->ifnames[i]);
 		if (!ctx->ifindexes[i])
@@ -372,10 +374,11 @@ static int tc_progs_for(int ifindex, const int given[2], int l3_fds[2], const in
  * would end the chain before us and the reply would leave from the hidden port. Our
  * programs return TCX_NEXT for what they pass, so every later program still sees every
  * packet, the replies as they leave (with the public port, as after the recipe's NAT). */
-static int attach_iface_progs(int ifindex, const char *ifname, const int tc_prog_fds[2],
-			      enum attach_mode mode);
+static int attach_iface_progs(struct pin_txn *txn, int ifindex, const char *ifname,
+			      const int tc_prog_fds[2], enum attach_mode mode);
 
-int attach_iface(int ifindex, const char *ifname, const int tc_prog_fds[2], enum attach_mode mode)
+int attach_iface(struct pin_txn *txn, int ifindex, const char *ifname, const int tc_prog_fds[2],
+		 enum attach_mode mode)
 {
 	int l3_fds[2] = { -1, -1 }, ret;
 	const int *fds;
@@ -384,13 +387,13 @@ int attach_iface(int ifindex, const char *ifname, const int tc_prog_fds[2], enum
 	if (ret)
 		ret = fail("cannot attach to interface %s: %s", ifname, strerror(-ret));
 	else
-		ret = attach_iface_progs(ifindex, ifname, fds, mode);
+		ret = attach_iface_progs(txn, ifindex, ifname, fds, mode);
 	close_fds(l3_fds, 2);
 	return ret;
 }
 
-static int attach_iface_progs(int ifindex, const char *ifname, const int tc_prog_fds[2],
-			      enum attach_mode mode)
+static int attach_iface_progs(struct pin_txn *txn, int ifindex, const char *ifname,
+			      const int tc_prog_fds[2], enum attach_mode mode)
 {
 	static const struct {
 		enum pin_link_kind link;
@@ -419,7 +422,7 @@ static int attach_iface_progs(int ifindex, const char *ifname, const int tc_prog
 		if (err)
 			close(link_fd);
 		else
-			err = pin_link_fd(link_fd, path);
+			err = pin_link_fd(txn, link_fd, path);
 	}
 	if (err) {
 		/* Only what this call attached: in XDP mode the XDP link stays. */
@@ -467,7 +470,7 @@ static void watch_addresses(struct load_ctx *ctx)
 		}
 		err = pin_path(path, sizeof(path), "links", pin_link_name(links[i], 0, NULL));
 		if (!err)
-			err = pin_link_fd(dup(bpf_link__fd(link)), path);
+			err = pin_link_fd(ctx->txn, dup(bpf_link__fd(link)), path);
 		bpf_link__destroy(link);
 	}
 	if (err && verbose)
@@ -522,14 +525,15 @@ static int pin_tc_progs(struct load_ctx *ctx, int tc_prog_fds[2], int *xdp_fd)
 }
 
 /* One interface in the mode asked for. */
-static int attach_iface_as(int ifindex, const char *ifname, const int tc_prog_fds[2], int xdp_fd,
-			   enum iface_mode mode, enum attach_mode attach)
+static int attach_iface_as(struct pin_txn *txn, int ifindex, const char *ifname,
+			   const int tc_prog_fds[2], int xdp_fd, enum iface_mode mode,
+			   enum attach_mode attach)
 {
 	/* What is left of an attachment that is gone goes first: it holds the names. */
 	detach_iface(ifindex);
 	if (mode == IFACE_TC)
-		return attach_iface(ifindex, ifname, tc_prog_fds, attach);
-	return attach_iface_xdp(ifindex, ifname, tc_prog_fds, xdp_fd, mode, attach);
+		return attach_iface(txn, ifindex, ifname, tc_prog_fds, attach);
+	return attach_iface_xdp(txn, ifindex, ifname, tc_prog_fds, xdp_fd, mode, attach);
 }
 
 static int attach_all(struct load_ctx *ctx)
@@ -539,12 +543,12 @@ static int attach_all(struct load_ctx *ctx)
 	if (pin_tc_progs(ctx, tc_prog_fds, &xdp_fd) || pin_sock_progs(ctx, prog_fds))
 		return EXIT_FAIL;
 	for (i = 0; i < ctx->req->n_ifaces; i++)
-		if (attach_iface_as(ctx->ifindexes[i], ctx->req->ifnames[i], tc_prog_fds, xdp_fd,
-				    ctx->req->if_modes[i], ctx->req->attach))
+		if (attach_iface_as(ctx->txn, ctx->ifindexes[i], ctx->req->ifnames[i], tc_prog_fds,
+				    xdp_fd, ctx->req->if_modes[i], ctx->req->attach))
 			return EXIT_FAIL;
 	watch_addresses(ctx);
 	for (i = 0; i < ctx->req->n_cgroups; i++) {
-		err = attach_cgroup(ctx->cgroup_fds[i], ctx->cgroup_ids[i], prog_fds);
+		err = attach_cgroup(ctx->txn, ctx->cgroup_fds[i], ctx->cgroup_ids[i], prog_fds);
 		if (err)
 			return fail("cannot attach to cgroup %s: %s", ctx->cgroup_paths[i],
 				    strerror(-err));
@@ -650,7 +654,7 @@ static int commit(struct load_ctx *ctx)
 	if (err)
 		return fail("cannot record this build in %s: %s", pin_display("maps", "build"),
 			    strerror(-err));
-	err = commit_deferred_pins();
+	err = pin_txn_commit(ctx->txn);
 	if (!err)
 		err = pin_path(path, sizeof(path), "maps", "policy");
 	if (!err && bpf_obj_pin(bpf_map__fd(ctx->tc->maps.policy), path))
@@ -677,7 +681,8 @@ static int check_kernel(void)
 
 int load_locked(const struct load_request *req)
 {
-	struct load_ctx ctx = { .req = req };
+	static struct pin_txn txn;
+	struct load_ctx ctx = { .req = req, .txn = &txn };
 	int ret, i;
 
 	for (i = 0; i < MAX_CGROUPS; i++)
@@ -688,7 +693,7 @@ int load_locked(const struct load_request *req)
 			"table evicts early on kernels before 6.16)\n",
 			cur_cmd ? cur_cmd->name : "load", req->flows, flows_entries(req->flows),
 			BPFREDIR_LRU_PER_CPU);
-	defer_pins(true);
+	pin_txn_init(&txn);
 	ret = check_kernel();
 	if (!ret)
 		ret = check_targets(&ctx);
@@ -701,14 +706,14 @@ int load_locked(const struct load_request *req)
 	if (!ret)
 		ret = attach_all(&ctx);
 	if (!ret)
-		ret = guard_start(bpf_map__fd(ctx.tc->maps.policy)) ? EXIT_FAIL : 0;
+		ret = guard_start(&txn, bpf_map__fd(ctx.tc->maps.policy)) ? EXIT_FAIL : 0;
 	if (!ret)
 		ret = commit(&ctx);
 
 	/* A load that failed midway leaves nothing pinned, so nothing stays attached. */
 	if (ret)
 		remove_pins(false);
-	defer_pins(false);
+	pin_txn_end(&txn);
 	load_ctx_free(&ctx);
 	if (!ret)
 		guard_announce_running();
@@ -984,8 +989,8 @@ static int reload_locked(const struct load_request *req)
 		if (intact && ruleset_enabled(maps.rules, POLICY_IFACE, ctx.ifindexes[i]))
 			continue;
 		if (!intact)
-			ret = attach_iface_as(ctx.ifindexes[i], req->ifnames[i], tc_fds, xdp_fd,
-					      req->if_modes[i], req->attach);
+			ret = attach_iface_as(NULL, ctx.ifindexes[i], req->ifnames[i], tc_fds,
+					      xdp_fd, req->if_modes[i], req->attach);
 		err = ret ? 0 : ruleset_enable(maps.rules, POLICY_IFACE, ctx.ifindexes[i], true);
 		if (err)
 			ret = fail("cannot enable interface %s: %s", req->ifnames[i],
@@ -998,7 +1003,7 @@ static int reload_locked(const struct load_request *req)
 		if (intact && ruleset_enabled(maps.rules, POLICY_CGROUP, ctx.cgroup_ids[i]))
 			continue;
 		if (!intact)
-			err = attach_cgroup(ctx.cgroup_fds[i], ctx.cgroup_ids[i], sock_fds);
+			err = attach_cgroup(NULL, ctx.cgroup_fds[i], ctx.cgroup_ids[i], sock_fds);
 		if (!err)
 			err = ruleset_enable(maps.rules, POLICY_CGROUP, ctx.cgroup_ids[i], true);
 		if (err)
@@ -1027,7 +1032,7 @@ int do_load(int argc, char **argv)
 	ret = parse_load_args(argc, argv, &req);
 	if (ret >= 0)
 		return ret;
-	if (require_root() || pins_open(PINS_CREATE))
+	if (require_root() || pins_create())
 		return EXIT_FAIL;
 	ret = is_loaded() ? reload_locked(&req) : load_locked(&req);
 	pins_close();

@@ -10,10 +10,9 @@
 #include "bpfredir.h"
 #include "core/log.h"
 #include "core/mapsync.h"
+#include "core/pins.h"
 #include "core/ruleset.h"
-
-#define BPFREDIR_DEFAULT_PIN_DIR "/sys/fs/bpf/bpfredir"
-#define BPFFS_DEFAULT_MOUNT "/sys/fs/bpf"
+#include "core/scan.h"
 
 /* Exit codes. */
 #define EXIT_OK 0
@@ -27,7 +26,6 @@ struct cmd {
 };
 
 extern bool verbose;
-extern const char *pin_dir;
 extern const struct cmd *cur_cmd; /* the verb being run, for its messages and --help */
 
 /* One-line diagnostics; both return the exit code to pass up. */
@@ -67,72 +65,10 @@ enum {
 /* Returns -1 when the verb should go on, or the exit code it should return now. */
 int common_opt(int opt, char **argv);
 
-/* scan_*: is text a valid value (and what)? parse_*: the same for a command-line argument,
- * with the usage error printed. The *_FORM strings say what is expected. */
-#define PORT_FORM "1-65535"
-#define PROTO_FORM "tcp or udp"
-#define ADDR_FORM "an IPv4 or IPv6 address"
-bool scan_uint(const char *text, unsigned long min, unsigned long max, unsigned long *out);
-const char *number_hint(const char *text);
-bool scan_port(const char *text, __u16 *port);
-bool scan_proto(const char *text, __u8 *proto);
-bool scan_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN]);
+/* parse_*: scan_* (core/scan.h) for a command-line argument, with the usage error printed. */
 int parse_port(const char *text, __u16 *port);
 int parse_proto(const char *text, __u8 *proto);
-const char *proto_name(__u8 proto);
 int require_root(void);
-
-/* The pin dir (pins.c): DIR/maps/<map name>, DIR/progs/<program name>,
- * DIR/links/<hook>_<ifindex or cgroup id>. pins_open() opens and checks it (bpffs, a real
- * directory, root's alone, not a mount's root) and, unless PINS_READ, locks it; every path
- * below is then made through the open directory, never looked up by name again. */
-enum pin_sub { PIN_LINKS, PIN_PROGS, PIN_MAPS, PIN_SUB__MAX };
-enum pins_mode {
-	PINS_READ,   /* look only: no lock, nothing made or cleaned */
-	PINS_WRITE,  /* an existing pin dir, locked */
-	PINS_CREATE, /* made if missing (and bpffs mounted), locked, an interrupted run cleaned */
-};
-/* NULL when path can name a pin dir, else what is wrong with it. */
-const char *pin_dir_problem(const char *path);
-/* 0, -ENOENT when there is no pin dir (nothing printed), or -errno after a message. */
-int pins_open(enum pins_mode mode);
-void pins_close(void);
-int pins_make_subdirs(void);
-/* A path for the bpf() calls: /proc/self/fd/N/NAME, N the checked directory. */
-int pin_path(char *buf, size_t size, const char *sub, const char *name);
-/* DIR/SUB/NAME as the user knows it, for messages (a static buffer). */
-const char *pin_display(const char *sub, const char *name);
-int pin_dir_fd(const char *sub);
-bool pin_exists(const char *sub, const char *name);
-int pin_unlink(const char *sub, const char *name);
-DIR *pin_opendir(const char *sub);
-bool is_loaded(void);
-
-enum pin_link_kind {
-	LINK_TCX_INGRESS,
-	LINK_TCX_EGRESS,
-	LINK_XDP_NATIVE,
-	LINK_XDP_GENERIC,
-	LINK_CGROUP, /* one per socket hook */
-	LINK_ADDRWATCH_V4,
-	LINK_ADDRWATCH_V6,
-	LINK_GUARD_NF4, /* the netns guard (guard.c): netfilter, IPv4 and IPv6 */
-	LINK_GUARD_NF6,
-	LINK_GUARD_SK_LOOKUP, /* or sk_lookup */
-	LINK__MAX,
-};
-
-struct pin_link {
-	enum pin_link_kind kind;
-	__u64 where;	  /* ifindex or cgroup id; 0 for the rest */
-	const char *hook; /* LINK_CGROUP: sock_hooks[].suffix */
-};
-
-/* A link's name under links/ (a static buffer), and back. */
-const char *pin_link_name(enum pin_link_kind kind, __u64 where, const char *hook);
-bool pin_link_parse(const char *name, struct pin_link *link);
-/* The pinned link is attached somewhere still (false for a missing pin too). */
-bool pin_link_alive(const char *name);
 
 struct pinned_maps {
 	int policy; /* the outer map */
@@ -156,8 +92,6 @@ int sync_derived(const struct pinned_maps *maps);
  * gives strerror() of any other error) says so. */
 int sync_local_addrs(int addrs_fd, int holders_fd);
 const char *local_addrs_error(int err);
-struct in_addr;
-void addr_map_v4(__u8 addr[BPFREDIR_ADDR_LEN], const struct in_addr *v4);
 /* The sizes of flows (asked for: want) and pending, per possible CPU at least
  * BPFREDIR_LRU_PER_CPU. */
 __u32 lru_min_entries(void);
@@ -172,7 +106,6 @@ static inline void failpoint(const char *name)
 }
 #endif
 int parse_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN]);
-void format_addr(const __u8 addr[BPFREDIR_ADDR_LEN], char *buf, size_t size);
 
 /* A rule with its counters, and all rules with the global counters, as read at one time. */
 struct listed_rule {
@@ -190,11 +123,8 @@ struct snapshot {
 int take_snapshot(const struct pinned_maps *maps, struct snapshot *snap);
 
 /* What load attaches; apply builds one from its file. */
-#define MAX_IFACES 64
 /* The kernel's ENOTSUPP, which user space headers lack. */
 #define ENOTSUPP_KERNEL 524
-#define MAX_CGROUPS 64
-#define N_SOCK_HOOKS_MAX 8
 #define BPFREDIR_MIN_FLOWS 1024
 #define BPFREDIR_MAX_FLOWS (1U << 24)
 enum attach_mode {
@@ -221,20 +151,14 @@ struct load_request {
 	__u32 flows;
 };
 
-/* Link pins made through pin_link_fd() wait for commit_deferred_pins() while deferring;
- * defer_pins(false) drops (and so detaches) whatever was not committed. */
-/* + 2 for the address watch, + 2 for the guard */
-#define MAX_DEFERRED_PINS (2 * MAX_IFACES + N_SOCK_HOOKS_MAX * MAX_CGROUPS + 4)
-void defer_pins(bool on);
-int pin_link_fd(int fd, const char *path);
-int commit_deferred_pins(void);
-
 /* The pin dir locked and not loaded: load everything, or nothing. */
 int load_locked(const struct load_request *req);
 /* The pin dir locked and loaded: this build's programs in place of the loaded ones, maps
  * kept. How many attachments changed, or -1 after a message. */
 int upgrade_programs(void);
-int attach_iface(int ifindex, const char *ifname, const int tc_prog_fds[2], enum attach_mode mode);
+/* txn: the link pins wait for pin_txn_commit (load); NULL pins them at once. */
+int attach_iface(struct pin_txn *txn, int ifindex, const char *ifname, const int tc_prog_fds[2],
+		 enum attach_mode mode);
 void detach_iface(int ifindex);
 bool iface_attached(int ifindex);
 
@@ -243,8 +167,8 @@ bool iface_attached(int ifindex);
 const char *iface_mode_name(enum iface_mode mode);
 int iface_mode_of(int ifindex);
 int xdp_check_foreign(int ifindex, const char *ifname);
-int attach_iface_xdp(int ifindex, const char *ifname, const int tc_prog_fds[2], int xdp_fd,
-		     enum iface_mode mode, enum attach_mode attach);
+int attach_iface_xdp(struct pin_txn *txn, int ifindex, const char *ifname, const int tc_prog_fds[2],
+		     int xdp_fd, enum iface_mode mode, enum attach_mode attach);
 void detach_xdp(int ifindex);
 
 /* Legacy tc (clsact + cls_bpf), recorded in the pinned tc_legacy map; see tclegacy.c. */
@@ -259,20 +183,12 @@ void tc_legacy_query(int ifindex, const struct redir_tc_attach *rec, __u32 prog_
 void tc_legacy_detach(int map_fd, int ifindex);
 int tc_legacy_each(int map_fd, void (*fn)(int map_fd, int ifindex, void *arg), void *arg);
 
-/* The socket hooks, attached as one set per cgroup. */
-#define N_SOCK_HOOKS N_SOCK_HOOKS_MAX
-struct sock_hook {
-	const char *prog;   /* BPF program name, also its pin name in DIR/progs */
-	const char *suffix; /* in the link's pin name: links/cgroup_<id>_<suffix> */
-	int type;	    /* enum bpf_attach_type */
-};
-extern const struct sock_hook sock_hooks[N_SOCK_HOOKS];
-
 /* NULL path: the cgroup2 root. open_cgroup prints the error itself; cgroup_open returns
  * -errno (-EMEDIUMTYPE: not on cgroup2) for a caller that says where the path came from. */
 int open_cgroup(const char *path, char *resolved, size_t size, int *fd, __u64 *id);
 int cgroup_open(const char *path, char *resolved, size_t size, int *fd, __u64 *id);
-int attach_cgroup(int cgroup_fd, __u64 cgroup_id, const int prog_fds[N_SOCK_HOOKS]);
+int attach_cgroup(struct pin_txn *txn, int cgroup_fd, __u64 cgroup_id,
+		  const int prog_fds[N_SOCK_HOOKS]);
 int detach_cgroup(__u64 cgroup_id);
 bool cgroup_attached(__u64 cgroup_id);
 int open_pinned_progs(int prog_fds[N_SOCK_HOOKS]);
@@ -287,9 +203,12 @@ int parse_common_only(int argc, char **argv);
 int extra_args(int argc, char **argv);
 /* For an option with an optional path: --opt=PATH, --opt PATH, or --opt alone (NULL). */
 const char *optional_path_arg(int argc, char **argv);
-/* Remove every pin bpfredir makes under the pin dir, and the dir itself unless keep_dir. */
+/* Remove every pin bpfredir makes under the pin dir, and the dir itself unless keep_dir
+ * (cleanup.c). finish_interrupted: what a killed load or unload left, finished; pins_create:
+ * pins_open(PINS_CREATE) and that. */
 int remove_pins(bool keep_dir);
 int finish_interrupted(bool keep_dir);
+int pins_create(void);
 
 /* The netns guard (guard.c): hidden ports dropped on every path into the network namespace,
  * not only on attached interfaces. */
@@ -302,7 +221,7 @@ const char *guard_kind_name(enum guard_kind kind);
 enum guard_kind guard_running(void);
 /* load: attach the best guard the kernel has, its pins deferred like every link's. A kernel
  * without one is no error (load says so); 0 or -errno (printed). */
-int guard_start(int policy_fd);
+int guard_start(struct pin_txn *txn, int policy_fd);
 void guard_announce_running(void);
 /* load over a loaded pin dir: this build's guard replaces the running one with no gap.
  * How many guard links changed, or -errno; guard_upgrade_or_fail prints the error and

@@ -10,7 +10,6 @@
 #include "loader.h"
 
 bool verbose;
-const char *pin_dir = BPFREDIR_DEFAULT_PIN_DIR;
 const struct cmd *cur_cmd;
 
 static const struct cmd cmds[] = {

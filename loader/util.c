@@ -17,50 +17,6 @@
 #include <bpf/libbpf.h>
 #include "loader.h"
 
-/* Decimal digits only: strtoul alone would skip leading space and take a sign, so that
- * " -18446744073709551615" came out as 1. A leading zero is refused too: iptables reads
- * ports with strtoul's base 0 (xtables_parse_port), where "010" is 8, and shells do the same
- * in arithmetic, so "08445" has no reading everyone agrees on. "0" alone is a number. */
-bool scan_uint(const char *text, unsigned long min, unsigned long max, unsigned long *out)
-{
-	char *end;
-
-	if (!isdigit((unsigned char)text[0]) || (text[0] == '0' && text[1]))
-		return false;
-	errno = 0;
-	*out = strtoul(text, &end, 10);
-	return !*end && !errno && *out >= min && *out <= max;
-}
-
-/* Why scan_uint refused a number strtoul alone would have read, for the message. */
-const char *number_hint(const char *text)
-{
-	if ((text[0] && strchr(" \t+-", text[0])) || (text[0] == '0' && text[1]))
-		return ", in decimal digits only: no sign, space or leading zero";
-	return "";
-}
-
-bool scan_port(const char *text, __u16 *port)
-{
-	unsigned long val;
-
-	if (!scan_uint(text, 1, 65535, &val))
-		return false;
-	*port = val;
-	return true;
-}
-
-bool scan_proto(const char *text, __u8 *proto)
-{
-	if (!strcmp(text, "tcp"))
-		*proto = IPPROTO_TCP;
-	else if (!strcmp(text, "udp"))
-		*proto = IPPROTO_UDP;
-	else
-		return false;
-	return true;
-}
-
 int parse_port(const char *text, __u16 *port)
 {
 	return scan_port(text, port) ? 0
@@ -73,11 +29,6 @@ int parse_proto(const char *text, __u8 *proto)
 	return scan_proto(text, proto)
 		       ? 0
 		       : usage_error("invalid protocol '%s' (expected %s)", text, PROTO_FORM);
-}
-
-const char *proto_name(__u8 proto)
-{
-	return proto == IPPROTO_UDP ? "udp" : proto == IPPROTO_TCP ? "tcp" : "?";
 }
 
 #ifndef CAP_BPF
@@ -124,60 +75,6 @@ int require_root(void)
 	}
 	if (len)
 		return fail("missing capabilities %s (run as root)", missing);
-	return 0;
-}
-
-/* While load runs, links are held open and pinned only once everything else worked: if the
- * loader dies before, the kernel closes their fds and so detaches them. */
-struct pin_batch {
-	int fds[MAX_DEFERRED_PINS];
-	char *paths[MAX_DEFERRED_PINS];
-	int n;
-};
-
-static struct pin_batch batch;
-static bool deferring;
-
-void defer_pins(bool on)
-{
-	int i;
-
-	deferring = on;
-	if (on)
-		return;
-	for (i = 0; i < batch.n; i++) {
-		close(batch.fds[i]);
-		free(batch.paths[i]);
-	}
-	batch.n = 0;
-}
-
-/* Takes ownership of fd. */
-int pin_link_fd(int fd, const char *path)
-{
-	int err = 0;
-
-	if (!deferring) {
-		if (bpf_obj_pin(fd, path))
-			err = -errno;
-		close(fd);
-		return err;
-	}
-	if (batch.n == MAX_DEFERRED_PINS || !(batch.paths[batch.n] = strdup(path))) {
-		close(fd);
-		return -ENOMEM;
-	}
-	batch.fds[batch.n++] = fd;
-	return 0;
-}
-
-int commit_deferred_pins(void)
-{
-	int i;
-
-	for (i = 0; i < batch.n; i++)
-		if (bpf_obj_pin(batch.fds[i], batch.paths[i]))
-			return -errno;
 	return 0;
 }
 
@@ -251,15 +148,6 @@ void failpoint(const char *name)
 }
 #endif
 
-/* IPv4 is kept as ::ffff:a.b.c.d, the form a v4-mapped AF_INET6 socket uses too. */
-void addr_map_v4(__u8 addr[BPFREDIR_ADDR_LEN], const struct in_addr *v4)
-{
-	memset(addr, 0, BPFREDIR_ADDR_LEN);
-	addr[10] = 0xff;
-	addr[11] = 0xff;
-	memcpy(&addr[12], v4, sizeof(*v4));
-}
-
 __u32 lru_min_entries(void)
 {
 	int n_cpus = libbpf_num_possible_cpus();
@@ -290,18 +178,6 @@ int sync_derived(const struct pinned_maps *maps)
 	return err ? err : sync_local_addrs(maps->local_addrs, maps->addr_holders);
 }
 
-bool scan_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN])
-{
-	struct in_addr v4;
-
-	memset(addr, 0, BPFREDIR_ADDR_LEN);
-	if (inet_pton(AF_INET, text, &v4) == 1) {
-		addr_map_v4(addr, &v4);
-		return true;
-	}
-	return inet_pton(AF_INET6, text, addr) == 1;
-}
-
 int parse_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN])
 {
 	const char *why;
@@ -312,16 +188,6 @@ int parse_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN])
 	if (why)
 		return usage_error("--addr %s is %s; a rule's address must be unicast", text, why);
 	return 0;
-}
-
-void format_addr(const __u8 addr[BPFREDIR_ADDR_LEN], char *buf, size_t size)
-{
-	static const __u8 v4_mapped[12] = { [10] = 0xff, [11] = 0xff };
-
-	if (!memcmp(addr, v4_mapped, sizeof(v4_mapped)))
-		inet_ntop(AF_INET, addr + 12, buf, size);
-	else
-		inet_ntop(AF_INET6, addr, buf, size);
 }
 
 void json_string(FILE *out, const char *s)

@@ -80,8 +80,8 @@ int xdp_check_foreign(int ifindex, const char *ifname)
 }
 
 /* XDP for ingress, then TC egress as attach says; both or neither. */
-int attach_iface_xdp(int ifindex, const char *ifname, const int tc_prog_fds[2], int xdp_fd,
-		     enum iface_mode mode, enum attach_mode attach)
+int attach_iface_xdp(struct pin_txn *txn, int ifindex, const char *ifname, const int tc_prog_fds[2],
+		     int xdp_fd, enum iface_mode mode, enum attach_mode attach)
 {
 	LIBBPF_OPTS(bpf_link_create_opts, opts,
 		    .flags = mode == IFACE_XDP ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE);
@@ -109,10 +109,10 @@ int attach_iface_xdp(int ifindex, const char *ifname, const int tc_prog_fds[2], 
 	if (err)
 		close(link_fd);
 	else
-		err = pin_link_fd(link_fd, path);
+		err = pin_link_fd(txn, link_fd, path);
 	if (err)
 		return fail("cannot pin the XDP link of interface %s: %s", ifname, strerror(-err));
-	if (attach_iface(ifindex, ifname, egress_only, attach)) {
+	if (attach_iface(txn, ifindex, ifname, egress_only, attach)) {
 		detach_xdp(ifindex);
 		return EXIT_FAIL;
 	}

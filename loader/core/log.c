@@ -27,3 +27,13 @@ void pr_log(enum log_level level, const char *fmt, ...)
 	print(level, fmt, ap);
 	va_end(ap);
 }
+
+int pr_warn_err(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	print(BPFREDIR_LOG_WARN, fmt, ap);
+	va_end(ap);
+	return err;
+}

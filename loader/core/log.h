@@ -19,6 +19,9 @@ typedef void (*log_print_fn)(enum log_level level, const char *fmt, va_list ap);
 void log_set_print(log_print_fn fn);
 void pr_log(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* pr_warn, then err: for `return pr_warn_err(-EINVAL, "...")`. */
+int pr_warn_err(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 #define pr_warn(...) pr_log(BPFREDIR_LOG_WARN, __VA_ARGS__)
 #define pr_info(...) pr_log(BPFREDIR_LOG_INFO, __VA_ARGS__)
 #define pr_debug(...) pr_log(BPFREDIR_LOG_DEBUG, __VA_ARGS__)

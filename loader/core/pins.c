@@ -24,7 +24,9 @@
 #include <sys/statfs.h>
 #include <linux/magic.h>
 #include <bpf/bpf.h>
-#include "loader.h"
+#include "log.h"
+#include "pins.h"
+#include "scan.h"
 
 /* How long a command waits for another one working on the same pin dir, unless
  * BPFREDIR_LOCK_TIMEOUT (seconds) says otherwise. */
@@ -32,6 +34,19 @@
 #define LOCK_POLL_MS 50
 
 static const char *const pin_subdirs[PIN_SUB__MAX] = { "links", "progs", "maps" };
+
+const char *pin_dir = BPFREDIR_DEFAULT_PIN_DIR;
+
+const struct sock_hook sock_hooks[N_SOCK_HOOKS] = {
+	{ "bpfredir_conn4", "conn4", BPF_CGROUP_INET4_CONNECT },
+	{ "bpfredir_conn6", "conn6", BPF_CGROUP_INET6_CONNECT },
+	{ "bpfredir_send4", "send4", BPF_CGROUP_UDP4_SENDMSG },
+	{ "bpfredir_send6", "send6", BPF_CGROUP_UDP6_SENDMSG },
+	{ "bpfredir_recv4", "recv4", BPF_CGROUP_UDP4_RECVMSG },
+	{ "bpfredir_recv6", "recv6", BPF_CGROUP_UDP6_RECVMSG },
+	{ "bpfredir_peer4", "peer4", BPF_CGROUP_INET4_GETPEERNAME },
+	{ "bpfredir_peer6", "peer6", BPF_CGROUP_INET6_GETPEERNAME },
+};
 
 static struct {
 	int parent; /* the directory the pin dir is in */
@@ -165,7 +180,7 @@ static int split_pin_dir(char *parent, size_t size)
 	const char *why = pin_dir_problem(pin_dir), *last;
 
 	if (why)
-		return fail_err(-EINVAL, "pin dir '%s' %s", pin_dir, why);
+		return pr_warn_err(-EINVAL, "pin dir '%s' %s", pin_dir, why);
 	last = strrchr(pin_dir, '/');
 	snprintf(pins.base, sizeof(pins.base), "%s", last + 1);
 	snprintf(parent, size, "%.*s", last == pin_dir ? 1 : (int)(last - pin_dir), pin_dir);
@@ -195,18 +210,19 @@ static int open_parent(const char *parent, bool create)
 	if (!create && (missing || !strcmp(parent, BPFFS_DEFAULT_MOUNT)))
 		return -ENOENT;
 	if (!statfs(pin_dir, &sfs) && sfs.f_type == BPF_FS_MAGIC)
-		return fail_err(-EINVAL,
-				"pin dir %s is the root of a bpffs mount; name a directory below "
-				"it, such as %s",
-				pin_dir, BPFREDIR_DEFAULT_PIN_DIR);
+		return pr_warn_err(
+			-EINVAL,
+			"pin dir %s is the root of a bpffs mount; name a directory below "
+			"it, such as %s",
+			pin_dir, BPFREDIR_DEFAULT_PIN_DIR);
 	if (!create || strcmp(parent, BPFFS_DEFAULT_MOUNT))
-		return fail_err(-EINVAL, "%s is not on a bpffs mount", parent);
+		return pr_warn_err(-EINVAL, "%s is not on a bpffs mount", parent);
 	if (mount("bpf", BPFFS_DEFAULT_MOUNT, "bpf", 0, "mode=0700"))
-		return fail_err(-errno, "cannot mount bpffs at %s: %s", BPFFS_DEFAULT_MOUNT,
-				strerror(errno));
+		return pr_warn_err(-errno, "cannot mount bpffs at %s: %s", BPFFS_DEFAULT_MOUNT,
+				   strerror(errno));
 	pins.parent = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (pins.parent < 0 || !fd_on_bpffs(pins.parent))
-		return fail_err(-EINVAL, "%s is not on a bpffs mount", parent);
+		return pr_warn_err(-EINVAL, "%s is not on a bpffs mount", parent);
 	return 0;
 }
 
@@ -219,19 +235,19 @@ static int check_dir(int fd, const struct stat *parent_st, const char *what)
 	uid_t euid = geteuid();
 
 	if (fstat(fd, &st))
-		return fail_err(-errno, "cannot stat %s: %s", what, strerror(errno));
+		return pr_warn_err(-errno, "cannot stat %s: %s", what, strerror(errno));
 	if (!S_ISDIR(st.st_mode))
-		return fail_err(-ENOTDIR, "%s is not a directory", what);
+		return pr_warn_err(-ENOTDIR, "%s is not a directory", what);
 	if (!fd_on_bpffs(fd) || st.st_dev != parent_st->st_dev)
-		return fail_err(-EINVAL,
-				"%s must be a directory inside a bpffs mount, not a mount's root",
-				what);
+		return pr_warn_err(
+			-EINVAL, "%s must be a directory inside a bpffs mount, not a mount's root",
+			what);
 	if (st.st_uid != 0 && st.st_uid != euid)
-		return fail_err(-EPERM, "%s is owned by uid %u, not root; refusing to use it", what,
-				(unsigned)st.st_uid);
+		return pr_warn_err(-EPERM, "%s is owned by uid %u, not root; refusing to use it",
+				   what, (unsigned)st.st_uid);
 	if (st.st_mode & 077)
-		return fail_err(-EPERM, "%s has mode %04o; it must be 0700 (root's alone)", what,
-				(unsigned)(st.st_mode & 07777));
+		return pr_warn_err(-EPERM, "%s has mode %04o; it must be 0700 (root's alone)", what,
+				   (unsigned)(st.st_mode & 07777));
 	return 0;
 }
 
@@ -243,13 +259,13 @@ static int open_subdir(int dir_fd, const char *name, bool create, const char *wh
 
 	if (fd < 0 && errno == ENOENT && create) {
 		if (mkdirat(dir_fd, name, 0700) && errno != EEXIST)
-			return fail_err(-errno, "cannot create %s: %s", what, strerror(errno));
+			return pr_warn_err(-errno, "cannot create %s: %s", what, strerror(errno));
 		fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		/* Just made, so ours: only the umask may have taken bits away. */
 		if (fd >= 0 && fchmod(fd, 0700)) {
 			close(fd);
-			return fail_err(-errno, "cannot set mode 0700 on %s: %s", what,
-					strerror(errno));
+			return pr_warn_err(-errno, "cannot set mode 0700 on %s: %s", what,
+					   strerror(errno));
 		}
 	}
 	if (fd >= 0)
@@ -257,9 +273,9 @@ static int open_subdir(int dir_fd, const char *name, bool create, const char *wh
 	if (errno == ENOENT)
 		return -ENOENT;
 	if (errno == ELOOP || errno == ENOTDIR)
-		return fail_err(-ENOTDIR, "%s is a symlink or not a directory; refusing to use it",
-				what);
-	return fail_err(-errno, "cannot open %s: %s", what, strerror(errno));
+		return pr_warn_err(-ENOTDIR,
+				   "%s is a symlink or not a directory; refusing to use it", what);
+	return pr_warn_err(-errno, "cannot open %s: %s", what, strerror(errno));
 }
 
 /* Anything in the pin dir that bpfredir does not make: refuse to touch or share it. */
@@ -272,17 +288,18 @@ static int check_foreign(void)
 	if (!dir) {
 		if (fd >= 0)
 			close(fd);
-		return fail_err(-errno, "cannot read %s: %s", pin_dir, strerror(errno));
+		return pr_warn_err(-errno, "cannot read %s: %s", pin_dir, strerror(errno));
 	}
 	while ((de = readdir(dir))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		if (sub_index(de->d_name) < 0) {
 			closedir(dir);
-			return fail_err(-EEXIST,
-					"%s holds '%s', which bpfredir did not make; refusing to "
-					"use it",
-					pin_dir, de->d_name);
+			return pr_warn_err(
+				-EEXIST,
+				"%s holds '%s', which bpfredir did not make; refusing to "
+				"use it",
+				pin_dir, de->d_name);
 		}
 	}
 	closedir(dir);
@@ -318,19 +335,19 @@ static int lock_dir(void)
 	long long deadline;
 
 	if (env && !scan_uint(env, 0, 3600, &timeout_s))
-		return fail_err(-EINVAL,
-				"BPFREDIR_LOCK_TIMEOUT='%s' is not a number of seconds "
-				"(0-3600)",
-				env);
+		return pr_warn_err(-EINVAL,
+				   "BPFREDIR_LOCK_TIMEOUT='%s' is not a number of seconds "
+				   "(0-3600)",
+				   env);
 	deadline = now_ms() + timeout_s * 1000;
 
 	while (flock(pins.dir, LOCK_EX | LOCK_NB)) {
 		if (errno != EWOULDBLOCK)
-			return fail_err(-errno, "cannot lock %s: %s", pin_dir, strerror(errno));
+			return pr_warn_err(-errno, "cannot lock %s: %s", pin_dir, strerror(errno));
 		if (now_ms() > deadline)
-			return fail_err(-EBUSY,
-					"another bpfredir command has held %s for %lu s; try again",
-					pin_dir, timeout_s);
+			return pr_warn_err(
+				-EBUSY, "another bpfredir command has held %s for %lu s; try again",
+				pin_dir, timeout_s);
 		usleep(LOCK_POLL_MS * 1000);
 	}
 	return still_named() ? 0 : 1;
@@ -402,13 +419,11 @@ int pins_open(enum pins_mode mode)
 		err = open_subdirs(false);
 		if (!err && mode != PINS_READ)
 			err = check_foreign();
-		if (!err && create)
-			err = finish_interrupted(true);
 		break;
 	}
 	if (tries == 10)
-		err = fail_err(-EAGAIN, "%s keeps being removed and made again; try again",
-			       pin_dir);
+		err = pr_warn_err(-EAGAIN, "%s keeps being removed and made again; try again",
+				  pin_dir);
 	if (err)
 		pins_close();
 	return err;
@@ -575,23 +590,12 @@ static int remove_sub(int i)
 	return err;
 }
 
-static void detach_legacy_one(int map_fd, int ifindex, void *arg)
-{
-	tc_legacy_detach(map_fd, ifindex);
-}
-
 /* The marker first, so an unload cut short reads as not loaded and is finished by the next
  * command; then links, whose pins are their last references, so they detach at once. */
-int remove_pins(bool keep_dir)
+int pins_remove_all(bool keep_dir)
 {
-	int map_fd = open_tc_legacy_map();
 	int i, err;
 
-	/* Filters are no pins: detach the ones on record before the record goes. */
-	if (map_fd >= 0) {
-		tc_legacy_each(map_fd, detach_legacy_one, NULL);
-		close(map_fd);
-	}
 	err = pin_unlink("maps", "policy");
 	if (err && err != -EBADF)
 		return err;
@@ -607,22 +611,56 @@ int remove_pins(bool keep_dir)
 	return 0;
 }
 
-/* Pins without the marker are what a load or unload that was killed left: finish it, and
- * remove the pin dir too unless keep_dir (a load goes on in it). */
-int finish_interrupted(bool keep_dir)
+bool pins_any_subdir(void)
 {
-	int i, err;
+	int i;
 
-	if (is_loaded())
-		return 0;
-	for (i = 0; i < PIN_SUB__MAX && pins.sub[i] < 0; i++)
-		;
-	if (i == PIN_SUB__MAX)
-		return 0;
-	err = remove_pins(keep_dir);
-	if (err)
-		return fail_err(err, "cannot clean up after an interrupted run in %s: %s", pin_dir,
-				strerror(-err));
-	fprintf(stderr, "bpfredir: removed what an interrupted run left in %s\n", pin_dir);
+	for (i = 0; i < PIN_SUB__MAX; i++)
+		if (pins.sub[i] >= 0)
+			return true;
+	return false;
+}
+
+void pin_txn_init(struct pin_txn *txn)
+{
+	txn->n = 0;
+}
+
+int pin_link_fd(struct pin_txn *txn, int fd, const char *path)
+{
+	int err = 0;
+
+	if (!txn) {
+		if (bpf_obj_pin(fd, path))
+			err = -errno;
+		close(fd);
+		return err;
+	}
+	if (txn->n == PIN_TXN_MAX || !(txn->paths[txn->n] = strdup(path))) {
+		close(fd);
+		return -ENOMEM;
+	}
+	txn->fds[txn->n++] = fd;
 	return 0;
+}
+
+int pin_txn_commit(struct pin_txn *txn)
+{
+	int i;
+
+	for (i = 0; i < txn->n; i++)
+		if (bpf_obj_pin(txn->fds[i], txn->paths[i]))
+			return -errno;
+	return 0;
+}
+
+void pin_txn_end(struct pin_txn *txn)
+{
+	int i;
+
+	for (i = 0; i < txn->n; i++) {
+		close(txn->fds[i]);
+		free(txn->paths[i]);
+	}
+	txn->n = 0;
 }

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* scan_*: is text a valid value (and what)? The *_FORM strings say what is expected, for the
+ * messages of whoever reads the text. */
+#ifndef BPFREDIR_CORE_SCAN_H
+#define BPFREDIR_CORE_SCAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <linux/types.h>
+#include "bpfredir.h"
+
+#define PORT_FORM "1-65535"
+#define PROTO_FORM "tcp or udp"
+#define ADDR_FORM "an IPv4 or IPv6 address"
+
+bool scan_uint(const char *text, unsigned long min, unsigned long max, unsigned long *out);
+/* Why scan_uint refused text ("" when no hint fits), to append to a message. */
+const char *number_hint(const char *text);
+bool scan_port(const char *text, __u16 *port);
+bool scan_proto(const char *text, __u8 *proto);
+bool scan_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN]);
+const char *proto_name(__u8 proto);
+
+struct in_addr;
+void addr_map_v4(__u8 addr[BPFREDIR_ADDR_LEN], const struct in_addr *v4);
+void format_addr(const __u8 addr[BPFREDIR_ADDR_LEN], char *buf, size_t size);
+
+#endif /* BPFREDIR_CORE_SCAN_H */
