@@ -829,15 +829,18 @@ static int attach_new(const struct config *cfg, const struct resolved *res,
 			detach_iface(res->ifindexes[i]);
 		}
 		if (cfg->if_modes[i] == IFACE_TC)
-			err = attach_iface(NULL, res->ifindexes[i], cfg->ifnames[i], tc_fds,
-					   attach);
+			err = attach_iface(NULL, res->ifindexes[i], cfg->ifnames[i], tc_fds, attach)
+				      ? EXIT_FAIL
+				      : 0;
 		else if (xdp_fd < 0)
 			err = fail("cannot open the pinned XDP program: %s (loaded by a build "
 				   "without XDP mode; 'bpfredir load' with this build first)",
 				   strerror(-xdp_fd));
 		else
 			err = attach_iface_xdp(NULL, res->ifindexes[i], cfg->ifnames[i], tc_fds,
-					       xdp_fd, cfg->if_modes[i], attach);
+					       xdp_fd, cfg->if_modes[i], attach)
+				      ? EXIT_FAIL
+				      : 0;
 	}
 	for (j = 0; j < cfg->n_cgroups && !err; j++)
 		if (!has_u64(cur->cgroup_ids, cur->n_cgroups, res->cgroup_ids[j]) &&

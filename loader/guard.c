@@ -61,11 +61,6 @@ static enum guard_kind guard_wanted(void)
 }
 
 /* The guard's BPF object, for the build's identity (load.c's this_build). */
-const void *guard_elf_bytes(size_t *size)
-{
-	return guard_bpf__elf_bytes(size);
-}
-
 /* The guard's pin names, from pins.c's table (pin_link_name's buffer is shared: each kind
  * keeps its own copy here, so two can be held at once). */
 static const char *guard_pin(enum pin_link_kind kind)

@@ -10,6 +10,8 @@
 #include "bpfredir.h"
 #include "core/log.h"
 #include "core/mapsync.h"
+#include "core/objects.h"
+#include "core/attach.h"
 #include "core/pins.h"
 #include "core/ruleset.h"
 #include "core/scan.h"
@@ -92,11 +94,6 @@ int sync_derived(const struct pinned_maps *maps);
  * gives strerror() of any other error) says so. */
 int sync_local_addrs(int addrs_fd, int holders_fd);
 const char *local_addrs_error(int err);
-/* The sizes of flows (asked for: want) and pending, per possible CPU at least
- * BPFREDIR_LRU_PER_CPU. */
-__u32 lru_min_entries(void);
-__u32 flows_entries(__u32 want);
-__u32 pending_entries(__u32 flows);
 /* Test builds only (make tests-build: build/tests/bpfredir-failpoints); nothing otherwise. */
 #ifdef BPFREDIR_FAILPOINTS
 void failpoint(const char *name);
@@ -121,25 +118,12 @@ struct snapshot {
 };
 
 int take_snapshot(const struct pinned_maps *maps, struct snapshot *snap);
+/* cgroup_open, with the error said. */
+int open_cgroup(const char *path, char *resolved, size_t size, int *fd, __u64 *id);
 
 /* What load attaches; apply builds one from its file. */
-/* The kernel's ENOTSUPP, which user space headers lack. */
-#define ENOTSUPP_KERNEL 524
 #define BPFREDIR_MIN_FLOWS 1024
 #define BPFREDIR_MAX_FLOWS (1U << 24)
-enum attach_mode {
-	ATTACH_AUTO, /* tcx, or legacy tc where the kernel has no tcx */
-	ATTACH_TCX,
-	ATTACH_TC,
-};
-
-/* What runs ingress on an interface; egress is always TC (tcx, or legacy tc as attach_mode
- * says). */
-enum iface_mode {
-	IFACE_TC,	   /* TC ingress */
-	IFACE_XDP,	   /* XDP in the driver (native) */
-	IFACE_XDP_GENERIC, /* XDP on the skb, for any interface */
-};
 
 struct load_request {
 	enum attach_mode attach;
@@ -156,59 +140,13 @@ int load_locked(const struct load_request *req);
 /* The pin dir locked and loaded: this build's programs in place of the loaded ones, maps
  * kept. How many attachments changed, or -1 after a message. */
 int upgrade_programs(void);
-/* txn: the link pins wait for pin_txn_commit (load); NULL pins them at once. */
-int attach_iface(struct pin_txn *txn, int ifindex, const char *ifname, const int tc_prog_fds[2],
-		 enum attach_mode mode);
-void detach_iface(int ifindex);
-bool iface_attached(int ifindex);
 
-/* XDP mode; see xdp.c. iface_mode_of: how the interface is attached, or -1 if it is not. */
-#define XDP_PROG_NAME "bpfredir_xdp"
-const char *iface_mode_name(enum iface_mode mode);
-int iface_mode_of(int ifindex);
-int xdp_check_foreign(int ifindex, const char *ifname);
-int attach_iface_xdp(struct pin_txn *txn, int ifindex, const char *ifname, const int tc_prog_fds[2],
-		     int xdp_fd, enum iface_mode mode, enum attach_mode attach);
-void detach_xdp(int ifindex);
-
-/* Legacy tc (clsact + cls_bpf), recorded in the pinned tc_legacy map; see tclegacy.c. */
-int open_tc_legacy_map(void);
-int tc_legacy_attach(int map_fd, int ifindex, const int prog_fds[2], __u32 flags);
-bool tc_legacy_attached(int map_fd, int ifindex);
-/* A record, whether or not its filters are still there. */
-bool tc_legacy_recorded(int ifindex);
-/* A record of an egress filter alone (XDP mode's egress, where tcx is missing). */
-bool tc_legacy_egress_only(int ifindex);
-void tc_legacy_query(int ifindex, const struct redir_tc_attach *rec, __u32 prog_ids[2]);
-void tc_legacy_detach(int map_fd, int ifindex);
-int tc_legacy_each(int map_fd, void (*fn)(int map_fd, int ifindex, void *arg), void *arg);
-
-/* NULL path: the cgroup2 root. open_cgroup prints the error itself; cgroup_open returns
- * -errno (-EMEDIUMTYPE: not on cgroup2) for a caller that says where the path came from. */
-int open_cgroup(const char *path, char *resolved, size_t size, int *fd, __u64 *id);
-int cgroup_open(const char *path, char *resolved, size_t size, int *fd, __u64 *id);
-int attach_cgroup(struct pin_txn *txn, int cgroup_fd, __u64 cgroup_id,
-		  const int prog_fds[N_SOCK_HOOKS]);
-int detach_cgroup(__u64 cgroup_id);
-bool cgroup_attached(__u64 cgroup_id);
-int open_pinned_progs(int prog_fds[N_SOCK_HOOKS]);
-int open_pinned_tc_progs(int fds[2]);
-/* DIR/progs/NAME opened: an fd, or -errno. */
-int open_pinned_prog(const char *name);
-/* Close the fds that are open (>= 0) of n. */
-void close_fds(int *fds, int n);
 /* For a verb with only the common options and no arguments: -1 to go on, or the exit code. */
 int parse_common_only(int argc, char **argv);
 /* After a verb's options: a usage error for anything left over, else -1. */
 int extra_args(int argc, char **argv);
 /* For an option with an optional path: --opt=PATH, --opt PATH, or --opt alone (NULL). */
 const char *optional_path_arg(int argc, char **argv);
-/* Remove every pin bpfredir makes under the pin dir, and the dir itself unless keep_dir
- * (cleanup.c). finish_interrupted: what a killed load or unload left, finished; pins_create:
- * pins_open(PINS_CREATE) and that. */
-int remove_pins(bool keep_dir);
-int finish_interrupted(bool keep_dir);
-int pins_create(void);
 
 /* The netns guard (guard.c): hidden ports dropped on every path into the network namespace,
  * not only on attached interfaces. */
@@ -230,7 +168,6 @@ void guard_announce_running(void);
 int guard_upgrade(void);
 int guard_upgrade_or_fail(void);
 bool guard_intact(void);
-const void *guard_elf_bytes(size_t *size);
 /* add and apply: a warning on stderr for each interface where a hidden port of the set live
  * in policy is reachable. */
 void guard_warn(int policy_fd);

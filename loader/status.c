@@ -18,7 +18,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "loader.h"
-#include "probe.h"
+#include "core/probe.h"
 
 #define MAX_QUERY_PROGS 64
 #define MAX_OURS 64

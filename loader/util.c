@@ -148,29 +148,6 @@ void failpoint(const char *name)
 }
 #endif
 
-__u32 lru_min_entries(void)
-{
-	int n_cpus = libbpf_num_possible_cpus();
-
-	return (n_cpus > 0 ? n_cpus : 1) * BPFREDIR_LRU_PER_CPU;
-}
-
-__u32 flows_entries(__u32 want)
-{
-	__u32 min = lru_min_entries();
-
-	return want > min ? want : min;
-}
-
-__u32 pending_entries(__u32 flows)
-{
-	__u32 n = flows / 4, min = lru_min_entries();
-
-	if (n < BPFREDIR_MIN_PENDING)
-		n = BPFREDIR_MIN_PENDING;
-	return n > min ? n : min;
-}
-
 int sync_derived(const struct pinned_maps *maps)
 {
 	int err = ruleset_derive(maps->rules, maps->port_stats, maps->port_interest);

@@ -621,6 +621,53 @@ bool pins_any_subdir(void)
 	return false;
 }
 
+/* Programs live in DIR/progs under their own names, for attach, apply and reload. */
+int open_pinned_prog(const char *name)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (pin_path(path, sizeof(path), "progs", name))
+		return -ENAMETOOLONG;
+	fd = bpf_obj_get(path);
+	return fd < 0 ? -errno : fd;
+}
+
+int open_pinned_tc_progs(int fds[2])
+{
+	const char *names[] = { TC_IN_PROG_NAME, TC_EG_PROG_NAME };
+	int i;
+
+	fds[0] = fds[1] = -1;
+	for (i = 0; i < 2; i++) {
+		fds[i] = open_pinned_prog(names[i]);
+		if (fds[i] < 0)
+			return fds[i];
+	}
+	return 0;
+}
+
+int open_pinned_progs(int prog_fds[N_SOCK_HOOKS])
+{
+	int i;
+
+	for (i = 0; i < N_SOCK_HOOKS; i++)
+		prog_fds[i] = -1;
+	for (i = 0; i < N_SOCK_HOOKS; i++) {
+		prog_fds[i] = open_pinned_prog(sock_hooks[i].prog);
+		if (prog_fds[i] < 0)
+			return prog_fds[i];
+	}
+	return 0;
+}
+
+void close_fds(int *fds, int n)
+{
+	while (n--)
+		if (fds[n] >= 0)
+			close(fds[n]);
+}
+
 void pin_txn_init(struct pin_txn *txn)
 {
 	txn->n = 0;

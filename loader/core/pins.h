@@ -82,6 +82,17 @@ struct sock_hook {
 };
 extern const struct sock_hook sock_hooks[N_SOCK_HOOKS];
 
+/* The pinned programs, DIR/progs/NAME: an fd, or -errno. The socket hooks' and TC's open
+ * all or none (every fd -1 first, so close_fds is safe after a failure). */
+#define TC_IN_PROG_NAME "bpfredir_tc_in"
+#define TC_EG_PROG_NAME "bpfredir_tc_eg"
+#define XDP_PROG_NAME "bpfredir_xdp"
+int open_pinned_prog(const char *name);
+int open_pinned_progs(int prog_fds[N_SOCK_HOOKS]);
+int open_pinned_tc_progs(int fds[2]);
+/* Close the fds that are open (>= 0) of n. */
+void close_fds(int *fds, int n);
+
 /* What one load or apply attaches at most. */
 #define MAX_IFACES 64
 #define MAX_CGROUPS 64

@@ -10,7 +10,8 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include "loader.h"
+#include "attach.h"
+#include "pins.h"
 
 #define MAX_PRIORITY 64
 

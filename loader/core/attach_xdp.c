@@ -18,7 +18,9 @@
 #include <linux/if_link.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include "loader.h"
+#include "attach.h"
+#include "log.h"
+#include "pins.h"
 
 const char *iface_mode_name(enum iface_mode mode)
 {
@@ -63,8 +65,8 @@ int xdp_check_foreign(int ifindex, const char *ifname)
 	int fd;
 
 	if (bpf_xdp_query(ifindex, 0, &q))
-		return fail("cannot query the XDP programs of interface %s: %s", ifname,
-			    strerror(errno));
+		return pr_warn_err(-errno, "cannot query the XDP programs of interface %s: %s",
+				   ifname, strerror(errno));
 	id = q.drv_prog_id ?: q.skb_prog_id ?: q.hw_prog_id;
 	if (!id)
 		return 0;
@@ -74,9 +76,10 @@ int xdp_check_foreign(int ifindex, const char *ifname)
 		snprintf((char *)info.name, sizeof(info.name), "?");
 	if (fd >= 0)
 		close(fd);
-	return fail("interface %s already runs XDP program %u '%s' (%s); bpfredir does not "
-		    "replace it: remove it, or load without --mode xdp",
-		    ifname, id, info.name, where);
+	return pr_warn_err(-EBUSY,
+			   "interface %s already runs XDP program %u '%s' (%s); bpfredir does not "
+			   "replace it: remove it, or load without --mode xdp",
+			   ifname, id, info.name, where);
 }
 
 /* XDP for ingress, then TC egress as attach says; both or neither. */
@@ -89,21 +92,25 @@ int attach_iface_xdp(struct pin_txn *txn, int ifindex, const char *ifname, const
 	char path[PATH_MAX];
 	int link_fd, err;
 
-	if (xdp_check_foreign(ifindex, ifname))
-		return EXIT_FAIL;
+	err = xdp_check_foreign(ifindex, ifname);
+	if (err)
+		return err;
 	link_fd = bpf_link_create(xdp_fd, ifindex, BPF_XDP, &opts);
 	if (link_fd < 0) {
 		err = -errno;
 		/* Someone attached a program since the check above. */
 		if (err == -EBUSY || err == -EEXIST)
 			return xdp_check_foreign(ifindex, ifname)
-				       ?: fail("cannot attach XDP to interface %s: %s", ifname,
-					       strerror(-err));
+				       ?: pr_warn_err(err, "cannot attach XDP to interface %s: %s",
+						      ifname, strerror(-err));
 		if (mode == IFACE_XDP && err == -EOPNOTSUPP)
-			return fail("cannot attach native XDP to interface %s: %s (its driver may "
-				    "lack XDP support; --xdp-generic works on any interface)",
-				    ifname, strerror(-err));
-		return fail("cannot attach XDP to interface %s: %s", ifname, strerror(-err));
+			return pr_warn_err(
+				err,
+				"cannot attach native XDP to interface %s: %s (its driver "
+				"may lack XDP support; --xdp-generic works on any interface)",
+				ifname, strerror(-err));
+		return pr_warn_err(err, "cannot attach XDP to interface %s: %s", ifname,
+				   strerror(-err));
 	}
 	err = pin_path(path, sizeof(path), "links", xdp_link_name(mode, ifindex));
 	if (err)
@@ -111,10 +118,10 @@ int attach_iface_xdp(struct pin_txn *txn, int ifindex, const char *ifname, const
 	else
 		err = pin_link_fd(txn, link_fd, path);
 	if (err)
-		return fail("cannot pin the XDP link of interface %s: %s", ifname, strerror(-err));
-	if (attach_iface(txn, ifindex, ifname, egress_only, attach)) {
+		return pr_warn_err(err, "cannot pin the XDP link of interface %s: %s", ifname,
+				   strerror(-err));
+	err = attach_iface(txn, ifindex, ifname, egress_only, attach);
+	if (err)
 		detach_xdp(ifindex);
-		return EXIT_FAIL;
-	}
-	return 0;
+	return err;
 }

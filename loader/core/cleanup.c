@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-#include "loader.h"
+#include "attach.h"
+#include "log.h"
+#include "pins.h"
 
 static void detach_legacy_one(int map_fd, int ifindex, void *arg)
 {
@@ -33,8 +35,8 @@ int finish_interrupted(bool keep_dir)
 		return 0;
 	err = remove_pins(keep_dir);
 	if (err)
-		return fail_err(err, "cannot clean up after an interrupted run in %s: %s", pin_dir,
-				strerror(-err));
+		return pr_warn_err(err, "cannot clean up after an interrupted run in %s: %s",
+				   pin_dir, strerror(-err));
 	fprintf(stderr, "bpfredir: removed what an interrupted run left in %s\n", pin_dir);
 	return 0;
 }

@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* The socket hooks per cgroup, so a container host can redirect the clients of each container
+ * independently. Links are multi-attach: programs others have attached to the same cgroup keep
+ * running beside ours. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <mntent.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
+#include <bpf/bpf.h>
+#include "attach.h"
+#include "pins.h"
+
+/* The cgroup2 mount, wherever this system has it (unified or hybrid layout). */
+static int cgroup2_root(char *buf, size_t size)
+{
+	struct mntent *ent;
+	FILE *mounts = setmntent("/proc/self/mounts", "r");
+	int err = -ENOENT;
+
+	if (!mounts)
+		return -errno;
+	while ((ent = getmntent(mounts))) {
+		if (strcmp(ent->mnt_type, "cgroup2"))
+			continue;
+		err = snprintf(buf, size, "%s", ent->mnt_dir) >= (int)size ? -ENAMETOOLONG : 0;
+		break;
+	}
+	endmntent(mounts);
+	return err;
+}
+
+int cgroup_open(const char *path, char *resolved, size_t size, int *fd, __u64 *id)
+{
+	struct statfs sfs;
+	struct stat st;
+	int err;
+
+	*fd = -1;
+	if (!path) {
+		err = cgroup2_root(resolved, size);
+		if (err)
+			return err;
+		path = resolved;
+	} else if (snprintf(resolved, size, "%s", path) >= (int)size) {
+		return -ENAMETOOLONG;
+	}
+	*fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*fd < 0)
+		return -errno;
+	if (fstatfs(*fd, &sfs) || fstat(*fd, &st))
+		err = -errno;
+	else
+		err = sfs.f_type == CGROUP2_SUPER_MAGIC ? 0 : -EMEDIUMTYPE;
+	if (err) {
+		close(*fd);
+		*fd = -1;
+		return err;
+	}
+	/* On cgroup2 the directory's inode number is the cgroup id: stable and unique. */
+	*id = st.st_ino;
+	return 0;
+}
+
+static const char *hook_link_name(__u64 cgroup_id, const struct sock_hook *hook)
+{
+	return pin_link_name(LINK_CGROUP, cgroup_id, hook->suffix);
+}
+
+bool cgroup_attached(__u64 cgroup_id)
+{
+	return pin_link_alive(hook_link_name(cgroup_id, &sock_hooks[0]));
+}
+
+int detach_cgroup(__u64 cgroup_id)
+{
+	int i, err = 0, ret;
+
+	/* The pin is the link's last reference: removing it detaches the program. */
+	for (i = 0; i < N_SOCK_HOOKS; i++) {
+		ret = pin_unlink("links", hook_link_name(cgroup_id, &sock_hooks[i]));
+		if (ret)
+			err = ret;
+	}
+	return err;
+}
+
+/* Tell the programs at this cgroup which attachment they run from (redir_attach_point).
+ * The storage exists once the first of them is attached. */
+static int stamp_attach_point(__u64 cgroup_id)
+{
+	struct redir_attach_point here = { .cgroup_id = cgroup_id };
+	char path[PATH_MAX];
+	int fd, err = 0;
+
+	if (pin_path(path, sizeof(path), "maps", "attach_point"))
+		return -ENAMETOOLONG;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -errno;
+	if (bpf_map_update_elem(fd, &cgroup_id, &here, BPF_EXIST))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+/* All hooks or none: a cgroup with connect4 but no getpeername4 would show clients the
+ * target port. They act only once the live rule set names the cgroup (POLICY_CGROUP). */
+int attach_cgroup(struct pin_txn *txn, int cgroup_fd, __u64 cgroup_id,
+		  const int prog_fds[N_SOCK_HOOKS])
+{
+	char path[PATH_MAX];
+	int i, link_fd, err = 0;
+
+	/* Pins left by a cgroup that was removed and whose id came back hold the names. */
+	detach_cgroup(cgroup_id);
+	for (i = 0; i < N_SOCK_HOOKS && !err; i++) {
+		link_fd = bpf_link_create(prog_fds[i], cgroup_fd, sock_hooks[i].type, NULL);
+		if (link_fd < 0) {
+			err = -errno;
+			break;
+		}
+		err = pin_path(path, sizeof(path), "links",
+			       hook_link_name(cgroup_id, &sock_hooks[i]));
+		if (err)
+			close(link_fd);
+		else
+			err = pin_link_fd(txn, link_fd, path);
+	}
+	if (!err)
+		err = stamp_attach_point(cgroup_id);
+	if (err)
+		detach_cgroup(cgroup_id);
+	return err;
+}

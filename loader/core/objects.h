@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* The skeleton set: the TC, XDP, socket and address-watch objects, opened, configured and
+ * loaded over one set of maps pinned in DIR/maps, their programs pinned in DIR/progs, and on a
+ * reload the links and legacy filters pointed at a new build's programs. 0 or -errno, with
+ * the detail in a pr_warn where the caller cannot tell it. */
+#ifndef BPFREDIR_CORE_OBJECTS_H
+#define BPFREDIR_CORE_OBJECTS_H
+
+#include <stdbool.h>
+#include <linux/types.h>
+#include "pins.h"
+
+struct objects {
+	struct tc_bpf *tc;
+	struct xdp_bpf *xdp;
+	struct sock_bpf *sock;
+	struct addrwatch_bpf *addrwatch; /* opened only: objects_watch_addresses loads it */
+};
+
+/* Where objects_load stopped. */
+enum objects_stage {
+	OBJECTS_OPEN,
+	OBJECTS_TC,
+	OBJECTS_XDP,
+	OBJECTS_NETNS, /* this network namespace's cookie */
+	OBJECTS_SOCK,
+};
+
+/* flows: the flow table asked for (flows_entries() of it is made). reload: over a loaded
+ * instance, policy's pin reused too. -errno with *stage what failed. */
+int objects_load(struct objects *o, __u32 flows, bool reload, enum objects_stage *stage);
+void objects_free(struct objects *o);
+/* The TC, L3, XDP and socket programs pinned under DIR/progs, for apply and attach later;
+ * the fds stay the objects'. */
+int objects_pin_progs(struct objects *o, int tc_fds[2], int *xdp_fd, int sock_fds[N_SOCK_HOOKS]);
+int objects_pin_l3_progs(struct objects *o);
+int objects_pin_xdp_prog(struct objects *o, int *xdp_fd);
+/* DIR/progs emptied and pinned again with these objects' programs. */
+int objects_repin_progs(struct objects *o);
+/* The address watch loaded and attached, its links pinned through txn. Optional: a kernel
+ * whose notification functions cannot be traced only loses liveness. */
+int objects_watch_addresses(struct objects *o, __u32 flows, struct pin_txn *txn);
+/* Every link and legacy filter running an old program pointed at these objects' build: how
+ * many changed, or -errno. */
+int objects_update_links(struct objects *o);
+
+/* The build: a hash of the objects as the skeletons embed them; maps/build keeps the one that
+ * last loaded or upgraded the instance (0: none says). */
+__u64 objects_build_id(void);
+__u64 objects_loaded_build(void);
+int objects_record_build(void);
+
+/* The flow tables' sizes, per possible CPU at least BPFREDIR_LRU_PER_CPU. */
+__u32 lru_min_entries(void);
+__u32 flows_entries(__u32 want);
+__u32 pending_entries(__u32 flows);
+
+#endif /* BPFREDIR_CORE_OBJECTS_H */
