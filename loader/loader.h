@@ -9,6 +9,8 @@
 #include <linux/types.h>
 #include "bpfredir.h"
 #include "core/log.h"
+#include "core/hostaddr.h"
+#include "core/maps.h"
 #include "core/mapsync.h"
 #include "core/objects.h"
 #include "core/attach.h"
@@ -72,28 +74,6 @@ int parse_port(const char *text, __u16 *port);
 int parse_proto(const char *text, __u8 *proto);
 int require_root(void);
 
-struct pinned_maps {
-	int policy; /* the outer map */
-	int rules;  /* the live rule set in its slot: public and hidden entries */
-	int flows;
-	int local_addrs;
-	int addr_holders;
-	int stats;
-	int port_stats;
-	int pending;
-	int port_interest;
-};
-
-int open_pinned_maps(struct pinned_maps *maps);
-void close_pinned_maps(struct pinned_maps *maps);
-/* Bring what is derived from the rules and the host (the set's hidden entries, per-port
- * counters, local addresses) in line with them. */
-int sync_derived(const struct pinned_maps *maps);
-/* Make local_addrs and addr_holders hold the host's addresses (hostaddr.c); -EOVERFLOW,
- * with what fits written, when there are more than they hold: local_addrs_error() (which
- * gives strerror() of any other error) says so. */
-int sync_local_addrs(int addrs_fd, int holders_fd);
-const char *local_addrs_error(int err);
 /* Test builds only (make tests-build: build/tests/bpfredir-failpoints); nothing otherwise. */
 #ifdef BPFREDIR_FAILPOINTS
 void failpoint(const char *name);

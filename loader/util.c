@@ -78,64 +78,6 @@ int require_root(void)
 	return 0;
 }
 
-int open_pinned_maps(struct pinned_maps *maps)
-{
-	struct {
-		const char *name;
-		int *fd;
-	} want[] = {
-		{ "policy", &maps->policy },
-		{ "flows", &maps->flows },
-		{ "pending", &maps->pending },
-		{ "local_addrs", &maps->local_addrs },
-		{ "addr_holders", &maps->addr_holders },
-		{ "stats", &maps->stats },
-		{ "port_stats", &maps->port_stats },
-		{ "port_interest", &maps->port_interest },
-	};
-	__u32 slot = 0, set_id;
-	char path[PATH_MAX];
-	size_t i;
-
-	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
-		*want[i].fd = -1;
-	maps->rules = -1;
-	if (!is_loaded())
-		return fail("not loaded at %s (run 'bpfredir load' first)", pin_dir);
-	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-		if (pin_path(path, sizeof(path), "maps", want[i].name))
-			return fail("pin dir not open: %s", pin_dir);
-		*want[i].fd = bpf_obj_get(path);
-		if (*want[i].fd < 0) {
-			int err = errno;
-
-			close_pinned_maps(maps);
-			return fail("cannot open pinned map %s: %s",
-				    pin_display("maps", want[i].name), strerror(err));
-		}
-	}
-	if (bpf_map_lookup_elem(maps->policy, &slot, &set_id) ||
-	    (maps->rules = bpf_map_get_fd_by_id(set_id)) < 0) {
-		close_pinned_maps(maps);
-		return fail("no rule set in %s/maps/policy: %s", pin_dir, strerror(errno));
-	}
-	return 0;
-}
-
-void close_pinned_maps(struct pinned_maps *maps)
-{
-	int *fds[] = { &maps->policy,  &maps->rules,	   &maps->flows,
-		       &maps->pending, &maps->local_addrs, &maps->addr_holders,
-		       &maps->stats,   &maps->port_stats,  &maps->port_interest };
-	size_t i;
-
-	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
-		if (*fds[i] >= 0)
-			close(*fds[i]);
-		*fds[i] = -1;
-	}
-}
-
 #ifdef BPFREDIR_FAILPOINTS
 /* For tests: BPFREDIR_FAILPOINT=NAME kills the loader at the point NAME as kill -9 would, so
  * a test can check what a crash at each such point leaves. */
@@ -147,13 +89,6 @@ void failpoint(const char *name)
 		raise(SIGKILL);
 }
 #endif
-
-int sync_derived(const struct pinned_maps *maps)
-{
-	int err = ruleset_derive(maps->rules, maps->port_stats, maps->port_interest);
-
-	return err ? err : sync_local_addrs(maps->local_addrs, maps->addr_holders);
-}
 
 int parse_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN])
 {

@@ -5,6 +5,7 @@
  * where a sync left off: an address goes from local_addrs only with its last holder, even when
  * several interfaces have it. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,7 +15,9 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/if_addr.h>
-#include "loader.h"
+#include "hostaddr.h"
+#include "mapsync.h"
+#include "scan.h"
 
 struct holders {
 	struct redir_addr_holder *h;

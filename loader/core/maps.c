@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Opening a loaded instance's maps by their pins, and the live rule set through policy's slot. */
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include "hostaddr.h"
+#include "log.h"
+#include "maps.h"
+#include "pins.h"
+#include "ruleset.h"
+
+int open_pinned_maps(struct pinned_maps *maps)
+{
+	struct {
+		const char *name;
+		int *fd;
+	} want[] = {
+		{ "policy", &maps->policy },
+		{ "flows", &maps->flows },
+		{ "pending", &maps->pending },
+		{ "local_addrs", &maps->local_addrs },
+		{ "addr_holders", &maps->addr_holders },
+		{ "stats", &maps->stats },
+		{ "port_stats", &maps->port_stats },
+		{ "port_interest", &maps->port_interest },
+	};
+	__u32 slot = 0, set_id;
+	char path[PATH_MAX];
+	size_t i;
+
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		*want[i].fd = -1;
+	maps->rules = -1;
+	if (!is_loaded())
+		return pr_warn_err(-ENOENT, "not loaded at %s (run 'bpfredir load' first)",
+				   pin_dir);
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		if (pin_path(path, sizeof(path), "maps", want[i].name))
+			return pr_warn_err(-EBADF, "pin dir not open: %s", pin_dir);
+		*want[i].fd = bpf_obj_get(path);
+		if (*want[i].fd < 0) {
+			int err = errno;
+
+			close_pinned_maps(maps);
+			return pr_warn_err(-err, "cannot open pinned map %s: %s",
+					   pin_display("maps", want[i].name), strerror(err));
+		}
+	}
+	if (bpf_map_lookup_elem(maps->policy, &slot, &set_id) ||
+	    (maps->rules = bpf_map_get_fd_by_id(set_id)) < 0) {
+		int err = errno;
+
+		close_pinned_maps(maps);
+		return pr_warn_err(-err, "no rule set in %s/maps/policy: %s", pin_dir,
+				   strerror(err));
+	}
+	return 0;
+}
+
+void close_pinned_maps(struct pinned_maps *maps)
+{
+	int *fds[] = { &maps->policy,  &maps->rules,	   &maps->flows,
+		       &maps->pending, &maps->local_addrs, &maps->addr_holders,
+		       &maps->stats,   &maps->port_stats,  &maps->port_interest };
+	size_t i;
+
+	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+}
+
+int sync_derived(const struct pinned_maps *maps)
+{
+	int err = ruleset_derive(maps->rules, maps->port_stats, maps->port_interest);
+
+	return err ? err : sync_local_addrs(maps->local_addrs, maps->addr_holders);
+}

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* A loaded instance's maps, opened from the pin dir: what every verb after load works on. */
+#ifndef BPFREDIR_CORE_MAPS_H
+#define BPFREDIR_CORE_MAPS_H
+
+struct pinned_maps {
+	int policy; /* the outer map */
+	int rules;  /* the live rule set in its slot: public and hidden entries */
+	int flows;
+	int local_addrs;
+	int addr_holders;
+	int stats;
+	int port_stats;
+	int pending;
+	int port_interest;
+};
+
+/* 0, or -errno after a pr_warn (-ENOENT: not loaded); every fd -1 then. */
+int open_pinned_maps(struct pinned_maps *maps);
+void close_pinned_maps(struct pinned_maps *maps);
+/* Bring what is derived from the rules and the host (the set's hidden entries, per-port
+ * counters, local addresses) in line with them. */
+int sync_derived(const struct pinned_maps *maps);
+
+#endif /* BPFREDIR_CORE_MAPS_H */
