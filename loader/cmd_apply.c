@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * apply -f FILE: bring the host to exactly the file's interfaces, cgroups and rules. The
+ * rule set is built aside and swapped in with one map update, so no packet sees half of
+ * the old set and half of the new; interfaces and cgroups are attached before the swap and
+ * detached after it. A second apply of the same file changes nothing.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include "config.h"
+
+/* What the file cannot do to a loaded host. Resize its connection table: that would drop
+ * every connection, and 'load --flows' refuses it the same way; a warning instead would let
+ * 'systemctl reload' succeed with the file not applied. And, unless --allow-empty, take away
+ * every rule: an empty or truncated file, one reload away, would unhide every port. */
+static int check_live(const struct config *cfg, const struct pinned_maps *maps)
+{
+	struct redir_policy_key key, *prev = NULL;
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	int live_rules = 0;
+
+	if (cfg->flows_line) {
+		if (bpf_map_get_info_by_fd(maps->flows, &info, &len))
+			return fail("cannot read the loaded connection table: %s", strerror(errno));
+		if (info.max_entries != cfg->flows)
+			return config_error(cfg, cfg->flows_line, cfg->flows_col,
+					    "flows %lu, but the loaded connection table has %u "
+					    "entries; 'bpfredir unload' first to change it",
+					    cfg->flows, info.max_entries);
+	}
+	if (cfg->n_rules || cfg->allow_empty)
+		return 0;
+	while (!bpf_map_get_next_key(maps->rules, prev, &key)) {
+		prev = &key;
+		live_rules += key.kind == POLICY_PUBLIC;
+	}
+	if (live_rules)
+		return fail("%s has no rule: applying it would remove the %d rule%s in force; "
+			    "--allow-empty applies it anyway",
+			    cfg->path, live_rules, live_rules == 1 ? "" : "s");
+	return 0;
+}
+
+static int apply_loaded(const struct config *cfg, const struct resolved *res, bool dry_run)
+{
+	struct pinned_maps maps;
+	struct current cur;
+	int changes, ret, err, upgraded = 0;
+
+	if (open_pinned_maps(&maps))
+		return EXIT_FAIL;
+	err = read_current(&cur, maps.rules);
+	if (err) {
+		close_pinned_maps(&maps);
+		return fail("cannot read %s: %s", pin_display("links", NULL), strerror(-err));
+	}
+	if (check_modes(cfg, res, &cur) || check_live(cfg, &maps)) {
+		close_pinned_maps(&maps);
+		return EXIT_FAIL;
+	}
+	/* Then, before the file's changes: a newer build (a package upgrade, then the service's
+	 * reload or restart) takes over in place, so applying never needs an unload. */
+	if (!dry_run) {
+		upgraded = upgrade_programs();
+		if (upgraded < 0) {
+			close_pinned_maps(&maps);
+			return EXIT_FAIL;
+		}
+		if (upgraded > 0)
+			printf("programs replaced by this build, maps kept\n");
+	}
+	changes = plan(cfg, res, &cur, maps.rules);
+	if (!changes && !upgraded)
+		printf("nothing to change\n");
+	ret = 0;
+	/* Attached is not acting: the new attachments do nothing until the switch, the dropped
+	 * ones nothing after it, so the switch is the one moment the host changes. */
+	if (changes && !dry_run) {
+		ret = attach_new(cfg, res, &cur);
+		failpoint("apply-attached");
+		if (!ret)
+			ret = swap_rules(cfg, res, &maps);
+		failpoint("apply-switched");
+		if (!ret)
+			detach_gone(cfg, res, &cur);
+	}
+	if (!ret && !dry_run) {
+		err = sync_local_addrs(maps.local_addrs, maps.addr_holders);
+		if (err)
+			ret = fail("cannot record local addresses: %s", local_addrs_error(err));
+	}
+	if (!ret && !dry_run)
+		guard_warn(maps.policy);
+	close_pinned_maps(&maps);
+	return ret;
+}
+
+static int apply_fresh(const struct config *cfg, const struct resolved *res, bool dry_run)
+{
+	struct load_request req = { .flows =
+					    cfg->flows_line ? cfg->flows : BPFREDIR_DEFAULT_FLOWS };
+	struct pinned_maps maps;
+	int i, ret;
+
+	printf("+ load %s\n", pin_dir);
+	for (i = 0; i < cfg->n_ifaces; i++)
+		printf("+ interface %s%s%s\n", cfg->ifnames[i],
+		       cfg->if_modes[i] != IFACE_TC ? " mode " : "",
+		       cfg->if_modes[i] != IFACE_TC ? iface_mode_name(cfg->if_modes[i]) : "");
+	for (i = 0; i < cfg->n_cgroups; i++)
+		printf("+ cgroup %s\n", cfg->cgroup_root[i] ? "(cgroup2 root)" : cfg->cgroups[i]);
+	plan_rules(cfg, -1, true);
+	if (dry_run)
+		return 0;
+	for (i = 0; i < cfg->n_ifaces; i++) {
+		req.if_modes[req.n_ifaces] = cfg->if_modes[i];
+		req.ifnames[req.n_ifaces++] = cfg->ifnames[i];
+	}
+	for (i = 0; i < cfg->n_cgroups; i++)
+		req.cgroups[req.n_cgroups++] = cfg->cgroup_root[i] ? NULL : cfg->cgroups[i];
+	ret = load_locked(&req);
+	if (ret)
+		return ret;
+	ret = open_pinned_maps(&maps) ? EXIT_FAIL : swap_rules(cfg, res, &maps);
+	if (!ret) {
+		guard_warn(maps.policy);
+		close_pinned_maps(&maps);
+	}
+	if (ret)
+		remove_pins(false); /* nothing half-applied: the load goes too */
+	return ret;
+}
+
+int do_apply(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "file", required_argument, NULL, 'f' },
+		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+		{ "allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY },
+		COMMON_LONG_OPTS,
+		{},
+	};
+	static struct config cfg;
+	static struct resolved res;
+	bool dry_run = false;
+	int opt, ret, i, err;
+
+	while ((opt = getopt_long(argc, argv, ":f:" COMMON_SHORT_OPTS, opts, NULL)) != -1) {
+		if (opt == 'f') {
+			cfg.path = optarg;
+		} else if (opt == OPT_DRY_RUN) {
+			dry_run = true;
+		} else if (opt == OPT_ALLOW_EMPTY) {
+			cfg.allow_empty = true;
+		} else {
+			ret = common_opt(opt, argv);
+			if (ret >= 0)
+				return ret;
+		}
+	}
+	if (extra_args(argc, argv) >= 0)
+		return EXIT_USAGE;
+	if (!cfg.path)
+		return usage_error("-f FILE is required (see 'bpfredir apply --help')");
+	for (i = 0; i < MAX_CGROUPS; i++)
+		res.cgroup_fds[i] = -1;
+	ret = parse_config(&cfg);
+	if (!ret)
+		ret = require_root();
+	if (!ret)
+		ret = resolve(&cfg, &res);
+	if (ret)
+		goto out;
+	/* A dry run only reads: it neither makes the pin dir nor cleans up after an interrupted
+	 * run (it takes no lock, so it may see another command's work half done). */
+	err = dry_run ? pins_open(PINS_READ) : pins_create();
+	if (err && !(dry_run && err == -ENOENT)) {
+		ret = EXIT_FAIL;
+		goto out;
+	}
+	ret = is_loaded() ? apply_loaded(&cfg, &res, dry_run) : apply_fresh(&cfg, &res, dry_run);
+out:
+	for (i = 0; i < cfg.n_cgroups; i++)
+		if (res.cgroup_fds[i] >= 0)
+			close(res.cgroup_fds[i]);
+	pins_close();
+	return ret;
+}
