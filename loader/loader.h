@@ -9,6 +9,7 @@
 #include <linux/types.h>
 #include "bpfredir.h"
 #include "core/log.h"
+#include "core/guard.h"
 #include "core/hostaddr.h"
 #include "core/maps.h"
 #include "core/mapsync.h"
@@ -128,26 +129,8 @@ int extra_args(int argc, char **argv);
 /* For an option with an optional path: --opt=PATH, --opt PATH, or --opt alone (NULL). */
 const char *optional_path_arg(int argc, char **argv);
 
-/* The netns guard (guard.c): hidden ports dropped on every path into the network namespace,
- * not only on attached interfaces. */
-enum guard_kind {
-	GUARD_NONE,
-	GUARD_SK_LOOKUP, /* cannot see UDP broadcast and multicast */
-	GUARD_NETFILTER,
-};
-const char *guard_kind_name(enum guard_kind kind);
-enum guard_kind guard_running(void);
-/* load: attach the best guard the kernel has, its pins deferred like every link's. A kernel
- * without one is no error (load says so); 0 or -errno (printed). */
-int guard_start(struct pin_txn *txn, int policy_fd);
-void guard_announce_running(void);
-/* load over a loaded pin dir: this build's guard replaces the running one with no gap.
- * How many guard links changed, or -errno; guard_upgrade_or_fail prints the error and
- * returns -1. guard_intact: the guard runs, as the best kind there is (so a load of the
- * same build need not look). */
-int guard_upgrade(void);
+/* guard_upgrade, with the error said: how many guard links changed, or -1. */
 int guard_upgrade_or_fail(void);
-bool guard_intact(void);
 /* add and apply: a warning on stderr for each interface where a hidden port of the set live
  * in policy is reachable. */
 void guard_warn(int policy_fd);

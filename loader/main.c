@@ -160,6 +160,7 @@ int common_opt(int opt, char **argv)
 	switch (opt) {
 	case 'v':
 		verbose = true;
+		log_set_verbose(true);
 		return -1;
 	case OPT_PIN_DIR:
 		if (pin_dir_problem(optarg))
@@ -207,12 +208,19 @@ const char *optional_path_arg(int argc, char **argv)
 	return NULL;
 }
 
-/* The core's detail, in the verb's voice; its debug lines only with -v. */
+/* The core's detail, in the verb's voice; its notes as bpfredir's own (what it did besides
+ * the verb, warnings that outlive it); debug lines only with -v. */
 static void core_print(enum log_level level, const char *fmt, va_list ap)
 {
 	if (level == BPFREDIR_LOG_DEBUG && !verbose)
 		return;
-	vmsg(fmt, ap);
+	if (level != BPFREDIR_LOG_INFO) {
+		vmsg(fmt, ap);
+		return;
+	}
+	fputs("bpfredir: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
 }
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -241,6 +249,7 @@ int main(int argc, char **argv)
 		switch (opt) {
 		case 'v':
 			verbose = true;
+			log_set_verbose(true);
 			break;
 		case 'h':
 			print_usage(stdout);

@@ -37,7 +37,7 @@ int finish_interrupted(bool keep_dir)
 	if (err)
 		return pr_warn_err(err, "cannot clean up after an interrupted run in %s: %s",
 				   pin_dir, strerror(-err));
-	fprintf(stderr, "bpfredir: removed what an interrupted run left in %s\n", pin_dir);
+	pr_info("removed what an interrupted run left in %s", pin_dir);
 	return 0;
 }
 

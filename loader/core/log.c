@@ -3,9 +3,11 @@
 #include <stdio.h>
 #include "log.h"
 
+static bool verbose;
+
 static void default_print(enum log_level level, const char *fmt, va_list ap)
 {
-	if (level == BPFREDIR_LOG_DEBUG)
+	if (level == BPFREDIR_LOG_DEBUG && !verbose)
 		return;
 	fputs("bpfredir: ", stderr);
 	vfprintf(stderr, fmt, ap);
@@ -13,6 +15,16 @@ static void default_print(enum log_level level, const char *fmt, va_list ap)
 }
 
 static log_print_fn print = default_print;
+
+void log_set_verbose(bool on)
+{
+	verbose = on;
+}
+
+bool log_verbose(void)
+{
+	return verbose;
+}
 
 void log_set_print(log_print_fn fn)
 {

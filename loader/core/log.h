@@ -6,6 +6,7 @@
 #define BPFREDIR_CORE_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 
 enum log_level {
 	BPFREDIR_LOG_WARN,
@@ -14,6 +15,11 @@ enum log_level {
 };
 
 typedef void (*log_print_fn)(enum log_level level, const char *fmt, va_list ap);
+
+/* Whether detail only -v shows (libbpf's messages, pr_debug) is shown: so the core can say
+ * where to look for it. Off by default. */
+void log_set_verbose(bool on);
+bool log_verbose(void);
 
 /* NULL: back to the default (warnings and info on stderr, no debug). */
 void log_set_print(log_print_fn fn);
