@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* status (status.c) and the program chains at the hooks it shows (status_hooks.c). */
+/* status (cmd_status.c) and the program chains at the hooks it shows (status_hooks.c). */
 #ifndef BPFREDIR_STATUS_H
 #define BPFREDIR_STATUS_H
 

@@ -7,7 +7,7 @@
  * reachable because the guard cannot see it there.
  *
  * Pins: links/guard_nf4 and links/guard_nf6 (netfilter, LOCAL_IN), or links/guard_sk_lookup
- * (LINK_GUARD_* in pins.c).
+ * (LINK_GUARD_* in pin_names.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -62,7 +62,7 @@ static enum guard_kind guard_wanted(void)
 	return GUARD_NETFILTER;
 }
 
-/* The guard's pin names, from pins.c's table (pin_link_name's buffer is shared: each kind
+/* The guard's pin names, from pin_names.c's table (pin_link_name's buffer is shared: each kind
  * keeps its own copy here, so two can be held at once). */
 static const char *guard_pin(enum pin_link_kind kind)
 {

@@ -55,7 +55,7 @@ enum pin_link_kind {
 	LINK_CGROUP, /* one per socket hook */
 	LINK_ADDRWATCH_V4,
 	LINK_ADDRWATCH_V6,
-	LINK_GUARD_NF4, /* the netns guard (guard.c): netfilter, IPv4 and IPv6 */
+	LINK_GUARD_NF4, /* the netns guard (core/guard.c): netfilter, IPv4 and IPv6 */
 	LINK_GUARD_NF6,
 	LINK_GUARD_SK_LOOKUP, /* or sk_lookup */
 	LINK__MAX,
