@@ -12,6 +12,30 @@
 #include "log.h"
 #include "pins.h"
 
+int iface_mode_of(int ifindex)
+{
+	if (xdp_attached(IFACE_XDP, ifindex))
+		return IFACE_XDP;
+	if (xdp_attached(IFACE_XDP_GENERIC, ifindex))
+		return IFACE_XDP_GENERIC;
+	return iface_attached(ifindex) ? IFACE_TC : -1;
+}
+
+/* XDP for ingress, then TC egress as attach says; both or neither. */
+int attach_iface_xdp(struct pin_txn *txn, int ifindex, const char *ifname, const int tc_prog_fds[2],
+		     int xdp_fd, enum iface_mode mode, enum attach_mode attach)
+{
+	const int egress_only[2] = { -1, tc_prog_fds[1] };
+	int err = xdp_attach(txn, ifindex, ifname, xdp_fd, mode);
+
+	if (err)
+		return err;
+	err = attach_iface(txn, ifindex, ifname, egress_only, attach);
+	if (err)
+		detach_xdp(ifindex);
+	return err;
+}
+
 /* Attached and still so: pins alone may outlive their attachment. */
 bool iface_attached(int ifindex)
 {

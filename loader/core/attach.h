@@ -42,6 +42,10 @@ int xdp_check_foreign(int ifindex, const char *ifname);
 int attach_iface_xdp(struct pin_txn *txn, int ifindex, const char *ifname, const int tc_prog_fds[2],
 		     int xdp_fd, enum iface_mode mode, enum attach_mode attach);
 void detach_xdp(int ifindex);
+/* attach_xdp.c alone: the XDP link of an interface, made or there. */
+int xdp_attach(struct pin_txn *txn, int ifindex, const char *ifname, int xdp_fd,
+	       enum iface_mode mode);
+bool xdp_attached(enum iface_mode mode, int ifindex);
 
 /* Legacy tc (clsact + cls_bpf), recorded in the pinned tc_legacy map; see attach_tc.c. */
 int open_tc_legacy_map(void);

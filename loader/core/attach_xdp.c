@@ -33,18 +33,9 @@ static const char *xdp_link_name(enum iface_mode mode, int ifindex)
 	return pin_link_name(mode == IFACE_XDP ? LINK_XDP_NATIVE : LINK_XDP_GENERIC, ifindex, NULL);
 }
 
-static bool xdp_pinned(enum iface_mode mode, int ifindex)
+bool xdp_attached(enum iface_mode mode, int ifindex)
 {
 	return pin_link_alive(xdp_link_name(mode, ifindex));
-}
-
-int iface_mode_of(int ifindex)
-{
-	if (xdp_pinned(IFACE_XDP, ifindex))
-		return IFACE_XDP;
-	if (xdp_pinned(IFACE_XDP_GENERIC, ifindex))
-		return IFACE_XDP_GENERIC;
-	return iface_attached(ifindex) ? IFACE_TC : -1;
 }
 
 void detach_xdp(int ifindex)
@@ -82,13 +73,12 @@ int xdp_check_foreign(int ifindex, const char *ifname)
 			   ifname, id, info.name, where);
 }
 
-/* XDP for ingress, then TC egress as attach says; both or neither. */
-int attach_iface_xdp(struct pin_txn *txn, int ifindex, const char *ifname, const int tc_prog_fds[2],
-		     int xdp_fd, enum iface_mode mode, enum attach_mode attach)
+/* The XDP link alone; attach_iface_xdp (attach.c) adds TC egress. */
+int xdp_attach(struct pin_txn *txn, int ifindex, const char *ifname, int xdp_fd,
+	       enum iface_mode mode)
 {
 	LIBBPF_OPTS(bpf_link_create_opts, opts,
 		    .flags = mode == IFACE_XDP ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE);
-	const int egress_only[2] = { -1, tc_prog_fds[1] };
 	char path[PATH_MAX];
 	int link_fd, err;
 
@@ -120,8 +110,5 @@ int attach_iface_xdp(struct pin_txn *txn, int ifindex, const char *ifname, const
 	if (err)
 		return pr_warn_err(err, "cannot pin the XDP link of interface %s: %s", ifname,
 				   strerror(-err));
-	err = attach_iface(txn, ifindex, ifname, egress_only, attach);
-	if (err)
-		detach_xdp(ifindex);
-	return err;
+	return 0;
 }
