@@ -61,8 +61,8 @@ DOCDIR ?= $(PREFIX)/share/doc/bpfredir
 SYSCONFDIR ?= /etc
 UNITDIR ?= /lib/systemd/system
 UNITS := bpfredir.service bpfredir-watch.service
-INSTALLED := $(SBINDIR)/bpfredir $(MANDIR)/man8/bpfredir.8 $(addprefix $(UNITDIR)/,$(UNITS)) \
-	$(DOCDIR)/bpfredir.conf.example
+INSTALLED := $(SBINDIR)/bpfredir $(MANDIR)/man8/bpfredir.8 $(MANDIR)/man5/bpfredir.conf.5 \
+	$(addprefix $(UNITDIR)/,$(UNITS)) $(DOCDIR)/bpfredir.conf.example
 
 .PHONY: all deps test demo vmlinux clean check-libbpf tests-build install uninstall bench \
 	bench-build deps-kernels test-kernels test-kernels-quick
@@ -189,6 +189,7 @@ install: $(BUILD)/bpfredir
 	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
 	$(Q)install -D -m 0755 $(BUILD)/bpfredir $(DESTDIR)$(SBINDIR)/bpfredir
 	$(Q)install -D -m 0644 scripts/dist/bpfredir.8 $(DESTDIR)$(MANDIR)/man8/bpfredir.8
+	$(Q)install -D -m 0644 scripts/dist/bpfredir.conf.5 $(DESTDIR)$(MANDIR)/man5/bpfredir.conf.5
 	$(Q)install -D -m 0644 scripts/dist/bpfredir.conf.example \
 		$(DESTDIR)$(DOCDIR)/bpfredir.conf.example
 	$(Q)mkdir -p $(DESTDIR)$(UNITDIR)
