@@ -65,7 +65,7 @@ INSTALLED := $(SBINDIR)/bpfredir $(MANDIR)/man8/bpfredir.8 $(MANDIR)/man5/bpfred
 	$(addprefix $(UNITDIR)/,$(UNITS)) $(DOCDIR)/bpfredir.conf.example
 
 .PHONY: all deps test demo vmlinux clean check-libbpf tests-build install uninstall bench \
-	bench-build deps-kernels test-kernels test-kernels-quick
+	bench-build deps-kernels test-kernels test-kernels-quick docs docs-check
 
 all: $(BUILD)/bpfredir
 
@@ -177,6 +177,20 @@ test-kernels-quick: deps-kernels
 demo: deps
 	$(Q)$(MAKE) all $(TOOL_BINS)
 	$(Q)scripts/demo.sh
+
+# The synopsis in README.md and bpfredir.8 is written from the binary's help (make docs);
+# docs-check fails when it is out of step, or when a man page makes groff warn.
+MANPAGES := scripts/dist/bpfredir.8 scripts/dist/bpfredir.conf.5
+
+docs: $(BUILD)/bpfredir
+	$(Q)scripts/docs.py $(BUILD)/bpfredir
+
+docs-check: $(BUILD)/bpfredir
+	$(Q)scripts/docs.py --check $(BUILD)/bpfredir
+	$(Q)for page in $(MANPAGES); do \
+		warn=$$(groff -man -Tutf8 -ww -z $$page 2>&1) && test -z "$$warn" || \
+			{ echo "$$page: groff warns: $$warn" >&2; exit 1; }; \
+	done
 
 # Regenerate the committed vmlinux.h from the running kernel's BTF.
 vmlinux:
