@@ -1015,20 +1015,6 @@ static const struct tcase default_route_cases[] = {
 };
 /* clang-format on */
 
-static const char *const stat_names[STAT__MAX] = {
-	[STAT_REWRITTEN] = "rewritten",
-	[STAT_REVERSE_REWRITTEN] = "reverse_rewritten",
-	[STAT_HIDDEN_DROPPED] = "hidden_dropped",
-	[STAT_MALFORMED_DROPPED] = "malformed_dropped",
-	[STAT_PASSED] = "passed",
-	[STAT_SOCK_REDIRECTED] = "sock_redirected",
-	[STAT_SOCK_REFUSED] = "sock_refused",
-	[STAT_REJECTED] = "rejected",
-	[STAT_ICMP_TRANSLATED] = "icmp_translated",
-	[STAT_HIDDEN_UNTRACKED_DROPPED] = "hidden_untracked_dropped",
-	[STAT_GUARD_DROPPED] = "guard_dropped",
-};
-
 static struct tc_bpf *skel;
 /* The XDP program, on skel's maps; with xdp_ingress, it stands in for TC ingress. */
 static struct xdp_bpf *xskel;
@@ -1057,12 +1043,6 @@ struct port_counts {
 	int n;
 	struct redir_port_key key[MAX_PORT_KEYS];
 	__u64 count[MAX_PORT_KEYS][PORT_STAT__MAX];
-};
-
-static const char *const port_stat_names[PORT_STAT__MAX] = {
-	[PORT_STAT_REWRITTEN] = "rewritten",
-	[PORT_STAT_REVERSE_REWRITTEN] = "reverse_rewritten",
-	[PORT_STAT_HIDDEN_DROPPED] = "hidden_dropped",
 };
 
 static const char *const table_names[] = {
@@ -1371,7 +1351,7 @@ static int port_stats_check(const struct tcase *c, const struct port_counts *bef
 				return fail(why, n,
 					    "port_stats %u/%u %s delta: expected %llu got %llu",
 					    ntohs(after->key[i].port), after->key[i].proto,
-					    port_stat_names[j], (unsigned long long)exp,
+					    redir_port_stat_names[j], (unsigned long long)exp,
 					    (unsigned long long)got);
 		}
 	}
@@ -1695,7 +1675,7 @@ static int case_run(const struct tcase *c, char *why, size_t n)
 		__u64 want = i == c->stat ? 1 : 0;
 
 		if (after[i] - before[i] != want)
-			return fail(why, n, "stat %s delta: expected %llu got %llu", stat_names[i],
+			return fail(why, n, "stat %s delta: expected %llu got %llu", redir_stat_names[i],
 				    (unsigned long long)want,
 				    (unsigned long long)(after[i] - before[i]));
 	}
