@@ -19,6 +19,9 @@ LOADER_SRCS := $(wildcard loader/*.c)
 LOADER_OBJS := $(patsubst loader/%.c,$(OUTPUT)/loader/%.o,$(LOADER_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+# What every unit test binary links: the runner and its asserts (tests/unit/lib/).
+UNIT_LIB_SRCS := $(wildcard tests/unit/lib/*.c)
+UNIT_HDRS := $(wildcard tests/unit/*.h tests/unit/lib/*.h)
 # The integration tests' own BPF programs (tests/bpf/) and the tools that load them
 # (tests/tools/), and a loader with failpoints (BPFREDIR_FAILPOINTS) for the crash tests.
 TEST_BPF_SRCS := $(wildcard tests/bpf/*.bpf.c)
@@ -75,7 +78,7 @@ check-libbpf:
 	$(Q)command -v $(BPFTOOL) >/dev/null || { echo "bpftool not found; run 'make deps'" >&2; exit 1; }
 
 $(OUTPUT) $(OUTPUT)/loader $(OUTPUT)/bench $(BUILD) $(BUILD)/tests $(BUILD)/bench \
-		$(OUTPUT)/tests $(OUTPUT)/loader-failpoints $(BUILD)/tests/tools:
+		$(OUTPUT)/tests $(OUTPUT)/loader-failpoints $(BUILD)/tests/tools $(OUTPUT)/unit:
 	$(Q)mkdir -p $@
 
 $(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(VMLINUX) | $(OUTPUT) check-libbpf
@@ -95,10 +98,19 @@ $(BUILD)/bpfredir: $(LOADER_OBJS) | $(BUILD)
 	$(call msg,BINARY,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LIBBPF_LIBS) -o $@
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/*.h $(wildcard loader/*.h) include/bpfredir.h $(SKELS) | \
-		$(BUILD)/tests
+# A binary's tests, for the runner (tests/unit/lib/harness.c): each `void test_NAME(void)`.
+$(OUTPUT)/unit/%/tests.h: tests/unit/%.c | $(OUTPUT)/unit
+	$(call msg,GEN-TESTS,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)sed -n 's/^void test_\([A-Za-z0-9_]*\)(void).*/DEFINE_TEST(\1)/p' $< > $@.tmp && \
+		mv $@.tmp $@
+
+$(BUILD)/tests/%: tests/unit/%.c $(OUTPUT)/unit/%/tests.h $(UNIT_LIB_SRCS) $(UNIT_HDRS) \
+		$(wildcard loader/*.h) include/bpfredir.h $(SKELS) | $(BUILD)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -Itests/unit $(LIBBPF_CFLAGS) $< $(LIBBPF_LIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -Itests/unit -Itests/unit/lib -I$(OUTPUT)/unit/$* \
+		$(LIBBPF_CFLAGS) $< $(if $(shell grep -l "^void test_" $<),$(UNIT_LIB_SRCS)) \
+		$(LIBBPF_LIBS) -o $@
 
 $(OUTPUT)/tests/%.bpf.o: tests/bpf/%.bpf.c $(VMLINUX) | $(OUTPUT)/tests check-libbpf
 	$(call msg,BPF,$@)
