@@ -45,11 +45,11 @@ const char *test__name(void);
 		___ok || test__fail("%s: unexpectedly true", (what));                              \
 	})
 
-/* Integers of any width and sign, compared as they are; printed as long long. */
+/* Integers, EXPECTED taken as ACTUAL's type (as test_progs does); printed as long long. */
 #define ASSERT_EQ(actual, expected, what)                                                          \
 	({                                                                                         \
 		__typeof__(actual) ___a = (actual);                                                \
-		__typeof__(expected) ___e = (expected);                                            \
+		__typeof__(actual) ___e = (expected);                                            \
 		bool ___ok = ___a == ___e;                                                         \
 		___ok || test__fail("%s: expected %lld got %lld", (what), (long long)___e,         \
 				    (long long)___a);                                              \
@@ -58,7 +58,7 @@ const char *test__name(void);
 #define ASSERT_NEQ(actual, unexpected, what)                                                       \
 	({                                                                                         \
 		__typeof__(actual) ___a = (actual);                                                \
-		__typeof__(unexpected) ___u = (unexpected);                                        \
+		__typeof__(actual) ___u = (unexpected);                                        \
 		bool ___ok = ___a != ___u;                                                         \
 		___ok || test__fail("%s: unexpectedly %lld", (what), (long long)___a);             \
 	})
