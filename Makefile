@@ -17,6 +17,12 @@ BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
 SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
 LOADER_SRCS := $(wildcard loader/*.c)
 LOADER_OBJS := $(patsubst loader/%.c,$(OUTPUT)/loader/%.o,$(LOADER_SRCS))
+LOADER_HDRS := $(wildcard loader/*.h loader/core/*.h) include/bpfredir.h
+# The core library (loader/core/): pins, objects, attachments, rule sets, host addresses. The CLI
+# links it, and so can the unit tests and the benchmarks (it has no CLI globals and never exits).
+CORE_SRCS := $(wildcard loader/core/*.c)
+CORE_OBJS := $(patsubst loader/core/%.c,$(OUTPUT)/core/%.o,$(CORE_SRCS))
+LIBBPFREDIR := $(BUILD)/libbpfredir.a
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 # What every unit test binary links: the runner and its asserts (tests/unit/lib/).
@@ -29,6 +35,8 @@ TEST_SKELS := $(patsubst tests/bpf/%.bpf.c,$(OUTPUT)/tests/%.skel.h,$(TEST_BPF_S
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRCS))
 FAILPOINT_OBJS := $(patsubst loader/%.c,$(OUTPUT)/loader-failpoints/%.o,$(LOADER_SRCS))
+CORE_FAILPOINT_OBJS := $(patsubst loader/core/%.c,$(OUTPUT)/core-failpoints/%.o,$(CORE_SRCS))
+LIBBPFREDIR_FAILPOINTS := $(OUTPUT)/libbpfredir-failpoints.a
 # Benchmarks (make bench): their own BPF programs and small C tools, in tests/bench/.
 BENCH_BPF_SRCS := $(wildcard tests/bench/*.bpf.c)
 BENCH_SKELS := $(patsubst tests/bench/%.bpf.c,$(OUTPUT)/bench/%.skel.h,$(BENCH_BPF_SRCS))
@@ -78,7 +86,8 @@ check-libbpf:
 	$(Q)command -v $(BPFTOOL) >/dev/null || { echo "bpftool not found; run 'make deps'" >&2; exit 1; }
 
 $(OUTPUT) $(OUTPUT)/loader $(OUTPUT)/bench $(BUILD) $(BUILD)/tests $(BUILD)/bench \
-		$(OUTPUT)/tests $(OUTPUT)/loader-failpoints $(BUILD)/tests/tools $(OUTPUT)/unit:
+		$(OUTPUT)/tests $(OUTPUT)/loader-failpoints $(BUILD)/tests/tools $(OUTPUT)/core \
+		$(OUTPUT)/core-failpoints $(OUTPUT)/unit:
 	$(Q)mkdir -p $@
 
 $(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(VMLINUX) | $(OUTPUT) check-libbpf
@@ -90,11 +99,19 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o | $(OUTPUT)
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@.tmp && mv $@.tmp $@
 
-$(OUTPUT)/loader/%.o: loader/%.c $(wildcard loader/*.h) include/bpfredir.h $(SKELS) | $(OUTPUT)/loader
+$(OUTPUT)/loader/%.o: loader/%.c $(LOADER_HDRS) $(SKELS) | $(OUTPUT)/loader
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $(LIBBPF_CFLAGS) -c $< -o $@
 
-$(BUILD)/bpfredir: $(LOADER_OBJS) | $(BUILD)
+$(OUTPUT)/core/%.o: loader/core/%.c $(LOADER_HDRS) $(SKELS) | $(OUTPUT)/core
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $(LIBBPF_CFLAGS) -c $< -o $@
+
+$(LIBBPFREDIR): $(CORE_OBJS) | $(BUILD)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(BUILD)/bpfredir: $(LOADER_OBJS) $(LIBBPFREDIR) | $(BUILD)
 	$(call msg,BINARY,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LIBBPF_LIBS) -o $@
 
@@ -127,12 +144,19 @@ $(BUILD)/tests/tools/%: tests/tools/%.c $(TEST_SKELS) | $(BUILD)/tests/tools
 
 # The loader again, with the failpoints tests/integration/lifecycle.sh kills it at; the
 # normal build has none.
-$(OUTPUT)/loader-failpoints/%.o: loader/%.c $(wildcard loader/*.h) include/bpfredir.h $(SKELS) \
-		| $(OUTPUT)/loader-failpoints
+$(OUTPUT)/loader-failpoints/%.o: loader/%.c $(LOADER_HDRS) $(SKELS) | $(OUTPUT)/loader-failpoints
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -DBPFREDIR_FAILPOINTS $(INCLUDES) $(LIBBPF_CFLAGS) -c $< -o $@
 
-$(BUILD)/tests/bpfredir-failpoints: $(FAILPOINT_OBJS) | $(BUILD)/tests
+$(OUTPUT)/core-failpoints/%.o: loader/core/%.c $(LOADER_HDRS) $(SKELS) | $(OUTPUT)/core-failpoints
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -DBPFREDIR_FAILPOINTS $(INCLUDES) $(LIBBPF_CFLAGS) -c $< -o $@
+
+$(LIBBPFREDIR_FAILPOINTS): $(CORE_FAILPOINT_OBJS) | $(OUTPUT)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(BUILD)/tests/bpfredir-failpoints: $(FAILPOINT_OBJS) $(LIBBPFREDIR_FAILPOINTS) | $(BUILD)/tests
 	$(call msg,BINARY,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LIBBPF_LIBS) -o $@
 
