@@ -123,11 +123,11 @@ $(OUTPUT)/unit/%/tests.h: tests/unit/%.c | $(OUTPUT)/unit
 		mv $@.tmp $@
 
 $(BUILD)/tests/%: tests/unit/%.c $(OUTPUT)/unit/%/tests.h $(UNIT_LIB_SRCS) $(UNIT_HDRS) \
-		$(wildcard loader/*.h) include/bpfredir.h $(SKELS) | $(BUILD)/tests
+		$(LOADER_HDRS) $(SKELS) $(LIBBPFREDIR) | $(BUILD)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -Itests/unit -Itests/unit/lib -I$(OUTPUT)/unit/$* \
 		$(LIBBPF_CFLAGS) $< $(if $(shell grep -l "^void test_" $<),$(UNIT_LIB_SRCS)) \
-		$(LIBBPF_LIBS) -o $@
+		$(LIBBPFREDIR) $(LIBBPF_LIBS) -o $@
 
 $(OUTPUT)/tests/%.bpf.o: tests/bpf/%.bpf.c $(VMLINUX) | $(OUTPUT)/tests check-libbpf
 	$(call msg,BPF,$@)

@@ -191,8 +191,7 @@ static void case_run(struct fixture *f, const struct icase *c)
 	bool changes = c->exp_sport || c->exp_dport;
 	__u32 ret;
 
-	if (!ASSERT_OK(tctest_rules_install(f->tc, REDIR_F_HIDE), "install rules") ||
-	    !connections_make(f))
+	if (!tctest_rules(f, false) || !connections_make(f))
 		return;
 	if (c->exp_sport)
 		translated.sport = c->exp_sport;

@@ -35,7 +35,6 @@
 #include "tctest.h"
 
 #define BIG_MAX 2048
-#define HIDE_REJECT (REDIR_F_HIDE | REDIR_F_REJECT)
 #define TOS 0xb9 /* a DSCP and an ECN bit: the answers keep one and drop the other */
 
 enum expect { EXP_RST, EXP_ICMP, EXP_NONE };
@@ -360,8 +359,7 @@ static void case_run(struct fixture *f, enum hook h, const struct rcase *c)
 	__u64 rej0, drop0, rej1, drop1;
 	__u32 out_len, ret;
 
-	if (!ASSERT_OK(tctest_rules_install(f->tc, c->no_reject ? REDIR_F_HIDE : HIDE_REJECT),
-		       "install rules"))
+	if (!tctest_rules(f, !c->no_reject))
 		return;
 	fixture_clear(f->tc->maps.reject_ratelimit);
 	input_build(c, &in);
@@ -399,7 +397,7 @@ static void ratelimit_run(struct fixture *f, enum hook h, bool v6)
 	__u32 out_len, ret;
 	int i;
 
-	if (!ASSERT_OK(tctest_rules_install(f->tc, HIDE_REJECT), "install rules"))
+	if (!tctest_rules(f, true))
 		return;
 	fixture_clear(f->tc->maps.reject_ratelimit);
 	input_build(&c, &in);
@@ -435,7 +433,7 @@ static void learn_run(struct fixture *f, bool v6)
 	__u32 out_len = BIG_MAX, ret, ident = v6 ? 0xabcde : 0xfff0, got;
 	__u8 *ip;
 
-	if (!ASSERT_OK(tctest_rules_install(f->tc, HIDE_REJECT), "install rules"))
+	if (!tctest_rules(f, true))
 		return;
 	fixture_clear(f->tc->maps.reject_ratelimit);
 	fixture_clear(f->tc->maps.reject_seen);

@@ -58,6 +58,7 @@ struct fixture *fixture_open(unsigned int flags, __u32 pending_max)
 	if ((flags & FIX_XDP) && !ASSERT_OK(xdp_load_shared(f), "load XDP on the TC maps"))
 		goto fail;
 	f->xdp_ifindex = if_nametoindex("lo");
+	f->live_set = -1;
 	return f;
 fail:
 	fixture_close(f);
@@ -68,6 +69,8 @@ void fixture_close(struct fixture *f)
 {
 	if (!f)
 		return;
+	if (f->live_set >= 0)
+		close(f->live_set);
 	xdp_bpf__destroy(f->xdp);
 	tc_bpf__destroy(f->tc);
 	free(f);
@@ -114,6 +117,44 @@ int fixture_run(struct fixture *f, enum hook h, const void *in, __u32 len, void 
 			  : opts.retval == XDP_PASS ? TC_PASS
 						    : 1000 + opts.retval;
 	return err;
+}
+
+static bool rules_install(struct fixture *f, int set)
+{
+	if (!ASSERT_OK(ruleset_install(bpf_map__fd(f->tc->maps.policy), set), "install the set")) {
+		if (set >= 0)
+			close(set);
+		return false;
+	}
+	if (f->live_set >= 0)
+		close(f->live_set);
+	f->live_set = set;
+	return true;
+}
+
+bool fixture_rules(struct fixture *f, const struct rule_spec *rules, int n)
+{
+	int set = ruleset_create(), i, err = 0;
+
+	if (!ASSERT_TRUE(set >= 0, "create a rule set"))
+		return false;
+	for (i = 0; i < n && !err; i++)
+		err = ruleset_put(set, &rules[i]);
+	if (!err)
+		err = ruleset_enable(set, POLICY_IFACE, LO_IFINDEX, true);
+	if (!err)
+		err = ruleset_derive(set, bpf_map__fd(f->tc->maps.port_stats),
+				     bpf_map__fd(f->tc->maps.port_interest));
+	if (!ASSERT_OK(err, "fill the rule set")) {
+		close(set);
+		return false;
+	}
+	return rules_install(f, set);
+}
+
+bool fixture_rules_none(struct fixture *f)
+{
+	return rules_install(f, -1);
 }
 
 bool fixture_stat(struct fixture *f, __u32 idx, __u64 *sum)

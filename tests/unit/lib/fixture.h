@@ -17,6 +17,7 @@
 #include "tc.skel.h"
 #include "xdp.skel.h"
 #include "pktbuild.h"
+#include "core/ruleset.h"
 
 /* The TC programs' verdict for a packet they let go on, rewritten or not: TC_ACT_UNSPEC
  * (-1), TCX_NEXT, as BPF_PROG_TEST_RUN's u32 retval. */
@@ -44,6 +45,9 @@ struct fixture {
 	bool received;
 	/* ingress_ifindex of XDP runs: lo, so the FIB asked is TC's. */
 	__u32 xdp_ifindex;
+	/* The set fixture_rules() put in the policy slot, or -1: a test may edit it in place,
+	 * as add and del do. */
+	int live_set;
 };
 
 /* A fresh namespace (unless FIX_KEEP_NETNS), the TC skeleton loaded in it (its pending map
@@ -58,6 +62,13 @@ void fixture_close(struct fixture *f);
 int fixture_run(struct fixture *f, enum hook h, const void *in, __u32 len, void *out,
 		__u32 *out_len, __u32 *retval);
 const char *hook_name(enum hook h);
+
+/* A new set of the N rules, made by the core as `apply` makes one (ruleset_put, then
+ * ruleset_derive: the hidden entries, port_stats, port_interest) and naming lo, where test
+ * runs happen; then put in the policy slot with one update. N = 0: an empty set. */
+bool fixture_rules(struct fixture *f, const struct rule_spec *rules, int n);
+/* Leave the policy slot empty, as right after load. */
+bool fixture_rules_none(struct fixture *f);
 
 /* Counter IDX of stats, summed over the CPUs. */
 bool fixture_stat(struct fixture *f, __u32 idx, __u64 *sum);
