@@ -30,7 +30,10 @@ static inline bool tctest_rules(struct fixture *f, bool reject)
 {
 	const struct rule_spec rules[] = {
 		{ .public_port = PUB, .target_port = TGT, .proto = IPPROTO_TCP, .reject = reject },
-		{ .public_port = UPUB, .target_port = UTGT, .proto = IPPROTO_UDP, .reject = reject },
+		{ .public_port = UPUB,
+		  .target_port = UTGT,
+		  .proto = IPPROTO_UDP,
+		  .reject = reject },
 	};
 
 	return fixture_rules(f, rules, 2);

@@ -199,8 +199,8 @@ static void case_run(struct fixture *f, const struct icase *c)
 		translated.dport = c->exp_dport;
 	error_build(c, &c->quoted, &in);
 	error_build(c, &translated, &exp);
-	if (!fixture_stat(f, STAT_ICMP_TRANSLATED, &before) || !run(f, c->egress, &in, &out, &ret) ||
-	    !fixture_stat(f, STAT_ICMP_TRANSLATED, &after))
+	if (!fixture_stat(f, STAT_ICMP_TRANSLATED, &before) ||
+	    !run(f, c->egress, &in, &out, &ret) || !fixture_stat(f, STAT_ICMP_TRANSLATED, &after))
 		return;
 	if (!ASSERT_EQ(ret, TC_PASS, "retval") || !ASSERT_EQ(out.len, exp.len, "length") ||
 	    !ASSERT_MEMEQ(out.buf, exp.buf, exp.len, "output"))

@@ -363,9 +363,9 @@ static void case_run(struct fixture *f, enum hook h, const struct rcase *c)
 		return;
 	fixture_clear(f->tc->maps.reject_ratelimit);
 	input_build(c, &in);
-	if (!fixture_stat(f, STAT_REJECTED, &rej0) || !fixture_stat(f, STAT_HIDDEN_DROPPED, &drop0) ||
-	    !run(f, h, &in, out, &out_len, &ret) || !fixture_stat(f, STAT_REJECTED, &rej1) ||
-	    !fixture_stat(f, STAT_HIDDEN_DROPPED, &drop1))
+	if (!fixture_stat(f, STAT_REJECTED, &rej0) ||
+	    !fixture_stat(f, STAT_HIDDEN_DROPPED, &drop0) || !run(f, h, &in, out, &out_len, &ret) ||
+	    !fixture_stat(f, STAT_REJECTED, &rej1) || !fixture_stat(f, STAT_HIDDEN_DROPPED, &drop1))
 		return;
 
 	if (c->expect == EXP_NONE) {
@@ -449,9 +449,9 @@ static void learn_run(struct fixture *f, bool v6)
 		pkt_put16(ip + 4, ident);
 		ip4_csum(ip, 20);
 	}
-	if (!ASSERT_OK(fixture_run(f, HOOK_TC_EG, kernel_err.buf, kernel_err.len, out, &out_len,
-				   &ret),
-		       "the kernel's error through egress") ||
+	if (!ASSERT_OK(
+		    fixture_run(f, HOOK_TC_EG, kernel_err.buf, kernel_err.len, out, &out_len, &ret),
+		    "the kernel's error through egress") ||
 	    !ASSERT_EQ(ret, TC_PASS, "the kernel's error through egress: retval"))
 		return;
 	if (!run(f, HOOK_TC_IN, &in, out, &out_len, &ret) ||
@@ -490,14 +490,15 @@ void test_reject(void)
 				case_run(f, h, &cases[i]);
 		}
 		for (v6 = 0; v6 < 2; v6++)
-			if (test__start_subtest("reject: %sv%d icmp rate limit%s", prefix,
-						v6 ? 6 : 4,
-						h == HOOK_XDP ? "" : ": a burst of 6, then one a token"))
+			if (test__start_subtest(
+				    "reject: %sv%d icmp rate limit%s", prefix, v6 ? 6 : 4,
+				    h == HOOK_XDP ? "" : ": a burst of 6, then one a token"))
 				ratelimit_run(f, h, v6);
 	}
 	for (v6 = 0; v6 < 2; v6++)
-		if (test__start_subtest("reject: v%d learns from the kernel's port unreachable (%s)",
-					v6 ? 6 : 4, v6 ? "its flow label" : "its IP ID, going on"))
+		if (test__start_subtest(
+			    "reject: v%d learns from the kernel's port unreachable (%s)",
+			    v6 ? 6 : 4, v6 ? "its flow label" : "its IP ID, going on"))
 			learn_run(f, v6);
 out:
 	fixture_close(f);

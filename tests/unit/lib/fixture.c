@@ -91,22 +91,18 @@ int fixture_run(struct fixture *f, enum hook h, const void *in, __u32 len, void 
 	struct bpf_program *prog;
 	int err;
 
-	switch (h) {
-	case HOOK_XDP:
+	if (h == HOOK_XDP) {
 		/* The skb checksum flags mean nothing to XDP, which has no skb. */
 		prog = f->xdp->progs.bpfredir_xdp;
 		opts.ctx_in = &xdp_ctx;
 		opts.ctx_size_in = sizeof(xdp_ctx);
-		break;
-	case HOOK_TC_IN:
+	} else {
+		prog = h == HOOK_TC_IN ? f->tc->progs.bpfredir_tc_in : f->tc->progs.bpfredir_tc_eg;
+		opts.flags = f->tc_run_flags;
 		if (f->received) {
 			opts.ctx_in = &skb_ctx;
 			opts.ctx_size_in = sizeof(skb_ctx);
 		}
-		/* fall through */
-	default:
-		prog = h == HOOK_TC_IN ? f->tc->progs.bpfredir_tc_in : f->tc->progs.bpfredir_tc_eg;
-		opts.flags = f->tc_run_flags;
 	}
 	err = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts);
 	*out_len = opts.data_size_out;
@@ -195,14 +191,18 @@ bool fixture_port_stat(struct fixture *f, __u16 port, __u8 proto, __u64 sum[PORT
 	return true;
 }
 
-void fixture_clear(struct bpf_map *map)
+void fixture_clear_fd(int fd)
 {
-	int fd = bpf_map__fd(map);
 	__u8 key[64];
 
 	while (!bpf_map_get_next_key(fd, NULL, key))
 		if (bpf_map_delete_elem(fd, key))
 			break;
+}
+
+void fixture_clear(struct bpf_map *map)
+{
+	fixture_clear_fd(bpf_map__fd(map));
 }
 
 int fixture_count(struct bpf_map *map)

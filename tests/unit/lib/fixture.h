@@ -30,7 +30,7 @@
 enum hook { HOOK_TC_IN, HOOK_TC_EG, HOOK_XDP };
 
 enum fixture_flags {
-	FIX_XDP = 1 << 0,      /* the XDP program too, on the TC skeleton's maps */
+	FIX_XDP = 1 << 0,	 /* the XDP program too, on the TC skeleton's maps */
 	FIX_KEEP_NETNS = 1 << 1, /* load in the namespace the test is in */
 };
 
@@ -40,8 +40,8 @@ struct fixture {
 	int ncpus;
 	/* BPF_PROG_TEST_RUN flags for TC runs (BPF_F_TEST_SKB_CHECKSUM_COMPLETE). */
 	__u32 tc_run_flags;
-	/* TC ingress runs as of a packet received on lo (skb_iif set): forwarded, not made
-	 * by this host. */
+	/* TC runs of a packet received on lo (skb_iif set): forwarded, or one of --reject's
+	 * answers, not made by this host. */
 	bool received;
 	/* ingress_ifindex of XDP runs: lo, so the FIB asked is TC's. */
 	__u32 xdp_ifindex;
@@ -76,8 +76,9 @@ bool fixture_stat(struct fixture *f, __u32 idx, __u64 *sum);
 bool fixture_stats(struct fixture *f, __u64 sum[STAT__MAX]);
 /* The counters of port_stats' entry for PORT (host order) and PROTO; false without one. */
 bool fixture_port_stat(struct fixture *f, __u16 port, __u8 proto, __u64 sum[PORT_STAT__MAX]);
-/* Delete every entry of MAP (keys up to 64 bytes). */
+/* Delete every entry of MAP (keys up to 64 bytes), or of the map FD. */
 void fixture_clear(struct bpf_map *map);
+void fixture_clear_fd(int fd);
 /* How many entries MAP holds. */
 int fixture_count(struct bpf_map *map);
 /* Host h's addresses (v4 and v6) in local_addrs, as the loader records this host's own; and

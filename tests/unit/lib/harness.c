@@ -28,8 +28,8 @@ static const struct test tests[] = {
 #define MAX_FILTERS 16
 
 static struct {
-	const char *test;   /* a test's name, with or without test_ */
-	const char *sub;    /* NULL, or text its subtests' names must contain */
+	const char *test; /* a test's name, with or without test_ */
+	const char *sub;  /* NULL, or text its subtests' names must contain */
 	bool matched;
 } filters[MAX_FILTERS];
 static int n_filters;

@@ -49,7 +49,7 @@ const char *test__name(void);
 #define ASSERT_EQ(actual, expected, what)                                                          \
 	({                                                                                         \
 		__typeof__(actual) ___a = (actual);                                                \
-		__typeof__(actual) ___e = (expected);                                            \
+		__typeof__(actual) ___e = (expected);                                              \
 		bool ___ok = ___a == ___e;                                                         \
 		___ok || test__fail("%s: expected %lld got %lld", (what), (long long)___e,         \
 				    (long long)___a);                                              \
@@ -58,7 +58,7 @@ const char *test__name(void);
 #define ASSERT_NEQ(actual, unexpected, what)                                                       \
 	({                                                                                         \
 		__typeof__(actual) ___a = (actual);                                                \
-		__typeof__(actual) ___u = (unexpected);                                        \
+		__typeof__(actual) ___u = (unexpected);                                            \
 		bool ___ok = ___a != ___u;                                                         \
 		___ok || test__fail("%s: unexpectedly %lld", (what), (long long)___a);             \
 	})
