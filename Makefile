@@ -126,8 +126,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(OUTPUT)/unit/%/tests.h $(UNIT_LIB_SRCS) $(UNI
 		$(LOADER_HDRS) $(SKELS) $(LIBBPFREDIR) | $(BUILD)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -Itests/unit -Itests/unit/lib -I$(OUTPUT)/unit/$* \
-		$(LIBBPF_CFLAGS) $< $(if $(shell grep -l "^void test_" $<),$(UNIT_LIB_SRCS)) \
-		$(LIBBPFREDIR) $(LIBBPF_LIBS) -o $@
+		$(LIBBPF_CFLAGS) $< $(UNIT_LIB_SRCS) $(LIBBPFREDIR) $(LIBBPF_LIBS) -o $@
 
 $(OUTPUT)/tests/%.bpf.o: tests/bpf/%.bpf.c $(VMLINUX) | $(OUTPUT)/tests check-libbpf
 	$(call msg,BPF,$@)
@@ -171,11 +170,11 @@ $(OUTPUT)/bench/%.skel.h: $(OUTPUT)/bench/%.bpf.o | $(OUTPUT)/bench
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/bench/%: tests/bench/%.c tests/bench/*.h tests/unit/*.h include/bpfredir.h $(SKELS) \
-		$(BENCH_SKELS) | $(BUILD)/bench
+$(BUILD)/bench/%: tests/bench/%.c tests/bench/*.h tests/unit/*.h $(LOADER_HDRS) $(SKELS) \
+		$(BENCH_SKELS) $(LIBBPFREDIR) | $(BUILD)/bench
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -I$(OUTPUT)/bench -Itests/unit $(LIBBPF_CFLAGS) $< \
-		$(LIBBPF_LIBS) -o $@
+		$(LIBBPFREDIR) $(LIBBPF_LIBS) -o $@
 
 bench-build: $(BUILD)/bpfredir $(BENCH_BINS)
 
