@@ -40,7 +40,7 @@ struct fixture *fixture_open(unsigned int flags, __u32 pending_max)
 
 	if (!ASSERT_OK_PTR(f, "fixture"))
 		return NULL;
-	if (!(flags & FIX_KEEP_NETNS) && netns_enter_fresh(why, sizeof(why))) {
+	if (netns_enter_fresh(why, sizeof(why))) {
 		test__fail("network namespace: %s", why);
 		goto fail;
 	}
@@ -74,11 +74,6 @@ void fixture_close(struct fixture *f)
 	xdp_bpf__destroy(f->xdp);
 	tc_bpf__destroy(f->tc);
 	free(f);
-}
-
-const char *hook_name(enum hook h)
-{
-	return h == HOOK_TC_IN ? "tc ingress" : h == HOOK_TC_EG ? "tc egress" : "xdp";
 }
 
 int fixture_run(struct fixture *f, enum hook h, const void *in, __u32 len, void *out,

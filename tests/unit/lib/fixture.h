@@ -2,8 +2,9 @@
 /*
  * What the BPF_PROG_TEST_RUN tests share: the TC skeleton loaded in a fresh network
  * namespace, the XDP program on the TC skeleton's maps (as the loader shares them by pin),
- * running a frame through a hook with XDP's verdict read as TC's, the counters summed over
- * the CPUs, and emptying a map between cases.
+ * rule sets made by the loader's own core (ruleset_*), running a frame through a hook with
+ * XDP's verdict read as TC's, the counters summed over the CPUs, and emptying a map between
+ * cases.
  *
  * Each function that can fail says why in a FAIL: line (harness.h) and returns false.
  */
@@ -30,8 +31,7 @@
 enum hook { HOOK_TC_IN, HOOK_TC_EG, HOOK_XDP };
 
 enum fixture_flags {
-	FIX_XDP = 1 << 0,	 /* the XDP program too, on the TC skeleton's maps */
-	FIX_KEEP_NETNS = 1 << 1, /* load in the namespace the test is in */
+	FIX_XDP = 1 << 0, /* the XDP program too, on the TC skeleton's maps */
 };
 
 struct fixture {
@@ -50,7 +50,7 @@ struct fixture {
 	int live_set;
 };
 
-/* A fresh namespace (unless FIX_KEEP_NETNS), the TC skeleton loaded in it (its pending map
+/* A fresh namespace, the TC skeleton loaded in it (its pending map
  * PENDING_MAX entries, or the default for 0), and with FIX_XDP the XDP program on its maps;
  * NULL after the FAIL line. */
 struct fixture *fixture_open(unsigned int flags, __u32 pending_max);
@@ -61,7 +61,6 @@ void fixture_close(struct fixture *f);
  * bytes of at most the *OUT_LEN given; -errno when the run itself fails. */
 int fixture_run(struct fixture *f, enum hook h, const void *in, __u32 len, void *out,
 		__u32 *out_len, __u32 *retval);
-const char *hook_name(enum hook h);
 
 /* A new set of the N rules, made by the core as `apply` makes one (ruleset_put, then
  * ruleset_derive: the hidden entries, port_stats, port_interest) and naming lo, where test

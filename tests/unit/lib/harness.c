@@ -45,7 +45,7 @@ static bool name_is(const char *name, const char *want)
 	return !strcmp(name, want) || (!strncmp(want, "test_", 5) && !strcmp(name, want + 5));
 }
 
-/* Is test T selected, and with which filters? */
+/* Does a -t name test T (or is there no -t)? */
 static bool test_selected(const struct test *t)
 {
 	int i;
@@ -58,6 +58,7 @@ static bool test_selected(const struct test *t)
 	return false;
 }
 
+/* Does a -t name this subtest of the running test? Marks the filters that do. */
 static bool subtest_selected(const char *name)
 {
 	bool any = false;
