@@ -355,6 +355,44 @@ void test_slot_empty(void)
 	fixture_close(f);
 }
 
+/* The XDP program runs on the TC skeleton's maps, every one of them, as the loader shares
+ * them by pin: what the tables check through one hook is what the other sees. */
+void test_xdp_shares_tc_maps(void)
+{
+	struct fixture *f = datapath_open();
+	struct bpf_map_info info;
+	struct bpf_map *map, *tc_map;
+	__u32 len, xdp_id;
+	int shared = 0;
+
+	if (!f || !test__start_subtest("xdp: every map is the TC skeleton's"))
+		goto out;
+	bpf_object__for_each_map(map, f->xdp->obj)
+	{
+		if (bpf_map__is_internal(map))
+			continue;
+		tc_map = bpf_object__find_map_by_name(f->tc->obj, bpf_map__name(map));
+		if (!ASSERT_OK_PTR(tc_map, bpf_map__name(map)))
+			break;
+		len = sizeof(info);
+		memset(&info, 0, len);
+		if (!ASSERT_OK(bpf_map_get_info_by_fd(bpf_map__fd(map), &info, &len),
+			       bpf_map__name(map)))
+			break;
+		xdp_id = info.id;
+		len = sizeof(info);
+		memset(&info, 0, len);
+		if (!ASSERT_OK(bpf_map_get_info_by_fd(bpf_map__fd(tc_map), &info, &len),
+			       bpf_map__name(tc_map)) ||
+		    !ASSERT_EQ(xdp_id, info.id, bpf_map__name(map)))
+			break;
+		shared++;
+	}
+	ASSERT_TRUE(shared > 0, "the XDP program has maps");
+out:
+	fixture_close(f);
+}
+
 void test_cases(void)
 {
 	struct fixture *f = datapath_open();
