@@ -186,6 +186,17 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage(argv[0]);
+	/* A -t that names no test is a usage error, said before anything runs. */
+	for (f = 0; f < n_filters; f++) {
+		for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
+			if (name_is(tests[i].name, filters[f].test))
+				break;
+		if (i == sizeof(tests) / sizeof(tests[0])) {
+			fprintf(stderr, "%s: no test %s (-l lists them)\n", argv[0],
+				filters[f].test);
+			return 2;
+		}
+	}
 
 	for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
 		if (!test_selected(&tests[i]))
@@ -193,9 +204,6 @@ int main(int argc, char **argv)
 		cur_test = &tests[i];
 		test_failed = test_skipped = false;
 		subtests = 0;
-		for (f = 0; f < n_filters; f++)
-			if (name_is(tests[i].name, filters[f].test) && !filters[f].sub)
-				filters[f].matched = true;
 		tests[i].run();
 		subtest_end();
 		/* A test without subtests is one check. */
@@ -203,10 +211,10 @@ int main(int argc, char **argv)
 			printf("PASS: %s\n", tests[i].name);
 	}
 	for (f = 0; f < n_filters; f++) {
-		if (filters[f].matched)
+		if (!filters[f].sub || filters[f].matched)
 			continue;
-		printf("FAIL: %s: -t %s%s%s runs nothing\n", argv[0], filters[f].test,
-		       filters[f].sub ? "/" : "", filters[f].sub ?: "");
+		printf("FAIL: %s: -t %s/%s: no such subtest\n", argv[0], filters[f].test,
+		       filters[f].sub);
 		any_failed = true;
 	}
 	return any_failed;

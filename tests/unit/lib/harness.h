@@ -3,8 +3,8 @@
  * A small test_progs for the unit tests (the kernel's tools/testing/selftests/bpf is the
  * model). A test binary is a few `void test_NAME(void)` functions, found by the Makefile
  * (grep '^void test_') and run in order by harness.c's main; `-t NAME` runs one (NAME with or
- * without its test_ prefix), `-t NAME/TEXT` only its subtests whose names contain TEXT, `-l`
- * lists them.
+ * without its test_ prefix; a NAME that is no test exits 2), `-t NAME/TEXT` only its subtests
+ * whose names contain TEXT (FAIL when none does), `-l` lists them.
  *
  * What tests/run.sh counts, one line each: `PASS: <name>` for a subtest (or a test without
  * subtests) whose asserts all held, `FAIL: <name>: <what>: <detail>` for each assert that did
