@@ -17,8 +17,17 @@ BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
 SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
 LOADER_SRCS := $(wildcard loader/*.c)
 LOADER_OBJS := $(patsubst loader/%.c,$(OUTPUT)/loader/%.o,$(LOADER_SRCS))
+LOADER_HDRS := $(wildcard loader/*.h loader/core/*.h) include/bpfredir.h
+# The core library (loader/core/): pins, objects, attachments, rule sets, host addresses. The CLI
+# links it, and so can the unit tests and the benchmarks (it has no CLI globals and never exits).
+CORE_SRCS := $(wildcard loader/core/*.c)
+CORE_OBJS := $(patsubst loader/core/%.c,$(OUTPUT)/core/%.o,$(CORE_SRCS))
+LIBBPFREDIR := $(BUILD)/libbpfredir.a
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+# What every unit test binary links: the runner and its asserts (tests/unit/lib/).
+UNIT_LIB_SRCS := $(wildcard tests/unit/lib/*.c)
+UNIT_HDRS := $(wildcard tests/unit/*.h tests/unit/lib/*.h)
 # The integration tests' own BPF programs (tests/bpf/) and the tools that load them
 # (tests/tools/), and a loader with failpoints (BPFREDIR_FAILPOINTS) for the crash tests.
 TEST_BPF_SRCS := $(wildcard tests/bpf/*.bpf.c)
@@ -26,6 +35,8 @@ TEST_SKELS := $(patsubst tests/bpf/%.bpf.c,$(OUTPUT)/tests/%.skel.h,$(TEST_BPF_S
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRCS))
 FAILPOINT_OBJS := $(patsubst loader/%.c,$(OUTPUT)/loader-failpoints/%.o,$(LOADER_SRCS))
+CORE_FAILPOINT_OBJS := $(patsubst loader/core/%.c,$(OUTPUT)/core-failpoints/%.o,$(CORE_SRCS))
+LIBBPFREDIR_FAILPOINTS := $(OUTPUT)/libbpfredir-failpoints.a
 # Benchmarks (make bench): their own BPF programs and small C tools, in tests/bench/.
 BENCH_BPF_SRCS := $(wildcard tests/bench/*.bpf.c)
 BENCH_SKELS := $(patsubst tests/bench/%.bpf.c,$(OUTPUT)/bench/%.skel.h,$(BENCH_BPF_SRCS))
@@ -75,7 +86,8 @@ check-libbpf:
 	$(Q)command -v $(BPFTOOL) >/dev/null || { echo "bpftool not found; run 'make deps'" >&2; exit 1; }
 
 $(OUTPUT) $(OUTPUT)/loader $(OUTPUT)/bench $(BUILD) $(BUILD)/tests $(BUILD)/bench \
-		$(OUTPUT)/tests $(OUTPUT)/loader-failpoints $(BUILD)/tests/tools:
+		$(OUTPUT)/tests $(OUTPUT)/loader-failpoints $(BUILD)/tests/tools $(OUTPUT)/core \
+		$(OUTPUT)/core-failpoints $(OUTPUT)/unit:
 	$(Q)mkdir -p $@
 
 $(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(VMLINUX) | $(OUTPUT) check-libbpf
@@ -87,18 +99,34 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o | $(OUTPUT)
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@.tmp && mv $@.tmp $@
 
-$(OUTPUT)/loader/%.o: loader/%.c $(wildcard loader/*.h) include/bpfredir.h $(SKELS) | $(OUTPUT)/loader
+$(OUTPUT)/loader/%.o: loader/%.c $(LOADER_HDRS) $(SKELS) | $(OUTPUT)/loader
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $(LIBBPF_CFLAGS) -c $< -o $@
 
-$(BUILD)/bpfredir: $(LOADER_OBJS) | $(BUILD)
+$(OUTPUT)/core/%.o: loader/core/%.c $(LOADER_HDRS) $(SKELS) | $(OUTPUT)/core
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $(LIBBPF_CFLAGS) -c $< -o $@
+
+$(LIBBPFREDIR): $(CORE_OBJS) | $(BUILD)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(BUILD)/bpfredir: $(LOADER_OBJS) $(LIBBPFREDIR) | $(BUILD)
 	$(call msg,BINARY,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LIBBPF_LIBS) -o $@
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/*.h $(wildcard loader/*.h) include/bpfredir.h $(SKELS) | \
-		$(BUILD)/tests
+# A binary's tests, for the runner (tests/unit/lib/harness.c): each `void test_NAME(void)`.
+$(OUTPUT)/unit/%/tests.h: tests/unit/%.c | $(OUTPUT)/unit
+	$(call msg,GEN-TESTS,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)sed -n 's/^void test_\([A-Za-z0-9_]*\)(void).*/DEFINE_TEST(\1)/p' $< > $@.tmp && \
+		mv $@.tmp $@
+
+$(BUILD)/tests/%: tests/unit/%.c $(OUTPUT)/unit/%/tests.h $(UNIT_LIB_SRCS) $(UNIT_HDRS) \
+		$(LOADER_HDRS) $(SKELS) $(LIBBPFREDIR) | $(BUILD)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -Itests/unit $(LIBBPF_CFLAGS) $< $(LIBBPF_LIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -Itests/unit -Itests/unit/lib -I$(OUTPUT)/unit/$* \
+		$(LIBBPF_CFLAGS) $< $(UNIT_LIB_SRCS) $(LIBBPFREDIR) $(LIBBPF_LIBS) -o $@
 
 $(OUTPUT)/tests/%.bpf.o: tests/bpf/%.bpf.c $(VMLINUX) | $(OUTPUT)/tests check-libbpf
 	$(call msg,BPF,$@)
@@ -115,12 +143,19 @@ $(BUILD)/tests/tools/%: tests/tools/%.c $(TEST_SKELS) | $(BUILD)/tests/tools
 
 # The loader again, with the failpoints tests/integration/lifecycle.sh kills it at; the
 # normal build has none.
-$(OUTPUT)/loader-failpoints/%.o: loader/%.c $(wildcard loader/*.h) include/bpfredir.h $(SKELS) \
-		| $(OUTPUT)/loader-failpoints
+$(OUTPUT)/loader-failpoints/%.o: loader/%.c $(LOADER_HDRS) $(SKELS) | $(OUTPUT)/loader-failpoints
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -DBPFREDIR_FAILPOINTS $(INCLUDES) $(LIBBPF_CFLAGS) -c $< -o $@
 
-$(BUILD)/tests/bpfredir-failpoints: $(FAILPOINT_OBJS) | $(BUILD)/tests
+$(OUTPUT)/core-failpoints/%.o: loader/core/%.c $(LOADER_HDRS) $(SKELS) | $(OUTPUT)/core-failpoints
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -DBPFREDIR_FAILPOINTS $(INCLUDES) $(LIBBPF_CFLAGS) -c $< -o $@
+
+$(LIBBPFREDIR_FAILPOINTS): $(CORE_FAILPOINT_OBJS) | $(OUTPUT)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(BUILD)/tests/bpfredir-failpoints: $(FAILPOINT_OBJS) $(LIBBPFREDIR_FAILPOINTS) | $(BUILD)/tests
 	$(call msg,BINARY,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LIBBPF_LIBS) -o $@
 
@@ -135,11 +170,11 @@ $(OUTPUT)/bench/%.skel.h: $(OUTPUT)/bench/%.bpf.o | $(OUTPUT)/bench
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/bench/%: tests/bench/%.c tests/bench/*.h tests/unit/*.h include/bpfredir.h $(SKELS) \
-		$(BENCH_SKELS) | $(BUILD)/bench
+$(BUILD)/bench/%: tests/bench/%.c tests/bench/*.h tests/unit/*.h $(LOADER_HDRS) $(SKELS) \
+		$(BENCH_SKELS) $(LIBBPFREDIR) | $(BUILD)/bench
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -I$(OUTPUT)/bench -Itests/unit $(LIBBPF_CFLAGS) $< \
-		$(LIBBPF_LIBS) -o $@
+		$(LIBBPFREDIR) $(LIBBPF_LIBS) -o $@
 
 bench-build: $(BUILD)/bpfredir $(BENCH_BINS)
 

@@ -242,7 +242,7 @@ static int cgroup_verb(int argc, char **argv, bool attach)
 		goto out;
 	attached = cgroup_attached(cgroup_id);
 	/* Attached but not acting: what an interrupted apply or attach left. */
-	active = attached && set_has_attachment(maps.rules, POLICY_CGROUP, cgroup_id);
+	active = attached && ruleset_enabled(maps.rules, POLICY_CGROUP, cgroup_id);
 	if (attach ? active : !attached) {
 		ret = fail("%s attached to cgroup %s", attach ? "already" : "not", resolved);
 		goto out;
@@ -254,11 +254,11 @@ static int cgroup_verb(int argc, char **argv, bool attach)
 			err = attach_cgroup(cgroup_fd, cgroup_id, prog_fds);
 		close_fds(prog_fds, N_SOCK_HOOKS);
 		if (!err)
-			err = set_attachment(maps.rules, POLICY_CGROUP, cgroup_id, true);
+			err = ruleset_enable(maps.rules, POLICY_CGROUP, cgroup_id, true);
 		if (err && !attached)
 			detach_cgroup(cgroup_id);
 	} else {
-		err = set_attachment(maps.rules, POLICY_CGROUP, cgroup_id, false);
+		err = ruleset_enable(maps.rules, POLICY_CGROUP, cgroup_id, false);
 		if (!err)
 			err = detach_cgroup(cgroup_id);
 	}

@@ -38,8 +38,7 @@
 #define SHOWN_MAX 32
 
 struct config_rule {
-	struct redir_policy_key key;
-	struct redir_rule rule;
+	struct rule_spec spec;
 	int line;
 };
 
@@ -217,7 +216,9 @@ static int parse_flows(struct config *cfg, int line, const struct token *t, int 
 static int parse_rule_options(struct config *cfg, int line, const struct token *t, int n,
 			      struct config_rule *r)
 {
-	bool seen_proto = false, no_hide = false, hide_local = false, reject = false;
+	struct rule_spec *spec = &r->spec;
+	bool seen_proto = false;
+	unsigned int problems;
 	const char *why;
 	int i;
 
@@ -228,29 +229,29 @@ static int parse_rule_options(struct config *cfg, int line, const struct token *
 		if (takes_value && i + 1 == n)
 			return config_error(cfg, line, t[i].col, "'%s' needs a value", opt);
 		if (!strcmp(opt, "proto") && !seen_proto) {
-			if (!scan_proto(t[++i].text, &r->key.proto))
+			if (!scan_proto(t[++i].text, &spec->proto))
 				return config_error(cfg, line, t[i].col,
 						    "invalid protocol%s (expected %s)",
 						    shown(cfg, t[i].text), PROTO_FORM);
 			seen_proto = true;
-		} else if (!strcmp(opt, "addr") && !(r->rule.flags & REDIR_F_ADDR)) {
-			if (!scan_addr(t[++i].text, r->rule.addr))
+		} else if (!strcmp(opt, "addr") && !spec->has_addr) {
+			if (!scan_addr(t[++i].text, spec->addr))
 				return config_error(cfg, line, t[i].col,
 						    "invalid address%s (expected %s)",
 						    shown(cfg, t[i].text), ADDR_FORM);
-			why = addr_not_unicast(r->rule.addr);
+			why = addr_not_unicast(spec->addr);
 			if (why)
 				return config_error(cfg, line, t[i].col,
 						    "address%s is %s; a rule's address must be "
 						    "unicast",
 						    shown(cfg, t[i].text), why);
-			r->rule.flags |= REDIR_F_ADDR;
-		} else if (!strcmp(opt, "no-hide") && !no_hide) {
-			no_hide = true;
-		} else if (!strcmp(opt, "hide-local") && !hide_local) {
-			hide_local = true;
-		} else if (!strcmp(opt, "reject") && !reject) {
-			reject = true;
+			spec->has_addr = true;
+		} else if (!strcmp(opt, "no-hide") && !spec->no_hide) {
+			spec->no_hide = true;
+		} else if (!strcmp(opt, "hide-local") && !spec->hide_local) {
+			spec->hide_local = true;
+		} else if (!strcmp(opt, "reject") && !spec->reject) {
+			spec->reject = true;
 		} else if (takes_value || !strcmp(opt, "no-hide") || !strcmp(opt, "hide-local") ||
 			   !strcmp(opt, "reject")) {
 			return config_error(cfg, line, t[i].col, "'%s' given twice", opt);
@@ -261,69 +262,67 @@ static int parse_rule_options(struct config *cfg, int line, const struct token *
 					    shown(cfg, opt));
 		}
 	}
-	if (no_hide && hide_local)
+	rule_spec_check(spec, &problems);
+	if (problems & RULE_HIDE_LOCAL_OPEN)
 		return config_error(cfg, line, t[0].col, "'hide-local' cannot go with 'no-hide'");
-	if (no_hide && reject)
+	if (problems & RULE_REJECT_OPEN)
 		return config_error(cfg, line, t[0].col, "'reject' cannot go with 'no-hide'");
-	if (reject)
-		r->rule.flags |= REDIR_F_REJECT;
-	if (!no_hide)
-		r->rule.flags |= REDIR_F_HIDE;
-	if (hide_local)
-		r->rule.flags |= REDIR_F_HIDE_LOCAL;
+	return 0;
+}
+
+/* The rule being parsed (spec, at line) against an earlier one of the file. */
+static int check_rule_pair(struct config *cfg, int line, const struct token *t,
+			   const struct config_rule *o, const struct rule_spec *spec)
+{
+	if (o->spec.proto == spec->proto && o->spec.public_port == spec->public_port)
+		return config_error(cfg, line, t[1].col, "port %u/%s already has a rule at line %d",
+				    spec->public_port, proto_name(spec->proto), o->line);
+	switch (rule_conflict(&o->spec, spec)) {
+	case RULES_FIT:
+		break;
+	case RULES_PORT_CROSSED:
+		return config_error(cfg, line, t[1].col,
+				    "a port cannot be public in one rule and the target of another "
+				    "(line %d)",
+				    o->line);
+	case RULES_HIDING_DIFFERS:
+		return config_error(cfg, line, t[2].col,
+				    "target %u/%s is %s by this rule but %s by the rule at line "
+				    "%d; rules sharing a target must agree on no-hide, hide-local "
+				    "and reject",
+				    spec->target_port, proto_name(spec->proto),
+				    rule_hiding_name(spec), rule_hiding_name(&o->spec), o->line);
+	}
 	return 0;
 }
 
 static int parse_rule(struct config *cfg, int line, const struct token *t, int n)
 {
 	struct config_rule *r = &cfg->rules[cfg->n_rules];
-	__u16 public_port, target_port;
+	unsigned int problems;
 	size_t i;
 
 	if (n < 3)
 		return config_error(cfg, line, t[0].col, "expected 'rule PUBLIC TARGET [options]'");
 	if (cfg->n_rules == BPFREDIR_MAX_RULES)
 		return config_error(cfg, line, t[0].col, "more than %d rules", BPFREDIR_MAX_RULES);
+	memset(r, 0, sizeof(*r));
 	for (i = 1; i < 3; i++)
-		if (!scan_port(t[i].text, i == 1 ? &public_port : &target_port))
+		if (!scan_port(t[i].text, i == 1 ? &r->spec.public_port : &r->spec.target_port))
 			return config_error(cfg, line, t[i].col, "invalid port%s (expected %s%s)",
 					    shown(cfg, t[i].text), PORT_FORM,
 					    number_hint(t[i].text));
-	if (public_port == target_port)
+	r->spec.proto = IPPROTO_TCP;
+	rule_spec_check(&r->spec, &problems);
+	if (problems & RULE_SAME_PORTS)
 		return config_error(cfg, line, t[2].col, "public and target port are both %u",
-				    public_port);
-	memset(r, 0, sizeof(*r));
-	r->key = public_key(public_port, IPPROTO_TCP);
-	r->rule.target_port = htons(target_port);
+				    r->spec.public_port);
 	r->line = line;
 	if (parse_rule_options(cfg, line, t, n, r))
 		return EXIT_FAIL;
-	for (i = 0; i < cfg->n_rules; i++) {
-		const struct config_rule *o = &cfg->rules[i];
-
-		if (o->key.proto == r->key.proto && o->key.port == r->key.port)
-			return config_error(cfg, line, t[1].col,
-					    "port %u/%s already has a rule at "
-					    "line %d",
-					    public_port, proto_name(r->key.proto), o->line);
-		switch (rule_conflict(&o->key, &o->rule, &r->key, &r->rule)) {
-		case RULES_FIT:
-			break;
-		case RULES_PORT_CROSSED:
-			return config_error(cfg, line, t[1].col,
-					    "a port cannot be public in one rule "
-					    "and the target of another (line %d)",
-					    o->line);
-		case RULES_HIDING_DIFFERS:
-			return config_error(cfg, line, t[2].col,
-					    "target %u/%s is %s by this rule but %s by the rule "
-					    "at line %d; rules sharing a target must agree on "
-					    "no-hide, hide-local and reject",
-					    target_port, proto_name(r->key.proto),
-					    hiding_name(r->rule.flags), hiding_name(o->rule.flags),
-					    o->line);
-		}
-	}
+	for (i = 0; i < cfg->n_rules; i++)
+		if (check_rule_pair(cfg, line, t, &cfg->rules[i], &r->spec))
+			return EXIT_FAIL;
 	cfg->n_rules++;
 	return 0;
 }
@@ -702,17 +701,19 @@ static int plan_rules(const struct config *cfg, int set_fd, bool print)
 	size_t i;
 
 	for (i = 0; i < cfg->n_rules; i++) {
-		const struct config_rule *r = &cfg->rules[i];
+		struct redir_policy_key want_key;
+		struct redir_rule want;
 
-		if (set_fd >= 0 && !bpf_map_lookup_elem(set_fd, &r->key, &rule)) {
-			if (!memcmp(&rule, &r->rule, sizeof(rule)))
+		rule_spec_entry(&cfg->rules[i].spec, &want_key, &want);
+		if (set_fd >= 0 && !bpf_map_lookup_elem(set_fd, &want_key, &rule)) {
+			if (!memcmp(&rule, &want, sizeof(rule)))
 				continue;
 			if (print)
-				print_rule_change('-', &r->key, &rule);
+				print_rule_change('-', &want_key, &rule);
 			changes++;
 		}
 		if (print)
-			print_rule_change('+', &r->key, &r->rule);
+			print_rule_change('+', &want_key, &want);
 		changes++;
 	}
 	while (set_fd >= 0 && !bpf_map_get_next_key(set_fd, prev, &key)) {
@@ -720,7 +721,8 @@ static int plan_rules(const struct config *cfg, int set_fd, bool print)
 		if (key.kind != POLICY_PUBLIC || bpf_map_lookup_elem(set_fd, &key, &rule))
 			continue;
 		for (i = 0; i < cfg->n_rules; i++)
-			if (!memcmp(&cfg->rules[i].key, &key, sizeof(key)))
+			if (cfg->rules[i].spec.proto == key.proto &&
+			    cfg->rules[i].spec.public_port == ntohs(key.port))
 				break;
 		if (i == cfg->n_rules) {
 			if (print)
@@ -876,23 +878,21 @@ static void detach_gone(const struct config *cfg, const struct resolved *res,
 static int swap_rules(const struct config *cfg, const struct resolved *res,
 		      const struct pinned_maps *maps)
 {
-	int set_fd = policy_set_create(), err = 0, i;
+	int set_fd = ruleset_create(), err = 0, i;
 	size_t r;
 
 	if (set_fd < 0)
 		return fail("cannot create a rule set: %s", strerror(-set_fd));
 	for (r = 0; r < cfg->n_rules && !err; r++)
-		if (bpf_map_update_elem(set_fd, &cfg->rules[r].key, &cfg->rules[r].rule,
-					BPF_NOEXIST))
-			err = -errno;
+		err = ruleset_put(set_fd, &cfg->rules[r].spec);
 	for (i = 0; i < cfg->n_ifaces && !err; i++)
-		err = set_attachment(set_fd, POLICY_IFACE, res->ifindexes[i], true);
+		err = ruleset_enable(set_fd, POLICY_IFACE, res->ifindexes[i], true);
 	for (i = 0; i < cfg->n_cgroups && !err; i++)
-		err = set_attachment(set_fd, POLICY_CGROUP, res->cgroup_ids[i], true);
+		err = ruleset_enable(set_fd, POLICY_CGROUP, res->cgroup_ids[i], true);
 	if (!err)
-		err = sync_rule_derived(set_fd, maps->port_stats, maps->port_interest);
+		err = ruleset_derive(set_fd, maps->port_stats, maps->port_interest);
 	if (!err)
-		err = policy_set_install(maps->policy, set_fd);
+		err = ruleset_install(maps->policy, set_fd);
 	close(set_fd);
 	if (err)
 		return fail("cannot switch to the new rule set: %s", strerror(-err));

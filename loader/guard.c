@@ -508,7 +508,7 @@ static int unattached_ifaces(int set_fd, struct open_iface *out, int max)
 		    !(ifa->ifa_flags & IFF_UP) || (ifa->ifa_flags & IFF_LOOPBACK))
 			continue;
 		ifindex = if_nametoindex(ifa->ifa_name);
-		if (!ifindex || set_has_attachment(set_fd, POLICY_IFACE, ifindex))
+		if (!ifindex || ruleset_enabled(set_fd, POLICY_IFACE, ifindex))
 			continue;
 		for (i = 0; i < n && out[i].ifindex != ifindex; i++)
 			;

@@ -556,16 +556,16 @@ static int attach_all(struct load_ctx *ctx)
  * load's interfaces and cgroups act. */
 static int install_first_set(struct load_ctx *ctx)
 {
-	int set_fd = policy_set_create(), err = 0, i;
+	int set_fd = ruleset_create(), err = 0, i;
 
 	if (set_fd < 0)
 		return fail("cannot create the rule set: %s", strerror(-set_fd));
 	for (i = 0; i < ctx->req->n_ifaces && !err; i++)
-		err = set_attachment(set_fd, POLICY_IFACE, ctx->ifindexes[i], true);
+		err = ruleset_enable(set_fd, POLICY_IFACE, ctx->ifindexes[i], true);
 	for (i = 0; i < ctx->req->n_cgroups && !err; i++)
-		err = set_attachment(set_fd, POLICY_CGROUP, ctx->cgroup_ids[i], true);
+		err = ruleset_enable(set_fd, POLICY_CGROUP, ctx->cgroup_ids[i], true);
 	if (!err)
-		err = policy_set_install(bpf_map__fd(ctx->tc->maps.policy), set_fd);
+		err = ruleset_install(bpf_map__fd(ctx->tc->maps.policy), set_fd);
 	close(set_fd);
 	if (err)
 		return fail("cannot install the rule set: %s", strerror(-err));
@@ -981,12 +981,12 @@ static int reload_locked(const struct load_request *req)
 	for (i = 0; !ret && i < req->n_ifaces; i++) {
 		bool intact = iface_attached(ctx.ifindexes[i]);
 
-		if (intact && set_has_attachment(maps.rules, POLICY_IFACE, ctx.ifindexes[i]))
+		if (intact && ruleset_enabled(maps.rules, POLICY_IFACE, ctx.ifindexes[i]))
 			continue;
 		if (!intact)
 			ret = attach_iface_as(ctx.ifindexes[i], req->ifnames[i], tc_fds, xdp_fd,
 					      req->if_modes[i], req->attach);
-		err = ret ? 0 : set_attachment(maps.rules, POLICY_IFACE, ctx.ifindexes[i], true);
+		err = ret ? 0 : ruleset_enable(maps.rules, POLICY_IFACE, ctx.ifindexes[i], true);
 		if (err)
 			ret = fail("cannot enable interface %s: %s", req->ifnames[i],
 				   strerror(-err));
@@ -995,12 +995,12 @@ static int reload_locked(const struct load_request *req)
 	for (i = 0; !ret && i < req->n_cgroups; i++) {
 		bool intact = cgroup_attached(ctx.cgroup_ids[i]);
 
-		if (intact && set_has_attachment(maps.rules, POLICY_CGROUP, ctx.cgroup_ids[i]))
+		if (intact && ruleset_enabled(maps.rules, POLICY_CGROUP, ctx.cgroup_ids[i]))
 			continue;
 		if (!intact)
 			err = attach_cgroup(ctx.cgroup_fds[i], ctx.cgroup_ids[i], sock_fds);
 		if (!err)
-			err = set_attachment(maps.rules, POLICY_CGROUP, ctx.cgroup_ids[i], true);
+			err = ruleset_enable(maps.rules, POLICY_CGROUP, ctx.cgroup_ids[i], true);
 		if (err)
 			ret = fail("cannot attach to cgroup %s: %s", ctx.cgroup_paths[i],
 				   strerror(-err));

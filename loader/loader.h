@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <linux/types.h>
 #include "bpfredir.h"
+#include "core/log.h"
+#include "core/mapsync.h"
+#include "core/ruleset.h"
 
 #define BPFREDIR_DEFAULT_PIN_DIR "/sys/fs/bpf/bpfredir"
 #define BPFFS_DEFAULT_MOUNT "/sys/fs/bpf"
@@ -148,16 +151,11 @@ void close_pinned_maps(struct pinned_maps *maps);
 /* Bring what is derived from the rules and the host (the set's hidden entries, per-port
  * counters, local addresses) in line with them. */
 int sync_derived(const struct pinned_maps *maps);
-int sync_rule_derived(int set_fd, int port_stats_fd, int interest_fd);
 /* Make local_addrs and addr_holders hold the host's addresses (hostaddr.c); -EOVERFLOW,
  * with what fits written, when there are more than they hold: local_addrs_error() (which
  * gives strerror() of any other error) says so. */
 int sync_local_addrs(int addrs_fd, int holders_fd);
 const char *local_addrs_error(int err);
-/* A derived map holds exactly n keys (util.c). */
-int map_set_exactly(int fd, const void *keys, size_t key_size, const void *values,
-		    size_t value_stride, size_t n, bool keep_values,
-		    bool (*owned)(const void *key));
 struct in_addr;
 void addr_map_v4(__u8 addr[BPFREDIR_ADDR_LEN], const struct in_addr *v4);
 /* The sizes of flows (asked for: want) and pending, per possible CPU at least
@@ -165,12 +163,6 @@ void addr_map_v4(__u8 addr[BPFREDIR_ADDR_LEN], const struct in_addr *v4);
 __u32 lru_min_entries(void);
 __u32 flows_entries(__u32 want);
 __u32 pending_entries(__u32 flows);
-/* A new, empty rule set, and putting a set live in the policy map in one update. */
-int policy_set_create(void);
-int policy_set_install(int policy_fd, int set_fd);
-/* Attachments act only while the live set names them: kind POLICY_IFACE or POLICY_CGROUP. */
-int set_attachment(int set_fd, __u8 kind, __u64 id, bool on);
-bool set_has_attachment(int set_fd, __u8 kind, __u64 id);
 /* Test builds only (make tests-build: build/tests/bpfredir-failpoints); nothing otherwise. */
 #ifdef BPFREDIR_FAILPOINTS
 void failpoint(const char *name);
@@ -179,10 +171,7 @@ static inline void failpoint(const char *name)
 {
 }
 #endif
-struct redir_policy_key public_key(__u16 port, __u8 proto);
 int parse_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN]);
-/* NULL for a unicast address, else what it is (for a message). */
-const char *addr_not_unicast(const __u8 addr[BPFREDIR_ADDR_LEN]);
 void format_addr(const __u8 addr[BPFREDIR_ADDR_LEN], char *buf, size_t size);
 
 /* A rule with its counters, and all rules with the global counters, as read at one time. */
@@ -199,17 +188,6 @@ struct snapshot {
 };
 
 int take_snapshot(const struct pinned_maps *maps, struct snapshot *snap);
-
-/* Can two rules (kind POLICY_PUBLIC) be in one set? A same public port is the caller's to
- * report; see ruleset.c. hiding_name: the hiding flags in words, for messages. */
-enum rule_clash {
-	RULES_FIT,
-	RULES_PORT_CROSSED,   /* a port public in one and the target of the other */
-	RULES_HIDING_DIFFERS, /* one target, other no-hide, hide-local or reject */
-};
-enum rule_clash rule_conflict(const struct redir_policy_key *a_key, const struct redir_rule *a,
-			      const struct redir_policy_key *b_key, const struct redir_rule *b);
-const char *hiding_name(__u32 flags);
 
 /* What load attaches; apply builds one from its file. */
 #define MAX_IFACES 64

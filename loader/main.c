@@ -208,6 +208,14 @@ const char *optional_path_arg(int argc, char **argv)
 	return NULL;
 }
 
+/* The core's detail, in the verb's voice; its debug lines only with -v. */
+static void core_print(enum log_level level, const char *fmt, va_list ap)
+{
+	if (level == BPFREDIR_LOG_DEBUG && !verbose)
+		return;
+	vmsg(fmt, ap);
+}
+
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	if (!verbose)
@@ -228,6 +236,7 @@ int main(int argc, char **argv)
 	size_t i;
 
 	libbpf_set_print(libbpf_print);
+	log_set_print(core_print);
 	opterr = 0; /* every message is ours, one line each */
 	while ((opt = getopt_long(argc, argv, "+vhV", opts, NULL)) != -1) {
 		switch (opt) {

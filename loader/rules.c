@@ -12,19 +12,27 @@
 #include <bpf/libbpf.h>
 #include "loader.h"
 
-struct rule_args {
-	__u16 public_port;
-	__u16 target_port;
-	__u8 proto;
-	bool no_hide;
-	bool hide_local;
-	bool reject;
-	bool has_addr;
-	__u8 addr[BPFREDIR_ADDR_LEN];
-};
+/* rule_spec_check's findings in the CLI's words and order. Returns -1 to go on. */
+static int rule_args_check(const struct rule_spec *args)
+{
+	unsigned int problems;
+
+	if (!rule_spec_check(args, &problems))
+		return -1;
+	if (problems & RULE_HIDE_LOCAL_OPEN)
+		return usage_error("--hide-local hides the target from local clients too; it "
+				   "cannot go with --no-hide");
+	if (problems & RULE_REJECT_OPEN)
+		return usage_error("--reject answers packets to the hidden target; it cannot go "
+				   "with --no-hide");
+	if (problems & RULE_SAME_PORTS)
+		return usage_error("public and target port are both %u", args->public_port);
+	/* The parser took ports, protocol and address only as they may be. */
+	return usage_error("invalid rule");
+}
 
 /* add (2 ports) and del (1 port): options and positional ports. Returns -1 to go on. */
-static int parse_rule_args(int argc, char **argv, int n_ports, struct rule_args *args)
+static int parse_rule_args(int argc, char **argv, int n_ports, struct rule_spec *args)
 {
 	static const struct option opts[] = {
 		{ "proto", required_argument, NULL, OPT_PROTO },
@@ -72,14 +80,8 @@ static int parse_rule_args(int argc, char **argv, int n_ports, struct rule_args 
 	for (i = 0; i < n_ports; i++)
 		if (parse_port(argv[optind + i], ports[i]))
 			return EXIT_USAGE;
-	if (args->hide_local && args->no_hide)
-		return usage_error("--hide-local hides the target from local clients too; it "
-				   "cannot go with --no-hide");
-	if (args->reject && args->no_hide)
-		return usage_error("--reject answers packets to the hidden target; it cannot go "
-				   "with --no-hide");
-	if (n_ports == 2 && args->public_port == args->target_port)
-		return usage_error("public and target port are both %u", args->public_port);
+	if (n_ports == 2)
+		return rule_args_check(args);
 	return -1;
 }
 
@@ -108,46 +110,36 @@ static void close_locked(struct pinned_maps *maps)
 	pins_close();
 }
 
-/* The new rule against every rule of the live set (rule_conflict). Reading the public entries,
- * not the derived hidden ones, also finds the targets of no-hide rules. */
-static int check_conflicts(const struct pinned_maps *maps, const struct redir_policy_key *new_key,
-			   const struct redir_rule *new_rule)
+/* The new rule against every rule of the live set (ruleset_conflict), in words. */
+static int check_conflicts(const struct pinned_maps *maps, const struct rule_spec *r)
 {
-	struct redir_policy_key key, *prev = NULL;
-	__u16 port = ntohs(new_key->port), target = ntohs(new_rule->target_port);
-	const char *proto = proto_name(new_key->proto);
-	struct redir_rule rule;
+	const char *proto = proto_name(r->proto);
+	struct rule_spec other;
+	int clash = ruleset_conflict(maps->rules, r, &other);
 
-	while (!bpf_map_get_next_key(maps->rules, prev, &key)) {
-		prev = &key;
-		if (key.kind != POLICY_PUBLIC || bpf_map_lookup_elem(maps->rules, &key, &rule))
-			continue;
-		switch (rule_conflict(&key, &rule, new_key, new_rule)) {
-		case RULES_FIT:
-			break;
-		case RULES_PORT_CROSSED:
-			if (key.port == new_rule->target_port)
-				return fail(
-					"target %u/%s is itself the public port of a rule (to %u)",
-					target, proto, ntohs(rule.target_port));
-			return fail("public port %u/%s is already the target of a rule (from %u)",
-				    port, proto, ntohs(key.port));
-		case RULES_HIDING_DIFFERS:
-			return fail("target %u/%s would be %s by this rule but is %s by the rule "
-				    "for %u; rules sharing a target must agree on --no-hide, "
-				    "--hide-local and --reject",
-				    target, proto, hiding_name(new_rule->flags),
-				    hiding_name(rule.flags), ntohs(key.port));
-		}
+	switch (clash) {
+	case RULES_FIT:
+		return 0;
+	case RULES_PORT_CROSSED:
+		if (other.public_port == r->target_port)
+			return fail("target %u/%s is itself the public port of a rule (to %u)",
+				    r->target_port, proto, other.target_port);
+		return fail("public port %u/%s is already the target of a rule (from %u)",
+			    r->public_port, proto, other.public_port);
+	case RULES_HIDING_DIFFERS:
+		return fail("target %u/%s would be %s by this rule but is %s by the rule for %u; "
+			    "rules sharing a target must agree on --no-hide, --hide-local and "
+			    "--reject",
+			    r->target_port, proto, rule_hiding_name(r), rule_hiding_name(&other),
+			    other.public_port);
+	default:
+		return fail("cannot read the rule set: %s", strerror(-clash));
 	}
-	return 0;
 }
 
 int do_add(int argc, char **argv)
 {
-	struct rule_args args = {};
-	struct redir_rule rule = {}, existing;
-	struct redir_policy_key key;
+	struct rule_spec args = {}, existing;
 	struct pinned_maps maps;
 	int ret, err;
 
@@ -158,39 +150,29 @@ int do_add(int argc, char **argv)
 	if (ret)
 		return ret;
 
-	key = public_key(args.public_port, args.proto);
-	rule.target_port = htons(args.target_port);
-	rule.flags = args.no_hide ? 0 : REDIR_F_HIDE;
-	if (args.hide_local)
-		rule.flags |= REDIR_F_HIDE_LOCAL;
-	if (args.reject)
-		rule.flags |= REDIR_F_REJECT;
-	if (args.has_addr) {
-		rule.flags |= REDIR_F_ADDR;
-		memcpy(rule.addr, args.addr, sizeof(rule.addr));
-	}
-	if (!bpf_map_lookup_elem(maps.rules, &key, &existing)) {
-		if (memcmp(&existing, &rule, sizeof(rule)))
+	if (!ruleset_get(maps.rules, args.public_port, args.proto, &existing)) {
+		if (!rule_spec_equal(&existing, &args))
 			ret = fail("port %u/%s already redirects to %u (with other options); "
 				   "'bpfredir del %u' first",
-				   args.public_port, proto_name(args.proto),
-				   ntohs(existing.target_port), args.public_port);
+				   args.public_port, proto_name(args.proto), existing.target_port,
+				   args.public_port);
 		else if ((err = sync_local_addrs(maps.local_addrs, maps.addr_holders)))
 			ret = fail("cannot record local addresses: %s", local_addrs_error(err));
 		goto out; /* the same rule again: only the host's addresses may be news */
 	}
-	ret = check_conflicts(&maps, &key, &rule);
+	ret = check_conflicts(&maps, &args);
 	if (ret)
 		goto out;
-	if (bpf_map_update_elem(maps.rules, &key, &rule, BPF_NOEXIST)) {
+	err = ruleset_put(maps.rules, &args);
+	if (err) {
 		ret = fail("cannot add rule %u/%s: %s", args.public_port, proto_name(args.proto),
-			   errno == E2BIG ? "rule table full" : strerror(errno));
+			   err == -E2BIG ? "rule table full" : strerror(-err));
 		goto out;
 	}
 	err = sync_derived(&maps);
 	if (err) {
 		/* Leave the rule set as it was: no rule without its hidden port. */
-		bpf_map_delete_elem(maps.rules, &key);
+		ruleset_del(maps.rules, args.public_port, args.proto);
 		sync_derived(&maps);
 		ret = fail("cannot add rule %u/%s: %s", args.public_port, proto_name(args.proto),
 			   local_addrs_error(err));
@@ -204,8 +186,7 @@ out:
 
 int do_del(int argc, char **argv)
 {
-	struct rule_args args = {};
-	struct redir_policy_key key;
+	struct rule_spec args = {};
 	struct pinned_maps maps;
 	int ret, err;
 
@@ -216,12 +197,12 @@ int do_del(int argc, char **argv)
 	if (ret)
 		return ret;
 
-	key = public_key(args.public_port, args.proto);
-	if (bpf_map_delete_elem(maps.rules, &key)) {
-		ret = errno == ENOENT ? fail("no rule for port %u/%s", args.public_port,
-					     proto_name(args.proto))
-				      : fail("cannot delete rule %u/%s: %s", args.public_port,
-					     proto_name(args.proto), strerror(errno));
+	err = ruleset_del(maps.rules, args.public_port, args.proto);
+	if (err) {
+		ret = err == -ENOENT ? fail("no rule for port %u/%s", args.public_port,
+					    proto_name(args.proto))
+				     : fail("cannot delete rule %u/%s: %s", args.public_port,
+					    proto_name(args.proto), strerror(-err));
 		goto out;
 	}
 	err = sync_derived(&maps);

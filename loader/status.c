@@ -77,7 +77,7 @@ static void print_warnings(const struct status_out *out, const struct warnings *
 /* Attached but not acting: the JSON field, or the text line's note. */
 static void print_active(const struct status_out *out, __u8 kind, __u64 id)
 {
-	bool active = set_has_attachment(out->set_fd, kind, id);
+	bool active = ruleset_enabled(out->set_fd, kind, id);
 
 	if (out->json)
 		printf(",\"active\":%s", active ? "true" : "false");

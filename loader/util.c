@@ -239,171 +239,6 @@ void close_pinned_maps(struct pinned_maps *maps)
 	}
 }
 
-/* Remove the keys of map fd that are not keys[0..n) and that owned() accepts (all, without
- * it). */
-static int map_remove_stale(int fd, const void *keys, size_t key_size, size_t n,
-			    bool (*owned)(const void *key))
-{
-	static __u8 stale[BPFREDIR_MAX_ADDR_HOLDERS * sizeof(struct redir_addr_holder)];
-	__u8 key[sizeof(struct redir_addr_holder)], prev[sizeof(key)];
-	size_t n_stale = 0, i;
-	bool first = true;
-
-	if (key_size > sizeof(key))
-		return -EINVAL;
-	while (!bpf_map_get_next_key(fd, first ? NULL : prev, key)) {
-		first = false;
-		memcpy(prev, key, key_size);
-		for (i = 0; i < n; i++)
-			if (!memcmp((const __u8 *)keys + i * key_size, key, key_size))
-				break;
-		if (i == n && (!owned || owned(key)) && (n_stale + 1) * key_size <= sizeof(stale))
-			memcpy(&stale[n_stale++ * key_size], key, key_size);
-	}
-	for (i = 0; i < n_stale; i++)
-		if (bpf_map_delete_elem(fd, &stale[i * key_size]) && errno != ENOENT)
-			return -errno;
-	return 0;
-}
-
-/* Make a derived map hold exactly n keys, with values[i * value_stride] for keys[i] (only
- * for new keys when keep_values, so counters survive). Only keys that owned() accepts (all,
- * without it) may be removed. New entries go in before stale ones come out, so a key that
- * stays never blinks out; only a map too full to take the new ones first loses its stale
- * ones first. */
-int map_set_exactly(int fd, const void *keys, size_t key_size, const void *values,
-		    size_t value_stride, size_t n, bool keep_values, bool (*owned)(const void *key))
-{
-	__u64 flags = keep_values ? BPF_NOEXIST : BPF_ANY;
-	bool pruned = false;
-	size_t i;
-	int err;
-
-	for (i = 0; i < n; i++) {
-		const void *key = (const __u8 *)keys + i * key_size;
-		const void *value = (const __u8 *)values + i * value_stride;
-
-		if (!bpf_map_update_elem(fd, key, value, flags) || (keep_values && errno == EEXIST))
-			continue;
-		if (errno != E2BIG || pruned)
-			return -errno;
-		err = map_remove_stale(fd, keys, key_size, n, owned);
-		if (err)
-			return err;
-		pruned = true;
-		if (bpf_map_update_elem(fd, key, value, flags) && !(keep_values && errno == EEXIST))
-			return -errno;
-	}
-	return map_remove_stale(fd, keys, key_size, n, owned);
-}
-
-static int port_key_index(const struct redir_port_key *keys, size_t n, __be16 port, __u8 proto)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (keys[i].port == port && keys[i].proto == proto)
-			return i;
-	return -1;
-}
-
-struct redir_policy_key public_key(__u16 port, __u8 proto)
-{
-	struct redir_policy_key key = { .port = htons(port),
-					.proto = proto,
-					.kind = POLICY_PUBLIC };
-
-	return key;
-}
-
-static bool is_hidden_entry(const void *key)
-{
-	return ((const struct redir_policy_key *)key)->kind == POLICY_HIDDEN;
-}
-
-/* The target first: a rule acts once its public port is marked, and its replies leave from
- * the target. */
-static int mark_rule_ports(int interest_fd, const struct redir_policy_key *key,
-			   const struct redir_rule *rule)
-{
-	__u8 bit = key->proto == IPPROTO_TCP ? PORT_INTEREST_TCP : PORT_INTEREST_UDP, bits;
-	__u32 ports[2] = { ntohs(rule->target_port), ntohs(key->port) };
-	size_t i;
-
-	for (i = 0; i < 2; i++) {
-		if (bpf_map_lookup_elem(interest_fd, &ports[i], &bits))
-			return -errno;
-		if (bits & bit)
-			continue;
-		bits |= bit;
-		if (bpf_map_update_elem(interest_fd, &ports[i], &bits, BPF_ANY))
-			return -errno;
-	}
-	return 0;
-}
-
-/* In a rule set, the hidden entries: each hiding rule's target, hidden from local clients
- * too when any of its rules asks. In port_stats: an entry for every public and every hidden
- * port. Both are recomputed from the set's rules rather than counted up and down, so they
- * cannot drift whatever failed before. In port_interest: both ports of every rule, marked
- * before the rule can act (a rule acts only on marked ports), never unmarked. */
-int sync_rule_derived(int set_fd, int port_stats_fd, int interest_fd)
-{
-	static struct redir_policy_key hidden[BPFREDIR_MAX_RULES];
-	static struct redir_rule hiding[BPFREDIR_MAX_RULES];
-	static struct redir_port_key counted[2 * BPFREDIR_MAX_RULES];
-	struct redir_policy_key key, *prev = NULL;
-	size_t n_hidden = 0, n_counted = 0, i;
-	struct redir_rule rule;
-	void *zero_stats;
-	int n_cpus, err;
-
-	while (!bpf_map_get_next_key(set_fd, prev, &key)) {
-		prev = &key;
-		if (key.kind != POLICY_PUBLIC || bpf_map_lookup_elem(set_fd, &key, &rule))
-			continue;
-		err = mark_rule_ports(interest_fd, &key, &rule);
-		if (err)
-			return err;
-		if (n_counted + 2 > 2 * BPFREDIR_MAX_RULES)
-			return -E2BIG;
-		if (port_key_index(counted, n_counted, key.port, key.proto) < 0)
-			counted[n_counted++] =
-				(struct redir_port_key){ .port = key.port, .proto = key.proto };
-		if (!(rule.flags & REDIR_F_HIDE))
-			continue;
-		if (port_key_index(counted, n_counted, rule.target_port, key.proto) < 0)
-			counted[n_counted++] = (struct redir_port_key){ .port = rule.target_port,
-									.proto = key.proto };
-		for (i = 0; i < n_hidden; i++)
-			if (hidden[i].port == rule.target_port && hidden[i].proto == key.proto)
-				break;
-		if (i == n_hidden) {
-			hidden[i] = (struct redir_policy_key){ .port = rule.target_port,
-							       .proto = key.proto,
-							       .kind = POLICY_HIDDEN };
-			memset(&hiding[i], 0, sizeof(hiding[i]));
-			n_hidden++;
-		}
-		hiding[i].flags |=
-			rule.flags & (REDIR_F_HIDE | REDIR_F_HIDE_LOCAL | REDIR_F_REJECT);
-	}
-	err = map_set_exactly(set_fd, hidden, sizeof(hidden[0]), hiding, sizeof(hiding[0]),
-			      n_hidden, false, is_hidden_entry);
-	if (err)
-		return err;
-	n_cpus = libbpf_num_possible_cpus();
-	if (n_cpus < 0)
-		return n_cpus;
-	zero_stats = calloc(n_cpus, sizeof(struct redir_port_stats));
-	if (!zero_stats)
-		return -ENOMEM;
-	err = map_set_exactly(port_stats_fd, counted, sizeof(counted[0]), zero_stats, 0, n_counted,
-			      true, NULL);
-	free(zero_stats);
-	return err;
-}
-
 #ifdef BPFREDIR_FAILPOINTS
 /* For tests: BPFREDIR_FAILPOINT=NAME kills the loader at the point NAME as kill -9 would, so
  * a test can check what a crash at each such point leaves. */
@@ -415,43 +250,6 @@ void failpoint(const char *name)
 		raise(SIGKILL);
 }
 #endif
-
-/* An attachment's entry in a rule set: while the live set has it, the interface or cgroup
- * acts (see POLICY_IFACE in bpfredir.h). */
-int set_attachment(int set_fd, __u8 kind, __u64 id, bool on)
-{
-	struct redir_policy_key key = { .kind = kind, .id = id };
-	struct redir_rule unused = {};
-
-	if (on)
-		return bpf_map_update_elem(set_fd, &key, &unused, BPF_ANY) ? -errno : 0;
-	return bpf_map_delete_elem(set_fd, &key) && errno != ENOENT ? -errno : 0;
-}
-
-bool set_has_attachment(int set_fd, __u8 kind, __u64 id)
-{
-	struct redir_policy_key key = { .kind = kind, .id = id };
-	struct redir_rule unused;
-
-	return !bpf_map_lookup_elem(set_fd, &key, &unused);
-}
-
-int policy_set_create(void)
-{
-	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
-	int fd = bpf_map_create(BPF_MAP_TYPE_HASH, "policy_set", sizeof(struct redir_policy_key),
-				sizeof(struct redir_rule), BPFREDIR_POLICY_ENTRIES, &opts);
-
-	return fd < 0 ? -errno : fd;
-}
-
-/* One update of one slot: readers see the old set or the new one, never a mix. */
-int policy_set_install(int policy_fd, int set_fd)
-{
-	__u32 slot = 0;
-
-	return bpf_map_update_elem(policy_fd, &slot, &set_fd, BPF_ANY) ? -errno : 0;
-}
 
 /* IPv4 is kept as ::ffff:a.b.c.d, the form a v4-mapped AF_INET6 socket uses too. */
 void addr_map_v4(__u8 addr[BPFREDIR_ADDR_LEN], const struct in_addr *v4)
@@ -487,7 +285,7 @@ __u32 pending_entries(__u32 flows)
 
 int sync_derived(const struct pinned_maps *maps)
 {
-	int err = sync_rule_derived(maps->rules, maps->port_stats, maps->port_interest);
+	int err = ruleset_derive(maps->rules, maps->port_stats, maps->port_interest);
 
 	return err ? err : sync_local_addrs(maps->local_addrs, maps->addr_holders);
 }
@@ -502,34 +300,6 @@ bool scan_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN])
 		return true;
 	}
 	return inet_pton(AF_INET6, text, addr) == 1;
-}
-
-/* A rule's address is one this host is sent packets at. An address no packet is sent to
- * makes a rule that never acts, or one that acts where the kernel reads the address as
- * another: connect() to 0.0.0.0 or :: reaches loopback. */
-const char *addr_not_unicast(const __u8 addr[BPFREDIR_ADDR_LEN])
-{
-	static const __u8 v4_mapped[12] = { [10] = 0xff, [11] = 0xff };
-	static const __u8 unspecified[BPFREDIR_ADDR_LEN];
-	const __u8 *v4 = addr + 12;
-
-	if (!memcmp(addr, unspecified, sizeof(unspecified)))
-		return "the unspecified address";
-	if (addr[0] == 0xff)
-		return "a multicast address";
-	if (memcmp(addr, v4_mapped, sizeof(v4_mapped)))
-		return NULL;
-	if (!v4[0] && !v4[1] && !v4[2] && !v4[3])
-		return "the unspecified address";
-	if (v4[0] == 0)
-		return "in 0.0.0.0/8 (this network)";
-	if (v4[0] >= 224 && v4[0] < 240)
-		return "a multicast address";
-	if (v4[0] == 255 && v4[1] == 255 && v4[2] == 255 && v4[3] == 255)
-		return "the broadcast address";
-	if (v4[0] >= 240)
-		return "in 240.0.0.0/4 (reserved)";
-	return NULL;
 }
 
 int parse_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN])
