@@ -25,6 +25,9 @@ CORE_OBJS := $(patsubst loader/core/%.c,$(OUTPUT)/core/%.o,$(CORE_SRCS))
 LIBBPFREDIR := $(BUILD)/libbpfredir.a
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+# What every unit test binary links: the runner and its asserts (tests/unit/lib/).
+UNIT_LIB_SRCS := $(wildcard tests/unit/lib/*.c)
+UNIT_HDRS := $(wildcard tests/unit/*.h tests/unit/lib/*.h)
 # The integration tests' own BPF programs (tests/bpf/) and the tools that load them
 # (tests/tools/), and a loader with failpoints (BPFREDIR_FAILPOINTS) for the crash tests.
 TEST_BPF_SRCS := $(wildcard tests/bpf/*.bpf.c)
@@ -69,11 +72,11 @@ DOCDIR ?= $(PREFIX)/share/doc/bpfredir
 SYSCONFDIR ?= /etc
 UNITDIR ?= /lib/systemd/system
 UNITS := bpfredir.service bpfredir-watch.service
-INSTALLED := $(SBINDIR)/bpfredir $(MANDIR)/man8/bpfredir.8 $(addprefix $(UNITDIR)/,$(UNITS)) \
-	$(DOCDIR)/bpfredir.conf.example
+INSTALLED := $(SBINDIR)/bpfredir $(MANDIR)/man8/bpfredir.8 $(MANDIR)/man5/bpfredir.conf.5 \
+	$(addprefix $(UNITDIR)/,$(UNITS)) $(DOCDIR)/bpfredir.conf.example
 
 .PHONY: all deps test demo vmlinux clean check-libbpf tests-build install uninstall bench \
-	bench-build deps-kernels test-kernels test-kernels-quick
+	bench-build deps-kernels test-kernels test-kernels-quick docs docs-check
 
 all: $(BUILD)/bpfredir
 
@@ -84,7 +87,7 @@ check-libbpf:
 
 $(OUTPUT) $(OUTPUT)/loader $(OUTPUT)/bench $(BUILD) $(BUILD)/tests $(BUILD)/bench \
 		$(OUTPUT)/tests $(OUTPUT)/loader-failpoints $(BUILD)/tests/tools $(OUTPUT)/core \
-		$(OUTPUT)/core-failpoints:
+		$(OUTPUT)/core-failpoints $(OUTPUT)/unit:
 	$(Q)mkdir -p $@
 
 $(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(VMLINUX) | $(OUTPUT) check-libbpf
@@ -112,10 +115,18 @@ $(BUILD)/bpfredir: $(LOADER_OBJS) $(LIBBPFREDIR) | $(BUILD)
 	$(call msg,BINARY,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LIBBPF_LIBS) -o $@
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/*.h $(wildcard loader/*.h) include/bpfredir.h $(SKELS) | \
-		$(BUILD)/tests
+# A binary's tests, for the runner (tests/unit/lib/harness.c): each `void test_NAME(void)`.
+$(OUTPUT)/unit/%/tests.h: tests/unit/%.c | $(OUTPUT)/unit
+	$(call msg,GEN-TESTS,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)sed -n 's/^void test_\([A-Za-z0-9_]*\)(void).*/DEFINE_TEST(\1)/p' $< > $@.tmp && \
+		mv $@.tmp $@
+
+$(BUILD)/tests/%: tests/unit/%.c $(OUTPUT)/unit/%/tests.h $(UNIT_LIB_SRCS) $(UNIT_HDRS) \
+		$(LOADER_HDRS) $(SKELS) $(LIBBPFREDIR) | $(BUILD)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -Itests/unit $(LIBBPF_CFLAGS) $< $(LIBBPF_LIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -Itests/unit -Itests/unit/lib -I$(OUTPUT)/unit/$* \
+		$(LIBBPF_CFLAGS) $< $(UNIT_LIB_SRCS) $(LIBBPFREDIR) $(LIBBPF_LIBS) -o $@
 
 $(OUTPUT)/tests/%.bpf.o: tests/bpf/%.bpf.c $(VMLINUX) | $(OUTPUT)/tests check-libbpf
 	$(call msg,BPF,$@)
@@ -159,11 +170,11 @@ $(OUTPUT)/bench/%.skel.h: $(OUTPUT)/bench/%.bpf.o | $(OUTPUT)/bench
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/bench/%: tests/bench/%.c tests/bench/*.h tests/unit/*.h include/bpfredir.h $(SKELS) \
-		$(BENCH_SKELS) | $(BUILD)/bench
+$(BUILD)/bench/%: tests/bench/%.c tests/bench/*.h tests/unit/*.h $(LOADER_HDRS) $(SKELS) \
+		$(BENCH_SKELS) $(LIBBPFREDIR) | $(BUILD)/bench
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -I$(OUTPUT)/bench -Itests/unit $(LIBBPF_CFLAGS) $< \
-		$(LIBBPF_LIBS) -o $@
+		$(LIBBPFREDIR) $(LIBBPF_LIBS) -o $@
 
 bench-build: $(BUILD)/bpfredir $(BENCH_BINS)
 
@@ -202,6 +213,20 @@ demo: deps
 	$(Q)$(MAKE) all $(TOOL_BINS)
 	$(Q)scripts/demo.sh
 
+# The synopsis in README.md and bpfredir.8 is written from the binary's help (make docs);
+# docs-check fails when it is out of step, or when a man page makes groff warn.
+MANPAGES := scripts/dist/bpfredir.8 scripts/dist/bpfredir.conf.5
+
+docs: $(BUILD)/bpfredir
+	$(Q)scripts/docs.py $(BUILD)/bpfredir
+
+docs-check: $(BUILD)/bpfredir
+	$(Q)scripts/docs.py --check $(BUILD)/bpfredir
+	$(Q)for page in $(MANPAGES); do \
+		warn=$$(groff -man -Tutf8 -ww -z $$page 2>&1) && test -z "$$warn" || \
+			{ echo "$$page: groff warns: $$warn" >&2; exit 1; }; \
+	done
+
 # Regenerate the committed vmlinux.h from the running kernel's BTF.
 vmlinux:
 	$(Q)mkdir -p $(dir $(VMLINUX))
@@ -213,6 +238,7 @@ install: $(BUILD)/bpfredir
 	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
 	$(Q)install -D -m 0755 $(BUILD)/bpfredir $(DESTDIR)$(SBINDIR)/bpfredir
 	$(Q)install -D -m 0644 scripts/dist/bpfredir.8 $(DESTDIR)$(MANDIR)/man8/bpfredir.8
+	$(Q)install -D -m 0644 scripts/dist/bpfredir.conf.5 $(DESTDIR)$(MANDIR)/man5/bpfredir.conf.5
 	$(Q)install -D -m 0644 scripts/dist/bpfredir.conf.example \
 		$(DESTDIR)$(DOCDIR)/bpfredir.conf.example
 	$(Q)mkdir -p $(DESTDIR)$(UNITDIR)

@@ -198,10 +198,19 @@ struct redir_tc_attach {
 
 /* port_stats: per-CPU counters per port, created by the loader for every public port (the
  * translations it saw) and every hidden port (the drops aimed at it). */
+/* Each port counter's slot and name, in ABI order: append only. */
+#define BPFREDIR_PORT_STATS(X)                                                                     \
+	/* on a public port: connections' packets translated */                                    \
+	X(REWRITTEN, "rewritten")                                                                  \
+	/* on a public port: replies given it back */                                              \
+	X(REVERSE_REWRITTEN, "reverse_rewritten")                                                  \
+	/* on a hidden port: external packets dropped or rejected */                               \
+	X(HIDDEN_DROPPED, "hidden_dropped")
+
 enum redir_port_stat {
-	PORT_STAT_REWRITTEN,	     /* on a public port: connections' packets translated */
-	PORT_STAT_REVERSE_REWRITTEN, /* on a public port: replies given it back */
-	PORT_STAT_HIDDEN_DROPPED,    /* on a hidden port: external packets dropped or rejected */
+#define BPFREDIR_PORT_STAT_ID(id, name) PORT_STAT_##id,
+	BPFREDIR_PORT_STATS(BPFREDIR_PORT_STAT_ID)
+#undef BPFREDIR_PORT_STAT_ID
 	PORT_STAT__MAX,
 };
 
@@ -223,20 +232,50 @@ struct redir_attach_point {
 /* stats: per-CPU array, one slot per verdict, with room for a later build's counters. */
 #define BPFREDIR_STAT_SLOTS 32
 
+/* Each counter's slot and the name `list`, `stats` and the tests give it, in ABI order:
+ * append only. */
+#define BPFREDIR_STATS(X)                                                                          \
+	/* ingress: public port rewritten to the target */                                         \
+	X(REWRITTEN, "rewritten")                                                                  \
+	/* egress: reply's source port rewritten back */                                           \
+	X(REVERSE_REWRITTEN, "reverse_rewritten")                                                  \
+	/* ingress: dropped, aimed at a hidden port */                                             \
+	X(HIDDEN_DROPPED, "hidden_dropped")                                                        \
+	/* ingress: dropped, headers could not be trusted */                                       \
+	X(MALFORMED_DROPPED, "malformed_dropped")                                                  \
+	/* ingress: not ours, passed untouched */                                                  \
+	X(PASSED, "passed")                                                                        \
+	/* local connect()/sendmsg() redirected */                                                 \
+	X(SOCK_REDIRECTED, "sock_redirected")                                                      \
+	/* local connect()/sendmsg() to a hidden port refused */                                   \
+	X(SOCK_REFUSED, "sock_refused")                                                            \
+	/* ingress: aimed at a hidden port, answered as a closed port */                           \
+	X(REJECTED, "rejected")                                                                    \
+	/* ICMP error quoting a translated connection: port put right */                           \
+	X(ICMP_TRANSLATED, "icmp_translated")                                                      \
+	/* egress: from a hidden port, no connection: dropped */                                   \
+	X(HIDDEN_UNTRACKED_DROPPED, "hidden_untracked_dropped")                                    \
+	/* netns guard: a direct hit on a hidden port, on any interface */                         \
+	X(GUARD_DROPPED, "guard_dropped")
+
 enum redir_stat {
-	STAT_REWRITTEN,		/* ingress: public port rewritten to the target */
-	STAT_REVERSE_REWRITTEN, /* egress: reply's source port rewritten back */
-	STAT_HIDDEN_DROPPED,	/* ingress: dropped, aimed at a hidden port */
-	STAT_MALFORMED_DROPPED, /* ingress: dropped, headers could not be trusted */
-	STAT_PASSED,		/* ingress: not ours, passed untouched */
-	STAT_SOCK_REDIRECTED,	/* local connect()/sendmsg() redirected */
-	STAT_SOCK_REFUSED,	/* local connect()/sendmsg() to a hidden port refused */
-	STAT_REJECTED,		/* ingress: aimed at a hidden port, answered as a closed port */
-	STAT_ICMP_TRANSLATED,	/* ICMP error quoting a translated connection: port put right */
-	STAT_HIDDEN_UNTRACKED_DROPPED, /* egress: from a hidden port, no connection: dropped */
-	STAT_GUARD_DROPPED, /* netns guard: a direct hit on a hidden port, on any interface */
+#define BPFREDIR_STAT_ID(id, name) STAT_##id,
+	BPFREDIR_STATS(BPFREDIR_STAT_ID)
+#undef BPFREDIR_STAT_ID
 	STAT__MAX,
 };
+
+#ifndef __BPF__
+/* User space (report.c, the tests): the names, indexed by the enums above. */
+#define BPFREDIR_STAT_NAME(id, name) [STAT_##id] = name,
+static const char *const redir_stat_names[STAT__MAX] = { BPFREDIR_STATS(BPFREDIR_STAT_NAME) };
+#undef BPFREDIR_STAT_NAME
+#define BPFREDIR_PORT_STAT_NAME(id, name) [PORT_STAT_##id] = name,
+static const char *const redir_port_stat_names[PORT_STAT__MAX] = {
+	BPFREDIR_PORT_STATS(BPFREDIR_PORT_STAT_NAME)
+};
+#undef BPFREDIR_PORT_STAT_NAME
+#endif
 
 _Static_assert(sizeof(struct redir_policy_key) == 16, "redir_policy_key layout");
 _Static_assert(sizeof(struct redir_rule) == 20, "redir_rule layout");

@@ -13,26 +13,6 @@
 #include <bpf/libbpf.h>
 #include "loader.h"
 
-static const char *const stat_names[STAT__MAX] = {
-	[STAT_REWRITTEN] = "rewritten",
-	[STAT_REVERSE_REWRITTEN] = "reverse_rewritten",
-	[STAT_HIDDEN_DROPPED] = "hidden_dropped",
-	[STAT_MALFORMED_DROPPED] = "malformed_dropped",
-	[STAT_PASSED] = "passed",
-	[STAT_SOCK_REDIRECTED] = "sock_redirected",
-	[STAT_SOCK_REFUSED] = "sock_refused",
-	[STAT_REJECTED] = "rejected",
-	[STAT_ICMP_TRANSLATED] = "icmp_translated",
-	[STAT_HIDDEN_UNTRACKED_DROPPED] = "hidden_untracked_dropped",
-	[STAT_GUARD_DROPPED] = "guard_dropped",
-};
-
-static const char *const port_stat_names[PORT_STAT__MAX] = {
-	[PORT_STAT_REWRITTEN] = "rewritten",
-	[PORT_STAT_REVERSE_REWRITTEN] = "reverse_rewritten",
-	[PORT_STAT_HIDDEN_DROPPED] = "hidden_dropped",
-};
-
 /* The first n of each CPU's stride __u64 counters under key, summed over the CPUs; a missing
  * entry reads as zeros. */
 static int sum_per_cpu(int fd, const void *key, __u64 *totals, size_t n, size_t stride)
@@ -152,7 +132,7 @@ static void print_rule_json(const struct listed_rule *r)
 		printf("null");
 	}
 	printf(",\"stats\":");
-	print_counters_json(port_stat_names, r->counts, PORT_STAT__MAX);
+	print_counters_json(redir_port_stat_names, r->counts, PORT_STAT__MAX);
 	printf("}");
 }
 
@@ -168,7 +148,7 @@ static void print_snapshot_json(const struct snapshot *snap)
 		print_rule_json(&snap->rules[i]);
 	}
 	printf("],\"stats\":");
-	print_counters_json(stat_names, snap->stats, STAT__MAX);
+	print_counters_json(redir_stat_names, snap->stats, STAT__MAX);
 	printf("}\n");
 }
 
@@ -192,7 +172,7 @@ static void print_snapshot_table(const struct snapshot *snap)
 	}
 	printf("\n");
 	for (s = 0; s < STAT__MAX; s++)
-		printf("%-18s %llu\n", stat_names[s], (unsigned long long)snap->stats[s]);
+		printf("%-18s %llu\n", redir_stat_names[s], (unsigned long long)snap->stats[s]);
 }
 
 /* Prometheus text exposition format, for node-exporter's textfile collector. */
@@ -204,7 +184,7 @@ static void print_snapshot_prometheus(const struct snapshot *snap)
 	printf("# HELP bpfredir_packets_total Packets and socket calls by datapath verdict.\n"
 	       "# TYPE bpfredir_packets_total counter\n");
 	for (s = 0; s < STAT__MAX; s++)
-		printf("bpfredir_packets_total{verdict=\"%s\"} %llu\n", stat_names[s],
+		printf("bpfredir_packets_total{verdict=\"%s\"} %llu\n", redir_stat_names[s],
 		       (unsigned long long)snap->stats[s]);
 	printf("# HELP bpfredir_rule_packets_total Packets per rule: translated, replies "
 	       "rewritten back, dropped at the hidden target.\n"
@@ -215,7 +195,7 @@ static void print_snapshot_prometheus(const struct snapshot *snap)
 			       "proto=\"%s\",counter=\"%s\"} %llu\n",
 			       ntohs(snap->rules[i].key.port),
 			       ntohs(snap->rules[i].rule.target_port),
-			       proto_name(snap->rules[i].key.proto), port_stat_names[s],
+			       proto_name(snap->rules[i].key.proto), redir_port_stat_names[s],
 			       (unsigned long long)snap->rules[i].counts[s]);
 	printf("# HELP bpfredir_rules Rules loaded.\n# TYPE bpfredir_rules gauge\n"
 	       "bpfredir_rules %zu\n",
@@ -318,7 +298,7 @@ static void print_rates(const struct snapshot *now, const struct snapshot *befor
 			       i ? "," : "", ntohs(r->key.port), ntohs(r->rule.target_port),
 			       proto_name(r->key.proto));
 			for (s = 0; s < PORT_STAT__MAX; s++)
-				printf("%s\"%s\":%.1f", s ? "," : "", port_stat_names[s],
+				printf("%s\"%s\":%.1f", s ? "," : "", redir_port_stat_names[s],
 				       rate(r->counts[s], prev[s], interval));
 			printf("}}");
 			continue;
@@ -331,12 +311,12 @@ static void print_rates(const struct snapshot *now, const struct snapshot *befor
 	if (format == FORMAT_JSON) {
 		printf("],\"rates\":{");
 		for (s = 0; s < STAT__MAX; s++)
-			printf("%s\"%s\":%.1f", s ? "," : "", stat_names[s],
+			printf("%s\"%s\":%.1f", s ? "," : "", redir_stat_names[s],
 			       rate(now->stats[s], before->stats[s], interval));
 		printf("}}\n");
 	} else {
 		for (s = 0; s < STAT__MAX; s++)
-			printf("%-18s %12.1f/s\n", stat_names[s],
+			printf("%-18s %12.1f/s\n", redir_stat_names[s],
 			       rate(now->stats[s], before->stats[s], interval));
 		printf("\n");
 	}

@@ -41,6 +41,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "bpfredir.h"
+#include "core/ruleset.h"
 #include "tc.skel.h"
 #include "xdp.skel.h"
 #include "bench.skel.h"
@@ -48,6 +49,8 @@
 #include "netns.h"
 #include "benchutil.h"
 
+/* The TC programs' verdict for a packet they let go on: TC_ACT_UNSPEC (-1), TCX_NEXT. */
+#define TC_PASS 0xffffffffU
 #define TC_ACT_SHOT 2
 #define XDP_DROP_RET 1
 #define XDP_PASS_RET 2
@@ -120,53 +123,36 @@ static __u64 stat_read(int idx)
 	return sum;
 }
 
-/* The rule set `bpfredir add 8445 8443` makes: a public entry and a hidden one, the entry
- * that lets the interface act (under BPF_PROG_TEST_RUN the skb is on the namespace's
- * loopback), plus the per-port counters and port_interest marks the loader makes for both
- * ports. */
+/* The rule set `bpfredir add 8445 8443` makes, made by the loader's own ruleset_*: the rule,
+ * what follows from it (its hidden entry, the per-port counters, the port_interest marks) and
+ * the entry that lets the interface act (under BPF_PROG_TEST_RUN the skb is on the
+ * namespace's loopback). */
 static void rules_install(void)
 {
-	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
-	struct redir_policy_key pub = { .port = htons(PUB),
-					.proto = IPPROTO_TCP,
-					.kind = POLICY_PUBLIC };
-	struct redir_policy_key hid = { .port = htons(TGT),
-					.proto = IPPROTO_TCP,
-					.kind = POLICY_HIDDEN };
-	struct redir_rule rule = { .target_port = htons(TGT), .flags = REDIR_F_HIDE };
-	struct redir_rule hidden = { .flags = REDIR_F_HIDE }, unused = {};
-	struct redir_policy_key iface = { .kind = POLICY_IFACE, .id = LO_IFINDEX };
-	struct redir_port_key pk[2] = { { .port = htons(PUB), .proto = IPPROTO_TCP },
-					{ .port = htons(TGT), .proto = IPPROTO_TCP } };
-	struct redir_port_stats *zero = calloc(ncpus, sizeof(*zero));
-	__u32 slot = 0;
-	int fd, i;
+	const struct rule_spec rule = { .public_port = PUB,
+					.target_port = TGT,
+					.proto = IPPROTO_TCP };
+	const __u32 own = 1; /* one holder: an address of the host's */
+	__u8 addr[BPFREDIR_ADDR_LEN];
+	int set, err, i;
 
-	fd = bpf_map_create(BPF_MAP_TYPE_HASH, "bench_set", sizeof(struct redir_policy_key),
-			    sizeof(struct redir_rule), BPFREDIR_POLICY_ENTRIES, &opts);
-	if (fd < 0 || !zero)
-		die("creating the rule set: %s", strerror(errno));
-	if (bpf_map_update_elem(fd, &pub, &rule, BPF_NOEXIST) ||
-	    bpf_map_update_elem(fd, &hid, &hidden, BPF_NOEXIST) ||
-	    bpf_map_update_elem(fd, &iface, &unused, BPF_NOEXIST) ||
-	    bpf_map_update_elem(bpf_map__fd(tc->maps.policy), &slot, &fd, BPF_ANY))
-		die("filling the rule set: %s", strerror(errno));
-	for (i = 0; i < 2; i++) {
-		__u32 port = ntohs(pk[i].port);
-		const __u8 tcp = PORT_INTEREST_TCP;
-
-		if (bpf_map_update_elem(bpf_map__fd(tc->maps.port_stats), &pk[i], zero, BPF_ANY))
-			die("creating port_stats: %s", strerror(errno));
-		if (bpf_map_update_elem(bpf_map__fd(tc->maps.port_interest), &port, &tcp, BPF_ANY))
-			die("marking port %u: %s", port, strerror(errno));
-	}
-	free(zero);
+	set = ruleset_create();
+	if (set < 0)
+		die("creating the rule set: %s", strerror(-set));
+	err = ruleset_put(set, &rule);
+	if (!err)
+		err = ruleset_enable(set, POLICY_IFACE, LO_IFINDEX, true);
+	if (!err)
+		err = ruleset_derive(set, bpf_map__fd(tc->maps.port_stats),
+				     bpf_map__fd(tc->maps.port_interest));
+	if (!err)
+		err = ruleset_install(bpf_map__fd(tc->maps.policy), set);
+	if (err)
+		die("making the rule set: %s", strerror(-err));
+	close(set); /* the policy map holds it */
 	/* The namespace does not forward, so the FIB says nothing: this host's addresses, as
 	 * the loader records them, decide what is ours. */
 	for (i = 0; i < 2; i++) {
-		const __u32 own = 1; /* one holder: an address of the host's */
-		__u8 addr[BPFREDIR_ADDR_LEN];
-
 		pkt_host_mapped(HOST_SERVER, i, addr);
 		if (bpf_map_update_elem(bpf_map__fd(tc->maps.local_addrs), addr, &own, BPF_ANY))
 			die("recording the server's addresses: %s", strerror(errno));

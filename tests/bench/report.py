@@ -1,18 +1,31 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 """The report of tests/bench/run.sh: results.md (tables) and plot.gp + plot.dat (for
-results.png) from OUT/raw.tsv, OUT/prog_cost.tsv and OUT/env.txt.
+results.png) from OUT/raw.tsv, OUT/prog_cost.tsv and OUT/env.txt, and docs/bench.md: the
+method (tests/bench/method.md), these tables and the reading of them.
 
-usage: report.py OUT "VARIANT ..."
+usage: report.py OUT "VARIANT ..." [DOC]
+
+DOC (default: BENCH_DOC from the environment, else the repository's docs/bench.md) is
+written whole, but for its reading of the ratios: that is prose about one run's figures,
+written by hand between the READING markers, and kept as it is. When it was written for
+another run than this one, it is marked so, and said on stderr, until someone reads it again
+and changes its date.
 
 Each cell is the median over the rounds and, in parentheses, its ratio to the baseline's
 median of the same run. A variant that could not run says why in every cell of its column;
 a measurement that failed says how.
 """
+import os
+import re
 import statistics
 import sys
 import textwrap
 from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+READING_BEGIN = re.compile(r"<!-- reading of the run of (.*?): written by hand, kept by report.py -->")
+READING_END = "<!-- end of the reading -->"
 
 METRICS = [
     # key, label, unit; the baseline's figure for the row comes from baseline_key
@@ -131,9 +144,12 @@ def main():
            "the baseline of the hidden-port row is the same traffic delivered with no rule "
            "(row 2, new source ports), and bpfredir has no MARK rule to take out, so its "
            "local figure stands there too."]
-    # Prose wrapped like the README it is pasted into; tables stay one row a line.
+    # Prose wrapped like the docs it goes into; tables stay one row a line.
     md = [l if l.startswith("|") else textwrap.fill(l, 95) for l in md]
     (out / "results.md").write_text("\n".join(md) + "\n")
+    doc = Path(sys.argv[3] if len(sys.argv) > 3 else
+               os.environ.get("BENCH_DOC", HERE.parent.parent / "docs" / "bench.md"))
+    write_doc(doc, md, env.get("date", "?"))
 
     # The baseline is the dashed line at 1; a variant with no figure at all is named under
     # the plot instead of drawing nothing.
@@ -170,6 +186,37 @@ set label 1 "{note if missing else ''}" at screen 0.01, screen 0.03 font ",9"
 set bmargin 6
 plot {cols}
 """)
+
+
+def write_doc(doc, results, date):
+    """docs/bench.md: the method, the latest results, and the kept reading of them."""
+    old = doc.read_text() if doc.exists() else ""
+    m = READING_BEGIN.search(old)
+    end = old.find(READING_END, m.end()) if m else -1
+    if m and end >= 0:
+        reading_date, reading = m.group(1), old[m.end():end].strip("\n")
+    else:
+        reading_date, reading = date, "Reading the ratios: not written yet."
+    stale = []
+    if reading_date != date:
+        stale = [textwrap.fill(f"(The reading below was written for the run of {reading_date}; "
+                               "read it again against these figures, then change the date in "
+                               "its marker.)", 95), ""]
+        print(f"report.py: {doc}: the reading of the ratios was written for the run of "
+              f"{reading_date}, not this one ({date})", file=sys.stderr)
+    text = ["# Benchmarks", "",
+            "<!-- Written by tests/bench/report.py (make bench) from tests/bench/method.md and",
+            "the run's results: edit those, not this page, but for the reading of the ratios",
+            "between the markers at its end, which report.py keeps. -->", "",
+            (HERE / "method.md").read_text().rstrip("\n"), "",
+            "## Latest results", "",
+            textwrap.fill("The plot of this run is `.output/bench/results.png` on the machine "
+                          "that made it. Figures move by several percent from run to run, so a "
+                          "ratio slightly above 1 is noise.", 95), ""]
+    text += results + [""] + stale
+    text += [f"<!-- reading of the run of {reading_date}: written by hand, kept by report.py -->",
+             reading, READING_END]
+    doc.write_text("\n".join(text) + "\n")
 
 
 main()

@@ -36,7 +36,7 @@
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include "testutil.h"
+#include <stdarg.h>
 
 #define NETNS_LOCAL_V4 "198.51.100.1"	   /* HOST_SERVER of pktbuild.h */
 #define NETNS_LOCAL_V6 "2001:db8:1::1"	   /* HOST_SERVER of pktbuild.h */
@@ -47,20 +47,35 @@
 #define NETNS_VETH "bpfredir-fw0"
 #define NETNS_VETH_PEER "bpfredir-fw1"
 
+/* Say in why[n] what went wrong; -1 for the caller to pass up. These helpers serve the unit
+ * tests and the benchmarks alike, so they leave the reporting to their caller. */
+static inline int netns_why(char *why, size_t n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static inline int netns_why(char *why, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
 static inline int netns_write(const char *path, const char *val, char *why, size_t n)
 {
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
 	ssize_t len = strlen(val);
 
 	if (fd < 0)
-		return fail(why, n, "open %s: %s", path, strerror(errno));
+		return netns_why(why, n, "open %s: %s", path, strerror(errno));
 	if (write(fd, val, len) != len) {
 		int err = errno;
 
 		close(fd);
-		return fail(why, n, "write %s to %s: %s", val, path, strerror(err));
+		return netns_why(why, n, "write %s to %s: %s", val, path, strerror(err));
 	}
-	return close(fd) ? fail(why, n, "close %s: %s", path, strerror(errno)) : 0;
+	return close(fd) ? netns_why(why, n, "close %s: %s", path, strerror(errno)) : 0;
 }
 
 /* Run CMD (iproute2) in the current namespace, quietly; its stderr goes into WHY on error. */
@@ -73,7 +88,7 @@ static inline int netns_run(const char *cmd, char *why, size_t n)
 	snprintf(line, sizeof(line), "%s 2>&1 >/dev/null", cmd);
 	f = popen(line, "r");
 	if (!f)
-		return fail(why, n, "popen %s: %s", cmd, strerror(errno));
+		return netns_why(why, n, "popen %s: %s", cmd, strerror(errno));
 	if (!fgets(err, sizeof(err), f))
 		err[0] = '\0';
 	while (fgets(line, sizeof(line), f))
@@ -81,7 +96,7 @@ static inline int netns_run(const char *cmd, char *why, size_t n)
 	rc = pclose(f);
 	if (rc) {
 		err[strcspn(err, "\n")] = '\0';
-		return fail(why, n, "'%s' failed (status %d): %s", cmd, rc, err);
+		return netns_why(why, n, "'%s' failed (status %d): %s", cmd, rc, err);
 	}
 	return 0;
 }
@@ -93,14 +108,14 @@ static inline int netns_link_up(const char *ifname, char *why, size_t n)
 	int ret = 0;
 
 	if (fd < 0)
-		return fail(why, n, "socket: %s", strerror(errno));
+		return netns_why(why, n, "socket: %s", strerror(errno));
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
 	if (ioctl(fd, SIOCGIFFLAGS, &ifr)) {
-		ret = fail(why, n, "SIOCGIFFLAGS %s: %s", ifname, strerror(errno));
+		ret = netns_why(why, n, "SIOCGIFFLAGS %s: %s", ifname, strerror(errno));
 	} else {
 		ifr.ifr_flags |= IFF_UP;
 		if (ioctl(fd, SIOCSIFFLAGS, &ifr))
-			ret = fail(why, n, "SIOCSIFFLAGS %s: %s", ifname, strerror(errno));
+			ret = netns_why(why, n, "SIOCSIFFLAGS %s: %s", ifname, strerror(errno));
 	}
 	close(fd);
 	return ret;
@@ -111,7 +126,7 @@ static inline int netns_link_up(const char *ifname, char *why, size_t n)
 static inline int netns_enter_fresh(char *why, size_t n)
 {
 	if (unshare(CLONE_NEWNET))
-		return fail(why, n, "unshare(CLONE_NEWNET): %s", strerror(errno));
+		return netns_why(why, n, "unshare(CLONE_NEWNET): %s", strerror(errno));
 	return netns_link_up("lo", why, n);
 }
 

@@ -1,33 +1,21 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * What the ICMP and reject tests share: the TC skeleton loaded in a fresh network namespace,
- * their rule set (tcp 8445 -> 8443 and udp 5353 -> 5354, both targets hidden), the client's
- * packets to the server, the sum of a per-CPU counter and emptying a map between cases.
- *
- * Needs _GNU_SOURCE (netns.h) defined before the first include of the test.
+ * What the ICMP and reject tests share on top of the fixture: their rule set (tcp 8445 ->
+ * 8443 and udp 5353 -> 5354, both targets hidden) and the client's packets to the server.
  */
 #ifndef TCTEST_H
 #define TCTEST_H
 
-#include <errno.h>
-#include <stdio.h>
-#include <string.h>
-#include <unistd.h>
-#include <arpa/inet.h>
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
-#include "bpfredir.h"
-#include "tc.skel.h"
+#include <stdbool.h>
+#include "core/ruleset.h"
 #include "pktbuild.h"
-#include "netns.h"
+#include "fixture.h"
 
 #define PUB 8445
 #define TGT 8443
 #define UPUB 5353
 #define UTGT 5354
 #define CPORT 40000
-/* A fresh namespace's loopback, where BPF_PROG_TEST_RUN puts the skb. */
-#define LO_IFINDEX 1
 
 /* clang-format off */
 /* The fields of a pkt_spec for a packet from the client's CPORT to the server's dport_. */
@@ -36,129 +24,19 @@
 	.sport = CPORT, .dport = (dport_), .tcp_flags = (flags_)
 /* clang-format on */
 
-/* Host h's addresses (v4 and v6) in the local_addrs map fd, as the loader records this
- * host's own; -errno on failure. */
-static inline int tctest_local_addrs(int map_fd, enum pkt_host h)
+/* Both rules, hiding their targets, and with REJECT answering packets to them as a closed
+ * port would. */
+static inline bool tctest_rules(struct fixture *f, bool reject)
 {
-	const __u32 own = 1; /* one holder: an address of the host's */
-	__u8 addr[BPFREDIR_ADDR_LEN];
-	int v6;
+	const struct rule_spec rules[] = {
+		{ .public_port = PUB, .target_port = TGT, .proto = IPPROTO_TCP, .reject = reject },
+		{ .public_port = UPUB,
+		  .target_port = UTGT,
+		  .proto = IPPROTO_UDP,
+		  .reject = reject },
+	};
 
-	for (v6 = 0; v6 < 2; v6++) {
-		pkt_host_mapped(h, v6, addr);
-		if (bpf_map_update_elem(map_fd, addr, &own, BPF_ANY))
-			return -errno;
-	}
-	return 0;
-}
-
-/* A fresh network namespace and the TC skeleton loaded in it, with the server's addresses
- * recorded as this host's (the namespace does not forward, so those decide what is ours);
- * NULL once the FAIL line that says why is printed. */
-static inline struct tc_bpf *tctest_open(void)
-{
-	struct tc_bpf *skel;
-	char why[256];
-	int err;
-
-	if (netns_enter_fresh(why, sizeof(why))) {
-		printf("FAIL: setup: network namespace: %s\n", why);
-		return NULL;
-	}
-	skel = tc_bpf__open_and_load();
-	if (!skel) {
-		printf("FAIL: setup: cannot open and load the TC skeleton: %s\n", strerror(errno));
-		return NULL;
-	}
-	err = tctest_local_addrs(bpf_map__fd(skel->maps.local_addrs), HOST_SERVER);
-	if (err) {
-		printf("FAIL: setup: recording the server's addresses: %s\n", strerror(-err));
-		tc_bpf__destroy(skel);
-		return NULL;
-	}
-	return skel;
-}
-
-/* Both rules with FLAGS (REDIR_F_HIDE, and REDIR_F_REJECT or not), in a fresh set that the
- * policy map's slot 0 then holds; -errno on failure. */
-static inline int tctest_rules_install(struct tc_bpf *skel, __u16 flags)
-{
-	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
-	static const struct {
-		__u16 pub, tgt;
-		__u8 proto;
-	} rules[] = { { PUB, TGT, IPPROTO_TCP }, { UPUB, UTGT, IPPROTO_UDP } };
-	int fd, err = 0;
-	__u32 slot = 0;
-	size_t i;
-
-	fd = bpf_map_create(BPF_MAP_TYPE_HASH, "test_set", sizeof(struct redir_policy_key),
-			    sizeof(struct redir_rule), BPFREDIR_POLICY_ENTRIES, &opts);
-	if (fd < 0)
-		return -errno;
-	for (i = 0; i < sizeof(rules) / sizeof(rules[0]) && !err; i++) {
-		struct redir_policy_key pk = { .port = htons(rules[i].pub),
-					       .proto = rules[i].proto,
-					       .kind = POLICY_PUBLIC };
-		struct redir_policy_key hk = { .port = htons(rules[i].tgt),
-					       .proto = rules[i].proto,
-					       .kind = POLICY_HIDDEN };
-		struct redir_rule pr = { .target_port = htons(rules[i].tgt), .flags = flags };
-		struct redir_rule hr = { .flags = flags };
-
-		__u32 ports[2] = { rules[i].pub, rules[i].tgt };
-		__u8 bit = rules[i].proto == IPPROTO_TCP ? PORT_INTEREST_TCP : PORT_INTEREST_UDP;
-		int j;
-
-		/* Marked before the rule acts, as the loader does. */
-		for (j = 0; j < 2 && !err; j++)
-			if (bpf_map_update_elem(bpf_map__fd(skel->maps.port_interest), &ports[j],
-						&bit, BPF_ANY))
-				err = -errno;
-		if (!err && (bpf_map_update_elem(fd, &pk, &pr, BPF_NOEXIST) ||
-			     bpf_map_update_elem(fd, &hk, &hr, BPF_NOEXIST)))
-			err = -errno;
-	}
-	/* Test runs see the netns's loopback device, which the set must name to act on it. */
-	if (!err) {
-		struct redir_policy_key lo = { .kind = POLICY_IFACE, .id = LO_IFINDEX };
-		struct redir_rule unused = {};
-
-		if (bpf_map_update_elem(fd, &lo, &unused, BPF_NOEXIST))
-			err = -errno;
-	}
-	if (!err && bpf_map_update_elem(bpf_map__fd(skel->maps.policy), &slot, &fd, BPF_ANY))
-		err = -errno;
-	close(fd); /* the policy map holds it */
-	return err;
-}
-
-/* Counter IDX of the stats map, summed over the CPUs; on failure -1 with errno set. */
-static inline int tctest_stat_read(struct tc_bpf *skel, __u32 idx, __u64 *sum)
-{
-	int ncpus = libbpf_num_possible_cpus(), cpu;
-	__u64 percpu[ncpus > 0 ? ncpus : 1];
-
-	if (ncpus <= 0) {
-		errno = ncpus ? -ncpus : EINVAL;
-		return -1;
-	}
-	if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.stats), &idx, percpu))
-		return -1;
-	for (*sum = 0, cpu = 0; cpu < ncpus; cpu++)
-		*sum += percpu[cpu];
-	return 0;
-}
-
-/* Delete every entry of MAP (keys up to 64 bytes). */
-static inline void tctest_map_clear(struct bpf_map *map)
-{
-	int fd = bpf_map__fd(map);
-	__u8 key[64];
-
-	while (!bpf_map_get_next_key(fd, NULL, key))
-		if (bpf_map_delete_elem(fd, key))
-			break;
+	return fixture_rules(f, rules, 2);
 }
 
 #endif /* TCTEST_H */

@@ -17,17 +17,12 @@
  * Every case runs a second time with the skb CHECKSUM_COMPLETE: the checksum updates cancel
  * out in the packet's sum, so skb->csum must stay right.
  */
-#define _GNU_SOURCE
-#include <errno.h>
-#include <stdio.h>
 #include <string.h>
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 #include "bpfredir.h"
-#include "tc.skel.h"
 #include "pktbuild.h"
+#include "harness.h"
+#include "fixture.h"
 #include "tctest.h"
-#include "testutil.h"
 
 #define CPORT2 40001
 #define BUF_MAX 1024
@@ -98,11 +93,6 @@ static const struct icase cases[] = {
 };
 /* clang-format on */
 
-static struct tc_bpf *skel;
-/* BPF_F_TEST_SKB_CHECKSUM_COMPLETE: the skb is CHECKSUM_COMPLETE, as from a NIC that sums
- * what it receives, and the run fails (EBADMSG) when the program leaves skb->csum stale. */
-static __u32 run_flags;
-
 struct iframe {
 	__u8 buf[BUF_MAX];
 	__u32 len;
@@ -157,20 +147,17 @@ static void error_build(const struct icase *c, const struct pkt_spec *quoted, st
 	f->len = 14 + hl + icmp_len;
 }
 
-static int run(bool egress, const __u8 *in, __u32 len, __u8 *out, __u32 *out_len, __u32 *ret)
+static bool run(struct fixture *f, bool egress, const struct iframe *in, struct iframe *out,
+		__u32 *ret)
 {
-	struct bpf_program *prog = egress ? skel->progs.bpfredir_tc_eg : skel->progs.bpfredir_tc_in;
-	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = len, .data_out = out,
-		    .data_size_out = BUF_MAX, .repeat = 1, .flags = run_flags);
-	int err = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts);
-
-	*out_len = opts.data_size_out;
-	*ret = opts.retval;
-	return err;
+	out->len = sizeof(out->buf);
+	return ASSERT_OK(fixture_run(f, egress ? HOOK_TC_EG : HOOK_TC_IN, in->buf, in->len,
+				     out->buf, &out->len, ret),
+			 "BPF_PROG_TEST_RUN");
 }
 
 /* The client's SYN and datagram, v4 and v6, through ingress: both directions recorded. */
-static int connections_make(char *why, size_t n)
+static bool connections_make(struct fixture *f)
 {
 	static const struct pkt_spec pkts[] = {
 		{ CLIENT_PKT(ETH_P_IP, IPPROTO_TCP, PUB, PKT_TCP_FLAG_SYN) },
@@ -178,97 +165,76 @@ static int connections_make(char *why, size_t n)
 		{ CLIENT_PKT(ETH_P_IP, IPPROTO_UDP, UPUB, 0) },
 		{ CLIENT_PKT(ETH_P_IPV6, IPPROTO_UDP, UPUB, 0) },
 	};
-	__u8 out[BUF_MAX];
-	__u32 out_len, ret;
-	struct frame f;
+	static struct iframe in, out;
+	__u32 ret;
+	struct frame fr;
 	size_t i;
 
-	tctest_map_clear(skel->maps.flows);
-	tctest_map_clear(skel->maps.pending);
+	fixture_clear(f->tc->maps.flows);
+	fixture_clear(f->tc->maps.pending);
 	for (i = 0; i < sizeof(pkts) / sizeof(pkts[0]); i++) {
-		pkt_build(&f, &pkts[i]);
-		if (run(false, f.buf, f.len, out, &out_len, &ret) || ret != TC_PASS)
-			return fail(why, n, "setting up connection %zu: retval %u", i + 1, ret);
+		pkt_build(&fr, &pkts[i]);
+		memcpy(in.buf, fr.buf, fr.len);
+		in.len = fr.len;
+		if (!run(f, false, &in, &out, &ret) ||
+		    !ASSERT_EQ(ret, TC_PASS, "retval setting up a connection"))
+			return false;
 	}
-	return 0;
+	return true;
 }
 
-static int case_run(const struct icase *c, char *why, size_t n)
+static void case_run(struct fixture *f, const struct icase *c)
 {
-	static struct iframe in, exp;
+	static struct iframe in, exp, out;
 	struct pkt_spec translated = c->quoted;
-	__u8 out[BUF_MAX];
-	__u32 out_len, ret, i;
 	__u64 before, after;
 	bool changes = c->exp_sport || c->exp_dport;
-	int err;
+	__u32 ret;
 
-	err = tctest_rules_install(skel, REDIR_F_HIDE);
-	if (err)
-		return fail(why, n, "installing rules: %s", strerror(-err));
-	if (connections_make(why, n))
-		return -1;
+	if (!tctest_rules(f, false) || !connections_make(f))
+		return;
 	if (c->exp_sport)
 		translated.sport = c->exp_sport;
 	if (c->exp_dport)
 		translated.dport = c->exp_dport;
 	error_build(c, &c->quoted, &in);
 	error_build(c, &translated, &exp);
-	if (tctest_stat_read(skel, STAT_ICMP_TRANSLATED, &before))
-		return fail(why, n, "reading stats: %s", strerror(errno));
-	err = run(c->egress, in.buf, in.len, out, &out_len, &ret);
-	if (err)
-		return fail(why, n, "BPF_PROG_TEST_RUN: %s", strerror(-err));
-	if (tctest_stat_read(skel, STAT_ICMP_TRANSLATED, &after))
-		return fail(why, n, "reading stats: %s", strerror(errno));
-	if (ret != TC_PASS)
-		return fail(why, n, "retval: expected %u got %u", TC_PASS, ret);
-	if (out_len != exp.len)
-		return fail(why, n, "length: expected %u got %u", exp.len, out_len);
-	for (i = 0; i < out_len; i++)
-		if (out[i] != exp.buf[i])
-			return fail(why, n, "byte %u: expected 0x%02x got 0x%02x", i, exp.buf[i],
-				    out[i]);
-	if (after - before != changes)
-		return fail(why, n, "icmp_translated went up by %llu, want %d",
-			    (unsigned long long)(after - before), changes);
-	return 0;
+	if (!fixture_stat(f, STAT_ICMP_TRANSLATED, &before) ||
+	    !run(f, c->egress, &in, &out, &ret) || !fixture_stat(f, STAT_ICMP_TRANSLATED, &after))
+		return;
+	if (!ASSERT_EQ(ret, TC_PASS, "retval") || !ASSERT_EQ(out.len, exp.len, "length") ||
+	    !ASSERT_MEMEQ(out.buf, exp.buf, exp.len, "output"))
+		return;
+	ASSERT_EQ(after - before, (__u64)changes, "icmp_translated increase");
 }
 
-int main(void)
+void test_icmp_quote(void)
 {
-	char why[256];
-	int failed = 0, csum_complete;
+	struct fixture *f = fixture_open(0, 0);
+	int csum_complete;
 	size_t i;
 
-	skel = tctest_open();
-	if (!skel)
-		return 1;
-	csum_complete = probe_skb_checksum_complete(why, sizeof(why));
-	if (csum_complete < 0) {
-		printf("FAIL: icmp: setup: %s\n", why);
-		failed = 1;
-	}
-	for (run_flags = 0;; run_flags = BPF_F_TEST_SKB_CHECKSUM_COMPLETE) {
-		const char *prefix = run_flags ? "checksum complete: " : "";
+	if (!f || !fixture_local_addrs(f, HOST_SERVER, false))
+		goto out;
+	csum_complete = fixture_probe_csum_complete();
+	/* Then again with the skb CHECKSUM_COMPLETE, as from a NIC that sums what it
+	 * receives: the run fails (EBADMSG) when the program leaves skb->csum stale. */
+	for (f->tc_run_flags = 0;; f->tc_run_flags = BPF_F_TEST_SKB_CHECKSUM_COMPLETE) {
+		const char *prefix = f->tc_run_flags ? "checksum complete: " : "";
 
 		for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-			if (run_flags && csum_complete <= 0) {
-				if (!csum_complete)
-					skip(SKB_CHECKSUM_COMPLETE_FEATURE, "icmp: %s%s", prefix,
-					     cases[i].name);
+			if (f->tc_run_flags && csum_complete < 0)
+				break;
+			if (!test__start_subtest("icmp: %s%s", prefix, cases[i].name))
 				continue;
-			}
-			if (case_run(&cases[i], why, sizeof(why))) {
-				printf("FAIL: icmp: %s%s: %s\n", prefix, cases[i].name, why);
-				failed = 1;
-			} else {
-				printf("PASS: icmp: %s%s\n", prefix, cases[i].name);
-			}
+			if (f->tc_run_flags && !csum_complete)
+				test__skip(SKB_CHECKSUM_COMPLETE_FEATURE);
+			else
+				case_run(f, &cases[i]);
 		}
-		if (run_flags)
+		if (f->tc_run_flags)
 			break;
 	}
-	tc_bpf__destroy(skel);
-	return failed;
+out:
+	fixture_close(f);
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "iface.h"
+#include "harness.h"
 
 struct icase {
 	const char *name;
@@ -42,20 +43,14 @@ static const struct icase cases[] = {
 };
 /* clang-format on */
 
-int main(void)
+void test_iface_kind(void)
 {
-	int failed = 0, got;
 	size_t i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		got = iface_kind_of(cases[i].type, cases[i].remote, cases[i].remote_len);
-		if (got == cases[i].want) {
-			printf("PASS: iface: %s\n", cases[i].name);
-		} else {
-			printf("FAIL: iface: %s: type %u: expected %d got %d\n", cases[i].name,
-			       cases[i].type, cases[i].want, got);
-			failed = 1;
-		}
+		if (!test__start_subtest("iface: %s", cases[i].name))
+			continue;
+		ASSERT_EQ(iface_kind_of(cases[i].type, cases[i].remote, cases[i].remote_len),
+			  cases[i].want, "kind");
 	}
-	return failed;
 }

@@ -26,24 +26,15 @@
  * Under BPF_PROG_TEST_RUN the device is lo, whose MAC address is all zeros: frames sent "to
  * this host" carry that destination.
  */
-#define _GNU_SOURCE
-#include <errno.h>
-#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 #include "bpfredir.h"
-#include "tc.skel.h"
-#include "xdp.skel.h"
 #include "pktbuild.h"
+#include "harness.h"
+#include "fixture.h"
 #include "tctest.h"
-#include "testutil.h"
 
-#define TC_ACT_SHOT 2
-#define TC_ACT_REDIRECT 7
 #define BIG_MAX 2048
-#define HIDE_REJECT (REDIR_F_HIDE | REDIR_F_REJECT)
 #define TOS 0xb9 /* a DSCP and an ECN bit: the answers keep one and drop the other */
 
 enum expect { EXP_RST, EXP_ICMP, EXP_NONE };
@@ -58,11 +49,6 @@ struct rcase {
 	bool partial_csum; /* the L4 checksum field holds the pseudo-header sum only */
 	enum expect expect;
 };
-
-static struct tc_bpf *skel;
-/* XDP ingress, sharing every map of skel; run() uses it while xdp_mode is set. */
-static struct xdp_bpf *xskel;
-static bool xdp_mode;
 
 /* clang-format off */
 #define SYN PKT_TCP_FLAG_SYN
@@ -333,181 +319,124 @@ static void icmp_build(const struct big *in, struct big *exp)
 
 /* Byte for byte, but for the IPv4 ICMP ID and header checksum (the checksum must still be
  * right) and the IPv6 flow label. */
-static int answer_compare(const struct big *exp, const __u8 *out, __u32 out_len, bool icmp,
-			  char *why, size_t n)
+static bool answer_compare(const struct big *exp, const __u8 *out, __u32 out_len, bool icmp)
 {
 	const __u8 *ip = out + exp->l3_off;
 	__u32 i, l3 = exp->l3_off;
 
-	if (out_len != exp->len)
-		return fail(why, n, "answer length: expected %u got %u", exp->len, out_len);
+	if (!ASSERT_EQ(out_len, exp->len, "answer length"))
+		return false;
 	for (i = 0; i < out_len; i++) {
 		bool varies = exp->v6 ? (i == l3 + 1 && !((out[i] ^ exp->buf[i]) & 0xf0)) ||
 						i == l3 + 2 || i == l3 + 3
 				      : icmp && (i == l3 + 4 || i == l3 + 5 || i == l3 + 10 ||
 						 i == l3 + 11);
 
-		if (!varies && out[i] != exp->buf[i])
-			return fail(why, n, "answer byte %u: expected 0x%02x got 0x%02x", i,
-				    exp->buf[i], out[i]);
+		if (!varies && !ASSERT_MEMEQ(out + i, exp->buf + i, 1, "answer"))
+			return test__fail("at answer byte %u", i);
 	}
-	if (!exp->v6 && pkt_csum_fold(pkt_csum_add(0, ip, 20)) != 0xffff)
-		return fail(why, n, "answer's IPv4 header checksum is wrong");
-	return 0;
+	return exp->v6 || ASSERT_EQ(pkt_csum_fold(pkt_csum_add(0, ip, 20)), 0xffff,
+				    "answer's IPv4 header checksum");
 }
 
 /* --- rules, counters ---------------------------------------------------------------------- */
 
-static int run(const struct big *in, __u8 *out, __u32 *out_len, __u32 *ret)
+/* IN through ingress, TC's or XDP's (XDP_TX reads as TC_ACT_REDIRECT). */
+static bool run(struct fixture *f, enum hook h, const struct big *in, __u8 *out, __u32 *out_len,
+		__u32 *ret)
 {
-	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in->buf, .data_size_in = in->len,
-		    .data_out = out, .data_size_out = BIG_MAX, .repeat = 1);
-	struct bpf_program *prog =
-		xdp_mode ? xskel->progs.bpfredir_xdp : skel->progs.bpfredir_tc_in;
-	int err = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts);
-
-	*out_len = opts.data_size_out;
-	*ret = opts.retval;
-	/* In TC's terms: XDP_TX answers, XDP_DROP drops, XDP_PASS passes. */
-	if (xdp_mode)
-		*ret = *ret == XDP_TX	  ? TC_ACT_REDIRECT
-		       : *ret == XDP_DROP ? TC_ACT_SHOT
-		       : *ret == XDP_PASS ? TC_PASS
-					  : 1000 + *ret;
-	return err;
-}
-
-/* The XDP skeleton, loaded over the TC skeleton's maps. */
-static int xdp_load(void)
-{
-	struct bpf_map *map, *same;
-	int err;
-
-	xskel = xdp_bpf__open();
-	if (!xskel)
-		return -errno;
-	bpf_object__for_each_map(map, xskel->obj)
-	{
-		if (bpf_map__is_internal(map))
-			continue;
-		same = bpf_object__find_map_by_name(skel->obj, bpf_map__name(map));
-		if (!same)
-			return -ENOENT;
-		err = bpf_map__reuse_fd(map, bpf_map__fd(same));
-		if (err)
-			return err;
-	}
-	return xdp_bpf__load(xskel);
+	*out_len = BIG_MAX;
+	return ASSERT_OK(fixture_run(f, h, in->buf, in->len, out, out_len, ret),
+			 "BPF_PROG_TEST_RUN");
 }
 
 /* --- cases -------------------------------------------------------------------------------- */
 
-static int case_run(const struct rcase *c, char *why, size_t n)
+static void case_run(struct fixture *f, enum hook h, const struct rcase *c)
 {
 	static struct big in, exp;
 	static __u8 out[BIG_MAX];
 	__u64 rej0, drop0, rej1, drop1;
 	__u32 out_len, ret;
-	int err;
 
-	err = tctest_rules_install(skel, c->no_reject ? REDIR_F_HIDE : HIDE_REJECT);
-	if (err)
-		return fail(why, n, "installing rules: %s", strerror(-err));
-	tctest_map_clear(skel->maps.reject_ratelimit);
+	if (!tctest_rules(f, !c->no_reject))
+		return;
+	fixture_clear(f->tc->maps.reject_ratelimit);
 	input_build(c, &in);
-	if (tctest_stat_read(skel, STAT_REJECTED, &rej0) ||
-	    tctest_stat_read(skel, STAT_HIDDEN_DROPPED, &drop0))
-		return fail(why, n, "reading stats: %s", strerror(errno));
-	err = run(&in, out, &out_len, &ret);
-	if (err)
-		return fail(why, n, "BPF_PROG_TEST_RUN: %s", strerror(-err));
-	if (tctest_stat_read(skel, STAT_REJECTED, &rej1) ||
-	    tctest_stat_read(skel, STAT_HIDDEN_DROPPED, &drop1))
-		return fail(why, n, "reading stats: %s", strerror(errno));
+	if (!fixture_stat(f, STAT_REJECTED, &rej0) ||
+	    !fixture_stat(f, STAT_HIDDEN_DROPPED, &drop0) || !run(f, h, &in, out, &out_len, &ret) ||
+	    !fixture_stat(f, STAT_REJECTED, &rej1) || !fixture_stat(f, STAT_HIDDEN_DROPPED, &drop1))
+		return;
 
 	if (c->expect == EXP_NONE) {
-		if (ret != TC_ACT_SHOT)
-			return fail(why, n, "retval: expected %d (dropped) got %u", TC_ACT_SHOT,
-				    ret);
-		if (rej1 != rej0 || drop1 != drop0 + 1)
-			return fail(why, n,
-				    "counters: rejected +%llu hidden_dropped +%llu, want "
-				    "+0 +1",
-				    (unsigned long long)(rej1 - rej0),
-				    (unsigned long long)(drop1 - drop0));
-		return 0;
+		if (ASSERT_EQ(ret, TC_ACT_SHOT, "retval (dropped)")) {
+			ASSERT_EQ(rej1 - rej0, 0, "rejected increase");
+			ASSERT_EQ(drop1 - drop0, 1, "hidden_dropped increase");
+		}
+		return;
 	}
-	if (ret != TC_ACT_REDIRECT)
-		return fail(why, n, "retval: expected %d (redirect) got %u", TC_ACT_REDIRECT, ret);
-	if (rej1 != rej0 + 1 || drop1 != drop0)
-		return fail(why, n, "counters: rejected +%llu hidden_dropped +%llu, want +1 +0",
-			    (unsigned long long)(rej1 - rej0), (unsigned long long)(drop1 - drop0));
+	if (!ASSERT_EQ(ret, TC_ACT_REDIRECT, "retval (redirect)") ||
+	    !ASSERT_EQ(rej1 - rej0, 1, "rejected increase") ||
+	    !ASSERT_EQ(drop1 - drop0, 0, "hidden_dropped increase"))
+		return;
 	if (c->expect == EXP_RST)
 		rst_build(&in, c, &exp);
 	else
 		icmp_build(&in, &exp);
-	return answer_compare(&exp, out, out_len, c->expect == EXP_ICMP, why, n);
+	answer_compare(&exp, out, out_len, c->expect == EXP_ICMP);
 }
 
 /* Six errors in a burst to one source, then none until a token comes back (1 s for IPv4);
  * another source has its own bucket. */
-static int ratelimit_run(bool v6, char *why, size_t n)
+static void ratelimit_run(struct fixture *f, enum hook h, bool v6)
 {
 	struct rcase c = { .pkt = {
 				   CLIENT_PKT(v6 ? ETH_P_IPV6 : ETH_P_IP, IPPROTO_UDP, UTGT, 0) } };
 	static struct big in, other;
 	static __u8 out[BIG_MAX];
 	__u32 out_len, ret;
-	int i, err;
+	int i;
 
-	err = tctest_rules_install(skel, HIDE_REJECT);
-	if (err)
-		return fail(why, n, "installing rules: %s", strerror(-err));
-	tctest_map_clear(skel->maps.reject_ratelimit);
+	if (!tctest_rules(f, true))
+		return;
+	fixture_clear(f->tc->maps.reject_ratelimit);
 	input_build(&c, &in);
 	c.pkt.src = HOST_STRANGER;
 	input_build(&c, &other);
 	for (i = 0; i < 8; i++) {
-		err = run(&in, out, &out_len, &ret);
-		if (err)
-			return fail(why, n, "BPF_PROG_TEST_RUN: %s", strerror(-err));
-		if (ret != (i < 6 ? TC_ACT_REDIRECT : TC_ACT_SHOT))
-			return fail(why, n, "datagram %d: retval %u, want %s", i + 1, ret,
-				    i < 6 ? "redirect" : "dropped");
+		if (!run(f, h, &in, out, &out_len, &ret))
+			return;
+		if (!ASSERT_EQ(ret, i < 6 ? TC_ACT_REDIRECT : TC_ACT_SHOT,
+			       i < 6 ? "retval in the burst (redirect)"
+				     : "retval past the burst (dropped)"))
+			return (void)test__fail("at datagram %d", i + 1);
 	}
-	err = run(&other, out, &out_len, &ret);
-	if (err || ret != TC_ACT_REDIRECT)
-		return fail(why, n, "another source: err %d retval %u, want an answer", err, ret);
+	if (!run(f, h, &other, out, &out_len, &ret) ||
+	    !ASSERT_EQ(ret, TC_ACT_REDIRECT, "another source: retval (an answer)"))
+		return;
 	usleep(v6 ? 300000 : 1100000);
-	err = run(&in, out, &out_len, &ret);
-	if (err || ret != TC_ACT_REDIRECT)
-		return fail(why, n, "after a token came back: err %d retval %u, want an answer",
-			    err, ret);
-	err = run(&in, out, &out_len, &ret);
-	if (err || ret != TC_ACT_SHOT)
-		return fail(why, n, "right after: err %d retval %u, want dropped", err, ret);
-	return 0;
+	if (!run(f, h, &in, out, &out_len, &ret) ||
+	    !ASSERT_EQ(ret, TC_ACT_REDIRECT, "after a token came back: retval (an answer)"))
+		return;
+	if (run(f, h, &in, out, &out_len, &ret))
+		ASSERT_EQ(ret, TC_ACT_SHOT, "right after: retval (dropped)");
 }
 
 /* The kernel's port unreachable (server -> client) for a closed port leaves through egress
  * with flow label / IP ID `ident`; then a datagram to the hidden port is rejected. */
-static int learn_run(bool v6, char *why, size_t n)
+static void learn_run(struct fixture *f, bool v6)
 {
 	struct rcase c = { .pkt = {
 				   CLIENT_PKT(v6 ? ETH_P_IPV6 : ETH_P_IP, IPPROTO_UDP, UTGT, 0) } };
 	static struct big in, closed, kernel_err;
 	static __u8 out[BIG_MAX];
-	__u32 out_len, ret, ident = v6 ? 0xabcde : 0xfff0, got;
+	__u32 out_len = BIG_MAX, ret, ident = v6 ? 0xabcde : 0xfff0, got;
 	__u8 *ip;
-	int err;
-	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_out = out, .data_size_out = BIG_MAX,
-		    .repeat = 1);
 
-	err = tctest_rules_install(skel, HIDE_REJECT);
-	if (err)
-		return fail(why, n, "installing rules: %s", strerror(-err));
-	tctest_map_clear(skel->maps.reject_ratelimit);
-	tctest_map_clear(skel->maps.reject_seen);
+	if (!tctest_rules(f, true))
+		return;
+	fixture_clear(f->tc->maps.reject_ratelimit);
+	fixture_clear(f->tc->maps.reject_seen);
 	input_build(&c, &in);
 	c.pkt.dport = 5999;
 	input_build(&c, &closed);
@@ -520,95 +449,57 @@ static int learn_run(bool v6, char *why, size_t n)
 		pkt_put16(ip + 4, ident);
 		ip4_csum(ip, 20);
 	}
-	opts.data_in = kernel_err.buf;
-	opts.data_size_in = kernel_err.len;
-	err = bpf_prog_test_run_opts(bpf_program__fd(skel->progs.bpfredir_tc_eg), &opts);
-	if (err || opts.retval != TC_PASS)
-		return fail(why, n, "the kernel's error through egress: err %d retval %u", err,
-			    opts.retval);
-	err = run(&in, out, &out_len, &ret);
-	if (err || ret != TC_ACT_REDIRECT)
-		return fail(why, n, "the datagram: err %d retval %u", err, ret);
+	if (!ASSERT_OK(
+		    fixture_run(f, HOOK_TC_EG, kernel_err.buf, kernel_err.len, out, &out_len, &ret),
+		    "the kernel's error through egress") ||
+	    !ASSERT_EQ(ret, TC_PASS, "the kernel's error through egress: retval"))
+		return;
+	if (!run(f, HOOK_TC_IN, &in, out, &out_len, &ret) ||
+	    !ASSERT_EQ(ret, TC_ACT_REDIRECT, "the datagram: retval (redirect)"))
+		return;
 	ip = out + 14;
 	if (v6) {
 		got = (ip[1] & 0xf) << 16 | get16(ip + 2);
-		if (got != ident)
-			return fail(why, n, "flow label 0x%05x, want the kernel's 0x%05x", got,
-				    ident);
+		ASSERT_EQ(got, ident, "flow label (the kernel's)");
 	} else {
 		got = (get16(ip + 4) - ident) & 0xffff;
-		if (got < 1 || got > 100)
-			return fail(why, n, "IP ID 0x%04x does not go on from the kernel's 0x%04x",
-				    get16(ip + 4), ident);
+		if (!ASSERT_TRUE(got >= 1 && got <= 100, "IP ID goes on from the kernel's"))
+			test__fail("IP ID 0x%04x, the kernel's 0x%04x", get16(ip + 4), ident);
 	}
-	return 0;
 }
 
-int main(void)
+/* TC ingress, then XDP in its place: XDP answers the same, but tells no other host's frames
+ * apart (no pkt_type; only multicast and broadcast addresses) and sees no offloaded
+ * checksums. */
+void test_reject(void)
 {
-	char why[512];
-	int failed = 0, v6, err;
+	struct fixture *f = fixture_open(FIX_XDP, 0);
+	enum hook h;
 	size_t i;
+	int v6;
 
-	skel = tctest_open();
-	if (!skel)
-		return 1;
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		if (case_run(&cases[i], why, sizeof(why))) {
-			printf("FAIL: reject: %s: %s\n", cases[i].name, why);
-			failed = 1;
-		} else {
-			printf("PASS: reject: %s\n", cases[i].name);
+	if (!f || !fixture_local_addrs(f, HOST_SERVER, false))
+		goto out;
+	for (h = HOOK_TC_IN; h <= HOOK_XDP; h += HOOK_XDP - HOOK_TC_IN) {
+		const char *prefix = h == HOOK_XDP ? "xdp: " : "";
+
+		for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			if (h == HOOK_XDP && (cases[i].other_host || cases[i].partial_csum))
+				continue;
+			if (test__start_subtest("reject: %s%s", prefix, cases[i].name))
+				case_run(f, h, &cases[i]);
 		}
+		for (v6 = 0; v6 < 2; v6++)
+			if (test__start_subtest(
+				    "reject: %sv%d icmp rate limit%s", prefix, v6 ? 6 : 4,
+				    h == HOOK_XDP ? "" : ": a burst of 6, then one a token"))
+				ratelimit_run(f, h, v6);
 	}
-	for (v6 = 0; v6 < 2; v6++) {
-		if (ratelimit_run(v6, why, sizeof(why))) {
-			printf("FAIL: reject: v%d icmp rate limit: %s\n", v6 ? 6 : 4, why);
-			failed = 1;
-		} else {
-			printf("PASS: reject: v%d icmp rate limit: a burst of 6, then one a "
-			       "token\n",
-			       v6 ? 6 : 4);
-		}
-	}
-	/* XDP answers the same, but tells no other host's frames apart (no pkt_type; only
-	 * multicast and broadcast addresses) and sees no offloaded checksums. */
-	err = xdp_load();
-	if (err) {
-		printf("FAIL: xdp: loading over the TC maps: %s\n", strerror(-err));
-		failed = 1;
-	}
-	xdp_mode = !err;
-	for (i = 0; xdp_mode && i < sizeof(cases) / sizeof(cases[0]); i++) {
-		if (cases[i].other_host || cases[i].partial_csum)
-			continue;
-		if (case_run(&cases[i], why, sizeof(why))) {
-			printf("FAIL: reject: xdp: %s: %s\n", cases[i].name, why);
-			failed = 1;
-		} else {
-			printf("PASS: reject: xdp: %s\n", cases[i].name);
-		}
-	}
-	for (v6 = 0; xdp_mode && v6 < 2; v6++) {
-		if (ratelimit_run(v6, why, sizeof(why))) {
-			printf("FAIL: reject: xdp: v%d icmp rate limit: %s\n", v6 ? 6 : 4, why);
-			failed = 1;
-		} else {
-			printf("PASS: reject: xdp: v%d icmp rate limit\n", v6 ? 6 : 4);
-		}
-	}
-	xdp_mode = false;
-	for (v6 = 0; v6 < 2; v6++) {
-		if (learn_run(v6, why, sizeof(why))) {
-			printf("FAIL: reject: v%d learns from the kernel's port unreachable: %s\n",
-			       v6 ? 6 : 4, why);
-			failed = 1;
-		} else {
-			printf("PASS: reject: v%d learns from the kernel's port unreachable (%s)\n",
-			       v6 ? 6 : 4, v6 ? "its flow label" : "its IP ID, going on");
-		}
-	}
-	xdp_bpf__destroy(xskel);
-	tc_bpf__destroy(skel);
-	return failed;
+	for (v6 = 0; v6 < 2; v6++)
+		if (test__start_subtest(
+			    "reject: v%d learns from the kernel's port unreachable (%s)",
+			    v6 ? 6 : 4, v6 ? "its flow label" : "its IP ID, going on"))
+			learn_run(f, v6);
+out:
+	fixture_close(f);
 }

@@ -1,0 +1,258 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* The unit tests' fixture (fixture.h). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <bpf/bpf.h>
+#include "harness.h"
+#include "netns.h"
+#include "fixture.h"
+
+/* The XDP program on F's TC maps, as the loader shares them by pin. */
+static int xdp_load_shared(struct fixture *f)
+{
+	struct bpf_map *map, *tc_map;
+	int err = 0;
+
+	f->xdp = xdp_bpf__open();
+	if (!f->xdp)
+		return -errno;
+	bpf_object__for_each_map(map, f->xdp->obj)
+	{
+		if (bpf_map__is_internal(map))
+			continue;
+		tc_map = bpf_object__find_map_by_name(f->tc->obj, bpf_map__name(map));
+		err = tc_map ? bpf_map__reuse_fd(map, bpf_map__fd(tc_map)) : -ENOENT;
+		if (err)
+			return err;
+	}
+	return xdp_bpf__load(f->xdp);
+}
+
+struct fixture *fixture_open(unsigned int flags, __u32 pending_max)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	char why[256];
+	int err;
+
+	if (!ASSERT_OK_PTR(f, "fixture"))
+		return NULL;
+	if (netns_enter_fresh(why, sizeof(why))) {
+		test__fail("network namespace: %s", why);
+		goto fail;
+	}
+	f->ncpus = libbpf_num_possible_cpus();
+	if (!ASSERT_TRUE(f->ncpus > 0, "libbpf_num_possible_cpus"))
+		goto fail;
+	f->tc = tc_bpf__open();
+	if (!ASSERT_OK_PTR(f->tc, "open the TC skeleton"))
+		goto fail;
+	err = pending_max ? bpf_map__set_max_entries(f->tc->maps.pending, pending_max) : 0;
+	if (!err)
+		err = tc_bpf__load(f->tc);
+	if (!ASSERT_OK(err, "load the TC skeleton"))
+		goto fail;
+	if ((flags & FIX_XDP) && !ASSERT_OK(xdp_load_shared(f), "load XDP on the TC maps"))
+		goto fail;
+	f->xdp_ifindex = if_nametoindex("lo");
+	f->live_set = -1;
+	return f;
+fail:
+	fixture_close(f);
+	return NULL;
+}
+
+void fixture_close(struct fixture *f)
+{
+	if (!f)
+		return;
+	if (f->live_set >= 0)
+		close(f->live_set);
+	xdp_bpf__destroy(f->xdp);
+	tc_bpf__destroy(f->tc);
+	free(f);
+}
+
+int fixture_run(struct fixture *f, enum hook h, const void *in, __u32 len, void *out,
+		__u32 *out_len, __u32 *retval)
+{
+	struct __sk_buff skb_ctx = { .ingress_ifindex = LO_IFINDEX };
+	struct xdp_md xdp_ctx = { .data_end = len, .ingress_ifindex = f->xdp_ifindex };
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = len, .data_out = out,
+		    .data_size_out = *out_len, .repeat = 1);
+	struct bpf_program *prog;
+	int err;
+
+	if (h == HOOK_XDP) {
+		/* The skb checksum flags mean nothing to XDP, which has no skb. */
+		prog = f->xdp->progs.bpfredir_xdp;
+		opts.ctx_in = &xdp_ctx;
+		opts.ctx_size_in = sizeof(xdp_ctx);
+	} else {
+		prog = h == HOOK_TC_IN ? f->tc->progs.bpfredir_tc_in : f->tc->progs.bpfredir_tc_eg;
+		opts.flags = f->tc_run_flags;
+		if (f->received) {
+			opts.ctx_in = &skb_ctx;
+			opts.ctx_size_in = sizeof(skb_ctx);
+		}
+	}
+	err = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts);
+	*out_len = opts.data_size_out;
+	*retval = opts.retval;
+	if (h == HOOK_XDP)
+		*retval = opts.retval == XDP_TX	    ? TC_ACT_REDIRECT
+			  : opts.retval == XDP_DROP ? TC_ACT_SHOT
+			  : opts.retval == XDP_PASS ? TC_PASS
+						    : 1000 + opts.retval;
+	return err;
+}
+
+static bool rules_install(struct fixture *f, int set)
+{
+	if (!ASSERT_OK(ruleset_install(bpf_map__fd(f->tc->maps.policy), set), "install the set")) {
+		if (set >= 0)
+			close(set);
+		return false;
+	}
+	if (f->live_set >= 0)
+		close(f->live_set);
+	f->live_set = set;
+	return true;
+}
+
+bool fixture_rules(struct fixture *f, const struct rule_spec *rules, int n)
+{
+	int set = ruleset_create(), i, err = 0;
+
+	if (!ASSERT_TRUE(set >= 0, "create a rule set"))
+		return false;
+	for (i = 0; i < n && !err; i++)
+		err = ruleset_put(set, &rules[i]);
+	if (!err)
+		err = ruleset_enable(set, POLICY_IFACE, LO_IFINDEX, true);
+	if (!err)
+		err = ruleset_derive(set, bpf_map__fd(f->tc->maps.port_stats),
+				     bpf_map__fd(f->tc->maps.port_interest));
+	if (!ASSERT_OK(err, "fill the rule set")) {
+		close(set);
+		return false;
+	}
+	return rules_install(f, set);
+}
+
+bool fixture_rules_none(struct fixture *f)
+{
+	return rules_install(f, -1);
+}
+
+bool fixture_stat(struct fixture *f, __u32 idx, __u64 *sum)
+{
+	__u64 percpu[f->ncpus];
+	int cpu;
+
+	if (!ASSERT_OK(bpf_map_lookup_elem(bpf_map__fd(f->tc->maps.stats), &idx, percpu),
+		       "read stats"))
+		return false;
+	for (*sum = 0, cpu = 0; cpu < f->ncpus; cpu++)
+		*sum += percpu[cpu];
+	return true;
+}
+
+bool fixture_stats(struct fixture *f, __u64 sum[STAT__MAX])
+{
+	__u32 i;
+
+	for (i = 0; i < STAT__MAX; i++)
+		if (!fixture_stat(f, i, &sum[i]))
+			return false;
+	return true;
+}
+
+bool fixture_port_stat(struct fixture *f, __u16 port, __u8 proto, __u64 sum[PORT_STAT__MAX])
+{
+	struct redir_port_key key = { .port = htons(port), .proto = proto };
+	struct redir_port_stats percpu[f->ncpus];
+	int cpu, i;
+
+	if (!ASSERT_OK(bpf_map_lookup_elem(bpf_map__fd(f->tc->maps.port_stats), &key, percpu),
+		       "read port_stats"))
+		return false;
+	for (i = 0; i < PORT_STAT__MAX; i++)
+		for (sum[i] = 0, cpu = 0; cpu < f->ncpus; cpu++)
+			sum[i] += percpu[cpu].count[i];
+	return true;
+}
+
+void fixture_clear_fd(int fd)
+{
+	__u8 key[64];
+
+	while (!bpf_map_get_next_key(fd, NULL, key))
+		if (bpf_map_delete_elem(fd, key))
+			break;
+}
+
+void fixture_clear(struct bpf_map *map)
+{
+	fixture_clear_fd(bpf_map__fd(map));
+}
+
+int fixture_count(struct bpf_map *map)
+{
+	__u8 key[64], next[64];
+	int n = 0;
+
+	for (; !bpf_map_get_next_key(bpf_map__fd(map), n ? key : NULL, next); n++)
+		memcpy(key, next, sizeof(key));
+	return n;
+}
+
+bool fixture_local_addrs(struct fixture *f, enum pkt_host h, bool bcast)
+{
+	/* An address of the host's has one holder here; its subnet's broadcast address none. */
+	const __u32 own = 1, brd = LOCAL_ADDR_BROADCAST;
+	int fd = bpf_map__fd(f->tc->maps.local_addrs), v6, err = 0;
+	__u8 addr[BPFREDIR_ADDR_LEN];
+
+	for (v6 = 0; v6 < 2 && !err; v6++) {
+		pkt_host_mapped(h, v6, addr);
+		err = bpf_map_update_elem(fd, addr, &own, BPF_ANY);
+	}
+	if (!err && bcast) {
+		pkt_host_mapped(HOST_SERVER_BCAST, false, addr);
+		err = bpf_map_update_elem(fd, addr, &brd, BPF_ANY);
+	}
+	return ASSERT_OK(err, "record this host's addresses");
+}
+
+int fixture_probe_csum_complete(void)
+{
+	const struct bpf_insn ret0[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	/* An Ethernet header and an IPv4 one, all zero: only the flag is on trial. */
+	unsigned char pkt[14 + 20] = { [12] = 0x08, [14] = 0x45 };
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = sizeof(pkt),
+		    .repeat = 1);
+	int fd, err;
+
+	/* A program that only returns runs once without the flag and once with it. */
+	fd = bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, "probe_csum", "GPL", ret0, 2, NULL);
+	if (!ASSERT_TRUE(fd >= 0, "probe: load a program"))
+		return -errno;
+	err = bpf_prog_test_run_opts(fd, &opts) ? -errno : 0;
+	if (!ASSERT_OK(err, "probe: BPF_PROG_TEST_RUN without flags")) {
+		close(fd);
+		return err;
+	}
+	opts.flags = BPF_F_TEST_SKB_CHECKSUM_COMPLETE;
+	err = bpf_prog_test_run_opts(fd, &opts) ? -errno : 0;
+	close(fd);
+	if (err == -EINVAL)
+		return 0;
+	return ASSERT_OK(err, "probe: BPF_F_TEST_SKB_CHECKSUM_COMPLETE") ? 1 : err;
+}
