@@ -14,7 +14,7 @@ const struct cmd *cur_cmd;
 
 static const struct cmd cmds[] = {
 	{ "load", do_load,
-	  "load --iface IFACE [--iface IFACE ...] [--cgroup [PATH]] [--flows N] [--attach tcx|tc]\n"
+	  "load [--iface IFACE ...] [--cgroup [PATH]] [--flows N] [--attach tcx|tc]\n"
 	  "    [--mode tc|xdp [--xdp-generic]] [--pin-dir DIR]\n"
 	  "  Load the programs, pin them under DIR and attach TC ingress/egress to each IFACE\n"
 	  "  and, with --cgroup, the socket hooks to the cgroup2 directory PATH (default: the\n"
@@ -25,8 +25,9 @@ static const struct cmd cmds[] = {
 	  "  (--xdp-generic: on the skb, for any interface) and egress with TC as --attach says;\n"
 	  "  it refuses an interface where another XDP program runs. Loaded already: the same\n"
 	  "  build changes nothing, a newer one replaces the programs in place, keeping rules and\n"
-	  "  connections.\n"
-	  "  --flows N sizes the connection table (default 65536; at least 256 per CPU).\n" },
+	  "  connections. At least one --iface or --cgroup is required.\n"
+	  "  --flows N sizes the connection table: 1024-16777216 (default 65536), raised to\n"
+	  "  256 per possible CPU when smaller.\n" },
 	{ "add", do_add,
 	  "add PUBLIC_PORT TARGET_PORT [--proto tcp|udp] [--no-hide] [--hide-local] [--reject]\n"
 	  "    [--addr IP] [--pin-dir DIR]\n"
