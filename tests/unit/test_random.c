@@ -3,8 +3,8 @@
  * Randomized differential test of the TC programs. Random frames, and mutations of them, go
  * through ingress and egress with BPF_PROG_TEST_RUN; every result is compared with a
  * reference model written here, from the documented policy rather than from the BPF code:
- * the packet-shape policy at the top of bpf/parse.h (and README.md), and the rules of
- * bpf/policy.h as the header comments and include/bpfredir.h state them.
+ * the packet-shape policy at the top of bpf/parse.h (and docs/design.md, "Packet shapes"),
+ * and the rules of bpf/policy.h as the header comments and include/bpfredir.h state them.
  *
  * Compared for every packet: the verdict, the whole output frame (the model rewrites the
  * port and updates the checksum per RFC 1624), the output checksum by full recomputation
@@ -420,7 +420,7 @@ static void m_mapped(__u8 *dst, const __u8 *v4)
 	memcpy(dst + 12, v4, 4);
 }
 
-/* The shape policy: parse.h's header comment and README's "Packet shapes" table. */
+/* The shape policy: parse.h's header comment and docs/design.md's "Packet shapes" table. */
 static int m_parse(const __u8 *b, __u32 len, struct m_pkt *p)
 {
 	__u32 off = ETH_HDR, cur;
