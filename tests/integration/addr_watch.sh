@@ -5,8 +5,8 @@
 # `bpfredir watch` runs (the fallback where the kernel refuses the fentry programs, as this
 # sandbox does). watch stops by itself after unload.
 set -uo pipefail
-# shellcheck source=tests/lib.sh
-. "$(dirname "$0")/../lib.sh"
+# shellcheck source=tests/lib/bpfredir.sh
+. "$(dirname "$0")/../lib/bpfredir.sh"
 
 t_init addr_watch
 t_topology

@@ -3,8 +3,8 @@
 # The loader's error contract: exit 2 for usage errors, 1 for failures, one line on stderr
 # each time, and a failed load leaves nothing behind.
 set -uo pipefail
-# shellcheck source=tests/lib.sh
-. "$(dirname "$0")/../lib.sh"
+# shellcheck source=tests/lib/bpfredir.sh
+. "$(dirname "$0")/../lib/bpfredir.sh"
 
 t_init cli_errors
 t_topology
@@ -18,7 +18,7 @@ usage_error() {
 }
 
 # nothing_left WHAT: a failed load created no pin dir and no program (of this test's: none
-# pinned under its pin dir nor attached in its namespaces or cgroups, see tests/lib.sh).
+# pinned under its pin dir nor attached in its namespaces or cgroups, see tests/lib/bpfredir.sh).
 nothing_left() {
 	check "$1: no pin dir left" "$PIN exists" test ! -e "$PIN"
 	check "$1: no program left" "new programs: $(new_bpfredir_progs | paste -sd' ' -)" \

@@ -15,8 +15,8 @@
 #
 #   client 192.0.2.1 (cli0) ---- (srv0) 192.0.2.2 server: HTTPS on 8443, rule 8445 -> 8443
 set -uo pipefail
-# shellcheck source=tests/lib.sh
-. "$(dirname "$0")/../lib.sh"
+# shellcheck source=tests/lib/bpfredir.sh
+. "$(dirname "$0")/../lib/bpfredir.sh"
 
 REQUESTS=10
 

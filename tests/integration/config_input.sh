@@ -9,8 +9,8 @@
 # never loaded) show the file checks; a loaded instance in the server namespace the checks
 # against what is live.
 set -uo pipefail
-# shellcheck source=tests/lib.sh
-. "$(dirname "$0")/../lib.sh"
+# shellcheck source=tests/lib/bpfredir.sh
+. "$(dirname "$0")/../lib/bpfredir.sh"
 
 t_init config_input
 netns_add client

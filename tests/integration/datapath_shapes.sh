@@ -18,8 +18,10 @@
 #          2001:db8::1                  2001:db8::2        tun0 198.51.100.1, 2001:db8:1::1
 #                                                          (peer .2 / ::2: tunpeer.py)
 set -uo pipefail
-# shellcheck source=tests/lib.sh
-. "$(dirname "$0")/../lib.sh"
+# shellcheck source=tests/lib/bpfredir.sh
+. "$(dirname "$0")/../lib/bpfredir.sh"
+# shellcheck source=tests/lib/packets.sh
+. "$(dirname "$0")/../lib/packets.sh"
 
 t_init datapath_shapes
 t_require socat

@@ -17,8 +17,10 @@
 # untagged); VLAN subinterfaces are not, as this project's kernel has no VLAN devices
 # (CONFIG_VLAN_8021Q). The SYN flood is in datapath_flood.sh.
 set -uo pipefail
-# shellcheck source=tests/lib.sh
-. "$(dirname "$0")/../lib.sh"
+# shellcheck source=tests/lib/bpfredir.sh
+. "$(dirname "$0")/../lib/bpfredir.sh"
+# shellcheck source=tests/lib/packets.sh
+. "$(dirname "$0")/../lib/packets.sh"
 
 XFER_BYTES=$((5 * 1024 * 1024))
 STARTED=$SECONDS

@@ -6,8 +6,8 @@
 # /sys/devices/system/cpu/possible; more CPUs than this machine has are shown to the loader
 # by a bind mount over that file, in a mount namespace of its own.
 set -uo pipefail
-# shellcheck source=tests/lib.sh
-. "$(dirname "$0")/../lib.sh"
+# shellcheck source=tests/lib/bpfredir.sh
+. "$(dirname "$0")/../lib/bpfredir.sh"
 
 t_init flow_sizes
 t_require unshare mount

@@ -15,8 +15,10 @@
 #
 #   client 192.0.2.1 (cli0) ---- (srv0) 192.0.2.2 server: helpers/flowprobe.py on 8443
 set -uo pipefail
-# shellcheck source=tests/lib.sh
-. "$(dirname "$0")/../lib.sh"
+# shellcheck source=tests/lib/bpfredir.sh
+. "$(dirname "$0")/../lib/bpfredir.sh"
+# shellcheck source=tests/lib/packets.sh
+. "$(dirname "$0")/../lib/packets.sh"
 
 FLOWPROBE=$T_HELPERS/flowprobe.py
 S=$SERVER_ADDR

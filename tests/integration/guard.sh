@@ -22,8 +22,10 @@
 # fallback forced (direct hits refused as by a closed port; broadcast and multicast get
 # through, and status, add and apply say so), and with no guard at all.
 set -uo pipefail
-# shellcheck source=tests/lib.sh
-. "$(dirname "$0")/../lib.sh"
+# shellcheck source=tests/lib/bpfredir.sh
+. "$(dirname "$0")/../lib/bpfredir.sh"
+# shellcheck source=tests/lib/packets.sh
+. "$(dirname "$0")/../lib/packets.sh"
 
 t_init guard
 # The loader built with test hooks: BPFREDIR_TEST_GUARD forces the guard's fallbacks.

@@ -5,8 +5,8 @@
 # a clsact qdisc found in place (with someone else's filter) never deleted, ours deleted at
 # unload, and a load killed midway leaving no filter behind once the next command ran.
 set -uo pipefail
-# shellcheck source=tests/lib.sh
-. "$(dirname "$0")/../lib.sh"
+# shellcheck source=tests/lib/bpfredir.sh
+. "$(dirname "$0")/../lib/bpfredir.sh"
 
 t_init legacy_tc
 t_require tc

@@ -4,8 +4,8 @@
 # status and stats, the lock under concurrent invocations, loads killed midway, foreign pin
 # dirs, --help for every verb, and make install/uninstall into a DESTDIR.
 set -uo pipefail
-# shellcheck source=tests/lib.sh
-. "$(dirname "$0")/../lib.sh"
+# shellcheck source=tests/lib/bpfredir.sh
+. "$(dirname "$0")/../lib/bpfredir.sh"
 
 t_init lifecycle
 t_topology

@@ -12,8 +12,8 @@
 #     attach, detach and unload;
 #   - curl, lwp-request and openssl s_client through the redirect.
 set -uo pipefail
-# shellcheck source=tests/lib.sh
-. "$(dirname "$0")/../lib.sh"
+# shellcheck source=tests/lib/bpfredir.sh
+. "$(dirname "$0")/../lib/bpfredir.sh"
 
 SOCKPROBE=$T_REPO/tests/integration/helpers/sockprobe.py
 PY=/usr/bin/python3
@@ -23,8 +23,9 @@ t_require clang
 [[ -x $PY ]] || t_abort "$PY is missing"
 [[ -r $SOCKPROBE ]] || t_abort "$SOCKPROBE is missing"
 
-# What this script makes beyond lib.sh's registry: the held connection's fifo writer and
-# the foreign program's cgroup attachment. Undone first, then lib.sh's cleanup.
+# What this script makes beyond the harness's registry (tests/lib/harness.sh): the held
+# connection's fifo writer and the foreign program's cgroup attachment. Undone first, then
+# the harness's cleanup.
 HOLD_FD=
 FOREIGN_CG=
 lc_cleanup() {

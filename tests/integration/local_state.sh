@@ -11,8 +11,10 @@
 #     write (the fentry programs that do it without a process cannot load here; see
 #     bpf/addrwatch.bpf.c).
 set -uo pipefail
-# shellcheck source=tests/lib.sh
-. "$(dirname "$0")/../lib.sh"
+# shellcheck source=tests/lib/bpfredir.sh
+. "$(dirname "$0")/../lib/bpfredir.sh"
+# shellcheck source=tests/lib/packets.sh
+. "$(dirname "$0")/../lib/packets.sh"
 
 FLOWPROBE=$T_HELPERS/flowprobe.py
 SPRAY=80000

@@ -5,8 +5,8 @@
 # is a bpffs mount's root is refused, the lock survives an unload under its waiters, and
 # read-only verbs change nothing.
 set -uo pipefail
-# shellcheck source=tests/lib.sh
-. "$(dirname "$0")/../lib.sh"
+# shellcheck source=tests/lib/bpfredir.sh
+. "$(dirname "$0")/../lib/bpfredir.sh"
 
 t_init pin_dir
 t_topology

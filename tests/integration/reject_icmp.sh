@@ -21,8 +21,10 @@
 #
 #   client 192.0.2.1 2001:db8::1 (cli0) ---- (srv0) 192.0.2.2 2001:db8::2 server
 set -uo pipefail
-# shellcheck source=tests/lib.sh
-. "$(dirname "$0")/../lib.sh"
+# shellcheck source=tests/lib/bpfredir.sh
+. "$(dirname "$0")/../lib/bpfredir.sh"
+# shellcheck source=tests/lib/packets.sh
+. "$(dirname "$0")/../lib/packets.sh"
 
 PROBE="$T_HELPERS/rejectprobe.py"
 

@@ -5,8 +5,8 @@
 # exposure score of their hardening), and what the hardening leaves bpfredir is run for real:
 # the unit's capability bounding set alone must be enough for the whole seed scenario.
 set -uo pipefail
-# shellcheck source=tests/lib.sh
-. "$(dirname "$0")/../lib.sh"
+# shellcheck source=tests/lib/bpfredir.sh
+. "$(dirname "$0")/../lib/bpfredir.sh"
 
 t_init service
 t_require systemd-analyze setpriv

@@ -5,8 +5,8 @@
 # must say so (never print what is gone as attached), and load/apply must put back what
 # they are asked for. Programs are ours by id, not by name: another instance's are foreign.
 set -uo pipefail
-# shellcheck source=tests/lib.sh
-. "$(dirname "$0")/../lib.sh"
+# shellcheck source=tests/lib/bpfredir.sh
+. "$(dirname "$0")/../lib/bpfredir.sh"
 
 t_init status_health
 t_topology

@@ -3,8 +3,8 @@
 # Two instances, each with its own pin dir, cgroup and server namespace (whose interfaces
 # even share a name), must not see each other's rules, counters, sockets or unload.
 set -uo pipefail
-# shellcheck source=tests/lib.sh
-. "$(dirname "$0")/../lib.sh"
+# shellcheck source=tests/lib/bpfredir.sh
+. "$(dirname "$0")/../lib/bpfredir.sh"
 
 t_init two_instances
 netns_add client

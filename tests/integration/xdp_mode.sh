@@ -17,8 +17,10 @@
 # Server: HTTPS on 8443, UDP echo on 8443, TCP echo on 9443; rules tcp and udp 8445->8443,
 # tcp 9445->9443.
 set -uo pipefail
-# shellcheck source=tests/lib.sh
-. "$(dirname "$0")/../lib.sh"
+# shellcheck source=tests/lib/bpfredir.sh
+. "$(dirname "$0")/../lib/bpfredir.sh"
+# shellcheck source=tests/lib/packets.sh
+. "$(dirname "$0")/../lib/packets.sh"
 
 XFER_BYTES=$((4 * 1024 * 1024))
 
