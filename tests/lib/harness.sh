@@ -296,46 +296,49 @@ t_depends() {
 
 # t_test_deps TEST: the tests TEST needs run before it, theirs first.
 t_test_deps() {
-	local dep
-	for dep in ${T_DEPS[$1]:-}; do
-		t_test_deps "$dep"
-		printf '%s\n' "$dep"
+	local _td_dep
+	for _td_dep in ${T_DEPS[$1]:-}; do
+		t_test_deps "$_td_dep"
+		printf '%s\n' "$_td_dep"
 	done
 }
 
+# (Its locals are prefixed: a test function assigns globals, and bash would let it assign
+# these instead.)
 t_run_tests() {
-	local name=$1 t before wanted=() run=() all
+	local _tr_name=$1 _tr_t _tr_before _tr_wanted=() _tr_run=() _tr_all
 	shift
 	# shellcheck disable=SC2086 # one word a test, on as many lines as it takes
-	all=$(printf '%s ' $ALL_TESTS)
+	_tr_all=$(printf '%s ' $ALL_TESTS)
 	if [[ ${1:-} == --list ]]; then
 		# shellcheck disable=SC2086 # one a line
-		printf '%s\n' $all
+		printf '%s\n' $_tr_all
 		exit 0
 	fi
-	for t in "$@"; do
-		if [[ " $all" != *" $t "* ]] || ! declare -F "$t" >/dev/null; then
-			printf '%s: no test %s (tests: %s)\n' "$name" "$t" "${all% }" >&2
+	for _tr_t in "$@"; do
+		if [[ " $_tr_all" != *" $_tr_t "* ]] || ! declare -F "$_tr_t" >/dev/null; then
+			printf '%s: no test %s (tests: %s)\n' "$_tr_name" "$_tr_t" "${_tr_all% }" >&2
 			exit 2
 		fi
-		mapfile -t -O "${#wanted[@]}" wanted < <(t_test_deps "$t")
-		wanted+=("$t")
+		mapfile -t -O "${#_tr_wanted[@]}" _tr_wanted < <(t_test_deps "$_tr_t")
+		_tr_wanted+=("$_tr_t")
 	done
 	# In ALL_TESTS order, each once.
-	for t in $all; do
-		(($# == 0)) || [[ " ${wanted[*]} " == *" $t "* ]] && run+=("$t")
+	for _tr_t in $_tr_all; do
+		(($# == 0)) || [[ " ${_tr_wanted[*]} " == *" $_tr_t "* ]] && _tr_run+=("$_tr_t")
 	done
-	t_init "$name"
+	t_init "$_tr_name"
 	! declare -F setup_tests >/dev/null || setup_tests
-	for t in "${run[@]}"; do
-		T_TEST=$t
-		before=$T_FAILED
-		printf '# %s:%s\n' "$name" "$t" >&2
-		"$t"
+	for _tr_t in "${_tr_run[@]}"; do
+		T_TEST=$_tr_t
+		_tr_before=$T_FAILED
+		printf '# %s:%s\n' "$_tr_name" "$_tr_t" >&2
+		"$_tr_t"
 		! declare -F cleanup_tests >/dev/null || cleanup_tests
-		if ((T_FAILED > before)); then
-			T_FAILED_TESTS+=("$t")
-			printf '# %s:%s failed (alone: tests/run.sh %s:%s)\n' "$name" "$t" "$name" "$t" >&2
+		if ((T_FAILED > _tr_before)); then
+			T_FAILED_TESTS+=("$_tr_t")
+			printf '# %s:%s failed (alone: tests/run.sh %s:%s)\n' "$_tr_name" "$_tr_t" \
+				"$_tr_name" "$_tr_t" >&2
 		fi
 	done
 	T_TEST=
