@@ -73,11 +73,7 @@ udp_ask() {
 expect_udp() {
 	local got
 	got=$(udp_ask client "$2" "$3" 2>&1)
-	if [[ $got == "$4" ]]; then
-		pass "$1"
-	else
-		fail "$1" "datagram to $(endpoint "$2" "$3"): expected '$4', got '$got'"
-	fi
+	expect_eq "$1" "$4" "$got" "datagram to $(endpoint "$2" "$3")"
 }
 
 # set_offloads NS IF FEATURE on|off ...: ethtool -K; features the kernel cannot have in

@@ -80,11 +80,7 @@ arrived() { grep -qx "$2 $1" "$SINK_LOG"; }
 expect_probe() {
 	local got
 	got=$(result "$2")
-	if [[ $got == "$3" ]]; then
-		pass "$1"
-	else
-		fail "$1" "$2: expected $3, got $got"
-	fi
+	expect_eq "$1" "$3" "$got" "$2"
 }
 
 # expect_cast NAME PROBE PORT arrived|stopped: a broadcast or multicast probe's fate.

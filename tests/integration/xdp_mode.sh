@@ -33,11 +33,7 @@ t_depends test_foreign_xdp test_native
 expect_udp() {
 	local got
 	got=$(udp_connected client "$2" "$3" 2>&1)
-	if [[ $got == "$4" ]]; then
-		pass "$1"
-	else
-		fail "$1" "datagram to $2 port $3: expected '$4', got '$got'"
-	fi
+	expect_eq "$1" "$4" "$got" "datagram to $2 port $3"
 }
 
 # xdp_of NS IF: "mode:name" of the XDP program on IF, e.g. "driver:bpfredir_xdp", or empty;
