@@ -14,6 +14,8 @@ set -uo pipefail
 
 ALL_TESTS="test_file_kind test_file_owner test_file_size test_file_content test_repeated_words
 	test_loaded_host"
+# (test_loaded_host applies the empty file test_file_content writes.)
+t_depends test_loaded_host test_file_content
 
 # conf NAME: stdin becomes $T_TMP/NAME.conf, root's and mode 0644 whatever the umask; its path
 # goes in CONF. (Feed it with < <(...), so that CONF is set in this shell.)

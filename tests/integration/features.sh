@@ -22,7 +22,7 @@ t_depends test_ipv6 test_load
 t_depends test_no_hide test_load
 t_depends test_udp test_load
 t_depends test_new_local_address test_load
-t_depends test_translated_then_direct test_load
+t_depends test_translated_then_direct test_new_local_address
 
 setup_tests() {
 	t_require socat

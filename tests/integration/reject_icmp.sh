@@ -28,9 +28,8 @@ set -uo pipefail
 
 PROBE="$T_HELPERS/rejectprobe.py"
 
-ALL_TESTS="test_kernel_answers test_reject_tc test_reject_config test_icmp_rate_limit
+ALL_TESTS="test_reject_tc test_reject_config test_icmp_rate_limit
 	test_reject_xdp test_pmtu test_egress_port_unreachable test_no_programs_left"
-t_depends test_reject_tc test_kernel_answers
 t_depends test_reject_config test_reject_tc
 t_depends test_icmp_rate_limit test_reject_tc
 t_depends test_reject_xdp test_icmp_rate_limit
@@ -100,21 +99,19 @@ setup_tests() {
 	)
 }
 
-# --- the kernel's answers, with nothing loaded and nothing listening ---------------------
-
-# With transmit checksum offload, veth carries the kernel's IPv6 RST with its checksum
-# unfinished (the pseudo-header sum only, for the NIC to complete); a real NIC would send
-# the full one. Offload off, the kernel computes it, as bpfredir does.
-test_kernel_answers() {
+# The kernel's answers, with nothing loaded and nothing listening, then bpfredir's, with the
+# services listening and their ports hidden with --reject.
+test_reject_tc() {
+	# --- the kernel's answers, with nothing loaded and nothing listening -----------------
+	# With transmit checksum offload, veth carries the kernel's IPv6 RST with its checksum
+	# unfinished (the pseudo-header sum only, for the NIC to complete); a real NIC would
+	# send the full one. Offload off, the kernel computes it, as bpfredir does.
 	in_ns server ethtool -K "$SERVER_IF" tx off >/dev/null || t_abort "ethtool -K $SERVER_IF tx off"
-
 	run_cases kernel
 	# Back to the default: real clients below leave their checksums to veth's offload.
 	in_ns server ethtool -K "$SERVER_IF" tx on >/dev/null || t_abort "ethtool -K $SERVER_IF tx on"
-}
 
-# --- bpfredir's, with the services listening and their ports hidden with --reject -------
-test_reject_tc() {
+	# --- bpfredir's, with the services listening and their ports hidden with --reject ----
 	https_server server
 	server server "$UDP_TARGET" udp socat "UDP6-RECVFROM:$UDP_TARGET,ipv6only=0,fork" PIPE
 	expect_cli_ok "load" server load --iface "$SERVER_IF" "${P[@]}"

@@ -18,6 +18,8 @@ setup_tests() {
 	https_server server
 	SRV=https://$SERVER_ADDR
 	client=(in_ns client)
+	# The instance the loader runs with the unit's capabilities, or fewer.
+	pin_dir PIN caps
 
 	DEST="$T_TMP/dest"
 	make -s -C "$T_REPO" install DESTDIR="$DEST" PREFIX=/usr >"$T_TMP/install.log" 2>&1 ||
@@ -72,7 +74,6 @@ bounded() { in_ns server setpriv --bounding-set=-all,"$caps" --inh-caps=-all -- 
 # The unit's bounding set alone: root keeps only those capabilities across exec.
 test_bounded_capabilities() {
 	caps=$(tr 'A-Z' 'a-z' <<<"$bounding" | sed -e 's/cap_/+/g' -e 's/ /,/g')
-	pin_dir PIN caps
 	cat >"$T_TMP/caps.conf" <<EOF
 interface $SERVER_IF
 rule 8445 8443

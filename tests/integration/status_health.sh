@@ -21,6 +21,8 @@ setup_tests() {
 	t_topology
 	https_server server
 	pin_dir PIN a
+	# A second instance, beside the first (test_foreign_instance, test_legacy_tc_qdisc_deleted).
+	pin_dir PINB b
 	cgroup_add CG a
 	SRV=https://$SERVER_ADDR
 	client=(in_ns client)
@@ -72,7 +74,6 @@ test_defunct() {
 # covers.)
 test_foreign_instance() {
 	if t_need tcx "a second instance's tcx programs ahead of the first's"; then
-		pin_dir PINB b
 		expect_cli_ok "second instance: load on srv0 (attached ahead of the first)" server load \
 			--iface "$SERVER_IF" --pin-dir "$PINB"
 		check "first's status: the second's programs are foreign" "$CLI_OUT" iface_json srv0 \
