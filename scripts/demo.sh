@@ -7,8 +7,8 @@
 # expected result. Run as root: `sudo make demo`.
 set -uo pipefail
 export BPFREDIR_TEST_PREFIX=bpfredir-demo
-# shellcheck source=tests/lib.sh
-. "$(dirname "$0")/../tests/lib.sh"
+# shellcheck source=tests/lib/bpfredir.sh
+. "$(dirname "$0")/../tests/lib/bpfredir.sh"
 
 UNEXPECTED=0
 

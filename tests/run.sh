@@ -6,19 +6,22 @@
 # `N passed, N failed` (`, N skipped` follows when a check was skipped). Exit status is
 # non-zero when anything failed or no test ran. Needs root: `sudo make test`.
 #
-#   tests/run.sh [--quick | NAME...]
+#   tests/run.sh [--quick | NAME[:TEST]...]
 #
-# NAME is a unit test (test_datapath) or an integration script (seed_scenario); --quick runs
-# the QUICK subset below. Either way the run ends with the same checks and line.
+# NAME is a unit test (test_datapath) or an integration script (seed_scenario, or its path);
+# NAME:TEST runs one named test of it only: a function of the script's ALL_TESTS (with the
+# tests it depends on, see tests/lib/harness.sh), or for a unit test `-t TEST` to the binary.
+# --quick runs the QUICK subset below. Either way the run ends with the same checks and line.
+# A NAME or TEST that does not exist is a usage error: one line on stderr, exit status 2.
 #
 # Another run of this suite, or another bpfredir instance, may share the host: everything a
 # test makes carries this run's prefix, and what is checked at the end is this run's only.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
-# Every name a test of this run makes starts with this (see tests/lib.sh).
+# Every name a test of this run makes starts with this (see tests/lib/harness.sh).
 export BPFREDIR_TEST_PREFIX="bpfredir-test-$$"
-# shellcheck source=tests/lib.sh
-. tests/lib.sh
+# shellcheck source=tests/lib/bpfredir.sh
+. tests/lib/bpfredir.sh
 
 T_NAME=run.sh
 # Each test's time limit. In an emulated guest (tests/kernels/run.sh) everything takes
@@ -51,26 +54,40 @@ INTEGRATION_TIMEOUT=$((240 * TIME_SCALE))
 # XDP native and generic, and the netns guard.
 QUICK=(test_datapath test_reject seed_scenario legacy_tc xdp_mode guard)
 SELECTED=()
+# The named tests asked for, by unit test or script name ("" when all of it is).
+declare -A TESTS_OF=()
+usage_error() {
+	printf 'tests/run.sh: %s\n' "$*" >&2
+	exit 2
+}
 case ${1:-} in
 --quick) SELECTED=("${QUICK[@]}") ;;
--*)
-	fail "$T_NAME" "usage: tests/run.sh [--quick | NAME...]"
-	summary
-	;;
+-*) usage_error "usage: tests/run.sh [--quick | NAME[:TEST]...]" ;;
 *)
 	# Paths and file names name their tests too.
-	for name in "$@"; do
-		name=$(basename "$name")
+	for arg in "$@"; do
+		name=$(basename "${arg%%:*}")
 		name=${name%.sh}
-		SELECTED+=("${name%.c}")
+		name=${name%.c}
+		SELECTED+=("$name")
+		[[ $arg == *:* ]] || continue
+		test=${arg#*:}
+		[[ -n $test && $test != *[!A-Za-z0-9_]* ]] || usage_error "$arg: no test named after the colon"
+		TESTS_OF[$name]+="${TESTS_OF[$name]:+ }$test"
 	done
 	;;
 esac
 for name in "${SELECTED[@]}"; do
 	if [[ ! -f tests/unit/$name.c && ! -f tests/integration/$name.sh ]]; then
-		fail "$T_NAME" "no test $name (tests/unit/$name.c, tests/integration/$name.sh)"
-		summary
+		usage_error "no test $name (tests/unit/$name.c, tests/integration/$name.sh)"
 	fi
+	[[ -n ${TESTS_OF[$name]:-} && -f tests/integration/$name.sh ]] || continue
+	script=tests/integration/$name.sh
+	grep -q '^t_run_tests ' "$script" || usage_error "$script has no named tests"
+	all=" $(bash "$script" --list | paste -sd' ') "
+	for test in ${TESTS_OF[$name]}; do
+		[[ $all == *" $test "* ]] || usage_error "no test $test in $script (tests:$all)"
+	done
 done
 
 # selected NAME: NAME is to run this time (every test is when none was named).
@@ -81,7 +98,7 @@ selected() { ((${#SELECTED[@]} == 0)) || [[ " ${SELECTED[*]} " == *" $1 "* ]]; }
 # runs of the suite can; most of their time is spent waiting on the network, not the CPU.
 TEST_JOBS=${TEST_JOBS:-2}
 # The slow ones start first, so the last to finish is not one of them.
-SLOW_FIRST=(reject_icmp datapath_shapes flow_state xdp_mode lifecycle local_state guard
+SLOW_FIRST=(reject_icmp datapath_shapes flow_state xdp_mode apply crash local_state guard
 	datapath_traffic)
 
 # test_start NAME TIMEOUT CMD...: run one binary or script in the background, its output and
@@ -148,7 +165,7 @@ interrupt() {
 	done
 }
 
-# still_loaded: the programs this run's tests recorded (see tests/lib.sh) that are still
+# still_loaded: the programs this run's tests recorded (see tests/lib/bpfredir.sh) that are still
 # loaded, as "id name" lines; an ID now held by a program of another name is not one of ours.
 still_loaded() {
 	local json
@@ -190,9 +207,14 @@ for src in tests/unit/*.c; do
 	((INTERRUPTED == 0)) || break
 	[[ -f $src ]] || continue
 	selected "$(basename "$src" .c)" || continue
-	bin=build/tests/$(basename "$src" .c)
+	name=$(basename "$src" .c)
+	bin=build/tests/$name
+	args=()
+	for test in ${TESTS_OF[$name]:-}; do
+		args+=(-t "$test")
+	done
 	if [[ -x $bin ]]; then
-		test_start "$bin" "$UNIT_TIMEOUT" "$bin"
+		test_start "$bin${TESTS_OF[$name]:+:${TESTS_OF[$name]// /,}}" "$UNIT_TIMEOUT" "$bin" "${args[@]}"
 		test_wait
 	else
 		RAN=$((RAN + 1))
@@ -208,11 +230,14 @@ for script in tests/integration/*.sh; do
 done
 for script in "${scripts[@]}"; do
 	((INTERRUPTED == 0)) || break
-	selected "$(basename "$script" .sh)" || continue
+	name=$(basename "$script" .sh)
+	selected "$name" || continue
 	while ((${#JOB_NAME[@]} >= TEST_JOBS)); do
 		test_wait
 	done
-	test_start "$script" "$INTEGRATION_TIMEOUT" bash "$script"
+	# shellcheck disable=SC2086 # the named tests, one word each
+	test_start "$script${TESTS_OF[$name]:+:${TESTS_OF[$name]// /,}}" "$INTEGRATION_TIMEOUT" \
+		bash "$script" ${TESTS_OF[$name]:-}
 done
 while ((${#JOB_NAME[@]} > 0)); do
 	test_wait

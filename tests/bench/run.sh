@@ -41,9 +41,11 @@
 # for a kernel without legacy xtables after the tables are written, which say why; 2 on bad
 # knobs.
 set -uo pipefail
-# Only lib.sh's generic helpers (wait_for, cgroup2_root): the bench is no test, so no t_init.
-# shellcheck source=tests/lib.sh
-. "$(dirname "$0")/../lib.sh"
+# Only tests/lib's generic helpers (wait_for, cgroup2_root, ns, in_ns, in_cgroup): the bench
+# is no test, so no t_init. Its namespaces are named $T_PREFIX-c and -s.
+BPFREDIR_TEST_PREFIX=bpfredir-bench
+# shellcheck source=tests/lib/net.sh
+. "$(dirname "$0")/../lib/net.sh"
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 BENCH=$REPO/build/bench
@@ -56,9 +58,9 @@ OUT=${BENCH_OUT:-$REPO/.output/bench}
 ALL_VARIANTS="baseline bpfredir bpfredir-xdp ipt-nft ipt-legacy nft"
 VARIANTS=${BENCH_VARIANTS:-$ALL_VARIANTS}
 
-PREFIX="bpfredir-bench-$$"
-CLIENT_NS=$PREFIX-c
-SERVER_NS=$PREFIX-s
+PREFIX=$T_PREFIX
+CLIENT_NS=$(ns c)
+SERVER_NS=$(ns s)
 CLIENT_IF=cli0
 SERVER_IF=srv0
 CLIENT_ADDR=192.0.2.1
@@ -159,13 +161,10 @@ if (($(nproc) >= 2)); then
 	CPU1=(taskset -c 1)
 fi
 
-in_c() { nsenter --net="/run/netns/$CLIENT_NS" -- "$@"; }
-in_s() { nsenter --net="/run/netns/$SERVER_NS" -- "$@"; }
+in_c() { in_ns c "$@"; }
+in_s() { in_ns s "$@"; }
 # in_s_cg CMD...: in the server namespace, as a member of the bench cgroup.
-in_s_cg() {
-	# shellcheck disable=SC2016 # expanded by the inner shell
-	in_s bash -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' in-cgroup "$CGROUP" "$@"
-}
+in_s_cg() { in_cgroup s "$CGROUP" "$@"; }
 
 # target_listening PORT: a TCP socket is bound to PORT in the server namespace.
 target_listening() { [[ -n $(in_s ss -Hltn "sport = :$1") ]]; }
@@ -285,7 +284,7 @@ start_server() {
 	local v=$1 name=$2
 	shift 2
 	# nsenter itself, not a function in a subshell: it execs CMD, so $! is the server.
-	nsenter --net="/run/netns/$SERVER_NS" -- "$@" </dev/null >"$TMP/$name.log" 2>&1 &
+	nsenter --net="$(ns_path s)" -- "$@" </dev/null >"$TMP/$name.log" 2>&1 &
 	SERVER_PID=$!
 	PIDS+=("$SERVER_PID")
 	wait_for 5 target_listening $TARGET ||
@@ -314,7 +313,7 @@ mac_of() { ip -n "$1" -j link show "$2" | jq -r '.[0].address'; }
 
 # gen PORT single|newport SECONDS: run the generator from the client's veth.
 gen() {
-	"${CPU0[@]}" nsenter --net="/run/netns/$CLIENT_NS" -- "$BENCH/xdpgen" $CLIENT_IF \
+	"${CPU0[@]}" nsenter --net="$(ns_path c)" -- "$BENCH/xdpgen" $CLIENT_IF \
 		"$(mac_of "$CLIENT_NS" $CLIENT_IF)" "$(mac_of "$SERVER_NS" $SERVER_IF)" \
 		$CLIENT_ADDR $SERVER_ADDR "$1" "$2" "$3"
 }

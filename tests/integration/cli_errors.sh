@@ -3,14 +3,10 @@
 # The loader's error contract: exit 2 for usage errors, 1 for failures, one line on stderr
 # each time, and a failed load leaves nothing behind.
 set -uo pipefail
-# shellcheck source=tests/lib.sh
-. "$(dirname "$0")/../lib.sh"
+# shellcheck source=tests/lib/bpfredir.sh
+. "$(dirname "$0")/../lib/bpfredir.sh"
 
-t_init cli_errors
-t_topology
-cgroup_add CG errors
-pin_dir PIN errors
-P=(--pin-dir "$PIN")
+ALL_TESTS="test_usage_errors_not_loaded test_before_load test_failed_loads test_loaded"
 
 # usage_error ARGS...: exit 2 and a one-line message, whether or not anything is loaded.
 usage_error() {
@@ -18,7 +14,7 @@ usage_error() {
 }
 
 # nothing_left WHAT: a failed load created no pin dir and no program (of this test's: none
-# pinned under its pin dir nor attached in its namespaces or cgroups, see tests/lib.sh).
+# pinned under its pin dir nor attached in its namespaces or cgroups, see tests/lib/bpfredir.sh).
 nothing_left() {
 	check "$1: no pin dir left" "$PIN exists" test ! -e "$PIN"
 	check "$1: no program left" "new programs: $(new_bpfredir_progs | paste -sd' ' -)" \
@@ -82,100 +78,115 @@ check_usage_errors() {
 		server del 8445 --addr 192.0.2.2 "${P[@]}"
 }
 
-check_usage_errors "not loaded"
+setup_tests() {
+	t_topology
+	cgroup_add CG errors
+	pin_dir PIN errors
+	P=(--pin-dir "$PIN")
+}
+
+test_usage_errors_not_loaded() {
+	check_usage_errors "not loaded"
+}
 
 # --- verbs that need an instance, before load ---
-expect_cli_error "add before load" 1 'not loaded' server add 8445 8443 "${P[@]}"
-expect_cli_error "del before load" 1 'not loaded' server del 8445 "${P[@]}"
-expect_cli_error "list before load" 1 'not loaded' server list "${P[@]}"
-expect_cli_error "unload before load" 1 'not loaded' server unload "${P[@]}"
+test_before_load() {
+	expect_cli_error "add before load" 1 'not loaded' server add 8445 8443 "${P[@]}"
+	expect_cli_error "del before load" 1 'not loaded' server del 8445 "${P[@]}"
+	expect_cli_error "list before load" 1 'not loaded' server list "${P[@]}"
+	expect_cli_error "unload before load" 1 'not loaded' server unload "${P[@]}"
+}
 
 # --- failed loads ---
-expect_cli_error "load --iface of another namespace" 1 'nosuch0|interface' \
-	server load --iface nosuch0 "${P[@]}"
-nothing_left "unknown iface"
-expect_cli_error "load --iface $CLIENT_IF (exists only in the client namespace)" 1 "$CLIENT_IF|interface" \
-	server load --iface "$CLIENT_IF" "${P[@]}"
-nothing_left "iface of another namespace"
-# Loopback has no native XDP: the load fails at the attach, after loading, and must undo.
-expect_cli_error "load --iface lo --mode xdp (no native XDP)" 1 'cannot attach native XDP to interface lo.*--xdp-generic' \
-	server load --iface lo --mode xdp "${P[@]}"
-nothing_left "native XDP refused"
-mkdir "$T_TMP/not-a-cgroup"
-expect_cli_error "load --cgroup on a plain directory" 1 'cgroup' \
-	server load --iface "$SERVER_IF" --cgroup "$T_TMP/not-a-cgroup" "${P[@]}"
-nothing_left "plain directory as cgroup"
-expect_cli_error "load --cgroup on a missing path" 1 'cgroup|no such' \
-	server load --iface "$SERVER_IF" --cgroup "$T_TMP/missing" "${P[@]}"
-nothing_left "missing cgroup"
-# --attach tcx where the kernel has none: refused in one line naming it and the kernel that
-# has it (without --attach, the clsact fallback is taken).
-if ! t_has tcx; then
-	expect_cli_error "load --attach tcx on a kernel without tcx" 1 \
-		"--attach tcx: this kernel has no tcx \\(Linux 6.6 has it\\)" \
-		server load --iface "$SERVER_IF" --attach tcx "${P[@]}"
-	nothing_left "--attach tcx refused"
-else
-	expect_cli_ok "load --attach tcx on a kernel with tcx" server load --iface "$SERVER_IF" --attach tcx "${P[@]}"
-	expect_cli_ok "unload after --attach tcx" server unload "${P[@]}"
-fi
-V1=$(awk '$3 == "cgroup" { print $2; exit }' /proc/self/mounts)
-if t_need cgroup_v1 "load --cgroup on a cgroup v1 hierarchy"; then
-	expect_cli_error "load --cgroup on a cgroup v1 hierarchy ($V1)" 1 'cgroup' \
-		server load --iface "$SERVER_IF" --cgroup "$V1" "${P[@]}"
-	nothing_left "cgroup v1 path"
-fi
+test_failed_loads() {
+	expect_cli_error "load --iface of another namespace" 1 'nosuch0|interface' \
+		server load --iface nosuch0 "${P[@]}"
+	nothing_left "unknown iface"
+	expect_cli_error "load --iface $CLIENT_IF (exists only in the client namespace)" 1 "$CLIENT_IF|interface" \
+		server load --iface "$CLIENT_IF" "${P[@]}"
+	nothing_left "iface of another namespace"
+	# Loopback has no native XDP: the load fails at the attach, after loading, and must undo.
+	expect_cli_error "load --iface lo --mode xdp (no native XDP)" 1 'cannot attach native XDP to interface lo.*--xdp-generic' \
+		server load --iface lo --mode xdp "${P[@]}"
+	nothing_left "native XDP refused"
+	mkdir "$T_TMP/not-a-cgroup"
+	expect_cli_error "load --cgroup on a plain directory" 1 'cgroup' \
+		server load --iface "$SERVER_IF" --cgroup "$T_TMP/not-a-cgroup" "${P[@]}"
+	nothing_left "plain directory as cgroup"
+	expect_cli_error "load --cgroup on a missing path" 1 'cgroup|no such' \
+		server load --iface "$SERVER_IF" --cgroup "$T_TMP/missing" "${P[@]}"
+	nothing_left "missing cgroup"
+	# --attach tcx where the kernel has none: refused in one line naming it and the kernel that
+	# has it (without --attach, the clsact fallback is taken).
+	if ! t_has tcx; then
+		expect_cli_error "load --attach tcx on a kernel without tcx" 1 \
+			"--attach tcx: this kernel has no tcx \\(Linux 6.6 has it\\)" \
+			server load --iface "$SERVER_IF" --attach tcx "${P[@]}"
+		nothing_left "--attach tcx refused"
+	else
+		expect_cli_ok "load --attach tcx on a kernel with tcx" server load --iface "$SERVER_IF" --attach tcx "${P[@]}"
+		expect_cli_ok "unload after --attach tcx" server unload "${P[@]}"
+	fi
+	V1=$(awk '$3 == "cgroup" { print $2; exit }' /proc/self/mounts)
+	if t_need cgroup_v1 "load --cgroup on a cgroup v1 hierarchy"; then
+		expect_cli_error "load --cgroup on a cgroup v1 hierarchy ($V1)" 1 'cgroup' \
+			server load --iface "$SERVER_IF" --cgroup "$V1" "${P[@]}"
+		nothing_left "cgroup v1 path"
+	fi
+}
 
 # --- loaded ---
-expect_cli_ok "load" server load --iface "$SERVER_IF" --cgroup "$CG" "${P[@]}"
-# load on a loaded pin dir is idempotent: it says so, and changes nothing.
-cli server load --iface "$SERVER_IF" --cgroup "$CG" "${P[@]}"
-check "load twice: nothing to do, said on stdout" "$(cli_result) out: $CLI_OUT" \
-	grep -q "^already loaded at .*: same build$" <<<"$CLI_OUT"
-cli server load --iface "$SERVER_IF" "${P[@]}"
-check "load twice, fewer options: still nothing to do" "$(cli_result) out: $CLI_OUT" \
-	grep -q "^already loaded at .*: same build$" <<<"$CLI_OUT"
-check_usage_errors "loaded"
-expect_cli_ok "add 8445 8443" server add 8445 8443 "${P[@]}"
-expect_cli_error "add of a public port already redirected elsewhere" 1 '8445' server add 8445 9000 "${P[@]}"
-expect_cli_error "add with a target as public port" 1 '8443' server add 8443 9000 "${P[@]}"
-expect_cli_error "add with a public port as target" 1 '8445' server add 9000 8445 "${P[@]}"
-expect_cli_error "del of a port without a rule" 1 '9999|no rule|not found|no such' server del 9999 "${P[@]}"
-expect_rules "failed commands changed no rule" server "$PIN" "8445 8443 tcp true"
-expect_cli_ok "add --addr (IPv6)" server add 8447 8443 --addr 2001:db8::2 "${P[@]}"
-cli server list --json "${P[@]}"
-check "list --json shows the rule's --addr" "list --json printed: $CLI_OUT" \
-	json_matches '.rules[] | select(.public_port == 8447) | .addr == "2001:db8::2"'
-expect_cli_ok "del 8447" server del 8447 "${P[@]}"
-# The target of a no-hide rule is a target all the same: it cannot be public in another.
-expect_cli_ok "add 8450 8451 --no-hide" server add 8450 8451 --no-hide "${P[@]}"
-expect_cli_error "add with the target of a no-hide rule as public port" 1 \
-	"public port 8451/tcp is already the target of a rule \\(from 8450\\)" server add 8451 9000 "${P[@]}"
-expect_cli_ok "del 8450" server del 8450 "${P[@]}"
-# Rules sharing a target share its hiding: one asking for other hiding is refused.
-expect_cli_error "add --no-hide to a hidden target" 1 \
-	"target 8443/tcp would be left open \\(no-hide\\) by this rule but is hidden by the rule for 8445; rules sharing a target must agree" \
-	server add 8452 8443 --no-hide "${P[@]}"
-expect_cli_error "add --reject to a target hidden without it" 1 "would be hidden with reject by this rule but is hidden by the rule for 8445" \
-	server add 8452 8443 --reject "${P[@]}"
-expect_cli_error "add --hide-local to a target hidden without it" 1 "would be hidden with hide-local by this rule" \
-	server add 8452 8443 --hide-local "${P[@]}"
-expect_rules "refused rules sharing a target changed nothing" server "$PIN" "8445 8443 tcp true"
-expect_cli_ok "add 8452 8443 with the same hiding" server add 8452 8443 "${P[@]}"
-expect_cli_ok "del 8452" server del 8452 "${P[@]}"
-expect_cli_ok "list (table)" server list "${P[@]}"
-check "list table names the rule" "list printed: $CLI_OUT" grep -Eq '8445.*8443' <<<"$CLI_OUT"
-cli server list --json "${P[@]}"
-# shellcheck disable=SC2016 # jq variables
-check "list --json is one JSON object with pin_dir, rules, stats" "list --json printed: $CLI_OUT" \
-	json_matches --arg pin "$PIN" '.pin_dir == $pin and (.rules | length) == 1 and
-		(.rules[0] | has("public_port") and has("target_port") and has("proto") and has("hide")) and
-		(.stats | has("rewritten") and has("reverse_rewritten") and has("hidden_dropped") and
-			has("malformed_dropped") and has("passed") and has("sock_redirected"))'
-check "list --json prints exactly one line" "printed $(grep -c '' <<<"$CLI_OUT") lines" \
-	test "$(grep -c '' <<<"$CLI_OUT")" -eq 1
-expect_cli_ok "unload" server unload "${P[@]}"
-expect_cli_error "unload twice" 1 'not loaded' server unload "${P[@]}"
-expect_cli_error "add after unload" 1 'not loaded' server add 8445 8443 "${P[@]}"
+test_loaded() {
+	expect_cli_ok "load" server load --iface "$SERVER_IF" --cgroup "$CG" "${P[@]}"
+	# load on a loaded pin dir is idempotent: it says so, and changes nothing.
+	cli server load --iface "$SERVER_IF" --cgroup "$CG" "${P[@]}"
+	check "load twice: nothing to do, said on stdout" "$(cli_result) out: $CLI_OUT" \
+		grep -q "^already loaded at .*: same build$" <<<"$CLI_OUT"
+	cli server load --iface "$SERVER_IF" "${P[@]}"
+	check "load twice, fewer options: still nothing to do" "$(cli_result) out: $CLI_OUT" \
+		grep -q "^already loaded at .*: same build$" <<<"$CLI_OUT"
+	check_usage_errors "loaded"
+	expect_cli_ok "add 8445 8443" server add 8445 8443 "${P[@]}"
+	expect_cli_error "add of a public port already redirected elsewhere" 1 '8445' server add 8445 9000 "${P[@]}"
+	expect_cli_error "add with a target as public port" 1 '8443' server add 8443 9000 "${P[@]}"
+	expect_cli_error "add with a public port as target" 1 '8445' server add 9000 8445 "${P[@]}"
+	expect_cli_error "del of a port without a rule" 1 '9999|no rule|not found|no such' server del 9999 "${P[@]}"
+	expect_rules "failed commands changed no rule" server "$PIN" "8445 8443 tcp true"
+	expect_cli_ok "add --addr (IPv6)" server add 8447 8443 --addr 2001:db8::2 "${P[@]}"
+	cli server list --json "${P[@]}"
+	check "list --json shows the rule's --addr" "list --json printed: $CLI_OUT" \
+		json_matches '.rules[] | select(.public_port == 8447) | .addr == "2001:db8::2"'
+	expect_cli_ok "del 8447" server del 8447 "${P[@]}"
+	# The target of a no-hide rule is a target all the same: it cannot be public in another.
+	expect_cli_ok "add 8450 8451 --no-hide" server add 8450 8451 --no-hide "${P[@]}"
+	expect_cli_error "add with the target of a no-hide rule as public port" 1 \
+		"public port 8451/tcp is already the target of a rule \\(from 8450\\)" server add 8451 9000 "${P[@]}"
+	expect_cli_ok "del 8450" server del 8450 "${P[@]}"
+	# Rules sharing a target share its hiding: one asking for other hiding is refused.
+	expect_cli_error "add --no-hide to a hidden target" 1 \
+		"target 8443/tcp would be left open \\(no-hide\\) by this rule but is hidden by the rule for 8445; rules sharing a target must agree" \
+		server add 8452 8443 --no-hide "${P[@]}"
+	expect_cli_error "add --reject to a target hidden without it" 1 "would be hidden with reject by this rule but is hidden by the rule for 8445" \
+		server add 8452 8443 --reject "${P[@]}"
+	expect_cli_error "add --hide-local to a target hidden without it" 1 "would be hidden with hide-local by this rule" \
+		server add 8452 8443 --hide-local "${P[@]}"
+	expect_rules "refused rules sharing a target changed nothing" server "$PIN" "8445 8443 tcp true"
+	expect_cli_ok "add 8452 8443 with the same hiding" server add 8452 8443 "${P[@]}"
+	expect_cli_ok "del 8452" server del 8452 "${P[@]}"
+	expect_cli_ok "list (table)" server list "${P[@]}"
+	check "list table names the rule" "list printed: $CLI_OUT" grep -Eq '8445.*8443' <<<"$CLI_OUT"
+	cli server list --json "${P[@]}"
+	# shellcheck disable=SC2016 # jq variables
+	check "list --json is one JSON object with pin_dir, rules, stats" "list --json printed: $CLI_OUT" \
+		json_matches --arg pin "$PIN" '.pin_dir == $pin and (.rules | length) == 1 and
+			(.rules[0] | has("public_port") and has("target_port") and has("proto") and has("hide")) and
+			(.stats | has("rewritten") and has("reverse_rewritten") and has("hidden_dropped") and
+				has("malformed_dropped") and has("passed") and has("sock_redirected"))'
+	check "list --json prints exactly one line" "printed $(grep -c '' <<<"$CLI_OUT") lines" \
+		test "$(grep -c '' <<<"$CLI_OUT")" -eq 1
+	expect_cli_ok "unload" server unload "${P[@]}"
+	expect_cli_error "unload twice" 1 'not loaded' server unload "${P[@]}"
+	expect_cli_error "add after unload" 1 'not loaded' server add 8445 8443 "${P[@]}"
+}
 
-t_finish
+t_run_tests cli_errors "$@"

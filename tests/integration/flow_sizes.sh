@@ -6,14 +6,10 @@
 # /sys/devices/system/cpu/possible; more CPUs than this machine has are shown to the loader
 # by a bind mount over that file, in a mount namespace of its own.
 set -uo pipefail
-# shellcheck source=tests/lib.sh
-. "$(dirname "$0")/../lib.sh"
+# shellcheck source=tests/lib/bpfredir.sh
+. "$(dirname "$0")/../lib/bpfredir.sh"
 
-t_init flow_sizes
-t_require unshare mount
-t_topology
-pin_dir PIN sizes
-POSSIBLE=/sys/devices/system/cpu/possible
+ALL_TESTS="test_default_flows test_flows_1024 test_16_cpus test_128_cpus"
 
 # max_of PIN MAP: max_entries of a loaded instance's map.
 max_of() { bpftool -j map show pinned "$1/maps/$2" 2>/dev/null | jq -r '.max_entries // empty'; }
@@ -40,26 +36,44 @@ with_cpus() {
 	CLI_ERR=$(cat "$T_TMP/cli.err")
 }
 
-cpus=$(($(sed 's/.*-//' "$POSSIBLE") + 1))
-min=$((cpus * 256))
-((min > 1024)) || min=1024
-expect_cli_ok "load (default --flows)" server load --iface "$SERVER_IF" --pin-dir "$PIN"
-expect_sizes "default" 65536 16384
-expect_cli_ok "unload" server unload --pin-dir "$PIN"
-expect_cli_ok "load --flows 1024 ($cpus possible CPUs)" server load --iface "$SERVER_IF" --flows 1024 --pin-dir "$PIN"
-expect_sizes "--flows 1024 on $cpus CPUs" $((cpus * 256 > 1024 ? cpus * 256 : 1024)) "$min"
-expect_cli_ok "unload" server unload --pin-dir "$PIN"
+setup_tests() {
+	t_require unshare mount
+	t_topology
+	pin_dir PIN sizes
+	POSSIBLE=/sys/devices/system/cpu/possible
 
-with_cpus 16 load --iface "$SERVER_IF" --flows 1024 --pin-dir "$PIN"
-check "16 CPUs: load --flows 1024 succeeds and says flows were raised" "$(cli_result)" \
-	test "$CLI_RC" -eq 0 -a -n "$(grep -E 'flows 1024 raised to 4096 \(256 per possible CPU' <<<"$CLI_ERR")"
-expect_sizes "--flows 1024 on 16 CPUs" 4096 4096
-with_cpus 16 load --iface "$SERVER_IF" --flows 1024 --pin-dir "$PIN"
-check "16 CPUs: load --flows 1024 again is a no-op" "$(cli_result)" test "$CLI_RC" -eq 0
-expect_cli_ok "unload" server unload --pin-dir "$PIN"
+	cpus=$(($(sed 's/.*-//' "$POSSIBLE") + 1))
+	min=$((cpus * 256))
+	((min > 1024)) || min=1024
+}
 
-with_cpus 128 load --iface "$SERVER_IF" --pin-dir "$PIN"
-check "128 CPUs: load (default --flows) succeeds" "$(cli_result)" test "$CLI_RC" -eq 0
-expect_sizes "default on 128 CPUs" 65536 32768
-expect_cli_ok "unload" server unload --pin-dir "$PIN"
-t_finish
+test_default_flows() {
+	expect_cli_ok "load (default --flows)" server load --iface "$SERVER_IF" --pin-dir "$PIN"
+	expect_sizes "default" 65536 16384
+	expect_cli_ok "unload" server unload --pin-dir "$PIN"
+}
+
+test_flows_1024() {
+	expect_cli_ok "load --flows 1024 ($cpus possible CPUs)" server load --iface "$SERVER_IF" --flows 1024 --pin-dir "$PIN"
+	expect_sizes "--flows 1024 on $cpus CPUs" $((cpus * 256 > 1024 ? cpus * 256 : 1024)) "$min"
+	expect_cli_ok "unload" server unload --pin-dir "$PIN"
+}
+
+test_16_cpus() {
+	with_cpus 16 load --iface "$SERVER_IF" --flows 1024 --pin-dir "$PIN"
+	check "16 CPUs: load --flows 1024 succeeds and says flows were raised" "$(cli_result)" \
+		test "$CLI_RC" -eq 0 -a -n "$(grep -E 'flows 1024 raised to 4096 \(256 per possible CPU' <<<"$CLI_ERR")"
+	expect_sizes "--flows 1024 on 16 CPUs" 4096 4096
+	with_cpus 16 load --iface "$SERVER_IF" --flows 1024 --pin-dir "$PIN"
+	check "16 CPUs: load --flows 1024 again is a no-op" "$(cli_result)" test "$CLI_RC" -eq 0
+	expect_cli_ok "unload" server unload --pin-dir "$PIN"
+}
+
+test_128_cpus() {
+	with_cpus 128 load --iface "$SERVER_IF" --pin-dir "$PIN"
+	check "128 CPUs: load (default --flows) succeeds" "$(cli_result)" test "$CLI_RC" -eq 0
+	expect_sizes "default on 128 CPUs" 65536 32768
+	expect_cli_ok "unload" server unload --pin-dir "$PIN"
+}
+
+t_run_tests flow_sizes "$@"

@@ -15,8 +15,10 @@
 #
 #   client 192.0.2.1 (cli0) ---- (srv0) 192.0.2.2 server: helpers/flowprobe.py on 8443
 set -uo pipefail
-# shellcheck source=tests/lib.sh
-. "$(dirname "$0")/../lib.sh"
+# shellcheck source=tests/lib/bpfredir.sh
+. "$(dirname "$0")/../lib/bpfredir.sh"
+# shellcheck source=tests/lib/packets.sh
+. "$(dirname "$0")/../lib/packets.sh"
 
 FLOWPROBE=$T_HELPERS/flowprobe.py
 S=$SERVER_ADDR
@@ -26,22 +28,11 @@ S=$SERVER_ADDR
 GHOST=192.0.2.77
 CHURN=1500
 
-t_init flow_state
-t_require socat
-t_require_scapy
-t_topology
-# The client ports this script picks itself (40123, 40201-40203) stay out of the kernel's
-# own choice: a connection that took one of them by chance (curl's, in TIME_WAIT) made the
-# explicit bind fail with EADDRINUSE now and then.
-in_ns client sysctl -qw net.ipv4.ip_local_port_range="41000 60999" ||
-	t_abort "cannot set the client's ephemeral port range"
-pin_dir PIN flows
-P=(--pin-dir "$PIN")
-server server 8443 tcp "$SCAPY_PYTHON" "$FLOWPROBE" serve --port 8443
-wait_for 5 listening server 8443 udp || t_abort "flowprobe did not listen on 8443/udp"
-client_mac=$(ip -n "$(ns client)" -j link show "$CLIENT_IF" | jq -r '.[0].address')
-ip -n "$(ns server)" neigh replace "$GHOST" lladdr "$client_mac" dev "$SERVER_IF" nud permanent ||
-	t_abort "static neighbour entry for $GHOST"
+ALL_TESTS="test_load test_untracked test_churn test_spoofed_syn test_port_reuse"
+t_depends test_untracked test_load
+t_depends test_churn test_load
+t_depends test_spoofed_syn test_load
+t_depends test_port_reuse test_load
 
 # tables_clear: delete every entry of flows and pending, as LRU eviction would.
 tables_clear() {
@@ -73,6 +64,7 @@ sniff_start() {
 	T_PIDS+=("$SNIFF_PID")
 	wait_for $((5 * ${BPFREDIR_TEST_TIME_SCALE:-1})) test -e "$T_TMP/sniff.ready" || t_abort "the sniffer did not start: $(head -c 200 "$T_TMP/sniff.err")"
 }
+
 sniff_wait() {
 	wait "$SNIFF_PID"
 	SNIFFED=$(cat "$T_TMP/sniff.json")
@@ -100,7 +92,9 @@ hold() {
 	coproc HOLD { exec nsenter --net="$(ns_path client)" -- timeout 200 socat - "TCP:$S:8445$from"; }
 	T_PIDS+=("$HOLD_PID")
 }
+
 hold_send() { printf '%s\n' "$1" >&"${HOLD[1]}"; }
+
 # hold_read WANT SECONDS: lines from the held connection until WANT, within SECONDS; the
 # lines read go in HOLD_GOT.
 hold_read() {
@@ -112,7 +106,9 @@ hold_read() {
 	done
 	[[ " $HOLD_GOT" == *" $1 "* ]]
 }
+
 hold_line() { hold_send "echo $1" && hold_read "$1" 3; }
+
 hold_close() {
 	local fd=${HOLD[1]:-}
 	[[ -z $fd ]] || exec {fd}>&-
@@ -131,106 +127,121 @@ expect_connect() {
 	fi
 }
 
-expect_cli_ok "load --flows 1024" server load --iface "$SERVER_IF" --flows 1024 "${P[@]}"
-expect_cli_ok "add 8445 8443" server add 8445 8443 "${P[@]}"
-expect_cli_ok "add 8446 8443 (a second public port, same target)" server add 8446 8443 "${P[@]}"
-expect_cli_ok "add 8445 8443 --proto udp" server add 8445 8443 --proto udp "${P[@]}"
+setup_tests() {
+	t_require socat
+	t_require_scapy
+	t_topology
+	# The client ports this script picks itself (40123, 40201-40203) stay out of the kernel's
+	# own choice: a connection that took one of them by chance (curl's, in TIME_WAIT) made the
+	# explicit bind fail with EADDRINUSE now and then.
+	in_ns client sysctl -qw net.ipv4.ip_local_port_range="41000 60999" ||
+		t_abort "cannot set the client's ephemeral port range"
+	pin_dir PIN flows
+	P=(--pin-dir "$PIN")
+	server server 8443 tcp "$SCAPY_PYTHON" "$FLOWPROBE" serve --port 8443
+	wait_for 5 listening server 8443 udp || t_abort "flowprobe did not listen on 8443/udp"
+	client_mac=$(ip -n "$(ns client)" -j link show "$CLIENT_IF" | jq -r '.[0].address')
+	ip -n "$(ns server)" neigh replace "$GHOST" lladdr "$client_mac" dev "$SERVER_IF" nud permanent ||
+		t_abort "static neighbour entry for $GHOST"
+}
+
+test_load() {
+	expect_cli_ok "load --flows 1024" server load --iface "$SERVER_IF" --flows 1024 "${P[@]}"
+	expect_cli_ok "add 8445 8443" server add 8445 8443 "${P[@]}"
+	expect_cli_ok "add 8446 8443 (a second public port, same target)" server add 8446 8443 "${P[@]}"
+	expect_cli_ok "add 8445 8443 --proto udp" server add 8445 8443 --proto udp "${P[@]}"
+}
 
 # --- a connection whose entries are gone: nothing from 8443 leaves ------------------------------
+test_untracked() {
+	hold untracked
+	check "untracked: a connection through :8445 echoes" "no echo" hold_line one
+	dropped=$(counter server "$PIN" hidden_untracked_dropped)
+	sniff_start 5
+	# The service answers in 2 s; meanwhile its entries go.
+	hold_send "push 2 late"
+	sleep 0.3
+	tables_clear
+	sleep 3
+	hold_send "echo two"
+	got_two=0
+	hold_read two 5 && got_two=1
+	expect_none_from "untracked: the service's data after eviction never left from 8443"
+	check "untracked: the connection came back once the client spoke (late answer and echo arrived)" \
+		"read: $HOLD_GOT" test "$got_two" -eq 1 -a -n "$(grep -ow late <<<"$HOLD_GOT")"
+	expect_stat_grew "untracked: hidden_untracked_dropped grew" server "$PIN" \
+		hidden_untracked_dropped "${dropped:-0}"
+	hold_close
 
-hold untracked
-check "untracked: a connection through :8445 echoes" "no echo" hold_line one
-dropped=$(counter server "$PIN" hidden_untracked_dropped)
-sniff_start 5
-# The service answers in 2 s; meanwhile its entries go.
-hold_send "push 2 late"
-sleep 0.3
-tables_clear
-sleep 3
-hold_send "echo two"
-got_two=0
-hold_read two 5 && got_two=1
-expect_none_from "untracked: the service's data after eviction never left from 8443"
-check "untracked: the connection came back once the client spoke (late answer and echo arrived)" \
-	"read: $HOLD_GOT" test "$got_two" -eq 1 -a -n "$(grep -ow late <<<"$HOLD_GOT")"
-expect_stat_grew "untracked: hidden_untracked_dropped grew" server "$PIN" \
-	hidden_untracked_dropped "${dropped:-0}"
-hold_close
+	# A handshake from an address that never answers: the server retransmits its SYN-ACK
+	# (after 1 s, 3 s, ...), and by then the pending entries are gone.
+	sniff_start 5
+	in_ns client timeout 20 "$SCAPY_PYTHON" "$T_HELPERS/send_syn.py" "$S" 40777 8445 1000 "$GHOST" \
+		>"$T_TMP/ghost.out" 2>&1
+	sleep 0.3
+	tables_clear
+	expect_none_from "untracked: the SYN-ACK of an evicted pending entry never left from 8443"
+	check "untracked: the first SYN-ACK did leave, from 8445" "sniffed: $SNIFFED $(cat "$T_TMP/ghost.out")" \
+		json_holds '.all_from_src > 0' "$SNIFFED"
 
-# A handshake from an address that never answers: the server retransmits its SYN-ACK
-# (after 1 s, 3 s, ...), and by then the pending entries are gone.
-sniff_start 5
-in_ns client timeout 20 "$SCAPY_PYTHON" - "$GHOST" "$S" <<'PY' >"$T_TMP/ghost.out" 2>&1
-import sys, logging
-logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
-from scapy.all import IP, TCP, conf, send
-conf.verb = 0
-send(IP(src=sys.argv[1], dst=sys.argv[2]) / TCP(sport=40777, dport=8445, flags="S", seq=1000))
-PY
-sleep 0.3
-tables_clear
-expect_none_from "untracked: the SYN-ACK of an evicted pending entry never left from 8443"
-check "untracked: the first SYN-ACK did leave, from 8445" "sniffed: $SNIFFED $(cat "$T_TMP/ghost.out")" \
-	json_holds '.all_from_src > 0' "$SNIFFED"
-
-sniff_start 5
-(sleep 1 && tables_clear) &
-pushed=$(in_ns client timeout 20 "$SCAPY_PYTHON" "$FLOWPROBE" udp-push "$S" 8445 2 --wait 3 2>&1)
-wait $!
-expect_none_from "untracked: a UDP answer after eviction never left from 8443"
-check "untracked: ... and the client got no answer from 8443 either (the echo before, from 8445)" \
-	"got: $pushed" json_holds '.echo_from[1] == 8445 and .answer == false' "$pushed"
+	sniff_start 5
+	(sleep 1 && tables_clear) &
+	pushed=$(in_ns client timeout 20 "$SCAPY_PYTHON" "$FLOWPROBE" udp-push "$S" 8445 2 --wait 3 2>&1)
+	wait $!
+	expect_none_from "untracked: a UDP answer after eviction never left from 8443"
+	check "untracked: ... and the client got no answer from 8443 either (the echo before, from 8445)" \
+		"got: $pushed" json_holds '.echo_from[1] == 8445 and .answer == false' "$pushed"
+}
 
 # --- closed connections leave flows; an idle established one survives their churn ---------------
-
-tables_clear
-hold churn
-check "churn: the idle connection echoes before" "no echo" hold_line before
-expect_connect "churn: $CHURN connections through :8445, closed by the client or the service" \
-	8445 --count "$CHURN" --close mixed
-used=$(table_used flows)
-check "churn: closed connections left nothing in flows (only the idle one's 2 entries)" \
-	"flows holds ${used:-?} entries" test "${used:-0}" -eq 2
-expect_cli_ok "churn: del 8445 (only the entries keep the idle connection)" server del 8445 "${P[@]}"
-check "churn: the idle connection still echoes after del" "no echo: $HOLD_GOT" hold_line after
-hold_close
-expect_cli_ok "add 8445 8443 again" server add 8445 8443 "${P[@]}"
+test_churn() {
+	tables_clear
+	hold churn
+	check "churn: the idle connection echoes before" "no echo" hold_line before
+	expect_connect "churn: $CHURN connections through :8445, closed by the client or the service" \
+		8445 --count "$CHURN" --close mixed
+	used=$(table_used flows)
+	check "churn: closed connections left nothing in flows (only the idle one's 2 entries)" \
+		"flows holds ${used:-?} entries" test "${used:-0}" -eq 2
+	expect_cli_ok "churn: del 8445 (only the entries keep the idle connection)" server del 8445 "${P[@]}"
+	check "churn: the idle connection still echoes after del" "no echo: $HOLD_GOT" hold_line after
+	hold_close
+	expect_cli_ok "add 8445 8443 again" server add 8445 8443 "${P[@]}"
+}
 
 # --- a spoofed SYN from a live connection's client port to the other public port -----------------
-
-hold spoofed 40123
-check "spoofed syn: a connection from port 40123 through :8445 echoes" "no echo" hold_line first
-# What the service answers the SYN (a challenge ACK on the live connection) goes out as the
-# live connection's, from 8445: nothing from 8446.
-list_json server "$PIN"
-translated=$(json_get '.rules[] | select(.public_port == 8446 and .proto == "tcp") | .stats.rewritten')
-sniff_start 3 8446
-in_ns client timeout 20 "$SCAPY_PYTHON" - "$S" <<'PY' >"$T_TMP/spoof.out" 2>&1
-import sys, logging
-logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
-from scapy.all import IP, TCP, conf, send
-conf.verb = 0
-send(IP(dst=sys.argv[1]) / TCP(sport=40123, dport=8446, flags="S", seq=12345))
-PY
-expect_none_from "spoofed syn: the answer to the SYN from 40123 to :8446 did not leave from 8446" 8446
-list_json server "$PIN"
-now=$(json_get '.rules[] | select(.public_port == 8446 and .proto == "tcp") | .stats.rewritten')
-check "spoofed syn: the SYN to :8446 was translated to the service" \
-	"8446 rewritten counter from ${translated:-?} to ${now:-?} ($(cat "$T_TMP/spoof.out"))" \
-	test "${now:-0}" -gt "${translated:-0}"
-check "spoofed syn: the live connection still echoes" "no echo: $HOLD_GOT" hold_line second
-sleep 1
-check "spoofed syn: ... and a second later" "no echo: $HOLD_GOT" hold_line third
-hold_close
+test_spoofed_syn() {
+	hold spoofed 40123
+	check "spoofed syn: a connection from port 40123 through :8445 echoes" "no echo" hold_line first
+	# What the service answers the SYN (a challenge ACK on the live connection) goes out as the
+	# live connection's, from 8445: nothing from 8446.
+	list_json server "$PIN"
+	translated=$(json_get '.rules[] | select(.public_port == 8446 and .proto == "tcp") | .stats.rewritten')
+	sniff_start 3 8446
+	in_ns client timeout 20 "$SCAPY_PYTHON" "$T_HELPERS/send_syn.py" "$S" 40123 8446 12345 \
+		>"$T_TMP/spoof.out" 2>&1
+	expect_none_from "spoofed syn: the answer to the SYN from 40123 to :8446 did not leave from 8446" 8446
+	list_json server "$PIN"
+	now=$(json_get '.rules[] | select(.public_port == 8446 and .proto == "tcp") | .stats.rewritten')
+	check "spoofed syn: the SYN to :8446 was translated to the service" \
+		"8446 rewritten counter from ${translated:-?} to ${now:-?} ($(cat "$T_TMP/spoof.out"))" \
+		test "${now:-0}" -gt "${translated:-0}"
+	check "spoofed syn: the live connection still echoes" "no echo: $HOLD_GOT" hold_line second
+	sleep 1
+	check "spoofed syn: ... and a second later" "no echo: $HOLD_GOT" hold_line third
+	hold_close
+}
 
 # --- a client that reuses its port after a close, through the other public port ------------------
+test_port_reuse() {
+	port=40200
+	for how in client server abort; do
+		port=$((port + 1))
+		expect_connect "reuse: port $port through :8445, closed by $how" 8445 --sport "$port" --close "$how"
+		expect_connect "reuse: port $port again through :8446" 8446 --sport "$port" --close client
+	done
 
-port=40200
-for how in client server abort; do
-	port=$((port + 1))
-	expect_connect "reuse: port $port through :8445, closed by $how" 8445 --sport "$port" --close "$how"
-	expect_connect "reuse: port $port again through :8446" 8446 --sport "$port" --close client
-done
+	expect_cli_ok "unload" server unload "${P[@]}"
+}
 
-expect_cli_ok "unload" server unload "${P[@]}"
-t_finish
+t_run_tests flow_state "$@"

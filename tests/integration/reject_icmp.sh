@@ -21,48 +21,25 @@
 #
 #   client 192.0.2.1 2001:db8::1 (cli0) ---- (srv0) 192.0.2.2 2001:db8::2 server
 set -uo pipefail
-# shellcheck source=tests/lib.sh
-. "$(dirname "$0")/../lib.sh"
+# shellcheck source=tests/lib/bpfredir.sh
+. "$(dirname "$0")/../lib/bpfredir.sh"
+# shellcheck source=tests/lib/packets.sh
+. "$(dirname "$0")/../lib/packets.sh"
 
 PROBE="$T_HELPERS/rejectprobe.py"
 
-t_init reject_icmp
-t_require socat sha256sum ethtool xdp-filter
-t_require_scapy
-t_topology
-addr6 client "$CLIENT_IF" 2001:db8::1/64
-addr6 server "$SERVER_IF" 2001:db8::2/64
-pin_dir PIN reject
-P=(--pin-dir "$PIN")
-
-C4=$CLIENT_ADDR
-S4=$SERVER_ADDR
-C6=2001:db8::1
-S6=2001:db8::2
-UDP_TARGET=5354
+ALL_TESTS="test_reject_tc test_reject_config test_icmp_rate_limit
+	test_reject_xdp test_pmtu test_egress_port_unreachable test_no_programs_left"
+t_depends test_reject_config test_reject_tc
+t_depends test_icmp_rate_limit test_reject_tc
+t_depends test_reject_xdp test_icmp_rate_limit
+t_depends test_egress_port_unreachable test_pmtu
 
 # probe NS SRC DST PORT CASE OUTFILE: one probe, its answers as JSON in OUTFILE.
 probe_to() {
 	in_ns client timeout 30 "$SCAPY_PYTHON" "$PROBE" "$CLIENT_IF" "$1" "$2" "$3" "$4" \
 		>"$5" 2>"$T_TMP/probe.err" || echo '{"error": "probe failed"}' >"$5"
 }
-
-# The cases: "name src dst port case".
-CASES=(
-	"v4-syn $C4 $S4 $TARGET_PORT syn"
-	"v4-ack $C4 $S4 $TARGET_PORT ack"
-	"v4-rst $C4 $S4 $TARGET_PORT rst"
-	"v4-udp $C4 $S4 $UDP_TARGET udp"
-	"v4-badsum-syn $C4 $S4 $TARGET_PORT badsum-syn"
-	"v4-badsum-udp $C4 $S4 $UDP_TARGET badsum-udp"
-	"v6-syn $C6 $S6 $TARGET_PORT syn"
-	"v6-ack $C6 $S6 $TARGET_PORT ack"
-	"v6-rst $C6 $S6 $TARGET_PORT rst"
-	"v6-udp $C6 $S6 $UDP_TARGET udp"
-	"v6-udp-big $C6 $S6 $UDP_TARGET udp-big"
-	"v6-badsum-syn $C6 $S6 $TARGET_PORT badsum-syn"
-	"v6-badsum-udp $C6 $S6 $UDP_TARGET badsum-udp"
-)
 
 run_cases() {
 	local c name src dst port kind
@@ -72,46 +49,12 @@ run_cases() {
 	done
 }
 
-# compare NAME [LABEL]: the kernel's and bpfredir's answers to probe NAME, field by field.
+# compare NAME [LABEL]: the kernel's and bpfredir's answers to probe NAME, field by field
+# (helpers/reject_compare.py).
 compare() {
 	local out
-	if out=$("$SCAPY_PYTHON" - "$T_TMP/kernel-$1.json" "$T_TMP/bpfredir-$1.json" \
-		"$T_TMP/closed4.json" 2>"$T_TMP/compare.err" <<'PY'
-import json, sys
-k = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
-closed4 = json.load(open(sys.argv[3]))
-if "error" in k or "error" in b:
-    sys.exit("probe failed")
-ka = [bytes.fromhex(a) for a in k["answers"]]; ba = [bytes.fromhex(a) for a in b["answers"]]
-if len(ka) != len(ba) or len(ka) > 1:
-    sys.exit(f"kernel answered {len(ka)} time(s), bpfredir {len(ba)}")
-if not ka:
-    print("no answer from either"); sys.exit(0)
-kf, bf = ka[0], ba[0]
-if len(kf) != len(bf):
-    sys.exit(f"length: kernel {len(kf)}, bpfredir {len(bf)}")
-ethertype = kf[12:14]
-varied = set()
-if ethertype == b"\x08\x00" and kf[23] == 1:
-    varied = {18, 19, 24, 25}             # IPv4 ICMP: IP ID, so the header checksum
-    last = bytes.fromhex(closed4["answers"][0])
-    delta = (int.from_bytes(bf[18:20], "big") - int.from_bytes(last[18:20], "big")) % 65536
-    # The kernel's counter grows by 1 and a random amount below the jiffies elapsed (HZ
-    # 250 to 1000): the closed-port probe was a few seconds before.
-    if not 1 <= delta <= 10000:
-        sys.exit(f"IP ID {bf[18:20].hex()} does not go on from the kernel's "
-                 f"{last[18:20].hex()} (delta {delta})")
-elif ethertype == b"\x86\xdd" and kf[20] == 6:
-    varied = {15, 16, 17}                 # IPv6 RST flow label (low nibble of 15, 16, 17)
-diff = [i for i in range(len(kf)) if kf[i] != bf[i] and
-        not (i in varied and (i != 15 or (kf[i] ^ bf[i]) & 0xf0 == 0))]
-if diff:
-    i = diff[0]
-    sys.exit(f"{len(diff)} byte(s) differ, first at {i}: kernel {kf[i]:#04x}, "
-             f"bpfredir {bf[i]:#04x}; kernel {kf.hex()} bpfredir {bf.hex()}")
-print(f"{len(kf)} bytes, same but for bytes {sorted(i for i in varied if kf[i] != bf[i])}")
-PY
-	); then
+	if out=$("$SCAPY_PYTHON" "$T_HELPERS/reject_compare.py" "$T_TMP/kernel-$1.json" \
+		"$T_TMP/bpfredir-$1.json" "$T_TMP/closed4.json" 2>"$T_TMP/compare.err"); then
 		pass "${2:+$2: }reject $1: bpfredir's answer is the kernel's ($out)"
 	else
 		fail "${2:+$2: }reject $1" "$out $(cat "$T_TMP/compare.err")"
@@ -120,145 +63,170 @@ PY
 
 # burst SRC DST PORT: send 10 datagrams at once from SRC; prints how many ICMP errors came.
 burst() {
-	in_ns client timeout 30 "$SCAPY_PYTHON" - "$CLIENT_IF" "$@" <<'PY'
-import logging, sys, time
-logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
-from scapy.all import IP, IPv6, UDP, ICMP, ICMPv6DestUnreach, AsyncSniffer, send, conf
-conf.verb = 0
-iface, src, dst, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-v6 = ":" in dst
-l3 = IPv6(src=src, dst=dst) if v6 else IP(src=src, dst=dst)
-def err(p):
-    return (ICMPv6DestUnreach in p) if v6 else (ICMP in p and p[ICMP].type == 3)
-s = AsyncSniffer(iface=iface, lfilter=err, store=True); s.start(); time.sleep(0.3)
-send([l3 / UDP(sport=30000 + i, dport=port) / b"burst" for i in range(10)])
-time.sleep(1); s.stop()
-print(len(s.results or []))
-PY
+	in_ns client timeout 30 "$SCAPY_PYTHON" "$T_HELPERS/udp_burst.py" "$CLIENT_IF" "$@"
 }
 
-# --- the kernel's answers, with nothing loaded and nothing listening ---------------------
+setup_tests() {
+	t_require socat sha256sum ethtool xdp-filter
+	t_require_scapy
+	t_topology
+	addr6 client "$CLIENT_IF" 2001:db8::1/64
+	addr6 server "$SERVER_IF" 2001:db8::2/64
+	pin_dir PIN reject
+	P=(--pin-dir "$PIN")
 
-# With transmit checksum offload, veth carries the kernel's IPv6 RST with its checksum
-# unfinished (the pseudo-header sum only, for the NIC to complete); a real NIC would send
-# the full one. Offload off, the kernel computes it, as bpfredir does.
-in_ns server ethtool -K "$SERVER_IF" tx off >/dev/null || t_abort "ethtool -K $SERVER_IF tx off"
+	C4=$CLIENT_ADDR
+	S4=$SERVER_ADDR
+	C6=2001:db8::1
+	S6=2001:db8::2
+	UDP_TARGET=5354
 
-run_cases kernel
-# Back to the default: real clients below leave their checksums to veth's offload.
-in_ns server ethtool -K "$SERVER_IF" tx on >/dev/null || t_abort "ethtool -K $SERVER_IF tx on"
+	# The cases: "name src dst port case".
+	CASES=(
+		"v4-syn $C4 $S4 $TARGET_PORT syn"
+		"v4-ack $C4 $S4 $TARGET_PORT ack"
+		"v4-rst $C4 $S4 $TARGET_PORT rst"
+		"v4-udp $C4 $S4 $UDP_TARGET udp"
+		"v4-badsum-syn $C4 $S4 $TARGET_PORT badsum-syn"
+		"v4-badsum-udp $C4 $S4 $UDP_TARGET badsum-udp"
+		"v6-syn $C6 $S6 $TARGET_PORT syn"
+		"v6-ack $C6 $S6 $TARGET_PORT ack"
+		"v6-rst $C6 $S6 $TARGET_PORT rst"
+		"v6-udp $C6 $S6 $UDP_TARGET udp"
+		"v6-udp-big $C6 $S6 $UDP_TARGET udp-big"
+		"v6-badsum-syn $C6 $S6 $TARGET_PORT badsum-syn"
+		"v6-badsum-udp $C6 $S6 $UDP_TARGET badsum-udp"
+	)
+}
 
-# --- bpfredir's, with the services listening and their ports hidden with --reject -------
+# The kernel's answers, with nothing loaded and nothing listening, then bpfredir's, with the
+# services listening and their ports hidden with --reject.
+test_reject_tc() {
+	# --- the kernel's answers, with nothing loaded and nothing listening -----------------
+	# With transmit checksum offload, veth carries the kernel's IPv6 RST with its checksum
+	# unfinished (the pseudo-header sum only, for the NIC to complete); a real NIC would
+	# send the full one. Offload off, the kernel computes it, as bpfredir does.
+	in_ns server ethtool -K "$SERVER_IF" tx off >/dev/null || t_abort "ethtool -K $SERVER_IF tx off"
+	run_cases kernel
+	# Back to the default: real clients below leave their checksums to veth's offload.
+	in_ns server ethtool -K "$SERVER_IF" tx on >/dev/null || t_abort "ethtool -K $SERVER_IF tx on"
 
-https_server server
-server server "$UDP_TARGET" udp socat "UDP6-RECVFROM:$UDP_TARGET,ipv6only=0,fork" PIPE
-expect_cli_ok "load" server load --iface "$SERVER_IF" "${P[@]}"
-expect_cli_error "add --reject --no-hide: usage error" 2 "--reject.*--no-hide" server \
-	add "$PUBLIC_PORT" "$TARGET_PORT" --reject --no-hide "${P[@]}"
-expect_cli_error "del --reject: usage error" 2 "'--reject' does not apply to 'del'" server \
-	del "$PUBLIC_PORT" --reject "${P[@]}"
-printf 'rule 8445 8443 reject no-hide\n' >"$T_TMP/bad.conf"
-expect_cli_error "config 'reject' with 'no-hide': error at its line" 1 \
-	"bad.conf:1:1: 'reject' cannot go with 'no-hide'" server apply -f "$T_TMP/bad.conf" "${P[@]}"
-printf 'rule 8445 8443 reject reject\n' >"$T_TMP/bad.conf"
-expect_cli_error "config 'reject' twice: error at the second" 1 "bad.conf:1:23: 'reject' given twice" \
-	server apply -f "$T_TMP/bad.conf" "${P[@]}"
-cli server list "${P[@]}"
-check "nothing added by the failed commands" "list: $CLI_OUT" \
-	test "$(grep -c "^[0-9]" <<<"$CLI_OUT")" == 0
-expect_cli_ok "add --reject (tcp)" server add "$PUBLIC_PORT" "$TARGET_PORT" --reject "${P[@]}"
-expect_cli_ok "add --reject (udp)" server add 5353 "$UDP_TARGET" --proto udp --reject "${P[@]}"
-list_json server "$PIN"
-check "list --json shows reject" "list: $CLI_OUT" \
-	json_matches '[.rules[] | .reject] == [true, true]'
-cli server list "${P[@]}"
-check "list shows reject" "list: $CLI_OUT" grep -Eq "^$PUBLIC_PORT +$TARGET_PORT +tcp +rej " <<<"$CLI_OUT"
-before=$(counter server "$PIN" rejected)
-# The kernel's own port unreachables for a closed port, which bpfredir learns from.
-probe_to "$C4" "$S4" 5999 udp "$T_TMP/closed4.json"
-probe_to "$C6" "$S6" 5999 udp "$T_TMP/closed6.json"
-run_cases bpfredir
-for c in "${CASES[@]}"; do
-	compare "${c%% *}"
-done
-# 7 answered; the RSTs and bad checksums not (they count as hidden drops).
-expect_stat_grew "rejected counter counts the answers" server "$PIN" rejected $((before + 6))
-expect "public port still served" ok "https://$S4:$PUBLIC_PORT/" in_ns client
+	# --- bpfredir's, with the services listening and their ports hidden with --reject ----
+	https_server server
+	server server "$UDP_TARGET" udp socat "UDP6-RECVFROM:$UDP_TARGET,ipv6only=0,fork" PIPE
+	expect_cli_ok "load" server load --iface "$SERVER_IF" "${P[@]}"
+	expect_cli_error "add --reject --no-hide: usage error" 2 "--reject.*--no-hide" server \
+		add "$PUBLIC_PORT" "$TARGET_PORT" --reject --no-hide "${P[@]}"
+	expect_cli_error "del --reject: usage error" 2 "'--reject' does not apply to 'del'" server \
+		del "$PUBLIC_PORT" --reject "${P[@]}"
+	printf 'rule 8445 8443 reject no-hide\n' >"$T_TMP/bad.conf"
+	expect_cli_error "config 'reject' with 'no-hide': error at its line" 1 \
+		"bad.conf:1:1: 'reject' cannot go with 'no-hide'" server apply -f "$T_TMP/bad.conf" "${P[@]}"
+	printf 'rule 8445 8443 reject reject\n' >"$T_TMP/bad.conf"
+	expect_cli_error "config 'reject' twice: error at the second" 1 "bad.conf:1:23: 'reject' given twice" \
+		server apply -f "$T_TMP/bad.conf" "${P[@]}"
+	cli server list "${P[@]}"
+	check "nothing added by the failed commands" "list: $CLI_OUT" \
+		test "$(grep -c "^[0-9]" <<<"$CLI_OUT")" == 0
+	expect_cli_ok "add --reject (tcp)" server add "$PUBLIC_PORT" "$TARGET_PORT" --reject "${P[@]}"
+	expect_cli_ok "add --reject (udp)" server add 5353 "$UDP_TARGET" --proto udp --reject "${P[@]}"
+	list_json server "$PIN"
+	check "list --json shows reject" "list: $CLI_OUT" \
+		json_matches '[.rules[] | .reject] == [true, true]'
+	cli server list "${P[@]}"
+	check "list shows reject" "list: $CLI_OUT" grep -Eq "^$PUBLIC_PORT +$TARGET_PORT +tcp +rej " <<<"$CLI_OUT"
+	before=$(counter server "$PIN" rejected)
+	# The kernel's own port unreachables for a closed port, which bpfredir learns from.
+	probe_to "$C4" "$S4" 5999 udp "$T_TMP/closed4.json"
+	probe_to "$C6" "$S6" 5999 udp "$T_TMP/closed6.json"
+	run_cases bpfredir
+	for c in "${CASES[@]}"; do
+		compare "${c%% *}"
+	done
+	# 7 answered; the RSTs and bad checksums not (they count as hidden drops).
+	expect_stat_grew "rejected counter counts the answers" server "$PIN" rejected $((before + 6))
+	expect "public port still served" ok "https://$S4:$PUBLIC_PORT/" in_ns client
 
-# Real clients, whose kernel leaves the checksum to veth's offload: refused at once.
-expect "curl to the hidden port: connection refused" refused "https://$S4:$TARGET_PORT/" in_ns client
-expect "curl to the hidden port over IPv6: connection refused" refused \
-	"https://[$S6]:$TARGET_PORT/" in_ns client
-# The RST to such a segment is left to offload too: with the server's transmit offload off,
-# the stack completes its checksum itself.
-in_ns server ethtool -K "$SERVER_IF" tx off >/dev/null || t_abort "ethtool -K $SERVER_IF tx off"
-expect "curl to the hidden port, server without tx offload: refused" refused \
-	"https://$S4:$TARGET_PORT/" in_ns client
-in_ns server ethtool -K "$SERVER_IF" tx on >/dev/null || t_abort "ethtool -K $SERVER_IF tx on"
-for dst in "$S4" "$S6"; do
-	out=$(udp_connected client "$dst" "$UDP_TARGET" 3 2>&1)
-	check "connected udp socket to the hidden port $dst: refused" "got: $out" test "$out" == refused
-done
+	# Real clients, whose kernel leaves the checksum to veth's offload: refused at once.
+	expect "curl to the hidden port: connection refused" refused "https://$S4:$TARGET_PORT/" in_ns client
+	expect "curl to the hidden port over IPv6: connection refused" refused \
+		"https://[$S6]:$TARGET_PORT/" in_ns client
+	# The RST to such a segment is left to offload too: with the server's transmit offload off,
+	# the stack completes its checksum itself.
+	in_ns server ethtool -K "$SERVER_IF" tx off >/dev/null || t_abort "ethtool -K $SERVER_IF tx off"
+	expect "curl to the hidden port, server without tx offload: refused" refused \
+		"https://$S4:$TARGET_PORT/" in_ns client
+	in_ns server ethtool -K "$SERVER_IF" tx on >/dev/null || t_abort "ethtool -K $SERVER_IF tx on"
+	for dst in "$S4" "$S6"; do
+		out=$(udp_connected client "$dst" "$UDP_TARGET" 3 2>&1)
+		check "connected udp socket to the hidden port $dst: refused" "got: $out" test "$out" == refused
+	done
+}
 
 # The config file's 'reject' is the same rule: applying it changes nothing; without it,
 # the rule changes.
-printf 'interface %s\nrule %s %s reject\nrule 5353 %s proto udp reject\n' "$SERVER_IF" \
-	"$PUBLIC_PORT" "$TARGET_PORT" "$UDP_TARGET" >"$T_TMP/reject.conf"
-cli server apply -f "$T_TMP/reject.conf" "${P[@]}"
-check "apply -f with 'reject' matches add --reject" "$(cli_result) $CLI_OUT" \
-	test "$CLI_RC:$CLI_OUT" == "0:nothing to change"
-sed -i 's/ reject$//' "$T_TMP/reject.conf"
-cli server apply -f "$T_TMP/reject.conf" --dry-run "${P[@]}"
-check "apply --dry-run shows the rule losing 'reject'" "$(cli_result) $CLI_OUT" \
-	grep -qx -- "- rule $PUBLIC_PORT $TARGET_PORT proto tcp reject" <<<"$CLI_OUT"
+test_reject_config() {
+	printf 'interface %s\nrule %s %s reject\nrule 5353 %s proto udp reject\n' "$SERVER_IF" \
+		"$PUBLIC_PORT" "$TARGET_PORT" "$UDP_TARGET" >"$T_TMP/reject.conf"
+	cli server apply -f "$T_TMP/reject.conf" "${P[@]}"
+	check "apply -f with 'reject' matches add --reject" "$(cli_result) $CLI_OUT" \
+		test "$CLI_RC:$CLI_OUT" == "0:nothing to change"
+	sed -i 's/ reject$//' "$T_TMP/reject.conf"
+	cli server apply -f "$T_TMP/reject.conf" --dry-run "${P[@]}"
+	check "apply --dry-run shows the rule losing 'reject'" "$(cli_result) $CLI_OUT" \
+		grep -qx -- "- rule $PUBLIC_PORT $TARGET_PORT proto tcp reject" <<<"$CLI_OUT"
+}
 
 # --- the ICMP rate limit: bpfredir at the hidden port, the kernel at a closed one ----------
+test_icmp_rate_limit() {
+	ip -n "$(ns client)" addr add 192.0.2.8/24 dev "$CLIENT_IF" || t_abort "client address"
+	ip -n "$(ns client)" addr add 192.0.2.9/24 dev "$CLIENT_IF" || t_abort "client address"
+	addr6 client "$CLIENT_IF" 2001:db8::8/64
+	addr6 client "$CLIENT_IF" 2001:db8::9/64
+	for fam in 4 6; do
+		if [[ $fam == 4 ]]; then a=192.0.2.8 b=192.0.2.9 dst=$S4; else a=2001:db8::8 b=2001:db8::9 dst=$S6; fi
+		kernel_n=$(burst "$a" "$dst" 5999 2>&1)
+		ours_n=$(burst "$b" "$dst" "$UDP_TARGET" 2>&1)
+		if [[ $kernel_n =~ ^[0-9]+$ && $kernel_n == "$ours_n" && $kernel_n -lt 10 ]]; then
+			pass "v$fam ICMP rate limit: 10 datagrams, $ours_n errors from bpfredir as from the kernel"
+		else
+			fail "v$fam ICMP rate limit" "10 datagrams: kernel answered '$kernel_n', bpfredir '$ours_n'"
+		fi
+	done
 
-ip -n "$(ns client)" addr add 192.0.2.8/24 dev "$CLIENT_IF" || t_abort "client address"
-ip -n "$(ns client)" addr add 192.0.2.9/24 dev "$CLIENT_IF" || t_abort "client address"
-addr6 client "$CLIENT_IF" 2001:db8::8/64
-addr6 client "$CLIENT_IF" 2001:db8::9/64
-for fam in 4 6; do
-	if [[ $fam == 4 ]]; then a=192.0.2.8 b=192.0.2.9 dst=$S4; else a=2001:db8::8 b=2001:db8::9 dst=$S6; fi
-	kernel_n=$(burst "$a" "$dst" 5999 2>&1)
-	ours_n=$(burst "$b" "$dst" "$UDP_TARGET" 2>&1)
-	if [[ $kernel_n =~ ^[0-9]+$ && $kernel_n == "$ours_n" && $kernel_n -lt 10 ]]; then
-		pass "v$fam ICMP rate limit: 10 datagrams, $ours_n errors from bpfredir as from the kernel"
-	else
-		fail "v$fam ICMP rate limit" "10 datagrams: kernel answered '$kernel_n', bpfredir '$ours_n'"
-	fi
-done
-
-expect_cli_ok "unload" server unload "${P[@]}"
+	expect_cli_ok "unload" server unload "${P[@]}"
+}
 
 # --- the same through XDP ingress, answered with XDP_TX -----------------------------------
 # Native XDP_TX on veth hands the frame to the peer's NAPI ring, which a veth polls only while
 # it has an XDP program of its own: the client's veth gets xdp-filter (which passes
 # everything) for the native round, as a real NIC needs nothing of the kind.
-for mode in generic native; do
-	args=(--mode xdp --xdp-generic)
-	if [[ $mode == native ]]; then
-		args=(--mode xdp)
-		xdp_filter_load client "$CLIENT_IF" native
-	fi
-	expect_cli_ok "xdp $mode: load" server load --iface "$SERVER_IF" "${args[@]}" "${P[@]}"
-	expect_cli_ok "xdp $mode: add --reject" server add "$PUBLIC_PORT" "$TARGET_PORT" --reject \
-		"${P[@]}"
-	expect_cli_ok "xdp $mode: add --reject (udp)" server add 5353 "$UDP_TARGET" --proto udp \
-		--reject "${P[@]}"
-	probe_to "$C4" "$S4" 5999 udp "$T_TMP/closed4.json"
-	probe_to "$C6" "$S6" 5999 udp "$T_TMP/closed6.json"
-	run_cases bpfredir
-	for c in "${CASES[@]}"; do
-		compare "${c%% *}" "xdp $mode"
+test_reject_xdp() {
+	for mode in generic native; do
+		args=(--mode xdp --xdp-generic)
+		if [[ $mode == native ]]; then
+			args=(--mode xdp)
+			xdp_filter_load client "$CLIENT_IF" native
+		fi
+		expect_cli_ok "xdp $mode: load" server load --iface "$SERVER_IF" "${args[@]}" "${P[@]}"
+		expect_cli_ok "xdp $mode: add --reject" server add "$PUBLIC_PORT" "$TARGET_PORT" --reject \
+			"${P[@]}"
+		expect_cli_ok "xdp $mode: add --reject (udp)" server add 5353 "$UDP_TARGET" --proto udp \
+			--reject "${P[@]}"
+		probe_to "$C4" "$S4" 5999 udp "$T_TMP/closed4.json"
+		probe_to "$C6" "$S6" 5999 udp "$T_TMP/closed6.json"
+		run_cases bpfredir
+		for c in "${CASES[@]}"; do
+			compare "${c%% *}" "xdp $mode"
+		done
+		expect "xdp $mode: curl to the hidden port: connection refused" refused \
+			"https://$S4:$TARGET_PORT/" in_ns client
+		expect "xdp $mode: public port still served" ok "https://$S4:$PUBLIC_PORT/" in_ns client
+		expect_cli_ok "xdp $mode: unload" server unload "${P[@]}"
+		[[ $mode == generic ]] || xdp_filter_unload client "$CLIENT_IF" >/dev/null 2>&1 ||
+			fail "xdp $mode: xdp-filter unload" "failed"
 	done
-	expect "xdp $mode: curl to the hidden port: connection refused" refused \
-		"https://$S4:$TARGET_PORT/" in_ns client
-	expect "xdp $mode: public port still served" ok "https://$S4:$PUBLIC_PORT/" in_ns client
-	expect_cli_ok "xdp $mode: unload" server unload "${P[@]}"
-	[[ $mode == generic ]] || xdp_filter_unload client "$CLIENT_IF" >/dev/null 2>&1 ||
-		fail "xdp $mode: xdp-filter unload" "failed"
-done
+}
 
 # --- path MTU discovery through the public port ------------------------------------------
 #
@@ -270,94 +238,73 @@ done
 # link: it answers "fragmentation needed" / "packet too big" quoting source port 8445. Only
 # with the quote put back to 8443 does the server's kernel find the socket, lower the path
 # MTU and resend smaller: without it the transfer stalls (no MTU probing by default).
+test_pmtu() {
+	netns_add pclient
+	netns_add prouter
+	netns_add pserver
+	veth pclient pc0 198.51.100.1/24 prouter pr0 198.51.100.2/24
+	veth prouter pr1 203.0.113.1/24 pserver ps0 203.0.113.2/24
+	addr6 pclient pc0 2001:db8:10::1/64
+	addr6 prouter pr0 2001:db8:10::2/64
+	addr6 prouter pr1 2001:db8:20::1/64
+	addr6 pserver ps0 2001:db8:20::2/64
+	ip -n "$(ns prouter)" link set pr0 mtu 1280 || t_abort "router MTU"
+	ip -n "$(ns pclient)" route add default via 198.51.100.2 || t_abort "pclient route"
+	ip -n "$(ns pclient)" -6 route add default via 2001:db8:10::2 || t_abort "pclient route6"
+	ip -n "$(ns pserver)" route add default via 203.0.113.1 || t_abort "pserver route"
+	ip -n "$(ns pserver)" -6 route add default via 2001:db8:20::1 || t_abort "pserver route6"
+	in_ns prouter sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 ||
+		t_abort "router forwarding"
+	in_ns pserver sysctl -qw net.ipv4.ip_no_pmtu_disc=0 net.ipv4.tcp_mtu_probing=0 ||
+		t_abort "server PMTU sysctls"
 
-netns_add pclient
-netns_add prouter
-netns_add pserver
-veth pclient pc0 198.51.100.1/24 prouter pr0 198.51.100.2/24
-veth prouter pr1 203.0.113.1/24 pserver ps0 203.0.113.2/24
-addr6 pclient pc0 2001:db8:10::1/64
-addr6 prouter pr0 2001:db8:10::2/64
-addr6 prouter pr1 2001:db8:20::1/64
-addr6 pserver ps0 2001:db8:20::2/64
-ip -n "$(ns prouter)" link set pr0 mtu 1280 || t_abort "router MTU"
-ip -n "$(ns pclient)" route add default via 198.51.100.2 || t_abort "pclient route"
-ip -n "$(ns pclient)" -6 route add default via 2001:db8:10::2 || t_abort "pclient route6"
-ip -n "$(ns pserver)" route add default via 203.0.113.1 || t_abort "pserver route"
-ip -n "$(ns pserver)" -6 route add default via 2001:db8:20::1 || t_abort "pserver route6"
-in_ns prouter sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 ||
-	t_abort "router forwarding"
-in_ns pserver sysctl -qw net.ipv4.ip_no_pmtu_disc=0 net.ipv4.tcp_mtu_probing=0 ||
-	t_abort "server PMTU sysctls"
+	DOWNLOAD_BYTES=$((2 * 1024 * 1024))
+	server pserver "$TARGET_PORT" tcp "$SCAPY_PYTHON" "$T_HELPERS/download.py" serve "$DOWNLOAD_BYTES" "$TARGET_PORT"
+	pin_dir PIN2 pmtu
+	expect_cli_ok "load on the server behind the router" pserver load --iface ps0 --pin-dir "$PIN2"
+	expect_cli_ok "add the tcp rule" pserver add "$PUBLIC_PORT" "$TARGET_PORT" --pin-dir "$PIN2"
 
-DOWNLOAD_BYTES=$((2 * 1024 * 1024))
-cat >"$T_TMP/download.py" <<'PY'
-import hashlib, random, socket, sys
-n = int(sys.argv[2])
-data = random.Random(2026).randbytes(n)
-if sys.argv[1] == "serve":
-    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("::", int(sys.argv[3]))); s.listen(8)
-    while True:
-        c, _ = s.accept()
-        try:
-            c.recv(16); c.sendall(data); c.shutdown(socket.SHUT_WR); c.recv(1)
-        except OSError:
-            pass
-        c.close()
-else:
-    c = socket.create_connection((sys.argv[3], int(sys.argv[4])), timeout=30)
-    c.sendall(b"go"); got = bytearray()
-    while True:
-        b = c.recv(65536)
-        if not b:
-            break
-        got += b
-    print(len(got), hashlib.sha256(got).hexdigest(), hashlib.sha256(data).hexdigest())
-PY
-server pserver "$TARGET_PORT" tcp "$SCAPY_PYTHON" "$T_TMP/download.py" serve "$DOWNLOAD_BYTES" "$TARGET_PORT"
-pin_dir PIN2 pmtu
-expect_cli_ok "load on the server behind the router" pserver load --iface ps0 --pin-dir "$PIN2"
-expect_cli_ok "add the tcp rule" pserver add "$PUBLIC_PORT" "$TARGET_PORT" --pin-dir "$PIN2"
-
-for dst in 203.0.113.2 2001:db8:20::2; do
-	if [[ $dst == *:* ]]; then client_addr=2001:db8:10::1; else client_addr=198.51.100.1; fi
-	before=$(counter pserver "$PIN2" icmp_translated)
-	out=$(in_ns pclient timeout 40 "$SCAPY_PYTHON" "$T_TMP/download.py" get "$DOWNLOAD_BYTES" \
-		"$dst" "$PUBLIC_PORT" 2>&1 | tail -1)
-	read -r got_len got_sum want_sum <<<"$out"
-	if [[ $got_len == "$DOWNLOAD_BYTES" && -n $got_sum && $got_sum == "$want_sum" ]]; then
-		pass "PMTU $dst: 2 MB through $PUBLIC_PORT over a 1280-byte hop, sha256 matches"
-	else
-		fail "PMTU $dst" "download: $out"
-	fi
-	expect_stat_grew "PMTU $dst: icmp_translated counter moved" pserver "$PIN2" \
-		icmp_translated "${before:-0}"
-	mtu=$(in_ns pserver ip route get "$client_addr" 2>/dev/null | grep -o 'mtu [0-9]*')
-	check "PMTU $dst: the server's kernel learned the path MTU" "route: $mtu" \
-		test "$mtu" == "mtu 1280"
-done
+	for dst in 203.0.113.2 2001:db8:20::2; do
+		if [[ $dst == *:* ]]; then client_addr=2001:db8:10::1; else client_addr=198.51.100.1; fi
+		before=$(counter pserver "$PIN2" icmp_translated)
+		out=$(in_ns pclient timeout 40 "$SCAPY_PYTHON" "$T_HELPERS/download.py" get "$DOWNLOAD_BYTES" \
+			"$dst" "$PUBLIC_PORT" 2>&1 | tail -1)
+		read -r got_len got_sum want_sum <<<"$out"
+		if [[ $got_len == "$DOWNLOAD_BYTES" && -n $got_sum && $got_sum == "$want_sum" ]]; then
+			pass "PMTU $dst: 2 MB through $PUBLIC_PORT over a 1280-byte hop, sha256 matches"
+		else
+			fail "PMTU $dst" "download: $out"
+		fi
+		expect_stat_grew "PMTU $dst: icmp_translated counter moved" pserver "$PIN2" \
+			icmp_translated "${before:-0}"
+		mtu=$(in_ns pserver ip route get "$client_addr" 2>/dev/null | grep -o 'mtu [0-9]*')
+		check "PMTU $dst: the server's kernel learned the path MTU" "route: $mtu" \
+			test "$mtu" == "mtu 1280"
+	done
+}
 
 # Egress: nothing listens on udp 5354, so the server's kernel answers a datagram translated
 # 5353 -> 5354 with a port unreachable quoting 5354; put back to 5353, it reaches the
 # client's connected socket as ECONNREFUSED (quoting 5354, it would match no socket).
-expect_cli_ok "add a udp rule to a closed port" pserver add 5353 5354 --proto udp --pin-dir "$PIN2"
-for dst in 203.0.113.2 2001:db8:20::2; do
-	before=$(counter pserver "$PIN2" icmp_translated)
-	out=$(udp_connected pclient "$dst" 5353 3 2>&1)
-	check "egress port unreachable for $dst:5353 reaches the client's socket" "got: $out" \
-		test "$out" == refused
-	expect_stat_grew "egress error for $dst: icmp_translated counter moved" pserver "$PIN2" \
-		icmp_translated "${before:-0}"
-done
-expect_cli_ok "unload the server's instance" pserver unload --pin-dir "$PIN2"
+test_egress_port_unreachable() {
+	expect_cli_ok "add a udp rule to a closed port" pserver add 5353 5354 --proto udp --pin-dir "$PIN2"
+	for dst in 203.0.113.2 2001:db8:20::2; do
+		before=$(counter pserver "$PIN2" icmp_translated)
+		out=$(udp_connected pclient "$dst" 5353 3 2>&1)
+		check "egress port unreachable for $dst:5353 reaches the client's socket" "got: $out" \
+			test "$out" == refused
+		expect_stat_grew "egress error for $dst: icmp_translated counter moved" pserver "$PIN2" \
+			icmp_translated "${before:-0}"
+	done
+	expect_cli_ok "unload the server's instance" pserver unload --pin-dir "$PIN2"
+}
 
 # --- cleanup --------------------------------------------------------------------------------
 
 # Program teardown is asynchronous in the kernel: give it a moment.
-check "no bpfredir programs left" "left: $(new_bpfredir_progs | tr '\n' ' ')" \
-	wait_for 5 no_new_bpfredir_progs
+test_no_programs_left() {
+	check "no bpfredir programs left" "left: $(new_bpfredir_progs | tr '\n' ' ')" \
+		wait_for 5 no_new_bpfredir_progs
+}
 
-t_finish
+t_run_tests reject_icmp "$@"

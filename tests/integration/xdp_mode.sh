@@ -17,45 +17,23 @@
 # Server: HTTPS on 8443, UDP echo on 8443, TCP echo on 9443; rules tcp and udp 8445->8443,
 # tcp 9445->9443.
 set -uo pipefail
-# shellcheck source=tests/lib.sh
-. "$(dirname "$0")/../lib.sh"
+# shellcheck source=tests/lib/bpfredir.sh
+. "$(dirname "$0")/../lib/bpfredir.sh"
+# shellcheck source=tests/lib/packets.sh
+. "$(dirname "$0")/../lib/packets.sh"
 
 XFER_BYTES=$((4 * 1024 * 1024))
 
-t_init xdp_mode
-t_require socat ethtool xdp-filter
-t_require_scapy
-t_topology
-netns_add other
-veth server srv2 198.51.100.1/24 other oth0 198.51.100.2/24
-S4=$SERVER_ADDR
-S6=2001:db8::2
-addr6 client "$CLIENT_IF" 2001:db8::1/64
-addr6 server "$SERVER_IF" "$S6/64"
-for side in "client $CLIENT_IF" "server $SERVER_IF"; do
-	# shellcheck disable=SC2086 # "NS IF"
-	in_ns ${side% *} ethtool -K ${side#* } rx off tx off >/dev/null 2>&1 ||
-		t_abort "ethtool -K ${side#* } rx off tx off failed"
-done
-https_server server
-server server 8443 udp socat UDP6-RECVFROM:8443,ipv6only=0,fork PIPE
-server server 9443 tcp "$SCAPY_PYTHON" "$T_HELPERS/xfer.py" serve 9443
-pin_dir PIN xdp
-cgroup_add CG xdp
-P=(--pin-dir "$PIN")
-client=(in_ns client)
-# Where egress goes without --attach: tcx, or a clsact filter on a kernel without tcx.
-EGRESS=$(tc_kind)
+ALL_TESTS="test_native test_load_again test_foreign_xdp test_generic test_attach_tc
+	test_config_file"
+t_depends test_load_again test_native
+t_depends test_foreign_xdp test_native
 
 # expect_udp NAME ADDR PORT WANT: udp_connected from the client gives WANT.
 expect_udp() {
 	local got
 	got=$(udp_connected client "$2" "$3" 2>&1)
-	if [[ $got == "$4" ]]; then
-		pass "$1"
-	else
-		fail "$1" "datagram to $2 port $3: expected '$4', got '$got'"
-	fi
+	expect_eq "$1" "$4" "$got" "datagram to $2 port $3"
 }
 
 # xdp_of NS IF: "mode:name" of the XDP program on IF, e.g. "driver:bpfredir_xdp", or empty;
@@ -202,144 +180,185 @@ unloaded() {
 	expect_udp "$1: after unload, udp -> :8443 echoed" "$S4" 8443 echo
 }
 
-run_mode native --mode xdp
+setup_tests() {
+	t_require socat ethtool xdp-filter
+	t_require_scapy
+	t_topology
+	netns_add other
+	veth server srv2 198.51.100.1/24 other oth0 198.51.100.2/24
+	S4=$SERVER_ADDR
+	S6=2001:db8::2
+	addr6 client "$CLIENT_IF" 2001:db8::1/64
+	addr6 server "$SERVER_IF" "$S6/64"
+	for side in "client $CLIENT_IF" "server $SERVER_IF"; do
+		# shellcheck disable=SC2086 # "NS IF"
+		in_ns ${side% *} ethtool -K ${side#* } rx off tx off >/dev/null 2>&1 ||
+			t_abort "ethtool -K ${side#* } rx off tx off failed"
+	done
+	https_server server
+	server server 8443 udp socat UDP6-RECVFROM:8443,ipv6only=0,fork PIPE
+	server server 9443 tcp "$SCAPY_PYTHON" "$T_HELPERS/xfer.py" serve 9443
+	pin_dir PIN xdp
+	cgroup_add CG xdp
+	P=(--pin-dir "$PIN")
+	client=(in_ns client)
+	# Where egress goes without --attach: tcx, or a clsact filter on a kernel without tcx.
+	EGRESS=$(tc_kind)
+	# A newer build of the loader (BPF_CPU=v2), made by test_load_again.
+	NEWER="$T_TMP/newer"
+}
 
-# --- load again: same build, wrong mode, newer build ---------------------------------------
-cli server load --iface "$SERVER_IF" --mode xdp "${P[@]}"
-check "native: load again with the same build changes nothing" "$(cli_result) $CLI_OUT" grep -q "same build" <<<"$CLI_OUT"
-expect_cli_error "native: load the interface in tc mode is refused" 1 "interface srv0 is attached in xdp mode" \
-	server load --iface "$SERVER_IF" "${P[@]}"
-expect_cli_error "native: load the interface with --xdp-generic is refused" 1 "interface srv0 is attached in xdp mode" \
-	server load --iface "$SERVER_IF" --mode xdp --xdp-generic "${P[@]}"
-old_id=$(xdp_id server "$SERVER_IF")
-old_link=$(xdp_link server "$SERVER_IF")
-NEWER="$T_TMP/newer"
-if make -s -C "$T_REPO" OUTPUT="$NEWER/.output" BUILD="$NEWER/build" BPF_CPU=v2 \
-	"$NEWER/build/bpfredir" >"$T_TMP/newer.log" 2>&1; then
-	CLI_OUT=$(in_ns server "$NEWER/build/bpfredir" load --iface "$SERVER_IF" --mode xdp "${P[@]}" 2>&1)
-	check "native: load of a newer build replaces the programs" "$CLI_OUT" \
-		grep -q "programs replaced by this build, maps kept" <<<"$CLI_OUT"
-else
-	fail "build a newer build (BPF_CPU=v2)" "$(tail -5 "$T_TMP/newer.log")"
-fi
-new_id=$(xdp_id server "$SERVER_IF")
-new_link=$(xdp_link server "$SERVER_IF")
+test_native() {
+	run_mode native --mode xdp
+}
+
 link_updated() {
 	[[ $old_id =~ ^[0-9]+$ && $new_id =~ ^[0-9]+$ && $old_id != "$new_id" &&
 		$new_link =~ ^[0-9]+$ && $old_link == "$new_link" ]]
 }
-check "newer build: another XDP program, through the same link" \
-	"program $old_id -> $new_id, link $old_link -> $new_link" link_updated
-check "newer build: still bpfredir_xdp in driver mode" "xdp: $(xdp_of server "$SERVER_IF")" \
-	test "$(xdp_of server "$SERVER_IF")" = driver:bpfredir_xdp
-expect_rules "newer build: the rules are kept" server "$PIN" $'8445 8443 tcp true\n8445 8443 udp true\n9445 9443 tcp true'
-expect "newer build: v4 curl -> :8445 gets the page" ok "$(url "$S4" 8445)" "${client[@]}"
-expect "newer build: v4 curl -> :8443 dropped" dropped "$(url "$S4" 8443)" "${client[@]}"
+
+# --- load again: same build, wrong mode, newer build ---------------------------------------
+test_load_again() {
+	cli server load --iface "$SERVER_IF" --mode xdp "${P[@]}"
+	check "native: load again with the same build changes nothing" "$(cli_result) $CLI_OUT" grep -q "same build" <<<"$CLI_OUT"
+	expect_cli_error "native: load the interface in tc mode is refused" 1 "interface srv0 is attached in xdp mode" \
+		server load --iface "$SERVER_IF" "${P[@]}"
+	expect_cli_error "native: load the interface with --xdp-generic is refused" 1 "interface srv0 is attached in xdp mode" \
+		server load --iface "$SERVER_IF" --mode xdp --xdp-generic "${P[@]}"
+	old_id=$(xdp_id server "$SERVER_IF")
+	old_link=$(xdp_link server "$SERVER_IF")
+	if make -s -C "$T_REPO" OUTPUT="$NEWER/.output" BUILD="$NEWER/build" BPF_CPU=v2 \
+		"$NEWER/build/bpfredir" >"$T_TMP/newer.log" 2>&1; then
+		CLI_OUT=$(in_ns server "$NEWER/build/bpfredir" load --iface "$SERVER_IF" --mode xdp "${P[@]}" 2>&1)
+		check "native: load of a newer build replaces the programs" "$CLI_OUT" \
+			grep -q "programs replaced by this build, maps kept" <<<"$CLI_OUT"
+	else
+		fail "build a newer build (BPF_CPU=v2)" "$(tail -5 "$T_TMP/newer.log")"
+	fi
+	new_id=$(xdp_id server "$SERVER_IF")
+	new_link=$(xdp_link server "$SERVER_IF")
+	check "newer build: another XDP program, through the same link" \
+		"program $old_id -> $new_id, link $old_link -> $new_link" link_updated
+	check "newer build: still bpfredir_xdp in driver mode" "xdp: $(xdp_of server "$SERVER_IF")" \
+		test "$(xdp_of server "$SERVER_IF")" = driver:bpfredir_xdp
+	expect_rules "newer build: the rules are kept" server "$PIN" $'8445 8443 tcp true\n8445 8443 udp true\n9445 9443 tcp true'
+	expect "newer build: v4 curl -> :8445 gets the page" ok "$(url "$S4" 8445)" "${client[@]}"
+	expect "newer build: v4 curl -> :8443 dropped" dropped "$(url "$S4" 8443)" "${client[@]}"
+}
 
 # --- a foreign XDP program ---------------------------------------------------------------
 # libxdp installs its dispatcher (xdp_dispatcher) where the kernel takes freplace programs,
 # else xdp-filter's own program (xdpfilt_*): the name is whatever runs.
-xdp_filter_load server srv2 skb
-foreign=$(xdp_of server srv2)
-foreign_name=${foreign#*:}
-[[ $foreign_name =~ ^[a-z_0-9]+$ ]] || t_abort "xdp-filter's program on srv2: '$foreign'"
-echo "# xdp-filter runs as $foreign"
-links_before=$(ls "$PIN/links")
-expect_cli_error "foreign: adding srv2 in xdp mode is refused, naming it" 1 \
-	"interface srv2 already runs XDP program [0-9]+ '$foreign_name'" server load --iface srv2 --mode xdp "${P[@]}"
-check "foreign: its program still runs" "xdp: $(xdp_of server srv2)" test "$(xdp_of server srv2)" = "$foreign"
-check "foreign: nothing of bpfredir attached to srv2" "attached: $(attached_progs server srv2)" \
-	test -z "$(attached_progs server srv2)"
-check "foreign: the instance's links are unchanged" "before: $links_before, after: $(ls "$PIN/links")" \
-	test "$links_before" = "$(ls "$PIN/links")"
-pin_dir PIN2 xdp-foreign
-expect_cli_error "foreign: a fresh load on srv2 in xdp mode is refused" 1 \
-	"interface srv2 already runs XDP program [0-9]+ '$foreign_name'" server load --iface srv2 --mode xdp --pin-dir "$PIN2"
-check "foreign: the fresh load left no pin dir" "$PIN2 exists" test ! -e "$PIN2"
-check "foreign: the fresh load left nothing on srv2" "attached: $(attached_progs server srv2)" \
-	test -z "$(attached_progs server srv2)"
-expect_cli_ok "foreign: srv2 in tc mode is allowed beside it" server load --iface srv2 --mode tc "${P[@]}"
-cli server status --json "${P[@]}"
-# tc mode is tcx, or a clsact qdisc's filters without tcx: the XDP program runs before either.
-if [[ $(tc_kind) == tcx ]]; then TC_MODE=tcx TC_TEXT=tcx; else TC_MODE=tc TC_TEXT="tc, clsact .*"; fi
-# shellcheck disable=SC2016 # a jq variable
-check "foreign: status --json names it on srv2, before $TC_MODE" "$(cli_result) $CLI_OUT" json_matches \
-	--arg name "$foreign_name" --arg mode "$TC_MODE" '.interfaces[] | select(.name == "srv2") |
-		.mode == $mode and .xdp_mode == "generic" and .xdp_prog_name == $name and
-		.xdp_prog_ours == false'
-cli server status "${P[@]}"
-check "foreign: status names it on srv2" "$CLI_OUT" \
-	grep -Eq "srv2 \(ifindex [0-9]+\): $TC_TEXT; XDP program [0-9]+:$foreign_name \(foreign\) \(generic\) runs before TC" <<<"$CLI_OUT"
-xdp_filter_unload server srv2 >/dev/null 2>&1 || fail "foreign: xdp-filter unload" "failed"
+test_foreign_xdp() {
+	xdp_filter_load server srv2 skb
+	foreign=$(xdp_of server srv2)
+	foreign_name=${foreign#*:}
+	[[ $foreign_name =~ ^[a-z_0-9]+$ ]] || t_abort "xdp-filter's program on srv2: '$foreign'"
+	echo "# xdp-filter runs as $foreign"
+	links_before=$(ls "$PIN/links")
+	expect_cli_error "foreign: adding srv2 in xdp mode is refused, naming it" 1 \
+		"interface srv2 already runs XDP program [0-9]+ '$foreign_name'" server load --iface srv2 --mode xdp "${P[@]}"
+	check "foreign: its program still runs" "xdp: $(xdp_of server srv2)" test "$(xdp_of server srv2)" = "$foreign"
+	check "foreign: nothing of bpfredir attached to srv2" "attached: $(attached_progs server srv2)" \
+		test -z "$(attached_progs server srv2)"
+	check "foreign: the instance's links are unchanged" "before: $links_before, after: $(ls "$PIN/links")" \
+		test "$links_before" = "$(ls "$PIN/links")"
+	pin_dir PIN2 xdp-foreign
+	expect_cli_error "foreign: a fresh load on srv2 in xdp mode is refused" 1 \
+		"interface srv2 already runs XDP program [0-9]+ '$foreign_name'" server load --iface srv2 --mode xdp --pin-dir "$PIN2"
+	check "foreign: the fresh load left no pin dir" "$PIN2 exists" test ! -e "$PIN2"
+	check "foreign: the fresh load left nothing on srv2" "attached: $(attached_progs server srv2)" \
+		test -z "$(attached_progs server srv2)"
+	expect_cli_ok "foreign: srv2 in tc mode is allowed beside it" server load --iface srv2 --mode tc "${P[@]}"
+	cli server status --json "${P[@]}"
+	# tc mode is tcx, or a clsact qdisc's filters without tcx: the XDP program runs before either.
+	if [[ $(tc_kind) == tcx ]]; then TC_MODE=tcx TC_TEXT=tcx; else TC_MODE=tc TC_TEXT="tc, clsact .*"; fi
+	# shellcheck disable=SC2016 # a jq variable
+	check "foreign: status --json names it on srv2, before $TC_MODE" "$(cli_result) $CLI_OUT" json_matches \
+		--arg name "$foreign_name" --arg mode "$TC_MODE" '.interfaces[] | select(.name == "srv2") |
+			.mode == $mode and .xdp_mode == "generic" and .xdp_prog_name == $name and
+			.xdp_prog_ours == false'
+	cli server status "${P[@]}"
+	check "foreign: status names it on srv2" "$CLI_OUT" \
+		grep -Eq "srv2 \(ifindex [0-9]+\): $TC_TEXT; XDP program [0-9]+:$foreign_name \(foreign\) \(generic\) runs before TC" <<<"$CLI_OUT"
+	xdp_filter_unload server srv2 >/dev/null 2>&1 || fail "foreign: xdp-filter unload" "failed"
 
-unloaded native
+	unloaded native
+}
 
-run_mode generic --mode xdp --xdp-generic
-unloaded generic
+test_generic() {
+	run_mode generic --mode xdp --xdp-generic
+	unloaded generic
+}
 
 # --- --attach tc: egress by a clsact filter, as on a kernel without tcx --------------------
-if t_need cls_bpf "xdp with --attach tc"; then
-	expect_cli_ok "generic, --attach tc: load" server load --iface "$SERVER_IF" --mode xdp --xdp-generic --attach tc "${P[@]}"
-	expect_cli_ok "generic, --attach tc: add tcp 8445 8443" server add 8445 8443 "${P[@]}"
-	expect_cli_ok "generic, --attach tc: add udp 8445 8443" server add 8445 8443 --proto udp "${P[@]}"
-	check "generic, --attach tc: bpfredir_xdp runs in generic mode" "xdp: $(xdp_of server "$SERVER_IF")" \
-		test "$(xdp_of server "$SERVER_IF")" = generic:bpfredir_xdp
-	ATTACHED=$(attached_progs server "$SERVER_IF")
-	check "generic, --attach tc: egress alone, as a clsact filter" "attached: $ATTACHED" \
-		test "$(cut -d: -f1,2 <<<"$ATTACHED")" = clsact/egress:bpfredir_tc_eg
-	cli server status "${P[@]}"
-	check "generic, --attach tc: status says egress by tc" "$CLI_OUT" \
-		grep -q "srv0 (ifindex [0-9]*): xdp (generic), XDP program [0-9]*; egress by tc" <<<"$CLI_OUT"
-	check "generic, --attach tc: status lists srv0 once" "$CLI_OUT" test "$(grep -c '^  srv0 ' <<<"$CLI_OUT")" = 1
-	expect "generic, --attach tc: v4 curl -> :8445 gets the page" ok "$(url "$S4" 8445)" "${client[@]}"
-	expect_syn_reply "generic, --attach tc: v4 SYN to :8445 is answered from 8445" client "$S4" 8445 "8445 SA"
-	expect_udp "generic, --attach tc: v4 udp -> :8445 echoed from 8445" "$S4" 8445 echo
-	expect "generic, --attach tc: v4 curl -> :8443 dropped" dropped "$(url "$S4" 8443)" "${client[@]}"
-	cli server load --iface "$SERVER_IF" --mode xdp --xdp-generic --attach tc "${P[@]}"
-	check "generic, --attach tc: load again changes nothing" "$(cli_result) $CLI_OUT" grep -q "same build" <<<"$CLI_OUT"
-	if [[ -x $NEWER/build/bpfredir ]]; then
-		old_eg=$(attached_progs server "$SERVER_IF" | cut -d: -f3)
-		CLI_OUT=$(in_ns server "$NEWER/build/bpfredir" load --iface "$SERVER_IF" --mode xdp --xdp-generic "${P[@]}" 2>&1)
-		check "generic, --attach tc: a newer build replaces the programs" "$CLI_OUT" \
-			grep -q "programs replaced by this build, maps kept" <<<"$CLI_OUT"
+test_attach_tc() {
+	if t_need cls_bpf "xdp with --attach tc"; then
+		expect_cli_ok "generic, --attach tc: load" server load --iface "$SERVER_IF" --mode xdp --xdp-generic --attach tc "${P[@]}"
+		expect_cli_ok "generic, --attach tc: add tcp 8445 8443" server add 8445 8443 "${P[@]}"
+		expect_cli_ok "generic, --attach tc: add udp 8445 8443" server add 8445 8443 --proto udp "${P[@]}"
+		check "generic, --attach tc: bpfredir_xdp runs in generic mode" "xdp: $(xdp_of server "$SERVER_IF")" \
+			test "$(xdp_of server "$SERVER_IF")" = generic:bpfredir_xdp
 		ATTACHED=$(attached_progs server "$SERVER_IF")
-		check "generic, --attach tc: the egress filter runs the newer program" "before: $old_eg, now: $ATTACHED" \
-			test "$(cut -d: -f1,2 <<<"$ATTACHED")" = clsact/egress:bpfredir_tc_eg -a "$(cut -d: -f3 <<<"$ATTACHED")" != "$old_eg"
-		expect_udp "generic, --attach tc: newer build: v4 udp -> :8445 echoed from 8445" "$S4" 8445 echo
+		check "generic, --attach tc: egress alone, as a clsact filter" "attached: $ATTACHED" \
+			test "$(cut -d: -f1,2 <<<"$ATTACHED")" = clsact/egress:bpfredir_tc_eg
+		cli server status "${P[@]}"
+		check "generic, --attach tc: status says egress by tc" "$CLI_OUT" \
+			grep -q "srv0 (ifindex [0-9]*): xdp (generic), XDP program [0-9]*; egress by tc" <<<"$CLI_OUT"
+		check "generic, --attach tc: status lists srv0 once" "$CLI_OUT" test "$(grep -c '^  srv0 ' <<<"$CLI_OUT")" = 1
+		expect "generic, --attach tc: v4 curl -> :8445 gets the page" ok "$(url "$S4" 8445)" "${client[@]}"
+		expect_syn_reply "generic, --attach tc: v4 SYN to :8445 is answered from 8445" client "$S4" 8445 "8445 SA"
+		expect_udp "generic, --attach tc: v4 udp -> :8445 echoed from 8445" "$S4" 8445 echo
+		expect "generic, --attach tc: v4 curl -> :8443 dropped" dropped "$(url "$S4" 8443)" "${client[@]}"
+		cli server load --iface "$SERVER_IF" --mode xdp --xdp-generic --attach tc "${P[@]}"
+		check "generic, --attach tc: load again changes nothing" "$(cli_result) $CLI_OUT" grep -q "same build" <<<"$CLI_OUT"
+		if [[ -x $NEWER/build/bpfredir ]]; then
+			old_eg=$(attached_progs server "$SERVER_IF" | cut -d: -f3)
+			CLI_OUT=$(in_ns server "$NEWER/build/bpfredir" load --iface "$SERVER_IF" --mode xdp --xdp-generic "${P[@]}" 2>&1)
+			check "generic, --attach tc: a newer build replaces the programs" "$CLI_OUT" \
+				grep -q "programs replaced by this build, maps kept" <<<"$CLI_OUT"
+			ATTACHED=$(attached_progs server "$SERVER_IF")
+			check "generic, --attach tc: the egress filter runs the newer program" "before: $old_eg, now: $ATTACHED" \
+				test "$(cut -d: -f1,2 <<<"$ATTACHED")" = clsact/egress:bpfredir_tc_eg -a "$(cut -d: -f3 <<<"$ATTACHED")" != "$old_eg"
+			expect_udp "generic, --attach tc: newer build: v4 udp -> :8445 echoed from 8445" "$S4" 8445 echo
+		fi
+		unloaded "generic, --attach tc"
 	fi
-	unloaded "generic, --attach tc"
-fi
+}
 
 # --- the config file: interface NAME mode ... --------------------------------------------
 conf() { printf '%s\n' "$@" >"$T_TMP/bpfredir.conf"; }
-conf "interface $SERVER_IF mode xdp-generic" "rule 8445 8443"
-expect_cli_ok "apply: interface in mode xdp-generic, from nothing" server apply -f "$T_TMP/bpfredir.conf" "${P[@]}"
-check "apply: bpfredir_xdp runs in generic mode" "xdp: $(xdp_of server "$SERVER_IF")" \
-	test "$(xdp_of server "$SERVER_IF")" = generic:bpfredir_xdp
-check "apply: TC ingress not attached" "attached: $(attached_progs server "$SERVER_IF")" \
-	test "$(attached_progs server "$SERVER_IF" | cut -d: -f1,2)" = "$EGRESS/egress:bpfredir_tc_eg"
-expect "apply: v4 curl -> :8445 gets the page" ok "$(url "$S4" 8445)" "${client[@]}"
-expect "apply: v4 curl -> :8443 dropped" dropped "$(url "$S4" 8443)" "${client[@]}"
-cli server apply -f "$T_TMP/bpfredir.conf" "${P[@]}"
-check "apply: the same file again changes nothing" "$(cli_result) $CLI_OUT" test "$CLI_OUT" = "nothing to change"
-conf "interface $SERVER_IF mode xdp" "rule 8445 8443"
-expect_cli_error "apply: another mode for an attached interface is refused" 1 \
-	"bpfredir.conf:1:11: interface srv0 is attached in xdp-generic mode" server apply -f "$T_TMP/bpfredir.conf" "${P[@]}"
-check "apply: refused, still generic" "xdp: $(xdp_of server "$SERVER_IF")" \
-	test "$(xdp_of server "$SERVER_IF")" = generic:bpfredir_xdp
-conf "interface $SERVER_IF mode bogus"
-expect_cli_error "apply: an unknown mode is refused" 1 "bpfredir.conf:1:21: invalid mode 'bogus'" \
-	server apply -f "$T_TMP/bpfredir.conf" "${P[@]}"
-conf "cgroup $CG" "rule 8445 8443"
-expect_cli_ok "apply: a file without the interface detaches it" server apply -f "$T_TMP/bpfredir.conf" "${P[@]}"
-check "apply: no XDP program left on $SERVER_IF" "xdp: $(xdp_of server "$SERVER_IF")" test -z "$(xdp_of server "$SERVER_IF")"
-check "apply: nothing left at TC on $SERVER_IF" "attached: $(attached_progs server "$SERVER_IF")" \
-	test -z "$(attached_progs server "$SERVER_IF")"
-conf "interface $SERVER_IF mode xdp" "cgroup $CG" "rule 8445 8443"
-expect_cli_ok "apply: the interface back, in native mode" server apply -f "$T_TMP/bpfredir.conf" "${P[@]}"
-check "apply: bpfredir_xdp runs in driver mode" "xdp: $(xdp_of server "$SERVER_IF")" \
-	test "$(xdp_of server "$SERVER_IF")" = driver:bpfredir_xdp
-expect "apply: native: v4 curl -> :8445 gets the page" ok "$(url "$S4" 8445)" "${client[@]}"
-unloaded apply
 
-t_finish
+test_config_file() {
+	conf "interface $SERVER_IF mode xdp-generic" "rule 8445 8443"
+	expect_cli_ok "apply: interface in mode xdp-generic, from nothing" server apply -f "$T_TMP/bpfredir.conf" "${P[@]}"
+	check "apply: bpfredir_xdp runs in generic mode" "xdp: $(xdp_of server "$SERVER_IF")" \
+		test "$(xdp_of server "$SERVER_IF")" = generic:bpfredir_xdp
+	check "apply: TC ingress not attached" "attached: $(attached_progs server "$SERVER_IF")" \
+		test "$(attached_progs server "$SERVER_IF" | cut -d: -f1,2)" = "$EGRESS/egress:bpfredir_tc_eg"
+	expect "apply: v4 curl -> :8445 gets the page" ok "$(url "$S4" 8445)" "${client[@]}"
+	expect "apply: v4 curl -> :8443 dropped" dropped "$(url "$S4" 8443)" "${client[@]}"
+	cli server apply -f "$T_TMP/bpfredir.conf" "${P[@]}"
+	check "apply: the same file again changes nothing" "$(cli_result) $CLI_OUT" test "$CLI_OUT" = "nothing to change"
+	conf "interface $SERVER_IF mode xdp" "rule 8445 8443"
+	expect_cli_error "apply: another mode for an attached interface is refused" 1 \
+		"bpfredir.conf:1:11: interface srv0 is attached in xdp-generic mode" server apply -f "$T_TMP/bpfredir.conf" "${P[@]}"
+	check "apply: refused, still generic" "xdp: $(xdp_of server "$SERVER_IF")" \
+		test "$(xdp_of server "$SERVER_IF")" = generic:bpfredir_xdp
+	conf "interface $SERVER_IF mode bogus"
+	expect_cli_error "apply: an unknown mode is refused" 1 "bpfredir.conf:1:21: invalid mode 'bogus'" \
+		server apply -f "$T_TMP/bpfredir.conf" "${P[@]}"
+	conf "cgroup $CG" "rule 8445 8443"
+	expect_cli_ok "apply: a file without the interface detaches it" server apply -f "$T_TMP/bpfredir.conf" "${P[@]}"
+	check "apply: no XDP program left on $SERVER_IF" "xdp: $(xdp_of server "$SERVER_IF")" test -z "$(xdp_of server "$SERVER_IF")"
+	check "apply: nothing left at TC on $SERVER_IF" "attached: $(attached_progs server "$SERVER_IF")" \
+		test -z "$(attached_progs server "$SERVER_IF")"
+	conf "interface $SERVER_IF mode xdp" "cgroup $CG" "rule 8445 8443"
+	expect_cli_ok "apply: the interface back, in native mode" server apply -f "$T_TMP/bpfredir.conf" "${P[@]}"
+	check "apply: bpfredir_xdp runs in driver mode" "xdp: $(xdp_of server "$SERVER_IF")" \
+		test "$(xdp_of server "$SERVER_IF")" = driver:bpfredir_xdp
+	expect "apply: native: v4 curl -> :8445 gets the page" ok "$(url "$S4" 8445)" "${client[@]}"
+	unloaded apply
+}
+
+t_run_tests xdp_mode "$@"
