@@ -141,7 +141,7 @@ $(BUILD)/tests/tools/%: tests/tools/%.c $(TEST_SKELS) | $(BUILD)/tests/tools
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -I$(OUTPUT)/tests $(LIBBPF_CFLAGS) $< $(LIBBPF_LIBS) -o $@
 
-# The loader again, with the failpoints tests/integration/lifecycle.sh kills it at; the
+# The loader again, with the failpoints tests/integration/crash.sh kills it at; the
 # normal build has none.
 $(OUTPUT)/loader-failpoints/%.o: loader/%.c $(LOADER_HDRS) $(SKELS) | $(OUTPUT)/loader-failpoints
 	$(call msg,CC,$@)
@@ -208,7 +208,7 @@ test-kernels-quick: deps-kernels
 	$(Q)$(MAKE) tests-build
 	$(Q)tests/kernels/run.sh --quick $(KERNELS)
 
-# (The test tools too: tests/lib.sh, which the demo uses, probes the kernel with them.)
+# (The test tools too: tests/lib/, which the demo uses, probes the kernel with them.)
 demo: deps
 	$(Q)$(MAKE) all $(TOOL_BINS)
 	$(Q)scripts/demo.sh

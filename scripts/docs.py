@@ -121,6 +121,9 @@ def replace_between(path, begin, end, block):
 
 def main():
     args = sys.argv[1:]
+    if args[:1] in (["-h"], ["--help"]):
+        print(__doc__.strip())
+        sys.exit(0)
     check = bool(args) and args[0] == "--check"
     if check:
         args = args[1:]
