@@ -26,9 +26,9 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_core_read.h>
 #include "bpfredir.h"
-#include "maps.h"
-#include "parse.h"
-#include "policy.h"
+#include "lib/maps.h"
+#include "lib/parse.h"
+#include "lib/policy.h"
 
 #define NF_DROP 0
 #define NF_ACCEPT 1

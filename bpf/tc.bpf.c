@@ -7,11 +7,11 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "bpfredir.h"
-#include "maps.h"
-#include "parse.h"
-#include "policy.h"
-#include "reject.h"
-#include "icmp.h"
+#include "lib/maps.h"
+#include "lib/parse.h"
+#include "lib/policy.h"
+#include "lib/reject.h"
+#include "lib/icmp.h"
 
 #define TC_ACT_UNSPEC (-1)
 #define TC_ACT_SHOT 2

@@ -6,12 +6,12 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include "bpfredir.h"
-#include "maps.h"
-#include "parse.h"
-#include "policy.h"
-#include "rewrite.h"
-#include "reject.h"
-#include "icmp.h"
+#include "lib/maps.h"
+#include "lib/parse.h"
+#include "lib/policy.h"
+#include "lib/rewrite.h"
+#include "lib/reject.h"
+#include "lib/icmp.h"
 
 /* Keys the IPv6 RST flow label's hash, as the kernel keys its own (XDP has no skb hash). */
 static __u32 flow_key;
