@@ -7,18 +7,12 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "bpfredir.h"
+#include "lib/proto.h"
 #include "lib/maps.h"
 #include "lib/parse.h"
 #include "lib/policy.h"
 #include "lib/reject.h"
 #include "lib/icmp.h"
-
-#define TC_ACT_UNSPEC (-1)
-#define TC_ACT_SHOT 2
-#define PACKET_HOST 0
-#define PACKET_BROADCAST 1
-#define PACKET_MULTICAST 2
-#define PACKET_OTHERHOST 3
 
 /* What we return for every packet we let go on, rewritten or not: TC_ACT_UNSPEC, which is
  * TCX_NEXT in a tcx chain and "no verdict, on to the next filter" for a direct-action

@@ -27,18 +27,10 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "parse.h"
+#include "proto.h"
 #include "policy.h"
 
-#define ICMP_DEST_UNREACH 3
-#define ICMP_TIME_EXCEEDED 11
-#define ICMP_PARAMETERPROB 12
-#define ICMPV6_DEST_UNREACH 1
-#define ICMPV6_PKT_TOOBIG 2
-#define ICMPV6_TIME_EXCEED 3
-#define ICMPV6_PARAMPROB 4
 #define ICMP_QUOTE_EXT_HDRS 4
-/* Offsets are masked with this for the verifier; a packet's headers sit well inside it. */
-#define ICMP_OFF_MASK 0x3ff
 
 /* Where the quoted packet's ports and checksum are, and its flow as seen in the quote. */
 struct icmp_quote {
@@ -63,8 +55,8 @@ static __always_inline int icmp_quote_ports(void *l4, void *data, void *data_end
 	__be16 *ports = l4;
 	__u32 csum_end = proto == IPPROTO_TCP ? TCP_CSUM_OFF + 2 : UDP_CSUM_OFF + 2;
 
-	/* Every offset kept stays under ICMP_OFF_MASK, so masking never changes it. */
-	if ((void *)(ports + 2) > data_end || l4 - data > ICMP_OFF_MASK - 32)
+	/* Every offset kept stays under L4_OFF_MASK, so masking never changes it. */
+	if ((void *)(ports + 2) > data_end || l4 - data > L4_OFF_MASK - 32)
 		return -1;
 	q->inner.sport = ports[0];
 	q->inner.dport = ports[1];
@@ -85,12 +77,12 @@ static __always_inline int icmp_quote_ports(void *l4, void *data, void *data_end
 static __always_inline int parse_icmp_error(void *data, void *data_end, const struct pkt *outer,
 					    struct icmp_quote *q)
 {
-	void *icmp = data + (outer->l4_off & ICMP_OFF_MASK);
+	void *icmp = data + (outer->l4_off & L4_OFF_MASK);
 	void *cursor = icmp + 8;
 	__u8 type, nexthdr;
 	int i;
 
-	if (outer->l4_off > ICMP_OFF_MASK || cursor > data_end)
+	if (outer->l4_off > L4_OFF_MASK || cursor > data_end)
 		return -1;
 	if (outer->proto != (outer->is_ipv6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP))
 		return -1;
@@ -191,8 +183,8 @@ static __always_inline int icmp_error_rewrite(void *data, void *data_end,
 					      __be16 new_port)
 {
 	__u32 port_off = q->inner_l4 + (ingress ? 0 : 2);
-	__be16 *port = data + (port_off & ICMP_OFF_MASK);
-	__u16 *icmp_csum = data + (q->icmp_csum_off & ICMP_OFF_MASK);
+	__be16 *port = data + (port_off & L4_OFF_MASK);
+	__u16 *icmp_csum = data + (q->icmp_csum_off & L4_OFF_MASK);
 	__be16 old_port;
 
 	if ((void *)(port + 1) > data_end || (void *)(icmp_csum + 1) > data_end)
@@ -201,7 +193,7 @@ static __always_inline int icmp_error_rewrite(void *data, void *data_end,
 	*port = new_port;
 	*icmp_csum = csum16_replace(*icmp_csum, old_port, new_port);
 	if (q->l4_csum_off) {
-		__u16 *l4_csum = data + (q->l4_csum_off & ICMP_OFF_MASK);
+		__u16 *l4_csum = data + (q->l4_csum_off & L4_OFF_MASK);
 		__u16 old_csum, new_csum;
 
 		if ((void *)(l4_csum + 1) > data_end)

@@ -25,33 +25,12 @@
 
 #include "vmlinux.h"
 #include <bpf/bpf_endian.h>
+#include "proto.h"
 
-#define ETH_P_IP 0x0800
-#define ETH_P_IPV6 0x86DD
-#define ETH_P_8021Q 0x8100
-#define ETH_P_8021AD 0x88A8
-#define IP_MF 0x2000
-#define IP_OFFSET 0x1FFF
-#define IPV6_FRAG_OFFSET_MASK 0xFFF8
 #define IPV6_MAX_EXT_HDRS 8
 #define VLAN_MAX_DEPTH 2
 /* How deep a tag stack we look through for the ports alone (see PARSE_PORTS_ONLY). */
 #define VLAN_PEEK_DEPTH 8
-
-/* The IPv6 extension header numbers are #defines in uapi, so vmlinux.h lacks them. */
-#define IPPROTO_HOPOPTS 0
-#define IPPROTO_ROUTING 43
-#define IPPROTO_FRAGMENT 44
-#define IPPROTO_DSTOPTS 60
-#define IPPROTO_ICMPV6 58
-
-#define TCP_FLAG_FIN 0x01
-#define TCP_FLAG_SYN 0x02
-#define TCP_FLAG_RST 0x04
-#define TCP_FLAG_ACK 0x10
-#define TCP_FLAGS_OFF 13
-#define TCP_CSUM_OFF 16
-#define UDP_CSUM_OFF 6
 
 enum parse_result {
 	PARSE_PORTS,	  /* TCP or UDP with readable ports */

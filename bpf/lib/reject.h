@@ -37,17 +37,10 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include "proto.h"
 #include "parse.h"
 
 #define REJECT_TTL 64
-#define IP_DF 0x4000
-#define INET_ECN_MASK 0x03
-#define IPTOS_TOS_MASK 0x1e
-#define IPTOS_PREC_INTERNETCONTROL 0xc0
-#define ICMP_DEST_UNREACH 3
-#define ICMP_PORT_UNREACH 3
-#define ICMPV6_DEST_UNREACH 1
-#define ICMPV6_PORT_UNREACH 4
 /* icmp_send: 576 bytes in all; icmp6_send: the IPv6 minimum MTU. */
 #define ICMP4_QUOTE_MAX (576 - 20 - 8)
 #define ICMP6_QUOTE_MAX (1280 - 40 - 8)
@@ -55,8 +48,6 @@
 #define QUOTE_MIN (20 + 8)
 #define ICMP4_HDRS (20 + 8)
 #define ICMP6_HDRS (40 + 8)
-#define IPV6_FLOWLABEL_MASK 0xfffff
-#define ETH_ALEN 6
 
 /* inet_peer_xrlim_allow(): a bucket of up to 6 tokens per source, one per timeout. */
 #define ICMP_RL_BURST 6
@@ -215,12 +206,12 @@ static __always_inline int reject_tcp(void *data, void *data_end, const struct p
 				      __u32 flow_hash, bool partial)
 {
 	struct ethhdr *eth = data;
-	void *l3 = data + (p->l3_off & 0x3f);
-	struct tcphdr *th = data + (p->l4_off & 0x3ff);
+	void *l3 = data + (p->l3_off & L3_OFF_MASK);
+	struct tcphdr *th = data + (p->l4_off & L4_OFF_MASK);
 	__u32 seq, ack_seq = 0, ip_len, hdr_len, seg_len, doff, sum;
 	__u8 flags, ds;
 
-	if (p->l4_off > 0x3ff || (void *)(eth + 1) > data_end || (void *)(th + 1) > data_end)
+	if (p->l4_off > L4_OFF_MASK || (void *)(eth + 1) > data_end || (void *)(th + 1) > data_end)
 		return -1;
 	if (p->tcp_flags & TCP_FLAG_RST)
 		return -1;
@@ -333,7 +324,7 @@ static __always_inline int reject_tcp(void *data, void *data_end, const struct p
 static __always_inline int reject_udp_quote_len(void *data, void *data_end, const struct pkt *p,
 						__u32 *quote_len)
 {
-	void *l3 = data + (p->l3_off & 0x3f);
+	void *l3 = data + (p->l3_off & L3_OFF_MASK);
 	__u32 ip_len, max;
 
 	if (p->is_ipv6) {
@@ -467,11 +458,11 @@ static __always_inline void seen_key(struct reject_seen_key *k, const __u8 *remo
  * ICMP packet as parse_packet left it. */
 static __always_inline void reject_learn(void *data, void *data_end, const struct pkt *p)
 {
-	__u8 *icmp = data + (p->l4_off & 0x3ff), *l3 = data + (p->l3_off & 0x3f);
+	__u8 *icmp = data + (p->l4_off & L4_OFF_MASK), *l3 = data + (p->l3_off & L3_OFF_MASK);
 	struct reject_seen_key k;
 	struct reject_seen *seen, fresh = {};
 
-	if ((p->proto != IPPROTO_ICMP && p->proto != IPPROTO_ICMPV6) || p->l4_off > 0x3ff)
+	if ((p->proto != IPPROTO_ICMP && p->proto != IPPROTO_ICMPV6) || p->l4_off > L4_OFF_MASK)
 		return;
 	if ((void *)(icmp + 2) > data_end || (void *)(l3 + 8) > data_end)
 		return;
@@ -550,7 +541,7 @@ static __always_inline __u32 quote_sum(struct reject_quote *q, __u32 len)
  */
 static __always_inline __u32 reject_ip_len(void *data, void *data_end, const struct pkt *p)
 {
-	void *l3 = data + (p->l3_off & 0x3f);
+	void *l3 = data + (p->l3_off & L3_OFF_MASK);
 	__u32 ip_len;
 
 	if (p->is_ipv6) {
