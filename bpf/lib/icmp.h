@@ -28,6 +28,7 @@
 #include <bpf/bpf_endian.h>
 #include "parse.h"
 #include "proto.h"
+#include "csum.h"
 #include "policy.h"
 
 #define ICMP_QUOTE_EXT_HDRS 4
@@ -147,16 +148,6 @@ static __always_inline int parse_icmp_error(void *data, void *data_end, const st
 	return icmp_quote_ports(cursor, data, data_end, nexthdr, q);
 }
 
-/* RFC 1624: a checksum over a 16-bit word that changes from old to new. */
-static __always_inline __u16 csum16_replace(__u16 check, __u16 old, __u16 new)
-{
-	__u32 sum = (__u16)~check + (__u16)~old + new;
-
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	return ~sum;
-}
-
 /* The port the quote should carry, or 0 when no connection of ours is quoted. ingress: the
  * error came in, about a packet we sent; else it goes out, about one we received. */
 static __always_inline __be16 icmp_error_policy(const struct icmp_quote *q, bool ingress)
@@ -191,7 +182,7 @@ static __always_inline int icmp_error_rewrite(void *data, void *data_end,
 		return -1;
 	old_port = *port;
 	*port = new_port;
-	*icmp_csum = csum16_replace(*icmp_csum, old_port, new_port);
+	*icmp_csum = csum_replace16(*icmp_csum, old_port, new_port);
 	if (q->l4_csum_off) {
 		__u16 *l4_csum = data + (q->l4_csum_off & L4_OFF_MASK);
 		__u16 old_csum, new_csum;
@@ -199,12 +190,12 @@ static __always_inline int icmp_error_rewrite(void *data, void *data_end,
 		if ((void *)(l4_csum + 1) > data_end)
 			return -1;
 		old_csum = *l4_csum;
-		new_csum = csum16_replace(old_csum, old_port, new_port);
+		new_csum = csum_replace16(old_csum, old_port, new_port);
 		/* UDP sends a sum of 0 as 0xffff: 0 means "no checksum". */
 		if (q->inner.proto == IPPROTO_UDP && !new_csum)
 			new_csum = 0xffff;
 		*l4_csum = new_csum;
-		*icmp_csum = csum16_replace(*icmp_csum, old_csum, new_csum);
+		*icmp_csum = csum_replace16(*icmp_csum, old_csum, new_csum);
 	}
 	return 0;
 }

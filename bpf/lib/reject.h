@@ -38,6 +38,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "proto.h"
+#include "csum.h"
 #include "parse.h"
 
 #define REJECT_TTL 64
@@ -113,19 +114,6 @@ struct {
 /* The kernel's HZ on Debian; only scales the random part of the ID's growth. */
 #define REJECT_NS_PER_JIFFY (1000000000ULL / 250)
 
-static __always_inline __u16 csum_fold_u32(__u64 csum)
-{
-	csum = (csum & 0xffff) + (csum >> 16);
-	csum = (csum & 0xffff) + (csum >> 16);
-	csum = (csum & 0xffff) + (csum >> 16);
-	return ~csum & 0xffff;
-}
-
-static __always_inline __u32 csum_add_buf(void *buf, __u32 size, __u32 seed)
-{
-	return bpf_csum_diff(NULL, 0, buf, size, seed);
-}
-
 /* May this host send src an ICMP error now? A token bucket like the kernel's per peer. */
 static __always_inline bool reject_icmp_allowed(const __u8 *src, bool v6)
 {
@@ -177,13 +165,6 @@ struct rst4 {
 struct rst6 {
 	struct ipv6hdr ip;
 	struct tcphdr tcp;
-};
-
-struct pseudo6 {
-	struct in6_addr saddr;
-	struct in6_addr daddr;
-	__be32 len;
-	__be32 nexthdr;
 };
 
 /*
@@ -250,7 +231,6 @@ static __always_inline int reject_tcp(void *data, void *data_end, const struct p
 
 	if (p->is_ipv6) {
 		struct rst6 r = {};
-		struct pseudo6 ph = {};
 
 		*(__be32 *)&r.ip =
 			bpf_htonl(6 << 28 | (__u32)(ds & ~INET_ECN_MASK) << 20 |
@@ -266,14 +246,10 @@ static __always_inline int reject_tcp(void *data, void *data_end, const struct p
 		r.tcp.ack_seq = ack_seq;
 		((__u8 *)&r.tcp)[12] = 5 << 4;
 		((__u8 *)&r.tcp)[13] = flags;
-		ph.saddr = r.ip.saddr;
-		ph.daddr = r.ip.daddr;
-		ph.len = bpf_htonl(sizeof(r.tcp));
-		ph.nexthdr = bpf_htonl(IPPROTO_TCP);
-		sum = csum_add_buf(&ph, sizeof(ph), 0);
+		sum = pseudo_v6(&r.ip.saddr, &r.ip.daddr, IPPROTO_TCP, sizeof(r.tcp), 0);
 		r.tcp.check = partial_same_place(p, sizeof(r.ip), partial)
-				      ? ~csum_fold_u32(sum)
-				      : csum_fold_u32(csum_add_buf(&r.tcp, sizeof(r.tcp), sum));
+				      ? ~csum_fold(sum)
+				      : csum_fold(csum_add(&r.tcp, sizeof(r.tcp), sum));
 		if (l3 + sizeof(r) > data_end)
 			return -1;
 		if (p->l3_off)
@@ -282,7 +258,6 @@ static __always_inline int reject_tcp(void *data, void *data_end, const struct p
 		return p->l3_off + sizeof(r);
 	} else {
 		struct rst4 r = {};
-		__be32 ph[3];
 
 		((__u8 *)&r.ip)[0] = 0x45;
 		r.ip.tos = ds & ~INET_ECN_MASK;
@@ -292,20 +267,17 @@ static __always_inline int reject_tcp(void *data, void *data_end, const struct p
 		r.ip.protocol = IPPROTO_TCP;
 		__builtin_memcpy(&r.ip.saddr, p->daddr + 12, 4);
 		__builtin_memcpy(&r.ip.daddr, p->saddr + 12, 4);
-		r.ip.check = csum_fold_u32(csum_add_buf(&r.ip, sizeof(r.ip), 0));
+		r.ip.check = csum_fold(csum_add(&r.ip, sizeof(r.ip), 0));
 		r.tcp.source = p->dport;
 		r.tcp.dest = p->sport;
 		r.tcp.seq = seq;
 		r.tcp.ack_seq = ack_seq;
 		((__u8 *)&r.tcp)[12] = 5 << 4;
 		((__u8 *)&r.tcp)[13] = flags;
-		ph[0] = r.ip.saddr;
-		ph[1] = r.ip.daddr;
-		ph[2] = bpf_htonl(IPPROTO_TCP << 16 | sizeof(r.tcp));
-		sum = csum_add_buf(ph, sizeof(ph), 0);
+		sum = pseudo_v4(&r.ip.saddr, &r.ip.daddr, IPPROTO_TCP, sizeof(r.tcp), 0);
 		r.tcp.check = partial_same_place(p, sizeof(r.ip), partial)
-				      ? ~csum_fold_u32(sum)
-				      : csum_fold_u32(csum_add_buf(&r.tcp, sizeof(r.tcp), sum));
+				      ? ~csum_fold(sum)
+				      : csum_fold(csum_add(&r.tcp, sizeof(r.tcp), sum));
 		if (l3 + sizeof(r) > data_end)
 			return -1;
 		if (p->l3_off)
@@ -418,23 +390,18 @@ static __always_inline void icmp4_error_csum(struct reject_icmp4 *e, __u32 quote
 	struct iphdr ip = e->ip;
 	struct icmphdr icmp = e->icmp;
 
-	e->ip.check = csum_fold_u32(csum_add_buf(&ip, sizeof(ip), 0));
-	e->icmp.checksum = csum_fold_u32(csum_add_buf(&icmp, sizeof(icmp), quote_sum));
+	e->ip.check = csum_fold(csum_add(&ip, sizeof(ip), 0));
+	e->icmp.checksum = csum_fold(csum_add(&icmp, sizeof(icmp), quote_sum));
 }
 
 static __always_inline void icmp6_error_csum(struct reject_icmp6 *e, __u32 quote_len,
 					     __u32 quote_sum)
 {
 	struct icmp6hdr icmp = e->icmp;
-	struct pseudo6 ph = {};
-	__u32 sum;
+	__u32 sum = pseudo_v6(&e->ip.saddr, &e->ip.daddr, IPPROTO_ICMPV6,
+			      sizeof(icmp) + quote_len, quote_sum);
 
-	ph.saddr = e->ip.saddr;
-	ph.daddr = e->ip.daddr;
-	ph.len = bpf_htonl(sizeof(icmp) + quote_len);
-	ph.nexthdr = bpf_htonl(IPPROTO_ICMPV6);
-	sum = csum_add_buf(&ph, sizeof(ph), quote_sum);
-	e->icmp.icmp6_cksum = csum_fold_u32(csum_add_buf(&icmp, sizeof(icmp), sum));
+	e->icmp.icmp6_cksum = csum_fold(csum_add(&icmp, sizeof(icmp), sum));
 }
 
 /* volatile: clang would turn the loop into a memset call, which BPF does not have. */
@@ -531,7 +498,7 @@ static __always_inline __u32 quote_sum(struct reject_quote *q, __u32 len)
 #pragma unroll
 	for (i = 0; i < QUOTE_BUF / QUOTE_CHUNK; i++)
 		if (len > i * QUOTE_CHUNK)
-			sum = csum_add_buf(q->buf + i * QUOTE_CHUNK, QUOTE_CHUNK, sum);
+			sum = csum_add(q->buf + i * QUOTE_CHUNK, QUOTE_CHUNK, sum);
 	return sum;
 }
 
@@ -584,25 +551,15 @@ static __always_inline int reject_l4_csum_ok(struct reject_quote *q, __u32 l4_le
 
 	if (p->proto == IPPROTO_UDP && !field)
 		return p->is_ipv6 ? CSUM_BAD : CSUM_OK;
-	if (p->is_ipv6) {
-		struct pseudo6 ph = {};
-
-		__builtin_memcpy(&ph.saddr, p->saddr, 16);
-		__builtin_memcpy(&ph.daddr, p->daddr, 16);
-		ph.len = bpf_htonl(l4_len);
-		ph.nexthdr = bpf_htonl(p->proto);
-		sum = csum_add_buf(&ph, sizeof(ph), 0);
-	} else {
-		__be32 ph[3];
-
-		__builtin_memcpy(&ph[0], p->saddr + 12, 4);
-		__builtin_memcpy(&ph[1], p->daddr + 12, 4);
-		ph[2] = bpf_htonl((__u32)p->proto << 16 | l4_len);
-		sum = csum_add_buf(ph, sizeof(ph), 0);
-	}
-	if (field == (__u16)~csum_fold_u32(sum))
+	if (p->is_ipv6)
+		sum = pseudo_v6((const void *)p->saddr, (const void *)p->daddr, p->proto, l4_len,
+				0);
+	else
+		sum = pseudo_v4((const void *)(p->saddr + 12), (const void *)(p->daddr + 12),
+				p->proto, l4_len, 0);
+	if (field == (__u16)~csum_fold(sum))
 		return CSUM_PARTIAL;
-	return csum_fold_u32(quote_sum(q, l4_len) + (__u64)sum) ? CSUM_BAD : CSUM_OK;
+	return csum_fold(quote_sum(q, l4_len) + (__u64)sum) ? CSUM_BAD : CSUM_OK;
 }
 
 #endif /* BPFREDIR_REJECT_H */
