@@ -14,6 +14,10 @@
 #define ETH_P_8021Q 0x8100
 #define ETH_P_8021AD 0x88A8
 
+/* The TTL and hop limit the kernel gives what it sends (net.ipv4.ip_default_ttl,
+ * net.ipv6.conf.*.hop_limit, as Debian leaves them) */
+#define IPDEFTTL 64
+
 /* IPv4: frag_off's flags and offset, the ToS field's parts */
 #define IP_DF 0x4000
 #define IP_MF 0x2000
