@@ -18,7 +18,7 @@
  * the outer addresses, which do not change. Nothing of the quote is trusted: its IP header
  * length, extension headers and ports are read within data_end only; a quote too short to
  * hold the ports is left alone (RFC 792 promises 8 bytes of L4 header, which hold them).
- * Plain data/data_end work, so TC and XDP share it.
+ * Plain data/data_end work, over ctx.h's names where the hook shows, so TC and XDP share it.
  */
 #ifndef BPFREDIR_ICMP_H
 #define BPFREDIR_ICMP_H
@@ -29,6 +29,7 @@
 #include "parse.h"
 #include "proto.h"
 #include "csum.h"
+#include "ctx.h"
 #include "policy.h"
 
 #define ICMP_QUOTE_EXT_HDRS 4
@@ -198,6 +199,37 @@ static __always_inline int icmp_error_rewrite(void *data, void *data_end,
 		*icmp_csum = csum_replace16(*icmp_csum, old_csum, new_csum);
 	}
 	return 0;
+}
+
+/* An ICMP error about a translated connection gets its quote's port put right, in place;
+ * true when it did. ingress: the error came in, else it goes out. */
+static __always_inline bool icmp_error(ctx_t *ctx, const struct pkt *p, int parsed, bool ingress)
+{
+	struct icmp_quote q = {};
+	void *data, *data_end;
+	__be16 port;
+
+	if (parsed != PARSE_NO_PORTS || (p->proto != IPPROTO_ICMP && p->proto != IPPROTO_ICMPV6))
+		return false;
+	/* Keeps clang from reusing &ctx->data from the parse: the verifier refuses loads
+	 * through a moved context pointer. */
+	barrier_var(ctx);
+	data = ctx_data(ctx);
+	data_end = ctx_end(ctx);
+	if (parse_icmp_error(data, data_end, p, &q)) {
+		/* The quote may lie past the linear area: pull once and look again. */
+		if (ctx_pull(ctx, data_end - data))
+			return false;
+		data = ctx_data(ctx);
+		data_end = ctx_end(ctx);
+		if (parse_icmp_error(data, data_end, p, &q))
+			return false;
+	}
+	port = icmp_error_policy(&q, ingress);
+	if (!port || icmp_error_rewrite(data, data_end, &q, ingress, port))
+		return false;
+	stat_inc(STAT_ICMP_TRANSLATED);
+	return true;
 }
 
 #endif /* BPFREDIR_ICMP_H */

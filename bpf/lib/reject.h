@@ -27,9 +27,9 @@
  * own: the kernel's counters cannot be read from BPF. The global limit is not mirrored.
  * RSTs are not rate-limited by the kernel, nor here.
  *
- * Everything here works on data/data_end or on plain buffers, so TC and XDP share it; only
- * making room (bpf_skb_adjust_room, bpf_skb_change_tail, or the XDP adjust helpers) is the
- * hook's.
+ * Everything here works on data/data_end, on plain buffers or through ctx.h, so TC and XDP
+ * share it; only making room for a port unreachable's headers (bpf_skb_adjust_room, or the
+ * XDP adjust helpers) is the hook's: the entry file defines hook_reject_udp().
  */
 #ifndef BPFREDIR_REJECT_H
 #define BPFREDIR_REJECT_H
@@ -40,6 +40,7 @@
 #include "proto.h"
 #include "csum.h"
 #include "parse.h"
+#include "ctx.h"
 #include "reject_state.h"
 #include "reject_tcp.h"
 #include "reject_icmp.h"
@@ -102,6 +103,66 @@ static __always_inline int reject_l4_csum_ok(struct reject_quote *q, __u32 l4_le
 	if (field == (__u16)~csum_fold(sum))
 		return CSUM_PARTIAL;
 	return csum_fold(quote_sum(q, l4_len) + (__u64)sum) ? CSUM_BAD : CSUM_OK;
+}
+
+/* Would the kernel take p's L4 checksum (reject_l4_csum_ok)? One the device or GRO checked
+ * it takes as it is; a segment too long to sum here is answered. */
+static __always_inline int l4_csum_ok(ctx_t *ctx, const struct pkt *p)
+{
+	__u32 ip_len = reject_ip_len(ctx_data(ctx), ctx_end(ctx), p);
+	__u32 zero = 0, l4_len;
+	struct reject_quote *q;
+	__u64 len;
+
+	if (!ip_len)
+		return CSUM_BAD;
+	if (ctx_csum_verified(ctx))
+		return CSUM_OK;
+	l4_len = ip_len - (p->l4_off - p->l3_off);
+	if (l4_len > QUOTE_BUF)
+		return CSUM_OK;
+	q = bpf_map_lookup_elem(&reject_scratch, &zero);
+	if (!q)
+		return CSUM_BAD;
+	quote_clear(q);
+	/* 64 bits, so the bounds checked are those of the register the call gets. */
+	len = l4_len;
+	barrier_var(len);
+	if (len < 8 || len > QUOTE_BUF || ctx_load(ctx, p->l4_off, q->buf, len))
+		return CSUM_BAD;
+	return reject_l4_csum_ok(q, l4_len, p);
+}
+
+/* The port unreachable for UDP p, in place of p: the hook's (see above). */
+static __always_inline int hook_reject_udp(ctx_t *ctx, const struct pkt *p, __u32 flow_hash);
+
+/* Answer p as a closed port would, out of the interface it came in on. Non-zero when there
+ * is no answer to give (the kernel would give none, or the ICMP rate limit says no): the
+ * packet is then dropped. */
+static __always_inline int reject(ctx_t *ctx, const struct pkt *p)
+{
+	/* The flow hash first: TC's dissects the packet as it arrived. */
+	__u32 flow_hash = p->is_ipv6 ? ctx_flow_hash(ctx, p) : 0;
+	int len, csum;
+
+	if (!ctx_unicast(ctx, p))
+		return -1;
+	csum = l4_csum_ok(ctx, p);
+	if (csum == CSUM_BAD)
+		return -1;
+	if (p->proto == IPPROTO_TCP) {
+		/* Keeps clang from reusing &ctx->data from the checksum check: the verifier
+		 * refuses loads through a moved context pointer. */
+		barrier_var(ctx);
+		len = reject_tcp(ctx_data(ctx), ctx_end(ctx), p, flow_hash,
+				 CTX_HAS_CSUM_STATE && csum == CSUM_PARTIAL);
+		if (len < 0 || ctx_set_len(ctx, len))
+			return -1;
+	} else if (hook_reject_udp(ctx, p, flow_hash)) {
+		return -1;
+	}
+	ctx_answer_done(ctx);
+	return 0;
 }
 
 #endif /* BPFREDIR_REJECT_H */

@@ -41,8 +41,9 @@ struct rst6 {
  * Turn the TCP segment p (parsed from data) into the kernel's RST for it, in place: the new
  * IP header goes where the old one started and the TCP header right after it, so the frame
  * only shrinks. The Ethernet addresses are swapped, unless there are none (an L3 device's
- * packet starts at its IP header, l3_off 0). Returns the new frame length, for the hook to trim to, or -1 when the
- * kernel would not answer (a RST, or lengths it would drop the segment for). flow_hash
+ * packet starts at its IP header, l3_off 0). Returns the new frame length, for the hook to
+ * trim to, or -1 when the kernel would not answer (a RST, or lengths it would drop the
+ * segment for). flow_hash
  * (IPv6) makes the flow label: the kernel's is a hash of the answer's flow, ports included,
  * keyed with a secret chosen at boot, so no one can predict it; the packet's own flow hash
  * (bpf_get_hash_recalc, symmetric) is as unpredictable and as stable per flow.
