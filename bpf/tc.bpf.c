@@ -51,35 +51,15 @@ static __always_inline int hook_reject_udp(struct __sk_buff *skb, const struct p
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
 	struct ethhdr *eth = data, no_eth = {};
-	__u32 l2_len = p->l3_off, zero = 0, qlen = 0, sum, hdrs;
-	struct reject_quote *q;
+	__u32 l2_len = p->l3_off, qlen, sum, hdrs;
 	struct iphdr *ip;
-	int ip_len;
-	__u64 len;
 
 	if (l2_len != sizeof(*eth) && l2_len != 0)
 		return -1;
 	if (!l2_len)
 		eth = &no_eth;
 	ip = data + l2_len;
-	if ((void *)(ip + 1) > data_end)
-		return -1;
-	ip_len = reject_udp_quote_len(data, data_end, p, &qlen);
-	if (ip_len < 0 || ip_len > skb->len - l2_len || qlen == 0 || qlen > ICMP6_QUOTE_MAX)
-		return -1;
-	q = bpf_map_lookup_elem(&reject_scratch, &zero);
-	if (!q)
-		return -1;
-	quote_clear(q);
-	/* Bounded again right before the call, in 64 bits: 6.1's verifier forgets the bounds
-	 * of a value spilled to the stack across the calls above. */
-	len = qlen;
-	barrier_var(len);
-	if (len < QUOTE_MIN || len > ICMP6_QUOTE_MAX ||
-	    bpf_skb_load_bytes(skb, l2_len, q->buf, len))
-		return -1;
-	sum = quote_sum(q, qlen);
-	if (!reject_icmp_allowed(p->saddr, p->is_ipv6))
+	if ((void *)(ip + 1) > data_end || reject_udp_quote(skb, data, data_end, p, l2_len, &qlen, &sum))
 		return -1;
 
 	if (p->is_ipv6) {

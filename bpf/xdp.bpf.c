@@ -19,42 +19,20 @@ static __always_inline int hook_reject_udp(struct xdp_md *ctx, const struct pkt 
 	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr eth, *out;
 	struct iphdr *ip = data + sizeof(eth);
-	struct reject_quote *q;
-	__u32 zero = 0, qlen = 0, sum, hdrs, total, frame_len;
+	__u32 qlen, sum, hdrs, total;
 	__u8 tos;
-	int ip_len;
-	__u64 len;
 
 	if (p->l3_off != sizeof(eth) || (void *)(ip + 1) > data_end)
 		return -1;
 	__builtin_memcpy(&eth, data, sizeof(eth));
 	tos = ip->tos;
-	ip_len = reject_udp_quote_len(data, data_end, p, &qlen);
-	if (ip_len < 0 || ip_len > data_end - data - sizeof(eth) || qlen == 0 ||
-	    qlen > ICMP6_QUOTE_MAX)
-		return -1;
-	q = bpf_map_lookup_elem(&reject_scratch, &zero);
-	if (!q)
-		return -1;
-	quote_clear(q);
-	/* As in TC: bounded again right before the call, for 6.1's verifier. */
-	len = qlen;
-	barrier_var(len);
-	if (len < QUOTE_MIN || len > ICMP6_QUOTE_MAX ||
-	    bpf_xdp_load_bytes(ctx, sizeof(eth), q->buf, len))
-		return -1;
-	sum = quote_sum(q, qlen);
-	if (!reject_icmp_allowed(p->saddr, p->is_ipv6))
+	if (reject_udp_quote(ctx, data, data_end, p, sizeof(eth), &qlen, &sum))
 		return -1;
 	hdrs = p->is_ipv6 ? ICMP6_HDRS : ICMP4_HDRS;
 	total = sizeof(eth) + hdrs + qlen;
 	if (bpf_xdp_adjust_head(ctx, -(int)hdrs))
 		return -1;
-	/* The frame's length as a number of its own: clang would add total to the packet
-	 * pointer, which 6.1's verifier refuses for a value whose bounds it lost. */
-	frame_len = ctx->data_end - ctx->data;
-	barrier_var(frame_len);
-	if (bpf_xdp_adjust_tail(ctx, (int)total - (int)frame_len))
+	if (ctx_set_len(ctx, total))
 		return -1;
 	data = (void *)(long)ctx->data;
 	data_end = (void *)(long)ctx->data_end;

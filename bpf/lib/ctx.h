@@ -35,6 +35,12 @@ static __always_inline __u32 ctx_ifindex(const ctx_t *ctx)
 	return ctx->ingress_ifindex;
 }
 
+/* The frame's length. */
+static __always_inline __u64 ctx_len(ctx_t *ctx)
+{
+	return ctx->data_end - ctx->data;
+}
+
 /* Nothing of an XDP frame lies outside data/data_end: there is never more to pull in. */
 static __always_inline int ctx_pull(ctx_t *ctx, __u64 seen)
 {
@@ -83,7 +89,8 @@ static __always_inline __be16 ctx_l3_proto(ctx_t *ctx)
 static __always_inline int ctx_set_len(ctx_t *ctx, __u32 len)
 {
 	/* The frame's length as a number of its own: clang would add len to the packet
-	 * pointers, which the verifier refuses for the end of the packet. */
+	 * pointer, which the verifier refuses for the end of the packet, and 6.1's for a
+	 * value whose bounds it lost. */
 	__u32 frame_len = ctx->data_end - ctx->data;
 
 	barrier_var(frame_len);
@@ -128,6 +135,12 @@ static __always_inline int ctx_bounce(ctx_t *ctx)
 static __always_inline __u32 ctx_ifindex(const ctx_t *ctx)
 {
 	return ctx->ifindex;
+}
+
+/* The packet's length, linear or not. */
+static __always_inline __u64 ctx_len(ctx_t *ctx)
+{
+	return ctx->len;
 }
 
 /* Headers usually sit in the linear area; when a look at them came up short, pull (once)

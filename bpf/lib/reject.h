@@ -133,7 +133,42 @@ static __always_inline int l4_csum_ok(ctx_t *ctx, const struct pkt *p)
 	return reject_l4_csum_ok(q, l4_len, p);
 }
 
-/* The port unreachable for UDP p, in place of p: the hook's (see above). */
+/*
+ * The quote of the UDP datagram p in its port unreachable, from its IP header (l2_len into
+ * the frame) on: its length and its sum. Non-zero when there is no answer to give: the
+ * kernel would send none, or the rate limit says no (the rate limit last: it takes a token).
+ */
+static __always_inline int reject_udp_quote(ctx_t *ctx, void *data, void *data_end,
+					    const struct pkt *p, __u32 l2_len, __u32 *quote_len,
+					    __u32 *sum)
+{
+	__u32 zero = 0, qlen = 0;
+	struct reject_quote *q;
+	int ip_len;
+	__u64 len;
+
+	ip_len = reject_udp_quote_len(data, data_end, p, &qlen);
+	if (ip_len < 0 || ip_len > ctx_len(ctx) - l2_len || qlen == 0 || qlen > ICMP6_QUOTE_MAX)
+		return -1;
+	q = bpf_map_lookup_elem(&reject_scratch, &zero);
+	if (!q)
+		return -1;
+	quote_clear(q);
+	/* Bounded again right before the call, in 64 bits: 6.1's verifier forgets the bounds
+	 * of a value spilled to the stack across the calls above. */
+	len = qlen;
+	barrier_var(len);
+	if (len < QUOTE_MIN || len > ICMP6_QUOTE_MAX || ctx_load(ctx, l2_len, q->buf, len))
+		return -1;
+	*sum = quote_sum(q, qlen);
+	if (!reject_icmp_allowed(p->saddr, p->is_ipv6))
+		return -1;
+	*quote_len = qlen;
+	return 0;
+}
+
+/* The port unreachable for UDP p, in place of p (reject_udp_quote, then the headers in front
+ * of the quote): the hook's, as only making room differs. */
 static __always_inline int hook_reject_udp(ctx_t *ctx, const struct pkt *p, __u32 flow_hash);
 
 /* Answer p as a closed port would, out of the interface it came in on. Non-zero when there
