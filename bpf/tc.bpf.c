@@ -56,8 +56,12 @@ static __always_inline int hook_reject_udp(struct __sk_buff *skb, const struct p
 
 	if (l2_len != sizeof(*eth) && l2_len != 0)
 		return -1;
+	/* The Ethernet header checked on its own, though the IP header's check covers it:
+	 * at a variable offset, 6.1's verifier need not carry that check back to eth. */
 	if (!l2_len)
 		eth = &no_eth;
+	else if ((void *)(eth + 1) > data_end)
+		return -1;
 	ip = data + l2_len;
 	if ((void *)(ip + 1) > data_end || reject_udp_quote(skb, data, data_end, p, l2_len, &qlen, &sum))
 		return -1;

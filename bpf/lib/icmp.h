@@ -62,7 +62,6 @@ static __always_inline int icmp_quote_ports(void *l4, void *data, void *data_end
 		return -1;
 	q->inner.sport = ports[0];
 	q->inner.dport = ports[1];
-	q->inner.proto = proto;
 	q->inner_l4 = l4 - data;
 	q->l4_csum_off = 0;
 	if (l4 + csum_end <= data_end) {
@@ -80,9 +79,9 @@ static __always_inline int parse_icmp_error(void *data, void *data_end, const st
 					    struct icmp_quote *q)
 {
 	void *icmp = data + (outer->l4_off & L4_OFF_MASK);
-	void *cursor = icmp + 8;
-	__u8 type, nexthdr;
-	int i;
+	void *cursor = icmp + 8, *l4;
+	__u8 type;
+	int l3;
 
 	if (outer->l4_off > L4_OFF_MASK || cursor > data_end)
 		return -1;
@@ -92,61 +91,14 @@ static __always_inline int parse_icmp_error(void *data, void *data_end, const st
 	if (!icmp_is_error(type, outer->is_ipv6))
 		return -1;
 	q->icmp_csum_off = icmp + 2 - data;
-
-	if (!outer->is_ipv6) {
-		struct iphdr *iph = cursor;
-		__u32 hdr_len;
-
-		if ((void *)(iph + 1) > data_end || (*(__u8 *)iph >> 4) != 4)
-			return -1;
-		hdr_len = (*(__u8 *)iph & 0xF) * 4;
-		if (hdr_len < sizeof(*iph) || cursor + hdr_len > data_end)
-			return -1;
-		if (iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_UDP)
-			return -1;
-		if (iph->frag_off & bpf_htons(IP_OFFSET))
-			return -1;
-		addr_from_v4(q->inner.saddr, iph->saddr);
-		addr_from_v4(q->inner.daddr, iph->daddr);
-		q->inner.is_ipv6 = 0;
-		return icmp_quote_ports(cursor + hdr_len, data, data_end, iph->protocol, q);
-	}
-
-	struct ipv6hdr *ip6h = cursor;
-
-	if ((void *)(ip6h + 1) > data_end || (*(__u8 *)ip6h >> 4) != 6)
+	if (outer->is_ipv6)
+		l3 = l3_parse_v6(cursor, data, data_end, &q->inner, &l4, ICMP_QUOTE_EXT_HDRS, false,
+				 false);
+	else
+		l3 = l3_parse_v4(cursor, data, data_end, &q->inner, &l4, false);
+	if (l3 != PARSE_L4)
 		return -1;
-	__builtin_memcpy(q->inner.saddr, &ip6h->saddr, BPFREDIR_ADDR_LEN);
-	__builtin_memcpy(q->inner.daddr, &ip6h->daddr, BPFREDIR_ADDR_LEN);
-	q->inner.is_ipv6 = 1;
-	nexthdr = ip6h->nexthdr;
-	cursor += sizeof(*ip6h);
-#pragma unroll
-	for (i = 0; i < ICMP_QUOTE_EXT_HDRS; i++) {
-		struct ipv6_opt_hdr *opt = cursor;
-		struct frag_hdr *frag = cursor;
-
-		if (nexthdr == IPPROTO_TCP || nexthdr == IPPROTO_UDP)
-			break;
-		if (nexthdr == IPPROTO_HOPOPTS || nexthdr == IPPROTO_ROUTING ||
-		    nexthdr == IPPROTO_DSTOPTS) {
-			if (cursor + sizeof(*opt) > data_end)
-				return -1;
-			nexthdr = opt->nexthdr;
-			cursor += (opt->hdrlen + 1) * 8;
-		} else if (nexthdr == IPPROTO_FRAGMENT) {
-			if (cursor + sizeof(*frag) > data_end ||
-			    frag->frag_off & bpf_htons(IPV6_FRAG_OFFSET_MASK))
-				return -1;
-			nexthdr = frag->nexthdr;
-			cursor += sizeof(*frag);
-		} else {
-			return -1;
-		}
-	}
-	if (nexthdr != IPPROTO_TCP && nexthdr != IPPROTO_UDP)
-		return -1;
-	return icmp_quote_ports(cursor, data, data_end, nexthdr, q);
+	return icmp_quote_ports(l4, data, data_end, q->inner.proto, q);
 }
 
 /* The port the quote should carry, or 0 when no connection of ours is quoted. ingress: the
