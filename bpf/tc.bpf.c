@@ -63,7 +63,8 @@ static __always_inline int hook_reject_udp(struct __sk_buff *skb, const struct p
 	else if ((void *)(eth + 1) > data_end)
 		return -1;
 	ip = data + l2_len;
-	if ((void *)(ip + 1) > data_end || reject_udp_quote(skb, data, data_end, p, l2_len, &qlen, &sum))
+	if ((void *)(ip + 1) > data_end ||
+	    reject_udp_quote(skb, data, data_end, p, l2_len, &qlen, &sum))
 		return -1;
 
 	if (p->is_ipv6) {

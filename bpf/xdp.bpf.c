@@ -13,8 +13,7 @@
 
 /* The port unreachable for UDP p, grown in front of its IP header (bpf_xdp_adjust_head) and
  * cut where the quote ends; as TC's hook_reject_udp. */
-static __always_inline int hook_reject_udp(struct xdp_md *ctx, const struct pkt *p,
-					   __u32 flow_hash)
+static __always_inline int hook_reject_udp(struct xdp_md *ctx, const struct pkt *p, __u32 flow_hash)
 {
 	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr eth, *out;

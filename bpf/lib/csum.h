@@ -60,9 +60,8 @@ static __always_inline __u32 pseudo_v4(const __be32 *saddr, const __be32 *daddr,
 
 /* The same with the IPv6 pseudo-header (RFC 8200 8.1). Typed pointers, not void: they tell
  * clang the addresses are 4-byte aligned, so it copies words rather than bytes. */
-static __always_inline __u32 pseudo_v6(const struct in6_addr *saddr,
-				       const struct in6_addr *daddr, __u8 proto, __u32 len,
-				       __u32 seed)
+static __always_inline __u32 pseudo_v6(const struct in6_addr *saddr, const struct in6_addr *daddr,
+				       __u8 proto, __u32 len, __u32 seed)
 {
 	struct pseudo6 ph = {};
 
