@@ -48,8 +48,8 @@ static __always_inline int hook_rewrite_port(struct __sk_buff *skb, const struct
 static __always_inline int hook_reject_udp(struct __sk_buff *skb, const struct pkt *p,
 					   __u32 flow_hash)
 {
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
+	void *data = ctx_data(skb);
+	void *data_end = ctx_end(skb);
 	struct ethhdr *eth = data, no_eth = {};
 	__u32 l2_len = p->l3_off, qlen, sum, hdrs;
 	struct iphdr *ip;
@@ -106,9 +106,9 @@ static __always_inline int tc_egress(struct __sk_buff *skb, bool l3)
 	if (icmp_error(skb, &p, parsed, false))
 		return CTX_PASS;
 	if (parsed == PARSE_NO_PORTS)
-		reject_learn((void *)(long)skb->data, (void *)(long)skb->data_end, &p);
+		reject_learn(ctx_data(skb), ctx_end(skb), &p);
 	/* skb_iif is set on reception: zero, this host made the packet. */
-	verdict = egress_policy(skb->ifindex, !skb->ingress_ifindex, parsed, &p, &new_port);
+	verdict = egress_policy(ctx_ifindex(skb), !skb->ingress_ifindex, parsed, &p, &new_port);
 	return hook_apply(skb, &p, verdict, false, new_port);
 }
 

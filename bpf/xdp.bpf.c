@@ -15,7 +15,7 @@
  * cut where the quote ends; as TC's hook_reject_udp. */
 static __always_inline int hook_reject_udp(struct xdp_md *ctx, const struct pkt *p, __u32 flow_hash)
 {
-	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+	void *data = ctx_data(ctx), *data_end = ctx_end(ctx);
 	struct ethhdr eth, *out;
 	struct iphdr *ip = data + sizeof(eth);
 	__u32 qlen, sum, hdrs, total;
@@ -33,8 +33,8 @@ static __always_inline int hook_reject_udp(struct xdp_md *ctx, const struct pkt 
 		return -1;
 	if (ctx_set_len(ctx, total))
 		return -1;
-	data = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
+	data = ctx_data(ctx);
+	data_end = ctx_end(ctx);
 	out = data;
 	if (p->is_ipv6) {
 		struct reject_icmp6 e = {};
