@@ -24,8 +24,8 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "bpfredir.h"
-#include "maps.h"
-#include "parse.h"
+#include "lib/maps.h"
+#include "lib/parse.h"
 
 #define RTM_NEWADDR 20
 #define RTM_DELADDR 21

@@ -26,14 +26,13 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_core_read.h>
 #include "bpfredir.h"
-#include "maps.h"
-#include "parse.h"
-#include "policy.h"
+#include "lib/proto.h"
+#include "lib/maps.h"
+#include "lib/parse.h"
+#include "lib/policy.h"
 
 #define NF_DROP 0
 #define NF_ACCEPT 1
-#define PACKET_HOST 0
-#define PACKET_LOOPBACK 5
 #define NFPROTO_IPV6 10
 #define IFF_LOOPBACK 0x8
 /* The loopback device's ifindex in every network namespace. */

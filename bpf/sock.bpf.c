@@ -9,8 +9,8 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "bpfredir.h"
-#include "maps.h"
-#include "parse.h"
+#include "lib/maps.h"
+#include "lib/parse.h"
 
 #define SOCK_ALLOW 1
 #define SOCK_REJECT 0

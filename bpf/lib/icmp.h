@@ -18,7 +18,7 @@
  * the outer addresses, which do not change. Nothing of the quote is trusted: its IP header
  * length, extension headers and ports are read within data_end only; a quote too short to
  * hold the ports is left alone (RFC 792 promises 8 bytes of L4 header, which hold them).
- * Plain data/data_end work, so TC and XDP share it.
+ * Plain data/data_end work, over ctx.h's names where the hook shows, so TC and XDP share it.
  */
 #ifndef BPFREDIR_ICMP_H
 #define BPFREDIR_ICMP_H
@@ -27,18 +27,12 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "parse.h"
+#include "proto.h"
+#include "csum.h"
+#include "ctx.h"
 #include "policy.h"
 
-#define ICMP_DEST_UNREACH 3
-#define ICMP_TIME_EXCEEDED 11
-#define ICMP_PARAMETERPROB 12
-#define ICMPV6_DEST_UNREACH 1
-#define ICMPV6_PKT_TOOBIG 2
-#define ICMPV6_TIME_EXCEED 3
-#define ICMPV6_PARAMPROB 4
 #define ICMP_QUOTE_EXT_HDRS 4
-/* Offsets are masked with this for the verifier; a packet's headers sit well inside it. */
-#define ICMP_OFF_MASK 0x3ff
 
 /* Where the quoted packet's ports and checksum are, and its flow as seen in the quote. */
 struct icmp_quote {
@@ -63,12 +57,11 @@ static __always_inline int icmp_quote_ports(void *l4, void *data, void *data_end
 	__be16 *ports = l4;
 	__u32 csum_end = proto == IPPROTO_TCP ? TCP_CSUM_OFF + 2 : UDP_CSUM_OFF + 2;
 
-	/* Every offset kept stays under ICMP_OFF_MASK, so masking never changes it. */
-	if ((void *)(ports + 2) > data_end || l4 - data > ICMP_OFF_MASK - 32)
+	/* Every offset kept stays under L4_OFF_MASK, so masking never changes it. */
+	if ((void *)(ports + 2) > data_end || l4 - data > L4_OFF_MASK - 32)
 		return -1;
 	q->inner.sport = ports[0];
 	q->inner.dport = ports[1];
-	q->inner.proto = proto;
 	q->inner_l4 = l4 - data;
 	q->l4_csum_off = 0;
 	if (l4 + csum_end <= data_end) {
@@ -85,12 +78,12 @@ static __always_inline int icmp_quote_ports(void *l4, void *data, void *data_end
 static __always_inline int parse_icmp_error(void *data, void *data_end, const struct pkt *outer,
 					    struct icmp_quote *q)
 {
-	void *icmp = data + (outer->l4_off & ICMP_OFF_MASK);
-	void *cursor = icmp + 8;
-	__u8 type, nexthdr;
-	int i;
+	void *icmp = data + (outer->l4_off & L4_OFF_MASK);
+	void *cursor = icmp + 8, *l4;
+	__u8 type;
+	int l3;
 
-	if (outer->l4_off > ICMP_OFF_MASK || cursor > data_end)
+	if (outer->l4_off > L4_OFF_MASK || cursor > data_end)
 		return -1;
 	if (outer->proto != (outer->is_ipv6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP))
 		return -1;
@@ -98,71 +91,14 @@ static __always_inline int parse_icmp_error(void *data, void *data_end, const st
 	if (!icmp_is_error(type, outer->is_ipv6))
 		return -1;
 	q->icmp_csum_off = icmp + 2 - data;
-
-	if (!outer->is_ipv6) {
-		struct iphdr *iph = cursor;
-		__u32 hdr_len;
-
-		if ((void *)(iph + 1) > data_end || (*(__u8 *)iph >> 4) != 4)
-			return -1;
-		hdr_len = (*(__u8 *)iph & 0xF) * 4;
-		if (hdr_len < sizeof(*iph) || cursor + hdr_len > data_end)
-			return -1;
-		if (iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_UDP)
-			return -1;
-		if (iph->frag_off & bpf_htons(IP_OFFSET))
-			return -1;
-		addr_from_v4(q->inner.saddr, iph->saddr);
-		addr_from_v4(q->inner.daddr, iph->daddr);
-		q->inner.is_ipv6 = 0;
-		return icmp_quote_ports(cursor + hdr_len, data, data_end, iph->protocol, q);
-	}
-
-	struct ipv6hdr *ip6h = cursor;
-
-	if ((void *)(ip6h + 1) > data_end || (*(__u8 *)ip6h >> 4) != 6)
+	if (outer->is_ipv6)
+		l3 = l3_parse_v6(cursor, data, data_end, &q->inner, &l4, ICMP_QUOTE_EXT_HDRS, false,
+				 false);
+	else
+		l3 = l3_parse_v4(cursor, data, data_end, &q->inner, &l4, false);
+	if (l3 != PARSE_L4)
 		return -1;
-	__builtin_memcpy(q->inner.saddr, &ip6h->saddr, BPFREDIR_ADDR_LEN);
-	__builtin_memcpy(q->inner.daddr, &ip6h->daddr, BPFREDIR_ADDR_LEN);
-	q->inner.is_ipv6 = 1;
-	nexthdr = ip6h->nexthdr;
-	cursor += sizeof(*ip6h);
-#pragma unroll
-	for (i = 0; i < ICMP_QUOTE_EXT_HDRS; i++) {
-		struct ipv6_opt_hdr *opt = cursor;
-		struct frag_hdr *frag = cursor;
-
-		if (nexthdr == IPPROTO_TCP || nexthdr == IPPROTO_UDP)
-			break;
-		if (nexthdr == IPPROTO_HOPOPTS || nexthdr == IPPROTO_ROUTING ||
-		    nexthdr == IPPROTO_DSTOPTS) {
-			if (cursor + sizeof(*opt) > data_end)
-				return -1;
-			nexthdr = opt->nexthdr;
-			cursor += (opt->hdrlen + 1) * 8;
-		} else if (nexthdr == IPPROTO_FRAGMENT) {
-			if (cursor + sizeof(*frag) > data_end ||
-			    frag->frag_off & bpf_htons(IPV6_FRAG_OFFSET_MASK))
-				return -1;
-			nexthdr = frag->nexthdr;
-			cursor += sizeof(*frag);
-		} else {
-			return -1;
-		}
-	}
-	if (nexthdr != IPPROTO_TCP && nexthdr != IPPROTO_UDP)
-		return -1;
-	return icmp_quote_ports(cursor, data, data_end, nexthdr, q);
-}
-
-/* RFC 1624: a checksum over a 16-bit word that changes from old to new. */
-static __always_inline __u16 csum16_replace(__u16 check, __u16 old, __u16 new)
-{
-	__u32 sum = (__u16)~check + (__u16)~old + new;
-
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	return ~sum;
+	return icmp_quote_ports(l4, data, data_end, q->inner.proto, q);
 }
 
 /* The port the quote should carry, or 0 when no connection of ours is quoted. ingress: the
@@ -191,30 +127,61 @@ static __always_inline int icmp_error_rewrite(void *data, void *data_end,
 					      __be16 new_port)
 {
 	__u32 port_off = q->inner_l4 + (ingress ? 0 : 2);
-	__be16 *port = data + (port_off & ICMP_OFF_MASK);
-	__u16 *icmp_csum = data + (q->icmp_csum_off & ICMP_OFF_MASK);
+	__be16 *port = data + (port_off & L4_OFF_MASK);
+	__u16 *icmp_csum = data + (q->icmp_csum_off & L4_OFF_MASK);
 	__be16 old_port;
 
 	if ((void *)(port + 1) > data_end || (void *)(icmp_csum + 1) > data_end)
 		return -1;
 	old_port = *port;
 	*port = new_port;
-	*icmp_csum = csum16_replace(*icmp_csum, old_port, new_port);
+	*icmp_csum = csum_replace16(*icmp_csum, old_port, new_port);
 	if (q->l4_csum_off) {
-		__u16 *l4_csum = data + (q->l4_csum_off & ICMP_OFF_MASK);
+		__u16 *l4_csum = data + (q->l4_csum_off & L4_OFF_MASK);
 		__u16 old_csum, new_csum;
 
 		if ((void *)(l4_csum + 1) > data_end)
 			return -1;
 		old_csum = *l4_csum;
-		new_csum = csum16_replace(old_csum, old_port, new_port);
+		new_csum = csum_replace16(old_csum, old_port, new_port);
 		/* UDP sends a sum of 0 as 0xffff: 0 means "no checksum". */
 		if (q->inner.proto == IPPROTO_UDP && !new_csum)
 			new_csum = 0xffff;
 		*l4_csum = new_csum;
-		*icmp_csum = csum16_replace(*icmp_csum, old_csum, new_csum);
+		*icmp_csum = csum_replace16(*icmp_csum, old_csum, new_csum);
 	}
 	return 0;
+}
+
+/* An ICMP error about a translated connection gets its quote's port put right, in place;
+ * true when it did. ingress: the error came in, else it goes out. */
+static __always_inline bool icmp_error(ctx_t *ctx, const struct pkt *p, int parsed, bool ingress)
+{
+	struct icmp_quote q = {};
+	void *data, *data_end;
+	__be16 port;
+
+	if (parsed != PARSE_NO_PORTS || (p->proto != IPPROTO_ICMP && p->proto != IPPROTO_ICMPV6))
+		return false;
+	/* Keeps clang from reusing &ctx->data from the parse: the verifier refuses loads
+	 * through a moved context pointer. */
+	barrier_var(ctx);
+	data = ctx_data(ctx);
+	data_end = ctx_end(ctx);
+	if (parse_icmp_error(data, data_end, p, &q)) {
+		/* The quote may lie past the linear area: pull once and look again. */
+		if (ctx_pull(ctx, data_end - data))
+			return false;
+		data = ctx_data(ctx);
+		data_end = ctx_end(ctx);
+		if (parse_icmp_error(data, data_end, p, &q))
+			return false;
+	}
+	port = icmp_error_policy(&q, ingress);
+	if (!port || icmp_error_rewrite(data, data_end, &q, ingress, port))
+		return false;
+	stat_inc(STAT_ICMP_TRANSLATED);
+	return true;
 }
 
 #endif /* BPFREDIR_ICMP_H */

@@ -25,33 +25,12 @@
 
 #include "vmlinux.h"
 #include <bpf/bpf_endian.h>
+#include "proto.h"
 
-#define ETH_P_IP 0x0800
-#define ETH_P_IPV6 0x86DD
-#define ETH_P_8021Q 0x8100
-#define ETH_P_8021AD 0x88A8
-#define IP_MF 0x2000
-#define IP_OFFSET 0x1FFF
-#define IPV6_FRAG_OFFSET_MASK 0xFFF8
 #define IPV6_MAX_EXT_HDRS 8
 #define VLAN_MAX_DEPTH 2
 /* How deep a tag stack we look through for the ports alone (see PARSE_PORTS_ONLY). */
 #define VLAN_PEEK_DEPTH 8
-
-/* The IPv6 extension header numbers are #defines in uapi, so vmlinux.h lacks them. */
-#define IPPROTO_HOPOPTS 0
-#define IPPROTO_ROUTING 43
-#define IPPROTO_FRAGMENT 44
-#define IPPROTO_DSTOPTS 60
-#define IPPROTO_ICMPV6 58
-
-#define TCP_FLAG_FIN 0x01
-#define TCP_FLAG_SYN 0x02
-#define TCP_FLAG_RST 0x04
-#define TCP_FLAG_ACK 0x10
-#define TCP_FLAGS_OFF 13
-#define TCP_CSUM_OFF 16
-#define UDP_CSUM_OFF 6
 
 enum parse_result {
 	PARSE_PORTS,	  /* TCP or UDP with readable ports */
@@ -62,6 +41,7 @@ enum parse_result {
 	PARSE_PORTS_ONLY, /* TCP or UDP whose proto and ports are read, in a shape we do not
 			   * translate: the rest of its L4 header is cut short, or it is behind
 			   * more tags than we rewrite through */
+	PARSE_L4,	  /* l3_parse_*() only: the L4 header it found is for the caller to read */
 };
 
 /* Whom the frame was sent to at L2; the hook fills it in (TC from skb->pkt_type, XDP from
@@ -143,10 +123,21 @@ static __always_inline int parse_l4(void *l4, void *data, void *data_end, __u8 p
 	return PARSE_PORTS;
 }
 
-static __always_inline int parse_ipv4(void *cursor, void *data, void *data_end, struct pkt *p)
+/*
+ * The IP header at cursor, walked to the header after it. PARSE_L4 when that is TCP or UDP:
+ * p's addresses, is_ipv6, l3_off and proto are then set and *l4 points at it; else
+ * PARSE_NO_PORTS (for IPv6 with the addresses set; with icmp, for an unfragmented ICMP or
+ * ICMPv6 packet or first fragment, with l4_off and proto set too: icmp.h reads the error's
+ * quote from there) or PARSE_MALFORMED. The packet parser and the ICMP error's
+ * quote (icmp.h) both use these, with their own limits: how many IPv6 extension headers to
+ * walk (max_ext), whether AH is one of them (ah), whether ICMP is looked for (icmp).
+ */
+static __always_inline int l3_parse_v4(void *cursor, void *data, void *data_end, struct pkt *p,
+				       void **l4, bool icmp)
 {
 	struct iphdr *iph = cursor;
 	__u32 hdr_len;
+	__u8 proto;
 
 	if (cursor + sizeof(*iph) > data_end)
 		return PARSE_MALFORMED;
@@ -158,7 +149,8 @@ static __always_inline int parse_ipv4(void *cursor, void *data, void *data_end, 
 		return PARSE_MALFORMED;
 	if (cursor + hdr_len > data_end)
 		return PARSE_MALFORMED;
-	if (iph->protocol == IPPROTO_ICMP && !(iph->frag_off & bpf_htons(IP_MF | IP_OFFSET))) {
+	proto = iph->protocol;
+	if (icmp && proto == IPPROTO_ICMP && !(iph->frag_off & bpf_htons(IP_MF | IP_OFFSET))) {
 		addr_from_v4(p->saddr, iph->saddr);
 		addr_from_v4(p->daddr, iph->daddr);
 		p->is_ipv6 = 0;
@@ -167,7 +159,7 @@ static __always_inline int parse_ipv4(void *cursor, void *data, void *data_end, 
 		p->proto = IPPROTO_ICMP;
 		return PARSE_NO_PORTS;
 	}
-	if (iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_UDP)
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 		return PARSE_NO_PORTS;
 	if (iph->frag_off & bpf_htons(IP_OFFSET))
 		return PARSE_NO_PORTS;
@@ -175,7 +167,9 @@ static __always_inline int parse_ipv4(void *cursor, void *data, void *data_end, 
 	addr_from_v4(p->daddr, iph->daddr);
 	p->is_ipv6 = 0;
 	p->l3_off = cursor - data;
-	return parse_l4(cursor + hdr_len, data, data_end, iph->protocol, p);
+	p->proto = proto;
+	*l4 = cursor + hdr_len;
+	return PARSE_L4;
 }
 
 static __always_inline bool ipv6_is_ext(__u8 nexthdr)
@@ -184,7 +178,8 @@ static __always_inline bool ipv6_is_ext(__u8 nexthdr)
 	       nexthdr == IPPROTO_DSTOPTS || nexthdr == IPPROTO_AH || nexthdr == IPPROTO_FRAGMENT;
 }
 
-static __always_inline int parse_ipv6(void *cursor, void *data, void *data_end, struct pkt *p)
+static __always_inline int l3_parse_v6(void *cursor, void *data, void *data_end, struct pkt *p,
+				       void **l4, const int max_ext, bool ah, bool icmp)
 {
 	struct ipv6hdr *ip6h = cursor;
 	__u8 nexthdr;
@@ -202,14 +197,14 @@ static __always_inline int parse_ipv6(void *cursor, void *data, void *data_end, 
 	cursor += sizeof(*ip6h);
 
 #pragma unroll
-	for (i = 0; i < IPV6_MAX_EXT_HDRS; i++) {
+	for (i = 0; i < max_ext; i++) {
 		struct ipv6_opt_hdr *opt = cursor;
 		struct frag_hdr *frag = cursor;
 
 		switch (nexthdr) {
 		case IPPROTO_TCP:
 		case IPPROTO_UDP:
-			return parse_l4(cursor, data, data_end, nexthdr, p);
+			goto found;
 		case IPPROTO_HOPOPTS:
 		case IPPROTO_ROUTING:
 		case IPPROTO_DSTOPTS:
@@ -219,6 +214,8 @@ static __always_inline int parse_ipv6(void *cursor, void *data, void *data_end, 
 			cursor += (opt->hdrlen + 1) * 8;
 			break;
 		case IPPROTO_AH:
+			if (!ah)
+				return PARSE_NO_PORTS;
 			if (cursor + sizeof(*opt) > data_end)
 				return PARSE_MALFORMED;
 			nexthdr = opt->nexthdr;
@@ -233,30 +230,42 @@ static __always_inline int parse_ipv6(void *cursor, void *data, void *data_end, 
 			cursor += sizeof(*frag);
 			break;
 		case IPPROTO_ICMPV6:
-			p->l4_off = cursor - data;
-			p->proto = IPPROTO_ICMPV6;
+			if (icmp) {
+				p->l4_off = cursor - data;
+				p->proto = IPPROTO_ICMPV6;
+			}
 			return PARSE_NO_PORTS;
 		default:
 			/* No next header, ESP, ...: nothing with ports we could rewrite. */
 			return PARSE_NO_PORTS;
 		}
 	}
-	/* Exactly IPV6_MAX_EXT_HDRS headers used every pass on them. */
-	if (nexthdr == IPPROTO_TCP || nexthdr == IPPROTO_UDP)
-		return parse_l4(cursor, data, data_end, nexthdr, p);
-	/* The chain goes on and may still lead to TCP/UDP: refuse to guess. */
-	return ipv6_is_ext(nexthdr) ? PARSE_MALFORMED : PARSE_NO_PORTS;
+	/* Exactly max_ext headers used every pass on them. */
+	if (nexthdr != IPPROTO_TCP && nexthdr != IPPROTO_UDP)
+		/* The chain goes on and may still lead to TCP/UDP: refuse to guess. */
+		return ipv6_is_ext(nexthdr) ? PARSE_MALFORMED : PARSE_NO_PORTS;
+found:
+	p->proto = nexthdr;
+	*l4 = cursor;
+	return PARSE_L4;
 }
 
 /* The IP packet at cursor, of ethertype h_proto. */
 static __always_inline int parse_ip(void *cursor, void *data, void *data_end, __be16 h_proto,
 				    struct pkt *p)
 {
+	void *l4;
+	int l3;
+
 	if (h_proto == bpf_htons(ETH_P_IP))
-		return parse_ipv4(cursor, data, data_end, p);
-	if (h_proto == bpf_htons(ETH_P_IPV6))
-		return parse_ipv6(cursor, data, data_end, p);
-	return PARSE_NO_PORTS;
+		l3 = l3_parse_v4(cursor, data, data_end, p, &l4, true);
+	else if (h_proto == bpf_htons(ETH_P_IPV6))
+		l3 = l3_parse_v6(cursor, data, data_end, p, &l4, IPV6_MAX_EXT_HDRS, true, true);
+	else
+		return PARSE_NO_PORTS;
+	if (l3 != PARSE_L4)
+		return l3;
+	return parse_l4(l4, data, data_end, p->proto, p);
 }
 
 /* Step over the VLAN tag h_proto names, if it names one: 1 when it did (h_proto is then

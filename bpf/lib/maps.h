@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Every map of bpfredir. Each BPF object includes this file; the loader pins the maps by
- * name in the pin dir and makes every later object reuse them, so TC, XDP and the socket
- * hooks all read one rule set.
+ * The maps every BPF object shares. Each object includes this file; the loader pins the
+ * maps by name in the pin dir and makes every later object reuse them, so TC, XDP and the
+ * socket hooks all read one rule set. The other maps live beside their only users:
+ * reject's (reject_scratch, reject_ratelimit, reject_seen) in reject_state.h, for TC and
+ * XDP; the socket hooks' (attach_point, sock_peers) in sock.bpf.c.
  */
 #ifndef BPFREDIR_MAPS_H
 #define BPFREDIR_MAPS_H

@@ -7,6 +7,7 @@
 #define BPFREDIR_POLICY_H
 
 #include "maps.h"
+#include "proto.h"
 #include "parse.h"
 
 enum redir_verdict {
@@ -147,9 +148,6 @@ static __always_inline struct redir_flow *flow_lookup(struct redir_flow_key *k, 
 		flow = bpf_map_lookup_elem(&pending, k);
 	return flow;
 }
-
-#define AF_INET 2
-#define AF_INET6 10
 
 /* bpf_fib_lookup's flags, set by the loader (probe_fib_skip_neigh). Kernels before 6.3 refuse
  * BPF_FIB_LOOKUP_SKIP_NEIGH; without it the lookup also resolves the next hop's neighbour,

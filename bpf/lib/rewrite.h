@@ -8,20 +8,11 @@
 #define BPFREDIR_REWRITE_H
 
 #include "vmlinux.h"
+#include "csum.h"
 #include "parse.h"
 
 /* Far enough for any header chain parse.h accepts; bounds l4_off for the verifier. */
 #define REWRITE_MAX_L4_OFF 0x4000
-
-/* HC' = ~(~HC + ~m + m'), in one's complement arithmetic. */
-static __always_inline __u16 csum_replace_u16(__u16 check, __u16 old, __u16 new)
-{
-	__u32 sum = (__u16)~check + (__u16)~old + new;
-
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	return ~sum;
-}
 
 /*
  * Put new_port in the packet's destination (dest) or source port and fix the checksum.
@@ -55,7 +46,7 @@ static __always_inline int rewrite_port(void *data, void *data_end, const struct
 		check = &uh->check;
 	}
 	if (p->proto == IPPROTO_TCP || *check) {
-		__u16 sum = csum_replace_u16(*check, *port, new_port);
+		__u16 sum = csum_replace16(*check, *port, new_port);
 
 		if (p->proto == IPPROTO_UDP && !sum)
 			sum = 0xffff;
