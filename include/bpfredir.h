@@ -126,7 +126,7 @@ struct redir_flow_key {
 
 enum redir_flow_flags {
 	/* In pending: the service has sent its FIN. The rest of the close is translated, and the
-	 * connection is never promoted again (bpf/policy.h). */
+	 * connection is never promoted again (bpf/lib/policy.h). */
 	FLOW_F_CLOSING = 1 << 0,
 };
 

@@ -2,7 +2,7 @@
 /*
  * The one packet parser, over data/data_end, shared by every packet hook.
  *
- * Policy for shapes that could hide a port from us (documented in README.md):
+ * Policy for shapes that could hide a port from us (docs/design.md, "Packet shapes"):
  * - up to two VLAN tags (802.1Q, 802.1ad) in the frame are skipped; tags the driver moved
  *   into skb metadata are already gone from the frame;
  * - IPv4 options are skipped using ihl;

@@ -2,30 +2,11 @@
 /*
  * Reject instead of drop (add --reject): answer a packet aimed at a hidden port exactly as
  * the kernel answers one for a port where nothing listens, so a scan cannot tell the two
- * apart. TCP gets the RST of tcp_v4_send_reset()/tcp_v6_send_reset(), UDP the port
- * unreachable of icmp_send()/icmp6_send(). Field by field (what the kernel does, and so
- * what we do):
- *
- * - TCP: no answer to a RST. To a segment with ACK: RST, seq = its ack_seq. Otherwise
- *   RST/ACK, seq 0, ack_seq = seq + SYN + FIN + data length. 20-byte header, window 0.
- *   IPv4: ToS = the segment's minus ECN, ID 0, DF, TTL 64. IPv6: traffic class the
- *   segment's minus ECN, hop limit 64, flow label a per-flow hash like the kernel's (whose
- *   key is secret; see reject_tcp).
- * - UDP: ICMP type 3 code 3 quoting the datagram from its IP header, at most 576 bytes in
- *   all; ToS (the datagram's & 0x1e) | 0xc0, no DF, TTL 64; the ID goes on from the last
- *   one the kernel used for that peer (see reject_seen). ICMPv6 type 1 code 4 quoting at
- *   most 1232 bytes (1280 in all), traffic class 0, hop limit 64, the flow label the
- *   kernel's own port unreachables to that peer carry (see reject_seen).
- * - Answers go from the packet's destination address to its source, Ethernet addresses
- *   swapped (the kernel routes its answer, which on a LAN or behind one gateway gives the
- *   same). A packet with a wrong TCP/UDP checksum gets none (reject_l4_csum_ok).
- *
- * The kernel rate-limits ICMP errors per destination (net.ipv4.icmp_ratelimit, 1 s, and
- * net.ipv6.icmp.ratelimit, 1 s scaled down by the route's prefix length, 250 ms for a /64;
- * a burst of 6) and overall (icmp_msgs_per_sec). reject_icmp_allowed() applies the same
- * per-source token bucket with the default values (v6 as for a /64), in a table of its
- * own: the kernel's counters cannot be read from BPF. The global limit is not mirrored.
- * RSTs are not rate-limited by the kernel, nor here.
+ * apart: TCP gets the RST of tcp_v4_send_reset()/tcp_v6_send_reset() (reject_tcp.h), UDP
+ * the port unreachable of icmp_send()/icmp6_send() (reject_icmp.h), within the kernel's
+ * ICMP rate limit and carrying what its own errors to that peer carried (reject_state.h).
+ * Field by field, what the kernel does and so what we do, and what cannot match: the
+ * "Reject fidelity" section of docs/design.md, the one copy of that specification.
  *
  * Everything here works on data/data_end, on plain buffers or through ctx.h, so TC and XDP
  * share it; only making room for a port unreachable's headers (bpf_skb_adjust_room, or the

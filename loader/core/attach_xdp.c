@@ -7,7 +7,7 @@
  *
  * The program is attached with a BPF XDP link, pinned like the tcx ones. A link never
  * replaces a program already at the hook, and the multi-program dispatcher of libxdp
- * cannot run where freplace programs are refused (see README.md), so a foreign XDP program
+ * cannot run where freplace programs are refused (docs/design.md, "XDP"), so a foreign XDP program
  * on the interface is an error, reported before anything is attached.
  */
 #include <errno.h>

@@ -42,9 +42,9 @@ MEM=${BPFREDIR_VM_MEM:-2G}
 CPUS=${BPFREDIR_VM_CPUS:-2}
 ACCEL=${BPFREDIR_VM_ACCEL:-auto}
 # Under TCG the guest runs the suite about N times slower than the host: tests/run.sh gives
-# each script that many times its limit. (Measured: see README, "Tests on other kernels".)
+# each script that many times its limit. (Measured: docs/kernels.md.)
 TIME_SCALE=${BPFREDIR_TEST_TIME_SCALE:-4}
-# Two scripts at a time on two emulated CPUs: measured against one at a time (see README).
+# Two scripts at a time on two emulated CPUs: measured against one at a time (docs/kernels.md).
 GUEST_JOBS=${TEST_JOBS:-2}
 # The modules the initramfs loads to mount the root: 9p over virtio and overlayfs, with
 # what they depend on. Debian's generic kernels build them as modules; the -cloud flavour

@@ -3,8 +3,8 @@
  * Randomized differential test of the TC programs. Random frames, and mutations of them, go
  * through ingress and egress with BPF_PROG_TEST_RUN; every result is compared with a
  * reference model written here, from the documented policy rather than from the BPF code:
- * the packet-shape policy at the top of bpf/parse.h (and docs/design.md, "Packet shapes"),
- * and the rules of bpf/policy.h as the header comments and include/bpfredir.h state them.
+ * the packet-shape policy at the top of bpf/lib/parse.h (and docs/design.md, "Packet shapes"),
+ * and the rules of bpf/lib/policy.h as the header comments and include/bpfredir.h state them.
  *
  * Compared for every packet: the verdict, the whole output frame (the model rewrites the
  * port and updates the checksum per RFC 1624), the output checksum by full recomputation

@@ -3,13 +3,8 @@
  * --reject through BPF_PROG_TEST_RUN: a packet to a hidden port whose rule says reject comes
  * out of TC ingress as the kernel's answer for a closed port, redirected (TC_ACT_REDIRECT),
  * and is checked byte for byte against an answer built here from the kernel's rules
- * (tcp_v4_send_reset/tcp_v6_send_reset, icmp_send/icmp6_send):
- *
- * - TCP: RST/ACK (seq 0, ack = seq + SYN + FIN + data) to a segment without ACK, RST with
- *   seq = ack_seq to one with; IPv4 ToS / IPv6 traffic class copied without ECN, ID 0 and
- *   DF, TTL/hop limit 64; the answer's IP header has no options or extension headers.
- * - UDP: ICMP port unreachable quoting the datagram from its IP header, cut at 576 bytes
- *   in all (IPv4) or 1280 (IPv6); ToS (tos & 0x1e) | 0xc0, no DF.
+ * (tcp_v4_send_reset/tcp_v6_send_reset, icmp_send/icmp6_send), field by field as the
+ * "Reject fidelity" section of docs/design.md states them.
  *
  * Not compared: the IPv4 ICMP ID (random, as the kernel's is unpredictable) and so the IP
  * checksum, which is verified instead; the IPv6 flow label (a keyed hash in the kernel).
