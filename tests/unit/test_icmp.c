@@ -15,7 +15,8 @@
  *   or too short to hold the ports.
  *
  * Every case runs a second time with the skb CHECKSUM_COMPLETE: the checksum updates cancel
- * out in the packet's sum, so skb->csum must stay right.
+ * out in the packet's sum, so skb->csum must stay right. The ingress cases run a third time
+ * through the XDP program (--mode xdp), on the same maps: its glue is TC's, its rewrite not.
  */
 #include <string.h>
 #include "bpfredir.h"
@@ -147,12 +148,11 @@ static void error_build(const struct icase *c, const struct pkt_spec *quoted, st
 	f->len = 14 + hl + icmp_len;
 }
 
-static bool run(struct fixture *f, bool egress, const struct iframe *in, struct iframe *out,
+static bool run(struct fixture *f, enum hook hook, const struct iframe *in, struct iframe *out,
 		__u32 *ret)
 {
 	out->len = sizeof(out->buf);
-	return ASSERT_OK(fixture_run(f, egress ? HOOK_TC_EG : HOOK_TC_IN, in->buf, in->len,
-				     out->buf, &out->len, ret),
+	return ASSERT_OK(fixture_run(f, hook, in->buf, in->len, out->buf, &out->len, ret),
 			 "BPF_PROG_TEST_RUN");
 }
 
@@ -176,14 +176,15 @@ static bool connections_make(struct fixture *f)
 		pkt_build(&fr, &pkts[i]);
 		memcpy(in.buf, fr.buf, fr.len);
 		in.len = fr.len;
-		if (!run(f, false, &in, &out, &ret) ||
+		if (!run(f, HOOK_TC_IN, &in, &out, &ret) ||
 		    !ASSERT_EQ(ret, TC_PASS, "retval setting up a connection"))
 			return false;
 	}
 	return true;
 }
 
-static void case_run(struct fixture *f, const struct icase *c)
+/* ingress: TC's ingress program, or XDP's, which must put a quote right the same way. */
+static void case_run(struct fixture *f, const struct icase *c, enum hook ingress)
 {
 	static struct iframe in, exp, out;
 	struct pkt_spec translated = c->quoted;
@@ -200,7 +201,7 @@ static void case_run(struct fixture *f, const struct icase *c)
 	error_build(c, &c->quoted, &in);
 	error_build(c, &translated, &exp);
 	if (!fixture_stat(f, STAT_ICMP_TRANSLATED, &before) ||
-	    !run(f, c->egress, &in, &out, &ret) || !fixture_stat(f, STAT_ICMP_TRANSLATED, &after))
+	    !run(f, c->egress ? HOOK_TC_EG : ingress, &in, &out, &ret) || !fixture_stat(f, STAT_ICMP_TRANSLATED, &after))
 		return;
 	if (!ASSERT_EQ(ret, TC_PASS, "retval") || !ASSERT_EQ(out.len, exp.len, "length") ||
 	    !ASSERT_MEMEQ(out.buf, exp.buf, exp.len, "output"))
@@ -210,7 +211,7 @@ static void case_run(struct fixture *f, const struct icase *c)
 
 void test_icmp_quote(void)
 {
-	struct fixture *f = fixture_open(0, 0);
+	struct fixture *f = fixture_open(FIX_XDP, 0);
 	int csum_complete;
 	size_t i;
 
@@ -230,10 +231,16 @@ void test_icmp_quote(void)
 			if (f->tc_run_flags && !csum_complete)
 				test__skip(SKB_CHECKSUM_COMPLETE_FEATURE);
 			else
-				case_run(f, &cases[i]);
+				case_run(f, &cases[i], HOOK_TC_IN);
 		}
 		if (f->tc_run_flags)
 			break;
+	}
+	/* --mode xdp: the same errors arriving through XDP ingress (egress stays TC's). */
+	f->tc_run_flags = 0;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (!cases[i].egress && test__start_subtest("icmp: xdp: %s", cases[i].name))
+			case_run(f, &cases[i], HOOK_XDP);
 	}
 out:
 	fixture_close(f);
