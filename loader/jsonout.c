@@ -6,8 +6,8 @@
 void json_print(struct json_object *doc)
 {
 	/* Compact, and '/' left as is (json-c escapes it by default): paths read as paths. */
-	const char *text = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
-							       JSON_C_TO_STRING_NOSLASHESCAPE);
+	const char *text = json_object_to_json_string_ext(
+		doc, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 
 	if (text)
 		puts(text);
@@ -27,8 +27,7 @@ struct json_object *json_rate(double rate)
 	return json_object_new_double_s(rate, text);
 }
 
-struct json_object *json_counters(const char *const *names, const __u64 *values,
-				  int n)
+struct json_object *json_counters(const char *const *names, const __u64 *values, int n)
 {
 	struct json_object *obj = json_object_new_object();
 	int i;

@@ -14,8 +14,7 @@ struct json_object *json_str_or_null(const char *s);
 /* A rate per second, printed with one decimal. */
 struct json_object *json_rate(double rate);
 /* {"name": value, ...} for n counters. */
-struct json_object *json_counters(const char *const *names, const __u64 *values,
-				  int n);
+struct json_object *json_counters(const char *const *names, const __u64 *values, int n);
 
 static inline void json_add(struct json_object *obj, const char *key, struct json_object *val)
 {
