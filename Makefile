@@ -49,7 +49,8 @@ INCLUDES := -Iinclude -I$(OUTPUT) -Iloader
 # Recursive on purpose: evaluated after `make deps` may have installed libbpf.
 LIBBPF_CFLAGS = $(shell pkg-config --cflags libbpf)
 LIBBPF_LIBS = $(shell pkg-config --libs libbpf) -lelf -lz
-# --json output (loader/jsonout.c): json-c, Debian's libjson-c-dev. The CLI only: not the core.
+# --json output (loader/jsonout.c): json-c >= 0.14 (json_object_new_uint64), Debian's
+# libjson-c-dev. The CLI only: not the core.
 JSONC_CFLAGS = $(shell pkg-config --cflags json-c)
 JSONC_LIBS = $(shell pkg-config --libs json-c)
 # clang -target bpf does not know the host's multiarch include dirs; borrow them from cc.
@@ -87,7 +88,8 @@ check-libbpf:
 	$(Q)pkg-config --atleast-version=1.3 libbpf || \
 		{ echo "libbpf >= 1.3 is required (have: $$(pkg-config --modversion libbpf 2>/dev/null || echo none)); run 'make deps'" >&2; exit 1; }
 	$(Q)command -v $(BPFTOOL) >/dev/null || { echo "bpftool not found; run 'make deps'" >&2; exit 1; }
-	$(Q)pkg-config --exists json-c || { echo "json-c not found; run 'make deps'" >&2; exit 1; }
+	$(Q)pkg-config --atleast-version=0.14 json-c || \
+		{ echo "json-c >= 0.14 is required (have: $$(pkg-config --modversion json-c 2>/dev/null || echo none)); run 'make deps'" >&2; exit 1; }
 
 $(OUTPUT) $(OUTPUT)/loader $(OUTPUT)/bench $(BUILD) $(BUILD)/tests $(BUILD)/bench \
 		$(OUTPUT)/tests $(OUTPUT)/loader-failpoints $(BUILD)/tests/tools $(OUTPUT)/core \
