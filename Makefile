@@ -49,6 +49,10 @@ INCLUDES := -Iinclude -I$(OUTPUT) -Iloader
 # Recursive on purpose: evaluated after `make deps` may have installed libbpf.
 LIBBPF_CFLAGS = $(shell pkg-config --cflags libbpf)
 LIBBPF_LIBS = $(shell pkg-config --libs libbpf) -lelf -lz
+# --json output (loader/jsonout.c): json-c >= 0.14 (json_object_new_uint64), Debian's
+# libjson-c-dev. The CLI only: not the core.
+JSONC_CFLAGS = $(shell pkg-config --cflags json-c)
+JSONC_LIBS = $(shell pkg-config --libs json-c)
 # clang -target bpf does not know the host's multiarch include dirs; borrow them from cc.
 CLANG_BPF_SYS_INCLUDES = $(shell $(CLANG) -v -E - </dev/null 2>&1 \
 	| sed -n '/<...> search starts here:/,/End of search list./{ s| \(/.*\)|-idirafter \1|p }')
@@ -84,6 +88,8 @@ check-libbpf:
 	$(Q)pkg-config --atleast-version=1.3 libbpf || \
 		{ echo "libbpf >= 1.3 is required (have: $$(pkg-config --modversion libbpf 2>/dev/null || echo none)); run 'make deps'" >&2; exit 1; }
 	$(Q)command -v $(BPFTOOL) >/dev/null || { echo "bpftool not found; run 'make deps'" >&2; exit 1; }
+	$(Q)pkg-config --atleast-version=0.14 json-c || \
+		{ echo "json-c >= 0.14 is required (have: $$(pkg-config --modversion json-c 2>/dev/null || echo none)); run 'make deps'" >&2; exit 1; }
 
 $(OUTPUT) $(OUTPUT)/loader $(OUTPUT)/bench $(BUILD) $(BUILD)/tests $(BUILD)/bench \
 		$(OUTPUT)/tests $(OUTPUT)/loader-failpoints $(BUILD)/tests/tools $(OUTPUT)/core \
@@ -101,7 +107,7 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o | $(OUTPUT)
 
 $(OUTPUT)/loader/%.o: loader/%.c $(LOADER_HDRS) $(SKELS) | $(OUTPUT)/loader
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $(LIBBPF_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $(LIBBPF_CFLAGS) $(JSONC_CFLAGS) -c $< -o $@
 
 $(OUTPUT)/core/%.o: loader/core/%.c $(LOADER_HDRS) $(SKELS) | $(OUTPUT)/core
 	$(call msg,CC,$@)
@@ -113,7 +119,7 @@ $(LIBBPFREDIR): $(CORE_OBJS) | $(BUILD)
 
 $(BUILD)/bpfredir: $(LOADER_OBJS) $(LIBBPFREDIR) | $(BUILD)
 	$(call msg,BINARY,$@)
-	$(Q)$(CC) $(CFLAGS) $^ $(LIBBPF_LIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $^ $(LIBBPF_LIBS) $(JSONC_LIBS) -o $@
 
 # A binary's tests, for the runner (tests/unit/lib/harness.c): each `void test_NAME(void)`.
 $(OUTPUT)/unit/%/tests.h: tests/unit/%.c | $(OUTPUT)/unit
@@ -145,7 +151,8 @@ $(BUILD)/tests/tools/%: tests/tools/%.c $(TEST_SKELS) | $(BUILD)/tests/tools
 # normal build has none.
 $(OUTPUT)/loader-failpoints/%.o: loader/%.c $(LOADER_HDRS) $(SKELS) | $(OUTPUT)/loader-failpoints
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -DBPFREDIR_FAILPOINTS $(INCLUDES) $(LIBBPF_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) -DBPFREDIR_FAILPOINTS $(INCLUDES) $(LIBBPF_CFLAGS) $(JSONC_CFLAGS) -c $< \
+		-o $@
 
 $(OUTPUT)/core-failpoints/%.o: loader/core/%.c $(LOADER_HDRS) $(SKELS) | $(OUTPUT)/core-failpoints
 	$(call msg,CC,$@)
@@ -157,7 +164,7 @@ $(LIBBPFREDIR_FAILPOINTS): $(CORE_FAILPOINT_OBJS) | $(OUTPUT)
 
 $(BUILD)/tests/bpfredir-failpoints: $(FAILPOINT_OBJS) $(LIBBPFREDIR_FAILPOINTS) | $(BUILD)/tests
 	$(call msg,BINARY,$@)
-	$(Q)$(CC) $(CFLAGS) $^ $(LIBBPF_LIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $^ $(LIBBPF_LIBS) $(JSONC_LIBS) -o $@
 
 tests-build: $(BUILD)/bpfredir $(UNIT_BINS) $(TOOL_BINS) $(BUILD)/tests/bpfredir-failpoints
 

@@ -31,162 +31,93 @@ void warn(struct warnings *w, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void print_warnings(const struct status_out *out, const struct warnings *w)
-{
-	int i;
-
-	if (out->json)
-		printf(",\"warnings\":[");
-	for (i = 0; i < w->n; i++) {
-		if (out->json) {
-			printf("%s", i ? "," : "");
-			json_string(stdout, w->text[i]);
-		} else {
-			printf("    warning: %s\n", w->text[i]);
-		}
-	}
-	if (out->json)
-		printf("]");
-}
-
-#define INACTIVE_NOTE                                                                              \
-	"inactive: attached, but the live rule set does not name it (an interrupted run "          \
-	"left it; apply, load or detach settles it)"
-
-/* Attached but not acting: the JSON field, or the text line's note. */
-static void print_active(const struct status_out *out, __u8 kind, __u64 id)
-{
-	bool active = ruleset_enabled(out->set_fd, kind, id);
-
-	if (out->json)
-		printf(",\"active\":%s", active ? "true" : "false");
-	else if (!active)
-		printf("    " INACTIVE_NOTE "\n");
-}
-
 /* mode: from the link's pin, which a defunct link still has. */
-static void print_interface(struct status_out *out, int ifindex, enum iface_mode mode, bool defunct)
+static void iface_read(struct status_out *out, int ifindex, enum iface_mode mode, bool defunct,
+		       struct iface_view *v)
 {
-	char ifname[IF_NAMESIZE] = "?";
-	struct warnings w = {};
-	struct xdp_seen xdp;
-	bool egress_tc;
-
+	v->ifindex = ifindex;
+	v->mode = mode;
+	v->defunct = defunct;
+	snprintf(v->name, sizeof(v->name), "?");
 	if (defunct)
-		warn(&w, "defunct: the interface with this index is gone, and with it the "
-			 "attachment; 'bpfredir apply' or 'unload' removes what is left");
+		warn(&v->w, "defunct: the interface with this index is gone, and with it the "
+			    "attachment; 'bpfredir apply' or 'unload' removes what is left");
 	else
-		if_indextoname(ifindex, ifname);
-	xdp_seen_query(out, defunct ? 0 : ifindex, &xdp);
-	if (mode != IFACE_TC && !defunct && !xdp.ours)
-		warn(&w, "bpfredir's XDP program is not attached here: ingress is not translated");
+		if_indextoname(ifindex, v->name);
+	xdp_seen_query(out, defunct ? 0 : ifindex, &v->xdp);
+	if (mode != IFACE_TC && !defunct && !v->xdp.ours)
+		warn(&v->w,
+		     "bpfredir's XDP program is not attached here: ingress is not translated");
 	/* XDP mode's egress: tcx, or a clsact filter where the kernel has no tcx. */
-	egress_tc = mode != IFACE_TC && tc_legacy_egress_only(ifindex);
-	if (egress_tc && !defunct && !iface_attached(ifindex))
-		warn(&w, "missing: bpfredir's egress filter is gone (its clsact qdisc deleted?): "
-			 "replies leave with the target port; 'bpfredir apply' attaches again");
-	if (out->json) {
-		printf("%s{\"ifindex\":%d,\"name\":", out->first ? "" : ",", ifindex);
-		if (defunct)
-			printf("null");
-		else
-			json_string(stdout, ifname);
-		printf(",\"mode\":\"%s\",\"defunct\":%s,\"xdp_prog_id\":%u",
-		       mode == IFACE_TC ? "tcx" : "xdp", defunct ? "true" : "false", xdp.id);
-		if (mode != IFACE_TC)
-			printf(",\"egress_by\":\"%s\"", egress_tc ? "tc" : "tcx");
-		xdp_seen_print(out, &xdp);
-	} else if (mode == IFACE_TC) {
-		printf("  %s (ifindex %d): tcx", ifname, ifindex);
-		xdp_seen_print(out, &xdp);
-		printf("\n");
-	} else {
-		printf("  %s (ifindex %d): xdp (%s), XDP program %u; egress by %s\n", ifname,
-		       ifindex, xdp.id ? xdp.mode : "not attached", xdp.id,
-		       egress_tc ? "tc (a clsact filter)" : "tcx");
-	}
-	print_active(out, POLICY_IFACE, ifindex);
+	v->egress_tc = mode != IFACE_TC && tc_legacy_egress_only(ifindex);
+	if (v->egress_tc && !defunct && !iface_attached(ifindex))
+		warn(&v->w,
+		     "missing: bpfredir's egress filter is gone (its clsact qdisc deleted?): "
+		     "replies leave with the target port; 'bpfredir apply' attaches again");
+	v->active = ruleset_enabled(out->set_fd, POLICY_IFACE, ifindex);
 	if (!defunct)
-		print_tcx_chains(out, ifindex, true, &w);
-	print_warnings(out, &w);
-	if (out->json)
-		printf("}");
-	out->first = false;
+		tcx_chains_read(out, v, true);
 }
 
 /* An interface attached by legacy tc: its clsact qdisc and our filters' priorities. Filters
  * are no links, so they vanish without a trace when someone deletes the qdisc: ask the
  * kernel whether they are still there. */
-static void print_legacy_one(int map_fd, int ifindex, void *arg)
+static void legacy_read(struct status_out *out, int ifindex, const struct redir_tc_attach *rec,
+			struct iface_view *v)
 {
-	struct status_out *out = arg;
-	char ifname[IF_NAMESIZE] = "?";
-	struct redir_tc_attach rec;
-	struct warnings w = {};
-	__u32 key = ifindex, prog_ids[2];
-	struct xdp_seen xdp;
-	bool in, eg, defunct;
+	__u32 prog_ids[2];
+	bool in, eg;
 
-	if (bpf_map_lookup_elem(map_fd, &key, &rec))
-		return;
-	/* An egress filter alone is XDP mode's, shown with its XDP link (print_interface). */
-	if (!rec.priority[0] &&
-	    (pin_exists("links", pin_link_name(LINK_XDP_NATIVE, ifindex, NULL)) ||
-	     pin_exists("links", pin_link_name(LINK_XDP_GENERIC, ifindex, NULL))))
-		return;
-	defunct = !if_indextoname(ifindex, ifname);
-	xdp_seen_query(out, defunct ? 0 : ifindex, &xdp);
-	tc_legacy_query(ifindex, &rec, prog_ids);
-	in = is_ours(out, prog_ids[0]);
-	eg = is_ours(out, prog_ids[1]);
-	if (defunct)
-		warn(&w, "defunct: the interface with this index is gone, and our filters with "
-			 "it; 'bpfredir apply' or 'unload' removes the record");
+	v->legacy = true;
+	v->ifindex = ifindex;
+	v->rec = *rec;
+	snprintf(v->name, sizeof(v->name), "?");
+	v->defunct = !if_indextoname(ifindex, v->name);
+	xdp_seen_query(out, v->defunct ? 0 : ifindex, &v->xdp);
+	tc_legacy_query(ifindex, rec, prog_ids);
+	in = v->filters_present[0] = is_ours(out, prog_ids[0]);
+	eg = v->filters_present[1] = is_ours(out, prog_ids[1]);
+	if (v->defunct)
+		warn(&v->w, "defunct: the interface with this index is gone, and our filters with "
+			    "it; 'bpfredir apply' or 'unload' removes the record");
 	else if (!in || !eg)
-		warn(&w,
+		warn(&v->w,
 		     "missing: bpfredir's %s gone (its clsact qdisc deleted?); 'bpfredir load' "
 		     "or 'apply' attaches again",
 		     !in && !eg ? "ingress and egress filters are"
 		     : !in	? "ingress filter is"
 				: "egress filter is");
-	if (out->json) {
-		printf("%s{\"ifindex\":%d,\"name\":", out->first ? "" : ",", ifindex);
-		if (defunct)
-			printf("null");
-		else
-			json_string(stdout, ifname);
-		printf(",\"mode\":\"tc\",\"defunct\":%s,\"handle\":%u,\"priority\":[%u,%u],"
-		       "\"qdisc_ours\":%s,\"filters_present\":[%s,%s]",
-		       defunct ? "true" : "false", BPFREDIR_TC_HANDLE, rec.priority[0],
-		       rec.priority[1], rec.made_qdisc ? "true" : "false", in ? "true" : "false",
-		       eg ? "true" : "false");
-		xdp_seen_print(out, &xdp);
-		print_active(out, POLICY_IFACE, ifindex);
-	} else {
-		printf("  %s (ifindex %d): tc, clsact qdisc %s, filters handle 0x%x at priority %u "
-		       "(ingress) and %u (egress)%s",
-		       ifname, ifindex, rec.made_qdisc ? "made by bpfredir" : "found in place",
-		       BPFREDIR_TC_HANDLE, rec.priority[0], rec.priority[1],
-		       out->tcx ? "; tcx programs run before them" : "");
-		xdp_seen_print(out, &xdp);
-		printf("\n");
-		print_active(out, POLICY_IFACE, ifindex);
-	}
-	if (!defunct)
-		print_tcx_chains(out, ifindex, false, &w);
-	print_warnings(out, &w);
-	if (out->json)
-		printf("}");
-	out->first = false;
+	v->active = ruleset_enabled(out->set_fd, POLICY_IFACE, ifindex);
+	if (!v->defunct)
+		tcx_chains_read(out, v, false);
 }
 
-static void print_legacy(struct status_out *out)
+static void show_legacy_one(int map_fd, int ifindex, void *arg)
+{
+	static struct iface_view v;
+	struct status_out *out = arg;
+	struct redir_tc_attach rec;
+	__u32 key = ifindex;
+
+	if (bpf_map_lookup_elem(map_fd, &key, &rec))
+		return;
+	/* An egress filter alone is XDP mode's, shown with its XDP link (iface_read). */
+	if (!rec.priority[0] &&
+	    (pin_exists("links", pin_link_name(LINK_XDP_NATIVE, ifindex, NULL)) ||
+	     pin_exists("links", pin_link_name(LINK_XDP_GENERIC, ifindex, NULL))))
+		return;
+	memset(&v, 0, sizeof(v));
+	legacy_read(out, ifindex, &rec, &v);
+	out->print->iface(out, &v);
+}
+
+static void show_legacy(struct status_out *out)
 {
 	int map_fd = open_tc_legacy_map();
 
 	if (map_fd < 0)
 		return;
-	tc_legacy_each(map_fd, print_legacy_one, out);
+	tc_legacy_each(map_fd, show_legacy_one, out);
 	close(map_fd);
 }
 
@@ -218,46 +149,50 @@ static const char *cgroup_path_of(__u64 id)
 	return found_cgroup;
 }
 
-static void print_cgroup(struct status_out *out, __u64 id, bool defunct)
+static void cgroup_read(struct status_out *out, __u64 id, bool defunct, struct cgroup_view *v)
 {
-	const char *path = defunct ? NULL : cgroup_path_of(id);
-	int fd = path ? open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-	struct warnings w = {};
+	int fd;
 
+	v->id = id;
+	v->defunct = defunct;
+	v->path = defunct ? NULL : cgroup_path_of(id);
 	if (defunct)
-		warn(&w, "defunct: the cgroup was removed, and the kernel detached the hooks; "
-			 "a cgroup made again under the same path is another cgroup "
-			 "('bpfredir apply' or 'attach' attaches to it)");
-	if (out->json) {
-		printf("%s{\"id\":%llu,\"path\":", out->first ? "" : ",", (unsigned long long)id);
-		if (path)
-			json_string(stdout, path);
-		else
-			printf("null");
-		printf(",\"defunct\":%s", defunct ? "true" : "false");
-		print_active(out, POLICY_CGROUP, id);
-		printf(",\"connect4\":[");
-	} else {
-		printf("  %s (id %llu)\n    connect4, this cgroup's own: ", path ? path : "?",
-		       (unsigned long long)id);
-	}
+		warn(&v->w, "defunct: the cgroup was removed, and the kernel detached the hooks; "
+			    "a cgroup made again under the same path is another cgroup "
+			    "('bpfredir apply' or 'attach' attaches to it)");
+	v->active = ruleset_enabled(out->set_fd, POLICY_CGROUP, id);
+	fd = v->path ? open(v->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
 	if (fd >= 0) {
-		print_hook_progs(out, fd, BPF_CGROUP_INET4_CONNECT, 0);
+		hook_chain_read(out, fd, BPF_CGROUP_INET4_CONNECT, &v->connect4);
 		close(fd);
 	}
-	printf(out->json ? "]" : "\n");
-	if (!out->json)
-		print_active(out, POLICY_CGROUP, id);
-	print_warnings(out, &w);
-	if (out->json)
-		printf("}");
-	out->first = false;
+}
+
+/* One link's interface or cgroup, read and printed. */
+static void show_link(struct status_out *out, const struct pin_link *link, bool defunct)
+{
+	static struct iface_view iface;
+	static struct cgroup_view cgroup;
+
+	if (link->kind == LINK_CGROUP) {
+		memset(&cgroup, 0, sizeof(cgroup));
+		cgroup_read(out, link->where, defunct, &cgroup);
+		out->print->cgroup(out, &cgroup);
+		return;
+	}
+	memset(&iface, 0, sizeof(iface));
+	iface_read(out, link->where,
+		   link->kind == LINK_XDP_NATIVE    ? IFACE_XDP
+		   : link->kind == LINK_XDP_GENERIC ? IFACE_XDP_GENERIC
+						    : IFACE_TC,
+		   defunct, &iface);
+	out->print->iface(out, &iface);
 }
 
 /* Each interface (cgroups: each cgroup) with a link of ours, once, from the pins' names; a
  * link whose interface or cgroup is gone still has its pin, and the kernel then reports it
- * attached nowhere (index or id 0). A list starts with out->first set. */
-static int print_links(struct status_out *out, bool cgroups)
+ * attached nowhere (index or id 0). */
+static int show_links(struct status_out *out, bool cgroups)
 {
 	struct bpf_link_info info;
 	struct pin_link link;
@@ -284,14 +219,7 @@ static int print_links(struct status_out *out, bool cgroups)
 		defunct = !(info.type == BPF_LINK_TYPE_TCX   ? info.tcx.ifindex
 			    : info.type == BPF_LINK_TYPE_XDP ? info.xdp.ifindex
 							     : info.cgroup.cgroup_id);
-		if (cgroups)
-			print_cgroup(out, link.where, defunct);
-		else
-			print_interface(out, link.where,
-					link.kind == LINK_XDP_NATIVE	? IFACE_XDP
-					: link.kind == LINK_XDP_GENERIC ? IFACE_XDP_GENERIC
-									: IFACE_TC,
-					defunct);
+		show_link(out, &link, defunct);
 	}
 	closedir(dir);
 	return 0;
@@ -316,6 +244,64 @@ static void flow_usage(__u32 *used, __u32 *max)
 	close_pinned_maps(&maps);
 }
 
+static bool btf_present(void)
+{
+	return !access("/sys/kernel/btf/vmlinux", R_OK);
+}
+
+static bool address_watch(void)
+{
+	return pin_exists("links", "addrwatch_v4") && pin_exists("links", "addrwatch_v6");
+}
+
+static void status_plain(struct status_out *out)
+{
+	__u32 used, max;
+
+	flow_usage(&used, &max);
+	printf("pin dir:    %s\n", pin_dir);
+	printf("flows:      %u of %u entries in use\n", used, max);
+	printf("kernel:     tcx %s, BTF %s\n", out->tcx ? "yes" : "no (legacy tc is used)",
+	       btf_present() ? "yes" : "no");
+	printf("addresses:  %s\n",
+	       address_watch() ? "followed by the kernel (fentry)"
+			       : "refreshed by bpfredir commands, or by 'bpfredir watch'");
+	guard_status_plain(out->set_fd);
+	printf("interfaces:\n");
+	show_links(out, false);
+	show_legacy(out);
+	printf("cgroups:\n");
+	show_links(out, true);
+}
+
+static void status_json(struct status_out *out)
+{
+	struct json_object *doc = json_object_new_object(), *obj;
+	__u32 used, max;
+
+	flow_usage(&used, &max);
+	json_add(doc, "pin_dir", json_object_new_string(pin_dir));
+	obj = json_object_new_object();
+	json_add(obj, "used", json_object_new_int64(used));
+	json_add(obj, "max", json_object_new_int64(max));
+	json_add(doc, "flows", obj);
+	obj = json_object_new_object();
+	json_add(obj, "tcx", json_object_new_boolean(out->tcx));
+	json_add(obj, "btf", json_object_new_boolean(btf_present()));
+	json_add(obj, "address_watch", json_object_new_boolean(address_watch()));
+	json_add(obj, "guard", json_object_new_string(guard_kind_name(guard_running())));
+	json_add(doc, "features", obj);
+	out->list = json_object_new_array();
+	json_add(doc, "interfaces", out->list);
+	show_links(out, false);
+	show_legacy(out);
+	out->list = json_object_new_array();
+	json_add(doc, "cgroups", out->list);
+	show_links(out, true);
+	json_add(doc, "guard", guard_status_json(out->set_fd));
+	json_print(doc);
+}
+
 int do_status(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -323,15 +309,13 @@ int do_status(int argc, char **argv)
 		COMMON_LONG_OPTS,
 		{},
 	};
-	struct status_out out = {};
+	struct status_out out = { .print = &status_plain_printer };
 	struct pinned_maps maps;
-	bool addr_watch;
-	__u32 used, max;
 	int opt, ret;
 
 	while ((opt = getopt_long(argc, argv, ":" COMMON_SHORT_OPTS, opts, NULL)) != -1) {
 		if (opt == OPT_JSON) {
-			out.json = true;
+			out.print = &status_json_printer;
 			continue;
 		}
 		ret = common_opt(opt, argv);
@@ -354,42 +338,10 @@ int do_status(int argc, char **argv)
 	out.set_fd = maps.rules;
 	out.tcx = probe_tcx();
 	collect_ours(&out);
-
-	flow_usage(&used, &max);
-	addr_watch = pin_exists("links", "addrwatch_v4") && pin_exists("links", "addrwatch_v6");
-	if (out.json) {
-		printf("{\"pin_dir\":");
-		json_string(stdout, pin_dir);
-		printf(",\"flows\":{\"used\":%u,\"max\":%u},\"features\":{\"tcx\":%s,"
-		       "\"btf\":%s,\"address_watch\":%s,\"guard\":\"%s\"},\"interfaces\":[",
-		       used, max, out.tcx ? "true" : "false",
-		       access("/sys/kernel/btf/vmlinux", R_OK) ? "false" : "true",
-		       addr_watch ? "true" : "false", guard_kind_name(guard_running()));
-		out.first = true;
-		print_links(&out, false);
-		print_legacy(&out);
-		printf("],\"cgroups\":[");
-		out.first = true;
-		print_links(&out, true);
-		printf("],\"guard\":");
-		guard_status(maps.rules, true);
-		printf("}\n");
-		close_pinned_maps(&maps);
-		return EXIT_OK;
-	}
-	printf("pin dir:    %s\n", pin_dir);
-	printf("flows:      %u of %u entries in use\n", used, max);
-	printf("kernel:     tcx %s, BTF %s\n", out.tcx ? "yes" : "no (legacy tc is used)",
-	       access("/sys/kernel/btf/vmlinux", R_OK) ? "no" : "yes");
-	printf("addresses:  %s\n",
-	       addr_watch ? "followed by the kernel (fentry)"
-			  : "refreshed by bpfredir commands, or by 'bpfredir watch'");
-	guard_status(maps.rules, false);
-	printf("interfaces:\n");
-	print_links(&out, false);
-	print_legacy(&out);
-	printf("cgroups:\n");
-	print_links(&out, true);
+	if (out.print == &status_json_printer)
+		status_json(&out);
+	else
+		status_plain(&out);
 	close_pinned_maps(&maps);
 	return EXIT_OK;
 }

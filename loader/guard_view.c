@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <bpf/bpf.h>
 #include "loader.h"
+#include "jsonout.h"
 
 int guard_upgrade_or_fail(void)
 {
@@ -161,13 +162,15 @@ static const char *const guard_off_iface[] = {
 	[GUARD_NONE] = "hidden ports not hidden",
 };
 
-static void link_ids_json(enum guard_kind kind)
+/* The ids of the guard's links, from their pins. */
+static struct json_object *link_ids_json(enum guard_kind kind)
 {
+	struct json_object *ids = json_object_new_array();
 	struct bpf_link_info info;
 	const char *names[2];
 	char path[PATH_MAX];
 	__u32 len;
-	int i, fd, n = 0;
+	int i, fd;
 
 	guard_pin_names(kind, names);
 	for (i = 0; i < 2 && names[i]; i++) {
@@ -176,45 +179,67 @@ static void link_ids_json(enum guard_kind kind)
 		memset(&info, 0, sizeof(info));
 		len = sizeof(info);
 		if (!bpf_link_get_info_by_fd(fd, &info, &len))
-			printf("%s%u", n++ ? "," : "", info.id);
+			json_object_array_add(ids, json_object_new_int64(info.id));
 		close(fd);
 	}
+	return ids;
 }
 
-void guard_status(int set_fd, bool json)
+void guard_status_plain(int set_fd)
 {
 	static struct guard_view v;
 	char ports[512];
-	int i, j, n;
+	int i;
 
 	guard_view_read(set_fd, &v);
 	exposed_list(v.kind, v.hidden, v.n_hidden, ports, sizeof(ports));
-	if (!json) {
-		printf("guard:      %s\n", guard_summary[v.kind]);
-		for (i = 0; i < v.n_ifaces; i++) {
-			printf("  %s (ifindex %d): not attached: public ports not translated here, "
-			       "%s\n",
-			       v.ifaces[i].name, v.ifaces[i].ifindex, guard_off_iface[v.kind]);
-			if (ports[0])
-				printf("  WARNING: hidden %s reachable through %s%s\n", ports,
-				       v.ifaces[i].name, exposure_how(v.kind));
-		}
-		return;
-	}
-	printf("{\"kind\":\"%s\",\"link_ids\":[", guard_kind_name(v.kind));
-	link_ids_json(v.kind);
-	printf("],\"not_attached\":[");
+	printf("guard:      %s\n", guard_summary[v.kind]);
 	for (i = 0; i < v.n_ifaces; i++) {
-		printf("%s{\"ifindex\":%d,\"name\":", i ? "," : "", v.ifaces[i].ifindex);
-		json_string(stdout, v.ifaces[i].name);
-		printf(",\"exposed\":[");
-		for (j = 0, n = 0; j < v.n_hidden; j++)
-			if (exposed(v.kind, &v.hidden[j]))
-				printf("%s{\"port\":%u,\"proto\":\"%s\",\"by\":\"%s\"}",
-				       n++ ? "," : "", v.hidden[j].port,
-				       proto_name(v.hidden[j].proto),
-				       v.kind == GUARD_NONE ? "any" : "broadcast/multicast");
-		printf("]}");
+		printf("  %s (ifindex %d): not attached: public ports not translated here, %s\n",
+		       v.ifaces[i].name, v.ifaces[i].ifindex, guard_off_iface[v.kind]);
+		if (ports[0])
+			printf("  WARNING: hidden %s reachable through %s%s\n", ports,
+			       v.ifaces[i].name, exposure_how(v.kind));
 	}
-	printf("]}");
+}
+
+/* [{"port":8443,"proto":"tcp","by":"any"}, ...]: the hidden ports the guard leaves open. */
+static struct json_object *exposed_json(const struct guard_view *v)
+{
+	struct json_object *list = json_object_new_array(), *port;
+	int j;
+
+	for (j = 0; j < v->n_hidden; j++) {
+		if (!exposed(v->kind, &v->hidden[j]))
+			continue;
+		port = json_object_new_object();
+		json_add(port, "port", json_object_new_int(v->hidden[j].port));
+		json_add(port, "proto", json_object_new_string(proto_name(v->hidden[j].proto)));
+		json_add(port, "by",
+			 json_object_new_string(v->kind == GUARD_NONE ? "any"
+								      : "broadcast/multicast"));
+		json_object_array_add(list, port);
+	}
+	return list;
+}
+
+struct json_object *guard_status_json(int set_fd)
+{
+	static struct guard_view v;
+	struct json_object *guard = json_object_new_object(), *ifaces, *iface;
+	int i;
+
+	guard_view_read(set_fd, &v);
+	json_add(guard, "kind", json_object_new_string(guard_kind_name(v.kind)));
+	json_add(guard, "link_ids", link_ids_json(v.kind));
+	ifaces = json_object_new_array();
+	json_add(guard, "not_attached", ifaces);
+	for (i = 0; i < v.n_ifaces; i++) {
+		iface = json_object_new_object();
+		json_add(iface, "ifindex", json_object_new_int(v.ifaces[i].ifindex));
+		json_add(iface, "name", json_object_new_string(v.ifaces[i].name));
+		json_add(iface, "exposed", exposed_json(&v));
+		json_object_array_add(ifaces, iface);
+	}
+	return guard;
 }

@@ -134,11 +134,10 @@ int guard_upgrade_or_fail(void);
 /* add and apply: a warning on stderr for each interface where a hidden port of the set live
  * in policy is reachable. */
 void guard_warn(int policy_fd);
-/* status: the guard line and the interfaces it has to cover (text), or the "guard" object. */
-void guard_status(int set_fd, bool json);
-
-/* Minimal JSON writer for --json output. */
-void json_string(FILE *out, const char *s);
+/* status: the guard line and the interfaces it has to cover, as text or as the "guard"
+ * object. */
+void guard_status_plain(int set_fd);
+struct json_object *guard_status_json(int set_fd);
 
 int do_load(int argc, char **argv);
 int do_unload(int argc, char **argv);

@@ -12,6 +12,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "loader.h"
+#include "jsonout.h"
 
 /* The first n of each CPU's stride __u64 counters under key, summed over the CPUs; a missing
  * entry reads as zeros. */
@@ -105,54 +106,38 @@ static void rule_addr(const struct redir_rule *rule, char *buf, size_t size)
 		snprintf(buf, size, "local");
 }
 
-static void print_counters_json(const char *const *names, const __u64 *values, int n)
+static struct json_object *rule_json(const struct listed_rule *r)
 {
-	int i;
-
-	printf("{");
-	for (i = 0; i < n; i++)
-		printf("%s\"%s\":%llu", i ? "," : "", names[i], (unsigned long long)values[i]);
-	printf("}");
-}
-
-static void print_rule_json(const struct listed_rule *r)
-{
+	struct json_object *obj = json_object_new_object();
 	char addr[INET6_ADDRSTRLEN];
 
-	printf("{\"public_port\":%u,\"target_port\":%u,\"proto\":\"%s\",\"hide\":%s,"
-	       "\"hide_local\":%s,\"reject\":%s,\"addr\":",
-	       ntohs(r->key.port), ntohs(r->rule.target_port), proto_name(r->key.proto),
-	       r->rule.flags & REDIR_F_HIDE ? "true" : "false",
-	       r->rule.flags & REDIR_F_HIDE_LOCAL ? "true" : "false",
-	       r->rule.flags & REDIR_F_REJECT ? "true" : "false");
-	if (r->rule.flags & REDIR_F_ADDR) {
+	json_add(obj, "public_port", json_object_new_int(ntohs(r->key.port)));
+	json_add(obj, "target_port", json_object_new_int(ntohs(r->rule.target_port)));
+	json_add(obj, "proto", json_object_new_string(proto_name(r->key.proto)));
+	json_add(obj, "hide", json_object_new_boolean(r->rule.flags & REDIR_F_HIDE));
+	json_add(obj, "hide_local", json_object_new_boolean(r->rule.flags & REDIR_F_HIDE_LOCAL));
+	json_add(obj, "reject", json_object_new_boolean(r->rule.flags & REDIR_F_REJECT));
+	if (r->rule.flags & REDIR_F_ADDR)
 		format_addr(r->rule.addr, addr, sizeof(addr));
-		json_string(stdout, addr);
-	} else {
-		printf("null");
-	}
-	printf(",\"stats\":");
-	print_counters_json(redir_port_stat_names, r->counts, PORT_STAT__MAX);
-	printf("}");
+	json_add(obj, "addr", json_str_or_null(r->rule.flags & REDIR_F_ADDR ? addr : NULL));
+	json_add(obj, "stats", json_counters(redir_port_stat_names, r->counts, PORT_STAT__MAX));
+	return obj;
 }
 
-static void print_snapshot_json(const struct snapshot *snap)
+static void snapshot_json(const struct snapshot *snap)
 {
+	struct json_object *doc = json_object_new_object(), *rules = json_object_new_array();
 	size_t i;
 
-	printf("{\"pin_dir\":");
-	json_string(stdout, pin_dir);
-	printf(",\"rules\":[");
-	for (i = 0; i < snap->n; i++) {
-		printf("%s", i ? "," : "");
-		print_rule_json(&snap->rules[i]);
-	}
-	printf("],\"stats\":");
-	print_counters_json(redir_stat_names, snap->stats, STAT__MAX);
-	printf("}\n");
+	json_add(doc, "pin_dir", json_object_new_string(pin_dir));
+	json_add(doc, "rules", rules);
+	for (i = 0; i < snap->n; i++)
+		json_object_array_add(rules, rule_json(&snap->rules[i]));
+	json_add(doc, "stats", json_counters(redir_stat_names, snap->stats, STAT__MAX));
+	json_print(doc);
 }
 
-static void print_snapshot_table(const struct snapshot *snap)
+static void snapshot_plain(const struct snapshot *snap)
 {
 	char addr[INET6_ADDRSTRLEN];
 	size_t i;
@@ -176,7 +161,7 @@ static void print_snapshot_table(const struct snapshot *snap)
 }
 
 /* Prometheus text exposition format, for node-exporter's textfile collector. */
-static void print_snapshot_prometheus(const struct snapshot *snap)
+static void snapshot_prometheus(const struct snapshot *snap)
 {
 	size_t i;
 	int s;
@@ -255,77 +240,105 @@ static int parse_report_args(int argc, char **argv, bool live, struct report_arg
 	return -1;
 }
 
-static void print_snapshot(const struct snapshot *snap, enum report_format format)
-{
-	if (format == FORMAT_JSON)
-		print_snapshot_json(snap);
-	else if (format == FORMAT_PROMETHEUS)
-		print_snapshot_prometheus(snap);
-	else
-		print_snapshot_table(snap);
-}
-
 static double rate(__u64 now, __u64 before, unsigned int interval)
 {
 	return now >= before ? (double)(now - before) / interval : 0;
 }
 
-/* Counters per second over the last interval; a rule new since then counts from 0. */
-static void print_rates(const struct snapshot *now, const struct snapshot *before,
-			unsigned int interval, enum report_format format)
+/* The counters of r one interval ago; a rule new since then counts from 0. */
+static const __u64 *counts_before(const struct snapshot *before, const struct listed_rule *r)
 {
 	static const __u64 zero[PORT_STAT__MAX];
+	size_t j;
+
+	for (j = 0; j < before->n; j++)
+		if (!memcmp(&before->rules[j].key, &r->key, sizeof(r->key)))
+			return before->rules[j].counts;
+	return zero;
+}
+
+/* Counters per second over the last interval. */
+static void rates_plain(const struct snapshot *now, const struct snapshot *before,
+			unsigned int interval)
+{
 	const __u64 *prev;
-	size_t i, j;
+	size_t i;
 	int s;
 
-	if (format == FORMAT_JSON)
-		printf("{\"time\":%lld,\"interval\":%u,\"rules\":[", (long long)time(NULL),
-		       interval);
-	else
-		printf("%-7s %-7s %-5s %14s %14s %14s\n", "PUBLIC", "TARGET", "PROTO",
-		       "REWRITTEN/s", "REPLIES/s", "HIDDEN_DROP/s");
+	printf("%-7s %-7s %-5s %14s %14s %14s\n", "PUBLIC", "TARGET", "PROTO", "REWRITTEN/s",
+	       "REPLIES/s", "HIDDEN_DROP/s");
 	for (i = 0; i < now->n; i++) {
 		const struct listed_rule *r = &now->rules[i];
 
-		prev = zero;
-		for (j = 0; j < before->n; j++)
-			if (!memcmp(&before->rules[j].key, &r->key, sizeof(r->key)))
-				prev = before->rules[j].counts;
-		if (format == FORMAT_JSON) {
-			printf("%s{\"public_port\":%u,\"target_port\":%u,\"proto\":\"%s\","
-			       "\"rates\":{",
-			       i ? "," : "", ntohs(r->key.port), ntohs(r->rule.target_port),
-			       proto_name(r->key.proto));
-			for (s = 0; s < PORT_STAT__MAX; s++)
-				printf("%s\"%s\":%.1f", s ? "," : "", redir_port_stat_names[s],
-				       rate(r->counts[s], prev[s], interval));
-			printf("}}");
-			continue;
-		}
+		prev = counts_before(before, r);
 		printf("%-7u %-7u %-5s %14.1f %14.1f %14.1f\n", ntohs(r->key.port),
 		       ntohs(r->rule.target_port), proto_name(r->key.proto),
 		       rate(r->counts[0], prev[0], interval), rate(r->counts[1], prev[1], interval),
 		       rate(r->counts[2], prev[2], interval));
 	}
-	if (format == FORMAT_JSON) {
-		printf("],\"rates\":{");
-		for (s = 0; s < STAT__MAX; s++)
-			printf("%s\"%s\":%.1f", s ? "," : "", redir_stat_names[s],
-			       rate(now->stats[s], before->stats[s], interval));
-		printf("}}\n");
-	} else {
-		for (s = 0; s < STAT__MAX; s++)
-			printf("%-18s %12.1f/s\n", redir_stat_names[s],
-			       rate(now->stats[s], before->stats[s], interval));
-		printf("\n");
-	}
-	fflush(stdout);
+	for (s = 0; s < STAT__MAX; s++)
+		printf("%-18s %12.1f/s\n", redir_stat_names[s],
+		       rate(now->stats[s], before->stats[s], interval));
+	printf("\n");
 }
+
+static struct json_object *rates_json_of(const char *const *names, const __u64 *now,
+					 const __u64 *before, int n, unsigned int interval)
+{
+	struct json_object *obj = json_object_new_object();
+	int s;
+
+	for (s = 0; s < n; s++)
+		json_add(obj, names[s], json_rate(rate(now[s], before[s], interval)));
+	return obj;
+}
+
+static void rates_json(const struct snapshot *now, const struct snapshot *before,
+		       unsigned int interval)
+{
+	struct json_object *doc = json_object_new_object(), *rules = json_object_new_array();
+	struct json_object *obj;
+	size_t i;
+
+	json_add(doc, "time", json_object_new_int64(time(NULL)));
+	json_add(doc, "interval", json_object_new_int64(interval));
+	json_add(doc, "rules", rules);
+	for (i = 0; i < now->n; i++) {
+		const struct listed_rule *r = &now->rules[i];
+
+		obj = json_object_new_object();
+		json_add(obj, "public_port", json_object_new_int(ntohs(r->key.port)));
+		json_add(obj, "target_port", json_object_new_int(ntohs(r->rule.target_port)));
+		json_add(obj, "proto", json_object_new_string(proto_name(r->key.proto)));
+		json_add(obj, "rates",
+			 rates_json_of(redir_port_stat_names, r->counts, counts_before(before, r),
+				       PORT_STAT__MAX, interval));
+		json_object_array_add(rules, obj);
+	}
+	json_add(doc, "rates",
+		 rates_json_of(redir_stat_names, now->stats, before->stats, STAT__MAX, interval));
+	json_print(doc);
+}
+
+/* What list and stats print, picked once from the format: a snapshot and, with --interval,
+ * rates. */
+struct report_view {
+	void (*snapshot)(const struct snapshot *snap);
+	void (*rates)(const struct snapshot *now, const struct snapshot *before,
+		      unsigned int interval);
+};
+
+static const struct report_view report_views[] = {
+	[FORMAT_TABLE] = { snapshot_plain, rates_plain },
+	[FORMAT_JSON] = { snapshot_json, rates_json },
+	/* --prometheus goes without --interval (parse_report_args) */
+	[FORMAT_PROMETHEUS] = { snapshot_prometheus, NULL },
+};
 
 static int report(int argc, char **argv, bool live)
 {
 	static struct snapshot snaps[2];
+	const struct report_view *view;
 	struct report_args args = {};
 	struct pinned_maps maps;
 	unsigned long done = 0;
@@ -343,15 +356,18 @@ static int report(int argc, char **argv, bool live)
 		pins_close();
 		return EXIT_FAIL;
 	}
+	view = &report_views[args.format];
 	ret = take_snapshot(&maps, &snaps[cur]);
 	if (!ret && !args.interval)
-		print_snapshot(&snaps[cur], args.format);
+		view->snapshot(&snaps[cur]);
 	while (!ret && args.interval && (!args.count || done < args.count)) {
 		sleep(args.interval);
 		cur ^= 1;
 		ret = take_snapshot(&maps, &snaps[cur]);
-		if (!ret)
-			print_rates(&snaps[cur], &snaps[cur ^ 1], args.interval, args.format);
+		if (!ret) {
+			view->rates(&snaps[cur], &snaps[cur ^ 1], args.interval);
+			fflush(stdout);
+		}
 		done++;
 	}
 	close_pinned_maps(&maps);

@@ -99,92 +99,65 @@ bool is_ours(const struct status_out *out, __u32 id)
 
 /* Every program at the hook, in run order. Returns how many foreign ones run before ours
  * (or before where ours would be: all of them, when ours is not there). */
-int print_hook_progs(struct status_out *out, int target, enum bpf_attach_type type,
-		     __u32 query_flags)
+int hook_chain_read(const struct status_out *out, int target, enum bpf_attach_type type,
+		    struct hook_chain *chain)
 {
 	__u32 ids[MAX_QUERY_PROGS];
-	LIBBPF_OPTS(bpf_prog_query_opts, opts, .prog_ids = ids, .count = MAX_QUERY_PROGS,
-		    .query_flags = query_flags);
-	char name[BPF_OBJ_NAME_LEN];
+	LIBBPF_OPTS(bpf_prog_query_opts, opts, .prog_ids = ids, .count = MAX_QUERY_PROGS);
 	int ahead = -1;
 	__u32 i;
 
 	if (bpf_prog_query_opts(target, type, &opts))
 		opts.count = 0;
 	for (i = 0; i < opts.count; i++) {
-		bool ours = is_ours(out, ids[i]);
-
-		prog_name(ids[i], name, sizeof(name));
-		if (ours && ahead < 0)
+		chain->progs[i].id = ids[i];
+		chain->progs[i].ours = is_ours(out, ids[i]);
+		prog_name(ids[i], chain->progs[i].name, sizeof(chain->progs[i].name));
+		if (chain->progs[i].ours && ahead < 0)
 			ahead = i;
-		if (out->json) {
-			printf("%s{\"id\":%u,\"name\":", i ? "," : "", ids[i]);
-			json_string(stdout, name);
-			printf(",\"ours\":%s}", ours ? "true" : "false");
-		} else {
-			printf("%s%u:%s%s", i ? ", " : "", ids[i], name, ours ? "" : " (foreign)");
-		}
 	}
+	chain->n = opts.count;
 	return ahead < 0 ? (int)opts.count : ahead;
 }
+
+const char *const tcx_hook_names[2] = { "ingress", "egress" };
 
 /* The tcx chains of an interface, in run order, with a warning where a foreign program runs
  * ahead of ours: one that returns TCX_PASS, redirects or drops decides before bpfredir sees
  * the packet (attached later with BPF_F_BEFORE, for instance). */
-void print_tcx_chains(struct status_out *out, int ifindex, bool ours_there, struct warnings *w)
+void tcx_chains_read(const struct status_out *out, struct iface_view *v, bool ours_there)
 {
-	static const struct {
-		const char *hook;
-		enum bpf_attach_type type;
-	} hooks[] = { { "ingress", BPF_TCX_INGRESS }, { "egress", BPF_TCX_EGRESS } };
-	size_t i;
-	int ahead;
+	static const enum bpf_attach_type types[2] = { BPF_TCX_INGRESS, BPF_TCX_EGRESS };
+	const char *hook;
+	int i, ahead;
 
 	/* No tcx, no chains: legacy filters are all there is. */
-	if (!out->tcx)
-		return;
-	for (i = 0; i < 2; i++) {
-		printf(out->json ? ",\"%s\":[" : "    %s, in run order: ", hooks[i].hook);
-		ahead = print_hook_progs(out, ifindex, hooks[i].type, 0);
-		printf(out->json ? "]" : "\n");
+	v->has_chains = out->tcx;
+	for (i = 0; i < 2 && out->tcx; i++) {
+		hook = tcx_hook_names[i];
+		ahead = hook_chain_read(out, v->ifindex, types[i], &v->chains[i]);
 		if (ahead && ours_there)
-			warn(w,
+			warn(&v->w,
 			     "%d foreign tcx program%s at %s run%s before bpfredir: a packet one "
 			     "of them passes (TCX_PASS), redirects or drops never reaches bpfredir",
-			     ahead, ahead > 1 ? "s" : "", hooks[i].hook, ahead > 1 ? "" : "s");
+			     ahead, ahead > 1 ? "s" : "", hook, ahead > 1 ? "" : "s");
 		else if (ahead && !ours_there && i == 0)
-			warn(w,
+			warn(&v->w,
 			     "%d tcx program%s at ingress run%s before bpfredir's clsact filters: "
 			     "a packet one of them passes (TCX_PASS) never reaches bpfredir",
 			     ahead, ahead > 1 ? "s" : "", ahead > 1 ? "" : "s");
 	}
 }
 
-/* The XDP program on an interface, whoever's: it runs before any TC program. */
-
+/* What the kernel runs, not what a pin's name says. */
 void xdp_seen_query(const struct status_out *out, int ifindex, struct xdp_seen *x)
 {
 	LIBBPF_OPTS(bpf_xdp_query_opts, q);
 
 	if (ifindex <= 0 || bpf_xdp_query(ifindex, 0, &q))
 		memset(&q, 0, sizeof(q));
-	/* What the kernel runs, not what a pin's name says. */
 	x->id = q.drv_prog_id ?: q.skb_prog_id ?: q.hw_prog_id;
 	x->mode = q.drv_prog_id ? "native" : q.skb_prog_id ? "generic" : "offloaded";
 	x->ours = is_ours(out, x->id);
 	prog_name(x->id, x->name, sizeof(x->name));
-}
-
-void xdp_seen_print(const struct status_out *out, const struct xdp_seen *x)
-{
-	if (!x->id)
-		return;
-	if (out->json) {
-		printf(",\"xdp_mode\":\"%s\",\"xdp_prog_name\":", x->mode);
-		json_string(stdout, x->name);
-		printf(",\"xdp_prog_ours\":%s", x->ours ? "true" : "false");
-	} else {
-		printf("; XDP program %u:%s%s (%s) runs before TC", x->id, x->name,
-		       x->ours ? "" : " (foreign)", x->mode);
-	}
 }

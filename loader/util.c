@@ -101,19 +101,3 @@ int parse_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN])
 		return usage_error("--addr %s is %s; a rule's address must be unicast", text, why);
 	return 0;
 }
-
-void json_string(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (; *s; s++) {
-		unsigned char c = *s;
-
-		if (c == '"' || c == '\\')
-			fprintf(out, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(out, "\\u%04x", c);
-		else
-			fputc(c, out);
-	}
-	fputc('"', out);
-}
