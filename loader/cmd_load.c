@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "load.h"
+#include "cli.h"
 
 static int parse_load_args(int argc, char **argv, struct load_request *req)
 {
@@ -104,28 +105,26 @@ int do_load(int argc, char **argv)
 	return ret;
 }
 
-int do_unload(int argc, char **argv)
+static int do_unload(struct instance *in, const void *cfg)
 {
-	int ret, err;
+	int err;
 
-	ret = parse_common_only(argc, argv);
-	if (ret >= 0)
-		return ret;
-	if (require_root())
-		return EXIT_FAIL;
-	err = pins_open(PINS_WRITE);
-	if (err)
-		return err == -ENOENT ? fail("not loaded at %s", pin_dir) : EXIT_FAIL;
-	if (!is_loaded()) {
+	if (!is_loaded())
 		/* What a killed load or unload left is removed, with the pin dir it made;
 		 * nothing else was loaded. */
-		ret = finish_interrupted(false) ? EXIT_FAIL : fail("not loaded at %s", pin_dir);
-		pins_close();
-		return ret;
-	}
+		return finish_interrupted(false) ? EXIT_FAIL : fail("not loaded at %s", pin_dir);
 	err = remove_pins(false);
-	pins_close();
 	if (err)
 		return fail("cannot remove everything under %s: %s", pin_dir, strerror(-err));
 	return EXIT_OK;
 }
+
+static const struct opt unload_opts[] = { OPT_END };
+
+const struct cmd cmd_unload = {
+	.name = "unload",
+	.func = do_unload,
+	.opts = unload_opts,
+	.needs = NEED_ROOT | NEED_LOCK,
+	.doc = "Detach everything and remove every pin under DIR.\n",
+};

@@ -24,11 +24,7 @@
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
 
-struct cmd {
-	const char *name;
-	int (*func)(int argc, char **argv);
-	const char *usage;
-};
+#include "cli.h"
 
 extern bool verbose;
 extern const struct cmd *cur_cmd; /* the verb being run, for its messages and --help */
@@ -141,9 +137,6 @@ void guard_status(int set_fd, bool json);
 void json_string(FILE *out, const char *s);
 
 int do_load(int argc, char **argv);
-int do_unload(int argc, char **argv);
-int do_add(int argc, char **argv);
-int do_del(int argc, char **argv);
 int do_list(int argc, char **argv);
 int do_stats(int argc, char **argv);
 int do_status(int argc, char **argv);
