@@ -32,7 +32,7 @@ const char *bad_option(char **argv)
 
 static int has_arg(const struct opt *o)
 {
-	if (o->type == OPT_T_FLAG)
+	if (o->type == OPT_T_FLAG || o->type == OPT_T_ONE_OF)
 		return no_argument;
 	return o->type == OPT_T_OPT_PATH ? optional_argument : required_argument;
 }
@@ -74,6 +74,17 @@ static void build_getopt(const struct cmd *cmd, struct option *lo, char *so)
 	strcpy(so, "vh");
 }
 
+static int store_uint(const struct opt *o, const char *text, __u32 *field)
+{
+	unsigned long val;
+
+	if (!scan_uint(text, o->min, o->max, &val))
+		return usage_error("invalid --%s '%s' (expected %lu-%lu%s)", o->name, text, o->min,
+				   o->max, number_hint(text));
+	*field = val;
+	return 0;
+}
+
 /* One value into the config: -1 to go on, or EXIT_USAGE after the message. */
 static int store(const struct opt *o, const char *text, void *cfg)
 {
@@ -95,6 +106,15 @@ static int store(const struct opt *o, const char *text, void *cfg)
 		break;
 	case OPT_T_OPT_PATH:
 		*(const char **)field = text;
+		break;
+	case OPT_T_UINT:
+		err = store_uint(o, text, (__u32 *)field);
+		break;
+	case OPT_T_ONE_OF:
+		if (*(unsigned int *)field)
+			err = usage_error("%s", o->clash);
+		else
+			*(unsigned int *)field = o->value;
 		break;
 	}
 	if (err)
@@ -217,7 +237,7 @@ static void synopsis_item(const struct opt *o, char *buf, size_t size)
 		snprintf(buf, size, "%s", o->synopsis);
 	else if (!o->name)
 		snprintf(buf, size, "%s", o->arg);
-	else if (o->type == OPT_T_FLAG)
+	else if (has_arg(o) == no_argument)
 		snprintf(buf, size, "%s--%s%s", open, o->name, close);
 	else if (has_arg(o) == optional_argument)
 		snprintf(buf, size, "%s--%s [%s]%s", open, o->name, o->arg, close);

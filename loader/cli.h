@@ -16,16 +16,21 @@ enum opt_type {
 	OPT_T_PROTO,	/* __u8, tcp or udp */
 	OPT_T_ADDR,	/* __u8[BPFREDIR_ADDR_LEN], a unicast address */
 	OPT_T_OPT_PATH, /* const char *: --opt=PATH, --opt PATH, or --opt alone (NULL) */
+	OPT_T_UINT,	/* __u32, min-max */
+	OPT_T_ONE_OF, /* unsigned int: one flag of a group sets it to value; a second is refused */
 };
 
 struct opt {
 	const char *name; /* --name; NULL: a positional argument */
 	char short_name;  /* -c, or 0 */
 	enum opt_type type;
-	size_t offset;	      /* of the value in the verb's config */
-	size_t seen;	      /* 1 + offset of a bool set when given; 0: none */
-	const char *arg;      /* the value's name in the synopsis and messages */
-	const char *synopsis; /* the synopsis text when not "[--name ARG]" */
+	size_t offset;		/* of the value in the verb's config */
+	size_t seen;		/* 1 + offset of a bool set when given; 0: none */
+	const char *arg;	/* the value's name in the synopsis and messages */
+	const char *synopsis;	/* the synopsis text when not "[--name ARG]"; "": none */
+	unsigned long min, max; /* OPT_T_UINT */
+	unsigned int value;	/* OPT_T_ONE_OF */
+	const char *clash;	/* OPT_T_ONE_OF: the message when another of the group came first */
 	bool required;
 };
 
@@ -46,6 +51,17 @@ struct opt {
 	{                                                                                          \
 		.name = optname, .type = kind, .offset = offsetof(cfg_t, field),                   \
 		.seen = offsetof(cfg_t, seen_field) + 1, .arg = argname                            \
+	}
+/* One flag of a group writing value to one field; extra designators may follow. */
+#define OPT_ONE_OF(cfg_t, field, optname, val, clash_msg, ...)                                     \
+	{                                                                                          \
+		.name = optname, .type = OPT_T_ONE_OF, .offset = offsetof(cfg_t, field),           \
+		.value = val, .clash = clash_msg, __VA_ARGS__                                      \
+	}
+#define OPT_UINT(cfg_t, field, optname, argname, lo, hi, ...)                                      \
+	{                                                                                          \
+		.name = optname, .type = OPT_T_UINT, .offset = offsetof(cfg_t, field),             \
+		.arg = argname, .min = lo, .max = hi, __VA_ARGS__                                  \
 	}
 #define OPT_END                                                                                    \
 	{                                                                                          \
@@ -86,7 +102,8 @@ struct cmd {
 	const char *usage;
 };
 
-extern const struct cmd cmd_add, cmd_del, cmd_unload;
+extern const struct cmd cmd_add, cmd_del, cmd_list, cmd_stats, cmd_status, cmd_attach, cmd_detach,
+	cmd_unload;
 
 /* The verb's synopsis ("add PUBLIC_PORT ... [--pin-dir DIR]", wrapped) then its description. */
 void cmd_print_usage(FILE *out, const struct cmd *cmd);

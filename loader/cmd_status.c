@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -316,41 +315,23 @@ static void flow_usage(__u32 *used, __u32 *max)
 	close_pinned_maps(&maps);
 }
 
-int do_status(int argc, char **argv)
+struct status_args {
+	bool json;
+};
+
+static const struct opt status_opts[] = {
+	OPT_FLAG(struct status_args, json, "json"),
+	OPT_END,
+};
+
+static int do_status(struct instance *in, const void *cfg)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, OPT_JSON },
-		COMMON_LONG_OPTS,
-		{},
-	};
-	struct status_out out = {};
-	struct pinned_maps maps;
+	const struct status_args *args = cfg;
+	struct status_out out = { .json = args->json };
+	struct pinned_maps maps = in->maps;
 	bool addr_watch;
 	__u32 used, max;
-	int opt, ret;
 
-	while ((opt = getopt_long(argc, argv, ":" COMMON_SHORT_OPTS, opts, NULL)) != -1) {
-		if (opt == OPT_JSON) {
-			out.json = true;
-			continue;
-		}
-		ret = common_opt(opt, argv);
-		if (ret >= 0)
-			return ret;
-	}
-	if (extra_args(argc, argv) >= 0)
-		return EXIT_USAGE;
-	if (require_root())
-		return EXIT_FAIL;
-	ret = pins_open(PINS_READ);
-	if (ret || !is_loaded()) {
-		pins_close();
-		return ret && ret != -ENOENT ? EXIT_FAIL : fail("not loaded at %s", pin_dir);
-	}
-	if (open_pinned_maps(&maps)) {
-		pins_close();
-		return EXIT_FAIL;
-	}
 	out.set_fd = maps.rules;
 	out.tcx = probe_tcx();
 	collect_ours(&out);
@@ -374,7 +355,6 @@ int do_status(int argc, char **argv)
 		printf("],\"guard\":");
 		guard_status(maps.rules, true);
 		printf("}\n");
-		close_pinned_maps(&maps);
 		return EXIT_OK;
 	}
 	printf("pin dir:    %s\n", pin_dir);
@@ -390,6 +370,16 @@ int do_status(int argc, char **argv)
 	print_legacy(&out);
 	printf("cgroups:\n");
 	print_links(&out, true);
-	close_pinned_maps(&maps);
 	return EXIT_OK;
 }
+
+const struct cmd cmd_status = {
+	.name = "status",
+	.func = do_status,
+	.opts = status_opts,
+	.cfg_size = sizeof(struct status_args),
+	.needs = NEED_ROOT | NEED_PINS | NEED_LOADED | NEED_MAPS,
+	.doc = "What is loaded where: interfaces and attach mode, cgroups, flow-table use,\n"
+	       "every program at the same hooks in run order (foreign ones marked), the netns\n"
+	       "guard, and a WARNING for each interface where a hidden port is still reachable.\n",
+};

@@ -137,12 +137,7 @@ void guard_status(int set_fd, bool json);
 void json_string(FILE *out, const char *s);
 
 int do_load(int argc, char **argv);
-int do_list(int argc, char **argv);
-int do_stats(int argc, char **argv);
-int do_status(int argc, char **argv);
-int do_attach(int argc, char **argv);
 int do_apply(int argc, char **argv);
 int do_watch(int argc, char **argv);
-int do_detach(int argc, char **argv);
 
 #endif /* BPFREDIR_LOADER_H */

@@ -39,13 +39,6 @@ static const struct cmd cmd_load = {
 		"  256 per possible CPU when smaller.\n",
 };
 
-static const struct cmd cmd_list = {
-	.name = "list",
-	.run = do_list,
-	.usage = "list [--json] [--pin-dir DIR]\n"
-		 "  Show the rules and the datapath counters.\n",
-};
-
 static const struct cmd cmd_apply = {
 	.name = "apply",
 	.run = do_apply,
@@ -59,41 +52,6 @@ static const struct cmd cmd_apply = {
 		 "with no\n"
 		 "  interface and no cgroup, or with no rule while rules are in force, is refused\n"
 		 "  unless --allow-empty.\n",
-};
-
-static const struct cmd cmd_status = {
-	.name = "status",
-	.run = do_status,
-	.usage = "status [--json] [--pin-dir DIR]\n"
-		 "  What is loaded where: interfaces and attach mode, cgroups, flow-table use,\n"
-		 "  every program at the same hooks in run order (foreign ones marked), the netns\n"
-		 "  guard, and a WARNING for each interface where a hidden port is still "
-		 "reachable.\n",
-};
-
-static const struct cmd cmd_stats = {
-	.name = "stats",
-	.run = do_stats,
-	.usage = "stats [--json | --prometheus] [--interval S [--count N]] [--pin-dir DIR]\n"
-		 "  Show the counters; with --interval, rates per second every S seconds (N times, "
-		 "or\n"
-		 "  until interrupted); --prometheus prints the text format for node-exporter.\n",
-};
-
-static const struct cmd cmd_attach = {
-	.name = "attach",
-	.run = do_attach,
-	.usage = "attach --cgroup [PATH] [--pin-dir DIR]\n"
-		 "  Redirect local clients in the cgroup2 directory PATH (default: the cgroup2 "
-		 "root)\n"
-		 "  and its descendants: connect, sendmsg, recvmsg and getpeername hooks.\n",
-};
-
-static const struct cmd cmd_detach = {
-	.name = "detach",
-	.run = do_detach,
-	.usage = "detach --cgroup [PATH] [--pin-dir DIR]\n"
-		 "  Stop redirecting local clients in PATH; other cgroups are untouched.\n",
 };
 
 static const struct cmd cmd_watch = {
