@@ -85,6 +85,40 @@ static int store_uint(const struct opt *o, const char *text, __u32 *field)
 	return 0;
 }
 
+static int store_enum(const struct opt *o, const char *text, unsigned int *field)
+{
+	const struct opt_choice *c;
+	char expected[128] = "";
+	size_t len = 0;
+
+	for (c = o->choices; c->name; c++) {
+		if (!strcmp(c->name, text)) {
+			*field = c->value;
+			return 0;
+		}
+		len += snprintf(expected + len, sizeof(expected) - len, "%s%s",
+				c == o->choices ? ""
+				: c[1].name	? ", "
+						: " or ",
+				c->name);
+	}
+	return usage_error("invalid --%s '%s' (expected %s)", o->name, text, expected);
+}
+
+static int store_strings(const struct opt *o, const char *text, void *cfg)
+{
+	const char **list = (const char **)((char *)cfg + o->offset);
+	int *count = (int *)((char *)cfg + o->count_at), i;
+
+	if (*count == (int)o->max)
+		return usage_error("at most %lu --%s options", o->max, o->name);
+	for (i = 0; i < *count; i++)
+		if (!strcmp(list[i], text))
+			return usage_error(o->clash, text);
+	list[(*count)++] = text;
+	return 0;
+}
+
 /* One value into the config: -1 to go on, or EXIT_USAGE after the message. */
 static int store(const struct opt *o, const char *text, void *cfg)
 {
@@ -109,6 +143,15 @@ static int store(const struct opt *o, const char *text, void *cfg)
 		break;
 	case OPT_T_UINT:
 		err = store_uint(o, text, (__u32 *)field);
+		break;
+	case OPT_T_STRING:
+		*(const char **)field = text;
+		break;
+	case OPT_T_STRINGS:
+		err = store_strings(o, text, cfg);
+		break;
+	case OPT_T_ENUM:
+		err = store_enum(o, text, (unsigned int *)field);
 		break;
 	case OPT_T_ONE_OF:
 		if (*(unsigned int *)field)
@@ -174,6 +217,9 @@ static int parse_options(const struct cmd *cmd, int argc, char **argv, void *cfg
 			val = VAL_OWN + (o - cmd->opts);
 		}
 		o = &cmd->opts[val - VAL_OWN];
+		if (given[val - VAL_OWN] && o->clash && o->type != OPT_T_STRINGS &&
+		    o->type != OPT_T_ONE_OF)
+			return usage_error("%s", o->clash);
 		given[val - VAL_OWN] = true;
 		text = optarg;
 		if (o->type == OPT_T_OPT_PATH)
@@ -237,6 +283,8 @@ static void synopsis_item(const struct opt *o, char *buf, size_t size)
 		snprintf(buf, size, "%s", o->synopsis);
 	else if (!o->name)
 		snprintf(buf, size, "%s", o->arg);
+	else if (o->type == OPT_T_STRINGS)
+		snprintf(buf, size, "[--%s %s ...]", o->name, o->arg);
 	else if (has_arg(o) == no_argument)
 		snprintf(buf, size, "%s--%s%s", open, o->name, close);
 	else if (has_arg(o) == optional_argument)
@@ -297,6 +345,8 @@ static int setup(const struct cmd *cmd, struct instance *in)
 
 	if ((cmd->needs & NEED_ROOT) && require_root())
 		return EXIT_FAIL;
+	if (cmd->needs & NEED_CREATE)
+		return pins_create() ? EXIT_FAIL : -1;
 	if (!(cmd->needs & (NEED_PINS | NEED_LOCK)))
 		return -1;
 	err = pins_open(cmd->needs & NEED_LOCK ? PINS_WRITE : PINS_READ);
@@ -319,7 +369,8 @@ static void teardown(const struct cmd *cmd, struct instance *in)
 {
 	if (cmd->needs & NEED_MAPS)
 		close_pinned_maps(&in->maps);
-	pins_close();
+	if (cmd->needs & (NEED_PINS | NEED_LOCK | NEED_CREATE))
+		pins_close();
 }
 
 int cmd_dispatch(const struct cmd *cmd, int argc, char **argv)

@@ -17,20 +17,32 @@ enum opt_type {
 	OPT_T_ADDR,	/* __u8[BPFREDIR_ADDR_LEN], a unicast address */
 	OPT_T_OPT_PATH, /* const char *: --opt=PATH, --opt PATH, or --opt alone (NULL) */
 	OPT_T_UINT,	/* __u32, min-max */
+	OPT_T_STRING,	/* const char * */
+	OPT_T_STRINGS,	/* const char *[max], their number in the int at count_at */
+	OPT_T_ENUM,	/* unsigned int: the value of the choice named */
 	OPT_T_ONE_OF, /* unsigned int: one flag of a group sets it to value; a second is refused */
+};
+
+struct opt_choice {
+	const char *name;
+	unsigned int value;
 };
 
 struct opt {
 	const char *name; /* --name; NULL: a positional argument */
 	char short_name;  /* -c, or 0 */
 	enum opt_type type;
-	size_t offset;		/* of the value in the verb's config */
-	size_t seen;		/* 1 + offset of a bool set when given; 0: none */
-	const char *arg;	/* the value's name in the synopsis and messages */
-	const char *synopsis;	/* the synopsis text when not "[--name ARG]"; "": none */
-	unsigned long min, max; /* OPT_T_UINT */
-	unsigned int value;	/* OPT_T_ONE_OF */
-	const char *clash;	/* OPT_T_ONE_OF: the message when another of the group came first */
+	size_t offset;			  /* of the value in the verb's config */
+	size_t seen;			  /* 1 + offset of a bool set when given; 0: none */
+	const char *arg;		  /* the value's name in the synopsis and messages */
+	const char *synopsis;		  /* the synopsis text when not "[--name ARG]"; "": none */
+	unsigned long min, max;		  /* OPT_T_UINT; max: OPT_T_STRINGS */
+	size_t count_at;		  /* OPT_T_STRINGS */
+	const struct opt_choice *choices; /* OPT_T_ENUM, ended by a NULL name */
+	unsigned int value;		  /* OPT_T_ONE_OF */
+	/* The message when given again (OPT_T_STRINGS: the same value again, a format for it;
+	 * OPT_T_ONE_OF: another of its group). */
+	const char *clash;
 	bool required;
 };
 
@@ -38,9 +50,9 @@ struct opt {
 	{                                                                                          \
 		.type = kind, .offset = offsetof(cfg_t, field), .arg = argname                     \
 	}
-#define OPT_FLAG(cfg_t, field, optname)                                                            \
+#define OPT_FLAG(cfg_t, field, optname, ...)                                                       \
 	{                                                                                          \
-		.name = optname, .type = OPT_T_FLAG, .offset = offsetof(cfg_t, field)              \
+		.name = optname, .type = OPT_T_FLAG, .offset = offsetof(cfg_t, field), __VA_ARGS__ \
 	}
 #define OPT_VAL(cfg_t, field, kind, optname, argname)                                              \
 	{                                                                                          \
@@ -75,6 +87,8 @@ enum cmd_need {
 	NEED_LOCK = 1 << 2,   /* the pin dir open and locked */
 	NEED_LOADED = 1 << 3, /* and an instance loaded there */
 	NEED_MAPS = 1 << 4,   /* and its maps open */
+	NEED_CREATE = 1 << 5, /* the pin dir made if missing, locked, and what an interrupted
+			       * load left cleaned up (pins_create) */
 };
 
 /* What the dispatcher set up for the handler. */
@@ -102,8 +116,8 @@ struct cmd {
 	const char *usage;
 };
 
-extern const struct cmd cmd_add, cmd_del, cmd_list, cmd_stats, cmd_status, cmd_attach, cmd_detach,
-	cmd_unload;
+extern const struct cmd cmd_load, cmd_add, cmd_del, cmd_list, cmd_stats, cmd_status, cmd_attach,
+	cmd_detach, cmd_apply, cmd_watch, cmd_unload;
 
 /* The verb's synopsis ("add PUBLIC_PORT ... [--pin-dir DIR]", wrapped) then its description. */
 void cmd_print_usage(FILE *out, const struct cmd *cmd);

@@ -136,8 +136,5 @@ void guard_status(int set_fd, bool json);
 /* Minimal JSON writer for --json output. */
 void json_string(FILE *out, const char *s);
 
-int do_load(int argc, char **argv);
-int do_apply(int argc, char **argv);
-int do_watch(int argc, char **argv);
 
 #endif /* BPFREDIR_LOADER_H */

@@ -13,58 +13,6 @@
 bool verbose;
 const struct cmd *cur_cmd;
 
-static const struct cmd cmd_load = {
-	.name = "load",
-	.run = do_load,
-	.usage =
-		"load [--iface IFACE ...] [--cgroup [PATH]] [--flows N] [--attach tcx|tc]\n"
-		"    [--mode tc|xdp [--xdp-generic]] [--pin-dir DIR]\n"
-		"  Load the programs, pin them under DIR and attach TC ingress/egress to each "
-		"IFACE\n"
-		"  and, with --cgroup, the socket hooks to the cgroup2 directory PATH (default: "
-		"the\n"
-		"  cgroup2 root), as 'attach' does; the netns guard keeps hidden ports hidden on "
-		"every\n"
-		"  interface, attached or not ('status' says which guard this kernel runs).\n"
-		"  --attach tc uses a clsact qdisc instead of tcx (the fallback where tcx is\n"
-		"  missing). --mode xdp does ingress with XDP in the driver\n"
-		"  (--xdp-generic: on the skb, for any interface) and egress with TC as --attach "
-		"says;\n"
-		"  it refuses an interface where another XDP program runs. Loaded already: the "
-		"same\n"
-		"  build changes nothing, a newer one replaces the programs in place, keeping "
-		"rules and\n"
-		"  connections. At least one --iface or --cgroup is required.\n"
-		"  --flows N sizes the connection table: 1024-16777216 (default 65536), raised to\n"
-		"  256 per possible CPU when smaller.\n",
-};
-
-static const struct cmd cmd_apply = {
-	.name = "apply",
-	.run = do_apply,
-	.usage = "apply -f FILE [--dry-run] [--allow-empty] [--pin-dir DIR]\n"
-		 "  Bring the host to exactly FILE's interfaces, cgroups and rules (loading if "
-		 "needed);\n"
-		 "  the rule set switches in one step; a newer build's programs take over in "
-		 "place,\n"
-		 "  as with 'load'. --dry-run prints the plan and changes nothing.\n"
-		 "  FILE must be a regular file owned by root and writable by root only. A file "
-		 "with no\n"
-		 "  interface and no cgroup, or with no rule while rules are in force, is refused\n"
-		 "  unless --allow-empty.\n",
-};
-
-static const struct cmd cmd_watch = {
-	.name = "watch",
-	.run = do_watch,
-	.usage = "watch [-f FILE] [--pin-dir DIR]\n"
-		 "  Stay running and keep the local-address map current from rtnetlink, where the\n"
-		 "  kernel refused load's fentry programs ('status' says which); stops at unload.\n"
-		 "  With -f FILE (an absolute path), also apply FILE again whenever an interface "
-		 "comes\n"
-		 "  or goes, so one made again under its name is attached again.\n",
-};
-
 /* In the order --help lists them. */
 static const struct cmd *const cmds[] = {
 	&cmd_load,  &cmd_add,	 &cmd_del,    &cmd_list,  &cmd_apply,  &cmd_status,
