@@ -30,6 +30,16 @@ const char *bad_option(char **argv)
 	return arg;
 }
 
+/* --opt=PATH, --opt PATH, or --opt alone (NULL). */
+static const char *optional_path_arg(int argc, char **argv)
+{
+	if (optarg)
+		return optarg;
+	if (optind < argc && argv[optind][0] != '-')
+		return argv[optind++];
+	return NULL;
+}
+
 static int has_arg(const struct opt *o)
 {
 	if (o->type == OPT_T_FLAG || o->type == OPT_T_ONE_OF)
@@ -240,8 +250,9 @@ static int parse_positionals(const struct cmd *cmd, int argc, char **argv, void 
 	for (o = cmd->opts; !opt_is_end(o); o++)
 		if (!o->name)
 			pos[n++] = o;
-	if (!n)
-		return extra_args(argc, argv) >= 0 ? EXIT_USAGE : -1;
+	if (!n && optind < argc)
+		return usage_error("unexpected argument '%s' (see 'bpfredir %s --help')",
+				   argv[optind], cmd->name);
 	if (argc - optind < n)
 		return usage_error("missing %s (see 'bpfredir %s --help')", pos[argc - optind]->arg,
 				   cmd->name);
@@ -315,10 +326,6 @@ void cmd_print_usage(FILE *out, const struct cmd *cmd)
 	char item[128];
 	bool done = false;
 
-	if (cmd->run) {
-		fputs(cmd->usage, out);
-		return;
-	}
 	fputs(cmd->name, out);
 	while (!done) {
 		if (opt_is_end(o)) {
@@ -379,8 +386,6 @@ int cmd_dispatch(const struct cmd *cmd, int argc, char **argv)
 	void *cfg;
 	int ret;
 
-	if (cmd->run)
-		return cmd->run(argc, argv);
 	cfg = calloc(1, cmd->cfg_size ?: 1);
 	if (!cfg)
 		return fail("out of memory");

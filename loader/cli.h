@@ -98,7 +98,7 @@ struct instance {
 
 struct cmd {
 	const char *name;
-	/* A declared verb: its handler, options (ended by OPT_END), config and needs. */
+	/* Its handler, options (ended by OPT_END), config and needs. */
 	int (*func)(struct instance *in, const void *cfg);
 	const struct opt *opts;
 	const void *defaults; /* cfg_size bytes, or NULL for zeros */
@@ -111,9 +111,6 @@ struct cmd {
 	const struct opt *sibling_opts;
 	const char *not_loaded_hint; /* after "not loaded at DIR" */
 	const char *doc;	     /* the description, after the synopsis made from opts */
-	/* A verb still parsing its own arguments, and its whole usage text. */
-	int (*run)(int argc, char **argv);
-	const char *usage;
 };
 
 extern const struct cmd cmd_load, cmd_add, cmd_del, cmd_list, cmd_stats, cmd_status, cmd_attach,

@@ -87,60 +87,6 @@ int usage_error(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-int common_opt(int opt, char **argv)
-{
-	switch (opt) {
-	case 'v':
-		verbose = true;
-		log_set_verbose(true);
-		return -1;
-	case OPT_PIN_DIR:
-		if (pin_dir_problem(optarg))
-			return usage_error("--pin-dir '%s' %s", optarg, pin_dir_problem(optarg));
-		pin_dir = optarg;
-		return -1;
-	case 'h':
-		printf("Usage: bpfredir ");
-		cmd_print_usage(stdout, cur_cmd);
-		return EXIT_OK;
-	case ':':
-		return usage_error("option '%s' needs an argument", bad_option(argv));
-	default:
-		return usage_error("unknown option '%s' (see 'bpfredir %s --help')",
-				   bad_option(argv), cur_cmd->name);
-	}
-}
-
-int parse_common_only(int argc, char **argv)
-{
-	static const struct option opts[] = { COMMON_LONG_OPTS, {} };
-	int opt, ret;
-
-	while ((opt = getopt_long(argc, argv, ":" COMMON_SHORT_OPTS, opts, NULL)) != -1) {
-		ret = common_opt(opt, argv);
-		if (ret >= 0)
-			return ret;
-	}
-	return extra_args(argc, argv) >= 0 ? EXIT_USAGE : -1;
-}
-
-int extra_args(int argc, char **argv)
-{
-	if (optind < argc)
-		return usage_error("unexpected argument '%s' (see 'bpfredir %s --help')",
-				   argv[optind], cur_cmd->name);
-	return -1;
-}
-
-const char *optional_path_arg(int argc, char **argv)
-{
-	if (optarg)
-		return optarg;
-	if (optind < argc && argv[optind][0] != '-')
-		return argv[optind++];
-	return NULL;
-}
-
 /* The core's detail, in the verb's voice; its notes as bpfredir's own (what it did besides
  * the verb, warnings that outlive it); debug lines only with -v. */
 static void core_print(enum log_level level, const char *fmt, va_list ap)
