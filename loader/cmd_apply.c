@@ -6,7 +6,6 @@
  * detached after it. A second apply of the same file changes nothing.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,37 +136,44 @@ static int apply_fresh(const struct config *cfg, const struct resolved *res, boo
 	return ret;
 }
 
-int do_apply(int argc, char **argv)
+struct apply_args {
+	const char *path;
+	bool dry_run;
+	bool allow_empty;
+};
+
+static const struct opt apply_opts[] = {
+	{ .name = "file",
+	  .short_name = 'f',
+	  .type = OPT_T_STRING,
+	  .offset = offsetof(struct apply_args, path),
+	  .synopsis = "-f FILE" },
+	OPT_FLAG(struct apply_args, dry_run, "dry-run"),
+	OPT_FLAG(struct apply_args, allow_empty, "allow-empty"),
+	OPT_END,
+};
+
+static int apply_check(const void *cfg)
 {
-	static const struct option opts[] = {
-		{ "file", required_argument, NULL, 'f' },
-		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
-		{ "allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY },
-		COMMON_LONG_OPTS,
-		{},
-	};
+	const struct apply_args *args = cfg;
+
+	if (!args->path)
+		return usage_error("-f FILE is required (see 'bpfredir apply --help')");
+	return -1;
+}
+
+/* Its own preamble: the file is read before the root check, and a dry run only reads the
+ * pin dir while an apply makes it. */
+static int do_apply(struct instance *in, const void *args_cfg)
+{
+	const struct apply_args *args = args_cfg;
 	static struct config cfg;
 	static struct resolved res;
-	bool dry_run = false;
-	int opt, ret, i, err;
+	bool dry_run = args->dry_run;
+	int ret, i, err;
 
-	while ((opt = getopt_long(argc, argv, ":f:" COMMON_SHORT_OPTS, opts, NULL)) != -1) {
-		if (opt == 'f') {
-			cfg.path = optarg;
-		} else if (opt == OPT_DRY_RUN) {
-			dry_run = true;
-		} else if (opt == OPT_ALLOW_EMPTY) {
-			cfg.allow_empty = true;
-		} else {
-			ret = common_opt(opt, argv);
-			if (ret >= 0)
-				return ret;
-		}
-	}
-	if (extra_args(argc, argv) >= 0)
-		return EXIT_USAGE;
-	if (!cfg.path)
-		return usage_error("-f FILE is required (see 'bpfredir apply --help')");
+	cfg.path = args->path;
+	cfg.allow_empty = args->allow_empty;
 	for (i = 0; i < MAX_CGROUPS; i++)
 		res.cgroup_fds[i] = -1;
 	ret = parse_config(&cfg);
@@ -192,3 +198,19 @@ out:
 	pins_close();
 	return ret;
 }
+
+const struct cmd cmd_apply = {
+	.name = "apply",
+	.func = do_apply,
+	.opts = apply_opts,
+	.cfg_size = sizeof(struct apply_args),
+	.check = apply_check,
+	.doc = "Bring the host to exactly FILE's interfaces, cgroups and rules (loading if "
+	       "needed);\n"
+	       "the rule set switches in one step; a newer build's programs take over in place,\n"
+	       "as with 'load'. --dry-run prints the plan and changes nothing.\n"
+	       "FILE must be a regular file owned by root and writable by root only. A file with "
+	       "no\n"
+	       "interface and no cgroup, or with no rule while rules are in force, is refused\n"
+	       "unless --allow-empty.\n",
+};

@@ -4,7 +4,6 @@
  * attached to the same cgroup keep running beside ours. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <mntent.h>
 #include <stdio.h>
@@ -30,62 +29,33 @@ int open_cgroup(const char *path, char *resolved, size_t size, int *fd, __u64 *i
 	return fail("no cgroup2 at %s", path);
 }
 
-/* Shared by attach and detach: --cgroup [PATH] and nothing else. */
-static int parse_cgroup_args(int argc, char **argv, const char **cgroup)
-{
-	static const struct option opts[] = {
-		{ "cgroup", optional_argument, NULL, 'c' },
-		COMMON_LONG_OPTS,
-		{},
-	};
-	bool given = false;
-	int opt, ret;
+struct cgroup_args {
+	const char *cgroup; /* NULL: the cgroup2 root */
+};
 
-	while ((opt = getopt_long(argc, argv, ":c::" COMMON_SHORT_OPTS, opts, NULL)) != -1) {
-		if (opt == 'c') {
-			given = true;
-			*cgroup = optional_path_arg(argc, argv);
-			continue;
-		}
-		ret = common_opt(opt, argv);
-		if (ret >= 0)
-			return ret;
-	}
-	if (extra_args(argc, argv) >= 0)
-		return EXIT_USAGE;
-	if (!given)
-		return usage_error("--cgroup is required (see 'bpfredir %s --help')",
-				   cur_cmd->name);
-	return -1;
-}
+/* Shared by attach and detach: --cgroup [PATH] and nothing else. */
+static const struct opt cgroup_opts[] = {
+	{ .name = "cgroup",
+	  .short_name = 'c',
+	  .type = OPT_T_OPT_PATH,
+	  .offset = offsetof(struct cgroup_args, cgroup),
+	  .arg = "PATH",
+	  .required = true },
+	OPT_END,
+};
 
 /* attach and detach share everything but the middle. */
-static int cgroup_verb(int argc, char **argv, bool attach)
+static int cgroup_verb(struct instance *in, const struct cgroup_args *args, bool attach)
 {
 	int prog_fds[N_SOCK_HOOKS], cgroup_fd = -1, ret, err;
-	struct pinned_maps maps = { .rules = -1 };
-	const char *cgroup = NULL;
+	struct pinned_maps maps = in->maps;
 	char resolved[PATH_MAX];
 	bool attached, active;
 	__u64 cgroup_id;
 
-	ret = parse_cgroup_args(argc, argv, &cgroup);
-	if (ret >= 0)
-		return ret;
-	if (require_root())
-		return EXIT_FAIL;
-	err = pins_open(PINS_WRITE);
-	if (err || !is_loaded()) {
-		ret = err && err != -ENOENT
-			      ? EXIT_FAIL
-			      : fail("not loaded at %s (run 'bpfredir load' first)", pin_dir);
-		goto out;
-	}
-	ret = open_cgroup(cgroup, resolved, sizeof(resolved), &cgroup_fd, &cgroup_id);
-	if (!ret && open_pinned_maps(&maps))
-		ret = EXIT_FAIL;
+	ret = open_cgroup(args->cgroup, resolved, sizeof(resolved), &cgroup_fd, &cgroup_id);
 	if (ret)
-		goto out;
+		return ret;
 	attached = cgroup_attached(cgroup_id);
 	/* Attached but not acting: what an interrupted apply or attach left. */
 	active = attached && ruleset_enabled(maps.rules, POLICY_CGROUP, cgroup_id);
@@ -112,20 +82,39 @@ static int cgroup_verb(int argc, char **argv, bool attach)
 		ret = fail("cannot %s cgroup %s: %s", attach ? "attach to" : "detach from",
 			   resolved, strerror(-err));
 out:
-	if (maps.rules >= 0)
-		close_pinned_maps(&maps);
-	if (cgroup_fd >= 0)
-		close(cgroup_fd);
-	pins_close();
+	close(cgroup_fd);
 	return ret;
 }
 
-int do_attach(int argc, char **argv)
+static int do_attach(struct instance *in, const void *cfg)
 {
-	return cgroup_verb(argc, argv, true);
+	return cgroup_verb(in, cfg, true);
 }
 
-int do_detach(int argc, char **argv)
+static int do_detach(struct instance *in, const void *cfg)
 {
-	return cgroup_verb(argc, argv, false);
+	return cgroup_verb(in, cfg, false);
 }
+
+#define CGROUP_NEEDS (NEED_ROOT | NEED_LOCK | NEED_LOADED | NEED_MAPS)
+
+const struct cmd cmd_attach = {
+	.name = "attach",
+	.func = do_attach,
+	.opts = cgroup_opts,
+	.cfg_size = sizeof(struct cgroup_args),
+	.needs = CGROUP_NEEDS,
+	.not_loaded_hint = " (run 'bpfredir load' first)",
+	.doc = "Redirect local clients in the cgroup2 directory PATH (default: the cgroup2 root)\n"
+	       "and its descendants: connect, sendmsg, recvmsg and getpeername hooks.\n",
+};
+
+const struct cmd cmd_detach = {
+	.name = "detach",
+	.func = do_detach,
+	.opts = cgroup_opts,
+	.cfg_size = sizeof(struct cgroup_args),
+	.needs = CGROUP_NEEDS,
+	.not_loaded_hint = " (run 'bpfredir load' first)",
+	.doc = "Stop redirecting local clients in PATH; other cgroups are untouched.\n",
+};

@@ -2,130 +2,143 @@
 /* load and unload: everything bpfredir attaches lives as a pin under the pin dir, so the
  * loader can exit and a later invocation (or unload) finds it all again. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "load.h"
+#include "cli.h"
 
-static int parse_load_args(int argc, char **argv, struct load_request *req)
+struct load_args {
+	struct load_request req; /* ifnames, n_ifaces, flows, attach */
+	const char *cgroup;	 /* NULL: the cgroup2 root */
+	bool cgroup_given;
+	unsigned int attach; /* enum attach_mode */
+	unsigned int mode;   /* enum iface_mode */
+	bool xdp_generic;
+};
+
+static const struct opt_choice attach_choices[] = {
+	{ "tcx", ATTACH_TCX },
+	{ "tc", ATTACH_TC },
+	{},
+};
+
+static const struct opt_choice mode_choices[] = {
+	{ "tc", IFACE_TC },
+	{ "xdp", IFACE_XDP },
+	{},
+};
+
+static const struct opt load_opts[] = {
+	{ .name = "iface",
+	  .short_name = 'i',
+	  .type = OPT_T_STRINGS,
+	  .offset = offsetof(struct load_args, req.ifnames),
+	  .arg = "IFACE",
+	  .count_at = offsetof(struct load_args, req.n_ifaces),
+	  .max = MAX_IFACES,
+	  .clash = "interface '%s' given twice" },
+	{ .name = "cgroup",
+	  .short_name = 'c',
+	  .type = OPT_T_OPT_PATH,
+	  .offset = offsetof(struct load_args, cgroup),
+	  .arg = "PATH",
+	  .seen = offsetof(struct load_args, cgroup_given) + 1,
+	  .clash = "--cgroup given twice; 'bpfredir attach' adds more cgroups" },
+	OPT_UINT(struct load_args, req.flows, "flows", "N", BPFREDIR_MIN_FLOWS, BPFREDIR_MAX_FLOWS),
+	{ .name = "attach",
+	  .type = OPT_T_ENUM,
+	  .offset = offsetof(struct load_args, attach),
+	  .arg = "tcx|tc",
+	  .choices = attach_choices },
+	{ .name = "mode",
+	  .type = OPT_T_ENUM,
+	  .offset = offsetof(struct load_args, mode),
+	  .arg = "tc|xdp",
+	  .choices = mode_choices,
+	  .synopsis = "[--mode tc|xdp [--xdp-generic]]" },
+	OPT_FLAG(struct load_args, xdp_generic, "xdp-generic", .synopsis = ""),
+	OPT_END,
+};
+
+static const struct load_args load_defaults = {
+	.req.flows = BPFREDIR_DEFAULT_FLOWS,
+	.attach = ATTACH_AUTO,
+	.mode = IFACE_TC,
+};
+
+static int load_check(const void *cfg)
 {
-	static const struct option opts[] = {
-		{ "iface", required_argument, NULL, 'i' },
-		{ "cgroup", optional_argument, NULL, 'c' },
-		{ "flows", required_argument, NULL, OPT_FLOWS },
-		{ "attach", required_argument, NULL, OPT_ATTACH },
-		{ "mode", required_argument, NULL, OPT_MODE },
-		{ "xdp-generic", no_argument, NULL, OPT_XDP_GENERIC },
-		COMMON_LONG_OPTS,
-		{},
-	};
-	enum iface_mode mode = IFACE_TC;
-	bool xdp_generic = false;
-	unsigned long flows;
-	int opt, ret, i;
+	const struct load_args *args = cfg;
 
-	while ((opt = getopt_long(argc, argv, ":i:c::" COMMON_SHORT_OPTS, opts, NULL)) != -1) {
-		switch (opt) {
-		case 'i':
-			if (req->n_ifaces == MAX_IFACES)
-				return usage_error("at most %d --iface options", MAX_IFACES);
-			for (i = 0; i < req->n_ifaces; i++)
-				if (!strcmp(req->ifnames[i], optarg))
-					return usage_error("interface '%s' given twice", optarg);
-			req->ifnames[req->n_ifaces++] = optarg;
-			break;
-		case 'c':
-			if (req->n_cgroups)
-				return usage_error(
-					"--cgroup given twice; 'bpfredir attach' adds more "
-					"cgroups");
-			req->cgroups[req->n_cgroups++] = optional_path_arg(argc, argv);
-			break;
-		case OPT_ATTACH:
-			if (!strcmp(optarg, "tcx"))
-				req->attach = ATTACH_TCX;
-			else if (!strcmp(optarg, "tc"))
-				req->attach = ATTACH_TC;
-			else
-				return usage_error("invalid --attach '%s' (expected tcx or tc)",
-						   optarg);
-			break;
-		case OPT_MODE:
-			if (!strcmp(optarg, "tc"))
-				mode = IFACE_TC;
-			else if (!strcmp(optarg, "xdp"))
-				mode = IFACE_XDP;
-			else
-				return usage_error("invalid --mode '%s' (expected tc or xdp)",
-						   optarg);
-			break;
-		case OPT_XDP_GENERIC:
-			xdp_generic = true;
-			break;
-		case OPT_FLOWS:
-			if (!scan_uint(optarg, BPFREDIR_MIN_FLOWS, BPFREDIR_MAX_FLOWS, &flows))
-				return usage_error("invalid --flows '%s' (expected %u-%u%s)",
-						   optarg, BPFREDIR_MIN_FLOWS, BPFREDIR_MAX_FLOWS,
-						   number_hint(optarg));
-			req->flows = flows;
-			break;
-		default:
-			ret = common_opt(opt, argv);
-			if (ret >= 0)
-				return ret;
-		}
-	}
-	if (extra_args(argc, argv) >= 0)
-		return EXIT_USAGE;
-	if (!req->n_ifaces && !req->n_cgroups)
+	if (!args->req.n_ifaces && !args->cgroup_given)
 		return usage_error("--iface or --cgroup is required (see 'bpfredir load --help')");
-	if (xdp_generic && mode != IFACE_XDP)
+	if (args->xdp_generic && args->mode != IFACE_XDP)
 		return usage_error("--xdp-generic needs --mode xdp");
-	if (mode == IFACE_XDP && !req->n_ifaces)
+	if (args->mode == IFACE_XDP && !args->req.n_ifaces)
 		return usage_error("--mode xdp needs --iface");
-	for (i = 0; i < req->n_ifaces; i++)
-		req->if_modes[i] = xdp_generic ? IFACE_XDP_GENERIC : mode;
 	return -1;
 }
 
-int do_load(int argc, char **argv)
+static int do_load(struct instance *in, const void *cfg)
 {
-	struct load_request req = { .flows = BPFREDIR_DEFAULT_FLOWS };
-	int ret;
+	const struct load_args *args = cfg;
+	struct load_request req = args->req;
+	int i;
 
-	ret = parse_load_args(argc, argv, &req);
-	if (ret >= 0)
-		return ret;
-	if (require_root() || pins_create())
-		return EXIT_FAIL;
-	ret = is_loaded() ? reload_locked(&req) : load_locked(&req);
-	pins_close();
-	return ret;
+	req.attach = args->attach;
+	for (i = 0; i < req.n_ifaces; i++)
+		req.if_modes[i] = args->xdp_generic ? IFACE_XDP_GENERIC : args->mode;
+	if (args->cgroup_given)
+		req.cgroups[req.n_cgroups++] = args->cgroup;
+	return is_loaded() ? reload_locked(&req) : load_locked(&req);
 }
 
-int do_unload(int argc, char **argv)
-{
-	int ret, err;
+const struct cmd cmd_load = {
+	.name = "load",
+	.func = do_load,
+	.opts = load_opts,
+	.defaults = &load_defaults,
+	.cfg_size = sizeof(struct load_args),
+	.needs = NEED_ROOT | NEED_CREATE,
+	.check = load_check,
+	.doc = "Load the programs, pin them under DIR and attach TC ingress/egress to each IFACE\n"
+	       "and, with --cgroup, the socket hooks to the cgroup2 directory PATH (default: the\n"
+	       "cgroup2 root), as 'attach' does; the netns guard keeps hidden ports hidden on "
+	       "every\n"
+	       "interface, attached or not ('status' says which guard this kernel runs).\n"
+	       "--attach tc uses a clsact qdisc instead of tcx (the fallback where tcx is\n"
+	       "missing). --mode xdp does ingress with XDP in the driver\n"
+	       "(--xdp-generic: on the skb, for any interface) and egress with TC as --attach "
+	       "says;\n"
+	       "it refuses an interface where another XDP program runs. Loaded already: the same\n"
+	       "build changes nothing, a newer one replaces the programs in place, keeping rules "
+	       "and\n"
+	       "connections. At least one --iface or --cgroup is required.\n"
+	       "--flows N sizes the connection table: 1024-16777216 (default 65536), raised to\n"
+	       "256 per possible CPU when smaller.\n",
+};
 
-	ret = parse_common_only(argc, argv);
-	if (ret >= 0)
-		return ret;
-	if (require_root())
-		return EXIT_FAIL;
-	err = pins_open(PINS_WRITE);
-	if (err)
-		return err == -ENOENT ? fail("not loaded at %s", pin_dir) : EXIT_FAIL;
-	if (!is_loaded()) {
+static int do_unload(struct instance *in, const void *cfg)
+{
+	int err;
+
+	if (!is_loaded())
 		/* What a killed load or unload left is removed, with the pin dir it made;
 		 * nothing else was loaded. */
-		ret = finish_interrupted(false) ? EXIT_FAIL : fail("not loaded at %s", pin_dir);
-		pins_close();
-		return ret;
-	}
+		return finish_interrupted(false) ? EXIT_FAIL : fail("not loaded at %s", pin_dir);
 	err = remove_pins(false);
-	pins_close();
 	if (err)
 		return fail("cannot remove everything under %s: %s", pin_dir, strerror(-err));
 	return EXIT_OK;
 }
+
+static const struct opt unload_opts[] = { OPT_END };
+
+const struct cmd cmd_unload = {
+	.name = "unload",
+	.func = do_unload,
+	.opts = unload_opts,
+	.needs = NEED_ROOT | NEED_LOCK,
+	.doc = "Detach everything and remove every pin under DIR.\n",
+};

@@ -2,7 +2,6 @@
 /* add, del and list: rule changes are map updates on the pinned maps, so they take effect
  * at the next packet or connect(), with no program reloaded and no loader left running. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -11,10 +10,12 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "loader.h"
+#include "cli.h"
 
 /* rule_spec_check's findings in the CLI's words and order. Returns -1 to go on. */
-static int rule_args_check(const struct rule_spec *args)
+static int rule_args_check(const void *cfg)
 {
+	const struct rule_spec *args = cfg;
 	unsigned int problems;
 
 	if (!rule_spec_check(args, &problems))
@@ -31,84 +32,24 @@ static int rule_args_check(const struct rule_spec *args)
 	return usage_error("invalid rule");
 }
 
-/* add (2 ports) and del (1 port): options and positional ports. Returns -1 to go on. */
-static int parse_rule_args(int argc, char **argv, int n_ports, struct rule_spec *args)
-{
-	static const struct option opts[] = {
-		{ "proto", required_argument, NULL, OPT_PROTO },
-		{ "no-hide", no_argument, NULL, OPT_NO_HIDE },
-		{ "addr", required_argument, NULL, OPT_ADDR },
-		{ "hide-local", no_argument, NULL, OPT_HIDE_LOCAL },
-		{ "reject", no_argument, NULL, OPT_REJECT },
-		COMMON_LONG_OPTS,
-		{},
-	};
-	__u16 *ports[] = { &args->public_port, &args->target_port };
-	int opt, ret, i;
+static const struct opt add_opts[] = {
+	OPT_POS(struct rule_spec, public_port, OPT_T_PORT, "PUBLIC_PORT"),
+	OPT_POS(struct rule_spec, target_port, OPT_T_PORT, "TARGET_PORT"),
+	OPT_VAL(struct rule_spec, proto, OPT_T_PROTO, "proto", "tcp|udp"),
+	OPT_FLAG(struct rule_spec, no_hide, "no-hide"),
+	OPT_FLAG(struct rule_spec, hide_local, "hide-local"),
+	OPT_FLAG(struct rule_spec, reject, "reject"),
+	OPT_VAL_SEEN(struct rule_spec, addr, has_addr, OPT_T_ADDR, "addr", "IP"),
+	OPT_END,
+};
 
-	args->proto = IPPROTO_TCP;
-	while ((opt = getopt_long(argc, argv, ":" COMMON_SHORT_OPTS, opts, NULL)) != -1) {
-		if (opt == OPT_PROTO) {
-			if (parse_proto(optarg, &args->proto))
-				return EXIT_USAGE;
-		} else if (opt == OPT_NO_HIDE && n_ports == 2) {
-			args->no_hide = true;
-		} else if (opt == OPT_HIDE_LOCAL && n_ports == 2) {
-			args->hide_local = true;
-		} else if (opt == OPT_REJECT && n_ports == 2) {
-			args->reject = true;
-		} else if (opt == OPT_ADDR && n_ports == 2) {
-			if (parse_addr(optarg, args->addr))
-				return EXIT_USAGE;
-			args->has_addr = true;
-		} else if (opt == OPT_NO_HIDE || opt == OPT_ADDR || opt == OPT_HIDE_LOCAL ||
-			   opt == OPT_REJECT) {
-			return usage_error("option '%s' does not apply to '%s'", argv[optind - 1],
-					   cur_cmd->name);
-		} else {
-			ret = common_opt(opt, argv);
-			if (ret >= 0)
-				return ret;
-		}
-	}
-	if (argc - optind < n_ports)
-		return usage_error("missing %s (see 'bpfredir %s --help')",
-				   argc - optind == 0 ? "PUBLIC_PORT" : "TARGET_PORT",
-				   cur_cmd->name);
-	if (argc - optind > n_ports)
-		return usage_error("unexpected argument '%s'", argv[optind + n_ports]);
-	for (i = 0; i < n_ports; i++)
-		if (parse_port(argv[optind + i], ports[i]))
-			return EXIT_USAGE;
-	if (n_ports == 2)
-		return rule_args_check(args);
-	return -1;
-}
+static const struct opt del_opts[] = {
+	OPT_POS(struct rule_spec, public_port, OPT_T_PORT, "PUBLIC_PORT"),
+	OPT_VAL(struct rule_spec, proto, OPT_T_PROTO, "proto", "tcp|udp"),
+	OPT_END,
+};
 
-/* Root check, lock and pinned maps for a verb that touches the rules. */
-static int open_locked(struct pinned_maps *maps)
-{
-	int err;
-
-	if (require_root())
-		return EXIT_FAIL;
-	err = pins_open(PINS_WRITE);
-	if (err)
-		return err == -ENOENT
-			       ? fail("not loaded at %s (run 'bpfredir load' first)", pin_dir)
-			       : EXIT_FAIL;
-	if (open_pinned_maps(maps)) {
-		pins_close();
-		return EXIT_FAIL;
-	}
-	return 0;
-}
-
-static void close_locked(struct pinned_maps *maps)
-{
-	close_pinned_maps(maps);
-	pins_close();
-}
+static const struct rule_spec rule_defaults = { .proto = IPPROTO_TCP };
 
 /* The new rule against every rule of the live set (ruleset_conflict), in words. */
 static int check_conflicts(const struct pinned_maps *maps, const struct rule_spec *r)
@@ -137,18 +78,12 @@ static int check_conflicts(const struct pinned_maps *maps, const struct rule_spe
 	}
 }
 
-int do_add(int argc, char **argv)
+static int do_add(struct instance *in, const void *cfg)
 {
-	struct rule_spec args = {}, existing;
-	struct pinned_maps maps;
-	int ret, err;
-
-	ret = parse_rule_args(argc, argv, 2, &args);
-	if (ret >= 0)
-		return ret;
-	ret = open_locked(&maps);
-	if (ret)
-		return ret;
+	const struct rule_spec args = *(const struct rule_spec *)cfg;
+	struct pinned_maps maps = in->maps;
+	struct rule_spec existing;
+	int ret = 0, err;
 
 	if (!ruleset_get(maps.rules, args.public_port, args.proto, &existing)) {
 		if (!rule_spec_equal(&existing, &args))
@@ -180,39 +115,60 @@ int do_add(int argc, char **argv)
 out:
 	if (!ret)
 		guard_warn(maps.policy);
-	close_locked(&maps);
 	return ret;
 }
 
-int do_del(int argc, char **argv)
+static int do_del(struct instance *in, const void *cfg)
 {
-	struct rule_spec args = {};
-	struct pinned_maps maps;
-	int ret, err;
+	const struct rule_spec args = *(const struct rule_spec *)cfg;
+	int ret = 0, err;
 
-	ret = parse_rule_args(argc, argv, 1, &args);
-	if (ret >= 0)
-		return ret;
-	ret = open_locked(&maps);
-	if (ret)
-		return ret;
-
-	err = ruleset_del(maps.rules, args.public_port, args.proto);
+	err = ruleset_del(in->maps.rules, args.public_port, args.proto);
 	if (err) {
 		ret = err == -ENOENT ? fail("no rule for port %u/%s", args.public_port,
 					    proto_name(args.proto))
 				     : fail("cannot delete rule %u/%s: %s", args.public_port,
 					    proto_name(args.proto), strerror(-err));
-		goto out;
+		return ret;
 	}
-	err = sync_derived(&maps);
+	err = sync_derived(&in->maps);
 	if (err)
 		ret = fail("rule %u/%s deleted, but %s: %s", args.public_port,
 			   proto_name(args.proto),
 			   err == -EOVERFLOW ? "not all local addresses were recorded"
 					     : "updating the hidden ports failed",
 			   local_addrs_error(err));
-out:
-	close_locked(&maps);
 	return ret;
 }
+
+#define RULE_VERB (NEED_ROOT | NEED_LOCK | NEED_MAPS)
+
+const struct cmd cmd_add = {
+	.name = "add",
+	.func = do_add,
+	.opts = add_opts,
+	.sibling_opts = del_opts,
+	.defaults = &rule_defaults,
+	.cfg_size = sizeof(struct rule_spec),
+	.needs = RULE_VERB,
+	.check = rule_args_check,
+	.not_loaded_hint = " (run 'bpfredir load' first)",
+	.doc = "Make the service on TARGET_PORT reachable on PUBLIC_PORT and, unless --no-hide,\n"
+	       "drop external packets sent straight to TARGET_PORT; --reject answers them instead\n"
+	       "as a closed port would (TCP RST, ICMP port unreachable); "
+	       "--hide-local also refuses\n"
+	       "local clients' connections to it. The rule applies to packets for this host's own\n"
+	       "addresses, or with --addr only to packets for IP.\n",
+};
+
+const struct cmd cmd_del = {
+	.name = "del",
+	.func = do_del,
+	.opts = del_opts,
+	.sibling_opts = add_opts,
+	.defaults = &rule_defaults,
+	.cfg_size = sizeof(struct rule_spec),
+	.needs = RULE_VERB,
+	.not_loaded_hint = " (run 'bpfredir load' first)",
+	.doc = "Remove the rule for PUBLIC_PORT. Established connections keep working.\n",
+};

@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -302,46 +301,39 @@ static void status_json(struct status_out *out)
 	json_print(doc);
 }
 
-int do_status(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, OPT_JSON },
-		COMMON_LONG_OPTS,
-		{},
-	};
-	struct status_out out = { .print = &status_plain_printer };
-	struct pinned_maps maps;
-	int opt, ret;
+struct status_args {
+	bool json;
+};
 
-	while ((opt = getopt_long(argc, argv, ":" COMMON_SHORT_OPTS, opts, NULL)) != -1) {
-		if (opt == OPT_JSON) {
-			out.print = &status_json_printer;
-			continue;
-		}
-		ret = common_opt(opt, argv);
-		if (ret >= 0)
-			return ret;
-	}
-	if (extra_args(argc, argv) >= 0)
-		return EXIT_USAGE;
-	if (require_root())
-		return EXIT_FAIL;
-	ret = pins_open(PINS_READ);
-	if (ret || !is_loaded()) {
-		pins_close();
-		return ret && ret != -ENOENT ? EXIT_FAIL : fail("not loaded at %s", pin_dir);
-	}
-	if (open_pinned_maps(&maps)) {
-		pins_close();
-		return EXIT_FAIL;
-	}
-	out.set_fd = maps.rules;
-	out.tcx = probe_tcx();
+static const struct opt status_opts[] = {
+	OPT_FLAG(struct status_args, json, "json"),
+	OPT_END,
+};
+
+static int do_status(struct instance *in, const void *cfg)
+{
+	const struct status_args *args = cfg;
+	struct status_out out = {
+		.print = args->json ? &status_json_printer : &status_plain_printer,
+		.set_fd = in->maps.rules,
+		.tcx = probe_tcx(),
+	};
+
 	collect_ours(&out);
-	if (out.print == &status_json_printer)
+	if (args->json)
 		status_json(&out);
 	else
 		status_plain(&out);
-	close_pinned_maps(&maps);
 	return EXIT_OK;
 }
+
+const struct cmd cmd_status = {
+	.name = "status",
+	.func = do_status,
+	.opts = status_opts,
+	.cfg_size = sizeof(struct status_args),
+	.needs = NEED_ROOT | NEED_PINS | NEED_LOADED | NEED_MAPS,
+	.doc = "What is loaded where: interfaces and attach mode, cgroups, flow-table use,\n"
+	       "every program at the same hooks in run order (foreign ones marked), the netns\n"
+	       "guard, and a WARNING for each interface where a hidden port is still reachable.\n",
+};

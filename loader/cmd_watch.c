@@ -5,7 +5,6 @@
  * bond or WireGuard device re-created) is attached again. It is the one bpfredir process
  * that stays running, and only for this. */
 #include <errno.h>
-#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
@@ -84,49 +83,44 @@ static bool link_event(const char *buf, int len)
 	return false;
 }
 
-static int parse_watch_args(int argc, char **argv, const char **file)
-{
-	static const struct option opts[] = {
-		{ "file", required_argument, NULL, 'f' },
-		COMMON_LONG_OPTS,
-		{},
-	};
-	int opt, ret;
+struct watch_args {
+	const char *file; /* applied again when interfaces come or go; NULL: none */
+};
 
-	while ((opt = getopt_long(argc, argv, ":f:" COMMON_SHORT_OPTS, opts, NULL)) != -1) {
-		if (opt == 'f') {
-			*file = optarg;
-			continue;
-		}
-		ret = common_opt(opt, argv);
-		if (ret >= 0)
-			return ret;
-	}
-	return extra_args(argc, argv) >= 0 ? EXIT_USAGE : -1;
+static const struct opt watch_opts[] = {
+	{ .name = "file",
+	  .short_name = 'f',
+	  .type = OPT_T_STRING,
+	  .offset = offsetof(struct watch_args, file),
+	  .synopsis = "[-f FILE]" },
+	OPT_END,
+};
+
+static int watch_check(const void *cfg)
+{
+	const char *file = ((const struct watch_args *)cfg)->file;
+
+	if (file && file[0] != '/')
+		return usage_error("-f needs an absolute path ('%s'): apply runs it later", file);
+	return -1;
 }
 
-int do_watch(int argc, char **argv)
+/* Holds no pin dir open while it runs, so unload can go ahead: still_loaded() looks again. */
+static int do_watch(struct instance *in, const void *cfg)
 {
 	struct sockaddr_nl local = {
 		.nl_family = AF_NETLINK,
 		.nl_groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR,
 	};
 	struct sigaction sa = { .sa_handler = on_signal };
-	const char *file = NULL;
+	const char *file = ((const struct watch_args *)cfg)->file;
 	bool links = false;
 	char buf[16384];
 	struct pollfd pfd;
 	int ret, fd, n, got;
 
-	ret = parse_watch_args(argc, argv, &file);
-	if (ret >= 0)
-		return ret;
-	if (file && file[0] != '/')
-		return usage_error("-f needs an absolute path ('%s'): apply runs it later", file);
 	if (file)
 		local.nl_groups |= RTMGRP_LINK;
-	if (require_root())
-		return EXIT_FAIL;
 	if (!still_loaded())
 		return fail("not loaded at %s", pin_dir);
 
@@ -172,3 +166,17 @@ out:
 		close(fd);
 	return ret ? EXIT_FAIL : EXIT_OK;
 }
+
+const struct cmd cmd_watch = {
+	.name = "watch",
+	.func = do_watch,
+	.opts = watch_opts,
+	.cfg_size = sizeof(struct watch_args),
+	.needs = NEED_ROOT,
+	.check = watch_check,
+	.doc = "Stay running and keep the local-address map current from rtnetlink, where the\n"
+	       "kernel refused load's fentry programs ('status' says which); stops at unload.\n"
+	       "With -f FILE (an absolute path), also apply FILE again whenever an interface "
+	       "comes\n"
+	       "or goes, so one made again under its name is attached again.\n",
+};

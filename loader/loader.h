@@ -24,51 +24,16 @@
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
 
-struct cmd {
-	const char *name;
-	int (*func)(int argc, char **argv);
-	const char *usage;
-};
+#include "cli.h"
 
 extern bool verbose;
-extern const struct cmd *cur_cmd; /* the verb being run, for its messages and --help */
+extern const struct cmd *cur_cmd; /* the verb being run, for its messages */
 
 /* One-line diagnostics; both return the exit code to pass up. */
 int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The same message as fail(), returning err (a -errno) for functions that pass errors up. */
 int fail_err(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* Options every verb takes; put COMMON_LONG_OPTS in each verb's option table and pass
- * the options a verb does not know itself to common_opt(). Option strings start with
- * ':' so a missing argument is told apart from an unknown option. */
-enum {
-	OPT_PIN_DIR = 0x100,
-	OPT_JSON,
-	OPT_PROTO,
-	OPT_NO_HIDE,
-	OPT_FLOWS,
-	OPT_ADDR,
-	OPT_HIDE_LOCAL,
-	OPT_PROMETHEUS,
-	OPT_INTERVAL,
-	OPT_COUNT,
-	OPT_DRY_RUN,
-	OPT_ATTACH,
-	OPT_MODE,
-	OPT_XDP_GENERIC,
-	OPT_REJECT,
-	OPT_ALLOW_EMPTY,
-};
-#define COMMON_SHORT_OPTS "vh"
-#define COMMON_LONG_OPTS                                                                           \
-	{ "pin-dir", required_argument, NULL, OPT_PIN_DIR },                                       \
-		{ "verbose", no_argument, NULL, 'v' },                                             \
-	{                                                                                          \
-		"help", no_argument, NULL, 'h'                                                     \
-	}
-/* Returns -1 when the verb should go on, or the exit code it should return now. */
-int common_opt(int opt, char **argv);
 
 /* parse_*: scan_* (core/scan.h) for a command-line argument, with the usage error printed. */
 int parse_port(const char *text, __u16 *port);
@@ -122,13 +87,6 @@ int load_locked(const struct load_request *req);
  * kept. How many attachments changed, or -1 after a message. */
 int upgrade_programs(void);
 
-/* For a verb with only the common options and no arguments: -1 to go on, or the exit code. */
-int parse_common_only(int argc, char **argv);
-/* After a verb's options: a usage error for anything left over, else -1. */
-int extra_args(int argc, char **argv);
-/* For an option with an optional path: --opt=PATH, --opt PATH, or --opt alone (NULL). */
-const char *optional_path_arg(int argc, char **argv);
-
 /* guard_upgrade, with the error said: how many guard links changed, or -1. */
 int guard_upgrade_or_fail(void);
 /* add and apply: a warning on stderr for each interface where a hidden port of the set live
@@ -139,16 +97,5 @@ void guard_warn(int policy_fd);
 void guard_status_plain(int set_fd);
 struct json_object *guard_status_json(int set_fd);
 
-int do_load(int argc, char **argv);
-int do_unload(int argc, char **argv);
-int do_add(int argc, char **argv);
-int do_del(int argc, char **argv);
-int do_list(int argc, char **argv);
-int do_stats(int argc, char **argv);
-int do_status(int argc, char **argv);
-int do_attach(int argc, char **argv);
-int do_apply(int argc, char **argv);
-int do_watch(int argc, char **argv);
-int do_detach(int argc, char **argv);
 
 #endif /* BPFREDIR_LOADER_H */

@@ -8,73 +8,15 @@
 #include <string.h>
 #include <bpf/libbpf.h>
 #include "loader.h"
+#include "cli.h"
 
 bool verbose;
 const struct cmd *cur_cmd;
 
-static const struct cmd cmds[] = {
-	{ "load", do_load,
-	  "load [--iface IFACE ...] [--cgroup [PATH]] [--flows N] [--attach tcx|tc]\n"
-	  "    [--mode tc|xdp [--xdp-generic]] [--pin-dir DIR]\n"
-	  "  Load the programs, pin them under DIR and attach TC ingress/egress to each IFACE\n"
-	  "  and, with --cgroup, the socket hooks to the cgroup2 directory PATH (default: the\n"
-	  "  cgroup2 root), as 'attach' does; the netns guard keeps hidden ports hidden on every\n"
-	  "  interface, attached or not ('status' says which guard this kernel runs).\n"
-	  "  --attach tc uses a clsact qdisc instead of tcx (the fallback where tcx is\n"
-	  "  missing). --mode xdp does ingress with XDP in the driver\n"
-	  "  (--xdp-generic: on the skb, for any interface) and egress with TC as --attach says;\n"
-	  "  it refuses an interface where another XDP program runs. Loaded already: the same\n"
-	  "  build changes nothing, a newer one replaces the programs in place, keeping rules and\n"
-	  "  connections. At least one --iface or --cgroup is required.\n"
-	  "  --flows N sizes the connection table: 1024-16777216 (default 65536), raised to\n"
-	  "  256 per possible CPU when smaller.\n" },
-	{ "add", do_add,
-	  "add PUBLIC_PORT TARGET_PORT [--proto tcp|udp] [--no-hide] [--hide-local] [--reject]\n"
-	  "    [--addr IP] [--pin-dir DIR]\n"
-	  "  Make the service on TARGET_PORT reachable on PUBLIC_PORT and, unless --no-hide,\n"
-	  "  drop external packets sent straight to TARGET_PORT; --reject answers them instead\n"
-	  "  as a closed port would (TCP RST, ICMP port unreachable); --hide-local also refuses\n"
-	  "  local clients' connections to it. The rule applies to packets for this host's own\n"
-	  "  addresses, or with --addr only to packets for IP.\n" },
-	{ "del", do_del,
-	  "del PUBLIC_PORT [--proto tcp|udp] [--pin-dir DIR]\n"
-	  "  Remove the rule for PUBLIC_PORT. Established connections keep working.\n" },
-	{ "list", do_list,
-	  "list [--json] [--pin-dir DIR]\n"
-	  "  Show the rules and the datapath counters.\n" },
-	{ "apply", do_apply,
-	  "apply -f FILE [--dry-run] [--allow-empty] [--pin-dir DIR]\n"
-	  "  Bring the host to exactly FILE's interfaces, cgroups and rules (loading if needed);\n"
-	  "  the rule set switches in one step; a newer build's programs take over in place,\n"
-	  "  as with 'load'. --dry-run prints the plan and changes nothing.\n"
-	  "  FILE must be a regular file owned by root and writable by root only. A file with no\n"
-	  "  interface and no cgroup, or with no rule while rules are in force, is refused\n"
-	  "  unless --allow-empty.\n" },
-	{ "status", do_status,
-	  "status [--json] [--pin-dir DIR]\n"
-	  "  What is loaded where: interfaces and attach mode, cgroups, flow-table use,\n"
-	  "  every program at the same hooks in run order (foreign ones marked), the netns\n"
-	  "  guard, and a WARNING for each interface where a hidden port is still reachable.\n" },
-	{ "stats", do_stats,
-	  "stats [--json | --prometheus] [--interval S [--count N]] [--pin-dir DIR]\n"
-	  "  Show the counters; with --interval, rates per second every S seconds (N times, or\n"
-	  "  until interrupted); --prometheus prints the text format for node-exporter.\n" },
-	{ "attach", do_attach,
-	  "attach --cgroup [PATH] [--pin-dir DIR]\n"
-	  "  Redirect local clients in the cgroup2 directory PATH (default: the cgroup2 root)\n"
-	  "  and its descendants: connect, sendmsg, recvmsg and getpeername hooks.\n" },
-	{ "detach", do_detach,
-	  "detach --cgroup [PATH] [--pin-dir DIR]\n"
-	  "  Stop redirecting local clients in PATH; other cgroups are untouched.\n" },
-	{ "watch", do_watch,
-	  "watch [-f FILE] [--pin-dir DIR]\n"
-	  "  Stay running and keep the local-address map current from rtnetlink, where the\n"
-	  "  kernel refused load's fentry programs ('status' says which); stops at unload.\n"
-	  "  With -f FILE (an absolute path), also apply FILE again whenever an interface comes\n"
-	  "  or goes, so one made again under its name is attached again.\n" },
-	{ "unload", do_unload,
-	  "unload [--pin-dir DIR]\n"
-	  "  Detach everything and remove every pin under DIR.\n" },
+/* In the order --help lists them. */
+static const struct cmd *const cmds[] = {
+	&cmd_load,  &cmd_add,	 &cmd_del,    &cmd_list,  &cmd_apply,  &cmd_status,
+	&cmd_stats, &cmd_attach, &cmd_detach, &cmd_watch, &cmd_unload,
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -87,7 +29,7 @@ static const char *verb_list(void)
 
 	for (i = 0; i < ARRAY_SIZE(cmds) && len < sizeof(list); i++)
 		len += snprintf(list + len, sizeof(list) - len, "%s%s", i ? ", " : "",
-				cmds[i].name);
+				cmds[i]->name);
 	return list;
 }
 
@@ -96,8 +38,11 @@ static void print_usage(FILE *out)
 	size_t i;
 
 	fprintf(out, "Usage: bpfredir [-v] VERB [OPTIONS]\n\n");
-	for (i = 0; i < ARRAY_SIZE(cmds); i++)
-		fprintf(out, "bpfredir %s\n", cmds[i].usage);
+	for (i = 0; i < ARRAY_SIZE(cmds); i++) {
+		fprintf(out, "bpfredir ");
+		cmd_print_usage(out, cmds[i]);
+		fputc('\n', out);
+	}
 	fprintf(out,
 		"Common options: --pin-dir DIR (default %s), -v/--verbose (libbpf messages),\n"
 		"-h/--help. Exit status: 0 ok, 1 failure, 2 usage error.\n",
@@ -140,73 +85,6 @@ int usage_error(const char *fmt, ...)
 	vmsg(fmt, ap);
 	va_end(ap);
 	return EXIT_USAGE;
-}
-
-static const char *bad_option(char **argv)
-{
-	static char short_opt[3] = "-?";
-	const char *arg = optind > 0 ? argv[optind - 1] : "";
-
-	if (!strncmp(arg, "--", 2))
-		return arg;
-	if (optopt && optopt < 0x100) {
-		short_opt[1] = optopt;
-		return short_opt;
-	}
-	return arg;
-}
-
-int common_opt(int opt, char **argv)
-{
-	switch (opt) {
-	case 'v':
-		verbose = true;
-		log_set_verbose(true);
-		return -1;
-	case OPT_PIN_DIR:
-		if (pin_dir_problem(optarg))
-			return usage_error("--pin-dir '%s' %s", optarg, pin_dir_problem(optarg));
-		pin_dir = optarg;
-		return -1;
-	case 'h':
-		printf("Usage: bpfredir %s", cur_cmd->usage);
-		return EXIT_OK;
-	case ':':
-		return usage_error("option '%s' needs an argument", bad_option(argv));
-	default:
-		return usage_error("unknown option '%s' (see 'bpfredir %s --help')",
-				   bad_option(argv), cur_cmd->name);
-	}
-}
-
-int parse_common_only(int argc, char **argv)
-{
-	static const struct option opts[] = { COMMON_LONG_OPTS, {} };
-	int opt, ret;
-
-	while ((opt = getopt_long(argc, argv, ":" COMMON_SHORT_OPTS, opts, NULL)) != -1) {
-		ret = common_opt(opt, argv);
-		if (ret >= 0)
-			return ret;
-	}
-	return extra_args(argc, argv) >= 0 ? EXIT_USAGE : -1;
-}
-
-int extra_args(int argc, char **argv)
-{
-	if (optind < argc)
-		return usage_error("unexpected argument '%s' (see 'bpfredir %s --help')",
-				   argv[optind], cur_cmd->name);
-	return -1;
-}
-
-const char *optional_path_arg(int argc, char **argv)
-{
-	if (optarg)
-		return optarg;
-	if (optind < argc && argv[optind][0] != '-')
-		return argv[optind++];
-	return NULL;
 }
 
 /* The core's detail, in the verb's voice; its notes as bpfredir's own (what it did besides
@@ -268,11 +146,11 @@ int main(int argc, char **argv)
 	verb_idx = optind;
 	verb = argv[verb_idx];
 	for (i = 0; i < ARRAY_SIZE(cmds); i++) {
-		if (strcmp(cmds[i].name, verb))
+		if (strcmp(cmds[i]->name, verb))
 			continue;
-		cur_cmd = &cmds[i];
+		cur_cmd = cmds[i];
 		optind = 0; /* restart getopt for the verb's own options */
-		return cmds[i].func(argc - verb_idx, argv + verb_idx);
+		return cmd_dispatch(cmds[i], argc - verb_idx, argv + verb_idx);
 	}
 	return usage_error("unknown verb '%s'; one of %s", verb, verb_list());
 }

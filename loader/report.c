@@ -2,7 +2,6 @@
 /* list and stats: the rules with their counters, as a table, JSON, live rates or
  * Prometheus text format. Read-only: no lock, nothing changed. */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,49 +189,33 @@ static void snapshot_prometheus(const struct snapshot *snap)
 enum report_format { FORMAT_TABLE, FORMAT_JSON, FORMAT_PROMETHEUS };
 
 struct report_args {
-	enum report_format format;
-	unsigned int interval; /* seconds; 0: one snapshot */
-	unsigned long count;   /* reports with --interval; 0: until interrupted */
+	unsigned int format; /* enum report_format */
+	__u32 interval;	     /* seconds; 0: one snapshot */
+	__u32 count;	     /* reports with --interval; 0: until interrupted */
 };
 
-static int parse_report_args(int argc, char **argv, bool live, struct report_args *args)
-{
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "prometheus", no_argument, NULL, OPT_PROMETHEUS },
-		{ "interval", required_argument, NULL, OPT_INTERVAL },
-		{ "count", required_argument, NULL, OPT_COUNT },
-		COMMON_LONG_OPTS,
-		{},
-	};
-	unsigned long val;
-	int opt, ret;
+#define FORMAT_CLASH "--json and --prometheus exclude each other"
 
-	while ((opt = getopt_long(argc, argv, ":" COMMON_SHORT_OPTS, opts, NULL)) != -1) {
-		if (opt == OPT_JSON || (live && opt == OPT_PROMETHEUS)) {
-			if (args->format != FORMAT_TABLE)
-				return usage_error("--json and --prometheus exclude each other");
-			args->format = opt == OPT_JSON ? FORMAT_JSON : FORMAT_PROMETHEUS;
-		} else if (live && opt == OPT_INTERVAL) {
-			if (!scan_uint(optarg, 1, 3600, &val))
-				return usage_error("invalid --interval '%s' (expected 1-3600%s)",
-						   optarg, number_hint(optarg));
-			args->interval = val;
-		} else if (live && opt == OPT_COUNT) {
-			if (!scan_uint(optarg, 1, 1000000, &args->count))
-				return usage_error("invalid --count '%s' (expected 1-1000000%s)",
-						   optarg, number_hint(optarg));
-		} else if (opt == OPT_PROMETHEUS || opt == OPT_INTERVAL || opt == OPT_COUNT) {
-			return usage_error("option '%s' does not apply to '%s'", argv[optind - 1],
-					   cur_cmd->name);
-		} else {
-			ret = common_opt(opt, argv);
-			if (ret >= 0)
-				return ret;
-		}
-	}
-	if (extra_args(argc, argv) >= 0)
-		return EXIT_USAGE;
+static const struct opt list_opts[] = {
+	OPT_ONE_OF(struct report_args, format, "json", FORMAT_JSON, FORMAT_CLASH),
+	OPT_END,
+};
+
+static const struct opt stats_opts[] = {
+	OPT_ONE_OF(struct report_args, format, "json", FORMAT_JSON, FORMAT_CLASH,
+		   .synopsis = "[--json | --prometheus]"),
+	OPT_ONE_OF(struct report_args, format, "prometheus", FORMAT_PROMETHEUS, FORMAT_CLASH,
+		   .synopsis = ""),
+	OPT_UINT(struct report_args, interval, "interval", "S", 1, 3600,
+		 .synopsis = "[--interval S [--count N]]"),
+	OPT_UINT(struct report_args, count, "count", "N", 1, 1000000, .synopsis = ""),
+	OPT_END,
+};
+
+static int stats_check(const void *cfg)
+{
+	const struct report_args *args = cfg;
+
 	if (args->count && !args->interval)
 		return usage_error("--count goes with --interval");
 	if (args->interval && args->format == FORMAT_PROMETHEUS)
@@ -331,58 +314,61 @@ struct report_view {
 static const struct report_view report_views[] = {
 	[FORMAT_TABLE] = { snapshot_plain, rates_plain },
 	[FORMAT_JSON] = { snapshot_json, rates_json },
-	/* --prometheus goes without --interval (parse_report_args) */
+	/* --prometheus goes without --interval (stats_check) */
 	[FORMAT_PROMETHEUS] = { snapshot_prometheus, NULL },
 };
 
-static int report(int argc, char **argv, bool live)
+static int report(const struct pinned_maps *maps, const struct report_args *args)
 {
 	static struct snapshot snaps[2];
-	const struct report_view *view;
-	struct report_args args = {};
-	struct pinned_maps maps;
+	const struct report_view *view = &report_views[args->format];
 	unsigned long done = 0;
 	int ret, cur = 0;
 
-	ret = parse_report_args(argc, argv, live, &args);
-	if (ret >= 0)
-		return ret;
-	if (require_root())
-		return EXIT_FAIL;
-	ret = pins_open(PINS_READ);
-	if (ret)
-		return ret == -ENOENT ? fail("not loaded at %s", pin_dir) : EXIT_FAIL;
-	if (open_pinned_maps(&maps)) {
-		pins_close();
-		return EXIT_FAIL;
-	}
-	view = &report_views[args.format];
-	ret = take_snapshot(&maps, &snaps[cur]);
-	if (!ret && !args.interval)
+	ret = take_snapshot(maps, &snaps[cur]);
+	if (!ret && !args->interval)
 		view->snapshot(&snaps[cur]);
-	while (!ret && args.interval && (!args.count || done < args.count)) {
-		sleep(args.interval);
+	while (!ret && args->interval && (!args->count || done < args->count)) {
+		sleep(args->interval);
 		cur ^= 1;
-		ret = take_snapshot(&maps, &snaps[cur]);
+		ret = take_snapshot(maps, &snaps[cur]);
 		if (!ret) {
-			view->rates(&snaps[cur], &snaps[cur ^ 1], args.interval);
+			view->rates(&snaps[cur], &snaps[cur ^ 1], args->interval);
 			fflush(stdout);
 		}
 		done++;
 	}
-	close_pinned_maps(&maps);
-	pins_close();
 	if (ret)
 		return fail("cannot read counters: %s", strerror(-ret));
 	return EXIT_OK;
 }
 
-int do_list(int argc, char **argv)
+static int do_report(struct instance *in, const void *cfg)
 {
-	return report(argc, argv, false);
+	return report(&in->maps, cfg);
 }
 
-int do_stats(int argc, char **argv)
-{
-	return report(argc, argv, true);
-}
+/* Read-only: no lock. */
+#define REPORT_NEEDS (NEED_ROOT | NEED_PINS | NEED_MAPS)
+
+const struct cmd cmd_list = {
+	.name = "list",
+	.func = do_report,
+	.opts = list_opts,
+	.sibling_opts = stats_opts,
+	.cfg_size = sizeof(struct report_args),
+	.needs = REPORT_NEEDS,
+	.doc = "Show the rules and the datapath counters.\n",
+};
+
+const struct cmd cmd_stats = {
+	.name = "stats",
+	.func = do_report,
+	.opts = stats_opts,
+	.sibling_opts = list_opts,
+	.cfg_size = sizeof(struct report_args),
+	.needs = REPORT_NEEDS,
+	.check = stats_check,
+	.doc = "Show the counters; with --interval, rates per second every S seconds (N times, or\n"
+	       "until interrupted); --prometheus prints the text format for node-exporter.\n",
+};
