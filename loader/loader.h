@@ -97,5 +97,4 @@ void guard_warn(int policy_fd);
 void guard_status_plain(int set_fd);
 struct json_object *guard_status_json(int set_fd);
 
-
 #endif /* BPFREDIR_LOADER_H */

@@ -201,7 +201,8 @@ static void case_run(struct fixture *f, const struct icase *c, enum hook ingress
 	error_build(c, &c->quoted, &in);
 	error_build(c, &translated, &exp);
 	if (!fixture_stat(f, STAT_ICMP_TRANSLATED, &before) ||
-	    !run(f, c->egress ? HOOK_TC_EG : ingress, &in, &out, &ret) || !fixture_stat(f, STAT_ICMP_TRANSLATED, &after))
+	    !run(f, c->egress ? HOOK_TC_EG : ingress, &in, &out, &ret) ||
+	    !fixture_stat(f, STAT_ICMP_TRANSLATED, &after))
 		return;
 	if (!ASSERT_EQ(ret, TC_PASS, "retval") || !ASSERT_EQ(out.len, exp.len, "length") ||
 	    !ASSERT_MEMEQ(out.buf, exp.buf, exp.len, "output"))
