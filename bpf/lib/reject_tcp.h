@@ -27,6 +27,23 @@ static __always_inline bool partial_same_place(const struct pkt *p, __u32 ip_hdr
 	return partial && p->l4_off == p->l3_off + ip_hdr_len;
 }
 
+/* The RST's TCP header, the same for both families: the segment's ports swapped, no
+ * options. pseudo_sum is the pseudo-header's sum; left_to_offload: the checksum field gets
+ * only that sum (see partial in reject_tcp). */
+static __always_inline void rst_tcp_fill(struct tcphdr *tcp, const struct pkt *p, __u32 seq,
+					 __u32 ack_seq, __u8 flags, __u32 pseudo_sum,
+					 bool left_to_offload)
+{
+	tcp->source = p->dport;
+	tcp->dest = p->sport;
+	tcp->seq = seq;
+	tcp->ack_seq = ack_seq;
+	((__u8 *)tcp)[12] = 5 << 4;
+	((__u8 *)tcp)[13] = flags;
+	tcp->check = left_to_offload ? ~csum_fold(pseudo_sum)
+				     : csum_fold(csum_add(tcp, sizeof(*tcp), pseudo_sum));
+}
+
 struct rst4 {
 	struct iphdr ip;
 	struct tcphdr tcp;
@@ -43,10 +60,10 @@ struct rst6 {
  * only shrinks. The Ethernet addresses are swapped, unless there are none (an L3 device's
  * packet starts at its IP header, l3_off 0). Returns the new frame length, for the hook to
  * trim to, or -1 when the kernel would not answer (a RST, or lengths it would drop the
- * segment for). flow_hash
- * (IPv6) makes the flow label: the kernel's is a hash of the answer's flow, ports included,
- * keyed with a secret chosen at boot, so no one can predict it; the packet's own flow hash
- * (bpf_get_hash_recalc, symmetric) is as unpredictable and as stable per flow.
+ * segment for). flow_hash (IPv6) makes the flow label: the kernel's is a hash of the
+ * answer's flow, ports included, keyed with a secret chosen at boot, so no one can predict
+ * it; the packet's own flow hash (bpf_get_hash_recalc, symmetric) is as unpredictable and as
+ * stable per flow.
  *
  * partial: the segment came from a local peer that left its checksum to offload
  * (CHECKSUM_PARTIAL, reject_l4_csum_ok); the skb stays so, with the checksum's place where
@@ -111,16 +128,9 @@ static __always_inline int reject_tcp(void *data, void *data_end, const struct p
 		r.ip.hop_limit = IPDEFTTL;
 		__builtin_memcpy(&r.ip.saddr, p->daddr, 16);
 		__builtin_memcpy(&r.ip.daddr, p->saddr, 16);
-		r.tcp.source = p->dport;
-		r.tcp.dest = p->sport;
-		r.tcp.seq = seq;
-		r.tcp.ack_seq = ack_seq;
-		((__u8 *)&r.tcp)[12] = 5 << 4;
-		((__u8 *)&r.tcp)[13] = flags;
 		sum = pseudo_v6(&r.ip.saddr, &r.ip.daddr, IPPROTO_TCP, sizeof(r.tcp), 0);
-		r.tcp.check = partial_same_place(p, sizeof(r.ip), partial)
-				      ? ~csum_fold(sum)
-				      : csum_fold(csum_add(&r.tcp, sizeof(r.tcp), sum));
+		rst_tcp_fill(&r.tcp, p, seq, ack_seq, flags, sum,
+			     partial_same_place(p, sizeof(r.ip), partial));
 		if (l3 + sizeof(r) > data_end)
 			return -1;
 		if (p->l3_off)
@@ -139,16 +149,9 @@ static __always_inline int reject_tcp(void *data, void *data_end, const struct p
 		__builtin_memcpy(&r.ip.saddr, p->daddr + 12, 4);
 		__builtin_memcpy(&r.ip.daddr, p->saddr + 12, 4);
 		r.ip.check = csum_fold(csum_add(&r.ip, sizeof(r.ip), 0));
-		r.tcp.source = p->dport;
-		r.tcp.dest = p->sport;
-		r.tcp.seq = seq;
-		r.tcp.ack_seq = ack_seq;
-		((__u8 *)&r.tcp)[12] = 5 << 4;
-		((__u8 *)&r.tcp)[13] = flags;
 		sum = pseudo_v4(&r.ip.saddr, &r.ip.daddr, IPPROTO_TCP, sizeof(r.tcp), 0);
-		r.tcp.check = partial_same_place(p, sizeof(r.ip), partial)
-				      ? ~csum_fold(sum)
-				      : csum_fold(csum_add(&r.tcp, sizeof(r.tcp), sum));
+		rst_tcp_fill(&r.tcp, p, seq, ack_seq, flags, sum,
+			     partial_same_place(p, sizeof(r.ip), partial));
 		if (l3 + sizeof(r) > data_end)
 			return -1;
 		if (p->l3_off)
