@@ -182,6 +182,24 @@ struct redir_addr_holder {
 	__u8 pad[7];
 };
 
+/* frag_fix: the IPv4 TCP datagrams whose port ingress translated in a first fragment too short
+ * to hold the checksum (the TCP header split over fragments, as `nmap -f` sends it). The
+ * checksum covers the whole datagram, so its fix goes to the later fragment that holds it,
+ * found by the datagram's addresses and IP ID (bpf/lib/frag.h). IPv6 needs none: the kernel
+ * drops a first fragment without its whole TCP header (RFC 7112). */
+#define BPFREDIR_FRAG_FIX_ENTRIES 4096
+
+struct redir_frag_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 id;
+	__u8 pad[2];
+};
+
+struct redir_frag_fix {
+	__u32 csum_diff; /* the port change's one's-complement sum, to add to the checksum */
+};
+
 /* tc_legacy (ifindex -> redir_tc_attach): interfaces attached through a clsact qdisc and
  * cls_bpf filters, where tcx is missing or --attach tc asked for it. Filters are no pinned
  * objects, so this is how unload (or the cleanup after a killed load) finds them. Written by
@@ -290,6 +308,8 @@ _Static_assert(sizeof(struct redir_addr_holder) == 32, "redir_addr_holder layout
 _Static_assert(sizeof(struct redir_sock_peer) == 20, "redir_sock_peer layout");
 _Static_assert(sizeof(struct redir_sock_peers) == 4 + 20 * BPFREDIR_SOCK_PEERS,
 	       "redir_sock_peers layout");
+_Static_assert(sizeof(struct redir_frag_key) == 12, "redir_frag_key layout");
+_Static_assert(sizeof(struct redir_frag_fix) == 4, "redir_frag_fix layout");
 _Static_assert(sizeof(struct redir_tc_attach) == 12, "redir_tc_attach layout");
 _Static_assert(sizeof(struct redir_attach_point) == 8, "redir_attach_point layout");
 

@@ -29,6 +29,7 @@
 #define CTX_HAS_CSUM_STATE 0
 
 #define ctx_load(c, off, to, len) bpf_xdp_load_bytes(c, off, to, len)
+#define ctx_store(c, off, from, len) bpf_xdp_store_bytes(c, off, from, len)
 
 static __always_inline __u32 ctx_ifindex(const ctx_t *ctx)
 {
@@ -131,6 +132,8 @@ static __always_inline int ctx_bounce(ctx_t *ctx)
 #define TC_PULL_LEN 256
 
 #define ctx_load(c, off, to, len) bpf_skb_load_bytes(c, off, to, len)
+/* CHECKSUM_COMPLETE's sum kept right for the bytes the store changes. */
+#define ctx_store(c, off, from, len) bpf_skb_store_bytes(c, off, from, len, BPF_F_RECOMPUTE_CSUM)
 
 static __always_inline __u32 ctx_ifindex(const ctx_t *ctx)
 {

@@ -16,6 +16,7 @@
 #include "policy.h"
 #include "reject.h"
 #include "icmp.h"
+#include "frag.h"
 
 /* Put new_port in p's destination (dest) or source port, checksum updated: 0, or non-zero
  * when the packet refuses it. */
@@ -62,12 +63,31 @@ static __always_inline int verdict_action(ctx_t *ctx, int verdict)
 		       : CTX_PASS;
 }
 
+/* The port of a first fragment whose checksum lies in a later one (frag.h): the port alone,
+ * and the checksum's change left for that fragment. */
+static __always_inline int hook_rewrite_head(ctx_t *ctx, const struct pkt *p, __be16 new_port)
+{
+	if (ctx_store(ctx, p->l4_off + offsetof(struct tcphdr, dest), &new_port, sizeof(new_port)))
+		return -1;
+	barrier_var(ctx);
+	return frag_head_record(ctx_data(ctx), ctx_end(ctx), p, p->dport, new_port);
+}
+
+static __always_inline int hook_rewrite(ctx_t *ctx, const struct pkt *p, bool ingress,
+					__be16 new_port)
+{
+	barrier_var(ctx);
+	if (ingress && frag_split_csum(p, ctx_end(ctx), ctx_data(ctx)))
+		return hook_rewrite_head(ctx, p, new_port);
+	return hook_rewrite_port(ctx, p, ingress, new_port);
+}
+
 /* Carry out the policy's verdict; a rewrite the packet refuses becomes a malformed drop, a
  * reject with no answer to give a hidden drop. */
 static __always_inline int hook_apply(ctx_t *ctx, const struct pkt *p, int verdict, bool ingress,
 				      __be16 new_port)
 {
-	if (verdict == VERDICT_REWRITE && hook_rewrite_port(ctx, p, ingress, new_port))
+	if (verdict == VERDICT_REWRITE && hook_rewrite(ctx, p, ingress, new_port))
 		verdict = VERDICT_DROP_MALFORMED;
 	if (verdict == VERDICT_REJECT && reject(ctx, p))
 		verdict = VERDICT_DROP_HIDDEN;
@@ -84,6 +104,11 @@ static __always_inline int hook_ingress(ctx_t *ctx, bool l3)
 
 	if (icmp_error(ctx, &p, parsed, true))
 		return CTX_PASS;
+	if (parsed == PARSE_FRAG_TAIL) {
+		frag_tail_fix(ctx, &p);
+		account(&p, VERDICT_PASS, true, 0);
+		return CTX_PASS;
+	}
 	p.l2_dest = ctx_l2_dest(ctx, &p);
 	verdict = ingress_policy(ctx, ctx_ifindex(ctx), parsed, &p, &new_port);
 	return hook_apply(ctx, &p, verdict, true, new_port);

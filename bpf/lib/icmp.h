@@ -95,7 +95,7 @@ static __always_inline int parse_icmp_error(void *data, void *data_end, const st
 		l3 = l3_parse_v6(cursor, data, data_end, &q->inner, &l4, ICMP_QUOTE_EXT_HDRS, false,
 				 false);
 	else
-		l3 = l3_parse_v4(cursor, data, data_end, &q->inner, &l4, false);
+		l3 = l3_parse_v4(cursor, data, data_end, &q->inner, &l4, false, false);
 	if (l3 != PARSE_L4)
 		return -1;
 	return icmp_quote_ports(l4, data, data_end, q->inner.proto, q);

@@ -7,8 +7,12 @@
  *   into skb metadata are already gone from the frame;
  * - IPv4 options are skipped using ihl;
  * - IPv6 extension headers are walked up to IPV6_MAX_EXT_HDRS;
- * - non-first fragments carry no ports and are passed: without their first fragment, which
- *   we do see and judge, they never reassemble;
+ * - fragments are judged by what they reassemble to: a first fragment by its ports (the
+ *   kernel reassembles only a datagram whose first fragment holds at least 8 bytes, and
+ *   drops overlaps, so its ports are the datagram's); one too short to hold them is passed,
+ *   as the kernel discards it. Other fragments carry no ports and are passed: without the
+ *   first fragment, which we judge, they never reassemble. The one exception is PARSE_FRAG_TAIL
+ *   (frag.h): the IPv4 TCP fragment that may hold a translated datagram's checksum;
  * - a shape we do not translate but whose ports we can still read (a TCP/UDP header cut
  *   short after its ports, e.g. a tiny first fragment; a TCP/UDP packet right behind more
  *   tags than we walk, up to VLAN_PEEK_DEPTH) is PARSE_PORTS_ONLY: the policy passes it
@@ -42,6 +46,9 @@ enum parse_result {
 			   * translate: the rest of its L4 header is cut short, or it is behind
 			   * more tags than we rewrite through */
 	PARSE_L4,	  /* l3_parse_*() only: the L4 header it found is for the caller to read */
+	PARSE_FRAG_TAIL,  /* a non-first IPv4 TCP fragment at byte 8 or 16 of the segment, where
+			   * a translated datagram's checksum may lie: addresses, l3_off, l4_off
+			   * (its payload) and frag_off are set (frag.h) */
 };
 
 /* Whom the frame was sent to at L2; the hook fills it in (TC from skb->pkt_type, XDP from
@@ -60,8 +67,10 @@ struct pkt {
 	__u8 proto;
 	__u8 tcp_flags;
 	__u8 is_ipv6;
-	__u8 l3_off;  /* from data to the IP header */
-	__u8 l2_dest; /* enum l2_dest */
+	__u8 l3_off;	/* from data to the IP header */
+	__u8 l2_dest;	/* enum l2_dest */
+	__u8 frag;	/* the first fragment of a fragmented datagram */
+	__u16 frag_off; /* PARSE_FRAG_TAIL: where its payload lies in the segment, in bytes */
 };
 
 static __always_inline void addr_from_v4(__u8 *dst, __be32 v4)
@@ -87,11 +96,19 @@ static __always_inline int parse_ports_only(void *l4, void *data, void *data_end
 {
 	__be16 *ports = l4;
 
+	/* A first fragment too short for the ports never reassembles: the kernel cuts a
+	 * fragment that is not the last to a multiple of 8 bytes and drops an empty one
+	 * with its whole datagram (IPv6: a first fragment without the whole upper-layer
+	 * header, RFC 7112). It is the kernel's to drop. */
 	if ((void *)(ports + 2) > data_end)
-		return PARSE_MALFORMED;
+		return p->frag ? PARSE_NO_PORTS : PARSE_MALFORMED;
 	p->sport = ports[0];
 	p->dport = ports[1];
+	/* The flags when the cut leaves them (a 16-byte first fragment): a SYN is then told
+	 * from the rest of its connection. */
 	p->tcp_flags = 0;
+	if (proto == IPPROTO_TCP && (void *)((__u8 *)l4 + TCP_FLAGS_OFF + 1) <= data_end)
+		p->tcp_flags = ((__u8 *)l4)[TCP_FLAGS_OFF];
 	p->proto = proto;
 	p->l4_off = l4 - data;
 	return PARSE_PORTS_ONLY;
@@ -132,8 +149,27 @@ static __always_inline int parse_l4(void *l4, void *data, void *data_end, __u8 p
  * quote (icmp.h) both use these, with their own limits: how many IPv6 extension headers to
  * walk (max_ext), whether AH is one of them (ah), whether ICMP is looked for (icmp).
  */
+/* A non-first IPv4 fragment: PARSE_FRAG_TAIL when it is TCP and starts at byte 8 or 16 of
+ * the segment (the checksum is at 16), with what frag.h needs set; else PARSE_NO_PORTS. */
+static __always_inline int frag_tail_v4(struct iphdr *iph, void *cursor, void *data, __u32 hdr_len,
+					struct pkt *p)
+{
+	__u16 off = (bpf_ntohs(iph->frag_off) & IP_OFFSET) * 8;
+
+	if (iph->protocol != IPPROTO_TCP || off > TCP_CSUM_OFF)
+		return PARSE_NO_PORTS;
+	addr_from_v4(p->saddr, iph->saddr);
+	addr_from_v4(p->daddr, iph->daddr);
+	p->is_ipv6 = 0;
+	p->l3_off = cursor - data;
+	p->l4_off = cursor + hdr_len - data;
+	p->proto = IPPROTO_TCP;
+	p->frag_off = off;
+	return PARSE_FRAG_TAIL;
+}
+
 static __always_inline int l3_parse_v4(void *cursor, void *data, void *data_end, struct pkt *p,
-				       void **l4, bool icmp)
+				       void **l4, bool icmp, bool tails)
 {
 	struct iphdr *iph = cursor;
 	__u32 hdr_len;
@@ -162,7 +198,8 @@ static __always_inline int l3_parse_v4(void *cursor, void *data, void *data_end,
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 		return PARSE_NO_PORTS;
 	if (iph->frag_off & bpf_htons(IP_OFFSET))
-		return PARSE_NO_PORTS;
+		return tails ? frag_tail_v4(iph, cursor, data, hdr_len, p) : PARSE_NO_PORTS;
+	p->frag = !!(iph->frag_off & bpf_htons(IP_MF));
 	addr_from_v4(p->saddr, iph->saddr);
 	addr_from_v4(p->daddr, iph->daddr);
 	p->is_ipv6 = 0;
@@ -226,6 +263,7 @@ static __always_inline int l3_parse_v6(void *cursor, void *data, void *data_end,
 				return PARSE_MALFORMED;
 			if (frag->frag_off & bpf_htons(IPV6_FRAG_OFFSET_MASK))
 				return PARSE_NO_PORTS;
+			p->frag = !!(frag->frag_off & bpf_htons(IPV6_FRAG_MF));
 			nexthdr = frag->nexthdr;
 			cursor += sizeof(*frag);
 			break;
@@ -258,7 +296,7 @@ static __always_inline int parse_ip(void *cursor, void *data, void *data_end, __
 	int l3;
 
 	if (h_proto == bpf_htons(ETH_P_IP))
-		l3 = l3_parse_v4(cursor, data, data_end, p, &l4, true);
+		l3 = l3_parse_v4(cursor, data, data_end, p, &l4, true, true);
 	else if (h_proto == bpf_htons(ETH_P_IPV6))
 		l3 = l3_parse_v6(cursor, data, data_end, p, &l4, IPV6_MAX_EXT_HDRS, true, true);
 	else

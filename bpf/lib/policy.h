@@ -244,13 +244,20 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, 
 	/* No port to read: it could be aimed at a hidden port. */
 	if (parsed == PARSE_MALFORMED)
 		return VERDICT_DROP_MALFORMED;
-	if (parsed == PARSE_NO_PORTS || !port_of_interest(p->dport, p->proto))
+	if (parsed != PARSE_PORTS && parsed != PARSE_PORTS_ONLY)
 		return VERDICT_PASS;
-	/* A port a rule may name, in a shape we do not translate (a tiny first fragment, a
-	 * deep tag stack or header chain): what reaches the service must have gone through a
-	 * rule, so it goes no further. */
-	if (parsed == PARSE_PORTS_ONLY)
+	if (!port_of_interest(p->dport, p->proto))
+		return VERDICT_PASS;
+	/* A port a rule may name, in a shape we do not translate (a deep tag stack or header
+	 * chain): what reaches the service must have gone through a rule, so it goes no
+	 * further. An IPv6 first fragment without its whole TCP/UDP header the kernel refuses
+	 * (RFC 7112: an ICMPv6 parameter problem, whatever the port), so it is the kernel's.
+	 * An IPv4 one is judged by its ports as its datagram would be (frag.h translates it),
+	 * but a closed port's answer needs the whole header. */
+	if (parsed == PARSE_PORTS_ONLY && !p->frag)
 		return VERDICT_DROP_MALFORMED;
+	if (parsed == PARSE_PORTS_ONLY && p->is_ipv6)
+		return VERDICT_PASS;
 
 	/* A fresh SYN starts a new connection, which only a live rule may translate: a stale
 	 * flow with the same tuple must not resurrect a deleted rule. */
@@ -280,7 +287,8 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, 
 	rule = set_lookup(set, p->dport, p->proto, POLICY_HIDDEN);
 	if (rule && (rule->flags & REDIR_F_HIDE) && dest_is_local(ctx, ifindex, p) &&
 	    set_enables(set, POLICY_IFACE, ifindex))
-		return rule->flags & REDIR_F_REJECT ? VERDICT_REJECT : VERDICT_DROP_HIDDEN;
+		return rule->flags & REDIR_F_REJECT && parsed == PARSE_PORTS ? VERDICT_REJECT
+									     : VERDICT_DROP_HIDDEN;
 	/* Only a SYN that goes through forgets: a spoofed one aimed at a hidden port must not
 	 * cut a pending connection's replies. */
 	if (new_connection)

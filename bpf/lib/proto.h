@@ -26,8 +26,9 @@
 #define IPTOS_TOS_MASK 0x1e
 #define IPTOS_PREC_INTERNETCONTROL 0xc0
 
-/* IPv6: the fragment header's offset, the flow label in the first word */
+/* IPv6: the fragment header's offset and more-fragments flag, the flow label in the first word */
 #define IPV6_FRAG_OFFSET_MASK 0xFFF8
+#define IPV6_FRAG_MF 0x0001
 #define IPV6_FLOWLABEL_MASK 0xfffff
 
 /* The IPv6 extension headers and ICMPv6 (IPPROTO_TCP, _UDP, _ICMP, _AH are in vmlinux.h). */

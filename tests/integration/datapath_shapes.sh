@@ -2,9 +2,13 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 # Where bpfredir must act and where it must not, with real traffic:
 #
-# - shapes it does not translate (a first fragment holding 8 bytes of TCP, a frame with
-#   more VLAN tags than it rewrites through) on ports no rule names get the kernel's own
-#   answer; on a port a rule names they are still dropped;
+# - fragments are judged by what they reassemble to: a SYN whose TCP header is split over
+#   IPv4 fragments of 8 or 16 bytes (nmap -f, --mtu 16) gets the kernel's own answer on ports
+#   no rule names, is translated on the public port (the checksum fixed in the fragment that
+#   holds it) and dropped on the hidden one; IPv6 ones the kernel itself drops (RFC 7112);
+# - shapes it does not translate (a frame with more VLAN tags than it rewrites through) on
+#   ports no rule names get the kernel's own answer; on a port a rule names they are still
+#   dropped;
 # - frames for another host seen on the attached device (a macvlan "guest" on it, with
 #   forwarding off in the server) are left alone;
 # - UDP to the hidden port by 255.255.255.255, 224.0.0.1 or the subnet's broadcast address
@@ -23,8 +27,9 @@ set -uo pipefail
 # shellcheck source=tests/lib/packets.sh
 . "$(dirname "$0")/../lib/packets.sh"
 
-ALL_TESTS="test_controls test_load test_untranslated_shapes test_guest_frames test_udp_broadcast
+ALL_TESTS="test_controls test_load test_fragments test_untranslated_shapes test_guest_frames test_udp_broadcast
 	test_l3_devices test_unparsable_devices test_xdp_on_ethernet"
+t_depends test_fragments test_load
 t_depends test_untranslated_shapes test_load
 t_depends test_guest_frames test_load
 t_depends test_udp_broadcast test_load
@@ -100,10 +105,18 @@ setup_tests() {
 # --- controls, before bpfredir: the kernel answers every probe used below ------------------
 test_controls() {
 	raw_probe frag-syn-8 "$S4" 9 frag-syn-8 "$S4" 9000 frag-syn-8 "$S4" 8443 \
+		frag-syn-16 "$S4" 9 frag-syn-16 "$S4" 8443 frag-syn-2 "$S4" 8443 \
+		frag-syn-8 "$S6" 8443 frag-syn-16 "$S6" 8443 frag-syn "$S6" 8443 \
 		syn@ad0,q0,q0,q0 "$S4" 9 syn@ad0,q0,q0,q0 "$S6" 9 syn@ad0,q0,q0,q0 "$S6" 9000
 	expect_answer "control, no bpfredir: SYN in 8-byte first fragment to $S4:9 reset" frag-syn-8 "$S4" 9 "tcp 9 RA"
 	expect_answer "control, no bpfredir: SYN in 8-byte first fragment to $S4:9000 answered" frag-syn-8 "$S4" 9000 "tcp 9000 SA"
 	expect_answer "control, no bpfredir: SYN in 8-byte first fragment to $S4:8443 answered" frag-syn-8 "$S4" 8443 "tcp 8443 SA"
+	expect_answer "control, no bpfredir: SYN in 16-byte first fragment to $S4:9 reset" frag-syn-16 "$S4" 9 "tcp 9 RA"
+	expect_answer "control, no bpfredir: SYN in 16-byte first fragment to $S4:8443 answered" frag-syn-16 "$S4" 8443 "tcp 8443 SA"
+	expect_answer "control, no bpfredir: SYN whose 2-byte first fragment leaves a hole to $S4:8443 never reassembles" frag-syn-2 "$S4" 8443 ""
+	expect_quoted "control, no bpfredir: IPv6 SYN in 8-byte first fragment to [$S6]:8443 refused by the kernel with an ICMPv6 error (RFC 7112)" frag-syn-8 "$S6" 8443
+	expect_quoted "control, no bpfredir: IPv6 SYN in 16-byte first fragment to [$S6]:8443 refused by the kernel with an ICMPv6 error (RFC 7112)" frag-syn-16 "$S6" 8443
+	expect_answer "control, no bpfredir: IPv6 SYN in 24-byte first fragment to [$S6]:8443 answered" frag-syn "$S6" 8443 "tcp 8443 SA"
 	for a in "$S4" "$S6"; do
 		expect_answer "control, no bpfredir: SYN in 4 priority tags to $(endpoint "$a" 9) reset" \
 			syn@ad0,q0,q0,q0 "$a" 9 "tcp 9 RA"
@@ -124,16 +137,48 @@ test_load() {
 	expect "server: curl -> $S4:8443 dropped" dropped "$(url "$S4" 8443)" "${client[@]}"
 }
 
+# expect_quoted NAME CASE ADDR PORT: the one answer to the probe of the last raw_probe is an
+# ICMP error quoting it (its own source port, PORT).
+expect_quoted() {
+	local sport
+	sport=$(jq -r --arg c "$2" --arg a "$3" --argjson p "$4" \
+		'.cases[] | select(.case == $c and .addr == $a and .port == $p) | .sport' <<<"$RAW_OUT" 2>/dev/null)
+	expect_answer "$1" "$2" "$3" "$4" "icmp ${sport:-?} $4"
+}
+
+# --- fragments: judged by what they reassemble to --------------------------------------------
+# mode: the words for the mode the programs run in, for the check names.
+frag_checks() {
+	local mode=$1 p
+	raw_probe frag-syn-8 "$S4" 9 frag-syn-8 "$S4" 9000 frag-syn-8 "$S4" 8443 frag-syn-8 "$S4" 8445 \
+		frag-syn-16 "$S4" 9 frag-syn-16 "$S4" 8443 frag-syn-16 "$S4" 8445 \
+		frag-syn-2 "$S4" 8443 frag-syn-2 "$S4" 8445 \
+		frag-syn-8 "$S6" 8445 frag-syn-16 "$S6" 8445 frag-syn "$S6" 8445 frag-syn "$S6" 8443
+	for p in 8 16; do
+		expect_answer "$mode: SYN in $p-byte first fragment to unrelated $S4:9 gets the kernel's reset" frag-syn-$p "$S4" 9 "tcp 9 RA"
+		expect_answer "$mode: SYN in $p-byte first fragment to public $S4:8445 translated (reassembled with its checksum fixed)" frag-syn-$p "$S4" 8445 "tcp 8445 SA"
+		expect_answer "$mode: SYN in $p-byte first fragment to hidden $S4:8443 dropped" frag-syn-$p "$S4" 8443 ""
+		expect_quoted "$mode: IPv6 SYN in $p-byte first fragment to public [$S6]:8445 gets the kernel's own ICMPv6 error (RFC 7112)" frag-syn-$p "$S6" 8445
+	done
+	expect_answer "$mode: SYN in 8-byte first fragment to unrelated $S4:9000 gets the kernel's SYN-ACK" frag-syn-8 "$S4" 9000 "tcp 9000 SA"
+	expect_answer "$mode: SYN whose 2-byte first fragment holds no ports, to hidden $S4:8443, never reassembles" frag-syn-2 "$S4" 8443 ""
+	expect_answer "$mode: SYN whose 2-byte first fragment holds no ports, to public $S4:8445, never reassembles" frag-syn-2 "$S4" 8445 ""
+	expect_answer "$mode: IPv6 SYN in 24-byte first fragment to public [$S6]:8445 translated" frag-syn "$S6" 8445 "tcp 8445 SA"
+	expect_answer "$mode: IPv6 SYN in 24-byte first fragment to hidden [$S6]:8443 dropped" frag-syn "$S6" 8443 ""
+	check "$mode: no answer to a fragmented probe came from the hidden port 8443" \
+		"answers by source: $(jq -c .from_ports <<<"$RAW_OUT" 2>/dev/null)" \
+		bash -c '[[ -n $1 ]] && ! jq -e ".from_ports | keys[] | select(endswith(\":8443\"))" <<<"$1" >/dev/null' _ "$RAW_OUT"
+}
+
+test_fragments() {
+	frag_checks "TC"
+}
+
 # --- shapes bpfredir does not translate, on ports no rule names ----------------------------
 test_untranslated_shapes() {
 	malformed=$(counter server "$PIN" malformed_dropped)
-	raw_probe frag-syn-8 "$S4" 9 frag-syn-8 "$S4" 9000 frag-syn-8 "$S4" 8443 frag-syn-8 "$S4" 8445 \
-		syn@ad0,q0,q0,q0 "$S4" 9 syn@ad0,q0,q0,q0 "$S6" 9 syn@ad0,q0,q0,q0 "$S6" 9000 \
+	raw_probe syn@ad0,q0,q0,q0 "$S4" 9 syn@ad0,q0,q0,q0 "$S6" 9 syn@ad0,q0,q0,q0 "$S6" 9000 \
 		syn@ad0,q0,q0,q0 "$S4" 8443 syn@ad0,q0,q0,q0 "$S6" 8445
-	expect_answer "SYN in 8-byte first fragment to unrelated $S4:9 gets the kernel's reset" frag-syn-8 "$S4" 9 "tcp 9 RA"
-	expect_answer "SYN in 8-byte first fragment to unrelated $S4:9000 gets the kernel's SYN-ACK" frag-syn-8 "$S4" 9000 "tcp 9000 SA"
-	expect_answer "SYN in 8-byte first fragment to hidden $S4:8443 still dropped" frag-syn-8 "$S4" 8443 ""
-	expect_answer "SYN in 8-byte first fragment to public $S4:8445 still dropped (not translated)" frag-syn-8 "$S4" 8445 ""
 	for a in "$S4" "$S6"; do
 		expect_answer "SYN in 4 priority tags to unrelated $(endpoint "$a" 9) gets the kernel's reset" \
 			syn@ad0,q0,q0,q0 "$a" 9 "tcp 9 RA"
@@ -364,7 +409,12 @@ test_xdp_on_ethernet() {
 	expect "XDP: curl -> $S4:8445 reaches its 8443" ok "$(url "$S4" 8445)" "${client[@]}"
 	expect "XDP: curl -> $S4:8443 dropped" dropped "$(url "$S4" 8443)" "${client[@]}"
 	expect_guest "forwarding off, XDP"
+	frag_checks "XDP generic"
 	expect_cli_ok "unload (XDP)" server unload "${P[@]}"
+	expect_cli_ok "load --iface $SERVER_IF --mode xdp (native)" server load --iface "$SERVER_IF" --mode xdp "${P[@]}"
+	expect_cli_ok "add 8445 8443 (native XDP)" server add 8445 8443 "${P[@]}"
+	frag_checks "XDP native"
+	expect_cli_ok "unload (native XDP)" server unload "${P[@]}"
 }
 
 t_run_tests datapath_shapes "$@"

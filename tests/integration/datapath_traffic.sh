@@ -43,6 +43,23 @@ raw_true() { jq -e "$1" <<<"$RAW_OUT" >/dev/null 2>&1; }
 
 # expect_silent NAME CASE ADDR PORT [PROTO]: no answer at all to the probe, and not one
 # PROTO (default: the probe's) packet from ADDR:PORT while the probes ran.
+# expect_refused NAME CASE ADDR PORT: the probe's only answer is an ICMP error (the kernel's
+# about a packet it refuses whatever the port), and no TCP packet came from ADDR:PORT.
+expect_refused() {
+	local got from
+	if [[ -z $RAW_OUT ]]; then
+		fail "$1" "$RAW_ERR"
+		return
+	fi
+	got=$(raw_answers "$2" "$3" "$4" | paste -sd, -)
+	from=$(raw_from tcp "$3" "$4")
+	if [[ $got == icmp\ * && $got != *,* && $from == 0 ]]; then
+		pass "$1"
+	else
+		fail "$1" "$2 to $(endpoint "$3" "$4"): expected one ICMP error, got '${got}', $from tcp packets from $(endpoint "$3" "$4")"
+	fi
+}
+
 expect_silent() {
 	local got proto=${5:-tcp} from
 	[[ -n ${5:-} || $2 != *udp* ]] || proto=udp
@@ -194,8 +211,8 @@ test_crafted_packets() {
 	expect_no_answer "IPv6: 9 extension headers, SYN to :8445 dropped as malformed" ext9-syn "$S6" 8445
 	expect_silent "IPv6: 9 extension headers, UDP to :5354 not answered" ext9-udp "$S6" 5354
 	expect_silent "IPv6: fragmented SYN to :8443 (ports in first fragment) not answered" frag-syn "$S6" 8443
-	expect_silent "IPv6: fragmented SYN to :8443, TCP header cut short in first fragment, not answered" frag-syn-8 "$S6" 8443
-	expect_silent "IPv6: fragmented SYN to :8443, no ports in first fragment, not answered" frag-syn-2 "$S6" 8443
+	expect_refused "IPv6: fragmented SYN to :8443, TCP header cut short in first fragment, gets only the kernel's ICMPv6 error, as every port does (RFC 7112)" frag-syn-8 "$S6" 8443
+	expect_refused "IPv6: fragmented SYN to :8443, no ports in first fragment, gets only the kernel's ICMPv6 error, as every port does (RFC 7112)" frag-syn-2 "$S6" 8443
 	expect_answer "IPv6: UDP to :5353 echoed from 5353" udp "$S6" 5353 "udp 5353 echo"
 	expect_silent "IPv6: UDP to :5354 not answered" udp "$S6" 5354
 	expect_answer "IPv6: fragmented UDP to :5353 reassembled, echoed from 5353" frag-udp "$S6" 5353 "udp 5353 echo"

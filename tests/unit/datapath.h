@@ -111,6 +111,11 @@ struct tcase {
 	{ .public_port = PUB, .target_port = TGT, .proto = IPPROTO_TCP, .no_hide = true }
 #define UDP_RULE_OPEN \
 	{ .public_port = UPUB, .target_port = UTGT, .proto = IPPROTO_UDP, .no_hide = true }
+/* The rules with --reject. */
+#define TCP_RULE_REJECT \
+	{ .public_port = PUB, .target_port = TGT, .proto = IPPROTO_TCP, .reject = true }
+#define UDP_RULE_REJECT \
+	{ .public_port = UPUB, .target_port = UTGT, .proto = IPPROTO_UDP, .reject = true }
 /* The TCP rule with --hide-local. */
 #define TCP_RULE_HIDE_LOCAL \
 	{ .public_port = PUB, .target_port = TGT, .proto = IPPROTO_TCP, .hide_local = true }

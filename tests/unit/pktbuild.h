@@ -61,7 +61,7 @@ struct pkt_spec {
 	__u16 sport, dport; /* host order */
 	__u8 tcp_flags;
 	__u8 ip_opt_len; /* IPv4 options (NOPs, then EOL), a multiple of 4 */
-	__u16 frag_off;	 /* IPv4 frag_off field, host order */
+	__u16 frag_off;	 /* IPv4 frag_off field, host order (IPv6: its MF bit sets M) */
 	__u8 n_ext;	 /* IPv6 extension headers, 8 bytes each, types in ext[] */
 	__u8 ext[PKT_MAX_EXT];
 	__u8 l4_trunc;	  /* nonzero: the frame ends this many bytes into the L4 header */
@@ -173,6 +173,8 @@ static inline void pkt_build_l3(struct frame *f, const struct pkt_spec *s, __u32
 			if (s->ext[i] != PKT_IPV6_FRAGMENT) {
 				ext[2] = 1; /* PadN over the remaining 4 bytes */
 				ext[3] = 4;
+			} else if (s->frag_off & 0x2000) {
+				ext[3] = 1; /* M: more fragments follow */
 			}
 		}
 		return;

@@ -82,7 +82,7 @@
 #define F_PSH 0x08
 #define F_ACK 0x10
 
-enum m_parse { M_PORTS, M_NO_PORTS, M_MALFORMED, M_PORTS_ONLY };
+enum m_parse { M_PORTS, M_NO_PORTS, M_MALFORMED, M_PORTS_ONLY, M_FRAG_TAIL };
 
 /* Whom a frame is for at L2: lo's MAC address (all zeros) is this host's. */
 enum m_l2 { M_L2_HOST, M_L2_GROUP, M_L2_OTHER };
@@ -258,6 +258,18 @@ struct m_pkt {
 	__u16 sport, dport;
 	__u32 l3_off, l4_off;
 	__u8 saddr[BPFREDIR_ADDR_LEN], daddr[BPFREDIR_ADDR_LEN]; /* v4 as ::ffff:a.b.c.d */
+	__u32 len;						 /* of the frame */
+	bool frag;	/* the first fragment of a fragmented datagram */
+	__u16 frag_off; /* M_FRAG_TAIL: where its payload lies in the segment */
+};
+
+/* A translated IPv4 TCP first fragment whose checksum is left to a later fragment. */
+#define FRAG_FIXES 64
+
+struct m_frag_fix {
+	bool live;
+	__u8 key[10]; /* saddr, daddr, IP ID as on the wire */
+	__u16 diff;
 };
 
 struct m_flow {
@@ -288,6 +300,7 @@ struct model {
 	bool slot_empty; /* no rule set in the policy slot: no rules, nothing hidden */
 	struct m_table flows, pending;
 	__u64 port_counts[MAX_PORT_KEYS][PORT_STAT__MAX];
+	struct m_frag_fix frag_fixes[FRAG_FIXES];
 };
 
 #define MAX_TOUCHED 6
@@ -300,6 +313,10 @@ struct m_expect {
 	int port_stat; /* and which of its counters */
 	bool rewrite, dest;
 	__u16 new_port;
+	bool port_only; /* the rewrite leaves the checksum to a later fragment */
+	bool csum_fix;	/* a later fragment: its checksum takes what its first one left */
+	__u32 csum_off;
+	__u16 csum_diff;
 	/* Keys to compare in both tables after the packet. */
 	struct redir_flow_key touched[MAX_TOUCHED];
 	int n_touched;
@@ -357,15 +374,19 @@ static bool m_is_ext(__u8 nh)
 
 static int m_l4(const __u8 *b, __u32 len, __u32 off, __u8 proto, struct m_pkt *p)
 {
-	/* A TCP/UDP header that is not all there: its ports alone, or nothing to read. */
+	/* A TCP/UDP header that is not all there: its ports alone, or nothing to read (a
+	 * first fragment that short the kernel never reassembles). */
 	if (off + 4 > len)
-		return M_MALFORMED;
+		return p->frag ? M_NO_PORTS : M_MALFORMED;
 	p->proto = proto;
 	p->l4_off = off;
 	p->sport = get16(b + off);
 	p->dport = get16(b + off + 2);
-	if (off + (proto == IPPROTO_TCP ? 20 : 8) > len)
+	if (off + (proto == IPPROTO_TCP ? 20 : 8) > len) {
+		if (proto == IPPROTO_TCP && off + 14 <= len)
+			p->flags = b[off + 13];
 		return M_PORTS_ONLY;
+	}
 	p->flags = proto == IPPROTO_TCP ? b[off + 13] : 0;
 	return M_PORTS;
 }
@@ -431,6 +452,7 @@ static int m_parse(const __u8 *b, __u32 len, struct m_pkt *p)
 	static const __u8 zeros[6];
 
 	memset(p, 0, sizeof(*p));
+	p->len = len;
 	if (len < ETH_HDR)
 		return M_NO_PORTS;
 	p->l2 = !memcmp(b, zeros, 6) ? M_L2_HOST : b[0] & 1 ? M_L2_GROUP : M_L2_OTHER;
@@ -455,10 +477,17 @@ static int m_parse(const __u8 *b, __u32 len, struct m_pkt *p)
 			return M_MALFORMED;
 		if (b[off + 9] != IPPROTO_TCP && b[off + 9] != IPPROTO_UDP)
 			return M_NO_PORTS;
-		if (get16(b + off + 6) & 0x1fff)
-			return M_NO_PORTS; /* non-first fragment */
 		m_mapped(p->saddr, b + off + 12);
 		m_mapped(p->daddr, b + off + 16);
+		if (get16(b + off + 6) & 0x1fff) {
+			/* A non-first fragment: a TCP one at byte 8 or 16 may hold a translated
+			 * datagram's checksum. */
+			p->frag_off = (get16(b + off + 6) & 0x1fff) * 8;
+			p->l4_off = off + hlen;
+			return b[off + 9] == IPPROTO_TCP && p->frag_off <= 16 ? M_FRAG_TAIL
+									      : M_NO_PORTS;
+		}
+		p->frag = get16(b + off + 6) & 0x2000;
 		return m_l4(b, len, off + hlen, b[off + 9], p);
 	}
 	if (type != ETYPE_IPV6)
@@ -484,6 +513,7 @@ static int m_parse(const __u8 *b, __u32 len, struct m_pkt *p)
 				return M_MALFORMED;
 			if (get16(b + cur + 2) & 0xfff8)
 				return M_NO_PORTS; /* non-first fragment */
+			p->frag = get16(b + cur + 2) & 1;
 			hlen = 8;
 		} else {
 			if (cur + 2 > len)
@@ -704,8 +734,83 @@ static void m_in_key(struct redir_flow_key *in, const struct redir_flow_key *k, 
 	in->local_port = htons(pub);
 }
 
-static void m_ingress(struct model *m, int parsed, const struct m_pkt *p, struct m_expect *e)
+static void m_frag_key(__u8 *key, const __u8 *b, const struct m_pkt *p)
 {
+	memcpy(key, b + p->l3_off + 12, 8);
+	memcpy(key + 8, b + p->l3_off + 4, 2);
+}
+
+static struct m_frag_fix *m_frag_find(struct model *m, const __u8 *key)
+{
+	int i;
+
+	for (i = 0; i < FRAG_FIXES; i++)
+		if (m->frag_fixes[i].live && !memcmp(m->frag_fixes[i].key, key, 10))
+			return &m->frag_fixes[i];
+	return NULL;
+}
+
+/* frag.h: what the checksum owes for a first fragment's port going from old to new. */
+static void m_frag_record(struct model *m, const __u8 *b, const struct m_pkt *p, __u16 old,
+			  __u16 new)
+{
+	struct m_frag_fix *f;
+	__u8 key[10];
+	__u32 sum = (__u16)~old + new;
+	int i;
+
+	m_frag_key(key, b, p);
+	f = m_frag_find(m, key);
+	for (i = 0; !f && i < FRAG_FIXES; i++)
+		if (!m->frag_fixes[i].live)
+			f = &m->frag_fixes[i];
+	if (!f)
+		f = &m->frag_fixes[0];
+	f->live = true;
+	memcpy(f->key, key, 10);
+	f->diff = (sum & 0xffff) + (sum >> 16);
+}
+
+/* A later fragment at byte 8 or 16: it takes the fix when it holds the checksum. */
+static void m_frag_tail(struct model *m, const __u8 *b, const struct m_pkt *p, struct m_expect *e)
+{
+	__u32 csum_off = p->l4_off + 16 - p->frag_off;
+	struct m_frag_fix *f;
+	__u8 key[10];
+
+	m_frag_key(key, b, p);
+	f = m_frag_find(m, key);
+	if (!f || csum_off + 2 > p->len)
+		return;
+	e->csum_fix = true;
+	e->csum_off = csum_off;
+	e->csum_diff = f->diff;
+	f->live = false;
+}
+
+/* Ingress translates p to port. */
+static void m_rewrite_to(struct model *m, const struct m_pkt *p, const __u8 *b, bool v4_head,
+			 __u16 port, struct m_expect *e)
+{
+	if (v4_head && p->proto == IPPROTO_UDP) {
+		e->retval = TC_ACT_SHOT;
+		e->stat = STAT_MALFORMED_DROPPED;
+		return;
+	}
+	e->rewrite = true;
+	e->new_port = port;
+	e->stat = STAT_REWRITTEN;
+	m_count(m, e, p->dport, p->proto, PORT_STAT_REWRITTEN);
+	if (v4_head) {
+		e->port_only = true;
+		m_frag_record(m, b, p, p->dport, port);
+	}
+}
+
+static void m_ingress(struct model *m, int parsed, const struct m_pkt *p, const __u8 *b,
+		      struct m_expect *e)
+{
+	bool v4_head = parsed == M_PORTS_ONLY && p->frag && !p->v6;
 	struct redir_flow_key in_key, out_key, tgt_key;
 	const struct m_flow *f;
 	const struct cand *r;
@@ -719,17 +824,23 @@ static void m_ingress(struct model *m, int parsed, const struct m_pkt *p, struct
 	/* A port we cannot read could be a hidden one; a shape we do not translate is dropped
 	 * where a rule could name its port, and left alone elsewhere. */
 	if (parsed == M_MALFORMED ||
-	    (parsed == M_PORTS_ONLY && m_interest(m, p->dport, p->proto))) {
+	    (parsed == M_PORTS_ONLY && !p->frag && m_interest(m, p->dport, p->proto))) {
 		e->retval = TC_ACT_SHOT;
 		e->stat = STAT_MALFORMED_DROPPED;
 		e->why = W_MALFORMED;
 		return;
 	}
-	if (parsed == M_NO_PORTS) {
+	if (parsed == M_NO_PORTS || parsed == M_FRAG_TAIL) {
+		if (parsed == M_FRAG_TAIL)
+			m_frag_tail(m, b, p, e);
 		e->why = W_NO_PORTS;
 		return;
 	}
-	if (parsed == M_PORTS_ONLY) {
+	/* A first fragment too short for the whole header: IPv6 refuses it (RFC 7112); IPv4
+	 * judges it by its ports, a TCP one translated in its port alone, the checksum left to
+	 * a later fragment. A UDP one (4 to 7 bytes, which the kernel discards) cannot be
+	 * translated at all. */
+	if (parsed == M_PORTS_ONLY && (p->v6 || !m_interest(m, p->dport, p->proto))) {
 		e->why = W_SHAPE_PASSED;
 		return;
 	}
@@ -752,10 +863,7 @@ static void m_ingress(struct model *m, int parsed, const struct m_pkt *p, struct
 			e->why = W_BY_PENDING;
 		}
 		if (f) {
-			e->rewrite = true;
-			e->new_port = f->port;
-			e->stat = STAT_REWRITTEN;
-			m_count(m, e, p->dport, p->proto, PORT_STAT_REWRITTEN);
+			m_rewrite_to(m, p, b, v4_head, f->port, e);
 			return;
 		}
 	}
@@ -768,11 +876,8 @@ static void m_ingress(struct model *m, int parsed, const struct m_pkt *p, struct
 		 * not touched: a SYN may be spoofed, and what flows holds is live. */
 		m_put(&m->pending, &in_key, r->tgt, 0);
 		m_put(&m->pending, &tgt_key, p->dport, 0);
-		e->rewrite = true;
-		e->new_port = r->tgt;
-		e->stat = STAT_REWRITTEN;
 		e->why = r->flags & REDIR_F_ADDR ? W_BY_ADDR_RULE : W_BY_RULE;
-		m_count(m, e, p->dport, p->proto, PORT_STAT_REWRITTEN);
+		m_rewrite_to(m, p, b, v4_head, r->tgt, e);
 		return;
 	}
 	if (!m->slot_empty && m_hidden(m, p->dport, p->proto) && m_is_local(m, p)) {
@@ -901,10 +1006,16 @@ static void m_output(__u8 *b, const struct m_pkt *p, const struct m_expect *e)
 	__u16 old_port = get16(b + port_off), hc = get16(b + csum_off);
 	__u32 sum;
 
+	if (e->csum_fix) {
+		sum = (__u16)~get16(b + e->csum_off) + e->csum_diff;
+		sum = (sum & 0xffff) + (sum >> 16);
+		sum = (sum & 0xffff) + (sum >> 16);
+		pkt_put16(b + e->csum_off, ~sum);
+	}
 	if (!e->rewrite)
 		return;
 	pkt_put16(b + port_off, e->new_port);
-	if (p->proto == IPPROTO_UDP && !hc)
+	if (e->port_only || (p->proto == IPPROTO_UDP && !hc))
 		return;
 	sum = (__u16)~hc + (__u16)~old_port + e->new_port;
 	sum = (sum & 0xffff) + (sum >> 16);
@@ -1616,7 +1727,7 @@ static void one_packet(struct run *r, bool egress)
 	if (egress)
 		m_egress(&r->m, parsed, &p, &e);
 	else
-		m_ingress(&r->m, parsed, &p, &e);
+		m_ingress(&r->m, parsed, &p, in, &e);
 	r->why[e.why]++;
 	memcpy(want, in, len);
 	m_output(want, &p, &e);

@@ -24,6 +24,9 @@ this namespace's own, as its routes choose. Cases (TCP ones are SYNs):
   frag-syn     a SYN with 20 bytes of TCP options, fragmented: the first fragment holds
                the ports and the whole 20-byte base header (24 bytes of TCP)
   frag-syn-8   the same SYN, first fragment 8 bytes: ports, but the TCP header cut short
+               (nmap -f); the checksum lies in the third fragment
+  frag-syn-16  the same SYN, first fragment 16 bytes (nmap --mtu 16): the flags, not the
+               checksum, which lies in the second fragment
   frag-syn-2   the same SYN, first fragment 2 bytes: too short to hold the ports
   frag-udp     a 1200-byte UDP datagram in three fragments, the first holding the UDP
                header and 8 bytes
@@ -123,9 +126,11 @@ def build(case, src, dst, port, sport):
         seg = l4_bytes(src, dst, TCP(sport=sport, dport=port, flags="S", options=SYN_OPTS,
                                      seq=random.randint(0, 2**32 - 1)))
         assert len(seg) == 40
-        first = {"frag-syn": 24, "frag-syn-8": 8, "frag-syn-2": 2}[case]
+        first = {"frag-syn": 24, "frag-syn-8": 8, "frag-syn-16": 16, "frag-syn-2": 2}[case]
         # A 2-byte first fragment leaves a hole before offset 8: it cannot reassemble.
-        cuts = [first] if first % 8 == 0 else [first, 8]
+        # Fragments of 8 bytes, as nmap -f sends them, up to the end of the TCP header.
+        cuts = (list(range(first, 40, first)) if first in (8, 16) else
+                [first] if first % 8 == 0 else [first, 8])
         frags = fragments(src, dst, 6, seg, cuts)
         if first % 8:
             del frags[1]  # the hole
