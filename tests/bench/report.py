@@ -35,7 +35,9 @@ METRICS = [
     ("conn_external", "4 connections, external (veth)", "conn/s"),
     ("conn_local", "4 connections, local (127.0.0.1)", "conn/s"),
     ("conn_local_nomark", "4 connections, local, recipe without its TCP MARK rule", "conn/s"),
-    ("throughput", "5 iperf3 throughput", "Gbit/s"),
+    ("throughput", "5a iperf3 throughput", "Gbit/s"),
+    ("throughput_nooffload", "5b iperf3, offloads off (TSO, GSO, GRO off on both veth ends)",
+     "Gbit/s"),
 ]
 # Rows whose baseline (and bpfredir) figure is another row's: see run.sh.
 SAME_AS = {
@@ -51,6 +53,7 @@ SHORT = {
     "conn_local": "conn local",
     "conn_local_nomark": "conn local (no MARK)",
     "throughput": "iperf3",
+    "throughput_nooffload": "iperf3 no offloads",
 }
 
 
@@ -140,6 +143,13 @@ def main():
                "they come back in through lo, the mangle MARK rule (no -i) marks them and "
                "the filter rule drops them. The row after measures the recipe with its TCP "
                "MARK rule taken out, i.e. the nat OUTPUT rule alone."]
+    frames = [(v, median(v, "frame_nooffload")[0]) for v in variants if v not in na]
+    frames = [f"{v} {m:,.0f}" for v, m in frames if m is not None]
+    if frames:
+        md += ["", "Row 5b: the mean size of the frames the server's veth received during "
+               "iperf3 (Ethernet header included; medians over the rounds), which shows the "
+               "segments were one MTU each, as on a wire without offloads: "
+               + ", ".join(frames) + " bytes."]
     md += ["", "Rows 3 and the last local row have no figure of their own for some columns: "
            "the baseline of the hidden-port row is the same traffic delivered with no rule "
            "(row 2, new source ports), and bpfredir has no MARK rule to take out, so its "

@@ -27,7 +27,8 @@
 #   4 connections     build/bench/netbench: TCP connect/request/close loops through 8445,
 #                     from the client (external) and from the server itself to 127.0.0.1
 #                     (local: bpfredir's cgroup hook, the recipe's nat OUTPUT rule)
-#   5 throughput      iperf3 through 8445
+#   5 throughput      iperf3 through 8445 (5a), and again with TSO, GSO and GRO off on both
+#                     veth ends (5b: MTU-sized segments, every one through the datapath)
 #
 # Knobs (environment): BENCH_ROUNDS (3), BENCH_SECONDS (2, per measurement), BENCH_REPEAT
 # (1000000, BPF_PROG_TEST_RUN repeats), BENCH_SETTLE (1, seconds after each variant's
@@ -398,13 +399,50 @@ bench_conn() {
 	fi
 }
 
-# bench_iperf ROUND VARIANT: iperf3 throughput in Gbit/s.
+# bench_iperf ROUND VARIANT METRIC: iperf3 throughput in Gbit/s.
 bench_iperf() {
-	local r=$1 v=$2 out bps
+	local r=$1 v=$2 metric=$3 out bps
 	out=$(in_c iperf3 -c $SERVER_ADDR -p "$(port_for "$v")" -t "$SECONDS_PER" -J 2>&1) ||
 		die "$v: iperf3 failed: $(jq -r '.error // empty' <<<"$out" 2>/dev/null || head -c 300 <<<"$out")"
 	bps=$(jq -e '.end.sum_received.bits_per_second' <<<"$out") || die "$v: no iperf3 result"
-	record "$r" "$v" throughput "$(awk -v b="$bps" 'BEGIN { printf "%.2f", b / 1e9 }')"
+	record "$r" "$v" "$metric" "$(awk -v b="$bps" 'BEGIN { printf "%.2f", b / 1e9 }')"
+}
+
+# offloads_off VARIANT: no TSO, GSO or GRO on either veth end, so TCP sends segments of one
+# MTU and each is received, and goes through the datapath, on its own, as over a wire
+# without offloads. Checked, as a driver may keep a feature it calls fixed.
+offloads_off() {
+	local v=$1 side dev feature
+	for side in c s; do
+		dev=$CLIENT_IF
+		[[ $side == s ]] && dev=$SERVER_IF
+		in_ns $side ethtool -K $dev tso off gso off gro off >/dev/null ||
+			die "$v: ethtool -K $dev tso off gso off gro off failed"
+		for feature in tcp-segmentation-offload generic-segmentation-offload \
+			generic-receive-offload; do
+			in_ns $side ethtool -k $dev | grep -Eq "^$feature: off( |$)" ||
+				die "$v: $dev: $feature is still on after ethtool -K"
+		done
+	done
+}
+
+rx_counters() { in_s ip -j -s link show $SERVER_IF | jq -r '.[0].stats64.rx | "\(.packets) \(.bytes)"'; }
+
+# bench_iperf_nooffload ROUND VARIANT: 5b, and the mean size of the frames the server's veth
+# received meanwhile (Ethernet header included), which shows the segments were MTU-sized.
+bench_iperf_nooffload() {
+	local r=$1 v=$2 p0 b0 p1 b1 mean mtu
+	mtu=$(in_s ip -j link show $SERVER_IF | jq -r '.[0].mtu')
+	read -r p0 b0 < <(rx_counters)
+	bench_iperf "$r" "$v" throughput_nooffload
+	read -r p1 b1 < <(rx_counters)
+	mean=$(awk -v p=$((p1 - p0)) -v b=$((b1 - b0)) 'BEGIN { printf "%.0f", p ? b / p : 0 }')
+	if ((mean > mtu + 14)); then
+		say "$v: throughput_nooffload: frames of $mean bytes on average reached $SERVER_IF"
+		record "$r" "$v" throughput_nooffload "FAIL: frames of $mean bytes on average reached $SERVER_IF (MTU $mtu): an offload is still on"
+		return 0
+	fi
+	record "$r" "$v" frame_nooffload "$mean"
 }
 
 # The recipe's MARK rule also catches its own redirected local connection when it comes
@@ -440,15 +478,23 @@ run_variant() {
 	bench_ingress "$r" "$v" newport
 	bench_hidden "$r" "$v"
 	start_server "$v" iperf3-server iperf3 -s -p $TARGET
-	bench_iperf "$r" "$v"
+	bench_iperf "$r" "$v" throughput
 	stop_server
 	start_server "$v" tcpserver "$BENCH/netbench" tcpserver $TARGET
 	bench_conn "$r" "$v" conn_external in_c $SERVER_ADDR
 	local run_in=in_s
 	[[ $v == bpfredir* ]] && run_in=in_s_cg
 	bench_conn "$r" "$v" conn_local $run_in 127.0.0.1
+	stop_server
+	# After the rows above (which keep the veth's default offloads) and before the MARK rule
+	# goes (the recipe exactly).
+	offloads_off "$v"
+	start_server "$v" iperf3-server iperf3 -s -p $TARGET
+	bench_iperf_nooffload "$r" "$v"
+	stop_server
 	if [[ $v == ipt-* || $v == nft ]]; then
 		drop_mark_rule "$v" || die "$v: could not take the MARK rule out"
+		start_server "$v" tcpserver "$BENCH/netbench" tcpserver $TARGET
 		bench_conn "$r" "$v" conn_local_nomark $run_in 127.0.0.1
 	fi
 	teardown_variant
