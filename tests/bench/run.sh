@@ -29,12 +29,16 @@
 #                     (local: bpfredir's cgroup hook, the recipe's nat OUTPUT rule)
 #   5 throughput      iperf3 through 8445 (5a), and again with TSO, GSO and GRO off on both
 #                     veth ends (5b: MTU-sized segments, every one through the datapath)
+#   6 memory          bpfredir (tcx) loaded once with --flows 1000000, on its own before the
+#                     rounds: the kernel's bytes_memlock of every map in its pin dir, and what
+#                     held TCP connections leave in them; then loaded again at the size that
+#                     holds 1,000,000 such connections
 #
 # Knobs (environment): BENCH_ROUNDS (3), BENCH_SECONDS (2, per measurement), BENCH_REPEAT
 # (1000000, BPF_PROG_TEST_RUN repeats), BENCH_SETTLE (1, seconds after each variant's
 # teardown), BENCH_VARIANTS (space-separated subset), BENCH_OUT (.output/bench).
 # Output: BENCH_OUT/results.md (the tables), results.png (the plot), raw.tsv (every
-# measurement), env.txt (machine and versions).
+# measurement), memory.tsv (6), env.txt (machine and versions).
 #
 # Numbers are what the machine gave; nothing here asserts a speed. Exit status: 0 when every
 # variant was set up (a measurement that fails, such as the recipe's own local connection,
@@ -250,8 +254,8 @@ variant_na() {
 	esac
 }
 
-# setup VARIANT: fresh namespaces, the variant's rules, the servers.
-setup() {
+# make_hosts VARIANT: the fresh pair of namespaces, joined by the veth pair.
+make_hosts() {
 	local v=$1
 	ip netns add "$CLIENT_NS" && ip netns add "$SERVER_NS" &&
 		ip -n "$CLIENT_NS" link set lo up && ip -n "$SERVER_NS" link set lo up &&
@@ -266,7 +270,12 @@ setup() {
 	# Plenty of ports and no TIME_WAIT limits in the client's way.
 	in_c sysctl -qw net.ipv4.ip_local_port_range="1024 65000" || die "$v: sysctl failed"
 	in_s sysctl -qw net.ipv4.ip_local_port_range="1024 65000" || die "$v: sysctl failed"
-	local rc=0
+}
+
+# setup VARIANT: fresh namespaces and the variant's rules.
+setup() {
+	local v=$1 rc=0
+	make_hosts "$v"
 	case $v in
 	baseline) ;;
 	bpfredir) bpfredir_setup || rc=$? ;;
@@ -504,6 +513,114 @@ run_variant() {
 	sleep "$SETTLE"
 }
 
+# --- 6: memory of the connection tables ----------------------------------------------------
+
+# The size the issue asks about, and how many connections show what each one costs.
+MEMORY_FLOWS=1000000
+MEMORY_CONNS=1000000
+HELD=100
+FLOWS_MAX=16777216
+
+# maps_table LOAD: a line for every map pinned in the instance's pin dir (never another
+# instance's): the kernel's own accounting of it.
+maps_table() {
+	local load=$1 pin
+	for pin in "$PIN"/maps/*; do
+		bpftool -j map show pinned "$pin" |
+			jq -er --arg load "$load" --arg name "${pin##*/}" \
+				'["map", $load, $name, .type, .max_entries, .bytes_memlock, .flags] | @tsv' ||
+			return 1
+	done
+}
+
+# hash_maps: the instance's maps that hold entries one by one (every kind of hash).
+hash_maps() {
+	local pin
+	for pin in "$PIN"/maps/*; do
+		bpftool -j map show pinned "$pin" | jq -e '.type | test("hash")' >/dev/null &&
+			printf '%s\n' "${pin##*/}"
+	done
+}
+
+map_entries() { bpftool -j map dump pinned "$PIN/maps/$1" | jq length; }
+
+# held_entries OUT: HELD TCP connections through the public port, each having carried data
+# both ways (so promoted as an established one), kept open while every hash map of the
+# instance is counted, before and after. Lines "held HELD map before after".
+held_entries() {
+	local out=$1 name client_pid
+	local -A before=()
+	for name in $(hash_maps); do
+		before[$name]=$(map_entries "$name") || return 1
+	done
+	start_server bpfredir holdserver "$BENCH/netbench" holdserver $TARGET
+	nsenter --net="$(ns_path c)" -- "$BENCH/netbench" holdclient $SERVER_ADDR $PUBLIC $HELD \
+		</dev/null >"$TMP/hold.out" 2>"$TMP/hold.err" &
+	client_pid=$!
+	PIDS+=("$client_pid")
+	if ! wait_for 20 grep -q ready "$TMP/hold.out"; then
+		printf 'fail\theld connections: %s\n' "$(head -c 300 "$TMP/hold.err")" >>"$out"
+		return 0
+	fi
+	for name in "${!before[@]}"; do
+		printf 'held\t%s\t%s\t%s\t%s\n' $HELD "$name" "${before[$name]}" \
+			"$(map_entries "$name")" >>"$out" || return 1
+	done
+}
+
+# conns_load OUT: the --flows that holds MEMORY_CONNS held connections, from what they took
+# in the first load (the map they fill first decides); twice MEMORY_FLOWS when that is
+# MEMORY_FLOWS itself, or when they took nothing, so the second load still shows which maps
+# grow with --flows.
+conns_load() {
+	awk -F'\t' -v flows=$MEMORY_FLOWS -v conns=$MEMORY_CONNS -v most=$FLOWS_MAX '
+		$1 == "map" && $2 == flows { max[$3] = $5 }
+		$1 == "held" && $5 > $4 { per[$3] = ($5 - $4) / $2 }
+		END {
+			cap = -1
+			for (m in per)
+				if (cap < 0 || max[m] / per[m] < cap)
+					cap = max[m] / per[m]
+			n = cap > 0 ? flows * conns / cap : 0
+			n = n == int(n) ? n : int(n) + 1
+			if (n <= 0 || n == flows)
+				n = 2 * flows
+			print (n > most ? most : n)
+		}' "$1"
+}
+
+# bench_memory: section 6, once, on an instance of its own (the tcx variant's setup).
+bench_memory() {
+	local out=$OUT/memory.tsv err second
+	: >"$out"
+	say "6: memory of the connection tables (bpfredir, tcx, load --flows $MEMORY_FLOWS)"
+	make_hosts bpfredir
+	# Not in $(...): bpfredir_setup sets PIN, which the teardown needs.
+	if ! bpfredir_setup --flows $MEMORY_FLOWS >/dev/null 2>"$TMP/load.err"; then
+		err=$(grep -v '^$' "$TMP/load.err" | head -n1)
+		printf 'fail\tload --flows %s: %s\n' $MEMORY_FLOWS "$err" >>"$out"
+		say "6: load --flows $MEMORY_FLOWS refused: $err"
+		teardown_variant
+		return 0
+	fi
+	maps_table $MEMORY_FLOWS >>"$out" || die "6: bpftool could not show the instance's maps"
+	held_entries "$out" || die "6: bpftool could not count the instance's entries"
+	teardown_variant
+	sleep "$SETTLE"
+
+	second=$(conns_load "$out")
+	make_hosts bpfredir
+	if ! bpfredir_setup --flows "$second" >/dev/null 2>"$TMP/load.err"; then
+		err=$(grep -v '^$' "$TMP/load.err" | head -n1)
+		printf 'fail\tload --flows %s: %s\n' "$second" "$err" >>"$out"
+		say "6: load --flows $second refused: $err"
+	else
+		maps_table "$second" >>"$out" || die "6: bpftool could not show the instance's maps"
+	fi
+	teardown_variant
+	sleep "$SETTLE"
+}
+
 # --- the run -----------------------------------------------------------------------------
 
 START=$(date +%s)
@@ -528,6 +645,11 @@ legacy_probe
 say "1: program cost (BPF_PROG_TEST_RUN, $REPEAT repeats, $ROUNDS rounds)"
 "${CPU0[@]}" "$BENCH/prog_cost" --repeat "$REPEAT" --rounds "$ROUNDS" >"$OUT/prog_cost.tsv" ||
 	die "the program cost benchmark failed"
+if [[ " $VARIANTS " == *" bpfredir "* ]]; then
+	bench_memory
+else
+	rm -f "$OUT/memory.tsv"
+fi
 
 # Each round starts one variant further on (A B C, B C A, C A B, ...), so no variant always
 # runs right after the same one.
