@@ -16,6 +16,12 @@
  *	closes, again and again for SECONDS. Prints "connections seconds". Any failure (a
  *	connection refused, dropped, or not answered within a second) ends it with status 1
  *	and a one-line message on stderr.
+ *   netbench holdserver PORT
+ *	Accepts connections, writes one byte on each and keeps them all open until killed.
+ *   netbench holdclient ADDR PORT N
+ *	Opens N connections to ADDR:PORT, reads the server's byte on each (so every one has
+ *	carried data both ways), prints "ready" and keeps them open until killed. A failure
+ *	ends it with status 1 and a one-line message, as tcpclient's.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -208,6 +214,89 @@ static int tcpclient(int argc, char **argv)
 	return 0;
 }
 
+static int holdserver(int argc, char **argv)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	int fd, c, one = 1;
+
+	if (argc != 3)
+		die("usage: netbench holdserver PORT");
+	sa.sin_port = htons(port_arg("PORT", argv[2]));
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 4096))
+		die("listen on TCP port %s: %s", argv[2], strerror(errno));
+	/* Every accepted socket stays open (its descriptor is simply never closed). */
+	for (;;) {
+		c = accept(fd, NULL, NULL);
+		if (c < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			die("accept: %s", strerror(errno));
+		}
+		if (write(c, "x", 1) != 1)
+			die("write to an accepted connection: %s", strerror(errno));
+	}
+}
+
+/* One connection to SA that has carried data both ways: connected, the server's byte read.
+ * Returns its descriptor, or -1 with errno set. */
+static int held_connection(const struct sockaddr_in *sa)
+{
+	int fd, err = 0;
+	socklen_t len = sizeof(err);
+	ssize_t n;
+	char c;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) && errno != EINPROGRESS)
+		goto fail;
+	if (wait_fd(fd, POLLOUT) || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len))
+		goto fail;
+	if (err) {
+		errno = err;
+		goto fail;
+	}
+	if (wait_fd(fd, POLLIN))
+		goto fail;
+	n = read(fd, &c, 1);
+	if (n != 1) {
+		if (!n)
+			errno = ECONNRESET; /* closed before the server's byte */
+		goto fail;
+	}
+	return fd;
+fail:
+	err = errno;
+	close(fd);
+	errno = err;
+	return -1;
+}
+
+static int holdclient(int argc, char **argv)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	unsigned long i, n;
+
+	if (argc != 5)
+		die("usage: netbench holdclient ADDR PORT N");
+	if (inet_pton(AF_INET, argv[2], &sa.sin_addr) != 1)
+		die("ADDR: not an IPv4 address: %s", argv[2]);
+	sa.sin_port = htons(port_arg("PORT", argv[3]));
+	n = positive_arg("N", argv[4]);
+	for (i = 0; i < n; i++)
+		if (held_connection(&sa) < 0)
+			die("connection %lu to %s:%s: %s", i + 1, argv[2], argv[3],
+			    strerror(errno));
+	/* Ready: the harness counts what the connections left in the maps, then kills us. */
+	printf("ready\n");
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && !strcmp(argv[1], "udpsink"))
@@ -216,5 +305,9 @@ int main(int argc, char **argv)
 		return tcpserver(argc, argv);
 	if (argc >= 2 && !strcmp(argv[1], "tcpclient"))
 		return tcpclient(argc, argv);
-	die("usage: netbench udpsink|tcpserver|tcpclient ARGS...");
+	if (argc >= 2 && !strcmp(argv[1], "holdserver"))
+		return holdserver(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "holdclient"))
+		return holdclient(argc, argv);
+	die("usage: netbench udpsink|tcpserver|tcpclient|holdserver|holdclient ARGS...");
 }

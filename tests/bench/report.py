@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 """The report of tests/bench/run.sh: results.md (tables) and plot.gp + plot.dat (for
-results.png) from OUT/raw.tsv, OUT/prog_cost.tsv and OUT/env.txt, and docs/bench.md: the
-method (tests/bench/method.md), these tables and the reading of them.
+results.png) from OUT/raw.tsv, OUT/prog_cost.tsv, OUT/memory.tsv (when bpfredir ran) and
+OUT/env.txt, and docs/bench.md: the method (tests/bench/method.md), these tables and the
+reading of them.
 
 usage: report.py OUT "VARIANT ..." [DOC]
 
@@ -35,7 +36,9 @@ METRICS = [
     ("conn_external", "4 connections, external (veth)", "conn/s"),
     ("conn_local", "4 connections, local (127.0.0.1)", "conn/s"),
     ("conn_local_nomark", "4 connections, local, recipe without its TCP MARK rule", "conn/s"),
-    ("throughput", "5 iperf3 throughput", "Gbit/s"),
+    ("throughput", "5a iperf3 throughput", "Gbit/s"),
+    ("throughput_nooffload", "5b iperf3, offloads off (TSO, GSO, GRO off on both veth ends)",
+     "Gbit/s"),
 ]
 # Rows whose baseline (and bpfredir) figure is another row's: see run.sh.
 SAME_AS = {
@@ -51,7 +54,112 @@ SHORT = {
     "conn_local": "conn local",
     "conn_local_nomark": "conn local (no MARK)",
     "throughput": "iperf3",
+    "throughput_nooffload": "iperf3 no offloads",
 }
+
+
+MIB = 1 << 20
+# The maps the flow tables are by name; any other map of the instance that grows with
+# --flows, or that the held connections filled, counts too.
+FLOW_TABLES = ("flows", "pending")
+GOAL_MIB = 128
+GOAL_FLOWS = 1_000_000
+
+
+def memory_section(path):
+    """Benchmark 6 from memory.tsv (run.sh, bench_memory): its table and what it says."""
+    loads, maps, held, fails = [], {}, {}, []
+    for line in path.read_text().splitlines():
+        f = line.split("\t")
+        if f[0] == "map":
+            load = int(f[1])
+            if load not in loads:
+                loads.append(load)
+            maps[load, f[2]] = {"type": f[3], "max": int(f[4]), "mem": int(f[5]),
+                                "flags": int(f[6])}
+        elif f[0] == "held":
+            held[f[2]] = (int(f[1]), int(f[3]), int(f[4]))
+        elif f[0] == "fail":
+            fails.append(f[1])
+    md = ["Benchmark 6, memory of the connection tables: bpfredir (tcx) loaded with "
+          "`--flows N`, the kernel's own accounting of the maps in the instance's pin dir "
+          "(`bytes_memlock` of `bpftool map show`) that grow with `--flows` or that held "
+          "connections filled. The XDP variant (`--mode xdp`) loads the very same maps (the "
+          "loader pins one set, which TC, XDP and the socket hooks share), so its figures are "
+          f"these. Goal (issue 16, stated here, not asserted): at most {GOAL_MIB} MiB for "
+          f"{GOAL_FLOWS:,} flows.", ""]
+    if not loads:
+        return md + ["**Not measured**: " + ("; ".join(fails) or "no figure") + "."]
+    names = {n for _, n in maps}
+    per_conn = {n: (after - before) / k for n, (k, before, after) in held.items()}
+    grows = {n for n in names if len({maps[l, n]["mem"] for l in loads if (l, n) in maps}) > 1}
+    tables = [n for n in FLOW_TABLES if n in names]
+    tables += sorted((grows | {n for n, e in per_conn.items() if e > 0}) - set(tables))
+    first = loads[0]
+
+    def capacity(load):
+        """Held connections that a load of this size holds (None: they took no entry)."""
+        caps = [maps[load, n]["max"] / per_conn[n] for n in tables
+                if per_conn.get(n, 0) > 0 and (load, n) in maps]
+        return min(caps) if caps else None
+
+    def total(load):
+        return sum(maps[load, n]["mem"] for n in tables if (load, n) in maps)
+
+    md += ["| load | map (type) | entries | bytes_memlock | bytes per entry "
+           "| entries per held connection |", "| --- | --- | ---: | ---: | ---: | ---: |"]
+    for load in loads:
+        for n in tables:
+            if (load, n) not in maps:
+                continue
+            m = maps[load, n]
+            note = " (not preallocated: counts only the entries present)" \
+                if m["flags"] & 1 and "hash" in m["type"] else ""
+            per = f"{per_conn[n]:g}" if load == first and n in per_conn else ""
+            md.append(f"| `--flows {load}` | {n} ({m['type']}){note} | {m['max']:,} "
+                      f"| {m['mem']:,} | {m['mem'] / m['max']:.1f} | {per} |")
+        cap = capacity(load)
+        room = f" (room for {cap:,.0f} connections)" if cap else ""
+        md.append(f"| `--flows {load}` | **connection tables{room}** | | "
+                  f"**{total(load):,} ({total(load) / MIB:.1f} MiB)** | | |")
+
+    text = []
+    if held:
+        k = next(iter(held.values()))[0]
+        took = ", ".join(f"{n} {per_conn[n]:g}" for n in tables if n in per_conn)
+        text.append(f"A tracked flow here is one TCP connection through the public port, "
+                    f"both directions: {k} of them, each having carried data both ways, kept "
+                    f"open while every hash map of the instance was counted, took per "
+                    f"connection: {took} entries.")
+    cap = capacity(first)
+    if cap:
+        text.append(f"Per tracked flow at `--flows {first}`, which holds {cap:,.0f} of them: "
+                    f"**{total(first) / cap:,.1f} bytes** of connection tables (their whole "
+                    f"memory over the flows they hold).")
+        at_goal = [l for l in loads if capacity(l) and round(capacity(l)) == GOAL_FLOWS]
+        if at_goal:
+            l = at_goal[0]
+            text.append(f"Total at {GOAL_FLOWS:,} tracked flows (`--flows {l}`): "
+                        f"**{total(l):,} bytes, {total(l) / MIB:.1f} MiB** (goal: at most "
+                        f"{GOAL_MIB} MiB).")
+        else:
+            text.append(f"No load here holds exactly {GOAL_FLOWS:,} tracked flows; at the "
+                        f"bytes per flow above (arithmetic, not the kernel's accounting) they "
+                        f"would take {total(first) / cap * GOAL_FLOWS / MIB:.1f} MiB (goal: at "
+                        f"most {GOAL_MIB} MiB).")
+    elif held:
+        text.append(f"The held connections left no entry in the instance's maps: the tables "
+                    f"cost what `--flows` reserves, whatever the number of flows: "
+                    f"{total(first) / MIB:.1f} MiB at `--flows {first}` (goal: at most "
+                    f"{GOAL_MIB} MiB for {GOAL_FLOWS:,} flows).")
+    others = [n for n in sorted(names) if n not in tables]
+    other_mem = sum(maps[first, n]["mem"] for n in others)
+    text.append(f"The instance's other {len(others)} maps, whose size does not follow "
+                f"`--flows`, take {other_mem:,} bytes ({other_mem / MIB:.1f} MiB) more. A map "
+                "of socket storage (sk_storage) is charged to the sockets that store in it, "
+                "not to the map.")
+    text += [f"Failed: {f}." for f in fails]
+    return md + ["", " ".join(text)]
 
 
 def fmt(x):
@@ -140,10 +248,20 @@ def main():
                "they come back in through lo, the mangle MARK rule (no -i) marks them and "
                "the filter rule drops them. The row after measures the recipe with its TCP "
                "MARK rule taken out, i.e. the nat OUTPUT rule alone."]
+    frames = [(v, median(v, "frame_nooffload")[0]) for v in variants if v not in na]
+    frames = [f"{v} {m:,.0f}" for v, m in frames if m is not None]
+    if frames:
+        md += ["", "Row 5b: the mean size of the frames the server's veth received during "
+               "iperf3 (Ethernet header included; medians over the rounds), which shows the "
+               "segments were one MTU each, as on a wire without offloads: "
+               + ", ".join(frames) + " bytes."]
     md += ["", "Rows 3 and the last local row have no figure of their own for some columns: "
            "the baseline of the hidden-port row is the same traffic delivered with no rule "
            "(row 2, new source ports), and bpfredir has no MARK rule to take out, so its "
            "local figure stands there too."]
+    memory = out / "memory.tsv"
+    if memory.exists():
+        md += [""] + memory_section(memory)
     # Prose wrapped like the docs it goes into; tables stay one row a line.
     md = [l if l.startswith("|") else textwrap.fill(l, 95) for l in md]
     (out / "results.md").write_text("\n".join(md) + "\n")

@@ -27,13 +27,18 @@
 #   4 connections     build/bench/netbench: TCP connect/request/close loops through 8445,
 #                     from the client (external) and from the server itself to 127.0.0.1
 #                     (local: bpfredir's cgroup hook, the recipe's nat OUTPUT rule)
-#   5 throughput      iperf3 through 8445
+#   5 throughput      iperf3 through 8445 (5a), and again with TSO, GSO and GRO off on both
+#                     veth ends (5b: MTU-sized segments, every one through the datapath)
+#   6 memory          bpfredir (tcx) loaded once with --flows 1000000, on its own before the
+#                     rounds: the kernel's bytes_memlock of every map in its pin dir, and what
+#                     held TCP connections leave in them; then loaded again at the size that
+#                     holds 1,000,000 such connections
 #
 # Knobs (environment): BENCH_ROUNDS (3), BENCH_SECONDS (2, per measurement), BENCH_REPEAT
 # (1000000, BPF_PROG_TEST_RUN repeats), BENCH_SETTLE (1, seconds after each variant's
 # teardown), BENCH_VARIANTS (space-separated subset), BENCH_OUT (.output/bench).
 # Output: BENCH_OUT/results.md (the tables), results.png (the plot), raw.tsv (every
-# measurement), env.txt (machine and versions).
+# measurement), memory.tsv (6), env.txt (machine and versions).
 #
 # Numbers are what the machine gave; nothing here asserts a speed. Exit status: 0 when every
 # variant was set up (a measurement that fails, such as the recipe's own local connection,
@@ -249,8 +254,8 @@ variant_na() {
 	esac
 }
 
-# setup VARIANT: fresh namespaces, the variant's rules, the servers.
-setup() {
+# make_hosts VARIANT: the fresh pair of namespaces, joined by the veth pair.
+make_hosts() {
 	local v=$1
 	ip netns add "$CLIENT_NS" && ip netns add "$SERVER_NS" &&
 		ip -n "$CLIENT_NS" link set lo up && ip -n "$SERVER_NS" link set lo up &&
@@ -265,7 +270,12 @@ setup() {
 	# Plenty of ports and no TIME_WAIT limits in the client's way.
 	in_c sysctl -qw net.ipv4.ip_local_port_range="1024 65000" || die "$v: sysctl failed"
 	in_s sysctl -qw net.ipv4.ip_local_port_range="1024 65000" || die "$v: sysctl failed"
-	local rc=0
+}
+
+# setup VARIANT: fresh namespaces and the variant's rules.
+setup() {
+	local v=$1 rc=0
+	make_hosts "$v"
 	case $v in
 	baseline) ;;
 	bpfredir) bpfredir_setup || rc=$? ;;
@@ -398,13 +408,50 @@ bench_conn() {
 	fi
 }
 
-# bench_iperf ROUND VARIANT: iperf3 throughput in Gbit/s.
+# bench_iperf ROUND VARIANT METRIC: iperf3 throughput in Gbit/s.
 bench_iperf() {
-	local r=$1 v=$2 out bps
+	local r=$1 v=$2 metric=$3 out bps
 	out=$(in_c iperf3 -c $SERVER_ADDR -p "$(port_for "$v")" -t "$SECONDS_PER" -J 2>&1) ||
 		die "$v: iperf3 failed: $(jq -r '.error // empty' <<<"$out" 2>/dev/null || head -c 300 <<<"$out")"
 	bps=$(jq -e '.end.sum_received.bits_per_second' <<<"$out") || die "$v: no iperf3 result"
-	record "$r" "$v" throughput "$(awk -v b="$bps" 'BEGIN { printf "%.2f", b / 1e9 }')"
+	record "$r" "$v" "$metric" "$(awk -v b="$bps" 'BEGIN { printf "%.2f", b / 1e9 }')"
+}
+
+# offloads_off VARIANT: no TSO, GSO or GRO on either veth end, so TCP sends segments of one
+# MTU and each is received, and goes through the datapath, on its own, as over a wire
+# without offloads. Checked, as a driver may keep a feature it calls fixed.
+offloads_off() {
+	local v=$1 side dev feature
+	for side in c s; do
+		dev=$CLIENT_IF
+		[[ $side == s ]] && dev=$SERVER_IF
+		in_ns $side ethtool -K $dev tso off gso off gro off >/dev/null ||
+			die "$v: ethtool -K $dev tso off gso off gro off failed"
+		for feature in tcp-segmentation-offload generic-segmentation-offload \
+			generic-receive-offload; do
+			in_ns $side ethtool -k $dev | grep -Eq "^$feature: off( |$)" ||
+				die "$v: $dev: $feature is still on after ethtool -K"
+		done
+	done
+}
+
+rx_counters() { in_s ip -j -s link show $SERVER_IF | jq -r '.[0].stats64.rx | "\(.packets) \(.bytes)"'; }
+
+# bench_iperf_nooffload ROUND VARIANT: 5b, and the mean size of the frames the server's veth
+# received meanwhile (Ethernet header included), which shows the segments were MTU-sized.
+bench_iperf_nooffload() {
+	local r=$1 v=$2 p0 b0 p1 b1 mean mtu
+	mtu=$(in_s ip -j link show $SERVER_IF | jq -r '.[0].mtu')
+	read -r p0 b0 < <(rx_counters)
+	bench_iperf "$r" "$v" throughput_nooffload
+	read -r p1 b1 < <(rx_counters)
+	mean=$(awk -v p=$((p1 - p0)) -v b=$((b1 - b0)) 'BEGIN { printf "%.0f", p ? b / p : 0 }')
+	if ((mean > mtu + 14)); then
+		say "$v: throughput_nooffload: frames of $mean bytes on average reached $SERVER_IF"
+		record "$r" "$v" throughput_nooffload "FAIL: frames of $mean bytes on average reached $SERVER_IF (MTU $mtu): an offload is still on"
+		return 0
+	fi
+	record "$r" "$v" frame_nooffload "$mean"
 }
 
 # The recipe's MARK rule also catches its own redirected local connection when it comes
@@ -440,21 +487,137 @@ run_variant() {
 	bench_ingress "$r" "$v" newport
 	bench_hidden "$r" "$v"
 	start_server "$v" iperf3-server iperf3 -s -p $TARGET
-	bench_iperf "$r" "$v"
+	bench_iperf "$r" "$v" throughput
 	stop_server
 	start_server "$v" tcpserver "$BENCH/netbench" tcpserver $TARGET
 	bench_conn "$r" "$v" conn_external in_c $SERVER_ADDR
 	local run_in=in_s
 	[[ $v == bpfredir* ]] && run_in=in_s_cg
 	bench_conn "$r" "$v" conn_local $run_in 127.0.0.1
+	stop_server
+	# After the rows above (which keep the veth's default offloads) and before the MARK rule
+	# goes (the recipe exactly).
+	offloads_off "$v"
+	start_server "$v" iperf3-server iperf3 -s -p $TARGET
+	bench_iperf_nooffload "$r" "$v"
+	stop_server
 	if [[ $v == ipt-* || $v == nft ]]; then
 		drop_mark_rule "$v" || die "$v: could not take the MARK rule out"
+		start_server "$v" tcpserver "$BENCH/netbench" tcpserver $TARGET
 		bench_conn "$r" "$v" conn_local_nomark $run_in 127.0.0.1
 	fi
 	teardown_variant
 	# A deleted namespace is taken apart later, by a kernel worker (thousands of TIME_WAIT
 	# sockets and conntrack entries here): let that finish before the next variant runs,
 	# or the next one pays for it.
+	sleep "$SETTLE"
+}
+
+# --- 6: memory of the connection tables ----------------------------------------------------
+
+# The size the issue asks about, and how many connections show what each one costs.
+MEMORY_FLOWS=1000000
+MEMORY_CONNS=1000000
+HELD=100
+FLOWS_MAX=16777216
+
+# maps_table LOAD: a line for every map pinned in the instance's pin dir (never another
+# instance's): the kernel's own accounting of it.
+maps_table() {
+	local load=$1 pin
+	for pin in "$PIN"/maps/*; do
+		bpftool -j map show pinned "$pin" |
+			jq -er --arg load "$load" --arg name "${pin##*/}" \
+				'["map", $load, $name, .type, .max_entries, .bytes_memlock, .flags] | @tsv' ||
+			return 1
+	done
+}
+
+# hash_maps: the instance's maps that hold entries one by one (every kind of hash).
+hash_maps() {
+	local pin
+	for pin in "$PIN"/maps/*; do
+		bpftool -j map show pinned "$pin" | jq -e '.type | test("hash")' >/dev/null &&
+			printf '%s\n' "${pin##*/}"
+	done
+}
+
+map_entries() { bpftool -j map dump pinned "$PIN/maps/$1" | jq length; }
+
+# held_entries OUT: HELD TCP connections through the public port, each having carried data
+# both ways (so promoted as an established one), kept open while every hash map of the
+# instance is counted, before and after. Lines "held HELD map before after".
+held_entries() {
+	local out=$1 name client_pid
+	local -A before=()
+	for name in $(hash_maps); do
+		before[$name]=$(map_entries "$name") || return 1
+	done
+	start_server bpfredir holdserver "$BENCH/netbench" holdserver $TARGET
+	nsenter --net="$(ns_path c)" -- "$BENCH/netbench" holdclient $SERVER_ADDR $PUBLIC $HELD \
+		</dev/null >"$TMP/hold.out" 2>"$TMP/hold.err" &
+	client_pid=$!
+	PIDS+=("$client_pid")
+	if ! wait_for 20 grep -q ready "$TMP/hold.out"; then
+		printf 'fail\theld connections: %s\n' "$(head -c 300 "$TMP/hold.err")" >>"$out"
+		return 0
+	fi
+	for name in "${!before[@]}"; do
+		printf 'held\t%s\t%s\t%s\t%s\n' $HELD "$name" "${before[$name]}" \
+			"$(map_entries "$name")" >>"$out" || return 1
+	done
+}
+
+# conns_load OUT: the --flows that holds MEMORY_CONNS held connections, from what they took
+# in the first load (the map they fill first decides); twice MEMORY_FLOWS when that is
+# MEMORY_FLOWS itself, or when they took nothing, so the second load still shows which maps
+# grow with --flows.
+conns_load() {
+	awk -F'\t' -v flows=$MEMORY_FLOWS -v conns=$MEMORY_CONNS -v most=$FLOWS_MAX '
+		$1 == "map" && $2 == flows { max[$3] = $5 }
+		$1 == "held" && $5 > $4 { per[$3] = ($5 - $4) / $2 }
+		END {
+			cap = -1
+			for (m in per)
+				if (cap < 0 || max[m] / per[m] < cap)
+					cap = max[m] / per[m]
+			n = cap > 0 ? flows * conns / cap : 0
+			n = n == int(n) ? n : int(n) + 1
+			if (n <= 0 || n == flows)
+				n = 2 * flows
+			print (n > most ? most : n)
+		}' "$1"
+}
+
+# bench_memory: section 6, once, on an instance of its own (the tcx variant's setup).
+bench_memory() {
+	local out=$OUT/memory.tsv err second
+	: >"$out"
+	say "6: memory of the connection tables (bpfredir, tcx, load --flows $MEMORY_FLOWS)"
+	make_hosts bpfredir
+	# Not in $(...): bpfredir_setup sets PIN, which the teardown needs.
+	if ! bpfredir_setup --flows $MEMORY_FLOWS >/dev/null 2>"$TMP/load.err"; then
+		err=$(grep -v '^$' "$TMP/load.err" | head -n1)
+		printf 'fail\tload --flows %s: %s\n' $MEMORY_FLOWS "$err" >>"$out"
+		say "6: load --flows $MEMORY_FLOWS refused: $err"
+		teardown_variant
+		return 0
+	fi
+	maps_table $MEMORY_FLOWS >>"$out" || die "6: bpftool could not show the instance's maps"
+	held_entries "$out" || die "6: bpftool could not count the instance's entries"
+	teardown_variant
+	sleep "$SETTLE"
+
+	second=$(conns_load "$out")
+	make_hosts bpfredir
+	if ! bpfredir_setup --flows "$second" >/dev/null 2>"$TMP/load.err"; then
+		err=$(grep -v '^$' "$TMP/load.err" | head -n1)
+		printf 'fail\tload --flows %s: %s\n' "$second" "$err" >>"$out"
+		say "6: load --flows $second refused: $err"
+	else
+		maps_table "$second" >>"$out" || die "6: bpftool could not show the instance's maps"
+	fi
+	teardown_variant
 	sleep "$SETTLE"
 }
 
@@ -482,6 +645,11 @@ legacy_probe
 say "1: program cost (BPF_PROG_TEST_RUN, $REPEAT repeats, $ROUNDS rounds)"
 "${CPU0[@]}" "$BENCH/prog_cost" --repeat "$REPEAT" --rounds "$ROUNDS" >"$OUT/prog_cost.tsv" ||
 	die "the program cost benchmark failed"
+if [[ " $VARIANTS " == *" bpfredir "* ]]; then
+	bench_memory
+else
+	rm -f "$OUT/memory.tsv"
+fi
 
 # Each round starts one variant further on (A B C, B C A, C A B, ...), so no variant always
 # runs right after the same one.
