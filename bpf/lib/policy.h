@@ -167,22 +167,21 @@ static __always_inline bool v4_dest_is_always_local(const struct pkt *p)
 	       *(const __u32 *)(p->daddr + 12) == 0xffffffff;
 }
 
-/* Is p for this host by what we know without the FIB: one of its addresses or one of its
- * subnets' broadcast addresses (local_addrs, which the loader and the address watch keep),
- * or sent to an L2 group (a broadcast or multicast frame, which ip_rcv takes)? */
-static __always_inline bool dest_is_known_local(const struct pkt *p)
+/* Is addr one of this host's addresses or one of its subnets' broadcast addresses
+ * (local_addrs, which the loader and the address watch keep)? */
+static __always_inline bool addr_is_own_or_brd(const __u8 *addr)
 {
 	struct redir_local_addr key;
 
-	if (p->l2_dest == L2_GROUP)
-		return true;
-	__builtin_memcpy(key.addr, p->daddr, BPFREDIR_ADDR_LEN);
+	__builtin_memcpy(key.addr, addr, BPFREDIR_ADDR_LEN);
 	return bpf_map_lookup_elem(&local_addrs, &key);
 }
 
 /*
- * Is the packet for this host (rather than forwarded through it)? Ask the FIB as the stack
- * will: a local route is not forwarded. UNSUPP_LWT is a unicast route that encapsulates (IP
+ * Is the packet for this host (rather than forwarded through it)? One of this host's own
+ * addresses is, which local_addrs answers for a lookup in a small table: the address's local
+ * route is what the FIB would find. Anything else, ask the FIB as the stack will: a local
+ * route (AnyIP, say) is not forwarded. UNSUPP_LWT is a unicast route that encapsulates (IP
  * tunnel, SRv6, MPLS, ...), which the helper does not resolve but the stack forwards.
  * ctx is an skb or an xdp_md.
  *
@@ -190,9 +189,10 @@ static __always_inline bool dest_is_known_local(const struct pkt *p)
  * frames for its own address from the attached device, and they are this host's; a bridged
  * VM's or a container's address is another host's, and the FIB says so. The helper answers
  * FWD_DISABLED before it looks anything up when the input device does not forward (most
- * servers), and errors where it cannot look up at all: then what we know decides, so a
- * frame this host merely sees (a macvlan or ipvlan container's address, say) keeps what the
- * stack does with it.
+ * servers), and errors where it cannot look up at all: then only a frame sent to an L2 group
+ * (a broadcast or multicast frame, which ip_rcv takes) is this host's besides its own
+ * addresses, so a frame this host merely sees (a macvlan or ipvlan container's address,
+ * say) keeps what the stack does with it.
  *
  * A subprogram, not inlined: at its two call sites clang would copy the rest of the policy
  * once per way it returns, some 2000 instructions more in TC ingress.
@@ -203,6 +203,8 @@ static __noinline bool dest_is_local(void *ctx, __u32 ifindex, const struct pkt 
 	long ret;
 
 	if (!p->is_ipv6 && v4_dest_is_always_local(p))
+		return true;
+	if (addr_is_own_or_brd(p->daddr))
 		return true;
 	fib.l4_protocol = p->proto;
 	fib.sport = p->sport;
@@ -219,7 +221,7 @@ static __noinline bool dest_is_local(void *ctx, __u32 ifindex, const struct pkt 
 	}
 	ret = bpf_fib_lookup(ctx, &fib, sizeof(fib), fib_lookup_flags);
 	if (ret < 0 || ret == BPF_FIB_LKUP_RET_FWD_DISABLED)
-		return dest_is_known_local(p);
+		return p->l2_dest == L2_GROUP;
 	return ret != BPF_FIB_LKUP_RET_SUCCESS && ret != BPF_FIB_LKUP_RET_NO_NEIGH &&
 	       ret != BPF_FIB_LKUP_RET_FRAG_NEEDED && ret != BPF_FIB_LKUP_RET_UNSUPP_LWT;
 }
