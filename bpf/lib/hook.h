@@ -89,6 +89,8 @@ static __always_inline int hook_apply(ctx_t *ctx, const struct pkt *p, int verdi
 {
 	if (verdict == VERDICT_REWRITE && hook_rewrite(ctx, p, ingress, new_port))
 		verdict = VERDICT_DROP_MALFORMED;
+	if (verdict == VERDICT_REJECT_LATER && hook_rewrite(ctx, p, ingress, new_port))
+		verdict = VERDICT_DROP_HIDDEN;
 	if (verdict == VERDICT_REJECT && reject(ctx, p))
 		verdict = VERDICT_DROP_HIDDEN;
 	account(p, verdict, ingress, new_port);

@@ -16,6 +16,7 @@ enum redir_verdict {
 	VERDICT_DROP_HIDDEN,
 	VERDICT_DROP_MALFORMED,
 	VERDICT_REJECT,		/* aimed at a hidden port with --reject: answer as a closed port */
+	VERDICT_REJECT_LATER,	/* the same, a fragment: ingress: dport := 0, the kernel answers */
 	VERDICT_DROP_UNTRACKED, /* egress: would show a hidden port (egress_shows_hidden) */
 };
 
@@ -137,6 +138,33 @@ static __always_inline void pending_forget(const struct pkt *p)
 	flow_delete(&pending, &k);
 }
 
+/*
+ * --reject for a fragment aimed at a hidden port: the answer (a RST, a port unreachable) is
+ * about the whole datagram, which only the kernel reassembles, and checks, first. So the
+ * datagram goes on to port 0, where nothing can listen, and the kernel answers as for any
+ * closed port; its answer, sent from port 0, gets the hidden port back in TC egress
+ * through the OUT entry recorded here. No IN entry: nothing else is sent on to port 0.
+ */
+static __always_inline void reject_later(const struct pkt *p, __be16 *new_dport)
+{
+	struct redir_flow_key k;
+	struct redir_flow v = { .port = p->dport, .flags = FLOW_F_CLOSING };
+
+	flow_key_fill(&k, p->saddr, p->daddr, p->sport, 0, p->proto, FLOW_DIR_OUT);
+	bpf_map_update_elem(&pending, &k, &v, BPF_ANY);
+	*new_dport = 0;
+}
+
+/* A client's own packet to port 0: the kernel's answer to it is its own, whatever a
+ * fragment of a rejected datagram from the same client port left for reject_later. */
+static __always_inline void port_zero_forget(const struct pkt *p)
+{
+	struct redir_flow_key k;
+
+	flow_key_fill(&k, p->saddr, p->daddr, p->sport, 0, p->proto, FLOW_DIR_OUT);
+	flow_delete(&pending, &k);
+}
+
 /* Established first, then pending; *is_pending (when asked) says which. */
 static __always_inline struct redir_flow *flow_lookup(struct redir_flow_key *k, bool *is_pending)
 {
@@ -248,8 +276,11 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, 
 		return VERDICT_DROP_MALFORMED;
 	if (parsed != PARSE_PORTS && parsed != PARSE_PORTS_ONLY)
 		return VERDICT_PASS;
-	if (!port_of_interest(p->dport, p->proto))
+	if (!port_of_interest(p->dport, p->proto)) {
+		if (!p->dport)
+			port_zero_forget(p);
 		return VERDICT_PASS;
+	}
 	/* A port a rule may name, in a shape we do not translate (a deep tag stack or header
 	 * chain): what reaches the service must have gone through a rule, so it goes no
 	 * further. An IPv6 first fragment without its whole TCP/UDP header the kernel refuses
@@ -288,9 +319,14 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, 
 
 	rule = set_lookup(set, p->dport, p->proto, POLICY_HIDDEN);
 	if (rule && (rule->flags & REDIR_F_HIDE) && dest_is_local(ctx, ifindex, p) &&
-	    set_enables(set, POLICY_IFACE, ifindex))
-		return rule->flags & REDIR_F_REJECT && parsed == PARSE_PORTS ? VERDICT_REJECT
-									     : VERDICT_DROP_HIDDEN;
+	    set_enables(set, POLICY_IFACE, ifindex)) {
+		if (!(rule->flags & REDIR_F_REJECT))
+			return VERDICT_DROP_HIDDEN;
+		if (!p->frag)
+			return VERDICT_REJECT;
+		reject_later(p, new_dport);
+		return VERDICT_REJECT_LATER;
+	}
 	/* Only a SYN that goes through forgets: a spoofed one aimed at a hidden port must not
 	 * cut a pending connection's replies. */
 	if (new_connection)
@@ -326,7 +362,7 @@ static __always_inline int egress_policy(__u32 ifindex, int parsed, const struct
 	struct redir_flow *flow;
 	__u16 flags;
 
-	if (parsed != PARSE_PORTS || !port_of_interest(p->sport, p->proto))
+	if (parsed != PARSE_PORTS || (!port_of_interest(p->sport, p->proto) && p->sport))
 		return VERDICT_PASS;
 	flow_key_fill(&fk, p->daddr, p->saddr, p->dport, p->sport, p->proto, FLOW_DIR_OUT);
 	if (syn) {
@@ -380,6 +416,7 @@ static __always_inline void account(const struct pkt *p, int verdict, bool ingre
 		stat_inc(STAT_MALFORMED_DROPPED);
 		break;
 	case VERDICT_REJECT:
+	case VERDICT_REJECT_LATER:
 		stat_inc(STAT_REJECTED);
 		port_stat_inc(p->dport, p->proto, PORT_STAT_HIDDEN_DROPPED);
 		break;

@@ -74,6 +74,7 @@ struct tcase {
 	bool egress;
 	struct pkt_spec pkt;
 	__u16 exp_sport, exp_dport; /* ports in the expected output, 0 = unchanged */
+	bool to_port_zero;	    /* the output's destination port is 0 (reject_later) */
 	__u32 retval;
 	int stat; /* the one counter expected to go up by one, or NO_STAT */
 	/* Exactly what flows and pending hold afterwards, nothing more. */

@@ -77,10 +77,17 @@ static const struct tcase cases[] = {
 	{ "v4 tiny first fragment (4 bytes of tcp) to the hidden port dropped", { TCP_RULE },
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN), .frag_off = 0x2000,
 		   .l4_trunc = 4 }, .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
-	{ "v4 tiny first fragment (16 bytes of tcp) to the --reject hidden port dropped: no "
-	  "whole header to answer", { TCP_RULE_REJECT },
+	/* --reject answers a fragmented datagram after the kernel reassembled it: sent on to
+	 * port 0, which the kernel answers as a closed port. */
+	{ "v4 tiny first fragment (16 bytes of tcp) to the --reject hidden port sent on to port 0",
+	  { TCP_RULE_REJECT },
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN), .frag_off = 0x2000,
-		   .l4_trunc = 16 }, .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },
+		   .l4_trunc = 16 }, .to_port_zero = true, .stat = STAT_REJECTED,
+	  .tables = { CLOSING(OUT, 0, TGT) } },
+	{ "v4 first fragment (whole header) to the --reject hidden port sent on to port 0",
+	  { TCP_RULE_REJECT },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN), .frag_off = 0x2000 },
+	  .to_port_zero = true, .stat = STAT_REJECTED, .tables = { CLOSING(OUT, 0, TGT) } },
 	{ "v4 first fragment with 3 bytes of tcp passed: the kernel discards it", { TCP_RULE },
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, SYN), .frag_off = 0x2000,
 		   .l4_trunc = 3 }, .stat = STAT_PASSED },

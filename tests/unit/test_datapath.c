@@ -144,6 +144,7 @@ static bool port_stat_expected(const struct tcase *c, struct redir_port_key *k, 
 		*idx = PORT_STAT_REVERSE_REWRITTEN;
 		return true;
 	case STAT_HIDDEN_DROPPED:
+	case STAT_REJECTED: /* counted as the port's drops */
 		k->port = htons(c->pkt.dport);
 		*idx = PORT_STAT_HIDDEN_DROPPED;
 		return true;
@@ -247,7 +248,7 @@ static void case_run(struct fixture *f, enum hook ingress, const struct tcase *c
 
 	pkt_build(&in, &c->pkt);
 	exp_spec.sport = c->exp_sport ?: c->pkt.sport;
-	exp_spec.dport = c->exp_dport ?: c->pkt.dport;
+	exp_spec.dport = c->to_port_zero ? 0 : c->exp_dport ?: c->pkt.dport;
 	pkt_build(&exp, &exp_spec);
 
 	if (!fixture_stats(f, before) || !port_stats_read(f, &ports_before))

@@ -32,7 +32,9 @@
 #define BIG_MAX 2048
 #define TOS 0xb9 /* a DSCP and an ECN bit: the answers keep one and drop the other */
 
-enum expect { EXP_RST, EXP_ICMP, EXP_NONE };
+/* EXP_LATER: a fragment, sent on to port 0 for the kernel to answer once it reassembled the
+ * datagram (policy.h, reject_later). */
+enum expect { EXP_RST, EXP_ICMP, EXP_NONE, EXP_LATER };
 
 struct rcase {
 	const char *name;
@@ -86,8 +88,10 @@ static const struct rcase cases[] = {
 	  { CLIENT_PKT(ETH_P_IP, IPPROTO_UDP, UTGT, 0) }, .big_payload = 700, .expect = EXP_ICMP },
 	{ "v4 udp without checksum: quoted as is",
 	  { CLIENT_PKT(ETH_P_IP, IPPROTO_UDP, UTGT, 0), .udp_no_csum = true }, .expect = EXP_ICMP },
-	{ "v4 udp first fragment: no answer",
-	  { CLIENT_PKT(ETH_P_IP, IPPROTO_UDP, UTGT, 0), .frag_off = 0x2000 }, .expect = EXP_NONE },
+	{ "v4 udp first fragment: sent on to port 0, for the kernel to answer",
+	  { CLIENT_PKT(ETH_P_IP, IPPROTO_UDP, UTGT, 0), .frag_off = 0x2000 }, .expect = EXP_LATER },
+	{ "v4 syn first fragment: sent on to port 0, for the kernel to answer",
+	  { CLIENT_PKT(ETH_P_IP, IPPROTO_TCP, TGT, SYN), .frag_off = 0x2000 }, .expect = EXP_LATER },
 	{ "v4 udp in a vlan tag: no answer", { CLIENT_PKT(ETH_P_IP, IPPROTO_UDP, UTGT, 0),
 	  .vlans = 1 }, .expect = EXP_NONE },
 	{ "v6 udp: port unreachable quoting it all",
@@ -363,6 +367,15 @@ static void case_run(struct fixture *f, enum hook h, const struct rcase *c)
 	    !fixture_stat(f, STAT_REJECTED, &rej1) || !fixture_stat(f, STAT_HIDDEN_DROPPED, &drop1))
 		return;
 
+	if (c->expect == EXP_LATER) {
+		if (ASSERT_EQ(ret, TC_PASS, "retval (passed on)") &&
+		    ASSERT_EQ(out_len, in.len, "length unchanged")) {
+			ASSERT_EQ(get16(out + in.l4_off + 2), 0, "destination port");
+			ASSERT_EQ(rej1 - rej0, 1, "rejected increase");
+			ASSERT_EQ(drop1 - drop0, 0, "hidden_dropped increase");
+		}
+		return;
+	}
 	if (c->expect == EXP_NONE) {
 		if (ASSERT_EQ(ret, TC_ACT_SHOT, "retval (dropped)")) {
 			ASSERT_EQ(rej1 - rej0, 0, "rejected increase");
