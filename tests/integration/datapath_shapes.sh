@@ -27,9 +27,10 @@ set -uo pipefail
 # shellcheck source=tests/lib/packets.sh
 . "$(dirname "$0")/../lib/packets.sh"
 
-ALL_TESTS="test_controls test_load test_fragments test_untranslated_shapes test_guest_frames test_udp_broadcast
+ALL_TESTS="test_controls test_load test_fragments test_fragments_reject test_untranslated_shapes test_guest_frames test_udp_broadcast
 	test_l3_devices test_unparsable_devices test_xdp_on_ethernet"
 t_depends test_fragments test_load
+t_depends test_fragments_reject test_load
 t_depends test_untranslated_shapes test_load
 t_depends test_guest_frames test_load
 t_depends test_udp_broadcast test_load
@@ -174,6 +175,28 @@ test_fragments() {
 	frag_checks "TC"
 }
 
+# udp_echo_5354: a UDP echo on 5354 in the server, started by the first test that needs it.
+udp_echo_5354() {
+	listening server 5354 udp || server server 5354 udp socat UDP6-RECVFROM:5354,ipv6only=0,fork PIPE
+}
+
+# --reject and a fragmented datagram to the hidden port: the kernel answers it, once it has
+# reassembled and checked it, exactly as it answers the closed port 9999 (a port
+# unreachable quoting the datagram); the hidden port is put back in the quote.
+test_fragments_reject() {
+	local a
+	udp_echo_5354
+	expect_cli_ok "add 5353 5354 --proto udp --reject" server add 5353 5354 --proto udp --reject "${P[@]}"
+	raw_probe frag-udp "$S4" 5354 frag-udp "$S6" 5354 frag-udp "$S4" 9999 frag-udp "$S6" 9999 \
+		frag-udp "$S4" 5353
+	for a in "$S4" "$S6"; do
+		expect_quoted "TC --reject: fragmented UDP to the closed $(endpoint "$a" 9999): the kernel's port unreachable (control)" frag-udp "$a" 9999
+		expect_quoted "TC --reject: fragmented UDP to the hidden $(endpoint "$a" 5354): a port unreachable quoting 5354, as a closed port" frag-udp "$a" 5354
+	done
+	expect_answer "TC --reject: fragmented UDP to the public $S4:5353 translated and echoed from 5353" frag-udp "$S4" 5353 "udp 5353 echo"
+	expect_cli_ok "del 5353 --proto udp" server del 5353 --proto udp "${P[@]}"
+}
+
 # --- shapes bpfredir does not translate, on ports no rule names ----------------------------
 test_untranslated_shapes() {
 	malformed=$(counter server "$PIN" malformed_dropped)
@@ -284,7 +307,7 @@ test_l3_devices() {
 		ip -n "$(ns server)" addr add "$T6/64" dev tun0 nodad && ip -n "$(ns server)" link set tun0 up; }; then
 		t_abort "could not make the tun device"
 	fi
-	server server 5354 udp socat UDP6-RECVFROM:5354,ipv6only=0,fork PIPE
+	udp_echo_5354
 	# The netns guard keeps 8443 hidden on an interface bpfredir is not attached to: netfilter
 	# drops, sk_lookup (a kernel without netfilter links) refuses as a closed port does.
 	cli server status --json "${P[@]}"
