@@ -139,6 +139,26 @@ static __always_inline void pending_forget(const struct pkt *p)
 }
 
 /*
+ * A UDP flow through a rule, before the service has answered it: its OUT entry alone, one
+ * write per new client port rather than two, and none while it is there already. Until the
+ * service answers, the flow's datagrams go by the rule (an IN entry would only keep a flow
+ * the service never answered on its target after `del`); the answer promotes the flow to
+ * `flows`, both directions, as a TCP connection's first packet does.
+ */
+static __always_inline void udp_pending_record(const struct pkt *p, __be16 target_port)
+{
+	struct redir_flow v = { .port = p->dport };
+	struct redir_flow_key k;
+	struct redir_flow *old;
+
+	flow_key_fill(&k, p->saddr, p->daddr, p->sport, target_port, p->proto, FLOW_DIR_OUT);
+	old = bpf_map_lookup_elem(&pending, &k);
+	if (old && old->port == p->dport && !old->flags)
+		return;
+	bpf_map_update_elem(&pending, &k, &v, BPF_ANY);
+}
+
+/*
  * --reject for a fragment aimed at a hidden port: the answer (a RST, a port unreachable) is
  * about the whole datagram, which only the kernel reassembles, and checks, first. So the
  * datagram goes on to port 0, where nothing can listen, and the kernel answers as for any
@@ -298,7 +318,9 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, 
 			 (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
 	if (!new_connection) {
 		flow_key_fill(&fk, p->saddr, p->daddr, p->sport, p->dport, p->proto, FLOW_DIR_IN);
-		flow = flow_lookup(&fk, NULL);
+		/* pending holds no IN entry of UDP's (udp_pending_record). */
+		flow = p->proto == IPPROTO_UDP ? bpf_map_lookup_elem(&flows, &fk)
+					       : flow_lookup(&fk, NULL);
 		if (flow) {
 			*new_dport = flow->port;
 			return VERDICT_REWRITE;
@@ -312,8 +334,11 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, 
 	if (rule && rule_applies(ctx, ifindex, p, rule) &&
 	    set_enables(set, POLICY_IFACE, ifindex)) {
 		*new_dport = rule->target_port;
-		flow_record(&pending, p->saddr, p->daddr, p->sport, p->dport, rule->target_port,
-			    p->proto, 0);
+		if (p->proto == IPPROTO_UDP)
+			udp_pending_record(p, rule->target_port);
+		else
+			flow_record(&pending, p->saddr, p->daddr, p->sport, p->dport,
+				    rule->target_port, p->proto, 0);
 		return VERDICT_REWRITE;
 	}
 

@@ -164,7 +164,8 @@ struct tcase {
 #define CLOSING_PAIR(pub_, tgt_) CLOSING(IN, pub_, tgt_), CLOSING(OUT, tgt_, pub_)
 #define FLOWS_PAIR(pub_, tgt_) FLOW(IN, pub_, tgt_), FLOW(OUT, tgt_, pub_)
 #define PENDING .tables = { PENDING_PAIR(PUB, TGT) }
-#define UPENDING .tables = { PENDING_PAIR(UPUB, UTGT) }
+/* A UDP flow before the service answers: its OUT entry alone (policy.h, udp_pending_record). */
+#define UPENDING .tables = { PEND(OUT, UTGT, UPUB) }
 #define ESTABLISHED .tables = { FLOWS_PAIR(PUB, TGT) }
 #define CLOSING_TABLES .tables = { CLOSING_PAIR(PUB, TGT) }
 

@@ -591,7 +591,7 @@ static const struct tcase cases[] = {
 	{ "port_stats: udp counted under the udp entry, not the tcp one",
 	  { TCP_RULE, UDP_SAME_PORTS_RULE },
 	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_UDP, PUB, 0) },
-	  .exp_dport = TGT, .stat = STAT_REWRITTEN, PENDING },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, .tables = { PEND(OUT, TGT, PUB) } },
 	{ "port_stats: udp drop counted under the udp entry", { TCP_RULE, UDP_SAME_PORTS_RULE },
 	  .pkt = { TO_SERVER(ETH_P_IPV6, IPPROTO_UDP, TGT, 0) },
 	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_DROPPED },

@@ -156,7 +156,9 @@ static bool run(struct fixture *f, enum hook hook, const struct iframe *in, stru
 			 "BPF_PROG_TEST_RUN");
 }
 
-/* The client's SYN and datagram, v4 and v6, through ingress: both directions recorded. */
+/* The client's SYN and datagram, v4 and v6, through ingress, and the service's answer to the
+ * datagram through egress: both directions recorded (a UDP flow's IN entry once the service
+ * has answered, as it has when an error quotes its answer). */
 static bool connections_make(struct fixture *f)
 {
 	static const struct pkt_spec pkts[] = {
@@ -164,6 +166,8 @@ static bool connections_make(struct fixture *f)
 		{ CLIENT_PKT(ETH_P_IPV6, IPPROTO_TCP, PUB, PKT_TCP_FLAG_SYN) },
 		{ CLIENT_PKT(ETH_P_IP, IPPROTO_UDP, UPUB, 0) },
 		{ CLIENT_PKT(ETH_P_IPV6, IPPROTO_UDP, UPUB, 0) },
+		{ SERVER_REPLY(ETH_P_IP, IPPROTO_UDP, UTGT, 0) },
+		{ SERVER_REPLY(ETH_P_IPV6, IPPROTO_UDP, UTGT, 0) },
 	};
 	static struct iframe in, out;
 	__u32 ret;
@@ -176,7 +180,8 @@ static bool connections_make(struct fixture *f)
 		pkt_build(&fr, &pkts[i]);
 		memcpy(in.buf, fr.buf, fr.len);
 		in.len = fr.len;
-		if (!run(f, HOOK_TC_IN, &in, &out, &ret) ||
+		if (!run(f, pkts[i].src == HOST_SERVER ? HOOK_TC_EG : HOOK_TC_IN, &in, &out,
+			 &ret) ||
 		    !ASSERT_EQ(ret, TC_PASS, "retval setting up a connection"))
 			return false;
 	}

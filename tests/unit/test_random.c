@@ -873,8 +873,10 @@ static void m_ingress(struct model *m, int parsed, const struct m_pkt *p, const 
 		m_flow_key(&tgt_key, p->saddr, p->daddr, p->sport, r->tgt, p->proto, FLOW_DIR_OUT);
 		m_touch(e, &tgt_key);
 		/* A new connection: pending until the service answers it for real. flows is
-		 * not touched: a SYN may be spoofed, and what flows holds is live. */
-		m_put(&m->pending, &in_key, r->tgt, 0);
+		 * not touched: a SYN may be spoofed, and what flows holds is live. A UDP flow
+		 * keeps its OUT entry alone: its datagrams go by the rule until then. */
+		if (p->proto != IPPROTO_UDP)
+			m_put(&m->pending, &in_key, r->tgt, 0);
 		m_put(&m->pending, &tgt_key, p->dport, 0);
 		e->why = r->flags & REDIR_F_ADDR ? W_BY_ADDR_RULE : W_BY_RULE;
 		m_rewrite_to(m, p, b, v4_head, r->tgt, e);
