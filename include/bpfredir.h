@@ -84,12 +84,16 @@ struct redir_rule {
  * port can match a rule or a connection entry, so a packet on any other port is passed after
  * one array lookup instead of the flow-table and rule-set lookups. The loader marks a rule's
  * ports before the rule can act and never clears a mark (a stale one only costs the shortcut).
+ * The PUBLIC bits say the same of public ports alone: a packet to a port that has never been
+ * public skips the rule set's lookup of a public rule (a SYN to the hidden port, say).
  */
 #define BPFREDIR_PORTS 65536
 
 enum redir_port_interest {
 	PORT_INTEREST_TCP = 1 << 0,
 	PORT_INTEREST_UDP = 1 << 1,
+	PORT_INTEREST_PUBLIC_TCP = 1 << 2,
+	PORT_INTEREST_PUBLIC_UDP = 1 << 3,
 };
 
 /* A port of one protocol: the key of port_stats. */

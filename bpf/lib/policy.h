@@ -289,6 +289,7 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, 
 	struct redir_flow *flow;
 	struct redir_rule *rule;
 	bool new_connection;
+	__u8 interest;
 	void *set;
 
 	/* No port to read: it could be aimed at a hidden port. */
@@ -296,7 +297,8 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, 
 		return VERDICT_DROP_MALFORMED;
 	if (parsed != PARSE_PORTS && parsed != PARSE_PORTS_ONLY)
 		return VERDICT_PASS;
-	if (!port_of_interest(p->dport, p->proto)) {
+	interest = port_interest_of(p->dport, p->proto);
+	if (!(interest & PORT_INTEREST_TCP)) {
 		if (!p->dport)
 			port_zero_forget(p);
 		return VERDICT_PASS;
@@ -330,7 +332,8 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, 
 	/* The interface check comes only after a rule matched: it costs a lookup, and most
 	 * packets match none. */
 	set = policy_set_get();
-	rule = set_lookup(set, p->dport, p->proto, POLICY_PUBLIC);
+	rule = interest & PORT_INTEREST_PUBLIC_TCP ? set_lookup(set, p->dport, p->proto, POLICY_PUBLIC)
+						   : NULL;
 	if (rule && rule_applies(ctx, ifindex, p, rule) &&
 	    set_enables(set, POLICY_IFACE, ifindex)) {
 		*new_dport = rule->target_port;

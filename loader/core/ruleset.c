@@ -264,16 +264,18 @@ static bool is_hidden_entry(const void *key)
 static int mark_rule_ports(int interest_fd, const struct redir_policy_key *key,
 			   const struct redir_rule *rule)
 {
-	__u8 bit = key->proto == IPPROTO_TCP ? PORT_INTEREST_TCP : PORT_INTEREST_UDP, bits;
+	bool tcp = key->proto == IPPROTO_TCP;
+	__u8 bit = tcp ? PORT_INTEREST_TCP : PORT_INTEREST_UDP, bits;
+	__u8 want[2] = { bit, bit | (tcp ? PORT_INTEREST_PUBLIC_TCP : PORT_INTEREST_PUBLIC_UDP) };
 	__u32 ports[2] = { ntohs(rule->target_port), ntohs(key->port) };
 	size_t i;
 
 	for (i = 0; i < 2; i++) {
 		if (bpf_map_lookup_elem(interest_fd, &ports[i], &bits))
 			return -errno;
-		if (bits & bit)
+		if ((bits & want[i]) == want[i])
 			continue;
-		bits |= bit;
+		bits |= want[i];
 		if (bpf_map_update_elem(interest_fd, &ports[i], &bits, BPF_ANY))
 			return -errno;
 	}
