@@ -332,8 +332,9 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, 
 	/* The interface check comes only after a rule matched: it costs a lookup, and most
 	 * packets match none. */
 	set = policy_set_get();
-	rule = interest & PORT_INTEREST_PUBLIC_TCP ? set_lookup(set, p->dport, p->proto, POLICY_PUBLIC)
-						   : NULL;
+	rule = interest & PORT_INTEREST_PUBLIC_TCP
+		       ? set_lookup(set, p->dport, p->proto, POLICY_PUBLIC)
+		       : NULL;
 	if (rule && rule_applies(ctx, ifindex, p, rule) &&
 	    set_enables(set, POLICY_IFACE, ifindex)) {
 		*new_dport = rule->target_port;
