@@ -147,16 +147,18 @@ static __always_inline int tc_egress(struct __sk_buff *skb, bool l3)
 	__be16 new_port = 0;
 	int parsed, verdict;
 
-	/* Only what this host's stack sends is ours to put right: not what it forwards, nor
-	 * the answers --reject sends back out (skb_iif is set on reception). */
-	if (skb->ingress_ifindex)
+	/* What leaves by the interface it came in on is --reject's answer (bpf_redirect back
+	 * out): an answer about the hidden port, never a reply of a translated connection,
+	 * whatever an earlier packet from the same client port left in the tables. */
+	if (skb->ingress_ifindex == skb->ifindex)
 		return CTX_PASS;
 	parsed = hook_parse(skb, &p, false, l3);
 	if (icmp_error(skb, &p, parsed, false))
 		return CTX_PASS;
 	if (parsed == PARSE_NO_PORTS)
 		reject_learn(ctx_data(skb), ctx_end(skb), &p);
-	verdict = egress_policy(ctx_ifindex(skb), parsed, &p, &new_port);
+	/* skb_iif is set on reception: zero, this host made the packet. */
+	verdict = egress_policy(ctx_ifindex(skb), !skb->ingress_ifindex, parsed, &p, &new_port);
 	return hook_apply(skb, &p, verdict, false, new_port);
 }
 

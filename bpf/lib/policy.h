@@ -367,23 +367,23 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, 
  * data to a client whose entries were evicted, or the SYN-ACK of an evicted pending entry.
  * Sent as it is, it would show the hidden port to the client, so it is dropped where ingress
  * drops that port: on an interface the live set enables, when this host's stack made it
- * (egress sees nothing else: see tc_egress) from one of its addresses (a container on a
- * macvlan of this device sends through it too, from its own) for another host (not loopback
- * nor one of its addresses: a local client talking to the target directly, as over `--iface
- * lo`, gets its replies). */
-static __always_inline bool egress_shows_hidden(__u32 ifindex, const struct pkt *p)
+ * (from_host: not forwarded) from one of its addresses (a container on a macvlan of this
+ * device sends through it too, from its own) for another host (not loopback nor one of its
+ * addresses: a local client talking to the target directly, as over `--iface lo`, gets its
+ * replies). --reject's answers never get here (tc_egress). */
+static __always_inline bool egress_shows_hidden(__u32 ifindex, bool from_host, const struct pkt *p)
 {
 	void *set = policy_set_get();
 	struct redir_rule *rule = set_lookup(set, p->sport, p->proto, POLICY_HIDDEN);
 
-	return rule && (rule->flags & REDIR_F_HIDE) && !addr_is_host(p->daddr) &&
+	return rule && (rule->flags & REDIR_F_HIDE) && from_host && !addr_is_host(p->daddr) &&
 	       addr_is_own(p->saddr) && set_enables(set, POLICY_IFACE, ifindex);
 }
 
 /* The service's packets: the public port back on a translated connection's, and the
  * connection's state moved on as the comment on the tables says. */
-static __always_inline int egress_policy(__u32 ifindex, int parsed, const struct pkt *p,
-					 __be16 *new_sport)
+static __always_inline int egress_policy(__u32 ifindex, bool from_host, int parsed,
+					 const struct pkt *p, __be16 *new_sport)
 {
 	bool is_pending = true, tcp = p->proto == IPPROTO_TCP;
 	bool syn = tcp && (p->tcp_flags & TCP_FLAG_SYN);
@@ -401,7 +401,8 @@ static __always_inline int egress_policy(__u32 ifindex, int parsed, const struct
 		flow = flow_lookup(&fk, &is_pending);
 	}
 	if (!flow)
-		return egress_shows_hidden(ifindex, p) ? VERDICT_DROP_UNTRACKED : VERDICT_PASS;
+		return egress_shows_hidden(ifindex, from_host, p) ? VERDICT_DROP_UNTRACKED
+								  : VERDICT_PASS;
 	*new_sport = flow->port;
 	flags = flow->flags;
 
