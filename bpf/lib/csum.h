@@ -27,15 +27,29 @@ static __always_inline __u32 csum_add(void *buf, __u32 size, __u32 seed)
 	return bpf_csum_diff(NULL, 0, buf, size, seed);
 }
 
-/* HC' = ~(~HC + ~m + m'): the checksum check after one 16-bit word of what it covers
- * changed from old to new (RFC 1624, eqn. 3). */
-static __always_inline __u16 csum_replace16(__u16 check, __u16 old, __u16 new)
+/* ~m + m', folded: what a checksum owes when one 16-bit word it covers changes from old to
+ * new, for csum_apply16 to add now or later (frag.h carries it to another fragment). */
+static __always_inline __u16 csum_diff16(__u16 old, __u16 new)
 {
-	__u32 sum = (__u16)~check + (__u16)~old + new;
+	__u32 sum = (__u16)~old + new;
+
+	return (sum & 0xffff) + (sum >> 16);
+}
+
+/* HC' = ~(~HC + diff), diff from csum_diff16 (RFC 1624, eqn. 3). */
+static __always_inline __u16 csum_apply16(__u16 check, __u16 diff)
+{
+	__u32 sum = (__u16)~check + diff;
 
 	sum = (sum & 0xffff) + (sum >> 16);
 	sum = (sum & 0xffff) + (sum >> 16);
 	return ~sum;
+}
+
+/* The checksum check after one 16-bit word of what it covers changed from old to new. */
+static __always_inline __u16 csum_replace16(__u16 check, __u16 old, __u16 new)
+{
+	return csum_apply16(check, csum_diff16(old, new));
 }
 
 struct pseudo6 {

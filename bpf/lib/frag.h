@@ -22,6 +22,7 @@
 #include "proto.h"
 #include "parse.h"
 #include "ctx.h"
+#include "csum.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -58,13 +59,11 @@ static __always_inline int frag_key_fill(struct redir_frag_key *k, void *data, v
 static __always_inline int frag_head_record(void *data, void *data_end, const struct pkt *p,
 					    __be16 old_port, __be16 new_port)
 {
-	struct redir_frag_fix fix;
+	struct redir_frag_fix fix = { .csum_diff = csum_diff16(old_port, new_port) };
 	struct redir_frag_key k;
-	__u32 sum = (__u16)~old_port + (__u16)new_port;
 
 	if (frag_key_fill(&k, data, data_end, p))
 		return -1;
-	fix.csum_diff = (sum & 0xffff) + (sum >> 16);
 	return bpf_map_update_elem(&frag_fix, &k, &fix, BPF_ANY);
 }
 
@@ -72,7 +71,7 @@ static __always_inline int frag_head_record(void *data, void *data_end, const st
  * fragment, if it holds the checksum and one was translated. */
 static __always_inline void frag_tail_fix(ctx_t *ctx, const struct pkt *p)
 {
-	__u32 csum_off = p->l4_off + TCP_CSUM_OFF - p->frag_off, sum;
+	__u32 csum_off = p->l4_off + TCP_CSUM_OFF - p->frag_off;
 	struct redir_frag_fix *fix;
 	struct redir_frag_key k;
 	void *data, *data_end;
@@ -88,10 +87,7 @@ static __always_inline void frag_tail_fix(ctx_t *ctx, const struct pkt *p)
 	fix = bpf_map_lookup_elem(&frag_fix, &k);
 	if (!fix || ctx_load(ctx, csum_off, &check, sizeof(check)))
 		return;
-	sum = (__u16)~check + fix->csum_diff;
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	check = ~sum;
+	check = csum_apply16(check, fix->csum_diff);
 	if (!ctx_store(ctx, csum_off, &check, sizeof(check)))
 		bpf_map_delete_elem(&frag_fix, &k);
 }
