@@ -140,15 +140,19 @@ static __always_inline int parse_l4(void *l4, void *data, void *data_end, __u8 p
 	return PARSE_PORTS;
 }
 
-/*
- * The IP header at cursor, walked to the header after it. PARSE_L4 when that is TCP or UDP:
- * p's addresses, is_ipv6, l3_off and proto are then set and *l4 points at it; else
- * PARSE_NO_PORTS (for IPv6 with the addresses set; with icmp, for an unfragmented ICMP or
- * ICMPv6 packet or first fragment, with l4_off and proto set too: icmp.h reads the error's
- * quote from there) or PARSE_MALFORMED. The packet parser and the ICMP error's
- * quote (icmp.h) both use these, with their own limits: how many IPv6 extension headers to
- * walk (max_ext), whether AH is one of them (ah), whether ICMP is looked for (icmp).
- */
+/* p's IPv4 addresses, protocol, and where its IP header (at cursor) and the header after it
+ * lie. */
+static __always_inline void pkt_fill_v4(struct pkt *p, const struct iphdr *iph, void *cursor,
+					void *data, __u32 hdr_len, __u8 proto)
+{
+	addr_from_v4(p->saddr, iph->saddr);
+	addr_from_v4(p->daddr, iph->daddr);
+	p->is_ipv6 = 0;
+	p->l3_off = cursor - data;
+	p->l4_off = cursor + hdr_len - data;
+	p->proto = proto;
+}
+
 /* A non-first IPv4 fragment: PARSE_FRAG_TAIL when it is TCP and starts at byte 8 or 16 of
  * the segment (the checksum is at 16), with what frag.h needs set; else PARSE_NO_PORTS. */
 static __always_inline int frag_tail_v4(struct iphdr *iph, void *cursor, void *data, __u32 hdr_len,
@@ -158,16 +162,21 @@ static __always_inline int frag_tail_v4(struct iphdr *iph, void *cursor, void *d
 
 	if (iph->protocol != IPPROTO_TCP || off > TCP_CSUM_OFF)
 		return PARSE_NO_PORTS;
-	addr_from_v4(p->saddr, iph->saddr);
-	addr_from_v4(p->daddr, iph->daddr);
-	p->is_ipv6 = 0;
-	p->l3_off = cursor - data;
-	p->l4_off = cursor + hdr_len - data;
-	p->proto = IPPROTO_TCP;
+	pkt_fill_v4(p, iph, cursor, data, hdr_len, IPPROTO_TCP);
 	p->frag_off = off;
 	return PARSE_FRAG_TAIL;
 }
 
+/*
+ * The IP header at cursor, walked to the header after it. PARSE_L4 when that is TCP or UDP:
+ * p's addresses, is_ipv6, l3_off and proto are then set and *l4 points at it; else
+ * PARSE_NO_PORTS (for IPv6 with the addresses set; with icmp, for an unfragmented ICMP or
+ * ICMPv6 packet or first fragment, with l4_off and proto set too: icmp.h reads the error's
+ * quote from there) or PARSE_MALFORMED; with tails, PARSE_FRAG_TAIL (frag_tail_v4). The
+ * packet parser and the ICMP error's quote (icmp.h) both use these, with their own limits:
+ * how many IPv6 extension headers to walk (max_ext), whether AH is one of them (ah), whether
+ * ICMP is looked for (icmp), whether a checksum-holding fragment is (tails).
+ */
 static __always_inline int l3_parse_v4(void *cursor, void *data, void *data_end, struct pkt *p,
 				       void **l4, bool icmp, bool tails)
 {
@@ -187,12 +196,7 @@ static __always_inline int l3_parse_v4(void *cursor, void *data, void *data_end,
 		return PARSE_MALFORMED;
 	proto = iph->protocol;
 	if (icmp && proto == IPPROTO_ICMP && !(iph->frag_off & bpf_htons(IP_MF | IP_OFFSET))) {
-		addr_from_v4(p->saddr, iph->saddr);
-		addr_from_v4(p->daddr, iph->daddr);
-		p->is_ipv6 = 0;
-		p->l3_off = cursor - data;
-		p->l4_off = cursor + hdr_len - data;
-		p->proto = IPPROTO_ICMP;
+		pkt_fill_v4(p, iph, cursor, data, hdr_len, IPPROTO_ICMP);
 		return PARSE_NO_PORTS;
 	}
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
@@ -200,11 +204,7 @@ static __always_inline int l3_parse_v4(void *cursor, void *data, void *data_end,
 	if (iph->frag_off & bpf_htons(IP_OFFSET))
 		return tails ? frag_tail_v4(iph, cursor, data, hdr_len, p) : PARSE_NO_PORTS;
 	p->frag = !!(iph->frag_off & bpf_htons(IP_MF));
-	addr_from_v4(p->saddr, iph->saddr);
-	addr_from_v4(p->daddr, iph->daddr);
-	p->is_ipv6 = 0;
-	p->l3_off = cursor - data;
-	p->proto = proto;
+	pkt_fill_v4(p, iph, cursor, data, hdr_len, proto);
 	*l4 = cursor + hdr_len;
 	return PARSE_L4;
 }
