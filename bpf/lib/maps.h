@@ -90,23 +90,31 @@ struct {
 	__type(value, __u8);
 } port_interest SEC(".maps");
 
-/* port's PORT_INTEREST_* bits for proto, as PORT_INTEREST_TCP and PORT_INTEREST_PUBLIC_TCP
- * (whichever the protocol). See port_interest. */
-static __always_inline __u8 port_interest_of(__be16 port, __u8 proto)
+/* port's PORT_INTEREST_* bits, all protocols'. See port_interest. */
+static __always_inline __u8 port_interest_bits(__be16 port)
 {
 	__u32 idx = bpf_ntohs(port);
 	__u8 *bits = bpf_map_lookup_elem(&port_interest, &idx);
 
-	if (!bits)
-		return 0;
-	return proto == IPPROTO_TCP ? *bits & (PORT_INTEREST_TCP | PORT_INTEREST_PUBLIC_TCP)
-				    : (*bits & (PORT_INTEREST_UDP | PORT_INTEREST_PUBLIC_UDP)) >> 1;
+	return bits ? *bits : 0;
+}
+
+/* The bit of port_interest that says proto might match a rule or a connection on a port. */
+static __always_inline __u8 interest_bit(__u8 proto)
+{
+	return proto == IPPROTO_TCP ? PORT_INTEREST_TCP : PORT_INTEREST_UDP;
+}
+
+/* The bit that says a port has been public for proto. */
+static __always_inline __u8 interest_public_bit(__u8 proto)
+{
+	return proto == IPPROTO_TCP ? PORT_INTEREST_PUBLIC_TCP : PORT_INTEREST_PUBLIC_UDP;
 }
 
 /* Could a packet of proto on port match a rule or a connection? */
 static __always_inline bool port_of_interest(__be16 port, __u8 proto)
 {
-	return port_interest_of(port, proto) & PORT_INTEREST_TCP;
+	return port_interest_bits(port) & interest_bit(proto);
 }
 
 /* Is addr (in the maps' form, v4 as ::ffff:a.b.c.d) an address of one of this host's

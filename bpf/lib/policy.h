@@ -297,8 +297,8 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, 
 		return VERDICT_DROP_MALFORMED;
 	if (parsed != PARSE_PORTS && parsed != PARSE_PORTS_ONLY)
 		return VERDICT_PASS;
-	interest = port_interest_of(p->dport, p->proto);
-	if (!(interest & PORT_INTEREST_TCP)) {
+	interest = port_interest_bits(p->dport);
+	if (!(interest & interest_bit(p->proto))) {
 		if (!p->dport)
 			port_zero_forget(p);
 		return VERDICT_PASS;
@@ -332,7 +332,7 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, 
 	/* The interface check comes only after a rule matched: it costs a lookup, and most
 	 * packets match none. */
 	set = policy_set_get();
-	rule = interest & PORT_INTEREST_PUBLIC_TCP
+	rule = interest & interest_public_bit(p->proto)
 		       ? set_lookup(set, p->dport, p->proto, POLICY_PUBLIC)
 		       : NULL;
 	if (rule && rule_applies(ctx, ifindex, p, rule) &&
