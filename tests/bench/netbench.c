@@ -110,26 +110,41 @@ static int udpsink(int argc, char **argv)
 	return 0;
 }
 
-static int tcpserver(int argc, char **argv)
+/* A TCP listener on PORT (a command-line argument), or the program dies saying why. */
+static int tcp_listen(const char *port)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET };
-	char buf[64];
-	int fd, c, one = 1;
+	int fd, one = 1;
 
-	if (argc != 3)
-		die("usage: netbench tcpserver PORT");
-	sa.sin_port = htons(port_arg("PORT", argv[2]));
+	sa.sin_port = htons(port_arg("PORT", port));
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
 	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 4096))
-		die("listen on TCP port %s: %s", argv[2], strerror(errno));
-	for (;;) {
-		c = accept(fd, NULL, NULL);
-		if (c < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
+		die("listen on TCP port %s: %s", port, strerror(errno));
+	return fd;
+}
+
+/* The next connection on listener fd, past the interruptions accept may report. */
+static int tcp_accept(int fd)
+{
+	int c;
+
+	while ((c = accept(fd, NULL, NULL)) < 0)
+		if (errno != EINTR && errno != ECONNABORTED)
 			die("accept: %s", strerror(errno));
-		}
+	return c;
+}
+
+static int tcpserver(int argc, char **argv)
+{
+	char buf[64];
+	int fd, c;
+
+	if (argc != 3)
+		die("usage: netbench tcpserver PORT");
+	fd = tcp_listen(argv[2]);
+	for (;;) {
+		c = tcp_accept(fd);
 		/* A client that vanished is its own problem; the server goes on. */
 		if (read(c, buf, sizeof(buf)) > 0 && write(c, "pong\n", 5) < 0)
 			errno = 0;
@@ -216,24 +231,14 @@ static int tcpclient(int argc, char **argv)
 
 static int holdserver(int argc, char **argv)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	int fd, c, one = 1;
+	int fd, c;
 
 	if (argc != 3)
 		die("usage: netbench holdserver PORT");
-	sa.sin_port = htons(port_arg("PORT", argv[2]));
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 4096))
-		die("listen on TCP port %s: %s", argv[2], strerror(errno));
+	fd = tcp_listen(argv[2]);
 	/* Every accepted socket stays open (its descriptor is simply never closed). */
 	for (;;) {
-		c = accept(fd, NULL, NULL);
-		if (c < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			die("accept: %s", strerror(errno));
-		}
+		c = tcp_accept(fd);
 		if (write(c, "x", 1) != 1)
 			die("write to an accepted connection: %s", strerror(errno));
 	}
