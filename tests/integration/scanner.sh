@@ -143,25 +143,24 @@ answer() {
 	fi
 }
 
-# answers FILE PORT...: "PORT: STATE REASON TTL" for each, joined by "; ".
-answers() {
-	local file=$1 port sep=
-	shift
+# per_port FIELDS FILE PORT...: "PORT: " and its answer (only its first FIELDS words, unless
+# FIELDS is 0), for each, joined by "; ".
+per_port() {
+	local fields=$1 file=$2 port a sep=
+	shift 2
 	for port in "$@"; do
-		printf '%s%s: %s' "$sep" "$port" "$(answer "$file" "$port")"
+		a=$(answer "$file" "$port")
+		((fields == 0)) || a=$(cut -d' ' -f"1-$fields" <<<"$a")
+		printf '%s%s: %s' "$sep" "$port" "$a"
 		sep='; '
 	done
 }
 
+# answers FILE PORT...: "PORT: STATE REASON TTL" for each, joined by "; ".
+answers() { per_port 0 "$@"; }
+
 # states FILE PORT...: "PORT: STATE" for each, joined by "; ".
-states() {
-	local file=$1 port sep=
-	shift
-	for port in "$@"; do
-		printf '%s%s: %s' "$sep" "$port" "$(answer "$file" "$port" | cut -d' ' -f1)"
-		sep='; '
-	done
-}
+states() { per_port 1 "$@"; }
 
 # hidden_like: the control's port the hidden one must look like in this phase (REJECT: hide
 # or reject), and what that port is.
