@@ -97,8 +97,10 @@ selected() { ((${#SELECTED[@]} == 0)) || [[ " ${SELECTED[*]} " == *" $1 "* ]]; }
 # cgroups and pin dirs and checks only its own programs, so they can share the host as two
 # runs of the suite can; most of their time is spent waiting on the network, not the CPU.
 TEST_JOBS=${TEST_JOBS:-2}
-# The slow ones start first, so the last to finish is not one of them.
-SLOW_FIRST=(reject_icmp scanner datapath_shapes flow_state xdp_mode apply crash local_state guard
+# The slow ones start first, so the last to finish is not one of them. scanner.sh's parallel
+# nmap bursts load the CPU: not beside reject_icmp.sh, whose ICMP rate-limit bursts compare
+# token buckets that refill with time.
+SLOW_FIRST=(reject_icmp datapath_shapes scanner flow_state xdp_mode apply crash local_state guard
 	datapath_traffic)
 
 # test_start NAME TIMEOUT CMD...: run one binary or script in the background, its output and
