@@ -96,7 +96,8 @@ enum redir_port_interest {
 	PORT_INTEREST_PUBLIC_UDP = 1 << 3,
 };
 
-/* A port of one protocol: the key of port_stats. */
+/* A port of one protocol: the loader's name for a counted port, and the key of the
+ * port_stats hash that builds before port_slots kept the counters (read once, on upgrade). */
 struct redir_port_key {
 	__be16 port;
 	__u8 proto;
@@ -218,8 +219,30 @@ struct redir_tc_attach {
 
 #define BPFREDIR_TC_HANDLE 0xb9f
 
-/* port_stats: per-CPU counters per port, created by the loader for every public port (the
- * translations it saw) and every hidden port (the drops aimed at it). */
+/*
+ * Per-port counters: port_counters, a per-CPU array of redir_port_stats, has one slot for
+ * every public port (the translations it saw) and every hidden port (the drops aimed at it);
+ * port_slots, an array indexed by port (host order), names each port's slot per protocol
+ * (0: not counted). Two array lookups, which the verifier inlines, where a hash keyed by port
+ * cost a hashed lookup on every translated packet. Only the loader assigns slots: it zeroes a
+ * slot before it names it and after it takes it back, and keeps a port's slot while the port
+ * stays in a rule, so its counters do too.
+ */
+#define BPFREDIR_PORT_COUNTERS (2 * BPFREDIR_MAX_RULES + 1) /* slot 0 is never used */
+
+enum redir_port_slot_proto {
+	PORT_SLOT_TCP,
+	PORT_SLOT_UDP,
+	PORT_SLOT__MAX,
+};
+
+/* 8 bytes: an array's elements are 8-byte aligned, and the loader's mapping of port_slots
+ * sees them so. */
+struct redir_port_slots {
+	__u16 slot[PORT_SLOT__MAX]; /* enum redir_port_slot_proto */
+	__u8 pad[4];
+};
+
 /* Each port counter's slot and name, in ABI order: append only. */
 #define BPFREDIR_PORT_STATS(X)                                                                     \
 	/* on a public port: connections' packets translated */                                    \
@@ -303,6 +326,8 @@ _Static_assert(sizeof(struct redir_policy_key) == 16, "redir_policy_key layout")
 _Static_assert(sizeof(struct redir_rule) == 20, "redir_rule layout");
 _Static_assert(sizeof(struct redir_port_key) == 4, "redir_port_key layout");
 _Static_assert(sizeof(struct redir_port_stats) == 64, "redir_port_stats layout");
+_Static_assert(sizeof(struct redir_port_slots) == 8, "redir_port_slots layout");
+_Static_assert(BPFREDIR_PORT_COUNTERS - 1 <= 0xffff, "a slot fits redir_port_slots");
 _Static_assert(PORT_STAT__MAX <= BPFREDIR_PORT_STAT_SLOTS, "port counters fit their slots");
 _Static_assert(STAT__MAX <= BPFREDIR_STAT_SLOTS, "counters fit their slots");
 _Static_assert(sizeof(struct redir_flow_key) == 40, "redir_flow_key layout");

@@ -30,6 +30,50 @@ static int loaded_flows(__u32 *flows)
 	return err;
 }
 
+static int sync_pinned_maps(void)
+{
+	struct pinned_maps maps;
+	int err;
+
+	if (open_pinned_maps(&maps))
+		return -1;
+	err = sync_derived(&maps);
+	close_pinned_maps(&maps);
+	if (err)
+		return fail_err(-1, "cannot bring the maps in line with the rules: %s",
+				local_addrs_error(err));
+	return 0;
+}
+
+/* Loaded by a build from before port_slots: its per-port counts (port_stats, which only its
+ * programs counted in, and they no longer run) are added to the new slots, and the map goes.
+ * The counts are a report, not state: if they cannot be carried over, say so and go on. */
+static void take_legacy_port_stats(void)
+{
+	struct pinned_maps maps;
+	char path[PATH_MAX];
+	int fd, err;
+
+	if (!pin_exists("maps", "port_stats") || pin_path(path, sizeof(path), "maps", "port_stats"))
+		return;
+	fd = bpf_obj_get(path);
+	err = fd < 0 ? -errno : 0;
+	if (!err && open_pinned_maps(&maps))
+		err = -EIO;
+	else if (!err) {
+		err = port_counters_take_legacy(&maps.port_counters, fd);
+		close_pinned_maps(&maps);
+	}
+	if (fd >= 0)
+		close(fd);
+	if (err)
+		fail("the older build's per-port counters are not carried over: %s",
+		     strerror(-err));
+	err = pin_unlink("maps", "port_stats");
+	if (err)
+		fail("cannot remove %s: %s", pin_display("maps", "port_stats"), strerror(-err));
+}
+
 /* On a loaded pin dir: this build's programs take over in place (link updates, legacy
  * filters replaced) with every map kept, so rules and connections survive; the same build
  * changes nothing. What the new programs read first is brought in line with the rules
@@ -40,22 +84,19 @@ int upgrade_programs(void)
 {
 	struct load_request req = {};
 	struct load_ctx ctx = { .req = &req, .reload = true };
-	struct pinned_maps maps;
 	int updated, guard, xdp_fd, i, err;
 
 	for (i = 0; i < MAX_CGROUPS; i++)
 		ctx.cgroup_fds[i] = -1;
-	if (open_pinned_maps(&maps))
-		return -1;
-	err = sync_derived(&maps);
-	close_pinned_maps(&maps);
-	if (err)
-		return fail_err(-1, "cannot bring the maps in line with the rules: %s",
-				local_addrs_error(err));
 	/* The same build: only a guard that went (or is not the kind wanted) is attached. */
-	if (objects_loaded_build() == objects_build_id())
+	if (objects_loaded_build() == objects_build_id()) {
+		if (sync_pinned_maps())
+			return -1;
 		return guard_intact() ? 0 : guard_upgrade_or_fail();
-	if (loaded_flows(&req.flows) || load_objects(&ctx)) {
+	}
+	/* Loading pins the maps this build has and the loaded one had not, so the maps are
+	 * brought in line after it, before the new programs run. */
+	if (loaded_flows(&req.flows) || load_objects(&ctx) || sync_pinned_maps()) {
 		load_ctx_free(&ctx);
 		return -1;
 	}
@@ -89,6 +130,8 @@ int upgrade_programs(void)
 		close_fds(&l3_fd, 1);
 	}
 	load_ctx_free(&ctx);
+	if (!err)
+		take_legacy_port_stats();
 	if (!err && objects_record_build())
 		return fail_err(-1, "cannot record this build in %s", pin_display("maps", "build"));
 	return err ? -1 : updated;

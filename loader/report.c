@@ -45,23 +45,22 @@ static int cmp_listed(const void *a, const void *b)
 	return x->key.proto - y->key.proto;
 }
 
-/* Counters of one rule: translations on its public port, drops on its (hidden) target. */
-static int read_rule_counts(int fd, struct listed_rule *r)
+/* Counters of one rule: translations on its public port, drops on its (hidden) target. A
+ * port without a slot (a rule added a moment ago) has counted nothing. */
+static int read_rule_counts(const struct port_counter_maps *maps, struct listed_rule *r)
 {
-	struct redir_port_key pub = { .port = r->key.port, .proto = r->key.proto };
-	struct redir_port_key tgt = { .port = r->rule.target_port, .proto = r->key.proto };
 	__u64 counts[PORT_STAT__MAX];
 	int err;
 
-	err = sum_per_cpu(fd, &pub, r->counts, PORT_STAT__MAX, BPFREDIR_PORT_STAT_SLOTS);
-	if (err)
+	err = port_counters_read(maps, r->key.port, r->key.proto, r->counts);
+	if (err && err != -ENOENT)
 		return err;
 	r->counts[PORT_STAT_HIDDEN_DROPPED] = 0;
 	if (!(r->rule.flags & REDIR_F_HIDE))
 		return 0;
-	err = sum_per_cpu(fd, &tgt, counts, PORT_STAT__MAX, BPFREDIR_PORT_STAT_SLOTS);
+	err = port_counters_read(maps, r->rule.target_port, r->key.proto, counts);
 	r->counts[PORT_STAT_HIDDEN_DROPPED] = counts[PORT_STAT_HIDDEN_DROPPED];
-	return err;
+	return err == -ENOENT ? 0 : err;
 }
 
 int take_snapshot(const struct pinned_maps *maps, struct snapshot *snap)
@@ -81,7 +80,7 @@ int take_snapshot(const struct pinned_maps *maps, struct snapshot *snap)
 			snap->n++;
 	}
 	for (i = 0; i < snap->n && !err; i++)
-		err = read_rule_counts(maps->port_stats, &snap->rules[i]);
+		err = read_rule_counts(&maps->port_counters, &snap->rules[i]);
 	for (idx = 0; idx < STAT__MAX && !err; idx++)
 		err = sum_per_cpu(maps->stats, &idx, &snap->stats[idx], 1, 1);
 	qsort(snap->rules, snap->n, sizeof(snap->rules[0]), cmp_listed);

@@ -75,13 +75,22 @@ struct {
 	__type(value, struct redir_tc_attach);
 } tc_legacy SEC(".maps");
 
-/* Entries are made by the loader; the datapath only counts into them. */
+/* Slots are assigned by the loader, which reads them all at once through a mapping; the
+ * datapath only counts into them. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 2 * BPFREDIR_MAX_RULES);
-	__type(key, struct redir_port_key);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, BPFREDIR_PORTS);
+	__type(key, __u32);
+	__type(value, struct redir_port_slots);
+} port_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, BPFREDIR_PORT_COUNTERS);
+	__type(key, __u32);
 	__type(value, struct redir_port_stats);
-} port_stats SEC(".maps");
+} port_counters SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -178,9 +187,14 @@ static __always_inline void stat_inc(enum redir_stat idx)
 
 static __always_inline void port_stat_inc(__be16 port, __u8 proto, enum redir_port_stat idx)
 {
-	struct redir_port_key key = { .port = port, .proto = proto };
-	struct redir_port_stats *stats = bpf_map_lookup_elem(&port_stats, &key);
+	__u32 key = bpf_ntohs(port);
+	struct redir_port_slots *slots = bpf_map_lookup_elem(&port_slots, &key);
+	struct redir_port_stats *stats;
 
+	if (!slots)
+		return;
+	key = slots->slot[proto == IPPROTO_TCP ? PORT_SLOT_TCP : PORT_SLOT_UDP];
+	stats = key ? bpf_map_lookup_elem(&port_counters, &key) : NULL;
 	if (stats && idx < PORT_STAT__MAX)
 		stats->count[idx] += 1;
 }

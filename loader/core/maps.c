@@ -8,6 +8,7 @@
 #include "hostaddr.h"
 #include "log.h"
 #include "maps.h"
+#include "objects.h"
 #include "pins.h"
 #include "ruleset.h"
 
@@ -23,7 +24,8 @@ int open_pinned_maps(struct pinned_maps *maps)
 		{ "local_addrs", &maps->local_addrs },
 		{ "addr_holders", &maps->addr_holders },
 		{ "stats", &maps->stats },
-		{ "port_stats", &maps->port_stats },
+		{ "port_slots", &maps->port_counters.slots },
+		{ "port_counters", &maps->port_counters.counters },
 		{ "port_interest", &maps->port_interest },
 	};
 	__u32 slot = 0, set_id;
@@ -44,6 +46,13 @@ int open_pinned_maps(struct pinned_maps *maps)
 			int err = errno;
 
 			close_pinned_maps(maps);
+			/* A map this build added: the instance runs an older build's programs. */
+			if (err == ENOENT && objects_loaded_build() != objects_build_id())
+				return pr_warn_err(
+					-err,
+					"%s was loaded by another build, which has no %s: "
+					"'bpfredir load' or 'apply' upgrades it in place",
+					pin_dir, pin_display("maps", want[i].name));
 			return pr_warn_err(-err, "cannot open pinned map %s: %s",
 					   pin_display("maps", want[i].name), strerror(err));
 		}
@@ -61,9 +70,16 @@ int open_pinned_maps(struct pinned_maps *maps)
 
 void close_pinned_maps(struct pinned_maps *maps)
 {
-	int *fds[] = { &maps->policy,  &maps->rules,	   &maps->flows,
-		       &maps->pending, &maps->local_addrs, &maps->addr_holders,
-		       &maps->stats,   &maps->port_stats,  &maps->port_interest };
+	int *fds[] = { &maps->policy,
+		       &maps->rules,
+		       &maps->flows,
+		       &maps->pending,
+		       &maps->local_addrs,
+		       &maps->addr_holders,
+		       &maps->stats,
+		       &maps->port_counters.slots,
+		       &maps->port_counters.counters,
+		       &maps->port_interest };
 	size_t i;
 
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
@@ -75,7 +91,7 @@ void close_pinned_maps(struct pinned_maps *maps)
 
 int sync_derived(const struct pinned_maps *maps)
 {
-	int err = ruleset_derive(maps->rules, maps->port_stats, maps->port_interest);
+	int err = ruleset_derive(maps->rules, &maps->port_counters, maps->port_interest);
 
 	return err ? err : sync_local_addrs(maps->local_addrs, maps->addr_holders);
 }

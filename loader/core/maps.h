@@ -3,6 +3,8 @@
 #ifndef BPFREDIR_CORE_MAPS_H
 #define BPFREDIR_CORE_MAPS_H
 
+#include "port_counters.h"
+
 struct pinned_maps {
 	int policy; /* the outer map */
 	int rules;  /* the live rule set in its slot: public and hidden entries */
@@ -10,7 +12,7 @@ struct pinned_maps {
 	int local_addrs;
 	int addr_holders;
 	int stats;
-	int port_stats;
+	struct port_counter_maps port_counters;
 	int pending;
 	int port_interest;
 };

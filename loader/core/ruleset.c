@@ -10,6 +10,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "mapsync.h"
+#include "port_counters.h"
 #include "ruleset.h"
 
 #define HIDING_FLAGS (REDIR_F_HIDE | REDIR_F_HIDE_LOCAL | REDIR_F_REJECT)
@@ -325,17 +326,16 @@ static int derive_rule(struct derived *d, const struct redir_policy_key *key,
 }
 
 /* In a rule set, the hidden entries: each hiding rule's target, hidden from local clients
- * too when any of its rules asks. In port_stats: an entry for every public and every hidden
- * port. Both are recomputed from the set's rules rather than counted up and down, so they
+ * too when any of its rules asks. In the port counters: a slot for every public and every
+ * hidden port. Both are recomputed from the set's rules rather than counted up and down, so they
  * cannot drift whatever failed before. In port_interest: both ports of every rule, marked
  * before the rule can act (a rule acts only on marked ports), never unmarked. */
-int ruleset_derive(int set_fd, int port_stats_fd, int interest_fd)
+int ruleset_derive(int set_fd, const struct port_counter_maps *counters, int interest_fd)
 {
 	static struct derived d;
 	struct redir_policy_key key, *prev = NULL;
 	struct redir_rule rule;
-	void *zero_stats;
-	int n_cpus, err;
+	int err;
 
 	d.n_hidden = d.n_counted = 0;
 	while (!bpf_map_get_next_key(set_fd, prev, &key)) {
@@ -350,16 +350,5 @@ int ruleset_derive(int set_fd, int port_stats_fd, int interest_fd)
 	}
 	err = map_set_exactly(set_fd, d.hidden, sizeof(d.hidden[0]), d.hiding, sizeof(d.hiding[0]),
 			      d.n_hidden, false, is_hidden_entry);
-	if (err)
-		return err;
-	n_cpus = libbpf_num_possible_cpus();
-	if (n_cpus < 0)
-		return n_cpus;
-	zero_stats = calloc(n_cpus, sizeof(struct redir_port_stats));
-	if (!zero_stats)
-		return -ENOMEM;
-	err = map_set_exactly(port_stats_fd, d.counted, sizeof(d.counted[0]), zero_stats, 0,
-			      d.n_counted, true, NULL);
-	free(zero_stats);
-	return err;
+	return err ? err : port_counters_set(counters, d.counted, d.n_counted);
 }

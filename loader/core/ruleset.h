@@ -8,7 +8,7 @@
  *	ruleset_put(set, &(struct rule_spec){ .public_port = 8445, .target_port = 8443,
  *					      .proto = IPPROTO_TCP });
  *	ruleset_enable(set, POLICY_IFACE, ifindex, true);
- *	ruleset_derive(set, port_stats_fd, port_interest_fd);
+ *	ruleset_derive(set, &port_counter_maps, port_interest_fd);
  *	ruleset_install(policy_fd, set);
  *	close(set);	(the policy map holds it)
  *
@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <linux/types.h>
 #include "bpfredir.h"
+#include "port_counters.h"
 
 /* One rule, as the CLI and the config file say it: ports in host order. The zero value of
  * every flag is the default (hidden, dropped, any local address). */
@@ -85,9 +86,9 @@ int ruleset_del(int set_fd, __u16 public_port, __u8 proto);
 int ruleset_enable(int set_fd, __u8 kind, __u64 id, bool on);
 bool ruleset_enabled(int set_fd, __u8 kind, __u64 id);
 /* Bring what follows from the set's rules in line with them: the set's hidden entries,
- * port_stats (a zeroed entry for every public and hidden port; counters kept) and
+ * the port counters (a slot for every public and hidden port; counters kept) and
  * port_interest (both ports of every rule marked, never unmarked). */
-int ruleset_derive(int set_fd, int port_stats_fd, int interest_fd);
+int ruleset_derive(int set_fd, const struct port_counter_maps *counters, int interest_fd);
 /* Put set_fd live in policy's slot with one update; set_fd < 0 empties the slot. */
 int ruleset_install(int policy_fd, int set_fd);
 

@@ -143,7 +143,10 @@ static void rules_install(void)
 	if (!err)
 		err = ruleset_enable(set, POLICY_IFACE, LO_IFINDEX, true);
 	if (!err)
-		err = ruleset_derive(set, bpf_map__fd(tc->maps.port_stats),
+		err = ruleset_derive(set,
+				     &(struct port_counter_maps){
+					     .slots = bpf_map__fd(tc->maps.port_slots),
+					     .counters = bpf_map__fd(tc->maps.port_counters) },
 				     bpf_map__fd(tc->maps.port_interest));
 	if (!err)
 		err = ruleset_install(bpf_map__fd(tc->maps.policy), set);
@@ -219,6 +222,28 @@ static void hook_progs(enum hook h, int *stamp, int *array, int *empty, int *rea
 	}
 }
 
+/* The case's per-port counter (the public port's translations, the hidden port's drops), so
+ * the run proves it paid for that count too. */
+static bool counts_port(const struct bcase *c)
+{
+	return c->stat == STAT_REWRITTEN || c->stat == STAT_HIDDEN_DROPPED;
+}
+
+static __u64 port_count(const struct bcase *c)
+{
+	struct port_counter_maps maps = { .slots = bpf_map__fd(tc->maps.port_slots),
+					  .counters = bpf_map__fd(tc->maps.port_counters) };
+	__u64 sum[PORT_STAT__MAX];
+	int err;
+
+	if (!counts_port(c))
+		return 0;
+	err = port_counters_read(&maps, htons(c->pkt.dport), IPPROTO_TCP, sum);
+	if (err)
+		die("reading the counters of port %u: %s", c->pkt.dport, strerror(-err));
+	return sum[c->stat == STAT_REWRITTEN ? PORT_STAT_REWRITTEN : PORT_STAT_HIDDEN_DROPPED];
+}
+
 /* A timed run of the case through hook H's stamp into its empty program or (REAL)
  * bpfredir's; with bpfredir's, check that every repeat took the case's path. */
 static __u32 timed(const struct bcase *c, const struct frame *f, enum hook h, bool real,
@@ -226,7 +251,7 @@ static __u32 timed(const struct bcase *c, const struct frame *f, enum hook h, bo
 {
 	__u8 out[PKT_MAX];
 	__u32 len, ret, ns, want, key = 0;
-	__u64 before, after;
+	__u64 before, after, port_before, port_after;
 	__u16 dport;
 	int stamp, array, empty, prog;
 
@@ -236,8 +261,10 @@ static __u32 timed(const struct bcase *c, const struct frame *f, enum hook h, bo
 	if (bpf_map_update_elem(array, &key, &prog, BPF_ANY))
 		die("setting the tail call target: %s", strerror(errno));
 	before = stat_read(c->stat);
+	port_before = port_count(c);
 	ns = run(stamp, f, repeat, out, &len, &ret);
 	after = stat_read(c->stat);
+	port_after = port_count(c);
 	if (!real)
 		return ns;
 	want = c->retval;
@@ -251,6 +278,9 @@ static __u32 timed(const struct bcase *c, const struct frame *f, enum hook h, bo
 		die("%s %s: the counter grew by %llu in %u repeats: not every repeat took the "
 		    "intended path",
 		    hook_names[h], c->name, (unsigned long long)(after - before), repeat);
+	if (counts_port(c) && port_after - port_before != repeat)
+		die("%s %s: the port's counter grew by %llu in %u repeats", hook_names[h], c->name,
+		    (unsigned long long)(port_after - port_before), repeat);
 	return ns;
 }
 

@@ -2,14 +2,15 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 # The operator's tool on a live host: apply (dry run, idempotence, bad files, atomic switch
 # under traffic), status and stats, the lock under concurrent invocations, load again with the
-# same and a newer build (a connection held open across it), the upgrade by apply, and
-# --cgroup without a path. (Killed loads and applies: crash.sh.)
+# same and a newer build (a connection held open across it), the upgrade by apply, the upgrade
+# from a build with another map layout, and --cgroup without a path. (Killed loads and applies: crash.sh.)
 set -uo pipefail
 # shellcheck source=tests/lib/bpfredir.sh
 . "$(dirname "$0")/../lib/bpfredir.sh"
 
 ALL_TESTS="test_dry_run_empty_host test_apply test_apply_again test_bad_files test_switch
-	test_switch_under_traffic test_status test_concurrent test_reload test_upgrade test_cgroup_root"
+	test_switch_under_traffic test_status test_concurrent test_reload test_upgrade test_upgrade_layout
+	test_cgroup_root"
 t_depends test_apply test_dry_run_empty_host
 t_depends test_apply_again test_apply
 t_depends test_bad_files test_apply
@@ -275,6 +276,68 @@ test_upgrade() {
 	check "upgrade: a connection open across the upgrade still works" "$(cat "$T_TMP/held-upgrade.out")" \
 		grep -qx after "$T_TMP/held-upgrade.out"
 	expect_cli_ok "upgrade: unload" server unload --pin-dir "$PINU"
+}
+
+# --- load of a build whose maps differ: from the last build with the port_stats hash -------
+LAYOUT_COMMIT=f0340b1
+
+# rewritten_9545: the translations `list --json` counts for 9545 (run with BPFREDIR set).
+rewritten_9545() {
+	cli server list --json --pin-dir "$PINL"
+	jq -r '.rules[] | select(.public_port == 9545) | .stats.rewritten' <<<"$CLI_OUT"
+}
+
+test_upgrade_layout() {
+	local old=$T_TMP/old-layout before after
+	pin_dir PINL layout
+	if ! git -C "$T_REPO" cat-file -e "$LAYOUT_COMMIT^{commit}" 2>/dev/null; then
+		fail "layout: build $LAYOUT_COMMIT" "not in the history of $T_REPO (test a clone)"
+		return
+	fi
+	mkdir -p "$old"
+	if ! { git -C "$T_REPO" archive "$LAYOUT_COMMIT" | tar -x -C "$old" &&
+		make -s -C "$old" build/bpfredir; } >"$T_TMP/old-layout.log" 2>&1; then
+		fail "layout: build $LAYOUT_COMMIT" "$(tail -5 "$T_TMP/old-layout.log")"
+		return
+	fi
+	server server 9543 tcp socat TCP-LISTEN:9543,fork,reuseaddr EXEC:cat
+	BPFREDIR=$old/build/bpfredir expect_cli_ok "layout: load with the older build" server \
+		load --iface "$SERVER_IF" --pin-dir "$PINL"
+	BPFREDIR=$old/build/bpfredir expect_cli_ok "layout: add 9545 9543 with it" server \
+		add 9545 9543 --pin-dir "$PINL"
+	for _ in 1 2 3; do
+		"${client[@]}" timeout 3 socat -T 2 - "TCP:$SERVER_ADDR:9545" <<<x >/dev/null 2>&1
+	done
+	"${client[@]}" /usr/bin/python3 "$T_HELPERS/held_echo.py" "$SERVER_ADDR" 9545 \
+		"$T_TMP/go-layout" >"$T_TMP/layout.out" 2>&1 &
+	held=$!
+	wait_for 5 grep -q before "$T_TMP/layout.out"
+	before=$(BPFREDIR=$old/build/bpfredir rewritten_9545)
+	check "layout: the older build counted the connections" "rewritten: $before" \
+		test "${before:-0}" -gt 0
+	cli server list --pin-dir "$PINL"
+	check "layout: this build's list says the older build must be upgraded" "$(cli_result)" \
+		grep -q "loaded by another build, which has no .*/port_slots: 'bpfredir load' or" \
+		<<<"$CLI_ERR"
+	check "layout: ... and exits 1" "$(cli_result)" test "$CLI_RC" -eq 1
+	cli server load --iface "$SERVER_IF" --pin-dir "$PINL"
+	check "layout: load with this build replaces the programs" "$(cli_result) $CLI_OUT" \
+		grep -q "programs replaced by this build, maps kept" <<<"$CLI_OUT"
+	check "layout: the older build's port_stats is gone" "$(ls "$PINL/maps")" \
+		test ! -e "$PINL/maps/port_stats" -a -e "$PINL/maps/port_slots"
+	expect_rules "layout: the rule is kept" server "$PINL" "9545 9543 tcp true"
+	after=$(rewritten_9545)
+	check "layout: the counts are carried over" "before $before, after $after" \
+		test "$after" = "$before"
+	touch "$T_TMP/go-layout"
+	wait "$held"
+	check "layout: a connection open across the upgrade still works" \
+		"$(cat "$T_TMP/layout.out")" grep -qx after "$T_TMP/layout.out"
+	"${client[@]}" timeout 3 socat -T 2 - "TCP:$SERVER_ADDR:9545" <<<x >/dev/null 2>&1
+	check "layout: new connections through 9545" "socat exit $?" test $? -eq 0
+	check "layout: ... counted in the new slots" "before $after, now $(rewritten_9545)" \
+		test "$(rewritten_9545)" -gt "$after"
+	expect_cli_ok "layout: unload" server unload --pin-dir "$PINL"
 }
 
 # --- --cgroup without a path: the cgroup2 root ---------------------------------------------

@@ -79,7 +79,7 @@ struct tcase {
 	int stat; /* the one counter expected to go up by one, or NO_STAT */
 	/* Exactly what flows and pending hold afterwards, nothing more. */
 	struct entry tables[MAX_ENTRIES];
-	/* Create no port_stats entries: the datapath must not create any either. */
+	/* Give no port a counter slot: the datapath must not count anywhere then. */
 	bool no_port_stats;
 	/* The packet under test was received (skb_iif set), not made by this host: forwarded,
 	 * or one of --reject's answers. */

@@ -6,7 +6,7 @@
  * deleting the rules; swapping in a second set; emptying the slot), then runs one frame
  * through ingress or egress and checks the verdict, the output frame byte for byte against
  * one built independently, the TCP/UDP checksum by full recomputation, the stats and
- * port_stats deltas, and the exact contents of the flows and pending maps.
+ * per-port counter deltas, and the exact contents of the flows and pending maps.
  *
  * Each test runs in network namespaces of its own (netns.h): the first table in one that
  * does not forward, where this host's addresses are those the local-address map holds (the
@@ -42,7 +42,7 @@
 
 #define MAX_PORT_KEYS 12
 
-/* The port_stats entries a case creates, and their summed counters. */
+/* The counted ports a case sets up, and their summed counters. */
 struct port_counts {
 	int n;
 	struct redir_port_key key[MAX_PORT_KEYS];
@@ -68,7 +68,7 @@ static bool ports_unmark(struct fixture *f)
 	return true;
 }
 
-/* --- port_stats --------------------------------------------------------------------------- */
+/* --- port counters ----------------------------------------------------------------------- */
 
 static void port_key_add(struct port_counts *pc, __u16 port, __u8 proto)
 {
@@ -84,18 +84,16 @@ static void port_key_add(struct port_counts *pc, __u16 port, __u8 proto)
 		pc->key[pc->n++] = k;
 }
 
-/* In place of the entries ruleset_derive made: one zeroed entry per public and hidden port
- * of the case's rules (both sets), as the loader makes them, and also the packet's own ports
- * (before and after), so a count in the wrong place shows. */
+/* In place of the slots ruleset_derive gave: a zeroed slot for every public and hidden port
+ * of the case's rules (both sets), as the loader gives them, and also for the packet's own
+ * ports (before and after), so a count in the wrong place shows. */
 static bool port_stats_create(struct fixture *f, const struct tcase *c, struct port_counts *pc)
 {
-	struct redir_port_stats zero[f->ncpus];
 	const struct rule_spec *r;
-	int i;
 
 	memset(pc, 0, sizeof(*pc));
-	memset(zero, 0, sizeof(zero));
-	fixture_clear(f->tc->maps.port_stats);
+	if (!fixture_port_counters_set(f, NULL, 0))
+		return false;
 	if (c->no_port_stats)
 		return true;
 	for (r = c->rules; r < c->rules + MAX_RULES && r->public_port; r++) {
@@ -110,12 +108,7 @@ static bool port_stats_create(struct fixture *f, const struct tcase *c, struct p
 	port_key_add(pc, c->pkt.dport, c->pkt.proto);
 	port_key_add(pc, c->exp_sport, c->pkt.proto);
 	port_key_add(pc, c->exp_dport, c->pkt.proto);
-	for (i = 0; i < pc->n; i++)
-		if (!ASSERT_OK(bpf_map_update_elem(bpf_map__fd(f->tc->maps.port_stats), &pc->key[i],
-						   zero, BPF_NOEXIST),
-			       "create a port_stats entry"))
-			return false;
-	return true;
+	return fixture_port_counters_set(f, pc->key, pc->n);
 }
 
 static bool port_stats_read(struct fixture *f, struct port_counts *pc)
@@ -165,7 +158,7 @@ static bool port_stats_check(struct fixture *f, const struct tcase *c,
 		bool here = want && !memcmp(&after->key[i], &want_key, sizeof(want_key));
 
 		for (j = 0; j < PORT_STAT__MAX; j++) {
-			snprintf(what, sizeof(what), "port_stats %u/%u %s delta",
+			snprintf(what, sizeof(what), "port counter %u/%u %s delta",
 				 ntohs(after->key[i].port), after->key[i].proto,
 				 redir_port_stat_names[j]);
 			if (!ASSERT_EQ(after->count[i][j] - before->count[i][j],
@@ -173,8 +166,8 @@ static bool port_stats_check(struct fixture *f, const struct tcase *c,
 				return false;
 		}
 	}
-	return ASSERT_EQ(fixture_count(f->tc->maps.port_stats), after->n,
-			 "port_stats entries (made by the test)");
+	return ASSERT_EQ(fixture_port_counters_assigned(f), after->n,
+			 "counted ports (those the test gave a slot)");
 }
 
 /* --- a case ------------------------------------------------------------------------------- */

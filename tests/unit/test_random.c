@@ -12,7 +12,7 @@
  * and, in both connection tables (flows and pending), every key the packet looked up, wrote
  * or removed (with its port and flags), and the keys a SYN dropped at a hidden port must not
  * remove. Every
- * CHECK_EVERY packets and at the end the whole flows and pending maps and every port_stats
+ * CHECK_EVERY packets and at the end the whole flows and pending maps and every per-port counter
  * entry are compared with the model's.
  *
  * Two phases, each in a network namespace of its own (netns.h): one that does not forward
@@ -53,7 +53,7 @@
 #define DEFAULT_SEED 20261124ULL
 #define DEFAULT_PACKETS 100000 /* per phase; two phases */
 #define MAX_MISMATCHES 5
-#define CHECK_EVERY 1000 /* full flows and port_stats comparison */
+#define CHECK_EVERY 1000 /* full flows and port counter comparison */
 #define CHURN_EVERY 200	 /* maybe change the rule set */
 /* Then empty both tables: far below the LRU maps' sizes (flows 65536, pending 16384), so
  * that neither evicts anything, and below the model's slots. */
@@ -189,7 +189,7 @@ static const bool initially_active[N_CANDS] = {1, 1, 0, 1, 1, 1, 1, 1, 1, 0};
 static const __u16 client_ports[] = { 40000, 40001, 40002, 40003 };
 static const __u16 misc_ports[] = { 0, 22, 80, 443, 65535 };
 
-/* port_stats entries made at the start of a phase, as the loader makes them. */
+/* The ports given a counter slot at the start of a phase, as the loader gives them. */
 #define MAX_PORT_KEYS 64
 static struct redir_port_key port_keys[MAX_PORT_KEYS];
 static int n_port_keys;
@@ -309,7 +309,7 @@ struct model {
 struct m_expect {
 	__u32 retval;
 	int stat;      /* global counter that goes up by one, or -1 */
-	int port_key;  /* port_stats entry that goes up, or -1 */
+	int port_key;  /* port_keys entry whose counter goes up, or -1 */
 	int port_stat; /* and which of its counters */
 	bool rewrite, dest;
 	__u16 new_port;
@@ -1443,10 +1443,10 @@ static bool test_run_accepts(const __u8 *b, __u32 len)
 
 struct run {
 	struct fixture *f;
-	/* Where ruleset_derive keeps its port_stats: the test makes the real map's entries
+	/* Where ruleset_derive gives its counter slots: the test gives the real maps' slots
 	 * itself (port_keys), for counts in the wrong place to show, and the model counts them
 	 * across rule set changes. */
-	int derived_port_stats;
+	struct port_counter_maps derived_counters;
 	struct model m;
 	const char *phase;
 	__u64 seed;
@@ -1541,7 +1541,7 @@ static int set_write(struct run *r, int fd)
 	if (!err)
 		err = ruleset_enable(fd, POLICY_IFACE, LO_IFINDEX, true);
 	if (!err)
-		err = ruleset_derive(fd, r->derived_port_stats,
+		err = ruleset_derive(fd, &r->derived_counters,
 				     map_fd(r->f->tc->maps.port_interest));
 	return err;
 }
@@ -1671,7 +1671,7 @@ static bool table_full_check(struct run *r, struct m_table *t)
 	return true;
 }
 
-/* Both connection maps and every port_stats entry against the model. */
+/* Both connection maps and every port counter against the model. */
 static void full_check(struct run *r)
 {
 	__u64 got[PORT_STAT__MAX];
@@ -1681,7 +1681,7 @@ static void full_check(struct run *r)
 		flows_clear(r);
 	for (i = 0; i < n_port_keys; i++) {
 		if (port_stat_read(r, i, got)) {
-			mismatch(r, false, NULL, 0, 0, "full check: port_stats %u/%u: %s",
+			mismatch(r, false, NULL, 0, 0, "full check: port counter %u/%u: %s",
 				 ntohs(port_keys[i].port), port_keys[i].proto, strerror(errno));
 			continue;
 		}
@@ -1689,7 +1689,7 @@ static void full_check(struct run *r)
 			if (got[j] == r->m.port_counts[i][j])
 				continue;
 			mismatch(r, false, NULL, 0, 0,
-				 "full check: port_stats %u/%u counter %d is %llu, model %llu "
+				 "full check: port counter %u/%u counter %d is %llu, model %llu "
 				 "(counted within the last %d packets)",
 				 ntohs(port_keys[i].port), port_keys[i].proto, j,
 				 (unsigned long long)got[j],
@@ -1780,7 +1780,7 @@ static void one_packet(struct run *r, bool egress)
 			pc[e.port_stat] = ~0ULL;
 		if (pc[e.port_stat] != *mc) {
 			mismatch(r, egress, dumps, len, 0,
-				 "port_stats %u/%u counter %d: %llu, model %llu",
+				 "port counter %u/%u, %d: %llu, model %llu",
 				 ntohs(port_keys[e.port_key].port), port_keys[e.port_key].proto,
 				 e.port_stat, (unsigned long long)pc[e.port_stat],
 				 (unsigned long long)*mc);
@@ -1805,10 +1805,10 @@ resync:
 /* A phase: fresh maps, the initial rule set, PACKETS packets, then the final comparison. */
 static bool phase_run(struct run *r, unsigned long packets)
 {
-	struct redir_port_stats zero[r->f->ncpus];
 	int i;
 
-	fixture_clear(r->f->tc->maps.port_stats);
+	if (!fixture_port_counters_set(r->f, NULL, 0))
+		return false;
 	flows_clear(r);
 	memset(r->m.port_counts, 0, sizeof(r->m.port_counts));
 	memset(r->why, 0, sizeof(r->why));
@@ -1837,12 +1837,8 @@ static bool phase_run(struct run *r, unsigned long packets)
 	}
 	if (!ASSERT_OK(set_swap(r, true), "install the rules"))
 		return false;
-	memset(zero, 0, sizeof(zero));
-	for (i = 0; i < n_port_keys; i++)
-		if (!ASSERT_OK(bpf_map_update_elem(map_fd(r->f->tc->maps.port_stats), &port_keys[i],
-						   zero, BPF_NOEXIST),
-			       "create a port_stats entry"))
-			return false;
+	if (!fixture_port_counters_set(r->f, port_keys, n_port_keys))
+		return false;
 	if (!fixture_stats(r->f, r->stats))
 		return false;
 
@@ -1977,14 +1973,12 @@ void test_random(void)
 		bool forwarding;
 	} phases[] = { { "not forwarding", false }, { "forwarding", true } };
 	unsigned long packets = env_ulong("BPFREDIR_PACKETS", DEFAULT_PACKETS);
-	struct run r = {};
-	struct bpf_map *port_stats;
+	struct run r = { .derived_counters = { -1, -1 } };
 	char why[256];
 	size_t i;
 
 	r.seed = env_ulong("BPFREDIR_SEED", DEFAULT_SEED);
 	rng = r.seed;
-	r.derived_port_stats = -1;
 	r.m.flows.name = "flows";
 	r.m.pending.name = "pending";
 	r.m.flows.slots = calloc(FLOW_SLOTS, sizeof(*r.m.flows.slots));
@@ -1996,11 +1990,7 @@ void test_random(void)
 	r.f = fixture_open(0, 0);
 	if (!r.f)
 		goto out;
-	port_stats = r.f->tc->maps.port_stats;
-	r.derived_port_stats = bpf_map_create(
-		bpf_map__type(port_stats), "derived_stats", bpf_map__key_size(port_stats),
-		bpf_map__value_size(port_stats), bpf_map__max_entries(port_stats), NULL);
-	if (!ASSERT_TRUE(r.derived_port_stats >= 0, "a port_stats map for ruleset_derive"))
+	if (!fixture_port_counters_scratch(r.f, &r.derived_counters))
 		goto out;
 
 	for (i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {
@@ -2027,8 +2017,10 @@ void test_random(void)
 			netns_teardown_scope();
 	}
 out:
-	if (r.derived_port_stats >= 0)
-		close(r.derived_port_stats);
+	if (r.derived_counters.slots >= 0)
+		close(r.derived_counters.slots);
+	if (r.derived_counters.counters >= 0)
+		close(r.derived_counters.counters);
 	fixture_close(r.f);
 	free(r.m.pending.slots);
 	free(r.m.flows.slots);

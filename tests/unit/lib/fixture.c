@@ -125,6 +125,7 @@ static bool rules_install(struct fixture *f, int set)
 
 bool fixture_rules(struct fixture *f, const struct rule_spec *rules, int n)
 {
+	struct port_counter_maps counters = fixture_port_counters(f);
 	int set = ruleset_create(), i, err = 0;
 
 	if (!ASSERT_TRUE(set >= 0, "create a rule set"))
@@ -134,8 +135,7 @@ bool fixture_rules(struct fixture *f, const struct rule_spec *rules, int n)
 	if (!err)
 		err = ruleset_enable(set, POLICY_IFACE, LO_IFINDEX, true);
 	if (!err)
-		err = ruleset_derive(set, bpf_map__fd(f->tc->maps.port_stats),
-				     bpf_map__fd(f->tc->maps.port_interest));
+		err = ruleset_derive(set, &counters, bpf_map__fd(f->tc->maps.port_interest));
 	if (!ASSERT_OK(err, "fill the rule set")) {
 		close(set);
 		return false;
@@ -171,19 +171,46 @@ bool fixture_stats(struct fixture *f, __u64 sum[STAT__MAX])
 	return true;
 }
 
+struct port_counter_maps fixture_port_counters(struct fixture *f)
+{
+	return (struct port_counter_maps){ .slots = bpf_map__fd(f->tc->maps.port_slots),
+					   .counters = bpf_map__fd(f->tc->maps.port_counters) };
+}
+
 bool fixture_port_stat(struct fixture *f, __u16 port, __u8 proto, __u64 sum[PORT_STAT__MAX])
 {
-	struct redir_port_key key = { .port = htons(port), .proto = proto };
-	struct redir_port_stats percpu[f->ncpus];
-	int cpu, i;
+	struct port_counter_maps maps = fixture_port_counters(f);
 
-	if (!ASSERT_OK(bpf_map_lookup_elem(bpf_map__fd(f->tc->maps.port_stats), &key, percpu),
-		       "read port_stats"))
-		return false;
-	for (i = 0; i < PORT_STAT__MAX; i++)
-		for (sum[i] = 0, cpu = 0; cpu < f->ncpus; cpu++)
-			sum[i] += percpu[cpu].count[i];
-	return true;
+	return ASSERT_OK(port_counters_read(&maps, htons(port), proto, sum), "read a port counter");
+}
+
+bool fixture_port_counters_set(struct fixture *f, const struct redir_port_key *ports, size_t n)
+{
+	struct port_counter_maps maps = fixture_port_counters(f);
+
+	return ASSERT_OK(port_counters_set(&maps, ports, n), "give the ports counter slots");
+}
+
+int fixture_port_counters_assigned(struct fixture *f)
+{
+	struct port_counter_maps maps = fixture_port_counters(f);
+
+	return port_counters_assigned(&maps);
+}
+
+bool fixture_port_counters_scratch(struct fixture *f, struct port_counter_maps *scratch)
+{
+	struct bpf_map *slots = f->tc->maps.port_slots, *counters = f->tc->maps.port_counters;
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = bpf_map__map_flags(slots));
+
+	scratch->slots =
+		bpf_map_create(bpf_map__type(slots), "scratch_slots", bpf_map__key_size(slots),
+			       bpf_map__value_size(slots), bpf_map__max_entries(slots), &opts);
+	scratch->counters = bpf_map_create(
+		bpf_map__type(counters), "scratch_counts", bpf_map__key_size(counters),
+		bpf_map__value_size(counters), bpf_map__max_entries(counters), NULL);
+	return ASSERT_TRUE(scratch->slots >= 0 && scratch->counters >= 0,
+			   "port counter maps of the test's own");
 }
 
 void fixture_clear_fd(int fd)

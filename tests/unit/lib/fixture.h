@@ -63,7 +63,7 @@ int fixture_run(struct fixture *f, enum hook h, const void *in, __u32 len, void 
 		__u32 *out_len, __u32 *retval);
 
 /* A new set of the N rules, made by the core as `apply` makes one (ruleset_put, then
- * ruleset_derive: the hidden entries, port_stats, port_interest) and naming lo, where test
+ * ruleset_derive: the hidden entries, the port counters, port_interest) and naming lo, where test
  * runs happen; then put in the policy slot with one update. N = 0: an empty set. */
 bool fixture_rules(struct fixture *f, const struct rule_spec *rules, int n);
 /* Leave the policy slot empty, as right after load. */
@@ -73,8 +73,17 @@ bool fixture_rules_none(struct fixture *f);
 bool fixture_stat(struct fixture *f, __u32 idx, __u64 *sum);
 /* Every counter of stats. */
 bool fixture_stats(struct fixture *f, __u64 sum[STAT__MAX]);
-/* The counters of port_stats' entry for PORT (host order) and PROTO; false without one. */
+/* The per-port counter maps of the fixture's objects. */
+struct port_counter_maps fixture_port_counters(struct fixture *f);
+/* The counters of PORT (host order) and PROTO, summed over CPUs; false without a slot. */
 bool fixture_port_stat(struct fixture *f, __u16 port, __u8 proto, __u64 sum[PORT_STAT__MAX]);
+/* Exactly PORTS counted, each from zero unless it was counted already (port_counters_set). */
+bool fixture_port_counters_set(struct fixture *f, const struct redir_port_key *ports, size_t n);
+/* How many ports have a counter slot, or -errno. */
+int fixture_port_counters_assigned(struct fixture *f);
+/* A pair of empty maps shaped like the per-port counters, for a ruleset_derive whose slots
+ * the test does not want in the datapath's; the caller closes both fds. */
+bool fixture_port_counters_scratch(struct fixture *f, struct port_counter_maps *scratch);
 /* Delete every entry of MAP (keys up to 64 bytes), or of the map FD. */
 void fixture_clear(struct bpf_map *map);
 void fixture_clear_fd(int fd);
