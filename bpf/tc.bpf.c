@@ -11,12 +11,15 @@
 #include "lib/hook.h"
 #include "lib/rewrite.h"
 
-/* Ingress: the checksum through the helper, which knows the skb's checksum state (a veth
- * peer's CHECKSUM_PARTIAL packet keeps only the pseudo-header sum in the field) and keeps a
- * zero UDP checksum zero; the port by a direct store, which costs a fraction of a second
- * helper call. A direct store makes the verifier unclone a cloned skb on entry to the
+/* Ingress: the checksum as the skb's checksum state wants it (a veth peer's CHECKSUM_PARTIAL
+ * packet keeps only the pseudo-header sum in the field, which the port is not part of; the
+ * packet's sum, CHECKSUM_COMPLETE's, stays as it was when the port and the checksum move
+ * together) and a zero UDP checksum zero; the port by a direct store, which costs a fraction
+ * of a helper call. A direct store makes the verifier unclone a cloned skb on entry to the
  * program: cheap on ingress, where skbs are rarely clones, but every TCP segment leaves as
- * one, so egress stores through the helper. Returns 0, or -1 when the packet refuses it. */
+ * one, so egress stores through the helper. Where the kernel shows the state (6.2 on) the
+ * checksum is updated in place as bpf_l4_csum_replace would, else through that helper.
+ * Returns 0, or -1 when the packet refuses it. */
 static __always_inline int rewrite_dport(struct __sk_buff *skb, const struct pkt *p,
 					 __be16 new_port)
 {
@@ -24,9 +27,34 @@ static __always_inline int rewrite_dport(struct __sk_buff *skb, const struct pkt
 	__u64 csum_flags = sizeof(__be16);
 	void *data, *data_end, *l4;
 	__sum16 udp_csum = 0;
+	int ip_summed;
 
 	if (off > REWRITE_MAX_L4_OFF)
 		return -1;
+	ip_summed = ctx_ip_summed(skb);
+	if (ip_summed == SKB_CHECKSUM_PARTIAL) {
+		l4 = ctx_data(skb) + off;
+		if (l4 + 4 > ctx_end(skb))
+			return -1;
+		((__be16 *)l4)[1] = new_port;
+		return 0;
+	}
+	if (ip_summed >= 0) {
+		struct udphdr *uh = ctx_data(skb) + off;
+
+		/* Both headers are longer than the UDP one. */
+		if ((void *)(uh + 1) > ctx_end(skb))
+			return -1;
+		udp_csum = p->proto == IPPROTO_UDP ? uh->check : 1;
+		if (rewrite_port(ctx_data(skb), ctx_end(skb), p, true, new_port))
+			return -1;
+		/* A zero UDP checksum stays zero, so the packet's sum moved by the port's
+		 * change. */
+		if (!udp_csum && ip_summed == SKB_CHECKSUM_COMPLETE)
+			bpf_csum_update(skb, bpf_csum_diff(&old_word, sizeof(old_word), &new_word,
+							   sizeof(new_word), 0));
+		return 0;
+	}
 	csum_off = off + (p->proto == IPPROTO_TCP ? TCP_CSUM_OFF : UDP_CSUM_OFF);
 	if (p->proto == IPPROTO_UDP) {
 		struct udphdr *uh = ctx_data(skb) + off;

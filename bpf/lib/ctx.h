@@ -12,6 +12,7 @@
 
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
 #include "proto.h"
 #include "parse.h"
 
@@ -193,6 +194,24 @@ static __always_inline __be16 ctx_l3_proto(ctx_t *ctx)
 static __always_inline int ctx_set_len(ctx_t *ctx, __u32 len)
 {
 	return bpf_skb_change_tail(ctx, len, 0);
+}
+
+/* The skb's ip_summed, CHECKSUM_NONE (0) to CHECKSUM_PARTIAL (3), read through
+ * bpf_cast_to_kern_ctx (6.2 and later), or -1 where there is none (6.1): libbpf resolves the
+ * weak kfunc to nothing there, and the verifier drops the branch that calls it. */
+#define SKB_CHECKSUM_COMPLETE 2
+#define SKB_CHECKSUM_PARTIAL 3
+
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym __weak;
+
+static __always_inline int ctx_ip_summed(ctx_t *ctx)
+{
+	struct sk_buff *skb;
+
+	if (!bpf_ksym_exists(bpf_cast_to_kern_ctx))
+		return -1;
+	skb = bpf_cast_to_kern_ctx(ctx);
+	return BPF_CORE_READ_BITFIELD(skb, ip_summed);
 }
 
 /* Has the device or GRO checked the L4 checksum (CHECKSUM_UNNECESSARY)? */
