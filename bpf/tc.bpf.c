@@ -83,7 +83,8 @@ static __always_inline int rewrite_dport(struct __sk_buff *skb, const struct pkt
 }
 
 /* Egress: both through the skb helpers (see rewrite_dport), which also keep a zero UDP
- * checksum zero. */
+ * checksum zero. A CHECKSUM_PARTIAL packet, which the local stack's are on a device with
+ * checksum offload, needs no checksum update (rewrite_dport), so only its port is stored. */
 static __always_inline int hook_rewrite_port(struct __sk_buff *skb, const struct pkt *p, bool dest,
 					     __be16 new_port)
 {
@@ -96,6 +97,8 @@ static __always_inline int hook_rewrite_port(struct __sk_buff *skb, const struct
 
 	if (dest)
 		return rewrite_dport(skb, p, new_port);
+	if (ctx_ip_summed(skb) == SKB_CHECKSUM_PARTIAL)
+		return bpf_skb_store_bytes(skb, port_off, &new_port, sizeof(new_port), 0) ? -1 : 0;
 	if (p->proto == IPPROTO_UDP) {
 		csum_flags |= BPF_F_MARK_MANGLED_0;
 		if (bpf_skb_load_bytes(skb, csum_off, &udp_csum, sizeof(udp_csum)))
