@@ -142,7 +142,8 @@ resolve_kernel() {
 	*-cloud-*) die "$spec: the -cloud flavour has no 9p (CONFIG_NET_9P), use the generic one" ;;
 	*.deb)
 		[[ -f $spec ]] || die "$spec: no such file"
-		PKG=$(dpkg-deb -f "$spec" Package) && PKG_VERSION=$(dpkg-deb -f "$spec" Version) ||
+		PKG=$(dpkg-deb -f "$spec" Package 2>/dev/null) &&
+			PKG_VERSION=$(dpkg-deb -f "$spec" Version 2>/dev/null) ||
 			die "$spec: not a Debian package"
 		[[ $PKG == linux-image-* ]] || die "$spec: $PKG is not a linux-image package"
 		SERIES=$(sed -E 's/^linux-image-([0-9]+\.[0-9]+).*/\1/' <<<"$PKG")
@@ -215,7 +216,7 @@ fetch_kernel() {
 			return
 		fi
 		deb=$(echo "$stage"/*.deb)
-		if ! dpkg-deb -x "$deb" "$stage/root"; then
+		if ! dpkg-deb -x "$deb" "$stage/root" 2>/dev/null; then
 			rm -rf "$stage"
 			die "cannot unpack $deb"
 		fi
@@ -228,7 +229,8 @@ fetch_kernel() {
 		mv "$moddir" "$stage/modules"
 		mkdir -p "$stage/modules-root/lib/modules"
 		mv "$stage/modules" "$stage/modules-root/lib/modules/$(cat "$stage/kver")"
-		mv "$stage/root/boot/vmlinuz-"* "$stage/vmlinuz" || { rm -rf "$stage"; die "$PKG has no vmlinuz"; }
+		mv "$stage/root/boot/vmlinuz-"* "$stage/vmlinuz" 2>/dev/null ||
+			{ rm -rf "$stage"; die "$PKG has no vmlinuz"; }
 		rm -rf "$stage/root"
 		depmod -b "$stage/modules-root" "$(cat "$stage/kver")" || { rm -rf "$stage"; die "depmod failed"; }
 		echo "$SERIES" >"$stage/series"
