@@ -365,7 +365,9 @@ static int setup(const struct cmd *cmd, struct instance *in)
 		pins_close();
 		return fail("not loaded at %s%s", pin_dir, cmd->not_loaded_hint ?: "");
 	}
-	if ((cmd->needs & NEED_MAPS) && open_pinned_maps(&in->maps)) {
+	if ((cmd->needs & NEED_MAPS) &&
+	    (cmd->needs & NEED_LOCK ? open_pinned_maps(&in->maps)
+				    : open_pinned_maps_read(&in->maps))) {
 		pins_close();
 		return EXIT_FAIL;
 	}

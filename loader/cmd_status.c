@@ -232,7 +232,7 @@ static void flow_usage(__u32 *used, __u32 *max)
 	struct pinned_maps maps;
 
 	*used = *max = 0;
-	if (open_pinned_maps(&maps))
+	if (open_pinned_maps_read(&maps))
 		return;
 	if (!bpf_map_get_info_by_fd(maps.flows, &info, &len))
 		*max = info.max_entries;

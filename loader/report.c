@@ -45,20 +45,33 @@ static int cmp_listed(const void *a, const void *b)
 	return x->key.proto - y->key.proto;
 }
 
+/* The counters of port/proto: in its slot, or in the port_stats hash of an instance a build
+ * from before port_slots loaded (-ENOENT: none, as for a rule added a moment ago). */
+static int read_port_counts(const struct pinned_maps *maps, __be16 port, __u8 proto,
+			    __u64 counts[PORT_STAT__MAX])
+{
+	struct redir_port_key key = { .port = port, .proto = proto };
+
+	if (maps->port_counters.slots >= 0)
+		return port_counters_read(&maps->port_counters, port, proto, counts);
+	return sum_per_cpu(maps->legacy_port_stats, &key, counts, PORT_STAT__MAX,
+			   BPFREDIR_PORT_STAT_SLOTS);
+}
+
 /* Counters of one rule: translations on its public port, drops on its (hidden) target. A
- * port without a slot (a rule added a moment ago) has counted nothing. */
-static int read_rule_counts(const struct port_counter_maps *maps, struct listed_rule *r)
+ * port without counters has counted nothing. */
+static int read_rule_counts(const struct pinned_maps *maps, struct listed_rule *r)
 {
 	__u64 counts[PORT_STAT__MAX];
 	int err;
 
-	err = port_counters_read(maps, r->key.port, r->key.proto, r->counts);
+	err = read_port_counts(maps, r->key.port, r->key.proto, r->counts);
 	if (err && err != -ENOENT)
 		return err;
 	r->counts[PORT_STAT_HIDDEN_DROPPED] = 0;
 	if (!(r->rule.flags & REDIR_F_HIDE))
 		return 0;
-	err = port_counters_read(maps, r->rule.target_port, r->key.proto, counts);
+	err = read_port_counts(maps, r->rule.target_port, r->key.proto, counts);
 	r->counts[PORT_STAT_HIDDEN_DROPPED] = counts[PORT_STAT_HIDDEN_DROPPED];
 	return err == -ENOENT ? 0 : err;
 }
@@ -80,7 +93,7 @@ int take_snapshot(const struct pinned_maps *maps, struct snapshot *snap)
 			snap->n++;
 	}
 	for (i = 0; i < snap->n && !err; i++)
-		err = read_rule_counts(&maps->port_counters, &snap->rules[i]);
+		err = read_rule_counts(maps, &snap->rules[i]);
 	for (idx = 0; idx < STAT__MAX && !err; idx++)
 		err = sum_per_cpu(maps->stats, &idx, &snap->stats[idx], 1, 1);
 	qsort(snap->rules, snap->n, sizeof(snap->rules[0]), cmp_listed);

@@ -2,6 +2,7 @@
 /* Opening a loaded instance's maps by their pins, and the live rule set through policy's slot. */
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -12,7 +13,21 @@
 #include "pins.h"
 #include "ruleset.h"
 
-int open_pinned_maps(struct pinned_maps *maps)
+/* Loaded by a build from before port_slots: its per-port counters are the port_stats hash.
+ * Only a read view takes them from there (maps->legacy_port_stats); a verb that changes the
+ * instance needs this build's maps, which load or apply makes. */
+static bool legacy_counters(struct pinned_maps *maps, const char *name)
+{
+	char path[PATH_MAX];
+
+	if (strcmp(name, "port_slots") && strcmp(name, "port_counters"))
+		return false;
+	if (maps->legacy_port_stats < 0 && !pin_path(path, sizeof(path), "maps", "port_stats"))
+		maps->legacy_port_stats = bpf_obj_get(path);
+	return maps->legacy_port_stats >= 0;
+}
+
+static int open_maps(struct pinned_maps *maps, bool read_only)
 {
 	struct {
 		const char *name;
@@ -34,7 +49,7 @@ int open_pinned_maps(struct pinned_maps *maps)
 
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		*want[i].fd = -1;
-	maps->rules = -1;
+	maps->rules = maps->legacy_port_stats = -1;
 	if (!is_loaded())
 		return pr_warn_err(-ENOENT, "not loaded at %s (run 'bpfredir load' first)",
 				   pin_dir);
@@ -42,6 +57,9 @@ int open_pinned_maps(struct pinned_maps *maps)
 		if (pin_path(path, sizeof(path), "maps", want[i].name))
 			return pr_warn_err(-EBADF, "pin dir not open: %s", pin_dir);
 		*want[i].fd = bpf_obj_get(path);
+		if (*want[i].fd < 0 && errno == ENOENT && read_only &&
+		    legacy_counters(maps, want[i].name))
+			continue;
 		if (*want[i].fd < 0) {
 			int err = errno;
 
@@ -68,6 +86,16 @@ int open_pinned_maps(struct pinned_maps *maps)
 	return 0;
 }
 
+int open_pinned_maps(struct pinned_maps *maps)
+{
+	return open_maps(maps, false);
+}
+
+int open_pinned_maps_read(struct pinned_maps *maps)
+{
+	return open_maps(maps, true);
+}
+
 void close_pinned_maps(struct pinned_maps *maps)
 {
 	int *fds[] = { &maps->policy,
@@ -79,7 +107,8 @@ void close_pinned_maps(struct pinned_maps *maps)
 		       &maps->stats,
 		       &maps->port_counters.slots,
 		       &maps->port_counters.counters,
-		       &maps->port_interest };
+		       &maps->port_interest,
+		       &maps->legacy_port_stats };
 	size_t i;
 
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {

@@ -15,10 +15,15 @@ struct pinned_maps {
 	struct port_counter_maps port_counters;
 	int pending;
 	int port_interest;
+	/* A build's before port_slots, whose counters a read view shows; else -1. */
+	int legacy_port_stats;
 };
 
 /* 0, or -errno after a pr_warn (-ENOENT: not loaded); every fd -1 then. */
 int open_pinned_maps(struct pinned_maps *maps);
+/* The same for a view that only reads: an instance of a build from before port_slots is
+ * shown with its port_stats counters (port_counters' fds -1). */
+int open_pinned_maps_read(struct pinned_maps *maps);
 void close_pinned_maps(struct pinned_maps *maps);
 /* Bring what is derived from the rules and the host (the set's hidden entries, per-port
  * counters, local addresses) in line with them. */

@@ -315,11 +315,13 @@ test_upgrade_layout() {
 	before=$(BPFREDIR=$old/build/bpfredir rewritten_9545)
 	check "layout: the older build counted the connections" "rewritten: $before" \
 		test "${before:-0}" -gt 0
-	cli server list --pin-dir "$PINL"
-	check "layout: this build's list says the older build must be upgraded" "$(cli_result)" \
+	check "layout: this build's list shows the older build's counts" \
+		"older build $before, this build $(rewritten_9545)" test "$(rewritten_9545)" = "$before"
+	cli server add 9546 9543 --pin-dir "$PINL"
+	check "layout: this build's add says the older build must be upgraded" "$(cli_result)" \
 		grep -q "loaded by another build, which has no .*/port_slots: 'bpfredir load' or" \
 		<<<"$CLI_ERR"
-	check "layout: ... and exits 1" "$(cli_result)" test "$CLI_RC" -eq 1
+	check "layout: ... exits 1 and adds nothing" "$(cli_result)" test "$CLI_RC" -eq 1
 	cli server load --iface "$SERVER_IF" --pin-dir "$PINL"
 	check "layout: load with this build replaces the programs" "$(cli_result) $CLI_OUT" \
 		grep -q "programs replaced by this build, maps kept" <<<"$CLI_OUT"
