@@ -317,6 +317,9 @@ test_upgrade_layout() {
 		test "${before:-0}" -gt 0
 	check "layout: this build's list shows the older build's counts" \
 		"older build $before, this build $(rewritten_9545)" test "$(rewritten_9545)" = "$before"
+	cli server status --json --pin-dir "$PINL"
+	check "layout: this build's status says another build's programs run" "$(cli_result)" \
+		test "$(jq -r .this_build <<<"$CLI_OUT")" = false
 	cli server add 9546 9543 --pin-dir "$PINL"
 	check "layout: this build's add says the older build must be upgraded" "$(cli_result)" \
 		grep -q "loaded by another build, which has no .*/port_slots: 'bpfredir load' or" \
@@ -328,6 +331,9 @@ test_upgrade_layout() {
 	check "layout: the older build's port_stats is gone" "$(ls "$PINL/maps")" \
 		test ! -e "$PINL/maps/port_stats" -a -e "$PINL/maps/port_slots"
 	expect_rules "layout: the rule is kept" server "$PINL" "9545 9543 tcp true"
+	cli server status --pin-dir "$PINL"
+	check "layout: status says this build's programs run now" "$(cli_result) $CLI_OUT" \
+		grep -qx "programs:   this build's" <<<"$CLI_OUT"
 	after=$(rewritten_9545)
 	check "layout: the counts are carried over" "before $before, after $after" \
 		test "$after" = "$before"
