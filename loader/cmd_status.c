@@ -253,14 +253,6 @@ static bool address_watch(void)
 	return pin_exists("links", "addrwatch_v4") && pin_exists("links", "addrwatch_v6");
 }
 
-/* Are the loaded programs this build's? Another build's run until load or apply replaces
- * them in place (and, across a change of map layout, the verbs that change rules ask for
- * that first). */
-static bool this_build_loaded(void)
-{
-	return objects_loaded_build() == objects_build_id();
-}
-
 static void status_plain(struct status_out *out)
 {
 	__u32 used, max;
@@ -268,8 +260,9 @@ static void status_plain(struct status_out *out)
 	flow_usage(&used, &max);
 	printf("pin dir:    %s\n", pin_dir);
 	printf("programs:   %s\n",
-	       this_build_loaded() ? "this build's"
-				   : "another build's ('bpfredir load' or 'apply' replaces them)");
+	       objects_this_build_loaded()
+		       ? "this build's"
+		       : "another build's ('bpfredir load' or 'apply' replaces them)");
 	printf("flows:      %u of %u entries in use\n", used, max);
 	printf("kernel:     tcx %s, BTF %s\n", out->tcx ? "yes" : "no (legacy tc is used)",
 	       btf_present() ? "yes" : "no");
@@ -291,7 +284,7 @@ static void status_json(struct status_out *out)
 
 	flow_usage(&used, &max);
 	json_add(doc, "pin_dir", json_object_new_string(pin_dir));
-	json_add(doc, "this_build", json_object_new_boolean(this_build_loaded()));
+	json_add(doc, "this_build", json_object_new_boolean(objects_this_build_loaded()));
 	obj = json_object_new_object();
 	json_add(obj, "used", json_object_new_int64(used));
 	json_add(obj, "max", json_object_new_int64(max));

@@ -89,7 +89,7 @@ int upgrade_programs(void)
 	for (i = 0; i < MAX_CGROUPS; i++)
 		ctx.cgroup_fds[i] = -1;
 	/* The same build: only a guard that went (or is not the kind wanted) is attached. */
-	if (objects_loaded_build() == objects_build_id()) {
+	if (objects_this_build_loaded()) {
 		if (sync_pinned_maps())
 			return -1;
 		return guard_intact() ? 0 : guard_upgrade_or_fail();

@@ -65,7 +65,7 @@ static int open_maps(struct pinned_maps *maps, bool read_only)
 
 			close_pinned_maps(maps);
 			/* A map this build added: the instance runs an older build's programs. */
-			if (err == ENOENT && objects_loaded_build() != objects_build_id())
+			if (err == ENOENT && !objects_this_build_loaded())
 				return pr_warn_err(
 					-err,
 					"%s was loaded by another build, which has no %s: "

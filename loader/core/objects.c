@@ -235,7 +235,7 @@ int objects_watch_addresses(struct objects *o, __u32 flows, struct pin_txn *txn)
 /* What identifies a build's BPF side: a hash of its objects, as the skeletons embed them.
  * Kept in maps/build, so a load or apply of the build already loaded skips loading every
  * program (and through the verifier) only to find the same code. */
-__u64 objects_build_id(void)
+static __u64 objects_build_id(void)
 {
 	const void *(*objects[])(size_t *) = { tc_bpf__elf_bytes, xdp_bpf__elf_bytes,
 					       sock_bpf__elf_bytes, addrwatch_bpf__elf_bytes,
@@ -253,7 +253,7 @@ __u64 objects_build_id(void)
 }
 
 /* maps/build holds the build that last loaded or upgraded the instance; 0 if none says. */
-__u64 objects_loaded_build(void)
+static __u64 objects_loaded_build(void)
 {
 	char path[PATH_MAX];
 	__u32 key = 0;
@@ -269,6 +269,11 @@ __u64 objects_loaded_build(void)
 		build = 0;
 	close(fd);
 	return build;
+}
+
+bool objects_this_build_loaded(void)
+{
+	return objects_loaded_build() == objects_build_id();
 }
 
 int objects_record_build(void)

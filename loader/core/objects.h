@@ -45,9 +45,8 @@ int objects_watch_addresses(struct objects *o, __u32 flows, struct pin_txn *txn)
 int objects_update_links(struct objects *o);
 
 /* The build: a hash of the objects as the skeletons embed them; maps/build keeps the one that
- * last loaded or upgraded the instance (0: none says). */
-__u64 objects_build_id(void);
-__u64 objects_loaded_build(void);
+ * last loaded or upgraded the instance. Does the instance run this build's programs? */
+bool objects_this_build_loaded(void);
 int objects_record_build(void);
 
 /* The flow tables' sizes, per possible CPU at least BPFREDIR_LRU_PER_CPU. */
