@@ -15,7 +15,7 @@ static int slot_proto(__u8 proto)
 	return proto == IPPROTO_TCP ? PORT_SLOT_TCP : PORT_SLOT_UDP;
 }
 
-/* Every port's slots, read through a mapping of the array (BPF_F_MMAPABLE): a copy of 256
+/* Every port's slots, read through a mapping of the array (BPF_F_MMAPABLE): a copy of 512
  * KiB rather than 65536 lookups. */
 static int read_all_slots(int fd, struct redir_port_slots *slots)
 {
@@ -36,16 +36,11 @@ static int n_cpus_or_err(void)
 	return n > 0 ? n : (n < 0 ? n : -EINVAL);
 }
 
-static int zero_slot(const struct port_counter_maps *maps, __u32 slot, int n_cpus)
+/* zero: every CPU's counters, all 0. */
+static int zero_slot(const struct port_counter_maps *maps, __u32 slot,
+		     const struct redir_port_stats *zero)
 {
-	struct redir_port_stats *zero = calloc(n_cpus, sizeof(*zero));
-	int err;
-
-	if (!zero)
-		return -ENOMEM;
-	err = bpf_map_update_elem(maps->counters, &slot, zero, BPF_ANY) ? -errno : 0;
-	free(zero);
-	return err;
+	return bpf_map_update_elem(maps->counters, &slot, zero, BPF_ANY) ? -errno : 0;
 }
 
 static int write_slots(int fd, __u32 port, const struct redir_port_slots *slots)
@@ -61,10 +56,11 @@ int port_counters_set(const struct port_counter_maps *maps, const struct redir_p
 	bool *want = calloc(BPFREDIR_PORTS * PORT_SLOT__MAX, sizeof(*want));
 	bool *used = calloc(BPFREDIR_PORT_COUNTERS, sizeof(*used));
 	int n_cpus = n_cpus_or_err(), err;
+	struct redir_port_stats *zero = n_cpus > 0 ? calloc(n_cpus, sizeof(*zero)) : NULL;
 	__u32 port, next = 1;
 	size_t i, p;
 
-	err = n_cpus < 0 ? n_cpus : (!was || !now || !want || !used ? -ENOMEM : 0);
+	err = n_cpus < 0 ? n_cpus : (!was || !now || !want || !used || !zero ? -ENOMEM : 0);
 	if (!err)
 		err = read_all_slots(maps->slots, was);
 	if (err)
@@ -92,7 +88,7 @@ int port_counters_set(const struct port_counter_maps *maps, const struct redir_p
 			__u16 s = was[port].slot[p];
 
 			if (s && s < BPFREDIR_PORT_COUNTERS && !used[s])
-				err = zero_slot(maps, s, n_cpus);
+				err = zero_slot(maps, s, zero);
 		}
 		if (err)
 			goto cleanup;
@@ -108,7 +104,7 @@ int port_counters_set(const struct port_counter_maps *maps, const struct redir_p
 				err = -E2BIG;
 				goto cleanup;
 			}
-			err = zero_slot(maps, next, n_cpus);
+			err = zero_slot(maps, next, zero);
 			if (err)
 				goto cleanup;
 			used[next] = true;
@@ -122,6 +118,7 @@ cleanup:
 	free(now);
 	free(want);
 	free(used);
+	free(zero);
 	return err;
 }
 
