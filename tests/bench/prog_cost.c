@@ -63,6 +63,8 @@
 #define LO_IFINDEX 1
 
 static struct tc_bpf *tc;
+/* TC's per-port counter maps, which XDP shares. */
+static struct port_counter_maps counters;
 static struct xdp_bpf *xdp;
 static struct bench_bpf *bench;
 static int ncpus;
@@ -143,11 +145,7 @@ static void rules_install(void)
 	if (!err)
 		err = ruleset_enable(set, POLICY_IFACE, LO_IFINDEX, true);
 	if (!err)
-		err = ruleset_derive(set,
-				     &(struct port_counter_maps){
-					     .slots = bpf_map__fd(tc->maps.port_slots),
-					     .counters = bpf_map__fd(tc->maps.port_counters) },
-				     bpf_map__fd(tc->maps.port_interest));
+		err = ruleset_derive(set, &counters, bpf_map__fd(tc->maps.port_interest));
 	if (!err)
 		err = ruleset_install(bpf_map__fd(tc->maps.policy), set);
 	if (err)
@@ -231,14 +229,12 @@ static bool counts_port(const struct bcase *c)
 
 static __u64 port_count(const struct bcase *c)
 {
-	struct port_counter_maps maps = { .slots = bpf_map__fd(tc->maps.port_slots),
-					  .counters = bpf_map__fd(tc->maps.port_counters) };
 	__u64 sum[PORT_STAT__MAX];
 	int err;
 
 	if (!counts_port(c))
 		return 0;
-	err = port_counters_read(&maps, htons(c->pkt.dport), IPPROTO_TCP, sum);
+	err = port_counters_read(&counters, htons(c->pkt.dport), IPPROTO_TCP, sum);
 	if (err)
 		die("reading the counters of port %u: %s", c->pkt.dport, strerror(-err));
 	return sum[c->stat == STAT_REWRITTEN ? PORT_STAT_REWRITTEN : PORT_STAT_HIDDEN_DROPPED];
@@ -331,6 +327,8 @@ int main(int argc, char **argv)
 	tc = tc_bpf__open_and_load();
 	if (!tc)
 		die("cannot open and load the TC skeleton: %s", strerror(errno));
+	counters.slots = bpf_map__fd(tc->maps.port_slots);
+	counters.counters = bpf_map__fd(tc->maps.port_counters);
 	/* XDP uses TC's maps, as the loader's pins make every object do. */
 	xdp = xdp_bpf__open();
 	if (!xdp)
