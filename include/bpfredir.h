@@ -112,12 +112,16 @@ enum redir_flow_dir {
 };
 
 /*
- * flows and pending: one IN and one OUT entry per translated connection, so replies are
- * rewritten exactly and connections outlive the rule that created them. A new connection
- * starts in `pending` and moves to `flows` once the local service sends it something other
- * than a SYN-ACK or RST, which it only does for a real peer: a flood of spoofed SYNs churns
- * `pending` but cannot evict established connections from `flows`. When the service closes
- * (FIN) the connection goes back to `pending` for the rest of its close; its RST ends it.
+ * flows and pending: connections outlive the rule that created them, and replies are rewritten
+ * exactly. A new connection starts in `pending` and moves to `flows` once the local service
+ * sends it something other than a SYN-ACK or RST, which it only does for a real peer: a flood
+ * of spoofed SYNs churns `pending` but cannot evict established connections from `flows`. When
+ * the service closes (FIN) the connection goes back to `pending` for the rest of its close; its
+ * RST ends it.
+ *
+ * flows holds an IN and an OUT entry per connection. pending holds the OUT entry alone (one
+ * write per SYN): the client's packets find it through the targets their public port has had
+ * (public_targets), their port checked against the entry's.
  */
 struct redir_flow_key {
 	__u8 remote_addr[BPFREDIR_ADDR_LEN];
@@ -138,6 +142,17 @@ enum redir_flow_flags {
 struct redir_flow {
 	__be16 port; /* IN: the target port; OUT: the public port */
 	__u16 flags; /* enum redir_flow_flags */
+};
+
+/* public_targets: an array indexed by port (host order), for TCP: the target the port's rule
+ * names, and the one its rule named before (0: none), so that a connection still in `pending`
+ * is found from its client's packets after its rule changed or went. Advisory: a wrong or
+ * missing target only misses, as the entry's public port must match. The loader writes a rule's
+ * target there before the rule can act and never clears one. */
+#define BPFREDIR_PUBLIC_TARGETS 2
+
+struct redir_public_targets {
+	__be16 target[BPFREDIR_PUBLIC_TARGETS]; /* [0]: now or last; [1]: the one before */
 };
 
 /* sock_peers: socket-local storage, freed with the socket. For a socket whose connect() or
@@ -332,6 +347,7 @@ _Static_assert(PORT_STAT__MAX <= BPFREDIR_PORT_STAT_SLOTS, "port counters fit th
 _Static_assert(STAT__MAX <= BPFREDIR_STAT_SLOTS, "counters fit their slots");
 _Static_assert(sizeof(struct redir_flow_key) == 40, "redir_flow_key layout");
 _Static_assert(sizeof(struct redir_flow) == 4, "redir_flow layout");
+_Static_assert(sizeof(struct redir_public_targets) == 4, "redir_public_targets layout");
 _Static_assert(sizeof(struct redir_local_addr) == 16, "redir_local_addr layout");
 _Static_assert(sizeof(struct redir_addr_holder) == 32, "redir_addr_holder layout");
 _Static_assert(sizeof(struct redir_sock_peer) == 20, "redir_sock_peer layout");

@@ -351,7 +351,8 @@ int swap_rules(const struct config *cfg, const struct resolved *res, const struc
 	for (i = 0; i < cfg->n_cgroups && !err; i++)
 		err = ruleset_enable(set_fd, POLICY_CGROUP, res->cgroup_ids[i], true);
 	if (!err)
-		err = ruleset_derive(set_fd, &maps->port_counters, maps->port_interest);
+		err = ruleset_derive(set_fd, &maps->port_counters, maps->port_interest,
+				     maps->public_targets);
 	if (!err)
 		err = ruleset_install(maps->policy, set_fd);
 	close(set_fd);

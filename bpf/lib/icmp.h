@@ -7,8 +7,9 @@
  * by the quoted ports.
  *
  * - ingress: an error quoting a packet this host sent from the public port (the reply,
- *   after egress rewrote it) gets the quote's source port put back to the target, found
- *   through the connection's IN entry (remote = quote's destination, local port = public);
+ *   after egress rewrote it) gets the quote's source port put back to the target, found as
+ *   the client's own packets find it (client_conn_target: remote = quote's destination,
+ *   public port = quote's source);
  * - egress: an error this host sends quoting a packet it received on the target port (after
  *   ingress rewrote it) gets the quote's destination port put back to the public port,
  *   through the OUT entry.
@@ -108,15 +109,11 @@ static __always_inline __be16 icmp_error_policy(const struct icmp_quote *q, bool
 	const struct pkt *in = &q->inner;
 	struct redir_flow_key fk;
 	struct redir_flow *flow;
-	bool is_pending;
 
 	if (ingress)
-		flow_key_fill(&fk, in->daddr, in->saddr, in->dport, in->sport, in->proto,
-			      FLOW_DIR_IN);
-	else
-		flow_key_fill(&fk, in->saddr, in->daddr, in->sport, in->dport, in->proto,
-			      FLOW_DIR_OUT);
-	flow = flow_lookup(&fk, &is_pending);
+		return client_conn_target(in->daddr, in->saddr, in->dport, in->sport, in->proto);
+	flow_key_fill(&fk, in->saddr, in->daddr, in->sport, in->dport, in->proto, FLOW_DIR_OUT);
+	flow = flow_lookup(&fk, NULL);
 	return flow ? flow->port : 0;
 }
 

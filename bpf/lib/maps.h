@@ -99,6 +99,13 @@ struct {
 	__type(value, __u8);
 } port_interest SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BPFREDIR_PORTS);
+	__type(key, __u32);
+	__type(value, struct redir_public_targets);
+} public_targets SEC(".maps");
+
 /* port's PORT_INTEREST_* bits, all protocols'. See port_interest. */
 static __always_inline __u8 port_interest_bits(__be16 port)
 {

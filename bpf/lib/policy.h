@@ -39,18 +39,20 @@ static __always_inline void flow_key_fill(struct redir_flow_key *k, const __u8 *
  * sent by this host's kernel, cannot be, and its kernel answers on a tuple only as its
  * socket there allows. So:
  *
- * - A SYN through a rule writes its connection into `pending` only. It never changes `flows`:
- *   a spoofed SYN with a live connection's client address and port (to any public port
- *   sharing the target) must not repoint or cut that connection.
+ * - A SYN through a rule writes its connection into `pending` only, one OUT entry (the
+ *   client's packets find it through public_targets). It never changes `flows`: a spoofed SYN
+ *   with a live connection's client address and port (to any public port sharing the target)
+ *   must not repoint or cut that connection.
  * - The service's SYN-ACK takes the `pending` entry: the kernel sends one only when it has no
  *   established socket on the tuple (on one, it answers a SYN with a challenge ACK), so
  *   whatever `flows` still holds for the tuple is over and goes (a client that reuses its
  *   port after a close, maybe through another public port).
  * - Its first packet that is neither a SYN nor a RST, which only a real peer gets, moves the
  *   connection to `flows` (promotion); other packets use `flows` first, then `pending`.
- * - Its FIN (the service closing) moves the connection back to `pending`, marked closing: the
- *   rest of the close (ACKs, the client's FIN, TIME_WAIT's retransmits) is still translated,
- *   it is never promoted again, and churn evicts it before established connections.
+ * - Its FIN (the service closing) moves the connection back to `pending`, both directions,
+ *   marked closing: the rest of the close (ACKs, the client's FIN, TIME_WAIT's retransmits) is
+ *   still translated whatever became of its rule since, it is never promoted again, and churn
+ *   evicts it before established connections.
  * - Its RST (the socket is gone, or never was) forgets the connection.
  *
  * The client's FIN and RST change nothing. Without the sequence numbers (no window is
@@ -65,9 +67,9 @@ static __always_inline void flow_key_fill(struct redir_flow_key *k, const __u8 *
  * until the LRU evicts it, as it is never used again.
  */
 
-/* Remember both directions of a translated connection, in `table` (pending or flows): IN
- * keeps the connection on its target after its rule is deleted, OUT lets the reply be
- * rewritten without guessing which public port (several may share a target) the client
+/* Remember both directions of a translated connection, in `table` (flows, or pending when it
+ * closes): IN keeps the connection on its target after its rule is deleted, OUT lets the reply
+ * be rewritten without guessing which public port (several may share a target) the client
  * used. remote/local are as seen from this host. */
 static __always_inline void flow_record(void *table, const __u8 *remote_addr,
 					const __u8 *local_addr, __be16 remote_port,
@@ -125,9 +127,48 @@ static __always_inline void flows_drop_stale(const struct redir_flow_key *out)
 		bpf_map_delete_elem(&flows, &k);
 }
 
+/* A new connection's OUT entry in pending: the client's packets find it through
+ * public_targets (pending_through), the reply by its key. */
+static __always_inline void pending_record(const struct pkt *p, __be16 target_port)
+{
+	struct redir_flow v = { .port = p->dport };
+	struct redir_flow_key k;
+
+	flow_key_fill(&k, p->saddr, p->daddr, p->sport, target_port, p->proto, FLOW_DIR_OUT);
+	bpf_map_update_elem(&pending, &k, &v, BPF_ANY);
+}
+
+/* The new TCP connection in pending from remote to local through public_port: its OUT entry,
+ * found under each target the port has had, is the one whose public port it is. *k is left
+ * its key (local_port: the target). */
+static __always_inline struct redir_flow *pending_through(const __u8 *remote_addr,
+							  const __u8 *local_addr,
+							  __be16 remote_port, __be16 public_port,
+							  struct redir_flow_key *k)
+{
+	__u32 idx = bpf_ntohs(public_port);
+	struct redir_public_targets *targets = bpf_map_lookup_elem(&public_targets, &idx);
+	struct redir_flow *flow;
+	int i;
+
+	if (!targets)
+		return NULL;
+	for (i = 0; i < BPFREDIR_PUBLIC_TARGETS; i++) {
+		if (!targets->target[i])
+			break;
+		flow_key_fill(k, remote_addr, local_addr, remote_port, targets->target[i],
+			      IPPROTO_TCP, FLOW_DIR_OUT);
+		flow = bpf_map_lookup_elem(&pending, k);
+		if (flow && flow->port == public_port)
+			return flow;
+	}
+	return NULL;
+}
+
 /* A SYN that reaches the service untranslated (no rule applies, the target is not hidden)
  * starts a direct connection: the new connections its tuple left in pending no longer
- * apply, IN for the port it asks for, OUT for the port that answers. flows is left alone. */
+ * apply: one through the port it asks for, one whose replies leave from that port (and a
+ * closing one's IN entry). flows is left alone. */
 static __always_inline void pending_forget(const struct pkt *p)
 {
 	struct redir_flow_key k;
@@ -136,6 +177,8 @@ static __always_inline void pending_forget(const struct pkt *p)
 	flow_delete(&pending, &k);
 	k.dir = FLOW_DIR_OUT;
 	flow_delete(&pending, &k);
+	if (p->proto == IPPROTO_TCP && pending_through(p->saddr, p->daddr, p->sport, p->dport, &k))
+		bpf_map_delete_elem(&pending, &k);
 }
 
 /*
@@ -195,6 +238,32 @@ static __always_inline struct redir_flow *flow_lookup(struct redir_flow_key *k, 
 	if (!flow)
 		flow = bpf_map_lookup_elem(&pending, k);
 	return flow;
+}
+
+/* The target of the connection a client's packet belongs to, or 0: from remote to local,
+ * to public_port. An established one (flows IN), else a new one or a closing one in pending:
+ * its OUT entry under a target the port has had, else a closing one's IN (its target may be
+ * older than public_targets remembers). The OUT entry first: a client that reuses its port
+ * for a new connection leaves the closing IN of its last one there until the new one is
+ * promoted. UDP keeps no new flow's IN (udp_pending_record) and finds none through
+ * public_targets: its packets go by the rule until the service answers. */
+static __always_inline __be16 client_conn_target(const __u8 *remote_addr, const __u8 *local_addr,
+						 __be16 remote_port, __be16 public_port, __u8 proto)
+{
+	struct redir_flow_key k;
+	struct redir_flow *flow;
+
+	flow_key_fill(&k, remote_addr, local_addr, remote_port, public_port, proto, FLOW_DIR_IN);
+	flow = bpf_map_lookup_elem(&flows, &k);
+	if (flow)
+		return flow->port;
+	if (proto == IPPROTO_UDP)
+		return 0;
+	if (pending_through(remote_addr, local_addr, remote_port, public_port, &k))
+		return k.local_port;
+	flow_key_fill(&k, remote_addr, local_addr, remote_port, public_port, proto, FLOW_DIR_IN);
+	flow = bpf_map_lookup_elem(&pending, &k);
+	return flow ? flow->port : 0;
 }
 
 /* bpf_fib_lookup's flags, set by the loader (probe_fib_skip_neigh). Kernels before 6.3 refuse
@@ -291,10 +360,9 @@ static __always_inline bool rule_applies(void *ctx, __u32 ifindex, const struct 
 static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, const struct pkt *p,
 					  __be16 *new_dport)
 {
-	struct redir_flow_key fk;
-	struct redir_flow *flow;
 	struct redir_rule *rule;
 	bool new_connection;
+	__be16 target;
 	__u8 interest;
 	void *set;
 
@@ -325,12 +393,9 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, 
 	new_connection = p->proto == IPPROTO_TCP &&
 			 (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
 	if (!new_connection) {
-		flow_key_fill(&fk, p->saddr, p->daddr, p->sport, p->dport, p->proto, FLOW_DIR_IN);
-		/* pending holds no IN entry of UDP's (udp_pending_record). */
-		flow = p->proto == IPPROTO_UDP ? bpf_map_lookup_elem(&flows, &fk)
-					       : flow_lookup(&fk, NULL);
-		if (flow) {
-			*new_dport = flow->port;
+		target = client_conn_target(p->saddr, p->daddr, p->sport, p->dport, p->proto);
+		if (target) {
+			*new_dport = target;
 			return VERDICT_REWRITE;
 		}
 	}
@@ -347,8 +412,7 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, 
 		if (p->proto == IPPROTO_UDP)
 			udp_pending_record(p, rule->target_port);
 		else
-			flow_record(&pending, p->saddr, p->daddr, p->sport, p->dport,
-				    rule->target_port, p->proto, 0);
+			pending_record(p, rule->target_port);
 		return VERDICT_REWRITE;
 	}
 
@@ -426,6 +490,7 @@ static __always_inline int egress_policy(__u32 ifindex, bool from_host, int pars
 		 * place. */
 		flow_record(&flows, p->daddr, p->saddr, p->dport, *new_sport, p->sport, p->proto,
 			    0);
+		/* The IN a closing connection before it on the tuple left goes too. */
 		flow_delete_pair(&pending, &fk, *new_sport);
 	}
 	return VERDICT_REWRITE;

@@ -32,16 +32,18 @@ static int open_maps(struct pinned_maps *maps, bool read_only)
 	struct {
 		const char *name;
 		int *fd;
+		bool writers_only; /* a build before it runs without it: a read view does too */
 	} want[] = {
-		{ "policy", &maps->policy },
-		{ "flows", &maps->flows },
-		{ "pending", &maps->pending },
-		{ "local_addrs", &maps->local_addrs },
-		{ "addr_holders", &maps->addr_holders },
-		{ "stats", &maps->stats },
-		{ "port_slots", &maps->port_counters.slots },
-		{ "port_counters", &maps->port_counters.counters },
-		{ "port_interest", &maps->port_interest },
+		{ "policy", &maps->policy, false },
+		{ "flows", &maps->flows, false },
+		{ "pending", &maps->pending, false },
+		{ "local_addrs", &maps->local_addrs, false },
+		{ "addr_holders", &maps->addr_holders, false },
+		{ "stats", &maps->stats, false },
+		{ "port_slots", &maps->port_counters.slots, false },
+		{ "port_counters", &maps->port_counters.counters, false },
+		{ "port_interest", &maps->port_interest, false },
+		{ "public_targets", &maps->public_targets, true },
 	};
 	__u32 slot = 0, set_id;
 	char path[PATH_MAX];
@@ -58,7 +60,7 @@ static int open_maps(struct pinned_maps *maps, bool read_only)
 			return pr_warn_err(-EBADF, "pin dir not open: %s", pin_dir);
 		*want[i].fd = bpf_obj_get(path);
 		if (*want[i].fd < 0 && errno == ENOENT && read_only &&
-		    legacy_counters(maps, want[i].name))
+		    (want[i].writers_only || legacy_counters(maps, want[i].name)))
 			continue;
 		if (*want[i].fd < 0) {
 			int err = errno;
@@ -108,6 +110,7 @@ void close_pinned_maps(struct pinned_maps *maps)
 		       &maps->port_counters.slots,
 		       &maps->port_counters.counters,
 		       &maps->port_interest,
+		       &maps->public_targets,
 		       &maps->legacy_port_stats };
 	size_t i;
 
@@ -120,7 +123,8 @@ void close_pinned_maps(struct pinned_maps *maps)
 
 int sync_derived(const struct pinned_maps *maps)
 {
-	int err = ruleset_derive(maps->rules, &maps->port_counters, maps->port_interest);
+	int err = ruleset_derive(maps->rules, &maps->port_counters, maps->port_interest,
+				 maps->public_targets);
 
 	return err ? err : sync_local_addrs(maps->local_addrs, maps->addr_holders);
 }

@@ -15,6 +15,7 @@ struct pinned_maps {
 	struct port_counter_maps port_counters;
 	int pending;
 	int port_interest;
+	int public_targets;
 	/* A build's before port_slots, whose counters a read view shows; else -1. */
 	int legacy_port_stats;
 };

@@ -283,6 +283,25 @@ static int mark_rule_ports(int interest_fd, const struct redir_policy_key *key,
 	return 0;
 }
 
+/* A TCP rule's target becomes its port's first in public_targets, the one before second: a
+ * connection pending there is still found after the rule changes or goes. */
+static int note_public_target(int targets_fd, const struct redir_policy_key *key,
+			      const struct redir_rule *rule)
+{
+	struct redir_public_targets targets;
+	__u32 port = ntohs(key->port);
+
+	if (key->proto != IPPROTO_TCP)
+		return 0;
+	if (bpf_map_lookup_elem(targets_fd, &port, &targets))
+		return -errno;
+	if (targets.target[0] == rule->target_port)
+		return 0;
+	targets.target[1] = targets.target[0];
+	targets.target[0] = rule->target_port;
+	return bpf_map_update_elem(targets_fd, &port, &targets, BPF_ANY) ? -errno : 0;
+}
+
 /* What ruleset_derive() gathers from a set's rules. */
 struct derived {
 	struct redir_policy_key hidden[BPFREDIR_MAX_RULES];
@@ -329,8 +348,10 @@ static int derive_rule(struct derived *d, const struct redir_policy_key *key,
  * too when any of its rules asks. In the port counters: a slot for every public and every
  * hidden port. Both are recomputed from the set's rules rather than counted up and down, so they
  * cannot drift whatever failed before. In port_interest: both ports of every rule, marked
- * before the rule can act (a rule acts only on marked ports), never unmarked. */
-int ruleset_derive(int set_fd, const struct port_counter_maps *counters, int interest_fd)
+ * before the rule can act (a rule acts only on marked ports), never unmarked. In
+ * public_targets: each TCP rule's target, before the rule can act. */
+int ruleset_derive(int set_fd, const struct port_counter_maps *counters, int interest_fd,
+		   int targets_fd)
 {
 	static struct derived d;
 	struct redir_policy_key key, *prev = NULL;
@@ -343,6 +364,8 @@ int ruleset_derive(int set_fd, const struct port_counter_maps *counters, int int
 		if (key.kind != POLICY_PUBLIC || bpf_map_lookup_elem(set_fd, &key, &rule))
 			continue;
 		err = mark_rule_ports(interest_fd, &key, &rule);
+		if (!err)
+			err = note_public_target(targets_fd, &key, &rule);
 		if (!err)
 			err = derive_rule(&d, &key, &rule);
 		if (err)

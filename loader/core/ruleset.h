@@ -8,7 +8,7 @@
  *	ruleset_put(set, &(struct rule_spec){ .public_port = 8445, .target_port = 8443,
  *					      .proto = IPPROTO_TCP });
  *	ruleset_enable(set, POLICY_IFACE, ifindex, true);
- *	ruleset_derive(set, &port_counter_maps, port_interest_fd);
+ *	ruleset_derive(set, &port_counter_maps, port_interest_fd, public_targets_fd);
  *	ruleset_install(policy_fd, set);
  *	close(set);	(the policy map holds it)
  *
@@ -86,9 +86,11 @@ int ruleset_del(int set_fd, __u16 public_port, __u8 proto);
 int ruleset_enable(int set_fd, __u8 kind, __u64 id, bool on);
 bool ruleset_enabled(int set_fd, __u8 kind, __u64 id);
 /* Bring what follows from the set's rules in line with them: the set's hidden entries,
- * the port counters (a slot for every public and hidden port; counters kept) and
- * port_interest (both ports of every rule marked, never unmarked). */
-int ruleset_derive(int set_fd, const struct port_counter_maps *counters, int interest_fd);
+ * the port counters (a slot for every public and hidden port; counters kept), port_interest
+ * (both ports of every rule marked, never unmarked) and public_targets (each TCP rule's
+ * target, and its port's target before). */
+int ruleset_derive(int set_fd, const struct port_counter_maps *counters, int interest_fd,
+		   int targets_fd);
 /* Put set_fd live in policy's slot with one update; set_fd < 0 empties the slot. */
 int ruleset_install(int policy_fd, int set_fd);
 

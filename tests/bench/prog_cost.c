@@ -145,7 +145,8 @@ static void rules_install(void)
 	if (!err)
 		err = ruleset_enable(set, POLICY_IFACE, LO_IFINDEX, true);
 	if (!err)
-		err = ruleset_derive(set, &counters, bpf_map__fd(tc->maps.port_interest));
+		err = ruleset_derive(set, &counters, bpf_map__fd(tc->maps.port_interest),
+				     bpf_map__fd(tc->maps.public_targets));
 	if (!err)
 		err = ruleset_install(bpf_map__fd(tc->maps.policy), set);
 	if (err)

@@ -44,6 +44,7 @@ enum step_op {
 	STEP_IFACE_OFF,	 /* take the interface out of the live set, as `apply` does */
 	STEP_UNMARK,	 /* clear port_interest, which the loader never does */
 	STEP_EVICT,	 /* empty flows and pending, as LRU eviction would */
+	STEP_FORGET_TARGETS, /* clear public_targets, which the loader never does */
 };
 
 struct step {
@@ -122,6 +123,8 @@ struct tcase {
 	{ .public_port = PUB, .target_port = TGT, .proto = IPPROTO_TCP, .hide_local = true }
 /* A second public port for the TCP target. */
 #define TCP_RULE2 { .public_port = PUB2, .target_port = TGT, .proto = IPPROTO_TCP }
+/* The public port moved to another target. */
+#define TCP_RULE_MOVED { .public_port = PUB, .target_port = TGT2, .proto = IPPROTO_TCP }
 /* Another public port to another target: what a swapped-in set holds. */
 #define TCP_RULE_NEW { .public_port = PUB2, .target_port = TGT2, .proto = IPPROTO_TCP }
 /* The TCP rule's port numbers, for UDP. */
@@ -145,6 +148,7 @@ struct tcase {
 #define IFACE_OFF { .op = STEP_IFACE_OFF }
 #define UNMARK { .op = STEP_UNMARK }
 #define EVICT { .op = STEP_EVICT }
+#define FORGET_TARGETS { .op = STEP_FORGET_TARGETS }
 /* The client's SYN went through (and is pending), then the rule and its hidden entry were
  * deleted. */
 #define AFTER_DELETE .pre = { IN(syn4, TGT), DEL_RULES }
@@ -158,12 +162,13 @@ struct tcase {
 #define PEND(dir_, local_, port_) { T_PENDING, FLOW_DIR_##dir_, (local_), (port_), 0, 0 }
 #define PEND_FROM(rport_, dir_, local_, port_) \
 	{ T_PENDING, FLOW_DIR_##dir_, (local_), (port_), (rport_), 0 }
-#define PENDING_PAIR(pub_, tgt_) PEND(IN, pub_, tgt_), PEND(OUT, tgt_, pub_)
+/* A new connection through pub_: its OUT entry alone (policy.h, pending_record). */
+#define PENDING_CONN(pub_, tgt_) PEND(OUT, tgt_, pub_)
 #define CLOSING(dir_, local_, port_) \
 	{ T_PENDING, FLOW_DIR_##dir_, (local_), (port_), 0, FLOW_F_CLOSING }
 #define CLOSING_PAIR(pub_, tgt_) CLOSING(IN, pub_, tgt_), CLOSING(OUT, tgt_, pub_)
 #define FLOWS_PAIR(pub_, tgt_) FLOW(IN, pub_, tgt_), FLOW(OUT, tgt_, pub_)
-#define PENDING .tables = { PENDING_PAIR(PUB, TGT) }
+#define PENDING .tables = { PENDING_CONN(PUB, TGT) }
 /* A UDP flow before the service answers: its OUT entry alone (policy.h, udp_pending_record). */
 #define UPENDING .tables = { PEND(OUT, UTGT, UPUB) }
 #define ESTABLISHED .tables = { FLOWS_PAIR(PUB, TGT) }

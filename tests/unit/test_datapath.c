@@ -68,6 +68,22 @@ static bool ports_unmark(struct fixture *f)
 	return true;
 }
 
+/* Forget the targets the tables' public ports have had (public_targets), which the loader
+ * never does: each case starts from its own rules' history. */
+static bool targets_forget(struct fixture *f)
+{
+	static const __u32 ports[] = { PUB, PUB2 };
+	int fd = bpf_map__fd(f->tc->maps.public_targets);
+	const struct redir_public_targets none = {};
+	size_t i;
+
+	for (i = 0; i < sizeof(ports) / sizeof(ports[0]); i++)
+		if (!ASSERT_OK(bpf_map_update_elem(fd, &ports[i], &none, BPF_ANY),
+			       "forget a port's targets"))
+			return false;
+	return true;
+}
+
 /* --- port counters ----------------------------------------------------------------------- */
 
 static void port_key_add(struct port_counts *pc, __u16 port, __u8 proto)
@@ -206,6 +222,8 @@ static bool step_run(struct fixture *f, enum hook ingress, const struct tcase *c
 		return true;
 	case STEP_UNMARK:
 		return ports_unmark(f);
+	case STEP_FORGET_TARGETS:
+		return targets_forget(f);
 	case STEP_EMPTY_SLOT:
 		return fixture_rules_none(f);
 	default:
@@ -235,8 +253,8 @@ static void case_run(struct fixture *f, enum hook ingress, const struct tcase *c
 
 	fixture_clear(f->tc->maps.flows);
 	fixture_clear(f->tc->maps.pending);
-	if (!fixture_rules(f, c->rules, rules_count(c->rules)) || !steps_run(f, ingress, c) ||
-	    !port_stats_create(f, c, &ports_before))
+	if (!targets_forget(f) || !fixture_rules(f, c->rules, rules_count(c->rules)) ||
+	    !steps_run(f, ingress, c) || !port_stats_create(f, c, &ports_before))
 		return;
 
 	pkt_build(&in, &c->pkt);

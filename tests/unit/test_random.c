@@ -297,6 +297,11 @@ struct model {
 	/* Candidates that have been active since load: the loader marks a rule's ports in
 	 * port_interest before it acts and never clears a mark. */
 	bool marked[N_CANDS];
+	/* public_targets, for TCP: the targets each public port has had, the latest first. */
+	struct {
+		__u16 port;
+		__u16 target[BPFREDIR_PUBLIC_TARGETS];
+	} targets[N_CANDS];
 	bool slot_empty; /* no rule set in the policy slot: no rules, nothing hidden */
 	struct m_table flows, pending;
 	__u64 port_counts[MAX_PORT_KEYS][PORT_STAT__MAX];
@@ -703,6 +708,31 @@ static bool m_hidden(const struct model *m, __u16 port, __u8 proto)
 	return false;
 }
 
+/* The port's entry in m->targets; with add, a new one where it has none. */
+static __u16 *m_targets(struct model *m, __u16 port, bool add)
+{
+	int i;
+
+	for (i = 0; i < N_CANDS && m->targets[i].port; i++)
+		if (m->targets[i].port == port)
+			return m->targets[i].target;
+	if (!add || i == N_CANDS)
+		return NULL;
+	m->targets[i].port = port;
+	return m->targets[i].target;
+}
+
+/* What ruleset_derive writes in public_targets for an active TCP rule. */
+static void m_note_target(struct model *m, const struct cand *c)
+{
+	__u16 *t = c->proto == IPPROTO_TCP ? m_targets(m, c->pub, true) : NULL;
+
+	if (t && t[0] != c->tgt) {
+		t[1] = t[0];
+		t[0] = c->tgt;
+	}
+}
+
 static void m_count(struct model *m, struct m_expect *e, __u16 port, __u8 proto, int idx)
 {
 	e->port_key = port_key_find(port, proto);
@@ -732,6 +762,24 @@ static void m_in_key(struct redir_flow_key *in, const struct redir_flow_key *k, 
 	*in = *k;
 	in->dir = FLOW_DIR_IN;
 	in->local_port = htons(pub);
+}
+
+/* The new TCP connection from p's source through public port p->dport: the OUT entry in
+ * pending, under one of the port's targets, that names the port (*k: its key). */
+static const struct m_flow *m_pending_through(struct model *m, const struct m_pkt *p,
+					      struct redir_flow_key *k)
+{
+	__u16 *t = m_targets(m, p->dport, false);
+	const struct m_flow *f;
+	int i;
+
+	for (i = 0; t && i < BPFREDIR_PUBLIC_TARGETS && t[i]; i++) {
+		m_flow_key(k, p->saddr, p->daddr, p->sport, t[i], p->proto, FLOW_DIR_OUT);
+		f = m_get(&m->pending, k);
+		if (f && f->port == p->dport)
+			return f;
+	}
+	return NULL;
 }
 
 static void m_frag_key(__u8 *key, const __u8 *b, const struct m_pkt *p)
@@ -812,9 +860,9 @@ static void m_ingress(struct model *m, int parsed, const struct m_pkt *p, const 
 {
 	bool v4_head = parsed == M_PORTS_ONLY && p->frag && !p->v6;
 	struct redir_flow_key in_key, out_key, tgt_key;
+	bool fresh_syn, tcp = p->proto == IPPROTO_TCP;
 	const struct m_flow *f;
 	const struct cand *r;
-	bool fresh_syn;
 
 	memset(e, 0, sizeof(*e));
 	e->retval = TC_PASS;
@@ -850,18 +898,26 @@ static void m_ingress(struct model *m, int parsed, const struct m_pkt *p, const 
 	m_flow_key(&out_key, p->saddr, p->daddr, p->sport, p->dport, p->proto, FLOW_DIR_OUT);
 	m_touch(e, &in_key);
 	m_touch(e, &out_key);
-	fresh_syn = p->proto == IPPROTO_TCP && (p->flags & (F_SYN | F_ACK)) == F_SYN;
+	fresh_syn = tcp && (p->flags & (F_SYN | F_ACK)) == F_SYN;
 
 	/* A recorded connection keeps its translation, whatever the rules say now: an
-	 * established one, else a new one; a fresh SYN opens a new connection, which only a
-	 * rule may translate. */
+	 * established one, else a closing one (IN in pending) or a new one (its OUT entry in
+	 * pending, under a target its public port has had); a fresh SYN opens a new connection,
+	 * which only a rule may translate. A UDP flow's first datagrams go by the rule. */
 	if (!fresh_syn) {
 		f = m_get(&m->flows, &in_key);
 		e->why = W_BY_FLOW;
-		if (!f) {
-			f = m_get(&m->pending, &in_key);
-			e->why = W_BY_PENDING;
+		if (f) {
+			m_rewrite_to(m, p, b, v4_head, f->port, e);
+			return;
 		}
+		e->why = W_BY_PENDING;
+		if (tcp && m_pending_through(m, p, &tgt_key)) {
+			m_touch(e, &tgt_key);
+			m_rewrite_to(m, p, b, v4_head, ntohs(tgt_key.local_port), e);
+			return;
+		}
+		f = tcp ? m_get(&m->pending, &in_key) : NULL;
 		if (f) {
 			m_rewrite_to(m, p, b, v4_head, f->port, e);
 			return;
@@ -872,11 +928,9 @@ static void m_ingress(struct model *m, int parsed, const struct m_pkt *p, const 
 					    : m_is_local(m, p))) {
 		m_flow_key(&tgt_key, p->saddr, p->daddr, p->sport, r->tgt, p->proto, FLOW_DIR_OUT);
 		m_touch(e, &tgt_key);
-		/* A new connection: pending until the service answers it for real. flows is
-		 * not touched: a SYN may be spoofed, and what flows holds is live. A UDP flow
-		 * keeps its OUT entry alone: its datagrams go by the rule until then. */
-		if (p->proto != IPPROTO_UDP)
-			m_put(&m->pending, &in_key, r->tgt, 0);
+		/* A new connection: pending until the service answers it for real, its OUT
+		 * entry alone. flows is not touched: a SYN may be spoofed, and what flows holds
+		 * is live. */
 		m_put(&m->pending, &tgt_key, p->dport, 0);
 		e->why = r->flags & REDIR_F_ADDR ? W_BY_ADDR_RULE : W_BY_RULE;
 		m_rewrite_to(m, p, b, v4_head, r->tgt, e);
@@ -899,6 +953,10 @@ static void m_ingress(struct model *m, int parsed, const struct m_pkt *p, const 
 	if (fresh_syn) {
 		m_forget(&m->pending, &in_key);
 		m_forget(&m->pending, &out_key);
+		if (m_pending_through(m, p, &tgt_key)) {
+			m_touch(e, &tgt_key);
+			m_forget(&m->pending, &tgt_key);
+		}
 	}
 	if (r && (r->flags & REDIR_F_ADDR))
 		e->why = W_OTHER_ADDR;
@@ -1541,8 +1599,11 @@ static int set_write(struct run *r, int fd)
 	if (!err)
 		err = ruleset_enable(fd, POLICY_IFACE, LO_IFINDEX, true);
 	if (!err)
-		err = ruleset_derive(fd, &r->derived_counters,
-				     map_fd(r->f->tc->maps.port_interest));
+		err = ruleset_derive(fd, &r->derived_counters, map_fd(r->f->tc->maps.port_interest),
+				     map_fd(r->f->tc->maps.public_targets));
+	for (i = 0; i < N_CANDS && !err; i++)
+		if (r->m.active[i])
+			m_note_target(&r->m, &cands[i]);
 	return err;
 }
 

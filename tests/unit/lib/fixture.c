@@ -135,7 +135,8 @@ bool fixture_rules(struct fixture *f, const struct rule_spec *rules, int n)
 	if (!err)
 		err = ruleset_enable(set, POLICY_IFACE, LO_IFINDEX, true);
 	if (!err)
-		err = ruleset_derive(set, &counters, bpf_map__fd(f->tc->maps.port_interest));
+		err = ruleset_derive(set, &counters, bpf_map__fd(f->tc->maps.port_interest),
+				     bpf_map__fd(f->tc->maps.public_targets));
 	if (!ASSERT_OK(err, "fill the rule set")) {
 		close(set);
 		return false;
