@@ -14,7 +14,7 @@
 #define BPFREDIR_MAX_RULES 4096
 #define BPFREDIR_MAX_LOCAL_ADDRS 1024
 #define BPFREDIR_DEFAULT_FLOWS 65536
-/* pending is a quarter of flows, but never smaller than this. */
+/* pending is an eighth of flows, but never smaller than this. */
 #define BPFREDIR_MIN_PENDING 1024
 /* An LRU hash map hands free entries to each CPU in batches of up to 128. On kernels without
  * d4adf1c9ee77 (before 6.16 and 6.6.99) a table those batches can mostly tie up evicts long
@@ -119,9 +119,11 @@ enum redir_flow_dir {
  * the service closes (FIN) the connection goes back to `pending` for the rest of its close; its
  * RST ends it.
  *
- * flows holds an IN and an OUT entry per connection. pending holds the OUT entry alone (one
- * write per SYN): the client's packets find it through the targets their public port has had
- * (public_targets), their port checked against the entry's.
+ * A connection has one entry, its OUT entry (its value: the public port): the reply finds it by
+ * its key, the client's packets under the targets their public port has had (public_targets),
+ * the entry's public port checked against theirs. An IN entry (its value: the target) is kept
+ * where that cannot find it: a closing connection's in pending, and in flows a connection whose
+ * target its port no longer remembers (the loader writes it before the port forgets).
  */
 struct redir_flow_key {
 	__u8 remote_addr[BPFREDIR_ADDR_LEN];
@@ -142,17 +144,6 @@ enum redir_flow_flags {
 struct redir_flow {
 	__be16 port; /* IN: the target port; OUT: the public port */
 	__u16 flags; /* enum redir_flow_flags */
-};
-
-/* public_targets: an array indexed by port (host order), for TCP: the target the port's rule
- * names, and the one its rule named before (0: none), so that a connection still in `pending`
- * is found from its client's packets after its rule changed or went. Advisory: a wrong or
- * missing target only misses, as the entry's public port must match. The loader writes a rule's
- * target there before the rule can act and never clears one. */
-#define BPFREDIR_PUBLIC_TARGETS 2
-
-struct redir_public_targets {
-	__be16 target[BPFREDIR_PUBLIC_TARGETS]; /* [0]: now or last; [1]: the one before */
 };
 
 /* sock_peers: socket-local storage, freed with the socket. For a socket whose connect() or
@@ -251,6 +242,13 @@ enum redir_port_slot_proto {
 	PORT_SLOT__MAX,
 };
 
+/* A protocol's slot, for the datapath and the loader alike: TCP's, else UDP's (the only two a
+ * rule names). 6 is IPPROTO_TCP, which the BPF and user space headers each define. */
+static inline __u32 port_slot_of(__u8 proto)
+{
+	return proto == 6 ? PORT_SLOT_TCP : PORT_SLOT_UDP;
+}
+
 /* 8 bytes: an array's elements are 8-byte aligned, and the loader's mapping of port_slots
  * sees them so. */
 struct redir_port_slots {
@@ -279,6 +277,26 @@ enum redir_port_stat {
 
 struct redir_port_stats {
 	__u64 count[BPFREDIR_PORT_STAT_SLOTS];
+};
+
+/* public_targets: an array indexed by port (host order), per protocol (enum
+ * redir_port_slot_proto): the target the port's rule names, and the one its rule named before
+ * (0: none), under which the client's packets find their connection (its OUT entry) after the
+ * rule changed or went. Advisory: a wrong or missing target only misses, as the entry's public
+ * port must match. The loader writes a rule's target there before the rule can act and never
+ * clears one; before a target drops out, it gives every connection through the port to that
+ * target an IN entry in flows, and marks the port (in_entries): only then do its packets look
+ * for one. */
+#define BPFREDIR_PUBLIC_TARGETS 2
+
+struct redir_public_port {
+	__be16 target[BPFREDIR_PUBLIC_TARGETS]; /* [0]: now or last; [1]: the one before */
+	__u8 in_entries; /* flows may hold IN entries for connections through the port */
+	__u8 pad;
+};
+
+struct redir_public_targets {
+	struct redir_public_port proto[PORT_SLOT__MAX]; /* enum redir_port_slot_proto */
 };
 
 /* attach_point: cgroup storage of the socket programs, one per cgroup they are attached to
@@ -347,7 +365,8 @@ _Static_assert(PORT_STAT__MAX <= BPFREDIR_PORT_STAT_SLOTS, "port counters fit th
 _Static_assert(STAT__MAX <= BPFREDIR_STAT_SLOTS, "counters fit their slots");
 _Static_assert(sizeof(struct redir_flow_key) == 40, "redir_flow_key layout");
 _Static_assert(sizeof(struct redir_flow) == 4, "redir_flow layout");
-_Static_assert(sizeof(struct redir_public_targets) == 4, "redir_public_targets layout");
+_Static_assert(sizeof(struct redir_public_port) == 6, "redir_public_port layout");
+_Static_assert(sizeof(struct redir_public_targets) == 12, "redir_public_targets layout");
 _Static_assert(sizeof(struct redir_local_addr) == 16, "redir_local_addr layout");
 _Static_assert(sizeof(struct redir_addr_holder) == 32, "redir_addr_holder layout");
 _Static_assert(sizeof(struct redir_sock_peer) == 20, "redir_sock_peer layout");

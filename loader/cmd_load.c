@@ -115,8 +115,8 @@ const struct cmd cmd_load = {
 	       "build changes nothing, a newer one replaces the programs in place, keeping rules "
 	       "and\n"
 	       "connections. At least one --iface or --cgroup is required.\n"
-	       "--flows N sizes the connection table: 1024-16777216 (default 65536), raised to\n"
-	       "256 per possible CPU when smaller.\n",
+	       "--flows N sizes the connection table, one entry per established connection:\n"
+	       "1024-16777216 (default 65536), raised to 256 per possible CPU when smaller.\n",
 };
 
 static int do_unload(struct instance *in, const void *cfg)

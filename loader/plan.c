@@ -350,9 +350,11 @@ int swap_rules(const struct config *cfg, const struct resolved *res, const struc
 		err = ruleset_enable(set_fd, POLICY_IFACE, res->ifindexes[i], true);
 	for (i = 0; i < cfg->n_cgroups && !err; i++)
 		err = ruleset_enable(set_fd, POLICY_CGROUP, res->cgroup_ids[i], true);
-	if (!err)
-		err = ruleset_derive(set_fd, &maps->port_counters, maps->port_interest,
-				     maps->public_targets);
+	if (!err) {
+		struct derive_maps derive = pinned_derive_maps(maps);
+
+		err = ruleset_derive(set_fd, &derive);
+	}
 	if (!err)
 		err = ruleset_install(maps->policy, set_fd);
 	close(set_fd);

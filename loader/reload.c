@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
+#include "core/public_targets.h"
 #include "load.h"
 #include "iface.h"
 
@@ -42,6 +43,26 @@ static int sync_pinned_maps(void)
 	if (err)
 		return fail_err(-1, "cannot bring the maps in line with the rules: %s",
 				local_addrs_error(err));
+	return 0;
+}
+
+/* Another build ran the programs: IN entries it left in flows (every build before
+ * public_targets kept one for each connection) are found only on ports marked for them, so
+ * those ports are marked before this build's programs run. */
+static int mark_in_entries(void)
+{
+	struct pinned_maps maps;
+	struct public_targets_maps targets;
+	int err;
+
+	if (open_pinned_maps(&maps))
+		return -1;
+	targets = (struct public_targets_maps){ maps.public_targets, maps.flows };
+	err = public_targets_mark_in_entries(&targets);
+	close_pinned_maps(&maps);
+	if (err)
+		return fail_err(-1, "cannot mark the ports of the loaded connections in %s: %s",
+				pin_display("maps", "public_targets"), strerror(-err));
 	return 0;
 }
 
@@ -96,7 +117,8 @@ int upgrade_programs(void)
 	}
 	/* Loading pins the maps this build has and the loaded one had not, so the maps are
 	 * brought in line after it, before the new programs run. */
-	if (loaded_flows(&req.flows) || load_objects(&ctx) || sync_pinned_maps()) {
+	if (loaded_flows(&req.flows) || load_objects(&ctx) || sync_pinned_maps() ||
+	    mark_in_entries()) {
 		load_ctx_free(&ctx);
 		return -1;
 	}

@@ -200,7 +200,7 @@ static __always_inline void port_stat_inc(__be16 port, __u8 proto, enum redir_po
 
 	if (!slots)
 		return;
-	key = slots->slot[proto == IPPROTO_TCP ? PORT_SLOT_TCP : PORT_SLOT_UDP];
+	key = slots->slot[port_slot_of(proto)];
 	stats = key ? bpf_map_lookup_elem(&port_counters, &key) : NULL;
 	if (stats && idx < PORT_STAT__MAX)
 		stats->count[idx] += 1;

@@ -67,10 +67,9 @@ static __always_inline void flow_key_fill(struct redir_flow_key *k, const __u8 *
  * until the LRU evicts it, as it is never used again.
  */
 
-/* Remember both directions of a translated connection, in `table` (flows, or pending when it
- * closes): IN keeps the connection on its target after its rule is deleted, OUT lets the reply
- * be rewritten without guessing which public port (several may share a target) the client
- * used. remote/local are as seen from this host. */
+/* Remember both directions of a closing connection in pending: its IN entry keeps the rest of
+ * its close on its target whatever its port's targets are by then (see redir_flow_key).
+ * remote/local are as seen from this host. */
 static __always_inline void flow_record(void *table, const __u8 *remote_addr,
 					const __u8 *local_addr, __be16 remote_port,
 					__be16 public_port, __be16 target_port, __u8 proto,
@@ -128,7 +127,7 @@ static __always_inline void flows_drop_stale(const struct redir_flow_key *out)
 }
 
 /* A new connection's OUT entry in pending: the client's packets find it through
- * public_targets (pending_through), the reply by its key. */
+ * public_targets (conn_through), the reply by its key. */
 static __always_inline void pending_record(const struct pkt *p, __be16 target_port)
 {
 	struct redir_flow v = { .port = p->dport };
@@ -138,27 +137,32 @@ static __always_inline void pending_record(const struct pkt *p, __be16 target_po
 	bpf_map_update_elem(&pending, &k, &v, BPF_ANY);
 }
 
-/* The new TCP connection in pending from remote to local through public_port: its OUT entry,
- * found under each target the port has had, is the one whose public port it is. *k is left
- * its key (local_port: the target). */
-static __always_inline struct redir_flow *pending_through(const __u8 *remote_addr,
-							  const __u8 *local_addr,
-							  __be16 remote_port, __be16 public_port,
-							  struct redir_flow_key *k)
+/* public_port's entry in public_targets for proto. */
+static __always_inline struct redir_public_port *public_port_targets(__be16 public_port, __u8 proto)
 {
 	__u32 idx = bpf_ntohs(public_port);
 	struct redir_public_targets *targets = bpf_map_lookup_elem(&public_targets, &idx);
+
+	return targets ? &targets->proto[port_slot_of(proto)] : NULL;
+}
+
+/* The connection in `table` from remote to local through public_port: its OUT entry, found
+ * under each target the port has had, is the one whose public port it is. *k is left its key
+ * (local_port: the target). */
+static __always_inline struct redir_flow *
+conn_through(void *table, const struct redir_public_port *port, const __u8 *remote_addr,
+	     const __u8 *local_addr, __be16 remote_port, __be16 public_port, __u8 proto,
+	     struct redir_flow_key *k)
+{
 	struct redir_flow *flow;
 	int i;
 
-	if (!targets)
-		return NULL;
 	for (i = 0; i < BPFREDIR_PUBLIC_TARGETS; i++) {
-		if (!targets->target[i])
+		if (!port->target[i])
 			break;
-		flow_key_fill(k, remote_addr, local_addr, remote_port, targets->target[i],
-			      IPPROTO_TCP, FLOW_DIR_OUT);
-		flow = bpf_map_lookup_elem(&pending, k);
+		flow_key_fill(k, remote_addr, local_addr, remote_port, port->target[i], proto,
+			      FLOW_DIR_OUT);
+		flow = bpf_map_lookup_elem(table, k);
 		if (flow && flow->port == public_port)
 			return flow;
 	}
@@ -174,10 +178,13 @@ static __always_inline void pending_forget(const struct pkt *p)
 	struct redir_flow_key k;
 
 	flow_key_fill(&k, p->saddr, p->daddr, p->sport, p->dport, p->proto, FLOW_DIR_IN);
+	struct redir_public_port *port = public_port_targets(p->dport, p->proto);
+
 	flow_delete(&pending, &k);
 	k.dir = FLOW_DIR_OUT;
 	flow_delete(&pending, &k);
-	if (p->proto == IPPROTO_TCP && pending_through(p->saddr, p->daddr, p->sport, p->dport, &k))
+	if (port &&
+	    conn_through(&pending, port, p->saddr, p->daddr, p->sport, p->dport, p->proto, &k))
 		bpf_map_delete_elem(&pending, &k);
 }
 
@@ -241,25 +248,36 @@ static __always_inline struct redir_flow *flow_lookup(struct redir_flow_key *k, 
 }
 
 /* The target of the connection a client's packet belongs to, or 0: from remote to local,
- * to public_port. An established one (flows IN), else a new one or a closing one in pending:
- * its OUT entry under a target the port has had, else a closing one's IN (its target may be
- * older than public_targets remembers). The OUT entry first: a client that reuses its port
- * for a new connection leaves the closing IN of its last one there until the new one is
- * promoted. UDP keeps no new flow's IN (udp_pending_record) and finds none through
- * public_targets: its packets go by the rule until the service answers. */
+ * to public_port. An established one: its OUT entry in flows under a target the port has had,
+ * else its IN entry where the port has some (redir_public_port). A new or closing TCP one in
+ * pending the same way: its OUT entry, else a closing one's IN (its target may be older than
+ * the port remembers). The OUT entry first: a client that reuses its port for a new connection
+ * leaves the closing IN of its last one there until the new one is promoted. UDP keeps no new
+ * flow in pending that its packets could find: they go by the rule until the service answers
+ * (udp_pending_record). */
 static __always_inline __be16 client_conn_target(const __u8 *remote_addr, const __u8 *local_addr,
 						 __be16 remote_port, __be16 public_port, __u8 proto)
 {
+	struct redir_public_port *port = public_port_targets(public_port, proto);
 	struct redir_flow_key k;
 	struct redir_flow *flow;
 
-	flow_key_fill(&k, remote_addr, local_addr, remote_port, public_port, proto, FLOW_DIR_IN);
-	flow = bpf_map_lookup_elem(&flows, &k);
-	if (flow)
-		return flow->port;
+	if (!port)
+		return 0;
+	if (conn_through(&flows, port, remote_addr, local_addr, remote_port, public_port, proto,
+			 &k))
+		return k.local_port;
+	if (port->in_entries) {
+		flow_key_fill(&k, remote_addr, local_addr, remote_port, public_port, proto,
+			      FLOW_DIR_IN);
+		flow = bpf_map_lookup_elem(&flows, &k);
+		if (flow)
+			return flow->port;
+	}
 	if (proto == IPPROTO_UDP)
 		return 0;
-	if (pending_through(remote_addr, local_addr, remote_port, public_port, &k))
+	if (conn_through(&pending, port, remote_addr, local_addr, remote_port, public_port, proto,
+			 &k))
 		return k.local_port;
 	flow_key_fill(&k, remote_addr, local_addr, remote_port, public_port, proto, FLOW_DIR_IN);
 	flow = bpf_map_lookup_elem(&pending, &k);
@@ -488,8 +506,9 @@ static __always_inline int egress_policy(__u32 ifindex, bool from_host, int pars
 		/* The service answers a spoofed SYN with SYN-ACK and a stray packet with RST;
 		 * anything else it sends only to a real peer: the connection has earned its
 		 * place. */
-		flow_record(&flows, p->daddr, p->saddr, p->dport, *new_sport, p->sport, p->proto,
-			    0);
+		struct redir_flow established = { .port = *new_sport };
+
+		bpf_map_update_elem(&flows, &fk, &established, BPF_ANY);
 		/* The IN a closing connection before it on the tuple left goes too. */
 		flow_delete_pair(&pending, &fk, *new_sport);
 	}

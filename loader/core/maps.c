@@ -121,10 +121,18 @@ void close_pinned_maps(struct pinned_maps *maps)
 	}
 }
 
+struct derive_maps pinned_derive_maps(const struct pinned_maps *maps)
+{
+	return (struct derive_maps){ .counters = maps->port_counters,
+				     .port_interest = maps->port_interest,
+				     .public_targets = maps->public_targets,
+				     .flows = maps->flows };
+}
+
 int sync_derived(const struct pinned_maps *maps)
 {
-	int err = ruleset_derive(maps->rules, &maps->port_counters, maps->port_interest,
-				 maps->public_targets);
+	struct derive_maps derive = pinned_derive_maps(maps);
+	int err = ruleset_derive(maps->rules, &derive);
 
 	return err ? err : sync_local_addrs(maps->local_addrs, maps->addr_holders);
 }

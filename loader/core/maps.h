@@ -4,6 +4,7 @@
 #define BPFREDIR_CORE_MAPS_H
 
 #include "port_counters.h"
+#include "ruleset.h"
 
 struct pinned_maps {
 	int policy; /* the outer map */
@@ -26,6 +27,8 @@ int open_pinned_maps(struct pinned_maps *maps);
  * shown with its port_stats counters (port_counters' fds -1). */
 int open_pinned_maps_read(struct pinned_maps *maps);
 void close_pinned_maps(struct pinned_maps *maps);
+/* The maps of an instance that ruleset_derive() keeps in line. */
+struct derive_maps pinned_derive_maps(const struct pinned_maps *maps);
 /* Bring what is derived from the rules and the host (the set's hidden entries, per-port
  * counters, local addresses) in line with them. */
 int sync_derived(const struct pinned_maps *maps);

@@ -43,11 +43,32 @@ __u32 flows_entries(__u32 want)
 
 __u32 pending_entries(__u32 flows)
 {
-	__u32 n = flows / 4, min = lru_min_entries();
+	/* One entry per new connection (two for a closing one): an eighth of flows holds
+	 * the handshakes of an eighth of its connections. */
+	__u32 n = flows / 8, min = lru_min_entries();
 
 	if (n < BPFREDIR_MIN_PENDING)
 		n = BPFREDIR_MIN_PENDING;
 	return n > min ? n : min;
+}
+
+/* A table already pinned keeps its size, whatever this build would make it: a load over a
+ * loaded instance reuses every map, and libbpf refuses one whose size differs. */
+static int set_table_size(struct bpf_map *map, __u32 want)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	char path[PATH_MAX];
+	int fd;
+
+	if (pin_path(path, sizeof(path), "maps", bpf_map__name(map)))
+		return -ENAMETOOLONG;
+	fd = bpf_obj_get(path);
+	if (fd >= 0 && !bpf_map_get_info_by_fd(fd, &info, &len))
+		want = info.max_entries;
+	if (fd >= 0)
+		close(fd);
+	return bpf_map__set_max_entries(map, want);
 }
 
 /* Every object's maps are pinned by name in DIR/maps: the first load creates and pins them,
@@ -71,8 +92,8 @@ static int set_map_pins(struct bpf_object *obj, struct bpf_map *flows, struct bp
 			return err;
 	}
 	n_flows = flows_entries(n_flows);
-	err = bpf_map__set_max_entries(flows, n_flows);
-	return err ? err : bpf_map__set_max_entries(pending, pending_entries(n_flows));
+	err = set_table_size(flows, n_flows);
+	return err ? err : set_table_size(pending, pending_entries(n_flows));
 }
 
 static int netns_cookie(__u64 *cookie)

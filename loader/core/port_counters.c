@@ -10,11 +10,6 @@
 #include <bpf/libbpf.h>
 #include "port_counters.h"
 
-static int slot_proto(__u8 proto)
-{
-	return proto == IPPROTO_TCP ? PORT_SLOT_TCP : PORT_SLOT_UDP;
-}
-
 /* Every port's slots, read through a mapping of the array (BPF_F_MMAPABLE): a copy of 512
  * KiB rather than 65536 lookups. */
 static int read_all_slots(int fd, struct redir_port_slots *slots)
@@ -66,7 +61,7 @@ int port_counters_set(const struct port_counter_maps *maps, const struct redir_p
 	if (err)
 		goto cleanup;
 	for (i = 0; i < n; i++)
-		want[ntohs(ports[i].port) * PORT_SLOT__MAX + slot_proto(ports[i].proto)] = true;
+		want[ntohs(ports[i].port) * PORT_SLOT__MAX + port_slot_of(ports[i].proto)] = true;
 	/* The slots kept: a wanted port's own, unless another port claims it too. */
 	for (port = 0; port < BPFREDIR_PORTS; port++)
 		for (p = 0; p < PORT_SLOT__MAX; p++) {
@@ -130,7 +125,7 @@ static int slot_of(const struct port_counter_maps *maps, __be16 port, __u8 proto
 
 	if (bpf_map_lookup_elem(maps->slots, &key, &slots))
 		return -errno;
-	*slot = slots.slot[slot_proto(proto)];
+	*slot = slots.slot[port_slot_of(proto)];
 	return 0;
 }
 

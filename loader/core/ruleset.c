@@ -11,6 +11,7 @@
 #include <bpf/libbpf.h>
 #include "mapsync.h"
 #include "port_counters.h"
+#include "public_targets.h"
 #include "ruleset.h"
 
 #define HIDING_FLAGS (REDIR_F_HIDE | REDIR_F_HIDE_LOCAL | REDIR_F_REJECT)
@@ -283,25 +284,6 @@ static int mark_rule_ports(int interest_fd, const struct redir_policy_key *key,
 	return 0;
 }
 
-/* A TCP rule's target becomes its port's first in public_targets, the one before second: a
- * connection pending there is still found after the rule changes or goes. */
-static int note_public_target(int targets_fd, const struct redir_policy_key *key,
-			      const struct redir_rule *rule)
-{
-	struct redir_public_targets targets;
-	__u32 port = ntohs(key->port);
-
-	if (key->proto != IPPROTO_TCP)
-		return 0;
-	if (bpf_map_lookup_elem(targets_fd, &port, &targets))
-		return -errno;
-	if (targets.target[0] == rule->target_port)
-		return 0;
-	targets.target[1] = targets.target[0];
-	targets.target[0] = rule->target_port;
-	return bpf_map_update_elem(targets_fd, &port, &targets, BPF_ANY) ? -errno : 0;
-}
-
 /* What ruleset_derive() gathers from a set's rules. */
 struct derived {
 	struct redir_policy_key hidden[BPFREDIR_MAX_RULES];
@@ -350,9 +332,9 @@ static int derive_rule(struct derived *d, const struct redir_policy_key *key,
  * cannot drift whatever failed before. In port_interest: both ports of every rule, marked
  * before the rule can act (a rule acts only on marked ports), never unmarked. In
  * public_targets: each TCP rule's target, before the rule can act. */
-int ruleset_derive(int set_fd, const struct port_counter_maps *counters, int interest_fd,
-		   int targets_fd)
+int ruleset_derive(int set_fd, const struct derive_maps *maps)
 {
+	const struct public_targets_maps targets = { maps->public_targets, maps->flows };
 	static struct derived d;
 	struct redir_policy_key key, *prev = NULL;
 	struct redir_rule rule;
@@ -363,9 +345,9 @@ int ruleset_derive(int set_fd, const struct port_counter_maps *counters, int int
 		prev = &key;
 		if (key.kind != POLICY_PUBLIC || bpf_map_lookup_elem(set_fd, &key, &rule))
 			continue;
-		err = mark_rule_ports(interest_fd, &key, &rule);
+		err = mark_rule_ports(maps->port_interest, &key, &rule);
 		if (!err)
-			err = note_public_target(targets_fd, &key, &rule);
+			err = public_targets_note(&targets, key.port, key.proto, rule.target_port);
 		if (!err)
 			err = derive_rule(&d, &key, &rule);
 		if (err)
@@ -373,5 +355,5 @@ int ruleset_derive(int set_fd, const struct port_counter_maps *counters, int int
 	}
 	err = map_set_exactly(set_fd, d.hidden, sizeof(d.hidden[0]), d.hiding, sizeof(d.hiding[0]),
 			      d.n_hidden, false, is_hidden_entry);
-	return err ? err : port_counters_set(counters, d.counted, d.n_counted);
+	return err ? err : port_counters_set(&maps->counters, d.counted, d.n_counted);
 }

@@ -8,7 +8,7 @@
  *	ruleset_put(set, &(struct rule_spec){ .public_port = 8445, .target_port = 8443,
  *					      .proto = IPPROTO_TCP });
  *	ruleset_enable(set, POLICY_IFACE, ifindex, true);
- *	ruleset_derive(set, &port_counter_maps, port_interest_fd, public_targets_fd);
+ *	ruleset_derive(set, &derive_maps);
  *	ruleset_install(policy_fd, set);
  *	close(set);	(the policy map holds it)
  *
@@ -85,12 +85,18 @@ int ruleset_del(int set_fd, __u16 public_port, __u8 proto);
  * POLICY_CGROUP (a cgroup id). */
 int ruleset_enable(int set_fd, __u8 kind, __u64 id, bool on);
 bool ruleset_enabled(int set_fd, __u8 kind, __u64 id);
+/* The maps ruleset_derive() keeps in line with a set, besides the set. */
+struct derive_maps {
+	struct port_counter_maps counters;
+	int port_interest;
+	int public_targets;
+	int flows; /* an IN entry for each connection whose target its port forgets */
+};
 /* Bring what follows from the set's rules in line with them: the set's hidden entries,
  * the port counters (a slot for every public and hidden port; counters kept), port_interest
- * (both ports of every rule marked, never unmarked) and public_targets (each TCP rule's
- * target, and its port's target before). */
-int ruleset_derive(int set_fd, const struct port_counter_maps *counters, int interest_fd,
-		   int targets_fd);
+ * (both ports of every rule marked, never unmarked) and public_targets (each rule's target,
+ * and its port's target before: see public_targets_note). */
+int ruleset_derive(int set_fd, const struct derive_maps *maps);
 /* Put set_fd live in policy's slot with one update; set_fd < 0 empties the slot. */
 int ruleset_install(int policy_fd, int set_fd);
 

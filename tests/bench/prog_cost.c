@@ -145,8 +145,12 @@ static void rules_install(void)
 	if (!err)
 		err = ruleset_enable(set, POLICY_IFACE, LO_IFINDEX, true);
 	if (!err)
-		err = ruleset_derive(set, &counters, bpf_map__fd(tc->maps.port_interest),
-				     bpf_map__fd(tc->maps.public_targets));
+		err = ruleset_derive(set,
+				     &(struct derive_maps){
+					     .counters = counters,
+					     .port_interest = bpf_map__fd(tc->maps.port_interest),
+					     .public_targets = bpf_map__fd(tc->maps.public_targets),
+					     .flows = bpf_map__fd(tc->maps.flows) });
 	if (!err)
 		err = ruleset_install(bpf_map__fd(tc->maps.policy), set);
 	if (err)

@@ -279,6 +279,10 @@ test_upgrade() {
 }
 
 # --- load of a build whose maps differ: from the last build with the port_stats hash -------
+# That build kept two entries per connection in flows; this one keeps one and finds the
+# ingress entries left on the ports marked for them when its programs take over. The held
+# connection shows it: its rule moved (9545 -> 9547) with the older build, so this build knows
+# its target only from its ingress entry.
 LAYOUT_COMMIT=f0340b1
 
 # rewritten_9545: the translations `list --json` counts for 9545 (run with BPFREDIR set).
@@ -301,17 +305,22 @@ test_upgrade_layout() {
 		return
 	fi
 	server server 9543 tcp socat TCP-LISTEN:9543,fork,reuseaddr EXEC:cat
+	server server 9547 tcp socat TCP-LISTEN:9547,fork,reuseaddr EXEC:cat
 	BPFREDIR=$old/build/bpfredir expect_cli_ok "layout: load with the older build" server \
 		load --iface "$SERVER_IF" --pin-dir "$PINL"
 	BPFREDIR=$old/build/bpfredir expect_cli_ok "layout: add 9545 9543 with it" server \
 		add 9545 9543 --pin-dir "$PINL"
-	for _ in 1 2 3; do
-		"${client[@]}" timeout 3 socat -T 2 - "TCP:$SERVER_ADDR:9545" <<<x >/dev/null 2>&1
-	done
 	"${client[@]}" /usr/bin/python3 "$T_HELPERS/held_echo.py" "$SERVER_ADDR" 9545 \
 		"$T_TMP/go-layout" >"$T_TMP/layout.out" 2>&1 &
 	held=$!
 	wait_for 5 grep -q before "$T_TMP/layout.out"
+	BPFREDIR=$old/build/bpfredir expect_cli_ok "layout: del 9545 with it" server \
+		del 9545 --pin-dir "$PINL"
+	BPFREDIR=$old/build/bpfredir expect_cli_ok "layout: add 9545 9547 with it" server \
+		add 9545 9547 --pin-dir "$PINL"
+	for _ in 1 2 3; do
+		"${client[@]}" timeout 3 socat -T 2 - "TCP:$SERVER_ADDR:9545" <<<x >/dev/null 2>&1
+	done
 	before=$(BPFREDIR=$old/build/bpfredir rewritten_9545)
 	check "layout: the older build counted the connections" "rewritten: $before" \
 		test "${before:-0}" -gt 0
@@ -330,7 +339,7 @@ test_upgrade_layout() {
 		grep -q "programs replaced by this build, maps kept" <<<"$CLI_OUT"
 	check "layout: the older build's port_stats is gone" "$(ls "$PINL/maps")" \
 		test ! -e "$PINL/maps/port_stats" -a -e "$PINL/maps/port_slots"
-	expect_rules "layout: the rule is kept" server "$PINL" "9545 9543 tcp true"
+	expect_rules "layout: the rule is kept" server "$PINL" "9545 9547 tcp true"
 	cli server status --pin-dir "$PINL"
 	check "layout: status says this build's programs run now" "$(cli_result) $CLI_OUT" \
 		grep -qx "programs:   this build's" <<<"$CLI_OUT"
@@ -339,7 +348,7 @@ test_upgrade_layout() {
 		test "$after" = "$before"
 	touch "$T_TMP/go-layout"
 	wait "$held"
-	check "layout: a connection open across the upgrade still works" \
+	check "layout: a connection open across the upgrade, on its rule's target before, works" \
 		"$(cat "$T_TMP/layout.out")" grep -qx after "$T_TMP/layout.out"
 	"${client[@]}" timeout 3 socat -T 2 - "TCP:$SERVER_ADDR:9545" <<<x >/dev/null 2>&1
 	check "layout: new connections through 9545" "socat exit $?" test $? -eq 0

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-# The sizes of the connection tables: flows is --flows (default 65536), pending a quarter of
+# The sizes of the connection tables: flows is --flows (default 65536), pending an eighth of
 # it, at least 1024, and both at least 256 entries per possible CPU, which an LRU table needs
 # to keep its entries on kernels before 6.16. The CPU count is what libbpf reads from
 # /sys/devices/system/cpu/possible; more CPUs than this machine has are shown to the loader
@@ -49,7 +49,7 @@ setup_tests() {
 
 test_default_flows() {
 	expect_cli_ok "load (default --flows)" server load --iface "$SERVER_IF" --pin-dir "$PIN"
-	expect_sizes "default" 65536 16384
+	expect_sizes "default" 65536 8192
 	expect_cli_ok "unload" server unload --pin-dir "$PIN"
 }
 

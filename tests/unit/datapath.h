@@ -29,6 +29,7 @@
 #define PUB2 8446
 #define TGT 8443
 #define TGT2 8447
+#define TGT3 8448
 #define UPUB 5353
 #define UTGT 5354
 #define CPORT 40000
@@ -40,11 +41,11 @@ enum step_op {
 	STEP_OUT,	 /* pkt through egress */
 	STEP_DEL_RULES,	 /* delete every entry of the live set, as `del` does one by one */
 	STEP_SWAP,	 /* install a new set made of the case's swap rules, as `apply` does */
+	STEP_SWAP2,	 /* the same with the case's swap2 rules */
 	STEP_EMPTY_SLOT, /* leave the policy slot empty, as right after load */
 	STEP_IFACE_OFF,	 /* take the interface out of the live set, as `apply` does */
 	STEP_UNMARK,	 /* clear port_interest, which the loader never does */
 	STEP_EVICT,	 /* empty flows and pending, as LRU eviction would */
-	STEP_FORGET_TARGETS, /* clear public_targets, which the loader never does */
 };
 
 struct step {
@@ -71,7 +72,8 @@ struct tcase {
 	const char *name;
 	struct rule_spec rules[MAX_RULES]; /* public_port 0 ends the list */
 	struct step pre[MAX_STEPS];
-	struct rule_spec swap[MAX_RULES]; /* the set STEP_SWAP installs (may be empty) */
+	struct rule_spec swap[MAX_RULES];  /* the set STEP_SWAP installs (may be empty) */
+	struct rule_spec swap2[MAX_RULES]; /* the set STEP_SWAP2 installs */
 	bool egress;
 	struct pkt_spec pkt;
 	__u16 exp_sport, exp_dport; /* ports in the expected output, 0 = unchanged */
@@ -123,8 +125,9 @@ struct tcase {
 	{ .public_port = PUB, .target_port = TGT, .proto = IPPROTO_TCP, .hide_local = true }
 /* A second public port for the TCP target. */
 #define TCP_RULE2 { .public_port = PUB2, .target_port = TGT, .proto = IPPROTO_TCP }
-/* The public port moved to another target. */
+/* The public port moved to another target, and then to a third. */
 #define TCP_RULE_MOVED { .public_port = PUB, .target_port = TGT2, .proto = IPPROTO_TCP }
+#define TCP_RULE_MOVED2 { .public_port = PUB, .target_port = TGT3, .proto = IPPROTO_TCP }
 /* Another public port to another target: what a swapped-in set holds. */
 #define TCP_RULE_NEW { .public_port = PUB2, .target_port = TGT2, .proto = IPPROTO_TCP }
 /* The TCP rule's port numbers, for UDP. */
@@ -144,11 +147,11 @@ struct tcase {
 #define OUT(pkt_, port_) { .op = STEP_OUT, .pkt = &(pkt_), .port = (port_) }
 #define DEL_RULES { .op = STEP_DEL_RULES }
 #define SWAP { .op = STEP_SWAP }
+#define SWAP2 { .op = STEP_SWAP2 }
 #define EMPTY_SLOT { .op = STEP_EMPTY_SLOT }
 #define IFACE_OFF { .op = STEP_IFACE_OFF }
 #define UNMARK { .op = STEP_UNMARK }
 #define EVICT { .op = STEP_EVICT }
-#define FORGET_TARGETS { .op = STEP_FORGET_TARGETS }
 /* The client's SYN went through (and is pending), then the rule and its hidden entry were
  * deleted. */
 #define AFTER_DELETE .pre = { IN(syn4, TGT), DEL_RULES }
@@ -167,11 +170,12 @@ struct tcase {
 #define CLOSING(dir_, local_, port_) \
 	{ T_PENDING, FLOW_DIR_##dir_, (local_), (port_), 0, FLOW_F_CLOSING }
 #define CLOSING_PAIR(pub_, tgt_) CLOSING(IN, pub_, tgt_), CLOSING(OUT, tgt_, pub_)
-#define FLOWS_PAIR(pub_, tgt_) FLOW(IN, pub_, tgt_), FLOW(OUT, tgt_, pub_)
+/* An established connection through pub_: its OUT entry alone (redir_flow_key). */
+#define FLOWS_CONN(pub_, tgt_) FLOW(OUT, tgt_, pub_)
 #define PENDING .tables = { PENDING_CONN(PUB, TGT) }
 /* A UDP flow before the service answers: its OUT entry alone (policy.h, udp_pending_record). */
 #define UPENDING .tables = { PEND(OUT, UTGT, UPUB) }
-#define ESTABLISHED .tables = { FLOWS_PAIR(PUB, TGT) }
+#define ESTABLISHED .tables = { FLOWS_CONN(PUB, TGT) }
 #define CLOSING_TABLES .tables = { CLOSING_PAIR(PUB, TGT) }
 
 static const struct pkt_spec syn4 = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, SYN) };

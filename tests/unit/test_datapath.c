@@ -222,8 +222,8 @@ static bool step_run(struct fixture *f, enum hook ingress, const struct tcase *c
 		return true;
 	case STEP_UNMARK:
 		return ports_unmark(f);
-	case STEP_FORGET_TARGETS:
-		return targets_forget(f);
+	case STEP_SWAP2:
+		return fixture_rules(f, c->swap2, rules_count(c->swap2));
 	case STEP_EMPTY_SLOT:
 		return fixture_rules_none(f);
 	default:

@@ -89,7 +89,7 @@ static void flood_run(struct fixture *f)
 	 * the one from CPORT2 still pending (keyed as syn4's tuple, see case_client). */
 	static const struct tcase before = {
 		.pre = { IN(syn4, TGT) },
-		.tables = { FLOWS_PAIR(PUB, TGT), PEND_FROM(CPORT2, OUT, TGT, PUB) },
+		.tables = { FLOWS_CONN(PUB, TGT), PEND_FROM(CPORT2, OUT, TGT, PUB) },
 	};
 	static const struct tcase established = { .pre = { IN(syn4, TGT) }, ESTABLISHED };
 	static const struct entry c2_out = PEND_FROM(CPORT2, OUT, TGT, PUB);

@@ -34,7 +34,7 @@ static bool count(struct fixture *f, __u16 p, __u8 proto, int idx, __u64 n)
 	if (!ASSERT_OK(bpf_map_lookup_elem(bpf_map__fd(f->tc->maps.port_slots), &key, &slots),
 		       "read the port's slots"))
 		return false;
-	slot = slots.slot[proto == IPPROTO_TCP ? PORT_SLOT_TCP : PORT_SLOT_UDP];
+	slot = slots.slot[port_slot_of(proto)];
 	if (!ASSERT_NEQ(slot, 0, "the port has a slot") ||
 	    !ASSERT_OK(bpf_map_lookup_elem(bpf_map__fd(f->tc->maps.port_counters), &slot, percpu),
 		       "read the slot"))

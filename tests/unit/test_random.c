@@ -181,9 +181,12 @@ static struct cand cands[] = {
 	CAND(7002, 7003, IPPROTO_TCP, HIDE | ADDR, "2001:db8:2::99"),
 	CAND(7100, 7101, IPPROTO_UDP, ADDR, "203.0.113.99"),
 	CAND(7100, 7102, IPPROTO_UDP, HIDE | ADDR | HIDE_LOCAL, NETNS_LOCAL_V6),
+	/* Third targets: a port moved twice forgets its first target (public_targets). */
+	CAND(8445, 8447, IPPROTO_TCP, HIDE, NULL),
+	CAND(5353, 5357, IPPROTO_UDP, HIDE, NULL),
 };
 #define N_CANDS (int)(sizeof(cands) / sizeof(cands[0]))
-static const bool initially_active[N_CANDS] = {1, 1, 0, 1, 1, 1, 1, 1, 1, 0};
+static const bool initially_active[N_CANDS] = {1, 1, 0, 1, 1, 1, 1, 1, 1, 0, 0, 0};
 /* clang-format on */
 
 static const __u16 client_ports[] = { 40000, 40001, 40002, 40003 };
@@ -297,9 +300,12 @@ struct model {
 	/* Candidates that have been active since load: the loader marks a rule's ports in
 	 * port_interest before it acts and never clears a mark. */
 	bool marked[N_CANDS];
-	/* public_targets, for TCP: the targets each public port has had, the latest first. */
-	struct {
+	/* public_targets: the targets each public port has had, the latest first, and whether
+	 * flows may hold IN entries for it. */
+	struct m_targets {
 		__u16 port;
+		__u8 proto;
+		bool in_entries;
 		__u16 target[BPFREDIR_PUBLIC_TARGETS];
 	} targets[N_CANDS];
 	bool slot_empty; /* no rule set in the policy slot: no rules, nothing hidden */
@@ -708,29 +714,53 @@ static bool m_hidden(const struct model *m, __u16 port, __u8 proto)
 	return false;
 }
 
-/* The port's entry in m->targets; with add, a new one where it has none. */
-static __u16 *m_targets(struct model *m, __u16 port, bool add)
+static unsigned long m_kept; /* coverage: IN entries given connections a port forgot */
+
+/* The entry of port/proto in m->targets; with add, a new one where it has none. */
+static struct m_targets *m_targets(struct model *m, __u16 port, __u8 proto, bool add)
 {
 	int i;
 
 	for (i = 0; i < N_CANDS && m->targets[i].port; i++)
-		if (m->targets[i].port == port)
-			return m->targets[i].target;
+		if (m->targets[i].port == port && m->targets[i].proto == proto)
+			return &m->targets[i];
 	if (!add || i == N_CANDS)
 		return NULL;
 	m->targets[i].port = port;
-	return m->targets[i].target;
+	m->targets[i].proto = proto;
+	return &m->targets[i];
 }
 
-/* What ruleset_derive writes in public_targets for an active TCP rule. */
+/* What ruleset_derive writes in public_targets for an active rule (public_targets_note): a
+ * target that drops out first gives each connection in flows through the port to it an IN
+ * entry. */
 static void m_note_target(struct model *m, const struct cand *c)
 {
-	__u16 *t = c->proto == IPPROTO_TCP ? m_targets(m, c->pub, true) : NULL;
+	struct m_targets *t = m_targets(m, c->pub, c->proto, true);
+	__u16 dropped;
+	int i;
 
-	if (t && t[0] != c->tgt) {
-		t[1] = t[0];
-		t[0] = c->tgt;
+	if (!t || t->target[0] == c->tgt)
+		return;
+	dropped = t->target[1];
+	if (dropped && dropped != c->tgt) {
+		for (i = 0; i < FLOW_SLOTS; i++) {
+			const struct m_flow *f = &m->flows.slots[i];
+			struct redir_flow_key in;
+
+			if (!f->live || f->key.dir != FLOW_DIR_OUT || f->key.proto != c->proto ||
+			    ntohs(f->key.local_port) != dropped || f->port != c->pub)
+				continue;
+			in = f->key;
+			in.dir = FLOW_DIR_IN;
+			in.local_port = htons(c->pub);
+			m_put(&m->flows, &in, dropped, f->flags);
+			m_kept++;
+		}
+		t->in_entries = true;
 	}
+	t->target[1] = t->target[0];
+	t->target[0] = c->tgt;
 }
 
 static void m_count(struct model *m, struct m_expect *e, __u16 port, __u8 proto, int idx)
@@ -764,18 +794,18 @@ static void m_in_key(struct redir_flow_key *in, const struct redir_flow_key *k, 
 	in->local_port = htons(pub);
 }
 
-/* The new TCP connection from p's source through public port p->dport: the OUT entry in
- * pending, under one of the port's targets, that names the port (*k: its key). */
-static const struct m_flow *m_pending_through(struct model *m, const struct m_pkt *p,
-					      struct redir_flow_key *k)
+/* The connection in table T from p's source through public port p->dport: its OUT entry,
+ * under one of the port's targets, that names the port (*k: its key). */
+static const struct m_flow *m_through(struct model *m, struct m_table *t, const struct m_pkt *p,
+				      struct redir_flow_key *k)
 {
-	__u16 *t = m_targets(m, p->dport, false);
+	struct m_targets *pt = m_targets(m, p->dport, p->proto, false);
 	const struct m_flow *f;
 	int i;
 
-	for (i = 0; t && i < BPFREDIR_PUBLIC_TARGETS && t[i]; i++) {
-		m_flow_key(k, p->saddr, p->daddr, p->sport, t[i], p->proto, FLOW_DIR_OUT);
-		f = m_get(&m->pending, k);
+	for (i = 0; pt && i < BPFREDIR_PUBLIC_TARGETS && pt->target[i]; i++) {
+		m_flow_key(k, p->saddr, p->daddr, p->sport, pt->target[i], p->proto, FLOW_DIR_OUT);
+		f = m_get(t, k);
 		if (f && f->port == p->dport)
 			return f;
 	}
@@ -901,18 +931,26 @@ static void m_ingress(struct model *m, int parsed, const struct m_pkt *p, const 
 	fresh_syn = tcp && (p->flags & (F_SYN | F_ACK)) == F_SYN;
 
 	/* A recorded connection keeps its translation, whatever the rules say now: an
-	 * established one, else a closing one (IN in pending) or a new one (its OUT entry in
-	 * pending, under a target its public port has had); a fresh SYN opens a new connection,
-	 * which only a rule may translate. A UDP flow's first datagrams go by the rule. */
+	 * established one (its OUT entry in flows under a target its public port has had, else
+	 * its IN entry where the port has some), else a new one (its OUT entry in pending) or a
+	 * closing one (its IN in pending); a fresh SYN opens a new connection, which only a rule
+	 * may translate. A UDP flow's first datagrams go by the rule. */
 	if (!fresh_syn) {
-		f = m_get(&m->flows, &in_key);
+		struct m_targets *pt = m_targets(m, p->dport, p->proto, false);
+
 		e->why = W_BY_FLOW;
+		if (m_through(m, &m->flows, p, &tgt_key)) {
+			m_touch(e, &tgt_key);
+			m_rewrite_to(m, p, b, v4_head, ntohs(tgt_key.local_port), e);
+			return;
+		}
+		f = pt && pt->in_entries ? m_get(&m->flows, &in_key) : NULL;
 		if (f) {
 			m_rewrite_to(m, p, b, v4_head, f->port, e);
 			return;
 		}
 		e->why = W_BY_PENDING;
-		if (tcp && m_pending_through(m, p, &tgt_key)) {
+		if (tcp && m_through(m, &m->pending, p, &tgt_key)) {
 			m_touch(e, &tgt_key);
 			m_rewrite_to(m, p, b, v4_head, ntohs(tgt_key.local_port), e);
 			return;
@@ -953,7 +991,7 @@ static void m_ingress(struct model *m, int parsed, const struct m_pkt *p, const 
 	if (fresh_syn) {
 		m_forget(&m->pending, &in_key);
 		m_forget(&m->pending, &out_key);
-		if (m_pending_through(m, p, &tgt_key)) {
+		if (m_through(m, &m->pending, p, &tgt_key)) {
 			m_touch(e, &tgt_key);
 			m_forget(&m->pending, &tgt_key);
 		}
@@ -1047,7 +1085,6 @@ static void m_egress(struct model *m, int parsed, const struct m_pkt *p, struct 
 		e->why = W_EG_PENDING;
 	} else {
 		m_put(&m->flows, &out_key, pub, 0);
-		m_put(&m->flows, &in_key, p->sport, 0);
 		m_del(&m->pending, &out_key);
 		m_del(&m->pending, &in_key);
 		e->why = W_EG_PROMOTED;
@@ -1599,8 +1636,12 @@ static int set_write(struct run *r, int fd)
 	if (!err)
 		err = ruleset_enable(fd, POLICY_IFACE, LO_IFINDEX, true);
 	if (!err)
-		err = ruleset_derive(fd, &r->derived_counters, map_fd(r->f->tc->maps.port_interest),
-				     map_fd(r->f->tc->maps.public_targets));
+		err = ruleset_derive(
+			fd, &(struct derive_maps){
+				    .counters = r->derived_counters,
+				    .port_interest = map_fd(r->f->tc->maps.port_interest),
+				    .public_targets = map_fd(r->f->tc->maps.public_targets),
+				    .flows = map_fd(r->f->tc->maps.flows) });
 	for (i = 0; i < N_CANDS && !err; i++)
 		if (r->m.active[i])
 			m_note_target(&r->m, &cands[i]);
@@ -1878,6 +1919,7 @@ static bool phase_run(struct run *r, unsigned long packets)
 	r->peak_flows = r->peak_pending = 0;
 	m_udp_csum_zero = 0;
 	m_promoted = 0;
+	m_kept = 0;
 	m_hidden_spared = 0;
 	m_stale = 0;
 	r->m.flows.forgotten = r->m.pending.forgotten = 0;
@@ -1929,11 +1971,12 @@ static bool coverage_check(const struct run *r, bool forwarding)
 	int i;
 
 	printf("# phase %s: %lu mutated, %lu udp checksums updated to 0, %lu promoted, "
+	       "%lu kept by an IN entry, "
 	       "forgotten %lu from flows and %lu from pending, %lu dropped SYNs spared entries, "
 	       "%lu SYNs of the service ended flows entries; "
 	       "rule set edited %lu, swapped %lu, emptied %lu times; at most %d in flows and %d "
 	       "in pending;",
-	       r->phase, r->mutated, m_udp_csum_zero, m_promoted, r->m.flows.forgotten,
+	       r->phase, r->mutated, m_udp_csum_zero, m_promoted, m_kept, r->m.flows.forgotten,
 	       r->m.pending.forgotten, m_hidden_spared, m_stale, r->edits, r->swaps, r->empties,
 	       r->peak_flows, r->peak_pending);
 	for (i = 0; i < W__MAX; i++)
@@ -1945,6 +1988,8 @@ static bool coverage_check(const struct run *r, bool forwarding)
 		return test__fail("coverage: only %lu entries forgotten from flows and %lu from "
 				  "pending",
 				  r->m.flows.forgotten, r->m.pending.forgotten);
+	if (!m_kept)
+		return test__fail("coverage: no connection was kept by an IN entry");
 	if (m_hidden_spared < r->idx / 10000)
 		return test__fail("coverage: only %lu dropped SYNs to hidden ports spared entries",
 				  m_hidden_spared);

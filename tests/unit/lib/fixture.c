@@ -125,7 +125,10 @@ static bool rules_install(struct fixture *f, int set)
 
 bool fixture_rules(struct fixture *f, const struct rule_spec *rules, int n)
 {
-	struct port_counter_maps counters = fixture_port_counters(f);
+	struct derive_maps derive = { .counters = fixture_port_counters(f),
+				      .port_interest = bpf_map__fd(f->tc->maps.port_interest),
+				      .public_targets = bpf_map__fd(f->tc->maps.public_targets),
+				      .flows = bpf_map__fd(f->tc->maps.flows) };
 	int set = ruleset_create(), i, err = 0;
 
 	if (!ASSERT_TRUE(set >= 0, "create a rule set"))
@@ -135,8 +138,7 @@ bool fixture_rules(struct fixture *f, const struct rule_spec *rules, int n)
 	if (!err)
 		err = ruleset_enable(set, POLICY_IFACE, LO_IFINDEX, true);
 	if (!err)
-		err = ruleset_derive(set, &counters, bpf_map__fd(f->tc->maps.port_interest),
-				     bpf_map__fd(f->tc->maps.public_targets));
+		err = ruleset_derive(set, &derive);
 	if (!ASSERT_OK(err, "fill the rule set")) {
 		close(set);
 		return false;
