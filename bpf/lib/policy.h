@@ -108,8 +108,9 @@ static __always_inline void flow_delete_pair(void *table, const struct redir_flo
 }
 
 /* The service sends a SYN(-ACK) on `out`'s tuple: what flows holds there is over (see
- * above). The IN entry goes only if it points at this target: one pointing elsewhere belongs
- * to another connection through the same public port. */
+ * above). An IN entry (public_targets_note, or an earlier build's) goes only if it points at
+ * this target: one pointing elsewhere belongs to another connection through the same public
+ * port. */
 static __always_inline void flows_drop_stale(const struct redir_flow_key *out)
 {
 	struct redir_flow *old = bpf_map_lookup_elem(&flows, out);
@@ -189,11 +190,11 @@ static __always_inline void pending_forget(const struct pkt *p)
 }
 
 /*
- * A UDP flow through a rule, before the service has answered it: its OUT entry alone, one
- * write per new client port rather than two, and none while it is there already. Until the
- * service answers, the flow's datagrams go by the rule (an IN entry would only keep a flow
- * the service never answered on its target after `del`); the answer promotes the flow to
- * `flows`, both directions, as a TCP connection's first packet does.
+ * A UDP flow through a rule, before the service has answered it: its OUT entry, one write per
+ * new client port and none while it is there already. Until the service answers, the flow's
+ * datagrams go by the rule, not by this entry (looking here would only keep a flow the service
+ * never answered on its target after `del`); the answer promotes the flow to `flows`, as a TCP
+ * connection's first packet does.
  */
 static __always_inline void udp_pending_record(const struct pkt *p, __be16 target_port)
 {

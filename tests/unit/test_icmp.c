@@ -2,7 +2,7 @@
 /*
  * ICMP errors that quote a translated connection, through BPF_PROG_TEST_RUN. Each case
  * installs the rules (tcp 8445->8443, udp 5353->5354), lets the client's SYN and datagram
- * through ingress (so the connection tables hold both directions), then runs one ICMP or
+ * through ingress (so the connection tables hold them), then runs one ICMP or
  * ICMPv6 frame through ingress or egress and compares the output byte for byte with a frame
  * built here from scratch: the quote as pkt_build makes it with the translated port (so its
  * L4 checksum is computed afresh, not incrementally) and a freshly computed ICMP checksum.
@@ -157,8 +157,8 @@ static bool run(struct fixture *f, enum hook hook, const struct iframe *in, stru
 }
 
 /* The client's SYN and datagram, v4 and v6, through ingress, and the service's answer to the
- * datagram through egress: both directions recorded (a UDP flow's IN entry once the service
- * has answered, as it has when an error quotes its answer). */
+ * datagram through egress: both recorded (a UDP flow is found from its client's packets once
+ * the service has answered, as it has when an error quotes its answer). */
 static bool connections_make(struct fixture *f)
 {
 	static const struct pkt_spec pkts[] = {
