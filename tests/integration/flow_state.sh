@@ -11,7 +11,10 @@
 #     after `del`, when only its entries keep it working);
 #   - a spoofed SYN from a live connection's client port to the other public port does not
 #     cut the connection; a client that reuses its port after a close (FIN from either side,
-#     or its own RST) through the other public port is served.
+#     or its own RST) through the other public port is served;
+#   - a connection stays on its target while its public port moves to other targets, twice
+#     (the second move makes the port forget the target: the loader gives the connection an
+#     entry of its own first).
 #
 #   client 192.0.2.1 (cli0) ---- (srv0) 192.0.2.2 server: helpers/flowprobe.py on 8443
 set -uo pipefail
@@ -28,8 +31,9 @@ S=$SERVER_ADDR
 GHOST=192.0.2.77
 CHURN=1500
 
-ALL_TESTS="test_load test_untracked test_churn test_spoofed_syn test_port_reuse"
+ALL_TESTS="test_load test_untracked test_churn test_spoofed_syn test_moves test_port_reuse"
 t_depends test_untracked test_load
+t_depends test_moves test_load
 t_depends test_churn test_load
 t_depends test_spoofed_syn test_load
 t_depends test_port_reuse test_load
@@ -230,6 +234,23 @@ test_spoofed_syn() {
 	sleep 1
 	check "spoofed syn: ... and a second later" "no echo: $HOLD_GOT" hold_line third
 	hold_close
+}
+
+# --- a public port that moves to other targets: its connections stay on theirs ------------------
+test_moves() {
+	hold moves
+	check "moves: a connection through :8445 echoes" "no echo" hold_line first
+	expect_cli_ok "moves: del 8445" server del 8445 "${P[@]}"
+	expect_cli_ok "moves: add 8445 8447 (the port moves)" server add 8445 8447 "${P[@]}"
+	check "moves: the connection still echoes from 8443" "no echo: $HOLD_GOT" hold_line second
+	expect_cli_ok "moves: del 8445 again" server del 8445 "${P[@]}"
+	expect_cli_ok "moves: add 8445 8448 (it moves again: 8443 is no longer among its targets)" \
+		server add 8445 8448 "${P[@]}"
+	check "moves: the connection still echoes from 8443 after the second move" \
+		"no echo: $HOLD_GOT" hold_line third
+	hold_close
+	expect_cli_ok "moves: del 8445" server del 8445 "${P[@]}"
+	expect_cli_ok "moves: add 8445 8443 again" server add 8445 8443 "${P[@]}"
 }
 
 # --- a client that reuses its port after a close, through the other public port ------------------
