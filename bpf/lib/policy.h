@@ -176,11 +176,10 @@ conn_through(void *table, const struct redir_public_port *port, const __u8 *remo
  * closing one's IN entry). flows is left alone. */
 static __always_inline void pending_forget(const struct pkt *p)
 {
+	struct redir_public_port *port = public_port_targets(p->dport, p->proto);
 	struct redir_flow_key k;
 
 	flow_key_fill(&k, p->saddr, p->daddr, p->sport, p->dport, p->proto, FLOW_DIR_IN);
-	struct redir_public_port *port = public_port_targets(p->dport, p->proto);
-
 	flow_delete(&pending, &k);
 	k.dir = FLOW_DIR_OUT;
 	flow_delete(&pending, &k);

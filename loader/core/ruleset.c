@@ -331,7 +331,7 @@ static int derive_rule(struct derived *d, const struct redir_policy_key *key,
  * hidden port. Both are recomputed from the set's rules rather than counted up and down, so they
  * cannot drift whatever failed before. In port_interest: both ports of every rule, marked
  * before the rule can act (a rule acts only on marked ports), never unmarked. In
- * public_targets: each TCP rule's target, before the rule can act. */
+ * public_targets: each rule's target, before the rule can act (public_targets_note). */
 int ruleset_derive(int set_fd, const struct derive_maps *maps)
 {
 	const struct public_targets_maps targets = { maps->public_targets, maps->flows };
