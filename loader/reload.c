@@ -14,21 +14,14 @@
 /* The size the loaded instance's flow table was made with: a reload keeps every map. */
 static int loaded_flows(__u32 *flows)
 {
-	struct bpf_map_info info = {};
-	__u32 len = sizeof(info);
-	char path[PATH_MAX];
-	int fd, err = 0;
+	int err = pinned_map_entries("flows", flows);
 
-	if (pin_path(path, sizeof(path), "maps", "flows"))
+	if (err == -EBADF)
 		return fail("pin dir not open: %s", pin_dir);
-	fd = bpf_obj_get(path);
-	if (fd < 0 || bpf_map_get_info_by_fd(fd, &info, &len))
-		err = fail("cannot read the loaded flow table %s: %s", pin_display("maps", "flows"),
-			   strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	*flows = info.max_entries;
-	return err;
+	if (err)
+		return fail("cannot read the loaded flow table %s: %s",
+			    pin_display("maps", "flows"), strerror(-err));
+	return 0;
 }
 
 static int sync_pinned_maps(void)

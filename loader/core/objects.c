@@ -52,22 +52,32 @@ __u32 pending_entries(__u32 flows)
 	return n > min ? n : min;
 }
 
-/* A table already pinned keeps its size, whatever this build would make it: a load over a
- * loaded instance reuses every map, and libbpf refuses one whose size differs. */
-static int set_table_size(struct bpf_map *map, __u32 want)
+int pinned_map_entries(const char *name, __u32 *entries)
 {
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info);
 	char path[PATH_MAX];
-	int fd;
+	int fd, err = pin_path(path, sizeof(path), "maps", name);
 
-	if (pin_path(path, sizeof(path), "maps", bpf_map__name(map)))
-		return -ENAMETOOLONG;
+	if (err)
+		return err;
 	fd = bpf_obj_get(path);
-	if (fd >= 0 && !bpf_map_get_info_by_fd(fd, &info, &len))
-		want = info.max_entries;
+	if (fd < 0 || bpf_map_get_info_by_fd(fd, &info, &len))
+		err = -errno;
 	if (fd >= 0)
 		close(fd);
+	*entries = info.max_entries;
+	return err;
+}
+
+/* A table already pinned keeps its size, whatever this build would make it: a load over a
+ * loaded instance reuses every map, and libbpf refuses one whose size differs. */
+static int set_table_size(struct bpf_map *map, __u32 want)
+{
+	__u32 pinned;
+
+	if (!pinned_map_entries(bpf_map__name(map), &pinned))
+		want = pinned;
 	return bpf_map__set_max_entries(map, want);
 }
 

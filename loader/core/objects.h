@@ -53,5 +53,8 @@ int objects_record_build(void);
 __u32 lru_min_entries(void);
 __u32 flows_entries(__u32 want);
 __u32 pending_entries(__u32 flows);
+/* The size a pinned map was made with: 0, or -errno (-ENOENT: no such pin; -EBADF: the pin
+ * dir is not open). */
+int pinned_map_entries(const char *name, __u32 *entries);
 
 #endif /* BPFREDIR_CORE_OBJECTS_H */
