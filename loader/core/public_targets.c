@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <netinet/in.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -74,15 +75,18 @@ int public_targets_note(const struct public_targets_maps *maps, __be16 port, __u
 	struct redir_public_targets targets;
 	struct redir_public_port *entry = &targets.proto[port_slot_of(proto)];
 	struct kept_conns kept = { .port = port, .proto = proto };
-	__u32 idx = ntohs(port);
+	__u32 idx = ntohs(port), pos;
 	int err;
 
 	if (bpf_map_lookup_elem(maps->targets, &idx, &targets))
 		return -errno;
 	if (entry->target[0] == target)
 		return 0;
-	kept.dropped = entry->target[BPFREDIR_PUBLIC_TARGETS - 1];
-	if (kept.dropped && kept.dropped != target) {
+	/* target moves to the front from where it is; where it is not, the last one drops out. */
+	for (pos = 1; pos < BPFREDIR_PUBLIC_TARGETS - 1 && entry->target[pos] != target; pos++)
+		;
+	kept.dropped = entry->target[pos] != target ? entry->target[pos] : 0;
+	if (kept.dropped) {
 		/* The IN entries first: until the port forgets the target, the datapath still
 		 * finds these connections by it. */
 		err = flows_walk(maps, keep_conn, &kept);
@@ -90,7 +94,7 @@ int public_targets_note(const struct public_targets_maps *maps, __be16 port, __u
 			return err;
 		entry->in_entries = 1;
 	}
-	entry->target[1] = entry->target[0];
+	memmove(&entry->target[1], &entry->target[0], pos * sizeof(entry->target[0]));
 	entry->target[0] = target;
 	return bpf_map_update_elem(maps->targets, &idx, &targets, BPF_ANY) ? -errno : 0;
 }
