@@ -48,7 +48,7 @@ int port_counters_set(const struct port_counter_maps *maps, const struct redir_p
 {
 	struct redir_port_slots *was = calloc(BPFREDIR_PORTS, sizeof(*was));
 	struct redir_port_slots *now = calloc(BPFREDIR_PORTS, sizeof(*now));
-	bool *want = calloc(BPFREDIR_PORTS * PORT_SLOT__MAX, sizeof(*want));
+	bool(*want)[PORT_SLOT__MAX] = calloc(BPFREDIR_PORTS, sizeof(*want));
 	bool *used = calloc(BPFREDIR_PORT_COUNTERS, sizeof(*used));
 	int n_cpus = n_cpus_or_err(), err;
 	struct redir_port_stats *zero = n_cpus > 0 ? calloc(n_cpus, sizeof(*zero)) : NULL;
@@ -61,14 +61,13 @@ int port_counters_set(const struct port_counter_maps *maps, const struct redir_p
 	if (err)
 		goto cleanup;
 	for (i = 0; i < n; i++)
-		want[ntohs(ports[i].port) * PORT_SLOT__MAX + port_slot_of(ports[i].proto)] = true;
+		want[ntohs(ports[i].port)][port_slot_of(ports[i].proto)] = true;
 	/* The slots kept: a wanted port's own, unless another port claims it too. */
 	for (port = 0; port < BPFREDIR_PORTS; port++)
 		for (p = 0; p < PORT_SLOT__MAX; p++) {
 			__u16 s = was[port].slot[p];
 
-			if (s && s < BPFREDIR_PORT_COUNTERS && !used[s] &&
-			    want[port * PORT_SLOT__MAX + p]) {
+			if (s && s < BPFREDIR_PORT_COUNTERS && !used[s] && want[port][p]) {
 				used[s] = true;
 				now[port].slot[p] = s;
 			}
@@ -91,7 +90,7 @@ int port_counters_set(const struct port_counter_maps *maps, const struct redir_p
 	/* Then give the new ports theirs, zeroed before the datapath can count there. */
 	for (port = 0; port < BPFREDIR_PORTS; port++)
 		for (p = 0; p < PORT_SLOT__MAX; p++) {
-			if (!want[port * PORT_SLOT__MAX + p] || now[port].slot[p])
+			if (!want[port][p] || now[port].slot[p])
 				continue;
 			while (next < BPFREDIR_PORT_COUNTERS && used[next])
 				next++;

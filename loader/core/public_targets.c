@@ -103,18 +103,18 @@ int public_targets_note(const struct public_targets_maps *maps, __be16 port, __u
 static int note_in_entry(const struct public_targets_maps *maps, const struct redir_flow_key *key,
 			 const struct redir_flow *flow, void *arg)
 {
-	bool *has_in = arg;
+	bool(*has_in)[PORT_SLOT__MAX] = arg;
 
 	(void)maps;
 	(void)flow;
 	if (key->dir == FLOW_DIR_IN)
-		has_in[ntohs(key->local_port) * PORT_SLOT__MAX + port_slot_of(key->proto)] = true;
+		has_in[ntohs(key->local_port)][port_slot_of(key->proto)] = true;
 	return 0;
 }
 
 int public_targets_mark_in_entries(const struct public_targets_maps *maps)
 {
-	bool *has_in = calloc(BPFREDIR_PORTS * PORT_SLOT__MAX, sizeof(*has_in));
+	bool(*has_in)[PORT_SLOT__MAX] = calloc(BPFREDIR_PORTS, sizeof(*has_in));
 	struct redir_public_targets targets;
 	__u32 port, slot;
 	int err = has_in ? flows_walk(maps, note_in_entry, has_in) : -ENOMEM;
@@ -123,7 +123,7 @@ int public_targets_mark_in_entries(const struct public_targets_maps *maps)
 		bool changed = false;
 
 		for (slot = 0; slot < PORT_SLOT__MAX; slot++)
-			changed |= has_in[port * PORT_SLOT__MAX + slot];
+			changed |= has_in[port][slot];
 		if (!changed)
 			continue;
 		if (bpf_map_lookup_elem(maps->targets, &port, &targets)) {
@@ -131,7 +131,7 @@ int public_targets_mark_in_entries(const struct public_targets_maps *maps)
 			break;
 		}
 		for (slot = 0; slot < PORT_SLOT__MAX; slot++)
-			targets.proto[slot].in_entries |= has_in[port * PORT_SLOT__MAX + slot];
+			targets.proto[slot].in_entries |= has_in[port][slot];
 		if (bpf_map_update_elem(maps->targets, &port, &targets, BPF_ANY))
 			err = -errno;
 	}
