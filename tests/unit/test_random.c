@@ -1635,13 +1635,11 @@ static int set_write(struct run *r, int fd)
 	}
 	if (!err)
 		err = ruleset_enable(fd, POLICY_IFACE, LO_IFINDEX, true);
-	if (!err)
-		err = ruleset_derive(
-			fd, &(struct derive_maps){
-				    .counters = r->derived_counters,
-				    .port_interest = map_fd(r->f->tc->maps.port_interest),
-				    .public_targets = map_fd(r->f->tc->maps.public_targets),
-				    .flows = map_fd(r->f->tc->maps.flows) });
+	if (!err) {
+		struct derive_maps derive = fixture_derive_maps(r->f, r->derived_counters);
+
+		err = ruleset_derive(fd, &derive);
+	}
 	for (i = 0; i < N_CANDS && !err; i++)
 		if (r->m.active[i])
 			m_note_target(&r->m, &cands[i]);

@@ -125,10 +125,7 @@ static bool rules_install(struct fixture *f, int set)
 
 bool fixture_rules(struct fixture *f, const struct rule_spec *rules, int n)
 {
-	struct derive_maps derive = { .counters = fixture_port_counters(f),
-				      .port_interest = bpf_map__fd(f->tc->maps.port_interest),
-				      .public_targets = bpf_map__fd(f->tc->maps.public_targets),
-				      .flows = bpf_map__fd(f->tc->maps.flows) };
+	struct derive_maps derive = fixture_derive_maps(f, fixture_port_counters(f));
 	int set = ruleset_create(), i, err = 0;
 
 	if (!ASSERT_TRUE(set >= 0, "create a rule set"))
@@ -178,6 +175,14 @@ struct port_counter_maps fixture_port_counters(struct fixture *f)
 {
 	return (struct port_counter_maps){ .slots = bpf_map__fd(f->tc->maps.port_slots),
 					   .counters = bpf_map__fd(f->tc->maps.port_counters) };
+}
+
+struct derive_maps fixture_derive_maps(struct fixture *f, struct port_counter_maps counters)
+{
+	return (struct derive_maps){ .counters = counters,
+				     .port_interest = bpf_map__fd(f->tc->maps.port_interest),
+				     .public_targets = bpf_map__fd(f->tc->maps.public_targets),
+				     .flows = bpf_map__fd(f->tc->maps.flows) };
 }
 
 bool fixture_port_stat(struct fixture *f, __u16 port, __u8 proto, __u64 sum[PORT_STAT__MAX])

@@ -75,6 +75,8 @@ bool fixture_stat(struct fixture *f, __u32 idx, __u64 *sum);
 bool fixture_stats(struct fixture *f, __u64 sum[STAT__MAX]);
 /* The per-port counter maps of the fixture's objects. */
 struct port_counter_maps fixture_port_counters(struct fixture *f);
+/* The maps ruleset_derive() writes, the fixture's, with COUNTERS for the port counters. */
+struct derive_maps fixture_derive_maps(struct fixture *f, struct port_counter_maps counters);
 /* The counters of PORT (host order) and PROTO, summed over CPUs; false without a slot. */
 bool fixture_port_stat(struct fixture *f, __u16 port, __u8 proto, __u64 sum[PORT_STAT__MAX]);
 /* Exactly PORTS counted, each from zero unless it was counted already (port_counters_set). */
