@@ -24,34 +24,26 @@ static int loaded_flows(__u32 *flows)
 	return 0;
 }
 
-static int sync_pinned_maps(void)
+/* What the new programs read first, in line with the rules before they run. from_another:
+ * another build ran the programs, and IN entries it left in flows (every build before
+ * public_targets kept one for each connection) are found only on ports marked for them, so
+ * those ports are marked too. */
+static int sync_pinned_maps(bool from_another)
 {
+	struct public_targets_maps targets;
 	struct pinned_maps maps;
 	int err;
 
 	if (open_pinned_maps(&maps))
 		return -1;
 	err = sync_derived(&maps);
-	close_pinned_maps(&maps);
-	if (err)
+	if (err) {
+		close_pinned_maps(&maps);
 		return fail_err(-1, "cannot bring the maps in line with the rules: %s",
 				local_addrs_error(err));
-	return 0;
-}
-
-/* Another build ran the programs: IN entries it left in flows (every build before
- * public_targets kept one for each connection) are found only on ports marked for them, so
- * those ports are marked before this build's programs run. */
-static int mark_in_entries(void)
-{
-	struct pinned_maps maps;
-	struct public_targets_maps targets;
-	int err;
-
-	if (open_pinned_maps(&maps))
-		return -1;
+	}
 	targets = (struct public_targets_maps){ maps.public_targets, maps.flows };
-	err = public_targets_mark_in_entries(&targets);
+	err = from_another ? public_targets_mark_in_entries(&targets) : 0;
 	close_pinned_maps(&maps);
 	if (err)
 		return fail_err(-1, "cannot mark the ports of the loaded connections in %s: %s",
@@ -104,14 +96,13 @@ int upgrade_programs(void)
 		ctx.cgroup_fds[i] = -1;
 	/* The same build: only a guard that went (or is not the kind wanted) is attached. */
 	if (objects_this_build_loaded()) {
-		if (sync_pinned_maps())
+		if (sync_pinned_maps(false))
 			return -1;
 		return guard_intact() ? 0 : guard_upgrade_or_fail();
 	}
 	/* Loading pins the maps this build has and the loaded one had not, so the maps are
 	 * brought in line after it, before the new programs run. */
-	if (loaded_flows(&req.flows) || load_objects(&ctx) || sync_pinned_maps() ||
-	    mark_in_entries()) {
+	if (loaded_flows(&req.flows) || load_objects(&ctx) || sync_pinned_maps(true)) {
 		load_ctx_free(&ctx);
 		return -1;
 	}
