@@ -54,34 +54,34 @@ static int csum_complete_ok = -1;
 /* The encapsulating routes the forwarding namespace has (netns.h). */
 static struct netns_scope scope;
 
-/* Clear the marks of every port the tables' rules use (an array's entries cannot go). */
-static bool ports_unmark(struct fixture *f)
+/* Zero the entries of every port the tables' rules use in the array MAP, which the loader
+ * never does (an array's entries cannot go); WHAT says it for a failure. */
+static bool ports_zero(struct bpf_map *map, const char *what)
 {
-	static const __u32 ports[] = { PUB, PUB2, TGT, TGT2, UPUB, UTGT };
-	int fd = bpf_map__fd(f->tc->maps.port_interest);
-	const __u8 none = 0;
+	static const __u32 ports[] = { PUB, PUB2, TGT, TGT2, TGT3, UPUB, UTGT };
+	static const __u8 zero[64];
+	int fd = bpf_map__fd(map);
 	size_t i;
 
+	if (!ASSERT_TRUE(bpf_map__value_size(map) <= sizeof(zero), "a value ports_zero can write"))
+		return false;
 	for (i = 0; i < sizeof(ports) / sizeof(ports[0]); i++)
-		if (!ASSERT_OK(bpf_map_update_elem(fd, &ports[i], &none, BPF_ANY), "unmark a port"))
+		if (!ASSERT_OK(bpf_map_update_elem(fd, &ports[i], zero, BPF_ANY), what))
 			return false;
 	return true;
 }
 
-/* Forget the targets the tables' public ports have had (public_targets), which the loader
- * never does: each case starts from its own rules' history. */
+/* Clear the ports' marks in port_interest. */
+static bool ports_unmark(struct fixture *f)
+{
+	return ports_zero(f->tc->maps.port_interest, "unmark a port");
+}
+
+/* Forget the targets the ports have had (public_targets): each case starts from its own
+ * rules' history. */
 static bool targets_forget(struct fixture *f)
 {
-	static const __u32 ports[] = { PUB, PUB2 };
-	int fd = bpf_map__fd(f->tc->maps.public_targets);
-	const struct redir_public_targets none = {};
-	size_t i;
-
-	for (i = 0; i < sizeof(ports) / sizeof(ports[0]); i++)
-		if (!ASSERT_OK(bpf_map_update_elem(fd, &ports[i], &none, BPF_ANY),
-			       "forget a port's targets"))
-			return false;
-	return true;
+	return ports_zero(f->tc->maps.public_targets, "forget a port's targets");
 }
 
 /* --- port counters ----------------------------------------------------------------------- */
