@@ -30,13 +30,12 @@
 #include "lib/maps.h"
 #include "lib/parse.h"
 #include "lib/policy.h"
+#include "lib/sk_lookup.h"
 
 #define NF_DROP 0
 #define NF_ACCEPT 1
 #define NFPROTO_IPV6 10
 #define IFF_LOOPBACK 0x8
-/* The loopback device's ifindex in every network namespace. */
-#define LOOPBACK_IFINDEX 1
 /* skb->_nfct holds the conntrack pointer with the ctinfo in its low bits. */
 #define NFCT_INFOMASK 7UL
 #define IP_CT_IS_REPLY 3
@@ -340,35 +339,6 @@ int bpfredir_nf_in(struct bpf_nf_ctx *ctx)
 		return NF_ACCEPT;
 	guard_count(port, p.proto);
 	return NF_DROP;
-}
-
-/* ctx reads with the verifier's rules kept: each is one 4-byte load at a fixed offset, which
- * barrier_var keeps clang from merging across branches into a load through a moved ctx
- * pointer (refused). */
-static __always_inline void sk_lookup_addrs(struct bpf_sk_lookup *ctx, __u32 remote[4],
-					    __u32 local[4])
-{
-	__u32 family = ctx->family, r4 = ctx->remote_ip4, l4 = ctx->local_ip4;
-	int i;
-
-	barrier_var(r4);
-	barrier_var(l4);
-	remote[0] = ctx->remote_ip6[0];
-	remote[1] = ctx->remote_ip6[1];
-	remote[2] = ctx->remote_ip6[2];
-	remote[3] = ctx->remote_ip6[3];
-	local[0] = ctx->local_ip6[0];
-	local[1] = ctx->local_ip6[1];
-	local[2] = ctx->local_ip6[2];
-	local[3] = ctx->local_ip6[3];
-	for (i = 0; i < 4; i++) {
-		barrier_var(remote[i]);
-		barrier_var(local[i]);
-	}
-	if (family == AF_INET) {
-		addr_from_v4((__u8 *)remote, r4);
-		addr_from_v4((__u8 *)local, l4);
-	}
 }
 
 SEC("sk_lookup")

@@ -2,6 +2,7 @@
 /* An interface's attachment: tcx links (pinned), or legacy tc filters where the kernel has no
  * tcx (attach_tc.c), and in XDP mode an XDP link for ingress (attach_xdp.c). */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <string.h>
 #include <unistd.h>
@@ -180,4 +181,18 @@ int iface_attach(struct pin_txn *txn, int ifindex, const char *ifname, const int
 	if (mode == IFACE_TC)
 		return attach_iface(txn, ifindex, ifname, tc_prog_fds, attach);
 	return attach_iface_xdp(txn, ifindex, ifname, tc_prog_fds, xdp_fd, mode, attach);
+}
+
+/* sk_lookup programs attach to the network namespace the loader runs in. */
+int attach_netns_sk_lookup(int prog_fd, int *fd)
+{
+	int netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), err = 0;
+
+	if (netns < 0)
+		return -errno;
+	*fd = bpf_link_create(prog_fd, netns, BPF_SK_LOOKUP, NULL);
+	if (*fd < 0)
+		err = -errno;
+	close(netns);
+	return err;
 }

@@ -74,4 +74,8 @@ int remove_pins(bool keep_dir);
 int finish_interrupted(bool keep_dir);
 int pins_create(void);
 
+/* An sk_lookup link of prog_fd on the network namespace the loader runs in: 0 with *fd, or
+ * -errno. */
+int attach_netns_sk_lookup(int prog_fd, int *fd);
+
 #endif /* BPFREDIR_CORE_ATTACH_H */

@@ -25,6 +25,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include "attach.h"
 #include "guard.h"
 #include "log.h"
 #include "pins.h"
@@ -205,20 +206,6 @@ static int attach_netfilter(int prog_fd, int fds[2])
 	return 0;
 }
 
-/* sk_lookup programs attach to the network namespace the loader runs in. */
-static int attach_sk_lookup(int prog_fd, int *fd)
-{
-	int netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), err = 0;
-
-	if (netns < 0)
-		return -errno;
-	*fd = bpf_link_create(prog_fd, netns, BPF_SK_LOOKUP, NULL);
-	if (*fd < 0)
-		err = -errno;
-	close(netns);
-	return err;
-}
-
 /* The best guard this build's programs and the kernel allow, held by the fds in links. */
 static void guard_attach(struct guard_bpf *skel, enum guard_kind want, struct guard_links *links)
 {
@@ -237,7 +224,7 @@ static void guard_attach(struct guard_bpf *skel, enum guard_kind want, struct gu
 		fell_back("no netfilter link could be made", -err);
 		guard_links_close(links);
 	}
-	err = attach_sk_lookup(bpf_program__fd(skel->progs.bpfredir_sk_lkp), &links->fds[0]);
+	err = attach_netns_sk_lookup(bpf_program__fd(skel->progs.bpfredir_sk_lkp), &links->fds[0]);
 	if (!err) {
 		links->kind = GUARD_SK_LOOKUP;
 		return;
