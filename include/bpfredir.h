@@ -70,6 +70,10 @@ enum redir_rule_flags {
 	/* External packets to the hidden target are answered as by a closed port (TCP RST,
 	 * ICMP port unreachable) instead of dropped. */
 	REDIR_F_REJECT = 1 << 3,
+	/* Set by the loader, not asked for: the instance steers TCP at socket lookup (load
+	 * --steering socket), so this TCP rule is the sk_lookup program's, never rewritten by
+	 * TC or XDP. */
+	REDIR_F_SOCKET = 1 << 4,
 };
 
 struct redir_rule {
@@ -94,6 +98,9 @@ enum redir_port_interest {
 	PORT_INTEREST_UDP = 1 << 1,
 	PORT_INTEREST_PUBLIC_TCP = 1 << 2,
 	PORT_INTEREST_PUBLIC_UDP = 1 << 3,
+	/* The target of a rule steered at socket lookup: its listeners are registered in
+	 * steer_listeners as they start listening. */
+	PORT_INTEREST_LISTENER_TCP = 1 << 4,
 };
 
 /* A port of one protocol: the loader's name for a counted port, and the key of the
@@ -307,6 +314,19 @@ struct redir_attach_point {
 	__u64 cgroup_id;
 };
 
+/* steer_listeners (load --steering socket): a SOCKHASH of the listening TCP sockets of rules'
+ * targets, keyed by the address each is bound to (v4 as ::ffff:a.b.c.d; 0.0.0.0 as
+ * ::ffff:0.0.0.0, :: as all zeros) and its port, so a connection is handed only to a listener
+ * the kernel itself would give it: one bound to the address it asks for, or to any. The kernel
+ * drops a socket's entry when it closes. */
+#define BPFREDIR_MAX_LISTENERS 1024
+
+struct redir_listener_key {
+	__u8 addr[BPFREDIR_ADDR_LEN];
+	__be16 port;
+	__u8 pad[2];
+};
+
 /* stats: per-CPU array, one slot per verdict, with room for a later build's counters. */
 #define BPFREDIR_STAT_SLOTS 32
 
@@ -334,7 +354,11 @@ struct redir_attach_point {
 	/* egress: from a hidden port, no connection: dropped */                                   \
 	X(HIDDEN_UNTRACKED_DROPPED, "hidden_untracked_dropped")                                    \
 	/* netns guard: a direct hit on a hidden port, on any interface */                         \
-	X(GUARD_DROPPED, "guard_dropped")
+	X(GUARD_DROPPED, "guard_dropped")                                                          \
+	/* socket steering: a new connection handed to its target's listener */                    \
+	X(STEERED, "steered")                                                                      \
+	/* socket steering: no listener registered for the target; the kernel refuses it */        \
+	X(STEER_NO_LISTENER, "steer_no_listener")
 
 enum redir_stat {
 #define BPFREDIR_STAT_ID(id, name) STAT_##id,
@@ -376,5 +400,6 @@ _Static_assert(sizeof(struct redir_frag_key) == 12, "redir_frag_key layout");
 _Static_assert(sizeof(struct redir_frag_fix) == 4, "redir_frag_fix layout");
 _Static_assert(sizeof(struct redir_tc_attach) == 12, "redir_tc_attach layout");
 _Static_assert(sizeof(struct redir_attach_point) == 8, "redir_attach_point layout");
+_Static_assert(sizeof(struct redir_listener_key) == 20, "redir_listener_key layout");
 
 #endif /* BPFREDIR_H */

@@ -33,6 +33,12 @@ static int check_live(const struct config *cfg, const struct pinned_maps *maps)
 					    "entries; 'bpfredir unload' first to change it",
 					    cfg->flows, info.max_entries);
 	}
+	if (cfg->steering_line && cfg->steer_socket != (maps->steer_listeners >= 0))
+		return config_error(cfg, cfg->steering_line, cfg->steering_col,
+				    "steering %s, but the instance is loaded with --steering %s; "
+				    "'bpfredir unload' first to change it",
+				    cfg->steer_socket ? "socket" : "packet",
+				    cfg->steer_socket ? "packet" : "socket");
 	if (cfg->n_rules || cfg->allow_empty)
 		return 0;
 	while (!bpf_map_get_next_key(maps->rules, prev, &key)) {
@@ -102,12 +108,12 @@ static int apply_loaded(const struct config *cfg, const struct resolved *res, bo
 
 static int apply_fresh(const struct config *cfg, const struct resolved *res, bool dry_run)
 {
-	struct load_request req = { .flows =
-					    cfg->flows_line ? cfg->flows : BPFREDIR_DEFAULT_FLOWS };
+	struct load_request req = { .flows = cfg->flows_line ? cfg->flows : BPFREDIR_DEFAULT_FLOWS,
+				    .steer_socket = cfg->steer_socket };
 	struct pinned_maps maps;
 	int i, ret;
 
-	printf("+ load %s\n", pin_dir);
+	printf("+ load %s%s\n", pin_dir, cfg->steer_socket ? " (steering socket)" : "");
 	for (i = 0; i < cfg->n_ifaces; i++)
 		printf("+ interface %s%s%s\n", cfg->ifnames[i],
 		       cfg->if_modes[i] != IFACE_TC ? " mode " : "",

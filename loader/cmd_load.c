@@ -14,12 +14,19 @@ struct load_args {
 	bool cgroup_given;
 	unsigned int attach; /* enum attach_mode */
 	unsigned int mode;   /* enum iface_mode */
+	unsigned int steering; /* steering_choices */
 	bool xdp_generic;
 };
 
 static const struct opt_choice attach_choices[] = {
 	{ "tcx", ATTACH_TCX },
 	{ "tc", ATTACH_TC },
+	{},
+};
+
+static const struct opt_choice steering_choices[] = {
+	{ "packet", false },
+	{ "socket", true },
 	{},
 };
 
@@ -58,6 +65,11 @@ static const struct opt load_opts[] = {
 	  .choices = mode_choices,
 	  .synopsis = "[--mode tc|xdp [--xdp-generic]]" },
 	OPT_FLAG(struct load_args, xdp_generic, "xdp-generic", .synopsis = ""),
+	{ .name = "steering",
+	  .type = OPT_T_ENUM,
+	  .offset = offsetof(struct load_args, steering),
+	  .arg = "packet|socket",
+	  .choices = steering_choices },
 	OPT_END,
 };
 
@@ -87,6 +99,7 @@ static int do_load(struct instance *in, const void *cfg)
 	int i;
 
 	req.attach = args->attach;
+	req.steer_socket = args->steering;
 	for (i = 0; i < req.n_ifaces; i++)
 		req.if_modes[i] = args->xdp_generic ? IFACE_XDP_GENERIC : args->mode;
 	if (args->cgroup_given)
@@ -116,7 +129,11 @@ const struct cmd cmd_load = {
 	       "and\n"
 	       "connections. At least one --iface or --cgroup is required.\n"
 	       "--flows N sizes the connection table, one entry per established connection:\n"
-	       "1024-16777216 (default 65536), raised to 256 per possible CPU when smaller.\n",
+	       "1024-16777216 (default 65536), raised to 256 per possible CPU when smaller.\n"
+	       "--steering socket hands TCP rules' new connections to the target's listener at\n"
+	       "the kernel's socket lookup (sk_lookup) instead of rewriting their packets: no\n"
+	       "connection table, nothing per established packet; UDP rules and the hidden port\n"
+	       "stay with TC or XDP. The default, packet, rewrites. Changing it needs an unload.\n",
 };
 
 static int do_unload(struct instance *in, const void *cfg)

@@ -171,6 +171,19 @@ static int parse_flows(struct config *cfg, int line, const struct token *t, int 
 	return 0;
 }
 
+static int parse_steering(struct config *cfg, int line, const struct token *t, int n)
+{
+	if (n != 2 || (strcmp(t[1].text, "socket") && strcmp(t[1].text, "packet")))
+		return config_error(cfg, line, t[n > 1].col, "expected 'steering packet|socket'");
+	if (cfg->steering_line)
+		return config_error(cfg, line, t[0].col, "steering already set at line %d",
+				    cfg->steering_line);
+	cfg->steer_socket = !strcmp(t[1].text, "socket");
+	cfg->steering_line = line;
+	cfg->steering_col = t[1].col;
+	return 0;
+}
+
 /* Options after the ports: proto tcp|udp, no-hide, hide-local, reject, addr IP; each at
  * most once. */
 static int parse_rule_options(struct config *cfg, int line, const struct token *t, int n,
@@ -293,9 +306,8 @@ static int parse_line(struct config *cfg, int line, char *text)
 		const char *name;
 		int (*parse)(struct config *cfg, int line, const struct token *t, int n);
 	} directives[] = {
-		{ "interface", parse_interface },
-		{ "cgroup", parse_cgroup },
-		{ "flows", parse_flows },
+		{ "interface", parse_interface }, { "cgroup", parse_cgroup },
+		{ "flows", parse_flows },	  { "steering", parse_steering },
 		{ "rule", parse_rule },
 	};
 	struct token tokens[MAX_TOKENS];
@@ -318,7 +330,8 @@ static int parse_line(struct config *cfg, int line, char *text)
 		if (!strcmp(tokens[0].text, directives[i].name))
 			return directives[i].parse(cfg, line, tokens, n);
 	return config_error(cfg, line, tokens[0].col,
-			    "unknown directive%s (expected interface, cgroup, flows or rule)",
+			    "unknown directive%s (expected interface, cgroup, flows, steering or "
+			    "rule)",
 			    shown(cfg, tokens[0].text));
 }
 

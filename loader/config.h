@@ -45,6 +45,8 @@ struct config {
 	int n_cgroups;
 	unsigned long flows;
 	int flows_line, flows_col;
+	bool steer_socket; /* steering socket */
+	int steering_line, steering_col;
 	struct config_rule rules[BPFREDIR_MAX_RULES];
 	size_t n_rules;
 };

@@ -15,6 +15,7 @@
 #include "load.h"
 #include "iface.h"
 #include "core/probe.h"
+#include "core/steer.h"
 #include "tc.skel.h"
 
 /* Before anything is loaded: an interface keeps the mode it has, and XDP mode needs a free
@@ -165,15 +166,18 @@ static int commit(struct load_ctx *ctx)
 }
 
 /* Before anything is made: a kernel without what bpfredir cannot do without is refused. */
-static int check_kernel(void)
+static int check_kernel(const struct load_request *req)
 {
 	const struct probe_need *unmet = probe_unmet_need();
+	const char *steer_lacks = req->steer_socket ? steer_unsupported() : NULL;
 	struct utsname uts;
 
-	if (!unmet)
+	if (!unmet && !steer_lacks)
 		return 0;
 	if (uname(&uts))
 		snprintf(uts.release, sizeof(uts.release), "?");
+	if (!unmet)
+		return fail("--steering socket: this kernel (%s) has %s", uts.release, steer_lacks);
 	return fail("this kernel (%s) has no %s, which bpfredir needs: Linux %s brought it "
 		    "(bpfredir is tested on Linux 6.1 and later)",
 		    uts.release, unmet->what, unmet->since);
@@ -194,7 +198,7 @@ int load_locked(const struct load_request *req)
 			cur_cmd ? cur_cmd->name : "load", req->flows, flows_entries(req->flows),
 			BPFREDIR_LRU_PER_CPU);
 	pin_txn_init(&txn);
-	ret = check_kernel();
+	ret = check_kernel(req);
 	if (!ret)
 		ret = check_targets(&ctx);
 	if (!ret)
@@ -203,6 +207,9 @@ int load_locked(const struct load_request *req)
 		ret = load_objects(&ctx);
 	if (!ret)
 		ret = install_first_set(&ctx);
+	/* Steering first: the cgroups attach its sock_ops program too. */
+	if (!ret && req->steer_socket)
+		ret = steer_start(&txn, bpf_map__fd(ctx.obj.tc->maps.policy)) ? EXIT_FAIL : 0;
 	if (!ret)
 		ret = attach_all(&ctx);
 	if (!ret)

@@ -79,6 +79,7 @@ struct load_request {
 	const char *cgroups[MAX_CGROUPS]; /* NULL: the cgroup2 root */
 	int n_cgroups;
 	__u32 flows;
+	bool steer_socket; /* --steering socket: TCP rules at socket lookup (core/steer.c) */
 };
 
 /* The pin dir locked and not loaded: load everything, or nothing. */

@@ -166,6 +166,7 @@ int plan_rules(const struct config *cfg, int set_fd, bool print)
 
 		rule_spec_entry(&cfg->rules[i].spec, &want_key, &want);
 		if (set_fd >= 0 && !bpf_map_lookup_elem(set_fd, &want_key, &rule)) {
+			rule.flags &= ~REDIR_F_SOCKET; /* the instance's, not the rule's */
 			if (!memcmp(&rule, &want, sizeof(rule)))
 				continue;
 			if (print)

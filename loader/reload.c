@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include "core/public_targets.h"
+#include "core/steer.h"
 #include "load.h"
 #include "iface.h"
 
@@ -121,6 +122,13 @@ int upgrade_programs(void)
 	updated += guard;
 	/* The pinned programs are what attach and apply use next: make them this build's. */
 	err = updated > 0 ? objects_repin_progs(&ctx.obj) : 0;
+	/* Socket steering's link is updated in place, its sock_ops program pinned again. */
+	if (!err) {
+		int steer = steer_upgrade();
+
+		err = steer < 0 ? steer : 0;
+		updated += steer > 0 ? steer : 0;
+	}
 	/* Loaded by a build from before XDP mode, with the same TC code: pin the XDP program. */
 	xdp_fd = err ? -1 : open_pinned_prog(XDP_PROG_NAME);
 	if (!err && xdp_fd == -ENOENT)
@@ -161,6 +169,9 @@ int reload_locked(const struct load_request *req)
 	ret = loaded_flows(&flows);
 	if (!ret && req->flows != BPFREDIR_DEFAULT_FLOWS && flows_entries(req->flows) != flows)
 		ret = fail("loaded with --flows %u; 'bpfredir unload' first to change it", flows);
+	if (!ret && req->steer_socket != steer_running())
+		ret = fail("loaded with --steering %s; 'bpfredir unload' first to change it",
+			   steer_running() ? "socket" : "packet");
 	if (!ret)
 		ret = check_targets(&ctx);
 	if (!ret) {

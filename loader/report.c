@@ -131,6 +131,9 @@ static struct json_object *rule_json(const struct listed_rule *r)
 	if (r->rule.flags & REDIR_F_ADDR)
 		format_addr(r->rule.addr, addr, sizeof(addr));
 	json_add(obj, "addr", json_str_or_null(r->rule.flags & REDIR_F_ADDR ? addr : NULL));
+	/* socket: its "rewritten" counts connections handed to the target's listener */
+	json_add(obj, "steering",
+		 json_object_new_string(r->rule.flags & REDIR_F_SOCKET ? "socket" : "packet"));
 	json_add(obj, "stats", json_counters(redir_port_stat_names, r->counts, PORT_STAT__MAX));
 	return obj;
 }

@@ -21,6 +21,9 @@ struct warnings {
 	int n;
 };
 void warn(struct warnings *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Each as "    warning: TEXT" lines, or a JSON array of the texts. */
+void warnings_plain(const struct warnings *w);
+struct json_object *warnings_json(const struct warnings *w);
 
 /* The XDP program on an interface, whoever's: it runs before any TC program. */
 struct xdp_seen {
@@ -80,6 +83,8 @@ struct status_out {
 	struct json_object *list; /* JSON: the array being filled */
 	bool tcx;		  /* the kernel has tcx chains, to list */
 	int set_fd;		  /* the live rule set, which says which attachments act */
+	bool steer_socket;	  /* TCP rules steered at socket lookup (core/steer.c) */
+	int listeners_fd;	  /* then its listeners (steer_listeners), else -1 */
 	__u32 ours[MAX_OURS];
 	int n_ours;
 };

@@ -32,7 +32,7 @@ static struct json_object *chain_json(const struct hook_chain *c)
 	return list;
 }
 
-static void warnings_plain(const struct warnings *w)
+void warnings_plain(const struct warnings *w)
 {
 	int i;
 
@@ -40,7 +40,7 @@ static void warnings_plain(const struct warnings *w)
 		printf("    warning: %s\n", w->text[i]);
 }
 
-static struct json_object *warnings_json(const struct warnings *w)
+struct json_object *warnings_json(const struct warnings *w)
 {
 	struct json_object *list = json_object_new_array();
 	int i;
@@ -91,16 +91,15 @@ static void iface_plain(struct status_out *out, const struct iface_view *v)
 		       BPFREDIR_TC_HANDLE, v->rec.priority[0], v->rec.priority[1],
 		       out->tcx ? "; tcx programs run before them" : "");
 		xdp_seen_plain(&v->xdp);
-		printf("\n");
 	} else if (v->mode == IFACE_TC) {
 		printf("  %s (ifindex %d): tcx", v->name, v->ifindex);
 		xdp_seen_plain(&v->xdp);
-		printf("\n");
 	} else {
-		printf("  %s (ifindex %d): xdp (%s), XDP program %u; egress by %s\n", v->name,
+		printf("  %s (ifindex %d): xdp (%s), XDP program %u; egress by %s", v->name,
 		       v->ifindex, v->xdp.id ? v->xdp.mode : "not attached", v->xdp.id,
 		       v->egress_tc ? "tc (a clsact filter)" : "tcx");
 	}
+	printf("; steering %s\n", out->steer_socket ? "socket (TCP), packet (UDP)" : "packet");
 	iface_tail_plain(v);
 }
 
@@ -132,6 +131,7 @@ static void iface_json(struct status_out *out, const struct iface_view *v)
 					: v->mode == IFACE_TC ? "tcx"
 							      : "xdp"));
 	json_add(obj, "defunct", json_object_new_boolean(v->defunct));
+	json_add(obj, "steering", json_object_new_string(out->steer_socket ? "socket" : "packet"));
 	if (v->legacy) {
 		legacy_json(obj, v);
 	} else {

@@ -419,12 +419,13 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, 
 	}
 
 	/* The interface check comes only after a rule matched: it costs a lookup, and most
-	 * packets match none. */
+	 * packets match none. A rule steered at socket lookup is sk_lookup's (steer.bpf.c):
+	 * its packets go on as they are. */
 	set = policy_set_get();
 	rule = interest & interest_public_bit(p->proto)
 		       ? set_lookup(set, p->dport, p->proto, POLICY_PUBLIC)
 		       : NULL;
-	if (rule && rule_applies(ctx, ifindex, p, rule) &&
+	if (rule && !(rule->flags & REDIR_F_SOCKET) && rule_applies(ctx, ifindex, p, rule) &&
 	    set_enables(set, POLICY_IFACE, ifindex)) {
 		*new_dport = rule->target_port;
 		if (p->proto == IPPROTO_UDP)

@@ -15,6 +15,7 @@
 #include <bpf/bpf.h>
 #include "attach.h"
 #include "pins.h"
+#include "steer.h"
 
 /* The cgroup2 mount, wherever this system has it (unified or hybrid layout). */
 static int cgroup2_root(char *buf, size_t size)
@@ -72,6 +73,11 @@ static const char *hook_link_name(__u64 cgroup_id, const struct sock_hook *hook)
 	return pin_link_name(LINK_CGROUP, cgroup_id, hook->suffix);
 }
 
+/* Socket steering's sock_ops program (core/steer.c), attached beside the socket hooks where
+ * the instance steers: it registers the listeners of the cgroup's services as they start. */
+static const struct sock_hook listen_hook = { STEER_LISTEN_PROG_NAME, STEER_LISTEN_SUFFIX,
+					      BPF_CGROUP_SOCK_OPS };
+
 bool cgroup_attached(__u64 cgroup_id)
 {
 	return pin_link_alive(hook_link_name(cgroup_id, &sock_hooks[0]));
@@ -87,7 +93,8 @@ int detach_cgroup(__u64 cgroup_id)
 		if (ret)
 			err = ret;
 	}
-	return err;
+	ret = pin_unlink("links", hook_link_name(cgroup_id, &listen_hook));
+	return err ? err : ret;
 }
 
 /* Tell the programs at this cgroup which attachment they run from (redir_attach_point).
@@ -106,6 +113,28 @@ static int stamp_attach_point(__u64 cgroup_id)
 	if (bpf_map_update_elem(fd, &cgroup_id, &here, BPF_EXIST))
 		err = -errno;
 	close(fd);
+	return err;
+}
+
+static int attach_listen_hook(struct pin_txn *txn, int cgroup_fd, __u64 cgroup_id)
+{
+	int prog_fd = open_pinned_prog(listen_hook.prog), link_fd, err;
+	char path[PATH_MAX];
+
+	if (prog_fd == -ENOENT) /* the instance rewrites packets */
+		return 0;
+	if (prog_fd < 0)
+		return prog_fd;
+	link_fd = bpf_link_create(prog_fd, cgroup_fd, listen_hook.type, NULL);
+	err = link_fd < 0 ? -errno : 0;
+	close(prog_fd);
+	if (!err)
+		err = pin_path(path, sizeof(path), "links",
+			       hook_link_name(cgroup_id, &listen_hook));
+	if (!err)
+		return pin_link_fd(txn, link_fd, path);
+	if (link_fd >= 0)
+		close(link_fd);
 	return err;
 }
 
@@ -132,6 +161,8 @@ int attach_cgroup(struct pin_txn *txn, int cgroup_fd, __u64 cgroup_id,
 		else
 			err = pin_link_fd(txn, link_fd, path);
 	}
+	if (!err)
+		err = attach_listen_hook(txn, cgroup_fd, cgroup_id);
 	if (!err)
 		err = stamp_attach_point(cgroup_id);
 	if (err)

@@ -12,6 +12,7 @@
 #include "objects.h"
 #include "pins.h"
 #include "ruleset.h"
+#include "steer.h"
 
 /* Loaded by a build from before port_slots: its per-port counters are the port_stats hash.
  * Only a read view takes them from there (maps->legacy_port_stats); a verb that changes the
@@ -51,7 +52,7 @@ static int open_maps(struct pinned_maps *maps, bool read_only)
 
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		*want[i].fd = -1;
-	maps->rules = maps->legacy_port_stats = -1;
+	maps->rules = maps->legacy_port_stats = maps->steer_listeners = -1;
 	if (!is_loaded())
 		return pr_warn_err(-ENOENT, "not loaded at %s (run 'bpfredir load' first)",
 				   pin_dir);
@@ -75,6 +76,16 @@ static int open_maps(struct pinned_maps *maps, bool read_only)
 					pin_dir, pin_display("maps", want[i].name));
 			return pr_warn_err(-err, "cannot open pinned map %s: %s",
 					   pin_display("maps", want[i].name), strerror(err));
+		}
+	}
+	if (steer_running()) {
+		if (pin_path(path, sizeof(path), "maps", "steer_listeners") ||
+		    (maps->steer_listeners = bpf_obj_get(path)) < 0) {
+			int err = errno;
+
+			close_pinned_maps(maps);
+			return pr_warn_err(-err, "cannot open pinned map %s: %s",
+					   pin_display("maps", "steer_listeners"), strerror(err));
 		}
 	}
 	if (bpf_map_lookup_elem(maps->policy, &slot, &set_id) ||
@@ -111,6 +122,7 @@ void close_pinned_maps(struct pinned_maps *maps)
 		       &maps->port_counters.counters,
 		       &maps->port_interest,
 		       &maps->public_targets,
+		       &maps->steer_listeners,
 		       &maps->legacy_port_stats };
 	size_t i;
 
@@ -126,7 +138,9 @@ struct derive_maps pinned_derive_maps(const struct pinned_maps *maps)
 	return (struct derive_maps){ .counters = maps->port_counters,
 				     .port_interest = maps->port_interest,
 				     .public_targets = maps->public_targets,
-				     .flows = maps->flows };
+				     .flows = maps->flows,
+				     .steer_socket = maps->steer_listeners >= 0,
+				     .steer_listeners = maps->steer_listeners };
 }
 
 int sync_derived(const struct pinned_maps *maps)

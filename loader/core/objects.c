@@ -22,6 +22,7 @@
 #include "xdp.skel.h"
 #include "addrwatch.skel.h"
 #include "guard.skel.h"
+#include "steer.skel.h"
 
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71
@@ -106,7 +107,7 @@ static int set_map_pins(struct bpf_object *obj, struct bpf_map *flows, struct bp
 	return err ? err : set_table_size(pending, pending_entries(n_flows));
 }
 
-static int netns_cookie(__u64 *cookie)
+int objects_netns_cookie(__u64 *cookie)
 {
 	socklen_t len = sizeof(*cookie);
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -164,7 +165,7 @@ int objects_load(struct objects *o, __u32 flows, bool reload, enum objects_stage
 		return err;
 
 	*stage = OBJECTS_NETNS;
-	err = netns_cookie((__u64 *)&o->sock->rodata->netns_cookie);
+	err = objects_netns_cookie((__u64 *)&o->sock->rodata->netns_cookie);
 	if (err)
 		return err;
 	*stage = OBJECTS_SOCK;
@@ -241,7 +242,7 @@ int objects_watch_addresses(struct objects *o, __u32 flows, struct pin_txn *txn)
 	if (!o->addrwatch)
 		err = -errno;
 	else
-		err = netns_cookie((__u64 *)&o->addrwatch->rodata->netns_cookie);
+		err = objects_netns_cookie((__u64 *)&o->addrwatch->rodata->netns_cookie);
 	if (!err)
 		err = set_map_pins(o->addrwatch->obj, o->addrwatch->maps.flows,
 				   o->addrwatch->maps.pending, flows);
@@ -268,9 +269,9 @@ int objects_watch_addresses(struct objects *o, __u32 flows, struct pin_txn *txn)
  * program (and through the verifier) only to find the same code. */
 static __u64 objects_build_id(void)
 {
-	const void *(*objects[])(size_t *) = { tc_bpf__elf_bytes, xdp_bpf__elf_bytes,
-					       sock_bpf__elf_bytes, addrwatch_bpf__elf_bytes,
-					       guard_bpf__elf_bytes };
+	const void *(*objects[])(size_t *) = { tc_bpf__elf_bytes,    xdp_bpf__elf_bytes,
+					       sock_bpf__elf_bytes,  addrwatch_bpf__elf_bytes,
+					       guard_bpf__elf_bytes, steer_bpf__elf_bytes };
 	__u64 hash = 0xcbf29ce484222325ULL; /* FNV-1a */
 	const unsigned char *bytes;
 	size_t i, n, j;

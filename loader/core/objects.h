@@ -49,6 +49,10 @@ int objects_update_links(struct objects *o);
 bool objects_this_build_loaded(void);
 int objects_record_build(void);
 
+/* The cookie of the network namespace the loader runs in, which the programs compare
+ * theirs with. 0 or -errno. */
+int objects_netns_cookie(__u64 *cookie);
+
 /* The flow tables' sizes, per possible CPU at least BPFREDIR_LRU_PER_CPU. */
 __u32 lru_min_entries(void);
 __u32 flows_entries(__u32 want);

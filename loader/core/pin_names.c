@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <bpf/bpf.h>
 #include "pins.h"
+#include "steer.h"
 
 const struct sock_hook sock_hooks[N_SOCK_HOOKS] = {
 	{ "bpfredir_conn4", "conn4", BPF_CGROUP_INET4_CONNECT },
@@ -40,6 +41,7 @@ static const struct {
 	[LINK_GUARD_NF4] = { "guard_nf4", false },
 	[LINK_GUARD_NF6] = { "guard_nf6", false },
 	[LINK_GUARD_SK_LOOKUP] = { "guard_sk_lookup", false },
+	[LINK_STEER_SK_LOOKUP] = { "steer_sk_lookup", false },
 };
 
 const char *pin_link_name(enum pin_link_kind kind, __u64 where, const char *hook)
@@ -98,6 +100,10 @@ bool pin_link_parse(const char *name, struct pin_link *link)
 				link->hook = sock_hooks[i].suffix;
 				return true;
 			}
+		if (!strcmp(end + 1, STEER_LISTEN_SUFFIX)) {
+			link->hook = STEER_LISTEN_SUFFIX;
+			return true;
+		}
 	}
 	return false;
 }

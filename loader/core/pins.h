@@ -58,6 +58,7 @@ enum pin_link_kind {
 	LINK_GUARD_NF4, /* the netns guard (core/guard.c): netfilter, IPv4 and IPv6 */
 	LINK_GUARD_NF6,
 	LINK_GUARD_SK_LOOKUP, /* or sk_lookup */
+	LINK_STEER_SK_LOOKUP, /* socket steering (core/steer.c) */
 	LINK__MAX,
 };
 
@@ -99,7 +100,8 @@ void close_fds(int *fds, int n);
 
 /* Link pins made while a load runs: held open and pinned only once everything else worked, so
  * if the loader dies before, the kernel closes their fds and so detaches them. */
-#define PIN_TXN_MAX (2 * MAX_IFACES + N_SOCK_HOOKS * MAX_CGROUPS + 4) /* + watch, guard */
+/* + steering's sock_ops per cgroup, + watch, guard, steering */
+#define PIN_TXN_MAX (2 * MAX_IFACES + (N_SOCK_HOOKS + 1) * MAX_CGROUPS + 5)
 struct pin_txn {
 	int fds[PIN_TXN_MAX];
 	char *paths[PIN_TXN_MAX];

@@ -13,6 +13,7 @@
 #include "port_counters.h"
 #include "public_targets.h"
 #include "ruleset.h"
+#include "steer.h"
 
 #define HIDING_FLAGS (REDIR_F_HIDE | REDIR_F_HIDE_LOCAL | REDIR_F_REJECT)
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -269,6 +270,13 @@ static int mark_rule_ports(int interest_fd, const struct redir_policy_key *key,
 	bool tcp = key->proto == IPPROTO_TCP;
 	__u8 bit = tcp ? PORT_INTEREST_TCP : PORT_INTEREST_UDP, bits;
 	__u8 want[2] = { bit, bit | (tcp ? PORT_INTEREST_PUBLIC_TCP : PORT_INTEREST_PUBLIC_UDP) };
+
+	/* Steered at socket lookup, the public port's packets are never TC's or XDP's (they
+	 * pass it at once), and the target's listeners are registered as they start. */
+	if (rule->flags & REDIR_F_SOCKET) {
+		want[0] |= PORT_INTEREST_LISTENER_TCP;
+		want[1] = PORT_INTEREST_PUBLIC_TCP;
+	}
 	__u32 ports[2] = { ntohs(rule->target_port), ntohs(key->port) };
 	size_t i;
 
@@ -326,6 +334,37 @@ static int derive_rule(struct derived *d, const struct redir_policy_key *key,
 	return 0;
 }
 
+/* An instance that steers TCP at socket lookup: every TCP rule of the set marked so, and
+ * the listeners of their targets that already run registered, before any acts. A target with
+ * no listener yet is no error: its service registers when it starts (or the next command
+ * finds it), and until then the kernel refuses its connections as a closed port. */
+static int steer_rules(int set_fd, int listeners_fd)
+{
+	static __be16 targets[BPFREDIR_MAX_RULES];
+	struct redir_policy_key key, *prev = NULL;
+	struct redir_rule rule;
+	size_t n = 0, i;
+	int registered;
+
+	while (!bpf_map_get_next_key(set_fd, prev, &key)) {
+		prev = &key;
+		if (key.kind != POLICY_PUBLIC || key.proto != IPPROTO_TCP ||
+		    bpf_map_lookup_elem(set_fd, &key, &rule))
+			continue;
+		if (!(rule.flags & REDIR_F_SOCKET)) {
+			rule.flags |= REDIR_F_SOCKET;
+			if (bpf_map_update_elem(set_fd, &key, &rule, BPF_EXIST))
+				return -errno;
+		}
+		for (i = 0; i < n && targets[i] != rule.target_port; i++)
+			;
+		if (i == n && n < BPFREDIR_MAX_RULES)
+			targets[n++] = rule.target_port;
+	}
+	registered = steer_register(listeners_fd, targets, n);
+	return registered < 0 ? registered : 0;
+}
+
 /* In a rule set, the hidden entries: each hiding rule's target, hidden from local clients
  * too when any of its rules asks. In the port counters: a slot for every public and every
  * hidden port. Both are recomputed from the set's rules rather than counted up and down, so they
@@ -341,6 +380,11 @@ int ruleset_derive(int set_fd, const struct derive_maps *maps)
 	int err;
 
 	d.n_hidden = d.n_counted = 0;
+	if (maps->steer_socket) {
+		err = steer_rules(set_fd, maps->steer_listeners);
+		if (err)
+			return err;
+	}
 	while (!bpf_map_get_next_key(set_fd, prev, &key)) {
 		prev = &key;
 		if (key.kind != POLICY_PUBLIC || bpf_map_lookup_elem(set_fd, &key, &rule))

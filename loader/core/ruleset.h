@@ -91,11 +91,17 @@ struct derive_maps {
 	int port_interest;
 	int public_targets;
 	int flows; /* an IN entry for each connection whose target its port forgets */
+	/* The instance steers TCP at socket lookup (core/steer.c): its TCP rules are marked
+	 * REDIR_F_SOCKET and their targets' running listeners registered in steer_listeners. */
+	bool steer_socket;
+	int steer_listeners;
 };
 /* Bring what follows from the set's rules in line with them: the set's hidden entries,
  * the port counters (a slot for every public and hidden port; counters kept), port_interest
  * (both ports of every rule marked, never unmarked) and public_targets (each rule's target,
- * and its port's target before: see public_targets_note). */
+ * and its port's target before: see public_targets_note). When the instance steers TCP at
+ * socket lookup, its TCP rules are marked so and their targets' listeners registered, before
+ * the rules act. */
 int ruleset_derive(int set_fd, const struct derive_maps *maps);
 /* Put set_fd live in policy's slot with one update; set_fd < 0 empties the slot. */
 int ruleset_install(int policy_fd, int set_fd);

@@ -223,7 +223,7 @@ test_repeated_words() {
 	chown root:shadow "$CONF" 2>/dev/null || chown root:root "$CONF"
 	chmod 0640 "$CONF"
 	refused "a 0640 file shaped like /etc/shadow: its words are not repeated" \
-		"^bpfredir apply: .*shadow.conf:1:1: unknown directive \\(expected interface, cgroup, flows or rule\\)$" \
+		"^bpfredir apply: .*shadow.conf:1:1: unknown directive \\(expected interface, cgroup, flows, steering or rule\\)$" \
 		-f "$CONF" "${DRY[@]}"
 	# shellcheck disable=SC2016
 	check "... not even the user name" "stderr: $CLI_ERR" lacks "$CLI_ERR" root: s3cr3t '$6'
