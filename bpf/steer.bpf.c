@@ -21,16 +21,51 @@
 #include "lib/sk_lookup.h"
 
 struct {
+	__uint(type, BPF_MAP_TYPE_SOCKMAP);
+	__uint(max_entries, 2 * BPFREDIR_PORTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} steer_wildcard SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_SOCKHASH);
 	__uint(max_entries, BPFREDIR_MAX_LISTENERS);
 	__type(key, struct redir_listener_key);
 	__type(value, __u64);
 } steer_listeners SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BPFREDIR_PORTS);
+	__type(key, __u32);
+	__type(value, __u8);
+} steer_bound SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BPFREDIR_STEER_IFACE_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} steer_ifaces SEC(".maps");
+
 /* Set at load time: the netns whose listeners count. A cgroup's sock_ops program sees the
  * sockets of every netns its processes use, and sk_lookup would hand a connection to a
  * socket of another netns as readily as to one of its own. */
 const volatile __u64 netns_cookie = 0;
+
+/* Does the live set enable the interface? steer_ifaces answers for most, the set for one
+ * that shares its slot with another. (An empty slot holds 0, the ifindex of a
+ * BPF_PROG_TEST_RUN context, which has no interface: such a context counts as arriving on an
+ * enabled one.) */
+static __always_inline bool steer_iface_enabled(void *set, __u32 ifindex)
+{
+	__u32 slot = ifindex % BPFREDIR_STEER_IFACE_SLOTS;
+	__u32 *held = bpf_map_lookup_elem(&steer_ifaces, &slot);
+
+	if (held && *held == ifindex)
+		return true;
+	return set_enables(set, POLICY_IFACE, ifindex);
+}
 
 /* The target a TCP connection from remote to local:port is steered to, or 0: a rule steered
  * at socket lookup for the port, for this address, on an interface the live set enables. A
@@ -50,38 +85,40 @@ static __always_inline __be16 steer_target(const __u8 *remote, const __u8 *local
 		return 0;
 	if ((rule->flags & REDIR_F_ADDR) && !addr_eq(local, rule->addr))
 		return 0;
-	if (ifindex != LOOPBACK_IFINDEX && !set_enables(set, POLICY_IFACE, ifindex) &&
+	if (ifindex != LOOPBACK_IFINDEX && !steer_iface_enabled(set, ifindex) &&
 	    !addr_is_own(remote))
 		return 0;
 	return rule->target_port;
 }
 
-/* Hand the lookup to target's listener for local, else for the wildcard address of its
- * family (0.0.0.0 for IPv4), else for :: (a dual-stack socket takes IPv4 too; a v6only one is
- * refused by bpf_sk_assign and the lookup goes on without it). 0 when one took it. */
-static __always_inline int steer_to_listener(struct bpf_sk_lookup *ctx, const __u8 *local,
-					     __be16 target, bool v4)
+static __always_inline int assign_and_release(struct bpf_sk_lookup *ctx, struct bpf_sock *sk)
 {
-	struct redir_listener_key key = { .port = target };
-	struct bpf_sock *sk;
-	int i, err = -1;
+	int err = bpf_sk_assign(ctx, sk, 0);
 
-	__builtin_memcpy(key.addr, local, BPFREDIR_ADDR_LEN);
-	for (i = 0; i < 3 && err; i++) {
-		if (i == 1 && !v4)
-			continue;
-		if (i) {
-			__builtin_memset(key.addr, 0, BPFREDIR_ADDR_LEN);
-			if (i == 1)
-				key.addr[10] = key.addr[11] = 0xff;
-		}
-		sk = bpf_map_lookup_elem(&steer_listeners, &key);
-		if (!sk)
-			continue;
-		err = bpf_sk_assign(ctx, sk, 0);
-		bpf_sk_release(sk);
-	}
+	bpf_sk_release(sk);
 	return err;
+}
+
+/* Hand the lookup to target's listener bound to local (when the port has any bound to one
+ * address), else to its listener bound to any address. 0 when one took it. */
+static __always_inline int steer_to_listener(struct bpf_sk_lookup *ctx, const __u8 *local,
+					     __be16 target, bool v6)
+{
+	__u32 idx = bpf_ntohs(target);
+	__u8 *bound = bpf_map_lookup_elem(&steer_bound, &idx);
+	struct bpf_sock *sk;
+
+	if (bound && *bound) {
+		struct redir_listener_key key = { .port = target };
+
+		__builtin_memcpy(key.addr, local, BPFREDIR_ADDR_LEN);
+		sk = bpf_map_lookup_elem(&steer_listeners, &key);
+		if (sk)
+			return assign_and_release(ctx, sk);
+	}
+	idx = steer_wildcard_slot(bpf_ntohs(target), v6);
+	sk = bpf_map_lookup_elem(&steer_wildcard, &idx);
+	return sk ? assign_and_release(ctx, sk) : -1;
 }
 
 SEC("sk_lookup")
@@ -96,13 +133,40 @@ int bpfredir_steer(struct bpf_sk_lookup *ctx)
 	target = steer_target((__u8 *)remote, (__u8 *)local, port, ctx->ingress_ifindex);
 	if (!target)
 		return SK_PASS;
-	if (steer_to_listener(ctx, (__u8 *)local, target, ctx->family == AF_INET)) {
+	if (steer_to_listener(ctx, (__u8 *)local, target, ctx->family == AF_INET6)) {
 		stat_inc(STAT_STEER_NO_LISTENER);
 		return SK_PASS;
 	}
 	stat_inc(STAT_STEERED);
 	port_stat_inc(port, IPPROTO_TCP, PORT_STAT_REWRITTEN);
 	return SK_PASS;
+}
+
+/* A listener bound to any address goes in its family's wildcard slot; a dual-stack :: one in
+ * the IPv4 slot too unless a 0.0.0.0 one holds it (a v6only one there is refused by
+ * bpf_sk_assign, and the lookup goes on as if none were). One bound to one address goes in
+ * the hash, its port marked. */
+static __always_inline void listen_register(struct bpf_sock_ops *ctx, __u32 family,
+					    struct redir_listener_key *key)
+{
+	const __u32 *w = (const __u32 *)key->addr;
+	__u16 port = bpf_ntohs(key->port);
+	__u32 slot;
+	__u8 one = 1;
+
+	if (family == AF_INET && !w[3]) {
+		slot = steer_wildcard_slot(port, false);
+		bpf_sock_map_update(ctx, &steer_wildcard, &slot, BPF_ANY);
+	} else if (family == AF_INET6 && !(w[0] | w[1] | w[2] | w[3])) {
+		slot = steer_wildcard_slot(port, true);
+		bpf_sock_map_update(ctx, &steer_wildcard, &slot, BPF_ANY);
+		slot = steer_wildcard_slot(port, false);
+		bpf_sock_map_update(ctx, &steer_wildcard, &slot, BPF_NOEXIST);
+	} else {
+		slot = port;
+		bpf_map_update_elem(&steer_bound, &slot, &one, BPF_ANY);
+		bpf_sock_hash_update(ctx, &steer_listeners, key, BPF_ANY);
+	}
 }
 
 /* A service that starts listening on a steered rule's target (a restart, a new instance) is
@@ -130,7 +194,7 @@ int bpfredir_listen(struct bpf_sock_ops *ctx)
 	} else {
 		return 1;
 	}
-	bpf_sock_hash_update(ctx, &steer_listeners, &key, BPF_ANY);
+	listen_register(ctx, family, &key);
 	return 1;
 }
 

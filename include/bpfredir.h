@@ -314,18 +314,32 @@ struct redir_attach_point {
 	__u64 cgroup_id;
 };
 
-/* steer_listeners (load --steering socket): a SOCKHASH of the listening TCP sockets of rules'
- * targets, keyed by the address each is bound to (v4 as ::ffff:a.b.c.d; 0.0.0.0 as
- * ::ffff:0.0.0.0, :: as all zeros) and its port, so a connection is handed only to a listener
- * the kernel itself would give it: one bound to the address it asks for, or to any. The kernel
- * drops a socket's entry when it closes. */
+/*
+ * Socket steering's maps (load --steering socket), so a connection is handed only to a
+ * listener the kernel itself would give it: one bound to the address it asks for, or to any.
+ * The kernel drops a socket from them when it closes.
+ * - steer_wildcard: a SOCKMAP of the targets' listeners bound to any address, at
+ *   steer_wildcard_slot(port, v6): for IPv4 lookups a 0.0.0.0 listener, else a dual-stack ::
+ *   one; for IPv6 lookups a :: one. An array: a lookup is an index, where a hash costs ~35 ns.
+ * - steer_listeners: a SOCKHASH of those bound to one address, keyed by it (v4 as
+ *   ::ffff:a.b.c.d) and the port; steer_bound marks the ports that have any (an ARRAY of
+ *   __u8 by port, never cleared), so the others skip its lookup.
+ * - steer_ifaces: the interfaces the live set enables, direct-mapped by ifindex (an ARRAY
+ *   of BPFREDIR_STEER_IFACE_SLOTS ifindexes); one that shares a slot is looked up in the set.
+ */
 #define BPFREDIR_MAX_LISTENERS 1024
+#define BPFREDIR_STEER_IFACE_SLOTS 256
 
 struct redir_listener_key {
 	__u8 addr[BPFREDIR_ADDR_LEN];
 	__be16 port;
 	__u8 pad[2];
 };
+
+static inline __u32 steer_wildcard_slot(__u16 port, int v6)
+{
+	return port + (v6 ? BPFREDIR_PORTS : 0);
+}
 
 /* stats: per-CPU array, one slot per verdict, with room for a later build's counters. */
 #define BPFREDIR_STAT_SLOTS 32

@@ -33,7 +33,7 @@ static int check_live(const struct config *cfg, const struct pinned_maps *maps)
 					    "entries; 'bpfredir unload' first to change it",
 					    cfg->flows, info.max_entries);
 	}
-	if (cfg->steering_line && cfg->steer_socket != (maps->steer_listeners >= 0))
+	if (cfg->steering_line && cfg->steer_socket != (maps->steer.wildcard >= 0))
 		return config_error(cfg, cfg->steering_line, cfg->steering_col,
 				    "steering %s, but the instance is loaded with --steering %s; "
 				    "'bpfredir unload' first to change it",

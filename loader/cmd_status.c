@@ -13,14 +13,11 @@
 #include <string.h>
 #include <unistd.h>
 #include <net/if.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "status.h"
 #include "core/probe.h"
-#include "core/scan.h"
 
 void warn(struct warnings *w, const char *fmt, ...)
 {
@@ -256,103 +253,6 @@ static bool address_watch(void)
 	return pin_exists("links", "addrwatch_v4") && pin_exists("links", "addrwatch_v6");
 }
 
-/* Socket steering's listeners, one by one: "ADDR:PORT", or "[ADDR]:PORT" for IPv6. */
-static bool next_listener(int fd, struct redir_listener_key *key, bool first, char *buf,
-			  size_t size)
-{
-	char addr[INET6_ADDRSTRLEN];
-	bool v4;
-
-	if (bpf_map_get_next_key(fd, first ? NULL : key, key))
-		return false;
-	v4 = !memcmp(key->addr, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12);
-	format_addr(key->addr, addr, sizeof(addr));
-	snprintf(buf, size, v4 ? "%s:%u" : "[%s]:%u", addr, ntohs(key->port));
-	return true;
-}
-
-/* A TCP rule whose target has no listener registered: its connections are refused. */
-static bool target_has_listener(int fd, __be16 target)
-{
-	struct redir_listener_key key;
-	char buf[64];
-	bool first = true;
-
-	while (next_listener(fd, &key, first, buf, sizeof(buf))) {
-		first = false;
-		if (key.port == target)
-			return true;
-	}
-	return false;
-}
-
-static void steering_unheard(struct status_out *out, int fd, struct warnings *w)
-{
-	struct redir_policy_key key, *prev = NULL;
-	struct redir_rule rule;
-
-	while (!bpf_map_get_next_key(out->set_fd, prev, &key)) {
-		prev = &key;
-		if (key.kind == POLICY_PUBLIC && key.proto == IPPROTO_TCP &&
-		    !bpf_map_lookup_elem(out->set_fd, &key, &rule) &&
-		    !target_has_listener(fd, rule.target_port))
-			warn(w,
-			     "tcp %u -> %u: no listener on %u is registered, so its connections "
-			     "are refused (a service registers as it starts listening in an "
-			     "attached cgroup; load, apply, add and del register running ones)",
-			     ntohs(key.port), ntohs(rule.target_port), ntohs(rule.target_port));
-	}
-}
-
-static void steering_plain(struct status_out *out, int fd)
-{
-	struct redir_listener_key key;
-	struct warnings w = {};
-	char buf[64];
-	bool first = true;
-
-	if (!out->steer_socket) {
-		printf("steering:   packet: TC and XDP rewrite the ports of every rule\n");
-		return;
-	}
-	printf("steering:   socket: TCP rules' connections are handed to their target's listener "
-	       "at socket lookup (sk_lookup); UDP rules by TC and XDP\n");
-	printf("listeners: ");
-	while (next_listener(fd, &key, first, buf, sizeof(buf))) {
-		printf("%s %s", first ? "" : ",", buf);
-		first = false;
-	}
-	printf("%s\n", first ? " none" : "");
-	steering_unheard(out, fd, &w);
-	warnings_plain(&w);
-}
-
-static struct json_object *steering_json(struct status_out *out, int fd)
-{
-	struct json_object *obj = json_object_new_object(), *list = json_object_new_array();
-	struct redir_listener_key key;
-	struct warnings w = {};
-	char buf[64];
-	bool first = true;
-
-	json_add(obj, "mode", json_object_new_string(out->steer_socket ? "socket" : "packet"));
-	while (out->steer_socket && next_listener(fd, &key, first, buf, sizeof(buf))) {
-		struct json_object *l = json_object_new_object();
-		char addr[INET6_ADDRSTRLEN];
-
-		format_addr(key.addr, addr, sizeof(addr));
-		json_add(l, "addr", json_object_new_string(addr));
-		json_add(l, "port", json_object_new_int(ntohs(key.port)));
-		json_object_array_add(list, l);
-		first = false;
-	}
-	json_add(obj, "listeners", list);
-	if (out->steer_socket)
-		steering_unheard(out, fd, &w);
-	json_add(obj, "warnings", warnings_json(&w));
-	return obj;
-}
-
 static void status_plain(struct status_out *out)
 {
 	__u32 used, max;
@@ -370,7 +270,7 @@ static void status_plain(struct status_out *out)
 	       address_watch() ? "followed by the kernel (fentry)"
 			       : "refreshed by bpfredir commands, or by 'bpfredir watch'");
 	guard_status_plain(out->set_fd);
-	steering_plain(out, out->listeners_fd);
+	steering_status_plain(out);
 	printf("interfaces:\n");
 	show_links(out, false);
 	show_legacy(out);
@@ -404,7 +304,7 @@ static void status_json(struct status_out *out)
 	json_add(doc, "cgroups", out->list);
 	show_links(out, true);
 	json_add(doc, "guard", guard_status_json(out->set_fd));
-	json_add(doc, "steering", steering_json(out, out->listeners_fd));
+	json_add(doc, "steering", steering_status_json(out));
 	json_print(doc);
 }
 
@@ -424,8 +324,8 @@ static int do_status(struct instance *in, const void *cfg)
 		.print = args->json ? &status_json_printer : &status_plain_printer,
 		.set_fd = in->maps.rules,
 		.tcx = probe_tcx(),
-		.steer_socket = in->maps.steer_listeners >= 0,
-		.listeners_fd = in->maps.steer_listeners,
+		.steer_socket = in->maps.steer.wildcard >= 0,
+		.steer = &in->maps.steer,
 	};
 
 	collect_ours(&out);

@@ -10,6 +10,7 @@
 #include <linux/types.h>
 #include "loader.h"
 #include "jsonout.h"
+#include "core/steer.h"
 
 #define MAX_QUERY_PROGS 64
 #define MAX_OURS 64
@@ -84,7 +85,7 @@ struct status_out {
 	bool tcx;		  /* the kernel has tcx chains, to list */
 	int set_fd;		  /* the live rule set, which says which attachments act */
 	bool steer_socket;	  /* TCP rules steered at socket lookup (core/steer.c) */
-	int listeners_fd;	  /* then its listeners (steer_listeners), else -1 */
+	const struct steer_maps *steer; /* its maps (fds -1 when it rewrites packets) */
 	__u32 ours[MAX_OURS];
 	int n_ours;
 };
@@ -92,6 +93,10 @@ struct status_out {
 extern const char *const tcx_hook_names[2];
 
 void collect_ours(struct status_out *out);
+/* steer_view.c: the steering line, the listeners and what is missing, as text or as the
+ * "steering" object. */
+void steering_status_plain(const struct status_out *out);
+struct json_object *steering_status_json(const struct status_out *out);
 bool is_ours(const struct status_out *out, __u32 id);
 /* The programs at a hook; returns how many foreign ones run before ours. */
 int hook_chain_read(const struct status_out *out, int target, enum bpf_attach_type type,

@@ -52,7 +52,8 @@ static int open_maps(struct pinned_maps *maps, bool read_only)
 
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		*want[i].fd = -1;
-	maps->rules = maps->legacy_port_stats = maps->steer_listeners = -1;
+	maps->rules = maps->legacy_port_stats = -1;
+	maps->steer = STEER_MAPS_NONE;
 	if (!is_loaded())
 		return pr_warn_err(-ENOENT, "not loaded at %s (run 'bpfredir load' first)",
 				   pin_dir);
@@ -79,13 +80,12 @@ static int open_maps(struct pinned_maps *maps, bool read_only)
 		}
 	}
 	if (steer_running()) {
-		if (pin_path(path, sizeof(path), "maps", "steer_listeners") ||
-		    (maps->steer_listeners = bpf_obj_get(path)) < 0) {
-			int err = errno;
+		int err = steer_maps_open(&maps->steer);
 
+		if (err) {
 			close_pinned_maps(maps);
-			return pr_warn_err(-err, "cannot open pinned map %s: %s",
-					   pin_display("maps", "steer_listeners"), strerror(err));
+			return pr_warn_err(err, "cannot open the steering maps in %s: %s",
+					   pin_display("maps", NULL), strerror(-err));
 		}
 	}
 	if (bpf_map_lookup_elem(maps->policy, &slot, &set_id) ||
@@ -122,7 +122,6 @@ void close_pinned_maps(struct pinned_maps *maps)
 		       &maps->port_counters.counters,
 		       &maps->port_interest,
 		       &maps->public_targets,
-		       &maps->steer_listeners,
 		       &maps->legacy_port_stats };
 	size_t i;
 
@@ -131,6 +130,7 @@ void close_pinned_maps(struct pinned_maps *maps)
 			close(*fds[i]);
 		*fds[i] = -1;
 	}
+	steer_maps_close(&maps->steer);
 }
 
 struct derive_maps pinned_derive_maps(const struct pinned_maps *maps)
@@ -139,8 +139,8 @@ struct derive_maps pinned_derive_maps(const struct pinned_maps *maps)
 				     .port_interest = maps->port_interest,
 				     .public_targets = maps->public_targets,
 				     .flows = maps->flows,
-				     .steer_socket = maps->steer_listeners >= 0,
-				     .steer_listeners = maps->steer_listeners };
+				     .steer_socket = maps->steer.wildcard >= 0,
+				     .steer = maps->steer };
 }
 
 int sync_derived(const struct pinned_maps *maps)

@@ -17,7 +17,7 @@ struct pinned_maps {
 	int pending;
 	int port_interest;
 	int public_targets;
-	int steer_listeners; /* -1 unless the instance steers at socket lookup */
+	struct steer_maps steer; /* every fd -1 unless the instance steers at socket lookup */
 	/* A build's before port_slots, whose counters a read view shows; else -1. */
 	int legacy_port_stats;
 };

@@ -334,20 +334,24 @@ static int derive_rule(struct derived *d, const struct redir_policy_key *key,
 	return 0;
 }
 
-/* An instance that steers TCP at socket lookup: every TCP rule of the set marked so, and
- * the listeners of their targets that already run registered, before any acts. A target with
- * no listener yet is no error: its service registers when it starts (or the next command
- * finds it), and until then the kernel refuses its connections as a closed port. */
-static int steer_rules(int set_fd, int listeners_fd)
+/* An instance that steers TCP at socket lookup: every TCP rule of the set marked so, the
+ * listeners of their targets that already run registered, and the interfaces it enables
+ * noted for the steering program, before any rule acts. A target with no listener yet is no
+ * error: its service registers when it starts (or the next command finds it), and until then
+ * the kernel refuses its connections as a closed port. */
+static int steer_rules(int set_fd, const struct steer_maps *maps)
 {
 	static __be16 targets[BPFREDIR_MAX_RULES];
+	static __u32 ifindexes[BPFREDIR_MAX_IFACES];
 	struct redir_policy_key key, *prev = NULL;
+	size_t n = 0, n_ifaces = 0, i;
 	struct redir_rule rule;
-	size_t n = 0, i;
 	int registered;
 
 	while (!bpf_map_get_next_key(set_fd, prev, &key)) {
 		prev = &key;
+		if (key.kind == POLICY_IFACE && n_ifaces < BPFREDIR_MAX_IFACES)
+			ifindexes[n_ifaces++] = key.id;
 		if (key.kind != POLICY_PUBLIC || key.proto != IPPROTO_TCP ||
 		    bpf_map_lookup_elem(set_fd, &key, &rule))
 			continue;
@@ -361,8 +365,10 @@ static int steer_rules(int set_fd, int listeners_fd)
 		if (i == n && n < BPFREDIR_MAX_RULES)
 			targets[n++] = rule.target_port;
 	}
-	registered = steer_register(listeners_fd, targets, n);
-	return registered < 0 ? registered : 0;
+	registered = steer_register(maps, targets, n);
+	if (registered < 0)
+		return registered;
+	return steer_ifaces_set(maps, ifindexes, n_ifaces);
 }
 
 /* In a rule set, the hidden entries: each hiding rule's target, hidden from local clients
@@ -381,7 +387,7 @@ int ruleset_derive(int set_fd, const struct derive_maps *maps)
 
 	d.n_hidden = d.n_counted = 0;
 	if (maps->steer_socket) {
-		err = steer_rules(set_fd, maps->steer_listeners);
+		err = steer_rules(set_fd, &maps->steer);
 		if (err)
 			return err;
 	}

@@ -22,6 +22,7 @@
 #include <linux/types.h>
 #include "bpfredir.h"
 #include "port_counters.h"
+#include "steer.h"
 
 /* One rule, as the CLI and the config file say it: ports in host order. The zero value of
  * every flag is the default (hidden, dropped, any local address). */
@@ -94,7 +95,7 @@ struct derive_maps {
 	/* The instance steers TCP at socket lookup (core/steer.c): its TCP rules are marked
 	 * REDIR_F_SOCKET and their targets' running listeners registered in steer_listeners. */
 	bool steer_socket;
-	int steer_listeners;
+	struct steer_maps steer;
 };
 /* Bring what follows from the set's rules in line with them: the set's hidden entries,
  * the port counters (a slot for every public and hidden port; counters kept), port_interest

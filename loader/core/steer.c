@@ -30,7 +30,9 @@
 #include "steer.h"
 #include "steer.skel.h"
 
-#define STEER_MAP_NAME "steer_listeners"
+/* The maps only the steering object has: made and pinned by the load that starts it. */
+static const char *const steer_map_names[] = { "steer_wildcard", "steer_listeners", "steer_bound",
+					       "steer_ifaces" };
 
 static const char *steer_link_pin(void)
 {
@@ -55,9 +57,47 @@ const char *steer_unsupported(void)
 	return NULL;
 }
 
+static bool is_steer_map(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(steer_map_names) / sizeof(steer_map_names[0]); i++)
+		if (!strcmp(name, steer_map_names[i]))
+			return true;
+	return false;
+}
+
+int steer_maps_open(struct steer_maps *maps)
+{
+	int *fds[] = { &maps->wildcard, &maps->listeners, &maps->bound, &maps->ifaces };
+	char path[PATH_MAX];
+	size_t i;
+	int err = 0;
+
+	*maps = STEER_MAPS_NONE;
+	for (i = 0; i < sizeof(fds) / sizeof(fds[0]) && !err; i++) {
+		err = pin_path(path, sizeof(path), "maps", steer_map_names[i]);
+		if (!err && (*fds[i] = bpf_obj_get(path)) < 0)
+			err = -errno;
+	}
+	if (err)
+		steer_maps_close(maps);
+	return err;
+}
+
+void steer_maps_close(struct steer_maps *maps)
+{
+	int *fds[] = { &maps->wildcard, &maps->listeners, &maps->bound, &maps->ifaces };
+	size_t i;
+
+	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		close_fds(fds[i], 1);
+	*maps = STEER_MAPS_NONE;
+}
+
 /* The steering object on the instance's maps: policy through policy_fd (not pinned yet during
- * a first load), steer_listeners through its pin, made and pinned by this load if there is
- * none, every other map through its pin. */
+ * a first load), its own through their pins, made and pinned by this load if there are none,
+ * every other map through its pin. */
 static struct steer_bpf *steer_open_load(int policy_fd)
 {
 	struct steer_bpf *skel = steer_bpf__open();
@@ -81,7 +121,7 @@ static struct steer_bpf *steer_open_load(int policy_fd)
 		err = pin_path(path, sizeof(path), "maps", bpf_map__name(map));
 		if (err)
 			break;
-		if (!strcmp(bpf_map__name(map), STEER_MAP_NAME)) {
+		if (is_steer_map(bpf_map__name(map))) {
 			err = bpf_map__set_pin_path(map, path); /* libbpf reuses or pins it */
 			continue;
 		}
@@ -259,8 +299,9 @@ static size_t listening_inodes(const char *file, const __be16 *ports, size_t n_p
 	return n;
 }
 
-/* A listener's key: the address it is bound to, as the maps write addresses, and its port. */
-static int listener_key(int fd, struct redir_listener_key *key)
+/* A listener's key: the address it is bound to, as the maps write addresses, and its port;
+ * *family: its socket's. */
+static int listener_key(int fd, struct redir_listener_key *key, int *family)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -287,15 +328,46 @@ static int listener_key(int fd, struct redir_listener_key *key)
 	} else {
 		return -EAFNOSUPPORT;
 	}
+	*family = ss.ss_family;
 	return 0;
 }
 
-/* fd number target_fd of process pid, a listener with inode inode, registered in
- * listeners_fd. The process may have closed or reused the number since it was read: the copy
- * must still be that socket. */
-static int register_one(int listeners_fd, int pid, int target_fd, unsigned long inode)
+/* The listener fd registered as the sock_ops program registers one (bpf/steer.bpf.c,
+ * listen_register). */
+static int register_listener(const struct steer_maps *maps, int fd,
+			     const struct redir_listener_key *key, int family)
 {
-	int pidfd = syscall(SYS_pidfd_open, pid, 0), fd = -1, err = 0;
+	const __u32 *w = (const __u32 *)key->addr;
+	__u64 value = fd; /* the maps' value size: a socket's cookie when read */
+	__u32 slot, port = ntohs(key->port);
+	__u8 one = 1;
+
+	if (family == AF_INET && !w[3]) {
+		slot = steer_wildcard_slot(port, false);
+		return bpf_map_update_elem(maps->wildcard, &slot, &value, BPF_ANY) ? -errno : 0;
+	}
+	if (family == AF_INET6 && !(w[0] | w[1] | w[2] | w[3])) {
+		slot = steer_wildcard_slot(port, true);
+		if (bpf_map_update_elem(maps->wildcard, &slot, &value, BPF_ANY))
+			return -errno;
+		slot = steer_wildcard_slot(port, false);
+		if (bpf_map_update_elem(maps->wildcard, &slot, &value, BPF_NOEXIST) &&
+		    errno != EEXIST)
+			return -errno;
+		return 0;
+	}
+	if (bpf_map_update_elem(maps->bound, &port, &one, BPF_ANY) ||
+	    bpf_map_update_elem(maps->listeners, key, &value, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+/* fd number target_fd of process pid, a listener with inode inode, registered. The process
+ * may have closed or reused the number since it was read: the copy must still be that
+ * socket. */
+static int register_one(const struct steer_maps *maps, int pid, int target_fd, unsigned long inode)
+{
+	int pidfd = syscall(SYS_pidfd_open, pid, 0), fd = -1, err = 0, family = AF_UNSPEC;
 	struct redir_listener_key key;
 	struct stat st;
 
@@ -308,13 +380,9 @@ static int register_one(int listeners_fd, int pid, int target_fd, unsigned long 
 	if (!err && (fstat(fd, &st) || st.st_ino != inode))
 		err = -ESTALE;
 	if (!err)
-		err = listener_key(fd, &key);
-	if (!err) {
-		__u64 value = fd; /* the map's value size: a socket's cookie when read */
-
-		if (bpf_map_update_elem(listeners_fd, &key, &value, BPF_ANY))
-			err = -errno;
-	}
+		err = listener_key(fd, &key, &family);
+	if (!err)
+		err = register_listener(maps, fd, &key, family);
 	if (fd >= 0)
 		close(fd);
 	return err;
@@ -330,7 +398,7 @@ static bool is_pid(const char *name)
 
 #define STEER_MAX_SCAN 4096
 
-int steer_register(int listeners_fd, const __be16 *ports, size_t n_ports)
+int steer_register(const struct steer_maps *maps, const __be16 *ports, size_t n_ports)
 {
 	static unsigned long inodes[STEER_MAX_SCAN];
 	char path[PATH_MAX], link[64];
@@ -367,7 +435,7 @@ int steer_register(int listeners_fd, const __be16 *ports, size_t n_ports)
 				;
 			if (i == n)
 				continue;
-			err = register_one(listeners_fd, atoi(p->d_name), atoi(f->d_name), inode);
+			err = register_one(maps, atoi(p->d_name), atoi(f->d_name), inode);
 			if (err) {
 				pr_debug("steering: listener %lu of process %s: %s\n", inode,
 					 p->d_name, strerror(-err));
@@ -383,4 +451,23 @@ int steer_register(int listeners_fd, const __be16 *ports, size_t n_ports)
 	if (procs)
 		closedir(procs);
 	return registered;
+}
+
+int steer_ifaces_set(const struct steer_maps *maps, const __u32 *ifindexes, size_t n)
+{
+	__u32 want[BPFREDIR_STEER_IFACE_SLOTS] = {}, slot, have;
+	size_t i;
+
+	/* A slot two interfaces share holds the first: the other is looked up in the set. */
+	for (i = 0; i < n; i++)
+		if (!want[ifindexes[i] % BPFREDIR_STEER_IFACE_SLOTS])
+			want[ifindexes[i] % BPFREDIR_STEER_IFACE_SLOTS] = ifindexes[i];
+	for (slot = 0; slot < BPFREDIR_STEER_IFACE_SLOTS; slot++) {
+		if (bpf_map_lookup_elem(maps->ifaces, &slot, &have))
+			return -errno;
+		if (have != want[slot] &&
+		    bpf_map_update_elem(maps->ifaces, &slot, &want[slot], BPF_ANY))
+			return -errno;
+	}
+	return 0;
 }

@@ -30,9 +30,25 @@ int steer_start(struct pin_txn *txn, int policy_fd);
  * at this build's programs, the sock_ops program pinned again. How many links changed, or
  * -errno. */
 int steer_upgrade(void);
-/* Register in listeners_fd every listening TCP socket of this network namespace on one of
- * ports (network order) that a process holds, under the address it is bound to. How many were
- * registered, or -errno (a process that exits meanwhile is skipped). */
-int steer_register(int listeners_fd, const __be16 *ports, size_t n_ports);
+/* The maps the steering program reads, besides the rule set (bpfredir.h says what each
+ * holds); every fd -1 for an instance that rewrites packets. */
+struct steer_maps {
+	int wildcard;  /* steer_wildcard */
+	int listeners; /* steer_listeners */
+	int bound;     /* steer_bound */
+	int ifaces;    /* steer_ifaces */
+};
+
+#define STEER_MAPS_NONE ((struct steer_maps){ -1, -1, -1, -1 })
+
+/* The pinned ones: 0, or -errno with every fd -1. */
+int steer_maps_open(struct steer_maps *maps);
+void steer_maps_close(struct steer_maps *maps);
+/* Register every listening TCP socket of this network namespace on one of ports (network
+ * order) that a process holds, under the address it is bound to. How many were registered,
+ * or -errno (a process that exits meanwhile is skipped). */
+int steer_register(const struct steer_maps *maps, const __be16 *ports, size_t n_ports);
+/* steer_ifaces in line with the interfaces the set enables (ifindexes[n]). 0 or -errno. */
+int steer_ifaces_set(const struct steer_maps *maps, const __u32 *ifindexes, size_t n);
 
 #endif /* BPFREDIR_CORE_STEER_H */
