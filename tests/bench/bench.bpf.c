@@ -91,6 +91,13 @@ int bench_empty_xdp(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
+/* The floor of socket steering's sk_lookup program: a lookup left to the kernel. */
+SEC("sk_lookup")
+int bench_empty_sk_lookup(struct bpf_sk_lookup *ctx)
+{
+	return SK_PASS;
+}
+
 SEC("xdp")
 int bench_gen(struct xdp_md *ctx)
 {

@@ -25,9 +25,17 @@
  * After each timed run the output frame, the verdict and the counters are checked: every
  * repeat must have taken the intended path (the counter grew by exactly `repeat`).
  *
+ * Then socket steering (load --steering socket): the sk_lookup program (bpfredir_steer) for a
+ * new connection to 8445, handed to this process's own listener on 8443 (the rule's lookup,
+ * the interface's, the listener's in the wildcard slot of its family), against an
+ * empty sk_lookup program. An established packet runs no program in that mode. Checked the
+ * same way: every repeat selected the listener and counted it.
+ *
  * Runs in a fresh network namespace of its own (not forwarding, as a server: the server's
  * addresses in local_addrs are ours). Prints one tab-separated line per case:
  *   case  tc_floor_ns tc_prog_ns tc_cost_ns  xdp_floor_ns xdp_prog_ns xdp_cost_ns
+ * and for socket steering:
+ *   case  floor_ns prog_ns cost_ns
  * (medians over the rounds; a cost is the median of the per-round differences)
  * Usage: prog_cost [--repeat N] [--rounds R]
  */
@@ -38,12 +46,15 @@
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "bpfredir.h"
 #include "core/ruleset.h"
 #include "tc.skel.h"
 #include "xdp.skel.h"
+#include "steer.skel.h"
 #include "bench.skel.h"
 #include "pktbuild.h"
 #include "netns.h"
@@ -298,6 +309,146 @@ static double median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* A listener on TGT bound to the wildcard address of family, as a service's: its cookie. */
+static __u64 listen_on_target(int family)
+{
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_port = htons(TGT) };
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(TGT) };
+	int fd = socket(family, SOCK_STREAM, 0), one = 1;
+	socklen_t len = sizeof(__u64);
+	__u64 cookie;
+
+	if (fd < 0 ||
+	    (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one))) ||
+	    bind(fd, family == AF_INET ? (struct sockaddr *)&sin : (struct sockaddr *)&sin6,
+		 family == AF_INET ? sizeof(sin) : sizeof(sin6)) ||
+	    listen(fd, 16) || getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len))
+		die("a listener on %u: %s", TGT, strerror(errno));
+	return cookie; /* the fd stays open: the listener lives until exit */
+}
+
+/* The steering object on TC's maps, and the rule set `load --steering socket` with `add
+ * 8445 8443` makes: the rule marked for socket lookup, its target's listeners registered by
+ * the loader's own scan (this process holds them). Under BPF_PROG_TEST_RUN an sk_lookup
+ * context has no ingress interface (0), so that is the one the set enables. */
+static struct steer_bpf *steer_install(void)
+{
+	const struct rule_spec rule = { .public_port = PUB,
+					.target_port = TGT,
+					.proto = IPPROTO_TCP };
+	struct steer_bpf *steer = steer_bpf__open();
+	struct bpf_map *map;
+	int set, err;
+
+	if (!steer)
+		die("cannot open the steering skeleton: %s", strerror(errno));
+	bpf_object__for_each_map(map, steer->obj)
+	{
+		struct bpf_map *same = bpf_object__find_map_by_name(tc->obj, bpf_map__name(map));
+
+		if (same && !bpf_map__is_internal(map) && bpf_map__reuse_fd(map, bpf_map__fd(same)))
+			die("sharing map %s with steering: %s", bpf_map__name(map),
+			    strerror(errno));
+	}
+	if (steer_bpf__load(steer))
+		die("cannot load the steering skeleton: %s", strerror(errno));
+	set = ruleset_create();
+	if (set < 0)
+		die("creating the rule set: %s", strerror(-set));
+	err = ruleset_put(set, &rule);
+	if (!err)
+		err = ruleset_enable(set, POLICY_IFACE, 0, true);
+	if (!err)
+		err = ruleset_derive(
+			set, &(struct derive_maps){
+				     .counters = counters,
+				     .port_interest = bpf_map__fd(tc->maps.port_interest),
+				     .public_targets = bpf_map__fd(tc->maps.public_targets),
+				     .flows = bpf_map__fd(tc->maps.flows),
+				     .steer_socket = true,
+				     .steer = {
+					     .wildcard = bpf_map__fd(steer->maps.steer_wildcard),
+					     .listeners = bpf_map__fd(steer->maps.steer_listeners),
+					     .bound = bpf_map__fd(steer->maps.steer_bound),
+					     .ifaces = bpf_map__fd(steer->maps.steer_ifaces),
+				     } });
+	if (!err)
+		err = ruleset_install(bpf_map__fd(tc->maps.policy), set);
+	if (err)
+		die("making the steering rule set: %s", strerror(-err));
+	close(set);
+	return steer;
+}
+
+struct steer_case {
+	const char *name;
+	int family;
+};
+
+static const struct steer_case steer_cases[] = {
+	{ "v4 new connection (socket steering, sk_lookup)", AF_INET },
+	{ "v6 new connection (socket steering, sk_lookup)", AF_INET6 },
+};
+
+#define N_STEER (sizeof(steer_cases) / sizeof(steer_cases[0]))
+
+/* One timed run of c through prog_fd; want: the socket every repeat must select (0: none,
+ * the floor). */
+static __u32 steer_timed(int prog_fd, const struct steer_case *c, __u32 repeat, __u64 want)
+{
+	struct bpf_sk_lookup ctx = { .family = c->family,
+				     .protocol = IPPROTO_TCP,
+				     .remote_port = htons(CPORT),
+				     .local_port = PUB };
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &ctx, .ctx_size_in = sizeof(ctx),
+		    .ctx_out = &ctx, .ctx_size_out = sizeof(ctx), .repeat = repeat);
+	bool v6 = c->family == AF_INET6;
+	__u64 before = stat_read(STAT_STEERED);
+	__u8 addr[BPFREDIR_ADDR_LEN];
+
+	pkt_host_mapped(HOST_CLIENT, v6, addr);
+	memcpy(v6 ? (void *)ctx.remote_ip6 : (void *)&ctx.remote_ip4, v6 ? addr : addr + 12,
+	       v6 ? 16 : 4);
+	pkt_host_mapped(HOST_SERVER, v6, addr);
+	memcpy(v6 ? (void *)ctx.local_ip6 : (void *)&ctx.local_ip4, v6 ? addr : addr + 12,
+	       v6 ? 16 : 4);
+	if (bpf_prog_test_run_opts(prog_fd, &opts))
+		die("BPF_PROG_TEST_RUN (sk_lookup): %s", strerror(errno));
+	if (opts.retval != SK_PASS || ctx.cookie != want)
+		die("%s: verdict %u, socket %llu; expected %u, socket %llu", c->name, opts.retval,
+		    (unsigned long long)ctx.cookie, SK_PASS, (unsigned long long)want);
+	if (want && stat_read(STAT_STEERED) - before != repeat)
+		die("%s: steered grew by %llu in %u repeats", c->name,
+		    (unsigned long long)(stat_read(STAT_STEERED) - before), repeat);
+	return opts.duration;
+}
+
+static void steer_cost(__u32 repeat, int rounds)
+{
+	static double floor_ns[N_STEER][MAX_ROUNDS], prog_ns[N_STEER][MAX_ROUNDS],
+		diff[N_STEER][MAX_ROUNDS];
+	__u64 cookies[2] = { listen_on_target(AF_INET), listen_on_target(AF_INET6) };
+	struct steer_bpf *steer = steer_install();
+	int empty = bpf_program__fd(bench->progs.bench_empty_sk_lookup);
+	int real = bpf_program__fd(steer->progs.bpfredir_steer);
+	size_t i;
+	int r;
+
+	for (r = 0; r < rounds; r++) {
+		for (i = 0; i < N_STEER; i++) {
+			__u64 want = cookies[steer_cases[i].family == AF_INET6];
+
+			floor_ns[i][r] = steer_timed(empty, &steer_cases[i], repeat, 0);
+			prog_ns[i][r] = steer_timed(real, &steer_cases[i], repeat, want);
+			diff[i][r] = prog_ns[i][r] - floor_ns[i][r];
+		}
+	}
+	for (i = 0; i < N_STEER; i++)
+		printf("%s\t%.1f\t%.1f\t%.1f\n", steer_cases[i].name, median(floor_ns[i], rounds),
+		       median(prog_ns[i], rounds), median(diff[i], rounds));
+	steer_bpf__destroy(steer);
+}
+
 int main(int argc, char **argv)
 {
 	static double floor_ns[HOOK__MAX][N_CASES][MAX_ROUNDS],
@@ -383,6 +534,7 @@ int main(int argc, char **argv)
 			       median(prog_ns[h][i], rounds), median(diff[h][i], rounds));
 		printf("\n");
 	}
+	steer_cost(repeat, rounds);
 	bench_bpf__destroy(bench);
 	xdp_bpf__destroy(xdp);
 	tc_bpf__destroy(tc);

@@ -44,7 +44,7 @@ METRICS = [
 SAME_AS = {
     "hidden_drop": {"baseline": "ingress_newport"},
     "conn_local_nomark": {"baseline": "conn_local", "bpfredir": "conn_local",
-                          "bpfredir-xdp": "conn_local"},
+                          "bpfredir-xdp": "conn_local", "bpfredir-socket": "conn_local"},
 }
 SHORT = {
     "ingress_single": "ingress 1 flow",
@@ -205,10 +205,19 @@ def main():
            "| packet (path) | TC floor | TC with bpfredir | **TC cost** | XDP floor "
            "| XDP with bpfredir | **XDP cost** |",
            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for line in (out / "prog_cost.tsv").read_text().splitlines():
-        name, tc_floor, tc_prog, tc_cost, xdp_floor, xdp_prog, xdp_cost = line.split("\t")
+    lines = [l.split("\t") for l in (out / "prog_cost.tsv").read_text().splitlines()]
+    for name, tc_floor, tc_prog, tc_cost, xdp_floor, xdp_prog, xdp_cost in (
+            l for l in lines if len(l) == 7):
         md.append(f"| {name} | {tc_floor} | {tc_prog} | **{tc_cost}** | {xdp_floor} "
                   f"| {xdp_prog} | **{xdp_cost}** |")
+    steering = [l for l in lines if len(l) == 4]
+    if steering:
+        md += ["", "Socket steering (`--steering socket`): its sk_lookup program per new "
+               "connection, above an empty sk_lookup program; an established packet runs no "
+               "program in that mode", "",
+               "| connection (path) | floor | with bpfredir | **cost** |",
+               "| --- | ---: | ---: | ---: |"]
+        md += [f"| {name} | {floor} | {prog} | **{cost}** |" for name, floor, prog, cost in steering]
 
     md += ["", "Benchmarks 2-5: median over the rounds (ratio to the no-rule baseline of the "
            "same run; higher is better everywhere)", "",

@@ -9,6 +9,9 @@
 #   baseline     no rules; clients use the service's own port 8443
 #   bpfredir     build/bpfredir load --iface srv0 --cgroup CG (tcx), add 8445 8443
 #   bpfredir-xdp the same with load --mode xdp, when this build has it
+#   bpfredir-socket  the same with load --steering socket: TCP at the kernel's socket
+#                lookup, UDP and the hidden port by TC; its servers start in the attached
+#                cgroup, which registers their listeners, as a deployment would do it
 #   ipt-nft      the original recipe with iptables-nft
 #   ipt-legacy   the original recipe with iptables-legacy
 #   nft          the same recipe in native nftables
@@ -60,7 +63,7 @@ SECONDS_PER=${BENCH_SECONDS:-2}
 REPEAT=${BENCH_REPEAT:-1000000}
 SETTLE=${BENCH_SETTLE:-1}
 OUT=${BENCH_OUT:-$REPO/.output/bench}
-ALL_VARIANTS="baseline bpfredir bpfredir-xdp ipt-nft ipt-legacy nft"
+ALL_VARIANTS="baseline bpfredir bpfredir-xdp bpfredir-socket ipt-nft ipt-legacy nft"
 VARIANTS=${BENCH_VARIANTS:-$ALL_VARIANTS}
 
 PREFIX=$T_PREFIX
@@ -280,6 +283,7 @@ setup() {
 	baseline) ;;
 	bpfredir) bpfredir_setup || rc=$? ;;
 	bpfredir-xdp) bpfredir_setup --mode xdp || rc=$? ;;
+	bpfredir-socket) bpfredir_setup --steering socket || rc=$? ;;
 	ipt-nft) ipt_recipe iptables-nft || rc=$? ;;
 	ipt-legacy) ipt_recipe iptables-legacy || rc=$? ;;
 	nft) nft_recipe || rc=$? ;;
@@ -293,7 +297,13 @@ SERVER_PID=
 start_server() {
 	local v=$1 name=$2
 	shift 2
-	# nsenter itself, not a function in a subshell: it execs CMD, so $! is the server.
+	# Steered at socket lookup, the service registers its listener as it starts in the
+	# attached cgroup.
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	[[ $v != bpfredir-socket ]] ||
+		set -- bash -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' in-cgroup "$CGROUP" "$@"
+	# nsenter itself, not a function in a subshell: it execs CMD (and bash CMD), so $! is
+	# the server.
 	nsenter --net="$(ns_path s)" -- "$@" </dev/null >"$TMP/$name.log" 2>&1 &
 	SERVER_PID=$!
 	PIDS+=("$SERVER_PID")
@@ -354,7 +364,7 @@ bench_ingress() {
 # hidden_drops VARIANT: the variant's own count of packets dropped at the hidden port.
 hidden_drops() {
 	case $1 in
-	bpfredir | bpfredir-xdp)
+	bpfredir | bpfredir-xdp | bpfredir-socket)
 		in_s "$BPFREDIR" list --json --pin-dir "$PIN" | jq -e '.stats.hidden_dropped'
 		;;
 	ipt-nft | ipt-legacy)
