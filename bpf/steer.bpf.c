@@ -48,23 +48,34 @@ struct {
 	__type(value, __u32);
 } steer_ifaces SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BPFREDIR_PORTS);
+	__type(key, __u32);
+	__type(value, __be16);
+} steer_fast SEC(".maps");
+
 /* Set at load time: the netns whose listeners count. A cgroup's sock_ops program sees the
  * sockets of every netns its processes use, and sk_lookup would hand a connection to a
  * socket of another netns as readily as to one of its own. */
 const volatile __u64 netns_cookie = 0;
 
-/* Does the live set enable the interface? steer_ifaces answers for most, the set for one
- * that shares its slot with another. (An empty slot holds 0, the ifindex of a
- * BPF_PROG_TEST_RUN context, which has no interface: such a context counts as arriving on an
- * enabled one.) */
-static __always_inline bool steer_iface_enabled(void *set, __u32 ifindex)
+/* Is the interface one the live set enables, by steer_ifaces? (An empty slot holds 0, the
+ * ifindex of a BPF_PROG_TEST_RUN context, which has no interface: such a context counts as
+ * arriving on an enabled one.) */
+static __always_inline bool steer_iface_noted(__u32 ifindex)
 {
 	__u32 slot = ifindex % BPFREDIR_STEER_IFACE_SLOTS;
 	__u32 *held = bpf_map_lookup_elem(&steer_ifaces, &slot);
 
-	if (held && *held == ifindex)
-		return true;
-	return set_enables(set, POLICY_IFACE, ifindex);
+	return ifindex == LOOPBACK_IFINDEX || (held && *held == ifindex);
+}
+
+/* Does the live set enable the interface? steer_ifaces answers for most, the set for one
+ * that shares its slot with another. */
+static __always_inline bool steer_iface_enabled(void *set, __u32 ifindex)
+{
+	return steer_iface_noted(ifindex) || set_enables(set, POLICY_IFACE, ifindex);
 }
 
 /* The target a TCP connection from remote to local:port is steered to, or 0: a rule steered
@@ -85,8 +96,7 @@ static __always_inline __be16 steer_target(const __u8 *remote, const __u8 *local
 		return 0;
 	if ((rule->flags & REDIR_F_ADDR) && !addr_eq(local, rule->addr))
 		return 0;
-	if (ifindex != LOOPBACK_IFINDEX && !steer_iface_enabled(set, ifindex) &&
-	    !addr_is_own(remote))
+	if (!steer_iface_enabled(set, ifindex) && !addr_is_own(remote))
 		return 0;
 	return rule->target_port;
 }
@@ -99,16 +109,44 @@ static __always_inline int assign_and_release(struct bpf_sk_lookup *ctx, struct 
 	return err;
 }
 
+/* Does target have listeners bound to one address (so the slow way, which reads the
+ * lookup's address)? */
+static __always_inline bool target_has_bound(__be16 target)
+{
+	__u32 idx = bpf_ntohs(target);
+	__u8 *bound = bpf_map_lookup_elem(&steer_bound, &idx);
+
+	return bound && *bound;
+}
+
+/* The common case the cheap way: a rule no address limits, a connection on an interface
+ * steer_ifaces notes, a target listening on any address. 1: handed to the listener; 0: not
+ * that case (the slow way decides); -1: the listener refused it. */
+static __always_inline int steer_fast_path(struct bpf_sk_lookup *ctx, __be16 port)
+{
+	__u32 idx = bpf_ntohs(port);
+	__be16 *target = bpf_map_lookup_elem(&steer_fast, &idx);
+	struct bpf_sock *sk;
+
+	if (!target || !*target || !steer_iface_noted(ctx->ingress_ifindex) ||
+	    target_has_bound(*target))
+		return 0;
+	idx = steer_wildcard_slot(bpf_ntohs(*target), ctx->family == AF_INET6);
+	sk = bpf_map_lookup_elem(&steer_wildcard, &idx);
+	if (!sk)
+		return 0;
+	return assign_and_release(ctx, sk) ? -1 : 1;
+}
+
 /* Hand the lookup to target's listener bound to local (when the port has any bound to one
  * address), else to its listener bound to any address. 0 when one took it. */
 static __always_inline int steer_to_listener(struct bpf_sk_lookup *ctx, const __u8 *local,
 					     __be16 target, bool v6)
 {
-	__u32 idx = bpf_ntohs(target);
-	__u8 *bound = bpf_map_lookup_elem(&steer_bound, &idx);
 	struct bpf_sock *sk;
+	__u32 idx;
 
-	if (bound && *bound) {
+	if (target_has_bound(target)) {
 		struct redir_listener_key key = { .port = target };
 
 		__builtin_memcpy(key.addr, local, BPFREDIR_ADDR_LEN);
@@ -121,24 +159,45 @@ static __always_inline int steer_to_listener(struct bpf_sk_lookup *ctx, const __
 	return sk ? assign_and_release(ctx, sk) : -1;
 }
 
-SEC("sk_lookup")
-int bpfredir_steer(struct bpf_sk_lookup *ctx)
-{
-	__u32 remote[4], local[4];
-	__be16 port = bpf_htons(ctx->local_port), target;
+enum steer_result {
+	STEER_NOT_OURS,
+	STEER_HANDED,	   /* to the target's listener */
+	STEER_NO_LISTENER, /* the rule applies, but no listener takes it: the kernel refuses */
+};
 
-	if (ctx->protocol != IPPROTO_TCP)
-		return SK_PASS;
+static __always_inline int steer_lookup(struct bpf_sk_lookup *ctx, __be16 port)
+{
+	int fast = steer_fast_path(ctx, port);
+	__u32 remote[4], local[4];
+	__be16 target;
+
+	if (fast)
+		return fast > 0 ? STEER_HANDED : STEER_NO_LISTENER;
 	sk_lookup_addrs(ctx, remote, local);
 	target = steer_target((__u8 *)remote, (__u8 *)local, port, ctx->ingress_ifindex);
 	if (!target)
+		return STEER_NOT_OURS;
+	return steer_to_listener(ctx, (__u8 *)local, target, ctx->family == AF_INET6)
+		       ? STEER_NO_LISTENER
+		       : STEER_HANDED;
+}
+
+SEC("sk_lookup")
+int bpfredir_steer(struct bpf_sk_lookup *ctx)
+{
+	__be16 port = bpf_htons(ctx->local_port);
+
+	if (ctx->protocol != IPPROTO_TCP)
 		return SK_PASS;
-	if (steer_to_listener(ctx, (__u8 *)local, target, ctx->family == AF_INET6)) {
+	switch (steer_lookup(ctx, port)) {
+	case STEER_HANDED:
+		stat_inc(STAT_STEERED);
+		port_stat_inc(port, IPPROTO_TCP, PORT_STAT_REWRITTEN);
+		break;
+	case STEER_NO_LISTENER:
 		stat_inc(STAT_STEER_NO_LISTENER);
-		return SK_PASS;
+		break;
 	}
-	stat_inc(STAT_STEERED);
-	port_stat_inc(port, IPPROTO_TCP, PORT_STAT_REWRITTEN);
 	return SK_PASS;
 }
 

@@ -326,6 +326,10 @@ struct redir_attach_point {
  *   __u8 by port, never cleared), so the others skip its lookup.
  * - steer_ifaces: the interfaces the live set enables, direct-mapped by ifindex (an ARRAY
  *   of BPFREDIR_STEER_IFACE_SLOTS ifindexes); one that shares a slot is looked up in the set.
+ * - steer_fast: by public port (an ARRAY of __be16), the target of the live set's TCP rule
+ *   there when no address limits it, else 0: a connection to such a port skips the set's
+ *   lookup. The loader writes it from the set before the set goes live, and zeroes a port
+ *   before its rule goes; 0 only sends a lookup the slow way, through the set.
  */
 #define BPFREDIR_MAX_LISTENERS 1024
 #define BPFREDIR_STEER_IFACE_SLOTS 256

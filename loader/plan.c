@@ -359,8 +359,13 @@ int swap_rules(const struct config *cfg, const struct resolved *res, const struc
 	if (!err)
 		err = ruleset_install(maps->policy, set_fd);
 	close(set_fd);
-	if (err)
+	if (err) {
+		/* What the steering program reads of the set follows the live one again. */
+		struct derive_maps derive = pinned_derive_maps(maps);
+
+		ruleset_derive(maps->rules, &derive);
 		return fail("cannot switch to the new rule set: %s", strerror(-err));
+	}
 	return 0;
 }
 

@@ -341,13 +341,14 @@ static int derive_rule(struct derived *d, const struct redir_policy_key *key,
  * the kernel refuses its connections as a closed port. */
 static int steer_rules(int set_fd, const struct steer_maps *maps)
 {
-	static __be16 targets[BPFREDIR_MAX_RULES];
+	static __be16 targets[BPFREDIR_MAX_RULES], fast[BPFREDIR_PORTS];
 	static __u32 ifindexes[BPFREDIR_MAX_IFACES];
 	struct redir_policy_key key, *prev = NULL;
 	size_t n = 0, n_ifaces = 0, i;
 	struct redir_rule rule;
-	int registered;
+	int registered, err;
 
+	memset(fast, 0, sizeof(fast));
 	while (!bpf_map_get_next_key(set_fd, prev, &key)) {
 		prev = &key;
 		if (key.kind == POLICY_IFACE && n_ifaces < BPFREDIR_MAX_IFACES)
@@ -360,15 +361,16 @@ static int steer_rules(int set_fd, const struct steer_maps *maps)
 			if (bpf_map_update_elem(set_fd, &key, &rule, BPF_EXIST))
 				return -errno;
 		}
+		if (!(rule.flags & REDIR_F_ADDR))
+			fast[ntohs(key.port)] = rule.target_port;
 		for (i = 0; i < n && targets[i] != rule.target_port; i++)
 			;
 		if (i == n && n < BPFREDIR_MAX_RULES)
 			targets[n++] = rule.target_port;
 	}
 	registered = steer_register(maps, targets, n);
-	if (registered < 0)
-		return registered;
-	return steer_ifaces_set(maps, ifindexes, n_ifaces);
+	err = registered < 0 ? registered : steer_ifaces_set(maps, ifindexes, n_ifaces);
+	return err ? err : steer_fast_set(maps, fast);
 }
 
 /* In a rule set, the hidden entries: each hiding rule's target, hidden from local clients

@@ -32,7 +32,7 @@
 
 /* The maps only the steering object has: made and pinned by the load that starts it. */
 static const char *const steer_map_names[] = { "steer_wildcard", "steer_listeners", "steer_bound",
-					       "steer_ifaces" };
+					       "steer_ifaces", "steer_fast" };
 
 static const char *steer_link_pin(void)
 {
@@ -69,7 +69,8 @@ static bool is_steer_map(const char *name)
 
 int steer_maps_open(struct steer_maps *maps)
 {
-	int *fds[] = { &maps->wildcard, &maps->listeners, &maps->bound, &maps->ifaces };
+	int *fds[] = { &maps->wildcard, &maps->listeners, &maps->bound, &maps->ifaces,
+		       &maps->fast };
 	char path[PATH_MAX];
 	size_t i;
 	int err = 0;
@@ -87,7 +88,8 @@ int steer_maps_open(struct steer_maps *maps)
 
 void steer_maps_close(struct steer_maps *maps)
 {
-	int *fds[] = { &maps->wildcard, &maps->listeners, &maps->bound, &maps->ifaces };
+	int *fds[] = { &maps->wildcard, &maps->listeners, &maps->bound, &maps->ifaces,
+		       &maps->fast };
 	size_t i;
 
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
@@ -470,4 +472,14 @@ int steer_ifaces_set(const struct steer_maps *maps, const __u32 *ifindexes, size
 			return -errno;
 	}
 	return 0;
+}
+
+int steer_fast_set(const struct steer_maps *maps, const __be16 targets[BPFREDIR_PORTS])
+{
+	static __u32 ports[BPFREDIR_PORTS];
+	__u32 count = BPFREDIR_PORTS, i;
+
+	for (i = 0; i < BPFREDIR_PORTS; i++)
+		ports[i] = i;
+	return bpf_map_update_batch(maps->fast, ports, targets, &count, NULL) ? -errno : 0;
 }

@@ -371,6 +371,7 @@ static struct steer_bpf *steer_install(void)
 					     .listeners = bpf_map__fd(steer->maps.steer_listeners),
 					     .bound = bpf_map__fd(steer->maps.steer_bound),
 					     .ifaces = bpf_map__fd(steer->maps.steer_ifaces),
+					     .fast = bpf_map__fd(steer->maps.steer_fast),
 				     } });
 	if (!err)
 		err = ruleset_install(bpf_map__fd(tc->maps.policy), set);

@@ -20,9 +20,9 @@ set -uo pipefail
 # shellcheck source=tests/lib/packets.sh
 . "$(dirname "$0")/../lib/packets.sh"
 
-ALL_TESTS="test_load test_public_port test_hidden test_reject test_local_clients test_restart
-	test_bound_address test_held_across_del test_reload test_unload"
-for t in test_public_port test_hidden test_reject test_local_clients test_restart \
+ALL_TESTS="test_load test_public_port test_addr_rule test_hidden test_reject test_local_clients
+	test_restart test_bound_address test_held_across_del test_reload test_unload"
+for t in test_public_port test_addr_rule test_hidden test_reject test_local_clients test_restart \
 	test_bound_address test_held_across_del test_reload test_unload; do
 	t_depends "$t" test_load
 done
@@ -111,6 +111,18 @@ test_public_port() {
 	expect_eq "no connection table entry: pending" 0 "$(table_used pending)" "pending entries"
 	expect_eq "stats: nothing rewritten by TC" 0 "$(counter server "$PIN" rewritten)" "rewritten"
 	expect "client curl -> :8446 (no rule) refused" refused "$S:8446/" "${client[@]}"
+}
+
+# A rule for one address is steered there only (the set decides, not the per-port shortcut).
+test_addr_rule() {
+	expect_cli_ok "add 8449 8443 --addr $SERVER_ADDR2" server add 8449 8443 --addr "$SERVER_ADDR2" \
+		"${P[@]}"
+	expect "--addr: client -> $SERVER_ADDR2:8449 gets the page" ok "https://$SERVER_ADDR2:8449/" \
+		"${client[@]}"
+	expect "--addr: client -> $SERVER_ADDR:8449 refused" refused "$S:8449/" "${client[@]}"
+	expect_cli_ok "del 8449" server del 8449 "${P[@]}"
+	expect "after del: client -> $SERVER_ADDR2:8449 refused" refused "https://$SERVER_ADDR2:8449/" \
+		"${client[@]}"
 }
 
 test_hidden() {
