@@ -140,22 +140,58 @@ static __always_inline int steer_fast_path(struct bpf_sk_lookup *ctx, __be16 por
 
 /* Hand the lookup to target's listener bound to local (when the port has any bound to one
  * address), else to its listener bound to any address. 0 when one took it. */
+/* A registered member of target's listeners bound to addr, or NULL. */
+static __always_inline struct bpf_sock *member_lookup(const __u8 *addr, __be16 target)
+{
+	struct redir_listener_key key = { .port = target };
+	struct bpf_sock *sk;
+	int i;
+
+	__builtin_memcpy(key.addr, addr, BPFREDIR_ADDR_LEN);
+	for (i = 0; i < BPFREDIR_LISTENER_MEMBERS; i++) {
+		key.member = i;
+		sk = bpf_map_lookup_elem(&steer_listeners, &key);
+		if (sk)
+			return sk;
+	}
+	return NULL;
+}
+
+/* The wildcard slot's listener closed, and others of its group may listen on: one bound to
+ * any address of the family (for IPv4, a dual-stack :: one after 0.0.0.0 ones), which takes
+ * the slot. */
+static __always_inline struct bpf_sock *wildcard_member(__u32 slot, __be16 target, bool v6)
+{
+	__u8 any[BPFREDIR_ADDR_LEN] = {};
+	struct bpf_sock *sk = NULL;
+
+	if (!v6) {
+		any[10] = any[11] = 0xff;
+		sk = member_lookup(any, target);
+		any[10] = any[11] = 0;
+	}
+	if (!sk)
+		sk = member_lookup(any, target);
+	if (sk)
+		bpf_map_update_elem(&steer_wildcard, &slot, sk, BPF_ANY);
+	return sk;
+}
+
 static __always_inline int steer_to_listener(struct bpf_sk_lookup *ctx, const __u8 *local,
 					     __be16 target, bool v6)
 {
 	struct bpf_sock *sk;
-	__u32 idx;
+	__u32 slot;
 
 	if (target_has_bound(target)) {
-		struct redir_listener_key key = { .port = target };
-
-		__builtin_memcpy(key.addr, local, BPFREDIR_ADDR_LEN);
-		sk = bpf_map_lookup_elem(&steer_listeners, &key);
+		sk = member_lookup(local, target);
 		if (sk)
 			return assign_and_release(ctx, sk);
 	}
-	idx = steer_wildcard_slot(bpf_ntohs(target), v6);
-	sk = bpf_map_lookup_elem(&steer_wildcard, &idx);
+	slot = steer_wildcard_slot(bpf_ntohs(target), v6);
+	sk = bpf_map_lookup_elem(&steer_wildcard, &slot);
+	if (!sk)
+		sk = wildcard_member(slot, target, v6);
 	return sk ? assign_and_release(ctx, sk) : -1;
 }
 
@@ -201,10 +237,10 @@ int bpfredir_steer(struct bpf_sk_lookup *ctx)
 	return SK_PASS;
 }
 
-/* A listener bound to any address goes in its family's wildcard slot; a dual-stack :: one in
- * the IPv4 slot too unless a 0.0.0.0 one holds it (a v6only one there is refused by
- * bpf_sk_assign, and the lookup goes on as if none were). One bound to one address goes in
- * the hash, its port marked. */
+/* Every listener goes in the hash as a member of its address and port. One bound to any
+ * address goes in its family's wildcard slot too, a dual-stack :: one in the IPv4 slot as
+ * well unless a 0.0.0.0 one holds it (a v6only one there is refused by bpf_sk_assign, and
+ * the lookup goes on as if none were); one bound to one address has its port marked. */
 static __always_inline void listen_register(struct bpf_sock_ops *ctx, __u32 family,
 					    struct redir_listener_key *key)
 {
@@ -213,6 +249,8 @@ static __always_inline void listen_register(struct bpf_sock_ops *ctx, __u32 fami
 	__u32 slot;
 	__u8 one = 1;
 
+	key->member = bpf_get_socket_cookie(ctx) % BPFREDIR_LISTENER_MEMBERS;
+	bpf_sock_hash_update(ctx, &steer_listeners, key, BPF_ANY);
 	if (family == AF_INET && !w[3]) {
 		slot = steer_wildcard_slot(port, false);
 		bpf_sock_map_update(ctx, &steer_wildcard, &slot, BPF_ANY);
@@ -224,7 +262,6 @@ static __always_inline void listen_register(struct bpf_sock_ops *ctx, __u32 fami
 	} else {
 		slot = port;
 		bpf_map_update_elem(&steer_bound, &slot, &one, BPF_ANY);
-		bpf_sock_hash_update(ctx, &steer_listeners, key, BPF_ANY);
 	}
 }
 

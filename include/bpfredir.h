@@ -321,9 +321,12 @@ struct redir_attach_point {
  * - steer_wildcard: a SOCKMAP of the targets' listeners bound to any address, at
  *   steer_wildcard_slot(port, v6): for IPv4 lookups a 0.0.0.0 listener, else a dual-stack ::
  *   one; for IPv6 lookups a :: one. An array: a lookup is an index, where a hash costs ~35 ns.
- * - steer_listeners: a SOCKHASH of those bound to one address, keyed by it (v4 as
- *   ::ffff:a.b.c.d) and the port; steer_bound marks the ports that have any (an ARRAY of
- *   __u8 by port, never cleared), so the others skip its lookup.
+ * - steer_listeners: a SOCKHASH of every listener, keyed by the address it is bound to (v4
+ *   as ::ffff:a.b.c.d, any as ::ffff:0.0.0.0 or ::), its port and its member number (its
+ *   cookie modulo BPFREDIR_LISTENER_MEMBERS): up to that many members of an SO_REUSEPORT
+ *   group each, so when the one in a wildcard slot closes, the lookup finds another and puts
+ *   it there. steer_bound marks the ports that have listeners bound to one address (an
+ *   ARRAY of __u8 by port, never cleared); the others skip their lookup.
  * - steer_ifaces: the interfaces the live set enables, direct-mapped by ifindex (an ARRAY
  *   of BPFREDIR_STEER_IFACE_SLOTS ifindexes); one that shares a slot is looked up in the set.
  * - steer_fast: by public port (an ARRAY of __be16), the target of the live set's TCP rule
@@ -332,12 +335,14 @@ struct redir_attach_point {
  *   before its rule goes; 0 only sends a lookup the slow way, through the set.
  */
 #define BPFREDIR_MAX_LISTENERS 1024
+#define BPFREDIR_LISTENER_MEMBERS 4
 #define BPFREDIR_STEER_IFACE_SLOTS 256
 
 struct redir_listener_key {
 	__u8 addr[BPFREDIR_ADDR_LEN];
 	__be16 port;
-	__u8 pad[2];
+	__u8 member;
+	__u8 pad;
 };
 
 static inline __u32 steer_wildcard_slot(__u16 port, int v6)

@@ -52,6 +52,18 @@ static int sync_pinned_maps(bool from_another)
 	return 0;
 }
 
+/* Socket steering's maps that this build has and the loaded one had not, made before the
+ * maps are brought in line with the rules. */
+static int steer_maps_pinned(void)
+{
+	int err = steer_pin_maps();
+
+	if (err)
+		return fail_err(-1, "cannot make this build's steering maps in %s: %s",
+				pin_display("maps", NULL), strerror(-err));
+	return 0;
+}
+
 /* Loaded by a build from before port_slots: its per-port counts (port_stats, which only its
  * programs counted in, and they no longer run) are added to the new slots, and the map goes.
  * The counts are a report, not state: if they cannot be carried over, say so and go on. */
@@ -103,7 +115,8 @@ int upgrade_programs(void)
 	}
 	/* Loading pins the maps this build has and the loaded one had not, so the maps are
 	 * brought in line after it, before the new programs run. */
-	if (loaded_flows(&req.flows) || load_objects(&ctx) || sync_pinned_maps(true)) {
+	if (loaded_flows(&req.flows) || load_objects(&ctx) || steer_maps_pinned() ||
+	    sync_pinned_maps(true)) {
 		load_ctx_free(&ctx);
 		return -1;
 	}

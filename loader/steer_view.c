@@ -35,6 +35,16 @@ static void add_view(struct steering_view *v, const char *addr, __u16 port, bool
 	v->l[v->n++].ipv4_too = ipv4_too;
 }
 
+static bool listed(const struct steering_view *v, const char *addr, __u16 port)
+{
+	size_t i;
+
+	for (i = 0; i < v->n; i++)
+		if (v->l[i].port == port && !strcmp(v->l[i].addr, addr))
+			return true;
+	return false;
+}
+
 static bool has_port(const struct steering_view *v, __u16 port)
 {
 	size_t i;
@@ -82,10 +92,13 @@ static void collect(const struct status_out *out, struct steering_view *v)
 	}
 	for (i = 0; i < n; i++)
 		wildcard_views(out->steer, v, targets[i]);
+	/* Every member, once per address and port: the slots' are listed already. */
 	while (!bpf_map_get_next_key(out->steer->listeners, lprev, &lkey)) {
 		lprev = &lkey;
 		format_addr(lkey.addr, addr, sizeof(addr));
-		add_view(v, addr, ntohs(lkey.port), false, false);
+		if (!listed(v, addr, ntohs(lkey.port)))
+			add_view(v, addr, ntohs(lkey.port),
+				 !strcmp(addr, "0.0.0.0") || !strcmp(addr, "::"), false);
 	}
 	prev = NULL;
 	while (!bpf_map_get_next_key(out->set_fd, prev, &key)) {

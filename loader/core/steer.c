@@ -225,6 +225,26 @@ static int update_listen_links(int prog_fd)
 	return err ? err : n;
 }
 
+int steer_pin_maps(void)
+{
+	struct steer_bpf *skel;
+	char path[PATH_MAX];
+	int policy_fd = -1;
+
+	if (!steer_running())
+		return 0;
+	if (!pin_path(path, sizeof(path), "maps", "policy"))
+		policy_fd = bpf_obj_get(path);
+	if (policy_fd < 0)
+		return -errno;
+	skel = steer_open_load(policy_fd);
+	close(policy_fd);
+	if (!skel)
+		return -errno;
+	steer_bpf__destroy(skel); /* the pins hold the maps */
+	return 0;
+}
+
 int steer_upgrade(void)
 {
 	struct bpf_prog_info old = {}, new = {};
@@ -342,8 +362,16 @@ static int register_listener(const struct steer_maps *maps, int fd,
 	const __u32 *w = (const __u32 *)key->addr;
 	__u64 value = fd; /* the maps' value size: a socket's cookie when read */
 	__u32 slot, port = ntohs(key->port);
+	struct redir_listener_key member = *key;
+	socklen_t len = sizeof(__u64);
+	__u64 cookie;
 	__u8 one = 1;
 
+	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len))
+		return -errno;
+	member.member = cookie % BPFREDIR_LISTENER_MEMBERS;
+	if (bpf_map_update_elem(maps->listeners, &member, &value, BPF_ANY))
+		return -errno;
 	if (family == AF_INET && !w[3]) {
 		slot = steer_wildcard_slot(port, false);
 		return bpf_map_update_elem(maps->wildcard, &slot, &value, BPF_ANY) ? -errno : 0;
@@ -358,10 +386,7 @@ static int register_listener(const struct steer_maps *maps, int fd,
 			return -errno;
 		return 0;
 	}
-	if (bpf_map_update_elem(maps->bound, &port, &one, BPF_ANY) ||
-	    bpf_map_update_elem(maps->listeners, key, &value, BPF_ANY))
-		return -errno;
-	return 0;
+	return bpf_map_update_elem(maps->bound, &port, &one, BPF_ANY) ? -errno : 0;
 }
 
 /* fd number target_fd of process pid, a listener with inode inode, registered. The process

@@ -27,6 +27,10 @@ const char *steer_unsupported(void);
  * sk_lookup one to this network namespace through txn and pin the sock_ops one for cgroup
  * attachments. 0 or -errno. */
 int steer_start(struct pin_txn *txn, int policy_fd);
+/* A loaded instance that steers, by another build: the steering maps this build has and it
+ * had not made and pinned, so the maps can be brought in line before the programs run.
+ * 0 or -errno. */
+int steer_pin_maps(void);
 /* A loaded instance that steers: its sk_lookup link and its cgroups' sock_ops links pointed
  * at this build's programs, the sock_ops program pinned again. How many links changed, or
  * -errno. */

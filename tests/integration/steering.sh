@@ -21,11 +21,13 @@ set -uo pipefail
 . "$(dirname "$0")/../lib/packets.sh"
 
 ALL_TESTS="test_load test_public_port test_addr_rule test_hidden test_reject test_local_clients
-	test_restart test_bound_address test_held_across_del test_reload test_unload"
+	test_restart test_bound_address test_reuseport test_held_across_del test_reload test_apply
+	test_unload test_apply_fresh"
 for t in test_public_port test_addr_rule test_hidden test_reject test_local_clients test_restart \
-	test_bound_address test_held_across_del test_reload test_unload; do
+	test_bound_address test_reuseport test_held_across_del test_reload test_apply test_unload; do
 	t_depends "$t" test_load
 done
+t_depends test_apply_fresh test_unload
 
 CLIENT6=2001:db8:5::1
 SERVER6=2001:db8:5::2
@@ -212,6 +214,70 @@ hold_end() {
 	wait "$HOLD_PID" 2>/dev/null
 }
 
+# reuseport_member: one member of an SO_REUSEPORT group on $GROUP_PORT, in the attached
+# cgroup, answering each connection with its pid; its pid (which it writes once it listens)
+# goes in MEMBER_PID.
+GROUP_PORT=8451
+reuseport_member() {
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	in_cgroup server "$CG" python3 -c '
+import os, socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.listen()
+open(sys.argv[2], "w").write("%d" % os.getpid())
+while True:
+    c, _ = s.accept()
+    c.sendall(b"%d\n" % os.getpid())
+    c.close()
+' "$GROUP_PORT" "$T_TMP/member.ready" </dev/null >/dev/null 2>&1 &
+	T_PIDS+=("$!")
+	wait_for 5 test -s "$T_TMP/member.ready" || t_abort "a reuseport member did not listen"
+	MEMBER_PID=$(cat "$T_TMP/member.ready")
+	T_PIDS+=("$MEMBER_PID")
+	rm -f "$T_TMP/member.ready"
+}
+
+# member_stop PID: the member gone, its socket closed (not a child of this shell).
+member_stop() {
+	kill "$1"
+	wait_for 5 bash -c "! kill -0 $1 2>/dev/null" || t_abort "member $1 did not exit"
+}
+
+# group_answers N: the pids that answer N connections through 8450, sorted and unique.
+group_answers() {
+	local i
+	for ((i = 0; i < $1; i++)); do
+		in_ns client timeout 3 socat -u "TCP:$SERVER_ADDR:8450" - 2>/dev/null
+	done | sort -u | paste -sd' ' -
+}
+
+# Every member of a group serves through the public port, and the group stays reachable
+# when the member the wildcard slot holds closes: the one that started last, which both the
+# sock_ops program and the loader's scan register last.
+test_reuseport() {
+	local a b c
+	reuseport_member
+	a=$MEMBER_PID
+	reuseport_member
+	b=$MEMBER_PID
+	expect_cli_ok "add 8450 $GROUP_PORT" server add 8450 "$GROUP_PORT" "${P[@]}"
+	check "reuseport: both members answer through 8450" "answers: $(group_answers 40)" \
+		test "$(group_answers 40)" == "$(printf '%s\n' "$a" "$b" | sort | paste -sd' ' -)"
+	member_stop "$b"
+	expect_eq "reuseport: the last member gone: the first answers every connection" "$a" \
+		"$(group_answers 10)" "answers"
+	reuseport_member
+	c=$MEMBER_PID
+	member_stop "$c"
+	expect_eq "reuseport: a member that came and went: the first still answers" "$a" \
+		"$(group_answers 10)" "answers"
+	member_stop "$a"
+	expect_eq "reuseport: every member gone: refused" "" "$(group_answers 3)" "answers"
+	expect_cli_ok "del 8450" server del 8450 "${P[@]}"
+}
+
 test_held_across_del() {
 	hold_open 8447 "$ECHO_PORT"
 	expect_eq "held: no connection table entry" 0 "$(table_used flows)" "flows entries"
@@ -235,6 +301,23 @@ test_reload() {
 	expect "after the reloads: client -> :8445 gets the page" ok "$S:8445/" "${client[@]}"
 }
 
+# conf_with STEERING: a config file for this instance with that steering line.
+conf_with() {
+	printf 'interface %s\ncgroup %s\nsteering %s\nrule 8445 8443\n' "$SERVER_IF" "$CG" "$1" \
+		>"$T_TMP/steer.conf"
+}
+
+test_apply() {
+	conf_with packet
+	expect_cli_error "apply of 'steering packet' over it asks for an unload" 1 \
+		"steer.conf:3:10: steering packet, but the instance is loaded with --steering socket; 'bpfredir unload' first" \
+		server apply -f "$T_TMP/steer.conf" "${P[@]}"
+	conf_with socket
+	expect_cli_ok "apply of 'steering socket'" server apply -f "$T_TMP/steer.conf" "${P[@]}"
+	expect_rules "apply: the file's rule" server "$PIN" "8445 8443 tcp true"
+	expect "apply: client -> :8445 gets the page" ok "$S:8445/" "${client[@]}"
+}
+
 test_unload() {
 	hold_open 8448 "$ECHO_PORT"
 	expect_cli_ok "unload" server unload "${P[@]}"
@@ -248,6 +331,16 @@ test_unload() {
 	expect "after unload: client -> :8445 refused" refused "$S:8445/" "${client[@]}"
 	check "unload: bpftool shows no new bpfredir_* program" "$(new_bpfredir_progs | paste -sd' ' -)" \
 		wait_for 5 no_new_bpfredir_progs
+}
+
+# apply on a host with nothing loaded loads with the file's steering.
+test_apply_fresh() {
+	conf_with socket
+	expect_cli_ok "apply loads with 'steering socket'" server apply -f "$T_TMP/steer.conf" "${P[@]}"
+	expect_cli_ok "status --json" server status --json "${P[@]}"
+	check "apply: status says steering socket" "$CLI_OUT" json_matches '.steering.mode == "socket"'
+	expect "apply: client -> :8445 gets the page" ok "$S:8445/" "${client[@]}"
+	expect_cli_ok "unload" server unload "${P[@]}"
 }
 
 t_run_tests steering "$@"
