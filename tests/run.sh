@@ -51,8 +51,8 @@ INTEGRATION_TIMEOUT=$((240 * TIME_SCALE))
 # tests that load every program of every object and run the datapath through them
 # (BPF_PROG_TEST_RUN), and the scripts that attach them in each mode with real traffic: the
 # seed scenario (default attach, tcx or clsact, and the cgroup hooks), legacy tc (clsact),
-# XDP native and generic, and the netns guard.
-QUICK=(test_datapath test_flood test_reject seed_scenario legacy_tc xdp_mode guard)
+# XDP native and generic, the netns guard, and socket steering (sk_lookup, sock_ops).
+QUICK=(test_datapath test_flood test_reject seed_scenario legacy_tc xdp_mode guard steering)
 SELECTED=()
 # The named tests asked for, by unit test or script name ("" when all of it is).
 declare -A TESTS_OF=()

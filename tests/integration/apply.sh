@@ -9,8 +9,8 @@ set -uo pipefail
 . "$(dirname "$0")/../lib/bpfredir.sh"
 
 ALL_TESTS="test_dry_run_empty_host test_apply test_apply_again test_bad_files test_switch
-	test_switch_under_traffic test_status test_concurrent test_reload test_upgrade test_upgrade_layout
-	test_cgroup_root"
+	test_switch_under_traffic test_status test_concurrent test_reload test_upgrade
+	test_upgrade_layout test_upgrade_steering test_cgroup_root"
 t_depends test_apply test_dry_run_empty_host
 t_depends test_apply_again test_apply
 t_depends test_bad_files test_apply
@@ -18,6 +18,7 @@ t_depends test_switch test_apply
 t_depends test_status test_switch_under_traffic
 t_depends test_concurrent test_status
 t_depends test_upgrade test_reload
+t_depends test_upgrade_steering test_reload
 
 # conf NAME RULE...: a config file for srv0 and the test cgroup with these rule lines.
 conf() {
@@ -251,6 +252,54 @@ test_reload() {
 	check "load again with another --flows is refused" "$(cli_result)" \
 		grep -q "loaded with --flows 65536" <<<"$CLI_ERR"
 	expect_cli_ok "reload: unload" server unload --pin-dir "$PINR"
+}
+
+# --- socket steering loaded by an older build: its links updated in place, maps added ------
+# The first build with socket steering kept every listener in one hash; this one adds the
+# wildcard slots, steer_fast and the interfaces, which the upgrade makes before the programs
+# switch. The held connection and the listener the older build registered carry over.
+STEER_COMMIT=ebf4c3c
+
+# steer_link_prog: the program id the steering link runs.
+steer_link_prog() {
+	bpftool -j link show pinned "$PINS/links/steer_sk_lookup" 2>/dev/null | jq -r '.prog_id'
+}
+
+test_upgrade_steering() {
+	local old=$T_TMP/old-steering before
+	pin_dir PINS upgrade-steering
+	if ! git -C "$T_REPO" cat-file -e "$STEER_COMMIT^{commit}" 2>/dev/null; then
+		fail "steering upgrade: build $STEER_COMMIT" "not in the history of $T_REPO (test a clone)"
+		return
+	fi
+	mkdir -p "$old"
+	if ! { git -C "$T_REPO" archive "$STEER_COMMIT" | tar -x -C "$old" &&
+		make -s -C "$old" build/bpfredir; } >"$T_TMP/old-steering.log" 2>&1; then
+		fail "steering upgrade: build $STEER_COMMIT" "$(tail -5 "$T_TMP/old-steering.log")"
+		return
+	fi
+	BPFREDIR=$old/build/bpfredir expect_cli_ok "steering upgrade: load --steering socket, older build" \
+		server load --iface "$SERVER_IF" --steering socket --pin-dir "$PINS"
+	BPFREDIR=$old/build/bpfredir expect_cli_ok "steering upgrade: add 9445 9443 with it" server \
+		add 9445 9443 --pin-dir "$PINS"
+	held_echo held-steering
+	before=$(steer_link_prog)
+	expect_cli_ok "steering upgrade: load with this build" server load --iface "$SERVER_IF" \
+		--steering socket --pin-dir "$PINS"
+	check "steering upgrade: the programs are replaced" "$CLI_OUT" \
+		grep -q "programs replaced by this build, maps kept" <<<"$CLI_OUT"
+	check "steering upgrade: the link runs another program" "before $before, after $(steer_link_prog)" \
+		test -n "$before" -a "$before" != "$(steer_link_prog)"
+	touch "$T_TMP/go-held-steering"
+	wait "$held"
+	check "steering upgrade: a connection open across it still works" \
+		"$(cat "$T_TMP/held-steering.out")" grep -qx after "$T_TMP/held-steering.out"
+	"${client[@]}" timeout 3 bash -c "exec 3<>/dev/tcp/$SERVER_ADDR/9445" 2>/dev/null
+	check "steering upgrade: new connections through 9445" "connect failed" test $? -eq 0
+	expect_cli_ok "steering upgrade: status" server status --json --pin-dir "$PINS"
+	check "steering upgrade: the listener is registered" "$CLI_OUT" \
+		json_matches '[.steering.listeners[] | select(.port == 9443)] | length >= 1'
+	expect_cli_ok "steering upgrade: unload" server unload --pin-dir "$PINS"
 }
 
 # --- apply of a newer build: what the service's reload or restart does after an upgrade ----

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 # What real scanners (Debian's nmap and hping3) see of bpfredir, against what they see of
 # the kernel alone. First the control: no bpfredir, and every scan of the server's ports
-# records the kernel's answers. Then, in each mode (TC, XDP generic, XDP native), bpfredir
+# records the kernel's answers. Then, in each mode (TC, XDP generic, XDP native, and TC with
+# TCP steered at socket lookup: load --steering socket), bpfredir
 # loaded with no rule (every port must answer as before), then with `add 8445 8443` (tcp and
 # udp), hiding, then with --reject; the same scans must show:
 #   - the public port 8445 as the kernel showed 8443 (the service);
@@ -30,8 +31,9 @@ set -uo pipefail
 # shellcheck source=tests/lib/packets.sh
 . "$(dirname "$0")/../lib/packets.sh"
 
-ALL_TESTS="test_control test_tc test_xdp_generic test_xdp_native"
+ALL_TESTS="test_control test_tc test_xdp_generic test_xdp_native test_socket"
 t_depends test_tc test_control
+t_depends test_socket test_control
 t_depends test_xdp_generic test_control
 t_depends test_xdp_native test_control
 
@@ -370,6 +372,7 @@ run_mode() {
 		load --iface "$SERVER_IF" "$@" "${P[@]}"
 	case $label in
 	tc) want_mode='.mode == "tcx" or .mode == "tc"' ;;
+	socket) want_mode='(.mode == "tcx" or .mode == "tc") and .steering == "socket"' ;;
 	xdp-generic) want_mode='.mode == "xdp" and .xdp_mode == "generic"' ;;
 	xdp-native) want_mode='.mode == "xdp" and .xdp_mode == "native"' ;;
 	esac
@@ -399,6 +402,8 @@ run_mode() {
 }
 
 test_tc() { run_mode tc; }
+# The service on 8443 runs before load: each `add` registers its listener.
+test_socket() { run_mode socket --steering socket; }
 test_xdp_generic() { run_mode xdp-generic --mode xdp --xdp-generic; }
 # Native XDP_TX on veth (--reject's answers) reaches the peer only while the peer polls its
 # ring, that is while it has an XDP program of its own: the client's veth gets xdp-filter
