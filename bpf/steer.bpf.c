@@ -232,6 +232,7 @@ int bpfredir_steer(struct bpf_sk_lookup *ctx)
 		break;
 	case STEER_NO_LISTENER:
 		stat_inc(STAT_STEER_NO_LISTENER);
+		port_stat_inc(port, IPPROTO_TCP, PORT_STAT_STEER_REFUSED);
 		break;
 	}
 	return SK_PASS;

@@ -270,7 +270,9 @@ struct redir_port_slots {
 	/* on a public port: replies given it back */                                              \
 	X(REVERSE_REWRITTEN, "reverse_rewritten")                                                  \
 	/* on a hidden port: external packets dropped or rejected */                               \
-	X(HIDDEN_DROPPED, "hidden_dropped")
+	X(HIDDEN_DROPPED, "hidden_dropped")                                                        \
+	/* on a public port steered at socket lookup: connections no listener took (refused) */   \
+	X(STEER_REFUSED, "steer_refused")
 
 enum redir_port_stat {
 #define BPFREDIR_PORT_STAT_ID(id, name) PORT_STAT_##id,

@@ -185,8 +185,9 @@ static void snapshot_prometheus(const struct snapshot *snap)
 	for (s = 0; s < STAT__MAX; s++)
 		printf("bpfredir_packets_total{verdict=\"%s\"} %llu\n", redir_stat_names[s],
 		       (unsigned long long)snap->stats[s]);
-	printf("# HELP bpfredir_rule_packets_total Packets per rule: translated, replies "
-	       "rewritten back, dropped at the hidden target.\n"
+	printf("# HELP bpfredir_rule_packets_total Packets per rule: translated (steered at "
+	       "socket lookup: connections), replies rewritten back, dropped at the hidden "
+	       "target, connections refused for want of a listener.\n"
 	       "# TYPE bpfredir_rule_packets_total counter\n");
 	for (i = 0; i < snap->n; i++)
 		for (s = 0; s < PORT_STAT__MAX; s++)

@@ -73,6 +73,12 @@ https_in_cgroup() {
 	SERVICE_PID=${T_PIDS[-1]}
 }
 
+# rule_stat NAME: the 8445 rule's counter NAME in `list --json`.
+rule_stat() {
+	list_json server "$PIN"
+	json_get --arg c "$1" '.rules[] | select(.public_port == 8445) | .stats[$c]'
+}
+
 not_listening() { ! listening server "$TARGET_PORT"; }
 
 service_stop() {
@@ -95,7 +101,7 @@ test_load() {
 		json_matches '[.steering.listeners[] | select(.port == 8443)] | length >= 1'
 	expect_cli_ok "status" server status "${P[@]}"
 	check "status: the interface line names the steering" "$CLI_OUT" \
-		grep -q "$SERVER_IF (ifindex [0-9]*): tcx; steering socket" <<<"$CLI_OUT"
+		grep -q "$SERVER_IF (ifindex [0-9]*): .*; steering socket (TCP)" <<<"$CLI_OUT"
 	check "status: the listener is shown" "$CLI_OUT" grep -Eq "^listeners: .*:8443" <<<"$CLI_OUT"
 }
 
@@ -156,13 +162,24 @@ test_local_clients() {
 
 test_restart() {
 	service_stop
+	refused=$(rule_stat steer_refused)
 	expect "service stopped: client -> :8445 refused" refused "$S:8445/" "${client[@]}"
+	check "list: the rule counts the refused connection" "steer_refused $refused -> $(rule_stat steer_refused)" \
+		test "$(rule_stat steer_refused)" -gt "${refused:-0}"
+
 	expect_cli_ok "status while stopped" server status "${P[@]}"
 	check "status: warns that 8443 has no listener" "$CLI_OUT" \
 		grep -q "no listener on 8443 is registered" <<<"$CLI_OUT"
 	https_in_cgroup
 	expect "restarted in the attached cgroup: client -> :8445, no command run" ok "$S:8445/" \
 		"${client[@]}"
+	expect_cli_ok "stats --prometheus" server stats --prometheus "${P[@]}"
+	check "stats --prometheus: the rule's steered connections" "$CLI_OUT" \
+		grep -Eq 'public_port="8445".*counter="rewritten"\} [1-9]' <<<"$CLI_OUT"
+	check "stats --prometheus: the rule's refused ones" "$CLI_OUT" \
+		grep -Eq 'public_port="8445".*counter="steer_refused"\} [1-9]' <<<"$CLI_OUT"
+	check "stats --prometheus: the totals" "$CLI_OUT" \
+		grep -Eq 'verdict="steered"\} [1-9]' <<<"$CLI_OUT"
 	service_stop
 	https_server server
 	SERVICE_PID=${T_PIDS[-1]}
