@@ -71,22 +71,18 @@ static __always_inline bool guard_hides(const __u8 *remote_addr, const __u8 *loc
 					__u32 judged_on, bool by_source)
 {
 	struct redir_flow_key fk;
-	struct redir_rule *hidden;
 	bool is_pending;
-	void *set;
 
 	if (!port_of_interest(local_port, proto) ||
 	    (by_source && plainly_local(remote_addr, local_addr)))
 		return false;
 	/* TC or XDP acts there: it translated the packet, or it dropped it already. */
-	set = policy_set_get();
-	if (judged_on && set_enables(set, POLICY_IFACE, judged_on))
+	if (judged_on && iface_enabled(judged_on))
 		return false;
 	flow_key_fill(&fk, remote_addr, local_addr, remote_port, local_port, proto, FLOW_DIR_OUT);
 	if (flow_lookup(&fk, &is_pending))
 		return false;
-	hidden = set_lookup(set, local_port, proto, POLICY_HIDDEN);
-	return hidden && (hidden->flags & REDIR_F_HIDE) && !(by_source && addr_is_own(remote_addr));
+	return port_is_hidden(local_port, proto, NULL) && !(by_source && addr_is_own(remote_addr));
 }
 
 static __always_inline void guard_count(__be16 port, __u8 proto)

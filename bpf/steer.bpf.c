@@ -43,13 +43,6 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, BPFREDIR_STEER_IFACE_SLOTS);
-	__type(key, __u32);
-	__type(value, __u32);
-} steer_ifaces SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, BPFREDIR_PORTS);
 	__type(key, __u32);
 	__type(value, __be16);
@@ -59,24 +52,6 @@ struct {
  * sockets of every netns its processes use, and sk_lookup would hand a connection to a
  * socket of another netns as readily as to one of its own. */
 const volatile __u64 netns_cookie = 0;
-
-/* Is the interface one the live set enables, by steer_ifaces? (An empty slot holds 0, the
- * ifindex of a BPF_PROG_TEST_RUN context, which has no interface: such a context counts as
- * arriving on an enabled one.) */
-static __always_inline bool steer_iface_noted(__u32 ifindex)
-{
-	__u32 slot = ifindex % BPFREDIR_STEER_IFACE_SLOTS;
-	__u32 *held = bpf_map_lookup_elem(&steer_ifaces, &slot);
-
-	return ifindex == LOOPBACK_IFINDEX || (held && *held == ifindex);
-}
-
-/* Does the live set enable the interface? steer_ifaces answers for most, the set for one
- * that shares its slot with another. */
-static __always_inline bool steer_iface_enabled(void *set, __u32 ifindex)
-{
-	return steer_iface_noted(ifindex) || set_enables(set, POLICY_IFACE, ifindex);
-}
 
 /* The target a TCP connection from remote to local:port is steered to, or 0: a rule steered
  * at socket lookup for the port, for this address, on an interface the live set enables. A
@@ -96,7 +71,7 @@ static __always_inline __be16 steer_target(const __u8 *remote, const __u8 *local
 		return 0;
 	if ((rule->flags & REDIR_F_ADDR) && !addr_eq(local, rule->addr))
 		return 0;
-	if (!steer_iface_enabled(set, ifindex) && !addr_is_own(remote))
+	if (ifindex != LOOPBACK_IFINDEX && !iface_enabled(ifindex) && !addr_is_own(remote))
 		return 0;
 	return rule->target_port;
 }
@@ -120,7 +95,7 @@ static __always_inline bool target_has_bound(__be16 target)
 }
 
 /* The common case the cheap way: a rule no address limits, a connection on an interface
- * steer_ifaces notes, a target listening on any address. 1: handed to the listener; 0: not
+ * iface_slots notes, a target listening on any address. 1: handed to the listener; 0: not
  * that case (the slow way decides); -1: the listener refused it. */
 static __always_inline int steer_fast_path(struct bpf_sk_lookup *ctx, __be16 port)
 {
@@ -128,7 +103,8 @@ static __always_inline int steer_fast_path(struct bpf_sk_lookup *ctx, __be16 por
 	__be16 *target = bpf_map_lookup_elem(&steer_fast, &idx);
 	struct bpf_sock *sk;
 
-	if (!target || !*target || !steer_iface_noted(ctx->ingress_ifindex) ||
+	if (!target || !*target ||
+	    (ctx->ingress_ifindex != LOOPBACK_IFINDEX && !iface_slotted(ctx->ingress_ifindex)) ||
 	    target_has_bound(*target))
 		return 0;
 	idx = steer_wildcard_slot(bpf_ntohs(*target), ctx->family == AF_INET6);

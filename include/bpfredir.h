@@ -103,6 +103,32 @@ enum redir_port_interest {
 	PORT_INTEREST_LISTENER_TCP = 1 << 4,
 };
 
+/*
+ * iface_slots: the interfaces the live set enables (POLICY_IFACE), direct-mapped by ifindex:
+ * an ARRAY of BPFREDIR_IFACE_SLOTS ifindexes, 0 for an empty slot. An interface found in its
+ * slot acts without the set's lookup (a hashed one, about 30 ns); one that shares its slot
+ * with another, or that no derive has noted yet (an attachment load or reload just made),
+ * is looked up in the set. The loader writes it from a set in ruleset_derive, before the set
+ * goes live, and derives the live set again if the new one does not go live.
+ */
+#define BPFREDIR_IFACE_SLOTS 256
+
+/*
+ * port_hidden: an ARRAY by port (host order) of PORT_HIDDEN_* bits, the set's hidden entries
+ * (POLICY_HIDDEN) as TC, XDP and the guard read them: one array lookup where the set's is a
+ * hashed one. The loader writes it from a set in ruleset_derive: a set about to go live (apply)
+ * only adds bits, so a port the live set still hides stays hidden until the switch, and the
+ * live set's derive, right after, makes them exact. A bit left over from a crash only keeps a
+ * port hidden until the next command.
+ */
+enum redir_port_hidden {
+	PORT_HIDDEN_TCP = 1 << 0,
+	PORT_HIDDEN_UDP = 1 << 1,
+	/* with --reject: answered as a closed port rather than dropped */
+	PORT_REJECT_TCP = 1 << 2,
+	PORT_REJECT_UDP = 1 << 3,
+};
+
 /* A port of one protocol: the loader's name for a counted port, and the key of the
  * port_stats hash that builds before port_slots kept the counters (read once, on upgrade). */
 struct redir_port_key {
@@ -329,8 +355,6 @@ struct redir_attach_point {
  *   group each, so when the one in a wildcard slot closes, the lookup finds another and puts
  *   it there. steer_bound marks the ports that have listeners bound to one address (an
  *   ARRAY of __u8 by port, never cleared); the others skip their lookup.
- * - steer_ifaces: the interfaces the live set enables, direct-mapped by ifindex (an ARRAY
- *   of BPFREDIR_STEER_IFACE_SLOTS ifindexes); one that shares a slot is looked up in the set.
  * - steer_fast: by public port (an ARRAY of __be16), the target of the live set's TCP rule
  *   there when no address limits it, else 0: a connection to such a port skips the set's
  *   lookup. The loader writes it from the set before the set goes live, and zeroes a port
@@ -338,7 +362,6 @@ struct redir_attach_point {
  */
 #define BPFREDIR_MAX_LISTENERS 1024
 #define BPFREDIR_LISTENER_MEMBERS 4
-#define BPFREDIR_STEER_IFACE_SLOTS 256
 
 struct redir_listener_key {
 	__u8 addr[BPFREDIR_ADDR_LEN];

@@ -340,7 +340,7 @@ void detach_gone(const struct config *cfg, const struct resolved *res, const str
  * update. */
 int swap_rules(const struct config *cfg, const struct resolved *res, const struct pinned_maps *maps)
 {
-	int set_fd = ruleset_create(), err = 0, i;
+	int set_fd = ruleset_create(), err = 0, live_err, i;
 	size_t r;
 
 	if (set_fd < 0)
@@ -354,18 +354,20 @@ int swap_rules(const struct config *cfg, const struct resolved *res, const struc
 	if (!err) {
 		struct derive_maps derive = pinned_derive_maps(maps);
 
+		derive.set_aside = true;
 		err = ruleset_derive(set_fd, &derive);
 	}
 	if (!err)
 		err = ruleset_install(maps->policy, set_fd);
 	close(set_fd);
-	if (err) {
-		/* What the steering program reads of the set follows the live one again. */
-		struct derive_maps derive = pinned_derive_maps(maps);
-
-		ruleset_derive(maps->rules, &derive);
+	/* What the programs read of the set besides it follows the live one exactly: the new
+	 * one, or the old one still after a failure. */
+	live_err = sync_live_derived(maps);
+	if (err)
 		return fail("cannot switch to the new rule set: %s", strerror(-err));
-	}
+	if (live_err)
+		return fail("cannot bring the maps in line with the new rule set: %s",
+			    strerror(-live_err));
 	return 0;
 }
 

@@ -106,6 +106,34 @@ struct {
 	__type(value, struct redir_public_targets);
 } public_targets SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BPFREDIR_IFACE_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} iface_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BPFREDIR_PORTS);
+	__type(key, __u32);
+	__type(value, __u8);
+} port_hidden SEC(".maps");
+
+/* Is port hidden for proto (PORT_HIDDEN_*), and *reject: with --reject? */
+static __always_inline bool port_is_hidden(__be16 port, __u8 proto, bool *reject)
+{
+	__u32 idx = bpf_ntohs(port);
+	__u8 *bits = bpf_map_lookup_elem(&port_hidden, &idx);
+	bool tcp = proto == IPPROTO_TCP;
+
+	if (!bits || !(*bits & (tcp ? PORT_HIDDEN_TCP : PORT_HIDDEN_UDP)))
+		return false;
+	if (reject)
+		*reject = *bits & (tcp ? PORT_REJECT_TCP : PORT_REJECT_UDP);
+	return true;
+}
+
 /* port's PORT_INTEREST_* bits, all protocols'. See port_interest. */
 static __always_inline __u8 port_interest_bits(__be16 port)
 {
@@ -181,6 +209,23 @@ static __always_inline bool set_enables(void *set, __u8 kind, __u64 id)
 	struct redir_policy_key key = { .kind = kind, .id = id };
 
 	return set && bpf_map_lookup_elem(set, &key);
+}
+
+/* Is the interface in its iface_slots slot? (An empty slot holds 0, the ifindex of a
+ * BPF_PROG_TEST_RUN sk_lookup context, which has no interface: such a context counts as
+ * arriving on an enabled one. No packet hook has ifindex 0.) */
+static __always_inline bool iface_slotted(__u32 ifindex)
+{
+	__u32 slot = ifindex % BPFREDIR_IFACE_SLOTS;
+	__u32 *held = bpf_map_lookup_elem(&iface_slots, &slot);
+
+	return held && *held == ifindex;
+}
+
+/* Does the live set let the interface act? Its slot answers for most, the set for the rest. */
+static __always_inline bool iface_enabled(__u32 ifindex)
+{
+	return iface_slotted(ifindex) || set_enables(policy_set_get(), POLICY_IFACE, ifindex);
 }
 
 static __always_inline void stat_inc(enum redir_stat idx)

@@ -378,11 +378,10 @@ static __always_inline bool rule_applies(void *ctx, __u32 ifindex, const struct 
 static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, const struct pkt *p,
 					  __be16 *new_dport)
 {
+	bool new_connection, reject = false;
 	struct redir_rule *rule;
-	bool new_connection;
 	__be16 target;
 	__u8 interest;
-	void *set;
 
 	/* No port to read: it could be aimed at a hidden port. */
 	if (parsed == PARSE_MALFORMED)
@@ -418,15 +417,13 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, 
 		}
 	}
 
-	/* The interface check comes only after a rule matched: it costs a lookup, and most
-	 * packets match none. A rule steered at socket lookup is sk_lookup's (steer.bpf.c):
-	 * its packets go on as they are. */
-	set = policy_set_get();
+	/* A rule steered at socket lookup is sk_lookup's (steer.bpf.c): its packets go on as
+	 * they are. */
 	rule = interest & interest_public_bit(p->proto)
-		       ? set_lookup(set, p->dport, p->proto, POLICY_PUBLIC)
+		       ? set_lookup(policy_set_get(), p->dport, p->proto, POLICY_PUBLIC)
 		       : NULL;
 	if (rule && !(rule->flags & REDIR_F_SOCKET) && rule_applies(ctx, ifindex, p, rule) &&
-	    set_enables(set, POLICY_IFACE, ifindex)) {
+	    iface_enabled(ifindex)) {
 		*new_dport = rule->target_port;
 		if (p->proto == IPPROTO_UDP)
 			udp_pending_record(p, rule->target_port);
@@ -435,10 +432,9 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, 
 		return VERDICT_REWRITE;
 	}
 
-	rule = set_lookup(set, p->dport, p->proto, POLICY_HIDDEN);
-	if (rule && (rule->flags & REDIR_F_HIDE) && dest_is_local(ctx, ifindex, p) &&
-	    set_enables(set, POLICY_IFACE, ifindex)) {
-		if (!(rule->flags & REDIR_F_REJECT))
+	if (port_is_hidden(p->dport, p->proto, &reject) && dest_is_local(ctx, ifindex, p) &&
+	    iface_enabled(ifindex)) {
+		if (!reject)
 			return VERDICT_DROP_HIDDEN;
 		if (!p->frag)
 			return VERDICT_REJECT;
@@ -462,11 +458,8 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, 
  * replies). --reject's answers never get here (tc_egress). */
 static __always_inline bool egress_shows_hidden(__u32 ifindex, bool from_host, const struct pkt *p)
 {
-	void *set = policy_set_get();
-	struct redir_rule *rule = set_lookup(set, p->sport, p->proto, POLICY_HIDDEN);
-
-	return rule && (rule->flags & REDIR_F_HIDE) && from_host && !addr_is_host(p->daddr) &&
-	       addr_is_own(p->saddr) && set_enables(set, POLICY_IFACE, ifindex);
+	return port_is_hidden(p->sport, p->proto, NULL) && from_host && !addr_is_host(p->daddr) &&
+	       addr_is_own(p->saddr) && iface_enabled(ifindex);
 }
 
 /* The service's packets: the public port back on a translated connection's, and the

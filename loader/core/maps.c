@@ -45,6 +45,8 @@ static int open_maps(struct pinned_maps *maps, bool read_only)
 		{ "port_counters", &maps->port_counters.counters, false },
 		{ "port_interest", &maps->port_interest, false },
 		{ "public_targets", &maps->public_targets, true },
+		{ "iface_slots", &maps->iface_slots, true },
+		{ "port_hidden", &maps->port_hidden, true },
 	};
 	__u32 slot = 0, set_id;
 	char path[PATH_MAX];
@@ -122,6 +124,8 @@ void close_pinned_maps(struct pinned_maps *maps)
 		       &maps->port_counters.counters,
 		       &maps->port_interest,
 		       &maps->public_targets,
+		       &maps->iface_slots,
+		       &maps->port_hidden,
 		       &maps->legacy_port_stats };
 	size_t i;
 
@@ -139,6 +143,8 @@ struct derive_maps pinned_derive_maps(const struct pinned_maps *maps)
 				     .port_interest = maps->port_interest,
 				     .public_targets = maps->public_targets,
 				     .flows = maps->flows,
+				     .iface_slots = maps->iface_slots,
+				     .port_hidden = maps->port_hidden,
 				     .steer_socket = maps->steer.wildcard >= 0,
 				     .steer = maps->steer };
 }
@@ -149,4 +155,20 @@ int sync_derived(const struct pinned_maps *maps)
 	int err = ruleset_derive(maps->rules, &derive);
 
 	return err ? err : sync_local_addrs(maps->local_addrs, maps->addr_holders);
+}
+
+int sync_live_derived(const struct pinned_maps *maps)
+{
+	struct derive_maps derive = pinned_derive_maps(maps);
+	__u32 slot = 0, set_id;
+	int set_fd, err;
+
+	if (bpf_map_lookup_elem(maps->policy, &slot, &set_id))
+		return -errno;
+	set_fd = bpf_map_get_fd_by_id(set_id);
+	if (set_fd < 0)
+		return -errno;
+	err = ruleset_derive(set_fd, &derive);
+	close(set_fd);
+	return err;
 }

@@ -17,6 +17,8 @@ struct pinned_maps {
 	int pending;
 	int port_interest;
 	int public_targets;
+	int iface_slots;
+	int port_hidden;
 	struct steer_maps steer; /* every fd -1 unless the instance steers at socket lookup */
 	/* A build's before port_slots, whose counters a read view shows; else -1. */
 	int legacy_port_stats;
@@ -33,5 +35,8 @@ struct derive_maps pinned_derive_maps(const struct pinned_maps *maps);
 /* Bring what is derived from the rules and the host (the set's hidden entries, per-port
  * counters, local addresses) in line with them. */
 int sync_derived(const struct pinned_maps *maps);
+/* What is derived from the rules, from the set in policy's slot now (maps->rules may be the
+ * one apply just replaced). 0 or -errno. */
+int sync_live_derived(const struct pinned_maps *maps);
 
 #endif /* BPFREDIR_CORE_MAPS_H */

@@ -335,24 +335,21 @@ static int derive_rule(struct derived *d, const struct redir_policy_key *key,
 }
 
 /* An instance that steers TCP at socket lookup: every TCP rule of the set marked so, the
- * listeners of their targets that already run registered, and the interfaces it enables
- * noted for the steering program, before any rule acts. A target with no listener yet is no
+ * listeners of their targets that already run registered, and each public port's target
+ * noted for the steering program (steer_fast), before any rule acts. A target with no listener yet is no
  * error: its service registers when it starts (or the next command finds it), and until then
  * the kernel refuses its connections as a closed port. */
 static int steer_rules(int set_fd, const struct steer_maps *maps)
 {
 	static __be16 targets[BPFREDIR_MAX_RULES], fast[BPFREDIR_PORTS];
-	static __u32 ifindexes[BPFREDIR_MAX_IFACES];
 	struct redir_policy_key key, *prev = NULL;
-	size_t n = 0, n_ifaces = 0, i;
+	size_t n = 0, i;
 	struct redir_rule rule;
-	int registered, err;
+	int registered;
 
 	memset(fast, 0, sizeof(fast));
 	while (!bpf_map_get_next_key(set_fd, prev, &key)) {
 		prev = &key;
-		if (key.kind == POLICY_IFACE && n_ifaces < BPFREDIR_MAX_IFACES)
-			ifindexes[n_ifaces++] = key.id;
 		if (key.kind != POLICY_PUBLIC || key.proto != IPPROTO_TCP ||
 		    bpf_map_lookup_elem(set_fd, &key, &rule))
 			continue;
@@ -369,8 +366,55 @@ static int steer_rules(int set_fd, const struct steer_maps *maps)
 			targets[n++] = rule.target_port;
 	}
 	registered = steer_register(maps, targets, n);
-	err = registered < 0 ? registered : steer_ifaces_set(maps, ifindexes, n_ifaces);
-	return err ? err : steer_fast_set(maps, fast);
+	return registered < 0 ? registered : steer_fast_set(maps, fast);
+}
+
+/* iface_slots exactly as the set's interfaces fill them. A slot two interfaces share holds
+ * the first; the other is looked up in the set. */
+static int iface_slots_set(int slots_fd, int set_fd)
+{
+	__u32 want[BPFREDIR_IFACE_SLOTS] = {}, slot, have;
+	struct redir_policy_key key, *prev = NULL;
+
+	while (!bpf_map_get_next_key(set_fd, prev, &key)) {
+		prev = &key;
+		slot = key.id % BPFREDIR_IFACE_SLOTS;
+		if (key.kind == POLICY_IFACE && !want[slot])
+			want[slot] = key.id;
+	}
+	for (slot = 0; slot < BPFREDIR_IFACE_SLOTS; slot++) {
+		if (bpf_map_lookup_elem(slots_fd, &slot, &have))
+			return -errno;
+		if (have != want[slot] &&
+		    bpf_map_update_elem(slots_fd, &slot, &want[slot], BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
+/* port_hidden from the set's hidden entries: exactly, or (aside) added to what it holds. */
+static int port_hidden_set(int fd, const struct derived *d, bool aside)
+{
+	static __u8 bits[BPFREDIR_PORTS];
+	static __u32 ports[BPFREDIR_PORTS];
+	__u32 count = BPFREDIR_PORTS, i, port;
+	bool tcp;
+
+	for (i = 0; i < BPFREDIR_PORTS; i++)
+		ports[i] = i;
+	memset(bits, 0, sizeof(bits));
+	if (aside && bpf_map_lookup_batch(fd, NULL, &i, ports, bits, &count, NULL) &&
+	    (errno != ENOENT || count != BPFREDIR_PORTS))
+		return -errno;
+	for (i = 0; i < d->n_hidden; i++) {
+		port = ntohs(d->hidden[i].port);
+		tcp = d->hidden[i].proto == IPPROTO_TCP;
+		bits[port] |= tcp ? PORT_HIDDEN_TCP : PORT_HIDDEN_UDP;
+		if (d->hiding[i].flags & REDIR_F_REJECT)
+			bits[port] |= tcp ? PORT_REJECT_TCP : PORT_REJECT_UDP;
+	}
+	count = BPFREDIR_PORTS;
+	return bpf_map_update_batch(fd, ports, bits, &count, NULL) ? -errno : 0;
 }
 
 /* In a rule set, the hidden entries: each hiding rule's target, hidden from local clients
@@ -407,5 +451,9 @@ int ruleset_derive(int set_fd, const struct derive_maps *maps)
 	}
 	err = map_set_exactly(set_fd, d.hidden, sizeof(d.hidden[0]), d.hiding, sizeof(d.hiding[0]),
 			      d.n_hidden, false, is_hidden_entry);
-	return err ? err : port_counters_set(&maps->counters, d.counted, d.n_counted);
+	if (!err)
+		err = port_counters_set(&maps->counters, d.counted, d.n_counted);
+	if (!err)
+		err = port_hidden_set(maps->port_hidden, &d, maps->set_aside);
+	return err ? err : iface_slots_set(maps->iface_slots, set_fd);
 }

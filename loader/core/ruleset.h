@@ -92,6 +92,11 @@ struct derive_maps {
 	int port_interest;
 	int public_targets;
 	int flows; /* an IN entry for each connection whose target its port forgets */
+	int iface_slots;
+	int port_hidden;
+	/* The set is not live yet (apply builds it aside): port_hidden only gains its hidden
+	 * ports, which the live set's derive after the switch makes exact. */
+	bool set_aside;
 	/* The instance steers TCP at socket lookup (core/steer.c): its TCP rules are marked
 	 * REDIR_F_SOCKET and their targets' running listeners registered in steer_listeners. */
 	bool steer_socket;
@@ -100,7 +105,8 @@ struct derive_maps {
 /* Bring what follows from the set's rules in line with them: the set's hidden entries,
  * the port counters (a slot for every public and hidden port; counters kept), port_interest
  * (both ports of every rule marked, never unmarked) and public_targets (each rule's target,
- * and its port's target before: see public_targets_note). When the instance steers TCP at
+ * and its port's target before: see public_targets_note) and iface_slots (the interfaces it
+ * enables). When the instance steers TCP at
  * socket lookup, its TCP rules are marked so and their targets' listeners registered, before
  * the rules act. */
 int ruleset_derive(int set_fd, const struct derive_maps *maps);

@@ -32,7 +32,7 @@
 
 /* The maps only the steering object has: made and pinned by the load that starts it. */
 static const char *const steer_map_names[] = { "steer_wildcard", "steer_listeners", "steer_bound",
-					       "steer_ifaces", "steer_fast" };
+					       "steer_fast" };
 
 static const char *steer_link_pin(void)
 {
@@ -69,8 +69,7 @@ static bool is_steer_map(const char *name)
 
 int steer_maps_open(struct steer_maps *maps)
 {
-	int *fds[] = { &maps->wildcard, &maps->listeners, &maps->bound, &maps->ifaces,
-		       &maps->fast };
+	int *fds[] = { &maps->wildcard, &maps->listeners, &maps->bound, &maps->fast };
 	char path[PATH_MAX];
 	size_t i;
 	int err = 0;
@@ -88,8 +87,7 @@ int steer_maps_open(struct steer_maps *maps)
 
 void steer_maps_close(struct steer_maps *maps)
 {
-	int *fds[] = { &maps->wildcard, &maps->listeners, &maps->bound, &maps->ifaces,
-		       &maps->fast };
+	int *fds[] = { &maps->wildcard, &maps->listeners, &maps->bound, &maps->fast };
 	size_t i;
 
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
@@ -478,25 +476,6 @@ int steer_register(const struct steer_maps *maps, const __be16 *ports, size_t n_
 	if (procs)
 		closedir(procs);
 	return registered;
-}
-
-int steer_ifaces_set(const struct steer_maps *maps, const __u32 *ifindexes, size_t n)
-{
-	__u32 want[BPFREDIR_STEER_IFACE_SLOTS] = {}, slot, have;
-	size_t i;
-
-	/* A slot two interfaces share holds the first: the other is looked up in the set. */
-	for (i = 0; i < n; i++)
-		if (!want[ifindexes[i] % BPFREDIR_STEER_IFACE_SLOTS])
-			want[ifindexes[i] % BPFREDIR_STEER_IFACE_SLOTS] = ifindexes[i];
-	for (slot = 0; slot < BPFREDIR_STEER_IFACE_SLOTS; slot++) {
-		if (bpf_map_lookup_elem(maps->ifaces, &slot, &have))
-			return -errno;
-		if (have != want[slot] &&
-		    bpf_map_update_elem(maps->ifaces, &slot, &want[slot], BPF_ANY))
-			return -errno;
-	}
-	return 0;
 }
 
 int steer_fast_set(const struct steer_maps *maps, const __be16 targets[BPFREDIR_PORTS])

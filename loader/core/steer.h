@@ -41,11 +41,10 @@ struct steer_maps {
 	int wildcard;  /* steer_wildcard */
 	int listeners; /* steer_listeners */
 	int bound;     /* steer_bound */
-	int ifaces;    /* steer_ifaces */
 	int fast;      /* steer_fast */
 };
 
-#define STEER_MAPS_NONE ((struct steer_maps){ -1, -1, -1, -1, -1 })
+#define STEER_MAPS_NONE ((struct steer_maps){ -1, -1, -1, -1 })
 
 /* The pinned ones: 0, or -errno with every fd -1. */
 int steer_maps_open(struct steer_maps *maps);
@@ -54,8 +53,6 @@ void steer_maps_close(struct steer_maps *maps);
  * order) that a process holds, under the address it is bound to. How many were registered,
  * or -errno (a process that exits meanwhile is skipped). */
 int steer_register(const struct steer_maps *maps, const __be16 *ports, size_t n_ports);
-/* steer_ifaces in line with the interfaces the set enables (ifindexes[n]). 0 or -errno. */
-int steer_ifaces_set(const struct steer_maps *maps, const __u32 *ifindexes, size_t n);
 /* steer_fast exactly targets (by public port, host order; 0 for none). 0 or -errno. */
 int steer_fast_set(const struct steer_maps *maps, const __be16 targets[BPFREDIR_PORTS]);
 

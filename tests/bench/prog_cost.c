@@ -161,7 +161,9 @@ static void rules_install(void)
 					     .counters = counters,
 					     .port_interest = bpf_map__fd(tc->maps.port_interest),
 					     .public_targets = bpf_map__fd(tc->maps.public_targets),
-					     .flows = bpf_map__fd(tc->maps.flows) });
+					     .flows = bpf_map__fd(tc->maps.flows),
+					     .iface_slots = bpf_map__fd(tc->maps.iface_slots),
+					     .port_hidden = bpf_map__fd(tc->maps.port_hidden) });
 	if (!err)
 		err = ruleset_install(bpf_map__fd(tc->maps.policy), set);
 	if (err)
@@ -365,12 +367,13 @@ static struct steer_bpf *steer_install(void)
 				     .port_interest = bpf_map__fd(tc->maps.port_interest),
 				     .public_targets = bpf_map__fd(tc->maps.public_targets),
 				     .flows = bpf_map__fd(tc->maps.flows),
+				     .iface_slots = bpf_map__fd(tc->maps.iface_slots),
+				     .port_hidden = bpf_map__fd(tc->maps.port_hidden),
 				     .steer_socket = true,
 				     .steer = {
 					     .wildcard = bpf_map__fd(steer->maps.steer_wildcard),
 					     .listeners = bpf_map__fd(steer->maps.steer_listeners),
 					     .bound = bpf_map__fd(steer->maps.steer_bound),
-					     .ifaces = bpf_map__fd(steer->maps.steer_ifaces),
 					     .fast = bpf_map__fd(steer->maps.steer_fast),
 				     } });
 	if (!err)

@@ -206,16 +206,18 @@ static bool step_run(struct fixture *f, enum hook ingress, const struct tcase *c
 	case STEP_OUT:
 		return packet_check(f, ingress, st->op == STEP_OUT, st->pkt, st->port, st->retval);
 	case STEP_DEL_RULES:
-		/* Every entry of the live set, as del takes them out one by one. */
+		/* Every entry of the live set, as del takes them out one by one, deriving. */
 		if (!ASSERT_TRUE(f->live_set >= 0, "a live set"))
 			return false;
 		fixture_clear_fd(f->live_set);
-		return true;
+		return fixture_rederive(f);
 	case STEP_SWAP:
 		return fixture_rules(f, c->swap, rules_count(c->swap));
 	case STEP_IFACE_OFF:
+		/* As a set that no longer names it, once live, leaves it. */
 		return ASSERT_OK(ruleset_enable(f->live_set, POLICY_IFACE, LO_IFINDEX, false),
-				 "take lo out of the live set");
+				 "take lo out of the live set") &&
+		       fixture_rederive(f);
 	case STEP_EVICT:
 		fixture_clear(f->tc->maps.flows);
 		fixture_clear(f->tc->maps.pending);

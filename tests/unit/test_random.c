@@ -1655,6 +1655,10 @@ static int set_swap(struct run *r, bool swap)
 	if (swap && fd < 0)
 		return fd;
 	err = swap ? set_write(r, fd) : 0;
+	/* No set, nothing derived from one: the interfaces and hidden ports go with it. */
+	if (!swap && !(fixture_zero_array(r->f->tc->maps.iface_slots) &&
+		       fixture_zero_array(r->f->tc->maps.port_hidden)))
+		err = -EIO;
 	if (!err)
 		err = ruleset_install(map_fd(r->f->tc->maps.policy), fd);
 	if (err) {

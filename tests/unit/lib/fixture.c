@@ -143,9 +143,22 @@ bool fixture_rules(struct fixture *f, const struct rule_spec *rules, int n)
 	return rules_install(f, set);
 }
 
+/* The set's rules and the maps derived from them in line again, as the loader's del and
+ * apply leave them. */
+bool fixture_rederive(struct fixture *f)
+{
+	struct derive_maps derive = fixture_derive_maps(f, fixture_port_counters(f));
+
+	return ASSERT_TRUE(f->live_set >= 0, "a live set") &&
+	       ASSERT_OK(ruleset_derive(f->live_set, &derive), "derive the live set");
+}
+
+/* No set in the slot, and neither the interfaces nor the hidden ports of one: what the
+ * programs see before load installs the first. */
 bool fixture_rules_none(struct fixture *f)
 {
-	return rules_install(f, -1);
+	return fixture_zero_array(f->tc->maps.iface_slots) &&
+	       fixture_zero_array(f->tc->maps.port_hidden) && rules_install(f, -1);
 }
 
 bool fixture_stat(struct fixture *f, __u32 idx, __u64 *sum)
@@ -182,7 +195,9 @@ struct derive_maps fixture_derive_maps(struct fixture *f, struct port_counter_ma
 	return (struct derive_maps){ .counters = counters,
 				     .port_interest = bpf_map__fd(f->tc->maps.port_interest),
 				     .public_targets = bpf_map__fd(f->tc->maps.public_targets),
-				     .flows = bpf_map__fd(f->tc->maps.flows) };
+				     .flows = bpf_map__fd(f->tc->maps.flows),
+				     .iface_slots = bpf_map__fd(f->tc->maps.iface_slots),
+				     .port_hidden = bpf_map__fd(f->tc->maps.port_hidden) };
 }
 
 bool fixture_port_stat(struct fixture *f, __u16 port, __u8 proto, __u64 sum[PORT_STAT__MAX])
@@ -228,6 +243,22 @@ void fixture_clear_fd(int fd)
 	while (!bpf_map_get_next_key(fd, NULL, key))
 		if (bpf_map_delete_elem(fd, key))
 			break;
+}
+
+bool fixture_zero_array(struct bpf_map *map)
+{
+	__u32 i, n = bpf_map__max_entries(map), count = n;
+	__u32 *keys = calloc(n, sizeof(*keys));
+	void *zero = calloc(n, bpf_map__value_size(map));
+	bool ok = keys && zero;
+
+	for (i = 0; ok && i < n; i++)
+		keys[i] = i;
+	ok = ok && ASSERT_OK(bpf_map_update_batch(bpf_map__fd(map), keys, zero, &count, NULL),
+			     "zero an array");
+	free(keys);
+	free(zero);
+	return ok;
 }
 
 void fixture_clear(struct bpf_map *map)

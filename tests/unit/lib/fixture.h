@@ -68,6 +68,9 @@ int fixture_run(struct fixture *f, enum hook h, const void *in, __u32 len, void 
 bool fixture_rules(struct fixture *f, const struct rule_spec *rules, int n);
 /* Leave the policy slot empty, as right after load. */
 bool fixture_rules_none(struct fixture *f);
+/* Derive the live set again, as del does after taking a rule out of it and apply after the
+ * switch. */
+bool fixture_rederive(struct fixture *f);
 
 /* Counter IDX of stats, summed over the CPUs. */
 bool fixture_stat(struct fixture *f, __u32 idx, __u64 *sum);
@@ -88,6 +91,8 @@ int fixture_port_counters_assigned(struct fixture *f);
 bool fixture_port_counters_scratch(struct fixture *f, struct port_counter_maps *scratch);
 /* Delete every entry of MAP (keys up to 64 bytes), or of the map FD. */
 void fixture_clear(struct bpf_map *map);
+/* Every entry of an array zero. */
+bool fixture_zero_array(struct bpf_map *map);
 void fixture_clear_fd(int fd);
 /* How many entries MAP holds. */
 int fixture_count(struct bpf_map *map);
