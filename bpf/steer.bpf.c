@@ -2,10 +2,11 @@
 /*
  * Socket steering (load --steering socket): a TCP rule's new connections are handed, at the
  * kernel's own socket lookup, to the listener on the rule's target. The connection then is a
- * connection on the public port: its replies carry that port without a rewrite, its packets
- * never run a bpfredir program after the handshake, and no table holds it. TC and XDP still
- * drop (or reject) what is aimed at the hidden target and translate UDP rules; the netns guard
- * still keeps the target hidden on every other path.
+ * connection on the public port: its replies carry that port without a rewrite, no steering
+ * program runs for its packets after the handshake, and no table holds it. TC and XDP still
+ * drop (or reject) what is aimed at the hidden target and translate UDP rules (a TCP public
+ * port has no TCP bit in port_interest here, so its packets pass them after that lookup); the
+ * netns guard still keeps the target hidden on every other path.
  *
  * A lookup the rule does not apply to, or whose target has no listener here, is left to the
  * kernel, which finds no socket on the public port and refuses the connection as the recipe's
@@ -114,8 +115,6 @@ static __always_inline int steer_fast_path(struct bpf_sk_lookup *ctx, __be16 por
 	return assign_and_release(ctx, sk) ? -1 : 1;
 }
 
-/* Hand the lookup to target's listener bound to local (when the port has any bound to one
- * address), else to its listener bound to any address. 0 when one took it. */
 /* A registered member of target's listeners bound to addr, or NULL. */
 static __always_inline struct bpf_sock *member_lookup(const __u8 *addr, __be16 target)
 {
@@ -153,6 +152,8 @@ static __always_inline struct bpf_sock *wildcard_member(__u32 slot, __be16 targe
 	return sk;
 }
 
+/* Hand the lookup to target's listener bound to local (when the port has any bound to one
+ * address), else to its listener bound to any address. 0 when one took it. */
 static __always_inline int steer_to_listener(struct bpf_sk_lookup *ctx, const __u8 *local,
 					     __be16 target, bool v6)
 {
