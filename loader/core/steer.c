@@ -413,7 +413,7 @@ static int register_one(const struct steer_maps *maps, int pid, int target_fd, u
 	return err;
 }
 
-static bool is_pid(const char *name)
+static bool all_digits(const char *name)
 {
 	for (; *name; name++)
 		if (!isdigit((unsigned char)*name))
@@ -439,7 +439,7 @@ int steer_register(const struct steer_maps *maps, const __be16 *ports, size_t n_
 	left = n;
 	procs = left ? opendir("/proc") : NULL;
 	while (procs && left && (p = readdir(procs))) {
-		if (!is_pid(p->d_name))
+		if (!all_digits(p->d_name))
 			continue;
 		snprintf(path, sizeof(path), "/proc/%s/fd", p->d_name);
 		fds = opendir(path);
@@ -447,7 +447,7 @@ int steer_register(const struct steer_maps *maps, const __be16 *ports, size_t n_
 			unsigned long inode;
 			ssize_t len;
 
-			if (!is_pid(f->d_name))
+			if (!all_digits(f->d_name))
 				continue;
 			snprintf(path, sizeof(path), "/proc/%s/fd/%s", p->d_name, f->d_name);
 			len = readlink(path, link, sizeof(link) - 1);
@@ -462,7 +462,7 @@ int steer_register(const struct steer_maps *maps, const __be16 *ports, size_t n_
 				continue;
 			err = register_one(maps, atoi(p->d_name), atoi(f->d_name), inode);
 			if (err) {
-				pr_debug("steering: listener %lu of process %s: %s\n", inode,
+				pr_debug("steering: listener %lu of process %s: %s", inode,
 					 p->d_name, strerror(-err));
 				continue;
 			}
