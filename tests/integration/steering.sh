@@ -21,10 +21,11 @@ set -uo pipefail
 . "$(dirname "$0")/../lib/packets.sh"
 
 ALL_TESTS="test_load test_public_port test_addr_rule test_hidden test_reject test_local_clients
-	test_restart test_bound_address test_reuseport test_held_across_del test_reload test_apply
-	test_unload test_apply_fresh"
+	test_restart test_attach test_bound_address test_reuseport test_held_across_del test_reload
+	test_apply test_unload test_apply_fresh"
 for t in test_public_port test_addr_rule test_hidden test_reject test_local_clients test_restart \
-	test_bound_address test_reuseport test_held_across_del test_reload test_apply test_unload; do
+	test_attach test_bound_address test_reuseport test_held_across_del test_reload test_apply \
+	test_unload; do
 	t_depends "$t" test_load
 done
 t_depends test_apply_fresh test_unload
@@ -40,6 +41,7 @@ setup_tests() {
 	ip -n "$(ns client)" addr add "$CLIENT6/64" dev "$CLIENT_IF" nodad
 	ip -n "$(ns server)" addr add "$SERVER6/64" dev "$SERVER_IF" nodad
 	cgroup_add CG steering
+	cgroup_add CG2 steering2
 	pin_dir PIN steering
 	P=(--pin-dir "$PIN")
 	# An echo service in the cgroup, for connections held open.
@@ -189,6 +191,29 @@ test_restart() {
 	expect "then: client -> :8445 gets the page" ok "$S:8445/" "${client[@]}"
 	expect "then: client -> :8446 too" ok "$S:8446/" "${client[@]}"
 	expect_cli_ok "del 8446" server del 8446 "${P[@]}"
+}
+
+# A cgroup attached later (a container's) gets the sock_ops program too: a service that starts
+# listening there is followed; detach takes it away with the socket hooks.
+test_attach() {
+	local id
+	id=$(stat -c %i "$CG2")
+	expect_cli_ok "attach --cgroup (a second cgroup)" server attach --cgroup "$CG2" "${P[@]}"
+	check "attach: the cgroup's sock_ops link is pinned" "$(ls "$PIN/links")" \
+		test -e "$PIN/links/cgroup_${id}_listen"
+	service_stop
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	server server "$TARGET_PORT" tcp bash -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' \
+		in-cgroup "$CG2" openssl s_server -accept "$TARGET_PORT" -www -quiet -cert "$CERT" \
+		-key "$KEY"
+	SERVICE_PID=${T_PIDS[-1]}
+	expect "started in the attached second cgroup: client -> :8445, no command run" ok \
+		"$S:8445/" "${client[@]}"
+	expect_cli_ok "detach --cgroup (the second)" server detach --cgroup "$CG2" "${P[@]}"
+	check "detach: the sock_ops link is gone" "$(ls "$PIN/links")" \
+		test ! -e "$PIN/links/cgroup_${id}_listen"
+	service_stop
+	https_in_cgroup
 }
 
 # A listener bound to one address is reached through the public port on that address only,
