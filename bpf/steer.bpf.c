@@ -215,6 +215,24 @@ int bpfredir_steer(struct bpf_sk_lookup *ctx)
 	return SK_PASS;
 }
 
+/* A new listener takes a free member number of its address and port, from its cookie's on;
+ * with none free, its cookie's. (A closed member's entry the kernel drops: its number is free
+ * again.) */
+static __always_inline void listen_member(struct bpf_sock_ops *ctx, struct redir_listener_key *key)
+{
+	__u32 start = bpf_get_socket_cookie(ctx) % BPFREDIR_LISTENER_MEMBERS, i;
+	long err = -1;
+
+	for (i = 0; i < BPFREDIR_LISTENER_MEMBERS && err; i++) {
+		key->member = (start + i) % BPFREDIR_LISTENER_MEMBERS;
+		err = bpf_sock_hash_update(ctx, &steer_listeners, key, BPF_NOEXIST);
+	}
+	if (err) {
+		key->member = start;
+		bpf_sock_hash_update(ctx, &steer_listeners, key, BPF_ANY);
+	}
+}
+
 /* Every listener goes in the hash as a member of its address and port. One bound to any
  * address goes in its family's wildcard slot too, a dual-stack :: one in the IPv4 slot as
  * well unless a 0.0.0.0 one holds it (a v6only one there is refused by bpf_sk_assign, and
@@ -227,8 +245,7 @@ static __always_inline void listen_register(struct bpf_sock_ops *ctx, __u32 fami
 	__u32 slot;
 	__u8 one = 1;
 
-	key->member = bpf_get_socket_cookie(ctx) % BPFREDIR_LISTENER_MEMBERS;
-	bpf_sock_hash_update(ctx, &steer_listeners, key, BPF_ANY);
+	listen_member(ctx, key);
 	if (family == AF_INET && !w[3]) {
 		slot = steer_wildcard_slot(port, false);
 		bpf_sock_map_update(ctx, &steer_wildcard, &slot, BPF_ANY);

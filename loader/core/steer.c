@@ -352,6 +352,31 @@ static int listener_key(int fd, struct redir_listener_key *key, int *family)
 	return 0;
 }
 
+/* The listener (fd in value) as a member of its address and port: where it is already (a
+ * command registers the running ones each time), else in a free member number from its
+ * cookie's on, else in its cookie's (bpf/steer.bpf.c, listen_member). */
+static int register_member(int listeners_fd, struct redir_listener_key *key, __u64 value,
+			   __u64 cookie)
+{
+	__u32 start = cookie % BPFREDIR_LISTENER_MEMBERS, i;
+	__u64 held;
+
+	for (i = 0; i < BPFREDIR_LISTENER_MEMBERS; i++) {
+		key->member = i;
+		if (!bpf_map_lookup_elem(listeners_fd, key, &held) && held == cookie)
+			return 0;
+	}
+	for (i = 0; i < BPFREDIR_LISTENER_MEMBERS; i++) {
+		key->member = (start + i) % BPFREDIR_LISTENER_MEMBERS;
+		if (!bpf_map_update_elem(listeners_fd, key, &value, BPF_NOEXIST))
+			return 0;
+		if (errno != EEXIST)
+			return -errno;
+	}
+	key->member = start;
+	return bpf_map_update_elem(listeners_fd, key, &value, BPF_ANY) ? -errno : 0;
+}
+
 /* The listener fd registered as the sock_ops program registers one (bpf/steer.bpf.c,
  * listen_register). */
 static int register_listener(const struct steer_maps *maps, int fd,
@@ -364,12 +389,13 @@ static int register_listener(const struct steer_maps *maps, int fd,
 	socklen_t len = sizeof(__u64);
 	__u64 cookie;
 	__u8 one = 1;
+	int err;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len))
 		return -errno;
-	member.member = cookie % BPFREDIR_LISTENER_MEMBERS;
-	if (bpf_map_update_elem(maps->listeners, &member, &value, BPF_ANY))
-		return -errno;
+	err = register_member(maps->listeners, &member, value, cookie);
+	if (err)
+		return err;
 	if (family == AF_INET && !w[3]) {
 		slot = steer_wildcard_slot(port, false);
 		return bpf_map_update_elem(maps->wildcard, &slot, &value, BPF_ANY) ? -errno : 0;

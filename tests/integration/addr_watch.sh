@@ -98,6 +98,14 @@ ex0_attached() {
 	json_matches '[.interfaces[] | select(.name == "ex0" and (.defunct | not))] | length == 1'
 }
 
+# applied: the watcher's apply finished: ex0 attached and acting, nothing defunct left (apply
+# attaches first, switches the set, then detaches what the file dropped).
+applied() {
+	cli server status --json --pin-dir "$PINF"
+	json_matches '([.interfaces[] | select(.name == "ex0" and .active)] | length == 1) and
+		([.interfaces[].defunct] == [false])'
+}
+
 # --- watch -f FILE: an interface made again under its name is attached again -------------
 test_watch_file() {
 	netns_add client2
@@ -113,10 +121,11 @@ test_watch_file() {
 		>"$T_TMP/watch-f.out" 2>&1 &
 	watcher=$!
 	T_PIDS+=("$watcher")
-	check "watch -f: applies the file as it starts" "$CLI_OUT" wait_for 5 ex0_attached
+	check "watch -f: applies the file as it starts" "$CLI_OUT" wait_for 5 applied
 	check "watch -f: 8445 through ex0 again" "no answer" via_ex0
 	ip -n "$(ns server)" link del ex0 && mk_ex0
 	check "watch -f: ex0 made again is attached again" "$CLI_OUT" wait_for 5 ex0_attached
+	check "watch -f: and acts, the old one's pins gone" "$CLI_OUT" wait_for 5 applied
 	check "watch -f: 8445 through the new ex0" "no answer" via_ex0
 	cli server status --json --pin-dir "$PINF"
 	check "watch -f: nothing defunct left" "$CLI_OUT" json_matches '[.interfaces[].defunct] == [false]'
