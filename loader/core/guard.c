@@ -28,6 +28,7 @@
 #include "attach.h"
 #include "guard.h"
 #include "log.h"
+#include "objects.h"
 #include "pins.h"
 #include "guard.skel.h"
 
@@ -289,24 +290,18 @@ void guard_announce_running(void)
 /* Does the pinned link run the same code as prog_fd? */
 static bool runs_same_code(const char *pin, int prog_fd)
 {
-	struct bpf_prog_info a = {}, b = {};
 	struct bpf_link_info info = {};
 	char path[PATH_MAX];
 	__u32 len = sizeof(info);
 	int link_fd, old_fd = -1;
-	bool same = false;
+	bool same;
 
 	if (prog_fd < 0 || pin_path(path, sizeof(path), "links", pin))
 		return false;
 	link_fd = bpf_obj_get(path);
 	if (link_fd >= 0 && !bpf_link_get_info_by_fd(link_fd, &info, &len))
 		old_fd = bpf_prog_get_fd_by_id(info.prog_id);
-	len = sizeof(a);
-	if (old_fd >= 0 && !bpf_prog_get_info_by_fd(old_fd, &a, &len)) {
-		len = sizeof(b);
-		same = !bpf_prog_get_info_by_fd(prog_fd, &b, &len) &&
-		       !memcmp(a.tag, b.tag, sizeof(a.tag));
-	}
+	same = old_fd >= 0 && progs_same_code(old_fd, prog_fd);
 	close_fds(&old_fd, 1);
 	close_fds(&link_fd, 1);
 	return same;

@@ -332,7 +332,7 @@ int objects_record_build(void)
 	return err;
 }
 
-static bool same_code(int old_fd, int new_fd)
+bool progs_same_code(int old_fd, int new_fd)
 {
 	struct bpf_prog_info a = {}, b = {};
 	__u32 len = sizeof(a);
@@ -401,7 +401,7 @@ static int update_links(struct objects *o)
 		if (prog_fd >= 0 && !bpf_prog_get_info_by_fd(prog_fd, &pinfo, &len)) {
 			snprintf(name, sizeof(name), "%s", pinfo.name);
 			prog = new_prog_named(o, name);
-			if (prog && !same_code(prog_fd, bpf_program__fd(prog))) {
+			if (prog && !progs_same_code(prog_fd, bpf_program__fd(prog))) {
 				if (bpf_link_update(link_fd, bpf_program__fd(prog), NULL))
 					err = -errno;
 				else
@@ -455,13 +455,13 @@ static int replace_legacy(struct objects *o)
 		return -ENOENT;
 	}
 	for (i = 0; i < 2; i++)
-		changed |= !same_code(old_fds[i], r.prog_fds[i]);
+		changed |= !progs_same_code(old_fds[i], r.prog_fds[i]);
 	close_fds(old_fds, 2);
 	/* L3 devices' programs, when the loaded build had them. */
 	old_fds[0] = open_pinned_prog(L3_IN_PROG_NAME);
 	old_fds[1] = open_pinned_prog(L3_EG_PROG_NAME);
 	for (i = 0; i < 2; i++)
-		changed |= old_fds[i] >= 0 && !same_code(old_fds[i], r.l3_fds[i]);
+		changed |= old_fds[i] >= 0 && !progs_same_code(old_fds[i], r.l3_fds[i]);
 	close_fds(old_fds, 2);
 	map_fd = open_tc_legacy_map();
 	if (!changed || map_fd < 0) {

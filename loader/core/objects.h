@@ -49,6 +49,9 @@ int objects_update_links(struct objects *o);
 bool objects_this_build_loaded(void);
 int objects_record_build(void);
 
+/* Do the two programs run the same instructions (their tags)? */
+bool progs_same_code(int old_fd, int new_fd);
+
 /* The cookie of the network namespace the loader runs in, which the programs compare
  * theirs with. 0 or -errno. */
 int objects_netns_cookie(__u64 *cookie);

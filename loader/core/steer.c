@@ -177,27 +177,36 @@ int steer_start(struct pin_txn *txn, int policy_fd)
 	return 0;
 }
 
+/* The link at link_fd pointed at prog_fd unless it runs the same code already: 1 when it
+ * changed, 0 when not, or -errno. */
+static int link_update_to(int link_fd, int prog_fd)
+{
+	struct bpf_link_info info = {};
+	__u32 len = sizeof(info);
+	int old_fd = -1;
+	bool same;
+
+	if (!bpf_link_get_info_by_fd(link_fd, &info, &len))
+		old_fd = bpf_prog_get_fd_by_id(info.prog_id);
+	same = old_fd >= 0 && progs_same_code(old_fd, prog_fd);
+	close_fds(&old_fd, 1);
+	if (same)
+		return 0;
+	return bpf_link_update(link_fd, prog_fd, NULL) ? -errno : 1;
+}
+
 /* Point every cgroup's sock_ops link at prog_fd (this build's): how many changed, or -errno. */
 static int update_listen_links(int prog_fd)
 {
-	struct bpf_prog_info new = {};
-	__u32 len = sizeof(new);
 	char path[PATH_MAX];
 	struct pin_link link;
 	struct dirent *de;
-	int n = 0, err = 0;
-	DIR *dir;
+	int n = 0, ret = 0, link_fd;
+	DIR *dir = pin_opendir("links");
 
-	if (bpf_prog_get_info_by_fd(prog_fd, &new, &len))
-		return -errno;
-	dir = pin_opendir("links");
 	if (!dir)
 		return -errno;
-	while (!err && (de = readdir(dir))) {
-		struct bpf_link_info info = {};
-		struct bpf_prog_info old = {};
-		int link_fd, old_fd = -1;
-
+	while (ret >= 0 && (de = readdir(dir))) {
 		if (!pin_link_parse(de->d_name, &link) || link.kind != LINK_CGROUP ||
 		    strcmp(link.hook, STEER_LISTEN_SUFFIX) ||
 		    pin_path(path, sizeof(path), "links", de->d_name))
@@ -205,38 +214,38 @@ static int update_listen_links(int prog_fd)
 		link_fd = bpf_obj_get(path);
 		if (link_fd < 0)
 			continue;
-		len = sizeof(info);
-		if (!bpf_link_get_info_by_fd(link_fd, &info, &len))
-			old_fd = bpf_prog_get_fd_by_id(info.prog_id);
-		len = sizeof(old);
-		if (old_fd >= 0 && !bpf_prog_get_info_by_fd(old_fd, &old, &len) &&
-		    memcmp(old.tag, new.tag, sizeof(old.tag))) {
-			if (bpf_link_update(link_fd, prog_fd, NULL))
-				err = -errno;
-			else
-				n++;
-		}
-		close_fds(&old_fd, 1);
+		ret = link_update_to(link_fd, prog_fd);
+		n += ret > 0;
 		close(link_fd);
 	}
 	closedir(dir);
-	return err ? err : n;
+	return ret < 0 ? ret : n;
 }
 
-int steer_pin_maps(void)
+/* The steering object of this build over a loaded instance's pinned maps (its own made and
+ * pinned where missing), or NULL with errno set. */
+static struct steer_bpf *steer_load_pinned(void)
 {
 	struct steer_bpf *skel;
 	char path[PATH_MAX];
 	int policy_fd = -1;
 
-	if (!steer_running())
-		return 0;
 	if (!pin_path(path, sizeof(path), "maps", "policy"))
 		policy_fd = bpf_obj_get(path);
 	if (policy_fd < 0)
-		return -errno;
+		return NULL;
 	skel = steer_open_load(policy_fd);
 	close(policy_fd);
+	return skel;
+}
+
+int steer_pin_maps(void)
+{
+	struct steer_bpf *skel;
+
+	if (!steer_running())
+		return 0;
+	skel = steer_load_pinned();
 	if (!skel)
 		return -errno;
 	steer_bpf__destroy(skel); /* the pins hold the maps */
@@ -245,48 +254,31 @@ int steer_pin_maps(void)
 
 int steer_upgrade(void)
 {
-	struct bpf_prog_info old = {}, new = {};
-	struct bpf_link_info info = {};
-	int policy_fd = -1, link_fd = -1, err = 0, prog_fd, old_fd = -1, listen_updated;
-	struct steer_bpf *skel = NULL;
-	__u32 len = sizeof(info);
+	int link_fd = -1, err, changed = 0, listen_updated;
+	struct steer_bpf *skel;
 	char path[PATH_MAX];
-	bool same = false;
 
 	if (!steer_running())
 		return 0;
-	if (!pin_path(path, sizeof(path), "maps", "policy"))
-		policy_fd = bpf_obj_get(path);
-	if (policy_fd < 0)
-		return -errno;
-	skel = steer_open_load(policy_fd);
-	close(policy_fd);
+	skel = steer_load_pinned();
 	if (!skel)
 		return -errno;
-	prog_fd = bpf_program__fd(skel->progs.bpfredir_steer);
 	err = pin_path(path, sizeof(path), "links", steer_link_pin());
 	if (!err && (link_fd = bpf_obj_get(path)) < 0)
 		err = -errno;
-	if (!err && !bpf_link_get_info_by_fd(link_fd, &info, &len))
-		old_fd = bpf_prog_get_fd_by_id(info.prog_id);
-	len = sizeof(old);
-	if (!err && old_fd >= 0 && !bpf_prog_get_info_by_fd(old_fd, &old, &len)) {
-		len = sizeof(new);
-		same = !bpf_prog_get_info_by_fd(prog_fd, &new, &len) &&
-		       !memcmp(old.tag, new.tag, sizeof(old.tag));
-	}
-	if (!err && !same && bpf_link_update(link_fd, prog_fd, NULL))
-		err = -errno;
+	if (!err)
+		changed = link_update_to(link_fd, bpf_program__fd(skel->progs.bpfredir_steer));
+	if (changed < 0)
+		err = changed;
 	if (!err)
 		err = pin_listen_prog(skel);
 	listen_updated =
 		err ? 0 : update_listen_links(bpf_program__fd(skel->progs.bpfredir_listen));
 	if (listen_updated < 0)
 		err = listen_updated;
-	close_fds(&old_fd, 1);
 	close_fds(&link_fd, 1);
 	steer_bpf__destroy(skel);
-	return err ? err : !same + listen_updated;
+	return err ? err : changed + listen_updated;
 }
 
 /* The inodes of the listening TCP sockets on ports in one of /proc/self/net/tcp{,6}:
