@@ -254,6 +254,22 @@ test_reload() {
 	expect_cli_ok "reload: unload" server unload --pin-dir "$PINR"
 }
 
+# build_commit LABEL COMMIT DIR: the loader of an older COMMIT built in DIR; a failure (not in
+# this clone's history, or the build) is LABEL's, and the caller returns.
+build_commit() {
+	local label=$1 commit=$2 dir=$3
+	if ! git -C "$T_REPO" cat-file -e "$commit^{commit}" 2>/dev/null; then
+		fail "$label: build $commit" "not in the history of $T_REPO (test a clone)"
+		return 1
+	fi
+	mkdir -p "$dir"
+	if ! { git -C "$T_REPO" archive "$commit" | tar -x -C "$dir" &&
+		make -s -C "$dir" build/bpfredir; } >"$dir.log" 2>&1; then
+		fail "$label: build $commit" "$(tail -5 "$dir.log")"
+		return 1
+	fi
+}
+
 # --- socket steering loaded by an older build: its links updated in place, maps added ------
 # The first build with socket steering kept every listener in one hash; this one adds the
 # wildcard slots, steer_fast and the interfaces, which the upgrade makes before the programs
@@ -268,16 +284,7 @@ steer_link_prog() {
 test_upgrade_steering() {
 	local old=$T_TMP/old-steering before
 	pin_dir PINS upgrade-steering
-	if ! git -C "$T_REPO" cat-file -e "$STEER_COMMIT^{commit}" 2>/dev/null; then
-		fail "steering upgrade: build $STEER_COMMIT" "not in the history of $T_REPO (test a clone)"
-		return
-	fi
-	mkdir -p "$old"
-	if ! { git -C "$T_REPO" archive "$STEER_COMMIT" | tar -x -C "$old" &&
-		make -s -C "$old" build/bpfredir; } >"$T_TMP/old-steering.log" 2>&1; then
-		fail "steering upgrade: build $STEER_COMMIT" "$(tail -5 "$T_TMP/old-steering.log")"
-		return
-	fi
+	build_commit "steering upgrade" "$STEER_COMMIT" "$old" || return
 	BPFREDIR=$old/build/bpfredir expect_cli_ok "steering upgrade: load --steering socket, older build" \
 		server load --iface "$SERVER_IF" --steering socket --pin-dir "$PINS"
 	BPFREDIR=$old/build/bpfredir expect_cli_ok "steering upgrade: add 9445 9443 with it" server \
@@ -343,16 +350,7 @@ rewritten_9545() {
 test_upgrade_layout() {
 	local old=$T_TMP/old-layout before after
 	pin_dir PINL layout
-	if ! git -C "$T_REPO" cat-file -e "$LAYOUT_COMMIT^{commit}" 2>/dev/null; then
-		fail "layout: build $LAYOUT_COMMIT" "not in the history of $T_REPO (test a clone)"
-		return
-	fi
-	mkdir -p "$old"
-	if ! { git -C "$T_REPO" archive "$LAYOUT_COMMIT" | tar -x -C "$old" &&
-		make -s -C "$old" build/bpfredir; } >"$T_TMP/old-layout.log" 2>&1; then
-		fail "layout: build $LAYOUT_COMMIT" "$(tail -5 "$T_TMP/old-layout.log")"
-		return
-	fi
+	build_commit layout "$LAYOUT_COMMIT" "$old" || return
 	server server 9543 tcp socat TCP-LISTEN:9543,fork,reuseaddr EXEC:cat
 	server server 9547 tcp socat TCP-LISTEN:9547,fork,reuseaddr EXEC:cat
 	BPFREDIR=$old/build/bpfredir expect_cli_ok "layout: load with the older build" server \
