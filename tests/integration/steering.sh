@@ -350,6 +350,13 @@ conf_with() {
 }
 
 test_apply() {
+	conf_with bogus
+	expect_cli_error "apply: a steering word it does not know" 1 \
+		"steer.conf:3:10: expected 'steering packet\|socket'" \
+		server apply -f "$T_TMP/steer.conf" "${P[@]}"
+	printf 'steering socket\nsteering socket\n' >"$T_TMP/twice.conf"
+	expect_cli_error "apply: steering given twice" 1 "twice.conf:2:1: steering already set at line 1" \
+		server apply -f "$T_TMP/twice.conf" "${P[@]}"
 	conf_with packet
 	expect_cli_error "apply of 'steering packet' over it asks for an unload" 1 \
 		"steer.conf:3:10: steering packet, but the instance is loaded with --steering socket; 'bpfredir unload' first" \
