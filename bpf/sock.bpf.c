@@ -39,12 +39,35 @@ struct {
 	__type(value, struct redir_sock_peers);
 } sock_peers SEC(".maps");
 
+/* Nested attachments (a pod's cgroup and a container's inside it) both run for a process
+ * in the inner one, the inner first. The nearest enabled one decides alone: the outer one
+ * would otherwise see the port the inner one rewrote, and refuse it where the target is
+ * hidden from local clients. Ancestors are the calling task's: the one making the call. */
+static __always_inline bool nearest_attachment(void *set, __u64 here)
+{
+	bool below_here = false;
+	__u32 level;
+	__u64 id;
+
+	for (level = 0; level < BPFREDIR_CGROUP_LEVELS; level++) {
+		id = bpf_get_current_ancestor_cgroup_id(level);
+		if (!id)
+			break;
+		if (below_here && set_enables(set, POLICY_CGROUP, id))
+			return false;
+		if (id == here)
+			below_here = true;
+	}
+	return true;
+}
+
 /* Does the live set let this attachment act? */
 static __always_inline bool attachment_enabled(void *set)
 {
 	struct redir_attach_point *here = bpf_get_local_storage(&attach_point, 0);
 
-	return here->cgroup_id && set_enables(set, POLICY_CGROUP, here->cgroup_id);
+	return here->cgroup_id && set_enables(set, POLICY_CGROUP, here->cgroup_id) &&
+	       nearest_attachment(set, here->cgroup_id);
 }
 
 static __always_inline __u8 sock_proto(const struct bpf_sock_addr *ctx)

@@ -37,6 +37,9 @@
  * inert), and a loader killed at any point leaves the old behaviour or the new, never a mix.
  */
 #define BPFREDIR_MAX_CGROUPS 1024
+/* How deep below the cgroup2 root the socket hooks look for a nearer attached cgroup (see
+ * sock.bpf.c's nearest_attachment): container hierarchies are a handful of levels deep. */
+#define BPFREDIR_CGROUP_LEVELS 32
 #define BPFREDIR_POLICY_ENTRIES                                                                    \
 	(2 * BPFREDIR_MAX_RULES + BPFREDIR_MAX_IFACES + BPFREDIR_MAX_CGROUPS)
 
