@@ -31,10 +31,11 @@ int open_cgroup(const char *path, char *resolved, size_t size, int *fd, __u64 *i
 
 struct cgroup_args {
 	const char *cgroup; /* NULL: the cgroup2 root */
+	bool cgroup_given;
+	const char *cgroup_id; /* detach: by id rather than path */
 };
 
-/* Shared by attach and detach: --cgroup [PATH] and nothing else. */
-static const struct opt cgroup_opts[] = {
+static const struct opt attach_opts[] = {
 	{ .name = "cgroup",
 	  .short_name = 'c',
 	  .type = OPT_T_OPT_PATH,
@@ -43,6 +44,86 @@ static const struct opt cgroup_opts[] = {
 	  .required = true },
 	OPT_END,
 };
+
+/* The id is what status shows of a cgroup, also of one that is gone. */
+static const struct opt detach_opts[] = {
+	{ .name = "cgroup",
+	  .short_name = 'c',
+	  .type = OPT_T_OPT_PATH,
+	  .offset = offsetof(struct cgroup_args, cgroup),
+	  .seen = offsetof(struct cgroup_args, cgroup_given) + 1,
+	  .arg = "PATH" },
+	{ .name = "cgroup-id",
+	  .type = OPT_T_STRING,
+	  .offset = offsetof(struct cgroup_args, cgroup_id),
+	  .arg = "ID" },
+	OPT_END,
+};
+
+/* A PATH that is not there, whose nearest existing ancestor is on cgroup2: a removed cgroup
+ * (a container that ended). */
+static bool removed_cgroup_path(const char *path)
+{
+	char dir[PATH_MAX], *slash;
+	struct statfs sfs;
+
+	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+		return false;
+	for (;;) {
+		if (!statfs(dir, &sfs))
+			return sfs.f_type == CGROUP2_SUPER_MAGIC && strcmp(dir, path);
+		if (errno != ENOENT)
+			return false;
+		slash = strrchr(dir, '/');
+		if (!slash || slash == dir)
+			return false;
+		*slash = '\0';
+	}
+}
+
+static int parse_cgroup_id(const char *text, __u64 *id)
+{
+	unsigned long long value;
+	char *end;
+
+	errno = 0;
+	value = strtoull(text, &end, 10);
+	if (errno || end == text || *end || !value || text[0] == '-')
+		return usage_error("--cgroup-id: not a cgroup id: '%s'", text);
+	*id = value;
+	return 0;
+}
+
+/* detach of a cgroup that is gone: what was left of it went when this command opened the pin
+ * dir (pins_open forgets removed cgroups), so there is nothing more to do. */
+static int detach_removed(const char *what)
+{
+	printf("%s does not exist: nothing is attached there\n", what);
+	return 0;
+}
+
+static int detach_by_id(struct instance *in, const char *text)
+{
+	char what[64];
+	__u64 id = 0;
+	int ret, err;
+
+	ret = parse_cgroup_id(text, &id);
+	if (ret)
+		return ret;
+	snprintf(what, sizeof(what), "cgroup id %llu", (unsigned long long)id);
+	ret = cgroup_exists(id);
+	if (ret < 0)
+		return fail("cannot look up %s: %s", what, strerror(-ret));
+	if (!ret)
+		return detach_removed(what);
+	if (!cgroup_attached(id))
+		return fail("not attached to %s", what);
+	err = ruleset_enable(in->maps.rules, POLICY_CGROUP, id, false);
+	if (!err)
+		err = detach_cgroup(id);
+	return err ? fail("cannot detach from %s: %s", what, strerror(-err)) : 0;
+}
 
 /* attach and detach share everything but the middle. */
 static int cgroup_verb(struct instance *in, const struct cgroup_args *args, bool attach)
@@ -53,6 +134,18 @@ static int cgroup_verb(struct instance *in, const struct cgroup_args *args, bool
 	bool attached, active;
 	__u64 cgroup_id;
 
+	if (!attach && args->cgroup_id) {
+		if (args->cgroup_given)
+			return usage_error("--cgroup and --cgroup-id: name the cgroup once");
+		return detach_by_id(in, args->cgroup_id);
+	}
+	if (!attach && !args->cgroup_given)
+		return usage_error("--cgroup or --cgroup-id is required (see 'bpfredir detach "
+				   "--help')");
+	if (!attach && args->cgroup && removed_cgroup_path(args->cgroup)) {
+		snprintf(resolved, sizeof(resolved), "cgroup %s", args->cgroup);
+		return detach_removed(resolved);
+	}
 	ret = open_cgroup(args->cgroup, resolved, sizeof(resolved), &cgroup_fd, &cgroup_id);
 	if (ret)
 		return ret;
@@ -61,6 +154,14 @@ static int cgroup_verb(struct instance *in, const struct cgroup_args *args, bool
 	active = attached && ruleset_enabled(maps.rules, POLICY_CGROUP, cgroup_id);
 	if (attach ? active : !attached) {
 		ret = fail("%s attached to cgroup %s", attach ? "already" : "not", resolved);
+		goto out;
+	}
+	/* The live set's room for cgroups, which would otherwise show as E2BIG from the map. */
+	if (attach && !attached &&
+	    ruleset_count(maps.rules, POLICY_CGROUP) >= BPFREDIR_MAX_CGROUPS) {
+		ret = fail("cannot attach to cgroup %s: %d cgroups are attached, the most one "
+			   "instance holds (cgroups that are removed are forgotten by themselves)",
+			   resolved, BPFREDIR_MAX_CGROUPS);
 		goto out;
 	}
 	/* Attach, then act; stop acting, then detach: a kill between leaves an inert one. */
@@ -101,7 +202,7 @@ static int do_detach(struct instance *in, const void *cfg)
 const struct cmd cmd_attach = {
 	.name = "attach",
 	.func = do_attach,
-	.opts = cgroup_opts,
+	.opts = attach_opts,
 	.cfg_size = sizeof(struct cgroup_args),
 	.needs = CGROUP_NEEDS,
 	.not_loaded_hint = " (run 'bpfredir load' first)",
@@ -112,9 +213,12 @@ const struct cmd cmd_attach = {
 const struct cmd cmd_detach = {
 	.name = "detach",
 	.func = do_detach,
-	.opts = cgroup_opts,
+	.opts = detach_opts,
 	.cfg_size = sizeof(struct cgroup_args),
 	.needs = CGROUP_NEEDS,
 	.not_loaded_hint = " (run 'bpfredir load' first)",
-	.doc = "Stop redirecting local clients in PATH; other cgroups are untouched.\n",
+	.doc = "Stop redirecting local clients in PATH (default: the cgroup2 root); other\n"
+	       "cgroups are untouched. A removed cgroup (a container that ended) is forgotten\n"
+	       "by itself, by the next command that changes anything: detaching its PATH, or\n"
+	       "the ID status shows, then succeeds with nothing left to do.\n",
 };

@@ -154,11 +154,14 @@ static void cgroup_read(struct status_out *out, __u64 id, bool defunct, struct c
 
 	v->id = id;
 	v->defunct = defunct;
-	v->path = defunct ? NULL : cgroup_path_of(id);
-	if (defunct)
-		warn(&v->w, "defunct: the cgroup was removed, and the kernel detached the hooks; "
-			    "a cgroup made again under the same path is another cgroup "
-			    "('bpfredir apply' or 'attach' attaches to it)");
+	/* Removed, though the kernel may hold on to its links a while (a socket made there
+	 * outlives it): the id no longer resolves. */
+	v->removed = defunct || !cgroup_exists(id);
+	v->path = v->removed ? NULL : cgroup_path_of(id);
+	if (v->removed)
+		warn(&v->w, "removed: the cgroup is gone, and its hooks with it; the next bpfredir "
+			    "command that changes anything forgets it (a cgroup made again under "
+			    "the same path is another cgroup: 'bpfredir attach' attaches to it)");
 	v->active = ruleset_enabled(out->set_fd, POLICY_CGROUP, id);
 	fd = v->path ? open(v->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
 	if (fd >= 0) {
@@ -193,9 +196,10 @@ static void show_link(struct status_out *out, const struct pin_link *link, bool 
  * attached nowhere (index or id 0). */
 static int show_links(struct status_out *out, bool cgroups)
 {
+	static __u64 seen[BPFREDIR_MAX_CGROUPS + BPFREDIR_MAX_IFACES];
+	const int max_seen = sizeof(seen) / sizeof(seen[0]);
 	struct bpf_link_info info;
 	struct pin_link link;
-	__u64 seen[256];
 	int n_seen = 0, i;
 	struct dirent *de;
 	DIR *dir = pin_opendir("links");
@@ -212,7 +216,7 @@ static int show_links(struct status_out *out, bool cgroups)
 			continue;
 		for (i = 0; i < n_seen && seen[i] != link.where; i++)
 			;
-		if (i < n_seen || n_seen == 256 || link_info(de->d_name, &info))
+		if (i < n_seen || n_seen == max_seen || link_info(de->d_name, &info))
 			continue;
 		seen[n_seen++] = link.where;
 		defunct = !(info.type == BPF_LINK_TYPE_TCX   ? info.tcx.ifindex
@@ -274,7 +278,8 @@ static void status_plain(struct status_out *out)
 	printf("interfaces:\n");
 	show_links(out, false);
 	show_legacy(out);
-	printf("cgroups:\n");
+	printf("cgroups:    %d attached, of %d at once\n",
+	       ruleset_count(out->set_fd, POLICY_CGROUP), BPFREDIR_MAX_CGROUPS);
 	show_links(out, true);
 }
 
@@ -303,6 +308,10 @@ static void status_json(struct status_out *out)
 	out->list = json_object_new_array();
 	json_add(doc, "cgroups", out->list);
 	show_links(out, true);
+	obj = json_object_new_object();
+	json_add(obj, "attached", json_object_new_int(ruleset_count(out->set_fd, POLICY_CGROUP)));
+	json_add(obj, "max", json_object_new_int(BPFREDIR_MAX_CGROUPS));
+	json_add(doc, "cgroup_use", obj);
 	json_add(doc, "guard", guard_status_json(out->set_fd));
 	json_add(doc, "steering", steering_status_json(out));
 	json_print(doc);

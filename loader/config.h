@@ -79,7 +79,7 @@ struct current {
 	 * someone deleted the clsact qdisc and our filters with it. */
 	int stale_ifindexes[MAX_IFACES];
 	int n_stale;
-	__u64 cgroup_ids[MAX_CGROUPS];
+	__u64 cgroup_ids[BPFREDIR_MAX_CGROUPS]; /* attach can attach more than a file lists */
 	int n_cgroups;
 	int active_ifindexes[BPFREDIR_MAX_IFACES];
 	int n_active_ifaces;

@@ -115,7 +115,7 @@ int read_current(struct current *cur, int set_fd)
 		    link.kind == LINK_XDP_GENERIC)
 			add_current_iface(-1, link.where, cur);
 		else if (link.kind == LINK_CGROUP && link.hook == sock_hooks[0].suffix &&
-			 cur->n_cgroups < MAX_CGROUPS)
+			 cur->n_cgroups < BPFREDIR_MAX_CGROUPS)
 			cur->cgroup_ids[cur->n_cgroups++] = link.where;
 	}
 	closedir(dir);

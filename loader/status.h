@@ -64,7 +64,8 @@ struct iface_view {
 struct cgroup_view {
 	__u64 id;
 	const char *path; /* NULL: not found */
-	bool defunct;
+	bool defunct;	  /* the kernel detached the links */
+	bool removed;	  /* the cgroup is gone (defunct, or soon to be) */
 	bool active;
 	struct hook_chain connect4;
 	struct warnings w;

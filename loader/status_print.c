@@ -150,6 +150,11 @@ static void iface_json(struct status_out *out, const struct iface_view *v)
 
 static void cgroup_plain(struct status_out *out, const struct cgroup_view *v)
 {
+	if (v->removed) {
+		printf("  removed cgroup (id %llu)\n", (unsigned long long)v->id);
+		warnings_plain(&v->w);
+		return;
+	}
 	printf("  %s (id %llu)\n    connect4, this cgroup's own: ", v->path ? v->path : "?",
 	       (unsigned long long)v->id);
 	chain_plain(&v->connect4);
@@ -166,6 +171,7 @@ static void cgroup_json(struct status_out *out, const struct cgroup_view *v)
 	json_add(obj, "id", json_object_new_uint64(v->id));
 	json_add(obj, "path", json_str_or_null(v->path));
 	json_add(obj, "defunct", json_object_new_boolean(v->defunct));
+	json_add(obj, "removed", json_object_new_boolean(v->removed));
 	json_add(obj, "active", json_object_new_boolean(v->active));
 	json_add(obj, "connect4", chain_json(&v->connect4));
 	json_add(obj, "warnings", warnings_json(&v->w));

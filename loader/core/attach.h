@@ -66,6 +66,10 @@ int attach_cgroup(struct pin_txn *txn, int cgroup_fd, __u64 cgroup_id,
 		  const int prog_fds[N_SOCK_HOOKS]);
 int detach_cgroup(__u64 cgroup_id);
 bool cgroup_attached(__u64 cgroup_id);
+/* 1: the cgroup is there; 0: it was removed (or never was); -errno. */
+int cgroup_exists(__u64 cgroup_id);
+/* Pins and live-set entries (set_fd, or -1) of removed cgroups removed: how many, or -errno. */
+int cgroups_forget_removed(int set_fd);
 
 /* Remove every pin bpfredir makes under the pin dir, and the dir itself unless keep_dir
  * (cleanup.c). finish_interrupted: what a killed load or unload left, finished; pins_create:

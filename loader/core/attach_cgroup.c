@@ -2,11 +2,13 @@
 /* The socket hooks per cgroup, so a container host can redirect the clients of each container
  * independently. Links are multi-attach: programs others have attached to the same cgroup keep
  * running beside ours. */
+#define _GNU_SOURCE /* open_by_handle_at */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <mntent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -14,7 +16,9 @@
 #include <linux/magic.h>
 #include <bpf/bpf.h>
 #include "attach.h"
+#include "log.h"
 #include "pins.h"
+#include "ruleset.h"
 #include "steer.h"
 
 /* The cgroup2 mount, wherever this system has it (unified or hybrid layout). */
@@ -66,6 +70,34 @@ int cgroup_open(const char *path, char *resolved, size_t size, int *fd, __u64 *i
 	/* On cgroup2 the directory's inode number is the cgroup id: stable and unique. */
 	*id = st.st_ino;
 	return 0;
+}
+
+/* The kernel's file handle type for kernfs (include/linux/exportfs.h), which cgroup2 hands
+ * out: its eight bytes are the cgroup id. */
+#define FILEID_KERNFS 0xfe
+
+int cgroup_exists(__u64 cgroup_id)
+{
+	union {
+		struct file_handle fh;
+		char bytes[sizeof(struct file_handle) + sizeof(__u64)];
+	} h = { .fh = { .handle_bytes = sizeof(__u64), .handle_type = FILEID_KERNFS } };
+	char root[PATH_MAX];
+	int root_fd, fd, err;
+
+	err = cgroup2_root(root, sizeof(root));
+	if (err)
+		return err;
+	root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0)
+		return -errno;
+	memcpy(h.fh.f_handle, &cgroup_id, sizeof(cgroup_id));
+	fd = open_by_handle_at(root_fd, &h.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	err = fd >= 0 ? 1 : errno == ESTALE || errno == ENOENT ? 0 : -errno;
+	if (fd >= 0)
+		close(fd);
+	close(root_fd);
+	return err;
 }
 
 static const char *hook_link_name(__u64 cgroup_id, const struct sock_hook *hook)
@@ -168,4 +200,66 @@ int attach_cgroup(struct pin_txn *txn, int cgroup_fd, __u64 cgroup_id,
 	if (err)
 		detach_cgroup(cgroup_id);
 	return err;
+}
+
+static int add_id(__u64 **ids, size_t *n, size_t *cap, __u64 id)
+{
+	size_t i;
+	__u64 *grown;
+
+	for (i = 0; i < *n; i++)
+		if ((*ids)[i] == id)
+			return 0;
+	if (*n == *cap) {
+		grown = realloc(*ids, (*cap ? *cap * 2 : 64) * sizeof(**ids));
+		if (!grown)
+			return -ENOMEM;
+		*ids = grown;
+		*cap = *cap ? *cap * 2 : 64;
+	}
+	(*ids)[(*n)++] = id;
+	return 0;
+}
+
+/* A container's cgroup goes with the container, and the kernel detaches the programs there;
+ * but the pins and the live set's entry would stay, and a host starting containers all day
+ * would fill both. Its id stops resolving at once (rmdir), before the kernel lets go of the
+ * links (not while a socket made there lives on). */
+int cgroups_forget_removed(int set_fd)
+{
+	struct redir_policy_key key, *prev = NULL;
+	size_t n = 0, cap = 0, i;
+	struct pin_link link;
+	struct dirent *de;
+	__u64 *ids = NULL;
+	int err = 0, forgotten = 0, ret;
+	DIR *dir;
+
+	dir = pin_opendir("links");
+	if (!dir)
+		return errno == ENOENT ? 0 : -errno;
+	while (!err && (de = readdir(dir)))
+		if (pin_link_parse(de->d_name, &link) && link.kind == LINK_CGROUP)
+			err = add_id(&ids, &n, &cap, link.where);
+	closedir(dir);
+	while (!err && set_fd >= 0 && !bpf_map_get_next_key(set_fd, prev, &key)) {
+		prev = &key;
+		if (key.kind == POLICY_CGROUP)
+			err = add_id(&ids, &n, &cap, key.id);
+	}
+	for (i = 0; i < n && !err; i++) {
+		ret = cgroup_exists(ids[i]);
+		if (ret < 0)
+			err = ret;
+		if (ret)
+			continue;
+		/* Stop acting, then detach: the order attach and detach keep. */
+		if (set_fd >= 0)
+			err = ruleset_enable(set_fd, POLICY_CGROUP, ids[i], false);
+		if (!err)
+			err = detach_cgroup(ids[i]);
+		forgotten++;
+	}
+	free(ids);
+	return err ? err : forgotten;
 }

@@ -28,6 +28,33 @@ static bool legacy_counters(struct pinned_maps *maps, const char *name)
 	return maps->legacy_port_stats >= 0;
 }
 
+/* The live rule set: the map in policy's one slot. An fd, or -errno. */
+static int live_set_of(int policy_fd)
+{
+	__u32 slot = 0, set_id;
+	int fd;
+
+	if (bpf_map_lookup_elem(policy_fd, &slot, &set_id))
+		return -errno;
+	fd = bpf_map_get_fd_by_id(set_id);
+	return fd < 0 ? -errno : fd;
+}
+
+int live_set_open(void)
+{
+	char path[PATH_MAX];
+	int policy_fd, fd;
+
+	if (pin_path(path, sizeof(path), "maps", "policy"))
+		return -EBADF;
+	policy_fd = bpf_obj_get(path);
+	if (policy_fd < 0)
+		return -errno;
+	fd = live_set_of(policy_fd);
+	close(policy_fd);
+	return fd;
+}
+
 static int open_maps(struct pinned_maps *maps, bool read_only)
 {
 	struct {
@@ -48,7 +75,6 @@ static int open_maps(struct pinned_maps *maps, bool read_only)
 		{ "iface_slots", &maps->iface_slots, true },
 		{ "port_hidden", &maps->port_hidden, true },
 	};
-	__u32 slot = 0, set_id;
 	char path[PATH_MAX];
 	size_t i;
 
@@ -90,13 +116,13 @@ static int open_maps(struct pinned_maps *maps, bool read_only)
 					   pin_display("maps", NULL), strerror(-err));
 		}
 	}
-	if (bpf_map_lookup_elem(maps->policy, &slot, &set_id) ||
-	    (maps->rules = bpf_map_get_fd_by_id(set_id)) < 0) {
-		int err = errno;
+	maps->rules = live_set_of(maps->policy);
+	if (maps->rules < 0) {
+		int err = maps->rules;
 
 		close_pinned_maps(maps);
-		return pr_warn_err(-err, "no rule set in %s/maps/policy: %s", pin_dir,
-				   strerror(err));
+		return pr_warn_err(err, "no rule set in %s/maps/policy: %s", pin_dir,
+				   strerror(-err));
 	}
 	return 0;
 }
@@ -160,14 +186,10 @@ int sync_derived(const struct pinned_maps *maps)
 int sync_live_derived(const struct pinned_maps *maps)
 {
 	struct derive_maps derive = pinned_derive_maps(maps);
-	__u32 slot = 0, set_id;
-	int set_fd, err;
+	int set_fd = live_set_of(maps->policy), err;
 
-	if (bpf_map_lookup_elem(maps->policy, &slot, &set_id))
-		return -errno;
-	set_fd = bpf_map_get_fd_by_id(set_id);
 	if (set_fd < 0)
-		return -errno;
+		return set_fd;
 	err = ruleset_derive(set_fd, &derive);
 	close(set_fd);
 	return err;

@@ -25,6 +25,8 @@ struct pinned_maps {
 };
 
 /* 0, or -errno after a pr_warn (-ENOENT: not loaded); every fd -1 then. */
+/* The live rule set of the open pin dir, alone: an fd, or -errno. */
+int live_set_open(void);
 int open_pinned_maps(struct pinned_maps *maps);
 /* The same for a view that only reads: an instance of a build from before port_slots is
  * shown with its port_stats counters (port_counters' fds -1). */

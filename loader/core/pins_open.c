@@ -17,7 +17,9 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <linux/magic.h>
+#include "attach.h"
 #include "log.h"
+#include "maps.h"
 #include "pins_int.h"
 #include "scan.h"
 
@@ -257,6 +259,23 @@ static int open_subdirs(bool create)
 	return 0;
 }
 
+/* Every command that may change the instance first forgets the cgroups removed since the
+ * last one (containers that ended): nobody has to name them. A failure here is said and
+ * the command goes on; the next one tries again. */
+static void forget_removed_cgroups(void)
+{
+	int set_fd = live_set_open(), n;
+
+	n = cgroups_forget_removed(set_fd);
+	if (set_fd >= 0)
+		close(set_fd);
+	if (n < 0)
+		pr_info("warning: cannot forget the removed cgroups in %s: %s", pin_dir,
+			strerror(-n));
+	else if (n > 0)
+		pr_info("forgot %d removed cgroup%s", n, n == 1 ? "" : "s");
+}
+
 int pins_open(enum pins_mode mode)
 {
 	bool create = mode == PINS_CREATE;
@@ -298,6 +317,8 @@ int pins_open(enum pins_mode mode)
 		err = open_subdirs(false);
 		if (!err && mode != PINS_READ)
 			err = check_foreign();
+		if (!err && mode != PINS_READ && is_loaded())
+			forget_removed_cgroups();
 		break;
 	}
 	if (tries == 10)

@@ -237,6 +237,18 @@ bool ruleset_enabled(int set_fd, __u8 kind, __u64 id)
 	return !bpf_map_lookup_elem(set_fd, &key, &unused);
 }
 
+int ruleset_count(int set_fd, __u8 kind)
+{
+	struct redir_policy_key key, *prev = NULL;
+	int n = 0;
+
+	while (!bpf_map_get_next_key(set_fd, prev, &key)) {
+		prev = &key;
+		n += key.kind == kind;
+	}
+	return n;
+}
+
 /* One update of one slot: readers see the old set or the new one, never a mix. */
 int ruleset_install(int policy_fd, int set_fd)
 {

@@ -86,6 +86,8 @@ int ruleset_del(int set_fd, __u16 public_port, __u8 proto);
  * POLICY_CGROUP (a cgroup id). */
 int ruleset_enable(int set_fd, __u8 kind, __u64 id, bool on);
 bool ruleset_enabled(int set_fd, __u8 kind, __u64 id);
+/* How many entries of one kind the set holds (POLICY_CGROUP: cgroups attached). */
+int ruleset_count(int set_fd, __u8 kind);
 /* The maps ruleset_derive() keeps in line with a set, besides the set. */
 struct derive_maps {
 	struct port_counter_maps counters;
