@@ -103,10 +103,10 @@ setup_tests() {
 	cgroup_add CG2 attach
 	cgroup_add CGA a
 	cgroup_add CGB b
-	# A child of CG; it must go before its parent at cleanup.
+	# A child of CG; cleanup removes the last made first.
 	CGCHILD=$CG/child
 	mkdir "$CGCHILD" || t_abort "mkdir $CGCHILD failed"
-	T_CGROUPS=("$CGCHILD" "${T_CGROUPS[@]}")
+	T_CGROUPS+=("$CGCHILD")
 	pin_dir PIN main
 	pin_dir PINA a
 	pin_dir PINB b

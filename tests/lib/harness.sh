@@ -229,7 +229,7 @@ t_init() {
 }
 
 t_cleanup() {
-	local rc=$? pid dir ns cg
+	local rc=$? pid dir ns cg i
 	trap - EXIT INT TERM HUP
 	for pid in "${T_PIDS[@]}"; do
 		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
@@ -253,7 +253,9 @@ t_cleanup() {
 	for ns in "${T_NETNS[@]}"; do
 		ip netns del "$ns" 2>/dev/null
 	done
-	for cg in "${T_CGROUPS[@]}"; do
+	# Last made first: a cgroup made inside another goes before it.
+	for ((i = ${#T_CGROUPS[@]} - 1; i >= 0; i--)); do
+		cg=${T_CGROUPS[i]}
 		[[ -d $cg ]] || continue
 		# Anything still in it goes back to the root cgroup, so the directory can go.
 		while read -r pid; do
