@@ -73,11 +73,16 @@ PREFIX ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
 MANDIR ?= $(PREFIX)/share/man
 DOCDIR ?= $(PREFIX)/share/doc/bpfredir
+# podman and CRI-O read /usr/share/containers/oci/hooks.d (and /etc/...): with PREFIX=/usr/local
+# name this directory in containers.conf's hooks_dir.
+HOOKSDIR ?= $(PREFIX)/share/containers/oci/hooks.d
+OCI_HOOKS := bpfredir-attach.json bpfredir-detach.json
 SYSCONFDIR ?= /etc
 UNITDIR ?= /lib/systemd/system
 UNITS := bpfredir.service bpfredir-watch.service
 INSTALLED := $(SBINDIR)/bpfredir $(MANDIR)/man8/bpfredir.8 $(MANDIR)/man5/bpfredir.conf.5 \
-	$(addprefix $(UNITDIR)/,$(UNITS)) $(DOCDIR)/bpfredir.conf.example
+	$(addprefix $(UNITDIR)/,$(UNITS)) $(DOCDIR)/bpfredir.conf.example \
+	$(addprefix $(HOOKSDIR)/,$(OCI_HOOKS))
 
 .PHONY: all deps test demo vmlinux clean check-libbpf tests-build install uninstall bench \
 	bench-build deps-kernels test-kernels test-kernels-quick docs docs-check
@@ -253,6 +258,12 @@ install: $(BUILD)/bpfredir
 		sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 			scripts/dist/$$unit > $(DESTDIR)$(UNITDIR)/$$unit && \
 		chmod 0644 $(DESTDIR)$(UNITDIR)/$$unit || exit 1; \
+	done
+	$(Q)mkdir -p $(DESTDIR)$(HOOKSDIR)
+	$(Q)for hook in $(OCI_HOOKS); do \
+		sed -e 's|@SBINDIR@|$(SBINDIR)|g' scripts/dist/oci/$$hook \
+			> $(DESTDIR)$(HOOKSDIR)/$$hook && \
+		chmod 0644 $(DESTDIR)$(HOOKSDIR)/$$hook || exit 1; \
 	done
 
 # Leaves /etc/bpfredir.conf alone: it is the admin's.

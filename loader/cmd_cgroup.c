@@ -125,40 +125,36 @@ static int detach_by_id(struct instance *in, const char *text)
 	return err ? fail("cannot detach from %s: %s", what, strerror(-err)) : 0;
 }
 
-/* attach and detach share everything but the middle. */
-static int cgroup_verb(struct instance *in, const struct cgroup_args *args, bool attach)
+/* attach and detach share everything but the middle; the OCI hook (settled) takes a cgroup
+ * already as asked, attached or not, as done. */
+int cgroup_change(struct pinned_maps *maps, const char *path, bool attach, bool settled)
 {
 	int prog_fds[N_SOCK_HOOKS], cgroup_fd = -1, ret, err;
-	struct pinned_maps maps = in->maps;
 	char resolved[PATH_MAX];
 	bool attached, active;
 	__u64 cgroup_id;
 
-	if (!attach && args->cgroup_id) {
-		if (args->cgroup_given)
-			return usage_error("--cgroup and --cgroup-id: name the cgroup once");
-		return detach_by_id(in, args->cgroup_id);
-	}
-	if (!attach && !args->cgroup_given)
-		return usage_error("--cgroup or --cgroup-id is required (see 'bpfredir detach "
-				   "--help')");
-	if (!attach && args->cgroup && removed_cgroup_path(args->cgroup)) {
-		snprintf(resolved, sizeof(resolved), "cgroup %s", args->cgroup);
+	if (!attach && path && removed_cgroup_path(path)) {
+		snprintf(resolved, sizeof(resolved), "cgroup %s", path);
 		return detach_removed(resolved);
 	}
-	ret = open_cgroup(args->cgroup, resolved, sizeof(resolved), &cgroup_fd, &cgroup_id);
+	ret = open_cgroup(path, resolved, sizeof(resolved), &cgroup_fd, &cgroup_id);
 	if (ret)
 		return ret;
 	attached = cgroup_attached(cgroup_id);
 	/* Attached but not acting: what an interrupted apply or attach left. */
-	active = attached && ruleset_enabled(maps.rules, POLICY_CGROUP, cgroup_id);
+	active = attached && ruleset_enabled(maps->rules, POLICY_CGROUP, cgroup_id);
 	if (attach ? active : !attached) {
-		ret = fail("%s attached to cgroup %s", attach ? "already" : "not", resolved);
+		if (settled)
+			printf("%s attached to cgroup %s\n", attach ? "already" : "not", resolved);
+		else
+			ret = fail("%s attached to cgroup %s", attach ? "already" : "not",
+				   resolved);
 		goto out;
 	}
 	/* The live set's room for cgroups, which would otherwise show as E2BIG from the map. */
 	if (attach && !attached &&
-	    ruleset_count(maps.rules, POLICY_CGROUP) >= BPFREDIR_MAX_CGROUPS) {
+	    ruleset_count(maps->rules, POLICY_CGROUP) >= BPFREDIR_MAX_CGROUPS) {
 		ret = fail("cannot attach to cgroup %s: %d cgroups are attached, the most one "
 			   "instance holds (cgroups that are removed are forgotten by themselves)",
 			   resolved, BPFREDIR_MAX_CGROUPS);
@@ -171,11 +167,11 @@ static int cgroup_verb(struct instance *in, const struct cgroup_args *args, bool
 			err = attach_cgroup(NULL, cgroup_fd, cgroup_id, prog_fds);
 		close_fds(prog_fds, N_SOCK_HOOKS);
 		if (!err)
-			err = ruleset_enable(maps.rules, POLICY_CGROUP, cgroup_id, true);
+			err = ruleset_enable(maps->rules, POLICY_CGROUP, cgroup_id, true);
 		if (err && !attached)
 			detach_cgroup(cgroup_id);
 	} else {
-		err = ruleset_enable(maps.rules, POLICY_CGROUP, cgroup_id, false);
+		err = ruleset_enable(maps->rules, POLICY_CGROUP, cgroup_id, false);
 		if (!err)
 			err = detach_cgroup(cgroup_id);
 	}
@@ -185,6 +181,19 @@ static int cgroup_verb(struct instance *in, const struct cgroup_args *args, bool
 out:
 	close(cgroup_fd);
 	return ret;
+}
+
+static int cgroup_verb(struct instance *in, const struct cgroup_args *args, bool attach)
+{
+	if (!attach && args->cgroup_id) {
+		if (args->cgroup_given)
+			return usage_error("--cgroup and --cgroup-id: name the cgroup once");
+		return detach_by_id(in, args->cgroup_id);
+	}
+	if (!attach && !args->cgroup_given)
+		return usage_error("--cgroup or --cgroup-id is required (see 'bpfredir detach "
+				   "--help')");
+	return cgroup_change(&in->maps, args->cgroup, attach, false);
 }
 
 static int do_attach(struct instance *in, const void *cfg)

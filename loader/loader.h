@@ -66,6 +66,9 @@ struct snapshot {
 int take_snapshot(const struct pinned_maps *maps, struct snapshot *snap);
 /* cgroup_open, with the error said. */
 int open_cgroup(const char *path, char *resolved, size_t size, int *fd, __u64 *id);
+/* attach or detach PATH (NULL: the cgroup2 root) on the open instance, with the error said;
+ * settled: a cgroup already as asked (attached, or not attached) is done, not an error. */
+int cgroup_change(struct pinned_maps *maps, const char *path, bool attach, bool settled);
 
 /* What load attaches; apply builds one from its file. */
 #define BPFREDIR_MIN_FLOWS 1024

@@ -59,6 +59,8 @@ void tc_legacy_query(int ifindex, const struct redir_tc_attach *rec, __u32 prog_
 void tc_legacy_detach(int map_fd, int ifindex);
 int tc_legacy_each(int map_fd, void (*fn)(int map_fd, int ifindex, void *arg), void *arg);
 
+/* The cgroup2 mount, wherever this system has it (unified or hybrid layout): 0 or -errno. */
+int cgroup2_root(char *buf, size_t size);
 /* NULL path: the cgroup2 root. -errno (-EMEDIUMTYPE: not on cgroup2) for a caller that says
  * where the path came from. */
 int cgroup_open(const char *path, char *resolved, size_t size, int *fd, __u64 *id);

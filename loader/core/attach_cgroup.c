@@ -21,8 +21,7 @@
 #include "ruleset.h"
 #include "steer.h"
 
-/* The cgroup2 mount, wherever this system has it (unified or hybrid layout). */
-static int cgroup2_root(char *buf, size_t size)
+int cgroup2_root(char *buf, size_t size)
 {
 	struct mntent *ent;
 	FILE *mounts = setmntent("/proc/self/mounts", "r");
