@@ -15,13 +15,13 @@ setup_tests() {
 
 # --- help ----------------------------------------------------------------------------------
 test_help() {
-	for verb in load add del list apply status stats attach detach watch unload; do
+	for verb in load add del list apply status stats attach detach watch unload oci-hook; do
 		cli - "$verb" --help
 		check "$verb --help: exit 0 and its usage" "$(cli_result) $CLI_OUT" \
 			grep -q "^Usage: bpfredir $verb" <<<"$CLI_OUT"
 	done
 	cli - --help
-	check "--help lists every verb" "$CLI_OUT" test "$(grep -cE '^bpfredir (load|add|del|list|apply|status|stats|attach|detach|watch|unload) ' <<<"$CLI_OUT")" -eq 11
+	check "--help lists every verb" "$CLI_OUT" test "$(grep -cE '^bpfredir (load|add|del|list|apply|status|stats|attach|detach|watch|unload|oci-hook) ' <<<"$CLI_OUT")" -eq 12
 }
 
 # --- docs ----------------------------------------------------------------------------------
@@ -47,6 +47,13 @@ test_install() {
 		-a -f "$DEST/usr/share/doc/bpfredir/bpfredir.conf.example"
 	check "the unit applies /etc/bpfredir.conf and unloads on stop" "$(grep Exec "$DEST/lib/systemd/system/bpfredir.service")" \
 		grep -qx "ExecStart=/usr/sbin/bpfredir apply -f /etc/bpfredir.conf" "$DEST/lib/systemd/system/bpfredir.service"
+	local hook
+	for hook in attach detach; do
+		hook=$DEST/usr/share/containers/oci/hooks.d/bpfredir-$hook.json
+		check "make install: ${hook##*/}, valid JSON naming the installed binary" \
+			"$(cat "$hook" 2>&1)" jq -e '.hook.path == "/usr/sbin/bpfredir" and
+				.when.annotations["^io\\.bpfredir\\.attach$"] == "^true$"' "$hook"
+	done
 	check "the unit is oneshot with RemainAfterExit" "" \
 		grep -q "^RemainAfterExit=yes" "$DEST/lib/systemd/system/bpfredir.service"
 	local page warnings

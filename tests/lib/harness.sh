@@ -231,6 +231,8 @@ t_init() {
 t_cleanup() {
 	local rc=$? pid dir ns cg i
 	trap - EXIT INT TERM HUP
+	# What a script made beyond these (containers, say): its teardown_tests, first.
+	! declare -F teardown_tests >/dev/null || teardown_tests
 	for pid in "${T_PIDS[@]}"; do
 		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	done
@@ -275,7 +277,8 @@ t_cleanup() {
 # --- named tests ---------------------------------------------------------------------------
 # In the manner of xdp-tools' lib/testing/test_runner.sh: a script sets ALL_TESTS to its test
 # functions in the order they run, defines them, optionally setup_tests (run once, after
-# t_init, before the first) and cleanup_tests (run after each test), and ends with
+# t_init, before the first), cleanup_tests (run after each test) and teardown_tests (run at
+# exit, first, for what the harness does not know of), and ends with
 #
 #   t_run_tests SCRIPT_NAME "$@"
 #
