@@ -54,7 +54,7 @@ def synopsis(binary):
         die(f"'{binary} --help' does not start with 'Usage: bpfredir'")
     verbs = []
     for i, line in enumerate(top):
-        m = re.match(r"bpfredir ([a-z]+)( |$)", line)
+        m = re.match(r"bpfredir ([a-z][a-z-]*)( |$)", line)
         if not m:
             continue
         own = run_help(binary, m.group(1))
