@@ -85,7 +85,7 @@ INSTALLED := $(SBINDIR)/bpfredir $(MANDIR)/man8/bpfredir.8 $(MANDIR)/man5/bpfred
 	$(addprefix $(HOOKSDIR)/,$(OCI_HOOKS))
 
 .PHONY: all deps test demo vmlinux clean check-libbpf tests-build install uninstall bench \
-	bench-build deps-kernels test-kernels test-kernels-quick docs docs-check
+	bench-build deps-kernels test-kernels test-kernels-quick test-churn docs docs-check
 
 all: $(BUILD)/bpfredir
 
@@ -221,6 +221,12 @@ test-kernels-quick: deps-kernels
 	$(Q)tests/kernels/run.sh --quick $(KERNELS)
 
 # (The test tools too: tests/lib/, which the demo uses, probes the kernel with them.)
+# Longer than make test allows: 100,000 cgroup attach / removal cycles, and 1024 cgroups
+# attached at once (tests/integration/cgroups.sh with BPFREDIR_TEST_CHURN).
+test-churn: deps tests-build
+	$(Q)BPFREDIR_TEST_CHURN=$${BPFREDIR_TEST_CHURN:-100000} BPFREDIR_TEST_TIME_SCALE=15 \
+		tests/run.sh cgroups
+
 demo: deps
 	$(Q)$(MAKE) all $(TOOL_BINS)
 	$(Q)scripts/demo.sh

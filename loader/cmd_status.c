@@ -120,32 +120,61 @@ static void show_legacy(struct status_out *out)
 	close(map_fd);
 }
 
-static __u64 wanted_cgroup_id;
-static char found_cgroup[PATH_MAX];
+/* Every cgroup2 directory by id, from one walk of the tree: links know the cgroup by id
+ * only (on cgroup2, the directory's inode number), and a host with a thousand containers
+ * must not be walked once for each. */
+static struct cgroup_dir {
+	__u64 id;
+	char *path;
+} *cgroup_dirs;
+static size_t n_cgroup_dirs, cgroup_dirs_cap;
 
-static int match_cgroup(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+static int collect_cgroup(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-	if (flag != FTW_D || st->st_ino != wanted_cgroup_id)
+	struct cgroup_dir *grown;
+
+	if (flag != FTW_D)
 		return 0;
-	snprintf(found_cgroup, sizeof(found_cgroup), "%s", path);
-	return 1;
+	if (n_cgroup_dirs == cgroup_dirs_cap) {
+		grown = realloc(cgroup_dirs, (cgroup_dirs_cap * 2 + 64) * sizeof(*grown));
+		if (!grown)
+			return 1;
+		cgroup_dirs = grown;
+		cgroup_dirs_cap = cgroup_dirs_cap * 2 + 64;
+	}
+	cgroup_dirs[n_cgroup_dirs].path = strdup(path);
+	if (!cgroup_dirs[n_cgroup_dirs].path)
+		return 1;
+	cgroup_dirs[n_cgroup_dirs++].id = st->st_ino;
+	return 0;
 }
 
-/* Links know the cgroup by id only; on cgroup2 that is the directory's inode number. */
 static const char *cgroup_path_of(__u64 id)
 {
+	static bool walked;
 	char root[PATH_MAX];
-	int fd;
 	__u64 root_id;
+	size_t i;
+	int fd;
 
-	found_cgroup[0] = '\0';
-	if (open_cgroup(NULL, root, sizeof(root), &fd, &root_id))
-		return NULL;
-	close(fd);
-	wanted_cgroup_id = id;
-	if (nftw(root, match_cgroup, 32, FTW_PHYS | FTW_MOUNT) != 1)
-		return NULL;
-	return found_cgroup;
+	if (!walked && !open_cgroup(NULL, root, sizeof(root), &fd, &root_id)) {
+		close(fd);
+		nftw(root, collect_cgroup, 32, FTW_PHYS | FTW_MOUNT);
+	}
+	walked = true;
+	for (i = 0; i < n_cgroup_dirs; i++)
+		if (cgroup_dirs[i].id == id)
+			return cgroup_dirs[i].path;
+	return NULL;
+}
+
+static void cgroup_dirs_free(void)
+{
+	while (n_cgroup_dirs)
+		free(cgroup_dirs[--n_cgroup_dirs].path);
+	free(cgroup_dirs);
+	cgroup_dirs = NULL;
+	cgroup_dirs_cap = 0;
 }
 
 static void cgroup_read(struct status_out *out, __u64 id, bool defunct, struct cgroup_view *v)
@@ -342,6 +371,7 @@ static int do_status(struct instance *in, const void *cfg)
 		status_json(&out);
 	else
 		status_plain(&out);
+	cgroup_dirs_free();
 	return EXIT_OK;
 }
 

@@ -9,7 +9,8 @@
 #     at the size of the cgroups alive, and attach and add keep working;
 #   - nested cgroups, attached in either order, by attach or apply: the nearest attached
 #     one decides, so a hidden target does not refuse what the inner one redirected;
-#     re-applying is a no-op, a failed apply changes nothing.
+#     re-applying is a no-op, a failed apply changes nothing;
+#   - (make test-churn) 1024 cgroups attached at once: one more is refused, naming the number.
 set -uo pipefail
 # shellcheck source=tests/lib/bpfredir.sh
 . "$(dirname "$0")/../lib/bpfredir.sh"
@@ -19,9 +20,12 @@ t_depends test_detach_removed test_removed
 t_depends test_churn test_removed
 t_depends test_nested test_removed
 t_depends test_apply_nested test_nested
+t_depends test_limit test_removed
 
-# Attach / remove cycles in test_churn: past the 1024 cgroups the live set holds.
+# Attach / remove cycles in test_churn: past the 1024 cgroups the live set holds. make
+# test-churn runs 100,000, and test_limit (a minute: 1024 cgroups attached one by one).
 CHURN=${BPFREDIR_TEST_CHURN:-1100}
+[[ -z ${BPFREDIR_TEST_CHURN:-} ]] || ALL_TESTS+=" test_limit"
 
 setup_tests() {
 	t_require curl jq openssl
@@ -174,6 +178,34 @@ test_apply_nested() {
 	expect "after the failed apply: still redirected in the innermost" ok "$LO:8445/" \
 		in_cgroup server "$C3"
 	expect "... and the target still hidden" refused "$LO:8443/" in_cgroup server "$C3"
+}
+
+test_limit() {
+	local have i path
+	status_json
+	have=$(json_get '.cgroup_use.attached')
+	cgroup_add MANY many
+	for ((i = have; i < 1024; i++)); do
+		path=$MANY/c$i
+		mkdir "$path" && T_CGROUPS+=("$path") || t_abort "mkdir $path failed"
+		if ! in_ns server "$BPFREDIR" attach --cgroup "$path" --pin-dir "$PIN" \
+			>/dev/null 2>"$T_TMP/limit.err"; then
+			fail "attach $((i + 1)) of 1024" "$(head -c 300 "$T_TMP/limit.err")"
+			return
+		fi
+	done
+	pass "1024 cgroups attached at once"
+	mkdir "$MANY/one-more" && T_CGROUPS+=("$MANY/one-more") || t_abort "mkdir failed"
+	expect_cli_error "the 1025th is refused, naming the limit" 1 \
+		"cannot attach to cgroup $MANY/one-more: 1024 cgroups are attached, the most one instance holds" \
+		server attach --cgroup "$MANY/one-more" --pin-dir "$PIN"
+	cli server status --pin-dir "$PIN"
+	check "status: 1024 attached, of 1024 at once" "$(head -n 20 <<<"$CLI_OUT")" \
+		grep -q "^cgroups: *1024 attached, of 1024 at once" <<<"$CLI_OUT"
+	expect_cli_ok "rules still change" server add 9200 9201 --pin-dir "$PIN"
+	expect_cli_ok "detach one" server detach --cgroup "$MANY/c$have" --pin-dir "$PIN"
+	expect_cli_ok "then the one more attaches" server attach --cgroup "$MANY/one-more" \
+		--pin-dir "$PIN"
 }
 
 t_run_tests cgroups "$@"
