@@ -76,13 +76,14 @@ DOCDIR ?= $(PREFIX)/share/doc/bpfredir
 # podman and CRI-O read /usr/share/containers/oci/hooks.d (and /etc/...): with PREFIX=/usr/local
 # name this directory in containers.conf's hooks_dir.
 HOOKSDIR ?= $(PREFIX)/share/containers/oci/hooks.d
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 OCI_HOOKS := bpfredir-attach.json bpfredir-detach.json
 SYSCONFDIR ?= /etc
 UNITDIR ?= /lib/systemd/system
 UNITS := bpfredir.service bpfredir-watch.service
 INSTALLED := $(SBINDIR)/bpfredir $(MANDIR)/man8/bpfredir.8 $(MANDIR)/man5/bpfredir.conf.5 \
 	$(addprefix $(UNITDIR)/,$(UNITS)) $(DOCDIR)/bpfredir.conf.example \
-	$(addprefix $(HOOKSDIR)/,$(OCI_HOOKS))
+	$(addprefix $(HOOKSDIR)/,$(OCI_HOOKS)) $(COMPLETIONDIR)/bpfredir
 
 .PHONY: all deps test demo vmlinux clean check-libbpf tests-build install uninstall bench \
 	bench-build deps-kernels test-kernels test-kernels-quick test-churn docs docs-check
@@ -259,6 +260,8 @@ install: $(BUILD)/bpfredir
 	$(Q)install -D -m 0644 scripts/dist/bpfredir.conf.5 $(DESTDIR)$(MANDIR)/man5/bpfredir.conf.5
 	$(Q)install -D -m 0644 scripts/dist/bpfredir.conf.example \
 		$(DESTDIR)$(DOCDIR)/bpfredir.conf.example
+	$(Q)install -D -m 0644 scripts/dist/bpfredir.bash-completion \
+		$(DESTDIR)$(COMPLETIONDIR)/bpfredir
 	$(Q)mkdir -p $(DESTDIR)$(UNITDIR)
 	$(Q)for unit in $(UNITS); do \
 		sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
