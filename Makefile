@@ -80,7 +80,7 @@ COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 OCI_HOOKS := bpfredir-attach.json bpfredir-detach.json
 SYSCONFDIR ?= /etc
 UNITDIR ?= /lib/systemd/system
-UNITS := bpfredir.service bpfredir-watch.service
+UNITS := bpfredir.service bpfredir-watch.service bpfredir-apply-watch.service
 INSTALLED := $(SBINDIR)/bpfredir $(MANDIR)/man8/bpfredir.8 $(MANDIR)/man5/bpfredir.conf.5 \
 	$(addprefix $(UNITDIR)/,$(UNITS)) $(DOCDIR)/bpfredir.conf.example \
 	$(addprefix $(HOOKSDIR)/,$(OCI_HOOKS)) $(COMPLETIONDIR)/bpfredir

@@ -146,6 +146,7 @@ struct apply_args {
 	const char *path;
 	bool dry_run;
 	bool allow_empty;
+	bool watch;
 };
 
 static const struct opt apply_opts[] = {
@@ -156,6 +157,7 @@ static const struct opt apply_opts[] = {
 	  .synopsis = "-f FILE" },
 	OPT_FLAG(struct apply_args, dry_run, "dry-run"),
 	OPT_FLAG(struct apply_args, allow_empty, "allow-empty"),
+	OPT_FLAG(struct apply_args, watch, "watch"),
 	OPT_END,
 };
 
@@ -165,12 +167,14 @@ static int apply_check(const void *cfg)
 
 	if (!args->path)
 		return usage_error("-f FILE is required (see 'bpfredir apply --help')");
+	if (args->watch && args->dry_run)
+		return usage_error("--watch and --dry-run: a dry run changes nothing to watch for");
 	return -1;
 }
 
 /* Its own preamble: the file is read before the root check, and a dry run only reads the
  * pin dir while an apply makes it. */
-static int do_apply(struct instance *in, const void *args_cfg)
+static int apply_file(const void *args_cfg)
 {
 	const struct apply_args *args = args_cfg;
 	static struct config cfg;
@@ -205,6 +209,15 @@ out:
 	return ret;
 }
 
+static int do_apply(struct instance *in, const void *args_cfg)
+{
+	const struct apply_args *args = args_cfg;
+
+	if (args->watch)
+		return require_root() ? EXIT_FAIL : apply_watch(args->path, apply_file, args);
+	return apply_file(args);
+}
+
 const struct cmd cmd_apply = {
 	.name = "apply",
 	.func = do_apply,
@@ -215,6 +228,10 @@ const struct cmd cmd_apply = {
 	       "needed);\n"
 	       "the rule set switches in one step; a newer build's programs take over in place,\n"
 	       "as with 'load'. --dry-run prints the plan and changes nothing.\n"
+	       "--watch stays running: it applies FILE, then again each time it changes (its\n"
+	       "directory is watched: an editor's rename, a ConfigMap's symlink swap), one\n"
+	       "line each; a bad FILE is said in one line and the rules in force stay. It\n"
+	       "stops on SIGTERM or SIGINT leaving the rules in place (it does not unload).\n"
 	       "FILE must be a regular file owned by root and writable by root only. A file with "
 	       "no\n"
 	       "interface and no cgroup, or with no rule while rules are in force, is refused\n"

@@ -69,6 +69,9 @@ struct resolved {
 	char cgroup_paths[MAX_CGROUPS][PATH_MAX];
 };
 int resolve(const struct config *cfg, struct resolved *res);
+/* apply --watch (apply_watch.c): apply(arg) at once and at each change of path, each in a
+ * child process, until SIGTERM or SIGINT. */
+int apply_watch(const char *path, int (*apply)(const void *arg), const void *arg);
 
 /* What is attached now, read back from links/ and tc_legacy, and what the live set lets act;
  * the two differ only after an interrupted apply, attach or detach. */

@@ -56,6 +56,11 @@ test_install() {
 			"$(cat "$hook" 2>&1)" jq -e '.hook.path == "/usr/sbin/bpfredir" and
 				.when.annotations["^io\\.bpfredir\\.attach$"] == "^true$"' "$hook"
 	done
+	check "bpfredir-apply-watch.service: Type=notify, apply --watch" \
+		"$(cat "$DEST/lib/systemd/system/bpfredir-apply-watch.service" 2>&1)" eval \
+		'grep -qx "ExecStart=/usr/sbin/bpfredir apply -f /etc/bpfredir.conf --watch" \
+			"$DEST/lib/systemd/system/bpfredir-apply-watch.service" &&
+		grep -qx "Type=notify" "$DEST/lib/systemd/system/bpfredir-apply-watch.service"'
 	check "the unit is oneshot with RemainAfterExit" "" \
 		grep -q "^RemainAfterExit=yes" "$DEST/lib/systemd/system/bpfredir.service"
 	local page warnings
