@@ -86,7 +86,7 @@ INSTALLED := $(SBINDIR)/bpfredir $(MANDIR)/man8/bpfredir.8 $(MANDIR)/man5/bpfred
 	$(addprefix $(HOOKSDIR)/,$(OCI_HOOKS)) $(COMPLETIONDIR)/bpfredir
 
 .PHONY: all deps test demo vmlinux clean check-libbpf tests-build install uninstall bench \
-	bench-build deps-kernels test-kernels test-kernels-quick test-churn deb docs docs-check
+	bench-build deps-kernels test-kernels test-kernels-quick test-churn deb image test-image docs docs-check
 
 all: $(BUILD)/bpfredir
 
@@ -234,6 +234,33 @@ deb: deps
 		dpkg-buildpackage -us -uc -b >../build.log 2>&1 || { tail -n 30 ../build.log; exit 1; }
 	$(Q)mv $(OUTPUT)/deb-build/*.deb $(OUTPUT)/deb/
 	$(Q)lintian --fail-on error $(OUTPUT)/deb/*.deb
+
+# The container image, with no registry: a Debian root filesystem (mmdebstrap, bookworm and
+# its backports for libbpf) with the package installed in it, imported into podman as
+# localhost/bpfredir:VERSION. Its entry point applies a mounted config and follows it
+# (scripts/dist/image/entrypoint); deploy/kubernetes/ runs it as a DaemonSet.
+IMAGE_VERSION = $(shell dpkg-parsechangelog -l debian/changelog -S Version 2>/dev/null)
+IMAGE ?= localhost/bpfredir:$(IMAGE_VERSION)
+image: deb
+	$(call msg,IMAGE,$(IMAGE))
+	$(Q)rm -rf $(OUTPUT)/image && mkdir -p $(OUTPUT)/image
+	$(Q)mmdebstrap --quiet --variant=apt --include=ca-certificates \
+		--customize-hook='copy-in $(OUTPUT)/deb/bpfredir_$(IMAGE_VERSION)_amd64.deb /tmp' \
+		--customize-hook='chroot "$$1" apt-get install -y -q -t bookworm-backports \
+			/tmp/bpfredir_$(IMAGE_VERSION)_amd64.deb' \
+		--customize-hook='copy-in scripts/dist/image/entrypoint /usr/local/bin' \
+		--customize-hook='rm -f "$$1"/tmp/*.deb "$$1"/var/cache/apt/*.bin' \
+		--customize-hook='rm -rf "$$1"/var/lib/apt/lists/*' \
+		bookworm $(OUTPUT)/image/rootfs.tar \
+		"deb http://deb.debian.org/debian bookworm main" \
+		"deb http://deb.debian.org/debian bookworm-backports main" \
+		>$(OUTPUT)/image/build.log 2>&1 || { tail -n 30 $(OUTPUT)/image/build.log; exit 1; }
+	$(Q)podman import --quiet --change 'ENTRYPOINT ["/usr/local/bin/entrypoint"]' \
+		$(OUTPUT)/image/rootfs.tar $(IMAGE) >/dev/null
+
+# The image as the DaemonSet runs it (tests/long/image.sh), after building it.
+test-image: image tests-build
+	$(Q)tests/run.sh image
 
 # Longer than make test allows: 100,000 cgroup attach / removal cycles, and 1024 cgroups
 # attached at once (tests/integration/cgroups.sh with BPFREDIR_TEST_CHURN).

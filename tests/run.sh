@@ -8,7 +8,8 @@
 #
 #   tests/run.sh [--quick | NAME[:TEST]...]
 #
-# NAME is a unit test (test_datapath) or an integration script (seed_scenario, or its path);
+# NAME is a unit test (test_datapath) or an integration script (seed_scenario, or its path),
+# or a suite of tests/long/ (run only when named: make test-image);
 # NAME:TEST runs one named test of it only: a function of the script's ALL_TESTS (with the
 # tests it depends on, see tests/lib/harness.sh), or for a unit test `-t TEST` to the binary.
 # --quick runs the QUICK subset below. Either way the run ends with the same checks and line.
@@ -78,11 +79,12 @@ case ${1:-} in
 	;;
 esac
 for name in "${SELECTED[@]}"; do
-	if [[ ! -f tests/unit/$name.c && ! -f tests/integration/$name.sh ]]; then
-		usage_error "no test $name (tests/unit/$name.c, tests/integration/$name.sh)"
+	if [[ ! -f tests/unit/$name.c && ! -f tests/integration/$name.sh && ! -f tests/long/$name.sh ]]; then
+		usage_error "no test $name (tests/unit/$name.c, tests/integration/$name.sh, tests/long/$name.sh)"
 	fi
-	[[ -n ${TESTS_OF[$name]:-} && -f tests/integration/$name.sh ]] || continue
 	script=tests/integration/$name.sh
+	[[ -f $script ]] || script=tests/long/$name.sh
+	[[ -n ${TESTS_OF[$name]:-} && -f $script ]] || continue
 	grep -q '^t_run_tests ' "$script" || usage_error "$script has no named tests"
 	all=" $(bash "$script" --list | paste -sd' ') "
 	for test in ${TESTS_OF[$name]}; do
@@ -227,13 +229,16 @@ scripts=()
 for name in "${SLOW_FIRST[@]}"; do
 	[[ ! -f tests/integration/$name.sh ]] || scripts+=("tests/integration/$name.sh")
 done
-for script in tests/integration/*.sh; do
+# tests/long/: suites too long for every run (their own make targets), run when named only.
+for script in tests/integration/*.sh tests/long/*.sh; do
+	[[ -f $script ]] || continue
 	[[ " ${scripts[*]} " == *" $script "* ]] || scripts+=("$script")
 done
 for script in "${scripts[@]}"; do
 	((INTERRUPTED == 0)) || break
 	name=$(basename "$script" .sh)
 	selected "$name" || continue
+	[[ $script != tests/long/* || " ${SELECTED[*]} " == *" $name "* ]] || continue
 	while ((${#JOB_NAME[@]} >= TEST_JOBS)); do
 		test_wait
 	done
