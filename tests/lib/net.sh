@@ -33,6 +33,10 @@ netns_add() {
 	ip netns add "$full" || t_abort "ip netns add $full failed"
 	T_NETNS+=("$full")
 	ip -n "$full" link set lo up
+	# IPv4 forwarding is taken from the host's (a container runtime's bridge turns it on):
+	# a test host forwards only where its test says so.
+	in_ns "$1" sysctl -qw net.ipv4.ip_forward=0 ||
+		t_abort "cannot turn forwarding off in $full"
 }
 
 # in_ns NAME CMD...: run CMD in namespace NAME (same mounts, so bpffs and cgroup2 stay).

@@ -127,6 +127,11 @@ static inline int netns_enter_fresh(char *why, size_t n)
 {
 	if (unshare(CLONE_NEWNET))
 		return netns_why(why, n, "unshare(CLONE_NEWNET): %s", strerror(errno));
+	/* A new namespace takes IPv4 forwarding from the host's (devconf_inherit_init_net 0):
+	 * a host that forwards (a container runtime's bridge turns it on) would forward here. */
+	if (netns_write("/proc/sys/net/ipv4/ip_forward", "0", why, n) ||
+	    netns_write("/proc/sys/net/ipv6/conf/all/forwarding", "0", why, n))
+		return -1;
 	return netns_link_up("lo", why, n);
 }
 
