@@ -86,7 +86,7 @@ INSTALLED := $(SBINDIR)/bpfredir $(MANDIR)/man8/bpfredir.8 $(MANDIR)/man5/bpfred
 	$(addprefix $(HOOKSDIR)/,$(OCI_HOOKS)) $(COMPLETIONDIR)/bpfredir
 
 .PHONY: all deps test demo vmlinux clean check-libbpf tests-build install uninstall bench \
-	bench-build deps-kernels test-kernels test-kernels-quick test-churn deb image test-image docs docs-check
+	bench-build deps-kernels test-kernels test-kernels-quick test-churn deb image test-dist docs docs-check
 
 all: $(BUILD)/bpfredir
 
@@ -258,9 +258,11 @@ image: deb
 	$(Q)podman import --quiet --change 'ENTRYPOINT ["/usr/local/bin/entrypoint"]' \
 		$(OUTPUT)/image/rootfs.tar $(IMAGE) >/dev/null
 
-# The image as the DaemonSet runs it (tests/long/image.sh), after building it.
-test-image: image tests-build
-	$(Q)tests/run.sh image
+# What is shipped beyond the binary, a minute and a half more than make test: the Debian
+# package built, installed, used and purged (tests/long/deb.sh), and the image as the
+# DaemonSet runs it (tests/long/image.sh).
+test-dist: image tests-build
+	$(Q)tests/run.sh deb image
 
 # Longer than make test allows: 100,000 cgroup attach / removal cycles, and 1024 cgroups
 # attached at once (tests/integration/cgroups.sh with BPFREDIR_TEST_CHURN).

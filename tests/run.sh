@@ -9,7 +9,7 @@
 #   tests/run.sh [--quick | NAME[:TEST]...]
 #
 # NAME is a unit test (test_datapath) or an integration script (seed_scenario, or its path),
-# or a suite of tests/long/ (run only when named: make test-image);
+# or a suite of tests/long/ (run only when named: make test-dist, make test-churn);
 # NAME:TEST runs one named test of it only: a function of the script's ALL_TESTS (with the
 # tests it depends on, see tests/lib/harness.sh), or for a unit test `-t TEST` to the binary.
 # --quick runs the QUICK subset below. Either way the run ends with the same checks and line.

@@ -6,7 +6,7 @@
 # manifest names and no others, a read-only root. It applies the config and redirects real
 # traffic, follows a config change, writes the textfile metrics whole, survives a container
 # restart with the rules and an open connection intact, and is unloaded cleanly.
-# make test-image builds the image first (about a minute).
+# make test-dist builds the image first (about a minute).
 set -uo pipefail
 # shellcheck source=tests/lib/bpfredir.sh
 . "$(dirname "$0")/../lib/bpfredir.sh"
