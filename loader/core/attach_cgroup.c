@@ -75,28 +75,45 @@ int cgroup_open(const char *path, char *resolved, size_t size, int *fd, __u64 *i
  * out: its eight bytes are the cgroup id. */
 #define FILEID_KERNFS 0xfe
 
-int cgroup_exists(__u64 cgroup_id)
+/* cgroup_exists, given the cgroup2 mount's fd. */
+static int cgroup_resolves(int root_fd, __u64 cgroup_id)
 {
 	union {
 		struct file_handle fh;
 		char bytes[sizeof(struct file_handle) + sizeof(__u64)];
 	} h = { .fh = { .handle_bytes = sizeof(__u64), .handle_type = FILEID_KERNFS } };
-	char root[PATH_MAX];
-	int root_fd, fd, err;
+	int fd;
 
-	err = cgroup2_root(root, sizeof(root));
-	if (err)
-		return err;
-	root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (root_fd < 0)
-		return -errno;
 	memcpy(h.fh.f_handle, &cgroup_id, sizeof(cgroup_id));
 	fd = open_by_handle_at(root_fd, &h.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	err = fd >= 0 ? 1 : errno == ESTALE || errno == ENOENT ? 0 : -errno;
-	if (fd >= 0)
+	if (fd >= 0) {
 		close(fd);
+		return 1;
+	}
+	/* ENOTDIR: the id is a file's now, so no cgroup's. */
+	return errno == ESTALE || errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+}
+
+static int cgroup2_root_open(void)
+{
+	char root[PATH_MAX];
+	int err = cgroup2_root(root, sizeof(root)), fd;
+
+	if (err)
+		return err;
+	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int cgroup_exists(__u64 cgroup_id)
+{
+	int root_fd = cgroup2_root_open(), ret;
+
+	if (root_fd < 0)
+		return root_fd;
+	ret = cgroup_resolves(root_fd, cgroup_id);
 	close(root_fd);
-	return err;
+	return ret;
 }
 
 static const char *hook_link_name(__u64 cgroup_id, const struct sock_hook *hook)
@@ -231,7 +248,7 @@ int cgroups_forget_removed(int set_fd)
 	struct pin_link link;
 	struct dirent *de;
 	__u64 *ids = NULL;
-	int err = 0, forgotten = 0, ret;
+	int err = 0, first_err = 0, forgotten = 0, ret, root_fd;
 	DIR *dir;
 
 	dir = pin_opendir("links");
@@ -246,19 +263,26 @@ int cgroups_forget_removed(int set_fd)
 		if (key.kind == POLICY_CGROUP)
 			err = add_id(&ids, &n, &cap, key.id);
 	}
+	root_fd = n && !err ? cgroup2_root_open() : -1;
+	if (n && !err && root_fd < 0)
+		err = root_fd;
+	/* One that cannot be looked at or forgotten does not keep the others: the first error
+	 * is what is returned. */
 	for (i = 0; i < n && !err; i++) {
-		ret = cgroup_exists(ids[i]);
-		if (ret < 0)
-			err = ret;
-		if (ret)
-			continue;
-		/* Stop acting, then detach: the order attach and detach keep. */
-		if (set_fd >= 0)
-			err = ruleset_enable(set_fd, POLICY_CGROUP, ids[i], false);
-		if (!err)
-			err = detach_cgroup(ids[i]);
-		forgotten++;
+		ret = cgroup_resolves(root_fd, ids[i]);
+		if (!ret) {
+			/* Stop acting, then detach: the order attach and detach keep. */
+			ret = set_fd >= 0 ? ruleset_enable(set_fd, POLICY_CGROUP, ids[i], false)
+					  : 0;
+			if (!ret)
+				ret = detach_cgroup(ids[i]);
+			forgotten += !ret;
+		}
+		if (ret < 0 && !first_err)
+			first_err = ret;
 	}
+	if (root_fd >= 0)
+		close(root_fd);
 	free(ids);
-	return err ? err : forgotten;
+	return err ?: first_err ?: forgotten;
 }
