@@ -111,6 +111,7 @@ static void notify_systemd(const char *state)
 static void apply_child(const char *path, int (*apply)(const void *arg), const void *arg)
 {
 	int pipe_fds[2], status, changes = 0;
+	pid_t waited = -1;
 	char line[512];
 	pid_t pid;
 	FILE *plan;
@@ -127,13 +128,26 @@ static void apply_child(const char *path, int (*apply)(const void *arg), const v
 	}
 	close(pipe_fds[1]);
 	plan = fdopen(pipe_fds[0], "r");
-	while (plan && fgets(line, sizeof(line), plan))
-		changes += (line[0] == '+' || line[0] == '-') && line[1] == ' ';
+	/* Read to the end, a signal or not: closing early would kill the apply (SIGPIPE). */
+	while (plan) {
+		if (fgets(line, sizeof(line), plan)) {
+			changes += (line[0] == '+' || line[0] == '-') && line[1] == ' ';
+			continue;
+		}
+		if (!ferror(plan) || errno != EINTR)
+			break;
+		clearerr(plan);
+	}
 	if (plan)
 		fclose(plan);
 	else
 		close(pipe_fds[0]);
-	if (pid < 0 || waitpid(pid, &status, 0) < 0) {
+	/* A SIGTERM meanwhile stops the watching after this apply, not in its middle. */
+	if (pid > 0)
+		do
+			waited = waitpid(pid, &status, 0);
+		while (waited < 0 && errno == EINTR);
+	if (waited < 0) {
 		fail("cannot apply %s: %s", path, strerror(errno));
 		return;
 	}
