@@ -202,7 +202,7 @@ deps:
 	$(Q)scripts/install-deps.sh
 
 test: deps
-	$(Q)$(MAKE) tests-build
+	$(Q)$(MAKE) -j$$(nproc) tests-build
 	$(Q)tests/run.sh
 
 # The suite inside QEMU guests that boot Debian's kernel packages, one guest per kernel in
@@ -214,11 +214,11 @@ deps-kernels:
 	$(Q)scripts/install-deps.sh --kernels
 
 test-kernels: deps-kernels
-	$(Q)$(MAKE) tests-build
+	$(Q)$(MAKE) -j$$(nproc) tests-build
 	$(Q)tests/kernels/run.sh $(KERNELS)
 
 test-kernels-quick: deps-kernels
-	$(Q)$(MAKE) tests-build
+	$(Q)$(MAKE) -j$$(nproc) tests-build
 	$(Q)tests/kernels/run.sh --quick $(KERNELS)
 
 # (The test tools too: tests/lib/, which the demo uses, probes the kernel with them.)
