@@ -10,16 +10,21 @@
 #     --fail-open lets it start unredirected;
 #   - the verb alone, fed states as runtimes give them: the process's cgroup, a bundle's
 #     cgroupsPath (cgroupfs path, systemd slice:prefix:name), removed cgroups, bad input;
-#   - containers started and removed in a row leave pins and rule set as they were.
+#   - containers started and removed in a row leave pins and rule set as they were;
+#   - a container attached by hand (no hook) and removed is forgotten by the next command;
+#   - a container's cgroup attached by the hook inside an attached parent: redirected once.
 set -uo pipefail
 # shellcheck source=tests/lib/bpfredir.sh
 . "$(dirname "$0")/../lib/bpfredir.sh"
 
-ALL_TESTS="test_annotated test_not_annotated test_fail_closed test_states test_container_churn"
+ALL_TESTS="test_annotated test_not_annotated test_fail_closed test_states test_container_churn
+	test_removed_unhooked test_nested"
 t_depends test_annotated test_states
 t_depends test_not_annotated test_states
 t_depends test_fail_closed test_states
 t_depends test_container_churn test_states
+t_depends test_removed_unhooked test_states
+t_depends test_nested test_states
 
 CONTAINERS=20
 
@@ -87,8 +92,12 @@ run_container() {
 # in_container NAME CMD...: CMD in the running container; its output.
 in_container() { podman exec "$T_PREFIX-$1" "${@:2}" 2>&1; }
 
-# ask NAME PORT: what the container gets from 127.0.0.1:PORT ("served", or nc's failure).
-ask() { in_container "$1" sh -c "echo | nc -w 3 127.0.0.1 $2 2>/dev/null || echo failed"; }
+# ask NAME PORT: what the container gets from 127.0.0.1:PORT ("served", or "failed"). nc's
+# input stays open until the service has answered and closed: on an input that ends at once,
+# nc may leave before reading the answer.
+ask() {
+	in_container "$1" sh -c "sleep 1 | nc -w 3 127.0.0.1 $2 2>/dev/null || echo failed"
+}
 
 # container_cgroup NAME: the container's cgroup2 directory.
 container_cgroup() {
@@ -107,7 +116,7 @@ attached_json() {
 remove_container() { podman rm -f -t 0 "$T_PREFIX-$1" >/dev/null 2>&1; }
 
 test_annotated() {
-	local before cg id
+	local before cg id got
 	before=$(cgroup_pins)
 	run_container web "$HOOKS" io.bpfredir.attach=true "io.bpfredir.pin-dir=$PIN" -- \
 		sleep 600
@@ -115,10 +124,10 @@ test_annotated() {
 	cg=$(container_cgroup web)
 	check "it has its own cgroup under the test's" "$cg" test "${cg%/*}" = "$CGP"
 	check "status: the hook attached its cgroup" "$CLI_OUT" test "$(attached_json "$cg")" -eq 1
-	check "in the container: 127.0.0.1:8445 reaches the service" "$(ask web 8445)" \
-		test "$(ask web 8445)" = served
-	check "in the container: 127.0.0.1:8443 refused (hide-local)" "$(ask web 8443)" \
-		test "$(ask web 8443)" = failed
+	got=$(ask web 8445)
+	check "in the container: 127.0.0.1:8445 reaches the service" "$got" test "$got" = served
+	got=$(ask web 8443)
+	check "in the container: 127.0.0.1:8443 refused (hide-local)" "$got" test "$got" = failed
 	id=$(stat -c %i "$cg")
 	remove_container web
 	check "removed: poststop detached it, no pin left" "$(cgroup_pins) pins, $before before" \
@@ -129,18 +138,19 @@ test_annotated() {
 }
 
 test_not_annotated() {
+	local got
 	run_container plain "$HOOKS" "io.bpfredir.pin-dir=$PIN" -- sleep 600
 	check "container without io.bpfredir.attach starts" "exit $RUN_RC: $RUN_ERR" \
 		test "$RUN_RC" -eq 0
 	check "its cgroup is not attached" "$CLI_OUT" \
 		test "$(attached_json "$(container_cgroup plain)")" -eq 0
-	check "in it: 127.0.0.1:8445 is not redirected" "$(ask plain 8445)" \
-		test "$(ask plain 8445)" = failed
+	got=$(ask plain 8445)
+	check "in it: 127.0.0.1:8445 is not redirected" "$got" test "$got" = failed
 	remove_container plain
 }
 
 test_fail_closed() {
-	local none=/sys/fs/bpf/$T_PREFIX-none fo=$T_TMP/hooks-fail-open
+	local got none=/sys/fs/bpf/$T_PREFIX-none fo=$T_TMP/hooks-fail-open
 	run_container closed "$HOOKS" io.bpfredir.attach=true "io.bpfredir.pin-dir=$none" -- \
 		sleep 600
 	check "attach fails: the container does not start" "exit $RUN_RC: $RUN_ERR" \
@@ -152,7 +162,8 @@ test_fail_closed() {
 	jq '.hook.args += ["--fail-open"]' "$HOOKS/bpfredir-attach.json" >"$fo/bpfredir-attach.json"
 	run_container open "$fo" io.bpfredir.attach=true "io.bpfredir.pin-dir=$none" -- sleep 600
 	check "--fail-open: the container starts" "exit $RUN_RC: $RUN_ERR" test "$RUN_RC" -eq 0
-	check "... unredirected" "$(ask open 8445)" test "$(ask open 8445)" = failed
+	got=$(ask open 8445)
+	check "... unredirected" "$got" test "$got" = failed
 	remove_container open
 }
 
@@ -238,6 +249,41 @@ test_container_churn() {
 	cli server status --json --pin-dir "$PIN"
 	check "the live set holds the instance's cgroup only" "$CLI_OUT" \
 		json_matches '.cgroup_use.attached == 1'
+}
+
+test_removed_unhooked() {
+	local cg id got
+	run_container byhand "$HOOKS" -- sleep 600
+	check "a container without the annotation starts" "exit $RUN_RC: $RUN_ERR" test "$RUN_RC" -eq 0
+	cg=$(container_cgroup byhand)
+	id=$(stat -c %i "$cg")
+	expect_cli_ok "attach its cgroup by hand" server attach --cgroup "$cg" --pin-dir "$PIN"
+	got=$(ask byhand 8445)
+	check "redirected" "$got" test "$got" = served
+	remove_container byhand
+	cli server status --pin-dir "$PIN"
+	check "podman rm: status says removed, nothing else" "$CLI_OUT" \
+		grep -q "removed cgroup (id $id)" <<<"$CLI_OUT"
+	expect_cli_ok "the next command (add)" server add 9300 9301 --pin-dir "$PIN"
+	check "... forgets it" "stderr: $CLI_ERR" grep -q "forgot 1 removed cgroup" <<<"$CLI_ERR"
+	check "... pins and all" "$(find "$PIN/links" -name "cgroup_${id}_*")" \
+		test -z "$(find "$PIN/links" -name "cgroup_${id}_*")"
+	expect_cli_ok "del 9300" server del 9300 --pin-dir "$PIN"
+}
+
+test_nested() {
+	local got
+	expect_cli_ok "attach the containers' parent cgroup" server attach --cgroup "$CGP" \
+		--pin-dir "$PIN"
+	run_container inner "$HOOKS" io.bpfredir.attach=true "io.bpfredir.pin-dir=$PIN" -- sleep 600
+	check "the hook attaches the container inside it" "$CLI_OUT" \
+		test "$(attached_json "$(container_cgroup inner)")" -eq 1
+	got=$(ask inner 8445)
+	check "redirected once: 8445 reaches the service" "$got" test "$got" = served
+	got=$(ask inner 8443)
+	check "and 8443 refused (hide-local)" "$got" test "$got" = failed
+	remove_container inner
+	expect_cli_ok "detach the parent" server detach --cgroup "$CGP" --pin-dir "$PIN"
 }
 
 t_run_tests oci_hook "$@"
