@@ -346,39 +346,38 @@ void cmd_print_usage(FILE *out, const struct cmd *cmd)
 	print_doc(out, cmd->doc);
 }
 
-static int setup(const struct cmd *cmd, struct instance *in)
+int instance_open(unsigned int needs, const char *not_loaded_hint, struct instance *in)
 {
 	int err;
 
-	if ((cmd->needs & NEED_ROOT) && require_root())
+	if ((needs & NEED_ROOT) && require_root())
 		return EXIT_FAIL;
-	if (cmd->needs & NEED_CREATE)
+	if (needs & NEED_CREATE)
 		return pins_create() ? EXIT_FAIL : -1;
-	if (!(cmd->needs & (NEED_PINS | NEED_LOCK)))
+	if (!(needs & (NEED_PINS | NEED_LOCK)))
 		return -1;
-	err = pins_open(cmd->needs & NEED_LOCK ? PINS_WRITE : PINS_READ);
+	err = pins_open(needs & NEED_LOCK ? PINS_WRITE : PINS_READ);
 	if (err && err != -ENOENT) {
 		pins_close();
 		return EXIT_FAIL;
 	}
-	if (err || ((cmd->needs & NEED_LOADED) && !is_loaded())) {
+	if (err || ((needs & NEED_LOADED) && !is_loaded())) {
 		pins_close();
-		return fail("not loaded at %s%s", pin_dir, cmd->not_loaded_hint ?: "");
+		return fail("not loaded at %s%s", pin_dir, not_loaded_hint ?: "");
 	}
-	if ((cmd->needs & NEED_MAPS) &&
-	    (cmd->needs & NEED_LOCK ? open_pinned_maps(&in->maps)
-				    : open_pinned_maps_read(&in->maps))) {
+	if ((needs & NEED_MAPS) &&
+	    (needs & NEED_LOCK ? open_pinned_maps(&in->maps) : open_pinned_maps_read(&in->maps))) {
 		pins_close();
 		return EXIT_FAIL;
 	}
 	return -1;
 }
 
-static void teardown(const struct cmd *cmd, struct instance *in)
+void instance_close(unsigned int needs, struct instance *in)
 {
-	if (cmd->needs & NEED_MAPS)
+	if (needs & NEED_MAPS)
 		close_pinned_maps(&in->maps);
-	if (cmd->needs & (NEED_PINS | NEED_LOCK | NEED_CREATE))
+	if (needs & (NEED_PINS | NEED_LOCK | NEED_CREATE))
 		pins_close();
 }
 
@@ -395,10 +394,10 @@ int cmd_dispatch(const struct cmd *cmd, int argc, char **argv)
 		memcpy(cfg, cmd->defaults, cmd->cfg_size);
 	ret = cmd_parse(cmd, argc, argv, cfg);
 	if (ret < 0)
-		ret = setup(cmd, &in);
+		ret = instance_open(cmd->needs, cmd->not_loaded_hint, &in);
 	if (ret < 0) {
 		ret = cmd->func(&in, cfg);
-		teardown(cmd, &in);
+		instance_close(cmd->needs, &in);
 	}
 	free(cfg);
 	return ret;

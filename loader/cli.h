@@ -122,6 +122,11 @@ void cmd_print_usage(FILE *out, const struct cmd *cmd);
 const char *bad_option(char **argv);
 /* Parse argv into cfg: -1 to go on, or the exit code (after --help or a usage error). */
 int cmd_parse(const struct cmd *cmd, int argc, char **argv, void *cfg);
+/* What a verb's needs ask for, set up (-1 to go on, or the exit code after the error is
+ * said) and torn down: cmd_dispatch does it before and after each handler; a handler that
+ * learns its pin dir from its input (oci-hook) does it itself. */
+int instance_open(unsigned int needs, const char *not_loaded_hint, struct instance *in);
+void instance_close(unsigned int needs, struct instance *in);
 /* Parse, set up the needs, run the handler, tear down. */
 int cmd_dispatch(const struct cmd *cmd, int argc, char **argv);
 

@@ -223,12 +223,15 @@ static int container_cgroup(struct json_object *state, char *path, size_t size)
 	return cgroup_of_bundle(bundle, path, size);
 }
 
-/* The instance the container joins: the annotation's pin dir, else --pin-dir's. */
-static int open_instance(struct json_object *state, struct pinned_maps *maps)
+/* What attach and detach need, taken once the container's annotations name the pin dir. */
+#define HOOK_NEEDS (NEED_LOCK | NEED_LOADED | NEED_MAPS)
+
+/* The instance the container joins: the annotation's pin dir, else --pin-dir's. -1 to go on,
+ * or the exit code. */
+static int open_instance(struct json_object *state, struct instance *in)
 {
 	struct json_object *annotations;
 	const char *dir = NULL;
-	int err;
 
 	if (json_object_object_get_ex(state, "annotations", &annotations))
 		dir = json_string_at(annotations, PIN_DIR_ANNOTATION);
@@ -236,20 +239,7 @@ static int open_instance(struct json_object *state, struct pinned_maps *maps)
 		return fail("annotation %s '%s' %s", PIN_DIR_ANNOTATION, dir, pin_dir_problem(dir));
 	if (dir)
 		pin_dir = dir;
-	err = pins_open(PINS_WRITE);
-	if (err && err != -ENOENT) {
-		pins_close();
-		return EXIT_FAIL;
-	}
-	if (err || !is_loaded()) {
-		pins_close();
-		return fail("not loaded at %s (run 'bpfredir load' first)", pin_dir);
-	}
-	if (open_pinned_maps(maps)) {
-		pins_close();
-		return EXIT_FAIL;
-	}
-	return 0;
+	return instance_open(HOOK_NEEDS, " (run 'bpfredir load' first)", in);
 }
 
 static int do_oci_hook(struct instance *in, const void *cfg)
@@ -267,11 +257,10 @@ static int do_oci_hook(struct instance *in, const void *cfg)
 	id = json_string_at(state, "id");
 	ret = container_cgroup(state, path, sizeof(path));
 	if (!ret)
-		ret = open_instance(state, &in->maps);
-	if (!ret) {
+		ret = open_instance(state, in);
+	if (ret < 0) {
 		ret = cgroup_change(&in->maps, path, create, true);
-		close_pinned_maps(&in->maps);
-		pins_close();
+		instance_close(HOOK_NEEDS, in);
 	}
 	if (ret && create && args->fail_open) {
 		fail("--fail-open: container %s starts without redirection", id ? id : "?");
