@@ -119,9 +119,7 @@ static int detach_by_id(struct instance *in, const char *text)
 		return detach_removed(what);
 	if (!cgroup_attached(id))
 		return fail("not attached to %s", what);
-	err = ruleset_enable(in->maps.rules, POLICY_CGROUP, id, false);
-	if (!err)
-		err = detach_cgroup(id);
+	err = cgroup_release(in->maps.rules, id);
 	return err ? fail("cannot detach from %s: %s", what, strerror(-err)) : 0;
 }
 
@@ -171,9 +169,7 @@ int cgroup_change(struct pinned_maps *maps, const char *path, bool attach, bool 
 		if (err && !attached)
 			detach_cgroup(cgroup_id);
 	} else {
-		err = ruleset_enable(maps->rules, POLICY_CGROUP, cgroup_id, false);
-		if (!err)
-			err = detach_cgroup(cgroup_id);
+		err = cgroup_release(maps->rules, cgroup_id);
 	}
 	if (err)
 		ret = fail("cannot %s cgroup %s: %s", attach ? "attach to" : "detach from",

@@ -67,6 +67,8 @@ int cgroup_open(const char *path, char *resolved, size_t size, int *fd, __u64 *i
 int attach_cgroup(struct pin_txn *txn, int cgroup_fd, __u64 cgroup_id,
 		  const int prog_fds[N_SOCK_HOOKS]);
 int detach_cgroup(__u64 cgroup_id);
+/* The live set (set_fd, or -1) stops naming the cgroup, then its links go. */
+int cgroup_release(int set_fd, __u64 cgroup_id);
 bool cgroup_attached(__u64 cgroup_id);
 /* 1: the cgroup is there; 0: it was removed (or never was); -errno. */
 int cgroup_exists(__u64 cgroup_id);

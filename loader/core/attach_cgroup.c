@@ -218,6 +218,15 @@ int attach_cgroup(struct pin_txn *txn, int cgroup_fd, __u64 cgroup_id,
 	return err;
 }
 
+/* Stop acting, then detach: a kill between the two leaves an inert attachment, never one
+ * that acts with nothing to undo it. set_fd: the live set, or -1 for none. */
+int cgroup_release(int set_fd, __u64 cgroup_id)
+{
+	int err = set_fd >= 0 ? ruleset_enable(set_fd, POLICY_CGROUP, cgroup_id, false) : 0;
+
+	return err ? err : detach_cgroup(cgroup_id);
+}
+
 static int add_id(__u64 **ids, size_t *n, size_t *cap, __u64 id)
 {
 	size_t i;
@@ -271,11 +280,7 @@ int cgroups_forget_removed(int set_fd)
 	for (i = 0; i < n && !err; i++) {
 		ret = cgroup_resolves(root_fd, ids[i]);
 		if (!ret) {
-			/* Stop acting, then detach: the order attach and detach keep. */
-			ret = set_fd >= 0 ? ruleset_enable(set_fd, POLICY_CGROUP, ids[i], false)
-					  : 0;
-			if (!ret)
-				ret = detach_cgroup(ids[i]);
+			ret = cgroup_release(set_fd, ids[i]);
 			forgotten += !ret;
 		}
 		if (ret < 0 && !first_err)
