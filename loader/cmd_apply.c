@@ -19,10 +19,9 @@
  * every rule: an empty or truncated file, one reload away, would unhide every port. */
 static int check_live(const struct config *cfg, const struct pinned_maps *maps)
 {
-	struct redir_policy_key key, *prev = NULL;
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info);
-	int live_rules = 0;
+	int live_rules;
 
 	if (cfg->flows_line) {
 		if (bpf_map_get_info_by_fd(maps->flows, &info, &len))
@@ -41,10 +40,7 @@ static int check_live(const struct config *cfg, const struct pinned_maps *maps)
 				    cfg->steer_socket ? "packet" : "socket");
 	if (cfg->n_rules || cfg->allow_empty)
 		return 0;
-	while (!bpf_map_get_next_key(maps->rules, prev, &key)) {
-		prev = &key;
-		live_rules += key.kind == POLICY_PUBLIC;
-	}
+	live_rules = ruleset_count(maps->rules, POLICY_PUBLIC);
 	if (live_rules)
 		return fail("%s has no rule: applying it would remove the %d rule%s in force; "
 			    "--allow-empty applies it anyway",
