@@ -157,6 +157,43 @@ static unsigned int dnat_local_port(const char *to)
 	return !strncmp(buf, "127.", 4) ? port_of(colon + 1) : 0;
 }
 
+/* A redirect in either syntax, its ports known: its address must be one host's, and one for
+ * local clients must go out by lo. daddr_opt and output_chain: the syntax's own words, for
+ * the reason a rule is not translated. */
+static void add_redirect(struct import *im, struct imported_rule *r, const char *text,
+			 const char *daddr, const char *daddr_opt, const char *iif, const char *oif,
+			 const char *output_chain)
+{
+	char why[64];
+
+	if (daddr && !host_addr(daddr, r->addr, sizeof(r->addr))) {
+		snprintf(why, sizeof(why), "%s names a network, not one address", daddr_opt);
+		return skip(im, r->line, text, why);
+	}
+	if (!r->local && iif)
+		snprintf(r->iface, sizeof(r->iface), "%s", iif);
+	if (r->local && oif && strcmp(oif, "lo")) {
+		snprintf(why, sizeof(why), "%s to an interface other than lo", output_chain);
+		return skip(im, r->line, text, why);
+	}
+	if (im->n_rules < MAX_IMPORTED)
+		im->rules[im->n_rules++] = *r;
+}
+
+/* A DROP or REJECT of packets to one port: false when there is no room left for it. */
+static bool add_hide(struct import *im, const char *dport, const char *proto, bool reject)
+{
+	struct imported_hide *h = &im->hides[im->n_hides];
+
+	if (im->n_hides == MAX_IMPORTED)
+		return false;
+	h->port = port_of(dport);
+	h->reject = reject;
+	snprintf(h->proto, sizeof(h->proto), "%s", proto);
+	im->n_hides++;
+	return true;
+}
+
 /* One iptables-save rule line (-A ...) of table. */
 static void iptables_rule(struct import *im, const char *table, char *text, int line)
 {
@@ -236,18 +273,10 @@ static void iptables_rule(struct import *im, const char *table, char *text, int 
 				    !strcmp(target, "DNAT")
 					    ? "DNAT to another host or without a port: forwarding"
 					    : "--to-ports is not one port");
-		if (dst && !host_addr(dst, r.addr, sizeof(r.addr)))
-			return skip(im, line, text, "-d names a network, not one address");
-		if (prerouting && in)
-			snprintf(r.iface, sizeof(r.iface), "%s", in);
-		if (output && out && strcmp(out, "lo"))
-			return skip(im, line, text, "OUTPUT to an interface other than lo");
 		r.local = output;
 		if (cgroup_path)
 			snprintf(r.cgroup, sizeof(r.cgroup), "%s", cgroup_path);
-		if (im->n_rules < MAX_IMPORTED)
-			im->rules[im->n_rules++] = r;
-		return;
+		return add_redirect(im, &r, text, dst, "-d", in, out, "OUTPUT");
 	}
 	if (!strcmp(table, "mangle") && !strcmp(target, "MARK") && set_mark && dport &&
 	    !strcmp(chain, "PREROUTING")) {
@@ -265,13 +294,8 @@ static void iptables_rule(struct import *im, const char *table, char *text, int 
 			im->mark_drops[im->n_mark_drops++].reject = !strcmp(target, "REJECT");
 			return;
 		}
-		if (dport && !mark && im->n_hides < MAX_IMPORTED) {
-			im->hides[im->n_hides] =
-				(struct imported_hide){ .port = port_of(dport),
-							.reject = !strcmp(target, "REJECT") };
-			snprintf(im->hides[im->n_hides++].proto, 4, "%s", r.proto);
+		if (dport && !mark && add_hide(im, dport, r.proto, !strcmp(target, "REJECT")))
 			return;
-		}
 	}
 	skip(im, line, text, "not a redirect, a mark of a port, nor a drop of one");
 }
@@ -335,23 +359,12 @@ static void nft_rule(struct import *im, const char *hook, char *text, int line)
 			return skip(im, line, text, "no tcp|udp dport: bpfredir moves one port");
 		r.public_port = port_of(dport);
 		r.target_port = to;
-		if (daddr && !host_addr(daddr, r.addr, sizeof(r.addr)))
-			return skip(im, line, text, "daddr names a network, not one address");
-		if (iif)
-			snprintf(r.iface, sizeof(r.iface), "%s", iif);
-		if (!strcmp(hook, "output") && oif && strcmp(oif, "lo"))
-			return skip(im, line, text, "output to an interface other than lo");
 		r.local = !strcmp(hook, "output");
-		if (im->n_rules < MAX_IMPORTED)
-			im->rules[im->n_rules++] = r;
-		return;
+		return add_redirect(im, &r, text, daddr, "daddr", iif, oif, "output");
 	}
-	if ((drop || reject) && dport && !strcmp(hook, "input") && im->n_hides < MAX_IMPORTED) {
-		im->hides[im->n_hides] =
-			(struct imported_hide){ .port = port_of(dport), .reject = reject };
-		snprintf(im->hides[im->n_hides++].proto, 4, "%s", r.proto);
+	if ((drop || reject) && dport && !strcmp(hook, "input") &&
+	    add_hide(im, dport, r.proto, reject))
 		return;
-	}
 	skip(im, line, text, "not a redirect nor a drop of a port in a nat or input hook");
 }
 
