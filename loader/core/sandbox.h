@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * A private copy of the datapath, for verify: this build's TC, XDP and socket programs over
+ * maps of their own (no pin, nothing shared with a loaded instance), in a network namespace
+ * of their own, so that what they do to a packet depends on the rules and addresses given
+ * here alone, and nothing they count or remember is anyone else's:
+ *
+ *	sandbox_enter_netns();		(the calling process's namespace is a new one)
+ *	sandbox_load(&sb);
+ *	sandbox_rules(&sb, rules, n);
+ *	sandbox_host_addr(&sb, addr);	(for each of the host's addresses)
+ *	sandbox_run(&sb, SANDBOX_TC_INGRESS, frame, ...);
+ *	sandbox_cgroup(&sb);		(only for local clients' calls)
+ *	sandbox_free(&sb);
+ *
+ * Every function returns 0 or -errno, with the detail in a pr_warn where the caller cannot
+ * tell it.
+ */
+#ifndef BPFREDIR_CORE_SANDBOX_H
+#define BPFREDIR_CORE_SANDBOX_H
+
+#include <stddef.h>
+#include <linux/types.h>
+#include "bpfredir.h"
+#include "pins.h"
+#include "ruleset.h"
+
+struct sandbox {
+	struct tc_bpf *tc;
+	struct xdp_bpf *xdp;
+	struct sock_bpf *sock;
+	int set_fd;
+	int lo_ifindex;
+	/* sandbox_cgroup: a cgroup of its own, made under the cgroup2 root, whose processes
+	 * the socket programs act for; removed by sandbox_free. */
+	int cgroup_root_fd;
+	int cgroup_fd;
+	__u64 cgroup_id;
+	char cgroup_name[64];
+	int links[N_SOCK_HOOKS];
+};
+
+enum sandbox_hook {
+	SANDBOX_TC_INGRESS,
+	SANDBOX_TC_EGRESS, /* a packet this host sends */
+	SANDBOX_XDP,
+};
+
+/* The calling process leaves its network namespace for a new one, with lo up and forwarding
+ * off (so a destination that is not the host's is another host's, and nothing leaves). */
+int sandbox_enter_netns(void);
+/* addr (v4 as ::ffff:a.b.c.d) on the namespace's lo, for local clients to reach. */
+int sandbox_addr_add(const __u8 addr[BPFREDIR_ADDR_LEN]);
+/* The programs loaded over private maps, the socket programs for this namespace. */
+int sandbox_load(struct sandbox *sb);
+/* A set of these rules, enabled on lo, live. */
+int sandbox_rules(struct sandbox *sb, const struct rule_spec *rules, size_t n);
+/* addr is one of the host's own addresses. */
+int sandbox_host_addr(struct sandbox *sb, const __u8 addr[BPFREDIR_ADDR_LEN]);
+/* The frame in through hook h: *retval the program's, *out_len the bytes in out. */
+int sandbox_run(struct sandbox *sb, enum sandbox_hook h, const void *in, __u32 len, void *out,
+		__u32 *out_len, __u32 *retval);
+/* A global counter (enum redir_stat), summed over the CPUs. */
+int sandbox_stat(struct sandbox *sb, __u32 idx, __u64 *sum);
+/* The socket programs attached to a new cgroup of the sandbox's own (sb->cgroup_fd), and
+ * the set enabling them there: a process that joins it is a local client. */
+int sandbox_cgroup(struct sandbox *sb);
+/* The calling process joins the sandbox's cgroup. */
+int sandbox_cgroup_join(struct sandbox *sb);
+/* After sandbox_load, whatever it returned. */
+void sandbox_free(struct sandbox *sb);
+
+#endif /* BPFREDIR_CORE_SANDBOX_H */
