@@ -114,7 +114,7 @@ struct cmd {
 };
 
 extern const struct cmd cmd_load, cmd_add, cmd_del, cmd_list, cmd_stats, cmd_status, cmd_attach,
-	cmd_detach, cmd_apply, cmd_watch, cmd_unload, cmd_oci_hook, cmd_import;
+	cmd_detach, cmd_apply, cmd_watch, cmd_unload, cmd_oci_hook, cmd_import, cmd_verify;
 
 /* The verb's synopsis ("add PUBLIC_PORT ... [--pin-dir DIR]", wrapped) then its description. */
 void cmd_print_usage(FILE *out, const struct cmd *cmd);

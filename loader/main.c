@@ -16,7 +16,7 @@ const struct cmd *cur_cmd;
 /* In the order --help lists them. */
 static const struct cmd *const cmds[] = {
 	&cmd_load,   &cmd_add,	  &cmd_del,   &cmd_list,   &cmd_apply,	  &cmd_status, &cmd_stats,
-	&cmd_attach, &cmd_detach, &cmd_watch, &cmd_unload, &cmd_oci_hook, &cmd_import,
+	&cmd_attach, &cmd_detach, &cmd_watch, &cmd_unload, &cmd_oci_hook, &cmd_import, &cmd_verify,
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

@@ -15,13 +15,13 @@ setup_tests() {
 
 # --- help ----------------------------------------------------------------------------------
 test_help() {
-	for verb in load add del list apply status stats attach detach watch unload oci-hook; do
+	for verb in load add del list apply status stats attach detach watch unload oci-hook import verify; do
 		cli - "$verb" --help
 		check "$verb --help: exit 0 and its usage" "$(cli_result) $CLI_OUT" \
 			grep -q "^Usage: bpfredir $verb" <<<"$CLI_OUT"
 	done
 	cli - --help
-	check "--help lists every verb" "$CLI_OUT" test "$(grep -cE '^bpfredir (load|add|del|list|apply|status|stats|attach|detach|watch|unload|oci-hook) ' <<<"$CLI_OUT")" -eq 12
+	check "--help lists every verb" "$CLI_OUT" test "$(grep -cE '^bpfredir (load|add|del|list|apply|status|stats|attach|detach|watch|unload|oci-hook|import|verify) ' <<<"$CLI_OUT")" -eq 14
 }
 
 # --- docs ----------------------------------------------------------------------------------
