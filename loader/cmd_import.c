@@ -9,16 +9,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include "loader.h"
 
 #define MAX_IMPORTED 256
+#define MAX_HOSTS 64
 #define MAX_WORDS 64
 #define LINE_MAX_LEN 4096
 
 struct import_args {
 	const char *file; /* NULL or "-": standard input */
 	bool strict;
+	const char *hosts[MAX_HOSTS];
+	int n_hosts;
 };
 
 static const struct opt import_opts[] = {
@@ -28,6 +33,13 @@ static const struct opt import_opts[] = {
 	  .offset = offsetof(struct import_args, file),
 	  .synopsis = "[-f FILE]" },
 	OPT_FLAG(struct import_args, strict, "strict"),
+	{ .name = "host",
+	  .type = OPT_T_STRINGS,
+	  .offset = offsetof(struct import_args, hosts),
+	  .arg = "ADDR",
+	  .count_at = offsetof(struct import_args, n_hosts),
+	  .max = MAX_HOSTS,
+	  .clash = "host address '%s' given twice" },
 	OPT_END,
 };
 
@@ -57,6 +69,9 @@ struct imported_mark {
 
 struct import {
 	const char *source;
+	/* This host's addresses: a DNAT to one of them is a redirect. */
+	__u8 hosts[MAX_HOSTS + 256][BPFREDIR_ADDR_LEN];
+	int n_hosts;
 	struct imported_rule rules[MAX_IMPORTED];
 	int n_rules;
 	struct imported_hide hides[MAX_IMPORTED];
@@ -136,25 +151,74 @@ static bool host_addr(const char *text, char *out, size_t size)
 	return snprintf(out, size, "%.*s", INET6_ADDRSTRLEN - 1, buf) < (int)size;
 }
 
-/* DNAT's --to-destination ADDR:PORT or [ADDR]:PORT, to this host: loopback. The host's other
- * addresses are not known here; a DNAT elsewhere is forwarding, not a redirect. */
-static unsigned int dnat_local_port(const char *to)
+static bool is_host(const struct import *im, const __u8 addr[BPFREDIR_ADDR_LEN])
 {
-	char buf[INET6_ADDRSTRLEN + 16], *colon;
+	static const __u8 v6_loopback[BPFREDIR_ADDR_LEN] = { [15] = 1 };
+	int i;
+
+	if ((addr[10] == 0xff && addr[11] == 0xff && addr[12] == 127) ||
+	    !memcmp(addr, v6_loopback, BPFREDIR_ADDR_LEN))
+		return true;
+	for (i = 0; i < im->n_hosts; i++)
+		if (!memcmp(im->hosts[i], addr, BPFREDIR_ADDR_LEN))
+			return true;
+	return false;
+}
+
+/* DNAT's --to-destination (nft's dnat to) ADDR:PORT or [ADDR]:PORT: the port when ADDR is this
+ * host's (loopback, the address the rule matched, one of --host or of this machine's
+ * interfaces); a DNAT elsewhere is forwarding, not a redirect. */
+static unsigned int dnat_local_port(const struct import *im, const char *to, const char *daddr)
+{
+	char buf[INET6_ADDRSTRLEN + 16], match[INET6_ADDRSTRLEN], *colon, *host = buf;
+	__u8 addr[BPFREDIR_ADDR_LEN], matched[BPFREDIR_ADDR_LEN];
 
 	snprintf(buf, sizeof(buf), "%s", to);
 	if (buf[0] == '[') {
 		colon = strstr(buf, "]:");
 		if (!colon)
 			return 0;
+		*colon++ = '\0';
+		host++;
+	} else {
+		colon = strrchr(buf, ':');
+		if (!colon)
+			return 0;
 		*colon = '\0';
-		return !strcmp(buf + 1, "::1") ? port_of(colon + 2) : 0;
 	}
-	colon = strrchr(buf, ':');
-	if (!colon)
+	if (!scan_addr(host, addr))
 		return 0;
-	*colon = '\0';
-	return !strncmp(buf, "127.", 4) ? port_of(colon + 1) : 0;
+	if (is_host(im, addr) ||
+	    (daddr && host_addr(daddr, match, sizeof(match)) && scan_addr(match, matched) &&
+	     !memcmp(addr, matched, sizeof(addr))))
+		return port_of(colon + 1);
+	return 0;
+}
+
+/* This machine's addresses, and --host's: the recipe is usually imported where it ran. */
+static int collect_hosts(struct import *im, const struct import_args *args)
+{
+	struct ifaddrs *ifas, *ifa;
+	int i;
+
+	for (i = 0; i < args->n_hosts; i++)
+		if (!scan_addr(args->hosts[i], im->hosts[im->n_hosts++]))
+			return usage_error("--host '%s' is not %s", args->hosts[i], ADDR_FORM);
+	if (getifaddrs(&ifas))
+		return 0; /* then only loopback and the matched address count */
+	for (ifa = ifas; ifa && im->n_hosts < (int)(sizeof(im->hosts) / sizeof(im->hosts[0]));
+	     ifa = ifa->ifa_next) {
+		if (!ifa->ifa_addr)
+			continue;
+		if (ifa->ifa_addr->sa_family == AF_INET)
+			addr_map_v4(im->hosts[im->n_hosts++],
+				    &((struct sockaddr_in *)ifa->ifa_addr)->sin_addr);
+		else if (ifa->ifa_addr->sa_family == AF_INET6)
+			memcpy(im->hosts[im->n_hosts++],
+			       &((struct sockaddr_in6 *)ifa->ifa_addr)->sin6_addr, BPFREDIR_ADDR_LEN);
+	}
+	freeifaddrs(ifas);
+	return 0;
 }
 
 /* A redirect in either syntax, its ports known: its address must be one host's, and one for
@@ -266,7 +330,7 @@ static void iptables_rule(struct import *im, const char *table, char *text, int 
 				    "no -p tcp|udp --dport: bpfredir moves one port");
 		r.public_port = port_of(dport);
 		r.target_port = !strcmp(target, "REDIRECT") ? port_of(to_ports)
-				: to_dest		    ? dnat_local_port(to_dest)
+				: to_dest		    ? dnat_local_port(im, to_dest, dst)
 							    : 0;
 		if (!r.target_port)
 			return skip(im, line, text,
@@ -308,6 +372,7 @@ static void nft_rule(struct import *im, const char *hook, char *text, int line)
 	const char *dport = NULL, *proto = NULL, *daddr = NULL, *iif = NULL, *oif = NULL;
 	const char *why = NULL;
 	struct imported_rule r = { .line = line };
+	const char *dnat_to = NULL;
 	unsigned int to = 0;
 	bool drop = false, reject = false;
 	int n, i;
@@ -333,6 +398,15 @@ static void nft_rule(struct import *im, const char *hook, char *text, int line)
 		} else if (!strcmp(w[i], "redirect") && arg && !strcmp(arg, "to") && i + 2 < n) {
 			to = port_of(w[i + 2][0] == ':' ? w[i + 2] + 1 : w[i + 2]);
 			i += 2;
+		} else if (!strcmp(w[i], "dnat")) {
+			/* dnat [ip|ip6] to ADDR:PORT */
+			if (arg && (!strcmp(arg, "ip") || !strcmp(arg, "ip6")))
+				arg = ++i + 1 < n ? w[i + 1] : NULL;
+			if (!arg || strcmp(arg, "to") || i + 2 >= n)
+				why = "a dnat without 'to ADDR:PORT'";
+			else
+				dnat_to = w[i + 2];
+			i += 2;
 		} else if (!strcmp(w[i], "drop")) {
 			drop = true;
 		} else if (!strcmp(w[i], "reject")) {
@@ -354,6 +428,12 @@ static void nft_rule(struct import *im, const char *hook, char *text, int line)
 	if (why)
 		return skip(im, line, text, why);
 	snprintf(r.proto, sizeof(r.proto), "%s", proto ? proto : "tcp");
+	if (dnat_to) {
+		to = dnat_local_port(im, dnat_to, daddr);
+		if (!to)
+			return skip(im, line, text,
+				    "dnat to another host or without a port: forwarding");
+	}
 	if (to && (!strcmp(hook, "prerouting") || !strcmp(hook, "output"))) {
 		if (!dport)
 			return skip(im, line, text, "no tcp|udp dport: bpfredir moves one port");
@@ -530,6 +610,9 @@ static int do_import(struct instance *in, const void *cfg)
 	int ret, i;
 
 	memset(&im, 0, sizeof(im));
+	ret = collect_hosts(&im, args);
+	if (ret)
+		return ret;
 	im.source = from_stdin ? "<stdin>" : args->file;
 	f = from_stdin ? stdin : fopen(args->file, "re");
 	if (!f)
@@ -560,7 +643,8 @@ const struct cmd cmd_import = {
 	.doc = "Read iptables-save, ip6tables-save or 'nft list ruleset' output (FILE, or "
 	       "standard\n"
 	       "input) and print the bpfredir.conf that does the same: nat PREROUTING REDIRECT\n"
-	       "(or DNAT to 127.0.0.1) of one port becomes a rule (with addr from -d, proto from\n"
+	       "(or DNAT to this host: loopback, the -d address, one of this machine's or of\n"
+	       "--host ADDR) of one port becomes a rule (with addr from -d, proto from\n"
 	       "-p, an interface line from -i), the target's DROP (direct, or mangle MARK with\n"
 	       "filter DROP) the default hide, REJECT reject, neither no-hide; nat OUTPUT -o lo\n"
 	       "becomes a cgroup line (-m cgroup --path: that cgroup). Each rule it does not\n"

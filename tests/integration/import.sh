@@ -100,6 +100,25 @@ RULES
 interface eth0
 cgroup   # every local process (nat OUTPUT -o lo)
 rule 8445 8443"
+	# DNAT to this host's own address: the one matched (-d), or one named with --host.
+	printf '%s\n' '*nat' \
+		'-A PREROUTING -d 192.0.2.7/32 -p tcp -m tcp --dport 8445 -j DNAT --to-destination 192.0.2.7:8443' \
+		'-A PREROUTING -p tcp -m tcp --dport 9445 -j DNAT --to-destination [2001:db8::9]:9443' \
+		'COMMIT' >"$IN/dnat"
+	cli - import -f "$IN/dnat" --host 2001:db8::9
+	check "DNAT to the -d address, and to a --host address: redirects" "$(cli_result)
+$CLI_OUT" test "$CLI_RC" -eq 0 -a "$(grep '^rule' <<<"$CLI_OUT")" = "rule 8445 8443 no-hide addr 192.0.2.7
+rule 9445 9443 no-hide"
+	cli - import -f "$IN/dnat"
+	check "without --host, DNAT to another address is forwarding" "$CLI_OUT" grep -q \
+		"dnat:3: not translated (DNAT to another host" <<<"$CLI_OUT"
+	printf '%s\n' 'table ip nat {' '	chain prerouting {' \
+		'		type nat hook prerouting priority dstnat; policy accept;' \
+		'		tcp dport 7445 dnat ip to 127.0.0.1:7443' \
+		'		tcp dport 7446 dnat to 203.0.113.5:7443' '	}' '}' >"$IN/nft-dnat"
+	import_of nft-dnat
+	check "nft's dnat to loopback redirects; to another host it does not" "$CLI_OUT" \
+		test "$(grep -c -e '^rule 7445 7443 no-hide$' -e 'nft-dnat:5: not translated (dnat to another host' <<<"$CLI_OUT")" -eq 2
 }
 
 test_untranslated() {
@@ -141,6 +160,12 @@ test_apply() {
 		<<<"$CLI_OUT" >"$T_TMP/seed.conf"
 	chmod 0644 "$T_TMP/seed.conf"
 	expect_cli_ok "apply the imported recipe" server apply -f "$T_TMP/seed.conf" --pin-dir "$PIN"
+	printf '%s\n' '*nat' \
+		"-A PREROUTING -p tcp -m tcp --dport 6445 -j DNAT --to-destination $SERVER_ADDR:6443" \
+		'COMMIT' >"$IN/dnat-own"
+	cli server import -f "$IN/dnat-own"
+	check "DNAT to an address of this machine's interfaces redirects" "$(cli_result) $CLI_OUT" \
+		grep -qx "rule 6445 6443 no-hide" <<<"$CLI_OUT"
 	expect "8445 reaches the service" ok "https://$SERVER_ADDR:8445/" in_ns client
 	expect "8443 is hidden" dropped "https://$SERVER_ADDR:8443/" in_ns client
 	expect "a local client in the cgroup: 127.0.0.1:8445 reaches it" ok \
