@@ -41,12 +41,16 @@ probe_to() {
 		>"$5" 2>"$T_TMP/probe.err" || echo '{"error": "probe failed"}' >"$5"
 }
 
+# run_cases ROUND: every case probed (one scapy process for them all), each one's answers in
+# $T_TMP/ROUND-NAME.json.
 run_cases() {
 	local c name src dst port kind
 	for c in "${CASES[@]}"; do
 		read -r name src dst port kind <<<"$c"
-		probe_to "$src" "$dst" "$port" "$kind" "$T_TMP/$1-$name.json"
-	done
+		echo '{"error": "probe failed"}' >"$T_TMP/$1-$name.json"
+		printf '%s %s %s %s %s\n' "$src" "$dst" "$port" "$kind" "$T_TMP/$1-$name.json"
+	done | in_ns client timeout 120 "$SCAPY_PYTHON" "$PROBE" "$CLIENT_IF" --batch \
+		2>"$T_TMP/probe.err"
 }
 
 # compare NAME [LABEL]: the kernel's and bpfredir's answers to probe NAME, field by field

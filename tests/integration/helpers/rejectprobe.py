@@ -3,6 +3,10 @@
 """Send one fixed probe and print every frame that answers it, as hex, byte for byte.
 
   rejectprobe.py IFACE SRC DST PORT CASE [--wait S]
+  rejectprobe.py IFACE --batch [--wait S] < "SRC DST PORT CASE OUTFILE" lines
+
+With --batch, one probe per line of standard input, one after the other, each one's JSON
+written to its OUTFILE (scapy is started once, not once a probe).
 
 Builds the probe from the arguments alone (fixed source port, sequence number, ToS or
 traffic class, IP ID, payload), so running it twice sends the same bytes: the kernel's
@@ -65,16 +69,7 @@ def build(args):
     return Ether(src=get_if_hwaddr(args.iface), dst=mac) / l3 / l4
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("iface")
-    ap.add_argument("src")
-    ap.add_argument("dst")
-    ap.add_argument("port", type=int)
-    ap.add_argument("case")
-    ap.add_argument("--wait", type=float, default=1.0)
-    args = ap.parse_args()
-
+def probe(args):
     frame = build(args)
     raw = bytes(frame)
     v6 = ":" in args.dst
@@ -94,8 +89,37 @@ def main():
     sendp(frame, iface=args.iface)
     time.sleep(args.wait)
     sniffer.stop()
-    print(json.dumps({"probe": raw.hex(),
-                      "answers": [bytes(p).hex() for p in sniffer.results or []]}))
+    return json.dumps({"probe": raw.hex(),
+                       "answers": [bytes(p).hex() for p in sniffer.results or []]})
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("iface")
+    ap.add_argument("src", nargs="?")
+    ap.add_argument("dst", nargs="?")
+    ap.add_argument("port", type=int, nargs="?")
+    ap.add_argument("case", nargs="?")
+    ap.add_argument("--wait", type=float, default=1.0)
+    ap.add_argument("--batch", action="store_true")
+    args = ap.parse_args()
+    if not args.batch:
+        if args.case is None:
+            ap.error("SRC DST PORT CASE, or --batch")
+        print(probe(args))
+        return
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        src, dst, port, case, out = line.split()
+        one = argparse.Namespace(iface=args.iface, src=src, dst=dst, port=int(port), case=case,
+                                 wait=args.wait)
+        try:
+            result = probe(one)
+        except Exception as e:  # one probe's failure is its own, as a process of its own was
+            result = json.dumps({"error": f"probe failed: {e}"})
+        with open(out, "w") as f:
+            f.write(result + "\n")
 
 
 if __name__ == "__main__":
