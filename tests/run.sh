@@ -95,7 +95,7 @@ done
 # selected NAME: NAME is to run this time (every test is when none was named).
 selected() { ((${#SELECTED[@]} == 0)) || [[ " ${SELECTED[*]} " == *" $1 "* ]]; }
 
-# Integration scripts run TEST_JOBS at a time (default 2): each makes its own namespaces,
+# Tests run TEST_JOBS at a time (default 2): each script makes its own namespaces,
 # cgroups and pin dirs and checks only its own programs, so they can share the host as two
 # runs of the suite can; most of their time is spent waiting on the network, not the CPU.
 TEST_JOBS=${TEST_JOBS:-2}
@@ -207,24 +207,8 @@ T_TMP=$BPFREDIR_TEST_RUN_DIR
 
 INTERRUPTED=0
 trap interrupt INT TERM
-for src in tests/unit/*.c; do
-	((INTERRUPTED == 0)) || break
-	[[ -f $src ]] || continue
-	selected "$(basename "$src" .c)" || continue
-	name=$(basename "$src" .c)
-	bin=build/tests/$name
-	args=()
-	for test in ${TESTS_OF[$name]:-}; do
-		args+=(-t "$test")
-	done
-	if [[ -x $bin ]]; then
-		test_start "$bin${TESTS_OF[$name]:+:${TESTS_OF[$name]// /,}}" "$UNIT_TIMEOUT" "$bin" "${args[@]}"
-		test_wait
-	else
-		RAN=$((RAN + 1))
-		fail "$bin" "not built (run: make tests-build)"
-	fi
-done
+# One queue, TEST_JOBS at a time: the slow scripts first, the unit binaries (short, and busy
+# on the CPU rather than waiting on the network) last, to fill the lane that frees first.
 scripts=()
 for name in "${SLOW_FIRST[@]}"; do
 	[[ ! -f tests/integration/$name.sh ]] || scripts+=("tests/integration/$name.sh")
@@ -234,17 +218,35 @@ for script in tests/integration/*.sh tests/long/*.sh; do
 	[[ -f $script ]] || continue
 	[[ " ${scripts[*]} " == *" $script "* ]] || scripts+=("$script")
 done
-for script in "${scripts[@]}"; do
+for script in "${scripts[@]}" tests/unit/*.c; do
 	((INTERRUPTED == 0)) || break
-	name=$(basename "$script" .sh)
+	[[ -f $script ]] || continue
+	name=$(basename "${script%.*}")
 	selected "$name" || continue
 	[[ $script != tests/long/* || " ${SELECTED[*]} " == *" $name "* ]] || continue
 	while ((${#JOB_NAME[@]} >= TEST_JOBS)); do
 		test_wait
 	done
-	# shellcheck disable=SC2086 # the named tests, one word each
-	test_start "$script${TESTS_OF[$name]:+:${TESTS_OF[$name]// /,}}" "$INTEGRATION_TIMEOUT" \
-		bash "$script" ${TESTS_OF[$name]:-}
+	label=$script
+	cmd=(bash "$script")
+	limit=$INTEGRATION_TIMEOUT
+	if [[ $script == tests/unit/* ]]; then
+		label=build/tests/$name
+		cmd=("$label")
+		limit=$UNIT_TIMEOUT
+		if [[ ! -x $label ]]; then
+			RAN=$((RAN + 1))
+			fail "$label" "not built (run: make tests-build)"
+			continue
+		fi
+		for test in ${TESTS_OF[$name]:-}; do
+			cmd+=(-t "$test")
+		done
+	else
+		# shellcheck disable=SC2206 # the named tests, one word each
+		cmd+=(${TESTS_OF[$name]:-})
+	fi
+	test_start "$label${TESTS_OF[$name]:+:${TESTS_OF[$name]// /,}}" "$limit" "${cmd[@]}"
 done
 while ((${#JOB_NAME[@]} > 0)); do
 	test_wait
