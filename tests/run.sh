@@ -156,7 +156,15 @@ test_collect() {
 test_wait() {
 	local pid
 	wait -n -p pid "${!JOB_NAME[@]}" 2>/dev/null
-	[[ -n ${pid:-} && -n ${JOB_NAME[$pid]:-} ]] && test_collect "$pid"
+	if [[ -n ${pid:-} && -n ${JOB_NAME[$pid]:-} ]]; then
+		test_collect "$pid"
+		return
+	fi
+	# No status to wait for (a job already reaped, say after a signal): a job that is gone
+	# is collected as it ended, rather than waited for again and again.
+	for pid in "${!JOB_NAME[@]}"; do
+		kill -0 "$pid" 2>/dev/null || test_collect "$pid"
+	done
 }
 
 # Interrupted: the running tests get SIGTERM (background jobs ignore SIGINT), clean up and
