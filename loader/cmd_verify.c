@@ -750,14 +750,14 @@ static void report_differs(const struct line *l, const struct outcome *o)
 
 /* --- the verb ------------------------------------------------------------------------------ */
 
-static int sandbox_setup(struct verify_run *run, bool calls)
+static int sandbox_setup(struct verify_run *run, bool calls, bool xdp)
 {
 	int err, i;
 
 	err = sandbox_enter_netns();
 	if (err)
 		return fail("a network namespace for the test: %s", strerror(-err));
-	err = sandbox_load(&run->sb);
+	err = sandbox_load(&run->sb, xdp);
 	if (err)
 		return fail("loading the programs: %s%s", strerror(-err),
 			    verbose ? "" : " (-v says more)");
@@ -812,7 +812,7 @@ static int do_verify(struct instance *in, const void *cfg)
 	/* A client's send on a connection reset under it fails (EPIPE) rather than ending the
 	 * child before it reports. */
 	signal(SIGPIPE, SIG_IGN);
-	ret = sandbox_setup(&run, calls);
+	ret = sandbox_setup(&run, calls, xdp);
 	if (ret)
 		goto out;
 	if (args->json) {

@@ -6,7 +6,7 @@
  * here alone, and nothing they count or remember is anyone else's:
  *
  *	sandbox_enter_netns();		(the calling process's namespace is a new one)
- *	sandbox_load(&sb);
+ *	sandbox_load(&sb, xdp);
  *	sandbox_rules(&sb, rules, n);
  *	sandbox_host_addr(&sb, addr);	(for each of the host's addresses)
  *	sandbox_run(&sb, SANDBOX_TC_INGRESS, frame, ...);
@@ -19,6 +19,7 @@
 #ifndef BPFREDIR_CORE_SANDBOX_H
 #define BPFREDIR_CORE_SANDBOX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
 #include "bpfredir.h"
@@ -51,8 +52,9 @@ enum sandbox_hook {
 int sandbox_enter_netns(void);
 /* addr (v4 as ::ffff:a.b.c.d) on the namespace's lo, for local clients to reach. */
 int sandbox_addr_add(const __u8 addr[BPFREDIR_ADDR_LEN]);
-/* The programs loaded over private maps, the socket programs for this namespace. */
-int sandbox_load(struct sandbox *sb);
+/* The programs loaded over private maps (XDP's only when asked for; the TC programs for L3
+ * devices never: frames here are Ethernet ones), the socket programs for this namespace. */
+int sandbox_load(struct sandbox *sb, bool xdp);
 /* A set of these rules, enabled on lo, live. */
 int sandbox_rules(struct sandbox *sb, const struct rule_spec *rules, size_t n);
 /* addr is one of the host's own addresses. */
