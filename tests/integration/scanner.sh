@@ -47,9 +47,13 @@ PORTS="$CLOSED,$HIDDEN,$PUBLIC,$DROPPED,$OPEN"
 # The fixed client ports of the sequences (nmap -g, hping3 -s -k).
 NMAP_SPORT=40404
 HPING_SPORT=40405
+# The scans side by side each send from a port of their own, from this one up: nmap without
+# -g takes a random port per scan and, from a random port, takes any answer to that port
+# for its own, so two scans that drew the same port would read each other's answers.
+SCAN_SPORT0=41000
 
-# The scans run side by side, each "key|nmap options|families". (Different scans use
-# different random source ports; those from one fixed port run in turn, see g_sequence.)
+# The scans run side by side, each "key|nmap options|families", each from a client port of
+# its own (SCAN_SPORT0 up); the sequences from one fixed port run in turn, see g_sequence.
 SCANS=(
 	"syn|-sS|v4 v6"
 	"ack|-sA|v4 v6"
@@ -108,14 +112,15 @@ g_sequence() {
 # ones of both families side by side: for the control, a scan of every port (gall); with
 # rules, the sequences of g_sequence; none without rules. The results in DIR/KEY.FAMILY.
 scan_all() {
-	local dir=$1 spec key opts fams fam pids=()
+	local dir=$1 spec key opts fams fam pids=() sport=$SCAN_SPORT0
 	mkdir -p "$dir"
 	for spec in "${SCANS[@]}"; do
 		IFS='|' read -r key opts fams <<<"$spec"
 		for fam in $fams; do
 			# shellcheck disable=SC2086 # the options, one word each
-			nmap_scan "$dir/$key.$fam" "$fam" "$PORTS" $opts &
+			nmap_scan "$dir/$key.$fam" "$fam" "$PORTS" $opts -g "$sport" &
 			pids+=($!)
+			sport=$((sport + 1))
 		done
 	done
 	wait "${pids[@]}"
