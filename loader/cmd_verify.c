@@ -201,32 +201,19 @@ static int rules_from_config(struct verify_run *run)
 	return 0;
 }
 
-static void count_iface(int map_fd, int ifindex, void *arg)
+/* Does every interface of the open instance take ingress with XDP? (Its TC egress may be a
+ * legacy filter: what decides is the XDP link.) */
+static bool instance_xdp(int set_fd)
 {
-	(*(int *)arg)++;
-}
+	static struct current cur;
+	int i, mode, xdp = 0, tc = 0;
 
-/* Does every interface of the open instance take ingress with XDP? */
-static bool instance_xdp(void)
-{
-	struct pin_link link;
-	struct dirent *de;
-	int xdp = 0, tc = 0, fd;
-	DIR *dir = pin_opendir("links");
-
-	if (!dir)
+	if (read_current(&cur, set_fd))
 		return false;
-	while ((de = readdir(dir))) {
-		if (!pin_link_parse(de->d_name, &link))
-			continue;
-		xdp += link.kind == LINK_XDP_NATIVE || link.kind == LINK_XDP_GENERIC;
-		tc += link.kind == LINK_TCX_INGRESS;
-	}
-	closedir(dir);
-	fd = open_tc_legacy_map();
-	if (fd >= 0) {
-		tc_legacy_each(fd, count_iface, &tc);
-		close(fd);
+	for (i = 0; i < cur.n_ifaces; i++) {
+		mode = iface_mode_of(cur.ifindexes[i]);
+		xdp += mode == IFACE_XDP || mode == IFACE_XDP_GENERIC;
+		tc += mode == IFACE_TC;
 	}
 	return xdp && !tc;
 }
@@ -261,8 +248,8 @@ static int rules_from_instance(struct verify_run *run)
 		}
 		rule_spec_from_entry(&run->rules[run->n_rules++], &key, &rule);
 	}
+	run->rules_xdp = instance_xdp(set);
 	close(set);
-	run->rules_xdp = instance_xdp();
 	pins_close();
 	return ret;
 }

@@ -86,13 +86,17 @@ test_xdp() {
 		--packets "$T_TMP/seed.pkts" --json
 	check "its ingress runs through XDP" "$CLI_OUT" json_matches '.ingress == "xdp" and .differ == 0'
 	pin_dir PINX xdp
-	expect_cli_ok "an instance whose interfaces run XDP" server load --iface "$SERVER_IF" \
-		--mode xdp --xdp-generic --pin-dir "$PINX"
-	expect_cli_ok "  with the rule" server add 8445 8443 --pin-dir "$PINX"
-	expect_cli_ok "  verify against it" server verify --pin-dir "$PINX" --json \
-		--packet 'tcp 203.0.113.2:1 > 192.0.2.1:8445 syn => rewrite 8443'
-	check "  runs ingress through XDP" "$CLI_OUT" json_matches '.ingress == "xdp" and .differ == 0'
-	expect_cli_ok "  unload" server unload --pin-dir "$PINX"
+	# Its egress in tcx, or a legacy tc filter (what kernels before tcx get).
+	for attach in tcx tc; do
+		[[ $attach == tc ]] || t_has tcx || continue
+		expect_cli_ok "an instance whose interfaces run XDP (egress: $attach)" server load \
+			--iface "$SERVER_IF" --mode xdp --xdp-generic --attach "$attach" --pin-dir "$PINX"
+		expect_cli_ok "  with the rule" server add 8445 8443 --pin-dir "$PINX"
+		expect_cli_ok "  verify against it" server verify --pin-dir "$PINX" --json \
+			--packet 'tcp 203.0.113.2:1 > 192.0.2.1:8445 syn => rewrite 8443'
+		check "  runs ingress through XDP" "$CLI_OUT" json_matches '.ingress == "xdp" and .differ == 0'
+		expect_cli_ok "  unload" server unload --pin-dir "$PINX"
+	done
 }
 
 test_differs() {
