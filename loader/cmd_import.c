@@ -215,7 +215,8 @@ static int collect_hosts(struct import *im, const struct import_args *args)
 				    &((struct sockaddr_in *)ifa->ifa_addr)->sin_addr);
 		else if (ifa->ifa_addr->sa_family == AF_INET6)
 			memcpy(im->hosts[im->n_hosts++],
-			       &((struct sockaddr_in6 *)ifa->ifa_addr)->sin6_addr, BPFREDIR_ADDR_LEN);
+			       &((struct sockaddr_in6 *)ifa->ifa_addr)->sin6_addr,
+			       BPFREDIR_ADDR_LEN);
 	}
 	freeifaddrs(ifas);
 	return 0;
