@@ -687,6 +687,7 @@ static struct json_object *outcome_json(const struct line *l, const struct outco
 {
 	struct json_object *obj = json_object_new_object(), *changes = json_object_new_array();
 	char text[160], expect[32];
+	bool answer;
 	int i;
 
 	verify_packet_text(&l->pkt, text, sizeof(text));
@@ -705,12 +706,11 @@ static struct json_object *outcome_json(const struct line *l, const struct outco
 		json_object_array_add(changes, c);
 	}
 	json_add(obj, "changes", changes);
-	json_add(obj,
-		 o->verdict == VERDICT_REJECT &&
-				 (l->pkt.kind == VERIFY_IN || l->pkt.kind == VERIFY_OUT)
-			 ? "answer"
-			 : "detail",
-		 json_str_or_null(o->detail[0] ? o->detail : NULL));
+	/* Both keys always: the answer a rejected packet got, or what else there is to say. */
+	answer = o->verdict == VERDICT_REJECT &&
+		 (l->pkt.kind == VERIFY_IN || l->pkt.kind == VERIFY_OUT) && o->detail[0];
+	json_add(obj, "answer", json_str_or_null(answer ? o->detail : NULL));
+	json_add(obj, "detail", json_str_or_null(!answer && o->detail[0] ? o->detail : NULL));
 	if (l->pkt.expect != VERDICT_NONE) {
 		expect_text(&l->pkt, expect, sizeof(expect));
 		json_add(obj, "expected", json_object_new_string(expect));

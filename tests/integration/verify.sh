@@ -64,6 +64,7 @@ test_seed() {
 	check "--json: every packet as expected, hooks named" "$CLI_OUT" json_matches '
 		.differ == 0 and .ingress == "tc" and (.packets | length) == 15 and
 		all(.packets[]; .as_expected) and
+		all(.packets[]; [has("answer", "detail", "port", "expected", "changes")] | all) and
 		.packets[0].hook == "tc ingress" and .packets[0].verdict == "rewrite" and
 		.packets[0].port == 8443 and .packets[0].changes[0].field == "tcp dport" and
 		.packets[1].hook == "tc egress" and .packets[3].verdict == "drop" and
