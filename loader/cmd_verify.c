@@ -18,6 +18,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <bpf/bpf.h>
 #include <linux/bpf.h>
@@ -112,16 +113,22 @@ struct verify_run {
 
 /* --- the packets ------------------------------------------------------------------------ */
 
-static int add_line(struct verify_run *run, const char *source, int lineno, char *text, int *bad)
+/* hide_words: not every user could read the file, and whoever may run verify as root (sudo)
+ * could otherwise read the first words of any file root can: the line is named, not shown. */
+static int add_line(struct verify_run *run, const char *source, int lineno, char *text,
+		    bool hide_words, int *bad)
 {
 	struct verify_packet pkt;
-	char why[160];
+	char why[256];
 	int ret = verify_packet_parse(text, &pkt, why, sizeof(why));
 
 	if (ret > 0)
 		return 0;
 	if (ret < 0) {
-		fprintf(stderr, "%s:%d: %s\n", source, lineno, why);
+		fprintf(stderr, "%s:%d: %s\n", source, lineno,
+			hide_words ? "not a packet (not every user may read the file: its words "
+				     "are not repeated)"
+				   : why);
 		(*bad)++;
 		return 0;
 	}
@@ -137,13 +144,15 @@ static int read_packets(struct verify_run *run)
 	const char *source = "packets", *path = args->packets;
 	char text[MAX_LINE + 2];
 	int i, bad = 0, lineno = 0, ret = 0;
+	bool hide_words = false;
+	struct stat st;
 	FILE *f;
 
 	for (i = 0; i < args->n_packet_texts && !ret; i++) {
 		if (strlen(args->packet_texts[i]) > MAX_LINE)
 			return fail("--packet:%d: longer than %d characters", i + 1, MAX_LINE);
 		strcpy(text, args->packet_texts[i]);
-		ret = add_line(run, "--packet", i + 1, text, &bad);
+		ret = add_line(run, "--packet", i + 1, text, false, &bad);
 	}
 	if (!ret && (path || !args->n_packet_texts)) {
 		if (!path || !strcmp(path, "-")) {
@@ -154,6 +163,7 @@ static int read_packets(struct verify_run *run)
 			if (!f)
 				return fail("%s: %s", path, strerror(errno));
 			source = path;
+			hide_words = fstat(fileno(f), &st) || !readable_by_all(fileno(f), &st);
 		}
 		while (!ret && fgets(text, sizeof(text), f)) {
 			lineno++;
@@ -162,7 +172,7 @@ static int read_packets(struct verify_run *run)
 					   MAX_LINE);
 				break;
 			}
-			ret = add_line(run, source, lineno, text, &bad);
+			ret = add_line(run, source, lineno, text, hide_words, &bad);
 		}
 		if (!ret && ferror(f))
 			ret = fail("%s: %s", source, strerror(errno));

@@ -57,6 +57,9 @@ int parse_config(struct config *cfg);
 int read_config(struct config *cfg, char **text, size_t *len);
 int config_error(const struct config *cfg, int line, int col, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+struct stat;
+/* Could every user read the file open at fd (its mode, and every directory above it)? */
+bool readable_by_all(int fd, const struct stat *st);
 /* A word of the file for a message, or nothing when the file is not for every user's eyes. */
 const char *shown(const struct config *cfg, const char *word);
 const char *shown_path(const struct config *cfg, const char *path);

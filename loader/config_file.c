@@ -55,7 +55,7 @@ static int check_file(const struct config *cfg, const struct stat *st)
 /* Could every user read the file opened as fd? Its mode must let others read it, and every
  * directory on its real path (as the kernel resolved it, symlinks and all) let them through:
  * a 0644 file in /root is no more readable than a 0600 one. When in doubt, no. */
-static bool readable_by_all(int fd, const struct stat *st)
+bool readable_by_all(int fd, const struct stat *st)
 {
 	char link[32], path[PATH_MAX], *slash;
 	struct stat dir;

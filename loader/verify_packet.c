@@ -49,9 +49,23 @@ const char *verdict_name(enum verify_verdict v)
 	}
 }
 
+/* A message naming word: at most 32 bytes of it, bytes other than printable ASCII as \xNN,
+ * so that nothing of the file reaches the terminal as a control sequence. */
 static int why_is(char *why, size_t n, const char *fmt, const char *word)
 {
-	snprintf(why, n, fmt, word);
+	char shown[4 * 32 + 4], *out = shown;
+	size_t i;
+
+	for (i = 0; word[i] && i < 32; i++) {
+		unsigned char c = word[i];
+
+		if (c >= 0x20 && c < 0x7f && c != '\\')
+			*out++ = c;
+		else
+			out += sprintf(out, "\\x%02x", c);
+	}
+	strcpy(out, word[i] ? "..." : "");
+	snprintf(why, n, fmt, shown);
 	return -1;
 }
 

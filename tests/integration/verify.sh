@@ -134,6 +134,15 @@ test_unreadable() {
 	check "  an unknown result" "$CLI_ERR" grep -q "^$T_TMP/bad.pkts:6: unknown result 'maybe'" <<<"$CLI_ERR"
 	check "  sendmsg over TCP" "$CLI_ERR" grep -q "^$T_TMP/bad.pkts:7: sendmsg is for udp" <<<"$CLI_ERR"
 	check "  then the count" "$CLI_ERR" grep -qx "bpfredir verify: 5 lines could not be read" <<<"$CLI_ERR"
+	printf 'tcp \033[31mred:1 > 192.0.2.1:2\n' >"$T_TMP/escape.pkts"
+	chmod 0644 "$T_TMP/escape.pkts"
+	cli - verify -f "$T_TMP/seed.conf" --packets "$T_TMP/escape.pkts"
+	check "a control character in a word is shown escaped" "$CLI_ERR" \
+		grep -qF "escape.pkts:1: '\x1b[31mred:1' where the source" <<<"$CLI_ERR"
+	chmod 0600 "$T_TMP/escape.pkts"
+	cli - verify -f "$T_TMP/seed.conf" --packets "$T_TMP/escape.pkts"
+	check "a file not every user may read: its words are not repeated" "$CLI_ERR" grep -qx \
+		"$T_TMP/escape.pkts:1: not a packet (not every user may read the file: its words are not repeated)" <<<"$CLI_ERR"
 	expect_cli_error "no instance and no -f" 1 "not loaded at .*give the rules with -f CONFIG" \
 		- verify --packet 'tcp 203.0.113.2:1 > 192.0.2.1:2' --pin-dir /sys/fs/bpf/"$T_PREFIX"-none
 	expect_cli_error "a bad --host is a usage error" 2 "--host 'x' is not" \
