@@ -108,6 +108,11 @@ test_completion() {
 	expect_completion "--steering's values" "packet socket" bpfredir load --steering ""
 	expect_completion "oci-hook's stages" "create poststop" bpfredir oci-hook ""
 	expect_completion "--flows takes a number: nothing listed" "" bpfredir load --flows ""
+	mkdir -p "$T_TMP/comp" && : >"$T_TMP/comp/gate.pkts"
+	expect_completion "verify --packets: files" "$T_TMP/comp/gate.pkts" \
+		bpfredir verify --packets "$T_TMP/comp/g"
+	expect_completion "verify's options" \
+		"--host --json --packet --packets --pin-dir --xdp --help" bpfredir verify --
 	expect_completion "--iface: the interfaces" "$(ls /sys/class/net | paste -sd' ')" \
 		bpfredir load --iface ""
 	pin_dir PIN main
