@@ -51,23 +51,13 @@ static const char *shown_part(const struct config *cfg, const char *word, bool p
 {
 	static char bufs[3][sizeof(" '...'...") + 4 * SHOWN_MAX];
 	static int next;
-	char *buf = bufs[next++ % 3], *out = buf;
-	size_t len = strlen(word), from = 0, i;
+	char *buf = bufs[next++ % 3], quoted[4 * SHOWN_MAX + 4];
+	bool cut;
 
 	if (cfg->hide_words)
 		return "";
-	if (path && len > SHOWN_MAX)
-		from = len - SHOWN_MAX;
-	out += sprintf(out, " '%s", from ? "..." : "");
-	for (i = from; i < len && i - from < SHOWN_MAX; i++) {
-		unsigned char c = word[i];
-
-		if (c >= 0x20 && c < 0x7f && c != '\\' && c != '\'')
-			*out++ = c;
-		else
-			out += sprintf(out, "\\x%02x", c);
-	}
-	sprintf(out, "'%s", i < len ? "..." : "");
+	cut = quote_word(word, SHOWN_MAX, path, quoted);
+	sprintf(buf, " '%s'%s", quoted, cut ? "..." : "");
 	return buf;
 }
 

@@ -15,6 +15,7 @@
 #define TCP_PSH 0x08
 #define TCP_ACK 0x10
 #define MAX_WORDS 24
+#define SHOWN_WORD 32
 #define ETH_LEN 14
 #define IP4_LEN 20
 #define IP6_LEN 40
@@ -49,23 +50,14 @@ const char *verdict_name(enum verify_verdict v)
 	}
 }
 
-/* A message naming word: at most 32 bytes of it, bytes other than printable ASCII as \xNN,
- * so that nothing of the file reaches the terminal as a control sequence. */
+/* A message naming word, as apply's messages quote a config's words (quote_word). */
 static int why_is(char *why, size_t n, const char *fmt, const char *word)
 {
-	char shown[4 * 32 + 4], *out = shown;
-	size_t i;
+	char quoted[4 * SHOWN_WORD + 8];
 
-	for (i = 0; word[i] && i < 32; i++) {
-		unsigned char c = word[i];
-
-		if (c >= 0x20 && c < 0x7f && c != '\\')
-			*out++ = c;
-		else
-			out += sprintf(out, "\\x%02x", c);
-	}
-	strcpy(out, word[i] ? "..." : "");
-	snprintf(why, n, fmt, shown);
+	if (quote_word(word, SHOWN_WORD, false, quoted))
+		strcat(quoted, "...");
+	snprintf(why, n, fmt, quoted);
 	return -1;
 }
 

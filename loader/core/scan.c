@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -87,4 +88,23 @@ void format_addr(const __u8 addr[BPFREDIR_ADDR_LEN], char *buf, size_t size)
 		inet_ntop(AF_INET, addr + 12, buf, size);
 	else
 		inet_ntop(AF_INET6, addr, buf, size);
+}
+
+bool quote_word(const char *word, size_t max, bool tail, char *buf)
+{
+	size_t len = strlen(word), from = 0, i;
+
+	if (tail && len > max)
+		from = len - max;
+	buf += sprintf(buf, "%s", from ? "..." : "");
+	for (i = from; i < len && i - from < max; i++) {
+		unsigned char c = word[i];
+
+		if (c >= 0x20 && c < 0x7f && c != '\\' && c != '\'')
+			*buf++ = c;
+		else
+			buf += sprintf(buf, "\\x%02x", c);
+	}
+	*buf = '\0';
+	return i < len;
 }

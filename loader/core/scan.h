@@ -24,5 +24,10 @@ const char *proto_name(__u8 proto);
 struct in_addr;
 void addr_map_v4(__u8 addr[BPFREDIR_ADDR_LEN], const struct in_addr *v4);
 void format_addr(const __u8 addr[BPFREDIR_ADDR_LEN], char *buf, size_t size);
+/* The printable form of word for a message: at most max bytes of it (tail: its last max
+ * bytes, after "..."), bytes other than printable ASCII, '\\' and '\'' as \xNN, so that
+ * nothing of a file reaches the terminal as a control sequence. buf holds 4 * max + 4 bytes.
+ * True when its end was cut. */
+bool quote_word(const char *word, size_t max, bool tail, char *buf);
 
 #endif /* BPFREDIR_CORE_SCAN_H */
