@@ -91,6 +91,7 @@ struct outcome {
 	char detail[256]; /* the answer (reject), what the client saw (calls), an error */
 	struct frame_change changes[MAX_CHANGES];
 	int n_changes;
+	bool steered; /* decided at socket lookup (sk_lookup) */
 };
 
 struct verify_run {
@@ -100,6 +101,7 @@ struct verify_run {
 	struct rule_spec rules[BPFREDIR_MAX_RULES];
 	size_t n_rules;
 	bool rules_xdp; /* the config's (or the instance's) interfaces all run XDP */
+	bool steer;	/* TCP rules at socket lookup (steering socket) */
 	__u8 hosts[BPFREDIR_MAX_LOCAL_ADDRS][BPFREDIR_ADDR_LEN];
 	int n_hosts;
 	struct sandbox sb;
@@ -107,6 +109,7 @@ struct verify_run {
 		__u8 proto;
 		__u16 port;
 		int fd;
+		__u64 cookie;
 	} listeners[MAX_LISTENERS];
 	int n_listeners;
 };
@@ -204,6 +207,7 @@ static int rules_from_config(struct verify_run *run)
 		return ret;
 	for (r = 0; r < cfg.n_rules; r++)
 		run->rules[run->n_rules++] = cfg.rules[r].spec;
+	run->steer = cfg.steer_socket;
 	run->rules_xdp = cfg.n_ifaces > 0;
 	for (i = 0; i < cfg.n_ifaces; i++)
 		if (cfg.if_modes[i] == IFACE_TC)
@@ -259,6 +263,7 @@ static int rules_from_instance(struct verify_run *run)
 		rule_spec_from_entry(&run->rules[run->n_rules++], &key, &rule);
 	}
 	run->rules_xdp = instance_xdp(set);
+	run->steer = steer_running();
 	close(set);
 	pins_close();
 	return ret;
@@ -321,6 +326,44 @@ static bool addr_is_loopback(const __u8 *a)
 
 /* --- packets through TC and XDP ----------------------------------------------------------- */
 
+static const struct rule_spec *rule_for(const struct verify_run *run, __u16 port, __u8 proto);
+
+/* Socket steering: a TCP packet TC let through to a public port meets the kernel's socket
+ * lookup, as a connection that has no socket yet does, and the steering program there. */
+static void steer_packet(struct verify_run *run, const struct verify_packet *p, struct outcome *o)
+{
+	__u32 retval;
+	__u64 cookie;
+	int err, i;
+
+	err = sandbox_sk_lookup(&run->sb, p->v6, p->saddr, p->sport, p->daddr, p->dport, &retval,
+				&cookie);
+	o->steered = true;
+	if (err) {
+		o->verdict = VERDICT_ERROR;
+		snprintf(o->detail, sizeof(o->detail), "test run (sk_lookup): %s", strerror(-err));
+		return;
+	}
+	if (retval != SK_PASS) {
+		o->verdict = VERDICT_REJECT;
+		snprintf(o->detail, sizeof(o->detail), "refused at socket lookup");
+		return;
+	}
+	for (i = 0; cookie && i < run->n_listeners; i++) {
+		if (run->listeners[i].cookie != cookie)
+			continue;
+		o->verdict = VERDICT_REWRITE;
+		o->port = run->listeners[i].port;
+		snprintf(o->detail, sizeof(o->detail),
+			 "handed to the listener on port %u at socket lookup", o->port);
+		return;
+	}
+	snprintf(
+		o->detail, sizeof(o->detail),
+		cookie ? "handed to a socket at socket lookup"
+		       : "no listener taken at socket lookup: the kernel answers as a closed port");
+}
+
 static void run_packet(struct verify_run *run, const struct verify_packet *p, bool xdp,
 		       struct outcome *o)
 {
@@ -368,6 +411,9 @@ static void run_packet(struct verify_run *run, const struct verify_packet *p, bo
 	after = frame_port(out, out_len, p->kind != VERIFY_OUT);
 	o->verdict = before == after ? VERDICT_PASS : VERDICT_REWRITE;
 	o->port = after;
+	if (run->steer && o->verdict == VERDICT_PASS && p->kind == VERIFY_IN &&
+	    p->proto == IPPROTO_TCP && rule_for(run, p->dport, IPPROTO_TCP))
+		steer_packet(run, p, o);
 }
 
 /* --- local clients' calls ------------------------------------------------------------------ */
@@ -383,6 +429,7 @@ static int listener(struct verify_run *run, __u8 proto, __u16 port)
 {
 	struct sockaddr_in6 sa = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
 	int fd, off = 0, on = 1, i;
+	socklen_t len;
 
 	for (i = 0; i < run->n_listeners; i++)
 		if (run->listeners[i].proto == proto && run->listeners[i].port == port)
@@ -404,6 +451,9 @@ static int listener(struct verify_run *run, __u8 proto, __u16 port)
 		close(fd);
 		return err;
 	}
+	len = sizeof(run->listeners[0].cookie);
+	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &run->listeners[run->n_listeners].cookie, &len))
+		run->listeners[run->n_listeners].cookie = 0;
 	run->listeners[run->n_listeners].proto = proto;
 	run->listeners[run->n_listeners].port = port;
 	run->listeners[run->n_listeners++].fd = fd;
@@ -656,8 +706,10 @@ static void expect_text(const struct verify_packet *p, char *buf, size_t size)
 		snprintf(buf, size, "%s", verdict_name(p->expect));
 }
 
-static const char *hook_name(const struct verify_packet *p, bool xdp)
+static const char *hook_name(const struct verify_packet *p, const struct outcome *o, bool xdp)
 {
+	if (o->steered)
+		return xdp ? "xdp, sk_lookup" : "tc ingress, sk_lookup";
 	switch (p->kind) {
 	case VERIFY_OUT:
 		return "tc egress";
@@ -704,7 +756,7 @@ static struct json_object *outcome_json(const struct line *l, const struct outco
 	json_add(obj, "source", json_object_new_string(l->source));
 	json_add(obj, "line", json_object_new_int(l->line));
 	json_add(obj, "packet", json_object_new_string(text));
-	json_add(obj, "hook", json_object_new_string(hook_name(&l->pkt, xdp)));
+	json_add(obj, "hook", json_object_new_string(hook_name(&l->pkt, o, xdp)));
 	json_add(obj, "verdict", json_object_new_string(verdict_name(o->verdict)));
 	json_add(obj, "port", o->verdict == VERDICT_REWRITE ? json_object_new_int(o->port) : NULL);
 	for (i = 0; i < o->n_changes; i++) {
@@ -749,15 +801,23 @@ static void report_differs(const struct line *l, const struct outcome *o)
 
 static int sandbox_setup(struct verify_run *run, bool calls, bool xdp)
 {
+	size_t r;
 	int err, i;
 
 	err = sandbox_enter_netns();
 	if (err)
 		return fail("a network namespace for the test: %s", strerror(-err));
-	err = sandbox_load(&run->sb, xdp);
+	err = sandbox_load(&run->sb, xdp, run->steer);
 	if (err)
 		return fail("loading the programs: %s%s", strerror(-err),
 			    verbose ? "" : " (-v says more)");
+	/* Steering hands connections to the targets' listeners: one for each, registered as
+	 * a running service's is. */
+	for (r = 0; run->steer && r < run->n_rules && !err; r++)
+		if (run->rules[r].proto == IPPROTO_TCP)
+			err = listener(run, IPPROTO_TCP, run->rules[r].target_port);
+	if (err)
+		return fail("a listener for socket steering: %s", strerror(-err));
 	err = sandbox_rules(&run->sb, run->rules, run->n_rules);
 	if (err)
 		return fail("installing the rules: %s", strerror(-err));
@@ -839,6 +899,7 @@ static int do_verify(struct instance *in, const void *cfg)
 	if (args->json) {
 		json_add(doc, "rules", json_object_new_string(args->config ?: "loaded"));
 		json_add(doc, "ingress", json_object_new_string(xdp ? "xdp" : "tc"));
+		json_add(doc, "steering", json_object_new_string(run.steer ? "socket" : "packet"));
 		json_add(doc, "packets", list);
 		json_add(doc, "differ", json_object_new_int(differ));
 		json_print(doc);
@@ -874,5 +935,6 @@ const struct cmd cmd_verify = {
 	       "when one differs from its expectation. The host's addresses are the host lines\n"
 	       "and --host ADDR, or else every address packets arrive at and clients call.\n"
 	       "Ingress runs through TC, or XDP with --xdp or when the interfaces (of CONFIG\n"
-	       "or the instance) all run XDP.\n",
+	       "or the instance) all run XDP; with steering socket, a TCP packet it passes to\n"
+	       "a public port goes on through the sk_lookup program.\n",
 };

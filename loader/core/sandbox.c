@@ -12,6 +12,8 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -26,6 +28,8 @@
 #include "tc.skel.h"
 #include "xdp.skel.h"
 #include "sock.skel.h"
+#include "steer.h"
+#include "steer.skel.h"
 
 static int write_sysctl(const char *path, const char *val)
 {
@@ -140,7 +144,7 @@ static int share_maps(struct bpf_object *obj, struct tc_bpf *tc)
 	return 0;
 }
 
-int sandbox_load(struct sandbox *sb, bool xdp)
+int sandbox_load(struct sandbox *sb, bool xdp, bool steer)
 {
 	__u32 fib_flags;
 	int err, i;
@@ -179,7 +183,20 @@ sock:
 	err = objects_netns_cookie((__u64 *)&sb->sock->rodata->netns_cookie);
 	if (!err)
 		err = share_maps(sb->sock->obj, sb->tc);
-	return err ? err : sock_bpf__load(sb->sock);
+	if (!err)
+		err = sock_bpf__load(sb->sock);
+	if (err || !steer)
+		return err;
+	if (steer_unsupported())
+		return pr_warn_err(-EOPNOTSUPP, "socket steering: this kernel has %s",
+				   steer_unsupported());
+	sb->steer = steer_bpf__open();
+	if (!sb->steer)
+		return -errno;
+	err = objects_netns_cookie((__u64 *)&sb->steer->rodata->netns_cookie);
+	if (!err)
+		err = share_maps(sb->steer->obj, sb->tc);
+	return err ? err : steer_bpf__load(sb->steer);
 }
 
 int sandbox_rules(struct sandbox *sb, const struct rule_spec *rules, size_t n)
@@ -192,16 +209,28 @@ int sandbox_rules(struct sandbox *sb, const struct rule_spec *rules, size_t n)
 		.flows = bpf_map__fd(sb->tc->maps.flows),
 		.iface_slots = bpf_map__fd(sb->tc->maps.iface_slots),
 		.port_hidden = bpf_map__fd(sb->tc->maps.port_hidden),
+		.steer_socket = sb->steer != NULL,
+		.steer = STEER_MAPS_NONE,
 	};
 	int set = ruleset_create(), err = 0;
 	size_t i;
 
 	if (set < 0)
 		return set;
+	if (sb->steer)
+		derive.steer = (struct steer_maps){
+			.wildcard = bpf_map__fd(sb->steer->maps.steer_wildcard),
+			.listeners = bpf_map__fd(sb->steer->maps.steer_listeners),
+			.bound = bpf_map__fd(sb->steer->maps.steer_bound),
+			.fast = bpf_map__fd(sb->steer->maps.steer_fast),
+		};
 	for (i = 0; i < n && !err; i++)
 		err = ruleset_put(set, &rules[i]);
 	if (!err)
 		err = ruleset_enable(set, POLICY_IFACE, sb->lo_ifindex, true);
+	/* A test run's socket lookup has no interface (0). */
+	if (!err && sb->steer)
+		err = ruleset_enable(set, POLICY_IFACE, 0, true);
 	if (!err)
 		err = ruleset_derive(set, &derive);
 	if (!err)
@@ -253,6 +282,29 @@ int sandbox_run(struct sandbox *sb, enum sandbox_hook h, const void *in, __u32 l
 		return -errno;
 	*out_len = opts.data_size_out;
 	*retval = opts.retval;
+	return 0;
+}
+
+int sandbox_sk_lookup(struct sandbox *sb, bool v6, const __u8 *remote, __u16 remote_port,
+		      const __u8 *local, __u16 local_port, __u32 *retval, __u64 *cookie)
+{
+	struct bpf_sk_lookup ctx = { .family = v6 ? AF_INET6 : AF_INET,
+				     .protocol = IPPROTO_TCP,
+				     .remote_port = htons(remote_port),
+				     .local_port = local_port };
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &ctx, .ctx_size_in = sizeof(ctx),
+		    .ctx_out = &ctx, .ctx_size_out = sizeof(ctx), .repeat = 1);
+
+	if (!sb->steer)
+		return -ENOENT;
+	memcpy(v6 ? (void *)ctx.remote_ip6 : (void *)&ctx.remote_ip4, v6 ? remote : remote + 12,
+	       v6 ? 16 : 4);
+	memcpy(v6 ? (void *)ctx.local_ip6 : (void *)&ctx.local_ip4, v6 ? local : local + 12,
+	       v6 ? 16 : 4);
+	if (bpf_prog_test_run_opts(bpf_program__fd(sb->steer->progs.bpfredir_steer), &opts))
+		return -errno;
+	*retval = opts.retval;
+	*cookie = ctx.cookie;
 	return 0;
 }
 
@@ -351,6 +403,7 @@ void sandbox_free(struct sandbox *sb)
 		close(sb->cgroup_root_fd);
 	if (sb->set_fd >= 0)
 		close(sb->set_fd);
+	steer_bpf__destroy(sb->steer);
 	sock_bpf__destroy(sb->sock);
 	xdp_bpf__destroy(sb->xdp);
 	tc_bpf__destroy(sb->tc);

@@ -30,6 +30,7 @@ struct sandbox {
 	struct tc_bpf *tc;
 	struct xdp_bpf *xdp;
 	struct sock_bpf *sock;
+	struct steer_bpf *steer; /* socket steering's sk_lookup program, when asked for */
 	int set_fd;
 	int lo_ifindex;
 	/* sandbox_cgroup: a cgroup of its own, made under the cgroup2 root, whose processes
@@ -53,10 +54,17 @@ int sandbox_enter_netns(void);
 /* addr (v4 as ::ffff:a.b.c.d) on the namespace's lo, for local clients to reach. */
 int sandbox_addr_add(const __u8 addr[BPFREDIR_ADDR_LEN]);
 /* The programs loaded over private maps (XDP's only when asked for; the TC programs for L3
- * devices never: frames here are Ethernet ones), the socket programs for this namespace. */
-int sandbox_load(struct sandbox *sb, bool xdp);
-/* A set of these rules, enabled on lo, live. */
+ * devices never: frames here are Ethernet ones), the socket programs for this namespace;
+ * with steer, socket steering's too (TCP rules applied at socket lookup). */
+int sandbox_load(struct sandbox *sb, bool xdp, bool steer);
+/* A set of these rules, enabled on lo, live. Steering: TCP rules marked for socket lookup,
+ * and the listeners on their targets that this namespace runs now registered. */
 int sandbox_rules(struct sandbox *sb, const struct rule_spec *rules, size_t n);
+/* A TCP connection's socket lookup (sk_lookup) run through the steering program: *retval
+ * its verdict, *cookie the socket it handed the connection to (0: none, the kernel's own
+ * lookup goes on). */
+int sandbox_sk_lookup(struct sandbox *sb, bool v6, const __u8 *remote, __u16 remote_port,
+		      const __u8 *local, __u16 local_port, __u32 *retval, __u64 *cookie);
 /* addr is one of the host's own addresses. */
 int sandbox_host_addr(struct sandbox *sb, const __u8 addr[BPFREDIR_ADDR_LEN]);
 /* The frame in through hook h: *retval the program's, *out_len the bytes in out. */

@@ -9,7 +9,8 @@ set -uo pipefail
 # shellcheck source=tests/lib/bpfredir.sh
 . "$(dirname "$0")/../lib/bpfredir.sh"
 
-ALL_TESTS="test_seed test_xdp test_differs test_unreadable test_live test_import_verify_apply"
+ALL_TESTS="test_seed test_xdp test_steering test_differs test_unreadable test_live
+	test_import_verify_apply"
 
 setup_tests() {
 	t_require jq curl
@@ -98,6 +99,34 @@ test_xdp() {
 		check "  runs ingress through XDP" "$CLI_OUT" json_matches '.ingress == "xdp" and .differ == 0'
 		expect_cli_ok "  unload" server unload --pin-dir "$PINX"
 	done
+}
+
+# steering socket: TCP rules at socket lookup. A SYN to the public port passes TC and is handed
+# to the target's listener by sk_lookup; the replies leave from the public port already.
+test_steering() {
+	sed 's/^rule 8445/steering socket\n&/' "$T_TMP/seed.conf" >"$T_TMP/steer.conf"
+	printf '%s\n' 'tcp 203.0.113.2:40000 > 192.0.2.1:8445 syn => rewrite 8443' \
+		'tcp [2001:db8::2]:40000 > [2001:db8::1]:8445 syn => rewrite 8443' \
+		'out tcp 192.0.2.1:8445 > 203.0.113.2:40000 syn ack => pass' \
+		'tcp 203.0.113.2:40001 > 192.0.2.1:8443 syn => drop' \
+		'tcp 203.0.113.2:40002 > 192.0.2.1:22 syn => pass' \
+		'udp 203.0.113.2:5000 > 192.0.2.1:5354 => rewrite 5353' \
+		'connect tcp 127.0.0.1:8445 => rewrite 8443' >"$T_TMP/steer.pkts"
+	expect_cli_ok "steering socket: the results the mode gives" - verify -f "$T_TMP/steer.conf" \
+		--packets "$T_TMP/steer.pkts" --json
+	check "  the SYN handed to the listener on 8443 at socket lookup" "$CLI_OUT" json_matches '
+		.steering == "socket" and .differ == 0 and .packets[0].hook == "tc ingress, sk_lookup" and
+		(.packets[0].detail | test("listener on port 8443 at socket lookup")) and
+		.packets[5].hook == "tc ingress"'
+	pin_dir PINS steer
+	expect_cli_ok "an instance that steers" server load --iface "$SERVER_IF" --steering socket \
+		--pin-dir "$PINS"
+	expect_cli_ok "  with the rule" server add 8445 8443 --pin-dir "$PINS"
+	expect_cli_ok "  verify against it" server verify --pin-dir "$PINS" --json \
+		--packet 'tcp 203.0.113.2:1 > 192.0.2.1:8445 syn => rewrite 8443'
+	check "  steers at socket lookup" "$CLI_OUT" json_matches \
+		'.steering == "socket" and .differ == 0 and .packets[0].hook == "tc ingress, sk_lookup"'
+	expect_cli_ok "  unload" server unload --pin-dir "$PINS"
 }
 
 test_differs() {
