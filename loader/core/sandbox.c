@@ -144,6 +144,59 @@ static int share_maps(struct bpf_object *obj, struct tc_bpf *tc)
 	return 0;
 }
 
+static int load_tc(struct sandbox *sb, __u32 fib_flags)
+{
+	sb->tc = tc_bpf__open();
+	if (!sb->tc)
+		return -errno;
+	sb->tc->rodata->fib_lookup_flags = fib_flags;
+	/* A third of the TC object's verification. */
+	bpf_program__set_autoload(sb->tc->progs.bpfredir_l3_in, false);
+	bpf_program__set_autoload(sb->tc->progs.bpfredir_l3_eg, false);
+	return tc_bpf__load(sb->tc);
+}
+
+static int load_xdp(struct sandbox *sb, __u32 fib_flags)
+{
+	int err;
+
+	sb->xdp = xdp_bpf__open();
+	if (!sb->xdp)
+		return -errno;
+	sb->xdp->rodata->fib_lookup_flags = fib_flags;
+	err = share_maps(sb->xdp->obj, sb->tc);
+	return err ? err : xdp_bpf__load(sb->xdp);
+}
+
+static int load_sock(struct sandbox *sb)
+{
+	int err;
+
+	sb->sock = sock_bpf__open();
+	if (!sb->sock)
+		return -errno;
+	err = objects_netns_cookie((__u64 *)&sb->sock->rodata->netns_cookie);
+	if (!err)
+		err = share_maps(sb->sock->obj, sb->tc);
+	return err ? err : sock_bpf__load(sb->sock);
+}
+
+static int load_steer(struct sandbox *sb)
+{
+	int err;
+
+	if (steer_unsupported())
+		return pr_warn_err(-EOPNOTSUPP, "socket steering: this kernel has %s",
+				   steer_unsupported());
+	sb->steer = steer_bpf__open();
+	if (!sb->steer)
+		return -errno;
+	err = objects_netns_cookie((__u64 *)&sb->steer->rodata->netns_cookie);
+	if (!err)
+		err = share_maps(sb->steer->obj, sb->tc);
+	return err ? err : steer_bpf__load(sb->steer);
+}
+
 int sandbox_load(struct sandbox *sb, bool xdp, bool steer)
 {
 	__u32 fib_flags;
@@ -157,46 +210,14 @@ int sandbox_load(struct sandbox *sb, bool xdp, bool steer)
 	if (!sb->lo_ifindex)
 		return -errno;
 	fib_flags = probe_fib_skip_neigh() > 0 ? BPF_FIB_LOOKUP_SKIP_NEIGH : 0;
-	sb->tc = tc_bpf__open();
-	if (!sb->tc)
-		return -errno;
-	sb->tc->rodata->fib_lookup_flags = fib_flags;
-	/* A third of the TC object's verification. */
-	bpf_program__set_autoload(sb->tc->progs.bpfredir_l3_in, false);
-	bpf_program__set_autoload(sb->tc->progs.bpfredir_l3_eg, false);
-	err = tc_bpf__load(sb->tc);
-	if (err || !xdp)
-		goto sock;
-	sb->xdp = xdp_bpf__open();
-	if (!sb->xdp)
-		return -errno;
-	sb->xdp->rodata->fib_lookup_flags = fib_flags;
-	err = share_maps(sb->xdp->obj, sb->tc);
+	err = load_tc(sb, fib_flags);
+	if (!err && xdp)
+		err = load_xdp(sb, fib_flags);
 	if (!err)
-		err = xdp_bpf__load(sb->xdp);
-sock:
-	if (err)
-		return err;
-	sb->sock = sock_bpf__open();
-	if (!sb->sock)
-		return -errno;
-	err = objects_netns_cookie((__u64 *)&sb->sock->rodata->netns_cookie);
-	if (!err)
-		err = share_maps(sb->sock->obj, sb->tc);
-	if (!err)
-		err = sock_bpf__load(sb->sock);
-	if (err || !steer)
-		return err;
-	if (steer_unsupported())
-		return pr_warn_err(-EOPNOTSUPP, "socket steering: this kernel has %s",
-				   steer_unsupported());
-	sb->steer = steer_bpf__open();
-	if (!sb->steer)
-		return -errno;
-	err = objects_netns_cookie((__u64 *)&sb->steer->rodata->netns_cookie);
-	if (!err)
-		err = share_maps(sb->steer->obj, sb->tc);
-	return err ? err : steer_bpf__load(sb->steer);
+		err = load_sock(sb);
+	if (!err && steer)
+		err = load_steer(sb);
+	return err;
 }
 
 int sandbox_rules(struct sandbox *sb, const struct rule_spec *rules, size_t n)
