@@ -420,7 +420,7 @@ static void run_packet(struct verify_run *run, const struct verify_packet *p, bo
 
 struct call_result {
 	int err; /* errno of the call, 0 when it went through */
-	char what[16];
+	char what[32]; /* the call that failed */
 	__u16 shown; /* the port getpeername() or recvfrom() showed */
 	bool has_shown;
 };
@@ -498,18 +498,18 @@ static void client_call(const struct verify_packet *p, struct call_result *r)
 		    0);
 	if (fd < 0) {
 		r->err = errno;
-		strcpy(r->what, "socket");
+		snprintf(r->what, sizeof(r->what), "socket");
 		return;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (p->kind == VERIFY_CONNECT) {
-		strcpy(r->what, "connect");
+		snprintf(r->what, sizeof(r->what), "connect");
 		if (connect(fd, (struct sockaddr *)&to, to_len)) {
 			r->err = errno;
 			return;
 		}
-		strcpy(r->what, "getpeername");
+		snprintf(r->what, sizeof(r->what), "getpeername");
 		if (getpeername(fd, (struct sockaddr *)&from, &from_len)) {
 			r->err = errno;
 			return;
@@ -518,20 +518,20 @@ static void client_call(const struct verify_packet *p, struct call_result *r)
 		r->has_shown = true;
 		if (p->proto == IPPROTO_TCP)
 			return;
-		strcpy(r->what, "send");
+		snprintf(r->what, sizeof(r->what), "send");
 		if (send(fd, "bpfredir", 8, 0) < 0) {
 			r->err = errno;
 			return;
 		}
 	} else {
-		strcpy(r->what, "sendto");
+		snprintf(r->what, sizeof(r->what), "sendto");
 		if (sendto(fd, "bpfredir", 8, 0, (struct sockaddr *)&to, to_len) < 0) {
 			r->err = errno;
 			return;
 		}
 	}
 	/* The answer's source, as recvfrom() shows it. */
-	strcpy(r->what, "recvfrom");
+	snprintf(r->what, sizeof(r->what), "recvfrom");
 	from_len = sizeof(from);
 	if (recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &from_len) < 0) {
 		r->err = errno;
@@ -640,7 +640,7 @@ static void run_call(struct verify_run *run, const struct verify_packet *p, stru
 		err = sandbox_cgroup_join(&run->sb);
 		if (err) {
 			r.err = -err;
-			strcpy(r.what, "joining the cgroup");
+			snprintf(r.what, sizeof(r.what), "joining the cgroup");
 		} else {
 			client_call(p, &r);
 		}
@@ -657,7 +657,7 @@ static void run_call(struct verify_run *run, const struct verify_packet *p, stru
 	if (read(pipefd[0], &r, sizeof(r)) != sizeof(r)) {
 		memset(&r, 0, sizeof(r));
 		r.err = EPIPE;
-		strcpy(r.what, "the client");
+		snprintf(r.what, sizeof(r.what), "the client");
 	}
 	close(pipefd[0]);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
