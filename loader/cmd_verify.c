@@ -319,9 +319,9 @@ static int collect_hosts(struct verify_run *run)
 
 static bool addr_is_loopback(const __u8 *a)
 {
-	static const __u8 v4[12] = { [10] = 0xff, [11] = 0xff }, v6[16] = { [15] = 1 };
+	static const __u8 v6[BPFREDIR_ADDR_LEN] = { [15] = 1 };
 
-	return (!memcmp(a, v4, 12) && a[12] == 127) || !memcmp(a, v6, 16);
+	return (addr_is_v4(a) && a[12] == 127) || !memcmp(a, v6, sizeof(v6));
 }
 
 /* --- packets through TC and XDP ----------------------------------------------------------- */
@@ -419,9 +419,9 @@ static void run_packet(struct verify_run *run, const struct verify_packet *p, bo
 /* --- local clients' calls ------------------------------------------------------------------ */
 
 struct call_result {
-	int err; /* errno of the call, 0 when it went through */
+	int err;       /* errno of the call, 0 when it went through */
 	char what[32]; /* the call that failed */
-	__u16 shown; /* the port getpeername() or recvfrom() showed */
+	__u16 shown;   /* the port getpeername() or recvfrom() showed */
 	bool has_shown;
 };
 

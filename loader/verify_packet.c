@@ -352,19 +352,25 @@ static bool frame_layout(const __u8 *f, __u32 len, __u32 *l4, __u8 *proto, bool 
 	return *l4 + 4 <= len;
 }
 
-static void frame_addrs(const __u8 *f, bool v6, __u8 *saddr, __u8 *daddr)
+/* An address field of a frame (4 or 16 bytes) in the maps' form. */
+static void addr_of_field(const __u8 *field, __u32 len, __u8 addr[BPFREDIR_ADDR_LEN])
 {
-	static const __u8 mapped[12] = { [10] = 0xff, [11] = 0xff };
+	struct in_addr v4;
 
-	if (v6) {
-		memcpy(saddr, f + ETH_LEN + 8, 16);
-		memcpy(daddr, f + ETH_LEN + 24, 16);
+	if (len == BPFREDIR_ADDR_LEN) {
+		memcpy(addr, field, BPFREDIR_ADDR_LEN);
 		return;
 	}
-	memcpy(saddr, mapped, 12);
-	memcpy(daddr, mapped, 12);
-	memcpy(saddr + 12, f + ETH_LEN + 12, 4);
-	memcpy(daddr + 12, f + ETH_LEN + 16, 4);
+	memcpy(&v4, field, sizeof(v4));
+	addr_map_v4(addr, &v4);
+}
+
+static void frame_addrs(const __u8 *f, bool v6, __u8 *saddr, __u8 *daddr)
+{
+	__u32 at = ETH_LEN + (v6 ? 8 : 12), len = v6 ? 16 : 4;
+
+	addr_of_field(f + at, len, saddr);
+	addr_of_field(f + at + len, len, daddr);
 }
 
 __u16 frame_port(const __u8 *f, __u32 len, bool dest)
@@ -447,14 +453,7 @@ static int add_change(const struct field *fl, const __u8 *in, const __u8 *out,
 	snprintf(c->field, sizeof(c->field), "%s", fl->name);
 	for (i = 0; i < 2; i++) {
 		if (fl->addr) {
-			static const __u8 mapped[12] = { [10] = 0xff, [11] = 0xff };
-
-			if (fl->len == 4) {
-				memcpy(a, mapped, 12);
-				memcpy(a + 12, src[i], 4);
-			} else {
-				memcpy(a, src[i], 16);
-			}
+			addr_of_field(src[i], fl->len, a);
 			format_addr(a, bufs[i], sizeof(c->from));
 		} else if (fl->decimal) {
 			snprintf(bufs[i], sizeof(c->from), "%u", get16(src[i]));

@@ -13,6 +13,7 @@
 #include "port_counters.h"
 #include "public_targets.h"
 #include "ruleset.h"
+#include "scan.h"
 #include "steer.h"
 
 #define HIDING_FLAGS (REDIR_F_HIDE | REDIR_F_HIDE_LOCAL | REDIR_F_REJECT)
@@ -23,7 +24,6 @@
  * another: connect() to 0.0.0.0 or :: reaches loopback. */
 const char *addr_not_unicast(const __u8 addr[BPFREDIR_ADDR_LEN])
 {
-	static const __u8 v4_mapped[12] = { [10] = 0xff, [11] = 0xff };
 	static const __u8 unspecified[BPFREDIR_ADDR_LEN];
 	const __u8 *v4 = addr + 12;
 
@@ -31,7 +31,7 @@ const char *addr_not_unicast(const __u8 addr[BPFREDIR_ADDR_LEN])
 		return "the unspecified address";
 	if (addr[0] == 0xff)
 		return "a multicast address";
-	if (memcmp(addr, v4_mapped, sizeof(v4_mapped)))
+	if (!addr_is_v4(addr))
 		return NULL;
 	if (!v4[0] && !v4[1] && !v4[2] && !v4[3])
 		return "the unspecified address";

@@ -25,6 +25,7 @@
 #include "objects.h"
 #include "probe.h"
 #include "sandbox.h"
+#include "scan.h"
 #include "tc.skel.h"
 #include "xdp.skel.h"
 #include "sock.skel.h"
@@ -76,13 +77,6 @@ int sandbox_enter_netns(void)
 	if (err)
 		pr_warn("setting up its network namespace: %s", strerror(-err));
 	return err;
-}
-
-static bool addr_is_v4(const __u8 addr[BPFREDIR_ADDR_LEN])
-{
-	static const __u8 prefix[12] = { [10] = 0xff, [11] = 0xff };
-
-	return !memcmp(addr, prefix, sizeof(prefix));
 }
 
 int sandbox_addr_add(const __u8 addr[BPFREDIR_ADDR_LEN])

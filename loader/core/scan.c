@@ -3,8 +3,8 @@
  * numbers, ports, protocols and addresses (IPv4 kept as ::ffff:a.b.c.d). */
 #include <ctype.h>
 #include <errno.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -80,11 +80,16 @@ bool scan_addr(const char *text, __u8 addr[BPFREDIR_ADDR_LEN])
 	return inet_pton(AF_INET6, text, addr) == 1;
 }
 
-void format_addr(const __u8 addr[BPFREDIR_ADDR_LEN], char *buf, size_t size)
+bool addr_is_v4(const __u8 addr[BPFREDIR_ADDR_LEN])
 {
 	static const __u8 v4_mapped[12] = { [10] = 0xff, [11] = 0xff };
 
-	if (!memcmp(addr, v4_mapped, sizeof(v4_mapped)))
+	return !memcmp(addr, v4_mapped, sizeof(v4_mapped));
+}
+
+void format_addr(const __u8 addr[BPFREDIR_ADDR_LEN], char *buf, size_t size)
+{
+	if (addr_is_v4(addr))
 		inet_ntop(AF_INET, addr + 12, buf, size);
 	else
 		inet_ntop(AF_INET6, addr, buf, size);

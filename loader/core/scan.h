@@ -23,6 +23,8 @@ const char *proto_name(__u8 proto);
 
 struct in_addr;
 void addr_map_v4(__u8 addr[BPFREDIR_ADDR_LEN], const struct in_addr *v4);
+/* Is addr an IPv4 address in that form? */
+bool addr_is_v4(const __u8 addr[BPFREDIR_ADDR_LEN]);
 void format_addr(const __u8 addr[BPFREDIR_ADDR_LEN], char *buf, size_t size);
 /* The printable form of word for a message: at most max bytes of it (tail: its last max
  * bytes, after "..."), bytes other than printable ASCII, '\\' and '\'' as \xNN, so that
