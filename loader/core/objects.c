@@ -107,6 +107,26 @@ static int set_map_pins(struct bpf_object *obj, struct bpf_map *flows, struct bp
 	return err ? err : set_table_size(pending, pending_entries(n_flows));
 }
 
+int objects_share_maps(struct bpf_object *obj, const struct bpf_object *from)
+{
+	struct bpf_map *map, *same;
+	int err;
+
+	bpf_object__for_each_map(map, obj)
+	{
+		if (bpf_map__is_internal(map))
+			continue;
+		same = bpf_object__find_map_by_name(from, bpf_map__name(map));
+		if (!same)
+			continue;
+		err = bpf_map__reuse_fd(map, bpf_map__fd(same));
+		if (err)
+			return pr_warn_err(err, "sharing map %s: %s", bpf_map__name(map),
+					   strerror(-err));
+	}
+	return 0;
+}
+
 int objects_netns_cookie(__u64 *cookie)
 {
 	socklen_t len = sizeof(*cookie);

@@ -49,6 +49,12 @@ int objects_update_links(struct objects *o);
 bool objects_this_build_loaded(void);
 int objects_record_build(void);
 
+/* Every map of obj that from has too (by name) is from's, before obj loads: the sharing pins
+ * give the loader's objects, for objects loaded without pins (verify's sandbox, the
+ * benchmarks). 0, or -errno after a pr_warn naming the map. */
+struct bpf_object;
+int objects_share_maps(struct bpf_object *obj, const struct bpf_object *from);
+
 /* Do the two programs run the same instructions (their tags)? */
 bool progs_same_code(int old_fd, int new_fd);
 

@@ -118,26 +118,6 @@ int sandbox_addr_add(const __u8 addr[BPFREDIR_ADDR_LEN])
 	return err;
 }
 
-/* Every map of obj the TC object has too is the TC object's. */
-static int share_maps(struct bpf_object *obj, struct tc_bpf *tc)
-{
-	struct bpf_map *map, *tc_map;
-	int err;
-
-	bpf_object__for_each_map(map, obj)
-	{
-		if (bpf_map__is_internal(map))
-			continue;
-		tc_map = bpf_object__find_map_by_name(tc->obj, bpf_map__name(map));
-		if (!tc_map)
-			continue;
-		err = bpf_map__reuse_fd(map, bpf_map__fd(tc_map));
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
 static int load_tc(struct sandbox *sb, __u32 fib_flags)
 {
 	sb->tc = tc_bpf__open();
@@ -158,7 +138,7 @@ static int load_xdp(struct sandbox *sb, __u32 fib_flags)
 	if (!sb->xdp)
 		return -errno;
 	sb->xdp->rodata->fib_lookup_flags = fib_flags;
-	err = share_maps(sb->xdp->obj, sb->tc);
+	err = objects_share_maps(sb->xdp->obj, sb->tc->obj);
 	return err ? err : xdp_bpf__load(sb->xdp);
 }
 
@@ -171,7 +151,7 @@ static int load_sock(struct sandbox *sb)
 		return -errno;
 	err = objects_netns_cookie((__u64 *)&sb->sock->rodata->netns_cookie);
 	if (!err)
-		err = share_maps(sb->sock->obj, sb->tc);
+		err = objects_share_maps(sb->sock->obj, sb->tc->obj);
 	return err ? err : sock_bpf__load(sb->sock);
 }
 
@@ -187,7 +167,7 @@ static int load_steer(struct sandbox *sb)
 		return -errno;
 	err = objects_netns_cookie((__u64 *)&sb->steer->rodata->netns_cookie);
 	if (!err)
-		err = share_maps(sb->steer->obj, sb->tc);
+		err = objects_share_maps(sb->steer->obj, sb->tc->obj);
 	return err ? err : steer_bpf__load(sb->steer);
 }
 

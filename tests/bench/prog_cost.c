@@ -51,6 +51,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "bpfredir.h"
+#include "core/objects.h"
 #include "core/ruleset.h"
 #include "tc.skel.h"
 #include "xdp.skel.h"
@@ -339,19 +340,13 @@ static struct steer_bpf *steer_install(void)
 					.target_port = TGT,
 					.proto = IPPROTO_TCP };
 	struct steer_bpf *steer = steer_bpf__open();
-	struct bpf_map *map;
 	int set, err;
 
 	if (!steer)
 		die("cannot open the steering skeleton: %s", strerror(errno));
-	bpf_object__for_each_map(map, steer->obj)
-	{
-		struct bpf_map *same = bpf_object__find_map_by_name(tc->obj, bpf_map__name(map));
-
-		if (same && !bpf_map__is_internal(map) && bpf_map__reuse_fd(map, bpf_map__fd(same)))
-			die("sharing map %s with steering: %s", bpf_map__name(map),
-			    strerror(errno));
-	}
+	err = objects_share_maps(steer->obj, tc->obj);
+	if (err)
+		die("sharing the maps with steering: %s", strerror(-err));
 	if (steer_bpf__load(steer))
 		die("cannot load the steering skeleton: %s", strerror(errno));
 	set = ruleset_create();
@@ -458,13 +453,12 @@ int main(int argc, char **argv)
 	static double floor_ns[HOOK__MAX][N_CASES][MAX_ROUNDS],
 		prog_ns[HOOK__MAX][N_CASES][MAX_ROUNDS];
 	static double diff[HOOK__MAX][N_CASES][MAX_ROUNDS];
-	struct bpf_map *map;
 	enum hook h;
 	struct frame frames[N_CASES];
 	unsigned long repeat = 1000000, rounds = 3;
 	char why[256];
 	size_t i;
-	int r, opt_i;
+	int r, opt_i, err;
 
 	for (opt_i = 1; opt_i < argc; opt_i++) {
 		unsigned long *dst = !strcmp(argv[opt_i], "--repeat")	? &repeat
@@ -493,13 +487,9 @@ int main(int argc, char **argv)
 	xdp = xdp_bpf__open();
 	if (!xdp)
 		die("cannot open the XDP skeleton: %s", strerror(errno));
-	bpf_object__for_each_map(map, xdp->obj)
-	{
-		struct bpf_map *same = bpf_object__find_map_by_name(tc->obj, bpf_map__name(map));
-
-		if (same && !bpf_map__is_internal(map) && bpf_map__reuse_fd(map, bpf_map__fd(same)))
-			die("sharing map %s with XDP: %s", bpf_map__name(map), strerror(errno));
-	}
+	err = objects_share_maps(xdp->obj, tc->obj);
+	if (err)
+		die("sharing the maps with XDP: %s", strerror(-err));
 	if (xdp_bpf__load(xdp))
 		die("cannot load the XDP skeleton: %s", strerror(errno));
 	bench = bench_bpf__open_and_load();
