@@ -64,6 +64,10 @@ int cgroup2_root(char *buf, size_t size);
 /* NULL path: the cgroup2 root. -errno (-EMEDIUMTYPE: not on cgroup2) for a caller that says
  * where the path came from. */
 int cgroup_open(const char *path, char *resolved, size_t size, int *fd, __u64 *id);
+/* The cgroup id of fd, a cgroup2 directory; -EMEDIUMTYPE when it is not one. */
+int cgroup_fd_id(int fd, __u64 *id);
+/* The cgroup2 mount, opened: an fd, or -errno. */
+int cgroup2_root_open(void);
 int attach_cgroup(struct pin_txn *txn, int cgroup_fd, __u64 cgroup_id,
 		  const int prog_fds[N_SOCK_HOOKS]);
 int detach_cgroup(__u64 cgroup_id);

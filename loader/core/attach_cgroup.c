@@ -39,10 +39,22 @@ int cgroup2_root(char *buf, size_t size)
 	return err;
 }
 
-int cgroup_open(const char *path, char *resolved, size_t size, int *fd, __u64 *id)
+int cgroup_fd_id(int fd, __u64 *id)
 {
 	struct statfs sfs;
 	struct stat st;
+
+	if (fstatfs(fd, &sfs) || fstat(fd, &st))
+		return -errno;
+	if (sfs.f_type != CGROUP2_SUPER_MAGIC)
+		return -EMEDIUMTYPE;
+	/* On cgroup2 the directory's inode number is the cgroup id: stable and unique. */
+	*id = st.st_ino;
+	return 0;
+}
+
+int cgroup_open(const char *path, char *resolved, size_t size, int *fd, __u64 *id)
+{
 	int err;
 
 	*fd = -1;
@@ -57,18 +69,12 @@ int cgroup_open(const char *path, char *resolved, size_t size, int *fd, __u64 *i
 	*fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (*fd < 0)
 		return -errno;
-	if (fstatfs(*fd, &sfs) || fstat(*fd, &st))
-		err = -errno;
-	else
-		err = sfs.f_type == CGROUP2_SUPER_MAGIC ? 0 : -EMEDIUMTYPE;
+	err = cgroup_fd_id(*fd, id);
 	if (err) {
 		close(*fd);
 		*fd = -1;
-		return err;
 	}
-	/* On cgroup2 the directory's inode number is the cgroup id: stable and unique. */
-	*id = st.st_ino;
-	return 0;
+	return err;
 }
 
 /* The kernel's file handle type for kernfs (include/linux/exportfs.h), which cgroup2 hands
@@ -94,7 +100,7 @@ static int cgroup_resolves(int root_fd, __u64 cgroup_id)
 	return errno == ESTALE || errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
 }
 
-static int cgroup2_root_open(void)
+int cgroup2_root_open(void)
 {
 	char root[PATH_MAX];
 	int err = cgroup2_root(root, sizeof(root)), fd;

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-#include <linux/magic.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
@@ -17,7 +16,6 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "attach.h"
@@ -325,30 +323,29 @@ int sandbox_cgroup(struct sandbox *sb)
 {
 	struct redir_attach_point here = {};
 	struct bpf_program *progs[N_SOCK_HOOKS];
-	char root[PATH_MAX], path[PATH_MAX], resolved[PATH_MAX];
-	struct statfs sfs;
+	__u64 root_id;
 	int err, i;
 
-	err = cgroup2_root(root, sizeof(root));
-	if (err)
-		return pr_warn_err(err, "no cgroup2 mount");
-	sb->cgroup_root_fd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	sb->cgroup_root_fd = cgroup2_root_open();
 	if (sb->cgroup_root_fd < 0)
-		return pr_warn_err(-errno, "%s: %s", root, strerror(errno));
-	if (fstatfs(sb->cgroup_root_fd, &sfs) || sfs.f_type != CGROUP2_SUPER_MAGIC)
-		return pr_warn_err(-EMEDIUMTYPE, "%s: not a cgroup2 mount", root);
+		return pr_warn_err(sb->cgroup_root_fd, "the cgroup2 mount: %s",
+				   strerror(-sb->cgroup_root_fd));
+	err = cgroup_fd_id(sb->cgroup_root_fd, &root_id);
+	if (err)
+		return pr_warn_err(err, "the cgroup2 mount: %s", strerror(-err));
+	/* Made and opened relative to the mount checked, never through its path again. */
 	snprintf(sb->cgroup_name, sizeof(sb->cgroup_name), "bpfredir-verify.%d", getpid());
 	if (mkdirat(sb->cgroup_root_fd, sb->cgroup_name, 0700)) {
 		err = -errno;
+		pr_warn("cgroup %s: %s", sb->cgroup_name, strerror(-err));
 		sb->cgroup_name[0] = '\0';
-		return pr_warn_err(err, "%s/bpfredir-verify.%d: %s", root, getpid(),
-				   strerror(-err));
+		return err;
 	}
-	if (snprintf(path, sizeof(path), "%s/%s", root, sb->cgroup_name) >= (int)sizeof(path))
-		return -ENAMETOOLONG;
-	err = cgroup_open(path, resolved, sizeof(resolved), &sb->cgroup_fd, &sb->cgroup_id);
+	sb->cgroup_fd = openat(sb->cgroup_root_fd, sb->cgroup_name,
+			       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	err = sb->cgroup_fd < 0 ? -errno : cgroup_fd_id(sb->cgroup_fd, &sb->cgroup_id);
 	if (err)
-		return pr_warn_err(err, "%s: %s", path, strerror(-err));
+		return pr_warn_err(err, "cgroup %s: %s", sb->cgroup_name, strerror(-err));
 
 	for (i = 0; i < N_SOCK_HOOKS; i++) {
 		progs[i] = bpf_object__find_program_by_name(sb->sock->obj, sock_hooks[i].prog);
