@@ -100,8 +100,9 @@ struct verify_run {
 	int n_lines;
 	struct rule_spec rules[BPFREDIR_MAX_RULES];
 	size_t n_rules;
-	bool rules_xdp; /* the config's (or the instance's) interfaces all run XDP */
-	bool steer;	/* TCP rules at socket lookup (steering socket) */
+	/* Ingress through XDP: --xdp, or the config's (or instance's) interfaces all run it. */
+	bool xdp;
+	bool steer; /* TCP rules at socket lookup (steering socket) */
 	__u8 hosts[BPFREDIR_MAX_LOCAL_ADDRS][BPFREDIR_ADDR_LEN];
 	int n_hosts;
 	struct sandbox sb;
@@ -208,10 +209,10 @@ static int rules_from_config(struct verify_run *run)
 	for (r = 0; r < cfg.n_rules; r++)
 		run->rules[run->n_rules++] = cfg.rules[r].spec;
 	run->steer = cfg.steer_socket;
-	run->rules_xdp = cfg.n_ifaces > 0;
+	run->xdp = cfg.n_ifaces > 0;
 	for (i = 0; i < cfg.n_ifaces; i++)
 		if (cfg.if_modes[i] == IFACE_TC)
-			run->rules_xdp = false;
+			run->xdp = false;
 	return 0;
 }
 
@@ -232,24 +233,23 @@ static bool instance_xdp(int set_fd)
 	return xdp && !tc;
 }
 
+/* The dispatcher's preamble, taken here: without -f, verify needs what a read view does. */
+#define INSTANCE_NEEDS (NEED_ROOT | NEED_PINS | NEED_LOADED)
+
 static int rules_from_instance(struct verify_run *run)
 {
 	struct redir_policy_key key, *prev = NULL;
+	struct instance in = {};
 	struct redir_rule rule;
-	int err, set, ret = 0;
+	int set, ret;
 
-	err = pins_open(PINS_READ);
-	if (err == -ENOENT || (!err && !is_loaded())) {
-		pins_close();
-		return fail("not loaded at %s: give the rules with -f CONFIG", pin_dir);
-	}
-	if (err) {
-		pins_close();
-		return EXIT_FAIL;
-	}
+	ret = instance_open(INSTANCE_NEEDS, ": give the rules with -f CONFIG", &in);
+	if (ret >= 0)
+		return ret;
+	ret = 0;
 	set = live_set_open();
 	if (set < 0) {
-		pins_close();
+		instance_close(INSTANCE_NEEDS, &in);
 		return fail("reading the rules at %s: %s", pin_dir, strerror(-set));
 	}
 	while (!bpf_map_get_next_key(set, prev, &key)) {
@@ -262,10 +262,10 @@ static int rules_from_instance(struct verify_run *run)
 		}
 		rule_spec_from_entry(&run->rules[run->n_rules++], &key, &rule);
 	}
-	run->rules_xdp = instance_xdp(set);
+	run->xdp = instance_xdp(set);
 	run->steer = steer_running();
 	close(set);
-	pins_close();
+	instance_close(INSTANCE_NEEDS, &in);
 	return ret;
 }
 
@@ -364,13 +364,12 @@ static void steer_packet(struct verify_run *run, const struct verify_packet *p, 
 		       : "no listener taken at socket lookup: the kernel answers as a closed port");
 }
 
-static void run_packet(struct verify_run *run, const struct verify_packet *p, bool xdp,
-		       struct outcome *o)
+static void run_packet(struct verify_run *run, const struct verify_packet *p, struct outcome *o)
 {
 	__u8 in[VERIFY_FRAME_MAX], out[VERIFY_FRAME_MAX];
 	__u32 len = verify_frame(p, in), out_len = sizeof(out), retval;
 	enum sandbox_hook hook = p->kind == VERIFY_OUT ? SANDBOX_TC_EGRESS
-				 : xdp		       ? SANDBOX_XDP
+				 : run->xdp	       ? SANDBOX_XDP
 						       : SANDBOX_TC_INGRESS;
 	bool passed, dropped, answered;
 	__u16 before, after;
@@ -799,7 +798,7 @@ static void report_differs(const struct line *l, const struct outcome *o)
 
 /* --- the verb ------------------------------------------------------------------------------ */
 
-static int sandbox_setup(struct verify_run *run, bool calls, bool xdp)
+static int sandbox_setup(struct verify_run *run, bool calls)
 {
 	size_t r;
 	int err, i;
@@ -807,7 +806,7 @@ static int sandbox_setup(struct verify_run *run, bool calls, bool xdp)
 	err = sandbox_enter_netns();
 	if (err)
 		return fail("a network namespace for the test: %s", strerror(-err));
-	err = sandbox_load(&run->sb, xdp, run->steer);
+	err = sandbox_load(&run->sb, run->xdp, run->steer);
 	if (err)
 		return fail("loading the programs: %s%s", strerror(-err),
 			    verbose ? "" : " (-v says more)");
@@ -842,7 +841,7 @@ static int do_verify(struct instance *in, const void *cfg)
 	static struct verify_run run;
 	struct json_object *doc = NULL, *list = NULL;
 	struct outcome o;
-	bool xdp, calls = false, ok;
+	bool calls = false, ok;
 	int ret, i, differ = 0, checked = 0;
 
 	(void)in;
@@ -852,11 +851,10 @@ static int do_verify(struct instance *in, const void *cfg)
 		return fail("out of memory");
 	ret = read_packets(&run);
 	if (!ret)
-		ret = args->config ? rules_from_config(&run) : require_root();
-	if (!ret && !args->config)
-		ret = rules_from_instance(&run);
-	if (!ret)
 		ret = collect_hosts(&run);
+	/* A config is read before the root check, as apply reads it; an instance needs root. */
+	if (!ret)
+		ret = args->config ? rules_from_config(&run) : rules_from_instance(&run);
 	if (!ret && args->config)
 		ret = require_root();
 	if (ret)
@@ -865,11 +863,11 @@ static int do_verify(struct instance *in, const void *cfg)
 		if (run.lines[i].pkt.kind == VERIFY_CONNECT ||
 		    run.lines[i].pkt.kind == VERIFY_SENDMSG)
 			calls = true;
-	xdp = args->xdp || run.rules_xdp;
+	run.xdp |= args->xdp;
 	/* A client's send on a connection reset under it fails (EPIPE) rather than ending the
 	 * child before it reports. */
 	signal(SIGPIPE, SIG_IGN);
-	ret = sandbox_setup(&run, calls, xdp);
+	ret = sandbox_setup(&run, calls);
 	if (ret)
 		goto out;
 	if (args->json) {
@@ -885,12 +883,12 @@ static int do_verify(struct instance *in, const void *cfg)
 		if (l->pkt.kind == VERIFY_CONNECT || l->pkt.kind == VERIFY_SENDMSG)
 			run_call(&run, &l->pkt, &o);
 		else
-			run_packet(&run, &l->pkt, xdp, &o);
+			run_packet(&run, &l->pkt, &o);
 		ok = as_expected(&l->pkt, &o) && o.verdict != VERDICT_ERROR;
 		checked += l->pkt.expect != VERDICT_NONE;
 		differ += !ok;
 		if (args->json)
-			json_object_array_add(list, outcome_json(l, &o, xdp, ok));
+			json_object_array_add(list, outcome_json(l, &o, run.xdp, ok));
 		else
 			print_plain(l, &o, ok);
 		if (!ok)
@@ -898,7 +896,7 @@ static int do_verify(struct instance *in, const void *cfg)
 	}
 	if (args->json) {
 		json_add(doc, "rules", json_object_new_string(args->config ?: "loaded"));
-		json_add(doc, "ingress", json_object_new_string(xdp ? "xdp" : "tc"));
+		json_add(doc, "ingress", json_object_new_string(run.xdp ? "xdp" : "tc"));
 		json_add(doc, "steering", json_object_new_string(run.steer ? "socket" : "packet"));
 		json_add(doc, "packets", list);
 		json_add(doc, "differ", json_object_new_int(differ));
