@@ -21,8 +21,17 @@
 #define IP6_LEN 40
 #define TCP_LEN 20
 #define UDP_LEN 8
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 /* A UDP datagram says something, so that its length and checksum are a real one's. */
 static const char udp_payload[8] = "bpfredir";
+
+/* A line's first word, when it says what the line is (in: the default, unsaid). */
+static const char *const kind_words[] = {
+	[VERIFY_IN] = "in",
+	[VERIFY_OUT] = "out",
+	[VERIFY_CONNECT] = "connect",
+	[VERIFY_SENDMSG] = "sendmsg",
+};
 
 static const struct {
 	const char *name;
@@ -48,6 +57,12 @@ const char *verdict_name(enum verify_verdict v)
 	default:
 		return "none";
 	}
+}
+
+static int why_plain(char *why, size_t n, const char *msg)
+{
+	snprintf(why, n, "%s", msg);
+	return -1;
 }
 
 /* A message naming word, as apply's messages quote a config's words (quote_word). */
@@ -97,7 +112,7 @@ static int parse_expect(char **w, int n, struct verify_packet *p, char *why, siz
 	int words = 1;
 
 	if (n == 0)
-		return why_is(why, wn, "%s'=>' needs pass, drop, reject or rewrite PORT", "");
+		return why_plain(why, wn, "'=>' needs pass, drop, reject or rewrite PORT");
 	if (!strcmp(w[0], "pass")) {
 		p->expect = VERDICT_PASS;
 	} else if (!strcmp(w[0], "drop")) {
@@ -123,9 +138,11 @@ static int parse_host(char **w, int n, struct verify_packet *p, char *why, size_
 	int i;
 
 	if (n == 0)
-		return why_is(why, wn, "%s'host' needs an address", "");
-	if (n > VERIFY_MAX_HOST_ADDRS)
-		return why_is(why, wn, "more than %s addresses on one host line", "16");
+		return why_plain(why, wn, "'host' needs an address");
+	if (n > VERIFY_MAX_HOST_ADDRS) {
+		snprintf(why, wn, "more than %d addresses on one host line", VERIFY_MAX_HOST_ADDRS);
+		return -1;
+	}
 	for (i = 0; i < n; i++)
 		if (!scan_addr(w[i], p->addrs[i]))
 			return why_is(why, wn, "'%s' is not an IPv4 or IPv6 address", w[i]);
@@ -146,7 +163,7 @@ int verify_packet_parse(char *line, struct verify_packet *p, char *why, size_t w
 		*hash = '\0';
 	for (tok = strtok_r(line, " \t\r\n", &save); tok; tok = strtok_r(NULL, " \t\r\n", &save)) {
 		if (n == MAX_WORDS)
-			return why_is(why, wn, "%smore words than a packet has", "");
+			return why_plain(why, wn, "more words than a packet has");
 		if (!strcmp(tok, "=>") && expect_at < 0)
 			expect_at = n;
 		w[n++] = tok;
@@ -160,20 +177,19 @@ int verify_packet_parse(char *line, struct verify_packet *p, char *why, size_t w
 		return -1;
 
 	p->kind = VERIFY_IN;
-	if (!strcmp(w[0], "in") || !strcmp(w[0], "out") || !strcmp(w[0], "connect") ||
-	    !strcmp(w[0], "sendmsg")) {
-		p->kind = w[0][0] == 'i'   ? VERIFY_IN
-			  : w[0][0] == 'o' ? VERIFY_OUT
-			  : w[0][0] == 'c' ? VERIFY_CONNECT
-					   : VERIFY_SENDMSG;
-		i++;
+	for (f = 0; f < ARRAY_SIZE(kind_words); f++) {
+		if (!strcmp(w[0], kind_words[f])) {
+			p->kind = f;
+			i++;
+			break;
+		}
 	}
 	if (i >= end || !scan_proto(w[i], &p->proto))
 		return why_is(why, wn, "'%s' where tcp or udp should be", i < end ? w[i] : "");
 	i++;
 	if (p->kind == VERIFY_CONNECT || p->kind == VERIFY_SENDMSG) {
 		if (p->kind == VERIFY_SENDMSG && p->proto != IPPROTO_UDP)
-			return why_is(why, wn, "%ssendmsg is for udp (a tcp client connects)", "");
+			return why_plain(why, wn, "sendmsg is for udp (a tcp client connects)");
 		if (i >= end || !scan_endpoint(w[i], p->daddr, &p->dport, &p->v6))
 			return why_is(why, wn, "'%s' where ADDR:PORT or [ADDR]:PORT should be",
 				      i < end ? w[i] : "");
@@ -191,14 +207,13 @@ int verify_packet_parse(char *line, struct verify_packet *p, char *why, size_t w
 			      "'%s' where the destination, ADDR:PORT or [ADDR]:PORT, should be",
 			      i < end ? w[i] : "");
 	if (sv6 != dv6)
-		return why_is(why, wn, "%sthe source and destination are not of one IP version",
-			      "");
+		return why_plain(why, wn, "the source and destination are not of one IP version");
 	p->v6 = sv6;
 	for (i++; i < end; i++) {
-		for (f = 0; f < sizeof(tcp_flag_names) / sizeof(tcp_flag_names[0]); f++)
+		for (f = 0; f < ARRAY_SIZE(tcp_flag_names); f++)
 			if (!strcmp(w[i], tcp_flag_names[f].name))
 				break;
-		if (f == sizeof(tcp_flag_names) / sizeof(tcp_flag_names[0]))
+		if (f == ARRAY_SIZE(tcp_flag_names))
 			return why_is(why, wn, "'%s' is not a TCP flag (syn, ack, fin, rst, psh)",
 				      w[i]);
 		if (p->proto != IPPROTO_TCP)
@@ -238,19 +253,19 @@ static void flags_text(__u8 flags, char *buf, size_t size)
 
 void verify_packet_text(const struct verify_packet *p, char *buf, size_t size)
 {
-	static const char *const kinds[] = { "", "out ", "connect ", "sendmsg " };
-	char src[64], dst[64], flags[32] = "";
+	char kind[16] = "", src[64], dst[64], flags[32] = "";
 
+	if (p->kind != VERIFY_IN)
+		snprintf(kind, sizeof(kind), "%s ", kind_words[p->kind]);
 	endpoint_text(p->daddr, p->dport, p->v6, dst, sizeof(dst));
 	if (p->kind == VERIFY_CONNECT || p->kind == VERIFY_SENDMSG) {
-		snprintf(buf, size, "%s%s %s", kinds[p->kind], proto_name(p->proto), dst);
+		snprintf(buf, size, "%s%s %s", kind, proto_name(p->proto), dst);
 		return;
 	}
 	endpoint_text(p->saddr, p->sport, p->v6, src, sizeof(src));
 	if (p->proto == IPPROTO_TCP)
 		flags_text(p->tcp_flags, flags, sizeof(flags));
-	snprintf(buf, size, "%s%s %s > %s%s", kinds[p->kind], proto_name(p->proto), src, dst,
-		 flags);
+	snprintf(buf, size, "%s%s %s > %s%s", kind, proto_name(p->proto), src, dst, flags);
 }
 
 static __u32 csum_add(__u32 sum, const void *data, size_t len)
