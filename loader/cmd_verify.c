@@ -541,6 +541,17 @@ static void client_call(const struct verify_packet *p, struct call_result *r)
 	r->err = 0;
 }
 
+/* A connection waiting at TCP listener i, taken and closed: did one wait? */
+static bool take_connection(const struct verify_run *run, int i)
+{
+	int conn = accept4(run->listeners[i].fd, NULL, NULL, SOCK_CLOEXEC);
+
+	if (conn < 0)
+		return false;
+	close(conn);
+	return true;
+}
+
 /* The listeners' side while the child calls: each datagram answered from the port it came
  * to; the port a connection or datagram reached, or 0. */
 static __u16 serve_call(struct verify_run *run, int result_fd)
@@ -564,12 +575,8 @@ static __u16 serve_call(struct verify_run *run, int result_fd)
 				continue;
 			fd = run->listeners[i].fd;
 			if (run->listeners[i].proto == IPPROTO_TCP) {
-				int conn = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
-
-				if (conn >= 0) {
+				if (take_connection(run, i))
 					reached = run->listeners[i].port;
-					close(conn);
-				}
 				continue;
 			}
 			peer_len = sizeof(peer);
@@ -583,17 +590,9 @@ static __u16 serve_call(struct verify_run *run, int result_fd)
 			break;
 	}
 	/* A connection the child finished before the listener's turn came. */
-	for (i = 0; i < run->n_listeners && !reached; i++) {
-		int conn;
-
-		if (run->listeners[i].proto != IPPROTO_TCP)
-			continue;
-		conn = accept4(run->listeners[i].fd, NULL, NULL, SOCK_CLOEXEC);
-		if (conn >= 0) {
+	for (i = 0; i < run->n_listeners && !reached; i++)
+		if (run->listeners[i].proto == IPPROTO_TCP && take_connection(run, i))
 			reached = run->listeners[i].port;
-			close(conn);
-		}
-	}
 	return reached;
 }
 
