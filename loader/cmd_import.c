@@ -153,11 +153,9 @@ static bool host_addr(const char *text, char *out, size_t size)
 
 static bool is_host(const struct import *im, const __u8 addr[BPFREDIR_ADDR_LEN])
 {
-	static const __u8 v6_loopback[BPFREDIR_ADDR_LEN] = { [15] = 1 };
 	int i;
 
-	if ((addr[10] == 0xff && addr[11] == 0xff && addr[12] == 127) ||
-	    !memcmp(addr, v6_loopback, BPFREDIR_ADDR_LEN))
+	if (addr_is_loopback(addr))
 		return true;
 	for (i = 0; i < im->n_hosts; i++)
 		if (!memcmp(im->hosts[i], addr, BPFREDIR_ADDR_LEN))
@@ -170,28 +168,16 @@ static bool is_host(const struct import *im, const __u8 addr[BPFREDIR_ADDR_LEN])
  * interfaces); a DNAT elsewhere is forwarding, not a redirect. */
 static unsigned int dnat_local_port(const struct import *im, const char *to, const char *daddr)
 {
-	char buf[INET6_ADDRSTRLEN + 16], match[INET6_ADDRSTRLEN], *colon, *host = buf;
 	__u8 addr[BPFREDIR_ADDR_LEN], matched[BPFREDIR_ADDR_LEN];
+	char match[INET6_ADDRSTRLEN];
+	__u16 port;
 
-	snprintf(buf, sizeof(buf), "%s", to);
-	if (buf[0] == '[') {
-		colon = strstr(buf, "]:");
-		if (!colon)
-			return 0;
-		*colon++ = '\0';
-		host++;
-	} else {
-		colon = strrchr(buf, ':');
-		if (!colon)
-			return 0;
-		*colon = '\0';
-	}
-	if (!scan_addr(host, addr))
+	if (!scan_endpoint(to, addr, &port, NULL))
 		return 0;
 	if (is_host(im, addr) ||
 	    (daddr && host_addr(daddr, match, sizeof(match)) && scan_addr(match, matched) &&
 	     !memcmp(addr, matched, sizeof(addr))))
-		return port_of(colon + 1);
+		return port;
 	return 0;
 }
 

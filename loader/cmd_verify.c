@@ -317,13 +317,6 @@ static int collect_hosts(struct verify_run *run)
 	return 0;
 }
 
-static bool addr_is_loopback(const __u8 *a)
-{
-	static const __u8 v6[BPFREDIR_ADDR_LEN] = { [15] = 1 };
-
-	return (addr_is_v4(a) && a[12] == 127) || !memcmp(a, v6, sizeof(v6));
-}
-
 /* --- packets through TC and XDP ----------------------------------------------------------- */
 
 static const struct rule_spec *rule_for(const struct verify_run *run, __u16 port, __u8 proto);

@@ -76,37 +76,6 @@ static int why_is(char *why, size_t n, const char *fmt, const char *word)
 	return -1;
 }
 
-/* ADDR:PORT or [ADDR]:PORT. */
-static bool scan_endpoint(const char *word, __u8 addr[BPFREDIR_ADDR_LEN], __u16 *port, bool *v6)
-{
-	char text[INET6_ADDRSTRLEN + 16], *colon, *host = text;
-
-	if (strlen(word) >= sizeof(text))
-		return false;
-	strcpy(text, word);
-	colon = strrchr(text, ':');
-
-	if (!colon)
-		return false;
-	*colon = '\0';
-	if (*host == '[') {
-		size_t len = strlen(host);
-
-		if (len < 2 || host[len - 1] != ']')
-			return false;
-		host[len - 1] = '\0';
-		host++;
-		if (!strchr(host, ':'))
-			return false;
-	} else if (strchr(host, ':')) {
-		return false; /* an IPv6 address without brackets: its port is ambiguous */
-	}
-	if (!scan_addr(host, addr) || !scan_port(colon + 1, port))
-		return false;
-	*v6 = strchr(host, ':') != NULL;
-	return true;
-}
-
 static int parse_expect(char **w, int n, struct verify_packet *p, char *why, size_t wn)
 {
 	int words = 1;

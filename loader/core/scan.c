@@ -87,6 +87,43 @@ bool addr_is_v4(const __u8 addr[BPFREDIR_ADDR_LEN])
 	return !memcmp(addr, v4_mapped, sizeof(v4_mapped));
 }
 
+bool addr_is_loopback(const __u8 addr[BPFREDIR_ADDR_LEN])
+{
+	static const __u8 v6[BPFREDIR_ADDR_LEN] = { [15] = 1 };
+
+	return (addr_is_v4(addr) && addr[12] == 127) || !memcmp(addr, v6, sizeof(v6));
+}
+
+bool scan_endpoint(const char *text, __u8 addr[BPFREDIR_ADDR_LEN], __u16 *port, bool *v6)
+{
+	char buf[INET6_ADDRSTRLEN + 16], *colon, *host = buf;
+	size_t len = strlen(text);
+
+	if (len >= sizeof(buf))
+		return false;
+	memcpy(buf, text, len + 1);
+	colon = strrchr(buf, ':');
+	if (!colon)
+		return false;
+	*colon = '\0';
+	if (*host == '[') {
+		len = strlen(host);
+		if (len < 2 || host[len - 1] != ']')
+			return false;
+		host[len - 1] = '\0';
+		host++;
+		if (!strchr(host, ':'))
+			return false;
+	} else if (strchr(host, ':')) {
+		return false;
+	}
+	if (!scan_addr(host, addr) || !scan_port(colon + 1, port))
+		return false;
+	if (v6)
+		*v6 = strchr(host, ':') != NULL;
+	return true;
+}
+
 void format_addr(const __u8 addr[BPFREDIR_ADDR_LEN], char *buf, size_t size)
 {
 	if (addr_is_v4(addr))

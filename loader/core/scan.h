@@ -23,8 +23,12 @@ const char *proto_name(__u8 proto);
 
 struct in_addr;
 void addr_map_v4(__u8 addr[BPFREDIR_ADDR_LEN], const struct in_addr *v4);
-/* Is addr an IPv4 address in that form? */
+/* Is addr an IPv4 address in that form? A loopback one (127.0.0.0/8, ::1)? */
 bool addr_is_v4(const __u8 addr[BPFREDIR_ADDR_LEN]);
+bool addr_is_loopback(const __u8 addr[BPFREDIR_ADDR_LEN]);
+/* ADDR:PORT, or [ADDR]:PORT for IPv6 (unbracketed, its port could not be told apart); *v6,
+ * when not NULL, says which. */
+bool scan_endpoint(const char *text, __u8 addr[BPFREDIR_ADDR_LEN], __u16 *port, bool *v6);
 void format_addr(const __u8 addr[BPFREDIR_ADDR_LEN], char *buf, size_t size);
 /* The printable form of word for a message: at most max bytes of it (tail: its last max
  * bytes, after "..."), bytes other than printable ASCII, '\\' and '\'' as \xNN, so that
