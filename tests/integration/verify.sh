@@ -172,6 +172,21 @@ test_unreadable() {
 	cli - verify -f "$T_TMP/seed.conf" --packets "$T_TMP/escape.pkts"
 	check "a file not every user may read: its words are not repeated" "$CLI_ERR" grep -qx \
 		"$T_TMP/escape.pkts:1: not a packet (not every user may read the file: its words are not repeated)" <<<"$CLI_ERR"
+	printf '%s\n' 'tcp 203.0.113.2:1 >' 'tcp 203.0.113.2:1 > 192.0.2.1:70000' \
+		'tcp 203.0.113.2:1 > 192.0.2.1:2 => rewrite 0' 'connect tcp' >"$T_TMP/short.pkts"
+	cli - verify -f "$T_TMP/seed.conf" --packets "$T_TMP/short.pkts"
+	check "a line cut short, a port out of range: one line each, exit 1" "$(cli_result)" \
+		test "$CLI_RC" -eq 1 -a "$(grep -c "^$T_TMP/short.pkts:[1-4]: " <<<"$CLI_ERR")" -eq 4
+	check "  the missing destination named" "$CLI_ERR" \
+		grep -qx "$T_TMP/short.pkts:1: '' where the destination, ADDR:PORT or \[ADDR\]:PORT, should be" <<<"$CLI_ERR"
+	check "  port 70000 named" "$CLI_ERR" grep -q "^$T_TMP/short.pkts:2: '192.0.2.1:70000' where the destination" <<<"$CLI_ERR"
+	check "  rewrite 0 refused" "$CLI_ERR" grep -qx "$T_TMP/short.pkts:3: rewrite needs a port (1-65535)" <<<"$CLI_ERR"
+	expect_cli_error "--packet without its text: a usage error" 2 "option '--packet' needs an argument" \
+		- verify -f "$T_TMP/seed.conf" --packet
+	expect_cli_error "an empty --packet: no packets" 1 "no packets \(in --packet\)" \
+		- verify -f "$T_TMP/seed.conf" --packet ''
+	expect_cli_error "a packets file that is not there" 1 "$T_TMP/none.pkts: No such file" \
+		- verify -f "$T_TMP/seed.conf" --packets "$T_TMP/none.pkts"
 	expect_cli_error "no instance and no -f" 1 "not loaded at .*give the rules with -f CONFIG" \
 		- verify --packet 'tcp 203.0.113.2:1 > 192.0.2.1:2' --pin-dir /sys/fs/bpf/"$T_PREFIX"-none
 	expect_cli_error "a bad --host is a usage error" 2 "--host 'x' is not" \
