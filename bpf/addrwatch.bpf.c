@@ -50,6 +50,8 @@ static __always_inline void holder_added(const struct redir_addr_holder *h)
 		*count += 1;
 	else if (bpf_map_update_elem(&local_addrs, &key, &one, BPF_NOEXIST))
 		bpf_map_delete_elem(&addr_holders, h); /* no room: keep both tables in step */
+	else
+		local_addrs_changed();
 }
 
 static __always_inline void holder_removed(const struct redir_addr_holder *h)
@@ -64,8 +66,8 @@ static __always_inline void holder_removed(const struct redir_addr_holder *h)
 	count = bpf_map_lookup_elem(&local_addrs, &key);
 	if (count && *count > 1)
 		*count -= 1;
-	else
-		bpf_map_delete_elem(&local_addrs, &key);
+	else if (!bpf_map_delete_elem(&local_addrs, &key))
+		local_addrs_changed();
 }
 
 static __always_inline void track_addr(int event, struct net_device *dev,

@@ -169,7 +169,7 @@ struct redir_flow_key {
 	__u8 proto;
 	__u8 dir; /* enum redir_flow_dir */
 	__u8 pad[2];
-};
+} __attribute__((aligned(8))); /* flow_cache compares keys a word at a time */
 
 enum redir_flow_flags {
 	/* In pending: the service has sent its FIN. The rest of the close is translated, and the
@@ -180,6 +180,29 @@ enum redir_flow_flags {
 struct redir_flow {
 	__be16 port; /* IN: the target port; OUT: the public port */
 	__u16 flags; /* enum redir_flow_flags */
+};
+
+/*
+ * flow_cache: per CPU, direct-mapped, the answers flows gave for established connections, so
+ * their packets cost an array lookup where a hash lookup costs a helper call (about 30 ns
+ * here, the most of an established packet's cost). A client's packet is keyed as an IN key
+ * (local port: the public port; the answer: the target), a reply as its OUT key (the answer:
+ * the public port). An entry answers only while flows_gen (an ARRAY of one __u64) still holds
+ * the generation it was written in. Every change to flows or public_targets moves the
+ * generation on, the datapath's by one, the loader's by BPFREDIR_GEN_LOADER_STEP: that keeps it
+ * rising even when the loader's read-modify-write races the datapath's increments, so a
+ * generation never comes back and a cached answer is one flows gives now. The LRU evicts
+ * from flows only to make room for an insert, which moves the generation on as any change does.
+ */
+#define BPFREDIR_FLOW_CACHE_BITS 12
+#define BPFREDIR_FLOW_CACHE_SLOTS (1U << BPFREDIR_FLOW_CACHE_BITS)
+#define BPFREDIR_GEN_LOADER_STEP (1ULL << 32)
+
+struct redir_flow_cached {
+	struct redir_flow_key key;
+	__u64 gen;
+	__be16 port;
+	__u8 pad[6];
 };
 
 /* sock_peers: socket-local storage, freed with the socket. For a socket whose connect() or
@@ -212,6 +235,27 @@ struct redir_sock_peers {
 
 struct redir_local_addr {
 	__u8 addr[BPFREDIR_ADDR_LEN];
+} __attribute__((aligned(8))); /* addr_cache compares addresses a word at a time */
+
+/* addr_cache: per CPU, direct-mapped, whether local_addrs has an address, so "is this one of
+ * ours?" costs a packet an array lookup where a hash lookup costs a helper call. Kept as
+ * flow_cache is (redir_flow_cached): an entry answers only while addrs_gen (an ARRAY of one
+ * __u64) holds the generation it was written in, and every change to local_addrs moves it on
+ * (addrwatch's by one, the loader's by BPFREDIR_GEN_LOADER_STEP). */
+#define BPFREDIR_ADDR_CACHE_BITS 8
+#define BPFREDIR_ADDR_CACHE_SLOTS (1U << BPFREDIR_ADDR_CACHE_BITS)
+
+enum redir_addr_cached_state {
+	ADDR_CACHED_NONE,   /* an empty slot */
+	ADDR_CACHED_ABSENT, /* local_addrs has no entry for addr */
+	ADDR_CACHED_FOUND,  /* it has one */
+};
+
+struct redir_addr_cached {
+	__u8 addr[BPFREDIR_ADDR_LEN];
+	__u64 gen;
+	__u8 state; /* enum redir_addr_cached_state */
+	__u8 pad[7];
 };
 
 /* addr_holders: every address the kernel holds, one entry each, named as its address
@@ -440,9 +484,11 @@ _Static_assert(PORT_STAT__MAX <= BPFREDIR_PORT_STAT_SLOTS, "port counters fit th
 _Static_assert(STAT__MAX <= BPFREDIR_STAT_SLOTS, "counters fit their slots");
 _Static_assert(sizeof(struct redir_flow_key) == 40, "redir_flow_key layout");
 _Static_assert(sizeof(struct redir_flow) == 4, "redir_flow layout");
+_Static_assert(sizeof(struct redir_flow_cached) == 56, "redir_flow_cached layout");
 _Static_assert(sizeof(struct redir_public_port) == 6, "redir_public_port layout");
 _Static_assert(sizeof(struct redir_public_targets) == 12, "redir_public_targets layout");
 _Static_assert(sizeof(struct redir_local_addr) == 16, "redir_local_addr layout");
+_Static_assert(sizeof(struct redir_addr_cached) == 32, "redir_addr_cached layout");
 _Static_assert(sizeof(struct redir_addr_holder) == 32, "redir_addr_holder layout");
 _Static_assert(sizeof(struct redir_sock_peer) == 20, "redir_sock_peer layout");
 _Static_assert(sizeof(struct redir_sock_peers) == 4 + 20 * BPFREDIR_SOCK_PEERS,

@@ -92,7 +92,7 @@ static int apply_loaded(const struct config *cfg, const struct resolved *res, bo
 			detach_gone(cfg, res, &cur);
 	}
 	if (!ret && !dry_run) {
-		err = sync_local_addrs(maps.local_addrs, maps.addr_holders);
+		err = sync_local_addrs(maps.local_addrs, maps.addr_holders, maps.addrs_gen);
 		if (err)
 			ret = fail("cannot record local addresses: %s", local_addrs_error(err));
 	}

@@ -91,7 +91,8 @@ static int do_add(struct instance *in, const void *cfg)
 				   "'bpfredir del %u' first",
 				   args.public_port, proto_name(args.proto), existing.target_port,
 				   args.public_port);
-		else if ((err = sync_local_addrs(maps.local_addrs, maps.addr_holders)))
+		else if ((err = sync_local_addrs(maps.local_addrs, maps.addr_holders,
+						 maps.addrs_gen)))
 			ret = fail("cannot record local addresses: %s", local_addrs_error(err));
 		goto out; /* the same rule again: only the host's addresses may be news */
 	}

@@ -45,7 +45,7 @@ static int resync(void)
 		pins_close();
 		return -1;
 	}
-	err = sync_local_addrs(maps.local_addrs, maps.addr_holders);
+	err = sync_local_addrs(maps.local_addrs, maps.addr_holders, maps.addrs_gen);
 	close_pinned_maps(&maps);
 	pins_close();
 	if (err)

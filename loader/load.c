@@ -148,7 +148,8 @@ static int commit(struct load_ctx *ctx)
 	int err;
 
 	err = sync_local_addrs(bpf_map__fd(ctx->obj.tc->maps.local_addrs),
-			       bpf_map__fd(ctx->obj.tc->maps.addr_holders));
+			       bpf_map__fd(ctx->obj.tc->maps.addr_holders),
+			       bpf_map__fd(ctx->obj.tc->maps.addrs_gen));
 	if (err)
 		return fail("cannot record local addresses: %s", local_addrs_error(err));
 	err = objects_record_build();

@@ -43,7 +43,7 @@ static int sync_pinned_maps(bool from_another)
 		return fail_err(-1, "cannot bring the maps in line with the rules: %s",
 				local_addrs_error(err));
 	}
-	targets = (struct public_targets_maps){ maps.public_targets, maps.flows };
+	targets = (struct public_targets_maps){ maps.public_targets, maps.flows, maps.flows_gen };
 	err = from_another ? public_targets_mark_in_entries(&targets) : 0;
 	close_pinned_maps(&maps);
 	if (err)

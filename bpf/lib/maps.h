@@ -60,6 +60,14 @@ struct {
 	__type(value, __u8);
 } addr_holders SEC(".maps");
 
+/* local_addrs' generation: addr_cache (policy.h) answers only for the one it was written in. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} addrs_gen SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, BPFREDIR_STAT_SLOTS);
@@ -159,6 +167,16 @@ static __always_inline __u8 interest_public_bit(__u8 proto)
 static __always_inline bool port_of_interest(__be16 port, __u8 proto)
 {
 	return port_interest_bits(port) & interest_bit(proto);
+}
+
+/* After every change to local_addrs: each answer addr_cache holds may be another now. */
+static __always_inline void local_addrs_changed(void)
+{
+	__u32 zero = 0;
+	__u64 *gen = bpf_map_lookup_elem(&addrs_gen, &zero);
+
+	if (gen)
+		__sync_fetch_and_add(gen, 1);
 }
 
 /* Is addr (in the maps' form, v4 as ::ffff:a.b.c.d) an address of one of this host's

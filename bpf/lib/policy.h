@@ -9,6 +9,7 @@
 #include "maps.h"
 #include "proto.h"
 #include "parse.h"
+#include "flow_cache.h"
 
 enum redir_verdict {
 	VERDICT_PASS,
@@ -87,24 +88,31 @@ static __always_inline void flow_record(void *table, const __u8 *remote_addr,
 	bpf_map_update_elem(table, &k, &v, BPF_ANY);
 }
 
-/* A lookup first: most keys are not there, and a miss costs less than a delete. */
-static __always_inline void flow_delete(void *table, struct redir_flow_key *k)
+/* A lookup first: most keys are not there, and a miss costs less than a delete. Whether
+ * there was one. */
+static __always_inline bool flow_delete(void *table, struct redir_flow_key *k)
 {
-	if (bpf_map_lookup_elem(table, k))
-		bpf_map_delete_elem(table, k);
+	return bpf_map_lookup_elem(table, k) && !bpf_map_delete_elem(table, k);
 }
 
 /* Both entries of the connection whose OUT key is `out` (public_port: its value), from
- * `table`. */
-static __always_inline void flow_delete_pair(void *table, const struct redir_flow_key *out,
+ * `table`. Whether there was one. */
+static __always_inline bool flow_delete_pair(void *table, const struct redir_flow_key *out,
 					     __be16 public_port)
 {
 	struct redir_flow_key k = *out;
+	bool deleted = flow_delete(table, &k);
 
-	flow_delete(table, &k);
 	k.dir = FLOW_DIR_IN;
 	k.local_port = public_port;
-	flow_delete(table, &k);
+	return flow_delete(table, &k) || deleted;
+}
+
+/* The same from flows, whose every change outdates flow_cache. */
+static __always_inline void flows_delete_pair(const struct redir_flow_key *out, __be16 public_port)
+{
+	if (flow_delete_pair(&flows, out, public_port))
+		flows_changed();
 }
 
 /* The service sends a SYN(-ACK) on `out`'s tuple: what flows holds there is over (see
@@ -125,6 +133,7 @@ static __always_inline void flows_drop_stale(const struct redir_flow_key *out)
 	in = bpf_map_lookup_elem(&flows, &k);
 	if (in && in->port == out->local_port)
 		bpf_map_delete_elem(&flows, &k);
+	flows_changed();
 }
 
 /* A new connection's OUT entry in pending: the client's packets find it through
@@ -248,7 +257,7 @@ static __always_inline struct redir_flow *flow_lookup(struct redir_flow_key *k, 
 }
 
 /* The target of the connection a client's packet belongs to, or 0: from remote to local,
- * to public_port. An established one: its OUT entry in flows under a target the port has had,
+ * to public_port. An established one, as flow_cache last had it from flows in this generation: its OUT entry in flows under a target the port has had,
  * else its IN entry where the port has some (redir_public_port). A new or closing TCP one in
  * pending the same way: its OUT entry, else a closing one's IN (its target may be older than
  * the port remembers). The OUT entry first: a client that reuses its port for a new connection
@@ -258,21 +267,29 @@ static __always_inline struct redir_flow *flow_lookup(struct redir_flow_key *k, 
 static __always_inline __be16 client_conn_target(const __u8 *remote_addr, const __u8 *local_addr,
 						 __be16 remote_port, __be16 public_port, __u8 proto)
 {
-	struct redir_public_port *port = public_port_targets(public_port, proto);
-	struct redir_flow_key k;
+	struct redir_public_port *port;
+	struct redir_flow_key k, in;
+	__u64 gen = flows_gen_now();
 	struct redir_flow *flow;
+	__be16 target;
 
+	flow_key_fill(&in, remote_addr, local_addr, remote_port, public_port, proto, FLOW_DIR_IN);
+	if (flow_cache_get(&in, gen, &target))
+		return target;
+	port = public_port_targets(public_port, proto);
 	if (!port)
 		return 0;
 	if (conn_through(&flows, port, remote_addr, local_addr, remote_port, public_port, proto,
-			 &k))
+			 &k)) {
+		flow_cache_put(&in, gen, k.local_port);
 		return k.local_port;
+	}
 	if (port->in_entries) {
-		flow_key_fill(&k, remote_addr, local_addr, remote_port, public_port, proto,
-			      FLOW_DIR_IN);
-		flow = bpf_map_lookup_elem(&flows, &k);
-		if (flow)
+		flow = bpf_map_lookup_elem(&flows, &in);
+		if (flow) {
+			flow_cache_put(&in, gen, flow->port);
 			return flow->port;
+		}
 	}
 	if (proto == IPPROTO_UDP)
 		return 0;
@@ -302,14 +319,55 @@ static __always_inline bool v4_dest_is_always_local(const struct pkt *p)
 	       *(const __u32 *)(p->daddr + 12) == 0xffffffff;
 }
 
+/* addr_cache: for the packet hooks only. They run with bottom halves off (TC egress) or in
+ * them (ingress, XDP), so none starts on a CPU while another writes that CPU's entry; a socket
+ * hook runs preemptible, and a packet arriving meanwhile could read its entry half written. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, BPFREDIR_ADDR_CACHE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct redir_addr_cached);
+} addr_cache SEC(".maps");
+
+/*
+ * Whether local_addrs has addr (in the maps' form): from addr_cache when it holds the answer
+ * of this generation (see redir_addr_cached). The generation is read before local_addrs is: a
+ * change after the read outdates the answer.
+ */
+static __always_inline bool local_addr_cached(const __u8 *addr)
+{
+	struct redir_local_addr key;
+	const __u64 *want = (const void *)key.addr, *have;
+	struct redir_addr_cached *cached;
+	__u32 zero = 0, slot;
+	__u64 *genp, gen;
+	bool found;
+
+	__builtin_memcpy(key.addr, addr, BPFREDIR_ADDR_LEN);
+	genp = bpf_map_lookup_elem(&addrs_gen, &zero);
+	gen = genp ? *(volatile __u64 *)genp : 0;
+	slot = ((__u32)(want[0] ^ want[0] >> 32 ^ want[1] ^ want[1] >> 32) * 0x9e3779b1U) >>
+	       (32 - BPFREDIR_ADDR_CACHE_BITS);
+	cached = bpf_map_lookup_elem(&addr_cache, &slot);
+	if (cached && cached->state != ADDR_CACHED_NONE && cached->gen == gen) {
+		have = (const void *)cached->addr;
+		if (have[0] == want[0] && have[1] == want[1])
+			return cached->state == ADDR_CACHED_FOUND;
+	}
+	found = bpf_map_lookup_elem(&local_addrs, &key);
+	if (cached) {
+		__builtin_memcpy(cached->addr, key.addr, BPFREDIR_ADDR_LEN);
+		cached->gen = gen;
+		cached->state = found ? ADDR_CACHED_FOUND : ADDR_CACHED_ABSENT;
+	}
+	return found;
+}
+
 /* Is addr one of this host's addresses or one of its subnets' broadcast addresses
  * (local_addrs, which the loader and the address watch keep)? */
 static __always_inline bool addr_is_own_or_brd(const __u8 *addr)
 {
-	struct redir_local_addr key;
-
-	__builtin_memcpy(key.addr, addr, BPFREDIR_ADDR_LEN);
-	return bpf_map_lookup_elem(&local_addrs, &key);
+	return local_addr_cached(addr);
 }
 
 /*
@@ -469,13 +527,19 @@ static __always_inline int egress_policy(__u32 ifindex, bool from_host, int pars
 {
 	bool is_pending = true, tcp = p->proto == IPPROTO_TCP;
 	bool syn = tcp && (p->tcp_flags & TCP_FLAG_SYN);
+	/* A packet that moves no connection on: flow_cache may answer for flows. */
+	bool plain = !tcp || !(p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST));
 	struct redir_flow_key fk;
 	struct redir_flow *flow;
+	__u64 gen;
 	__u16 flags;
 
 	if (parsed != PARSE_PORTS || (!port_of_interest(p->sport, p->proto) && p->sport))
 		return VERDICT_PASS;
 	flow_key_fill(&fk, p->daddr, p->saddr, p->dport, p->sport, p->proto, FLOW_DIR_OUT);
+	gen = flows_gen_now();
+	if (plain && flow_cache_get(&fk, gen, new_sport))
+		return VERDICT_REWRITE;
 	if (syn) {
 		flows_drop_stale(&fk);
 		flow = bpf_map_lookup_elem(&pending, &fk);
@@ -489,13 +553,15 @@ static __always_inline int egress_policy(__u32 ifindex, bool from_host, int pars
 	flags = flow->flags;
 
 	if (tcp && (p->tcp_flags & TCP_FLAG_RST)) {
-		flow_delete_pair(&flows, &fk, *new_sport);
+		flows_delete_pair(&fk, *new_sport);
 		flow_delete_pair(&pending, &fk, *new_sport);
 	} else if (tcp && (p->tcp_flags & TCP_FLAG_FIN)) {
 		flow_record(&pending, p->daddr, p->saddr, p->dport, *new_sport, p->sport, p->proto,
 			    FLOW_F_CLOSING);
 		if (!is_pending)
-			flow_delete_pair(&flows, &fk, *new_sport);
+			flows_delete_pair(&fk, *new_sport);
+	} else if (plain && !is_pending) {
+		flow_cache_put(&fk, gen, *new_sport);
 	} else if (!syn && is_pending && !(flags & FLOW_F_CLOSING)) {
 		/* The service answers a spoofed SYN with SYN-ACK and a stray packet with RST;
 		 * anything else it sends only to a real peer: the connection has earned its
@@ -503,6 +569,7 @@ static __always_inline int egress_policy(__u32 ifindex, bool from_host, int pars
 		struct redir_flow established = { .port = *new_sport };
 
 		bpf_map_update_elem(&flows, &fk, &established, BPF_ANY);
+		flows_changed();
 		/* The IN a closing connection before it on the tuple left goes too. */
 		flow_delete_pair(&pending, &fk, *new_sport);
 	}

@@ -15,6 +15,7 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/if_addr.h>
+#include "cache_gen.h"
 #include "hostaddr.h"
 #include "mapsync.h"
 #include "scan.h"
@@ -167,7 +168,7 @@ static int holder_cmp(const void *a, const void *b)
 	return memcmp(a, b, sizeof(struct redir_addr_holder));
 }
 
-int sync_local_addrs(int addrs_fd, int holders_fd)
+int sync_local_addrs(int addrs_fd, int holders_fd, int gen_fd)
 {
 	static struct redir_local_addr addrs[BPFREDIR_MAX_LOCAL_ADDRS];
 	static __u32 counts[BPFREDIR_MAX_LOCAL_ADDRS];
@@ -212,6 +213,9 @@ int sync_local_addrs(int addrs_fd, int holders_fd)
 	if (!err)
 		err = map_set_exactly(addrs_fd, addrs, sizeof(addrs[0]), counts, sizeof(counts[0]),
 				      n_addrs, false, NULL);
+	/* Whatever the writes changed, the datapath's cached answers go (addr_cache). */
+	if (!err)
+		err = cache_gen_bump(gen_fd);
 	if (!err && n_addrs < seen_addrs)
 		err = -EOVERFLOW;
 out:

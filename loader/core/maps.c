@@ -72,6 +72,8 @@ static int open_maps(struct pinned_maps *maps, bool read_only)
 		{ "port_counters", &maps->port_counters.counters, false },
 		{ "port_interest", &maps->port_interest, false },
 		{ "public_targets", &maps->public_targets, true },
+		{ "flows_gen", &maps->flows_gen, true },
+		{ "addrs_gen", &maps->addrs_gen, true },
 		{ "iface_slots", &maps->iface_slots, true },
 		{ "port_hidden", &maps->port_hidden, true },
 	};
@@ -150,6 +152,8 @@ void close_pinned_maps(struct pinned_maps *maps)
 		       &maps->port_counters.counters,
 		       &maps->port_interest,
 		       &maps->public_targets,
+		       &maps->flows_gen,
+		       &maps->addrs_gen,
 		       &maps->iface_slots,
 		       &maps->port_hidden,
 		       &maps->legacy_port_stats };
@@ -169,6 +173,7 @@ struct derive_maps pinned_derive_maps(const struct pinned_maps *maps)
 				     .port_interest = maps->port_interest,
 				     .public_targets = maps->public_targets,
 				     .flows = maps->flows,
+				     .flows_gen = maps->flows_gen,
 				     .iface_slots = maps->iface_slots,
 				     .port_hidden = maps->port_hidden,
 				     .steer_socket = maps->steer.wildcard >= 0,
@@ -180,7 +185,7 @@ int sync_derived(const struct pinned_maps *maps)
 	struct derive_maps derive = pinned_derive_maps(maps);
 	int err = ruleset_derive(maps->rules, &derive);
 
-	return err ? err : sync_local_addrs(maps->local_addrs, maps->addr_holders);
+	return err ? err : sync_local_addrs(maps->local_addrs, maps->addr_holders, maps->addrs_gen);
 }
 
 int sync_live_derived(const struct pinned_maps *maps)

@@ -17,6 +17,8 @@ struct pinned_maps {
 	int pending;
 	int port_interest;
 	int public_targets;
+	int flows_gen;
+	int addrs_gen;
 	int iface_slots;
 	int port_hidden;
 	struct steer_maps steer; /* every fd -1 unless the instance steers at socket lookup */

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "cache_gen.h"
 #include "public_targets.h"
 
 /* Entries read per batch: a hash map's batch ends at a bucket's end, and no bucket of an LRU
@@ -96,7 +97,9 @@ int public_targets_note(const struct public_targets_maps *maps, __be16 port, __u
 	}
 	memmove(&entry->target[1], &entry->target[0], pos * sizeof(entry->target[0]));
 	entry->target[0] = target;
-	return bpf_map_update_elem(maps->targets, &idx, &targets, BPF_ANY) ? -errno : 0;
+	if (bpf_map_update_elem(maps->targets, &idx, &targets, BPF_ANY))
+		return -errno;
+	return cache_gen_bump(maps->flows_gen);
 }
 
 /* Note that key's port and protocol have an IN entry, in the bitmap arg. */
@@ -118,6 +121,7 @@ int public_targets_mark_in_entries(const struct public_targets_maps *maps)
 	struct redir_public_targets targets;
 	__u32 port, slot;
 	int err = has_in ? flows_walk(maps, note_in_entry, has_in) : -ENOMEM;
+	bool marked = false;
 
 	for (port = 0; !err && port < BPFREDIR_PORTS; port++) {
 		bool changed = false;
@@ -134,7 +138,8 @@ int public_targets_mark_in_entries(const struct public_targets_maps *maps)
 			targets.proto[slot].in_entries |= has_in[port][slot];
 		if (bpf_map_update_elem(maps->targets, &port, &targets, BPF_ANY))
 			err = -errno;
+		marked = true;
 	}
 	free(has_in);
-	return err;
+	return err || !marked ? err : cache_gen_bump(maps->flows_gen);
 }

@@ -12,8 +12,9 @@
 #include "bpfredir.h"
 
 struct public_targets_maps {
-	int targets; /* public_targets */
-	int flows;   /* read; written where a connection needs an IN entry */
+	int targets;   /* public_targets */
+	int flows;     /* read; written where a connection needs an IN entry */
+	int flows_gen; /* moved on after any change to either (redir_flow_cached) */
 };
 
 /* A rule port/proto -> target (ports in network order) is in force, or about to be: its

@@ -437,7 +437,8 @@ static int port_hidden_set(int fd, const struct derived *d, bool aside)
  * public_targets: each rule's target, before the rule can act (public_targets_note). */
 int ruleset_derive(int set_fd, const struct derive_maps *maps)
 {
-	const struct public_targets_maps targets = { maps->public_targets, maps->flows };
+	const struct public_targets_maps targets = { maps->public_targets, maps->flows,
+						     maps->flows_gen };
 	static struct derived d;
 	struct redir_policy_key key, *prev = NULL;
 	struct redir_rule rule;

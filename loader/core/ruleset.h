@@ -94,6 +94,7 @@ struct derive_maps {
 	int port_interest;
 	int public_targets;
 	int flows; /* an IN entry for each connection whose target its port forgets */
+	int flows_gen;
 	int iface_slots;
 	int port_hidden;
 	/* The set is not live yet (apply builds it aside): port_hidden only gains its hidden

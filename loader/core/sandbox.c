@@ -19,6 +19,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "attach.h"
+#include "cache_gen.h"
 #include "log.h"
 #include "objects.h"
 #include "probe.h"
@@ -200,6 +201,7 @@ int sandbox_rules(struct sandbox *sb, const struct rule_spec *rules, size_t n)
 		.port_interest = bpf_map__fd(sb->tc->maps.port_interest),
 		.public_targets = bpf_map__fd(sb->tc->maps.public_targets),
 		.flows = bpf_map__fd(sb->tc->maps.flows),
+		.flows_gen = bpf_map__fd(sb->tc->maps.flows_gen),
 		.iface_slots = bpf_map__fd(sb->tc->maps.iface_slots),
 		.port_hidden = bpf_map__fd(sb->tc->maps.port_hidden),
 		.steer_socket = sb->steer != NULL,
@@ -242,9 +244,9 @@ int sandbox_host_addr(struct sandbox *sb, const __u8 addr[BPFREDIR_ADDR_LEN])
 	__u32 holders = 1;
 
 	memcpy(key.addr, addr, sizeof(key.addr));
-	return bpf_map_update_elem(bpf_map__fd(sb->tc->maps.local_addrs), &key, &holders, BPF_ANY)
-		       ? -errno
-		       : 0;
+	if (bpf_map_update_elem(bpf_map__fd(sb->tc->maps.local_addrs), &key, &holders, BPF_ANY))
+		return -errno;
+	return cache_gen_bump(bpf_map__fd(sb->tc->maps.addrs_gen));
 }
 
 int sandbox_run(struct sandbox *sb, enum sandbox_hook h, const void *in, __u32 len, void *out,

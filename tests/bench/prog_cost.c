@@ -51,6 +51,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "bpfredir.h"
+#include "core/cache_gen.h"
 #include "core/objects.h"
 #include "core/ruleset.h"
 #include "tc.skel.h"
@@ -163,6 +164,7 @@ static void rules_install(void)
 					     .port_interest = bpf_map__fd(tc->maps.port_interest),
 					     .public_targets = bpf_map__fd(tc->maps.public_targets),
 					     .flows = bpf_map__fd(tc->maps.flows),
+					     .flows_gen = bpf_map__fd(tc->maps.flows_gen),
 					     .iface_slots = bpf_map__fd(tc->maps.iface_slots),
 					     .port_hidden = bpf_map__fd(tc->maps.port_hidden) });
 	if (!err)
@@ -177,6 +179,8 @@ static void rules_install(void)
 		if (bpf_map_update_elem(bpf_map__fd(tc->maps.local_addrs), addr, &own, BPF_ANY))
 			die("recording the server's addresses: %s", strerror(errno));
 	}
+	if (cache_gen_bump(bpf_map__fd(tc->maps.addrs_gen)))
+		die("moving addrs_gen on: %s", strerror(errno));
 }
 
 static __u32 run(int prog_fd, const struct frame *f, __u32 repeat, __u8 *out, __u32 *out_len,
@@ -362,6 +366,7 @@ static struct steer_bpf *steer_install(void)
 				     .port_interest = bpf_map__fd(tc->maps.port_interest),
 				     .public_targets = bpf_map__fd(tc->maps.public_targets),
 				     .flows = bpf_map__fd(tc->maps.flows),
+				     .flows_gen = bpf_map__fd(tc->maps.flows_gen),
 				     .iface_slots = bpf_map__fd(tc->maps.iface_slots),
 				     .port_hidden = bpf_map__fd(tc->maps.port_hidden),
 				     .steer_socket = true,

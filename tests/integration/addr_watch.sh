@@ -8,7 +8,7 @@ set -uo pipefail
 # shellcheck source=tests/lib/bpfredir.sh
 . "$(dirname "$0")/../lib/bpfredir.sh"
 
-ALL_TESTS="test_load test_address_without_watch test_watch test_watch_file"
+ALL_TESTS="test_load test_address_without_watch test_watch test_watch_file test_datapath_address"
 t_depends test_address_without_watch test_load
 t_depends test_watch test_load
 
@@ -137,6 +137,51 @@ test_watch_file() {
 	expect_cli_error "watch -f with a relative path" 2 "absolute path" server watch -f x.conf \
 		--pin-dir "$PIN"
 	expect_cli_error "watch takes no arguments" 2 "unexpected argument" server watch now --pin-dir "$PIN"
+}
+
+# --- TC: whether a destination is this host's, as addresses come and go -------------------
+NEW_ADDR=203.0.113.20
+
+# syn_to_new CPU: a client on CPU connects to $NEW_ADDR:8443 (the hidden target), one SYN;
+# succeeds only if the connection is made.
+syn_to_new() {
+	in_ns client taskset -c "$1" timeout 3 socat -T1 - \
+		"TCP:$NEW_ADDR:8443,connect-timeout=1" </dev/null >/dev/null 2>&1
+}
+
+# The datapath keeps per CPU what local_addrs said of a destination (addr_cache): an address
+# gained or lost must count at once all the same, on every CPU, for a SYN to the hidden port.
+test_datapath_address() {
+	local cpu cpus dropped passed
+	cpus=$(nproc)
+	pin_dir PINT tc
+	ip -n "$(ns client)" route add "$NEW_ADDR/32" via "$SERVER_ADDR"
+	expect_cli_ok "tc: load" server load --iface "$SERVER_IF" --pin-dir "$PINT"
+	expect_cli_ok "tc: add 8445 8443" server add 8445 8443 --pin-dir "$PINT"
+	# Not ours yet: passed on (the kernel, not forwarding, drops it), and every CPU's cache
+	# has the answer.
+	passed=$(counter server "$PINT" passed)
+	for ((cpu = 0; cpu < cpus; cpu++)); do syn_to_new "$cpu"; done
+	expect_stat_grew "tc: a SYN to $NEW_ADDR:8443 before it is the host's passes" server "$PINT" \
+		passed "${passed:-0}"
+	ip -n "$(ns server)" addr add "$NEW_ADDR/32" dev "$SERVER_IF"
+	# With the fentry programs the address counts at once; the next command syncs it anyway.
+	expect_cli_ok "tc: a command after the address came" server add 8445 8443 --pin-dir "$PINT"
+	dropped=$(counter server "$PINT" hidden_dropped)
+	for ((cpu = 0; cpu < cpus; cpu++)); do
+		check "tc: $NEW_ADDR:8443, the host's now, is hidden on CPU $cpu" "connected" \
+			not syn_to_new "$cpu"
+	done
+	expect_stat_grew "tc: and its SYNs were dropped as hidden" server "$PINT" hidden_dropped \
+		"${dropped:-0}"
+	ip -n "$(ns server)" addr del "$NEW_ADDR/32" dev "$SERVER_IF"
+	expect_cli_ok "tc: a command after the address went" server add 8445 8443 --pin-dir "$PINT"
+	dropped=$(counter server "$PINT" hidden_dropped)
+	for ((cpu = 0; cpu < cpus; cpu++)); do syn_to_new "$cpu"; done
+	check "tc: a SYN to $NEW_ADDR:8443 after it went is not the host's: not dropped" \
+		"hidden_dropped $dropped -> $(counter server "$PINT" hidden_dropped)" \
+		test "$(counter server "$PINT" hidden_dropped)" = "$dropped"
+	expect_cli_ok "tc: unload" server unload --pin-dir "$PINT"
 }
 
 t_run_tests addr_watch "$@"

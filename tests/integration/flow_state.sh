@@ -38,9 +38,11 @@ t_depends test_churn test_load
 t_depends test_spoofed_syn test_load
 t_depends test_port_reuse test_load
 
-# tables_clear: delete every entry of flows and pending, as LRU eviction would.
+# tables_clear: delete every entry of flows and pending, as LRU eviction would. The LRU evicts
+# from flows only to make room for an insert, which moves flows_gen on (the datapath's cached
+# answers go with it): so does this, after the deletes.
 tables_clear() {
-	local map key
+	local map key gen i bytes=()
 	for map in flows pending; do
 		bpftool -j map dump pinned "$PIN/maps/$map" 2>"$T_TMP/bpftool.err" >"$T_TMP/dump.json" ||
 			t_abort "bpftool map dump $map: $(head -c 200 "$T_TMP/bpftool.err")"
@@ -49,6 +51,11 @@ tables_clear() {
 			[[ -z $key ]] || bpftool map delete pinned "$PIN/maps/$map" key hex $key 2>/dev/null
 		done < <(jq -r '.[].key | map(ltrimstr("0x")) | join(" ")' "$T_TMP/dump.json")
 	done
+	gen=$(bpftool -j map lookup pinned "$PIN/maps/flows_gen" key 0 0 0 0 | jq -r .formatted.value) ||
+		t_abort "bpftool map lookup flows_gen failed"
+	for ((i = 0; i < 8; i++)); do bytes+=($((((gen + 1) >> (8 * i)) & 255))); done
+	bpftool map update pinned "$PIN/maps/flows_gen" key 0 0 0 0 value "${bytes[@]}" ||
+		t_abort "bpftool map update flows_gen failed"
 }
 
 # table_used MAP: entries in flows or pending (empty if bpftool failed).

@@ -733,6 +733,22 @@ static const struct tcase cases[] = {
 	  .pkt = { FROM_SERVER(ETH_P_IPV6, IPPROTO_TCP, TGT, ACK) }, .stat = NO_STAT },
 	{ "untracked: another port of the server passed", { TCP_RULE }, .egress = true,
 	  .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, 22, ACK) }, .stat = NO_STAT },
+
+	/* flow_cache answers for flows only as flows stands: each packet of an established
+	 * connection, once cached, costs no flows lookup, and the service's RST (which forgets
+	 * the connection) outdates the cached answers of both directions at once. */
+	{ "flow cache: the client's packet after the service's rst is no longer translated",
+	  { TCP_RULE }, .pre = { ESTABLISH4, IN(ack4, TGT), IN(ack4, TGT), OUT(rstout4, PUB),
+				 DEL_RULES },
+	  .pkt = { TO_SERVER(ETH_P_IP, IPPROTO_TCP, PUB, ACK) }, .stat = STAT_PASSED },
+	{ "flow cache: the service's data after its rst is untracked, dropped", { TCP_RULE },
+	  .pre = { ESTABLISH4, OUT(ackout4, PUB), OUT(ackout4, PUB), OUT(rstout4, PUB) },
+	  .egress = true, .pkt = { FROM_SERVER(ETH_P_IP, IPPROTO_TCP, TGT, ACK | PSH) },
+	  .retval = TC_ACT_SHOT, .stat = STAT_HIDDEN_UNTRACKED_DROPPED },
+	{ "flow cache: an established connection's packets, cached, still rewritten", { TCP_RULE },
+	  .pre = { ESTABLISH6, IN(ack6, TGT), IN(ack6, TGT), OUT(ackout6, PUB), OUT(ackout6, PUB) },
+	  .pkt = { TO_SERVER(ETH_P_IPV6, IPPROTO_TCP, PUB, ACK | PSH) },
+	  .exp_dport = TGT, .stat = STAT_REWRITTEN, ESTABLISHED },
 };
 
 /* Run in a namespace that forwards: HOST_SERVER's addresses are on lo, HOST_STRANGER's

@@ -219,8 +219,7 @@ static bool step_run(struct fixture *f, enum hook ingress, const struct tcase *c
 				 "take lo out of the live set") &&
 		       fixture_rederive(f);
 	case STEP_EVICT:
-		fixture_clear(f->tc->maps.flows);
-		fixture_clear(f->tc->maps.pending);
+		fixture_conns_clear(f);
 		return true;
 	case STEP_UNMARK:
 		return ports_unmark(f);
@@ -253,8 +252,7 @@ static void case_run(struct fixture *f, enum hook ingress, const struct tcase *c
 	__u32 out_len = sizeof(out), ret;
 	int i, err;
 
-	fixture_clear(f->tc->maps.flows);
-	fixture_clear(f->tc->maps.pending);
+	fixture_conns_clear(f);
 	if (!targets_forget(f) || !fixture_rules(f, c->rules, rules_count(c->rules)) ||
 	    !steps_run(f, ingress, c) || !port_stats_create(f, c, &ports_before))
 		return;

@@ -174,8 +174,7 @@ static bool connections_make(struct fixture *f)
 	struct frame fr;
 	size_t i;
 
-	fixture_clear(f->tc->maps.flows);
-	fixture_clear(f->tc->maps.pending);
+	fixture_conns_clear(f);
 	for (i = 0; i < sizeof(pkts) / sizeof(pkts[0]); i++) {
 		pkt_build(&fr, &pkts[i]);
 		memcpy(in.buf, fr.buf, fr.len);

@@ -44,6 +44,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "bpfredir.h"
+#include "core/cache_gen.h"
 #include "core/ruleset.h"
 #include "pktbuild.h"
 #include "netns.h"
@@ -1701,8 +1702,7 @@ static int churn(struct run *r)
 
 static void flows_clear(struct run *r)
 {
-	fixture_clear(r->f->tc->maps.flows);
-	fixture_clear(r->f->tc->maps.pending);
+	fixture_conns_clear(r->f);
 	m_table_clear(&r->m.flows);
 	m_table_clear(&r->m.pending);
 }
@@ -1940,6 +1940,8 @@ static bool phase_run(struct run *r, unsigned long packets)
 			       "record an address in local_addrs"))
 			return false;
 	}
+	if (!ASSERT_OK(cache_gen_bump(map_fd(r->f->tc->maps.addrs_gen)), "move addrs_gen on"))
+		return false;
 	if (!ASSERT_OK(set_swap(r, true), "install the rules"))
 		return false;
 	if (!fixture_port_counters_set(r->f, port_keys, n_port_keys))

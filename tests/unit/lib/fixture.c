@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <net/if.h>
 #include <bpf/bpf.h>
+#include "core/cache_gen.h"
 #include "harness.h"
 #include "netns.h"
 #include "fixture.h"
@@ -196,6 +197,7 @@ struct derive_maps fixture_derive_maps(struct fixture *f, struct port_counter_ma
 				     .port_interest = bpf_map__fd(f->tc->maps.port_interest),
 				     .public_targets = bpf_map__fd(f->tc->maps.public_targets),
 				     .flows = bpf_map__fd(f->tc->maps.flows),
+				     .flows_gen = bpf_map__fd(f->tc->maps.flows_gen),
 				     .iface_slots = bpf_map__fd(f->tc->maps.iface_slots),
 				     .port_hidden = bpf_map__fd(f->tc->maps.port_hidden) };
 }
@@ -266,6 +268,19 @@ void fixture_clear(struct bpf_map *map)
 	fixture_clear_fd(bpf_map__fd(map));
 }
 
+void fixture_conns_clear(struct fixture *f)
+{
+	__u32 zero = 0;
+	__u64 gen;
+
+	fixture_clear(f->tc->maps.flows);
+	fixture_clear(f->tc->maps.pending);
+	if (!bpf_map_lookup_elem(bpf_map__fd(f->tc->maps.flows_gen), &zero, &gen)) {
+		gen++;
+		bpf_map_update_elem(bpf_map__fd(f->tc->maps.flows_gen), &zero, &gen, BPF_ANY);
+	}
+}
+
 int fixture_count(struct bpf_map *map)
 {
 	__u8 key[64], next[64];
@@ -291,6 +306,8 @@ bool fixture_local_addrs(struct fixture *f, enum pkt_host h, bool bcast)
 		pkt_host_mapped(HOST_SERVER_BCAST, false, addr);
 		err = bpf_map_update_elem(fd, addr, &brd, BPF_ANY);
 	}
+	if (!err)
+		err = cache_gen_bump(bpf_map__fd(f->tc->maps.addrs_gen));
 	return ASSERT_OK(err, "record this host's addresses");
 }
 

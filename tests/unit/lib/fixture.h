@@ -91,6 +91,9 @@ int fixture_port_counters_assigned(struct fixture *f);
 bool fixture_port_counters_scratch(struct fixture *f, struct port_counter_maps *scratch);
 /* Delete every entry of MAP (keys up to 64 bytes), or of the map FD. */
 void fixture_clear(struct bpf_map *map);
+/* Empty flows and pending, as LRU eviction would: flows_gen moved on too, as by the datapath's
+ * insert into flows that evicts (redir_flow_cached). */
+void fixture_conns_clear(struct fixture *f);
 /* Every entry of an array zero. */
 bool fixture_zero_array(struct bpf_map *map);
 void fixture_clear_fd(int fd);
