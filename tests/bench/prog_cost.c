@@ -13,15 +13,15 @@
  *
  * Which path each repeat takes (the rule is 8445 -> 8443, hidden, TCP):
  * - public, established: an ACK to 8445 of a connection whose handshake went through the
- *   programs first, so it sits in `flows`: one flows lookup, the port and checksum rewrite,
- *   the counters. The stamp restores 8445 before every repeat.
+ *   programs first, so it sits in `flows`: its answer from flow_cache (flows' the first
+ *   time), the port and checksum rewrite, the counters. The stamp restores 8445 before every
+ *   repeat.
  * - public, new SYN: the same SYN every repeat, so each repeat is a new connection from the
- *   same client port: the rule lookup, the FIB lookup (is the destination ours?), forgetting
- *   the entries the previous repeat recorded (lookups and deletes in flows and pending),
- *   recording two new pending entries, the rewrite, the counters.
- * - hidden: a SYN to 8443: rule lookups (public, then hidden), the FIB lookup, the drop.
- * - unrelated: an ACK to port 22: flows and pending lookups (both miss), rule lookups (both
- *   miss), pass.
+ *   same client port: the rule lookup, whether the destination is ours (addr_cache), its
+ *   pending entry written over the previous repeat's, the rewrite, the counters.
+ * - hidden: a SYN to 8443: port_hidden, whether the destination is ours (addr_cache), the
+ *   drop.
+ * - unrelated: an ACK to port 22: port_interest has no mark for it: pass.
  * After each timed run the output frame, the verdict and the counters are checked: every
  * repeat must have taken the intended path (the counter grew by exactly `repeat`).
  *
