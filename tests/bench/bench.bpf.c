@@ -9,6 +9,8 @@
  * - bench_empty (TC): the floor. Slot 0 holds either it or bpfredir_tc_in, so the stamp and
  *   the tail call cost the same on both sides and cancel out of the difference.
  * - bench_stamp_xdp, bench_empty_xdp: the same for bpfredir_xdp.
+ * - bench_pass_in, bench_pass_eg (TC): the tc-pass variant's programs on the server's veth,
+ *   which let every packet go on: what any TC program there costs, bpfredir's floor.
  * - bench_gen (XDP): the packet generator. Run with BPF_F_TEST_XDP_LIVE_FRAMES on the
  *   client's veth, each frame is transmitted (XDP_TX) to the peer in the server namespace.
  *   With vary_sport set, every frame gets the next source port, so each is a new flow.
@@ -55,6 +57,18 @@ SEC("tcx/ingress")
 int bench_empty(struct __sk_buff *skb)
 {
 	return TC_ACT_OK;
+}
+
+SEC("tcx/ingress")
+int bench_pass_in(struct __sk_buff *skb)
+{
+	return TCX_NEXT;
+}
+
+SEC("tcx/egress")
+int bench_pass_eg(struct __sk_buff *skb)
+{
+	return TCX_NEXT;
 }
 
 /* The same pair for XDP: the stamp writes the bytes itself, XDP has no skb helpers. */

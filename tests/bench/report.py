@@ -43,8 +43,9 @@ METRICS = [
 # Rows whose baseline (and bpfredir) figure is another row's: see run.sh.
 SAME_AS = {
     "hidden_drop": {"baseline": "ingress_newport"},
-    "conn_local_nomark": {"baseline": "conn_local", "bpfredir": "conn_local",
-                          "bpfredir-xdp": "conn_local", "bpfredir-socket": "conn_local"},
+    "conn_local_nomark": {"baseline": "conn_local", "tc-pass": "conn_local",
+                          "bpfredir": "conn_local", "bpfredir-xdp": "conn_local",
+                          "bpfredir-socket": "conn_local"},
 }
 SHORT = {
     "ingress_single": "ingress 1 flow",
@@ -266,8 +267,9 @@ def main():
                + ", ".join(frames) + " bytes."]
     md += ["", "Rows 3 and the last local row have no figure of their own for some columns: "
            "the baseline of the hidden-port row is the same traffic delivered with no rule "
-           "(row 2, new source ports), and bpfredir has no MARK rule to take out, so its "
-           "local figure stands there too."]
+           "(row 2, new source ports; tc-pass has no hidden port either), and bpfredir "
+           "(like tc-pass) has no MARK rule to take out, so its local figure stands there "
+           "too."]
     memory = out / "memory.tsv"
     if memory.exists():
         md += [""] + memory_section(memory)

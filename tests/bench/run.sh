@@ -7,6 +7,9 @@
 # and server joined by a veth pair on 192.0.2.0/24, and tears it down again; rounds are
 # interleaved, each starting one variant further on: A B C, B C A, C A B, ...):
 #   baseline     no rules; clients use the service's own port 8443
+#   tc-pass      the same with a tcx program on the server's veth, ingress and egress, that
+#                lets every packet go on: what attaching any TC program costs here, the floor
+#                under bpfredir's TC variants
 #   bpfredir     build/bpfredir load --iface srv0 --cgroup CG (tcx), add 8445 8443
 #   bpfredir-xdp the same with load --mode xdp, when this build has it
 #   bpfredir-socket  the same with load --steering socket: TCP at the kernel's socket
@@ -58,12 +61,13 @@ BPFREDIR_TEST_PREFIX=bpfredir-bench
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 BENCH=$REPO/build/bench
 BPFREDIR=$REPO/build/bpfredir
+BENCH_OBJ=$REPO/.output/bench/bench.bpf.o
 ROUNDS=${BENCH_ROUNDS:-3}
 SECONDS_PER=${BENCH_SECONDS:-2}
 REPEAT=${BENCH_REPEAT:-1000000}
 SETTLE=${BENCH_SETTLE:-1}
 OUT=${BENCH_OUT:-$REPO/.output/bench}
-ALL_VARIANTS="baseline bpfredir bpfredir-xdp bpfredir-socket ipt-nft ipt-legacy nft"
+ALL_VARIANTS="baseline tc-pass bpfredir bpfredir-xdp bpfredir-socket ipt-nft ipt-legacy nft"
 VARIANTS=${BENCH_VARIANTS:-$ALL_VARIANTS}
 
 PREFIX=$T_PREFIX
@@ -80,6 +84,7 @@ WARMUP_MS=300
 PIDS=()
 CGROUP=
 PIN=
+PASS_PIN=
 TMP=
 
 say() { printf 'bench: %s\n' "$*" >&2; }
@@ -113,6 +118,7 @@ done
 for bin in "$BPFREDIR" "$BENCH/prog_cost" "$BENCH/xdpgen" "$BENCH/netbench"; do
 	[[ -x $bin ]] || die "not built: $bin (run: make bench-build)"
 done
+[[ -f $BENCH_OBJ ]] || die "not built: $BENCH_OBJ (run: make bench-build)"
 CGROUP2=$(cgroup2_root)
 [[ -n $CGROUP2 ]] || die "no cgroup2 mount in /proc/self/mounts"
 
@@ -129,6 +135,8 @@ teardown_variant() {
 		rm -rf "$PIN"
 	fi
 	PIN=
+	[[ -z $PASS_PIN ]] || rm -rf "$PASS_PIN"
+	PASS_PIN=
 	# Deleting the namespaces takes every rule in them along; the host's own rulesets
 	# were never touched.
 	ip netns del "$CLIENT_NS" 2>/dev/null
@@ -249,6 +257,15 @@ bpfredir_setup() {
 		in_s "$BPFREDIR" add $PUBLIC $TARGET --proto udp --pin-dir "$PIN"
 }
 
+# The tc-pass variant's programs, loaded from the bench's own object and attached with bpftool
+# (tcx); they go with the server's namespace, their pins at teardown.
+tc_pass_setup() {
+	PASS_PIN=/sys/fs/bpf/$PREFIX-pass
+	bpftool prog loadall "$BENCH_OBJ" "$PASS_PIN" &&
+		in_s bpftool net attach tcx_ingress pinned "$PASS_PIN/bench_pass_in" dev $SERVER_IF &&
+		in_s bpftool net attach tcx_egress pinned "$PASS_PIN/bench_pass_eg" dev $SERVER_IF
+}
+
 # variant_na VARIANT: why VARIANT cannot run on this machine or build, or nothing.
 variant_na() {
 	case $1 in
@@ -281,6 +298,7 @@ setup() {
 	make_hosts "$v"
 	case $v in
 	baseline) ;;
+	tc-pass) tc_pass_setup || rc=$? ;;
 	bpfredir) bpfredir_setup || rc=$? ;;
 	bpfredir-xdp) bpfredir_setup --mode xdp || rc=$? ;;
 	bpfredir-socket) bpfredir_setup --steering socket || rc=$? ;;
@@ -324,8 +342,8 @@ stop_server() {
 }
 
 # port_for VARIANT: the port clients use: the public one, or the service's own for the
-# baseline, which has no rules.
-port_for() { [[ $1 == baseline ]] && echo $TARGET || echo $PUBLIC; }
+# variants without rules.
+port_for() { [[ $1 == baseline || $1 == tc-pass ]] && echo $TARGET || echo $PUBLIC; }
 
 mac_of() { ip -n "$1" -j link show "$2" | jq -r '.[0].address'; }
 
@@ -384,7 +402,7 @@ now() { date +%s.%N; }
 # bench_hidden ROUND VARIANT: drops/s of a new-source-port flood at the hidden port.
 bench_hidden() {
 	local r=$1 v=$2 gen_pid d0 d1 t0 t1
-	if [[ $v == baseline ]]; then
+	if [[ $v == baseline || $v == tc-pass ]]; then
 		# No hidden port without rules: the same traffic is simply delivered (the
 		# ingress_newport figure of this round is its baseline).
 		return 0
