@@ -257,13 +257,13 @@ static __always_inline struct redir_flow *flow_lookup(struct redir_flow_key *k, 
 }
 
 /* The target of the connection a client's packet belongs to, or 0: from remote to local,
- * to public_port. An established one, as flow_cache last had it from flows in this generation: its OUT entry in flows under a target the port has had,
- * else its IN entry where the port has some (redir_public_port). A new or closing TCP one in
- * pending the same way: its OUT entry, else a closing one's IN (its target may be older than
- * the port remembers). The OUT entry first: a client that reuses its port for a new connection
- * leaves the closing IN of its last one there until the new one is promoted. UDP keeps no new
- * flow in pending that its packets could find: they go by the rule until the service answers
- * (udp_pending_record). */
+ * to public_port. An established one (as flow_cache has it from flows in this generation):
+ * its OUT entry in flows under a target the port has had, else its IN entry where the port
+ * has some (redir_public_port). A new or closing TCP one in pending the same way: its OUT
+ * entry, else a closing one's IN (its target may be older than the port remembers). The OUT
+ * entry first: a client that reuses its port for a new connection leaves the closing IN of
+ * its last one there until the new one is promoted. UDP keeps no new flow in pending that its
+ * packets could find: they go by the rule until the service answers (udp_pending_record). */
 static __always_inline __be16 client_conn_target(const __u8 *remote_addr, const __u8 *local_addr,
 						 __be16 remote_port, __be16 public_port, __u8 proto)
 {
