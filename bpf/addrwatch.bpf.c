@@ -51,7 +51,7 @@ static __always_inline void holder_added(const struct redir_addr_holder *h)
 	else if (bpf_map_update_elem(&local_addrs, &key, &one, BPF_NOEXIST))
 		bpf_map_delete_elem(&addr_holders, h); /* no room: keep both tables in step */
 	else
-		local_addrs_changed();
+		gen_move_on(&addrs_gen);
 }
 
 static __always_inline void holder_removed(const struct redir_addr_holder *h)
@@ -67,7 +67,7 @@ static __always_inline void holder_removed(const struct redir_addr_holder *h)
 	if (count && *count > 1)
 		*count -= 1;
 	else if (!bpf_map_delete_elem(&local_addrs, &key))
-		local_addrs_changed();
+		gen_move_on(&addrs_gen);
 }
 
 static __always_inline void track_addr(int event, struct net_device *dev,

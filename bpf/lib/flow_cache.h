@@ -12,6 +12,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include "bpfredir.h"
+#include "cache.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -27,56 +28,28 @@ struct {
 	__type(value, __u64);
 } flows_gen SEC(".maps");
 
-/* Read before flows is: a change made after the read then outdates what the lookup found. */
-static __always_inline __u64 flows_gen_now(void)
+/* k's entry in this CPU's cache (NULL only if the lookup failed), for flow_cache_get and,
+ * after a miss, flow_cache_put: one lookup serves both. */
+static __always_inline struct redir_flow_cached *flow_cache_entry(const struct redir_flow_key *k)
 {
-	__u32 zero = 0;
-	__u64 *gen = bpf_map_lookup_elem(&flows_gen, &zero);
+	__u32 slot = cache_slot(k, sizeof(*k) / sizeof(__u32), BPFREDIR_FLOW_CACHE_BITS);
 
-	return gen ? *(volatile __u64 *)gen : 0;
+	return bpf_map_lookup_elem(&flow_cache, &slot);
 }
 
-/* After every change to flows: each cached answer may be another now. */
-static __always_inline void flows_changed(void)
+/* The answer e holds for k, if it was written in generation gen. */
+static __always_inline bool flow_cache_get(const struct redir_flow_cached *e,
+					   const struct redir_flow_key *k, __u64 gen, __be16 *port)
 {
-	__u32 zero = 0;
-	__u64 *gen = bpf_map_lookup_elem(&flows_gen, &zero);
-
-	if (gen)
-		__sync_fetch_and_add(gen, 1);
-}
-
-/* Multiplicative hashing of the key's words folded together: a few instructions, and a
- * collision only costs the colliding connections a flows lookup. */
-static __always_inline __u32 flow_cache_slot(const struct redir_flow_key *k)
-{
-	const __u32 *w = (const void *)k;
-	__u32 h = w[0] ^ w[1] ^ w[2] ^ w[3] ^ w[4] ^ w[5] ^ w[6] ^ w[7] ^ w[8] ^ w[9];
-
-	return (h * 0x9e3779b1U) >> (32 - BPFREDIR_FLOW_CACHE_BITS);
-}
-
-static __always_inline bool flow_cache_get(const struct redir_flow_key *k, __u64 gen, __be16 *port)
-{
-	__u32 slot = flow_cache_slot(k);
-	struct redir_flow_cached *e = bpf_map_lookup_elem(&flow_cache, &slot);
-	const __u64 *have, *want = (const void *)k;
-
-	if (!e || e->gen != gen)
-		return false;
-	have = (const void *)&e->key;
-	if (have[0] != want[0] || have[1] != want[1] || have[2] != want[2] || have[3] != want[3] ||
-	    have[4] != want[4])
+	if (!e || e->gen != gen || !cache_key_eq(&e->key, k, sizeof(*k) / sizeof(__u64)))
 		return false;
 	*port = e->port;
 	return true;
 }
 
-static __always_inline void flow_cache_put(const struct redir_flow_key *k, __u64 gen, __be16 port)
+static __always_inline void flow_cache_put(struct redir_flow_cached *e,
+					   const struct redir_flow_key *k, __u64 gen, __be16 port)
 {
-	__u32 slot = flow_cache_slot(k);
-	struct redir_flow_cached *e = bpf_map_lookup_elem(&flow_cache, &slot);
-
 	if (!e)
 		return;
 	e->key = *k;

@@ -13,6 +13,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "bpfredir.h"
+#include "cache.h"
 
 /* The live rule set; see redir_policy_key. The loader creates the set and fills the slot.
  * Sizes rather than types: clang leaves types this deep as forward declarations in BTF. */
@@ -167,16 +168,6 @@ static __always_inline __u8 interest_public_bit(__u8 proto)
 static __always_inline bool port_of_interest(__be16 port, __u8 proto)
 {
 	return port_interest_bits(port) & interest_bit(proto);
-}
-
-/* After every change to local_addrs: each answer addr_cache holds may be another now. */
-static __always_inline void local_addrs_changed(void)
-{
-	__u32 zero = 0;
-	__u64 *gen = bpf_map_lookup_elem(&addrs_gen, &zero);
-
-	if (gen)
-		__sync_fetch_and_add(gen, 1);
 }
 
 /* Is addr (in the maps' form, v4 as ::ffff:a.b.c.d) an address of one of this host's

@@ -112,7 +112,7 @@ static __always_inline bool flow_delete_pair(void *table, const struct redir_flo
 static __always_inline void flows_delete_pair(const struct redir_flow_key *out, __be16 public_port)
 {
 	if (flow_delete_pair(&flows, out, public_port))
-		flows_changed();
+		gen_move_on(&flows_gen);
 }
 
 /* The service sends a SYN(-ACK) on `out`'s tuple: what flows holds there is over (see
@@ -133,7 +133,7 @@ static __always_inline void flows_drop_stale(const struct redir_flow_key *out)
 	in = bpf_map_lookup_elem(&flows, &k);
 	if (in && in->port == out->local_port)
 		bpf_map_delete_elem(&flows, &k);
-	flows_changed();
+	gen_move_on(&flows_gen);
 }
 
 /* A new connection's OUT entry in pending: the client's packets find it through
@@ -267,27 +267,29 @@ static __always_inline struct redir_flow *flow_lookup(struct redir_flow_key *k, 
 static __always_inline __be16 client_conn_target(const __u8 *remote_addr, const __u8 *local_addr,
 						 __be16 remote_port, __be16 public_port, __u8 proto)
 {
+	struct redir_flow_cached *cached;
 	struct redir_public_port *port;
 	struct redir_flow_key k, in;
-	__u64 gen = flows_gen_now();
+	__u64 gen = gen_now(&flows_gen);
 	struct redir_flow *flow;
 	__be16 target;
 
 	flow_key_fill(&in, remote_addr, local_addr, remote_port, public_port, proto, FLOW_DIR_IN);
-	if (flow_cache_get(&in, gen, &target))
+	cached = flow_cache_entry(&in);
+	if (flow_cache_get(cached, &in, gen, &target))
 		return target;
 	port = public_port_targets(public_port, proto);
 	if (!port)
 		return 0;
 	if (conn_through(&flows, port, remote_addr, local_addr, remote_port, public_port, proto,
 			 &k)) {
-		flow_cache_put(&in, gen, k.local_port);
+		flow_cache_put(cached, &in, gen, k.local_port);
 		return k.local_port;
 	}
 	if (port->in_entries) {
 		flow = bpf_map_lookup_elem(&flows, &in);
 		if (flow) {
-			flow_cache_put(&in, gen, flow->port);
+			flow_cache_put(cached, &in, gen, flow->port);
 			return flow->port;
 		}
 	}
@@ -336,24 +338,18 @@ struct {
  */
 static __always_inline bool local_addr_cached(const __u8 *addr)
 {
-	struct redir_local_addr key;
-	const __u64 *want = (const void *)key.addr, *have;
+	__u64 gen = gen_now(&addrs_gen);
 	struct redir_addr_cached *cached;
-	__u32 zero = 0, slot;
-	__u64 *genp, gen;
+	struct redir_local_addr key;
+	__u32 slot;
 	bool found;
 
 	__builtin_memcpy(key.addr, addr, BPFREDIR_ADDR_LEN);
-	genp = bpf_map_lookup_elem(&addrs_gen, &zero);
-	gen = genp ? *(volatile __u64 *)genp : 0;
-	slot = ((__u32)(want[0] ^ want[0] >> 32 ^ want[1] ^ want[1] >> 32) * 0x9e3779b1U) >>
-	       (32 - BPFREDIR_ADDR_CACHE_BITS);
+	slot = cache_slot(key.addr, BPFREDIR_ADDR_LEN / sizeof(__u32), BPFREDIR_ADDR_CACHE_BITS);
 	cached = bpf_map_lookup_elem(&addr_cache, &slot);
-	if (cached && cached->state != ADDR_CACHED_NONE && cached->gen == gen) {
-		have = (const void *)cached->addr;
-		if (have[0] == want[0] && have[1] == want[1])
-			return cached->state == ADDR_CACHED_FOUND;
-	}
+	if (cached && cached->state != ADDR_CACHED_NONE && cached->gen == gen &&
+	    cache_key_eq(cached->addr, key.addr, BPFREDIR_ADDR_LEN / sizeof(__u64)))
+		return cached->state == ADDR_CACHED_FOUND;
 	found = bpf_map_lookup_elem(&local_addrs, &key);
 	if (cached) {
 		__builtin_memcpy(cached->addr, key.addr, BPFREDIR_ADDR_LEN);
@@ -529,6 +525,7 @@ static __always_inline int egress_policy(__u32 ifindex, bool from_host, int pars
 	bool syn = tcp && (p->tcp_flags & TCP_FLAG_SYN);
 	/* A packet that moves no connection on: flow_cache may answer for flows. */
 	bool plain = !tcp || !(p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST));
+	struct redir_flow_cached *cached = NULL;
 	struct redir_flow_key fk;
 	struct redir_flow *flow;
 	__u64 gen;
@@ -537,9 +534,12 @@ static __always_inline int egress_policy(__u32 ifindex, bool from_host, int pars
 	if (parsed != PARSE_PORTS || (!port_of_interest(p->sport, p->proto) && p->sport))
 		return VERDICT_PASS;
 	flow_key_fill(&fk, p->daddr, p->saddr, p->dport, p->sport, p->proto, FLOW_DIR_OUT);
-	gen = flows_gen_now();
-	if (plain && flow_cache_get(&fk, gen, new_sport))
-		return VERDICT_REWRITE;
+	gen = gen_now(&flows_gen);
+	if (plain) {
+		cached = flow_cache_entry(&fk);
+		if (flow_cache_get(cached, &fk, gen, new_sport))
+			return VERDICT_REWRITE;
+	}
 	if (syn) {
 		flows_drop_stale(&fk);
 		flow = bpf_map_lookup_elem(&pending, &fk);
@@ -561,7 +561,7 @@ static __always_inline int egress_policy(__u32 ifindex, bool from_host, int pars
 		if (!is_pending)
 			flows_delete_pair(&fk, *new_sport);
 	} else if (plain && !is_pending) {
-		flow_cache_put(&fk, gen, *new_sport);
+		flow_cache_put(cached, &fk, gen, *new_sport);
 	} else if (!syn && is_pending && !(flags & FLOW_F_CLOSING)) {
 		/* The service answers a spoofed SYN with SYN-ACK and a stray packet with RST;
 		 * anything else it sends only to a real peer: the connection has earned its
@@ -569,7 +569,7 @@ static __always_inline int egress_policy(__u32 ifindex, bool from_host, int pars
 		struct redir_flow established = { .port = *new_sport };
 
 		bpf_map_update_elem(&flows, &fk, &established, BPF_ANY);
-		flows_changed();
+		gen_move_on(&flows_gen);
 		/* The IN a closing connection before it on the tuple left goes too. */
 		flow_delete_pair(&pending, &fk, *new_sport);
 	}
