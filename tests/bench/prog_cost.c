@@ -179,8 +179,9 @@ static void rules_install(void)
 		if (bpf_map_update_elem(bpf_map__fd(tc->maps.local_addrs), addr, &own, BPF_ANY))
 			die("recording the server's addresses: %s", strerror(errno));
 	}
-	if (cache_gen_bump(bpf_map__fd(tc->maps.addrs_gen)))
-		die("moving addrs_gen on: %s", strerror(errno));
+	err = cache_gen_bump(bpf_map__fd(tc->maps.addrs_gen));
+	if (err)
+		die("moving addrs_gen on: %s", strerror(-err));
 }
 
 static __u32 run(int prog_fd, const struct frame *f, __u32 repeat, __u8 *out, __u32 *out_len,

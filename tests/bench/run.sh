@@ -341,9 +341,12 @@ stop_server() {
 	wait_for 5 eval '! target_listening $TARGET' || die "a server still listens on $TARGET"
 }
 
+# ruleless VARIANT: the variant has no rules (no public port, nothing hidden).
+ruleless() { [[ $1 == baseline || $1 == tc-pass ]]; }
+
 # port_for VARIANT: the port clients use: the public one, or the service's own for the
 # variants without rules.
-port_for() { [[ $1 == baseline || $1 == tc-pass ]] && echo $TARGET || echo $PUBLIC; }
+port_for() { ruleless "$1" && echo $TARGET || echo $PUBLIC; }
 
 mac_of() { ip -n "$1" -j link show "$2" | jq -r '.[0].address'; }
 
@@ -402,7 +405,7 @@ now() { date +%s.%N; }
 # bench_hidden ROUND VARIANT: drops/s of a new-source-port flood at the hidden port.
 bench_hidden() {
 	local r=$1 v=$2 gen_pid d0 d1 t0 t1
-	if [[ $v == baseline || $v == tc-pass ]]; then
+	if ruleless "$v"; then
 		# No hidden port without rules: the same traffic is simply delivered (the
 		# ingress_newport figure of this round is its baseline).
 		return 0

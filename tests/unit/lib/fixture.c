@@ -270,15 +270,9 @@ void fixture_clear(struct bpf_map *map)
 
 void fixture_conns_clear(struct fixture *f)
 {
-	__u32 zero = 0;
-	__u64 gen;
-
 	fixture_clear(f->tc->maps.flows);
 	fixture_clear(f->tc->maps.pending);
-	if (!bpf_map_lookup_elem(bpf_map__fd(f->tc->maps.flows_gen), &zero, &gen)) {
-		gen++;
-		bpf_map_update_elem(bpf_map__fd(f->tc->maps.flows_gen), &zero, &gen, BPF_ANY);
-	}
+	ASSERT_OK(cache_gen_bump(bpf_map__fd(f->tc->maps.flows_gen)), "move flows_gen on");
 }
 
 int fixture_count(struct bpf_map *map)
