@@ -28,8 +28,8 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 # What every unit test binary links: the runner and its asserts (tests/unit/lib/).
 UNIT_LIB_SRCS := $(wildcard tests/unit/lib/*.c)
 UNIT_HDRS := $(wildcard tests/unit/*.h tests/unit/lib/*.h)
-# The integration tests' own BPF programs (tests/bpf/) and the tools that load them
-# (tests/tools/), and a loader with failpoints (BPFREDIR_FAILPOINTS) for the crash tests.
+# The integration tests' own BPF programs (tests/bpf/) and the tools that load them or read
+# bpfredir's maps (tests/tools/, which may link the core), and a loader with failpoints (BPFREDIR_FAILPOINTS) for the crash tests.
 TEST_BPF_SRCS := $(wildcard tests/bpf/*.bpf.c)
 TEST_SKELS := $(patsubst tests/bpf/%.bpf.c,$(OUTPUT)/tests/%.skel.h,$(TEST_BPF_SRCS))
 TOOL_SRCS := $(wildcard tests/tools/*.c)
@@ -149,9 +149,11 @@ $(OUTPUT)/tests/%.skel.h: $(OUTPUT)/tests/%.bpf.o | $(OUTPUT)/tests
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/tests/tools/%: tests/tools/%.c $(TEST_SKELS) | $(BUILD)/tests/tools
+$(BUILD)/tests/tools/%: tests/tools/%.c $(TEST_SKELS) $(LOADER_HDRS) $(LIBBPFREDIR) \
+		| $(BUILD)/tests/tools
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -I$(OUTPUT)/tests $(LIBBPF_CFLAGS) $< $(LIBBPF_LIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -I$(OUTPUT)/tests $(LIBBPF_CFLAGS) $< $(LIBBPFREDIR) \
+		$(LIBBPF_LIBS) -o $@
 
 # The loader again, with the failpoints tests/integration/crash.sh kills it at; the
 # normal build has none.

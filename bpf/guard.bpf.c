@@ -71,6 +71,7 @@ static __always_inline bool guard_hides(const __u8 *remote_addr, const __u8 *loc
 					__u32 judged_on, bool by_source)
 {
 	struct redir_flow_key fk;
+	struct redir_flow flow;
 	bool is_pending;
 
 	if (!port_of_interest(local_port, proto) ||
@@ -80,7 +81,7 @@ static __always_inline bool guard_hides(const __u8 *remote_addr, const __u8 *loc
 	if (judged_on && iface_enabled(judged_on))
 		return false;
 	flow_key_fill(&fk, remote_addr, local_addr, remote_port, local_port, proto, FLOW_DIR_OUT);
-	if (flow_lookup(&fk, &is_pending))
+	if (flow_lookup(&fk, &flow, &is_pending))
 		return false;
 	return port_is_hidden(local_port, proto, NULL) && !(by_source && addr_is_own(remote_addr));
 }

@@ -14,11 +14,11 @@
 #define BPFREDIR_MAX_RULES 4096
 #define BPFREDIR_MAX_LOCAL_ADDRS 1024
 #define BPFREDIR_DEFAULT_FLOWS 65536
-/* pending is an eighth of flows, but never smaller than this. */
+/* pending has ways for an eighth of flows' entries, but never fewer than this. */
 #define BPFREDIR_MIN_PENDING 1024
 /* An LRU hash map hands free entries to each CPU in batches of up to 128. On kernels without
  * d4adf1c9ee77 (before 6.16 and 6.6.99) a table those batches can mostly tie up evicts long
- * before it is full, so flows and pending hold at least this many per possible CPU. */
+ * before it is full, so flows holds at least this many per possible CPU. */
 #define BPFREDIR_LRU_PER_CPU 256
 
 /* IPv4 addresses are stored as IPv4-mapped IPv6 (::ffff:a.b.c.d) so v4, v6 and v4-mapped
@@ -181,6 +181,74 @@ struct redir_flow {
 	__be16 port; /* IN: the target port; OUT: the public port */
 	__u16 flags; /* enum redir_flow_flags */
 };
+
+/*
+ * pending: the new and closing connections, in an ARRAY of buckets the datapath manages
+ * itself (bpf/lib/pending.h). A kernel LRU hash costs a new connection about 140 ns to write
+ * (its locks); a bucket costs a few. A key's bucket and check come from pending_hash, keyed
+ * by pending_seed (random per instance: nobody outside can aim keys at one bucket). An
+ * insert into a full bucket takes its ways in turn, the oldest first, as the LRU evicts.
+ *
+ * A way's word holds its value and its key's check, written with one 8-byte store, and a
+ * way's key is written only while its word is 0 (empty). Another CPU may still be reading
+ * the way: what it reads then is a key and a word that need not belong together, and the
+ * word's check, which is its own key's, does not match the key it looks for (one chance in
+ * 2^31), so it finds nothing, as if the entry had been evicted. No lock is taken anywhere.
+ */
+#define BPFREDIR_PENDING_WAYS 4
+#define BPFREDIR_PENDING_SEED_WORDS 10
+
+struct redir_pending_way {
+	struct redir_flow_key key;
+	__u64 word; /* 0: empty; else check << 32 | flags << 16 | port (as stored: network order) */
+};
+
+struct redir_pending_bucket {
+	struct redir_pending_way way[BPFREDIR_PENDING_WAYS];
+	__u32 next; /* the way the next insert into the bucket, full, takes */
+	__u32 pad;
+};
+
+struct redir_pending_seed {
+	__u32 word[BPFREDIR_PENDING_SEED_WORDS];
+};
+
+/* NH (the UMAC hash): pairs of the key's 32-bit words, each plus its seed word, multiplied
+ * and summed; for two different keys it collides with odds of about 2^-32 over the seed. Its
+ * high bits move little for keys a few apart in one word (two client ports), and the bucket
+ * is taken from them, so the sum is mixed (splitmix64's finalizer) before it is used. */
+static inline __attribute__((always_inline)) __u64
+pending_hash(const struct redir_flow_key *k, const struct redir_pending_seed *seed)
+{
+	const __u32 *w = (const __u32 *)k, *s = seed->word;
+	__u64 h = (__u64)(w[0] + s[0]) * (w[1] + s[1]) + (__u64)(w[2] + s[2]) * (w[3] + s[3]) +
+		  (__u64)(w[4] + s[4]) * (w[5] + s[5]) + (__u64)(w[6] + s[6]) * (w[7] + s[7]) +
+		  (__u64)(w[8] + s[8]) * (w[9] + s[9]);
+
+	h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+	return h ^ (h >> 31);
+}
+
+/* The bucket among n_buckets: the hash's high half scaled to the range (any n, no division). */
+static inline __attribute__((always_inline)) __u32 pending_bucket_of(__u64 hash, __u32 n_buckets)
+{
+	return ((hash >> 32) * n_buckets) >> 32;
+}
+
+/* The value a way's word holds. */
+static inline __attribute__((always_inline)) struct redir_flow pending_flow(__u64 word)
+{
+	struct redir_flow v = { .port = word & 0xffff, .flags = word >> 16 & 0xffff };
+
+	return v;
+}
+
+/* Never 0, which is an empty way's word. */
+static inline __attribute__((always_inline)) __u64 pending_word(__u64 hash, __u16 port, __u16 flags)
+{
+	return (__u64)((__u32)hash | 1) << 32 | (__u32)flags << 16 | port;
+}
 
 /*
  * flow_cache: per CPU, direct-mapped, the answers flows gave for established connections, so
@@ -485,6 +553,13 @@ _Static_assert(STAT__MAX <= BPFREDIR_STAT_SLOTS, "counters fit their slots");
 _Static_assert(sizeof(struct redir_flow_key) == 40, "redir_flow_key layout");
 _Static_assert(sizeof(struct redir_flow) == 4, "redir_flow layout");
 _Static_assert(sizeof(struct redir_flow_cached) == 56, "redir_flow_cached layout");
+_Static_assert(sizeof(struct redir_pending_way) == 48, "redir_pending_way layout");
+_Static_assert(sizeof(struct redir_pending_bucket) == 48 * BPFREDIR_PENDING_WAYS + 8,
+	       "redir_pending_bucket layout");
+_Static_assert(sizeof(struct redir_pending_seed) == 4 * BPFREDIR_PENDING_SEED_WORDS,
+	       "redir_pending_seed layout");
+_Static_assert(sizeof(struct redir_flow_key) == 4 * BPFREDIR_PENDING_SEED_WORDS,
+	       "pending_hash takes the key's every word");
 _Static_assert(sizeof(struct redir_public_port) == 6, "redir_public_port layout");
 _Static_assert(sizeof(struct redir_public_targets) == 12, "redir_public_targets layout");
 _Static_assert(sizeof(struct redir_local_addr) == 16, "redir_local_addr layout");

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
+#include "core/pending.h"
 #include "core/public_targets.h"
 #include "core/steer.h"
 #include "load.h"
@@ -64,33 +65,55 @@ static int steer_maps_pinned(void)
 	return 0;
 }
 
-/* Loaded by a build from before port_slots: its per-port counts (port_stats, which only its
- * programs counted in, and they no longer run) are added to the new slots, and the map goes.
- * The counts are a report, not state: if they cannot be carried over, say so and go on. */
-static void take_legacy_port_stats(void)
+/* The map `name` of an older build, which this build's maps replace: what it holds is
+ * carried over by take(maps, its fd), and the map goes. What it holds is a report or what an
+ * eviction could lose: if it cannot be carried over, say so (`what` is not carried over) and
+ * go on. */
+static void take_legacy_map(const char *name, int (*take)(struct pinned_maps *maps, int fd),
+			    const char *what)
 {
 	struct pinned_maps maps;
 	char path[PATH_MAX];
 	int fd, err;
 
-	if (!pin_exists("maps", "port_stats") || pin_path(path, sizeof(path), "maps", "port_stats"))
+	if (!pin_exists("maps", name) || pin_path(path, sizeof(path), "maps", name))
 		return;
 	fd = bpf_obj_get(path);
 	err = fd < 0 ? -errno : 0;
 	if (!err && open_pinned_maps(&maps))
 		err = -EIO;
 	else if (!err) {
-		err = port_counters_take_legacy(&maps.port_counters, fd);
+		err = take(&maps, fd);
 		close_pinned_maps(&maps);
 	}
 	if (fd >= 0)
 		close(fd);
 	if (err)
-		fail("the older build's per-port counters are not carried over: %s",
-		     strerror(-err));
-	err = pin_unlink("maps", "port_stats");
+		fail("%s are not carried over: %s", what, strerror(-err));
+	err = pin_unlink("maps", name);
 	if (err)
-		fail("cannot remove %s: %s", pin_display("maps", "port_stats"), strerror(-err));
+		fail("cannot remove %s: %s", pin_display("maps", name), strerror(-err));
+}
+
+/* A build from before port_slots counted per port in port_stats, which only its programs
+ * counted in: its counts are added to the new slots. */
+static int take_port_stats(struct pinned_maps *maps, int fd)
+{
+	return port_counters_take_legacy(&maps->port_counters, fd);
+}
+
+/* A build from before pending_buckets kept new and closing connections in a hash named
+ * pending: they go into this build's table, after the switch (so that none its programs
+ * wrote is missed). One not carried over is one an eviction could lose: a handshake the client
+ * then retries, a close's last packets. */
+static int take_pending(struct pinned_maps *maps, int fd)
+{
+	struct pending_table table;
+	int err = pending_table_open(&table, maps->pending_buckets, maps->pending_seed);
+
+	if (!err)
+		err = pending_table_take_legacy(&table, fd);
+	return err < 0 ? err : 0;
 }
 
 /* On a loaded pin dir: this build's programs take over in place (link updates, legacy
@@ -157,8 +180,12 @@ int upgrade_programs(void)
 		close_fds(&l3_fd, 1);
 	}
 	load_ctx_free(&ctx);
-	if (!err)
-		take_legacy_port_stats();
+	if (!err) {
+		take_legacy_map("port_stats", take_port_stats,
+				"the older build's per-port counters");
+		take_legacy_map("pending", take_pending,
+				"the older build's new and closing connections");
+	}
 	if (!err && objects_record_build())
 		return fail_err(-1, "cannot record this build in %s", pin_display("maps", "build"));
 	return err ? -1 : updated;

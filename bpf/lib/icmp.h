@@ -108,13 +108,12 @@ static __always_inline __be16 icmp_error_policy(const struct icmp_quote *q, bool
 {
 	const struct pkt *in = &q->inner;
 	struct redir_flow_key fk;
-	struct redir_flow *flow;
+	struct redir_flow flow;
 
 	if (ingress)
 		return client_conn_target(in->daddr, in->saddr, in->dport, in->sport, in->proto);
 	flow_key_fill(&fk, in->saddr, in->daddr, in->sport, in->dport, in->proto, FLOW_DIR_OUT);
-	flow = flow_lookup(&fk, NULL);
-	return flow ? flow->port : 0;
+	return flow_lookup(&fk, &flow, NULL) ? flow.port : 0;
 }
 
 /* Put new_port in the quote (its source port on ingress, destination on egress) and update

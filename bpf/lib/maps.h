@@ -14,6 +14,7 @@
 #include <bpf/bpf_endian.h>
 #include "bpfredir.h"
 #include "cache.h"
+#include "pending.h"
 
 /* The live rule set; see redir_policy_key. The loader creates the set and fills the slot.
  * Sizes rather than types: clang leaves types this deep as forward declarations in BTF. */
@@ -32,20 +33,13 @@ struct {
 	__array(values, struct policy_set);
 } policy SEC(".maps");
 
-/* Both sized by the loader (load --flows N) before load. */
+/* Sized by the loader (load --flows N) before load, as pending (pending.h) is. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, BPFREDIR_DEFAULT_FLOWS);
 	__type(key, struct redir_flow_key);
 	__type(value, struct redir_flow);
 } flows SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, BPFREDIR_DEFAULT_FLOWS / 4);
-	__type(key, struct redir_flow_key);
-	__type(value, struct redir_flow);
-} pending SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -71,48 +71,48 @@ static __always_inline void flow_key_fill(struct redir_flow_key *k, const __u8 *
 /* Remember both directions of a closing connection in pending: its IN entry keeps the rest of
  * its close on its target whatever its port's targets are by then (see redir_flow_key).
  * remote/local are as seen from this host. */
-static __always_inline void flow_record(void *table, const __u8 *remote_addr,
-					const __u8 *local_addr, __be16 remote_port,
-					__be16 public_port, __be16 target_port, __u8 proto,
-					__u16 flags)
+static __always_inline void pending_record_closing(const __u8 *remote_addr, const __u8 *local_addr,
+						   __be16 remote_port, __be16 public_port,
+						   __be16 target_port, __u8 proto)
 {
 	struct redir_flow_key k;
-	struct redir_flow v = { .flags = flags };
 
 	flow_key_fill(&k, remote_addr, local_addr, remote_port, public_port, proto, FLOW_DIR_IN);
-	v.port = target_port;
-	bpf_map_update_elem(table, &k, &v, BPF_ANY);
-
+	pending_put(&k, target_port, FLOW_F_CLOSING);
 	flow_key_fill(&k, remote_addr, local_addr, remote_port, target_port, proto, FLOW_DIR_OUT);
-	v.port = public_port;
-	bpf_map_update_elem(table, &k, &v, BPF_ANY);
+	pending_put(&k, public_port, FLOW_F_CLOSING);
 }
 
 /* A lookup first: most keys are not there, and a miss costs less than a delete. Whether
  * there was one. */
-static __always_inline bool flow_delete(void *table, struct redir_flow_key *k)
+static __always_inline bool flows_delete(struct redir_flow_key *k)
 {
-	return bpf_map_lookup_elem(table, k) && !bpf_map_delete_elem(table, k);
+	return bpf_map_lookup_elem(&flows, k) && !bpf_map_delete_elem(&flows, k);
 }
 
 /* Both entries of the connection whose OUT key is `out` (public_port: its value), from
- * `table`. Whether there was one. */
-static __always_inline bool flow_delete_pair(void *table, const struct redir_flow_key *out,
-					     __be16 public_port)
+ * flows, whose every change outdates flow_cache. */
+static __always_inline void flows_delete_pair(const struct redir_flow_key *out, __be16 public_port)
 {
 	struct redir_flow_key k = *out;
-	bool deleted = flow_delete(table, &k);
+	bool deleted = flows_delete(&k);
 
 	k.dir = FLOW_DIR_IN;
 	k.local_port = public_port;
-	return flow_delete(table, &k) || deleted;
+	if (flows_delete(&k) || deleted)
+		gen_move_on(&flows_gen);
 }
 
-/* The same from flows, whose every change outdates flow_cache. */
-static __always_inline void flows_delete_pair(const struct redir_flow_key *out, __be16 public_port)
+/* The same from pending. */
+static __always_inline void pending_delete_pair(const struct redir_flow_key *out,
+						__be16 public_port)
 {
-	if (flow_delete_pair(&flows, out, public_port))
-		gen_move_on(&flows_gen);
+	struct redir_flow_key k = *out;
+
+	pending_delete(&k);
+	k.dir = FLOW_DIR_IN;
+	k.local_port = public_port;
+	pending_delete(&k);
 }
 
 /* The service sends a SYN(-ACK) on `out`'s tuple: what flows holds there is over (see
@@ -137,14 +137,17 @@ static __always_inline void flows_drop_stale(const struct redir_flow_key *out)
 }
 
 /* A new connection's OUT entry in pending: the client's packets find it through
- * public_targets (conn_through), the reply by its key. */
+ * public_targets (conn_through), the reply by its key. A UDP flow's is written for each of
+ * its datagrams until the service answers (pending_put leaves an unchanged entry unwritten),
+ * and until then they go by the rule, not by this entry: looking here would only keep a flow
+ * the service never answered on its target after `del`. The answer promotes the flow to
+ * `flows`, as a TCP connection's first packet does. */
 static __always_inline void pending_record(const struct pkt *p, __be16 target_port)
 {
-	struct redir_flow v = { .port = p->dport };
 	struct redir_flow_key k;
 
 	flow_key_fill(&k, p->saddr, p->daddr, p->sport, target_port, p->proto, FLOW_DIR_OUT);
-	bpf_map_update_elem(&pending, &k, &v, BPF_ANY);
+	pending_put(&k, p->dport, 0);
 }
 
 /* public_port's entry in public_targets for proto. */
@@ -156,15 +159,15 @@ static __always_inline struct redir_public_port *public_port_targets(__be16 publ
 	return targets ? &targets->proto[port_slot_of(proto)] : NULL;
 }
 
-/* The connection in `table` from remote to local through public_port: its OUT entry, found
- * under each target the port has had, is the one whose public port it is. *k is left its key
- * (local_port: the target). */
-static __always_inline struct redir_flow *
-conn_through(void *table, const struct redir_public_port *port, const __u8 *remote_addr,
-	     const __u8 *local_addr, __be16 remote_port, __be16 public_port, __u8 proto,
-	     struct redir_flow_key *k)
+/* The connection in flows (else pending) from remote to local through public_port: its OUT
+ * entry, found under each target the port has had, is the one whose public port it is. *k is
+ * left its key (local_port: the target). */
+static __always_inline bool conn_through(bool in_pending, const struct redir_public_port *port,
+					 const __u8 *remote_addr, const __u8 *local_addr,
+					 __be16 remote_port, __be16 public_port, __u8 proto,
+					 struct redir_flow_key *k)
 {
-	struct redir_flow *flow;
+	struct redir_flow *flow, v;
 	int i;
 
 	for (i = 0; i < BPFREDIR_PUBLIC_TARGETS; i++) {
@@ -172,11 +175,12 @@ conn_through(void *table, const struct redir_public_port *port, const __u8 *remo
 			break;
 		flow_key_fill(k, remote_addr, local_addr, remote_port, port->target[i], proto,
 			      FLOW_DIR_OUT);
-		flow = bpf_map_lookup_elem(table, k);
+		flow = in_pending ? (pending_get(k, &v) ? &v : NULL)
+				  : bpf_map_lookup_elem(&flows, k);
 		if (flow && flow->port == public_port)
-			return flow;
+			return true;
 	}
-	return NULL;
+	return false;
 }
 
 /* A SYN that reaches the service untranslated (no rule applies, the target is not hidden)
@@ -189,32 +193,11 @@ static __always_inline void pending_forget(const struct pkt *p)
 	struct redir_flow_key k;
 
 	flow_key_fill(&k, p->saddr, p->daddr, p->sport, p->dport, p->proto, FLOW_DIR_IN);
-	flow_delete(&pending, &k);
+	pending_delete(&k);
 	k.dir = FLOW_DIR_OUT;
-	flow_delete(&pending, &k);
-	if (port &&
-	    conn_through(&pending, port, p->saddr, p->daddr, p->sport, p->dport, p->proto, &k))
-		bpf_map_delete_elem(&pending, &k);
-}
-
-/*
- * A UDP flow through a rule, before the service has answered it: its OUT entry, one write per
- * new client port and none while it is there already. Until the service answers, the flow's
- * datagrams go by the rule, not by this entry (looking here would only keep a flow the service
- * never answered on its target after `del`); the answer promotes the flow to `flows`, as a TCP
- * connection's first packet does.
- */
-static __always_inline void udp_pending_record(const struct pkt *p, __be16 target_port)
-{
-	struct redir_flow v = { .port = p->dport };
-	struct redir_flow_key k;
-	struct redir_flow *old;
-
-	flow_key_fill(&k, p->saddr, p->daddr, p->sport, target_port, p->proto, FLOW_DIR_OUT);
-	old = bpf_map_lookup_elem(&pending, &k);
-	if (old && old->port == p->dport && !old->flags)
-		return;
-	bpf_map_update_elem(&pending, &k, &v, BPF_ANY);
+	pending_delete(&k);
+	if (port && conn_through(true, port, p->saddr, p->daddr, p->sport, p->dport, p->proto, &k))
+		pending_delete(&k);
 }
 
 /*
@@ -227,10 +210,9 @@ static __always_inline void udp_pending_record(const struct pkt *p, __be16 targe
 static __always_inline void reject_later(const struct pkt *p, __be16 *new_dport)
 {
 	struct redir_flow_key k;
-	struct redir_flow v = { .port = p->dport, .flags = FLOW_F_CLOSING };
 
 	flow_key_fill(&k, p->saddr, p->daddr, p->sport, 0, p->proto, FLOW_DIR_OUT);
-	bpf_map_update_elem(&pending, &k, &v, BPF_ANY);
+	pending_put(&k, p->dport, FLOW_F_CLOSING);
 	*new_dport = 0;
 }
 
@@ -241,19 +223,22 @@ static __always_inline void port_zero_forget(const struct pkt *p)
 	struct redir_flow_key k;
 
 	flow_key_fill(&k, p->saddr, p->daddr, p->sport, 0, p->proto, FLOW_DIR_OUT);
-	flow_delete(&pending, &k);
+	pending_delete(&k);
 }
 
-/* Established first, then pending; *is_pending (when asked) says which. */
-static __always_inline struct redir_flow *flow_lookup(struct redir_flow_key *k, bool *is_pending)
+/* Established first, then pending, into *v; *is_pending (when asked) says which. Whether
+ * either has k. */
+static __always_inline bool flow_lookup(struct redir_flow_key *k, struct redir_flow *v,
+					bool *is_pending)
 {
 	struct redir_flow *flow = bpf_map_lookup_elem(&flows, k);
 
 	if (is_pending)
 		*is_pending = !flow;
 	if (!flow)
-		flow = bpf_map_lookup_elem(&pending, k);
-	return flow;
+		return pending_get(k, v);
+	*v = *flow;
+	return true;
 }
 
 /* The target of the connection a client's packet belongs to, or 0: from remote to local,
@@ -263,7 +248,7 @@ static __always_inline struct redir_flow *flow_lookup(struct redir_flow_key *k, 
  * entry, else a closing one's IN (its target may be older than the port remembers). The OUT
  * entry first: a client that reuses its port for a new connection leaves the closing IN of
  * its last one there until the new one is promoted. UDP keeps no new flow in pending that its
- * packets could find: they go by the rule until the service answers (udp_pending_record). */
+ * packets could find: they go by the rule until the service answers (pending_record). */
 static __always_inline __be16 client_conn_target(const __u8 *remote_addr, const __u8 *local_addr,
 						 __be16 remote_port, __be16 public_port, __u8 proto)
 {
@@ -271,7 +256,7 @@ static __always_inline __be16 client_conn_target(const __u8 *remote_addr, const 
 	struct redir_public_port *port;
 	struct redir_flow_key k, in;
 	__u64 gen = gen_now(&flows_gen);
-	struct redir_flow *flow;
+	struct redir_flow *flow, v;
 	__be16 target;
 
 	flow_key_fill(&in, remote_addr, local_addr, remote_port, public_port, proto, FLOW_DIR_IN);
@@ -281,7 +266,7 @@ static __always_inline __be16 client_conn_target(const __u8 *remote_addr, const 
 	port = public_port_targets(public_port, proto);
 	if (!port)
 		return 0;
-	if (conn_through(&flows, port, remote_addr, local_addr, remote_port, public_port, proto,
+	if (conn_through(false, port, remote_addr, local_addr, remote_port, public_port, proto,
 			 &k)) {
 		flow_cache_put(cached, &in, gen, k.local_port);
 		return k.local_port;
@@ -295,12 +280,9 @@ static __always_inline __be16 client_conn_target(const __u8 *remote_addr, const 
 	}
 	if (proto == IPPROTO_UDP)
 		return 0;
-	if (conn_through(&pending, port, remote_addr, local_addr, remote_port, public_port, proto,
-			 &k))
+	if (conn_through(true, port, remote_addr, local_addr, remote_port, public_port, proto, &k))
 		return k.local_port;
-	flow_key_fill(&k, remote_addr, local_addr, remote_port, public_port, proto, FLOW_DIR_IN);
-	flow = bpf_map_lookup_elem(&pending, &k);
-	return flow ? flow->port : 0;
+	return pending_get(&in, &v) ? v.port : 0;
 }
 
 /* bpf_fib_lookup's flags, set by the loader (probe_fib_skip_neigh). Kernels before 6.3 refuse
@@ -479,10 +461,7 @@ static __always_inline int ingress_policy(void *ctx, __u32 ifindex, int parsed, 
 	if (rule && !(rule->flags & REDIR_F_SOCKET) && rule_applies(ctx, ifindex, p, rule) &&
 	    iface_enabled(ifindex)) {
 		*new_dport = rule->target_port;
-		if (p->proto == IPPROTO_UDP)
-			udp_pending_record(p, rule->target_port);
-		else
-			pending_record(p, rule->target_port);
+		pending_record(p, rule->target_port);
 		return VERDICT_REWRITE;
 	}
 
@@ -527,9 +506,9 @@ static __always_inline int egress_policy(__u32 ifindex, bool from_host, int pars
 	bool plain = !tcp || !(p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST));
 	struct redir_flow_cached *cached = NULL;
 	struct redir_flow_key fk;
-	struct redir_flow *flow;
+	struct redir_flow flow;
+	bool found;
 	__u64 gen;
-	__u16 flags;
 
 	if (parsed != PARSE_PORTS || (!port_of_interest(p->sport, p->proto) && p->sport))
 		return VERDICT_PASS;
@@ -542,27 +521,26 @@ static __always_inline int egress_policy(__u32 ifindex, bool from_host, int pars
 	}
 	if (syn) {
 		flows_drop_stale(&fk);
-		flow = bpf_map_lookup_elem(&pending, &fk);
+		found = pending_get(&fk, &flow);
 	} else {
-		flow = flow_lookup(&fk, &is_pending);
+		found = flow_lookup(&fk, &flow, &is_pending);
 	}
-	if (!flow)
+	if (!found)
 		return egress_shows_hidden(ifindex, from_host, p) ? VERDICT_DROP_UNTRACKED
 								  : VERDICT_PASS;
-	*new_sport = flow->port;
-	flags = flow->flags;
+	*new_sport = flow.port;
 
 	if (tcp && (p->tcp_flags & TCP_FLAG_RST)) {
 		flows_delete_pair(&fk, *new_sport);
-		flow_delete_pair(&pending, &fk, *new_sport);
+		pending_delete_pair(&fk, *new_sport);
 	} else if (tcp && (p->tcp_flags & TCP_FLAG_FIN)) {
-		flow_record(&pending, p->daddr, p->saddr, p->dport, *new_sport, p->sport, p->proto,
-			    FLOW_F_CLOSING);
+		pending_record_closing(p->daddr, p->saddr, p->dport, *new_sport, p->sport,
+				       p->proto);
 		if (!is_pending)
 			flows_delete_pair(&fk, *new_sport);
 	} else if (plain && !is_pending) {
 		flow_cache_put(cached, &fk, gen, *new_sport);
-	} else if (!syn && is_pending && !(flags & FLOW_F_CLOSING)) {
+	} else if (!syn && is_pending && !(flow.flags & FLOW_F_CLOSING)) {
 		/* The service answers a spoofed SYN with SYN-ACK and a stray packet with RST;
 		 * anything else it sends only to a real peer: the connection has earned its
 		 * place. */
@@ -571,7 +549,7 @@ static __always_inline int egress_policy(__u32 ifindex, bool from_host, int pars
 		bpf_map_update_elem(&flows, &fk, &established, BPF_ANY);
 		gen_move_on(&flows_gen);
 		/* The IN a closing connection before it on the tuple left goes too. */
-		flow_delete_pair(&pending, &fk, *new_sport);
+		pending_delete_pair(&fk, *new_sport);
 	}
 	return VERDICT_REWRITE;
 }

@@ -64,7 +64,6 @@ static int open_maps(struct pinned_maps *maps, bool read_only)
 	} want[] = {
 		{ "policy", &maps->policy, false },
 		{ "flows", &maps->flows, false },
-		{ "pending", &maps->pending, false },
 		{ "local_addrs", &maps->local_addrs, false },
 		{ "addr_holders", &maps->addr_holders, false },
 		{ "stats", &maps->stats, false },
@@ -76,6 +75,8 @@ static int open_maps(struct pinned_maps *maps, bool read_only)
 		{ "addrs_gen", &maps->addrs_gen, true },
 		{ "iface_slots", &maps->iface_slots, true },
 		{ "port_hidden", &maps->port_hidden, true },
+		{ "pending_buckets", &maps->pending_buckets, true },
+		{ "pending_seed", &maps->pending_seed, true },
 	};
 	char path[PATH_MAX];
 	size_t i;
@@ -144,7 +145,8 @@ void close_pinned_maps(struct pinned_maps *maps)
 	int *fds[] = { &maps->policy,
 		       &maps->rules,
 		       &maps->flows,
-		       &maps->pending,
+		       &maps->pending_buckets,
+		       &maps->pending_seed,
 		       &maps->local_addrs,
 		       &maps->addr_holders,
 		       &maps->stats,

@@ -14,7 +14,7 @@ struct pinned_maps {
 	int addr_holders;
 	int stats;
 	struct port_counter_maps port_counters;
-	int pending;
+	int pending_buckets, pending_seed;
 	int port_interest;
 	int public_targets;
 	int flows_gen;

@@ -15,6 +15,7 @@
 #include "iface.h"
 #include "log.h"
 #include "objects.h"
+#include "pending.h"
 #include "pins.h"
 #include "probe.h"
 #include "tc.skel.h"
@@ -42,15 +43,15 @@ __u32 flows_entries(__u32 want)
 	return want > min ? want : min;
 }
 
-__u32 pending_entries(__u32 flows)
+__u32 pending_buckets_for(__u32 flows)
 {
-	/* One entry per new connection (two for a closing one): an eighth of flows holds
-	 * the handshakes of an eighth of its connections. */
-	__u32 n = flows / 8, min = lru_min_entries();
+	/* One way per new connection (two for a closing one): an eighth of flows holds the
+	 * handshakes of an eighth of its connections. */
+	__u32 ways = flows / 8;
 
-	if (n < BPFREDIR_MIN_PENDING)
-		n = BPFREDIR_MIN_PENDING;
-	return n > min ? n : min;
+	if (ways < BPFREDIR_MIN_PENDING)
+		ways = BPFREDIR_MIN_PENDING;
+	return (ways + BPFREDIR_PENDING_WAYS - 1) / BPFREDIR_PENDING_WAYS;
 }
 
 int pinned_map_entries(const char *name, __u32 *entries)
@@ -84,8 +85,8 @@ static int set_table_size(struct bpf_map *map, __u32 want)
 
 /* Every object's maps are pinned by name in DIR/maps: the first load creates and pins them,
  * later objects reuse the same maps. */
-static int set_map_pins(struct bpf_object *obj, struct bpf_map *flows, struct bpf_map *pending,
-			__u32 n_flows)
+static int set_map_pins(struct bpf_object *obj, struct bpf_map *flows,
+			struct bpf_map *pending_buckets, __u32 n_flows)
 {
 	char path[PATH_MAX];
 	struct bpf_map *map;
@@ -104,7 +105,7 @@ static int set_map_pins(struct bpf_object *obj, struct bpf_map *flows, struct bp
 	}
 	n_flows = flows_entries(n_flows);
 	err = set_table_size(flows, n_flows);
-	return err ? err : set_table_size(pending, pending_entries(n_flows));
+	return err ? err : set_table_size(pending_buckets, pending_buckets_for(n_flows));
 }
 
 int objects_share_maps(struct bpf_object *obj, const struct bpf_object *from)
@@ -158,7 +159,7 @@ int objects_load(struct objects *o, __u32 flows, bool reload, enum objects_stage
 	fib_flags = probe_fib_skip_neigh() > 0 ? BPF_FIB_LOOKUP_SKIP_NEIGH : 0;
 	o->tc->rodata->fib_lookup_flags = fib_flags;
 	*stage = OBJECTS_TC;
-	err = set_map_pins(o->tc->obj, o->tc->maps.flows, o->tc->maps.pending, flows);
+	err = set_map_pins(o->tc->obj, o->tc->maps.flows, o->tc->maps.pending_buckets, flows);
 	if (!err && reload) {
 		char path[PATH_MAX];
 
@@ -168,6 +169,8 @@ int objects_load(struct objects *o, __u32 flows, bool reload, enum objects_stage
 	}
 	if (!err)
 		err = tc_bpf__load(o->tc);
+	if (!err)
+		err = pending_seed_init(bpf_map__fd(o->tc->maps.pending_seed));
 	if (err)
 		return err;
 
@@ -175,7 +178,8 @@ int objects_load(struct objects *o, __u32 flows, bool reload, enum objects_stage
 	o->xdp = xdp_bpf__open();
 	if (o->xdp)
 		o->xdp->rodata->fib_lookup_flags = fib_flags;
-	err = o->xdp ? set_map_pins(o->xdp->obj, o->xdp->maps.flows, o->xdp->maps.pending, flows)
+	err = o->xdp ? set_map_pins(o->xdp->obj, o->xdp->maps.flows, o->xdp->maps.pending_buckets,
+				    flows)
 		     : -errno;
 	if (!err)
 		err = bpf_map__reuse_fd(o->xdp->maps.policy, bpf_map__fd(o->tc->maps.policy));
@@ -189,7 +193,7 @@ int objects_load(struct objects *o, __u32 flows, bool reload, enum objects_stage
 	if (err)
 		return err;
 	*stage = OBJECTS_SOCK;
-	err = set_map_pins(o->sock->obj, o->sock->maps.flows, o->sock->maps.pending, flows);
+	err = set_map_pins(o->sock->obj, o->sock->maps.flows, o->sock->maps.pending_buckets, flows);
 	if (!err)
 		err = bpf_map__reuse_fd(o->sock->maps.policy, bpf_map__fd(o->tc->maps.policy));
 	return err ? err : sock_bpf__load(o->sock);
@@ -265,7 +269,7 @@ int objects_watch_addresses(struct objects *o, __u32 flows, struct pin_txn *txn)
 		err = objects_netns_cookie((__u64 *)&o->addrwatch->rodata->netns_cookie);
 	if (!err)
 		err = set_map_pins(o->addrwatch->obj, o->addrwatch->maps.flows,
-				   o->addrwatch->maps.pending, flows);
+				   o->addrwatch->maps.pending_buckets, flows);
 	if (!err)
 		err = bpf_map__reuse_fd(o->addrwatch->maps.policy, bpf_map__fd(o->tc->maps.policy));
 	if (!err)

@@ -62,10 +62,10 @@ bool progs_same_code(int old_fd, int new_fd);
  * theirs with. 0 or -errno. */
 int objects_netns_cookie(__u64 *cookie);
 
-/* The flow tables' sizes, per possible CPU at least BPFREDIR_LRU_PER_CPU. */
+/* flows' size, per possible CPU at least BPFREDIR_LRU_PER_CPU; pending's buckets for it. */
 __u32 lru_min_entries(void);
 __u32 flows_entries(__u32 want);
-__u32 pending_entries(__u32 flows);
+__u32 pending_buckets_for(__u32 flows);
 /* The size a pinned map was made with: 0, or -errno (-ENOENT: no such pin; -EBADF: the pin
  * dir is not open). */
 int pinned_map_entries(const char *name, __u32 *entries);

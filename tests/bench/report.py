@@ -62,7 +62,7 @@ SHORT = {
 MIB = 1 << 20
 # The maps the flow tables are by name; any other map of the instance that grows with
 # --flows, or that the held connections filled, counts too.
-FLOW_TABLES = ("flows", "pending")
+FLOW_TABLES = ("flows", "pending_buckets")
 GOAL_MIB = 128
 GOAL_FLOWS = 1_000_000
 

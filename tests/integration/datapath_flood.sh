@@ -37,13 +37,12 @@ flows_used() {
 	json_get '.flows.used // empty'
 }
 
-# pending_used: "entries of max" in the table of connections not yet established (an
-# internal map, printed as a measurement only). Counted by walking the keys, which restarts
-# whenever the key in hand was just evicted: only meaningful when the table is quiet.
-pending_used() {
-	printf '%s of %s' \
-		"$(bpftool -j map dump pinned "$PIN/maps/pending" 2>/dev/null | jq length 2>/dev/null || echo n/a)" \
-		"$(bpftool -j map show pinned "$PIN/maps/pending" 2>/dev/null | jq .max_entries 2>/dev/null || echo n/a)"
+# pending_fill: "ways used of all" in the table of connections not yet established (an
+# internal map, printed as a measurement only).
+pending_fill() {
+	local buckets
+	buckets=$(bpftool -j map show pinned "$PIN/maps/pending_buckets" 2>/dev/null | jq .max_entries 2>/dev/null)
+	printf '%s of %s' "$(pending_used "$PIN")" "$((${buckets:-0} * 4))"
 }
 
 # json_true FILTER TEXT: TEXT is JSON for which FILTER holds.
@@ -132,7 +131,7 @@ test_flood() {
 	printf '# flood: flow table (status --json flows.used) before %s, max during %s of %s\n' \
 		"$flows_before" "$flows_max" "$FLOWS"
 	printf '# flood: flows.used samples during (each new connection adds 2): %s\n' "${samples[*]}"
-	printf '# flood: pending table after the flood: %s entries\n' "$(pending_used)"
+	printf '# flood: pending table after the flood: %s entries\n' "$(pending_fill)"
 	printf '# flood: established connection echoed %d of %d times during the flood\n' "$held_ok" "$held_tries"
 	printf '# flood: new connections during the flood: %d of %d succeeded, slowest %d ms\n' \
 		"$new_ok" "$new_tries" "$new_max_ms"

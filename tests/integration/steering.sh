@@ -59,7 +59,13 @@ setup_tests() {
 }
 
 # flows and pending: entries in use (empty if bpftool failed).
-table_used() { bpftool -j map dump pinned "$PIN/maps/$1" 2>/dev/null | jq length 2>/dev/null; }
+table_used() {
+	if [[ $1 == pending ]]; then
+		pending_used "$PIN"
+	else
+		bpftool -j map dump pinned "$PIN/maps/$1" 2>/dev/null | jq length 2>/dev/null
+	fi
+}
 
 # listeners_registered: the ports of the listeners status shows, as "ADDR:PORT" lines.
 listeners_registered() {

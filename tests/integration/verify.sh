@@ -197,7 +197,7 @@ test_unreadable() {
 # connections, its pending handshakes, its per-port counters, its local clients' peers.
 live_state() {
 	local map
-	for map in stats flows pending port_counters; do
+	for map in stats flows pending_buckets port_counters; do
 		printf '%s: ' "$map"
 		bpftool -j map dump pinned "$1/maps/$map" | jq -cS . | md5sum
 	done

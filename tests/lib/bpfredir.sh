@@ -212,6 +212,19 @@ bpftool_json() {
 	return 1
 }
 
+# --- the connection tables ------------------------------------------------------------------
+# pending is an ARRAY of buckets of ways (include/bpfredir.h, redir_pending_bucket), read
+# through the core's own code (tests/tools/pending_table.c).
+
+# pending_used PIN: the ways in use in the instance's pending (empty if that failed).
+pending_used() { "$T_PENDING_TABLE" used "$1" 2>/dev/null; }
+
+# pending_clear PIN: every way emptied, as evicting every entry would.
+pending_clear() {
+	local err
+	err=$("$T_PENDING_TABLE" clear "$1" 2>&1) || t_abort "$err"
+}
+
 # --- this test's programs ----------------------------------------------------------------
 # A test knows its own programs and never counts anyone else's: the programs pinned under its
 # pin dirs (recorded as "id name" lines whenever the loader works on one of them, see cli,

@@ -25,6 +25,9 @@ BPFREDIR=${BPFREDIR:-$T_REPO/build/bpfredir}
 T_HELPERS=$T_REPO/tests/integration/helpers
 # Someone else's TC programs (tests/tools/foreign.c, built by make tests-build).
 T_FOREIGN=$T_REPO/build/tests/tools/foreign
+# A loaded instance's pending table, read and cleared (tests/tools/pending_table.c).
+# shellcheck disable=SC2034 # used by bpfredir.sh
+T_PENDING_TABLE=$T_REPO/build/tests/tools/pending_table
 # Unique per process; tests/run.sh exports BPFREDIR_TEST_PREFIX to tag a whole run.
 T_PREFIX="${BPFREDIR_TEST_PREFIX:-bpfredir-test}-$$"
 T_CLI_TIMEOUT=30

@@ -173,7 +173,7 @@ struct tcase {
 /* An established connection through pub_: its OUT entry alone (redir_flow_key). */
 #define FLOWS_CONN(pub_, tgt_) FLOW(OUT, tgt_, pub_)
 #define PENDING .tables = { PENDING_CONN(PUB, TGT) }
-/* A UDP flow before the service answers: its OUT entry alone (policy.h, udp_pending_record). */
+/* A UDP flow before the service answers: its OUT entry alone (policy.h, pending_record). */
 #define UPENDING .tables = { PEND(OUT, UTGT, UPUB) }
 #define ESTABLISHED .tables = { FLOWS_CONN(PUB, TGT) }
 #define CLOSING_TABLES .tables = { CLOSING_PAIR(PUB, TGT) }
@@ -316,9 +316,25 @@ static inline bool entry_expected(const struct tcase *c, const struct pkt_spec *
 	return false;
 }
 
-static inline struct bpf_map *table_map(struct fixture *f, enum table t)
+/* An entry of the table that the case does not expect, for table_check's report. */
+struct unexpected {
+	const struct tcase *c;
+	const struct pkt_spec *s;
+	enum table t;
+	struct redir_flow_key key;
+	struct redir_flow v;
+};
+
+static inline int find_unexpected(const struct redir_flow_key *k, const struct redir_flow *v,
+				  void *ctx)
 {
-	return t == T_FLOWS ? f->tc->maps.flows : f->tc->maps.pending;
+	struct unexpected *u = ctx;
+
+	if (entry_expected(u->c, u->s, u->t, k))
+		return 0;
+	u->key = *k;
+	u->v = *v;
+	return 1;
 }
 
 /* Table T holds exactly the case's entries for it. */
@@ -326,8 +342,9 @@ static inline bool table_check(struct fixture *f, const struct tcase *c, enum ta
 {
 	enum table other = t == T_FLOWS ? T_PENDING : T_FLOWS;
 	const struct pkt_spec *s = case_client(c);
-	int fd = bpf_map__fd(table_map(f, t)), want = 0, got;
-	struct redir_flow_key key, next;
+	struct unexpected u = { .c = c, .s = s, .t = t };
+	struct redir_flow_key key;
+	int want = 0, got, err;
 	const struct entry *e;
 	struct redir_flow v;
 	char what[64];
@@ -339,13 +356,12 @@ static inline bool table_check(struct fixture *f, const struct tcase *c, enum ta
 			return false;
 		want++;
 		entry_key(&key, s, e);
-		if (bpf_map_lookup_elem(fd, &key, &v))
-			return test__fail(
-				"%s: %s %u (client port %u) missing%s", table_names[t],
-				dir_name(e->dir), e->local, ntohs(key.remote_port),
-				bpf_map_lookup_elem(bpf_map__fd(table_map(f, other)), &key, &v) ? ""
-				: other == T_FLOWS ? " (flows has the key)"
-						   : " (pending has the key)");
+		if (fixture_conn_get(f, t == T_PENDING, &key, &v))
+			return test__fail("%s: %s %u (client port %u) missing%s", table_names[t],
+					  dir_name(e->dir), e->local, ntohs(key.remote_port),
+					  fixture_conn_get(f, other == T_PENDING, &key, &v) ? ""
+					  : other == T_FLOWS ? " (flows has the key)"
+							     : " (pending has the key)");
 		snprintf(what, sizeof(what), "%s: %s %u: port", table_names[t], dir_name(e->dir),
 			 e->local);
 		if (!ASSERT_EQ(ntohs(v.port), e->port, what))
@@ -355,19 +371,19 @@ static inline bool table_check(struct fixture *f, const struct tcase *c, enum ta
 		if (!ASSERT_EQ(v.flags, e->flags, what))
 			return false;
 	}
-	got = fixture_count(table_map(f, t));
+	got = fixture_conn_count(f, t == T_PENDING);
 	if (got == want)
 		return true;
+	if (got < 0)
+		return test__fail("%s entries: %s", table_names[t], strerror(-got));
 	/* Name one entry that should not be there. */
-	for (got = 0; !bpf_map_get_next_key(fd, got ? &key : NULL, &next); got++) {
-		key = next;
-		if (!entry_expected(c, s, t, &key) && !bpf_map_lookup_elem(fd, &key, &v))
-			return test__fail("%s entries: expected %d, has more: %s %u -> %u "
-					  "(client port %u)",
-					  table_names[t], want, dir_name(key.dir),
-					  ntohs(key.local_port), ntohs(v.port),
-					  ntohs(key.remote_port));
-	}
+	err = fixture_conn_walk(f, t == T_PENDING, find_unexpected, &u);
+	if (err == 1)
+		return test__fail("%s entries: expected %d, has more: %s %u -> %u "
+				  "(client port %u)",
+				  table_names[t], want, dir_name(u.key.dir),
+				  ntohs(u.key.local_port), ntohs(u.v.port),
+				  ntohs(u.key.remote_port));
 	return test__fail("%s entries: expected %d got %d", table_names[t], want, got);
 }
 

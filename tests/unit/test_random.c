@@ -56,10 +56,12 @@
 #define MAX_MISMATCHES 5
 #define CHECK_EVERY 1000 /* full flows and port counter comparison */
 #define CHURN_EVERY 200	 /* maybe change the rule set */
-/* Then empty both tables: far below the LRU maps' sizes (flows 65536, pending 16384), so
+/* Then empty both tables: far below their sizes (flows 65536; pending PENDING_WAYS ways,
+ * where a fifth key in one bucket of 4 would evict, about one chance in 5000 per run), so
  * that neither evicts anything, and below the model's slots. */
 #define MODEL_FLOWS_MAX 16000
-#define MODEL_PENDING_MAX 4000
+#define MODEL_PENDING_MAX 2000
+#define PENDING_WAYS 262144
 #define BUF_MAX 1024
 #define RING 64
 
@@ -1707,9 +1709,9 @@ static void flows_clear(struct run *r)
 	m_table_clear(&r->m.pending);
 }
 
-static struct bpf_map *table_map(struct run *r, const struct m_table *t)
+static bool is_pending(struct run *r, const struct m_table *t)
 {
-	return t == &r->m.flows ? r->f->tc->maps.flows : r->f->tc->maps.pending;
+	return t == &r->m.pending;
 }
 
 /* After a packet: each key it touched, in both tables, as the model has it; else what
@@ -1725,7 +1727,7 @@ static bool touched_check(struct run *r, const struct m_expect *e, char *why, si
 		for (j = 0; j < 2; j++) {
 			const struct m_flow *f = m_get(tables[j], k);
 			struct redir_flow v;
-			bool there = !bpf_map_lookup_elem(map_fd(table_map(r, tables[j])), k, &v);
+			bool there = !fixture_conn_get(r->f, is_pending(r, tables[j]), k, &v);
 
 			if (there == !!f &&
 			    (!f || (f->port == ntohs(v.port) && f->flags == v.flags)))
@@ -1744,32 +1746,42 @@ static bool touched_check(struct run *r, const struct m_expect *e, char *why, si
 	return true;
 }
 
+struct full_check {
+	struct run *r;
+	struct m_table *t;
+	int n;
+};
+
+static int full_check_one(const struct redir_flow_key *key, const struct redir_flow *v, void *ctx)
+{
+	struct full_check *c = ctx;
+	const struct m_flow *f = m_get(c->t, key);
+
+	c->n++;
+	if (f && f->port == ntohs(v->port) && f->flags == v->flags)
+		return 0;
+	mismatch(c->r, false, NULL, 0, 0,
+		 "full check: %s map entry %s local port %u -> %u flags %x: model %s", c->t->name,
+		 key->dir == FLOW_DIR_IN ? "IN" : "OUT", ntohs(key->local_port), ntohs(v->port),
+		 v->flags, f ? "has another port or flags" : "has no such entry");
+	return 1;
+}
+
 /* A whole table against the model's; false on a mismatch. */
 static bool table_full_check(struct run *r, struct m_table *t)
 {
-	struct redir_flow_key key, next;
-	int fd = map_fd(table_map(r, t)), n = 0;
-	struct redir_flow v;
+	struct full_check c = { .r = r, .t = t };
+	int err = fixture_conn_walk(r->f, is_pending(r, t), full_check_one, &c);
 
-	while (!bpf_map_get_next_key(fd, n ? &key : NULL, &next)) {
-		const struct m_flow *f = m_get(t, &next);
-
-		key = next;
-		n++;
-		if (bpf_map_lookup_elem(fd, &key, &v) || !f || f->port != ntohs(v.port) ||
-		    f->flags != v.flags) {
-			mismatch(r, false, NULL, 0, 0,
-				 "full check: %s map entry %s local port %u -> %u flags %x: model "
-				 "%s",
-				 t->name, key.dir == FLOW_DIR_IN ? "IN" : "OUT",
-				 ntohs(key.local_port), ntohs(v.port), v.flags,
-				 f ? "has another port or flags" : "has no such entry");
-			return false;
-		}
+	if (err == 1)
+		return false;
+	if (err < 0) {
+		mismatch(r, false, NULL, 0, 0, "full check: %s map: %s", t->name, strerror(-err));
+		return false;
 	}
-	if (n != t->n) {
+	if (c.n != t->n) {
 		mismatch(r, false, NULL, 0, 0, "full check: %s map has %d entries, model %d",
-			 t->name, n, t->n);
+			 t->name, c.n, t->n);
 		return false;
 	}
 	return true;
@@ -2097,7 +2109,7 @@ void test_random(void)
 	    !ASSERT_OK_PTR(r.m.pending.slots, "the model's pending") ||
 	    !ASSERT_OK(tables_init(), "the test's addresses"))
 		goto out;
-	r.f = fixture_open(0, 0);
+	r.f = fixture_open(0, PENDING_WAYS);
 	if (!r.f)
 		goto out;
 	if (!fixture_port_counters_scratch(r.f, &r.derived_counters))

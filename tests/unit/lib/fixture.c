@@ -33,6 +33,20 @@ static int xdp_load_shared(struct fixture *f)
 	return xdp_bpf__load(f->xdp);
 }
 
+/* Any seed but 0 serves; a fixed one makes every run put each key in the same bucket. */
+static int fixture_pending_open(struct fixture *f)
+{
+	int seed_fd = bpf_map__fd(f->tc->maps.pending_seed);
+	struct redir_pending_seed seed;
+	__u32 zero = 0, i;
+
+	for (i = 0; i < BPFREDIR_PENDING_SEED_WORDS; i++)
+		seed.word[i] = 0x9e3779b9U * (i + 1);
+	if (bpf_map_update_elem(seed_fd, &zero, &seed, BPF_ANY))
+		return -errno;
+	return pending_table_open(&f->pending, bpf_map__fd(f->tc->maps.pending_buckets), seed_fd);
+}
+
 struct fixture *fixture_open(unsigned int flags, __u32 pending_max)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
@@ -51,10 +65,14 @@ struct fixture *fixture_open(unsigned int flags, __u32 pending_max)
 	f->tc = tc_bpf__open();
 	if (!ASSERT_OK_PTR(f->tc, "open the TC skeleton"))
 		goto fail;
-	err = pending_max ? bpf_map__set_max_entries(f->tc->maps.pending, pending_max) : 0;
+	err = pending_max ? bpf_map__set_max_entries(f->tc->maps.pending_buckets,
+						     pending_max / BPFREDIR_PENDING_WAYS)
+			  : 0;
 	if (!err)
 		err = tc_bpf__load(f->tc);
 	if (!ASSERT_OK(err, "load the TC skeleton"))
+		goto fail;
+	if (!ASSERT_OK(fixture_pending_open(f), "seed pending and open it"))
 		goto fail;
 	if ((flags & FIX_XDP) && !ASSERT_OK(xdp_load_shared(f), "load XDP on the TC maps"))
 		goto fail;
@@ -271,7 +289,7 @@ void fixture_clear(struct bpf_map *map)
 void fixture_conns_clear(struct fixture *f)
 {
 	fixture_clear(f->tc->maps.flows);
-	fixture_clear(f->tc->maps.pending);
+	ASSERT_OK(pending_table_clear(&f->pending), "empty pending");
 	ASSERT_OK(cache_gen_bump(bpf_map__fd(f->tc->maps.flows_gen)), "move flows_gen on");
 }
 
@@ -283,6 +301,51 @@ int fixture_count(struct bpf_map *map)
 	for (; !bpf_map_get_next_key(bpf_map__fd(map), n ? key : NULL, next); n++)
 		memcpy(key, next, sizeof(key));
 	return n;
+}
+
+int fixture_conn_get(struct fixture *f, bool in_pending, const struct redir_flow_key *k,
+		     struct redir_flow *v)
+{
+	if (in_pending)
+		return pending_table_get(&f->pending, k, v);
+	return bpf_map_lookup_elem(bpf_map__fd(f->tc->maps.flows), k, v) ? -errno : 0;
+}
+
+int fixture_conn_walk(struct fixture *f, bool in_pending,
+		      int (*fn)(const struct redir_flow_key *k, const struct redir_flow *v,
+				void *ctx),
+		      void *ctx)
+{
+	int fd = bpf_map__fd(f->tc->maps.flows), n, err;
+	struct redir_flow_key key, next;
+	struct redir_flow v;
+
+	if (in_pending)
+		return pending_table_walk(&f->pending, fn, ctx);
+	for (n = 0; !bpf_map_get_next_key(fd, n ? &key : NULL, &next); n++) {
+		key = next;
+		if (bpf_map_lookup_elem(fd, &key, &v))
+			continue; /* gone meanwhile */
+		err = fn(&key, &v, ctx);
+		if (err)
+			return err;
+	}
+	return errno == ENOENT ? 0 : -errno;
+}
+
+static int count_one(const struct redir_flow_key *k, const struct redir_flow *v, void *ctx)
+{
+	(void)k;
+	(void)v;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+int fixture_conn_count(struct fixture *f, bool in_pending)
+{
+	int n = 0, err = fixture_conn_walk(f, in_pending, count_one, &n);
+
+	return err ? err : n;
 }
 
 bool fixture_local_addrs(struct fixture *f, enum pkt_host h, bool bcast)

@@ -18,6 +18,7 @@
 #include "tc.skel.h"
 #include "xdp.skel.h"
 #include "pktbuild.h"
+#include "core/pending.h"
 #include "core/ruleset.h"
 
 /* The TC programs' verdict for a packet they let go on, rewritten or not: TC_ACT_UNSPEC
@@ -48,11 +49,14 @@ struct fixture {
 	/* The set fixture_rules() put in the policy slot, or -1: a test may edit it in place,
 	 * as add and del do. */
 	int live_set;
+	/* pending as the datapath keeps it, with the fixture's fixed seed (FIXTURE_PENDING_SEED):
+	 * a run's buckets are the same every time. */
+	struct pending_table pending;
 };
 
-/* A fresh namespace, the TC skeleton loaded in it (its pending map
- * PENDING_MAX entries, or the default for 0), and with FIX_XDP the XDP program on its maps;
- * NULL after the FAIL line. */
+/* A fresh namespace, the TC skeleton loaded in it (pending with room for PENDING_MAX entries,
+ * or the default for 0), and with FIX_XDP the XDP program on its maps; NULL after the FAIL
+ * line. */
 struct fixture *fixture_open(unsigned int flags, __u32 pending_max);
 void fixture_close(struct fixture *f);
 
@@ -99,6 +103,18 @@ bool fixture_zero_array(struct bpf_map *map);
 void fixture_clear_fd(int fd);
 /* How many entries MAP holds. */
 int fixture_count(struct bpf_map *map);
+
+/* The connection tables, flows (in_pending false) or pending, alike for the tests, which
+ * look at what the datapath left there. k's entry into *v: 0, -ENOENT, or -errno. */
+int fixture_conn_get(struct fixture *f, bool in_pending, const struct redir_flow_key *k,
+		     struct redir_flow *v);
+/* fn on every entry until it returns non-zero, which is returned; else 0 or -errno. */
+int fixture_conn_walk(struct fixture *f, bool in_pending,
+		      int (*fn)(const struct redir_flow_key *k, const struct redir_flow *v,
+				void *ctx),
+		      void *ctx);
+/* How many entries the table holds, or -errno. */
+int fixture_conn_count(struct fixture *f, bool in_pending);
 /* Host h's addresses (v4 and v6) in local_addrs, as the loader records this host's own; and
  * with BCAST the server's subnet's broadcast address, as it records broadcast routes. */
 bool fixture_local_addrs(struct fixture *f, enum pkt_host h, bool bcast);

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * pending, the table of new and closing connections: a set-associative table in an ARRAY
+ * (see redir_pending_bucket), read and written without locks by every packet hook on every
+ * CPU at once. What keeps a reader from taking one entry's value for another's is the check
+ * in each way's word; what a race can cost is an entry, as an eviction would.
+ */
+#ifndef BPFREDIR_PENDING_H
+#define BPFREDIR_PENDING_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "bpfredir.h"
+#include "cache.h"
+
+/* Sized by the loader (pending_entries), like flows. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BPFREDIR_DEFAULT_FLOWS / 8 / BPFREDIR_PENDING_WAYS);
+	__type(key, __u32);
+	__type(value, struct redir_pending_bucket);
+} pending_buckets SEC(".maps");
+
+/* Written once, by the loader that creates the instance. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct redir_pending_seed);
+} pending_seed SEC(".maps");
+
+#define PENDING_KEY_WORDS (sizeof(struct redir_flow_key) / sizeof(__u64))
+
+/* k's bucket, and in *word_check the high half its way's word must have (the check). */
+static __always_inline struct redir_pending_bucket *pending_bucket(const struct redir_flow_key *k,
+								   __u64 *word_check)
+{
+	/* The loader sizes the table at load; the program reads the size it got. */
+	__u32 zero = 0, n_buckets = ((struct bpf_map *)&pending_buckets)->max_entries, idx;
+	struct redir_pending_seed *seed = bpf_map_lookup_elem(&pending_seed, &zero);
+	__u64 hash;
+
+	if (!seed)
+		return NULL;
+	hash = pending_hash(k, seed);
+	*word_check = pending_word(hash, 0, 0);
+	idx = pending_bucket_of(hash, n_buckets);
+	return bpf_map_lookup_elem(&pending_buckets, &idx);
+}
+
+/* The way of b that holds k, or -1; *word: its word as read, once. */
+static __always_inline int pending_way(struct redir_pending_bucket *b,
+				       const struct redir_flow_key *k, __u64 word_check,
+				       __u64 *word)
+{
+	int i;
+
+#pragma clang loop unroll(full)
+	for (i = 0; i < BPFREDIR_PENDING_WAYS; i++) {
+		__u64 w = *(volatile __u64 *)&b->way[i].word;
+
+		if ((w & ~0xffffffffULL) == word_check &&
+		    cache_key_eq(&b->way[i].key, k, PENDING_KEY_WORDS)) {
+			*word = w;
+			return i;
+		}
+	}
+	return -1;
+}
+
+/* k's entry, in *v. Whether there is one. */
+static __always_inline bool pending_get(const struct redir_flow_key *k, struct redir_flow *v)
+{
+	struct redir_pending_bucket *b;
+	__u64 check, word;
+
+	b = pending_bucket(k, &check);
+	if (!b || pending_way(b, k, check, &word) < 0)
+		return false;
+	*v = pending_flow(word);
+	return true;
+}
+
+/* k's entry := port, flags: in its way if it has one (unwritten if unchanged), else in an
+ * empty way, else in the bucket's oldest. */
+static __always_inline void pending_put(const struct redir_flow_key *k, __be16 port, __u16 flags)
+{
+	struct redir_pending_bucket *b;
+	__u64 check, word, old;
+	int i;
+
+	b = pending_bucket(k, &check);
+	if (!b)
+		return;
+	word = check | (__u32)flags << 16 | port;
+	i = pending_way(b, k, check, &old);
+	if (i >= 0) {
+		if (old != word)
+			*(volatile __u64 *)&b->way[i & (BPFREDIR_PENDING_WAYS - 1)].word = word;
+		return;
+	}
+#pragma clang loop unroll(full)
+	for (i = 0; i < BPFREDIR_PENDING_WAYS; i++)
+		if (!*(volatile __u64 *)&b->way[i].word)
+			break;
+	if (i == BPFREDIR_PENDING_WAYS) {
+		i = b->next % BPFREDIR_PENDING_WAYS;
+		b->next = i + 1;
+	}
+	i &= BPFREDIR_PENDING_WAYS - 1;
+	*(volatile __u64 *)&b->way[i].word = 0;
+	b->way[i].key = *k;
+	*(volatile __u64 *)&b->way[i].word = word;
+}
+
+/* Whether there was one. */
+static __always_inline bool pending_delete(const struct redir_flow_key *k)
+{
+	struct redir_pending_bucket *b;
+	__u64 check, word;
+	int i;
+
+	b = pending_bucket(k, &check);
+	if (!b)
+		return false;
+	i = pending_way(b, k, check, &word);
+	if (i < 0)
+		return false;
+	*(volatile __u64 *)&b->way[i & (BPFREDIR_PENDING_WAYS - 1)].word = 0;
+	return true;
+}
+
+#endif /* BPFREDIR_PENDING_H */
