@@ -5,7 +5,9 @@
  * - bench_stamp (TC): puts the frame's original destination port and L4 checksum back, then
  *   tail-calls slot 0 of `target`. BPF_PROG_TEST_RUN with repeat runs a program over and over
  *   on one skb, so without this every repeat after the first would see the port bpfredir
- *   rewrote (8443: the hidden-port path) instead of the public one.
+ *   rewrote (8443: the hidden-port path) instead of the public one. With stamp_sport_walk
+ *   each repeat also gets the next source port (of STAMP_SPORTS), its checksum to match: a
+ *   new connection every time, as a stream of new clients makes them.
  * - bench_empty (TC): the floor. Slot 0 holds either it or bpfredir_tc_in, so the stamp and
  *   the tail call cost the same on both sides and cancel out of the difference.
  * - bench_stamp_xdp, bench_empty_xdp: the same for bpfredir_xdp.
@@ -33,6 +35,33 @@ struct {
 /* Set by user space before each run (the frame's layout and its original bytes). */
 __u32 stamp_port_off, stamp_csum_off;
 __be16 stamp_port, stamp_csum;
+__u32 stamp_sport_walk;
+__u64 stamp_seq;
+
+/* Source ports a walk goes through, more than a default load's pending holds, from the
+ * frame's own on. */
+#define STAMP_SPORTS 20000
+
+/* The source port (the destination port's neighbour in the frame) and the checksum for this
+ * repeat: the frame's own, or with a walk the next port, the checksum moved by the
+ * difference (RFC 1624: one's complement, the same in either byte order). */
+static __always_inline void stamp_ports(__be16 sport0, __be16 *sport, __be16 *csum)
+{
+	__u32 sum;
+
+	*sport = sport0;
+	*csum = stamp_csum;
+	if (!stamp_sport_walk)
+		return;
+	*sport = bpf_htons(bpf_ntohs(sport0) + stamp_seq++ % STAMP_SPORTS);
+	sum = (__u16)~stamp_csum + (__u16)~sport0 + *sport;
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	*csum = ~sum;
+}
+
+/* The frame's source port, as user space built it. */
+__be16 stamp_sport;
 
 /* Generator: the frame, where its UDP source port sits, and the range that port walks. */
 #define GEN_FRAME_LEN 60
@@ -45,8 +74,10 @@ __u64 gen_seq;
 SEC("tcx/ingress")
 int bench_stamp(struct __sk_buff *skb)
 {
-	__be16 port = stamp_port, csum = stamp_csum;
+	__be16 port = stamp_port, sport, csum;
 
+	stamp_ports(stamp_sport, &sport, &csum);
+	bpf_skb_store_bytes(skb, stamp_port_off - 2, &sport, sizeof(sport), 0);
 	bpf_skb_store_bytes(skb, stamp_port_off, &port, sizeof(port), 0);
 	bpf_skb_store_bytes(skb, stamp_csum_off, &csum, sizeof(csum), 0);
 	bpf_tail_call(skb, &target, 0);
@@ -85,16 +116,20 @@ int bench_stamp_xdp(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	__u32 port_off = stamp_port_off, csum_off = stamp_csum_off;
-	__be16 *port, *csum;
+	__be16 *sport_at, *port, *csum, sport, sum;
 
-	if (port_off > 256 || csum_off > 256)
+	if (port_off < 2 || port_off > 256 || csum_off > 256)
 		return XDP_ABORTED;
+	sport_at = data + (port_off - 2);
 	port = data + port_off;
 	csum = data + csum_off;
-	if ((void *)(port + 1) > data_end || (void *)(csum + 1) > data_end)
+	if ((void *)(sport_at + 1) > data_end || (void *)(port + 1) > data_end ||
+	    (void *)(csum + 1) > data_end)
 		return XDP_ABORTED;
+	stamp_ports(stamp_sport, &sport, &sum);
+	*sport_at = sport;
 	*port = stamp_port;
-	*csum = stamp_csum;
+	*csum = sum;
 	bpf_tail_call(ctx, &target_xdp, 0);
 	return XDP_PASS;
 }

@@ -16,9 +16,10 @@
  *   programs first, so it sits in `flows`: its answer from flow_cache (flows' the first
  *   time), the port and checksum rewrite, the counters. The stamp restores 8445 before every
  *   repeat.
- * - public, new SYN: the same SYN every repeat, so each repeat is a new connection from the
- *   same client port: the rule lookup, whether the destination is ours (addr_cache), its
- *   pending entry written over the previous repeat's, the rewrite, the counters.
+ * - public, new SYN: a SYN from the next of 20,000 client ports every repeat (the stamp's
+ *   walk), so each repeat is a new connection and pending is full: the rule lookup, whether
+ *   the destination is ours (addr_cache), its pending entry written in place of its
+ *   bucket's oldest, the rewrite, the counters.
  * - hidden: a SYN to 8443: port_hidden, whether the destination is ours (addr_cache), the
  *   drop.
  * - unrelated: an ACK to port 22: port_interest has no mark for it: pass.
@@ -53,6 +54,7 @@
 #include "bpfredir.h"
 #include "core/cache_gen.h"
 #include "core/objects.h"
+#include "core/pending.h"
 #include "core/ruleset.h"
 #include "tc.skel.h"
 #include "xdp.skel.h"
@@ -89,6 +91,7 @@ struct bcase {
 	__u32 retval;	 /* the TC verdict; XDP's follows from it */
 	__u16 out_dport; /* the destination port the output frame must carry */
 	int stat;	 /* grows by exactly `repeat` */
+	bool new_clients; /* each repeat from the next client port (bench.bpf.c's walk) */
 };
 
 #define SYN PKT_TCP_FLAG_SYN
@@ -106,21 +109,21 @@ struct bcase {
 
 static const struct bcase cases[] = {
 	{ "v4 public (established ACK)", TO_SERVER(ETH_P_IP, PUB, ACK), true, TC_PASS, TGT,
-	  STAT_REWRITTEN },
-	{ "v4 public (new SYN)", TO_SERVER(ETH_P_IP, PUB, SYN), false, TC_PASS, TGT,
-	  STAT_REWRITTEN },
+	  STAT_REWRITTEN, false },
+	{ "v4 public (new SYN)", TO_SERVER(ETH_P_IP, PUB, SYN), false, TC_PASS, TGT, STAT_REWRITTEN,
+	  true },
 	{ "v4 hidden (SYN to 8443)", TO_SERVER(ETH_P_IP, TGT, SYN), false, TC_ACT_SHOT, TGT,
-	  STAT_HIDDEN_DROPPED },
+	  STAT_HIDDEN_DROPPED, false },
 	{ "v4 unrelated (ACK to 22)", TO_SERVER(ETH_P_IP, OTHER, ACK), false, TC_PASS, OTHER,
-	  STAT_PASSED },
+	  STAT_PASSED, false },
 	{ "v6 public (established ACK)", TO_SERVER(ETH_P_IPV6, PUB, ACK), true, TC_PASS, TGT,
-	  STAT_REWRITTEN },
+	  STAT_REWRITTEN, false },
 	{ "v6 public (new SYN)", TO_SERVER(ETH_P_IPV6, PUB, SYN), false, TC_PASS, TGT,
-	  STAT_REWRITTEN },
+	  STAT_REWRITTEN, true },
 	{ "v6 hidden (SYN to 8443)", TO_SERVER(ETH_P_IPV6, TGT, SYN), false, TC_ACT_SHOT, TGT,
-	  STAT_HIDDEN_DROPPED },
+	  STAT_HIDDEN_DROPPED, false },
 	{ "v6 unrelated (ACK to 22)", TO_SERVER(ETH_P_IPV6, OTHER, ACK), false, TC_PASS, OTHER,
-	  STAT_PASSED },
+	  STAT_PASSED, false },
 };
 
 #define N_CASES (sizeof(cases) / sizeof(cases[0]))
@@ -485,6 +488,8 @@ int main(int argc, char **argv)
 	if (ncpus <= 0)
 		die("libbpf_num_possible_cpus: %d", ncpus);
 	tc = tc_bpf__open_and_load();
+	if (tc && pending_seed_init(bpf_map__fd(tc->maps.pending_seed)))
+		die("cannot seed pending: %s", strerror(errno));
 	if (!tc)
 		die("cannot open and load the TC skeleton: %s", strerror(errno));
 	counters.slots = bpf_map__fd(tc->maps.port_slots);
@@ -519,7 +524,9 @@ int main(int argc, char **argv)
 			bench->bss->stamp_port_off = f->l4_off + 2;
 			bench->bss->stamp_csum_off = csum_off;
 			memcpy(&bench->bss->stamp_port, f->buf + f->l4_off + 2, 2);
+			memcpy(&bench->bss->stamp_sport, f->buf + f->l4_off, 2);
 			memcpy(&bench->bss->stamp_csum, f->buf + csum_off, 2);
+			bench->bss->stamp_sport_walk = cases[i].new_clients;
 			for (h = 0; h < HOOK__MAX; h++) {
 				floor_ns[h][i][r] = timed(&cases[i], f, h, false, repeat);
 				prog_ns[h][i][r] = timed(&cases[i], f, h, true, repeat);
