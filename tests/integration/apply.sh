@@ -10,7 +10,7 @@ set -uo pipefail
 
 ALL_TESTS="test_dry_run_empty_host test_apply test_apply_again test_bad_files test_switch
 	test_switch_under_traffic test_status test_concurrent test_reload test_upgrade
-	test_upgrade_layout test_upgrade_steering test_cgroup_root"
+	test_upgrade_layout test_upgrade_pending test_upgrade_steering test_cgroup_root"
 t_depends test_apply test_dry_run_empty_host
 t_depends test_apply_again test_apply
 t_depends test_bad_files test_apply
@@ -402,6 +402,50 @@ test_upgrade_layout() {
 	check "layout: ... counted in the new slots" "before $after, now $(rewritten_9545)" \
 		test "$(rewritten_9545)" -gt "$after"
 	expect_cli_ok "layout: unload" server unload --pin-dir "$PINL"
+}
+
+# --- load of a build whose maps differ: from the last build with pending an LRU hash ------
+# That build kept new and closing connections in a hash named pending; this one keeps them in
+# pending_buckets. The upgrade carries them over and the old map goes. The connection the
+# service closed first shows it: with its rule deleted after the upgrade, its last packets are
+# translated only by its closing entries.
+PENDING_COMMIT=a459032
+
+test_upgrade_pending() {
+	local old=$T_TMP/old-pending untracked
+	pin_dir PINP pending
+	build_commit pending "$PENDING_COMMIT" "$old" || return
+	server server 9643 tcp python3 "$T_HELPERS/closing_conn.py" serve 9643 "$T_TMP/closing.got"
+	BPFREDIR=$old/build/bpfredir expect_cli_ok "pending: load with the older build" server \
+		load --iface "$SERVER_IF" --pin-dir "$PINP"
+	BPFREDIR=$old/build/bpfredir expect_cli_ok "pending: add 9645 9643 with it" server \
+		add 9645 9643 --pin-dir "$PINP"
+	"${client[@]}" /usr/bin/python3 "$T_HELPERS/closing_conn.py" client "$SERVER_ADDR" 9645 \
+		"$T_TMP/go-pending" >"$T_TMP/closing.out" 2>&1 &
+	held=$!
+	wait_for 5 grep -q "closed by the service" "$T_TMP/closing.out"
+	check "pending: the service closed its side first" "$(cat "$T_TMP/closing.out")" \
+		grep -q "closed by the service" "$T_TMP/closing.out"
+	untracked=$(counter server "$PINP" hidden_untracked_dropped)
+	cli server load --iface "$SERVER_IF" --pin-dir "$PINP"
+	check "pending: load with this build replaces the programs" "$(cli_result) $CLI_OUT" \
+		grep -q "programs replaced by this build, maps kept" <<<"$CLI_OUT"
+	check "pending: the older build's pending is gone" "$(ls "$PINP/maps")" \
+		test ! -e "$PINP/maps/pending" -a -e "$PINP/maps/pending_buckets"
+	check "pending: its closing connection was carried over (both directions)" \
+		"ways in use: $(pending_used "$PINP")" test "$(pending_used "$PINP")" -ge 2
+	# Without its rule, only the closing entries translate the rest of the connection.
+	expect_cli_ok "pending: del 9645 with this build" server del 9645 --pin-dir "$PINP"
+	touch "$T_TMP/go-pending"
+	wait "$held"
+	check "pending: the client's last data and FIN reached the service" \
+		"service got: $(cat "$T_TMP/closing.got" 2>/dev/null)" grep -qx late "$T_TMP/closing.got"
+	check "pending: the service's ACK of them came back through 9645" \
+		"$(cat "$T_TMP/closing.out")" grep -qx acked "$T_TMP/closing.out"
+	check "pending: nothing of it was dropped as untracked" \
+		"before $untracked, now $(counter server "$PINP" hidden_untracked_dropped)" \
+		test "$(counter server "$PINP" hidden_untracked_dropped)" = "$untracked"
+	expect_cli_ok "pending: unload" server unload --pin-dir "$PINP"
 }
 
 # --- --cgroup without a path: the cgroup2 root ---------------------------------------------
