@@ -194,19 +194,18 @@ struct redir_flow {
  * the way: what it reads then is a key and a word that need not belong together, and the
  * word's check, which is its own key's, does not match the key it looks for (one chance in
  * 2^31), so it finds nothing, as if the entry had been evicted. No lock is taken anywhere.
+ * The words come first, together: a key that is not there (most lookups) is told by them
+ * alone, one or two cache lines of a bucket's four.
  */
 #define BPFREDIR_PENDING_WAYS 4
 #define BPFREDIR_PENDING_SEED_WORDS 10
 
-struct redir_pending_way {
-	struct redir_flow_key key;
-	__u64 word; /* 0: empty; else check << 32 | flags << 16 | port (as stored: network order) */
-};
-
 struct redir_pending_bucket {
-	struct redir_pending_way way[BPFREDIR_PENDING_WAYS];
+	/* 0: empty; else check << 32 | flags << 16 | port (as stored: network order) */
+	__u64 word[BPFREDIR_PENDING_WAYS];
 	__u32 next; /* the way the next insert into the bucket, full, takes */
 	__u32 pad;
+	struct redir_flow_key key[BPFREDIR_PENDING_WAYS];
 };
 
 struct redir_pending_seed {
@@ -553,7 +552,6 @@ _Static_assert(STAT__MAX <= BPFREDIR_STAT_SLOTS, "counters fit their slots");
 _Static_assert(sizeof(struct redir_flow_key) == 40, "redir_flow_key layout");
 _Static_assert(sizeof(struct redir_flow) == 4, "redir_flow layout");
 _Static_assert(sizeof(struct redir_flow_cached) == 56, "redir_flow_cached layout");
-_Static_assert(sizeof(struct redir_pending_way) == 48, "redir_pending_way layout");
 _Static_assert(sizeof(struct redir_pending_bucket) == 48 * BPFREDIR_PENDING_WAYS + 8,
 	       "redir_pending_bucket layout");
 _Static_assert(sizeof(struct redir_pending_seed) == 4 * BPFREDIR_PENDING_SEED_WORDS,

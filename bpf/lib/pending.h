@@ -57,10 +57,10 @@ static __always_inline int pending_way(struct redir_pending_bucket *b,
 
 #pragma clang loop unroll(full)
 	for (i = 0; i < BPFREDIR_PENDING_WAYS; i++) {
-		__u64 w = *(volatile __u64 *)&b->way[i].word;
+		__u64 w = *(volatile __u64 *)&b->word[i];
 
 		if ((w & ~0xffffffffULL) == word_check &&
-		    cache_key_eq(&b->way[i].key, k, PENDING_KEY_WORDS)) {
+		    cache_key_eq(&b->key[i], k, PENDING_KEY_WORDS)) {
 			*word = w;
 			return i;
 		}
@@ -96,21 +96,21 @@ static __always_inline void pending_put(const struct redir_flow_key *k, __be16 p
 	i = pending_way(b, k, check, &old);
 	if (i >= 0) {
 		if (old != word)
-			*(volatile __u64 *)&b->way[i & (BPFREDIR_PENDING_WAYS - 1)].word = word;
+			*(volatile __u64 *)&b->word[i & (BPFREDIR_PENDING_WAYS - 1)] = word;
 		return;
 	}
 #pragma clang loop unroll(full)
 	for (i = 0; i < BPFREDIR_PENDING_WAYS; i++)
-		if (!*(volatile __u64 *)&b->way[i].word)
+		if (!*(volatile __u64 *)&b->word[i])
 			break;
 	if (i == BPFREDIR_PENDING_WAYS) {
 		i = b->next % BPFREDIR_PENDING_WAYS;
 		b->next = i + 1;
 	}
 	i &= BPFREDIR_PENDING_WAYS - 1;
-	*(volatile __u64 *)&b->way[i].word = 0;
-	b->way[i].key = *k;
-	*(volatile __u64 *)&b->way[i].word = word;
+	*(volatile __u64 *)&b->word[i] = 0;
+	b->key[i] = *k;
+	*(volatile __u64 *)&b->word[i] = word;
 }
 
 /* Whether there was one. */
@@ -126,7 +126,7 @@ static __always_inline bool pending_delete(const struct redir_flow_key *k)
 	i = pending_way(b, k, check, &word);
 	if (i < 0)
 		return false;
-	*(volatile __u64 *)&b->way[i & (BPFREDIR_PENDING_WAYS - 1)].word = 0;
+	*(volatile __u64 *)&b->word[i & (BPFREDIR_PENDING_WAYS - 1)] = 0;
 	return true;
 }
 

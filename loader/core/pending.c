@@ -48,8 +48,7 @@ static int bucket_read(const struct pending_table *t, const struct redir_flow_ke
 		return -errno;
 	check = pending_word(*hash, 0, 0);
 	for (i = 0; i < BPFREDIR_PENDING_WAYS; i++)
-		if ((b->way[i].word & ~0xffffffffULL) == check &&
-		    !memcmp(&b->way[i].key, k, sizeof(*k)))
+		if ((b->word[i] & ~0xffffffffULL) == check && !memcmp(&b->key[i], k, sizeof(*k)))
 			return i;
 	return -ENOENT;
 }
@@ -64,7 +63,7 @@ int pending_table_get(const struct pending_table *t, const struct redir_flow_key
 
 	if (i < 0)
 		return i;
-	*v = pending_flow(b.way[i].word);
+	*v = pending_flow(b.word[i]);
 	return 0;
 }
 
@@ -79,15 +78,15 @@ int pending_table_put(const struct pending_table *t, const struct redir_flow_key
 	if (i < 0 && i != -ENOENT)
 		return i;
 	if (i < 0) {
-		for (i = 0; i < BPFREDIR_PENDING_WAYS && b.way[i].word; i++)
+		for (i = 0; i < BPFREDIR_PENDING_WAYS && b.word[i]; i++)
 			;
 		if (i == BPFREDIR_PENDING_WAYS) {
 			i = b.next % BPFREDIR_PENDING_WAYS;
 			b.next = i + 1;
 		}
 	}
-	b.way[i].key = *k;
-	b.way[i].word = pending_word(hash, v->port, v->flags);
+	b.key[i] = *k;
+	b.word[i] = pending_word(hash, v->port, v->flags);
 	return bpf_map_update_elem(t->buckets_fd, &idx, &b, BPF_ANY) ? -errno : 0;
 }
 
@@ -112,11 +111,10 @@ int pending_table_walk(const struct pending_table *t,
 			return -errno;
 		for (i = 0; !err && i < count; i++) {
 			for (way = 0; !err && way < BPFREDIR_PENDING_WAYS; way++) {
-				const struct redir_pending_way *w = &buckets[i].way[way];
-				struct redir_flow v = pending_flow(w->word);
+				struct redir_flow v = pending_flow(buckets[i].word[way]);
 
-				if (w->word)
-					err = fn(&w->key, &v, ctx);
+				if (buckets[i].word[way])
+					err = fn(&buckets[i].key[way], &v, ctx);
 			}
 		}
 		if (count < WALK_BATCH)
