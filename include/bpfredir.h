@@ -249,6 +249,12 @@ static inline __attribute__((always_inline)) __u64 pending_word(__u64 hash, __u1
 	return (__u64)((__u32)hash | 1) << 32 | (__u32)flags << 16 | port;
 }
 
+/* Does word carry the check of the key whose hash this is? */
+static inline __attribute__((always_inline)) int pending_word_matches(__u64 word, __u64 hash)
+{
+	return (word >> 32) == ((__u32)hash | 1);
+}
+
 /*
  * flow_cache: per CPU, direct-mapped, the answers flows gave for established connections, so
  * their packets cost an array lookup where a hash lookup costs a helper call (about 30 ns

@@ -13,7 +13,7 @@
 #include "bpfredir.h"
 #include "cache.h"
 
-/* Sized by the loader (pending_entries), like flows. */
+/* Sized by the loader (pending_buckets_for), like flows. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, BPFREDIR_DEFAULT_FLOWS / 8 / BPFREDIR_PENDING_WAYS);
@@ -31,27 +31,24 @@ struct {
 
 #define PENDING_KEY_WORDS (sizeof(struct redir_flow_key) / sizeof(__u64))
 
-/* k's bucket, and in *word_check the high half its way's word must have (the check). */
+/* k's bucket, and in *hash k's hash (pending_hash), which its way's word carries. */
 static __always_inline struct redir_pending_bucket *pending_bucket(const struct redir_flow_key *k,
-								   __u64 *word_check)
+								   __u64 *hash)
 {
 	/* The loader sizes the table at load; the program reads the size it got. */
 	__u32 zero = 0, n_buckets = ((struct bpf_map *)&pending_buckets)->max_entries, idx;
 	struct redir_pending_seed *seed = bpf_map_lookup_elem(&pending_seed, &zero);
-	__u64 hash;
 
 	if (!seed)
 		return NULL;
-	hash = pending_hash(k, seed);
-	*word_check = pending_word(hash, 0, 0);
-	idx = pending_bucket_of(hash, n_buckets);
+	*hash = pending_hash(k, seed);
+	idx = pending_bucket_of(*hash, n_buckets);
 	return bpf_map_lookup_elem(&pending_buckets, &idx);
 }
 
-/* The way of b that holds k, or -1; *word: its word as read, once. */
+/* The way of b that holds k (of hash hash), or -1; *word: its word as read, once. */
 static __always_inline int pending_way(struct redir_pending_bucket *b,
-				       const struct redir_flow_key *k, __u64 word_check,
-				       __u64 *word)
+				       const struct redir_flow_key *k, __u64 hash, __u64 *word)
 {
 	int i;
 
@@ -59,7 +56,7 @@ static __always_inline int pending_way(struct redir_pending_bucket *b,
 	for (i = 0; i < BPFREDIR_PENDING_WAYS; i++) {
 		__u64 w = *(volatile __u64 *)&b->word[i];
 
-		if ((w & ~0xffffffffULL) == word_check &&
+		if (pending_word_matches(w, hash) &&
 		    cache_key_eq(&b->key[i], k, PENDING_KEY_WORDS)) {
 			*word = w;
 			return i;
@@ -72,10 +69,10 @@ static __always_inline int pending_way(struct redir_pending_bucket *b,
 static __always_inline bool pending_get(const struct redir_flow_key *k, struct redir_flow *v)
 {
 	struct redir_pending_bucket *b;
-	__u64 check, word;
+	__u64 hash, word;
 
-	b = pending_bucket(k, &check);
-	if (!b || pending_way(b, k, check, &word) < 0)
+	b = pending_bucket(k, &hash);
+	if (!b || pending_way(b, k, hash, &word) < 0)
 		return false;
 	*v = pending_flow(word);
 	return true;
@@ -86,14 +83,14 @@ static __always_inline bool pending_get(const struct redir_flow_key *k, struct r
 static __always_inline void pending_put(const struct redir_flow_key *k, __be16 port, __u16 flags)
 {
 	struct redir_pending_bucket *b;
-	__u64 check, word, old;
+	__u64 hash, word, old;
 	int i;
 
-	b = pending_bucket(k, &check);
+	b = pending_bucket(k, &hash);
 	if (!b)
 		return;
-	word = check | (__u32)flags << 16 | port;
-	i = pending_way(b, k, check, &old);
+	word = pending_word(hash, port, flags);
+	i = pending_way(b, k, hash, &old);
 	if (i >= 0) {
 		if (old != word)
 			*(volatile __u64 *)&b->word[i & (BPFREDIR_PENDING_WAYS - 1)] = word;
@@ -117,13 +114,13 @@ static __always_inline void pending_put(const struct redir_flow_key *k, __be16 p
 static __always_inline bool pending_delete(const struct redir_flow_key *k)
 {
 	struct redir_pending_bucket *b;
-	__u64 check, word;
+	__u64 hash, word;
 	int i;
 
-	b = pending_bucket(k, &check);
+	b = pending_bucket(k, &hash);
 	if (!b)
 		return false;
-	i = pending_way(b, k, check, &word);
+	i = pending_way(b, k, hash, &word);
 	if (i < 0)
 		return false;
 	*(volatile __u64 *)&b->word[i & (BPFREDIR_PENDING_WAYS - 1)] = 0;

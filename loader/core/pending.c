@@ -39,16 +39,14 @@ int pending_table_open(struct pending_table *t, int buckets_fd, int seed_fd)
 static int bucket_read(const struct pending_table *t, const struct redir_flow_key *k, __u64 *hash,
 		       __u32 *idx, struct redir_pending_bucket *b)
 {
-	__u64 check;
 	int i;
 
 	*hash = pending_hash(k, &t->seed);
 	*idx = pending_bucket_of(*hash, t->n_buckets);
 	if (bpf_map_lookup_elem(t->buckets_fd, idx, b))
 		return -errno;
-	check = pending_word(*hash, 0, 0);
 	for (i = 0; i < BPFREDIR_PENDING_WAYS; i++)
-		if ((b->word[i] & ~0xffffffffULL) == check && !memcmp(&b->key[i], k, sizeof(*k)))
+		if (pending_word_matches(b->word[i], *hash) && !memcmp(&b->key[i], k, sizeof(*k)))
 			return i;
 	return -ENOENT;
 }

@@ -8,7 +8,6 @@
 #ifndef BPFREDIR_CORE_PENDING_H
 #define BPFREDIR_CORE_PENDING_H
 
-#include <stdbool.h>
 #include "bpfredir.h"
 
 /* A seed from getrandom for a table whose seed is still 0 (it was just made); one that
