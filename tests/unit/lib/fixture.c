@@ -333,19 +333,9 @@ int fixture_conn_walk(struct fixture *f, bool in_pending,
 	return errno == ENOENT ? 0 : -errno;
 }
 
-static int count_one(const struct redir_flow_key *k, const struct redir_flow *v, void *ctx)
-{
-	(void)k;
-	(void)v;
-	(*(int *)ctx)++;
-	return 0;
-}
-
 int fixture_conn_count(struct fixture *f, bool in_pending)
 {
-	int n = 0, err = fixture_conn_walk(f, in_pending, count_one, &n);
-
-	return err ? err : n;
+	return in_pending ? pending_table_count(&f->pending) : fixture_count(f->tc->maps.flows);
 }
 
 bool fixture_local_addrs(struct fixture *f, enum pkt_host h, bool bcast)
