@@ -22,6 +22,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include "../../bpf/lib/csum.h"
 
 #define TC_ACT_OK 0
 
@@ -34,7 +35,7 @@ struct {
 
 /* Set by user space before each run (the frame's layout and its original bytes). */
 __u32 stamp_port_off, stamp_csum_off;
-__be16 stamp_port, stamp_csum;
+__be16 stamp_port, stamp_sport, stamp_csum;
 __u32 stamp_sport_walk;
 __u64 stamp_seq;
 
@@ -44,24 +45,16 @@ __u64 stamp_seq;
 
 /* The source port (the destination port's neighbour in the frame) and the checksum for this
  * repeat: the frame's own, or with a walk the next port, the checksum moved by the
- * difference (RFC 1624: one's complement, the same in either byte order). */
-static __always_inline void stamp_ports(__be16 sport0, __be16 *sport, __be16 *csum)
+ * difference (RFC 1624, the same in either byte order). */
+static __always_inline void stamp_ports(__be16 *sport, __be16 *csum)
 {
-	__u32 sum;
-
-	*sport = sport0;
+	*sport = stamp_sport;
 	*csum = stamp_csum;
 	if (!stamp_sport_walk)
 		return;
-	*sport = bpf_htons(bpf_ntohs(sport0) + stamp_seq++ % STAMP_SPORTS);
-	sum = (__u16)~stamp_csum + (__u16)~sport0 + *sport;
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	*csum = ~sum;
+	*sport = bpf_htons(bpf_ntohs(stamp_sport) + stamp_seq++ % STAMP_SPORTS);
+	*csum = csum_replace16(stamp_csum, stamp_sport, *sport);
 }
-
-/* The frame's source port, as user space built it. */
-__be16 stamp_sport;
 
 /* Generator: the frame, where its UDP source port sits, and the range that port walks. */
 #define GEN_FRAME_LEN 60
@@ -76,7 +69,7 @@ int bench_stamp(struct __sk_buff *skb)
 {
 	__be16 port = stamp_port, sport, csum;
 
-	stamp_ports(stamp_sport, &sport, &csum);
+	stamp_ports(&sport, &csum);
 	bpf_skb_store_bytes(skb, stamp_port_off - 2, &sport, sizeof(sport), 0);
 	bpf_skb_store_bytes(skb, stamp_port_off, &port, sizeof(port), 0);
 	bpf_skb_store_bytes(skb, stamp_csum_off, &csum, sizeof(csum), 0);
@@ -126,7 +119,7 @@ int bench_stamp_xdp(struct xdp_md *ctx)
 	if ((void *)(sport_at + 1) > data_end || (void *)(port + 1) > data_end ||
 	    (void *)(csum + 1) > data_end)
 		return XDP_ABORTED;
-	stamp_ports(stamp_sport, &sport, &sum);
+	stamp_ports(&sport, &sum);
 	*sport_at = sport;
 	*port = stamp_port;
 	*csum = sum;
