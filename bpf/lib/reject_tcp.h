@@ -54,6 +54,19 @@ struct rst6 {
 	struct tcphdr tcp;
 };
 
+/* The answer r, len bytes, in place of the segment from l3 on, the Ethernet addresses
+ * swapped where there are any: the new frame length, or -1 when the frame cannot hold it. */
+static __always_inline int rst_put(void *l3, void *data_end, struct ethhdr *eth,
+				   const struct pkt *p, const void *r, __u32 len)
+{
+	if (l3 + len > data_end)
+		return -1;
+	if (p->l3_off)
+		eth_swap(eth);
+	__builtin_memcpy(l3, r, len);
+	return p->l3_off + len;
+}
+
 /*
  * Turn the TCP segment p (parsed from data) into the kernel's RST for it, in place: the new
  * IP header goes where the old one started and the TCP header right after it, so the frame
@@ -131,12 +144,7 @@ static __always_inline int reject_tcp(void *data, void *data_end, const struct p
 		sum = pseudo_v6(&r.ip.saddr, &r.ip.daddr, IPPROTO_TCP, sizeof(r.tcp), 0);
 		rst_tcp_fill(&r.tcp, p, seq, ack_seq, flags, sum,
 			     partial_same_place(p, sizeof(r.ip), partial));
-		if (l3 + sizeof(r) > data_end)
-			return -1;
-		if (p->l3_off)
-			eth_swap(eth);
-		__builtin_memcpy(l3, &r, sizeof(r));
-		return p->l3_off + sizeof(r);
+		return rst_put(l3, data_end, eth, p, &r, sizeof(r));
 	} else {
 		struct rst4 r = {};
 
@@ -152,12 +160,7 @@ static __always_inline int reject_tcp(void *data, void *data_end, const struct p
 		sum = pseudo_v4(&r.ip.saddr, &r.ip.daddr, IPPROTO_TCP, sizeof(r.tcp), 0);
 		rst_tcp_fill(&r.tcp, p, seq, ack_seq, flags, sum,
 			     partial_same_place(p, sizeof(r.ip), partial));
-		if (l3 + sizeof(r) > data_end)
-			return -1;
-		if (p->l3_off)
-			eth_swap(eth);
-		__builtin_memcpy(l3, &r, sizeof(r));
-		return p->l3_off + sizeof(r);
+		return rst_put(l3, data_end, eth, p, &r, sizeof(r));
 	}
 }
 
