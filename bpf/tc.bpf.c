@@ -117,6 +117,20 @@ static __always_inline int hook_rewrite_port(struct __sk_buff *skb, const struct
 	return 0;
 }
 
+/* hdrs bytes of room in front of the quote, the tail cut where the quote ends, and the answer's
+ * headers written from its Ethernet header on (eth), or from its IP header (ip) where the
+ * device has none (l2_len 0). len: eth's headers' length. */
+static __always_inline int reject_udp_put(struct __sk_buff *skb, __u32 l2_len, __u32 hdrs,
+					  __u32 qlen, const void *eth, const void *ip, __u32 len)
+{
+	if (bpf_skb_adjust_room(skb, hdrs, BPF_ADJ_ROOM_MAC, 0) ||
+	    bpf_skb_change_tail(skb, l2_len + hdrs + qlen, 0))
+		return -1;
+	if (!l2_len)
+		return bpf_skb_store_bytes(skb, 0, ip, hdrs, BPF_F_RECOMPUTE_CSUM);
+	return bpf_skb_store_bytes(skb, 0, eth, len, BPF_F_RECOMPUTE_CSUM);
+}
+
 /* The datagram becomes its port unreachable: room for the new IP and ICMP headers in front
  * of its IP header, which stays as the start of the quote, and the tail cut where the quote
  * ends. Frames with VLAN tags in them are not answered: the room would go before the tags.
@@ -127,7 +141,7 @@ static __always_inline int hook_reject_udp(struct __sk_buff *skb, const struct p
 	void *data = ctx_data(skb);
 	void *data_end = ctx_end(skb);
 	struct ethhdr *eth = data, no_eth = {};
-	__u32 l2_len = p->l3_off, qlen, sum, hdrs;
+	__u32 l2_len = p->l3_off, qlen, sum;
 	struct iphdr *ip;
 
 	if (l2_len != sizeof(*eth) && l2_len != 0)
@@ -148,27 +162,15 @@ static __always_inline int hook_reject_udp(struct __sk_buff *skb, const struct p
 
 		icmp6_error_fill(&e, eth, p, qlen, reject_icmp_ident(p, flow_hash));
 		icmp6_error_csum(&e, qlen, sum);
-		hdrs = ICMP6_HDRS;
-		if (bpf_skb_adjust_room(skb, hdrs, BPF_ADJ_ROOM_MAC, 0) ||
-		    bpf_skb_change_tail(skb, l2_len + hdrs + qlen, 0))
-			return -1;
-		if (!l2_len)
-			return bpf_skb_store_bytes(skb, 0, &e.ip, hdrs, BPF_F_RECOMPUTE_CSUM);
-		return bpf_skb_store_bytes(skb, 0, &e.eth, REJECT_HDRS_LEN(e),
-					   BPF_F_RECOMPUTE_CSUM);
+		return reject_udp_put(skb, l2_len, ICMP6_HDRS, qlen, &e.eth, &e.ip,
+				      REJECT_HDRS_LEN(e));
 	} else {
 		struct reject_icmp4 e = {};
 
 		icmp4_error_fill(&e, eth, p, ip->tos, qlen, reject_icmp_ident(p, 0));
 		icmp4_error_csum(&e, sum);
-		hdrs = ICMP4_HDRS;
-		if (bpf_skb_adjust_room(skb, hdrs, BPF_ADJ_ROOM_MAC, 0) ||
-		    bpf_skb_change_tail(skb, l2_len + hdrs + qlen, 0))
-			return -1;
-		if (!l2_len)
-			return bpf_skb_store_bytes(skb, 0, &e.ip, hdrs, BPF_F_RECOMPUTE_CSUM);
-		return bpf_skb_store_bytes(skb, 0, &e.eth, REJECT_HDRS_LEN(e),
-					   BPF_F_RECOMPUTE_CSUM);
+		return reject_udp_put(skb, l2_len, ICMP4_HDRS, qlen, &e.eth, &e.ip,
+				      REJECT_HDRS_LEN(e));
 	}
 }
 
