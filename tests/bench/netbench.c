@@ -166,12 +166,20 @@ static int wait_fd(int fd, short events)
 	return n > 0 ? 0 : -1;
 }
 
-static int one_connection(const struct sockaddr_in *sa)
+/* close(fd), errno kept for the caller's message. */
+static void close_keeping_errno(int fd)
 {
-	char buf[64];
+	int err = errno;
+
+	close(fd);
+	errno = err;
+}
+
+/* A TCP connection to sa, connected (non-blocking), or -1 with errno set. */
+static int tcp_connect(const struct sockaddr_in *sa)
+{
 	int fd, err = 0;
 	socklen_t len = sizeof(err);
-	ssize_t n;
 
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	if (fd < 0)
@@ -184,6 +192,21 @@ static int one_connection(const struct sockaddr_in *sa)
 		errno = err;
 		goto fail;
 	}
+	return fd;
+fail:
+	close_keeping_errno(fd);
+	return -1;
+}
+
+static int one_connection(const struct sockaddr_in *sa)
+{
+	char buf[64];
+	ssize_t n;
+	int fd;
+
+	fd = tcp_connect(sa);
+	if (fd < 0)
+		return -1;
 	if (write(fd, "ping\n", 5) != 5)
 		goto fail;
 	/* The reply, then the server's close. */
@@ -199,9 +222,7 @@ static int one_connection(const struct sockaddr_in *sa)
 	close(fd);
 	return 0;
 fail:
-	err = errno;
-	close(fd);
-	errno = err;
+	close_keeping_errno(fd);
 	return -1;
 }
 
@@ -248,22 +269,13 @@ static int holdserver(int argc, char **argv)
  * Returns its descriptor, or -1 with errno set. */
 static int held_connection(const struct sockaddr_in *sa)
 {
-	int fd, err = 0;
-	socklen_t len = sizeof(err);
 	ssize_t n;
+	int fd;
 	char c;
 
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	fd = tcp_connect(sa);
 	if (fd < 0)
 		return -1;
-	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) && errno != EINPROGRESS)
-		goto fail;
-	if (wait_fd(fd, POLLOUT) || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len))
-		goto fail;
-	if (err) {
-		errno = err;
-		goto fail;
-	}
 	if (wait_fd(fd, POLLIN))
 		goto fail;
 	n = read(fd, &c, 1);
@@ -274,9 +286,7 @@ static int held_connection(const struct sockaddr_in *sa)
 	}
 	return fd;
 fail:
-	err = errno;
-	close(fd);
-	errno = err;
+	close_keeping_errno(fd);
 	return -1;
 }
 
