@@ -154,20 +154,27 @@ static void snapshot_json(const struct snapshot *snap)
 static void snapshot_plain(const struct snapshot *snap)
 {
 	char addr[INET6_ADDRSTRLEN];
+	char refused[24];
 	size_t i;
 	int s;
 
-	printf("%-7s %-7s %-5s %-7s %-16s %12s %12s %12s\n", "PUBLIC", "TARGET", "PROTO", "HIDE",
-	       "ADDR", "REWRITTEN", "REPLIES", "HIDDEN_DROP");
+	printf("%-7s %-7s %-5s %-7s %-16s %12s %12s %12s %8s\n", "PUBLIC", "TARGET", "PROTO",
+	       "HIDE", "ADDR", "REWRITTEN", "REPLIES", "HIDDEN_DROP", "REFUSED");
 	for (i = 0; i < snap->n; i++) {
 		const struct listed_rule *r = &snap->rules[i];
 
 		rule_addr(&r->rule, addr, sizeof(addr));
-		printf("%-7u %-7u %-5s %-7s %-16s %12llu %12llu %12llu\n", ntohs(r->key.port),
+		/* Only a rule steered at socket lookup can refuse a connection. */
+		if (r->rule.flags & REDIR_F_SOCKET)
+			snprintf(refused, sizeof(refused), "%llu",
+				 (unsigned long long)r->counts[PORT_STAT_STEER_REFUSED]);
+		else
+			snprintf(refused, sizeof(refused), "-");
+		printf("%-7u %-7u %-5s %-7s %-16s %12llu %12llu %12llu %8s\n", ntohs(r->key.port),
 		       ntohs(r->rule.target_port), proto_name(r->key.proto), hide_name(&r->rule),
 		       addr, (unsigned long long)r->counts[PORT_STAT_REWRITTEN],
 		       (unsigned long long)r->counts[PORT_STAT_REVERSE_REWRITTEN],
-		       (unsigned long long)r->counts[PORT_STAT_HIDDEN_DROPPED]);
+		       (unsigned long long)r->counts[PORT_STAT_HIDDEN_DROPPED], refused);
 	}
 	printf("\n");
 	for (s = 0; s < STAT__MAX; s++)

@@ -175,6 +175,8 @@ test_loaded() {
 	expect_cli_ok "del 8452" server del 8452 "${P[@]}"
 	expect_cli_ok "list (table)" server list "${P[@]}"
 	check "list table names the rule" "list printed: $CLI_OUT" grep -Eq '8445.*8443' <<<"$CLI_OUT"
+	check "list table: a rule that rewrites packets refuses nothing (REFUSED -)" "list printed: $CLI_OUT" \
+		awk '$1 == "PUBLIC" { col = NF } $1 == 8445 { found = $col == "-" } END { exit !found }' <<<"$CLI_OUT"
 	cli server list --json "${P[@]}"
 	# shellcheck disable=SC2016 # jq variables
 	check "list --json is one JSON object with pin_dir, rules, stats" "list --json printed: $CLI_OUT" \

@@ -174,6 +174,10 @@ test_restart() {
 	expect "service stopped: client -> :8445 refused" refused "$S:8445/" "${client[@]}"
 	check "list: the rule counts the refused connection" "steer_refused $refused -> $(rule_stat steer_refused)" \
 		test "$(rule_stat steer_refused)" -gt "${refused:-0}"
+	expect_cli_ok "list (table)" server list "${P[@]}"
+	check "list: the table's REFUSED column has the rule's count" "$CLI_OUT" \
+		awk -v n="$(rule_stat steer_refused)" '$1 == "PUBLIC" { col = NF } $1 == 8445 && $2 == 8443 {
+			found = $col == n } END { exit !found }' <<<"$CLI_OUT"
 
 	expect_cli_ok "status while stopped" server status "${P[@]}"
 	check "status: warns that 8443 has no listener" "$CLI_OUT" \
