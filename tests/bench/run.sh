@@ -368,7 +368,7 @@ bench_ingress() {
 	in_s "${CPU1[@]}" "$BENCH/netbench" udpsink $TARGET $WARMUP_MS "$SECONDS_PER" \
 		</dev/null >"$sink" 2>"$TMP/sink.err" &
 	local sink_pid=$!
-	wait_for 5 grep -q ready "$sink" || die "$v: the UDP sink did not start: $(cat "$TMP/sink.err")"
+	wait_for 5 grep -qs ready "$sink" || die "$v: the UDP sink did not start: $(cat "$TMP/sink.err")"
 	gen "$(port_for "$v")" "$mode" "$(gen_seconds)" >/dev/null 2>"$TMP/gen.err" &
 	gen_pid=$!
 	wait "$sink_pid" || die "$v: the UDP sink failed: $(cat "$TMP/sink.err")"
@@ -589,7 +589,7 @@ held_entries() {
 		</dev/null >"$TMP/hold.out" 2>"$TMP/hold.err" &
 	client_pid=$!
 	PIDS+=("$client_pid")
-	if ! wait_for 20 grep -q ready "$TMP/hold.out"; then
+	if ! wait_for 20 grep -qs ready "$TMP/hold.out"; then
 		printf 'fail\theld connections: %s\n' "$(head -c 300 "$TMP/hold.err")" >>"$out"
 		return 0
 	fi
