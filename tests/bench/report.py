@@ -47,6 +47,9 @@ SAME_AS = {
                           "bpfredir": "conn_local", "bpfredir-xdp": "conn_local",
                           "bpfredir-socket": "conn_local"},
 }
+# Rows also measured, each round, in the variant's own namespaces seconds before its rules
+# went in (run.sh's paired_rows: metric + "_pair").
+PAIRED = ["ingress_single", "ingress_newport", "throughput_nooffload"]
 SHORT = {
     "ingress_single": "ingress 1 flow",
     "ingress_newport": "ingress new flows",
@@ -163,6 +166,31 @@ def memory_section(path):
     return md + ["", " ".join(text)]
 
 
+def paired_section(variants, na, by_round):
+    """Rows 2 and 5b as each round's figure over its own pair (run.sh's paired_rows)."""
+    shown = [v for v in variants if v != "baseline" and v not in na]
+    if not any((v, k + "_pair") in by_round for v in shown for k in PAIRED):
+        return []
+    md = ["", "Rows 2 and 5b against a baseline of their own: each round, in the variant's fresh "
+          "namespaces and seconds before its rules (or tc-pass's programs) went in, the same "
+          "traffic to 8443 with no rule was measured; a round's ratio is the variant's figure "
+          "over that one. Median of the rounds, and the lowest and highest in parentheses. The "
+          "ratios in the table above compare figures taken minutes apart instead.", "",
+          "| benchmark | " + " | ".join(shown) + " |", "| --- |" + " ---: |" * len(shown)]
+    labels = {key: label for key, label, _ in METRICS}
+    for key in PAIRED:
+        cells = []
+        for v in shown:
+            figure, pair = by_round.get((v, key), {}), by_round.get((v, key + "_pair"), {})
+            ratios = [float(figure[r]) / float(pair[r]) for r in figure
+                      if r in pair and not figure[r].startswith("FAIL")
+                      and not pair[r].startswith("FAIL") and float(pair[r])]
+            cells.append(f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
+                         if ratios else "-")
+        md.append(f"| {labels[key]} | " + " | ".join(cells) + " |")
+    return md
+
+
 def fmt(x):
     if x >= 100:
         return f"{x:,.0f}"
@@ -173,15 +201,17 @@ def main():
     out = Path(sys.argv[1])
     variants = sys.argv[2].split()
     raw = {}  # (variant, metric) -> [values or "FAIL: ..."]
+    by_round = {}  # (variant, metric) -> {round: the round's last value}
     na = {}
     lines = (out / "raw.tsv").read_text().splitlines()[1:]
     for line in lines:
-        _, variant, metric, value = line.split("\t", 3)
+        rnd, variant, metric, value = line.split("\t", 3)
         if metric == "all":
             # Backticks (iptables quotes `like this') would start code in markdown.
             na[variant] = value[len("NA: "):].replace("`", "'")
             continue
         raw.setdefault((variant, metric), []).append(value)
+        by_round.setdefault((variant, metric), {})[rnd] = value
 
     def median(variant, metric):
         src = SAME_AS.get(metric, {}).get(variant, metric)
@@ -249,6 +279,7 @@ def main():
                 ratios.append(f"{m / base:.3f}")
         md.append(f"| {label} | {unit} | " + " | ".join(cells) + " |")
         plot_rows.append((SHORT[key], ratios))
+    md += paired_section(variants, na, by_round)
     recipe_local_failed = [v for v in variants if v in ("ipt-nft", "ipt-legacy", "nft")
                            and (median(v, "conn_local")[1] or "").startswith("✗")]
     if recipe_local_failed:

@@ -5,7 +5,8 @@
 #
 # Variants (each round sets every variant up in a fresh pair of network namespaces, client
 # and server joined by a veth pair on 192.0.2.0/24, and tears it down again; rounds are
-# interleaved, each starting one variant further on: A B C, B C A, C A B, ...):
+# interleaved, each starting one variant further on: A B C, B C A, C A B, ...; before its
+# rules go in, each variant measures rows 2 and 5b once with no rule, for a paired ratio):
 #   baseline     no rules; clients use the service's own port 8443
 #   tc-pass      the same with a tcx program on the server's veth, ingress and egress, that
 #                lets every packet go on: what attaching any TC program costs here, the floor
@@ -292,10 +293,9 @@ make_hosts() {
 	in_s sysctl -qw net.ipv4.ip_local_port_range="1024 65000" || die "$v: sysctl failed"
 }
 
-# setup VARIANT: fresh namespaces and the variant's rules.
-setup() {
+# setup_rules VARIANT: the variant's rules, in the namespaces make_hosts made.
+setup_rules() {
 	local v=$1 rc=0
-	make_hosts "$v"
 	case $v in
 	baseline) ;;
 	tc-pass) tc_pass_setup || rc=$? ;;
@@ -361,25 +361,27 @@ gen() {
 
 gen_seconds() { awk -v w=$WARMUP_MS -v s="$SECONDS_PER" 'BEGIN { print w / 1000 + s + 0.3 }'; }
 
-# bench_ingress ROUND VARIANT MODE: datagrams/s that reach the socket on 8443.
+# bench_ingress ROUND VARIANT MODE [PORT METRIC]: datagrams/s that reach the socket on 8443,
+# sent to the variant's port (or PORT), recorded as ingress_MODE (or METRIC).
 bench_ingress() {
-	local r=$1 v=$2 mode=$3 sink gen_pid got drops secs
+	local r=$1 v=$2 mode=$3 port=${4:-$(port_for "$2")} metric=${5:-ingress_$3}
+	local sink gen_pid got drops secs
 	sink=$TMP/sink.out
 	in_s "${CPU1[@]}" "$BENCH/netbench" udpsink $TARGET $WARMUP_MS "$SECONDS_PER" \
 		</dev/null >"$sink" 2>"$TMP/sink.err" &
 	local sink_pid=$!
 	wait_for 5 grep -qs ready "$sink" || die "$v: the UDP sink did not start: $(cat "$TMP/sink.err")"
-	gen "$(port_for "$v")" "$mode" "$(gen_seconds)" >/dev/null 2>"$TMP/gen.err" &
+	gen "$port" "$mode" "$(gen_seconds)" >/dev/null 2>"$TMP/gen.err" &
 	gen_pid=$!
 	wait "$sink_pid" || die "$v: the UDP sink failed: $(cat "$TMP/sink.err")"
 	wait "$gen_pid" || die "$v: the generator failed: $(cat "$TMP/gen.err")"
 	read -r got drops secs < <(tail -n1 "$sink")
 	if ((got + drops == 0)); then
-		say "$v: ingress_$mode: no datagram reached the socket on $TARGET"
-		record "$r" "$v" "ingress_$mode" "FAIL: no datagram reached the socket on $TARGET"
+		say "$v: $metric: no datagram reached the socket on $TARGET"
+		record "$r" "$v" "$metric" "FAIL: no datagram reached the socket on $TARGET"
 		return 0
 	fi
-	record "$r" "$v" "ingress_$mode" "$(awk -v g="$got" -v d="$drops" -v s="$secs" 'BEGIN { printf "%.0f", (g + d) / s }')"
+	record "$r" "$v" "$metric" "$(awk -v g="$got" -v d="$drops" -v s="$secs" 'BEGIN { printf "%.0f", (g + d) / s }')"
 }
 
 # hidden_drops VARIANT: the variant's own count of packets dropped at the hidden port.
@@ -439,10 +441,11 @@ bench_conn() {
 	fi
 }
 
-# bench_iperf ROUND VARIANT METRIC: iperf3 throughput in Gbit/s.
+# bench_iperf ROUND VARIANT METRIC [PORT]: iperf3 throughput in Gbit/s, to the variant's port
+# (or PORT).
 bench_iperf() {
-	local r=$1 v=$2 metric=$3 out bps
-	out=$(in_c iperf3 -c $SERVER_ADDR -p "$(port_for "$v")" -t "$SECONDS_PER" -J 2>&1) ||
+	local r=$1 v=$2 metric=$3 port=${4:-$(port_for "$2")} out bps
+	out=$(in_c iperf3 -c $SERVER_ADDR -p "$port" -t "$SECONDS_PER" -J 2>&1) ||
 		die "$v: iperf3 failed: $(jq -r '.error // empty' <<<"$out" 2>/dev/null || head -c 300 <<<"$out")"
 	bps=$(jq -e '.end.sum_received.bits_per_second' <<<"$out") || die "$v: no iperf3 result"
 	record "$r" "$v" "$metric" "$(awk -v b="$bps" 'BEGIN { printf "%.2f", b / 1e9 }')"
@@ -466,23 +469,59 @@ offloads_off() {
 	done
 }
 
+# offloads_save / offloads_restore VARIANT: the veth ends' TSO, GSO and GRO as they are, and
+# back to that (checked), for rows that need them off for a while.
+declare -A OFFLOADS=()
+offloads_save() {
+	local side dev
+	for side in c s; do
+		dev=$CLIENT_IF
+		[[ $side == s ]] && dev=$SERVER_IF
+		OFFLOADS[$side]=$(in_ns $side ethtool -k $dev | awk -F': ' '
+			$1 == "tcp-segmentation-offload" { tso = $2 }
+			$1 == "generic-segmentation-offload" { gso = $2 }
+			$1 == "generic-receive-offload" { gro = $2 }
+			END { sub(/ .*/, "", tso); sub(/ .*/, "", gso); sub(/ .*/, "", gro)
+				print "tso", tso, "gso", gso, "gro", gro }')
+	done
+}
+offloads_restore() {
+	local v=$1 side dev
+	local -A want=()
+	for side in c s; do
+		want[$side]=${OFFLOADS[$side]}
+		dev=$CLIENT_IF
+		[[ $side == s ]] && dev=$SERVER_IF
+		# shellcheck disable=SC2086 # "tso on gso on gro off": the words ethtool takes
+		in_ns $side ethtool -K $dev ${want[$side]} >/dev/null ||
+			die "$v: ethtool -K $dev ${want[$side]} failed"
+	done
+	offloads_save
+	for side in c s; do
+		[[ ${OFFLOADS[$side]} == "${want[$side]}" ]] ||
+			die "$v: the $side veth end has ${OFFLOADS[$side]}, not ${want[$side]}, after ethtool -K"
+	done
+}
+
 rx_counters() { in_s ip -j -s link show $SERVER_IF | jq -r '.[0].stats64.rx | "\(.packets) \(.bytes)"'; }
 
-# bench_iperf_nooffload ROUND VARIANT: 5b, and the mean size of the frames the server's veth
-# received meanwhile (Ethernet header included), which shows the segments were MTU-sized.
+# bench_iperf_nooffload ROUND VARIANT [PORT METRIC]: 5b (to PORT, as METRIC), and the mean
+# size of the frames the server's veth received meanwhile (Ethernet header included), which
+# shows the segments were MTU-sized.
 bench_iperf_nooffload() {
-	local r=$1 v=$2 p0 b0 p1 b1 mean mtu
+	local r=$1 v=$2 port=${3:-$(port_for "$2")} metric=${4:-throughput_nooffload}
+	local p0 b0 p1 b1 mean mtu
 	mtu=$(in_s ip -j link show $SERVER_IF | jq -r '.[0].mtu')
 	read -r p0 b0 < <(rx_counters)
-	bench_iperf "$r" "$v" throughput_nooffload
+	bench_iperf "$r" "$v" "$metric" "$port"
 	read -r p1 b1 < <(rx_counters)
 	mean=$(awk -v p=$((p1 - p0)) -v b=$((b1 - b0)) 'BEGIN { printf "%.0f", p ? b / p : 0 }')
 	if ((mean > mtu + 14)); then
-		say "$v: throughput_nooffload: frames of $mean bytes on average reached $SERVER_IF"
-		record "$r" "$v" throughput_nooffload "FAIL: frames of $mean bytes on average reached $SERVER_IF (MTU $mtu): an offload is still on"
+		say "$v: $metric: frames of $mean bytes on average reached $SERVER_IF"
+		record "$r" "$v" "$metric" "FAIL: frames of $mean bytes on average reached $SERVER_IF (MTU $mtu): an offload is still on"
 		return 0
 	fi
-	record "$r" "$v" frame_nooffload "$mean"
+	record "$r" "$v" "${metric/throughput/frame}" "$mean"
 }
 
 # The recipe's MARK rule also catches its own redirected local connection when it comes
@@ -505,6 +544,22 @@ drop_mark_rule() {
 	esac
 }
 
+# paired_rows ROUND VARIANT: rows 2 and 5b once more in the variant's fresh namespaces, before
+# its rules or programs go in: the same traffic to 8443 with no rule, as the baseline's, but
+# seconds before the variant's own (metrics *_pair). A ratio to it is free of what the machine
+# does between variants (row 2's baseline falls in two groups here, minutes apart).
+paired_rows() {
+	local r=$1 v=$2
+	bench_ingress "$r" "$v" single $TARGET ingress_single_pair
+	bench_ingress "$r" "$v" newport $TARGET ingress_newport_pair
+	offloads_save
+	offloads_off "$v"
+	start_server baseline iperf3-server iperf3 -s -p $TARGET
+	bench_iperf_nooffload "$r" "$v" $TARGET throughput_nooffload_pair
+	stop_server
+	offloads_restore "$v"
+}
+
 run_variant() {
 	local r=$1 v=$2 na
 	na=$(variant_na "$v")
@@ -513,7 +568,9 @@ run_variant() {
 		return 0
 	fi
 	say "round $r/$ROUNDS: $v"
-	setup "$v"
+	make_hosts "$v"
+	[[ $v == baseline ]] || paired_rows "$r" "$v"
+	setup_rules "$v"
 	bench_ingress "$r" "$v" single
 	bench_ingress "$r" "$v" newport
 	bench_hidden "$r" "$v"
