@@ -111,9 +111,7 @@ static int take_pending(struct pinned_maps *maps, int fd)
 	struct pending_table table;
 	int err = pending_table_open(&table, maps->pending_buckets, maps->pending_seed);
 
-	if (!err)
-		err = pending_table_take_legacy(&table, fd);
-	return err < 0 ? err : 0;
+	return err ? err : pending_table_take_legacy(&table, fd);
 }
 
 /* On a loaded pin dir: this build's programs take over in place (link updates, legacy

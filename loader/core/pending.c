@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/random.h>
 #include <bpf/bpf.h>
@@ -152,11 +153,12 @@ int pending_table_take_legacy(const struct pending_table *t, int legacy_fd)
 {
 	struct redir_flow_key key, next;
 	struct redir_flow v;
-	int n = 0, err;
+	bool first = true;
+	int err;
 
-	while (!bpf_map_get_next_key(legacy_fd, n ? &key : NULL, &next)) {
+	while (!bpf_map_get_next_key(legacy_fd, first ? NULL : &key, &next)) {
 		key = next;
-		n++;
+		first = false;
 		/* Gone meanwhile: its connection ended or was evicted. */
 		if (bpf_map_lookup_elem(legacy_fd, &key, &v))
 			continue;
@@ -164,5 +166,5 @@ int pending_table_take_legacy(const struct pending_table *t, int legacy_fd)
 		if (err)
 			return err;
 	}
-	return errno == ENOENT ? n : -errno;
+	return errno == ENOENT ? 0 : -errno;
 }

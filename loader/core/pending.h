@@ -39,7 +39,7 @@ int pending_table_count(const struct pending_table *t);
 /* Every entry gone, as an eviction of all of them would. */
 int pending_table_clear(const struct pending_table *t);
 /* The entries of an older build's pending (an LRU hash of redir_flow_key -> redir_flow)
- * written into t: how many, or -errno. */
+ * written into t. */
 int pending_table_take_legacy(const struct pending_table *t, int legacy_fd);
 
 #endif /* BPFREDIR_CORE_PENDING_H */
