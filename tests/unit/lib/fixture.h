@@ -49,7 +49,7 @@ struct fixture {
 	/* The set fixture_rules() put in the policy slot, or -1: a test may edit it in place,
 	 * as add and del do. */
 	int live_set;
-	/* pending as the datapath keeps it, with the fixture's fixed seed (FIXTURE_PENDING_SEED):
+	/* pending as the datapath keeps it, with the fixture's fixed seed (fixture_pending_open):
 	 * a run's buckets are the same every time. */
 	struct pending_table pending;
 };
