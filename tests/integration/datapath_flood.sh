@@ -39,11 +39,7 @@ flows_used() {
 
 # pending_fill: "ways used of all" in the table of connections not yet established (an
 # internal map, printed as a measurement only).
-pending_fill() {
-	local buckets
-	buckets=$(bpftool -j map show pinned "$PIN/maps/pending_buckets" 2>/dev/null | jq .max_entries 2>/dev/null)
-	printf '%s of %s' "$(pending_used "$PIN")" "$((${buckets:-0} * 4))"
-}
+pending_fill() { printf '%s of %s' "$(pending_used "$PIN")" "$(pending_ways "$PIN")"; }
 
 # json_true FILTER TEXT: TEXT is JSON for which FILTER holds.
 json_true() { jq -e "$1" <<<"$2" >/dev/null 2>&1; }

@@ -2,10 +2,10 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 # The sizes of the connection tables: flows is --flows (default 65536), at least 256 entries
 # per possible CPU, which an LRU table needs to keep its entries on kernels before 6.16;
-# pending (buckets of 4 ways, no LRU) has a way for an eighth of flows, at least 1024. The
-# CPU count is what libbpf reads from
-# /sys/devices/system/cpu/possible; more CPUs than this machine has are shown to the loader
-# by a bind mount over that file, in a mount namespace of its own.
+# pending (buckets of ways, no LRU) has a way for an eighth of flows, at least 1024. The CPU
+# count is what libbpf reads from /sys/devices/system/cpu/possible; more CPUs than this
+# machine has are shown to the loader by a bind mount over that file, in a mount namespace of
+# its own.
 set -uo pipefail
 # shellcheck source=tests/lib/bpfredir.sh
 . "$(dirname "$0")/../lib/bpfredir.sh"
@@ -19,8 +19,7 @@ max_of() { bpftool -j map show pinned "$1/maps/$2" 2>/dev/null | jq -r '.max_ent
 expect_sizes() {
 	local f p
 	f=$(max_of "$PIN" flows)
-	p=$(max_of "$PIN" pending_buckets)
-	[[ -z $p ]] || p=$((p * 4))
+	p=$(pending_ways "$PIN")
 	check "$1: flows $2, pending $3" "got flows '${f}', pending '${p}'" \
 		test "$f" = "$2" -a "$p" = "$3"
 }

@@ -219,6 +219,9 @@ bpftool_json() {
 # pending_used PIN: the ways in use in the instance's pending (empty if that failed).
 pending_used() { "$T_PENDING_TABLE" used "$1" 2>/dev/null; }
 
+# pending_ways PIN: the ways the instance's pending has (empty if that failed).
+pending_ways() { "$T_PENDING_TABLE" ways "$1" 2>/dev/null; }
+
 # pending_clear PIN: every way emptied, as evicting every entry would.
 pending_clear() {
 	local err
