@@ -83,9 +83,18 @@ static __always_inline void pending_record_closing(const __u8 *remote_addr, cons
 	pending_put(&k, public_port, FLOW_F_CLOSING);
 }
 
+/* The IN key of the connection whose OUT key is out, through public_port. */
+static __always_inline void flow_key_in_of(struct redir_flow_key *in,
+					   const struct redir_flow_key *out, __be16 public_port)
+{
+	*in = *out;
+	in->dir = FLOW_DIR_IN;
+	in->local_port = public_port;
+}
+
 /* A lookup first: most keys are not there, and a miss costs less than a delete. Whether
  * there was one. */
-static __always_inline bool flows_delete(struct redir_flow_key *k)
+static __always_inline bool flows_delete(const struct redir_flow_key *k)
 {
 	return bpf_map_lookup_elem(&flows, k) && !bpf_map_delete_elem(&flows, k);
 }
@@ -94,12 +103,11 @@ static __always_inline bool flows_delete(struct redir_flow_key *k)
  * flows, whose every change outdates flow_cache. */
 static __always_inline void flows_delete_pair(const struct redir_flow_key *out, __be16 public_port)
 {
-	struct redir_flow_key k = *out;
-	bool deleted = flows_delete(&k);
+	bool deleted = flows_delete(out);
+	struct redir_flow_key in;
 
-	k.dir = FLOW_DIR_IN;
-	k.local_port = public_port;
-	if (flows_delete(&k) || deleted)
+	flow_key_in_of(&in, out, public_port);
+	if (flows_delete(&in) || deleted)
 		gen_move_on(&flows_gen);
 }
 
@@ -107,12 +115,11 @@ static __always_inline void flows_delete_pair(const struct redir_flow_key *out, 
 static __always_inline void pending_delete_pair(const struct redir_flow_key *out,
 						__be16 public_port)
 {
-	struct redir_flow_key k = *out;
+	struct redir_flow_key in;
 
-	pending_delete(&k);
-	k.dir = FLOW_DIR_IN;
-	k.local_port = public_port;
-	pending_delete(&k);
+	pending_delete(out);
+	flow_key_in_of(&in, out, public_port);
+	pending_delete(&in);
 }
 
 /* The service sends a SYN(-ACK) on `out`'s tuple: what flows holds there is over (see
@@ -122,13 +129,12 @@ static __always_inline void pending_delete_pair(const struct redir_flow_key *out
 static __always_inline void flows_drop_stale(const struct redir_flow_key *out)
 {
 	struct redir_flow *old = bpf_map_lookup_elem(&flows, out);
-	struct redir_flow_key k = *out;
+	struct redir_flow_key k;
 	struct redir_flow *in;
 
 	if (!old)
 		return;
-	k.dir = FLOW_DIR_IN;
-	k.local_port = old->port;
+	flow_key_in_of(&k, out, old->port);
 	bpf_map_delete_elem(&flows, out);
 	in = bpf_map_lookup_elem(&flows, &k);
 	if (in && in->port == out->local_port)
