@@ -554,7 +554,8 @@ paired_rows() {
 	bench_ingress "$r" "$v" newport $TARGET ingress_newport_pair
 	offloads_save
 	offloads_off "$v"
-	start_server baseline iperf3-server iperf3 -s -p $TARGET
+	# Named so in the messages, and started as the baseline's is: nothing is loaded yet.
+	start_server "$v (its pair, no rule)" iperf3-server iperf3 -s -p $TARGET
 	bench_iperf_nooffload "$r" "$v" $TARGET throughput_nooffload_pair
 	stop_server
 	offloads_restore "$v"
