@@ -151,6 +151,19 @@ static void snapshot_json(const struct snapshot *snap)
 	json_print(doc);
 }
 
+/* The counters' names as a column: the longest sets it. */
+static int stat_name_width(void)
+{
+	int s, len, width = 0;
+
+	for (s = 0; s < STAT__MAX; s++) {
+		len = strlen(redir_stat_names[s]);
+		if (len > width)
+			width = len;
+	}
+	return width;
+}
+
 static void snapshot_plain(const struct snapshot *snap)
 {
 	char addr[INET6_ADDRSTRLEN];
@@ -178,7 +191,8 @@ static void snapshot_plain(const struct snapshot *snap)
 	}
 	printf("\n");
 	for (s = 0; s < STAT__MAX; s++)
-		printf("%-18s %llu\n", redir_stat_names[s], (unsigned long long)snap->stats[s]);
+		printf("%-*s %llu\n", stat_name_width(), redir_stat_names[s],
+		       (unsigned long long)snap->stats[s]);
 }
 
 /* Prometheus text exposition format, for node-exporter's textfile collector. */
@@ -283,7 +297,7 @@ static void rates_plain(const struct snapshot *now, const struct snapshot *befor
 		       rate(r->counts[2], prev[2], interval));
 	}
 	for (s = 0; s < STAT__MAX; s++)
-		printf("%-18s %12.1f/s\n", redir_stat_names[s],
+		printf("%-*s %12.1f/s\n", stat_name_width(), redir_stat_names[s],
 		       rate(now->stats[s], before->stats[s], interval));
 	printf("\n");
 }
