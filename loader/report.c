@@ -285,16 +285,28 @@ static void rates_plain(const struct snapshot *now, const struct snapshot *befor
 	size_t i;
 	int s;
 
-	printf("%-7s %-7s %-5s %14s %14s %14s\n", "PUBLIC", "TARGET", "PROTO", "REWRITTEN/s",
-	       "REPLIES/s", "HIDDEN_DROP/s");
+	printf("%-7s %-7s %-5s %14s %14s %14s %12s\n", "PUBLIC", "TARGET", "PROTO", "REWRITTEN/s",
+	       "REPLIES/s", "HIDDEN_DROP/s", "REFUSED/s");
 	for (i = 0; i < now->n; i++) {
 		const struct listed_rule *r = &now->rules[i];
+		char refused[32];
 
 		prev = counts_before(before, r);
-		printf("%-7u %-7u %-5s %14.1f %14.1f %14.1f\n", ntohs(r->key.port),
+		/* As in list: only a rule steered at socket lookup can refuse a connection. */
+		if (r->rule.flags & REDIR_F_SOCKET)
+			snprintf(refused, sizeof(refused), "%.1f",
+				 rate(r->counts[PORT_STAT_STEER_REFUSED],
+				      prev[PORT_STAT_STEER_REFUSED], interval));
+		else
+			snprintf(refused, sizeof(refused), "-");
+		printf("%-7u %-7u %-5s %14.1f %14.1f %14.1f %12s\n", ntohs(r->key.port),
 		       ntohs(r->rule.target_port), proto_name(r->key.proto),
-		       rate(r->counts[0], prev[0], interval), rate(r->counts[1], prev[1], interval),
-		       rate(r->counts[2], prev[2], interval));
+		       rate(r->counts[PORT_STAT_REWRITTEN], prev[PORT_STAT_REWRITTEN], interval),
+		       rate(r->counts[PORT_STAT_REVERSE_REWRITTEN],
+			    prev[PORT_STAT_REVERSE_REWRITTEN], interval),
+		       rate(r->counts[PORT_STAT_HIDDEN_DROPPED], prev[PORT_STAT_HIDDEN_DROPPED],
+			    interval),
+		       refused);
 	}
 	for (s = 0; s < STAT__MAX; s++)
 		printf("%-*s %12.1f/s\n", stat_name_width(), redir_stat_names[s],

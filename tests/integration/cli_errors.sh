@@ -180,6 +180,9 @@ test_loaded() {
 	check "list table: the counters' values line up" "list printed: $CLI_OUT" \
 		awk 'blank && NF == 2 { at = index($0, $2); if (!start) start = at; if (at != start) bad = 1; n++ }
 			!NF { blank = 1 } END { exit bad || n < 2 }' <<<"$CLI_OUT"
+	expect_cli_ok "stats --interval 1 --count 1 (table)" server stats --interval 1 --count 1 "${P[@]}"
+	check "stats --interval: a rule that rewrites packets refuses nothing (REFUSED/s -)" "$CLI_OUT" \
+		awk '$1 == "PUBLIC" { col = NF } $1 == 8445 { found = $col == "-" } END { exit !found }' <<<"$CLI_OUT"
 	cli server list --json "${P[@]}"
 	# shellcheck disable=SC2016 # jq variables
 	check "list --json is one JSON object with pin_dir, rules, stats" "list --json printed: $CLI_OUT" \

@@ -178,6 +178,10 @@ test_restart() {
 	check "list: the table's REFUSED column has the rule's count" "$CLI_OUT" \
 		awk -v n="$(rule_stat steer_refused)" '$1 == "PUBLIC" { col = NF } $1 == 8445 && $2 == 8443 {
 			found = $col == n } END { exit !found }' <<<"$CLI_OUT"
+	expect_cli_ok "stats --interval 1 --count 1 (table)" server stats --interval 1 --count 1 "${P[@]}"
+	check "stats --interval: the socket rule has a REFUSED/s rate" "$CLI_OUT" \
+		awk '$1 == "PUBLIC" { col = NF; named = $NF == "REFUSED/s" } $1 == 8445 && $2 == 8443 {
+			found = named && $col ~ /^[0-9]+\.[0-9]$/ } END { exit !found }' <<<"$CLI_OUT"
 
 	expect_cli_ok "status while stopped" server status "${P[@]}"
 	check "status: warns that 8443 has no listener" "$CLI_OUT" \
