@@ -18,17 +18,18 @@ export DEBIAN_FRONTEND=noninteractive
 # tc (iproute2), nsenter (util-linux), HTTPS server and clients (openssl, curl, lwp-request),
 # raw packets (scapy), JSON (jq), process tools (procps), socat and iperf3, offload switches
 # (ethtool), a foreign XDP program for the XDP mode test (xdp-filter, from xdp-tools), and
-# the scanners whose view of bpfredir is compared with the kernel's (nmap, hping3), and a
+# the scanners whose view of bpfredir is compared with the kernel's (nmap, hping3), the seed's
+# service itself (tomcat10-common: Tomcat's files and a JRE, no system service), and a
 # container runtime for the OCI hook (podman with runc: crun refuses a hybrid cgroup layout;
 # containers run a static busybox), and the Debian package's build and check (make deb:
 # debhelper, fakeroot, lintian) and the container image (make image: mmdebstrap).
 # Benchmarks (make bench): the iptables recipe (iptables: both iptables-nft and
 # iptables-legacy), native nftables, and the plot (gnuplot-nox).
 PACKAGES=(clang llvm make gcc pkg-config libelf-dev zlib1g-dev libjson-c-dev iproute2 curl
-	openssl socat python3-scapy iperf3 libwww-perl liblwp-protocol-https-perl jq util-linux
-	coreutils procps ethtool xdp-tools nmap hping3 iptables nftables gnuplot-nox podman runc
-	conmon containernetworking-plugins catatonit busybox-static debhelper dpkg-dev fakeroot lintian
-	mmdebstrap)
+	openssl socat python3-scapy iperf3 libwww-perl liblwp-protocol-https-perl tomcat10-common jq
+	util-linux coreutils procps ethtool xdp-tools nmap hping3 iptables nftables gnuplot-nox podman
+	runc conmon containernetworking-plugins catatonit busybox-static debhelper dpkg-dev fakeroot
+	lintian mmdebstrap)
 case ${1:-} in
 "") ;;
 --kernels) PACKAGES+=(qemu-system-x86 busybox-static kmod xz-utils) ;;
