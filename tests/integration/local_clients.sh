@@ -364,8 +364,6 @@ test_two_instances() {
 	sp_expect "B unloaded: CGa still reaches 8443" 'svc("svc8443") and peer(8445)' "$CGA" tcp 127.0.0.1 8445
 }
 
-not_listening() { ! listening "$@"; }
-
 s_client_done() {
 	grep -q '^CONNECTED' <<<"$S_CLIENT" &&
 		grep -Eq '^New, TLSv1\.[23], Cipher is [A-Z0-9_-]+' <<<"$S_CLIENT" &&
@@ -375,9 +373,7 @@ s_client_done() {
 
 # --- real clients through the redirect: curl, lwp-request, openssl s_client -------------------
 test_real_clients() {
-	kill "$SVC8443_PID" 2>/dev/null
-	wait "$SVC8443_PID" 2>/dev/null
-	wait_for 5 not_listening server 8443 tcp || t_abort "the sockprobe service on 8443 did not stop"
+	server_stop "$SVC8443_PID" server 8443
 	https_server server
 	in_cg=(in_cgroup server "$CG")
 	expect "in cgroup: curl https://127.0.0.1:8445/ gets the s_server page" ok "https://127.0.0.1:8445/" "${in_cg[@]}"

@@ -87,13 +87,7 @@ rule_stat() {
 	json_get --arg c "$1" '.rules[] | select(.public_port == 8445) | .stats[$c]'
 }
 
-not_listening() { ! listening server "$TARGET_PORT"; }
-
-service_stop() {
-	kill "$SERVICE_PID" 2>/dev/null
-	wait "$SERVICE_PID" 2>/dev/null
-	wait_for 5 not_listening || t_abort "the service still listens on $TARGET_PORT"
-}
+service_stop() { server_stop "$SERVICE_PID" server "$TARGET_PORT"; }
 
 test_load() {
 	expect_cli_error "load --steering bogus is a usage error" 2 "packet|socket" server load \

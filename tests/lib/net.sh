@@ -111,6 +111,16 @@ server() {
 	wait_for 5 listening "$ns_name" "$port" "$proto" || t_abort "$1 did not listen on $ns_name:$port/$proto"
 }
 
+not_listening() { ! listening "$@"; }
+
+# server_stop PID NS PORT [SECONDS]: the server PID (server's, or a T_PIDS entry) killed and
+# waited for, and PORT in NS free again within SECONDS (default 5); aborts the test if not.
+server_stop() {
+	kill "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	wait_for "${4:-5}" not_listening "$2" "$3" tcp || t_abort "$2 still listens on $3 after kill"
+}
+
 # https_server NS [PORT]: openssl s_server -www on PORT (default 8443) in NS.
 https_server() {
 	server "$1" "${2:-$TARGET_PORT}" tcp \
