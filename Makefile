@@ -85,8 +85,9 @@ INSTALLED := $(SBINDIR)/bpfredir $(MANDIR)/man8/bpfredir.8 $(MANDIR)/man5/bpfred
 	$(addprefix $(UNITDIR)/,$(UNITS)) $(DOCDIR)/bpfredir.conf.example \
 	$(addprefix $(HOOKSDIR)/,$(OCI_HOOKS)) $(COMPLETIONDIR)/bpfredir
 
-.PHONY: all deps test demo vmlinux clean check-libbpf tests-build install uninstall bench \
-	bench-build deps-kernels test-kernels test-kernels-quick test-churn deb image test-dist docs docs-check
+.PHONY: all deps test demo vmlinux clean check-libbpf tests-build newer-build old-builds install \
+	uninstall bench bench-build deps-kernels test-kernels test-kernels-quick test-churn deb image \
+	test-dist docs docs-check
 
 all: $(BUILD)/bpfredir
 
@@ -174,7 +175,19 @@ $(BUILD)/tests/bpfredir-failpoints: $(FAILPOINT_OBJS) $(LIBBPFREDIR_FAILPOINTS) 
 	$(call msg,BINARY,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LIBBPF_LIBS) $(JSONC_LIBS) -o $@
 
-tests-build: $(BUILD)/bpfredir $(UNIT_BINS) $(TOOL_BINS) $(BUILD)/tests/bpfredir-failpoints
+tests-build: $(BUILD)/bpfredir $(UNIT_BINS) $(TOOL_BINS) $(BUILD)/tests/bpfredir-failpoints \
+	newer-build old-builds
+
+# What the reload and upgrade tests load besides this build, made once here, not by each test
+# (in a kernel guest that would be a compile under emulation): this tree with other BPF
+# instructions, whose load replaces every program ("a newer build"), and the loaders of the
+# older commits apply.sh upgrades from (tests/tools/old_builds.sh; kept across runs).
+newer-build:
+	$(Q)$(MAKE) --no-print-directory OUTPUT=$(OUTPUT)/newer BUILD=$(BUILD)/tests/newer BPF_CPU=v2 \
+		$(BUILD)/tests/newer/bpfredir
+
+old-builds:
+	$(Q)tests/tools/old_builds.sh
 
 $(OUTPUT)/bench/%.bpf.o: tests/bench/%.bpf.c $(VMLINUX) | $(OUTPUT)/bench check-libbpf
 	$(call msg,BPF,$@)

@@ -230,14 +230,10 @@ test_reload() {
 		grep -q "same build" <<<"$CLI_OUT"
 	held_echo held
 	old_ids=$(ingress_ids)
-	NEWER="$T_TMP/newer"
-	if make -s -C "$T_REPO" OUTPUT="$NEWER/.output" BUILD="$NEWER/build" BPF_CPU=v2 \
-		"$NEWER/build/bpfredir" >"$T_TMP/newer.log" 2>&1; then
-		CLI_OUT=$(in_ns server "$NEWER/build/bpfredir" load --iface "$SERVER_IF" --pin-dir "$PINR" 2>&1)
+	if newer_built "load of a newer build replaces the programs"; then
+		CLI_OUT=$(in_ns server "$T_NEWER" load --iface "$SERVER_IF" --pin-dir "$PINR" 2>&1)
 		check "load of a newer build replaces the programs" "$CLI_OUT" \
 			grep -q "programs replaced by this build, maps kept" <<<"$CLI_OUT"
-	else
-		fail "build a newer build (BPF_CPU=v2)" "$(tail -5 "$T_TMP/newer.log")"
 	fi
 	check "newer build: other programs at ingress" "before $old_ids, after $(ingress_ids)" \
 		test "$old_ids" != "$(ingress_ids)" -a -n "$(ingress_ids)"
@@ -254,18 +250,18 @@ test_reload() {
 	expect_cli_ok "reload: unload" server unload --pin-dir "$PINR"
 }
 
-# build_commit LABEL COMMIT DIR: the loader of an older COMMIT built in DIR; a failure (not in
-# this clone's history, or the build) is LABEL's, and the caller returns.
+# build_commit LABEL COMMIT: OLD is the loader of an older COMMIT (old_build: make tests-build
+# built it, or it is built now); a failure (not in this clone's history, or the build) is
+# LABEL's, and the caller returns.
 build_commit() {
-	local label=$1 commit=$2 dir=$3
+	local label=$1 commit=$2 err
+	OLD=$(old_build_path "$commit")
 	if ! git -C "$T_REPO" cat-file -e "$commit^{commit}" 2>/dev/null; then
 		fail "$label: build $commit" "not in the history of $T_REPO (test a clone)"
 		return 1
 	fi
-	mkdir -p "$dir"
-	if ! { git -C "$T_REPO" archive "$commit" | tar -x -C "$dir" &&
-		make -s -C "$dir" build/bpfredir; } >"$dir.log" 2>&1; then
-		fail "$label: build $commit" "$(tail -5 "$dir.log")"
+	if ! err=$(old_build "$commit" 2>&1); then
+		fail "$label: build $commit" "$err"
 		return 1
 	fi
 }
@@ -274,7 +270,7 @@ build_commit() {
 # The first build with socket steering kept every listener in one hash; this one adds the
 # wildcard slots, steer_fast and the interfaces, which the upgrade makes before the programs
 # switch. The held connection and the listener the older build registered carry over.
-STEER_COMMIT=ebf4c3c
+STEER_COMMIT=${UPGRADE_COMMITS[0]}
 
 # steer_link_prog: the program id the steering link runs.
 steer_link_prog() {
@@ -282,12 +278,12 @@ steer_link_prog() {
 }
 
 test_upgrade_steering() {
-	local old=$T_TMP/old-steering before
+	local before
 	pin_dir PINS upgrade-steering
-	build_commit "steering upgrade" "$STEER_COMMIT" "$old" || return
-	BPFREDIR=$old/build/bpfredir expect_cli_ok "steering upgrade: load --steering socket, older build" \
+	build_commit "steering upgrade" "$STEER_COMMIT" || return
+	BPFREDIR=$OLD expect_cli_ok "steering upgrade: load --steering socket, older build" \
 		server load --iface "$SERVER_IF" --steering socket --pin-dir "$PINS"
-	BPFREDIR=$old/build/bpfredir expect_cli_ok "steering upgrade: add 9445 9443 with it" server \
+	BPFREDIR=$OLD expect_cli_ok "steering upgrade: add 9445 9443 with it" server \
 		add 9445 9443 --pin-dir "$PINS"
 	held_echo held-steering
 	before=$(steer_link_prog)
@@ -317,11 +313,11 @@ test_upgrade() {
 	held_echo held-upgrade
 	PINR=$PINU
 	old_ids=$(ingress_ids)
-	if [[ -x $NEWER/build/bpfredir ]]; then
-		CLI_OUT=$(in_ns server "$NEWER/build/bpfredir" apply -f "$T_TMP/upgrade.conf" --pin-dir "$PINU" 2>&1)
+	if newer_built "upgrade: apply of a newer build replaces the programs in place"; then
+		CLI_OUT=$(in_ns server "$T_NEWER" apply -f "$T_TMP/upgrade.conf" --pin-dir "$PINU" 2>&1)
 		check "upgrade: apply of a newer build replaces the programs in place" "$CLI_OUT" \
 			grep -qx "programs replaced by this build, maps kept" <<<"$CLI_OUT"
-		CLI_OUT=$(in_ns server "$NEWER/build/bpfredir" apply -f "$T_TMP/upgrade.conf" --pin-dir "$PINU" 2>&1)
+		CLI_OUT=$(in_ns server "$T_NEWER" apply -f "$T_TMP/upgrade.conf" --pin-dir "$PINU" 2>&1)
 		check "upgrade: the same again changes nothing" "$CLI_OUT" test "$CLI_OUT" = "nothing to change"
 	fi
 	check "upgrade: other programs at ingress" "before $old_ids, after $(ingress_ids)" \
@@ -339,7 +335,7 @@ test_upgrade() {
 # ingress entries left on the ports marked for them when its programs take over. The held
 # connection shows it: its rule moved (9545 -> 9547) with the older build, so this build knows
 # its target only from its ingress entry.
-LAYOUT_COMMIT=f0340b1
+LAYOUT_COMMIT=${UPGRADE_COMMITS[1]}
 
 # rewritten_9545: the translations `list --json` counts for 9545 (run with BPFREDIR set).
 rewritten_9545() {
@@ -348,27 +344,27 @@ rewritten_9545() {
 }
 
 test_upgrade_layout() {
-	local old=$T_TMP/old-layout before after
+	local before after
 	pin_dir PINL layout
-	build_commit layout "$LAYOUT_COMMIT" "$old" || return
+	build_commit layout "$LAYOUT_COMMIT" || return
 	server server 9543 tcp socat TCP-LISTEN:9543,fork,reuseaddr EXEC:cat
 	server server 9547 tcp socat TCP-LISTEN:9547,fork,reuseaddr EXEC:cat
-	BPFREDIR=$old/build/bpfredir expect_cli_ok "layout: load with the older build" server \
+	BPFREDIR=$OLD expect_cli_ok "layout: load with the older build" server \
 		load --iface "$SERVER_IF" --pin-dir "$PINL"
-	BPFREDIR=$old/build/bpfredir expect_cli_ok "layout: add 9545 9543 with it" server \
+	BPFREDIR=$OLD expect_cli_ok "layout: add 9545 9543 with it" server \
 		add 9545 9543 --pin-dir "$PINL"
 	"${client[@]}" /usr/bin/python3 "$T_HELPERS/held_echo.py" "$SERVER_ADDR" 9545 \
 		"$T_TMP/go-layout" >"$T_TMP/layout.out" 2>&1 &
 	held=$!
 	wait_for 5 grep -q before "$T_TMP/layout.out"
-	BPFREDIR=$old/build/bpfredir expect_cli_ok "layout: del 9545 with it" server \
+	BPFREDIR=$OLD expect_cli_ok "layout: del 9545 with it" server \
 		del 9545 --pin-dir "$PINL"
-	BPFREDIR=$old/build/bpfredir expect_cli_ok "layout: add 9545 9547 with it" server \
+	BPFREDIR=$OLD expect_cli_ok "layout: add 9545 9547 with it" server \
 		add 9545 9547 --pin-dir "$PINL"
 	for _ in 1 2 3; do
 		"${client[@]}" timeout 3 socat -T 2 - "TCP:$SERVER_ADDR:9545" <<<x >/dev/null 2>&1
 	done
-	before=$(BPFREDIR=$old/build/bpfredir rewritten_9545)
+	before=$(BPFREDIR=$OLD rewritten_9545)
 	check "layout: the older build counted the connections" "rewritten: $before" \
 		test "${before:-0}" -gt 0
 	check "layout: this build's list shows the older build's counts" \
@@ -409,16 +405,16 @@ test_upgrade_layout() {
 # pending_buckets. The upgrade carries them over and the old map goes. The connection the
 # service closed first shows it: with its rule deleted after the upgrade, its last packets are
 # translated only by its closing entries.
-PENDING_COMMIT=a459032
+PENDING_COMMIT=${UPGRADE_COMMITS[2]}
 
 test_upgrade_pending() {
-	local old=$T_TMP/old-pending untracked
+	local untracked
 	pin_dir PINP pending
-	build_commit pending "$PENDING_COMMIT" "$old" || return
+	build_commit pending "$PENDING_COMMIT" || return
 	server server 9643 tcp python3 "$T_HELPERS/closing_conn.py" serve 9643 "$T_TMP/closing.got"
-	BPFREDIR=$old/build/bpfredir expect_cli_ok "pending: load with the older build" server \
+	BPFREDIR=$OLD expect_cli_ok "pending: load with the older build" server \
 		load --iface "$SERVER_IF" --pin-dir "$PINP"
-	BPFREDIR=$old/build/bpfredir expect_cli_ok "pending: add 9645 9643 with it" server \
+	BPFREDIR=$OLD expect_cli_ok "pending: add 9645 9643 with it" server \
 		add 9645 9643 --pin-dir "$PINP"
 	"${client[@]}" /usr/bin/python3 "$T_HELPERS/closing_conn.py" client "$SERVER_ADDR" 9645 \
 		"$T_TMP/go-pending" >"$T_TMP/closing.out" 2>&1 &

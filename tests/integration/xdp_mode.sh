@@ -204,8 +204,6 @@ setup_tests() {
 	client=(in_ns client)
 	# Where egress goes without --attach: tcx, or a clsact filter on a kernel without tcx.
 	EGRESS=$(tc_kind)
-	# A newer build of the loader (BPF_CPU=v2), made by test_load_again.
-	NEWER="$T_TMP/newer"
 }
 
 test_native() {
@@ -227,13 +225,10 @@ test_load_again() {
 		server load --iface "$SERVER_IF" --mode xdp --xdp-generic "${P[@]}"
 	old_id=$(xdp_id server "$SERVER_IF")
 	old_link=$(xdp_link server "$SERVER_IF")
-	if make -s -C "$T_REPO" OUTPUT="$NEWER/.output" BUILD="$NEWER/build" BPF_CPU=v2 \
-		"$NEWER/build/bpfredir" >"$T_TMP/newer.log" 2>&1; then
-		CLI_OUT=$(in_ns server "$NEWER/build/bpfredir" load --iface "$SERVER_IF" --mode xdp "${P[@]}" 2>&1)
+	if newer_built "native: load of a newer build replaces the programs"; then
+		CLI_OUT=$(in_ns server "$T_NEWER" load --iface "$SERVER_IF" --mode xdp "${P[@]}" 2>&1)
 		check "native: load of a newer build replaces the programs" "$CLI_OUT" \
 			grep -q "programs replaced by this build, maps kept" <<<"$CLI_OUT"
-	else
-		fail "build a newer build (BPF_CPU=v2)" "$(tail -5 "$T_TMP/newer.log")"
 	fi
 	new_id=$(xdp_id server "$SERVER_IF")
 	new_link=$(xdp_link server "$SERVER_IF")
@@ -312,9 +307,9 @@ test_attach_tc() {
 		expect "generic, --attach tc: v4 curl -> :8443 dropped" dropped "$(url "$S4" 8443)" "${client[@]}"
 		cli server load --iface "$SERVER_IF" --mode xdp --xdp-generic --attach tc "${P[@]}"
 		check "generic, --attach tc: load again changes nothing" "$(cli_result) $CLI_OUT" grep -q "same build" <<<"$CLI_OUT"
-		if [[ -x $NEWER/build/bpfredir ]]; then
+		if newer_built "generic, --attach tc: a newer build replaces the programs"; then
 			old_eg=$(attached_progs server "$SERVER_IF" | cut -d: -f3)
-			CLI_OUT=$(in_ns server "$NEWER/build/bpfredir" load --iface "$SERVER_IF" --mode xdp --xdp-generic "${P[@]}" 2>&1)
+			CLI_OUT=$(in_ns server "$T_NEWER" load --iface "$SERVER_IF" --mode xdp --xdp-generic "${P[@]}" 2>&1)
 			check "generic, --attach tc: a newer build replaces the programs" "$CLI_OUT" \
 				grep -q "programs replaced by this build, maps kept" <<<"$CLI_OUT"
 			ATTACHED=$(attached_progs server "$SERVER_IF")

@@ -30,6 +30,44 @@ bpffs_dir() {
 	printf -v "$1" '%s' "$path"
 }
 
+# --- other builds: what a reload or an upgrade replaces ------------------------------------
+
+# This tree built with other BPF instructions (BPF_CPU=v2; make tests-build): "a newer build",
+# whose load replaces every program in place.
+T_NEWER=$T_REPO/build/tests/newer/bpfredir
+
+# newer_built NAME: T_NEWER is there; else the check NAME fails, saying what builds it.
+newer_built() {
+	[[ -x $T_NEWER ]] && return 0
+	fail "$1" "$T_NEWER is not built (run: make tests-build)"
+	return 1
+}
+
+# The older commits apply.sh upgrades from: the first build with socket steering, the last
+# with the flat pin layout, the last with the per-connection pending LRU.
+# shellcheck disable=SC2034 # used by apply.sh and tests/tools/old_builds.sh
+UPGRADE_COMMITS=(ebf4c3c f0340b1 a459032)
+
+# old_build_path COMMIT: where old_build puts COMMIT's loader.
+old_build_path() { printf '%s/build/tests/old/%s/build/bpfredir' "$T_REPO" "$1"; }
+
+# old_build COMMIT: COMMIT's tree (from this clone's history) built under build/tests/old, once:
+# into a directory of its own first, which takes the final name only when the build succeeded.
+# On failure the build's last lines go to stderr.
+old_build() {
+	local dir=$T_REPO/build/tests/old/$1 tmp
+	[[ -x $(old_build_path "$1") ]] && return 0
+	mkdir -p "${dir%/*}" && tmp=$(mktemp -d "$dir.XXXXXX") || return 1
+	if { git -C "$T_REPO" archive "$1" | tar -x -C "$tmp" && make -s -C "$tmp" build/bpfredir; } \
+		>"$tmp.log" 2>&1 && mv -T "$tmp" "$dir" 2>/dev/null; then
+		rm -f "$tmp.log"
+		return 0
+	fi
+	tail -n 5 "$tmp.log" >&2
+	rm -rf "$tmp" "$tmp.log"
+	# Another run may have put its own there meanwhile.
+	[[ -x $(old_build_path "$1") ]]
+}
 
 # --- the loader --------------------------------------------------------------------------
 
