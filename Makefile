@@ -181,7 +181,7 @@ tests-build: $(BUILD)/bpfredir $(UNIT_BINS) $(TOOL_BINS) $(BUILD)/tests/bpfredir
 # What the reload and upgrade tests load besides this build, made once here, not by each test
 # (in a kernel guest that would be a compile under emulation): this tree with other BPF
 # instructions, whose load replaces every program ("a newer build"), and the loaders of the
-# older commits apply.sh upgrades from (tests/tools/old_builds.sh; kept across runs).
+# older commits upgrade.sh upgrades from (tests/tools/old_builds.sh; kept across runs).
 newer-build:
 	$(Q)$(MAKE) --no-print-directory OUTPUT=$(OUTPUT)/newer BUILD=$(BUILD)/tests/newer BPF_CPU=v2 \
 		$(BUILD)/tests/newer/bpfredir

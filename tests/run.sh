@@ -105,7 +105,7 @@ TEST_JOBS=${TEST_JOBS:-3}
 # nmap bursts load the CPU: not beside reject_icmp.sh, whose ICMP rate-limit bursts compare
 # token buckets that refill with time; so scanner.sh comes after enough others that
 # reject_icmp.sh (about 100 s) has ended when it starts.
-SLOW_FIRST=(reject_icmp datapath_shapes apply client_port flow_state xdp_mode scanner crash
+SLOW_FIRST=(reject_icmp datapath_shapes apply upgrade client_port flow_state xdp_mode scanner crash
 	local_state guard datapath_traffic)
 
 # test_start NAME TIMEOUT CMD...: run one binary or script in the background, its output and

@@ -43,9 +43,9 @@ newer_built() {
 	return 1
 }
 
-# The older commits apply.sh upgrades from: the first build with socket steering, the last
+# The older commits upgrade.sh upgrades from: the first build with socket steering, the last
 # with the flat pin layout, the last with the per-connection pending LRU.
-# shellcheck disable=SC2034 # used by apply.sh and tests/tools/old_builds.sh
+# shellcheck disable=SC2034 # used by upgrade.sh and tests/tools/old_builds.sh
 UPGRADE_COMMITS=(ebf4c3c f0340b1 a459032)
 
 # old_build_path COMMIT: where old_build puts COMMIT's loader.
