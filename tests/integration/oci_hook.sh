@@ -38,6 +38,8 @@ setup_tests() {
 	cgroup_add CGA instance
 	cgroup_add CGP containers
 	pin_dir PIN main
+	POD_ROOT=$T_TMP/containers
+	POD_RUN=$(mktemp -d "/run/$T_PREFIX-pod.XXXXXX") || t_abort "no run root for podman under /run"
 	make_rootfs
 	HOOKS=$T_TMP/hooks.d
 	mkdir -p "$HOOKS"
@@ -49,6 +51,16 @@ setup_tests() {
 	expect_cli_ok "load --cgroup (socket-only; containers get their own by the hook)" \
 		server load --cgroup "$CGA" --pin-dir "$PIN"
 	expect_cli_ok "add 8445 8443 --hide-local" server add 8445 8443 --hide-local --pin-dir "$PIN"
+}
+
+# pod ARGS...: podman with a store of this test's own, so the host's containers are never
+# listed nor touched, and with the vfs driver, which works on any file system: the default
+# overlay refuses an overlayfs root, such as a kernel guest's (tests/kernels/run.sh). The
+# containers run from --rootfs, so the driver stores nothing of theirs. Short paths under
+# /run: conmon's sockets live under the run root.
+pod() {
+	podman --root "$POD_ROOT" --runroot "$POD_RUN/storage" --tmpdir "$POD_RUN/libpod" \
+		--storage-driver vfs "$@"
 }
 
 # make_rootfs: a container root of static busybox alone.
@@ -65,9 +77,13 @@ make_rootfs() {
 
 teardown_tests() {
 	local name
-	for name in $(podman ps -a --format '{{.Names}}' 2>/dev/null); do
-		[[ $name != "$T_PREFIX"-* ]] || podman rm -f -t 0 "$name" >/dev/null 2>&1
+	[[ -n ${POD_RUN:-} ]] || return 0
+	for name in $(pod ps -a --format '{{.Names}}' 2>/dev/null); do
+		pod rm -f -t 0 "$name" >/dev/null 2>&1
 	done
+	# What the store mounted (its run root's tmpfs mounts) goes before the directories.
+	findmnt -rn -o TARGET | grep -E "^($POD_RUN|$POD_ROOT)/" | sort -r | xargs -r umount -l
+	rm -rf "$POD_RUN"
 }
 
 # run_container NAME HOOKS_DIR [ANNOTATION...] -- CMD: podman run -d, as a container host
@@ -82,7 +98,7 @@ run_container() {
 	done
 	shift
 	# nofile and nproc: podman's defaults exceed this machine's hard limits.
-	RUN_ERR=$(podman --runtime runc --cgroup-manager cgroupfs --hooks-dir "$hooks" run -d \
+	RUN_ERR=$(pod --runtime runc --cgroup-manager cgroupfs --hooks-dir "$hooks" run -d \
 		--name "$name" --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 \
 		--network "ns:$(ns_path server)" --cgroup-parent "${CGP#"$CGROUP2"}" "${args[@]}" \
 		--rootfs "$ROOTFS" "$@" 2>&1 >/dev/null)
@@ -90,7 +106,7 @@ run_container() {
 }
 
 # in_container NAME CMD...: CMD in the running container; its output.
-in_container() { podman exec "$T_PREFIX-$1" "${@:2}" 2>&1; }
+in_container() { pod exec "$T_PREFIX-$1" "${@:2}" 2>&1; }
 
 # ask NAME PORT: what the container gets from 127.0.0.1:PORT ("served", or "failed"). nc's
 # input stays open until the service has answered and closed: on an input that ends at once,
@@ -102,7 +118,7 @@ ask() {
 # container_cgroup NAME: the container's cgroup2 directory.
 container_cgroup() {
 	local pid
-	pid=$(podman inspect -f '{{.State.Pid}}' "$T_PREFIX-$1") || return 1
+	pid=$(pod inspect -f '{{.State.Pid}}' "$T_PREFIX-$1") || return 1
 	printf '%s%s\n' "$CGROUP2" "$(sed -n 's/^0:://p' "/proc/$pid/cgroup")"
 }
 
@@ -113,7 +129,7 @@ attached_json() {
 	json_get --arg p "$1" '[.cgroups[] | select(.path == $p)] | length'
 }
 
-remove_container() { podman rm -f -t 0 "$T_PREFIX-$1" >/dev/null 2>&1; }
+remove_container() { pod rm -f -t 0 "$T_PREFIX-$1" >/dev/null 2>&1; }
 
 test_annotated() {
 	local before cg id got
@@ -241,7 +257,7 @@ test_container_churn() {
 			fail "container $((i + 1)) of $CONTAINERS" "exit $RUN_RC: $RUN_ERR"
 			return
 		fi
-		podman wait "$T_PREFIX-churn$i" >/dev/null 2>&1
+		pod wait "$T_PREFIX-churn$i" >/dev/null 2>&1
 		remove_container "churn$i"
 	done
 	pass "$CONTAINERS annotated containers run and removed"
