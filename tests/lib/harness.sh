@@ -258,16 +258,18 @@ t_cleanup() {
 	for ns in "${T_NETNS[@]}"; do
 		ip netns del "$ns" 2>/dev/null
 	done
-	# Last made first: a cgroup made inside another goes before it.
+	# Last made first: a cgroup made inside another goes before it. So do the ones others made
+	# inside a test's (podman's conmon cgroup on a pure cgroup2 host), deepest first.
 	for ((i = ${#T_CGROUPS[@]} - 1; i >= 0; i--)); do
-		cg=${T_CGROUPS[i]}
-		[[ -d $cg ]] || continue
-		# Anything still in it goes back to the root cgroup, so the directory can go.
-		while read -r pid; do
-			echo "$pid" >"$CGROUP2/cgroup.procs" 2>/dev/null
-		done <"$cg/cgroup.procs"
-		rmdir "$cg" 2>/dev/null || sleep 0.5
-		[[ ! -d $cg ]] || rmdir "$cg" || echo "warning: could not remove cgroup $cg" >&2
+		[[ -d ${T_CGROUPS[i]} ]] || continue
+		while read -r cg; do
+			# Anything still in it goes back to the root cgroup, so the directory can go.
+			while read -r pid; do
+				echo "$pid" >"$CGROUP2/cgroup.procs" 2>/dev/null
+			done <"$cg/cgroup.procs"
+			rmdir "$cg" 2>/dev/null || sleep 0.5
+			[[ ! -d $cg ]] || rmdir "$cg" || echo "warning: could not remove cgroup $cg" >&2
+		done < <(find "${T_CGROUPS[i]}" -depth -type d)
 	done
 	# The run checks at its end that every program of this test is gone (tests/run.sh).
 	if [[ -n ${BPFREDIR_TEST_RUN_DIR:-} && -n $T_TMP && -s $T_TMP/progs ]]; then
