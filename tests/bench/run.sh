@@ -317,9 +317,7 @@ start_server() {
 	shift 2
 	# Steered at socket lookup, the service registers its listener as it starts in the
 	# attached cgroup.
-	# shellcheck disable=SC2016 # expanded by the inner shell
-	[[ $v != bpfredir-socket ]] ||
-		set -- bash -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' in-cgroup "$CGROUP" "$@"
+	[[ $v != bpfredir-socket ]] || set -- "${JOIN_CGROUP[@]}" "$CGROUP" "$@"
 	# nsenter itself, not a function in a subshell: it execs CMD (and bash CMD), so $! is
 	# the server.
 	nsenter --net="$(ns_path s)" -- "$@" </dev/null >"$TMP/$name.log" 2>&1 &

@@ -308,8 +308,7 @@ EOF
 	# A connection made through the redirect, held open by a process in CG2: one exchange per
 	# line written to its stdin, one JSON line each in hold.out.
 	mkfifo "$T_TMP/hold.in"
-	# shellcheck disable=SC2016 # expanded by the inner shell
-	nsenter --net="$(ns_path server)" -- bash -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' hold "$CG2" \
+	nsenter --net="$(ns_path server)" -- "${JOIN_CGROUP[@]}" "$CG2" \
 		timeout 90 "$PY" "$SOCKPROBE" hold 127.0.0.1 8445 <"$T_TMP/hold.in" >"$T_TMP/hold.out" 2>"$T_TMP/hold.err" &
 	T_PIDS+=("$!")
 	exec {HOLD_FD}>"$T_TMP/hold.in"

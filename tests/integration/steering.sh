@@ -45,9 +45,8 @@ setup_tests() {
 	pin_dir PIN steering
 	P=(--pin-dir "$PIN")
 	# An echo service in the cgroup, for connections held open.
-	# shellcheck disable=SC2016 # expanded by the inner shell
-	server server "$ECHO_PORT" tcp bash -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' \
-		in-cgroup "$CG" socat "TCP-LISTEN:$ECHO_PORT,fork,reuseaddr" EXEC:cat
+	server server "$ECHO_PORT" tcp "${JOIN_CGROUP[@]}" "$CG" \
+		socat "TCP-LISTEN:$ECHO_PORT,fork,reuseaddr" EXEC:cat
 	# Running before load, outside any attached cgroup: `add` finds it.
 	https_server server
 	SERVICE_PID=${T_PIDS[-1]}
@@ -75,9 +74,8 @@ listeners_registered() {
 
 # https_in_cgroup: the s_server started again as a member of the attached cgroup.
 https_in_cgroup() {
-	# shellcheck disable=SC2016 # expanded by the inner shell
-	server server "$TARGET_PORT" tcp bash -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' \
-		in-cgroup "$CG" openssl s_server -accept "$TARGET_PORT" -www -quiet -cert "$CERT" -key "$KEY"
+	server server "$TARGET_PORT" tcp "${JOIN_CGROUP[@]}" "$CG" \
+		openssl s_server -accept "$TARGET_PORT" -www -quiet -cert "$CERT" -key "$KEY"
 	SERVICE_PID=${T_PIDS[-1]}
 }
 
@@ -210,10 +208,8 @@ test_attach() {
 	check "attach: the cgroup's sock_ops link is pinned" "$(ls "$PIN/links")" \
 		test -e "$PIN/links/cgroup_${id}_listen"
 	service_stop
-	# shellcheck disable=SC2016 # expanded by the inner shell
-	server server "$TARGET_PORT" tcp bash -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' \
-		in-cgroup "$CG2" openssl s_server -accept "$TARGET_PORT" -www -quiet -cert "$CERT" \
-		-key "$KEY"
+	server server "$TARGET_PORT" tcp "${JOIN_CGROUP[@]}" "$CG2" \
+		openssl s_server -accept "$TARGET_PORT" -www -quiet -cert "$CERT" -key "$KEY"
 	SERVICE_PID=${T_PIDS[-1]}
 	expect "started in the attached second cgroup: client -> :8445, no command run" ok \
 		"$S:8445/" "${client[@]}"

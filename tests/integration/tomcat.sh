@@ -103,14 +103,12 @@ tomcat_started() { (($(started_count) > STARTS_BEFORE)); }
 # accepts only once its web apps are deployed, and a cold JVM's first TLS handshake is slow:
 # one local request to 8443 (no rule touches it) takes that before the checks time theirs.
 tomcat_start() {
-	local cg=${1:-}
+	local join=()
+	[[ -z ${1:-} ]] || join=("${JOIN_CGROUP[@]}" "$1")
 	STARTS_BEFORE=$(started_count)
-	# shellcheck disable=SC2016 # expanded by the inner shell
 	nsenter --net="$(ns_path server)" -- env CATALINA_HOME="$CATALINA_HOME" \
 		CATALINA_BASE="$BASE" CATALINA_OPTS="-Xmx256m -XX:TieredStopAtLevel=1" \
-		bash -c '[[ -z $1 ]] || echo $$ >"$1/cgroup.procs" || exit 1
-			exec "$2/bin/catalina.sh" run' tomcat "$cg" "$CATALINA_HOME" \
-		</dev/null >>"$T_TMP/tomcat.log" 2>&1 &
+		"${join[@]}" "$CATALINA_HOME/bin/catalina.sh" run </dev/null >>"$T_TMP/tomcat.log" 2>&1 &
 	TOMCAT_PID=$!
 	T_PIDS+=("$TOMCAT_PID")
 	wait_for "$TOMCAT_START_SECONDS" tomcat_started ||

@@ -127,12 +127,16 @@ https_server() {
 		openssl s_server -accept "${2:-$TARGET_PORT}" -www -quiet -cert "$CERT" -key "$KEY"
 }
 
+# "${JOIN_CGROUP[@]}" CGROUP CMD...: CMD as a member of CGROUP, in the same process (it execs),
+# so a server started through it (server, a background job of nsenter) is CMD itself.
+# shellcheck disable=SC2016 # expanded by the inner shell
+JOIN_CGROUP=(bash -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' in-cgroup)
+
 # in_cgroup NS CGROUP CMD...: run CMD in namespace NS as a member of CGROUP.
 in_cgroup() {
 	local ns_name=$1 cg=$2
 	shift 2
-	# shellcheck disable=SC2016 # expanded by the inner shell
-	in_ns "$ns_name" bash -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' in-cgroup "$cg" "$@"
+	in_ns "$ns_name" "${JOIN_CGROUP[@]}" "$cg" "$@"
 }
 
 # --- clients -----------------------------------------------------------------------------
