@@ -164,12 +164,19 @@ static int stat_name_width(void)
 	return width;
 }
 
+/* Only a rule steered at socket lookup can refuse a connection: the tables show '-' for the
+ * others. */
+static bool rule_can_refuse(const struct listed_rule *r)
+{
+	return r->rule.flags & REDIR_F_SOCKET;
+}
+
 static void snapshot_plain(const struct snapshot *snap)
 {
 	char addr[INET6_ADDRSTRLEN];
 	char refused[24];
+	int s, width = stat_name_width();
 	size_t i;
-	int s;
 
 	printf("%-7s %-7s %-5s %-7s %-16s %12s %12s %12s %8s\n", "PUBLIC", "TARGET", "PROTO",
 	       "HIDE", "ADDR", "REWRITTEN", "REPLIES", "HIDDEN_DROP", "REFUSED");
@@ -177,8 +184,7 @@ static void snapshot_plain(const struct snapshot *snap)
 		const struct listed_rule *r = &snap->rules[i];
 
 		rule_addr(&r->rule, addr, sizeof(addr));
-		/* Only a rule steered at socket lookup can refuse a connection. */
-		if (r->rule.flags & REDIR_F_SOCKET)
+		if (rule_can_refuse(r))
 			snprintf(refused, sizeof(refused), "%llu",
 				 (unsigned long long)r->counts[PORT_STAT_STEER_REFUSED]);
 		else
@@ -191,7 +197,7 @@ static void snapshot_plain(const struct snapshot *snap)
 	}
 	printf("\n");
 	for (s = 0; s < STAT__MAX; s++)
-		printf("%-*s %llu\n", stat_name_width(), redir_stat_names[s],
+		printf("%-*s %llu\n", width, redir_stat_names[s],
 		       (unsigned long long)snap->stats[s]);
 }
 
@@ -281,9 +287,9 @@ static const __u64 *counts_before(const struct snapshot *before, const struct li
 static void rates_plain(const struct snapshot *now, const struct snapshot *before,
 			unsigned int interval)
 {
+	int s, width = stat_name_width();
 	const __u64 *prev;
 	size_t i;
-	int s;
 
 	printf("%-7s %-7s %-5s %14s %14s %14s %12s\n", "PUBLIC", "TARGET", "PROTO", "REWRITTEN/s",
 	       "REPLIES/s", "HIDDEN_DROP/s", "REFUSED/s");
@@ -292,8 +298,7 @@ static void rates_plain(const struct snapshot *now, const struct snapshot *befor
 		char refused[32];
 
 		prev = counts_before(before, r);
-		/* As in list: only a rule steered at socket lookup can refuse a connection. */
-		if (r->rule.flags & REDIR_F_SOCKET)
+		if (rule_can_refuse(r))
 			snprintf(refused, sizeof(refused), "%.1f",
 				 rate(r->counts[PORT_STAT_STEER_REFUSED],
 				      prev[PORT_STAT_STEER_REFUSED], interval));
@@ -309,7 +314,7 @@ static void rates_plain(const struct snapshot *now, const struct snapshot *befor
 		       refused);
 	}
 	for (s = 0; s < STAT__MAX; s++)
-		printf("%-*s %12.1f/s\n", stat_name_width(), redir_stat_names[s],
+		printf("%-*s %12.1f/s\n", width, redir_stat_names[s],
 		       rate(now->stats[s], before->stats[s], interval));
 	printf("\n");
 }
