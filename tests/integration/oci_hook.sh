@@ -82,7 +82,8 @@ teardown_tests() {
 		pod rm -f -t 0 "$name" >/dev/null 2>&1
 	done
 	# What the store mounted (its run root's tmpfs mounts) goes before the directories.
-	findmnt -rn -o TARGET | grep -E "^($POD_RUN|$POD_ROOT)/" | sort -r | xargs -r umount -l
+	findmnt -rn -o TARGET | awk -v run="$POD_RUN/" -v root="$POD_ROOT/" \
+		'index($0, run) == 1 || index($0, root) == 1' | sort -r | xargs -r umount -l
 	rm -rf "$POD_RUN"
 }
 

@@ -48,15 +48,17 @@ newer_built() {
 # shellcheck disable=SC2034 # used by upgrade.sh and tests/tools/old_builds.sh
 UPGRADE_COMMITS=(ebf4c3c f0340b1 a459032)
 
-# old_build_path COMMIT: where old_build puts COMMIT's loader.
-old_build_path() { printf '%s/build/tests/old/%s/build/bpfredir' "$T_REPO" "$1"; }
+# old_build_dir COMMIT: where old_build builds COMMIT's tree; its loader is build/bpfredir there.
+old_build_dir() { printf '%s/build/tests/old/%s' "$T_REPO" "$1"; }
+old_build_path() { printf '%s/build/bpfredir' "$(old_build_dir "$1")"; }
 
 # old_build COMMIT: COMMIT's tree (from this clone's history) built under build/tests/old, once:
 # into a directory of its own first, which takes the final name only when the build succeeded.
 # On failure the build's last lines go to stderr.
 old_build() {
-	local dir=$T_REPO/build/tests/old/$1 tmp
-	[[ -x $(old_build_path "$1") ]] && return 0
+	local dir tmp
+	dir=$(old_build_dir "$1")
+	[[ -x $dir/build/bpfredir ]] && return 0
 	mkdir -p "${dir%/*}" && tmp=$(mktemp -d "$dir.XXXXXX") || return 1
 	if { git -C "$T_REPO" archive "$1" | tar -x -C "$tmp" && make -s -C "$tmp" build/bpfredir; } \
 		>"$tmp.log" 2>&1 && mv -T "$tmp" "$dir" 2>/dev/null; then
@@ -66,7 +68,7 @@ old_build() {
 	tail -n 5 "$tmp.log" >&2
 	rm -rf "$tmp" "$tmp.log"
 	# Another run may have put its own there meanwhile.
-	[[ -x $(old_build_path "$1") ]]
+	[[ -x $dir/build/bpfredir ]]
 }
 
 # --- the loader --------------------------------------------------------------------------

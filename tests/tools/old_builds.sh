@@ -17,8 +17,8 @@ set -uo pipefail
 rc=0
 for commit in "${UPGRADE_COMMITS[@]}"; do
 	git -C "$T_REPO" cat-file -e "$commit^{commit}" 2>/dev/null || continue
-	[[ -x $(old_build_path "$commit") ]] && continue
 	path=$(old_build_path "$commit")
+	[[ -x $path ]] && continue
 	printf '  %-8s %s\n' OLD "${path#"$T_REPO"/}"
 	old_build "$commit" || rc=1
 done
