@@ -13,6 +13,8 @@
  * - bench_stamp_xdp, bench_empty_xdp: the same for bpfredir_xdp.
  * - bench_pass_in, bench_pass_eg (TC): the tc-pass variant's programs on the server's veth,
  *   which let every packet go on: what any TC program there costs, bpfredir's floor.
+ * - bench_calls_sk_lookup: what one call the verifier cannot inline costs on this machine,
+ *   beside bench_empty_sk_lookup.
  * - bench_gen (XDP): the packet generator. Run with BPF_F_TEST_XDP_LIVE_FRAMES on the
  *   client's veth, each frame is transmitted (XDP_TX) to the peer in the server namespace.
  *   With vary_sport set, every frame gets the next source port, so each is a new flow.
@@ -137,6 +139,28 @@ int bench_empty_xdp(struct xdp_md *ctx)
 SEC("sk_lookup")
 int bench_empty_sk_lookup(struct bpf_sk_lookup *ctx)
 {
+	return SK_PASS;
+}
+
+/* BENCH_CALLS calls of a helper that does next to nothing and that the verifier does not
+ * inline: above the empty program, the price of a call and its return here. Where the kernel
+ * guards returns against speculation in software (retpolines, SRSO's "Safe RET"), that price
+ * is well above the work, and socket steering's mechanism makes three such calls (the
+ * sockmap lookup, bpf_sk_assign, bpf_sk_release). */
+#define BENCH_CALLS 16
+const volatile __u32 bench_calls = BENCH_CALLS;
+__u32 bench_calls_sink;
+
+SEC("sk_lookup")
+int bench_calls_sk_lookup(struct bpf_sk_lookup *ctx)
+{
+	__u32 sum = 0;
+	int i;
+
+#pragma unroll
+	for (i = 0; i < BENCH_CALLS; i++)
+		sum += bpf_get_numa_node_id();
+	bench_calls_sink = sum;
 	return SK_PASS;
 }
 

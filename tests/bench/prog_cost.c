@@ -37,6 +37,9 @@
  *   case  tc_floor_ns tc_prog_ns tc_cost_ns  xdp_floor_ns xdp_prog_ns xdp_cost_ns
  * and for socket steering:
  *   case  floor_ns prog_ns cost_ns
+ * and last, the price of one call the verifier cannot inline, which the steering program's
+ * mechanism makes three of (the floor, the program making n calls, the cost per call):
+ *   case  floor_ns prog_ns call_ns n
  * (medians over the rounds; a cost is the median of the per-round differences)
  * Usage: prog_cost [--repeat N] [--rounds R]
  */
@@ -457,6 +460,25 @@ static void steer_cost(__u32 repeat, int rounds)
 	steer_bpf__destroy(steer);
 }
 
+/* What a call the verifier cannot inline costs here: bench_calls_sk_lookup's calls above the
+ * empty sk_lookup program, per call. */
+static void call_cost(__u32 repeat, int rounds)
+{
+	static double floor_ns[MAX_ROUNDS], calls_ns[MAX_ROUNDS], per_call[MAX_ROUNDS];
+	int empty = bpf_program__fd(bench->progs.bench_empty_sk_lookup);
+	int calls = bpf_program__fd(bench->progs.bench_calls_sk_lookup);
+	__u32 n = bench->rodata->bench_calls;
+	int r;
+
+	for (r = 0; r < rounds; r++) {
+		floor_ns[r] = steer_timed(empty, &steer_cases[0], repeat, 0);
+		calls_ns[r] = steer_timed(calls, &steer_cases[0], repeat, 0);
+		per_call[r] = (calls_ns[r] - floor_ns[r]) / n;
+	}
+	printf("one call the verifier cannot inline (bpf_get_numa_node_id)\t%.1f\t%.1f\t%.1f\t%u\n",
+	       median(floor_ns, rounds), median(calls_ns, rounds), median(per_call, rounds), n);
+}
+
 int main(int argc, char **argv)
 {
 	static double floor_ns[HOOK__MAX][N_CASES][MAX_ROUNDS],
@@ -542,6 +564,7 @@ int main(int argc, char **argv)
 		printf("\n");
 	}
 	steer_cost(repeat, rounds);
+	call_cost(repeat, rounds);
 	bench_bpf__destroy(bench);
 	xdp_bpf__destroy(xdp);
 	tc_bpf__destroy(tc);

@@ -249,6 +249,13 @@ def main():
                "| connection (path) | floor | with bpfredir | **cost** |",
                "| --- | ---: | ---: | ---: |"]
         md += [f"| {name} | {floor} | {prog} | **{cost}** |" for name, floor, prog, cost in steering]
+    for name, floor, prog, per_call, n in (l for l in lines if len(l) == 5):
+        md += ["", f"The price of a call here: {n} calls of a helper that does next to nothing and "
+               f"that the verifier does not inline (`bpf_get_numa_node_id`) take {prog} ns in an "
+               f"sk_lookup program against the empty one's {floor}: **{per_call} ns per call**. "
+               "Socket steering's mechanism makes three such calls (the sockmap lookup, "
+               "`bpf_sk_assign`, `bpf_sk_release`). This kernel's guards on calls and returns: "
+               f"{env.get('mitigations', '?')}."]
 
     md += ["", "Benchmarks 2-5: median over the rounds (ratio to the no-rule baseline of the "
            "same run; higher is better everywhere)", "",

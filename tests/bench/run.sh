@@ -708,6 +708,24 @@ bench_memory() {
 	sleep "$SETTLE"
 }
 
+# What the kernel does to guard calls and returns against speculation on this CPU, which sets
+# the price of every call the verifier cannot inline (benchmark 1's last line).
+return_mitigations() {
+	local dir=/sys/devices/system/cpu/vulnerabilities name state out=()
+
+	# Each state's first clause: what guards the calls (spectre_v2 goes on with STIBP and more).
+	for name in spectre_v2 retbleed spec_rstack_overflow; do
+		state=$(cat "$dir/$name" 2>/dev/null) || continue
+		[[ $state == "Not affected" ]] || out+=("$name: ${state%%;*}")
+	done
+	((${#out[@]})) || out=(none)
+	local sep=
+	for state in "${out[@]}"; do
+		printf '%s%s' "$sep" "$state"
+		sep='; '
+	done
+}
+
 # --- the run -----------------------------------------------------------------------------
 
 START=$(date +%s)
@@ -720,6 +738,7 @@ legacy_probe
 	printf 'machine\t%s, %s CPUs, %s\n' "$(uname -m)" "$(nproc)" \
 		"$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
 	printf 'kernel\t%s\n' "$(uname -r)"
+	printf 'mitigations\t%s\n' "$(return_mitigations)"
 	printf 'bpfredir\t%s\n' "$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)"
 	printf 'libbpf\t%s\n' "$(pkg-config --modversion libbpf 2>/dev/null || echo unknown)"
 	printf 'tools\t%s; %s; %s; %s\n' "$(iptables-nft --version)" "$(iptables-legacy --version)" \
