@@ -88,6 +88,19 @@ test_owner_mode_mount_root() {
 }
 
 # --- the lock ----------------------------------------------------------------------------
+# waiter_has_open DIR ARGS: a bpfredir process whose command line has ARGS holds DIR open
+# (a command waiting for DIR's lock polls it through that fd).
+waiter_has_open() {
+	local pid fd
+
+	for pid in $(pgrep -f -- "$2"); do
+		for fd in /proc/"$pid"/fd/*; do
+			[[ $(readlink "$fd" 2>/dev/null) == "$1" ]] && return 0
+		done
+	done
+	return 1
+}
+
 test_lock() {
 	pin_dir PIN lock
 	expect_cli_ok "lock: load" server load --iface "$SERVER_IF" --pin-dir "$PIN"
@@ -105,18 +118,23 @@ test_lock() {
 	wait
 
 	# A waiter whose pin dir is moved away and made anew while it waits works in the new one.
+	# The holder lets go only once the new instance is loaded, and the dir is moved only
+	# once the waiter has it open: on a slow machine (a guest under emulation) neither a
+	# command's start nor a load fits in a fixed sleep.
 	pin_dir OLD lock-old
-	flock -x "$PIN" sh -c 'sleep 2' &
+	flock -x "$PIN" sh -c 'while [ ! -e "$1" ]; do sleep 0.1; done' sh "$T_TMP/release" &
 	holder=$!
 	T_PIDS+=("$holder")
 	wait_for 2 eval '! flock -n -x "$PIN" true' || t_abort "flock did not take $PIN"
 	in_ns server timeout "$T_CLI_TIMEOUT" "$BPFREDIR" add 9445 9443 --pin-dir "$PIN" \
 		>"$T_TMP/waiter.out" 2>&1 &
 	waiter=$!
-	sleep 0.5
+	wait_for 20 waiter_has_open "$PIN" "add 9445 9443" ||
+		t_abort "the waiting add never opened $PIN: $(cat "$T_TMP/waiter.out")"
 	mv "$PIN" "$OLD" || t_abort "mv $PIN $OLD"
 	expect_cli_ok "lock: a new instance where the old one was" server load --iface "$SERVER_IF" \
 		--pin-dir "$PIN"
+	touch "$T_TMP/release"
 	wait "$holder"
 	wait "$waiter"
 	rc=$?
