@@ -56,9 +56,10 @@ old_build_path() { printf '%s/build/bpfredir' "$(old_build_dir "$1")"; }
 # into a directory of its own first, which takes the final name only when the build succeeded.
 # On failure the build's last lines go to stderr.
 old_build() {
-	local dir tmp
+	local dir loader tmp
 	dir=$(old_build_dir "$1")
-	[[ -x $dir/build/bpfredir ]] && return 0
+	loader=$(old_build_path "$1")
+	[[ -x $loader ]] && return 0
 	mkdir -p "${dir%/*}" && tmp=$(mktemp -d "$dir.XXXXXX") || return 1
 	if { git -C "$T_REPO" archive "$1" | tar -x -C "$tmp" && make -s -C "$tmp" build/bpfredir; } \
 		>"$tmp.log" 2>&1 && mv -T "$tmp" "$dir" 2>/dev/null; then
@@ -68,7 +69,7 @@ old_build() {
 	tail -n 5 "$tmp.log" >&2
 	rm -rf "$tmp" "$tmp.log"
 	# Another run may have put its own there meanwhile.
-	[[ -x $dir/build/bpfredir ]]
+	[[ -x $loader ]]
 }
 
 # --- the loader --------------------------------------------------------------------------
